@@ -1,0 +1,96 @@
+//! `xen-run`: build a GRUB ISO from the hypervisor and guest modules and boot
+//! it under QEMU with the serial console on the terminal (and in a log file).
+//!
+//! ```text
+//! xen-run [--memory MIB] [--cmdline "HV OPTIONS"] [--log FILE] [--iso FILE]
+//!         [--timeout SECS] HYPERVISOR [--module "PATH CMDLINE"]...
+//! ```
+//! Exits 0 when the hypervisor reports success, 1 on a reported failure and
+//! 2 on anything else (crash, timeout, QEMU error).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
+use xen_tools::qemu::{decode_exit, ExitKind, QemuConfig};
+
+fn usage() -> ExitCode {
+    eprintln!("usage: xen-run [--memory MIB] [--cmdline OPTS] [--log FILE] [--iso FILE] [--timeout SECS] HYPERVISOR [--module \"PATH CMDLINE\"]...");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let (mut memory, mut cmdline, mut log, mut iso, mut timeout) =
+        (512u32, String::new(), PathBuf::from("build/serial.log"), PathBuf::from("build/xen-core.iso"), 300u64);
+    let mut hypervisor = None;
+    let mut modules = Vec::new();
+    while let Some(a) = args.next() {
+        let mut value = || args.next();
+        match a.as_str() {
+            "--memory" => match value().and_then(|v| v.parse().ok()) {
+                Some(v) => memory = v,
+                None => return usage(),
+            },
+            "--cmdline" => cmdline = value().unwrap_or_default(),
+            "--log" => log = value().map(PathBuf::from).unwrap_or(log),
+            "--iso" => iso = value().map(PathBuf::from).unwrap_or(iso),
+            "--timeout" => match value().and_then(|v| v.parse().ok()) {
+                Some(v) => timeout = v,
+                None => return usage(),
+            },
+            "--module" => match value() {
+                Some(v) => modules.push(ModuleSpec::parse(&v)),
+                None => return usage(),
+            },
+            _ if a.starts_with("--") => return usage(),
+            _ => hypervisor = Some(PathBuf::from(a)),
+        }
+    }
+    let Some(hypervisor) = hypervisor else { return usage() };
+    if let Some(dir) = iso.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Some(dir) = log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let spec = IsoSpec { hypervisor, cmdline, modules };
+    if let Err(e) = build_iso(&spec, &iso) {
+        eprintln!("xen-run: building {}: {e}", iso.display());
+        return ExitCode::from(2);
+    }
+    let _ = std::fs::remove_file(&log);
+    let mut cfg = QemuConfig::new(&iso, &log);
+    cfg.memory_mib = memory;
+    cfg.console = true;
+    let mut child = match cfg.command().spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xen-run: starting qemu-system-x86_64: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                eprintln!("\nxen-run: no verdict after {timeout} s; QEMU stopped");
+                return ExitCode::from(2);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => {
+                eprintln!("xen-run: waiting for QEMU: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let kind = decode_exit(status);
+    eprintln!("xen-run: QEMU exited: {kind:?} (serial log: {})", log.display());
+    match kind {
+        ExitKind::Success => ExitCode::SUCCESS,
+        ExitKind::Failure => ExitCode::from(1),
+        _ => ExitCode::from(2),
+    }
+}

@@ -1,0 +1,198 @@
+//! The multiboot2 header, the 32-bit entry and the switch to long mode.
+//!
+//! GRUB enters `_start32` in 32-bit protected mode with paging off, EAX =
+//! multiboot2 magic and EBX = physical address of the boot information. The
+//! image is linked in L4 slot 261, so until paging is on this code uses the
+//! `_phys_*` symbols from the linker script. Boot page tables map:
+//! * the first 4 GiB 1:1 (only for the jump into 64-bit code; dropped when
+//!   the final tables are loaded),
+//! * the same 4 GiB at the direct-map base 0xFFFF830000000000 (slot 262),
+//! * 32 MiB from physical 2 MiB at the image base 0xFFFF82D080000000.
+//!
+//! All with 2 MiB pages. Then EFER.LME (and NXE when available), CR4.PAE and
+//! CR0.PG|WP are set and control passes to `xen_core_kmain(magic, mbi)`.
+
+core::arch::global_asm!(
+    r#"
+    .section .multiboot2, "a"
+    .balign 8
+mb2_header:
+    .long 0xE85250D6
+    .long 0
+    .long mb2_header_end - mb2_header
+    .long 0x100000000 - (0xE85250D6 + (mb2_header_end - mb2_header))
+    .short 0
+    .short 0
+    .long 8
+mb2_header_end:
+
+    .section .text.boot32, "ax"
+    .code32
+    .global _start32
+_start32:
+    cli
+    cld
+    mov ebp, eax
+    mov esi, ebx
+    mov esp, offset _phys_boot_stack_top
+
+    mov edi, offset _phys_bss_start
+    mov ecx, offset _phys_bss_end
+    sub ecx, edi
+    xor eax, eax
+    rep stosb
+
+    cmp ebp, 0x36D76289
+    jne .Lno_multiboot
+
+    mov eax, 0x80000000
+    cpuid
+    cmp eax, 0x80000001
+    jb .Lno_long_mode
+    mov eax, 0x80000001
+    cpuid
+    test edx, (1 << 29)
+    jz .Lno_long_mode
+    mov edi, edx
+
+    mov eax, offset _phys_boot_pdpt_low
+    or eax, 3
+    mov dword ptr [_phys_boot_pml4 + 0 * 8], eax
+    mov dword ptr [_phys_boot_pml4 + 262 * 8], eax
+    mov eax, offset _phys_boot_pdpt_img
+    or eax, 3
+    mov dword ptr [_phys_boot_pml4 + 261 * 8], eax
+
+    mov eax, offset _phys_boot_pd_low
+    or eax, 3
+    xor ecx, ecx
+1:
+    mov dword ptr [_phys_boot_pdpt_low + ecx * 8], eax
+    add eax, 4096
+    inc ecx
+    cmp ecx, 4
+    jb 1b
+
+    xor ecx, ecx
+2:
+    mov eax, ecx
+    shl eax, 21
+    or eax, 0x83
+    mov dword ptr [_phys_boot_pd_low + ecx * 8], eax
+    mov eax, ecx
+    shr eax, 11
+    mov dword ptr [_phys_boot_pd_low + ecx * 8 + 4], eax
+    inc ecx
+    cmp ecx, 2048
+    jb 2b
+
+    mov eax, offset _phys_boot_pd_img
+    or eax, 3
+    mov dword ptr [_phys_boot_pdpt_img + 322 * 8], eax
+    mov eax, offset _phys_image_start
+    or eax, 0x83
+    xor ecx, ecx
+3:
+    mov dword ptr [_phys_boot_pd_img + ecx * 8], eax
+    add eax, 0x200000
+    inc ecx
+    cmp ecx, 16
+    jb 3b
+
+    mov eax, cr4
+    or eax, (1 << 5)
+    mov cr4, eax
+    mov eax, offset _phys_boot_pml4
+    mov cr3, eax
+    mov ecx, 0xC0000080
+    rdmsr
+    or eax, (1 << 8)
+    test edi, (1 << 20)
+    jz 4f
+    or eax, (1 << 11)
+4:
+    wrmsr
+    mov eax, cr0
+    or eax, 0x80010001
+    mov cr0, eax
+
+    lgdt [_phys_boot_gdt_ptr]
+    push 0x08
+    mov eax, offset _phys_start64
+    push eax
+    retf
+
+.Lno_multiboot:
+    mov al, 'M'
+    jmp .Lfail32
+.Lno_long_mode:
+    mov al, 'L'
+.Lfail32:
+    mov dx, 0x3F8
+    out dx, al
+5:
+    hlt
+    jmp 5b
+
+    .balign 8
+    .global boot_gdt
+boot_gdt:
+    .quad 0
+    .quad 0x00AF9A000000FFFF
+    .quad 0x00CF92000000FFFF
+boot_gdt_end:
+    .global boot_gdt_ptr
+boot_gdt_ptr:
+    .short boot_gdt_end - boot_gdt - 1
+    .long _phys_boot_gdt
+
+    .code64
+    .global start64
+start64:
+    mov ax, 0x10
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    xor eax, eax
+    mov fs, ax
+    mov gs, ax
+    movabs rax, offset .Lstart64_high
+    jmp rax
+.Lstart64_high:
+    movabs rsp, offset boot_stack_top
+    mov edi, ebp
+    mov esi, esi
+    xor ebp, ebp
+    movabs rax, offset xen_core_kmain
+    call rax
+6:
+    hlt
+    jmp 6b
+
+    .section .bss.boot_tables, "aw", @nobits
+    .balign 4096
+    .global boot_pml4
+boot_pml4:
+    .skip 4096
+    .global boot_pdpt_low
+boot_pdpt_low:
+    .skip 4096
+    .global boot_pdpt_img
+boot_pdpt_img:
+    .skip 4096
+    .global boot_pd_low
+boot_pd_low:
+    .skip 4 * 4096
+    .global boot_pd_img
+boot_pd_img:
+    .skip 4096
+
+    .section .bss.boot_stack, "aw", @nobits
+    .balign 4096
+    .global boot_stack_bottom
+boot_stack_bottom:
+    .skip 65536
+    .global boot_stack_top
+boot_stack_top:
+"#
+);

@@ -1,0 +1,127 @@
+//! The IDT: one 16-byte entry stub per vector, all funnelled into
+//! `exception::dispatch`. Vectors 0–31 are CPU exceptions; the rest report
+//! an unexpected interrupt.
+
+use super::gdt;
+use spin::Once;
+use x86_64::instructions::tables::lidt;
+use x86_64::structures::DescriptorTablePointer;
+use x86_64::VirtAddr;
+
+core::arch::global_asm!(
+    r#"
+    .section .text.exception_stubs, "ax"
+    .balign 16
+    .global exception_stubs
+exception_stubs:
+    .set vector, 0
+    .rept 256
+    .balign 16
+    .if (vector == 8) || ((vector >= 10) && (vector <= 14)) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
+    .else
+    push 0
+    .endif
+    push vector
+    jmp exception_common
+    .set vector, vector + 1
+    .endr
+
+exception_common:
+    push r15
+    push r14
+    push r13
+    push r12
+    push r11
+    push r10
+    push r9
+    push r8
+    push rbp
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rbx
+    push rax
+    mov rdi, rsp
+    cld
+    call xen_core_exception
+    pop rax
+    pop rbx
+    pop rcx
+    pop rdx
+    pop rsi
+    pop rdi
+    pop rbp
+    pop r8
+    pop r9
+    pop r10
+    pop r11
+    pop r12
+    pop r13
+    pop r14
+    pop r15
+    add rsp, 16
+    iretq
+"#
+);
+
+extern "C" {
+    static exception_stubs: u8;
+}
+
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    type_attr: u8,
+    offset_mid: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+#[repr(C, align(16))]
+struct Idt([Gate; 256]);
+
+static IDT: Once<Idt> = Once::new();
+
+/// Builds and loads the IDT.
+pub fn init() {
+    let idt = IDT.call_once(|| {
+        let base = &raw const exception_stubs as u64;
+        let cs = gdt::kernel_cs();
+        let mut gates = [Gate::default(); 256];
+        for (vector, gate) in gates.iter_mut().enumerate() {
+            let handler = base + vector as u64 * 16;
+            let ist = match vector {
+                2 => gdt::IST_NMI,
+                8 => gdt::IST_DOUBLE_FAULT,
+                18 => gdt::IST_MACHINE_CHECK,
+                _ => 0,
+            };
+            *gate = Gate {
+                offset_low: handler as u16,
+                selector: cs,
+                ist,
+                // Present, DPL 0, 64-bit interrupt gate.
+                type_attr: 0x8E,
+                offset_mid: (handler >> 16) as u16,
+                offset_high: (handler >> 32) as u32,
+                reserved: 0,
+            };
+        }
+        Idt(gates)
+    });
+    let ptr = DescriptorTablePointer { limit: (size_of::<Idt>() - 1) as u16, base: VirtAddr::from_ptr(idt) };
+    // SAFETY: the IDT is 'static and every gate points at a valid stub.
+    unsafe { lidt(&ptr) };
+}
+
+/// Loads an empty IDT: the next exception triple-faults the CPU. Used only
+/// by the `selftest=triple-fault` harness check.
+pub fn load_empty() {
+    let ptr = DescriptorTablePointer { limit: 0, base: VirtAddr::zero() };
+    // SAFETY: deliberately makes every exception fatal to the machine.
+    unsafe { lidt(&ptr) };
+}

@@ -1,0 +1,30 @@
+//! x86_64 hardware glue.
+//!
+//! Bare-metal only: `boot32` (multiboot2 header, 32-bit entry, long-mode
+//! switch), `cpu` (control registers, CPUID, port I/O), `serial`, `gdt`,
+//! `idt` and `exception` (exception entry and dump), `paging` (the final
+//! hypervisor page tables), `heap`, `qemu` (isa-debug-exit) and `setup`
+//! (the order in which all of that is brought up).
+
+pub mod multiboot;
+
+#[cfg(target_os = "none")]
+mod boot32;
+#[cfg(target_os = "none")]
+pub mod cpu;
+#[cfg(target_os = "none")]
+pub mod exception;
+#[cfg(target_os = "none")]
+mod gdt;
+#[cfg(target_os = "none")]
+mod heap;
+#[cfg(target_os = "none")]
+mod idt;
+#[cfg(target_os = "none")]
+pub mod paging;
+#[cfg(target_os = "none")]
+pub mod qemu;
+#[cfg(target_os = "none")]
+pub mod serial;
+#[cfg(target_os = "none")]
+pub mod setup;

@@ -1,0 +1,135 @@
+//! Bring-up order on the boot CPU, from `_start32`'s jump to Rust until the
+//! generic start code takes over.
+
+use super::paging::{DirectMap, ImageLayout, BOOT_DIRECT_MAP_LIMIT};
+use super::{cpu, gdt, heap, idt, multiboot, paging, qemu, serial};
+use crate::boot::{BootDescription, BootInfoError, HvOptions, LogLevel, SelfTest};
+use crate::mm::{FrameAllocator, PhysRange};
+use crate::start::{self, Platform};
+use crate::util::FixedVec;
+
+/// What the CPU offers and what was turned on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuFeatures {
+    /// EFER.NXE is on.
+    pub nx: bool,
+    /// CR4.SMEP is on.
+    pub smep: bool,
+    /// CR4.SMAP is on.
+    pub smap: bool,
+}
+
+fn fatal(args: core::fmt::Arguments<'_>) -> ! {
+    serial::print(format_args!("(XEN) *** FATAL: {args}\n"));
+    qemu::exit(qemu::EXIT_FAILURE)
+}
+
+fn boot_information(magic: u32, mbi_phys: u64) -> Result<&'static [u8], BootInfoError> {
+    if magic != multiboot::MULTIBOOT2_MAGIC {
+        return Err(BootInfoError::BadMagic(magic));
+    }
+    let header = DirectMap::bytes(PhysRange::new(mbi_phys, mbi_phys + 8), BOOT_DIRECT_MAP_LIMIT)
+        .ok_or(BootInfoError::BadTotalSize(0))?;
+    let total = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    DirectMap::bytes(PhysRange::new(mbi_phys, mbi_phys + u64::from(total)), BOOT_DIRECT_MAP_LIMIT)
+        .ok_or(BootInfoError::BadTotalSize(total))
+}
+
+fn level_filter(level: LogLevel) -> log::LevelFilter {
+    match level {
+        LogLevel::None => log::LevelFilter::Off,
+        LogLevel::Error => log::LevelFilter::Error,
+        LogLevel::Warning => log::LevelFilter::Warn,
+        LogLevel::Info => log::LevelFilter::Info,
+        LogLevel::Debug => log::LevelFilter::Debug,
+        LogLevel::All => log::LevelFilter::Trace,
+    }
+}
+
+fn enable_protection(nx: bool) -> CpuFeatures {
+    let leaf7 = cpu::cpuid(7, 0);
+    let max_leaf = cpu::cpuid(0, 0).eax;
+    let smep = max_leaf >= 7 && leaf7.ebx & (1 << 7) != 0;
+    let smap = max_leaf >= 7 && leaf7.ebx & (1 << 20) != 0;
+    let mut cr4 = cpu::cr4();
+    if smep {
+        cr4 |= cpu::CR4_SMEP;
+    }
+    if smap {
+        cr4 |= cpu::CR4_SMAP;
+    }
+    // SAFETY: both features are reported by CPUID, and no hypervisor code
+    // runs from or touches user-accessible pages (there are none yet).
+    unsafe { cpu::set_cr4(cr4) };
+    CpuFeatures { nx, smep, smap }
+}
+
+/// Rust entry point, called from `boot32` on the boot stack.
+#[no_mangle]
+extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
+    serial::init();
+    let bytes = boot_information(magic, mbi_phys).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let info = multiboot::load(bytes).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let desc = BootDescription::from_multiboot(&info).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let (opts, unknown) = HvOptions::parse(desc.cmdline);
+    qemu::set_enabled(opts.debug_exit);
+    serial::init_logger(level_filter(opts.log_level));
+    gdt::init();
+    idt::init();
+
+    let image = ImageLayout::get();
+    let mut reserved: FixedVec<PhysRange, 20> = FixedVec::new();
+    let _ = reserved.push(image.phys_range());
+    let _ = reserved.push(PhysRange::new(mbi_phys, mbi_phys + bytes.len() as u64));
+    for m in desc.modules.as_slice() {
+        let _ = reserved.push(m.range);
+    }
+    let usable: FixedVec<PhysRange, 64> = desc.usable().fold(FixedVec::new(), |mut v, r| {
+        let _ = v.push(r);
+        v
+    });
+    let mut frames = FrameAllocator::new(usable.as_slice(), reserved.as_slice())
+        .unwrap_or_else(|e| fatal(format_args!("frame allocator: {e:?}")));
+
+    let nx = cpu::rdmsr(cpu::MSR_EFER) & cpu::EFER_NXE != 0;
+    let audit = paging::build_and_load(&mut frames, desc.usable(), nx)
+        .unwrap_or_else(|e| fatal(format_args!("building the hypervisor page tables: {e:?}")));
+    let features = enable_protection(nx);
+    let heap_bytes = heap::init(&mut frames).unwrap_or_else(|| fatal(format_args!("no memory for the heap")));
+
+    let platform = Platform { features, audit, heap_bytes, free_frames: frames.free_frames() };
+    start::banner(&desc, &platform, unknown.as_slice());
+    if let Some(test) = opts.selftest {
+        run_selftest(test);
+    }
+    let code = start::run(&desc);
+    qemu::exit(if code { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
+}
+
+fn run_selftest(test: SelfTest) {
+    log::warn!("selftest: provoking a deliberate {test:?}");
+    match test {
+        SelfTest::Panic => panic!("selftest: deliberate panic"),
+        SelfTest::TripleFault => {
+            idt::load_empty();
+            // SAFETY: deliberately raises #BP with no IDT: the CPU triple-faults.
+            unsafe { core::arch::asm!("int3") };
+        }
+        SelfTest::PageFault => {
+            // SAFETY: deliberately reads an unmapped address to show the exception dump.
+            let _ = unsafe { core::ptr::read_volatile(0xdead_b000 as *const u64) };
+        }
+        SelfTest::WriteText => {
+            let text = xen_core_kmain as *const () as *mut u8;
+            // SAFETY: deliberately writes to read-only text; W^X must fault.
+            unsafe { text.write_volatile(0xCC) };
+        }
+    }
+    log::error!("selftest: {test:?} did not fail as it should");
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    serial::print_emergency(format_args!("(XEN) *** PANIC: {info}\n(XEN) *** hypervisor stopped\n"));
+    qemu::exit(qemu::EXIT_FAILURE)
+}

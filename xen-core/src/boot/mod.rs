@@ -1,0 +1,8 @@
+//! Boot-time inputs: the hypervisor command line and the boot description
+//! derived from the multiboot2 boot information. Pure code.
+
+pub mod cmdline;
+pub mod description;
+
+pub use cmdline::{HvOptions, LogLevel, SelfTest};
+pub use description::{BootDescription, BootInfoError, MemoryKind, MemoryRegion, Module};

@@ -1,0 +1,28 @@
+//! xen-core: a Xen-compatible paravirtualizing microhypervisor for x86_64.
+//!
+//! The crate is split into a pure core and a thin architecture shell:
+//!
+//! * [`boot`], [`mm`] and [`util`] are plain Rust with no hardware access.
+//!   They are unit- and property-tested on the host with `cargo test`.
+//! * [`arch`] holds everything that touches the machine: boot assembly,
+//!   descriptor tables, paging hardware, the serial port and QEMU's exit
+//!   device. It is the only place where `unsafe` is allowed.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+pub mod boot;
+pub mod mm;
+pub mod util;
+
+#[allow(unsafe_code)]
+pub mod arch;
+
+#[cfg(target_os = "none")]
+pub mod start;
+
+/// The hypervisor's version, as printed in the banner.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,53 @@
+//! Access to machine memory from pure code.
+//!
+//! The memory-management core never dereferences a physical address itself.
+//! It goes through [`PhysMemory`], which the arch layer implements over the
+//! hypervisor's direct map and host tests implement over a fake that can
+//! record every write.
+
+use super::PhysAddr;
+use abi::Mfn;
+
+/// Reads and writes 64-bit words of machine memory.
+pub trait PhysMemory {
+    /// Reads the aligned 64-bit word at `addr`.
+    fn read_u64(&self, addr: PhysAddr) -> u64;
+    /// Writes the aligned 64-bit word at `addr`.
+    fn write_u64(&mut self, addr: PhysAddr, value: u64);
+    /// Fills frame `mfn` with zeroes.
+    fn zero_frame(&mut self, mfn: Mfn) {
+        for i in 0..512 {
+            self.write_u64(PhysAddr(mfn.to_maddr() + i * 8), 0);
+        }
+    }
+}
+
+#[cfg(test)]
+pub mod fake {
+    //! A sparse fake memory for host tests.
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Sparse memory: frames that were never written read as zero.
+    #[derive(Default, Debug, Clone)]
+    pub struct FakeMemory {
+        /// Frame number → contents.
+        pub frames: HashMap<u64, Box<[u64; 512]>>,
+        /// Number of writes made.
+        pub writes: usize,
+    }
+
+    impl PhysMemory for FakeMemory {
+        fn read_u64(&self, addr: PhysAddr) -> u64 {
+            assert_eq!(addr.0 % 8, 0, "unaligned read");
+            self.frames.get(&(addr.0 >> 12)).map_or(0, |f| f[((addr.0 & 0xfff) / 8) as usize])
+        }
+
+        fn write_u64(&mut self, addr: PhysAddr, value: u64) {
+            assert_eq!(addr.0 % 8, 0, "unaligned write");
+            self.writes += 1;
+            self.frames.entry(addr.0 >> 12).or_insert_with(|| Box::new([0; 512]))
+                [((addr.0 & 0xfff) / 8) as usize] = value;
+        }
+    }
+}

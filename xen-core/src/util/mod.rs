@@ -1,0 +1,5 @@
+//! Small allocation-free helpers used before the heap exists.
+
+mod fixed_vec;
+
+pub use fixed_vec::FixedVec;
