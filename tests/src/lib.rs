@@ -1,0 +1,20 @@
+//! The xen-core QEMU test harness.
+//!
+//! A test boots a GRUB ISO holding the hypervisor and guest modules, follows
+//! the serial log through timed phases and decides a [`Verdict`]:
+//!
+//! 1. **banner**: the hypervisor's `xen-core <version>` line must appear;
+//! 2. **guest start**: for each expected guest, `Starting domain <n>`;
+//! 3. **result**: QEMU must exit.
+//!
+//! Each phase has its own timeout, so a hang is reported with the phase it
+//! hung in. The isa-debug-exit status is decoded (0x10 success, 0x20
+//! failure; QEMU status 1 is a harness error and never a pass), and every
+//! expected guest must print exactly one `Test result: SUCCESS|SKIP|ERROR|FAILURE`
+//! line; a guest that prints none counts as a CRASH.
+
+pub mod harness;
+pub mod results;
+
+pub use harness::{artifacts_dir, hypervisor_elf, Phase, Phases, Run, RunOutcome, Verdict};
+pub use results::{parse_results, GuestResult, TestResult};

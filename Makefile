@@ -1,0 +1,52 @@
+# xen-core: thin wrappers over cargo and the host tools.
+#   make run   build everything, boot the demo under QEMU (serial on this terminal)
+#   make test  host unit/property tests, then the QEMU integration tests
+# Both install what is missing first (apt packages, the rustup target).
+
+SHELL        := /bin/bash
+CARGO        ?= cargo
+TARGET       := x86_64-unknown-none
+APT_PACKAGES := qemu-system-x86 grub-pc-bin grub-common xorriso mtools
+BARE         := target/$(TARGET)/release
+HV           := $(BARE)/xen-core
+GUEST        := $(BARE)/guest-kernel
+RUN          := target/release/xen-run
+HV_CMDLINE   ?= loglvl=info
+MEMORY_MIB   ?= 512
+DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M" --module "$(GUEST) name=demo1 mem=32M"
+
+.PHONY: all setup build run test test-host test-qemu doc clean
+
+all: build
+
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing$$missing"; \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
+
+build: setup
+	$(CARGO) build --release -p xen-core -p guest-kernel --target $(TARGET)
+	$(CARGO) build --release -p xen-tools
+
+run: build
+	$(RUN) $(HV) --memory $(MEMORY_MIB) --cmdline "$(HV_CMDLINE)" $(DEMO_MODULES)
+
+test-host: setup
+	$(CARGO) test --workspace
+
+test-qemu: build
+	$(CARGO) test -p xen-tests --features qemu
+
+test: test-host test-qemu
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p abi
+
+clean:
+	$(CARGO) clean
+	rm -rf build

@@ -1,0 +1,264 @@
+//! Booting an ISO under QEMU with per-phase timeouts and deciding a verdict.
+
+use crate::results::{parse_results, GuestResult, TestResult};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
+use xen_tools::qemu::{decode_exit, ExitKind, QemuConfig};
+
+/// The phase a run was in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the hypervisor banner.
+    Banner,
+    /// Waiting for guest `n` to start.
+    GuestStart(usize),
+    /// Waiting for QEMU to exit.
+    Result,
+}
+
+/// Timeout for each phase.
+#[derive(Clone, Copy, Debug)]
+pub struct Phases {
+    /// Until the banner.
+    pub banner: Duration,
+    /// From one milestone to each guest's start.
+    pub guest_start: Duration,
+    /// From the last milestone to QEMU's exit.
+    pub result: Duration,
+}
+
+impl Default for Phases {
+    fn default() -> Self {
+        Phases { banner: Duration::from_secs(30), guest_start: Duration::from_secs(30), result: Duration::from_secs(90) }
+    }
+}
+
+/// The harness's decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The hypervisor exited with success and every guest reported SUCCESS or SKIP.
+    Pass,
+    /// The hypervisor reported failure, or a guest reported ERROR/FAILURE.
+    Failure(String),
+    /// The machine reset, QEMU died, or a guest printed no result line.
+    Crash(String),
+    /// A phase timed out.
+    Timeout(Phase),
+    /// QEMU or the harness itself failed (QEMU status 1, ISO build error).
+    HarnessError(String),
+}
+
+/// One boot to run.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// Test name; names the work directory.
+    pub name: String,
+    /// Hypervisor ELF.
+    pub hypervisor: PathBuf,
+    /// Hypervisor command line.
+    pub cmdline: String,
+    /// Modules.
+    pub modules: Vec<ModuleSpec>,
+    /// How many guests must start and report a result.
+    pub expected_guests: usize,
+    /// RAM in MiB.
+    pub memory_mib: u32,
+    /// Phase timeouts.
+    pub phases: Phases,
+    /// Extra QEMU arguments.
+    pub qemu_extra: Vec<String>,
+}
+
+/// What happened.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// QEMU's decoded exit, if it exited by itself.
+    pub exit: Option<ExitKind>,
+    /// The whole serial log.
+    pub serial: String,
+    /// Guests' result lines.
+    pub results: Vec<GuestResult>,
+}
+
+/// Where `make` puts the bare-metal images.
+pub fn artifacts_dir() -> PathBuf {
+    std::env::var_os("XEN_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/x86_64-unknown-none/release"))
+}
+
+/// The hypervisor ELF built by `make`.
+pub fn hypervisor_elf() -> PathBuf {
+    artifacts_dir().join("xen-core")
+}
+
+impl Run {
+    /// A run of the standard hypervisor with no modules.
+    pub fn new(name: &str) -> Run {
+        Run {
+            name: name.to_string(),
+            hypervisor: hypervisor_elf(),
+            cmdline: String::new(),
+            modules: Vec::new(),
+            expected_guests: 0,
+            memory_mib: 256,
+            phases: Phases::default(),
+            qemu_extra: Vec::new(),
+        }
+    }
+
+    fn work_dir(&self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-tests").join(&self.name)
+    }
+
+    /// Builds the ISO, boots it and decides.
+    pub fn boot(&self) -> RunOutcome {
+        let dir = self.work_dir();
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return harness_error(format!("creating {}: {e}", dir.display()));
+        }
+        let iso = dir.join("boot.iso");
+        let log = dir.join("serial.log");
+        let spec = IsoSpec { hypervisor: self.hypervisor.clone(), cmdline: self.cmdline.clone(), modules: self.modules.clone() };
+        if let Err(e) = build_iso(&spec, &iso) {
+            return harness_error(format!("building the ISO: {e}"));
+        }
+        let mut cfg = QemuConfig::new(&iso, &log);
+        cfg.memory_mib = self.memory_mib;
+        cfg.extra = self.qemu_extra.clone();
+        let mut cmd = cfg.command();
+        cmd.stderr(std::process::Stdio::piped());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => return harness_error(format!("starting QEMU: {e}")),
+        };
+
+        let mut phase = Phase::Banner;
+        let mut deadline = Instant::now() + self.phases.banner;
+        let (exit, timed_out) = loop {
+            let serial = std::fs::read_to_string(&log).unwrap_or_default();
+            // Advance through every milestone already visible.
+            loop {
+                let next = match phase {
+                    Phase::Banner if serial.contains("(XEN) xen-core ") => {
+                        Some(if self.expected_guests > 0 { Phase::GuestStart(0) } else { Phase::Result })
+                    }
+                    Phase::GuestStart(n) if serial.contains(&format!("Starting domain {n} ")) => {
+                        Some(if n + 1 < self.expected_guests { Phase::GuestStart(n + 1) } else { Phase::Result })
+                    }
+                    _ => None,
+                };
+                match next {
+                    Some(p) => {
+                        phase = p;
+                        deadline = Instant::now()
+                            + if p == Phase::Result { self.phases.result } else { self.phases.guest_start };
+                    }
+                    None => break,
+                }
+            }
+            match child.try_wait() {
+                Ok(Some(status)) => break (Some(decode_exit(status)), None),
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break (None, Some(phase));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(25)),
+                Err(e) => return harness_error(format!("waiting for QEMU: {e}")),
+            }
+        };
+        let serial = std::fs::read_to_string(&log).unwrap_or_default();
+        let results = parse_results(&serial);
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut stderr);
+        }
+        let verdict = decide(exit, timed_out, &results, self.expected_guests, &stderr);
+        RunOutcome { verdict, exit, serial, results }
+    }
+}
+
+fn harness_error(msg: String) -> RunOutcome {
+    RunOutcome { verdict: Verdict::HarnessError(msg), exit: None, serial: String::new(), results: Vec::new() }
+}
+
+/// The verdict rules, separate from QEMU so they can be unit-tested.
+pub fn decide(
+    exit: Option<ExitKind>,
+    timed_out: Option<Phase>,
+    results: &[GuestResult],
+    expected_guests: usize,
+    qemu_stderr: &str,
+) -> Verdict {
+    if let Some(phase) = timed_out {
+        return Verdict::Timeout(phase);
+    }
+    match exit {
+        Some(ExitKind::Success) => {}
+        Some(ExitKind::Failure) => return Verdict::Failure("the hypervisor reported failure (0x20)".into()),
+        Some(ExitKind::HarnessError) => {
+            return Verdict::HarnessError(format!("QEMU exited with status 1: {}", qemu_stderr.trim()))
+        }
+        Some(ExitKind::Reset) => return Verdict::Crash("the machine reset (triple fault?) with no verdict".into()),
+        Some(ExitKind::Other(c)) => return Verdict::Crash(format!("QEMU exited with unexpected status {c}")),
+        Some(ExitKind::Killed) | None => return Verdict::Crash("QEMU was killed".into()),
+    }
+    if results.len() < expected_guests {
+        return Verdict::Crash(format!(
+            "{} of {expected_guests} guests printed no `Test result:` line",
+            expected_guests - results.len()
+        ));
+    }
+    if results.len() > expected_guests {
+        return Verdict::Failure(format!("{} result lines for {expected_guests} guests", results.len()));
+    }
+    match results.iter().map(|r| r.result).max() {
+        Some(TestResult::Error) => Verdict::Failure("a guest reported ERROR".into()),
+        Some(TestResult::Failure) => Verdict::Failure("a guest reported FAILURE".into()),
+        _ => Verdict::Pass,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(result: TestResult) -> GuestResult {
+        GuestResult { domain: None, result }
+    }
+
+    #[test]
+    fn success_exit_with_every_guest_passing_is_a_pass() {
+        let v = decide(Some(ExitKind::Success), None, &[r(TestResult::Success), r(TestResult::Skip)], 2, "");
+        assert_eq!(v, Verdict::Pass);
+    }
+
+    #[test]
+    fn a_missing_result_line_is_a_crash_even_with_a_success_exit() {
+        assert!(matches!(decide(Some(ExitKind::Success), None, &[r(TestResult::Success)], 2, ""), Verdict::Crash(_)));
+    }
+
+    #[test]
+    fn the_most_severe_guest_result_wins() {
+        let v = decide(Some(ExitKind::Success), None, &[r(TestResult::Success), r(TestResult::Failure)], 2, "");
+        assert!(matches!(v, Verdict::Failure(_)));
+    }
+
+    #[test]
+    fn qemu_status_1_is_a_harness_error_never_a_pass() {
+        assert!(matches!(decide(Some(ExitKind::HarnessError), None, &[], 0, "bad"), Verdict::HarnessError(_)));
+    }
+
+    #[test]
+    fn reset_and_timeouts_are_not_passes() {
+        assert!(matches!(decide(Some(ExitKind::Reset), None, &[], 0, ""), Verdict::Crash(_)));
+        assert_eq!(decide(None, Some(Phase::Banner), &[], 0, ""), Verdict::Timeout(Phase::Banner));
+        assert!(matches!(decide(Some(ExitKind::Failure), None, &[], 0, ""), Verdict::Failure(_)));
+    }
+}
