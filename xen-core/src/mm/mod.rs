@@ -1,18 +1,39 @@
 //! Memory management: pure code, no hardware access.
 //!
-//! * [`phys`]: physical addresses and ranges.
-//! * [`phys_mem`]: the trait through which pure code reads and writes
-//!   machine memory (the arch layer implements it over the direct map, tests
-//!   over a fake).
+//! * [`phys`], [`phys_mem`]: physical addresses, and the trait through which
+//!   pure code reads and writes machine memory (the arch layer implements it
+//!   over the direct map, tests over a fake).
 //! * [`frame_alloc`]: the machine-frame allocator.
 //! * [`hv_map`]: building and auditing the hypervisor's own page tables.
+//! * The direct-paging model: [`page_info`] (16-byte per-frame metadata),
+//!   [`model`] (frame table, domains, reference operations), [`pte`] (entry
+//!   bit rules), [`validate`] (table validation and devalidation),
+//!   [`entry_update`], [`mmu_update`], [`mmuext`], [`update_va`] (the
+//!   request semantics), [`teardown`] and [`check`] (the invariant checker).
 
+pub mod check;
+pub mod entry_update;
 pub mod frame_alloc;
 pub mod hv_map;
+pub mod mmu_update;
+pub mod mmuext;
+pub mod model;
+pub mod page_info;
 pub mod phys;
 pub mod phys_mem;
+pub mod pte;
+pub mod requests;
+pub mod teardown;
+pub mod update_va;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
 
 pub use abi::Mfn;
 pub use frame_alloc::FrameAllocator;
+pub use model::{DomainMm, Mm, MmHooks};
+pub use page_info::{PageInfo, PageType};
 pub use phys::{PhysAddr, PhysRange};
 pub use phys_mem::PhysMemory;
+pub use requests::BatchResult;

@@ -1,0 +1,74 @@
+//! Changing one entry of a validated page table (mod_l1..l4_entry).
+//!
+//! Order matters: the new entry's references are taken (validating lower
+//! tables if needed) before it is written, and the old entry's references
+//! are dropped after, so a failure changes nothing.
+
+use super::model::{Mm, MmHooks};
+use super::pte::Pte;
+use super::validate::{is_hv_slot, UpperRef};
+use super::PhysMemory;
+use abi::mmu::pte::{ACCESSED, DIRTY};
+use abi::{DomId, Errno, Mfn};
+
+impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
+    /// Sets entry `index` of validated L`level` table `table` to `new`.
+    /// `fd` owns the frames new L1 entries may map. With `preserve_ad`,
+    /// Accessed and Dirty already set in the entry are kept.
+    ///
+    /// # Errors
+    /// `EINVAL` for hypervisor L4 slots, disallowed flags, bad L2+ targets,
+    /// an L2+ update with `fd` other than the table's owner; `EBUSY` for L1
+    /// targets that are foreign, unallocated, or page tables mapped RW;
+    /// `EPERM` for non-RAM without I/O permission; nested validation errors
+    /// unchanged.
+    pub fn mod_entry(&mut self, table: Mfn, level: u8, index: usize, new: Pte, fd: DomId, preserve_ad: bool) -> Result<(), Errno> {
+        let pt_owner = self.info(table).owner();
+        if is_hv_slot(level, index) {
+            return Err(Errno::EINVAL);
+        }
+        if level > 1 && fd != pt_owner {
+            return Err(Errno::EINVAL);
+        }
+        let old = Pte(self.read_entry(table, index));
+        let mut new = new;
+        if preserve_ad {
+            new.0 |= old.0 & (ACCESSED | DIRTY);
+        }
+        if new.present() {
+            let io_caps = self.domain(pt_owner).is_some_and(|d| d.io_caps);
+            if new.has_disallowed_flags(level, level == 1 && io_caps) {
+                return Err(Errno::EINVAL);
+            }
+            new = new.adjusted(level);
+            if !new.is_fast_path_change_from(old) {
+                if level == 1 {
+                    self.get_l1_refs(new, fd, pt_owner)?;
+                } else if let UpperRef::Validate(child) = self.get_upper_refs(table, level, new)? {
+                    if let Err(e) = self.validate_table(child, level - 1) {
+                        self.put_page(child);
+                        return Err(e);
+                    }
+                }
+                self.write_entry(table, index, new.0);
+                self.drop_entry(table, level, old);
+                self.flush_after_upper_change(level, pt_owner);
+                return Ok(());
+            }
+        }
+        self.write_entry(table, index, new.0);
+        if !new.present() {
+            self.drop_entry(table, level, old);
+        }
+        self.flush_after_upper_change(level, pt_owner);
+        Ok(())
+    }
+
+    /// Any L2+ change may leave stale translations for the table's owner,
+    /// including ones the hypervisor relies on (XSA-286).
+    fn flush_after_upper_change(&mut self, level: u8, owner: DomId) {
+        if level > 1 {
+            self.hooks.flush_domain_tlb(owner);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `mmu_update` (hypercall 1): checked writes of page-table entries and of
+//! the machine-to-physical table (fact sheet §3).
+
+use super::model::{Mm, MmHooks};
+use super::page_info::PageType;
+use super::pte::Pte;
+use super::requests::{BatchResult, RequestSource};
+use super::PhysMemory;
+use abi::mmu::*;
+use abi::{DomId, Errno, Mfn};
+
+impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
+    /// Processes `count` requests for `caller`. `foreigndom` bits 15:0 name
+    /// the owner of frames new L1 entries map (FD), bits 31:16 the owner of
+    /// the page tables plus one (PFD; 0 = caller). Stops at the first
+    /// failing request; earlier ones stay applied.
+    ///
+    /// # Errors
+    /// See [`Mm::mmu_update_one`]; `ESRCH` for an unknown FD/PFD or the
+    /// caller's own numeric id; `EFAULT` when a request cannot be read.
+    pub fn mmu_update(&mut self, caller: DomId, reqs: &mut impl RequestSource<MmuUpdate>, count: u32, foreigndom: u32) -> BatchResult {
+        let fd = match self.resolve_domid(caller, foreigndom as u16) {
+            Ok(d) => d,
+            Err(e) => return BatchResult::refused(e),
+        };
+        let pfd = match (foreigndom >> 16) as u16 {
+            0 => caller,
+            raw => match self.resolve_domid(caller, raw - 1) {
+                Ok(d) if d == DomId::IO => return BatchResult::refused(Errno::ESRCH),
+                Ok(d) => d,
+                Err(e) => return BatchResult::refused(e),
+            },
+        };
+        for i in 0..count {
+            let r = reqs.get(i).and_then(|req| self.mmu_update_one(caller, fd, pfd, req));
+            if let Err(e) = r {
+                return BatchResult { done: i, result: Err(e) };
+            }
+        }
+        BatchResult { done: count, result: Ok(()) }
+    }
+
+    /// One `mmu_update` request.
+    ///
+    /// # Errors
+    /// `EPERM` when an unprivileged caller names another domain, or for a
+    /// MACHPHYS update of a foreign table owner; `EINVAL` when the target
+    /// frame is not RAM owned by PFD or is not a page table or data frame;
+    /// `ENOSYS` for commands 4–7; every error of [`Mm::mod_entry`].
+    pub fn mmu_update_one(&mut self, caller: DomId, fd: DomId, pfd: DomId, req: MmuUpdate) -> Result<(), Errno> {
+        if !self.may_act_on(caller, fd) || !self.may_act_on(caller, pfd) {
+            return Err(Errno::EPERM);
+        }
+        let frame = Mfn(req.ptr >> 12);
+        match req.ptr & 7 {
+            MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD | MMU_PT_UPDATE_NO_TRANSLATE => {
+                let index = ((req.ptr & 0xFFF) >> 3) as usize;
+                let preserve_ad = req.ptr & 7 == MMU_PT_UPDATE_PRESERVE_AD;
+                self.get_page(frame, pfd).map_err(|_| Errno::EINVAL)?;
+                let r = self.update_frame_word(frame, index, req.val, fd, preserve_ad);
+                self.put_page(frame);
+                r
+            }
+            MMU_MACHPHYS_UPDATE => {
+                if pfd != caller {
+                    return Err(Errno::EPERM);
+                }
+                self.get_page(frame, fd).map_err(|_| Errno::EINVAL)?;
+                self.m2p[frame.0 as usize] = req.val;
+                self.put_page(frame);
+                Ok(())
+            }
+            _ => Err(Errno::ENOSYS),
+        }
+    }
+
+    /// Writes word `index` of `frame` according to the frame's type.
+    fn update_frame_word(&mut self, frame: Mfn, index: usize, val: u64, fd: DomId, preserve_ad: bool) -> Result<(), Errno> {
+        let info = *self.info(frame);
+        if info.type_count() > 0 {
+            return match (info.page_type().level(), info.page_type()) {
+                (Some(level), _) if info.validated() => self.mod_entry(frame, level, index, Pte(val), fd, preserve_ad),
+                // Plain guest data mapped writable somewhere: no rules apply.
+                (None, PageType::Writable) => {
+                    self.write_entry(frame, index, val);
+                    Ok(())
+                }
+                _ => Err(Errno::EINVAL),
+            };
+        }
+        // Untyped: it may be written only if it can take the writable type.
+        self.get_simple_type(frame, PageType::Writable).map_err(|_| Errno::EINVAL)?;
+        self.write_entry(frame, index, val);
+        self.put_type(frame);
+        Ok(())
+    }
+}

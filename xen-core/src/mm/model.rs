@@ -1,0 +1,250 @@
+//! The direct-paging model: frame table, domains' memory state, and the
+//! general and type reference operations every rule is built from.
+//!
+//! This is pure code. Machine memory is reached through [`PhysMemory`];
+//! TLB flushes, cache flushes and freed frames are reported through
+//! [`MmHooks`], which the arch layer implements. Nothing here allocates.
+//!
+//! Reference rules (fact sheet §7.2): a general reference can be taken only
+//! on an allocated frame with the expected owner; a type reference is always
+//! taken on top of a general one. A type may change only while the type
+//! count is zero. Taking a page-table type at type count zero validates the
+//! table (and, transitively, every table below it); dropping the last type
+//! reference devalidates it.
+
+use super::page_info::{PageInfo, PageType, MAX_COUNT};
+use super::{PhysAddr, PhysMemory};
+use abi::{DomId, Mfn};
+
+/// Memory-management state of one domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainMm {
+    /// Its id.
+    pub id: DomId,
+    /// May act on other domains' memory (foreign `foreigndom`): the control domain.
+    pub privileged: bool,
+    /// Has I/O resources (the hardware domain): may use cache attributes in
+    /// L1 entries and map non-RAM frames.
+    pub io_caps: bool,
+    /// Frames currently owned (including zombies still referenced).
+    pub tot_pages: u64,
+    /// Most frames it may own.
+    pub max_pages: u64,
+    /// Kernel-mode root table (the guest's CR3).
+    pub kernel_root: Option<Mfn>,
+    /// User-mode root table.
+    pub user_root: Option<Mfn>,
+}
+
+impl DomainMm {
+    /// A domain with no memory yet.
+    pub const fn new(id: DomId, max_pages: u64) -> DomainMm {
+        DomainMm { id, privileged: false, io_caps: false, tot_pages: 0, max_pages, kernel_root: None, user_root: None }
+    }
+}
+
+/// Side effects the model asks of the arch layer.
+pub trait MmHooks {
+    /// Flush the TLB of every CPU that may hold translations for `dom`
+    /// (after a type change or an L2+ entry change, XSA-286).
+    fn flush_domain_tlb(&mut self, dom: DomId);
+    /// Flush this CPU's TLB.
+    fn flush_local_tlb(&mut self);
+    /// Invalidate one guest virtual address on this CPU.
+    fn invlpg_local(&mut self, va: u64);
+    /// Write back and invalidate caches.
+    fn flush_cache(&mut self);
+    /// `dom`'s kernel root changed: reload CR3 if it is running.
+    fn root_changed(&mut self, dom: DomId);
+    /// A frame's last reference went: it must be scrubbed before reuse.
+    fn frame_freed(&mut self, mfn: Mfn);
+}
+
+/// Why a general reference could not be taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefError {
+    /// Not a frame of the frame table.
+    NoSuchFrame,
+    /// Not allocated, or owned by someone else.
+    WrongOwner,
+    /// The count would overflow.
+    Overflow,
+}
+
+/// The model: everything the page-type rules read and write.
+pub struct Mm<'a, M: PhysMemory, H: MmHooks> {
+    /// Per-frame metadata, indexed by MFN.
+    pub frames: &'a mut [PageInfo],
+    /// The machine-to-physical table, indexed by MFN.
+    pub m2p: &'a mut [u64],
+    /// Domains, indexed by domain id.
+    pub domains: &'a mut [DomainMm],
+    /// Machine memory.
+    pub mem: &'a mut M,
+    /// Arch side effects.
+    pub hooks: &'a mut H,
+    /// The hypervisor's L4 entries for slots 256–271, copied into every
+    /// guest L4 when it is validated.
+    pub l4_template: &'a [u64; 16],
+}
+
+impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
+    /// Whether `mfn` is a frame of the frame table (RAM managed by us).
+    pub fn is_ram(&self, mfn: Mfn) -> bool {
+        (mfn.0 as usize) < self.frames.len()
+    }
+
+    /// Metadata of a frame known to be RAM.
+    pub fn info(&self, mfn: Mfn) -> &PageInfo {
+        &self.frames[mfn.0 as usize]
+    }
+
+    pub(crate) fn info_mut(&mut self, mfn: Mfn) -> &mut PageInfo {
+        &mut self.frames[mfn.0 as usize]
+    }
+
+    /// The domain with id `id`, if it exists.
+    pub fn domain(&self, id: DomId) -> Option<&DomainMm> {
+        self.domains.get(id.0 as usize).filter(|d| d.id == id)
+    }
+
+    pub(crate) fn domain_mut(&mut self, id: DomId) -> &mut DomainMm {
+        &mut self.domains[id.0 as usize]
+    }
+
+    /// Reads entry `index` of table `table`.
+    pub fn read_entry(&self, table: Mfn, index: usize) -> u64 {
+        self.mem.read_u64(PhysAddr(table.to_maddr() + index as u64 * 8))
+    }
+
+    pub(crate) fn write_entry(&mut self, table: Mfn, index: usize, value: u64) {
+        self.mem.write_u64(PhysAddr(table.to_maddr() + index as u64 * 8), value);
+    }
+
+    /// Assigns a free frame to `dom` (count 1: the allocation reference).
+    /// The caller has scrubbed it.
+    pub fn assign_frame(&mut self, mfn: Mfn, dom: DomId) {
+        let info = self.info_mut(mfn);
+        debug_assert_eq!(info.count(), 0, "assigning a frame in use");
+        *info = PageInfo::default();
+        info.set_owner(dom);
+        info.set_allocated(true);
+        info.set_count(1);
+        if let Some(d) = self.domains.get_mut(dom.0 as usize) {
+            d.tot_pages += 1;
+        }
+    }
+
+    /// Takes a general reference on `mfn`, which must be allocated to `owner`.
+    pub fn get_page(&mut self, mfn: Mfn, owner: DomId) -> Result<(), RefError> {
+        if !self.is_ram(mfn) {
+            return Err(RefError::NoSuchFrame);
+        }
+        let info = self.info_mut(mfn);
+        if info.count() == 0 || info.owner() != owner {
+            return Err(RefError::WrongOwner);
+        }
+        if info.count() >= MAX_COUNT {
+            return Err(RefError::Overflow);
+        }
+        info.set_count(info.count() + 1);
+        Ok(())
+    }
+
+    /// Drops a general reference. At zero the frame leaves its owner and is
+    /// handed to [`MmHooks::frame_freed`].
+    pub fn put_page(&mut self, mfn: Mfn) {
+        let info = self.info_mut(mfn);
+        debug_assert!(info.count() > 0, "put_page on a free frame {mfn:?}");
+        let count = info.count() - 1;
+        info.set_count(count);
+        if count == 0 {
+            let owner = info.owner();
+            *info = PageInfo::default();
+            if let Some(d) = self.domains.get_mut(owner.0 as usize) {
+                d.tot_pages -= 1;
+            }
+            self.hooks.frame_freed(mfn);
+        }
+    }
+
+    /// Takes a *writable* or *descriptor* type reference (types whose
+    /// contents need no validation) on a frame the caller holds a general
+    /// reference on.
+    pub fn get_simple_type(&mut self, mfn: Mfn, ty: PageType) -> Result<(), RefError> {
+        let info = self.info_mut(mfn);
+        if info.type_count() == 0 {
+            info.set_type(ty);
+            info.set_validated(true);
+            info.set_type_count(1);
+            Ok(())
+        } else if info.page_type() == ty && info.type_count() < MAX_COUNT {
+            info.set_type_count(info.type_count() + 1);
+            Ok(())
+        } else {
+            Err(RefError::WrongOwner)
+        }
+    }
+
+    /// Takes a type reference of type `ty` on a frame the caller holds a
+    /// general reference on, validating page tables at type count zero.
+    pub fn get_type(&mut self, mfn: Mfn, ty: PageType) -> Result<(), abi::Errno> {
+        match ty.level() {
+            None => self.get_simple_type(mfn, ty).map_err(|_| abi::Errno::EINVAL),
+            Some(level) => {
+                let info = *self.info(mfn);
+                if info.type_count() == 0 {
+                    self.validate_table(mfn, level)
+                } else if info.page_type() == ty && info.validated() && info.type_count() < MAX_COUNT {
+                    self.info_mut(mfn).set_type_count(info.type_count() + 1);
+                    Ok(())
+                } else {
+                    Err(abi::Errno::EINVAL)
+                }
+            }
+        }
+    }
+
+    /// Drops a type reference; the last one of a page table devalidates it.
+    pub fn put_type(&mut self, mfn: Mfn) {
+        let info = self.info_mut(mfn);
+        debug_assert!(info.type_count() > 0, "put_type at type count 0 on {mfn:?}");
+        let count = info.type_count() - 1;
+        info.set_type_count(count);
+        if count == 0 {
+            match info.page_type().level() {
+                Some(level) if info.validated() => self.devalidate_table(mfn, level),
+                _ => {}
+            }
+        }
+    }
+
+    /// Drops a type reference and then a general reference.
+    pub fn put_page_and_type(&mut self, mfn: Mfn) {
+        self.put_type(mfn);
+        self.put_page(mfn);
+    }
+}
+
+impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
+    /// Takes `mfn` away from `dom` as `decrease_reservation` does: drops the
+    /// allocation reference only. A frame still mapped, pinned or used as a
+    /// root stays alive (and owned, and counted) until its last reference
+    /// goes; nothing is unpinned implicitly (XSA-252).
+    ///
+    /// # Errors
+    /// `EINVAL` if `mfn` is not RAM; `ENXIO` if `dom` does not own it or
+    /// already released it.
+    pub fn release_frame(&mut self, dom: DomId, mfn: Mfn) -> Result<(), abi::Errno> {
+        if !self.is_ram(mfn) {
+            return Err(abi::Errno::EINVAL);
+        }
+        let info = self.info(mfn);
+        if info.owner() != dom || !info.allocated() || info.count() == 0 {
+            return Err(abi::Errno::ENXIO);
+        }
+        self.info_mut(mfn).set_allocated(false);
+        self.put_page(mfn);
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! Per-frame metadata: 16 bytes for every machine frame (Xen uses 32).
+//!
+//! | field | bits | meaning |
+//! |---|---|---|
+//! | `count` | 32 | general references, including the one held while the frame is allocated to a domain |
+//! | `type_info` | 3 | page type ([`PageType`]) |
+//! | | 1 | validated: contents checked for the current type |
+//! | | 1 | pinned (MMUEXT_PIN_*) |
+//! | | 27 | type count: references to the frame *as* its type |
+//! | `owner` | 16 | owning domain |
+//! | `linear` | 16 | same-level (linear) page-table references: > 0 = entries this table holds, < 0 = tables referencing it (XSA-240 one-level rule) |
+//! | `flags` | 16 | allocated |
+//! | reserved | 16 | |
+
+use abi::DomId;
+
+/// What a frame is currently used as. Meaningful while the type count is
+/// non-zero; it can change only when the type count is zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum PageType {
+    /// Not typed.
+    None = 0,
+    /// Level-1 page table.
+    L1 = 1,
+    /// Level-2 page table.
+    L2 = 2,
+    /// Level-3 page table.
+    L3 = 3,
+    /// Level-4 page table.
+    L4 = 4,
+    /// GDT/LDT page.
+    SegDesc = 5,
+    /// Guest data mapped writable somewhere.
+    Writable = 6,
+}
+
+impl PageType {
+    /// The page-table type of `level` (1..=4).
+    pub const fn table(level: u8) -> PageType {
+        match level {
+            1 => PageType::L1,
+            2 => PageType::L2,
+            3 => PageType::L3,
+            _ => PageType::L4,
+        }
+    }
+
+    /// The page-table level of this type, if it is one.
+    pub const fn level(self) -> Option<u8> {
+        match self {
+            PageType::L1 => Some(1),
+            PageType::L2 => Some(2),
+            PageType::L3 => Some(3),
+            PageType::L4 => Some(4),
+            _ => None,
+        }
+    }
+
+    const fn from_bits(b: u32) -> PageType {
+        match b {
+            1 => PageType::L1,
+            2 => PageType::L2,
+            3 => PageType::L3,
+            4 => PageType::L4,
+            5 => PageType::SegDesc,
+            6 => PageType::Writable,
+            _ => PageType::None,
+        }
+    }
+}
+
+const TYPE_SHIFT: u32 = 29;
+const VALIDATED: u32 = 1 << 28;
+const PINNED: u32 = 1 << 27;
+const TYPE_COUNT_MASK: u32 = (1 << 27) - 1;
+const FLAG_ALLOCATED: u16 = 1;
+
+/// Largest general or type count a frame may reach; a reference that would
+/// go beyond it is refused rather than wrapping.
+pub const MAX_COUNT: u32 = TYPE_COUNT_MASK - 1;
+
+/// Metadata of one machine frame. See the module documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct PageInfo {
+    count: u32,
+    type_info: u32,
+    owner: DomId,
+    linear: i16,
+    flags: u16,
+    reserved: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<PageInfo>() == 16);
+
+impl Default for PageInfo {
+    fn default() -> Self {
+        PageInfo { count: 0, type_info: 0, owner: DomId::INVALID, linear: 0, flags: 0, reserved: 0 }
+    }
+}
+
+impl PageInfo {
+    /// General reference count.
+    pub const fn count(&self) -> u32 {
+        self.count
+    }
+    /// Current type (meaningful while the type count is non-zero).
+    pub const fn page_type(&self) -> PageType {
+        PageType::from_bits(self.type_info >> TYPE_SHIFT)
+    }
+    /// Type reference count.
+    pub const fn type_count(&self) -> u32 {
+        self.type_info & TYPE_COUNT_MASK
+    }
+    /// Whether the contents were validated for the current type.
+    pub const fn validated(&self) -> bool {
+        self.type_info & VALIDATED != 0
+    }
+    /// Whether the frame is pinned.
+    pub const fn pinned(&self) -> bool {
+        self.type_info & PINNED != 0
+    }
+    /// Owning domain ([`DomId::INVALID`] when free).
+    pub const fn owner(&self) -> DomId {
+        self.owner
+    }
+    /// Whether the frame is assigned to its owner (holds the allocation reference).
+    pub const fn allocated(&self) -> bool {
+        self.flags & FLAG_ALLOCATED != 0
+    }
+    /// Same-level reference balance (see module docs).
+    pub const fn linear(&self) -> i16 {
+        self.linear
+    }
+
+    /// A copy with the fields that carry no meaning cleared: the type and
+    /// the validated flag at type count zero. Two frames whose normalized
+    /// metadata are equal behave identically.
+    pub fn normalized(&self) -> PageInfo {
+        let mut p = *self;
+        if p.type_count() == 0 {
+            p.set_type(PageType::None);
+            p.set_validated(false);
+        }
+        p
+    }
+
+    pub(crate) fn set_count(&mut self, c: u32) {
+        self.count = c;
+    }
+    pub(crate) fn set_type(&mut self, t: PageType) {
+        self.type_info = (self.type_info & !(7 << TYPE_SHIFT)) | ((t as u32) << TYPE_SHIFT);
+    }
+    pub(crate) fn set_type_count(&mut self, c: u32) {
+        self.type_info = (self.type_info & !TYPE_COUNT_MASK) | (c & TYPE_COUNT_MASK);
+    }
+    pub(crate) fn set_validated(&mut self, v: bool) {
+        self.type_info = if v { self.type_info | VALIDATED } else { self.type_info & !VALIDATED };
+    }
+    pub(crate) fn set_pinned(&mut self, v: bool) {
+        self.type_info = if v { self.type_info | PINNED } else { self.type_info & !PINNED };
+    }
+    pub(crate) fn set_owner(&mut self, d: DomId) {
+        self.owner = d;
+    }
+    pub(crate) fn set_allocated(&mut self, v: bool) {
+        self.flags = if v { self.flags | FLAG_ALLOCATED } else { self.flags & !FLAG_ALLOCATED };
+    }
+    pub(crate) fn set_linear(&mut self, l: i16) {
+        self.linear = l;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_frame_metadata_fits_in_16_bytes() {
+        assert_eq!(core::mem::size_of::<PageInfo>(), 16);
+    }
+
+    #[test]
+    fn packed_fields_do_not_disturb_each_other() {
+        let mut p = PageInfo::default();
+        p.set_type(PageType::L3);
+        p.set_type_count(MAX_COUNT);
+        p.set_pinned(true);
+        p.set_validated(true);
+        assert_eq!(p.page_type(), PageType::L3);
+        assert_eq!(p.type_count(), MAX_COUNT);
+        assert!(p.pinned() && p.validated());
+        p.set_type(PageType::Writable);
+        p.set_pinned(false);
+        assert_eq!(p.page_type(), PageType::Writable);
+        assert_eq!(p.type_count(), MAX_COUNT);
+        assert!(!p.pinned() && p.validated());
+    }
+}

@@ -1,0 +1,311 @@
+//! Validation and devalidation of page tables, and the references held by
+//! individual entries (fact sheet §3.7, §3.8, §7).
+//!
+//! Both walks are iterative with a small fixed stack, never recursive on the
+//! hypervisor stack (XSA-45, XSA-240). Validation only descends into tables
+//! whose type count was zero, one level lower each time, so it is at most
+//! four deep. Devalidation can also follow a same-level (linear) entry, but
+//! the one-level rule (a table either holds same-level entries or is
+//! referenced by them, never both) allows at most one such hop per level,
+//! so it is at most eight deep.
+
+use super::model::{Mm, MmHooks, RefError};
+use super::page_info::{PageType, MAX_COUNT};
+use super::pte::Pte;
+use super::PhysMemory;
+use crate::util::FixedVec;
+use abi::{DomId, Errno, Mfn};
+
+/// L4 slots owned by the hypervisor.
+pub const HV_SLOTS: core::ops::RangeInclusive<usize> = abi::HYPERVISOR_L4_FIRST_SLOT..=abi::HYPERVISOR_L4_LAST_SLOT;
+
+/// Whether entry `index` of an L`level` table belongs to the hypervisor.
+pub fn is_hv_slot(level: u8, index: usize) -> bool {
+    level == 4 && HV_SLOTS.contains(&index)
+}
+
+/// What taking an upper-level entry's references still requires.
+pub(crate) enum UpperRef {
+    /// All references are held.
+    Done,
+    /// A general reference on this lower table is held; it has type count
+    /// zero and must be validated at the next level down.
+    Validate(Mfn),
+}
+
+#[derive(Clone, Copy, Default)]
+struct ValidateFrame {
+    mfn: Mfn,
+    level: u8,
+    next: u16,
+    prev_type: Option<PageType>,
+    prev_validated: bool,
+}
+
+#[derive(Clone, Copy, Default)]
+struct DropFrame {
+    mfn: Mfn,
+    level: u8,
+    next: u16,
+    end: u16,
+    /// Clear "validated" when done (a table whose type count reached zero).
+    devalidate: bool,
+    /// Drop the general reference its referencing entry held when done.
+    release: bool,
+}
+
+const DROP_DEPTH: usize = 9;
+
+impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
+    /// References for a present L1 entry in a table owned by `pt_owner`,
+    /// mapping a frame that must belong to `fd`.
+    pub(crate) fn get_l1_refs(&mut self, e: Pte, fd: DomId, pt_owner: DomId) -> Result<(), Errno> {
+        let io_caps = |mm: &Self, d: DomId| mm.domain(d).is_some_and(|d| d.io_caps);
+        if e.has_disallowed_flags(1, io_caps(self, pt_owner)) {
+            return Err(Errno::EINVAL);
+        }
+        let mfn = e.mfn();
+        if !self.is_ram(mfn) {
+            if e.mfn_all_ones() {
+                return Err(Errno::EINVAL);
+            }
+            let fd = if fd == DomId::IO { pt_owner } else { fd };
+            // Non-RAM (MMIO) mappings hold no references.
+            return if io_caps(self, fd) && io_caps(self, pt_owner) { Ok(()) } else { Err(Errno::EPERM) };
+        }
+        self.get_page(mfn, fd).map_err(|_| Errno::EBUSY)?;
+        if e.writable() && self.get_simple_type(mfn, PageType::Writable).is_err() {
+            self.put_page(mfn);
+            return Err(Errno::EBUSY);
+        }
+        Ok(())
+    }
+
+    /// Drops the references of a present L1 entry.
+    pub(crate) fn put_l1_refs(&mut self, e: Pte) {
+        let mfn = e.mfn();
+        if !e.present() || !self.is_ram(mfn) {
+            return;
+        }
+        if e.writable() {
+            self.put_type(mfn);
+        }
+        self.put_page(mfn);
+    }
+
+    /// References for a present entry of L`level` table `table` (level 2–4).
+    pub(crate) fn get_upper_refs(&mut self, table: Mfn, level: u8, e: Pte) -> Result<UpperRef, Errno> {
+        if e.has_disallowed_flags(level, false) {
+            return Err(Errno::EINVAL);
+        }
+        let target = e.mfn();
+        if !self.is_ram(target) {
+            return Err(Errno::EINVAL);
+        }
+        if target == table {
+            // A read-only self map is a linear page table needing no references.
+            return if e.writable() { Err(Errno::EINVAL) } else { Ok(UpperRef::Done) };
+        }
+        let pt_owner = self.info(table).owner();
+        self.get_page(target, pt_owner).map_err(|_: RefError| Errno::EINVAL)?;
+        let t = *self.info(target);
+        if t.type_count() == 0 {
+            return Ok(UpperRef::Validate(target));
+        }
+        let ok = if t.page_type() == PageType::table(level - 1) {
+            t.validated() && t.type_count() < MAX_COUNT
+        } else if t.page_type() == PageType::table(level) {
+            // Same-level (linear) reference: read-only, to a validated table,
+            // and the one-level rule of XSA-240.
+            let holder = self.info(table).linear();
+            !e.writable()
+                && t.validated()
+                && t.type_count() < MAX_COUNT
+                && (0..i16::MAX).contains(&holder)
+                && t.linear() <= 0
+                && t.linear() > i16::MIN
+        } else {
+            false
+        };
+        if !ok {
+            self.put_page(target);
+            return Err(Errno::EINVAL);
+        }
+        if t.page_type() == PageType::table(level) {
+            let holder = self.info(table).linear();
+            self.info_mut(table).set_linear(holder + 1);
+            self.info_mut(target).set_linear(t.linear() - 1);
+        }
+        self.info_mut(target).set_type_count(t.type_count() + 1);
+        Ok(UpperRef::Done)
+    }
+
+    fn begin_validation(&mut self, mfn: Mfn, level: u8) -> ValidateFrame {
+        let info = *self.info(mfn);
+        let prev_type = Some(info.page_type());
+        if info.page_type() == PageType::Writable {
+            // Stale writable TLB entries must be gone before it is a table.
+            self.hooks.flush_domain_tlb(info.owner());
+        }
+        let i = self.info_mut(mfn);
+        i.set_type(PageType::table(level));
+        i.set_type_count(1);
+        i.set_validated(false);
+        ValidateFrame { mfn, level, next: 0, prev_type, prev_validated: info.validated() }
+    }
+
+    /// Types `root` (type count zero, general reference held by the caller)
+    /// as an L`level` table and validates it and every untyped table below.
+    /// On failure every reference taken is dropped and every type restored.
+    pub(crate) fn validate_table(&mut self, root: Mfn, level: u8) -> Result<(), Errno> {
+        let mut stack: FixedVec<ValidateFrame, 4> = FixedVec::new();
+        let first = self.begin_validation(root, level);
+        let _ = stack.push(first);
+        while let Some(&top) = stack.as_slice().last() {
+            if top.next == 512 {
+                if top.level == 4 {
+                    for slot in HV_SLOTS {
+                        let v = self.l4_template[slot - HV_SLOTS.start()];
+                        self.write_entry(top.mfn, slot, v);
+                    }
+                }
+                self.info_mut(top.mfn).set_validated(true);
+                stack.remove(stack.len() - 1);
+                if let Some(parent) = stack.as_mut_slice().last_mut() {
+                    parent.next += 1;
+                }
+                continue;
+            }
+            let index = top.next as usize;
+            let e = Pte(self.read_entry(top.mfn, index));
+            if is_hv_slot(top.level, index) || !e.present() {
+                stack.as_mut_slice().last_mut().map(|f| f.next += 1);
+                continue;
+            }
+            let step = if top.level == 1 {
+                let owner = self.info(top.mfn).owner();
+                self.get_l1_refs(e, owner, owner).map(|()| UpperRef::Done)
+            } else {
+                self.get_upper_refs(top.mfn, top.level, e)
+            };
+            // Xen stores the guest-visible adjustments (§3.5) as it goes; a
+            // failed validation leaves them in place, as on Xen.
+            let adjusted = e.adjusted(top.level);
+            if step.is_ok() && adjusted != e {
+                self.write_entry(top.mfn, index, adjusted.0);
+            }
+            match step {
+                Ok(UpperRef::Done) => {
+                    stack.as_mut_slice().last_mut().map(|f| f.next += 1);
+                }
+                Ok(UpperRef::Validate(child)) => {
+                    let frame = self.begin_validation(child, top.level - 1);
+                    // Levels strictly decrease, so four frames always suffice.
+                    let _ = stack.push(frame);
+                }
+                Err(err) => {
+                    self.unwind_validation(&mut stack);
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes a failed validation: every frame on the stack drops the
+    /// references of the entries it had accepted and gets its type back.
+    fn unwind_validation(&mut self, stack: &mut FixedVec<ValidateFrame, 4>) {
+        while !stack.is_empty() {
+            let f = stack.remove(stack.len() - 1);
+            self.drop_entries(f.mfn, f.level, 0, f.next, false);
+            let info = self.info_mut(f.mfn);
+            info.set_type_count(0);
+            info.set_validated(f.prev_validated);
+            if let Some(t) = f.prev_type {
+                info.set_type(t);
+            }
+            if !stack.is_empty() {
+                // The parent's entry held a general reference on this table.
+                self.put_page(f.mfn);
+            }
+        }
+    }
+
+    /// Devalidates an L`level` table whose type count just reached zero.
+    pub(crate) fn devalidate_table(&mut self, mfn: Mfn, level: u8) {
+        self.drop_entries(mfn, level, 0, 512, true);
+    }
+
+    /// Drops the references held by one entry value of L`level` table `table`.
+    pub(crate) fn drop_entry(&mut self, table: Mfn, level: u8, e: Pte) {
+        let mut stack: FixedVec<DropFrame, DROP_DEPTH> = FixedVec::new();
+        self.drop_one(&mut stack, table, level, e);
+        self.run_drops(&mut stack);
+    }
+
+    fn drop_entries(&mut self, mfn: Mfn, level: u8, start: u16, end: u16, devalidate: bool) {
+        let mut stack: FixedVec<DropFrame, DROP_DEPTH> = FixedVec::new();
+        let _ = stack.push(DropFrame { mfn, level, next: start, end, devalidate, release: false });
+        self.run_drops(&mut stack);
+    }
+
+    fn run_drops(&mut self, stack: &mut FixedVec<DropFrame, DROP_DEPTH>) {
+        while let Some(&top) = stack.as_slice().last() {
+            if top.next >= top.end {
+                stack.remove(stack.len() - 1);
+                if top.devalidate {
+                    self.info_mut(top.mfn).set_validated(false);
+                }
+                if top.release {
+                    self.put_page(top.mfn);
+                }
+                continue;
+            }
+            stack.as_mut_slice().last_mut().map(|f| f.next += 1);
+            let index = top.next as usize;
+            if is_hv_slot(top.level, index) {
+                continue;
+            }
+            let e = Pte(self.read_entry(top.mfn, index));
+            self.drop_one(stack, top.mfn, top.level, e);
+        }
+    }
+
+    fn drop_one(&mut self, stack: &mut FixedVec<DropFrame, DROP_DEPTH>, table: Mfn, level: u8, e: Pte) {
+        if !e.present() {
+            return;
+        }
+        if level == 1 {
+            self.put_l1_refs(e);
+            return;
+        }
+        let target = e.mfn();
+        if target == table || !self.is_ram(target) {
+            return;
+        }
+        let t = *self.info(target);
+        if t.page_type() == PageType::table(level) {
+            let holder = self.info(table).linear();
+            self.info_mut(table).set_linear(holder - 1);
+            self.info_mut(target).set_linear(t.linear() + 1);
+        }
+        let count = t.type_count() - 1;
+        self.info_mut(target).set_type_count(count);
+        let target_level = t.page_type().level().unwrap_or(0);
+        if count == 0 && target_level > 0 && t.validated() {
+            let frame = DropFrame { mfn: target, level: target_level, next: 0, end: 512, devalidate: true, release: true };
+            // Bounded by the one-level rule (module docs); the general
+            // reference keeps the table alive until its walk completes.
+            if stack.push(frame).is_err() {
+                unreachable_depth();
+            }
+        } else {
+            self.put_page(target);
+        }
+    }
+}
+
+#[cold]
+fn unreachable_depth() {
+    debug_assert!(false, "devalidation deeper than the one-level rule allows");
+}
