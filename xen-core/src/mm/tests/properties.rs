@@ -9,7 +9,9 @@ use abi::mmu::*;
 use abi::{DomId, Mfn};
 use proptest::prelude::*;
 
-const FRAMES_PER_DOM: usize = 10;
+const FRAMES_PER_DOM: usize = 14;
+/// Frame 0 is the hypervisor's, then each domain's frames, then two
+/// frame numbers beyond RAM.
 const NFRAMES: usize = 1 + 3 * FRAMES_PER_DOM + 2;
 
 #[derive(Clone, Debug)]
@@ -19,7 +21,8 @@ enum Op {
     Unpin { dom: u8, frame: u8 },
     Baseptr { dom: u8, frame: u8, user: bool },
     Uvm { dom: u8, va: u64, val: u64 },
-    Chain { dom: u8, index: usize },
+    Chain { dom: u8, index: usize, first: u8 },
+    Toggle { dom: u8, table: u8, index: usize, bit: u64 },
     Clear { dom: u8, frame: u8 },
     Release { dom: u8, frame: u8 },
 }
@@ -64,14 +67,17 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (dom.clone(), frame.clone(), any::<bool>()).prop_map(|(dom, frame, user)| Op::Baseptr { dom, frame, user }),
         2 => (dom.clone(), prop::sample::select(vec![Chain::va(1), Chain::va(2), Chain::va(0), 0xFFFF_8000_0000_0000]), value())
             .prop_map(|(dom, va, val)| Op::Uvm { dom, va, val }),
-        1 => (dom.clone(), prop::sample::select(vec![1usize, 2])).prop_map(|(dom, index)| Op::Chain { dom, index }),
+        2 => (dom.clone(), prop::sample::select(vec![1usize, 2]), 0u8..FRAMES_PER_DOM as u8 - 4)
+            .prop_map(|(dom, index, first)| Op::Chain { dom, index, first }),
+        4 => (dom.clone(), frame.clone(), index(), prop::sample::select(vec![RW, PAT_PSE, PCD, NX, ACCESSED, USER, PRESENT, 1 << 12]))
+            .prop_map(|(dom, table, index, bit)| Op::Toggle { dom, table, index, bit }),
         1 => (dom.clone(), frame.clone()).prop_map(|(dom, frame)| Op::Clear { dom, frame }),
         1 => (dom, frame).prop_map(|(dom, frame)| Op::Release { dom, frame }),
     ]
 }
 
 /// Applies `op`; returns whether it failed (and so must have changed nothing).
-fn apply(w: &mut World, op: &Op, fresh: &mut Vec<Mfn>) -> bool {
+fn apply(w: &mut World, op: &Op) -> bool {
     let d = |x: u8| DomId(x as u16);
     match *op {
         Op::Update { dom, table, index, val, cmd, fd } => {
@@ -84,21 +90,25 @@ fn apply(w: &mut World, op: &Op, fresh: &mut Vec<Mfn>) -> bool {
             if user { w.user_baseptr(d(dom), frame_of(frame)) } else { w.baseptr(d(dom), frame_of(frame)) }.is_err()
         }
         Op::Uvm { dom, va, val } => w.uvm(d(dom), va, val, UVMF_INVLPG, &mut NoGuestMemory).is_err(),
-        Op::Chain { dom, index } => {
-            // Five fresh frames built into a chain and pinned: reaches deep states quickly.
-            if fresh.len() < 5 {
-                return false;
-            }
-            let f: Vec<Mfn> = fresh.drain(..5).collect();
-            for &m in &f {
-                w.mm().assign_frame(m, d(dom));
-            }
+        Op::Chain { dom, index, first } => {
+            // Five of the domain's frames linked L4→L3→L2→L1→data and the L4
+            // pinned: reaches deep states quickly. Any step may fail if the
+            // frames are already in use.
+            let base = 1 + dom as u64 * FRAMES_PER_DOM as u64 + first as u64;
+            let f: Vec<Mfn> = (base..base + 5).map(Mfn).collect();
             let link = [(f[3], f[4]), (f[2], f[3]), (f[1], f[2]), (f[0], f[1])];
+            let mut failed = false;
             for (t, target) in link {
-                w.update(d(dom), t, index, target.to_maddr() | FLAGS).unwrap();
+                failed |= w.update(d(dom), t, index, target.to_maddr() | FLAGS).is_err();
             }
-            w.pin(d(dom), 4, f[0]).unwrap();
+            failed |= w.pin(d(dom), 4, f[0]).is_err();
+            let _ = failed;
             false
+        }
+        Op::Toggle { dom, table, index, bit } => {
+            let old = w.read(frame_of(table), index);
+            let req = [MmuUpdate { ptr: frame_of(table).to_maddr() + index as u64 * 8, val: old ^ bit }];
+            w.mmu_batch(d(dom), &req, 0x7FF0).result.is_err()
         }
         Op::Clear { dom, frame } => {
             w.ext(d(dom), MmuextOp { cmd: MMUEXT_CLEAR_PAGE, arg1: frame_of(frame).0, ..Default::default() }).is_err()
@@ -107,13 +117,12 @@ fn apply(w: &mut World, op: &Op, fresh: &mut Vec<Mfn>) -> bool {
     }
 }
 
-fn world() -> (World, Vec<Mfn>) {
-    let mut w = World::new(NFRAMES + 40);
+fn world() -> World {
+    let mut w = World::new(NFRAMES - 2);
     for dom in [D0, D1, D2] {
         w.give(dom, FRAMES_PER_DOM);
     }
-    let fresh = (NFRAMES as u64..NFRAMES as u64 + 40).map(Mfn).collect();
-    (w, fresh)
+    w
 }
 
 proptest! {
@@ -124,11 +133,11 @@ proptest! {
     /// only at type count zero, and a failed request changes nothing.
     #[test]
     fn random_operations_keep_every_invariant(ops in prop::collection::vec(op(), 1..60)) {
-        let (mut w, mut fresh) = world();
+        let mut w = world();
         for (step, op) in ops.iter().enumerate() {
             let before = w.snapshot();
             let before_frames = w.frames.clone();
-            let failed = apply(&mut w, op, &mut fresh);
+            let failed = apply(&mut w, op);
             if let Err(e) = crate::mm::check::check_invariants(&w.mm()) {
                 prop_assert!(false, "step {step} {op:?}: {e}");
             }
