@@ -77,6 +77,13 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
             if !e.present() {
                 continue;
             }
+            let cache_attrs = level == 1 && mm.domain(info.owner()).is_some_and(|d| d.io_caps);
+            if e.has_disallowed_flags(level, cache_attrs) {
+                return Err(format!("L{level} {table:?}[{index}] holds disallowed flags: {e:?}"));
+            }
+            if e.adjusted(level) != e {
+                return Err(format!("L{level} {table:?}[{index}] lacks the guest-visible adjustments: {e:?}"));
+            }
             let target = e.mfn();
             if !mm.is_ram(target) {
                 if level > 1 {

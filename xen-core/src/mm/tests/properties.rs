@@ -23,6 +23,7 @@ enum Op {
     Uvm { dom: u8, va: u64, val: u64 },
     Chain { dom: u8, index: usize, first: u8 },
     Toggle { dom: u8, table: u8, index: usize, bit: u64 },
+    Link { dom: u8, table: u8, target: u8, index: usize },
     Clear { dom: u8, frame: u8 },
     Release { dom: u8, frame: u8 },
 }
@@ -69,6 +70,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(dom, va, val)| Op::Uvm { dom, va, val }),
         2 => (dom.clone(), prop::sample::select(vec![1usize, 2]), 0u8..FRAMES_PER_DOM as u8 - 4)
             .prop_map(|(dom, index, first)| Op::Chain { dom, index, first }),
+        3 => (dom.clone(), 0u8..FRAMES_PER_DOM as u8, 0u8..FRAMES_PER_DOM as u8, index())
+            .prop_map(|(dom, table, target, index)| Op::Link { dom, table, target, index }),
         4 => (dom.clone(), frame.clone(), index(), prop::sample::select(vec![RW, PAT_PSE, PCD, NX, ACCESSED, USER, PRESENT, 1 << 12]))
             .prop_map(|(dom, table, index, bit)| Op::Toggle { dom, table, index, bit }),
         1 => (dom.clone(), frame.clone()).prop_map(|(dom, frame)| Op::Clear { dom, frame }),
@@ -104,6 +107,12 @@ fn apply(w: &mut World, op: &Op) -> bool {
             failed |= w.pin(d(dom), 4, f[0]).is_err();
             let _ = failed;
             false
+        }
+        Op::Link { dom, table, target, index } => {
+            // A read-only entry between two of the domain's own frames:
+            // linear (same-level) references, self maps and cycles.
+            let own = |i: u8| Mfn(1 + dom as u64 * FRAMES_PER_DOM as u64 + i as u64);
+            w.update(d(dom), own(table), index, own(target).to_maddr() | RO).is_err()
         }
         Op::Toggle { dom, table, index, bit } => {
             let old = w.read(frame_of(table), index);
