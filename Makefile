@@ -15,7 +15,7 @@ HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
 DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M" --module "$(GUEST) name=demo1 mem=32M"
 
-.PHONY: all setup build run test test-host test-qemu doc clean
+.PHONY: all setup build run test test-host test-qemu bench fuzz doc clean
 
 all: build
 
@@ -43,6 +43,16 @@ test-qemu: build
 	$(CARGO) test -p xen-tests --features qemu
 
 test: test-host test-qemu
+
+bench:
+	$(CARGO) bench -p xen-core --bench mm
+
+# Coverage-guided fuzzing of mmu_update/mmuext_op with the invariant checker
+# (outside the workspace; not part of `make test`). FUZZ_SECONDS bounds it.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run mmu_ops -- -max_total_time=$(FUZZ_SECONDS)
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p abi

@@ -77,8 +77,12 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
             if !e.present() {
                 continue;
             }
+            // An oracle independent of `pte`: PWT, PCD, PAT/PS (bits 3, 4, 7)
+            // at every level unless an L1 of a domain with I/O resources; G
+            // (bit 8) above L1.
             let cache_attrs = level == 1 && mm.domain(info.owner()).is_some_and(|d| d.io_caps);
-            if e.has_disallowed_flags(level, cache_attrs) {
+            let forbidden = if cache_attrs { 0 } else { 0x98 } | if level > 1 { 0x100 } else { 0 };
+            if e.0 & forbidden != 0 {
                 return Err(format!("L{level} {table:?}[{index}] holds disallowed flags: {e:?}"));
             }
             if e.adjusted(level) != e {

@@ -9,7 +9,7 @@ use abi::mmu::*;
 use abi::{DomId, Mfn};
 use proptest::prelude::*;
 
-const FRAMES_PER_DOM: usize = 14;
+const FRAMES_PER_DOM: usize = 10;
 /// Frame 0 is the hypervisor's, then each domain's frames, then two
 /// frame numbers beyond RAM.
 const NFRAMES: usize = 1 + 3 * FRAMES_PER_DOM + 2;
@@ -24,6 +24,7 @@ enum Op {
     Chain { dom: u8, index: usize, first: u8 },
     Toggle { dom: u8, table: u8, index: usize, bit: u64 },
     Link { dom: u8, table: u8, target: u8, index: usize },
+    Linear { dom: u8, level: u8, table: u8, target: u8, index: usize },
     Clear { dom: u8, frame: u8 },
     Release { dom: u8, frame: u8 },
 }
@@ -68,10 +69,12 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (dom.clone(), frame.clone(), any::<bool>()).prop_map(|(dom, frame, user)| Op::Baseptr { dom, frame, user }),
         2 => (dom.clone(), prop::sample::select(vec![Chain::va(1), Chain::va(2), Chain::va(0), 0xFFFF_8000_0000_0000]), value())
             .prop_map(|(dom, va, val)| Op::Uvm { dom, va, val }),
-        2 => (dom.clone(), prop::sample::select(vec![1usize, 2]), 0u8..FRAMES_PER_DOM as u8 - 4)
+        3 => (dom.clone(), prop::sample::select(vec![1usize, 2]), 0u8..FRAMES_PER_DOM as u8 - 4)
             .prop_map(|(dom, index, first)| Op::Chain { dom, index, first }),
         3 => (dom.clone(), 0u8..FRAMES_PER_DOM as u8, 0u8..FRAMES_PER_DOM as u8, index())
             .prop_map(|(dom, table, target, index)| Op::Link { dom, table, target, index }),
+        3 => (dom.clone(), 2u8..=4, 0u8..FRAMES_PER_DOM as u8, 0u8..FRAMES_PER_DOM as u8, index())
+            .prop_map(|(dom, level, table, target, index)| Op::Linear { dom, level, table, target, index }),
         4 => (dom.clone(), frame.clone(), index(), prop::sample::select(vec![RW, PAT_PSE, PCD, NX, ACCESSED, USER, PRESENT, 1 << 12]))
             .prop_map(|(dom, table, index, bit)| Op::Toggle { dom, table, index, bit }),
         1 => (dom.clone(), frame.clone()).prop_map(|(dom, frame)| Op::Clear { dom, frame }),
@@ -113,6 +116,15 @@ fn apply(w: &mut World, op: &Op) -> bool {
             // linear (same-level) references, self maps and cycles.
             let own = |i: u8| Mfn(1 + dom as u64 * FRAMES_PER_DOM as u64 + i as u64);
             w.update(d(dom), own(table), index, own(target).to_maddr() | RO).is_err()
+        }
+        Op::Linear { dom, level, table, target, index } => {
+            // Pin two of the domain's frames at the same level, then link
+            // them: the same-level (linear) reference rules of XSA-240.
+            let own = |i: u8| Mfn(1 + dom as u64 * FRAMES_PER_DOM as u64 + i as u64);
+            let _ = w.pin(d(dom), level, own(table));
+            let _ = w.pin(d(dom), level, own(target));
+            let _ = w.update(d(dom), own(table), index, own(target).to_maddr() | RO);
+            false
         }
         Op::Toggle { dom, table, index, bit } => {
             let old = w.read(frame_of(table), index);
