@@ -20,13 +20,26 @@
 //!
 //! This crate is `no_std` and has no dependencies.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod console;
+pub mod elfnote;
 pub mod errno;
 pub mod hypercall;
 pub mod ids;
+pub mod memory;
 pub mod mmu;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+pub mod raw;
+#[cfg(target_arch = "x86_64")]
+pub use raw::guest;
+pub mod sched;
+pub mod shared_info;
+pub mod start_info;
+pub mod traps;
+pub mod version;
 
 pub use errno::Errno;
 pub use ids::{DomId, GuestVa, Mfn, Pfn};

@@ -1,0 +1,6 @@
+//! `console_io` (18) commands (fact sheet §9.2).
+
+/// Write `count` bytes from a guest buffer to the console.
+pub const CONSOLEIO_WRITE: u64 = 0;
+/// Read up to `count` bytes of console input.
+pub const CONSOLEIO_READ: u64 = 1;

@@ -1,0 +1,191 @@
+//! Typed hypercall wrappers for guest kernels: requests in, `Result` out.
+//!
+//! Calls that only read hypervisor state or write into buffers borrowed
+//! here are safe functions. Calls that change the guest's own page tables,
+//! trap handlers or callbacks can break the guest's memory safety (unmapping
+//! its stack, pointing a handler at data), so they are `unsafe fn`, like
+//! mapping functions in any kernel.
+//!
+//! # Example: a minimal PV guest
+//!
+//! A complete guest is an ELF64 image with the Xen notes the loader checks
+//! (`GUEST_OS`, `XEN_VERSION`, `LOADER`, `VIRT_BASE`, `ENTRY`) and an
+//! entry point receiving `start_info` in RSI:
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! use abi::{guest, sched::SHUTDOWN_POWEROFF, start_info::StartInfo};
+//!
+//! #[no_mangle]
+//! extern "C" fn guest_main(start_info: &'static StartInfo) -> ! {
+//!     let _ = guest::console_write(b"hello from a PV guest\n");
+//!     let _ = guest::console_write(start_info.cmdline().as_bytes());
+//!     guest::shutdown(SHUTDOWN_POWEROFF)
+//! }
+//! ```
+//! guest-kernel in this repository is the full worked example, notes and
+//! entry assembly included.
+
+use crate::console::CONSOLEIO_WRITE;
+use crate::hypercall::HypercallNr;
+use crate::memory::{XENMEM_CURRENT_RESERVATION, XENMEM_MAXIMUM_RESERVATION};
+use crate::mmu::{MmuUpdate, MmuextOp};
+use super::hypercall5;
+use crate::sched::{SchedShutdown, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD};
+use crate::traps::{CallbackRegister, TrapInfo, CALLBACKOP_REGISTER};
+use crate::version::{ExtraVersion, FeatureInfo, XENVER_EXTRAVERSION, XENVER_GET_FEATURES, XENVER_VERSION};
+use crate::{DomId, Errno};
+
+fn call(nr: HypercallNr, a: [u64; 5]) -> Result<u64, Errno> {
+    // SAFETY: the callers below pass only arguments valid for `nr`: values,
+    // or pointers to live buffers of the type the hypercall expects.
+    Errno::from_rax(unsafe { hypercall5(nr.0, a[0], a[1], a[2], a[3], a[4]) })
+}
+
+/// A batch that stopped early: the error and how many requests were done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchError {
+    /// The failing request's error.
+    pub errno: Errno,
+    /// Requests completed before it.
+    pub done: u32,
+}
+
+/// Writes `bytes` to the hypervisor console.
+///
+/// # Errors
+/// `EFAULT` if the buffer is not readable by the hypervisor.
+pub fn console_write(bytes: &[u8]) -> Result<(), Errno> {
+    call(HypercallNr::CONSOLE_IO, [CONSOLEIO_WRITE, bytes.len() as u64, bytes.as_ptr() as u64, 0, 0]).map(|_| ())
+}
+
+/// The hypervisor version as `(major, minor)`.
+pub fn version() -> (u16, u16) {
+    let v = call(HypercallNr::XEN_VERSION, [XENVER_VERSION, 0, 0, 0, 0]).unwrap_or(0);
+    ((v >> 16) as u16, v as u16)
+}
+
+/// The 16-byte extra-version string (e.g. `".0-xen-core"`).
+///
+/// # Errors
+/// `EFAULT` if the buffer cannot be written.
+pub fn extra_version() -> Result<ExtraVersion, Errno> {
+    let mut buf: ExtraVersion = [0; 16];
+    call(HypercallNr::XEN_VERSION, [XENVER_EXTRAVERSION, buf.as_mut_ptr() as u64, 0, 0, 0])?;
+    Ok(buf)
+}
+
+/// XENFEAT submap 0.
+///
+/// # Errors
+/// `EFAULT` if the argument cannot be accessed.
+pub fn features() -> Result<u32, Errno> {
+    let mut fi = FeatureInfo::default();
+    call(HypercallNr::XEN_VERSION, [XENVER_GET_FEATURES, &mut fi as *mut FeatureInfo as u64, 0, 0, 0])?;
+    Ok(fi.submap)
+}
+
+/// Gives up the CPU.
+pub fn yield_now() {
+    let _ = call(HypercallNr::SCHED_OP, [SCHEDOP_YIELD, 0, 0, 0, 0]);
+}
+
+/// Shuts the domain down with `reason` (`SHUTDOWN_*`). Does not return.
+pub fn shutdown(reason: u32) -> ! {
+    let arg = SchedShutdown { reason };
+    loop {
+        let _ = call(HypercallNr::SCHED_OP, [SCHEDOP_SHUTDOWN, &arg as *const SchedShutdown as u64, 0, 0, 0]);
+    }
+}
+
+/// Pages the domain currently owns.
+///
+/// # Errors
+/// `ESRCH` for an unknown domain, `EPERM` for another domain without privilege.
+pub fn current_reservation(dom: DomId) -> Result<u64, Errno> {
+    call(HypercallNr::MEMORY_OP, [XENMEM_CURRENT_RESERVATION, &dom as *const DomId as u64, 0, 0, 0])
+}
+
+/// Most pages the domain may own.
+///
+/// # Errors
+/// As [`current_reservation`].
+pub fn maximum_reservation(dom: DomId) -> Result<u64, Errno> {
+    call(HypercallNr::MEMORY_OP, [XENMEM_MAXIMUM_RESERVATION, &dom as *const DomId as u64, 0, 0, 0])
+}
+
+fn batch(nr: HypercallNr, ptr: u64, count: usize, foreigndom: u64) -> Result<(), BatchError> {
+    let mut done: u32 = 0;
+    match call(nr, [ptr, count as u64, &mut done as *mut u32 as u64, foreigndom, 0]) {
+        Ok(_) => Ok(()),
+        Err(errno) => Err(BatchError { errno, done }),
+    }
+}
+
+/// Applies page-table updates (`mmu_update`), stopping at the first failure.
+///
+/// # Errors
+/// The failing request's errno and the number done: see the fact sheet
+/// §3.11 (`EINVAL`, `EBUSY`, `EPERM`, `ESRCH`, `ENOSYS`, `EFAULT`).
+///
+/// # Safety
+/// The updates must keep every mapping the guest relies on (its code,
+/// stack and data) valid.
+pub unsafe fn mmu_update(reqs: &[MmuUpdate], foreigndom: DomId) -> Result<(), BatchError> {
+    batch(HypercallNr::MMU_UPDATE, reqs.as_ptr() as u64, reqs.len(), u64::from(foreigndom.0))
+}
+
+/// Applies extended MMU operations (`mmuext_op`).
+///
+/// # Errors
+/// As the fact sheet §4 lists per command.
+///
+/// # Safety
+/// As [`mmu_update`]: base-pointer switches and unpins must leave the
+/// guest's code, stack and data mapped.
+pub unsafe fn mmuext_op(ops: &[MmuextOp], foreigndom: DomId) -> Result<(), BatchError> {
+    batch(HypercallNr::MMUEXT_OP, ops.as_ptr() as u64, ops.len(), u64::from(foreigndom.0))
+}
+
+/// Changes the L1 entry mapping `va` (`update_va_mapping`).
+///
+/// # Errors
+/// `EINVAL` if no validated L1 maps `va`, plus the L1 entry errors.
+///
+/// # Safety
+/// As [`mmu_update`].
+pub unsafe fn update_va_mapping(va: u64, val: u64, flags: u64) -> Result<(), Errno> {
+    call(HypercallNr::UPDATE_VA_MAPPING, [va, val, flags, 0, 0]).map(|_| ())
+}
+
+/// Installs the virtual IDT; `table` must end with an entry whose address is 0.
+///
+/// # Errors
+/// `EINVAL` for a non-canonical handler, `EFAULT` for an unreadable table.
+///
+/// # Safety
+/// Every handler must be code that can run as the guest's trap handler.
+pub unsafe fn set_trap_table(table: &[TrapInfo]) -> Result<(), Errno> {
+    call(HypercallNr::SET_TRAP_TABLE, [table.as_ptr() as u64, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Registers a callback (`callback_op(CALLBACKOP_REGISTER)`).
+///
+/// # Errors
+/// `ENOSYS` for an unknown type, `EINVAL` for a non-canonical address.
+///
+/// # Safety
+/// The address must be code that can run as that callback.
+pub unsafe fn register_callback(cb: &CallbackRegister) -> Result<(), Errno> {
+    call(HypercallNr::CALLBACK_OP, [CALLBACKOP_REGISTER, cb as *const CallbackRegister as u64, 0, 0, 0]).map(|_| ())
+}
+
+/// Sets the kernel stack used when the guest enters kernel mode from user
+/// mode (`stack_switch`).
+///
+/// # Safety
+/// `sp` must be the top of a stack the guest kernel may use.
+pub unsafe fn stack_switch(ss: u16, sp: u64) -> Result<(), Errno> {
+    call(HypercallNr::STACK_SWITCH, [u64::from(ss), sp, 0, 0, 0]).map(|_| ())
+}

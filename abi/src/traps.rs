@@ -1,0 +1,95 @@
+//! Virtual IDT and callbacks: `set_trap_table` (0), `set_callbacks` (4),
+//! `callback_op` (30), and the selectors a PV kernel runs with
+//! (fact sheet §1.4, §9.7).
+
+use core::mem::{offset_of, size_of};
+
+/// 64-bit code selector for guest kernel and user mode.
+pub const FLAT_RING3_CS64: u16 = 0xE033;
+/// 32-bit code selector.
+pub const FLAT_RING3_CS32: u16 = 0xE023;
+/// Data/stack selector.
+pub const FLAT_RING3_DS32: u16 = 0xE02B;
+/// 64-bit stack selector.
+pub const FLAT_RING3_SS64: u16 = 0xE02B;
+/// Guest kernel code selector as seen in bounce frames (RPL cleared).
+pub const FLAT_KERNEL_CS64: u16 = 0xE030;
+/// Guest kernel stack selector as seen in bounce frames.
+pub const FLAT_KERNEL_SS64: u16 = 0xE02B;
+/// The hypervisor's own code selector.
+pub const HYPERVISOR_CS: u16 = 0xE008;
+/// First GDT entry reserved for the hypervisor (page 14 of the GDT).
+pub const FIRST_RESERVED_GDT_ENTRY: usize = 7168;
+
+/// One virtual IDT entry (16 bytes). A table passed to `set_trap_table`
+/// ends with an entry whose `address` is 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct TrapInfo {
+    /// @0: exception or interrupt vector.
+    pub vector: u8,
+    /// @1: bits 1:0 = lowest privilege allowed to raise it with `int $n`
+    /// (0 none, 1–2 kernel, 3 everyone); bit 2 = mask events on entry.
+    pub flags: u8,
+    /// @2: code selector (RPL raised to 3).
+    pub cs: u16,
+    /// @4: padding.
+    pub pad: u32,
+    /// @8: handler address.
+    pub address: u64,
+}
+const _: () = assert!(size_of::<TrapInfo>() == 16);
+const _: () = assert!(offset_of!(TrapInfo, cs) == 2);
+const _: () = assert!(offset_of!(TrapInfo, address) == 8);
+
+/// `TrapInfo::flags` bit: mask events while the handler runs.
+pub const TI_MASK_EVENTS: u8 = 1 << 2;
+
+/// `callback_op` command: register a callback.
+pub const CALLBACKOP_REGISTER: u64 = 0;
+/// `callback_op` command: unregister a callback.
+pub const CALLBACKOP_UNREGISTER: u64 = 1;
+
+/// Event upcall.
+pub const CALLBACKTYPE_EVENT: u16 = 0;
+/// Failsafe (segment reload failed).
+pub const CALLBACKTYPE_FAILSAFE: u16 = 1;
+/// 64-bit user-mode SYSCALL.
+pub const CALLBACKTYPE_SYSCALL: u16 = 2;
+/// Deprecated SYSENTER.
+pub const CALLBACKTYPE_SYSENTER_DEPRECATED: u16 = 3;
+/// NMI.
+pub const CALLBACKTYPE_NMI: u16 = 4;
+/// SYSENTER.
+pub const CALLBACKTYPE_SYSENTER: u16 = 5;
+/// 32-bit user-mode SYSCALL.
+pub const CALLBACKTYPE_SYSCALL32: u16 = 7;
+/// Callback flag: mask events on entry.
+pub const CALLBACKF_MASK_EVENTS: u16 = 1;
+
+/// `callback_op(CALLBACKOP_REGISTER)` argument (16 bytes).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct CallbackRegister {
+    /// @0: `CALLBACKTYPE_*`.
+    pub kind: u16,
+    /// @2: `CALLBACKF_*`.
+    pub flags: u16,
+    /// @4: padding.
+    pub pad: u32,
+    /// @8: handler address.
+    pub address: u64,
+}
+const _: () = assert!(size_of::<CallbackRegister>() == 16);
+const _: () = assert!(offset_of!(CallbackRegister, address) == 8);
+
+/// `callback_op(CALLBACKOP_UNREGISTER)` argument.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct CallbackUnregister {
+    /// @0: `CALLBACKTYPE_*`.
+    pub kind: u16,
+    /// @2: padding.
+    pub pad: u16,
+}
+const _: () = assert!(size_of::<CallbackUnregister>() == 4);
