@@ -147,8 +147,7 @@ fn world() -> World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
-
+    // 256 cases by default; PROPTEST_CASES overrides (cargo mutants uses fewer).
     /// After every step: counts equal the references that really exist, no
     /// page table is writably mapped, no entry crosses domains, types change
     /// only at type count zero, and a failed request changes nothing.
