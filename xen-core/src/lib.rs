@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod boot;
+pub mod domain;
 pub mod mm;
 pub mod util;
 

@@ -1,0 +1,176 @@
+//! The start-of-day virtual layout of a 64-bit PV guest (fact sheet §8.4):
+//! one contiguous region from `VIRT_BASE`, mapping PFN *n* at
+//! `VIRT_BASE + n × 4096`, holding in order the kernel, the p2m list, the
+//! start_info page, the bootstrap page tables (read-only) and the boot
+//! stack, padded to 4 MiB with at least 512 KiB free after the stack.
+
+use super::notes::KernelImage;
+use abi::PAGE_SIZE;
+
+/// Where everything is, as guest virtual addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Start of the region (`VIRT_BASE`), mapping PFN 0.
+    pub v_start: u64,
+    /// Kernel image, page-rounded end.
+    pub kernel_end: u64,
+    /// The p2m list.
+    pub p2m: u64,
+    /// Pages of the p2m list.
+    pub p2m_pages: u64,
+    /// The start_info page.
+    pub start_info: u64,
+    /// The first bootstrap page table (the L4).
+    pub pt_base: u64,
+    /// Number of bootstrap page-table frames.
+    pub nr_pt_frames: u64,
+    /// The boot stack page; RSP starts at its top.
+    pub stack: u64,
+    /// End of the mapped region.
+    pub v_end: u64,
+    /// Pages of the domain.
+    pub nr_pages: u64,
+}
+
+/// Why a layout is impossible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    /// The initial region needs more pages than the domain has.
+    ImageLargerThanMemory {
+        /// Pages needed.
+        needed: u64,
+        /// Pages the domain has.
+        available: u64,
+    },
+    /// The region would run into the hypervisor's range or wrap.
+    OutOfRange,
+}
+
+impl core::fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LayoutError::ImageLargerThanMemory { needed, available } => {
+                write!(f, "image and start-of-day data need {needed} pages but the domain has {available}")
+            }
+            LayoutError::OutOfRange => write!(f, "initial mapping runs into the hypervisor's range"),
+        }
+    }
+}
+
+const fn round_up(v: u64, a: u64) -> u64 {
+    v.div_ceil(a) * a
+}
+
+/// Page tables needed to map `[start, end)` with 4 KiB pages.
+pub fn tables_needed(start: u64, end: u64) -> u64 {
+    let span = |shift: u32| ((end - 1) >> shift) - (start >> shift) + 1;
+    1 + span(39) + span(30) + span(21)
+}
+
+impl Layout {
+    /// Lays out `image` for a domain of `nr_pages` pages.
+    pub fn compute(image: &KernelImage, nr_pages: u64) -> Result<Layout, LayoutError> {
+        let v_start = image.virt_base & !(PAGE_SIZE - 1);
+        let kernel_end = round_up(image.kend, PAGE_SIZE);
+        let p2m = kernel_end;
+        let p2m_pages = round_up(nr_pages * 8, PAGE_SIZE) / PAGE_SIZE;
+        let start_info = p2m + p2m_pages * PAGE_SIZE;
+        let pt_base = start_info + PAGE_SIZE;
+        // The tables live inside the region they map: grow until they fit.
+        let mut nr_pt_frames = 1;
+        let (stack, v_end) = loop {
+            let stack = pt_base + nr_pt_frames * PAGE_SIZE;
+            let v_end = round_up(stack + PAGE_SIZE + (512 << 10), 4 << 20);
+            let need = tables_needed(v_start, v_end);
+            if need <= nr_pt_frames {
+                break (stack, v_end);
+            }
+            nr_pt_frames = need;
+        };
+        let top_ok = if v_start < 1 << 47 { v_end <= 1 << 47 } else { v_end > v_start || v_end == 0 };
+        if !top_ok || (v_start < abi::HYPERVISOR_VIRT_END && abi::HYPERVISOR_VIRT_START < v_end) {
+            return Err(LayoutError::OutOfRange);
+        }
+        let needed = (v_end.wrapping_sub(v_start)) / PAGE_SIZE;
+        if needed > nr_pages {
+            return Err(LayoutError::ImageLargerThanMemory { needed, available: nr_pages });
+        }
+        Ok(Layout { v_start, kernel_end, p2m, p2m_pages, start_info, pt_base, nr_pt_frames, stack, v_end, nr_pages })
+    }
+
+    /// PFN of virtual address `va` inside the region.
+    pub fn pfn(&self, va: u64) -> u64 {
+        (va - self.v_start) / PAGE_SIZE
+    }
+
+    /// Whether `va` lies in a bootstrap page table (mapped read-only).
+    pub fn is_page_table(&self, va: u64) -> bool {
+        (self.pt_base..self.pt_base + self.nr_pt_frames * PAGE_SIZE).contains(&va)
+    }
+
+    /// Pages mapped by the bootstrap tables.
+    pub fn mapped_pages(&self) -> u64 {
+        (self.v_end.wrapping_sub(self.v_start)) / PAGE_SIZE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(virt_base: u64, kstart: u64, kend: u64) -> KernelImage {
+        KernelImage { virt_base, kstart, kend, entry: kstart, hypercall_page: None, paddr_offset: 0 }
+    }
+
+    #[test]
+    fn elements_follow_each_other_page_aligned_without_overlap() {
+        let base = 0xFFFF_FFFF_8000_0000;
+        let l = Layout::compute(&image(base, base + 0x1000, base + 0x12345), 8192).unwrap();
+        assert_eq!(l.kernel_end, base + 0x13000);
+        assert_eq!(l.p2m, l.kernel_end);
+        assert_eq!(l.p2m_pages, 16);
+        assert_eq!(l.start_info, l.p2m + 16 * 4096);
+        assert_eq!(l.pt_base, l.start_info + 4096);
+        assert_eq!(l.stack, l.pt_base + l.nr_pt_frames * 4096);
+        assert!(l.v_end >= l.stack + 4096 + (512 << 10));
+        assert_eq!(l.v_end % (4 << 20), 0);
+        for a in [l.p2m, l.start_info, l.pt_base, l.stack] {
+            assert_eq!(a % 4096, 0);
+        }
+    }
+
+    #[test]
+    fn table_count_covers_the_whole_region() {
+        let base = 0xFFFF_FFFF_8000_0000;
+        let l = Layout::compute(&image(base, base, base + (20 << 20)), 16384).unwrap();
+        assert!(l.nr_pt_frames >= tables_needed(l.v_start, l.v_end));
+        // L4 + L3 + L2 + one L1 per 2 MiB.
+        assert_eq!(tables_needed(base, base + (24 << 20)), 1 + 1 + 1 + 12);
+        assert_eq!(tables_needed(0x3FE0_0000, 0x4020_0000), 1 + 1 + 2 + 2);
+    }
+
+    #[test]
+    fn only_the_bootstrap_tables_are_page_tables() {
+        let base = 0x40_0000;
+        let l = Layout::compute(&image(base, base, base + 0x5000), 4096).unwrap();
+        assert!(l.is_page_table(l.pt_base));
+        assert!(l.is_page_table(l.pt_base + (l.nr_pt_frames - 1) * 4096));
+        assert!(!l.is_page_table(l.stack));
+        assert!(!l.is_page_table(l.start_info));
+    }
+
+    #[test]
+    fn an_image_larger_than_its_memory_is_refused() {
+        let base = 0x40_0000;
+        assert!(matches!(
+            Layout::compute(&image(base, base, base + (8 << 20)), 1024),
+            Err(LayoutError::ImageLargerThanMemory { .. })
+        ));
+    }
+
+    #[test]
+    fn a_region_running_into_the_hypervisor_hole_is_refused() {
+        let base = 0x7FFF_FFE0_0000;
+        assert_eq!(Layout::compute(&image(base, base, base + 0x1000), 1 << 20), Err(LayoutError::OutOfRange));
+    }
+}

@@ -1,0 +1,13 @@
+//! Domains: loading a PV kernel image and laying out its start of day.
+//!
+//! * [`elf`]: the ELF64 parser with every bound checked.
+//! * [`notes`]: the Xen ELF notes and the loader's acceptance checks.
+//! * [`layout`]: the start-of-day virtual layout (fact sheet §8.4).
+//! * [`config`]: a domain's settings from its module command line.
+//! * [`hypercall_page`]: the 32-byte stubs written into the hypercall page.
+
+pub mod config;
+pub mod elf;
+pub mod hypercall_page;
+pub mod layout;
+pub mod notes;
