@@ -160,4 +160,4 @@ impl<'a> Elf<'a> {
 
 #[cfg(test)]
 #[path = "elf_tests.rs"]
-mod tests;
+pub(crate) mod tests;

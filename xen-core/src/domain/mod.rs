@@ -6,8 +6,11 @@
 //! * [`config`]: a domain's settings from its module command line.
 //! * [`hypercall_page`]: the 32-byte stubs written into the hypercall page.
 
+pub mod bounce;
+pub mod builder;
 pub mod config;
 pub mod elf;
 pub mod hypercall_page;
 pub mod layout;
 pub mod notes;
+pub mod vcpu;

@@ -28,7 +28,7 @@ pub mod update_va;
 pub mod validate;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use abi::Mfn;
 pub use frame_alloc::FrameAllocator;

@@ -135,6 +135,17 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         }
     }
 
+    /// Shares a hypervisor frame (shared_info) with `dom`: owned by it and
+    /// mappable, but not counted in its pages.
+    pub fn assign_xen_heap_frame(&mut self, mfn: Mfn, dom: DomId) {
+        let info = self.info_mut(mfn);
+        *info = PageInfo::default();
+        info.set_owner(dom);
+        info.set_allocated(true);
+        info.set_xen_heap(true);
+        info.set_count(1);
+    }
+
     /// Takes a general reference on `mfn`, which must be allocated to `owner`.
     pub fn get_page(&mut self, mfn: Mfn, owner: DomId) -> Result<(), RefError> {
         if !self.is_ram(mfn) {
@@ -160,8 +171,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         info.set_count(count);
         if count == 0 {
             let owner = info.owner();
+            let counted = !info.xen_heap();
             *info = PageInfo::default();
-            if let Some(d) = self.domains.get_mut(owner.0 as usize) {
+            if let Some(d) = self.domains.get_mut(owner.0 as usize).filter(|_| counted) {
                 d.tot_pages -= 1;
             }
             self.hooks.frame_freed(mfn);

@@ -9,7 +9,7 @@
 //! | | 27 | type count: references to the frame *as* its type |
 //! | `owner` | 16 | owning domain |
 //! | `linear` | 16 | same-level (linear) page-table references: > 0 = entries this table holds, < 0 = tables referencing it (XSA-240 one-level rule) |
-//! | `flags` | 16 | allocated |
+//! | `flags` | 16 | allocated, xen-heap (shared with the owner, not counted in its pages) |
 //! | reserved | 16 | |
 
 use abi::DomId;
@@ -75,6 +75,7 @@ const VALIDATED: u32 = 1 << 28;
 const PINNED: u32 = 1 << 27;
 const TYPE_COUNT_MASK: u32 = (1 << 27) - 1;
 const FLAG_ALLOCATED: u16 = 1;
+const FLAG_XEN_HEAP: u16 = 2;
 
 /// Largest general or type count a frame may reach; a reference that would
 /// go beyond it is refused rather than wrapping.
@@ -129,6 +130,11 @@ impl PageInfo {
     pub const fn allocated(&self) -> bool {
         self.flags & FLAG_ALLOCATED != 0
     }
+    /// A hypervisor page shared with its owner (shared_info): not counted
+    /// in the owner's pages.
+    pub const fn xen_heap(&self) -> bool {
+        self.flags & FLAG_XEN_HEAP != 0
+    }
     /// Same-level reference balance (see module docs).
     pub const fn linear(&self) -> i16 {
         self.linear
@@ -166,6 +172,9 @@ impl PageInfo {
     }
     pub(crate) fn set_allocated(&mut self, v: bool) {
         self.flags = if v { self.flags | FLAG_ALLOCATED } else { self.flags & !FLAG_ALLOCATED };
+    }
+    pub(crate) fn set_xen_heap(&mut self, v: bool) {
+        self.flags = if v { self.flags | FLAG_XEN_HEAP } else { self.flags & !FLAG_XEN_HEAP };
     }
     pub(crate) fn set_linear(&mut self, l: i16) {
         self.linear = l;

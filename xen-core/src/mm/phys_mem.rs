@@ -14,6 +14,16 @@ pub trait PhysMemory {
     fn read_u64(&self, addr: PhysAddr) -> u64;
     /// Writes the aligned 64-bit word at `addr`.
     fn write_u64(&mut self, addr: PhysAddr, value: u64);
+    /// Writes `bytes` at `addr` (any alignment).
+    fn write_bytes(&mut self, addr: PhysAddr, bytes: &[u8]) {
+        for (i, &b) in bytes.iter().enumerate() {
+            let a = addr.0 + i as u64;
+            let word = PhysAddr(a & !7);
+            let shift = (a & 7) * 8;
+            let old = self.read_u64(word);
+            self.write_u64(word, (old & !(0xFF << shift)) | (u64::from(b) << shift));
+        }
+    }
     /// Fills frame `mfn` with zeroes.
     fn zero_frame(&mut self, mfn: Mfn) {
         for i in 0..512 {

@@ -1,59 +1,117 @@
-//! The GDT and the TSS with separate IST stacks for #DF, NMI and #MC, so
-//! those exceptions are reported even when the faulting stack is unusable.
+//! The GDT, laid out as Xen's: the hypervisor owns entries 7168 and up
+//! (GDT page 14), where the flat selectors every PV guest uses live:
+//! 0xE008 hypervisor code, 0xE010 hypervisor data, 0xE023/0xE02B/0xE033
+//! guest 32-bit code, data and 64-bit code (all DPL 3), then the TSS.
+//! The order of 0xE020..0xE030 is what SYSRET requires.
+//!
+//! The TSS holds RSP0 (the stack for entries from ring 3) and separate IST
+//! stacks for #DF, NMI and #MC, so those are reported even when the
+//! faulting stack is unusable.
 
-use spin::Once;
-use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
-use x86_64::instructions::tables::load_tss;
-use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
-use x86_64::structures::tss::TaskStateSegment;
-use x86_64::VirtAddr;
+use abi::traps::FIRST_RESERVED_GDT_ENTRY;
+use core::arch::asm;
+use core::mem::size_of;
 
-/// IST slot (1-based in the IDT, 0-based in the TSS) for #DF.
+/// IST slot (1-based, as in the IDT) for #DF.
 pub const IST_DOUBLE_FAULT: u8 = 1;
 /// IST slot for NMI.
 pub const IST_NMI: u8 = 2;
 /// IST slot for #MC.
 pub const IST_MACHINE_CHECK: u8 = 3;
 
+/// Hypervisor code selector.
+pub const HV_CS: u16 = 0xE008;
+/// Hypervisor data selector.
+pub const HV_DS: u16 = 0xE010;
+/// TSS selector.
+pub const TSS_SEL: u16 = 0xE040;
+/// Base selector for SYSRET (CS = base + 16, SS = base + 8).
+pub const SYSRET_BASE: u16 = 0xE020;
+
+const ENTRIES: usize = FIRST_RESERVED_GDT_ENTRY + 512;
 const IST_STACK_SIZE: usize = 16 * 1024;
+/// Stack used for every entry from a guest (syscall, exceptions).
+pub const GUEST_ENTRY_STACK_SIZE: usize = 64 * 1024;
+
+#[repr(C, packed(4))]
+struct Tss {
+    reserved0: u32,
+    rsp: [u64; 3],
+    reserved1: u64,
+    ist: [u64; 7],
+    reserved2: u64,
+    reserved3: u16,
+    iomap_base: u16,
+}
+
+#[repr(C, align(4096))]
+struct Gdt([u64; ENTRIES]);
 
 #[repr(C, align(16))]
-struct IstStacks([[u8; IST_STACK_SIZE]; 3]);
+struct Stacks([[u8; IST_STACK_SIZE]; 3]);
 
-static mut IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; 3]);
+#[repr(C, align(4096))]
+struct EntryStack([u8; GUEST_ENTRY_STACK_SIZE]);
 
-static TSS: Once<TaskStateSegment> = Once::new();
-static GDT: Once<(GlobalDescriptorTable, SegmentSelector, SegmentSelector, SegmentSelector)> = Once::new();
+static mut GDT: Gdt = Gdt([0; ENTRIES]);
+static mut TSS: Tss = Tss { reserved0: 0, rsp: [0; 3], reserved1: 0, ist: [0; 7], reserved2: 0, reserved3: 0, iomap_base: size_of::<Tss>() as u16 };
+static mut IST_STACKS: Stacks = Stacks([[0; IST_STACK_SIZE]; 3]);
+static mut ENTRY_STACK: EntryStack = EntryStack([0; GUEST_ENTRY_STACK_SIZE]);
+
+/// Top of the stack entries from guests land on (TSS.RSP0).
+pub fn guest_entry_stack_top() -> u64 {
+    (&raw const ENTRY_STACK) as u64 + GUEST_ENTRY_STACK_SIZE as u64
+}
+
+const fn index(sel: u16) -> usize {
+    (sel >> 3) as usize
+}
 
 /// The hypervisor's code selector.
 pub fn kernel_cs() -> u16 {
-    GDT.get().map_or(0x08, |g| g.1 .0)
+    HV_CS
 }
 
-/// Loads the GDT and TSS and reloads every segment register.
+/// Builds and loads the GDT and TSS, and reloads every segment register.
 pub fn init() {
-    let tss = TSS.call_once(|| {
-        let mut tss = TaskStateSegment::new();
-        let base = VirtAddr::from_ptr(&raw const IST_STACKS);
-        for i in 0..3 {
-            tss.interrupt_stack_table[i] = base + ((i + 1) * IST_STACK_SIZE) as u64;
-        }
-        tss
-    });
-    let gdt = GDT.call_once(|| {
-        let mut gdt = GlobalDescriptorTable::new();
-        let code = gdt.append(Descriptor::kernel_code_segment());
-        let data = gdt.append(Descriptor::kernel_data_segment());
-        let tss_sel = gdt.append(Descriptor::tss_segment(tss));
-        (gdt, code, data, tss_sel)
-    });
-    gdt.0.load();
-    // SAFETY: the selectors come from the GDT just loaded, which is 'static.
+    let tss = &raw mut TSS;
+    let stacks = (&raw const IST_STACKS) as u64;
+    // SAFETY: runs once on the boot CPU before anything else uses the TSS
+    // or GDT; the raw pointers are to 'static data.
     unsafe {
-        CS::set_reg(gdt.1);
-        SS::set_reg(gdt.2);
-        DS::set_reg(gdt.2);
-        ES::set_reg(gdt.2);
-        load_tss(gdt.3);
+        for i in 0..3 {
+            (*tss).ist[i] = stacks + ((i + 1) * IST_STACK_SIZE) as u64;
+        }
+        (*tss).rsp[0] = guest_entry_stack_top();
+        let gdt = &mut (*(&raw mut GDT)).0;
+        gdt[index(HV_CS)] = 0x00AF_9A00_0000_FFFF; // 64-bit code, DPL 0
+        gdt[index(HV_DS)] = 0x00CF_9200_0000_FFFF; // data, DPL 0
+        gdt[index(0xE023)] = 0x00CF_FA00_0000_FFFF; // 32-bit code, DPL 3
+        gdt[index(0xE02B)] = 0x00CF_F200_0000_FFFF; // data, DPL 3
+        gdt[index(0xE033)] = 0x00AF_FA00_0000_FFFF; // 64-bit code, DPL 3
+        let base = tss as u64;
+        let limit = (size_of::<Tss>() - 1) as u64;
+        gdt[index(TSS_SEL)] = limit | ((base & 0xFF_FFFF) << 16) | (0x89 << 40) | (((base >> 24) & 0xFF) << 56);
+        gdt[index(TSS_SEL) + 1] = base >> 32;
+        let ptr = x86_64::structures::DescriptorTablePointer {
+            limit: (size_of::<Gdt>() - 1) as u16,
+            base: x86_64::VirtAddr::new(gdt.as_ptr() as u64),
+        };
+        x86_64::instructions::tables::lgdt(&ptr);
+        asm!(
+            "push {cs}",
+            "lea {tmp}, [rip + 2f]",
+            "push {tmp}",
+            "retfq",
+            "2:",
+            "mov ss, {ds:x}",
+            "mov ds, {ds:x}",
+            "mov es, {ds:x}",
+            "ltr {tss:x}",
+            cs = in(reg) u64::from(HV_CS),
+            ds = in(reg) u64::from(HV_DS),
+            tss = in(reg) u64::from(TSS_SEL),
+            tmp = lateout(reg) _,
+        );
     }
 }

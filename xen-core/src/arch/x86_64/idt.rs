@@ -26,6 +26,7 @@ exception_stubs:
     .set vector, vector + 1
     .endr
 
+    .global exception_common
 exception_common:
     push r15
     push r14
@@ -45,6 +46,8 @@ exception_common:
     mov rdi, rsp
     cld
     call xen_core_exception
+    .global trap_return
+trap_return:
     pop rax
     pop rbx
     pop rcx
@@ -104,8 +107,9 @@ pub fn init() {
                 offset_low: handler as u16,
                 selector: cs,
                 ist,
-                // Present, DPL 0, 64-bit interrupt gate.
-                type_attr: 0x8E,
+                // Present 64-bit interrupt gates; #BP and #OF may be raised
+                // by guests with int3/into (DPL 3), everything else DPL 0.
+                type_attr: if vector == 3 || vector == 4 { 0xEE } else { 0x8E },
                 offset_mid: (handler >> 16) as u16,
                 offset_high: (handler >> 32) as u32,
                 reserved: 0,

@@ -4,5 +4,5 @@ mod errno_rows;
 mod properties;
 mod teardown_tests;
 mod worked_example;
-mod world;
+pub(crate) mod world;
 mod xsa;

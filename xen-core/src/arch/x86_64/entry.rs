@@ -1,0 +1,148 @@
+//! Guest entry and exit: SYSCALL (the hypercall instruction), the common
+//! return path to ring 3, and copies to and from guest memory that turn a
+//! fault into an error instead of a hypervisor crash.
+//!
+//! Every entry from a guest — SYSCALL or an exception in ring 3 — builds
+//! the same [`TrapFrame`] at the top of the guest entry stack (TSS.RSP0),
+//! so switching domains is rewriting that frame and CR3.
+
+use super::cpu;
+use super::exception::TrapFrame;
+use super::gdt;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Pseudo-vector recorded in the frame for SYSCALL entries.
+pub const VECTOR_SYSCALL: u64 = 0x100;
+
+const MSR_STAR: u32 = 0xC000_0081;
+const MSR_LSTAR: u32 = 0xC000_0082;
+const MSR_FMASK: u32 = 0xC000_0084;
+const EFER_SCE: u64 = 1;
+/// Flags cleared on SYSCALL entry: TF, IF, DF, NT, AC.
+const FMASK: u64 = 0x0100 | 0x0200 | 0x0400 | 0x4000 | 0x4_0000;
+
+#[no_mangle]
+static ENTRY_STACK_TOP: AtomicU64 = AtomicU64::new(0);
+#[no_mangle]
+static GUEST_RSP_SCRATCH: AtomicU64 = AtomicU64::new(0);
+static SMAP: AtomicBool = AtomicBool::new(false);
+
+core::arch::global_asm!(
+    r#"
+    .section .text.guest_entry, "ax"
+    .global syscall_entry
+syscall_entry:
+    mov [rip + GUEST_RSP_SCRATCH], rsp
+    mov rsp, [rip + ENTRY_STACK_TOP]
+    push 0xE02B
+    push [rip + GUEST_RSP_SCRATCH]
+    push r11
+    push 0xE033
+    push rcx
+    push 0
+    push 0x100
+    jmp exception_common
+
+    .global enter_frame
+enter_frame:
+    mov rsp, rdi
+    jmp trap_return
+
+    .global guest_copy_smap
+guest_copy_smap:
+    mov rcx, rdx
+    stac
+    .global guest_copy_smap_insn
+guest_copy_smap_insn:
+    rep movsb
+    clac
+    xor eax, eax
+    ret
+    .global guest_copy_smap_fixup
+guest_copy_smap_fixup:
+    clac
+    mov eax, 1
+    ret
+
+    .global guest_copy_plain
+guest_copy_plain:
+    mov rcx, rdx
+    .global guest_copy_plain_insn
+guest_copy_plain_insn:
+    rep movsb
+    xor eax, eax
+    ret
+    .global guest_copy_plain_fixup
+guest_copy_plain_fixup:
+    mov eax, 1
+    ret
+"#
+);
+
+extern "C" {
+    fn syscall_entry();
+    fn enter_frame(frame: *const TrapFrame) -> !;
+    fn guest_copy_smap(dst: *mut u8, src: *const u8, len: usize) -> u32;
+    fn guest_copy_plain(dst: *mut u8, src: *const u8, len: usize) -> u32;
+    static guest_copy_smap_insn: u8;
+    static guest_copy_smap_fixup: u8;
+    static guest_copy_plain_insn: u8;
+    static guest_copy_plain_fixup: u8;
+}
+
+/// Sets up SYSCALL and the entry stack.
+pub fn init(smap: bool) {
+    SMAP.store(smap, Ordering::Relaxed);
+    ENTRY_STACK_TOP.store(gdt::guest_entry_stack_top(), Ordering::Relaxed);
+    let star = (u64::from(gdt::SYSRET_BASE) << 48) | (u64::from(gdt::HV_CS) << 32);
+    // SAFETY: the selectors match the GDT loaded by `gdt::init`, LSTAR is
+    // the entry stub above, and FMASK keeps interrupts off on entry.
+    unsafe {
+        cpu::wrmsr(MSR_STAR, star);
+        cpu::wrmsr(MSR_LSTAR, syscall_entry as usize as u64);
+        cpu::wrmsr(MSR_FMASK, FMASK);
+        cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) | EFER_SCE);
+    }
+}
+
+/// Where the frame of the next guest entry lives.
+pub fn frame_slot() -> *mut TrapFrame {
+    (gdt::guest_entry_stack_top() as usize - core::mem::size_of::<TrapFrame>()) as *mut TrapFrame
+}
+
+/// Enters a guest for the first time with `frame`.
+pub fn enter(frame: &TrapFrame) -> ! {
+    let slot = frame_slot();
+    // SAFETY: the slot is the top of the entry stack, unused now: nothing
+    // runs on it until the guest enters the hypervisor again. The frame is
+    // a ring-3 context built by the caller.
+    unsafe {
+        core::ptr::copy_nonoverlapping(frame, slot, 1);
+        enter_frame(slot)
+    }
+}
+
+/// Copies `len` bytes between guest and hypervisor memory. The caller has
+/// checked that the guest range lies in guest address space; a fault while
+/// copying is reported as `false`.
+pub fn guest_copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
+    // SAFETY: one side is a hypervisor buffer of `len` bytes owned by the
+    // caller; the other is a checked guest range, whose faults the #PF/#GP
+    // handlers redirect to the fixup label.
+    unsafe {
+        if SMAP.load(Ordering::Relaxed) {
+            guest_copy_smap(dst, src, len) == 0
+        } else {
+            guest_copy_plain(dst, src, len) == 0
+        }
+    }
+}
+
+/// If `rip` is the guest-copy instruction, the address to resume at.
+pub fn copy_fixup(rip: u64) -> Option<u64> {
+    let pairs = [
+        (&raw const guest_copy_smap_insn as u64, &raw const guest_copy_smap_fixup as u64),
+        (&raw const guest_copy_plain_insn as u64, &raw const guest_copy_plain_fixup as u64),
+    ];
+    pairs.iter().find(|(insn, _)| *insn == rip).map(|(_, fix)| *fix)
+}

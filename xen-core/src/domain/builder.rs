@@ -1,0 +1,204 @@
+//! Building a PV domain's start of day (fact sheet §8.4–§8.5) into frames
+//! the caller has allocated and scrubbed: the kernel image, the hypercall
+//! page, the p2m list, start_info, shared_info, and bootstrap page tables
+//! that are validated and pinned through the page-type model.
+
+use super::elf::Elf;
+use super::hypercall_page::hypercall_page;
+use super::layout::Layout;
+use super::notes::KernelImage;
+use super::vcpu::GuestContext;
+use crate::mm::mmuext::Root;
+use crate::mm::pte::table_index;
+use crate::mm::requests::NoGuestMemory;
+use crate::mm::{Mm, MmHooks, PageType, PhysAddr, PhysMemory};
+use abi::mmu::pte::*;
+use abi::mmu::{MmuextOp, MMUEXT_PIN_L4_TABLE};
+use abi::start_info::{MAX_GUEST_CMDLINE, START_INFO_MAGIC};
+use abi::{DomId, Errno, Mfn, PAGE_SIZE};
+
+/// What the new domain starts with.
+#[derive(Clone, Copy, Debug)]
+pub struct Built {
+    /// Initial registers.
+    pub ctx: GuestContext,
+    /// Its shared_info frame.
+    pub shared_info: Mfn,
+    /// The bootstrap L4 (pinned, and the kernel root).
+    pub l4: Mfn,
+}
+
+/// Lower-level flags of bootstrap entries (the domU builder's choice; the
+/// model adds USER and the kernel marker when validating).
+const L1_FLAGS: u64 = PRESENT | RW | ACCESSED;
+const UPPER_FLAGS: u64 = PRESENT | RW | ACCESSED | DIRTY | USER;
+
+/// Builds the domain. `frames[pfn]` are its `layout.nr_pages` frames, plus
+/// one more for shared_info; all are scrubbed.
+///
+/// # Errors
+/// Only an internal inconsistency can make validation fail; the errno is
+/// passed on so the caller can refuse the domain instead of panicking.
+#[allow(clippy::too_many_arguments)]
+pub fn build<M: PhysMemory, H: MmHooks>(
+    mm: &mut Mm<'_, M, H>,
+    dom: DomId,
+    frames: &[Mfn],
+    elf: &Elf<'_>,
+    image: &KernelImage,
+    layout: &Layout,
+    cmdline: &[u8],
+    si_flags: u32,
+) -> Result<Built, Errno> {
+    let nr = layout.nr_pages as usize;
+    let mfn = |va: u64| frames[layout.pfn(va) as usize];
+    for (pfn, &m) in frames[..nr].iter().enumerate() {
+        mm.assign_frame(m, dom);
+        mm.m2p[m.0 as usize] = pfn as u64;
+    }
+    let shared_info = frames[nr];
+    mm.assign_xen_heap_frame(shared_info, dom);
+    // vcpu_info[0].evtchn_upcall_mask = 1: events masked until the guest unmasks.
+    mm.mem.write_bytes(PhysAddr(shared_info.to_maddr() + 1), &[1]);
+
+    // The kernel image, page by page.
+    for seg in elf.segments.as_slice() {
+        let virt = seg.paddr - image.paddr_offset + image.virt_base;
+        let file = &elf.bytes[seg.offset as usize..(seg.offset + seg.filesz) as usize];
+        let mut done = 0u64;
+        while done < seg.filesz {
+            let va = virt + done;
+            let n = (PAGE_SIZE - va % PAGE_SIZE).min(seg.filesz - done);
+            let dst = PhysAddr(mfn(va).to_maddr() + va % PAGE_SIZE);
+            mm.mem.write_bytes(dst, &file[done as usize..(done + n) as usize]);
+            done += n;
+        }
+    }
+    if let Some(hp) = image.hypercall_page {
+        mm.mem.write_bytes(PhysAddr(mfn(hp).to_maddr()), &hypercall_page());
+    }
+    for pfn in 0..nr as u64 {
+        let va = layout.p2m + pfn * 8;
+        mm.mem.write_u64(PhysAddr(mfn(va & !(PAGE_SIZE - 1)).to_maddr() + va % PAGE_SIZE), frames[pfn as usize].0);
+    }
+    write_start_info(mm, mfn(layout.start_info), layout, shared_info, cmdline, si_flags);
+
+    // Bootstrap page tables: frames handed out in order from pt_base.
+    let mut next_pt = 0u64;
+    let mut take = |mm: &mut Mm<'_, M, H>| {
+        let m = mfn(layout.pt_base + next_pt * PAGE_SIZE);
+        next_pt += 1;
+        mm.mem.zero_frame(m);
+        m
+    };
+    let l4 = take(mm);
+    let mut va = layout.v_start;
+    while va != layout.v_end {
+        let mut table = l4;
+        for level in (2..=4).rev() {
+            let slot = PhysAddr(table.to_maddr() + table_index(va, level) as u64 * 8);
+            let e = mm.mem.read_u64(slot);
+            table = if e & PRESENT == 0 {
+                let t = take(mm);
+                mm.mem.write_u64(slot, t.to_maddr() | UPPER_FLAGS);
+                t
+            } else {
+                Mfn((e & ADDR_MASK) >> 12)
+            };
+        }
+        let rw = if layout.is_page_table(va) { 0 } else { RW };
+        let slot = PhysAddr(table.to_maddr() + table_index(va, 1) as u64 * 8);
+        mm.mem.write_u64(slot, mfn(va).to_maddr() | (L1_FLAGS & !RW) | rw);
+        va = va.wrapping_add(PAGE_SIZE);
+    }
+    debug_assert!(next_pt <= layout.nr_pt_frames);
+    let pin = MmuextOp { cmd: MMUEXT_PIN_L4_TABLE, pad: 0, arg1: l4.0, arg2: 0 };
+    mm.mmuext_one(dom, dom, pin, &mut NoGuestMemory)?;
+    mm.set_root(dom, Root::Kernel, l4)?;
+    debug_assert_eq!(mm.info(l4).page_type(), PageType::L4);
+    let ctx = GuestContext::kernel(image.entry, layout.stack + PAGE_SIZE, layout.start_info);
+    Ok(Built { ctx, shared_info, l4 })
+}
+
+fn write_start_info<M: PhysMemory, H: MmHooks>(
+    mm: &mut Mm<'_, M, H>,
+    page: Mfn,
+    layout: &Layout,
+    shared_info: Mfn,
+    cmdline: &[u8],
+    flags: u32,
+) {
+    let base = page.to_maddr();
+    mm.mem.write_bytes(PhysAddr(base), START_INFO_MAGIC);
+    let words = [
+        (32, layout.nr_pages),
+        (40, shared_info.to_maddr()),
+        (48, u64::from(flags)),
+        (88, layout.pt_base),
+        (96, layout.nr_pt_frames),
+        (104, layout.p2m),
+    ];
+    for (off, v) in words {
+        mm.mem.write_u64(PhysAddr(base + off), v);
+    }
+    let n = cmdline.len().min(MAX_GUEST_CMDLINE - 1);
+    mm.mem.write_bytes(PhysAddr(base + 128), &cmdline[..n]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::elf::tests::Fixture;
+    use crate::domain::notes::XenNotes;
+    use crate::mm::tests::world::{World, D1};
+    use abi::start_info::SIF_PRIVILEGED;
+
+    #[test]
+    fn start_of_day_is_laid_out_validated_and_pinned_with_read_only_tables() {
+        let mut w = World::new(2048);
+        let bytes = Fixture::pv().bytes();
+        let elf = Elf::parse(&bytes).unwrap();
+        let image = KernelImage::accept(&elf, &XenNotes::read(&elf).unwrap()).unwrap();
+        let layout = Layout::compute(&image, 1024).unwrap();
+        let frames: Vec<Mfn> = (100..100 + 1025).map(Mfn).collect();
+        let built = build(&mut w.mm(), D1, &frames, &elf, &image, &layout, b"quiet", SIF_PRIVILEGED).unwrap();
+        w.check();
+        let info = w.info(built.l4);
+        assert!(info.pinned() && info.validated());
+        assert_eq!(w.doms[1].kernel_root, Some(built.l4));
+        assert_eq!(w.doms[1].tot_pages, 1024, "shared_info is not counted");
+        // Registers.
+        assert_eq!(built.ctx.rip, image.entry);
+        assert_eq!(built.ctx.rsp, layout.stack + 4096);
+        assert_eq!(built.ctx.gpr[crate::domain::vcpu::reg::RSI], layout.start_info);
+        // start_info.
+        let si = frames[layout.pfn(layout.start_info) as usize];
+        assert_eq!(w.read(si, 0).to_le_bytes(), *b"xen-3.0-");
+        assert_eq!(w.read(si, 4), 1024);
+        assert_eq!(w.read(si, 5), built.shared_info.to_maddr());
+        assert_eq!(w.read(si, 6), u64::from(SIF_PRIVILEGED));
+        assert_eq!(w.read(si, 11), layout.pt_base);
+        assert_eq!(w.read(si, 12), layout.nr_pt_frames);
+        assert_eq!(w.read(si, 13), layout.p2m);
+        assert_eq!(w.read(si, 16).to_le_bytes()[..5], *b"quiet");
+        // p2m and m2p agree.
+        let p2m = frames[layout.pfn(layout.p2m) as usize];
+        for pfn in [0usize, 7, 511] {
+            assert_eq!(w.read(p2m, pfn), frames[pfn].0);
+            assert_eq!(w.m2p[frames[pfn].0 as usize], pfn as u64);
+        }
+        // Hypercall page stub 1, and events masked.
+        let hp = frames[layout.pfn(image.hypercall_page.unwrap()) as usize];
+        assert_eq!(w.read(hp, 4).to_le_bytes(), [0x51, 0x41, 0x53, 0xB8, 1, 0, 0, 0]);
+        assert_eq!(w.read(built.shared_info, 0), 1 << 8);
+        // Every page of the region is mapped, tables read-only, the rest RW.
+        let mut va = layout.v_start;
+        while va < layout.v_end {
+            let l1 = w.mm().l1_for_va(D1, va).unwrap();
+            let e = w.read(l1, crate::mm::pte::table_index(va, 1));
+            assert_eq!(e & ADDR_MASK, frames[layout.pfn(va) as usize].to_maddr());
+            assert_eq!(e & RW != 0, !layout.is_page_table(va), "va {va:#x}");
+            va += PAGE_SIZE;
+        }
+    }
+}

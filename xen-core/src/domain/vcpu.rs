@@ -1,0 +1,128 @@
+//! A virtual CPU's architectural state as generic code sees it: the guest
+//! register context, the virtual IDT and callbacks, and the kernel stack
+//! for bounces.
+
+use abi::traps::{FLAT_RING3_CS64, FLAT_RING3_SS64};
+
+/// Guest registers saved on entry to the hypervisor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuestContext {
+    /// rax, rbx, rcx, rdx, rsi, rdi, rbp, r8–r15.
+    pub gpr: [u64; 15],
+    /// Instruction pointer.
+    pub rip: u64,
+    /// Code selector.
+    pub cs: u64,
+    /// Flags.
+    pub rflags: u64,
+    /// Stack pointer.
+    pub rsp: u64,
+    /// Stack selector.
+    pub ss: u64,
+}
+
+/// Indices into [`GuestContext::gpr`].
+#[allow(missing_docs)]
+pub mod reg {
+    pub const RAX: usize = 0;
+    pub const RBX: usize = 1;
+    pub const RCX: usize = 2;
+    pub const RDX: usize = 3;
+    pub const RSI: usize = 4;
+    pub const RDI: usize = 5;
+    pub const RBP: usize = 6;
+    pub const R8: usize = 7;
+    pub const R9: usize = 8;
+    pub const R10: usize = 9;
+    pub const R11: usize = 10;
+}
+
+/// Architectural flags a guest may keep (CF PF AF ZF SF TF IF DF OF, AC, ID).
+pub const GUEST_FLAGS_MASK: u64 = 0x0000_0000_0024_0FD5;
+/// IF.
+pub const FLAG_IF: u64 = 1 << 9;
+/// Reserved bit 1, always set.
+pub const FLAG_FIXED: u64 = 1 << 1;
+
+impl GuestContext {
+    /// A fresh kernel-mode context.
+    pub fn kernel(rip: u64, rsp: u64, rsi: u64) -> GuestContext {
+        let mut c = GuestContext {
+            rip,
+            rsp,
+            cs: u64::from(FLAT_RING3_CS64),
+            ss: u64::from(FLAT_RING3_SS64),
+            rflags: FLAG_IF | FLAG_FIXED,
+            ..Default::default()
+        };
+        c.gpr[reg::RSI] = rsi;
+        c
+    }
+
+    /// Hypercall arguments: RDI, RSI, RDX, R10, R8.
+    pub fn hypercall_args(&self) -> [u64; 5] {
+        [self.gpr[reg::RDI], self.gpr[reg::RSI], self.gpr[reg::RDX], self.gpr[reg::R10], self.gpr[reg::R8]]
+    }
+
+    /// Makes the context safe to return to: ring 3 selectors, IF set, IOPL
+    /// 0, and NT, VM, RF cleared (XSA-202).
+    pub fn sanitize_for_exit(&mut self) {
+        self.rflags = (self.rflags & GUEST_FLAGS_MASK) | FLAG_IF | FLAG_FIXED;
+        self.cs |= 3;
+        self.ss |= 3;
+    }
+}
+
+/// A virtual IDT entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrapEntry {
+    /// Handler; 0 = none.
+    pub address: u64,
+    /// Code selector (RPL 3).
+    pub cs: u16,
+    /// Bits 1:0 DPL for `int $n`, bit 2 mask events.
+    pub flags: u8,
+}
+
+/// Callbacks, indexed by `CALLBACKTYPE_*` (0..=7).
+pub const CALLBACK_SLOTS: usize = 8;
+
+/// Per-vCPU PV state.
+#[derive(Clone, Debug)]
+pub struct Vcpu {
+    /// Saved registers while not running.
+    pub ctx: GuestContext,
+    /// The virtual IDT.
+    pub traps: [TrapEntry; 256],
+    /// Callback addresses and flags.
+    pub callbacks: [(u64, u16); CALLBACK_SLOTS],
+    /// Kernel stack for user→kernel bounces (`stack_switch`).
+    pub kernel_ss: u64,
+    /// See `kernel_ss`.
+    pub kernel_sp: u64,
+    /// FS base.
+    pub fs_base: u64,
+    /// Kernel GS base.
+    pub gs_base_kernel: u64,
+    /// User GS base.
+    pub gs_base_user: u64,
+    /// Enabled `vm_assist` types.
+    pub vm_assist: u64,
+}
+
+impl Vcpu {
+    /// A vCPU about to start at `ctx`.
+    pub fn new(ctx: GuestContext) -> Vcpu {
+        Vcpu {
+            ctx,
+            traps: [TrapEntry::default(); 256],
+            callbacks: [(0, 0); CALLBACK_SLOTS],
+            kernel_ss: 0,
+            kernel_sp: 0,
+            fs_base: 0,
+            gs_base_kernel: 0,
+            gs_base_user: 0,
+            vm_assist: 0,
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Access to the calling guest's virtual memory. Every guest pointer is
+//! range-checked here, then copied by the arch layer, which turns a fault
+//! into `EFAULT`.
+
+use abi::{Errno, GuestVa};
+
+/// Copies between hypervisor buffers and the current guest's memory.
+pub trait GuestMemory {
+    /// Copies `buf.len()` bytes from guest address `va`. The range has been
+    /// checked to lie in guest space.
+    fn copy_from(&self, va: GuestVa, buf: &mut [u8]) -> bool;
+    /// Copies `buf` to guest address `va` (range checked).
+    fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool;
+}
+
+/// Checked reads and writes on top of [`GuestMemory`].
+pub struct Guest<'a, G: GuestMemory + ?Sized>(pub &'a G);
+
+impl<G: GuestMemory + ?Sized> Guest<'_, G> {
+    /// Reads `buf.len()` bytes at `va`.
+    ///
+    /// # Errors
+    /// `EFAULT` for a range outside guest space or a fault.
+    pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        if !GuestVa(va).range_is_guest_accessible(buf.len() as u64) || !self.0.copy_from(GuestVa(va), buf) {
+            return Err(Errno::EFAULT);
+        }
+        Ok(())
+    }
+
+    /// Writes `buf` at `va`.
+    ///
+    /// # Errors
+    /// `EFAULT` for a range outside guest space or a fault.
+    pub fn write(&self, va: u64, buf: &[u8]) -> Result<(), Errno> {
+        if !GuestVa(va).range_is_guest_accessible(buf.len() as u64) || !self.0.copy_to(GuestVa(va), buf) {
+            return Err(Errno::EFAULT);
+        }
+        Ok(())
+    }
+
+    /// Reads a little-endian u64.
+    ///
+    /// # Errors
+    /// `EFAULT`.
+    pub fn read_u64(&self, va: u64) -> Result<u64, Errno> {
+        let mut b = [0u8; 8];
+        self.read(va, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Reads a little-endian u32.
+    ///
+    /// # Errors
+    /// `EFAULT`.
+    pub fn read_u32(&self, va: u64) -> Result<u32, Errno> {
+        let mut b = [0u8; 4];
+        self.read(va, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// Reads a little-endian u16.
+    ///
+    /// # Errors
+    /// `EFAULT`.
+    pub fn read_u16(&self, va: u64) -> Result<u16, Errno> {
+        let mut b = [0u8; 2];
+        self.read(va, &mut b)?;
+        Ok(u16::from_le_bytes(b))
+    }
+
+    /// Writes a little-endian u64.
+    ///
+    /// # Errors
+    /// `EFAULT`.
+    pub fn write_u64(&self, va: u64, v: u64) -> Result<(), Errno> {
+        self.write(va, &v.to_le_bytes())
+    }
+
+    /// Writes a little-endian u32.
+    ///
+    /// # Errors
+    /// `EFAULT`.
+    pub fn write_u32(&self, va: u64, v: u32) -> Result<(), Errno> {
+        self.write(va, &v.to_le_bytes())
+    }
+}

@@ -1,0 +1,95 @@
+//! `mmu_update` (1), `mmuext_op` (26) and `update_va_mapping` (14): guest
+//! arrays are read element by element from guest memory and handed to the
+//! direct-paging model.
+
+use super::{Call, ConsoleSink, Guest, GuestMemory};
+use crate::mm::requests::{GuestRead, RequestSource};
+use crate::mm::{MmHooks, PhysMemory};
+use abi::mmu::{MmuUpdate, MmuextOp, MMU_UPDATE_PREEMPTED};
+use abi::Errno;
+
+/// A guest array of `size`-byte elements at `base`.
+struct GuestArray<'g, G: GuestMemory> {
+    guest: &'g G,
+    base: u64,
+    size: u64,
+}
+
+impl<G: GuestMemory> GuestArray<'_, G> {
+    fn word(&mut self, i: u32, w: u64) -> Result<u64, Errno> {
+        let va = (i as u64).checked_mul(self.size).and_then(|o| o.checked_add(self.base + w * 8)).ok_or(Errno::EFAULT)?;
+        Guest(self.guest).read_u64(va)
+    }
+}
+
+impl<G: GuestMemory> RequestSource<MmuUpdate> for GuestArray<'_, G> {
+    fn get(&mut self, i: u32) -> Result<MmuUpdate, Errno> {
+        Ok(MmuUpdate { ptr: self.word(i, 0)?, val: self.word(i, 1)? })
+    }
+}
+
+impl<G: GuestMemory> RequestSource<MmuextOp> for GuestArray<'_, G> {
+    fn get(&mut self, i: u32) -> Result<MmuextOp, Errno> {
+        let w0 = self.word(i, 0)?;
+        Ok(MmuextOp { cmd: w0 as u32, pad: (w0 >> 32) as u32, arg1: self.word(i, 1)?, arg2: self.word(i, 2)? })
+    }
+}
+
+struct GuestWords<'g, G: GuestMemory>(&'g G);
+
+impl<G: GuestMemory> GuestRead for GuestWords<'_, G> {
+    fn read_u64(&mut self, va: u64) -> Option<u64> {
+        Guest(self.0).read_u64(va).ok()
+    }
+}
+
+impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_, M, H, G, C> {
+    /// Checks the array, handles Xen's continuation bit, writes `*pdone`.
+    fn batch(
+        &mut self,
+        reqs: u64,
+        count: u64,
+        pdone: u64,
+        size: u64,
+        run: impl FnOnce(&mut Self, &mut GuestArray<'a, G>, u32) -> crate::mm::BatchResult,
+    ) -> Result<u64, Errno> {
+        let mut count = count as u32;
+        let mut start = 0;
+        if count & MMU_UPDATE_PREEMPTED != 0 {
+            // A guest resuming one of Xen's continuations: progress so far is in *pdone.
+            count &= !MMU_UPDATE_PREEMPTED;
+            if pdone != 0 {
+                start = self.mem().read_u32(pdone)?;
+            }
+        }
+        if !abi::GuestVa(reqs).range_is_guest_accessible(u64::from(count) * size) {
+            return Err(Errno::EFAULT);
+        }
+        let mut array = GuestArray { guest: self.guest, base: reqs, size };
+        let r = run(self, &mut array, count);
+        if pdone != 0 {
+            self.mem().write_u32(pdone, start.wrapping_add(r.done))?;
+        }
+        r.result.map(|()| 0)
+    }
+
+    /// `mmu_update(reqs, count, pdone, foreigndom)`.
+    pub(super) fn mmu_update(&mut self, reqs: u64, count: u64, pdone: u64, fd: u64) -> Result<u64, Errno> {
+        let dom = self.dom;
+        self.batch(reqs, count, pdone, 16, |c, arr, n| c.mm.mmu_update(dom, arr, n, fd as u32))
+    }
+
+    /// `mmuext_op(ops, count, pdone, foreigndom)`.
+    pub(super) fn mmuext_op(&mut self, ops: u64, count: u64, pdone: u64, fd: u64) -> Result<u64, Errno> {
+        let dom = self.dom;
+        let guest = self.guest;
+        self.batch(ops, count, pdone, 24, |c, arr, n| c.mm.mmuext_op(dom, arr, n, fd as u16, &mut GuestWords(guest)))
+    }
+
+    /// `update_va_mapping(va, val, flags)`.
+    pub(super) fn update_va_mapping(&mut self, va: u64, val: u64, flags: u64) -> Result<u64, Errno> {
+        let dom = self.dom;
+        let mut words = GuestWords(self.guest);
+        self.mm.update_va_mapping(dom, va, val, flags, &mut words).map(|()| 0)
+    }
+}

@@ -1,0 +1,104 @@
+//! Hypercall dispatch: decode the registers, check every guest-supplied
+//! value, then perform. One file per hypercall family; everything here is
+//! pure and reaches the machine only through [`GuestMemory`], the
+//! direct-paging model and [`ConsoleSink`].
+//!
+//! Unimplemented hypercall numbers return `-ENOSYS`.
+
+pub mod guest_mem;
+mod memory;
+mod mmu;
+mod sched;
+mod system;
+mod traps;
+
+use crate::domain::vcpu::{reg, Vcpu};
+use crate::mm::{Mm, MmHooks, PhysMemory};
+use abi::hypercall::HypercallNr;
+use abi::{DomId, Errno, Mfn};
+pub use guest_mem::{Guest, GuestMemory};
+
+/// Where guest console output goes.
+pub trait ConsoleSink {
+    /// Writes console bytes from `dom` (already filtered).
+    fn write(&mut self, dom: DomId, bytes: &[u8]);
+}
+
+/// What the scheduler must do after a hypercall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Return to the caller.
+    Continue,
+    /// Let another domain run.
+    Yield,
+    /// Sleep until an event is pending.
+    Block,
+    /// The domain shut down with this reason.
+    Shutdown(u32),
+    /// The domain must be crashed.
+    Crash(&'static str),
+}
+
+/// Everything a hypercall may touch.
+pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> {
+    /// The calling domain.
+    pub dom: DomId,
+    /// Its vCPU (registers included).
+    pub vcpu: &'a mut Vcpu,
+    /// The direct-paging model.
+    pub mm: &'a mut Mm<'m, M, H>,
+    /// The caller's memory.
+    pub guest: &'a G,
+    /// Console output.
+    pub console: &'a mut C,
+    /// Its shared_info frame.
+    pub shared_info: Mfn,
+    /// Partial console line of a domain that is not the hardware domain.
+    pub line: &'a mut crate::util::FixedVec<u8, 128>,
+}
+
+impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_, M, H, G, C> {
+    fn privileged(&self) -> bool {
+        self.mm.domain(self.dom).is_some_and(|d| d.privileged)
+    }
+
+    fn mem(&self) -> Guest<'a, G> {
+        Guest(self.guest)
+    }
+
+    /// Runs hypercall `nr` with the vCPU's argument registers, stores the
+    /// result in RAX (except for `iret`, which restores RAX itself) and
+    /// returns what the scheduler must do.
+    pub fn dispatch(&mut self, nr: u64) -> Action {
+        let a = self.vcpu.ctx.hypercall_args();
+        let (result, action) = match HypercallNr(nr) {
+            HypercallNr::CONSOLE_IO => (self.console_io(a[0], a[1], a[2]), Action::Continue),
+            HypercallNr::XEN_VERSION => (self.xen_version(a[0], a[1]), Action::Continue),
+            HypercallNr::SCHED_OP => self.sched_op(a[0], a[1]),
+            HypercallNr::SCHED_OP_COMPAT => self.sched_op_compat(a[0], a[1]),
+            HypercallNr::SET_TRAP_TABLE => (self.set_trap_table(a[0]), Action::Continue),
+            HypercallNr::SET_CALLBACKS => (self.set_callbacks(a[0], a[1], a[2]), Action::Continue),
+            HypercallNr::CALLBACK_OP => (self.callback_op(a[0], a[1]), Action::Continue),
+            HypercallNr::STACK_SWITCH => (self.stack_switch(a[0], a[1]), Action::Continue),
+            HypercallNr::SET_SEGMENT_BASE => (self.set_segment_base(a[0], a[1]), Action::Continue),
+            HypercallNr::VM_ASSIST => (self.vm_assist(a[0], a[1]), Action::Continue),
+            HypercallNr::FPU_TASKSWITCH => (Ok(0), Action::Continue),
+            HypercallNr::IRET => return self.iret(),
+            HypercallNr::MMU_UPDATE => (self.mmu_update(a[0], a[1], a[2], a[3]), Action::Continue),
+            HypercallNr::MMUEXT_OP => (self.mmuext_op(a[0], a[1], a[2], a[3]), Action::Continue),
+            HypercallNr::UPDATE_VA_MAPPING => (self.update_va_mapping(a[0], a[1], a[2]), Action::Continue),
+            HypercallNr::MEMORY_OP => (self.memory_op(a[0], a[1]), Action::Continue),
+            _ => (Err(Errno::ENOSYS), Action::Continue),
+        };
+        self.vcpu.ctx.gpr[reg::RAX] = match result {
+            Ok(v) => v,
+            Err(e) => e.to_rax() as u64,
+        };
+        action
+    }
+}
+
+/// Whether `va` is canonical.
+pub(crate) const fn canonical(va: u64) -> bool {
+    va < (1 << 47) || va >= 0xFFFF_8000_0000_0000
+}

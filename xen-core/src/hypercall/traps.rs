@@ -1,0 +1,140 @@
+//! The virtual IDT and callbacks: `set_trap_table` (0), `set_callbacks`
+//! (4), `callback_op` (30), `stack_switch` (3), `set_segment_base` (25) and
+//! `iret` (23).
+
+use super::{canonical, Action, Call, ConsoleSink, GuestMemory};
+use crate::domain::vcpu::{reg, TrapEntry, FLAG_FIXED, FLAG_IF, GUEST_FLAGS_MASK};
+use crate::mm::{MmHooks, PhysMemory};
+use abi::traps::*;
+use abi::Errno;
+
+/// Most trap-table entries read in one call (vectors are 8 bits, so a
+/// longer table only rewrites entries; the bound keeps the call short).
+const MAX_TRAP_ENTRIES: u64 = 1024;
+/// VGCF_in_syscall: iret returns as if from SYSCALL (RCX/R11 not restored).
+const VGCF_IN_SYSCALL: u64 = 1 << 8;
+
+impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
+    /// `set_trap_table(table)`.
+    pub(super) fn set_trap_table(&mut self, table: u64) -> Result<u64, Errno> {
+        if table == 0 {
+            self.vcpu.traps = [TrapEntry::default(); 256];
+            return Ok(0);
+        }
+        for i in 0..MAX_TRAP_ENTRIES {
+            let mut e = [0u8; 16];
+            self.mem().read(table + i * 16, &mut e)?;
+            let address = u64::from_le_bytes(e[8..16].try_into().unwrap_or([0; 8]));
+            if address == 0 {
+                break;
+            }
+            if !canonical(address) {
+                return Err(Errno::EINVAL);
+            }
+            let cs = u16::from_le_bytes([e[2], e[3]]) | 3;
+            self.vcpu.traps[e[0] as usize] = TrapEntry { address, cs, flags: e[1] };
+        }
+        Ok(0)
+    }
+
+    /// `set_callbacks(event, failsafe, syscall)`: non-canonical addresses
+    /// are silently not installed, as on Xen.
+    pub(super) fn set_callbacks(&mut self, event: u64, failsafe: u64, syscall: u64) -> Result<u64, Errno> {
+        for (kind, address) in [(CALLBACKTYPE_EVENT, event), (CALLBACKTYPE_FAILSAFE, failsafe), (CALLBACKTYPE_SYSCALL, syscall)] {
+            if canonical(address) {
+                self.vcpu.callbacks[kind as usize] = (address, 0);
+            }
+        }
+        Ok(0)
+    }
+
+    /// `callback_op(cmd, arg)`.
+    pub(super) fn callback_op(&mut self, cmd: u64, arg: u64) -> Result<u64, Errno> {
+        let kind = self.mem().read_u16(arg)?;
+        let known = matches!(kind, 0..=5 | 7);
+        match cmd {
+            CALLBACKOP_REGISTER => {
+                let flags = self.mem().read_u16(arg + 2)?;
+                let address = self.mem().read_u64(arg + 8)?;
+                if !known {
+                    return Err(Errno::ENOSYS);
+                }
+                if !canonical(address) {
+                    return Err(Errno::EINVAL);
+                }
+                // Event and NMI callbacks always mask events.
+                let flags = if kind == CALLBACKTYPE_EVENT || kind == CALLBACKTYPE_NMI { flags | CALLBACKF_MASK_EVENTS } else { flags };
+                self.vcpu.callbacks[kind as usize] = (address, flags);
+                Ok(0)
+            }
+            CALLBACKOP_UNREGISTER if kind == CALLBACKTYPE_NMI => {
+                self.vcpu.callbacks[kind as usize] = (0, 0);
+                Ok(0)
+            }
+            CALLBACKOP_UNREGISTER if known => Err(Errno::EINVAL),
+            CALLBACKOP_UNREGISTER => Err(Errno::ENOSYS),
+            _ => Err(Errno::ENOSYS),
+        }
+    }
+
+    /// `stack_switch(ss, sp)`.
+    pub(super) fn stack_switch(&mut self, ss: u64, sp: u64) -> Result<u64, Errno> {
+        self.vcpu.kernel_ss = (ss & 0xFFFF) | 3;
+        self.vcpu.kernel_sp = sp;
+        Ok(0)
+    }
+
+    /// `set_segment_base(which, base)`.
+    pub(super) fn set_segment_base(&mut self, which: u64, base: u64) -> Result<u64, Errno> {
+        match which {
+            0..=2 if !canonical(base) => Err(Errno::EINVAL),
+            0 => {
+                self.vcpu.fs_base = base;
+                Ok(0)
+            }
+            1 => {
+                self.vcpu.gs_base_user = base;
+                Ok(0)
+            }
+            2 => {
+                self.vcpu.gs_base_kernel = base;
+                Ok(0)
+            }
+            // Loading a user %gs selector: xen-core has no guest user mode
+            // yet, so the selector load "fails" to a null selector, which Xen
+            // reports as success too.
+            3 => Ok(0),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// `iret`: restore the frame the hypercall-page stub left on the guest
+    /// stack (fact sheet §1.3). A frame that cannot be read crashes the domain.
+    pub(super) fn iret(&mut self) -> Action {
+        let mut w = [0u64; 9];
+        let rsp = self.vcpu.ctx.rsp;
+        for (i, slot) in w.iter_mut().enumerate() {
+            match self.mem().read_u64(rsp.wrapping_add(i as u64 * 8)) {
+                Ok(v) => *slot = v,
+                Err(_) => return Action::Crash("iret frame unreadable"),
+            }
+        }
+        let [rax, r11, rcx, flags, rip, cs, rflags, sp, ss] = w;
+        if cs & 3 == 3 {
+            return Action::Crash("iret to guest user mode, which xen-core does not support yet");
+        }
+        let ctx = &mut self.vcpu.ctx;
+        ctx.gpr[reg::RAX] = rax;
+        if flags & VGCF_IN_SYSCALL == 0 {
+            ctx.gpr[reg::R11] = r11;
+            ctx.gpr[reg::RCX] = rcx;
+        }
+        ctx.rip = rip;
+        ctx.cs = cs | 3;
+        ctx.rflags = (rflags & GUEST_FLAGS_MASK) | FLAG_IF | FLAG_FIXED;
+        ctx.rsp = sp;
+        ctx.ss = ss | 3;
+        let _ = (FLAT_RING3_CS64, rflags & FLAG_IF);
+        Action::Continue
+    }
+}
