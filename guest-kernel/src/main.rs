@@ -1,14 +1,19 @@
-//! guest-kernel: a paravirtualized guest for xen-core. Not yet runnable;
-//! the domain builder that starts it is tracked in issue 4.
+//! guest-kernel: a small paravirtualized kernel for xen-core (and Xen).
+//!
+//! It tells its start-of-day story on the console, one line per step:
+//! banner, trap table, new page tables built through `mmu_update` (direct
+//! paging), the switch to them, a deliberate page fault fixed up by its own
+//! handler, and a clean shutdown.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_code)]
 
 #[cfg(target_os = "none")]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {
-        core::hint::spin_loop();
-    }
-}
+#[allow(unsafe_code)]
+mod arch;
+#[cfg(target_os = "none")]
+mod console;
+#[cfg(target_os = "none")]
+mod story;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

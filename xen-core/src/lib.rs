@@ -17,6 +17,7 @@ extern crate alloc;
 pub mod boot;
 pub mod domain;
 pub mod hypercall;
+pub mod sched;
 pub mod mm;
 pub mod util;
 

@@ -60,6 +60,16 @@ pub fn console_write(bytes: &[u8]) -> Result<(), Errno> {
     call(HypercallNr::CONSOLE_IO, [CONSOLEIO_WRITE, bytes.len() as u64, bytes.as_ptr() as u64, 0, 0]).map(|_| ())
 }
 
+/// `console_io(CONSOLEIO_WRITE)` with an arbitrary pointer, returning raw
+/// RAX. For conformance tests that pass hostile pointers on purpose: the
+/// hypervisor checks the range and answers `-EFAULT`; no guest memory is
+/// written, so this is safe to call with any value.
+pub fn console_write_raw(ptr: u64, len: u64) -> i64 {
+    // SAFETY: console_io only reads the buffer, and the hypervisor validates
+    // the pointer; nothing in the guest is changed.
+    unsafe { hypercall5(HypercallNr::CONSOLE_IO.0, CONSOLEIO_WRITE, len, ptr, 0, 0) }
+}
+
 /// The hypervisor version as `(major, minor)`.
 pub fn version() -> (u16, u16) {
     let v = call(HypercallNr::XEN_VERSION, [XENVER_VERSION, 0, 0, 0, 0]).unwrap_or(0);

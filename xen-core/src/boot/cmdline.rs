@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `loglvl=none\|error\|warning\|info\|debug\|all` | console log level (default `info`) |
 //! | `no-debug-exit` | never write QEMU's isa-debug-exit port; halt instead |
+//! | `exit-success=poweroff\|always` | exit QEMU with success only if every domain powered off (default), or always |
 //! | `selftest=panic\|triple-fault\|page-fault\|write-text` | deliberately fail after boot, so the test harness can prove it detects failures |
 //!
 //! Unknown options are reported, not fatal.
@@ -52,11 +53,14 @@ pub struct HvOptions {
     pub debug_exit: bool,
     /// A deliberate failure to provoke after boot.
     pub selftest: Option<SelfTest>,
+    /// Exit with success only if every domain powered off (default); with
+    /// `exit-success=always`, any ending counts as success.
+    pub require_poweroff: bool,
 }
 
 impl Default for HvOptions {
     fn default() -> Self {
-        HvOptions { log_level: LogLevel::Info, debug_exit: true, selftest: None }
+        HvOptions { log_level: LogLevel::Info, debug_exit: true, selftest: None, require_poweroff: true }
     }
 }
 
@@ -77,6 +81,17 @@ impl HvOptions {
                     true
                 }
                 "selftest" => parse_selftest(value).map(|s| opts.selftest = Some(s)).is_some(),
+                "exit-success" => match value {
+                    "poweroff" => {
+                        opts.require_poweroff = true;
+                        true
+                    }
+                    "always" => {
+                        opts.require_poweroff = false;
+                        true
+                    }
+                    _ => false,
+                },
                 _ => false,
             };
             if !ok {

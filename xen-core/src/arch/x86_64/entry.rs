@@ -99,7 +99,7 @@ pub fn init(smap: bool) {
     // the entry stub above, and FMASK keeps interrupts off on entry.
     unsafe {
         cpu::wrmsr(MSR_STAR, star);
-        cpu::wrmsr(MSR_LSTAR, syscall_entry as usize as u64);
+        cpu::wrmsr(MSR_LSTAR, syscall_entry as *const () as u64);
         cpu::wrmsr(MSR_FMASK, FMASK);
         cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) | EFER_SCE);
     }

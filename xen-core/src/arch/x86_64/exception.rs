@@ -86,6 +86,17 @@ pub fn vector_name(vector: u64) -> (&'static str, &'static str) {
 
 #[no_mangle]
 extern "C" fn xen_core_exception(frame: &mut TrapFrame) {
+    if frame.cs & 3 == 3 {
+        super::run::guest_entry(frame);
+        return;
+    }
+    // A fault while copying to or from a guest pointer becomes an error.
+    if frame.vector == 14 || frame.vector == 13 {
+        if let Some(fixup) = super::entry::copy_fixup(frame.rip) {
+            frame.rip = fixup;
+            return;
+        }
+    }
     dump(frame);
     qemu::exit(qemu::EXIT_FAILURE);
 }

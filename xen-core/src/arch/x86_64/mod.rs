@@ -13,6 +13,8 @@ mod boot32;
 #[cfg(target_os = "none")]
 pub mod cpu;
 #[cfg(target_os = "none")]
+pub mod entry;
+#[cfg(target_os = "none")]
 pub mod exception;
 #[cfg(target_os = "none")]
 mod gdt;
@@ -24,6 +26,8 @@ mod idt;
 pub mod paging;
 #[cfg(target_os = "none")]
 pub mod qemu;
+#[cfg(target_os = "none")]
+pub mod run;
 #[cfg(target_os = "none")]
 pub mod serial;
 #[cfg(target_os = "none")]

@@ -98,12 +98,18 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     let heap_bytes = heap::init(&mut frames).unwrap_or_else(|| fatal(format_args!("no memory for the heap")));
 
     let platform = Platform { features, audit, heap_bytes, free_frames: frames.free_frames() };
+    let frames = frames;
     start::banner(&desc, &platform, unknown.as_slice());
     if let Some(test) = opts.selftest {
         run_selftest(test);
     }
-    let code = start::run(&desc);
-    qemu::exit(if code { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
+    if desc.modules.is_empty() {
+        let code = start::run(&desc);
+        qemu::exit(if code { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
+    }
+    mask_legacy_pic();
+    super::entry::init(features.smap);
+    super::run::run_domains(&desc, frames, opts.require_poweroff)
 }
 
 fn run_selftest(test: SelfTest) {
@@ -126,6 +132,16 @@ fn run_selftest(test: SelfTest) {
         }
     }
     log::error!("selftest: {test:?} did not fail as it should");
+}
+
+/// Masks both 8259 PICs: their IRQs would land on exception vectors, and
+/// the hypervisor has no interrupt sources yet.
+fn mask_legacy_pic() {
+    // SAFETY: ports 0x21/0xA1 are the PIC mask registers.
+    unsafe {
+        cpu::outb(0x21, 0xFF);
+        cpu::outb(0xA1, 0xFF);
+    }
 }
 
 #[panic_handler]

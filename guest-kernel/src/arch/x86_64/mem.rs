@@ -1,0 +1,66 @@
+//! Raw access to the guest's own memory and page-table hypercalls.
+
+use abi::mmu::{MmuUpdate, MmuextOp};
+use abi::{guest, DomId, Errno};
+
+/// Reads a u64 at `va` (mapped).
+pub fn read(va: u64) -> u64 {
+    // SAFETY: callers pass addresses inside the guest's mapped region.
+    unsafe { (va as *const u64).read_volatile() }
+}
+
+/// Writes a u64 at `va`; faults if unmapped (used on purpose).
+pub fn write(va: u64, v: u64) {
+    // SAFETY: callers pass pages they own; an unmapped one faults into the
+    // guest's own #PF handler, which maps it.
+    unsafe { (va as *mut u64).write_volatile(v) }
+}
+
+/// `mmu_update` on the guest's own tables.
+pub fn mmu_update(reqs: &[MmuUpdate]) -> Result<(), guest::BatchError> {
+    // SAFETY: the story only writes entries of tables that are not in use
+    // yet, or the one demand-fault entry.
+    unsafe { guest::mmu_update(reqs, DomId::SELF) }
+}
+
+/// `mmuext_op` on the guest's own tables.
+pub fn mmuext(ops: &[MmuextOp]) -> Result<(), guest::BatchError> {
+    // SAFETY: the new tables map everything the old ones did before the
+    // switch, so code, stack and data stay mapped.
+    unsafe { guest::mmuext_op(ops, DomId::SELF) }
+}
+
+/// `update_va_mapping`.
+pub fn update_va(va: u64, val: u64, flags: u64) -> Result<(), Errno> {
+    // SAFETY: only pages the story owns are remapped.
+    unsafe { guest::update_va_mapping(va, val, flags) }
+}
+
+/// Executes a hypercall through `int 0x82` (xen-core extension) and returns RAX.
+pub fn hypercall_int82(nr: u64, a1: u64, a2: u64) -> i64 {
+    let ret: i64;
+    // SAFETY: a hypercall without pointer arguments; without the extension
+    // the guest's #GP handler skips the instruction and RAX keeps `nr`.
+    unsafe {
+        core::arch::asm!("int 0x82", inlateout("rax") nr as i64 => ret, in("rdi") a1, in("rsi") a2, lateout("rcx") _, lateout("r11") _);
+    }
+    ret
+}
+
+/// Executes a hypercall through `vmcall` (xen-core extension) and returns RAX.
+pub fn hypercall_vmcall(nr: u64, a1: u64, a2: u64) -> i64 {
+    let ret: i64;
+    // SAFETY: as for `hypercall_int82`; without the extension #UD is
+    // delivered and the handler skips the instruction.
+    unsafe {
+        core::arch::asm!("vmcall", inlateout("rax") nr as i64 => ret, in("rdi") a1, in("rsi") a2, lateout("rcx") _, lateout("r11") _);
+    }
+    ret
+}
+
+/// Executes `ud2` (an exception with no handler, on purpose).
+pub fn ud2() {
+    // SAFETY: raises #UD; used to show the hypervisor crashing a guest that
+    // has no handler.
+    unsafe { core::arch::asm!("ud2") };
+}

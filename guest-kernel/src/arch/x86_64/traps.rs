@@ -1,0 +1,138 @@
+//! Trap entry stubs. The hypervisor bounces exceptions here with Xen's
+//! frame (RCX, R11, [error code], RIP, CS, RFLAGS, RSP, SS); handlers
+//! return through the `iret` hypercall-page stub.
+
+use abi::traps::{TrapInfo, FLAT_KERNEL_CS64};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+core::arch::global_asm!(
+    r#"
+    .section .text.traps, "ax"
+    // Vectors with an error code: frame has RCX, R11, error, RIP, ...
+    .macro TRAP_ERR n
+    .global trap_\n
+trap_\n:
+    push rax
+    push rdx
+    push rsi
+    push rdi
+    push r8
+    push r9
+    push r10
+    push 0
+    mov edi, \n
+    lea rsi, [rsp + 64]
+    call guest_trap
+    add rsp, 8
+    pop r10
+    pop r9
+    pop r8
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rax
+    pop rcx
+    pop r11
+    add rsp, 8
+    push 0
+    jmp hypercall_page + 23 * 32
+    .endm
+
+    TRAP_ERR 13
+    TRAP_ERR 14
+
+    // #UD has no error code: the frame is RCX, R11, RIP, ...
+    .global trap_6
+trap_6:
+    push rax
+    push rdx
+    push rsi
+    push rdi
+    push r8
+    push r9
+    push r10
+    mov edi, 6
+    lea rsi, [rsp + 56]
+    call guest_trap
+    pop r10
+    pop r9
+    pop r8
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rax
+    pop rcx
+    pop r11
+    push 0
+    jmp hypercall_page + 23 * 32
+"#
+);
+
+extern "C" {
+    fn trap_6();
+    fn trap_13();
+    fn trap_14();
+}
+
+/// Bytes to skip after the next #GP or #UD (the test instruction's length);
+/// 0 means such a fault is unexpected.
+pub static SKIP_ON_FAULT: AtomicU64 = AtomicU64::new(0);
+/// The vector of the last fault skipped that way.
+pub static LAST_FAULT: AtomicU64 = AtomicU64::new(0);
+
+/// The guest's trap table: #UD, #GP and #PF.
+pub fn table() -> [TrapInfo; 4] {
+    let e = |vector: u8, f: unsafe extern "C" fn()| TrapInfo { vector, flags: 0, cs: FLAT_KERNEL_CS64, pad: 0, address: f as *const () as u64 };
+    [e(6, trap_6), e(13, trap_13), e(14, trap_14), TrapInfo::default()]
+}
+
+/// Installs `table`.
+pub fn install(table: &[TrapInfo]) -> Result<(), abi::Errno> {
+    // SAFETY: every entry points at a stub above.
+    unsafe { abi::guest::set_trap_table(table) }
+}
+
+/// Removes every handler (so the next fault crashes the domain).
+pub fn clear() -> Result<(), abi::Errno> {
+    install(&[TrapInfo::default()])
+}
+
+/// Registers the event and failsafe callbacks (never delivered yet, but a PV
+/// kernel registers them at start of day).
+pub fn register_callbacks() -> Result<(), abi::Errno> {
+    for kind in [abi::traps::CALLBACKTYPE_EVENT, abi::traps::CALLBACKTYPE_FAILSAFE] {
+        let cb = abi::traps::CallbackRegister { kind, flags: 0, pad: 0, address: trap_6 as *const () as u64 };
+        // SAFETY: the address is code; these callbacks are never delivered
+        // by xen-core yet.
+        unsafe { abi::guest::register_callback(&cb)? };
+    }
+    Ok(())
+}
+
+/// Rust side of the stubs. `frame` points at the saved RCX; RIP follows
+/// R11 and, for #GP/#PF, the error code.
+#[no_mangle]
+extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
+    let rip_slot = frame.wrapping_add(if vector == 6 { 2 } else { 3 });
+    match vector {
+        14 => {
+            if !crate::story::page_fault() {
+                crate::say!("guest-kernel: unexpected page fault");
+                crate::say!("Test result: FAILURE");
+                abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH);
+            }
+        }
+        _ => {
+            let skip = SKIP_ON_FAULT.swap(0, Ordering::SeqCst);
+            if skip == 0 {
+                crate::say!("guest-kernel: unexpected trap {vector}");
+                crate::say!("Test result: FAILURE");
+                abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH);
+            }
+            LAST_FAULT.store(vector, Ordering::SeqCst);
+            // SAFETY: the slot is the saved RIP in the frame the hypervisor
+            // built on this stack; advancing it skips the faulting instruction.
+            unsafe { *rip_slot += skip };
+        }
+    }
+}

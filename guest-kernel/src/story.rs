@@ -1,0 +1,256 @@
+//! The start-of-day story, one console line per step.
+
+use crate::arch::x86_64::{mem, traps};
+use crate::say;
+use abi::hypercall::HypercallNr;
+use abi::mmu::pte::*;
+use abi::mmu::*;
+use abi::start_info::StartInfo;
+use abi::{guest, Errno};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+
+/// Virtual address of the page left unmapped on purpose.
+static HOLE: AtomicU64 = AtomicU64::new(0);
+/// Next free PFN, counting down from the top of memory.
+static NEXT_FREE_PFN: AtomicU64 = AtomicU64::new(0);
+/// Virtual address of the p2m list.
+static P2M: AtomicU64 = AtomicU64::new(0);
+
+fn mfn_of_pfn(pfn: u64) -> u64 {
+    mem::read(P2M.load(Ordering::Relaxed) + pfn * 8)
+}
+
+fn alloc_frame() -> u64 {
+    let pfn = NEXT_FREE_PFN.fetch_sub(1, Ordering::Relaxed);
+    mfn_of_pfn(pfn)
+}
+
+fn clear(mfn: u64) {
+    let _ = mem::mmuext(&[MmuextOp { cmd: MMUEXT_CLEAR_PAGE, pad: 0, arg1: mfn, arg2: 0 }]);
+}
+
+fn virt_of(l4: usize, l3: usize, l2: usize, l1: usize) -> u64 {
+    let va = ((l4 as u64) << 39) | ((l3 as u64) << 30) | ((l2 as u64) << 21) | ((l1 as u64) << 12);
+    if l4 >= 256 { va | 0xFFFF_0000_0000_0000 } else { va }
+}
+
+/// The guest image is linked at VIRT_BASE with physical addresses from 0,
+/// so PFN n is mapped at VIRT_BASE + n × 4096 (fact sheet §8.4).
+const VIRT_BASE: u64 = 0xFFFF_FFFF_8000_0000;
+/// Where shared_info is mapped once the new tables are live.
+static SHARED_INFO_VA: AtomicU64 = AtomicU64::new(0);
+
+fn pfn_of_mfn(mfn: u64, nr_pages: u64) -> Option<u64> {
+    (0..nr_pages).find(|&pfn| mfn_of_pfn(pfn) == mfn)
+}
+
+/// Runs the story. Never returns.
+pub fn run(si: &'static StartInfo) -> ! {
+    // 1. Banner.
+    let (major, minor) = guest::version();
+    say!(
+        "guest-kernel: started on Xen-compatible hypervisor {major}.{minor}: {} pages ({} MiB), flags {:#x}, cmdline '{}'",
+        si.nr_pages,
+        si.nr_pages >> 8,
+        si.flags,
+        si.cmdline()
+    );
+    if !si.magic_ok() {
+        fail("bad start_info magic");
+    }
+    P2M.store(si.mfn_list, Ordering::Relaxed);
+    NEXT_FREE_PFN.store(si.nr_pages - 1, Ordering::Relaxed);
+    let test = si.cmdline().split_ascii_whitespace().find_map(|t| t.strip_prefix("test="));
+
+    // 2. Trap table and callbacks.
+    let table = traps::table();
+    check("install trap table", traps::install(&table));
+    check("register callbacks", traps::register_callbacks());
+    say!("guest-kernel: step 2: trap table (#UD, #GP, #PF) and event/failsafe callbacks installed");
+
+    match test {
+        Some("bad-pointer") => bad_pointer(),
+        Some("unhandled-fault") => unhandled_fault(),
+        Some("hcall-entries") => hcall_entries(),
+        _ => {}
+    }
+
+    // 3. New page tables, built only with mmu_update.
+    let old_l4 = mfn_of_pfn((si.pt_base - VIRT_BASE) / 4096);
+    let (new_l4, frames, entries) = build_tables(si);
+    say!("guest-kernel: step 3: built new page tables in {frames} fresh frames with mmu_update ({entries} entries)");
+
+    // 4. Pin, switch, unpin the boot tables.
+    let op = |cmd, mfn| MmuextOp { cmd, pad: 0, arg1: mfn, arg2: 0 };
+    if let Err(e) = mem::mmuext(&[op(MMUEXT_PIN_L4_TABLE, new_l4), op(MMUEXT_NEW_BASEPTR, new_l4), op(MMUEXT_UNPIN_TABLE, old_l4)]) {
+        fail_errno("pin/switch/unpin", e.errno);
+    }
+    // The boot L4 is plain memory now: it may be mapped writable again.
+    let writable = mem::update_va(si.pt_base, (old_l4 << 12) | PRESENT | RW | USER | ACCESSED, UVMF_INVLPG);
+    check("remap the old L4 writable", writable);
+    say!("guest-kernel: step 4: pinned the new L4, switched to it, unpinned the boot tables (old L4 now writable data)");
+
+    // 5. A deliberate page fault, fixed up by the handler.
+    let hole = HOLE.load(Ordering::Relaxed);
+    mem::write(hole, 0x1234_5678);
+    if mem::read(hole) != 0x1234_5678 {
+        fail("demand-mapped page does not hold what was written");
+    }
+    say!("guest-kernel: step 5: page fault at {hole:#x} handled by mapping a fresh frame; access resumed");
+
+    // 6. Done.
+    say!("guest-kernel: step 6: all steps passed, shutting down (poweroff)");
+    say!("Test result: SUCCESS");
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// Copies the boot tables' guest mappings into fresh frames, except the
+/// last page of the region, which is left unmapped for step 5, and the page
+/// before it, which maps shared_info.
+fn build_tables(si: &StartInfo) -> (u64, u64, u64) {
+    let pt_base = si.pt_base;
+    let va_of = |mfn: u64| pfn_of_mfn(mfn, si.nr_pages).map(|pfn| VIRT_BASE + pfn * 4096);
+    let mut frames = 0;
+    let mut entries = 0;
+    let new = |frames: &mut u64| {
+        *frames += 1;
+        let m = alloc_frame();
+        clear(m);
+        m
+    };
+    let l4 = new(&mut frames);
+    let mut last_page: Option<(u64, usize, u64)> = None;
+    let write = |table: u64, idx: usize, val: u64| MmuUpdate { ptr: (table << 12) + idx as u64 * 8, val };
+    for i4 in 0..512 {
+        if (256..272).contains(&i4) {
+            continue;
+        }
+        let e4 = mem::read(pt_base + i4 as u64 * 8);
+        if e4 & PRESENT == 0 {
+            continue;
+        }
+        let l3 = new(&mut frames);
+        push(&[write(l4, i4, (l3 << 12) | (e4 & 0xFFF))], &mut entries);
+        let old_l3 = va_of((e4 & ADDR_MASK) >> 12).unwrap_or_else(|| fail("boot L3 not mapped"));
+        for i3 in 0..512 {
+            let e3 = mem::read(old_l3 + i3 as u64 * 8);
+            if e3 & PRESENT == 0 {
+                continue;
+            }
+            let l2 = new(&mut frames);
+            push(&[write(l3, i3, (l2 << 12) | (e3 & 0xFFF))], &mut entries);
+            let old_l2 = va_of((e3 & ADDR_MASK) >> 12).unwrap_or_else(|| fail("boot L2 not mapped"));
+            for i2 in 0..512 {
+                let e2 = mem::read(old_l2 + i2 as u64 * 8);
+                if e2 & PRESENT == 0 {
+                    continue;
+                }
+                let l1 = new(&mut frames);
+                let old_l1 = va_of((e2 & ADDR_MASK) >> 12).unwrap_or_else(|| fail("boot L1 not mapped"));
+                let mut batch = [MmuUpdate::default(); 512];
+                let mut n = 0;
+                for i1 in 0..512 {
+                    let e1 = mem::read(old_l1 + i1 as u64 * 8);
+                    if e1 & PRESENT != 0 {
+                        batch[n] = write(l1, i1, e1);
+                        n += 1;
+                        last_page = Some((l1, i1, virt_of(i4, i3, i2, i1)));
+                    }
+                }
+                push(&batch[..n], &mut entries);
+                push(&[write(l2, i2, (l1 << 12) | (e2 & 0xFFF))], &mut entries);
+            }
+        }
+    }
+    // Leave the region's last page unmapped: step 5 faults on it.
+    let (l1, idx, va) = last_page.unwrap_or_else(|| fail("the boot tables map nothing"));
+    if idx == 0 {
+        fail("the region's last page starts an L1");
+    }
+    push(&[write(l1, idx, 0), write(l1, idx - 1, si.shared_info | PRESENT | RW | USER | ACCESSED)], &mut entries);
+    HOLE.store(va, Ordering::Relaxed);
+    SHARED_INFO_VA.store(va - 4096, Ordering::Relaxed);
+    (l4, frames, entries)
+}
+
+fn push(reqs: &[MmuUpdate], entries: &mut u64) {
+    if let Err(e) = mem::mmu_update(reqs) {
+        fail_errno("mmu_update", e.errno);
+    }
+    *entries += reqs.len() as u64;
+}
+
+/// The #PF handler's work: map a fresh frame at the hole. Returns false for
+/// any other fault.
+pub fn page_fault() -> bool {
+    let hole = HOLE.load(Ordering::Relaxed);
+    let cr2 = shared_cr2();
+    if hole == 0 || cr2 & !0xFFF != hole {
+        return false;
+    }
+    let mfn = alloc_frame();
+    mem::update_va(hole, (mfn << 12) | PRESENT | RW | USER | ACCESSED, UVMF_INVLPG).is_ok()
+}
+
+/// vcpu_info[0].arch.cr2 (offset 16), where the hypervisor puts the address
+/// of the fault it bounced.
+fn shared_cr2() -> u64 {
+    mem::read(SHARED_INFO_VA.load(Ordering::Relaxed) + 16)
+}
+
+fn check(what: &str, r: Result<(), Errno>) {
+    if let Err(e) = r {
+        fail_errno(what, e);
+    }
+}
+
+fn fail_errno(what: &str, e: Errno) -> ! {
+    say!("guest-kernel: {what} failed: -{} ({})", e.0, e.name().unwrap_or("?"));
+    say!("Test result: FAILURE");
+    guest::shutdown(abi::sched::SHUTDOWN_CRASH)
+}
+
+fn fail(what: &str) -> ! {
+    say!("guest-kernel: {what}");
+    say!("Test result: FAILURE");
+    guest::shutdown(abi::sched::SHUTDOWN_CRASH)
+}
+
+/// `test=bad-pointer`: a console write from a hypervisor address must be -EFAULT.
+fn bad_pointer() -> ! {
+    let r = abi::guest::console_write_raw(abi::HYPERVISOR_VIRT_START, 16);
+    say!("guest-kernel: console_io with a pointer into the hypervisor returned {r}");
+    let r2 = abi::guest::console_write_raw(0x7FFF_FFFF_FFF0, 64);
+    say!("guest-kernel: console_io with a range crossing 2^47 returned {r2}");
+    let ok = r == Errno::EFAULT.to_rax() && r2 == Errno::EFAULT.to_rax();
+    say!("Test result: {}", if ok { "SUCCESS" } else { "FAILURE" });
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// `test=unhandled-fault`: with no trap table, an exception crashes the domain.
+fn unhandled_fault() -> ! {
+    check("clear trap table", traps::clear());
+    say!("guest-kernel: trap table cleared; executing ud2");
+    mem::ud2();
+    say!("guest-kernel: still running after an unhandled #UD");
+    say!("Test result: FAILURE");
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// `test=hcall-entries`: xen_version through SYSCALL, `int 0x82` and `vmcall`.
+fn hcall_entries() -> ! {
+    let nr = HypercallNr::XEN_VERSION.0;
+    let syscall = (u64::from(guest::version().0) << 16 | u64::from(guest::version().1)) as i64;
+    traps::SKIP_ON_FAULT.store(2, Ordering::SeqCst);
+    traps::LAST_FAULT.store(0, Ordering::SeqCst);
+    let int82 = mem::hypercall_int82(nr, 0, 0);
+    let int82_fault = traps::LAST_FAULT.swap(0, Ordering::SeqCst);
+    traps::SKIP_ON_FAULT.store(3, Ordering::SeqCst);
+    let vmcall = mem::hypercall_vmcall(nr, 0, 0);
+    let vmcall_fault = traps::LAST_FAULT.swap(0, Ordering::SeqCst);
+    traps::SKIP_ON_FAULT.store(0, Ordering::SeqCst);
+    say!("guest-kernel: xen_version via syscall={syscall:#x} int82={int82:#x} (fault {int82_fault}) vmcall={vmcall:#x} (fault {vmcall_fault})");
+    say!("Test result: SUCCESS");
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}

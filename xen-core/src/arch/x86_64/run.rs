@@ -1,0 +1,493 @@
+//! Running PV domains: building them from the boot modules, handling every
+//! entry from a guest (hypercalls, exceptions), switching between domains
+//! and ending the machine when all have finished.
+
+use super::entry::{self, VECTOR_SYSCALL};
+use super::exception::TrapFrame;
+use super::paging::{DirectMap, DIRECT_MAP_BASE};
+use super::{cpu, qemu, serial};
+use crate::boot::BootDescription;
+use crate::domain::bounce::{bounce, has_error_code};
+use crate::domain::builder;
+use crate::domain::config::DomainConfig;
+use crate::domain::elf::Elf;
+use crate::domain::layout::Layout;
+use crate::domain::notes::{KernelImage, XenNotes};
+use crate::domain::vcpu::{reg, GuestContext, Vcpu};
+use crate::hypercall::{Action, Call, ConsoleSink, GuestMemory};
+use crate::mm::teardown::Teardown;
+use crate::mm::{DomainMm, FrameAllocator, Mm, MmHooks, PageInfo, PhysAddr, PhysMemory, PhysRange};
+use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
+use crate::util::FixedVec;
+use abi::start_info::{SIF_INITDOMAIN, SIF_PRIVILEGED};
+use abi::{DomId, GuestVa, Mfn};
+use spin::Mutex;
+
+/// Side effects of the model, carried out here.
+pub struct ArchHooks {
+    /// Where freed frames go.
+    pub frames: FrameAllocator,
+    /// A TLB flush is due before returning to a guest.
+    pub flush_pending: bool,
+    /// The current domain's root changed.
+    pub reload_root: bool,
+}
+
+impl MmHooks for ArchHooks {
+    fn flush_domain_tlb(&mut self, _: DomId) {
+        self.flush_pending = true;
+    }
+    fn flush_local_tlb(&mut self) {
+        self.flush_pending = true;
+    }
+    fn invlpg_local(&mut self, va: u64) {
+        // SAFETY: INVLPG only drops a translation.
+        unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack)) };
+    }
+    fn flush_cache(&mut self) {
+        // SAFETY: WBINVD writes back and invalidates caches; no memory effect.
+        unsafe { core::arch::asm!("wbinvd", options(nostack)) };
+    }
+    fn root_changed(&mut self, _: DomId) {
+        self.reload_root = true;
+    }
+    fn frame_freed(&mut self, mfn: Mfn) {
+        self.frames.free(mfn, &mut DirectMap);
+    }
+}
+
+/// Guest memory through the current page tables, with fault fixups.
+pub struct ArchGuest;
+
+impl GuestMemory for ArchGuest {
+    fn copy_from(&self, va: GuestVa, buf: &mut [u8]) -> bool {
+        entry::guest_copy(buf.as_mut_ptr(), va.0 as *const u8, buf.len())
+    }
+    fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool {
+        entry::guest_copy(va.0 as *mut u8, buf.as_ptr(), buf.len())
+    }
+}
+
+struct Console {
+    at_line_start: [bool; MAX_DOMAINS],
+}
+
+impl ConsoleSink for Console {
+    fn write(&mut self, dom: DomId, bytes: &[u8]) {
+        let start = &mut self.at_line_start[dom.0 as usize % MAX_DOMAINS];
+        for part in bytes.split_inclusive(|&b| b == b'\n') {
+            if *start {
+                serial::print(format_args!("(d{}) ", dom.0));
+            }
+            serial::write_bytes(part);
+            *start = part.ends_with(b"\n");
+        }
+    }
+}
+
+/// Everything the hypervisor keeps while guests run.
+pub struct Hypervisor {
+    frame_table: &'static mut [PageInfo],
+    m2p: &'static mut [u64],
+    mm_domains: [DomainMm; MAX_DOMAINS],
+    hooks: ArchHooks,
+    template: [u64; 16],
+    current: usize,
+    console: Console,
+    all_poweroff_required: bool,
+    /// The hypervisor's own L4 (CR3 while no domain's tables are needed).
+    hv_root: u64,
+}
+
+static HV: Mutex<Option<Hypervisor>> = Mutex::new(None);
+static mut DOMAINS: [Option<Domain>; MAX_DOMAINS] = [const { None }; MAX_DOMAINS];
+
+fn domains() -> &'static mut [Option<Domain>; MAX_DOMAINS] {
+    // SAFETY: one CPU, interrupts off in the hypervisor, and only code
+    // holding the `HV` lock (or boot code before guests run) calls this.
+    unsafe { &mut *(&raw mut DOMAINS) }
+}
+
+impl Hypervisor {
+    fn mm(&mut self) -> Mm<'_, DirectMap, ArchHooks> {
+        Mm {
+            frames: self.frame_table,
+            m2p: self.m2p,
+            domains: &mut self.mm_domains,
+            mem: leak_direct_map(),
+            hooks: &mut self.hooks,
+            l4_template: &self.template,
+        }
+    }
+}
+
+fn leak_direct_map() -> &'static mut DirectMap {
+    static mut DM: DirectMap = DirectMap;
+    // SAFETY: `DirectMap` is a zero-sized handle with no state.
+    unsafe { &mut *(&raw mut DM) }
+}
+
+/// Allocates the frame table and M2P for every frame below `max_pfn`.
+fn frame_table(frames: &mut FrameAllocator, max_pfn: u64) -> Option<(&'static mut [PageInfo], &'static mut [u64])> {
+    let ft_frames = (max_pfn * 16).div_ceil(4096);
+    let m2p_frames = (max_pfn * 8).div_ceil(4096);
+    let ft = frames.alloc_contiguous(ft_frames)?;
+    let m2p = frames.alloc_contiguous(m2p_frames)?;
+    let mut dm = DirectMap;
+    for i in 0..ft_frames {
+        dm.zero_frame(Mfn(ft.0 + i));
+    }
+    for i in 0..m2p_frames {
+        dm.zero_frame(Mfn(m2p.0 + i));
+    }
+    // SAFETY: the frames were just taken from the allocator and zeroed; an
+    // all-zero PageInfo/u64 is valid, and nothing else will use them.
+    unsafe {
+        let ft = core::slice::from_raw_parts_mut((DIRECT_MAP_BASE + ft.to_maddr()) as *mut PageInfo, max_pfn as usize);
+        for p in ft.iter_mut() {
+            *p = PageInfo::default();
+        }
+        let m2p = core::slice::from_raw_parts_mut((DIRECT_MAP_BASE + m2p.to_maddr()) as *mut u64, max_pfn as usize);
+        Some((ft, m2p))
+    }
+}
+
+/// Builds a domain per module and runs them. Never returns.
+pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_poweroff_required: bool) -> ! {
+    let max_pfn = desc.usable().map(|r| r.end.0.div_ceil(4096)).max().unwrap_or(0);
+    let Some((ft, m2p)) = frame_table(&mut frames, max_pfn) else {
+        log::error!("no memory for the frame table");
+        qemu::exit(qemu::EXIT_FAILURE);
+    };
+    let mut template = [0u64; 16];
+    let root = cpu::cr3() & abi::mmu::pte::ADDR_MASK;
+    for (i, t) in template.iter_mut().enumerate() {
+        *t = DirectMap.read_u64(PhysAddr(root + (256 + i as u64) * 8));
+    }
+    let mut hv = Hypervisor {
+        frame_table: ft,
+        m2p,
+        mm_domains: [const { DomainMm::new(DomId(0), 0) }; MAX_DOMAINS],
+        hooks: ArchHooks { frames, flush_pending: false, reload_root: false },
+        template,
+        current: 0,
+        console: Console { at_line_start: [true; MAX_DOMAINS] },
+        all_poweroff_required,
+        hv_root: root,
+    };
+    for (i, d) in hv.mm_domains.iter_mut().enumerate() {
+        d.id = DomId(i as u16);
+    }
+    for (i, module) in desc.modules.as_slice().iter().enumerate().take(MAX_DOMAINS) {
+        create_domain(&mut hv, i, module.range, module.cmdline);
+    }
+    if domains().iter().all(|d| d.is_none()) {
+        log::error!("no domain could be built");
+        finish(&mut hv);
+    }
+    let first = (0..MAX_DOMAINS).find(|&i| domains()[i].is_some()).unwrap_or(0);
+    hv.current = first;
+    let frame = switch_to(&mut hv, first);
+    *HV.lock() = Some(hv);
+    entry::enter(&frame)
+}
+
+fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &str) {
+    let dom = DomId(index as u16);
+    let mut guest_cmdline = [0u8; 1024];
+    let fail = |what: &dyn core::fmt::Display| log::error!("domain {index}: refused: {what}; skipping it");
+    let (cfg, cmd_len) = match DomainConfig::parse(cmdline, &mut guest_cmdline) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let Some(bytes) = DirectMap::bytes(image, u64::MAX) else { return fail(&"module outside RAM") };
+    let elf = match Elf::parse(bytes) {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    let image = match XenNotes::read(&elf).and_then(|n| KernelImage::accept(&elf, &n)) {
+        Ok(i) => i,
+        Err(e) => return fail(&e),
+    };
+    let nr_pages = cfg.mem / 4096;
+    let layout = match Layout::compute(&image, nr_pages) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    if hv.hooks.frames.free_frames() < nr_pages + 1 {
+        return fail(&"not enough free memory");
+    }
+    let mut list: alloc::vec::Vec<Mfn> = alloc::vec::Vec::with_capacity(nr_pages as usize + 1);
+    for _ in 0..=nr_pages {
+        let Some(m) = hv.hooks.frames.alloc(&DirectMap) else { return fail(&"out of memory") };
+        // Scrubbed before the domain gets it.
+        DirectMap.zero_frame(m);
+        list.push(m);
+    }
+    let privileged = index == 0;
+    {
+        let d = &mut hv.mm_domains[index];
+        *d = DomainMm::new(dom, cfg.maxmem / 4096);
+        d.privileged = privileged;
+        d.io_caps = privileged;
+    }
+    let flags = if privileged { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
+    let built = match builder::build(&mut hv.mm(), dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags) {
+        Ok(b) => b,
+        Err(e) => return fail(&format_args!("building the start of day failed ({e:?})")),
+    };
+    let mut name: FixedVec<u8, 32> = FixedVec::new();
+    let default_name = alloc::format!("dom{index}");
+    for &b in cfg.name.unwrap_or(&default_name).as_bytes() {
+        let _ = name.push(b);
+    }
+    domains()[index] = Some(Domain {
+        id: dom,
+        name,
+        vcpu: Vcpu::new(built.ctx),
+        state: RunState::Runnable,
+        shared_info: built.shared_info,
+        line: FixedVec::new(),
+        int82: cfg.int82,
+        vmcall: cfg.vmcall,
+        started: false,
+        frames_returned: 0,
+    });
+    log::info!(
+        "domain {index} ({}): {} MiB, entry {:#x}, {} page-table frames{}",
+        domains()[index].as_ref().map_or("?", |d| d.name()),
+        cfg.mem >> 20,
+        image.entry,
+        layout.nr_pt_frames,
+        if privileged { ", privileged" } else { "" }
+    );
+}
+
+/// Loads domain `i`: its page tables and its registers as a trap frame.
+fn switch_to(hv: &mut Hypervisor, i: usize) -> TrapFrame {
+    hv.current = i;
+    let d = domains()[i].as_mut().expect("switching to a domain that exists");
+    if !d.started {
+        d.started = true;
+        log::info!("Starting domain {i} ({})", d.name());
+    }
+    let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
+    // SAFETY: the root is a validated L4 of the domain whose slots 256–271
+    // hold the hypervisor's entries, so this code keeps running.
+    unsafe { cpu::set_cr3(root) };
+    flush_all();
+    to_frame(&d.vcpu.ctx)
+}
+
+fn flush_all() {
+    // Guest user mappings are global: toggling PGE flushes them too.
+    let cr4 = cpu::cr4();
+    // SAFETY: clearing and restoring PGE only flushes the TLB.
+    unsafe {
+        cpu::set_cr4(cr4 & !cpu::CR4_PGE);
+        cpu::set_cr4(cr4);
+    }
+}
+
+fn to_frame(c: &GuestContext) -> TrapFrame {
+    let mut c = *c;
+    c.sanitize_for_exit();
+    let g = c.gpr;
+    TrapFrame {
+        rax: g[0], rbx: g[1], rcx: g[2], rdx: g[3], rsi: g[4], rdi: g[5], rbp: g[6],
+        r8: g[7], r9: g[8], r10: g[9], r11: g[10], r12: g[11], r13: g[12], r14: g[13], r15: g[14],
+        vector: 0, error_code: 0, rip: c.rip, cs: c.cs, rflags: c.rflags, rsp: c.rsp, ss: c.ss,
+    }
+}
+
+fn from_frame(f: &TrapFrame) -> GuestContext {
+    GuestContext {
+        gpr: [f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp, f.r8, f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15],
+        rip: f.rip,
+        cs: f.cs,
+        rflags: f.rflags,
+        rsp: f.rsp,
+        ss: f.ss,
+    }
+}
+
+/// Handles an entry from the current guest; `frame` is what it returns to.
+pub fn guest_entry(frame: &mut TrapFrame) {
+    let mut lock = HV.lock();
+    let Some(hv) = lock.as_mut() else {
+        serial::print_emergency(format_args!("(XEN) *** FATAL: guest entry with no domains\n"));
+        qemu::exit(qemu::EXIT_FAILURE);
+    };
+    let i = hv.current;
+    let Some(d) = domains()[i].as_mut() else { qemu::exit(qemu::EXIT_FAILURE) };
+    d.vcpu.ctx = from_frame(frame);
+    let action = match frame.vector {
+        VECTOR_SYSCALL => hypercall(hv, i, d.vcpu.ctx.gpr[reg::RAX]),
+        v => guest_exception(hv, i, v as u8, frame.error_code),
+    };
+    let next = match action {
+        Action::Continue => None,
+        Action::Yield => next_runnable_slot(i),
+        Action::Block => {
+            d_mut(i).state = RunState::Blocked;
+            next_runnable_slot(i)
+        }
+        Action::Shutdown(reason) => {
+            log::info!("domain {i} ({}) shut down: {}", d_mut(i).name(), reason_name(reason));
+            end_domain(hv, i, RunState::Shutdown(reason));
+            next_runnable_slot(i)
+        }
+        Action::Crash(why) => {
+            log::error!("domain {i} ({}) crashed: {why} (rip {:#x})", d_mut(i).name(), d_mut(i).vcpu.ctx.rip);
+            end_domain(hv, i, RunState::Crashed);
+            next_runnable_slot(i)
+        }
+    };
+    match (action, next) {
+        (Action::Continue, _) => {
+            if hv.hooks.reload_root {
+                hv.hooks.reload_root = false;
+                let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
+                // SAFETY: a validated L4 of this domain with the hypervisor slots.
+                unsafe { cpu::set_cr3(root) };
+            }
+            if core::mem::take(&mut hv.hooks.flush_pending) {
+                flush_all();
+            }
+            *frame = to_frame(&d_mut(i).vcpu.ctx);
+        }
+        (Action::Yield, None) if d_mut(i).state == RunState::Runnable => *frame = to_frame(&d_mut(i).vcpu.ctx),
+        (_, Some(n)) => *frame = switch_to(hv, n),
+        (_, None) => {
+            // Blocked domains can never wake: there are no event sources yet.
+            for j in 0..MAX_DOMAINS {
+                if domains()[j].as_ref().is_some_and(|d| d.state == RunState::Blocked) {
+                    log::error!("domain {j} blocked with no event source; crashing it");
+                    end_domain(hv, j, RunState::Crashed);
+                }
+            }
+            finish(hv);
+        }
+    }
+}
+
+fn d_mut(i: usize) -> &'static mut Domain {
+    domains()[i].as_mut().expect("domain exists")
+}
+
+fn next_runnable_slot(current: usize) -> Option<usize> {
+    let n = MAX_DOMAINS;
+    (1..=n).map(|k| (current + k) % n).find(|&j| domains()[j].as_ref().is_some_and(|d| d.state == RunState::Runnable))
+}
+
+fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
+    let before = hv.hooks.frames.free_frames();
+    // Leave the dying domain's page tables before they are freed.
+    // SAFETY: the hypervisor's own L4 maps everything the hypervisor uses.
+    unsafe { cpu::set_cr3(hv.hv_root) };
+    let mut mm = hv.mm();
+    let report = Teardown::new(&mm, DomId(i as u16)).run(&mut mm);
+    let d = d_mut(i);
+    d.state = state;
+    d.frames_returned = hv.hooks.frames.free_frames() - before;
+    if report.still_referenced > 0 {
+        log::warn!("domain {i}: {} frames still referenced by other domains", report.still_referenced);
+    }
+}
+
+fn finish(hv: &mut Hypervisor) -> ! {
+    log::info!("All domains have finished.");
+    log::info!("  dom  name              shutdown reason   frames returned");
+    let mut all_poweroff = true;
+    for d in domains().iter().flatten() {
+        let reason = match d.state {
+            RunState::Shutdown(r) => reason_name(r),
+            RunState::Crashed => "crashed",
+            _ => "unfinished",
+        };
+        all_poweroff &= d.state == RunState::Shutdown(0);
+        log::info!("  {:<4} {:<17} {:<17} {}", d.id.0, d.name(), reason, d.frames_returned);
+    }
+    let ok = all_poweroff || !hv.all_poweroff_required;
+    log::info!("Shutting down: {}", if ok { "success" } else { "failure (a domain did not power off)" });
+    qemu::exit(if ok { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
+}
+
+fn hypercall(hv: &mut Hypervisor, i: usize, nr: u64) -> Action {
+    let d = d_mut(i);
+    let shared_info = d.shared_info;
+    let mut console = core::mem::replace(&mut hv.console, Console { at_line_start: [true; MAX_DOMAINS] });
+    let action = {
+        let mut mm = hv.mm();
+        let mut call = Call {
+            dom: DomId(i as u16),
+            vcpu: &mut d.vcpu,
+            mm: &mut mm,
+            guest: &ArchGuest,
+            console: &mut console,
+            shared_info,
+            line: &mut d.line,
+        };
+        call.dispatch(nr)
+    };
+    hv.console = console;
+    action
+}
+
+/// Reads guest instruction bytes at `rip`.
+fn insn_bytes(rip: u64) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    if GuestVa(rip).range_is_guest_accessible(8) && ArchGuest.copy_from(GuestVa(rip), &mut b) {
+        b
+    } else {
+        [0; 8]
+    }
+}
+
+fn guest_exception(hv: &mut Hypervisor, i: usize, vector: u8, error_code: u64) -> Action {
+    let d = d_mut(i);
+    let rip = d.vcpu.ctx.rip;
+    let code = insn_bytes(rip);
+    match vector {
+        // `vmcall` (0F 01 C1) as a hypercall: a documented extension.
+        6 if d.vmcall && code[..3] == [0x0F, 0x01, 0xC1] => {
+            d.vcpu.ctx.rip = rip + 3;
+            return hypercall(hv, i, d.vcpu.ctx.gpr[reg::RAX]);
+        }
+        13 if code[0] == 0xCD => {
+            let n = code[1];
+            if n == 0x82 && d.int82 {
+                d.vcpu.ctx.rip = rip + 2;
+                return hypercall(hv, i, d.vcpu.ctx.gpr[reg::RAX]);
+            }
+            // A software interrupt: allowed by the trap table's DPL (guest
+            // kernel counts as privilege 1), else #GP like the hardware.
+            let entry = d.vcpu.traps[n as usize];
+            if entry.address != 0 && entry.flags & 3 >= 1 {
+                d.vcpu.ctx.rip = rip + 2;
+                return deliver(d, n, None);
+            }
+            return deliver(d, 13, Some((u64::from(n) << 3) | 2));
+        }
+        14 => {
+            let cr2 = cpu::cr2();
+            DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), cr2);
+            // The guest kernel runs in ring 3; Xen reports its faults as supervisor ones.
+            return deliver(d, 14, Some(error_code & !4));
+        }
+        _ => {}
+    }
+    let err = has_error_code(vector).then_some(error_code);
+    deliver(d, vector, err)
+}
+
+fn deliver(d: &mut Domain, vector: u8, error_code: Option<u64>) -> Action {
+    match bounce(&mut d.vcpu, &ArchGuest, vector, error_code) {
+        Ok(()) => Action::Continue,
+        Err(why) => {
+            let (m, w) = super::exception::vector_name(u64::from(vector));
+            log::error!("domain {} ({}): unhandled {m} ({w}), error code {:?}", d.id.0, d.name(), error_code);
+            Action::Crash(why)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Domains and the round-robin choice of who runs next. Pure.
+
+use crate::domain::vcpu::Vcpu;
+use crate::util::FixedVec;
+use abi::{DomId, Mfn};
+
+/// Most domains.
+pub const MAX_DOMAINS: usize = 8;
+
+/// Where a domain is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// May run.
+    Runnable,
+    /// Waiting for an event.
+    Blocked,
+    /// Shut down with a reason.
+    Shutdown(u32),
+    /// Crashed by the hypervisor.
+    Crashed,
+}
+
+impl RunState {
+    /// Whether it has ended.
+    pub fn finished(self) -> bool {
+        matches!(self, RunState::Shutdown(_) | RunState::Crashed)
+    }
+}
+
+/// A PV domain.
+pub struct Domain {
+    /// Id.
+    pub id: DomId,
+    /// Name (from `name=`).
+    pub name: FixedVec<u8, 32>,
+    /// Its one vCPU.
+    pub vcpu: Vcpu,
+    /// State.
+    pub state: RunState,
+    /// Its shared_info frame.
+    pub shared_info: Mfn,
+    /// Console line buffer.
+    pub line: FixedVec<u8, 128>,
+    /// `int 0x82` accepted as a hypercall.
+    pub int82: bool,
+    /// `vmcall` accepted as a hypercall.
+    pub vmcall: bool,
+    /// Whether it has run yet.
+    pub started: bool,
+    /// Frames returned when it ended.
+    pub frames_returned: u64,
+}
+
+impl Domain {
+    /// The name as text.
+    pub fn name(&self) -> &str {
+        core::str::from_utf8(self.name.as_slice()).unwrap_or("?")
+    }
+}
+
+/// The name of a shutdown reason.
+pub fn reason_name(reason: u32) -> &'static str {
+    match reason {
+        0 => "poweroff",
+        1 => "reboot",
+        2 => "suspend",
+        3 => "crash",
+        4 => "watchdog",
+        5 => "soft_reset",
+        _ => "unknown",
+    }
+}
