@@ -180,6 +180,15 @@ pub unsafe fn set_trap_table(table: &[TrapInfo]) -> Result<(), Errno> {
     call(HypercallNr::SET_TRAP_TABLE, [table.as_ptr() as u64, 0, 0, 0, 0]).map(|_| ())
 }
 
+/// Removes every virtual IDT entry (`set_trap_table(NULL)`): the next
+/// exception crashes the domain.
+///
+/// # Errors
+/// None in practice.
+pub fn clear_trap_table() -> Result<(), Errno> {
+    call(HypercallNr::SET_TRAP_TABLE, [0, 0, 0, 0, 0]).map(|_| ())
+}
+
 /// Registers a callback (`callback_op(CALLBACKOP_REGISTER)`).
 ///
 /// # Errors

@@ -94,7 +94,7 @@ pub fn install(table: &[TrapInfo]) -> Result<(), abi::Errno> {
 
 /// Removes every handler (so the next fault crashes the domain).
 pub fn clear() -> Result<(), abi::Errno> {
-    install(&[TrapInfo::default()])
+    abi::guest::clear_trap_table()
 }
 
 /// Registers the event and failsafe callbacks (never delivered yet, but a PV

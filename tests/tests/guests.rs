@@ -1,0 +1,91 @@
+//! QEMU tests of PV guests: the demo story, hostile pointers, an unhandled
+//! fault crashing only its domain, and the extension hypercall entries.
+#![cfg(feature = "qemu")]
+
+use xen_tests::{artifacts_dir, Run, Verdict};
+use xen_tools::iso::ModuleSpec;
+use xen_tools::qemu::ExitKind;
+
+fn guest(cmdline: &str) -> ModuleSpec {
+    ModuleSpec::parse(&format!("{} {cmdline}", artifacts_dir().join("guest-kernel").display()))
+}
+
+fn assert_contains(serial: &str, needle: &str) {
+    assert!(serial.contains(needle), "serial log lacks {needle:?}:\n{serial}");
+}
+
+#[test]
+fn two_guests_build_their_own_page_tables_fault_and_power_off() {
+    let mut run = Run::new("demo_two_guests");
+    run.modules = vec![guest("name=demo0 mem=32M"), guest("name=demo1 mem=16M")];
+    run.expected_guests = 2;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    for d in ["(d0)", "(d1)"] {
+        for step in ["started on Xen-compatible hypervisor 4.17", "step 2: trap table", "step 3: built new page tables", "step 4: pinned the new L4, switched to it, unpinned", "step 5: page fault at", "step 6: all steps passed"] {
+            assert_contains(&out.serial, &format!("{d} guest-kernel: {step}"));
+        }
+    }
+    assert_contains(&out.serial, "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3");
+    assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0");
+    assert_contains(&out.serial, "0    demo0             poweroff          8193");
+    assert_contains(&out.serial, "1    demo1             poweroff          4097");
+    assert_contains(&out.serial, "Shutting down: success");
+}
+
+#[test]
+fn a_guest_passing_a_bad_pointer_gets_efault() {
+    let mut run = Run::new("bad_pointer");
+    run.modules = vec![guest("name=hostile test=bad-pointer")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert_contains(&out.serial, "console_io with a pointer into the hypervisor returned -14");
+    assert_contains(&out.serial, "console_io with a range crossing 2^47 returned -14");
+}
+
+#[test]
+fn an_unhandled_fault_crashes_that_domain_while_another_completes() {
+    let mut run = Run::new("unhandled_fault");
+    run.cmdline = "exit-success=always".into();
+    run.modules = vec![guest("name=faulty test=unhandled-fault"), guest("name=healthy")];
+    let out = run.boot();
+    assert_eq!(out.exit, Some(ExitKind::Success), "{}", out.serial);
+    assert_contains(&out.serial, "(XEN) error: domain 0 (faulty): unhandled #UD (invalid opcode)");
+    assert_contains(&out.serial, "(XEN) error: domain 0 (faulty) crashed: no handler for this exception");
+    assert!(!out.serial.contains("still running after an unhandled #UD"), "{}", out.serial);
+    assert_contains(&out.serial, "(d1) Test result: SUCCESS");
+    assert_contains(&out.serial, "0    faulty            crashed");
+    assert_contains(&out.serial, "1    healthy           poweroff");
+}
+
+#[test]
+fn a_crashed_domain_makes_the_run_fail_by_default() {
+    let mut run = Run::new("crash_fails_run");
+    run.modules = vec![guest("name=faulty test=unhandled-fault")];
+    let out = run.boot();
+    assert_eq!(out.exit, Some(ExitKind::Failure), "{}", out.serial);
+    assert_contains(&out.serial, "Shutting down: failure (a domain did not power off)");
+}
+
+#[test]
+fn with_the_extension_int82_and_vmcall_give_the_same_result_as_syscall() {
+    let mut run = Run::new("hcall_ext_on");
+    run.modules = vec![guest("name=ext hcall-ext=int82,vmcall test=hcall-entries")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert_contains(&out.serial, "xen_version via syscall=0x40011 int82=0x40011 (fault 0) vmcall=0x40011 (fault 0)");
+}
+
+#[test]
+fn without_the_extension_int82_and_vmcall_fault_as_on_xen() {
+    let mut run = Run::new("hcall_ext_off");
+    run.modules = vec![guest("name=plain test=hcall-entries")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    // int 0x82 is a #GP (its gate is not open to guests), vmcall a #UD; RAX
+    // keeps the hypercall number.
+    assert_contains(&out.serial, "xen_version via syscall=0x40011 int82=0x11 (fault 13) vmcall=0x11 (fault 6)");
+}
