@@ -464,3 +464,49 @@ fn update_va_mapping_with_bad_vcpumask_gives_efault_after_the_change() {
     assert_eq!(w.hooks.local_flushes, 1);
     w.check();
 }
+
+#[test]
+fn preserve_ad_keeps_accessed_and_dirty_already_set_and_normal_update_does_not() {
+    let mut w = World::new(64);
+    let c = pinned_chain(&mut w, D1);
+    let live = w.read(c.l1, 1);
+    // The CPU set Dirty on the live entry.
+    w.poke(c.l1, 1, live | DIRTY);
+    let val = c.data.to_maddr() | PRESENT | USER;
+    let req = |cmd: u64| [MmuUpdate { ptr: c.l1.to_maddr() + 8 | cmd, val }];
+    assert_eq!(w.mmu_batch(D1, &req(MMU_PT_UPDATE_PRESERVE_AD), 0x7FF0).result, Ok(()));
+    assert_eq!(w.read(c.l1, 1) & (ACCESSED | DIRTY), ACCESSED | DIRTY);
+    assert_eq!(w.mmu_batch(D1, &req(MMU_NORMAL_PT_UPDATE), 0x7FF0).result, Ok(()));
+    assert_eq!(w.read(c.l1, 1) & (ACCESSED | DIRTY), 0);
+    assert_eq!(w.read(c.l1, 1), val | GLOBAL);
+    w.check();
+}
+
+#[test]
+fn page_table_owner_domid_io_gives_esrch_and_mmuext_on_domid_io_gives_einval() {
+    let mut w = World::new(64);
+    let f = w.give(D0, 1)[0];
+    let req = [MmuUpdate { ptr: f.to_maddr(), val: 1 }];
+    assert_eq!(w.mmu_batch(D0, &req, ((0x7FF1 + 1) << 16) | 0x7FF0), BatchResult::refused(Errno::ESRCH));
+    refused(&mut w, Errno::EINVAL, |w| w.ext_on(D0, op(MMUEXT_TLB_FLUSH_LOCAL, 0), 0x7FF1));
+}
+
+#[test]
+fn multi_flushes_act_only_when_this_vcpu_is_in_the_bitmap() {
+    use crate::mm::requests::RequestSource as _;
+    let mut w = World::new(64);
+    w.give(D1, 1);
+    let run = |w: &mut World, cmd: u32, mask: u64| {
+        let ops = [MmuextOp { cmd, pad: 0, arg1: 0x7000, arg2: 0x9000 }];
+        let mut src: &[MmuextOp] = &ops;
+        let _ = src.get(0);
+        w.mm().mmuext_op(D1, &mut src, 1, 0x7FF0, &mut OneWord(0x9000, mask)).result
+    };
+    assert_eq!(run(&mut w, MMUEXT_TLB_FLUSH_MULTI, 0), Ok(()));
+    assert_eq!(run(&mut w, MMUEXT_INVLPG_MULTI, 2), Ok(()));
+    assert_eq!((w.hooks.local_flushes, w.hooks.invlpgs.len()), (0, 0));
+    assert_eq!(run(&mut w, MMUEXT_TLB_FLUSH_MULTI, 1), Ok(()));
+    assert_eq!((w.hooks.local_flushes, w.hooks.invlpgs.len()), (1, 0));
+    assert_eq!(run(&mut w, MMUEXT_INVLPG_MULTI, 3), Ok(()));
+    assert_eq!((w.hooks.local_flushes, w.hooks.invlpgs.clone()), (1, vec![0x7000]));
+}

@@ -175,14 +175,14 @@ fn xsa_286_every_upper_level_change_requests_a_tlb_flush() {
     let mut w = World::new(64);
     let c = w.build_chain(D1, 1);
     w.pin(D1, 4, c.l4).unwrap();
+    w.hooks.domain_flushes.clear();
+    w.update(D1, c.l1, 7, c.data.to_maddr() | RO).unwrap();
+    assert!(w.hooks.domain_flushes.is_empty(), "L1 changes are flushed by the guest");
     for (t, idx, val) in [(c.l2, 5, 0), (c.l3, 1, 0), (c.l4, 1, 0)] {
         w.hooks.domain_flushes.clear();
         w.update(D1, t, idx, val).unwrap();
         assert_eq!(w.hooks.domain_flushes, vec![D1]);
     }
-    w.hooks.domain_flushes.clear();
-    w.update(D1, c.l1, 7, 0).unwrap();
-    assert!(w.hooks.domain_flushes.is_empty(), "L1 changes are flushed by the guest");
 }
 
 /// XSA-290: recursive L3/L4 tables made one (de)validation iterate up to
