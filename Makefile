@@ -37,6 +37,7 @@ run: build
 	$(RUN) $(HV) --memory $(MEMORY_MIB) --cmdline "$(HV_CMDLINE)" $(DEMO_MODULES)
 
 test-host: setup
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --no-deps -p abi
 	$(CARGO) test --workspace
 
 test-qemu: build

@@ -12,11 +12,53 @@
 //! [`DomId`]): a PV guest sees *machine* frame numbers directly and must
 //! translate its pseudo-physical frames through its p2m list itself.
 //!
+//! ## What xen-core implements
+//!
+//! | hypercall | status |
+//! |---|---|
+//! | `set_trap_table` (0), `set_callbacks` (4), `callback_op` (30), `stack_switch` (3), `set_segment_base` (25), `fpu_taskswitch` (5), `vm_assist` (21) | implemented |
+//! | `mmu_update` (1), `mmuext_op` (26), `update_va_mapping` (14) | implemented, validated by the page-type model |
+//! | `console_io` (18) | `CONSOLEIO_WRITE`; `CONSOLEIO_READ` is `-ENOSYS` |
+//! | `xen_version` (17) | `version`, `extraversion`, `capabilities`, `platform_parameters`, `get_features`, `pagesize`; other commands `-ENOSYS` |
+//! | `sched_op` (29), `sched_op_compat` (6) | `yield`, `block`, `shutdown`; other commands `-ENOSYS` |
+//! | `iret` (23) | implemented for returns to guest kernel mode |
+//! | `memory_op` (12) | `current_reservation`, `maximum_reservation`; other sub-ops `-ENOSYS` |
+//! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, `multicall`, `set_gdt`, `update_descriptor`, …) | `-ENOSYS` |
+//!
 //! ## Differences from Xen
 //!
-//! Where xen-core deliberately behaves differently from Xen 4.17, the item
-//! concerned says so in a section headed **Difference from Xen**.
 //! Hypercalls that xen-core does not implement return [`Errno::ENOSYS`].
+//! Where it deliberately behaves differently from Xen 4.17:
+//!
+//! * **Console.** `console_io` writes are allowed for every domain (Xen
+//!   refuses unprivileged domains with `-EPERM` unless built for debugging).
+//!   Output of domains other than domain 0 keeps printable characters only
+//!   and is written a line at a time; every line is prefixed `(dN)`.
+//! * **Version.** `xen_version` reports the 4.17 interface with
+//!   extraversion `-xen-core`; `get_features` reports only
+//!   `mmu_pt_update_preserve_ad` (and `dom0` for domain 0), the features
+//!   xen-core really has.
+//! * **Released references.** When an L2–L4 entry is replaced, the old
+//!   entry's references are dropped at once, not lazily at the next
+//!   `mmu_update`/`mmuext_op`.
+//! * **No preemption.** Validation of deep trees runs to completion with
+//!   bounded stack use but is not split into continuations. A guest that
+//!   sets `MMU_UPDATE_PREEMPTED` in `count` is treated as resuming: the
+//!   starting "done" is read from `*pdone`.
+//! * **`MMUEXT_SET_LDT`** returns `-ENOSYS`.
+//! * **L1TF.** Not-present entries are not inspected (Xen may switch a
+//!   domain to shadow paging for them).
+//! * **Writable page tables.** `vm_assist(VMASST_TYPE_writable_pagetables)`
+//!   is accepted, but writes to read-only page tables are not emulated: the
+//!   guest receives the page fault.
+//! * **Guest user mode** is not supported yet: an `iret` to user mode
+//!   crashes the domain.
+//! * **Blocking.** There are no event sources yet; a domain that blocks
+//!   when no other domain can run is crashed.
+//! * **Extension entries.** With `hcall-ext=int82,vmcall` on a module's
+//!   command line, `int 0x82` and `vmcall` are accepted as hypercall
+//!   instructions besides `SYSCALL` (same registers). Off by default: then
+//!   `int 0x82` raises `#GP` and `vmcall` `#UD` in the guest, as on Xen.
 //!
 //! This crate is `no_std` and has no dependencies.
 #![no_std]
