@@ -73,6 +73,7 @@ pub fn run(si: &'static StartInfo) -> ! {
         Some("bad-pointer") => bad_pointer(),
         Some("unhandled-fault") => unhandled_fault(),
         Some("hcall-entries") => hcall_entries(),
+        Some("emulation") => emulation(si),
         _ => {}
     }
 
@@ -252,5 +253,27 @@ fn hcall_entries() -> ! {
     traps::SKIP_ON_FAULT.store(0, Ordering::SeqCst);
     say!("guest-kernel: xen_version via syscall={syscall:#x} int82={int82:#x} (fault {int82_fault}) vmcall={vmcall:#x} (fault {vmcall_fault})");
     say!("Test result: SUCCESS");
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// `test=emulation`: forced-emulation CPUID and CR3 moves.
+fn emulation(si: &StartInfo) -> ! {
+    let sig = mem::xen_cpuid(0x4000_0000);
+    let mut name = [0u8; 12];
+    for (i, w) in sig[1..].iter().enumerate() {
+        name[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    let ver = mem::xen_cpuid(0x4000_0001)[0];
+    let cr3 = mem::read_cr3();
+    let l4 = mfn_of_pfn((si.pt_base - VIRT_BASE) / 4096);
+    mem::write_cr3(cr3);
+    let ok = &name == b"XenVMMXenVMM" && ver == 0x0004_0011 && cr3 == l4 << 12 && mem::read_cr3() == cr3;
+    say!(
+        "guest-kernel: cpuid 0x40000000 '{}' max {:#x}, 0x40000001 {ver:#x}; cr3 {cr3:#x} (boot L4 {:#x})",
+        core::str::from_utf8(&name).unwrap_or("?"),
+        sig[0],
+        l4 << 12
+    );
+    say!("Test result: {}", if ok { "SUCCESS" } else { "FAILURE" });
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }

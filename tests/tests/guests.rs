@@ -89,3 +89,13 @@ fn without_the_extension_int82_and_vmcall_fault_as_on_xen() {
     // keeps the hypercall number.
     assert_contains(&out.serial, "xen_version via syscall=0x40011 int82=0x11 (fault 13) vmcall=0x11 (fault 6)");
 }
+
+#[test]
+fn forced_emulation_cpuid_and_cr3_moves_are_emulated() {
+    let mut run = Run::new("emulation");
+    run.modules = vec![guest("name=emu test=emulation")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert_contains(&out.serial, "cpuid 0x40000000 'XenVMMXenVMM' max 0x40000002, 0x40000001 0x40011");
+}

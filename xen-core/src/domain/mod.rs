@@ -10,6 +10,7 @@ pub mod bounce;
 pub mod builder;
 pub mod config;
 pub mod elf;
+pub mod emulate;
 pub mod hypercall_page;
 pub mod layout;
 pub mod notes;

@@ -9,7 +9,7 @@ pub mod guest_mem;
 mod memory;
 mod mmu;
 mod sched;
-mod system;
+pub mod system;
 mod traps;
 
 use crate::domain::vcpu::{reg, Vcpu};
@@ -17,6 +17,7 @@ use crate::mm::{Mm, MmHooks, PhysMemory};
 use abi::hypercall::HypercallNr;
 use abi::{DomId, Errno, Mfn};
 pub use guest_mem::{Guest, GuestMemory};
+pub use system::{XEN_MAJOR, XEN_MINOR};
 
 /// Where guest console output goes.
 pub trait ConsoleSink {

@@ -64,3 +64,37 @@ pub fn ud2() {
     // has no handler.
     unsafe { core::arch::asm!("ud2") };
 }
+
+/// CPUID through Xen's forced-emulation prefix (`ud2; .ascii "xen"; cpuid`).
+pub fn xen_cpuid(leaf: u32) -> [u32; 4] {
+    let (a, b, c, d): (u32, u32, u32, u32);
+    // SAFETY: the prefix makes the hypervisor emulate CPUID; no memory is touched.
+    unsafe {
+        core::arch::asm!(
+            "mov {tmp:r}, rbx",
+            "ud2",
+            ".ascii \"xen\"",
+            "cpuid",
+            "xchg {tmp:r}, rbx",
+            tmp = out(reg) b,
+            inlateout("eax") leaf => a,
+            inlateout("ecx") 0 => c,
+            lateout("edx") d,
+        );
+    }
+    [a, b, c, d]
+}
+
+/// Reads CR3 (emulated for PV kernels).
+pub fn read_cr3() -> u64 {
+    let v: u64;
+    // SAFETY: the hypervisor emulates the privileged move.
+    unsafe { core::arch::asm!("mov {}, cr3", out(reg) v) };
+    v
+}
+
+/// Writes CR3 (emulated as NEW_BASEPTR).
+pub fn write_cr3(v: u64) {
+    // SAFETY: callers pass the current root again, which keeps every mapping.
+    unsafe { core::arch::asm!("mov cr3, {}", in(reg) v) };
+}

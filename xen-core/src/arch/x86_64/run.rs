@@ -9,6 +9,8 @@ use super::{cpu, qemu, serial};
 use crate::boot::BootDescription;
 use crate::domain::bounce::{bounce, has_error_code};
 use crate::domain::builder;
+use crate::domain::emulate::{read_reg, write_reg, xen_leaf, Emulated};
+use crate::mm::mmuext::Root;
 use crate::domain::config::DomainConfig;
 use crate::domain::elf::Elf;
 use crate::domain::layout::Layout;
@@ -448,6 +450,11 @@ fn guest_exception(hv: &mut Hypervisor, i: usize, vector: u8, error_code: u64) -
     let d = d_mut(i);
     let rip = d.vcpu.ctx.rip;
     let code = insn_bytes(rip);
+    if matches!(vector, 6 | 13) {
+        if let Some((insn, len)) = Emulated::decode(&code) {
+            return emulate(hv, i, insn, len);
+        }
+    }
     match vector {
         // `vmcall` (0F 01 C1) as a hypercall: a documented extension.
         6 if d.vmcall && code[..3] == [0x0F, 0x01, 0xC1] => {
@@ -479,6 +486,38 @@ fn guest_exception(hv: &mut Hypervisor, i: usize, vector: u8, error_code: u64) -
     }
     let err = has_error_code(vector).then_some(error_code);
     deliver(d, vector, err)
+}
+
+/// Runs an emulated instruction for domain `i`.
+fn emulate(hv: &mut Hypervisor, i: usize, insn: Emulated, len: u64) -> Action {
+    let d = d_mut(i);
+    let ctx = &mut d.vcpu.ctx;
+    match insn {
+        Emulated::Cpuid => {
+            let (leaf, sub) = (ctx.gpr[reg::RAX] as u32, ctx.gpr[reg::RCX] as u32);
+            let version = (crate::hypercall::XEN_MAJOR as u32, crate::hypercall::XEN_MINOR as u32);
+            let r = xen_leaf(leaf, version).unwrap_or_else(|| {
+                let c = cpu::cpuid(leaf, sub);
+                [c.eax, c.ebx, c.ecx, c.edx]
+            });
+            for (slot, v) in [reg::RAX, reg::RBX, reg::RCX, reg::RDX].into_iter().zip(r) {
+                ctx.gpr[slot] = u64::from(v);
+            }
+        }
+        Emulated::MovFromCr3(r) => {
+            let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
+            write_reg(ctx, r, root);
+        }
+        Emulated::MovToCr3(r) => {
+            let mfn = Mfn((read_reg(ctx, r) & abi::mmu::pte::ADDR_MASK) >> 12);
+            if hv.mm().set_root(DomId(i as u16), Root::Kernel, mfn).is_err() {
+                return deliver(d, 13, Some(0));
+            }
+            hv.hooks.reload_root = true;
+        }
+    }
+    d.vcpu.ctx.rip += len;
+    Action::Continue
 }
 
 fn deliver(d: &mut Domain, vector: u8, error_code: Option<u64>) -> Action {
