@@ -62,6 +62,11 @@ pub fn run(si: &'static StartInfo) -> ! {
     P2M.store(si.mfn_list, Ordering::Relaxed);
     NEXT_FREE_PFN.store(si.nr_pages - 1, Ordering::Relaxed);
     let test = si.cmdline().split_ascii_whitespace().find_map(|t| t.strip_prefix("test="));
+    let m2p_ok = (0..si.nr_pages).all(|pfn| mem::read(abi::MACH2PHYS_VIRT_START + mfn_of_pfn(pfn) * 8) == pfn);
+    if !m2p_ok {
+        fail("the read-only M2P disagrees with the p2m list");
+    }
+    say!("guest-kernel: step 1: the read-only M2P at {:#x} agrees with the p2m list for all {} pages", abi::MACH2PHYS_VIRT_START, si.nr_pages);
 
     // 2. Trap table and callbacks.
     let table = traps::table();

@@ -19,15 +19,19 @@ pub struct Rights {
     pub write: bool,
     /// Executable.
     pub execute: bool,
+    /// Readable by guests (ring 3): only the read-only M2P table.
+    pub user: bool,
 }
 
 impl Rights {
     /// Read + execute (text).
-    pub const RX: Rights = Rights { write: false, execute: true };
+    pub const RX: Rights = Rights { write: false, execute: true, user: false };
     /// Read only (rodata).
-    pub const R: Rights = Rights { write: false, execute: false };
+    pub const R: Rights = Rights { write: false, execute: false, user: false };
     /// Read + write, never execute (data, stacks, direct map).
-    pub const RW: Rights = Rights { write: true, execute: false };
+    pub const RW: Rights = Rights { write: true, execute: false, user: false };
+    /// Read only for guests too (the M2P table in L4 slot 256).
+    pub const GUEST_RO: Rights = Rights { write: false, execute: false, user: true };
 }
 
 /// Why a mapping could not be made.
@@ -77,7 +81,7 @@ impl<M: PhysMemory> HvMapper<'_, M> {
             let (v, p) = (va + off, pa.0 + off);
             let big = large && v % LARGE_PAGE == 0 && p % LARGE_PAGE == 0 && len - off >= LARGE_PAGE;
             let leaf_level = if big { 2 } else { 1 };
-            let table = self.walk_create(v, leaf_level)?;
+            let table = self.walk_create(v, leaf_level, rights.user)?;
             let slot = PhysAddr(table.to_maddr() + index(v, leaf_level) * 8);
             if self.mem.read_u64(slot) & pte::PRESENT != 0 {
                 return Err(MapError::AlreadyMapped);
@@ -89,6 +93,9 @@ impl<M: PhysMemory> HvMapper<'_, M> {
             if !rights.execute && self.nx {
                 entry |= pte::NX;
             }
+            if rights.user {
+                entry |= pte::USER;
+            }
             self.mem.write_u64(slot, entry);
             off += if big { LARGE_PAGE } else { 4096 };
         }
@@ -96,19 +103,21 @@ impl<M: PhysMemory> HvMapper<'_, M> {
     }
 
     /// Returns the table at `level` covering `va`, creating missing tables.
-    fn walk_create(&mut self, va: u64, level: u32) -> Result<Mfn, MapError> {
+    fn walk_create(&mut self, va: u64, level: u32, user: bool) -> Result<Mfn, MapError> {
         let mut table = self.root;
+        let user_bit = if user { pte::USER } else { 0 };
         for l in (level + 1..=4).rev() {
             let slot = PhysAddr(table.to_maddr() + index(va, l) * 8);
             let e = self.mem.read_u64(slot);
             if e & pte::PRESENT == 0 {
                 let new = self.frames.alloc(self.mem).ok_or(MapError::OutOfFrames)?;
                 self.mem.zero_frame(new);
-                self.mem.write_u64(slot, new.to_maddr() | pte::PRESENT | pte::RW);
+                self.mem.write_u64(slot, new.to_maddr() | pte::PRESENT | pte::RW | user_bit);
                 table = new;
             } else if e & pte::PAT_PSE != 0 {
                 return Err(MapError::AlreadyMapped);
             } else {
+                self.mem.write_u64(slot, e | user_bit);
                 table = PhysAddr(e & pte::ADDR_MASK).mfn();
             }
         }
@@ -197,7 +206,7 @@ mod tests {
     fn audit_reports_a_writable_executable_leaf() {
         let (mut mem, mut frames, root) = setup();
         let mut m = HvMapper { mem: &mut mem, frames: &mut frames, root, nx: true };
-        m.map(IMG, PhysAddr(0x20_0000), 0x1000, Rights { write: true, execute: true }, false).unwrap();
+        m.map(IMG, PhysAddr(0x20_0000), 0x1000, Rights { write: true, execute: true, user: false }, false).unwrap();
         let audit = audit_wx(&mem, root, true);
         assert_eq!(audit.writable_executable, 1);
         assert_eq!(audit.first_offender, Some(IMG));

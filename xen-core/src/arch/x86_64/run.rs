@@ -17,6 +17,7 @@ use crate::domain::layout::Layout;
 use crate::domain::notes::{KernelImage, XenNotes};
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};
 use crate::hypercall::{Action, Call, ConsoleSink, GuestMemory};
+use crate::mm::hv_map::{HvMapper, Rights};
 use crate::mm::teardown::Teardown;
 use crate::mm::{DomainMm, FrameAllocator, Mm, MmHooks, PageInfo, PhysAddr, PhysMemory, PhysRange};
 use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
@@ -161,8 +162,17 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
         log::error!("no memory for the frame table");
         qemu::exit(qemu::EXIT_FAILURE);
     };
-    let mut template = [0u64; 16];
     let root = cpu::cr3() & abi::mmu::pte::ADDR_MASK;
+    // The M2P, read-only for guests at 0xFFFF800000000000 (L4 slot 256).
+    let m2p_maddr = m2p.as_ptr() as u64 - DIRECT_MAP_BASE;
+    let m2p_len = (max_pfn * 8).div_ceil(4096) * 4096;
+    let nx = cpu::rdmsr(cpu::MSR_EFER) & cpu::EFER_NXE != 0;
+    let mut mapper = HvMapper { mem: &mut DirectMap, frames: &mut frames, root: Mfn(root >> 12), nx };
+    if let Err(e) = mapper.map(abi::MACH2PHYS_VIRT_START, PhysAddr(m2p_maddr), m2p_len, Rights::GUEST_RO, true) {
+        log::error!("mapping the read-only M2P: {e:?}");
+    }
+    flush_all();
+    let mut template = [0u64; 16];
     for (i, t) in template.iter_mut().enumerate() {
         *t = DirectMap.read_u64(PhysAddr(root + (256 + i as u64) * 8));
     }
