@@ -45,7 +45,12 @@ test-qemu: build
 
 test: test-host test-qemu
 
-bench:
+# Instruction counts under QEMU -icount (guest rdtsc = instructions executed),
+# then the host benchmark of the page-type model.
+bench: build
+	$(RUN) $(HV) --memory 256 --log build/bench.log --iso build/bench.iso \
+	  --qemu-arg -icount --qemu-arg shift=0,align=off,sleep=off \
+	  --module "$(GUEST) name=bench mem=16M hcall-ext=int82,vmcall bench-null test=bench"
 	$(CARGO) bench -p xen-core --bench mm
 
 # Coverage-guided fuzzing of mmu_update/mmuext_op with the invariant checker

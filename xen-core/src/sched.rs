@@ -45,6 +45,8 @@ pub struct Domain {
     pub int82: bool,
     /// `vmcall` accepted as a hypercall.
     pub vmcall: bool,
+    /// Hypercall 127 takes the do-nothing benchmark entry.
+    pub bench_null: bool,
     /// Whether it has run yet.
     pub started: bool,
     /// Frames returned when it ended.

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! xen-run [--memory MIB] [--cmdline "HV OPTIONS"] [--log FILE] [--iso FILE]
-//!         [--timeout SECS] HYPERVISOR [--module "PATH CMDLINE"]...
+//!         [--timeout SECS] [--qemu-arg ARG]... HYPERVISOR [--module "PATH CMDLINE"]...
 //! ```
 //! Exits 0 when the hypervisor reports success, 1 on a reported failure and
 //! 2 on anything else (crash, timeout, QEMU error).
@@ -15,7 +15,7 @@ use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
 use xen_tools::qemu::{decode_exit, ExitKind, QemuConfig};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: xen-run [--memory MIB] [--cmdline OPTS] [--log FILE] [--iso FILE] [--timeout SECS] HYPERVISOR [--module \"PATH CMDLINE\"]...");
+    eprintln!("usage: xen-run [--memory MIB] [--cmdline OPTS] [--log FILE] [--iso FILE] [--timeout SECS] [--qemu-arg ARG]... HYPERVISOR [--module \"PATH CMDLINE\"]...");
     ExitCode::from(2)
 }
 
@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         (512u32, String::new(), PathBuf::from("build/serial.log"), PathBuf::from("build/xen-core.iso"), 300u64);
     let mut hypervisor = None;
     let mut modules = Vec::new();
+    let mut qemu_extra = Vec::new();
     while let Some(a) = args.next() {
         let mut value = || args.next();
         match a.as_str() {
@@ -37,6 +38,10 @@ fn main() -> ExitCode {
             "--iso" => iso = value().map(PathBuf::from).unwrap_or(iso),
             "--timeout" => match value().and_then(|v| v.parse().ok()) {
                 Some(v) => timeout = v,
+                None => return usage(),
+            },
+            "--qemu-arg" => match value() {
+                Some(v) => qemu_extra.push(v),
                 None => return usage(),
             },
             "--module" => match value() {
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
     let mut cfg = QemuConfig::new(&iso, &log);
     cfg.memory_mib = memory;
     cfg.console = true;
+    cfg.extra = qemu_extra;
     let mut child = match cfg.command().spawn() {
         Ok(c) => c,
         Err(e) => {

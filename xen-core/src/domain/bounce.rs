@@ -1,7 +1,7 @@
 //! Exception bouncing (fact sheet §1.4): build Xen's frame on the guest
 //! kernel stack and continue at the guest's handler.
 
-use super::vcpu::{reg, Vcpu, FLAG_FIXED, FLAG_IF};
+use super::vcpu::{reg, GuestContext, Vcpu, FLAG_FIXED, FLAG_IF};
 use crate::hypercall::{Guest, GuestMemory};
 use abi::traps::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 
@@ -19,12 +19,12 @@ const CLEARED_ON_BOUNCE: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17) | (1
 /// Delivers `vector` (with `error_code` where the vector has one) to the
 /// guest's handler. The frame, from the new RSP upward, is RCX, R11,
 /// [error code], RIP, CS (RPL cleared for kernel mode), RFLAGS, RSP, SS.
-pub fn bounce<G: GuestMemory>(vcpu: &mut Vcpu, guest: &G, vector: u8, error_code: Option<u64>) -> Result<(), Crash> {
+pub fn bounce<G: GuestMemory>(ctx: &mut GuestContext, vcpu: &Vcpu, guest: &G, vector: u8, error_code: Option<u64>) -> Result<(), Crash> {
     let entry = vcpu.traps[vector as usize];
     if entry.address == 0 {
         return Err("no handler for this exception in the guest's trap table");
     }
-    let c = vcpu.ctx;
+    let c = *ctx;
     let saved_mask = 0u64;
     let cs = (c.cs & !3) | (saved_mask << 32);
     let mut frame = [0u64; 8];
@@ -50,10 +50,10 @@ pub fn bounce<G: GuestMemory>(vcpu: &mut Vcpu, guest: &G, vector: u8, error_code
         bytes[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
     }
     Guest(guest).write(sp, &bytes[..n * 8]).map_err(|_| "fault writing the exception frame to the guest stack")?;
-    vcpu.ctx.rsp = sp;
-    vcpu.ctx.rip = entry.address;
-    vcpu.ctx.cs = u64::from(FLAT_RING3_CS64);
-    vcpu.ctx.ss = u64::from(FLAT_RING3_SS64);
-    vcpu.ctx.rflags = (c.rflags & !CLEARED_ON_BOUNCE) | FLAG_IF | FLAG_FIXED;
+    ctx.rsp = sp;
+    ctx.rip = entry.address;
+    ctx.cs = u64::from(FLAT_RING3_CS64);
+    ctx.ss = u64::from(FLAT_RING3_SS64);
+    ctx.rflags = (c.rflags & !CLEARED_ON_BOUNCE) | FLAG_IF | FLAG_FIXED;
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! | `mem=SIZE` | initial memory (default 16M); `K`, `M`, `G` suffixes |
 //! | `maxmem=SIZE` | most memory it may balloon up to (default = `mem`) |
 //! | `hcall-ext=int82,vmcall` | also accept hypercalls through `int 0x82` and `vmcall` (xen-core extension, off by default) |
+//! | `bench-null` | benchmark floor: hypercall 127 returns immediately through a do-nothing entry (xen-core extension) |
 //!
 //! Every other token is passed to the guest as its command line.
 
@@ -25,6 +26,8 @@ pub struct DomainConfig<'a> {
     pub int82: bool,
     /// `vmcall` accepted as a hypercall entry.
     pub vmcall: bool,
+    /// Benchmark floor: hypercall 127 returns at once (`bench-null`).
+    pub bench_null: bool,
 }
 
 /// Why a module command line was refused.
@@ -63,7 +66,7 @@ impl<'a> DomainConfig<'a> {
     /// Splits `cmdline` into settings and the guest's own command line,
     /// which is written to `guest` (space-separated, truncated to fit).
     pub fn parse(cmdline: &'a str, guest: &mut [u8]) -> Result<(DomainConfig<'a>, usize), ConfigError> {
-        let mut cfg = DomainConfig { name: None, mem: 16 << 20, maxmem: 0, int82: false, vmcall: false };
+        let mut cfg = DomainConfig { name: None, mem: 16 << 20, maxmem: 0, int82: false, vmcall: false, bench_null: false };
         let mut len = 0;
         for token in cmdline.split_ascii_whitespace() {
             match token.split_once('=') {
@@ -79,6 +82,7 @@ impl<'a> DomainConfig<'a> {
                         }
                     }
                 }
+                None if token == "bench-null" => cfg.bench_null = true,
                 _ => {
                     let sep = usize::from(len > 0);
                     // Keep room for the terminating NUL.

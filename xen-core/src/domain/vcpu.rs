@@ -4,11 +4,17 @@
 
 use abi::traps::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 
-/// Guest registers saved on entry to the hypervisor.
+/// Guest registers saved on entry to the hypervisor. The layout is the
+/// arch layer's entry frame, so the live context is used in place.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct GuestContext {
     /// rax, rbx, rcx, rdx, rsi, rdi, rbp, r8–r15.
     pub gpr: [u64; 15],
+    /// Entry reason recorded by the entry stub (vector or SYSCALL marker).
+    pub vector: u64,
+    /// Error code of the exception (0 if none).
+    pub error_code: u64,
     /// Instruction pointer.
     pub rip: u64,
     /// Code selector.

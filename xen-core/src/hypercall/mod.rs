@@ -12,7 +12,7 @@ mod sched;
 pub mod system;
 mod traps;
 
-use crate::domain::vcpu::{reg, Vcpu};
+use crate::domain::vcpu::{reg, GuestContext, Vcpu};
 use crate::mm::{Mm, MmHooks, PhysMemory};
 use abi::hypercall::HypercallNr;
 use abi::{DomId, Errno, Mfn};
@@ -44,7 +44,9 @@ pub enum Action {
 pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> {
     /// The calling domain.
     pub dom: DomId,
-    /// Its vCPU (registers included).
+    /// The caller's live registers.
+    pub ctx: &'a mut GuestContext,
+    /// Its vCPU (trap table, callbacks, stack).
     pub vcpu: &'a mut Vcpu,
     /// The direct-paging model.
     pub mm: &'a mut Mm<'m, M, H>,
@@ -71,7 +73,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// result in RAX (except for `iret`, which restores RAX itself) and
     /// returns what the scheduler must do.
     pub fn dispatch(&mut self, nr: u64) -> Action {
-        let a = self.vcpu.ctx.hypercall_args();
+        let a = self.ctx.hypercall_args();
         let (result, action) = match HypercallNr(nr) {
             HypercallNr::CONSOLE_IO => (self.console_io(a[0], a[1], a[2]), Action::Continue),
             HypercallNr::XEN_VERSION => (self.xen_version(a[0], a[1]), Action::Continue),
@@ -91,7 +93,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             HypercallNr::MEMORY_OP => (self.memory_op(a[0], a[1]), Action::Continue),
             _ => (Err(Errno::ENOSYS), Action::Continue),
         };
-        self.vcpu.ctx.gpr[reg::RAX] = match result {
+        self.ctx.gpr[reg::RAX] = match result {
             Ok(v) => v,
             Err(e) => e.to_rax() as u64,
         };

@@ -112,7 +112,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// stack (fact sheet §1.3). A frame that cannot be read crashes the domain.
     pub(super) fn iret(&mut self) -> Action {
         let mut w = [0u64; 9];
-        let rsp = self.vcpu.ctx.rsp;
+        let rsp = self.ctx.rsp;
         for (i, slot) in w.iter_mut().enumerate() {
             match self.mem().read_u64(rsp.wrapping_add(i as u64 * 8)) {
                 Ok(v) => *slot = v,
@@ -123,7 +123,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         if cs & 3 == 3 {
             return Action::Crash("iret to guest user mode, which xen-core does not support yet");
         }
-        let ctx = &mut self.vcpu.ctx;
+        let ctx = &mut *self.ctx;
         ctx.gpr[reg::RAX] = rax;
         if flags & VGCF_IN_SYSCALL == 0 {
             ctx.gpr[reg::R11] = r11;

@@ -98,3 +98,76 @@ pub fn write_cr3(v: u64) {
     // SAFETY: callers pass the current root again, which keeps every mapping.
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) v) };
 }
+
+#[allow(dead_code)]
+/// The time-stamp counter. Under QEMU `-icount shift=0` it advances by one
+/// per executed instruction, so deltas are exact path lengths.
+#[inline(always)]
+pub fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: RDTSC is allowed in ring 3 (CR4.TSD clear) and has no side effects.
+    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Which instruction a measured hypercall uses.
+#[derive(Clone, Copy)]
+pub enum Entry {
+    /// SYSCALL.
+    Syscall,
+    /// `int 0x82` (extension).
+    Int82,
+    /// `vmcall` (extension).
+    Vmcall,
+}
+
+/// Instructions between two RDTSCs around one hypercall `nr` with first
+/// argument `a1` (RDTSC itself included; see [`rdtsc_pair`]).
+#[inline(never)]
+pub fn timed_hypercall(entry: Entry, nr: u64, a1: u64) -> u64 {
+    let (t0, t1): (u64, u64);
+    // SAFETY: hypercalls without pointer arguments (xen_version(version),
+    // the benchmark's null hypercall); all clobbers are declared.
+    unsafe {
+        match entry {
+            Entry::Syscall => core::arch::asm!(
+                "rdtsc", "shl rdx, 32", "or rax, rdx", "mov r9, rax",
+                "mov rax, {nr}", "syscall",
+                "rdtsc", "shl rdx, 32", "or rax, rdx",
+                nr = in(reg) nr, inout("rdi") a1 => _, out("r9") t0, out("rax") t1,
+                out("rdx") _, out("rcx") _, out("r11") _, out("rsi") _, out("r10") _, out("r8") _,
+            ),
+            Entry::Int82 => core::arch::asm!(
+                "rdtsc", "shl rdx, 32", "or rax, rdx", "mov r9, rax",
+                "mov rax, {nr}", "int 0x82",
+                "rdtsc", "shl rdx, 32", "or rax, rdx",
+                nr = in(reg) nr, inout("rdi") a1 => _, out("r9") t0, out("rax") t1,
+                out("rdx") _, out("rcx") _, out("r11") _, out("rsi") _, out("r10") _, out("r8") _,
+            ),
+            Entry::Vmcall => core::arch::asm!(
+                "rdtsc", "shl rdx, 32", "or rax, rdx", "mov r9, rax",
+                "mov rax, {nr}", "vmcall",
+                "rdtsc", "shl rdx, 32", "or rax, rdx",
+                nr = in(reg) nr, inout("rdi") a1 => _, out("r9") t0, out("rax") t1,
+                out("rdx") _, out("rcx") _, out("r11") _, out("rsi") _, out("r10") _, out("r8") _,
+            ),
+        }
+    }
+    t1 - t0
+}
+
+/// The cost of the measuring sequence itself (an empty timed region).
+#[inline(never)]
+pub fn rdtsc_pair() -> u64 {
+    let (t0, t1): (u64, u64);
+    // SAFETY: RDTSC only.
+    unsafe {
+        core::arch::asm!(
+            "rdtsc", "shl rdx, 32", "or rax, rdx", "mov r9, rax",
+            "mov rax, 0",
+            "rdtsc", "shl rdx, 32", "or rax, rdx",
+            out("r9") t0, out("rax") t1, out("rdx") _,
+        );
+    }
+    t1 - t0
+}

@@ -43,6 +43,22 @@ syscall_entry:
     push 0x100
     jmp exception_common
 
+    // Benchmark floor (module option `bench-null`): hypercall 127 returns at
+    // once with SYSRET; anything else takes the normal path. SYSRET is used
+    // only with a canonical return address (the SYSRET #GP erratum).
+    .global syscall_null_entry
+syscall_null_entry:
+    cmp rax, 127
+    jne syscall_entry
+    mov rax, rcx
+    shl rax, 16
+    sar rax, 16
+    cmp rax, rcx
+    mov eax, 127
+    jne syscall_entry
+    xor eax, eax
+    sysretq
+
     .global enter_frame
 enter_frame:
     mov rsp, rdi
@@ -81,6 +97,7 @@ guest_copy_plain_fixup:
 
 extern "C" {
     fn syscall_entry();
+    fn syscall_null_entry();
     fn enter_frame(frame: *const TrapFrame) -> !;
     fn guest_copy_smap(dst: *mut u8, src: *const u8, len: usize) -> u32;
     fn guest_copy_plain(dst: *mut u8, src: *const u8, len: usize) -> u32;
@@ -103,6 +120,14 @@ pub fn init(smap: bool) {
         cpu::wrmsr(MSR_FMASK, FMASK);
         cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) | EFER_SCE);
     }
+}
+
+/// Selects the SYSCALL entry for the domain about to run: the normal one,
+/// or the benchmark floor entry.
+pub fn select_syscall_entry(bench_null: bool) {
+    let target = if bench_null { syscall_null_entry as *const () as u64 } else { syscall_entry as *const () as u64 };
+    // SAFETY: both targets are SYSCALL entry stubs above.
+    unsafe { cpu::wrmsr(MSR_LSTAR, target) };
 }
 
 /// Where the frame of the next guest entry lives.

@@ -7,7 +7,7 @@
 use super::{cpu, qemu, serial};
 
 /// Register state saved by the exception stubs, lowest address first.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[repr(C)]
 pub struct TrapFrame {
     /// General registers.

@@ -199,9 +199,9 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
     }
     let first = (0..MAX_DOMAINS).find(|&i| domains()[i].is_some()).unwrap_or(0);
     hv.current = first;
-    let frame = switch_to(&mut hv, first);
+    let ctx = switch_to(&mut hv, first);
     *HV.lock() = Some(hv);
-    entry::enter(&frame)
+    entry::enter(&to_frame(&ctx))
 }
 
 fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &str) {
@@ -262,6 +262,7 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
         line: FixedVec::new(),
         int82: cfg.int82,
         vmcall: cfg.vmcall,
+        bench_null: cfg.bench_null,
         started: false,
         frames_returned: 0,
     });
@@ -276,7 +277,9 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
 }
 
 /// Loads domain `i`: its page tables and its registers as a trap frame.
-fn switch_to(hv: &mut Hypervisor, i: usize) -> TrapFrame {
+/// Makes domain `i` current: its page tables, its SYSCALL entry, and its
+/// saved registers as the context to return to.
+fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     hv.current = i;
     let d = domains()[i].as_mut().expect("switching to a domain that exists");
     if !d.started {
@@ -288,7 +291,10 @@ fn switch_to(hv: &mut Hypervisor, i: usize) -> TrapFrame {
     // hold the hypervisor's entries, so this code keeps running.
     unsafe { cpu::set_cr3(root) };
     flush_all();
-    to_frame(&d.vcpu.ctx)
+    entry::select_syscall_entry(d.bench_null);
+    let mut ctx = d.vcpu.ctx;
+    ctx.sanitize_for_exit();
+    ctx
 }
 
 fn flush_all() {
@@ -302,28 +308,25 @@ fn flush_all() {
 }
 
 fn to_frame(c: &GuestContext) -> TrapFrame {
-    let mut c = *c;
-    c.sanitize_for_exit();
-    let g = c.gpr;
-    TrapFrame {
-        rax: g[0], rbx: g[1], rcx: g[2], rdx: g[3], rsi: g[4], rdi: g[5], rbp: g[6],
-        r8: g[7], r9: g[8], r10: g[9], r11: g[10], r12: g[11], r13: g[12], r14: g[13], r15: g[14],
-        vector: 0, error_code: 0, rip: c.rip, cs: c.cs, rflags: c.rflags, rsp: c.rsp, ss: c.ss,
-    }
+    let mut f = TrapFrame::default();
+    *context_of(&mut f) = *c;
+    f
 }
 
-fn from_frame(f: &TrapFrame) -> GuestContext {
-    GuestContext {
-        gpr: [f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp, f.r8, f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15],
-        rip: f.rip,
-        cs: f.cs,
-        rflags: f.rflags,
-        rsp: f.rsp,
-        ss: f.ss,
-    }
+/// The entry frame seen as the guest's live context (same layout).
+fn context_of(frame: &mut TrapFrame) -> &mut GuestContext {
+    const _: () = assert!(core::mem::size_of::<TrapFrame>() == core::mem::size_of::<GuestContext>());
+    const _: () = assert!(core::mem::offset_of!(TrapFrame, rip) == core::mem::offset_of!(GuestContext, rip));
+    const _: () = assert!(core::mem::offset_of!(TrapFrame, ss) == core::mem::offset_of!(GuestContext, ss));
+    const _: () = assert!(core::mem::offset_of!(TrapFrame, r15) == core::mem::offset_of!(GuestContext, gpr) + 14 * 8);
+    const _: () = assert!(core::mem::offset_of!(TrapFrame, vector) == core::mem::offset_of!(GuestContext, vector));
+    // SAFETY: both types are repr(C) structs of 22 u64 fields in the same
+    // order (checked above), so every bit pattern is valid for either.
+    unsafe { &mut *(frame as *mut TrapFrame).cast::<GuestContext>() }
 }
 
-/// Handles an entry from the current guest; `frame` is what it returns to.
+/// Handles an entry from the current guest; `frame` is its live context
+/// and what it returns to (possibly another domain's, after a switch).
 pub fn guest_entry(frame: &mut TrapFrame) {
     let mut lock = HV.lock();
     let Some(hv) = lock.as_mut() else {
@@ -331,46 +334,40 @@ pub fn guest_entry(frame: &mut TrapFrame) {
         qemu::exit(qemu::EXIT_FAILURE);
     };
     let i = hv.current;
-    let Some(d) = domains()[i].as_mut() else { qemu::exit(qemu::EXIT_FAILURE) };
-    d.vcpu.ctx = from_frame(frame);
-    let action = match frame.vector {
-        VECTOR_SYSCALL => hypercall(hv, i, d.vcpu.ctx.gpr[reg::RAX]),
-        v => guest_exception(hv, i, v as u8, frame.error_code),
+    let ctx = context_of(frame);
+    let action = match ctx.vector {
+        VECTOR_SYSCALL => hypercall(hv, i, ctx),
+        v => guest_exception(hv, i, ctx, v as u8),
     };
-    let next = match action {
-        Action::Continue => None,
-        Action::Yield => next_runnable_slot(i),
-        Action::Block => {
-            d_mut(i).state = RunState::Blocked;
-            next_runnable_slot(i)
+    if action == Action::Continue {
+        if core::mem::take(&mut hv.hooks.reload_root) {
+            let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
+            // SAFETY: a validated L4 of this domain with the hypervisor slots.
+            unsafe { cpu::set_cr3(root) };
         }
+        if core::mem::take(&mut hv.hooks.flush_pending) {
+            flush_all();
+        }
+        ctx.sanitize_for_exit();
+        return;
+    }
+    d_mut(i).vcpu.ctx = *ctx;
+    match action {
+        Action::Continue | Action::Yield => {}
+        Action::Block => d_mut(i).state = RunState::Blocked,
         Action::Shutdown(reason) => {
             log::info!("domain {i} ({}) shut down: {}", d_mut(i).name(), reason_name(reason));
             end_domain(hv, i, RunState::Shutdown(reason));
-            next_runnable_slot(i)
         }
         Action::Crash(why) => {
-            log::error!("domain {i} ({}) crashed: {why} (rip {:#x})", d_mut(i).name(), d_mut(i).vcpu.ctx.rip);
+            log::error!("domain {i} ({}) crashed: {why} (rip {:#x})", d_mut(i).name(), ctx.rip);
             end_domain(hv, i, RunState::Crashed);
-            next_runnable_slot(i)
         }
-    };
-    match (action, next) {
-        (Action::Continue, _) => {
-            if hv.hooks.reload_root {
-                hv.hooks.reload_root = false;
-                let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
-                // SAFETY: a validated L4 of this domain with the hypervisor slots.
-                unsafe { cpu::set_cr3(root) };
-            }
-            if core::mem::take(&mut hv.hooks.flush_pending) {
-                flush_all();
-            }
-            *frame = to_frame(&d_mut(i).vcpu.ctx);
-        }
-        (Action::Yield, None) if d_mut(i).state == RunState::Runnable => *frame = to_frame(&d_mut(i).vcpu.ctx),
-        (_, Some(n)) => *frame = switch_to(hv, n),
-        (_, None) => {
+    }
+    match next_runnable_slot(i) {
+        Some(n) => *ctx = switch_to(hv, n),
+        None if d_mut(i).state == RunState::Runnable => ctx.sanitize_for_exit(),
+        None => {
             // Blocked domains can never wake: there are no event sources yet.
             for j in 0..MAX_DOMAINS {
                 if domains()[j].as_ref().is_some_and(|d| d.state == RunState::Blocked) {
@@ -425,25 +422,22 @@ fn finish(hv: &mut Hypervisor) -> ! {
     qemu::exit(if ok { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
 }
 
-fn hypercall(hv: &mut Hypervisor, i: usize, nr: u64) -> Action {
+fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
     let d = d_mut(i);
-    let shared_info = d.shared_info;
-    let mut console = core::mem::replace(&mut hv.console, Console { at_line_start: [true; MAX_DOMAINS] });
-    let action = {
-        let mut mm = hv.mm();
-        let mut call = Call {
-            dom: DomId(i as u16),
-            vcpu: &mut d.vcpu,
-            mm: &mut mm,
-            guest: &ArchGuest,
-            console: &mut console,
-            shared_info,
-            line: &mut d.line,
-        };
-        call.dispatch(nr)
+    let Hypervisor { frame_table, m2p, mm_domains, hooks, template, console, .. } = hv;
+    let mut mm = Mm { frames: frame_table, m2p, domains: mm_domains, mem: leak_direct_map(), hooks, l4_template: template };
+    let nr = ctx.gpr[reg::RAX];
+    let mut call = Call {
+        dom: DomId(i as u16),
+        ctx,
+        vcpu: &mut d.vcpu,
+        mm: &mut mm,
+        guest: &ArchGuest,
+        console,
+        shared_info: d.shared_info,
+        line: &mut d.line,
     };
-    hv.console = console;
-    action
+    call.dispatch(nr)
 }
 
 /// Reads guest instruction bytes at `rip`.
@@ -456,52 +450,51 @@ fn insn_bytes(rip: u64) -> [u8; 8] {
     }
 }
 
-fn guest_exception(hv: &mut Hypervisor, i: usize, vector: u8, error_code: u64) -> Action {
+fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, vector: u8) -> Action {
     let d = d_mut(i);
-    let rip = d.vcpu.ctx.rip;
+    let rip = ctx.rip;
     let code = insn_bytes(rip);
     if matches!(vector, 6 | 13) {
         if let Some((insn, len)) = Emulated::decode(&code) {
-            return emulate(hv, i, insn, len);
+            return emulate(hv, i, ctx, insn, len);
         }
     }
     match vector {
         // `vmcall` (0F 01 C1) as a hypercall: a documented extension.
         6 if d.vmcall && code[..3] == [0x0F, 0x01, 0xC1] => {
-            d.vcpu.ctx.rip = rip + 3;
-            return hypercall(hv, i, d.vcpu.ctx.gpr[reg::RAX]);
+            ctx.rip = rip + 3;
+            return hypercall(hv, i, ctx);
         }
         13 if code[0] == 0xCD => {
             let n = code[1];
             if n == 0x82 && d.int82 {
-                d.vcpu.ctx.rip = rip + 2;
-                return hypercall(hv, i, d.vcpu.ctx.gpr[reg::RAX]);
+                ctx.rip = rip + 2;
+                return hypercall(hv, i, ctx);
             }
             // A software interrupt: allowed by the trap table's DPL (guest
             // kernel counts as privilege 1), else #GP like the hardware.
             let entry = d.vcpu.traps[n as usize];
             if entry.address != 0 && entry.flags & 3 >= 1 {
-                d.vcpu.ctx.rip = rip + 2;
-                return deliver(d, n, None);
+                ctx.rip = rip + 2;
+                return deliver(d, ctx, n, None);
             }
-            return deliver(d, 13, Some((u64::from(n) << 3) | 2));
+            return deliver(d, ctx, 13, Some((u64::from(n) << 3) | 2));
         }
         14 => {
             let cr2 = cpu::cr2();
             DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), cr2);
             // The guest kernel runs in ring 3; Xen reports its faults as supervisor ones.
-            return deliver(d, 14, Some(error_code & !4));
+            let code = ctx.error_code & !4;
+            return deliver(d, ctx, 14, Some(code));
         }
         _ => {}
     }
-    let err = has_error_code(vector).then_some(error_code);
-    deliver(d, vector, err)
+    let err = has_error_code(vector).then_some(ctx.error_code);
+    deliver(d, ctx, vector, err)
 }
 
 /// Runs an emulated instruction for domain `i`.
-fn emulate(hv: &mut Hypervisor, i: usize, insn: Emulated, len: u64) -> Action {
-    let d = d_mut(i);
-    let ctx = &mut d.vcpu.ctx;
+fn emulate(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, insn: Emulated, len: u64) -> Action {
     match insn {
         Emulated::Cpuid => {
             let (leaf, sub) = (ctx.gpr[reg::RAX] as u32, ctx.gpr[reg::RCX] as u32);
@@ -521,17 +514,16 @@ fn emulate(hv: &mut Hypervisor, i: usize, insn: Emulated, len: u64) -> Action {
         Emulated::MovToCr3(r) => {
             let mfn = Mfn((read_reg(ctx, r) & abi::mmu::pte::ADDR_MASK) >> 12);
             if hv.mm().set_root(DomId(i as u16), Root::Kernel, mfn).is_err() {
-                return deliver(d, 13, Some(0));
+                return deliver(d_mut(i), ctx, 13, Some(0));
             }
-            hv.hooks.reload_root = true;
         }
     }
-    d.vcpu.ctx.rip += len;
+    ctx.rip += len;
     Action::Continue
 }
 
-fn deliver(d: &mut Domain, vector: u8, error_code: Option<u64>) -> Action {
-    match bounce(&mut d.vcpu, &ArchGuest, vector, error_code) {
+fn deliver(d: &mut Domain, ctx: &mut GuestContext, vector: u8, error_code: Option<u64>) -> Action {
+    match bounce(ctx, &d.vcpu, &ArchGuest, vector, error_code) {
         Ok(()) => Action::Continue,
         Err(why) => {
             let (m, w) = super::exception::vector_name(u64::from(vector));
