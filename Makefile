@@ -13,7 +13,7 @@ GUEST        := $(BARE)/guest-kernel
 RUN          := target/release/xen-run
 HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
-DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M" --module "$(GUEST) name=demo1 mem=16M"
+DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M" --module "$(GUEST) name=demo1 mem=16M watch=5"
 
 .PHONY: all setup build run test test-host test-qemu bench fuzz doc clean
 

@@ -22,7 +22,7 @@
 //! | `xen_version` (17) | `version`, `extraversion`, `capabilities`, `platform_parameters`, `get_features`, `pagesize`; other commands `-ENOSYS` |
 //! | `sched_op` (29), `sched_op_compat` (6) | `yield`, `block`, `shutdown`; other commands `-ENOSYS` |
 //! | `iret` (23) | implemented for returns to guest kernel mode |
-//! | `memory_op` (12) | `current_reservation`, `maximum_reservation`; other sub-ops `-ENOSYS` |
+//! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `current_reservation`, `maximum_reservation`; other sub-ops `-ENOSYS` |
 //! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, `multicall`, `set_gdt`, `update_descriptor`, …) | `-ENOSYS` |
 //!
 //! ## Differences from Xen
@@ -55,6 +55,10 @@
 //!   crashes the domain.
 //! * **Blocking.** There are no event sources yet; a domain that blocks
 //!   when no other domain can run is crashed.
+//! * **Reservations.** `mem_flags` (address-width limits, NUMA nodes,
+//!   populate-on-demand) are not supported: a request with any of them set
+//!   does nothing and returns its start extent. Extents of order > 0 are
+//!   contiguous but not necessarily aligned to their size.
 //! * **Extension entries.** With `hcall-ext=int82,vmcall` on a module's
 //!   command line, `int 0x82` and `vmcall` are accepted as hypercall
 //!   instructions besides `SYSCALL` (same registers). Off by default: then

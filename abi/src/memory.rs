@@ -19,7 +19,7 @@ pub const XENMEM_POPULATE_PHYSMAP: u64 = 6;
 pub const MEMOP_EXTENT_SHIFT: u32 = 6;
 
 /// `increase/decrease_reservation` and `populate_physmap` argument (32 bytes).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct MemoryReservation {
     /// @0: guest pointer to an array of frame numbers.
@@ -36,6 +36,12 @@ pub struct MemoryReservation {
     pub pad: [u8; 6],
 }
 const _: () = assert!(size_of::<MemoryReservation>() == 32);
+
+impl Default for MemoryReservation {
+    fn default() -> Self {
+        MemoryReservation { extent_start: 0, nr_extents: 0, extent_order: 0, mem_flags: 0, domid: DomId::SELF, pad: [0; 6] }
+    }
+}
 const _: () = assert!(offset_of!(MemoryReservation, extent_order) == 16);
 const _: () = assert!(offset_of!(MemoryReservation, mem_flags) == 20);
 const _: () = assert!(offset_of!(MemoryReservation, domid) == 24);

@@ -34,6 +34,9 @@ impl MmHooks for Hooks {
     fn flush_cache(&mut self) {}
     fn root_changed(&mut self, _: DomId) {}
     fn frame_freed(&mut self, _: Mfn) {}
+    fn alloc_extent(&mut self, _: u32) -> Option<Mfn> {
+        None
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

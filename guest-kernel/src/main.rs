@@ -11,6 +11,8 @@
 #[allow(unsafe_code)]
 mod arch;
 #[cfg(target_os = "none")]
+mod balloon;
+#[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
 mod story;
@@ -19,4 +21,16 @@ mod story;
 fn main() {
     eprintln!("guest-kernel is a PV guest: build it with `--target x86_64-unknown-none`.");
     std::process::exit(2);
+}
+
+/// Parses `16M`, `512K`, `1G` or bytes.
+#[cfg(target_os = "none")]
+fn balloon_size(s: &str) -> Option<u64> {
+    let (digits, mult) = match s.as_bytes().last()? {
+        b'K' | b'k' => (&s[..s.len() - 1], 1u64 << 10),
+        b'M' | b'm' => (&s[..s.len() - 1], 1 << 20),
+        b'G' | b'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(mult)
 }

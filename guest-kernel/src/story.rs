@@ -16,6 +16,8 @@ static HOLE: AtomicU64 = AtomicU64::new(0);
 static NEXT_FREE_PFN: AtomicU64 = AtomicU64::new(0);
 /// Virtual address of the p2m list.
 static P2M: AtomicU64 = AtomicU64::new(0);
+/// The frame mapped at the hole by the page-fault handler.
+static HOLE_MFN: AtomicU64 = AtomicU64::new(0);
 
 fn mfn_of_pfn(pfn: u64) -> u64 {
     mem::read(P2M.load(Ordering::Relaxed) + pfn * 8)
@@ -105,6 +107,19 @@ pub fn run(si: &'static StartInfo) -> ! {
         fail("demand-mapped page does not hold what was written");
     }
     say!("guest-kernel: step 5: page fault at {hole:#x} handled by mapping a fresh frame; access resumed");
+
+    // Optional: ballooning, and watching our own memory while others balloon.
+    let watch = watched_pages(hole);
+    let arg = |key: &str| si.cmdline().split_ascii_whitespace().find_map(|t| t.strip_prefix(key));
+    if let Some(list) = arg("balloon=") {
+        run_balloon(list, hole, &watch);
+    }
+    if let Some(rounds) = arg("watch=").and_then(|r| r.parse::<u32>().ok()) {
+        for round in 1..=rounds {
+            guest::yield_now();
+            check_watched(&watch, round);
+        }
+    }
 
     // 6. Done.
     say!("guest-kernel: step 6: all steps passed, shutting down (poweroff)");
@@ -197,6 +212,7 @@ pub fn page_fault() -> bool {
         return false;
     }
     let mfn = alloc_frame();
+    HOLE_MFN.store(mfn, Ordering::Relaxed);
     mem::update_va(hole, (mfn << 12) | PRESENT | RW | USER | ACCESSED, UVMF_INVLPG).is_ok()
 }
 
@@ -316,4 +332,46 @@ fn bench() -> ! {
     say!("bench: dispatch overhead above the floor (syscall path): {} instructions; budget 150 per round trip: {}", syscall.saturating_sub(floor), if syscall <= 150 { "met" } else { "NOT met" });
     say!("Test result: SUCCESS");
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// Pages filled with a known pattern at start and checked later: 16 pages
+/// of the region's unused tail, below the shared_info page.
+fn watched_pages(hole: u64) -> [u64; 16] {
+    let pages: [u64; 16] = core::array::from_fn(|i| hole - 8192 - (16 - i as u64) * 4096);
+    for &va in &pages {
+        for w in 0..512u64 {
+            mem::write(va + w * 8, va ^ w.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        }
+    }
+    pages
+}
+
+fn checksum(pages: &[u64]) -> u64 {
+    pages.iter().fold(0xCBF2_9CE4_8422_2325u64, |acc, &va| (0..512).fold(acc, |a, w| (a ^ mem::read(va + w * 8)).wrapping_mul(0x100_0000_01B3)))
+}
+
+fn check_watched(pages: &[u64], round: u32) {
+    let expected = pages.iter().fold(0xCBF2_9CE4_8422_2325u64, |acc, &va| {
+        (0..512u64).fold(acc, |a, w| (a ^ (va ^ w.wrapping_mul(0x9E37_79B9_7F4A_7C15))).wrapping_mul(0x100_0000_01B3))
+    });
+    let got = checksum(pages);
+    if got != expected {
+        fail("watched memory changed while another domain ballooned");
+    }
+    say!("guest-kernel: watch {round}: checksum {got:#018x} of 16 watched pages unchanged");
+}
+
+fn run_balloon(list: &str, hole: u64, watch: &[u64]) {
+    let mut b = crate::balloon::Balloon { out: 0 };
+    let mut next_free = NEXT_FREE_PFN.load(Ordering::Relaxed);
+    let probe = (hole, (HOLE_MFN.load(Ordering::Relaxed) << 12) | PRESENT | RW | USER | ACCESSED);
+    for (step, target) in list.split(',').enumerate() {
+        let Some(bytes) = crate::balloon_size(target) else { fail("bad balloon= size") };
+        if !b.set_target(bytes, &mut next_free, P2M.load(Ordering::Relaxed), probe) {
+            fail("balloon step failed");
+        }
+        check_watched(watch, step as u32 + 1);
+        guest::yield_now();
+    }
+    NEXT_FREE_PFN.store(next_free, Ordering::Relaxed);
 }

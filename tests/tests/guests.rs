@@ -15,9 +15,9 @@ fn assert_contains(serial: &str, needle: &str) {
 }
 
 #[test]
-fn two_guests_build_their_own_page_tables_fault_and_power_off() {
+fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
     let mut run = Run::new("demo_two_guests");
-    run.modules = vec![guest("name=demo0 mem=32M"), guest("name=demo1 mem=16M")];
+    run.modules = vec![guest("name=demo0 mem=32M balloon=16M,8M,24M,32M"), guest("name=demo1 mem=16M watch=5")];
     run.expected_guests = 2;
     let out = run.boot();
     assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
@@ -26,8 +26,23 @@ fn two_guests_build_their_own_page_tables_fault_and_power_off() {
             assert_contains(&out.serial, &format!("{d} guest-kernel: {step}"));
         }
     }
+    // Domain 0 balloons down and up while domain 1 checks its own memory.
+    for line in [
+        "(d0) balloon: target 16 MiB: gave back 4096 pages; reservation now 4096 pages (16 MiB) of 8192",
+        "(d0) balloon: target 8 MiB: gave back 2048 pages; reservation now 2048 pages (8 MiB) of 8192",
+        "(d0) balloon: target 24 MiB: took back (zeroed) 4096 pages; reservation now 6144 pages (24 MiB) of 8192",
+        "(d0) balloon: target 32 MiB: took back (zeroed) 2048 pages; reservation now 8192 pages (32 MiB) of 8192",
+        "(XEN) domain 0: memory 2048 of at most 8192 pages",
+    ] {
+        assert_contains(&out.serial, line);
+    }
+    let d0_shrunk = out.serial.find("(d0) balloon: target 8 MiB").unwrap();
+    let d1_watch = out.serial.find("(d1) guest-kernel: watch 1: checksum").expect("domain 1 watched its memory");
+    let d0_grew = out.serial.find("(d0) balloon: target 24 MiB").unwrap();
+    assert!(d0_shrunk < d1_watch && d1_watch < d0_grew, "the domains interleave on yield");
+    assert_contains(&out.serial, "(d1) guest-kernel: watch 5: checksum");
     assert_contains(&out.serial, "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3");
-    assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0");
+    assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5'");
     assert_contains(&out.serial, "0    demo0             poweroff          8193");
     assert_contains(&out.serial, "1    demo1             poweroff          4097");
     assert_contains(&out.serial, "Shutting down: success");

@@ -30,6 +30,9 @@ impl MmHooks for NoHooks {
     fn flush_cache(&mut self) {}
     fn root_changed(&mut self, _: DomId) {}
     fn frame_freed(&mut self, _: Mfn) {}
+    fn alloc_extent(&mut self, _: u32) -> Option<Mfn> {
+        None
+    }
 }
 
 fn per_op(label: &str, iterations: u64, ops_per_iteration: u64, mut f: impl FnMut()) {

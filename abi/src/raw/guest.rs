@@ -29,7 +29,7 @@
 
 use crate::console::CONSOLEIO_WRITE;
 use crate::hypercall::HypercallNr;
-use crate::memory::{XENMEM_CURRENT_RESERVATION, XENMEM_MAXIMUM_RESERVATION};
+use crate::memory::{MemoryReservation, XENMEM_CURRENT_RESERVATION, XENMEM_DECREASE_RESERVATION, XENMEM_MAXIMUM_RESERVATION, XENMEM_POPULATE_PHYSMAP};
 use crate::mmu::{MmuUpdate, MmuextOp};
 use super::hypercall5;
 use crate::sched::{SchedShutdown, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD};
@@ -207,4 +207,29 @@ pub unsafe fn register_callback(cb: &CallbackRegister) -> Result<(), Errno> {
 /// `sp` must be the top of a stack the guest kernel may use.
 pub unsafe fn stack_switch(ss: u16, sp: u64) -> Result<(), Errno> {
     call(HypercallNr::STACK_SWITCH, [u64::from(ss), sp, 0, 0, 0]).map(|_| ())
+}
+
+fn reservation(op: u64, frames: *mut u64, count: usize) -> u64 {
+    let r = MemoryReservation { extent_start: frames as u64, nr_extents: count as u64, domid: DomId::SELF, ..Default::default() };
+    // The return value counts extents done; it is never an errno.
+    call(HypercallNr::MEMORY_OP, [op, &r as *const MemoryReservation as u64, 0, 0, 0]).unwrap_or(0)
+}
+
+/// Gives the frames `mfns` back to the hypervisor (`decrease_reservation`,
+/// order 0). Returns how many were given back; processing stops at the
+/// first frame the domain does not own.
+///
+/// # Safety
+/// The guest must no longer use the frames (they may be handed to another
+/// domain once their last reference is gone) and must drop them from its
+/// p2m.
+pub unsafe fn decrease_reservation(mfns: &mut [u64]) -> u64 {
+    reservation(XENMEM_DECREASE_RESERVATION, mfns.as_mut_ptr(), mfns.len())
+}
+
+/// Asks for new frames for the pseudo-physical frames in `gpfns`
+/// (`populate_physmap`, order 0); each element is replaced by the MFN it
+/// got, and the M2P entries are set. Returns how many were populated.
+pub fn populate_physmap(gpfns: &mut [u64]) -> u64 {
+    reservation(XENMEM_POPULATE_PHYSMAP, gpfns.as_mut_ptr(), gpfns.len())
 }

@@ -1,10 +1,33 @@
-//! `memory_op` (12): the reservation queries. Allocation sub-ops return
-//! `-ENOSYS` until the balloon lands.
+//! `memory_op` (12): the balloon (`increase_reservation`,
+//! `decrease_reservation`, `populate_physmap`) and the reservation queries.
+//! Other sub-ops return `-ENOSYS`.
 
-use super::{Call, ConsoleSink, GuestMemory};
+use super::{Call, ConsoleSink, Guest, GuestMemory};
+use crate::mm::reservation::{ExtentArray, Reservation};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::memory::*;
 use abi::{DomId, Errno};
+
+/// `extent_start` in guest memory; each element is checked on its own.
+struct GuestExtents<'g, G: GuestMemory> {
+    guest: &'g G,
+    base: u64,
+}
+
+impl<G: GuestMemory> GuestExtents<'_, G> {
+    fn at(&self, i: u64) -> Result<u64, Errno> {
+        i.checked_mul(8).and_then(|o| self.base.checked_add(o)).ok_or(Errno::EFAULT)
+    }
+}
+
+impl<G: GuestMemory> ExtentArray for GuestExtents<'_, G> {
+    fn read(&mut self, i: u64) -> Result<u64, Errno> {
+        Guest(self.guest).read_u64(self.at(i)?)
+    }
+    fn write(&mut self, i: u64, v: u64) -> Result<(), Errno> {
+        Guest(self.guest).write_u64(self.at(i)?, v)
+    }
+}
 
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `memory_op(cmd, arg)`.
@@ -24,7 +47,51 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 }
                 Ok(if op == XENMEM_CURRENT_RESERVATION { d.tot_pages } else { d.max_pages })
             }
+            XENMEM_INCREASE_RESERVATION | XENMEM_DECREASE_RESERVATION | XENMEM_POPULATE_PHYSMAP => {
+                Ok(self.reservation(op, start_extent, arg))
+            }
             _ => Err(Errno::ENOSYS),
         }
+    }
+
+    /// The balloon sub-ops. Every refusal (unreadable argument, unknown or
+    /// forbidden domain, unsupported flags, bad counts) does nothing and
+    /// returns `start_extent`, as on Xen.
+    fn reservation(&mut self, op: u64, start: u64, arg: u64) -> u64 {
+        let mut raw = [0u8; 32];
+        if self.mem().read(arg, &mut raw).is_err() {
+            return start;
+        }
+        let word = |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap_or([0; 8]));
+        let extent_start = word(0);
+        let nr_extents = word(8);
+        let extent_order = u32::from_le_bytes([raw[16], raw[17], raw[18], raw[19]]);
+        let mem_flags = u32::from_le_bytes([raw[20], raw[21], raw[22], raw[23]]);
+        let raw_dom = DomId(u16::from_le_bytes([raw[24], raw[25]]));
+        let target = if raw_dom == DomId::SELF { self.dom } else { raw_dom };
+        if self.mm.domain(target).is_none() || (target != self.dom && !self.privileged()) {
+            return start;
+        }
+        // Address-width limits, NUMA placement and populate-on-demand are
+        // not supported: such requests are refused whole.
+        if mem_flags != 0 {
+            return start;
+        }
+        let r = Reservation { nr_extents, extent_order, start };
+        let mut array = GuestExtents { guest: self.guest, base: extent_start };
+        let done = match op {
+            XENMEM_INCREASE_RESERVATION => {
+                let array: Option<&mut dyn ExtentArray> = if extent_start == 0 { None } else { Some(&mut array) };
+                self.mm.increase_reservation(target, r, array)
+            }
+            XENMEM_DECREASE_RESERVATION => self.mm.decrease_reservation(target, r, &mut array),
+            _ => self.mm.populate_physmap(target, r, &mut array),
+        };
+        if done != start {
+            if let Some(d) = self.mm.domain(target) {
+                log::info!("domain {}: memory {} of at most {} pages after {} extents of order {extent_order}", target.0, d.tot_pages, d.max_pages, done - start);
+            }
+        }
+        done
     }
 }

@@ -9,7 +9,8 @@
 //!   [`model`] (frame table, domains, reference operations), [`pte`] (entry
 //!   bit rules), [`validate`] (table validation and devalidation),
 //!   [`entry_update`], [`mmu_update`], [`mmuext`], [`update_va`] (the
-//!   request semantics), [`teardown`] and [`check`] (the invariant checker).
+//!   request semantics), [`reservation`] (the balloon), [`teardown`] and
+//!   [`check`] (the invariant checker).
 
 pub mod check;
 pub mod entry_update;
@@ -23,6 +24,7 @@ pub mod phys;
 pub mod phys_mem;
 pub mod pte;
 pub mod requests;
+pub mod reservation;
 pub mod teardown;
 pub mod update_va;
 pub mod validate;

@@ -58,6 +58,9 @@ pub trait MmHooks {
     fn root_changed(&mut self, dom: DomId);
     /// A frame's last reference went: it must be scrubbed before reuse.
     fn frame_freed(&mut self, mfn: Mfn);
+    /// 2^`order` contiguous free frames, scrubbed, for a domain; the first
+    /// is returned. `None` when memory is short.
+    fn alloc_extent(&mut self, order: u32) -> Option<Mfn>;
 }
 
 /// Why a general reference could not be taken.

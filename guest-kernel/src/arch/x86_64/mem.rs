@@ -171,3 +171,10 @@ pub fn rdtsc_pair() -> u64 {
     }
     t1 - t0
 }
+
+/// Gives frames back (`decrease_reservation`); returns how many went.
+pub fn decrease(mfns: &mut [u64]) -> u64 {
+    // SAFETY: the balloon only gives back frames above the story's free
+    // cursor, which are never mapped or used, and drops them from the p2m.
+    unsafe { guest::decrease_reservation(mfns) }
+}

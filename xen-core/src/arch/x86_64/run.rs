@@ -57,6 +57,14 @@ impl MmHooks for ArchHooks {
     fn frame_freed(&mut self, mfn: Mfn) {
         self.frames.free(mfn, &mut DirectMap);
     }
+    fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
+        let first = if order == 0 { self.frames.alloc(&DirectMap)? } else { self.frames.alloc_contiguous(1 << order)? };
+        // Scrubbed before the domain gets them.
+        for j in 0..1u64 << order {
+            DirectMap.zero_frame(Mfn(first.0 + j));
+        }
+        Some(first)
+    }
 }
 
 /// Guest memory through the current page tables, with fault fixups.

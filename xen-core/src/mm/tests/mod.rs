@@ -2,6 +2,7 @@
 
 mod errno_rows;
 mod properties;
+mod reservation_tests;
 mod teardown_tests;
 mod worked_example;
 pub(crate) mod world;

@@ -19,6 +19,8 @@ pub struct RecHooks {
     pub cache_flushes: usize,
     pub root_changes: usize,
     pub freed: Vec<Mfn>,
+    /// Frames `alloc_extent` may hand out, lowest first.
+    pub pool: Vec<Mfn>,
 }
 
 impl MmHooks for RecHooks {
@@ -39,6 +41,14 @@ impl MmHooks for RecHooks {
     }
     fn frame_freed(&mut self, mfn: Mfn) {
         self.freed.push(mfn);
+    }
+    fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
+        // The first run of 2^order consecutive pool frames.
+        let n = 1usize << order;
+        let start = (0..self.pool.len()).find(|&i| i + n <= self.pool.len() && (0..n).all(|j| self.pool[i + j].0 == self.pool[i].0 + j as u64))?;
+        let first = self.pool[start];
+        self.pool.drain(start..start + n);
+        Some(first)
     }
 }
 

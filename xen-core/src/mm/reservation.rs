@@ -1,0 +1,116 @@
+//! The balloon: `increase_reservation`, `decrease_reservation` and
+//! `populate_physmap` (fact sheet §6) on the page-type model.
+//!
+//! The return value counts extents done, including `start`; processing
+//! stops at the first failing extent, and an extent that failed half-way is
+//! neither counted nor rolled back. `max_pages` bounds what a domain owns.
+//! Decreasing drops only the allocation reference: a frame that is still
+//! mapped, pinned or a root stays alive (and counted) until its last
+//! reference goes, and nothing is unpinned implicitly (XSA-252).
+
+use super::model::{Mm, MmHooks};
+use super::PhysMemory;
+use abi::{DomId, Errno, Mfn};
+
+/// Largest extent order a domain may use (2 MiB).
+pub const MAX_ORDER: u32 = 9;
+/// Most extents one call may name (`UINT_MAX >> MEMOP_EXTENT_SHIFT`).
+pub const MAX_NR_EXTENTS: u64 = (1 << 26) - 1;
+
+/// The guest's array of frame numbers (`extent_start`). Every element
+/// access is checked on its own (XSA-212).
+pub trait ExtentArray {
+    /// Element `i`.
+    fn read(&mut self, i: u64) -> Result<u64, Errno>;
+    /// Sets element `i`.
+    fn write(&mut self, i: u64, value: u64) -> Result<(), Errno>;
+}
+
+/// A reservation request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// Extents named.
+    pub nr_extents: u64,
+    /// Each extent is 2^order frames.
+    pub extent_order: u32,
+    /// Extents already done (continuation progress from the command).
+    pub start: u64,
+}
+
+impl Reservation {
+    /// Whether the request is acceptable at all; if not, nothing is done
+    /// and the call returns `start`.
+    pub fn acceptable(&self) -> bool {
+        self.nr_extents <= MAX_NR_EXTENTS && self.start < self.nr_extents && self.extent_order <= MAX_ORDER
+    }
+}
+
+impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
+    fn fits(&self, dom: DomId, pages: u64) -> bool {
+        self.domain(dom).is_some_and(|d| d.tot_pages + pages <= d.max_pages)
+    }
+
+    fn take_extent(&mut self, dom: DomId, order: u32) -> Option<Mfn> {
+        if !self.fits(dom, 1 << order) {
+            return None;
+        }
+        let first = self.hooks.alloc_extent(order)?;
+        for j in 0..1u64 << order {
+            self.assign_frame(Mfn(first.0 + j), dom);
+        }
+        Some(first)
+    }
+
+    /// Gives `dom` new extents; writes each extent's first MFN back when an
+    /// array is given. Returns the extents done, counting `r.start`.
+    pub fn increase_reservation(&mut self, dom: DomId, r: Reservation, mut array: Option<&mut dyn ExtentArray>) -> u64 {
+        if !r.acceptable() {
+            return r.start;
+        }
+        for i in r.start..r.nr_extents {
+            let Some(first) = self.take_extent(dom, r.extent_order) else { return i };
+            if let Some(a) = array.as_deref_mut() {
+                if a.write(i, first.0).is_err() {
+                    return i;
+                }
+            }
+        }
+        r.nr_extents
+    }
+
+    /// For each guest frame number in the array, gives `dom` an extent,
+    /// records it in the M2P and writes its first MFN back.
+    pub fn populate_physmap(&mut self, dom: DomId, r: Reservation, array: &mut dyn ExtentArray) -> u64 {
+        if !r.acceptable() {
+            return r.start;
+        }
+        for i in r.start..r.nr_extents {
+            let Ok(gpfn) = array.read(i) else { return i };
+            let Some(first) = self.take_extent(dom, r.extent_order) else { return i };
+            for j in 0..1u64 << r.extent_order {
+                self.m2p[(first.0 + j) as usize] = gpfn.wrapping_add(j);
+            }
+            if array.write(i, first.0).is_err() {
+                return i;
+            }
+        }
+        r.nr_extents
+    }
+
+    /// Takes the extents named by MFN in the array away from `dom`.
+    pub fn decrease_reservation(&mut self, dom: DomId, r: Reservation, array: &mut dyn ExtentArray) -> u64 {
+        if !r.acceptable() {
+            return r.start;
+        }
+        for i in r.start..r.nr_extents {
+            let Ok(first) = array.read(i) else { return i };
+            for j in 0..1u64 << r.extent_order {
+                let Some(mfn) = first.checked_add(j) else { return i };
+                if self.release_frame(dom, Mfn(mfn)).is_err() {
+                    return i;
+                }
+            }
+        }
+        r.nr_extents
+    }
+}
