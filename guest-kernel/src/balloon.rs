@@ -3,8 +3,8 @@
 //! (`balloon=16M,8M,24M`). Frames leave from the top of the free PFN range
 //! and come back in reverse order, so the ballooned range is contiguous.
 
-use crate::arch::x86_64::mem;
-use crate::say;
+use guest_kernel::arch::x86_64::mem;
+use guest_kernel::say;
 use abi::mmu::pte::*;
 use abi::mmu::UVMF_INVLPG;
 use abi::{guest, DomId};

@@ -1,7 +1,7 @@
 //! The start-of-day story, one console line per step.
 
-use crate::arch::x86_64::{mem, traps};
-use crate::say;
+use guest_kernel::arch::x86_64::{mem, traps};
+use guest_kernel::say;
 use abi::hypercall::HypercallNr;
 use abi::mmu::pte::*;
 use abi::mmu::*;
@@ -366,7 +366,7 @@ fn run_balloon(list: &str, hole: u64, watch: &[u64]) {
     let mut next_free = NEXT_FREE_PFN.load(Ordering::Relaxed);
     let probe = (hole, (HOLE_MFN.load(Ordering::Relaxed) << 12) | PRESENT | RW | USER | ACCESSED);
     for (step, target) in list.split(',').enumerate() {
-        let Some(bytes) = crate::balloon_size(target) else { fail("bad balloon= size") };
+        let Some(bytes) = guest_kernel::parse_size(target) else { fail("bad balloon= size") };
         if !b.set_target(bytes, &mut next_free, P2M.load(Ordering::Relaxed), probe) {
             fail("balloon step failed");
         }

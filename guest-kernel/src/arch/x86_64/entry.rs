@@ -45,17 +45,22 @@ guest_stack_top:
 "#
 );
 
+extern "Rust" {
+    /// The binary's main function.
+    fn pv_main(si: &'static StartInfo) -> !;
+}
+
 #[no_mangle]
 extern "C" fn guest_main(start_info: *const StartInfo) -> ! {
     // SAFETY: the domain builder passes the virtual address of start_info,
-    // mapped for the guest's lifetime, in RSI (ABI §8.5).
-    let si = unsafe { &*start_info };
-    crate::story::run(si)
+    // mapped for the guest's lifetime, in RSI (ABI §8.5); `pv_main` is
+    // defined by the binary linking this runtime.
+    unsafe { pv_main(&*start_info) }
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    crate::say!("guest-kernel: panic: {info}");
+    crate::say!("guest: panic: {info}");
     crate::say!("Test result: ERROR");
     abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH)
 }

@@ -68,6 +68,11 @@ trap_6:
 "#
 );
 
+extern "Rust" {
+    /// The binary's page-fault policy: true if it fixed the fault.
+    fn pv_page_fault() -> bool;
+}
+
 extern "C" {
     fn trap_6();
     fn trap_13();
@@ -116,8 +121,9 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
     let rip_slot = frame.wrapping_add(if vector == 6 { 2 } else { 3 });
     match vector {
         14 => {
-            if !crate::story::page_fault() {
-                crate::say!("guest-kernel: unexpected page fault");
+            // SAFETY: `pv_page_fault` is defined by the binary linking this runtime.
+            if !unsafe { pv_page_fault() } {
+                crate::say!("guest: unexpected page fault");
                 crate::say!("Test result: FAILURE");
                 abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH);
             }
@@ -125,7 +131,7 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
         _ => {
             let skip = SKIP_ON_FAULT.swap(0, Ordering::SeqCst);
             if skip == 0 {
-                crate::say!("guest-kernel: unexpected trap {vector}");
+                crate::say!("guest: unexpected trap {vector}");
                 crate::say!("Test result: FAILURE");
                 abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH);
             }
