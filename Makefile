@@ -15,7 +15,7 @@ HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
 DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M" --module "$(GUEST) name=demo1 mem=16M watch=5"
 
-.PHONY: all setup build run test test-host test-qemu bench fuzz doc clean
+.PHONY: all setup build run test test-host test-qemu conformance conformance-xen bench fuzz doc clean
 
 all: build
 
@@ -30,7 +30,7 @@ setup:
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 
 build: setup
-	$(CARGO) build --release -p xen-core -p guest-kernel --target $(TARGET)
+	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest --target $(TARGET)
 	$(CARGO) build --release -p xen-tools
 
 run: build
@@ -39,6 +39,15 @@ run: build
 test-host: setup
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --no-deps -p abi
 	$(CARGO) test --workspace
+
+# The hypercall conformance suite on xen-core: as domain 0 (the setup the
+# Xen comparison uses) and as an unprivileged domain 1.
+CONFORMANCE  := $(BARE)/conformance
+conformance: build
+	$(RUN) $(HV) --memory 256 --log build/conformance.log --iso build/conformance.iso \
+	  --module "$(CONFORMANCE) name=conformance-dom0 mem=32M" \
+	  --module "$(CONFORMANCE) name=conformance-domU mem=32M"
+	@grep -E '^\(d[01]\) [0-9]+ passed, [0-9]+ failed' build/conformance.log
 
 test-qemu: build
 	$(CARGO) test -p xen-tests --features qemu
