@@ -49,10 +49,19 @@ conformance: build
 	  --module "$(CONFORMANCE) name=conformance-domU mem=32M"
 	@grep -E '^\(d[01]\) [0-9]+ passed, [0-9]+ failed' build/conformance.log
 
+# The same suite on Xen 4.17 (Debian) as dom0, side by side with xen-core.
+XEN_GZ       := /boot/xen-4.17-amd64.gz
+conformance-xen: build
+	@dpkg -s xen-hypervisor-4.17-amd64 >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends xen-hypervisor-4.17-amd64 >/dev/null; }
+	mkdir -p build && zcat $(XEN_GZ) > build/xen-4.17
+	target/release/xen-compare $(HV) $(CONFORMANCE) build/xen-4.17
+
 test-qemu: build
 	$(CARGO) test -p xen-tests --features qemu
 
-test: test-host test-qemu
+test: test-host test-qemu conformance-xen
 
 # Instruction counts under QEMU -icount (guest rdtsc = instructions executed),
 # then the host benchmark of the page-type model.

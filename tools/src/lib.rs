@@ -3,5 +3,6 @@
 //! Both are libraries first (the test harness uses them) with thin command
 //! line front ends in `src/bin/`.
 
+pub mod conformance;
 pub mod iso;
 pub mod qemu;

@@ -51,7 +51,8 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// `callback_op(cmd, arg)`.
     pub(super) fn callback_op(&mut self, cmd: u64, arg: u64) -> Result<u64, Errno> {
         let kind = self.mem().read_u16(arg)?;
-        let known = matches!(kind, 0..=5 | 7);
+        // Type 3 (sysenter_deprecated) exists only for 32-bit guests.
+        let known = matches!(kind, 0..=2 | 4 | 5 | 7);
         match cmd {
             CALLBACKOP_REGISTER => {
                 let flags = self.mem().read_u16(arg + 2)?;

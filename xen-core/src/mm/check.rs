@@ -27,7 +27,8 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
     for (i, info) in mm.frames.iter().enumerate() {
         let m = Mfn(i as u64);
         if info.count() == 0 {
-            if info.owner() != DomId::INVALID || info.pinned() || info.type_count() != 0 || info.allocated() {
+            let io = info.owner() == DomId::IO;
+            if (info.owner() != DomId::INVALID && !io) || info.pinned() || info.type_count() != 0 || info.allocated() {
                 return Err(format!("free frame {m:?} has state {info:?}"));
             }
             continue;
@@ -89,11 +90,11 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
                 return Err(format!("L{level} {table:?}[{index}] lacks the guest-visible adjustments: {e:?}"));
             }
             let target = e.mfn();
-            if !mm.is_ram(target) {
-                if level > 1 {
-                    return Err(format!("L{level} {table:?}[{index}] points outside RAM"));
-                }
+            if level == 1 && mm.is_mmio(target) {
                 continue;
+            }
+            if !mm.is_ram(target) {
+                return Err(format!("L{level} {table:?}[{index}] points outside RAM"));
             }
             let t = mm.info(target);
             let t_idx = target.0 as usize;

@@ -97,6 +97,20 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         (mfn.0 as usize) < self.frames.len()
     }
 
+    /// Whether L1 entries mapping `mfn` are I/O mappings: frames outside the
+    /// frame table, and frames of it that are not RAM (the first MiB, holes)
+    /// which belong to `DOMID_IO`.
+    pub fn is_mmio(&self, mfn: Mfn) -> bool {
+        !self.is_ram(mfn) || self.info(mfn).owner() == DomId::IO
+    }
+
+    /// Gives a frame that is not RAM to `DOMID_IO`.
+    pub fn mark_io(&mut self, mfn: Mfn) {
+        let info = self.info_mut(mfn);
+        debug_assert_eq!(info.count(), 0);
+        info.set_owner(DomId::IO);
+    }
+
     /// Metadata of a frame known to be RAM.
     pub fn info(&self, mfn: Mfn) -> &PageInfo {
         &self.frames[mfn.0 as usize]

@@ -24,6 +24,10 @@ pub fn is_hv_slot(level: u8, index: usize) -> bool {
     level == 4 && HV_SLOTS.contains(&index)
 }
 
+/// MMIO frames the hypervisor keeps for itself (I/O APIC, local APIC):
+/// never mappable by guests, the hardware domain included.
+pub const HYPERVISOR_MMIO: [u64; 2] = [0xFEC00, 0xFEE00];
+
 /// What taking an upper-level entry's references still requires.
 pub(crate) enum UpperRef {
     /// All references are held.
@@ -65,13 +69,15 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             return Err(Errno::EINVAL);
         }
         let mfn = e.mfn();
-        if !self.is_ram(mfn) {
+        if self.is_mmio(mfn) {
             if e.mfn_all_ones() {
                 return Err(Errno::EINVAL);
             }
             let fd = if fd == DomId::IO { pt_owner } else { fd };
-            // Non-RAM (MMIO) mappings hold no references.
-            return if io_caps(self, fd) && io_caps(self, pt_owner) { Ok(()) } else { Err(Errno::EPERM) };
+            // MMIO mappings hold no references; the hypervisor's own
+            // interrupt controllers are never granted.
+            let allowed = io_caps(self, fd) && io_caps(self, pt_owner) && !HYPERVISOR_MMIO.contains(&mfn.0);
+            return if allowed { Ok(()) } else { Err(Errno::EPERM) };
         }
         self.get_page(mfn, fd).map_err(|_| Errno::EBUSY)?;
         if e.writable() && self.get_simple_type(mfn, PageType::Writable).is_err() {
@@ -84,7 +90,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Drops the references of a present L1 entry.
     pub(crate) fn put_l1_refs(&mut self, e: Pte) {
         let mfn = e.mfn();
-        if !e.present() || !self.is_ram(mfn) {
+        if !e.present() || self.is_mmio(mfn) {
             return;
         }
         if e.writable() {

@@ -198,6 +198,17 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
     for (i, d) in hv.mm_domains.iter_mut().enumerate() {
         d.id = DomId(i as u16);
     }
+    // The first MiB and every hole of the memory map are I/O frames.
+    {
+        let mut mm = hv.mm();
+        for pfn in 0..max_pfn {
+            let pa = pfn * 4096;
+            let usable = pa >= 0x10_0000 && desc.usable().any(|r| r.start.0 <= pa && pa + 4096 <= r.end.0);
+            if !usable {
+                mm.mark_io(Mfn(pfn));
+            }
+        }
+    }
     for (i, module) in desc.modules.as_slice().iter().enumerate().take(MAX_DOMAINS) {
         create_domain(&mut hv, i, module.range, module.cmdline);
     }

@@ -229,7 +229,7 @@ fn l1_mmio_mapping_without_io_permission_gives_eperm() {
     refused(&mut w, Errno::EPERM, |w| w.update(D1, c.l1, 3, 0xFEE0_0000 | RO));
     refused(&mut w, Errno::EINVAL, |w| w.update(D1, c.l1, 3, ADDR_MASK | RO));
     let c0 = pinned_chain(&mut w, D0);
-    assert_eq!(w.update(D0, c0.l1, 3, 0xFEE0_0000 | RO | PCD), Ok(()), "the hardware domain may map MMIO uncached");
+    assert_eq!(w.update(D0, c0.l1, 3, 0xFD00_0000 | RO | PCD), Ok(()), "the hardware domain may map MMIO uncached");
     w.check();
 }
 
@@ -509,4 +509,19 @@ fn multi_flushes_act_only_when_this_vcpu_is_in_the_bitmap() {
     assert_eq!((w.hooks.local_flushes, w.hooks.invlpgs.len()), (1, 0));
     assert_eq!(run(&mut w, MMUEXT_INVLPG_MULTI, 3), Ok(()));
     assert_eq!((w.hooks.local_flushes, w.hooks.invlpgs.clone()), (1, vec![0x7000]));
+}
+
+#[test]
+fn io_frames_are_mappable_by_the_hardware_domain_only_and_hypervisor_mmio_by_nobody() {
+    let mut w = World::new(64);
+    let io = Mfn(60);
+    w.mm().mark_io(io);
+    let c0 = pinned_chain(&mut w, D0);
+    let c1 = pinned_chain(&mut w, D1);
+    assert_eq!(w.update(D0, c0.l1, 3, io.to_maddr() | FLAGS), Ok(()), "no references are taken");
+    refused(&mut w, Errno::EPERM, |w| w.update(D1, c1.l1, 3, io.to_maddr() | RO));
+    refused(&mut w, Errno::EPERM, |w| w.update(D0, c0.l1, 4, 0xFEE0_0000 | RO));
+    refused(&mut w, Errno::EPERM, |w| w.update(D0, c0.l1, 4, 0xFEC0_0000 | RO));
+    assert_eq!(w.update(D0, c0.l1, 3, 0), Ok(()));
+    w.check();
 }

@@ -1,0 +1,101 @@
+//! `xen-compare`: runs the conformance suite on xen-core and on Xen 4.17
+//! (both as domain 0, under QEMU TCG) and prints the results side by side.
+//!
+//! ```text
+//! xen-compare HYPERVISOR SUITE XEN_ELF
+//! ```
+//! XEN_ELF is the uncompressed Xen image (Debian's /boot/xen-4.17-amd64.gz,
+//! unpacked); QEMU loads it through its multiboot1 loader. Exits 0 when
+//! every case agrees (deliberate, documented differences included).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use xen_tools::conformance::{compare, parse_cases};
+use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
+use xen_tools::qemu::QemuConfig;
+
+/// Boots Xen with the suite as dom0; returns the serial log. Xen does not
+/// end QEMU by itself, so the log is watched and QEMU stopped.
+fn run_xen(xen: &Path, suite: &Path, log: &Path) -> Result<String, String> {
+    let _ = std::fs::remove_file(log);
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(["-accel", "tcg", "-cpu", "max", "-m", "512", "-display", "none", "-monitor", "none", "-no-reboot"])
+        .arg("-serial")
+        .arg(format!("file:{}", log.display()))
+        .arg("-kernel")
+        .arg(xen)
+        .arg("-initrd")
+        .arg(format!("{} name=conformance", suite.display()))
+        .args(["-append", "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=64M,max:64M dom0_max_vcpus=1 noreboot"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting QEMU: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let text = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let done = text.contains("Dom0 halted") || text.contains("Dom0 crashed") || text.contains("Panic on CPU");
+        if done || Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            if !done {
+                return Err(format!("Xen run did not finish; see {}", log.display()));
+            }
+            break text;
+        }
+    };
+    Ok(text)
+}
+
+fn run_ours(hv: &Path, suite: &Path, dir: &Path) -> Result<String, String> {
+    let iso = dir.join("conformance-compare.iso");
+    let log = dir.join("conformance-compare.log");
+    let spec = IsoSpec { hypervisor: hv.into(), cmdline: String::new(), modules: vec![ModuleSpec::parse(&format!("{} name=conformance mem=64M", suite.display()))] };
+    build_iso(&spec, &iso).map_err(|e| e.to_string())?;
+    let mut cfg = QemuConfig::new(&iso, &log);
+    cfg.memory_mib = 256;
+    let status = cfg.command().status().map_err(|e| e.to_string())?;
+    let _ = status;
+    std::fs::read_to_string(&log).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    let [hv, suite, xen] = args.as_slice() else {
+        eprintln!("usage: xen-compare HYPERVISOR SUITE XEN_ELF");
+        return ExitCode::from(2);
+    };
+    let dir = PathBuf::from("build");
+    let _ = std::fs::create_dir_all(&dir);
+    let ours = match run_ours(hv, suite, &dir) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("xen-compare: xen-core run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let xen_log = match run_xen(xen, suite, &dir.join("conformance-xen.log")) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("xen-compare: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rows = compare(&parse_cases(&ours, "(d0) "), &parse_cases(&xen_log, ""));
+    println!("{:<6} {:<64} {:>12} {:>12}  verdict", "case", "name", "xen-core", "Xen 4.17");
+    for r in &rows {
+        let verdict = match (r.agree, r.deliberate) {
+            (true, false) => "same",
+            (true, true) => "deliberate difference (see abi docs)",
+            (false, _) => "DIFFERENT",
+        };
+        println!("C{:03}   {:<64} {:>12} {:>12}  {verdict}", r.id, r.name, r.ours, r.xen);
+    }
+    let agree = rows.iter().filter(|r| r.agree).count();
+    let deliberate = rows.iter().filter(|r| r.deliberate).count();
+    println!("{} cases; {deliberate} deliberate differences, documented in abi", rows.len());
+    println!("{agree} passed, {} failed", rows.len() - agree);
+    if agree == rows.len() && !rows.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
