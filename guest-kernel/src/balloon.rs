@@ -2,6 +2,7 @@
 //! ones, following a list of targets from the command line
 //! (`balloon=16M,8M,24M`). Frames leave from the top of the free PFN range
 //! and come back in reverse order, so the ballooned range is contiguous.
+//! Every frame taken again is mapped once and checked to be zeroed.
 
 use guest_kernel::arch::x86_64::mem;
 use guest_kernel::say;
@@ -63,8 +64,8 @@ impl Balloon {
                 for (j, &mfn) in gpfns[..done as usize].iter().enumerate() {
                     mem::write(p2m + (*next_free + 1 + j as u64) * 8, mfn);
                 }
-                if done > 0 {
-                    zeroed &= is_zeroed(gpfns[0], probe);
+                for &mfn in &gpfns[..done as usize] {
+                    zeroed &= is_zeroed(mfn, probe);
                 }
                 *next_free += done;
                 self.out -= done;

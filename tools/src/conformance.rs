@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
-/// One `[Cnnn] name: want A got B ok|FAIL` line.
+/// One `[Cxxxxxx] name: want A got B ok|FAIL` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CaseResult {
-    /// Case number.
-    pub id: u32,
+    /// Stable case id (hash of the name).
+    pub id: String,
+    /// Position in the run.
+    pub order: usize,
     /// Case name.
     pub name: String,
     /// What the platform answered.
@@ -20,19 +22,20 @@ pub struct CaseResult {
 
 /// Extracts the case lines of one domain (`prefix` such as `"(d0) "`, or
 /// `""` for Xen's dom0 console, whose lines carry no prefix).
-pub fn parse_cases(log: &str, prefix: &str) -> BTreeMap<u32, CaseResult> {
+pub fn parse_cases(log: &str, prefix: &str) -> BTreeMap<String, CaseResult> {
     let mut out = BTreeMap::new();
     for line in log.lines() {
+        let order = out.len();
         let line = line.trim_end_matches('\r');
         let Some(rest) = line.strip_prefix(prefix).and_then(|l| l.strip_prefix("[C")) else { continue };
         let Some((id, rest)) = rest.split_once("] ") else { continue };
-        let Ok(id) = id.parse() else { continue };
+        let id = id.to_string();
         let Some((name, rest)) = rest.rsplit_once(": want ") else { continue };
         let Some((_, rest)) = rest.split_once(" got ") else { continue };
         let mut words = rest.split_whitespace();
         let got = words.next().unwrap_or("").to_string();
         let ok = words.next() == Some("ok");
-        out.insert(id, CaseResult { id, name: name.to_string(), got, ok, differs: rest.contains(" DIFF ") });
+        out.insert(id.clone(), CaseResult { id, order, name: name.to_string(), got, ok, differs: rest.contains(" DIFF ") });
     }
     out
 }
@@ -40,8 +43,8 @@ pub fn parse_cases(log: &str, prefix: &str) -> BTreeMap<u32, CaseResult> {
 /// A row of the side-by-side table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
-    /// Case number.
-    pub id: u32,
+    /// Stable case id.
+    pub id: String,
     /// Case name.
     pub name: String,
     /// xen-core's answer (`-` if the case did not run).
@@ -55,10 +58,11 @@ pub struct Row {
 }
 
 /// Joins the two runs.
-pub fn compare(ours: &BTreeMap<u32, CaseResult>, xen: &BTreeMap<u32, CaseResult>) -> Vec<Row> {
-    let ids: std::collections::BTreeSet<u32> = ours.keys().chain(xen.keys()).copied().collect();
+pub fn compare(ours: &BTreeMap<String, CaseResult>, xen: &BTreeMap<String, CaseResult>) -> Vec<Row> {
+    let mut ids: Vec<(usize, String)> = ours.values().chain(xen.values().filter(|x| !ours.contains_key(&x.id))).map(|c| (c.order, c.id.clone())).collect();
+    ids.sort();
     ids.into_iter()
-        .map(|id| {
+        .map(|(_, id)| {
             let (o, x) = (ours.get(&id), xen.get(&id));
             let name = o.or(x).map_or_else(String::new, |c| c.name.clone());
             let deliberate = o.is_some_and(|c| c.differs);
@@ -67,7 +71,7 @@ pub fn compare(ours: &BTreeMap<u32, CaseResult>, xen: &BTreeMap<u32, CaseResult>
                 _ => false,
             };
             Row {
-                id,
+                id: id.clone(),
                 name,
                 ours: o.map_or("-".into(), |c| c.got.clone()),
                 xen: x.map_or("-".into(), |c| c.got.clone()),
@@ -82,17 +86,17 @@ pub fn compare(ours: &BTreeMap<u32, CaseResult>, xen: &BTreeMap<u32, CaseResult>
 mod tests {
     use super::*;
 
-    const OURS: &str = "(d0) [C001] xen_version version is 4.17: want 0x40011 got 0x40011 ok\n(d0) [C002] SET_LDT of no LDT: want -ENOSYS got -ENOSYS ok DIFF (Xen: 0)\n(d0) [C003] a: want 0 got 0 ok\n(d1) [C001] other domain: want 1 got 1 ok\n";
-    const XEN: &str = "[C001] xen_version version is 4.17: want 0x40011 got 0x40011 ok\r\n[C002] SET_LDT of no LDT: want 0 got 0 ok DIFF (xen-core: -ENOSYS)\n[C003] a: want 0 got -EINVAL FAIL\n";
+    const OURS: &str = "(d0) [C00000a] xen_version version is 4.17: want 0x40011 got 0x40011 ok\n(d0) [C00000b] SET_LDT of no LDT: want -ENOSYS got -ENOSYS ok DIFF (Xen: 0)\n(d0) [C00000c] a: want 0 got 0 ok\n(d1) [C00000a] other domain: want 1 got 1 ok\n";
+    const XEN: &str = "[C00000a] xen_version version is 4.17: want 0x40011 got 0x40011 ok\r\n[C00000b] SET_LDT of no LDT: want 0 got 0 ok DIFF (xen-core: -ENOSYS)\n[C00000c] a: want 0 got -EINVAL FAIL\n";
 
     #[test]
     fn case_lines_are_parsed_per_domain() {
         let o = parse_cases(OURS, "(d0) ");
         assert_eq!(o.len(), 3);
-        assert_eq!(o[&2].got, "-ENOSYS");
-        assert!(o[&2].differs && o[&2].ok);
-        assert_eq!(parse_cases(OURS, "(d1) ")[&1].name, "other domain");
-        assert!(!parse_cases(XEN, "")[&3].ok);
+        assert_eq!(o["00000b"].got, "-ENOSYS");
+        assert!(o["00000b"].differs && o["00000b"].ok);
+        assert_eq!(parse_cases(OURS, "(d1) ")["00000a"].name, "other domain");
+        assert!(!parse_cases(XEN, "")["00000c"].ok);
     }
 
     #[test]

@@ -84,14 +84,20 @@ fn main() -> ExitCode {
         }
     };
     let rows = compare(&parse_cases(&ours, "(d0) "), &parse_cases(&xen_log, ""));
-    println!("{:<6} {:<64} {:>12} {:>12}  verdict", "case", "name", "xen-core", "Xen 4.17");
+    println!("{:<8} {:<64} {:>12} {:>12}  verdict", "case", "name", "xen-core", "Xen 4.17");
     for r in &rows {
         let verdict = match (r.agree, r.deliberate) {
             (true, false) => "same",
             (true, true) => "deliberate difference (see abi docs)",
             (false, _) => "DIFFERENT",
         };
-        println!("C{:03}   {:<64} {:>12} {:>12}  {verdict}", r.id, r.name, r.ours, r.xen);
+        println!("C{:<7} {:<64} {:>12} {:>12}  {verdict}", r.id, r.name, r.ours, r.xen);
+    }
+    let ours_cases = parse_cases(&ours, "(d0) ");
+    let lines = ours.lines().filter(|l| l.starts_with("(d0) [C")).count();
+    if lines != ours_cases.len() {
+        println!("xen-compare: {} case lines but {} distinct ids: two cases share a name", lines, ours_cases.len());
+        return ExitCode::FAILURE;
     }
     let agree = rows.iter().filter(|r| r.agree).count();
     let deliberate = rows.iter().filter(|r| r.deliberate).count();

@@ -355,7 +355,16 @@ pub fn guest_entry(frame: &mut TrapFrame) {
     let i = hv.current;
     let ctx = context_of(frame);
     let action = match ctx.vector {
-        VECTOR_SYSCALL => hypercall(hv, i, ctx),
+        VECTOR_SYSCALL => {
+            let nr = ctx.gpr[reg::RAX];
+            let action = hypercall(hv, i, ctx);
+            // The console is polled only on scheduling and memory hypercalls,
+            // never on the hot path.
+            if nr == abi::hypercall::HypercallNr::SCHED_OP.0 || nr == abi::hypercall::HypercallNr::MEMORY_OP.0 {
+                console_keys(hv);
+            }
+            action
+        }
         v => guest_exception(hv, i, ctx, v as u8),
     };
     if action == Action::Continue {
@@ -395,6 +404,19 @@ pub fn guest_entry(frame: &mut TrapFrame) {
                 }
             }
             finish(hv);
+        }
+    }
+}
+
+/// Debug keys typed on the console: `m` prints every domain's memory.
+fn console_keys(hv: &Hypervisor) {
+    while let Some(key) = serial::poll_key() {
+        if key == b'm' {
+            log::info!("'m' pressed: memory of each domain");
+            for d in domains().iter().flatten() {
+                let mm = &hv.mm_domains[d.id.0 as usize];
+                log::info!("  domain {} ({}): {} pages now, at most {}", d.id.0, d.name(), mm.tot_pages, mm.max_pages);
+            }
         }
     }
 }

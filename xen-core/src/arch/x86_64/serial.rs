@@ -41,6 +41,11 @@ pub fn write_bytes(bytes: &[u8]) {
     }
 }
 
+/// A key pressed on the console, if any (non-blocking).
+pub fn poll_key() -> Option<u8> {
+    COM1.lock().as_mut().and_then(|p| p.try_receive_byte().ok())
+}
+
 /// Prints formatted text to the console.
 pub fn print(args: fmt::Arguments<'_>) {
     let _ = Console.write_fmt(args);
