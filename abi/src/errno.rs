@@ -59,6 +59,7 @@ errnos! {
     EBADMSG = 74, "Bad message.";
     EOVERFLOW = 75, "Value too large.";
     EILSEQ = 84, "Illegal byte sequence.";
+    ERESTART = 85, "Internal: the operation was preempted and will be restarted; never returned to guests.";
     ENOTSOCK = 88, "Not a socket.";
     EMSGSIZE = 90, "Message too long.";
     EOPNOTSUPP = 95, "Operation not supported.";

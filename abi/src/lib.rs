@@ -41,10 +41,13 @@
 //! * **Released references.** When an L2–L4 entry is replaced, the old
 //!   entry's references are dropped at once, not lazily at the next
 //!   `mmu_update`/`mmuext_op`.
-//! * **No preemption.** Validation of deep trees runs to completion with
-//!   bounded stack use but is not split into continuations. A guest that
-//!   sets `MMU_UPDATE_PREEMPTED` in `count` is treated as resuming: the
-//!   starting "done" is read from `*pdone`.
+//! * **Preemption.** Validation of large trees is preempted after 8192
+//!   entries and continued by re-executing the hypercall, as on Xen
+//!   (`mmu_update`/`mmuext_op` arguments are rewritten and
+//!   `MMU_UPDATE_PREEMPTED` set in `count`; the progress is in `*pdone`).
+//!   Devalidation when the last reference to a large tree goes (unpin,
+//!   base-pointer switch) runs to completion with bounded stack use but is
+//!   not yet preempted.
 //! * **`MMUEXT_SET_LDT`** returns `-ENOSYS`.
 //! * **L1TF.** Not-present entries are not inspected (Xen may switch a
 //!   domain to shadow paging for them).

@@ -7,6 +7,7 @@ use crate::mm::requests::{GuestRead, RequestSource};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::mmu::{MmuUpdate, MmuextOp, MMU_UPDATE_PREEMPTED};
 use abi::Errno;
+use crate::domain::vcpu::reg;
 
 /// A guest array of `size`-byte elements at `base`.
 struct GuestArray<'g, G: GuestMemory> {
@@ -69,6 +70,11 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         let r = run(self, &mut array, count);
         if pdone != 0 {
             self.mem().write_u32(pdone, start.wrapping_add(r.done))?;
+        }
+        if r.result == Err(Errno::ERESTART) {
+            // Continue with the remaining requests, as Xen's continuations do.
+            self.ctx.gpr[reg::RDI] = reqs + u64::from(r.done) * size;
+            self.ctx.gpr[reg::RSI] = u64::from((count - r.done) | MMU_UPDATE_PREEMPTED);
         }
         r.result.map(|()| 0)
     }

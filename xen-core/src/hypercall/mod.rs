@@ -58,6 +58,9 @@ pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSin
     pub shared_info: Mfn,
     /// Partial console line of a domain that is not the hardware domain.
     pub line: &'a mut crate::util::FixedVec<u8, 128>,
+    /// Length of the instruction that made the hypercall (SYSCALL 2,
+    /// `int 0x82` 2, `vmcall` 3): a preempted hypercall rewinds by it.
+    pub entry_len: u64,
 }
 
 impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_, M, H, G, C> {
@@ -95,6 +98,12 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         };
         self.ctx.gpr[reg::RAX] = match result {
             Ok(v) => v,
+            // Preempted: the arguments now describe the remaining work;
+            // executing the instruction again continues it.
+            Err(e) if e == Errno::ERESTART => {
+                self.ctx.rip = self.ctx.rip.wrapping_sub(self.entry_len);
+                nr
+            }
             Err(e) => e.to_rax() as u64,
         };
         action

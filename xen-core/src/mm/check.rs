@@ -46,8 +46,16 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
             count[i] += 1;
             type_count[i] += 1;
         }
-        if info.type_count() > 0 && info.page_type().level().is_some() && !info.validated() {
-            return Err(format!("typed page table {m:?} is not validated: {info:?}"));
+        if info.type_count() > 0 && info.page_type().level().is_some() && !info.validated() && !info.partial() {
+            return Err(format!("typed page table {m:?} is neither validated nor partial: {info:?}"));
+        }
+        if info.partial() && (info.validated() || info.type_count() != 1 || info.pinned()) {
+            return Err(format!("partial table {m:?} in an impossible state: {info:?}"));
+        }
+        if info.partial_root() {
+            // The preempted operation's general and type references.
+            count[i] += 1;
+            type_count[i] += 1;
         }
     }
     for d in mm.domains.iter() {
@@ -67,9 +75,27 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
         if info.type_count() == 0 || info.count() == 0 {
             continue;
         }
-        for index in 0..512 {
+        // A partial table holds the references of the entries before its
+        // progress index, and of the entry at it if that leads to the
+        // partial table below.
+        let end = if info.partial() {
+            let p = info.progress() as usize;
+            if info.partial_child() {
+                let child = Pte(mm.read_entry(table, p.min(511))).mfn();
+                if p >= 512 || !mm.is_ram(child) || !mm.info(child).partial() || mm.info(child).partial_root() {
+                    return Err(format!("partial {table:?} waits for {child:?}, which is not a partial table below it"));
+                }
+            }
+            p + usize::from(info.partial_child())
+        } else {
+            512
+        };
+        for index in 0..end {
             let e = Pte(mm.read_entry(table, index));
             if is_hv_slot(level, index) {
+                if info.partial() {
+                    continue;
+                }
                 if e.0 != mm.l4_template[index - HV_SLOTS.start()] {
                     return Err(format!("L4 {table:?} slot {index} is {e:?}, not the hypervisor's entry"));
                 }

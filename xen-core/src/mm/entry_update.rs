@@ -46,7 +46,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                     self.get_l1_refs(new, fd, pt_owner)?;
                 } else if let UpperRef::Validate(child) = self.get_upper_refs(table, level, new)? {
                     if let Err(e) = self.validate_table(child, level - 1) {
-                        self.put_page(child);
+                        if e != Errno::ERESTART {
+                            self.put_page(child);
+                        }
                         return Err(e);
                     }
                 }

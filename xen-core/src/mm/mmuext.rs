@@ -132,7 +132,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     fn pin(&mut self, mfn: Mfn, owner: DomId, ty: PageType) -> Result<(), Errno> {
         self.get_page(mfn, owner).map_err(|_| Errno::EINVAL)?;
         if let Err(e) = self.get_type(mfn, ty) {
-            self.put_page(mfn);
+            // A preempted validation keeps the reference; it resumes on retry.
+            if e != Errno::ERESTART {
+                self.put_page(mfn);
+            }
             return Err(e);
         }
         if self.info(mfn).pinned() {
@@ -163,7 +166,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         } else {
             self.get_page(mfn, dom).map_err(|_| Errno::EINVAL)?;
             if let Err(e) = self.get_type(mfn, PageType::L4) {
-                self.put_page(mfn);
+                if e != Errno::ERESTART {
+                    self.put_page(mfn);
+                }
                 return Err(e);
             }
             Some(mfn)

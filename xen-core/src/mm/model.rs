@@ -61,6 +61,12 @@ pub trait MmHooks {
     /// 2^`order` contiguous free frames, scrubbed, for a domain; the first
     /// is returned. `None` when memory is short.
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn>;
+    /// Called once per page-table entry validated. Returning true preempts
+    /// the validation: it stops with `ERESTART`, leaving the tables
+    /// partially validated, and the hypercall is restarted later to resume.
+    fn preempt(&mut self) -> bool {
+        false
+    }
 }
 
 /// Why a general reference could not be taken.
@@ -222,7 +228,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             None => self.get_simple_type(mfn, ty).map_err(|_| abi::Errno::EINVAL),
             Some(level) => {
                 let info = *self.info(mfn);
-                if info.type_count() == 0 {
+                if info.type_count() == 0 || (info.partial_root() && info.page_type() == ty) {
                     self.validate_table(mfn, level)
                 } else if info.page_type() == ty && info.validated() && info.type_count() < MAX_COUNT {
                     self.info_mut(mfn).set_type_count(info.type_count() + 1);

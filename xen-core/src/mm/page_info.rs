@@ -9,8 +9,8 @@
 //! | | 27 | type count: references to the frame *as* its type |
 //! | `owner` | 16 | owning domain |
 //! | `linear` | 16 | same-level (linear) page-table references: > 0 = entries this table holds, < 0 = tables referencing it (XSA-240 one-level rule) |
-//! | `flags` | 16 | allocated, xen-heap (shared with the owner, not counted in its pages) |
-//! | reserved | 16 | |
+//! | `flags` | 16 | allocated, xen-heap (shared with the owner, not counted in its pages), partial (validation preempted), partial root (holds a general reference for the preempted operation), partial child (the entry at `progress` leads to the partial table below) |
+//! | `progress` | 16 | next entry to validate of a partially validated table |
 
 use abi::DomId;
 
@@ -76,6 +76,9 @@ const PINNED: u32 = 1 << 27;
 const TYPE_COUNT_MASK: u32 = (1 << 27) - 1;
 const FLAG_ALLOCATED: u16 = 1;
 const FLAG_XEN_HEAP: u16 = 2;
+const FLAG_PARTIAL: u16 = 4;
+const FLAG_PARTIAL_ROOT: u16 = 8;
+const FLAG_PARTIAL_CHILD: u16 = 16;
 
 /// Largest general or type count a frame may reach; a reference that would
 /// go beyond it is refused rather than wrapping.
@@ -90,14 +93,14 @@ pub struct PageInfo {
     owner: DomId,
     linear: i16,
     flags: u16,
-    reserved: u16,
+    progress: u16,
 }
 
 const _: () = assert!(core::mem::size_of::<PageInfo>() == 16);
 
 impl Default for PageInfo {
     fn default() -> Self {
-        PageInfo { count: 0, type_info: 0, owner: DomId::INVALID, linear: 0, flags: 0, reserved: 0 }
+        PageInfo { count: 0, type_info: 0, owner: DomId::INVALID, linear: 0, flags: 0, progress: 0 }
     }
 }
 
@@ -134,6 +137,23 @@ impl PageInfo {
     /// in the owner's pages.
     pub const fn xen_heap(&self) -> bool {
         self.flags & FLAG_XEN_HEAP != 0
+    }
+    /// Validation of this table was preempted part-way.
+    pub const fn partial(&self) -> bool {
+        self.flags & FLAG_PARTIAL != 0
+    }
+    /// This partial table is where the preempted validation started.
+    pub const fn partial_root(&self) -> bool {
+        self.flags & FLAG_PARTIAL_ROOT != 0
+    }
+    /// The entry at `progress` leads to the partial table below, whose
+    /// validation this one was waiting for.
+    pub const fn partial_child(&self) -> bool {
+        self.flags & FLAG_PARTIAL_CHILD != 0
+    }
+    /// Next entry to validate when resuming (meaningful while partial).
+    pub const fn progress(&self) -> u16 {
+        self.progress
     }
     /// Same-level reference balance (see module docs).
     pub const fn linear(&self) -> i16 {
@@ -175,6 +195,13 @@ impl PageInfo {
     }
     pub(crate) fn set_xen_heap(&mut self, v: bool) {
         self.flags = if v { self.flags | FLAG_XEN_HEAP } else { self.flags & !FLAG_XEN_HEAP };
+    }
+    pub(crate) fn set_partial(&mut self, partial: bool, root: bool, child: bool, progress: u16) {
+        self.flags &= !(FLAG_PARTIAL | FLAG_PARTIAL_ROOT | FLAG_PARTIAL_CHILD);
+        if partial {
+            self.flags |= FLAG_PARTIAL | if root { FLAG_PARTIAL_ROOT } else { 0 } | if child { FLAG_PARTIAL_CHILD } else { 0 };
+        }
+        self.progress = if partial { progress } else { 0 };
     }
     pub(crate) fn set_linear(&mut self, l: i16) {
         self.linear = l;

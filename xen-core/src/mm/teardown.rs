@@ -39,6 +39,13 @@ impl Teardown {
     /// Does up to `budget` frames of work; returns the report when finished.
     pub fn step<M: PhysMemory, H: MmHooks>(&mut self, mm: &mut Mm<'_, M, H>, budget: u64) -> Option<TeardownReport> {
         if self.phase == 0 {
+            // Preempted validations are abandoned first.
+            for i in 0..mm.frames.len() as u64 {
+                let info = *mm.info(Mfn(i));
+                if info.owner() == self.dom && info.count() > 0 && info.partial_root() {
+                    mm.abort_partial(Mfn(i));
+                }
+            }
             let d = mm.domain_mut(self.dom);
             let roots = [d.kernel_root.take(), d.user_root.take()];
             for root in roots.into_iter().flatten() {

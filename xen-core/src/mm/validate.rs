@@ -115,7 +115,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let pt_owner = self.info(table).owner();
         self.get_page(target, pt_owner).map_err(|_: RefError| Errno::EINVAL)?;
         let t = *self.info(target);
-        if t.type_count() == 0 {
+        if t.type_count() == 0 || (t.partial_root() && t.page_type() == PageType::table(level - 1)) {
             return Ok(UpperRef::Validate(target));
         }
         let ok = if t.page_type() == PageType::table(level - 1) {
@@ -163,10 +163,78 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Types `root` (type count zero, general reference held by the caller)
     /// as an L`level` table and validates it and every untyped table below.
     /// On failure every reference taken is dropped and every type restored.
+    ///
+    /// Validation can be preempted ([`MmHooks::preempt`]): it then returns
+    /// `ERESTART` with the tables on its path marked partial, and the
+    /// caller's general reference on `root` stays with the partial state.
+    /// Calling again on the partial root resumes where it stopped; the
+    /// partial state's reference is dropped when it completes or fails.
     pub(crate) fn validate_table(&mut self, root: Mfn, level: u8) -> Result<(), Errno> {
         let mut stack: FixedVec<ValidateFrame, 4> = FixedVec::new();
-        let first = self.begin_validation(root, level);
-        let _ = stack.push(first);
+        let resumed = self.info(root).partial_root();
+        if resumed {
+            self.rebuild_partial(root, level, &mut stack);
+        } else {
+            let first = self.begin_validation(root, level);
+            let _ = stack.push(first);
+        }
+        let r = self.run_validation(&mut stack);
+        match r {
+            Err(e) if e == Errno::ERESTART => {
+                let depth = stack.len();
+                for (i, f) in stack.as_slice().iter().enumerate() {
+                    self.info_mut(f.mfn).set_partial(true, i == 0, i + 1 < depth, f.next);
+                }
+                if resumed {
+                    // The partial state already holds a reference: the
+                    // caller's new one is not needed.
+                    self.put_page(root);
+                }
+            }
+            Err(_) => {
+                self.unwind_validation(&mut stack);
+                if resumed {
+                    self.put_page(root);
+                }
+            }
+            Ok(()) if resumed => self.put_page(root),
+            Ok(()) => {}
+        }
+        r
+    }
+
+    /// Rebuilds the validation stack of a preempted validation: from the
+    /// partial root, follow each table's entry at its progress index to the
+    /// partial table below it.
+    fn rebuild_partial(&mut self, root: Mfn, level: u8, stack: &mut FixedVec<ValidateFrame, 4>) {
+        let mut mfn = root;
+        let mut level = level;
+        loop {
+            let info = *self.info(mfn);
+            let next = info.progress();
+            self.info_mut(mfn).set_partial(false, false, false, 0);
+            let _ = stack.push(ValidateFrame { mfn, level, next, prev_type: None, prev_validated: false });
+            if !info.partial_child() || level == 1 || next >= 512 {
+                return;
+            }
+            // The entries of a partial table cannot change, so the entry at
+            // `progress` still leads to the table this one was waiting for.
+            mfn = Pte(self.read_entry(mfn, next as usize)).mfn();
+            level -= 1;
+        }
+    }
+
+    /// Abandons a preempted validation (domain teardown): drops everything
+    /// it had taken, as a failure would.
+    pub(crate) fn abort_partial(&mut self, root: Mfn) {
+        let level = self.info(root).page_type().level().unwrap_or(1);
+        let mut stack: FixedVec<ValidateFrame, 4> = FixedVec::new();
+        self.rebuild_partial(root, level, &mut stack);
+        self.unwind_validation(&mut stack);
+        self.put_page(root);
+    }
+
+    fn run_validation(&mut self, stack: &mut FixedVec<ValidateFrame, 4>) -> Result<(), Errno> {
         while let Some(&top) = stack.as_slice().last() {
             if top.next == 512 {
                 if top.level == 4 {
@@ -181,6 +249,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                     parent.next += 1;
                 }
                 continue;
+            }
+            if self.hooks.preempt() {
+                return Err(Errno::ERESTART);
             }
             let index = top.next as usize;
             let e = Pte(self.read_entry(top.mfn, index));
@@ -205,14 +276,17 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                     stack.as_mut_slice().last_mut().map(|f| f.next += 1);
                 }
                 Ok(UpperRef::Validate(child)) => {
+                    if self.info(child).partial_root() {
+                        // Only reachable through another path while this
+                        // table is partial, which the type checks forbid.
+                        self.put_page(child);
+                        return Err(Errno::EINVAL);
+                    }
                     let frame = self.begin_validation(child, top.level - 1);
                     // Levels strictly decrease, so four frames always suffice.
                     let _ = stack.push(frame);
                 }
-                Err(err) => {
-                    self.unwind_validation(&mut stack);
-                    return Err(err);
-                }
+                Err(err) => return Err(err),
             }
         }
         Ok(())

@@ -34,7 +34,12 @@ pub struct ArchHooks {
     pub flush_pending: bool,
     /// The current domain's root changed.
     pub reload_root: bool,
+    /// Page-table entries validated in this hypercall so far.
+    pub work: u32,
 }
+
+/// Entries validated per hypercall before it is preempted and restarted.
+pub const PREEMPT_ENTRIES: u32 = 8192;
 
 impl MmHooks for ArchHooks {
     fn flush_domain_tlb(&mut self, _: DomId) {
@@ -56,6 +61,10 @@ impl MmHooks for ArchHooks {
     }
     fn frame_freed(&mut self, mfn: Mfn) {
         self.frames.free(mfn, &mut DirectMap);
+    }
+    fn preempt(&mut self) -> bool {
+        self.work += 1;
+        self.work > PREEMPT_ENTRIES
     }
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
         let first = if order == 0 { self.frames.alloc(&DirectMap)? } else { self.frames.alloc_contiguous(1 << order)? };
@@ -188,7 +197,7 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
         frame_table: ft,
         m2p,
         mm_domains: [const { DomainMm::new(DomId(0), 0) }; MAX_DOMAINS],
-        hooks: ArchHooks { frames, flush_pending: false, reload_root: false },
+        hooks: ArchHooks { frames, flush_pending: false, reload_root: false, work: 0 },
         template,
         current: 0,
         console: Console { at_line_start: [true; MAX_DOMAINS] },
@@ -357,7 +366,7 @@ pub fn guest_entry(frame: &mut TrapFrame) {
     let action = match ctx.vector {
         VECTOR_SYSCALL => {
             let nr = ctx.gpr[reg::RAX];
-            let action = hypercall(hv, i, ctx);
+            let action = hypercall(hv, i, ctx, 2);
             // The console is polled only on scheduling and memory hypercalls,
             // never on the hot path.
             if nr == abi::hypercall::HypercallNr::SCHED_OP.0 || nr == abi::hypercall::HypercallNr::MEMORY_OP.0 {
@@ -463,11 +472,13 @@ fn finish(hv: &mut Hypervisor) -> ! {
     qemu::exit(if ok { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
 }
 
-fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
+fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u64) -> Action {
     let d = d_mut(i);
+    hv.hooks.work = 0;
     let Hypervisor { frame_table, m2p, mm_domains, hooks, template, console, .. } = hv;
     let mut mm = Mm { frames: frame_table, m2p, domains: mm_domains, mem: leak_direct_map(), hooks, l4_template: template };
     let nr = ctx.gpr[reg::RAX];
+    let rip = ctx.rip;
     let mut call = Call {
         dom: DomId(i as u16),
         ctx,
@@ -477,8 +488,13 @@ fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
         console,
         shared_info: d.shared_info,
         line: &mut d.line,
+        entry_len,
     };
-    call.dispatch(nr)
+    let action = call.dispatch(nr);
+    if call.ctx.rip == rip.wrapping_sub(entry_len) {
+        log::debug!("domain {i}: hypercall {nr} preempted after {PREEMPT_ENTRIES} entries; it will continue");
+    }
+    action
 }
 
 /// Reads guest instruction bytes at `rip`.
@@ -504,13 +520,13 @@ fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, vector
         // `vmcall` (0F 01 C1) as a hypercall: a documented extension.
         6 if d.vmcall && code[..3] == [0x0F, 0x01, 0xC1] => {
             ctx.rip = rip + 3;
-            return hypercall(hv, i, ctx);
+            return hypercall(hv, i, ctx, 3);
         }
         13 if code[0] == 0xCD => {
             let n = code[1];
             if n == 0x82 && d.int82 {
                 ctx.rip = rip + 2;
-                return hypercall(hv, i, ctx);
+                return hypercall(hv, i, ctx, 2);
             }
             // A software interrupt: allowed by the trap table's DPL (guest
             // kernel counts as privilege 1), else #GP like the hardware.

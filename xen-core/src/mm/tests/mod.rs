@@ -1,6 +1,7 @@
 //! Host tests of the direct-paging model.
 
 mod errno_rows;
+mod preemption;
 mod properties;
 mod reservation_tests;
 mod teardown_tests;

@@ -21,6 +21,9 @@ pub struct RecHooks {
     pub freed: Vec<Mfn>,
     /// Frames `alloc_extent` may hand out, lowest first.
     pub pool: Vec<Mfn>,
+    /// Preempt validation after every this many entries.
+    pub preempt_every: Option<u32>,
+    pub work: u32,
 }
 
 impl MmHooks for RecHooks {
@@ -41,6 +44,15 @@ impl MmHooks for RecHooks {
     }
     fn frame_freed(&mut self, mfn: Mfn) {
         self.freed.push(mfn);
+    }
+    fn preempt(&mut self) -> bool {
+        let Some(every) = self.preempt_every else { return false };
+        self.work += 1;
+        if self.work >= every {
+            self.work = 0;
+            return true;
+        }
+        false
     }
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
         // The first run of 2^order consecutive pool frames.

@@ -1,0 +1,119 @@
+//! Preemptible validation (XSA-45, and the restartable-validation bugs of
+//! XSA-299/309/310): long validations stop with ERESTART, leave partial
+//! state the checker accepts, and resume, fail or get abandoned cleanly.
+
+use super::world::*;
+use crate::mm::teardown::Teardown;
+use crate::mm::PageType;
+use abi::mmu::pte::*;
+use abi::{Errno, Mfn};
+
+/// One L2 holding `n` L1 tables, each with 512 read-only entries.
+fn fan_out(w: &mut World, n: usize) -> (Mfn, Mfn, Vec<Mfn>) {
+    let f = w.give(D1, n + 2);
+    let (l2, data) = (f[0], f[1]);
+    let l1s = f[2..].to_vec();
+    for (i, &l1) in l1s.iter().enumerate() {
+        for j in 0..512 {
+            w.poke(l1, j, data.to_maddr() | RO);
+        }
+        w.poke(l2, i, l1.to_maddr() | FLAGS);
+    }
+    (l2, data, l1s)
+}
+
+/// Repeats `op` while it is preempted; returns the final result and the
+/// number of attempts, checking every invariant in between.
+fn until_done(w: &mut World, mut op: impl FnMut(&mut World) -> Result<(), Errno>) -> (Result<(), Errno>, u32) {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let r = op(w);
+        w.check();
+        if r != Err(Errno::ERESTART) {
+            return (r, attempts);
+        }
+    }
+}
+
+#[test]
+fn a_preempted_pin_resumes_to_the_same_result_as_an_unbounded_one() {
+    let mut w = World::new(200);
+    let (l2, data, l1s) = fan_out(&mut w, 64);
+    let mut reference = w.clone();
+    reference.pin(D1, 2, l2).unwrap();
+
+    w.hooks.preempt_every = Some(1000);
+    let (r, attempts) = until_done(&mut w, |w| w.pin(D1, 2, l2));
+    assert_eq!(r, Ok(()));
+    assert!(attempts >= 32, "64 × 512 entries in slices of 1000: {attempts} attempts");
+    assert!(w.snapshot() == reference.snapshot(), "same end state as without preemption");
+    assert_eq!(w.info(data).count(), 1 + 64 * 512);
+    assert!(l1s.iter().all(|&l1| w.info(l1).validated() && !w.info(l1).partial()));
+}
+
+#[test]
+fn a_preempted_validation_that_then_fails_restores_every_count() {
+    let mut w = World::new(200);
+    let (l2, _, l1s) = fan_out(&mut w, 16);
+    let theirs = w.give(D2, 1)[0];
+    w.poke(*l1s.last().unwrap(), 511, theirs.to_maddr() | RO);
+    let before = w.snapshot();
+    w.hooks.preempt_every = Some(700);
+    let (r, attempts) = until_done(&mut w, |w| w.pin(D1, 2, l2));
+    assert_eq!(r, Err(Errno::EBUSY));
+    assert!(attempts > 5);
+    let after = w.snapshot();
+    assert!(after.same_modulo_adjustments(&before), "{}", before.frame_diff(&after));
+}
+
+#[test]
+fn partial_tables_refuse_every_other_use_until_the_validation_resumes() {
+    let mut w = World::new(200);
+    let (l2, _, l1s) = fan_out(&mut w, 8);
+    w.hooks.preempt_every = Some(600);
+    assert_eq!(w.pin(D1, 2, l2), Err(Errno::ERESTART));
+    w.check();
+    let (root, child) = (w.info(l2), w.info(l1s[1]));
+    assert!(root.partial() && root.partial_root() && child.partial());
+    w.hooks.preempt_every = None;
+    let before = w.snapshot();
+    // The partial tables cannot be written, mapped writable, pinned elsewhere or switched to.
+    assert_eq!(w.update(D1, l2, 100, 0), Err(Errno::EINVAL));
+    assert_eq!(w.update(D1, l1s[1], 3, 0), Err(Errno::EINVAL));
+    assert_eq!(w.pin(D1, 1, l1s[1]), Err(Errno::EINVAL));
+    assert_eq!(w.pin(D1, 3, l2), Err(Errno::EINVAL));
+    assert!(w.snapshot() == before);
+    // Resuming completes it.
+    assert_eq!(w.pin(D1, 2, l2), Ok(()));
+    assert_eq!(w.info(l2).page_type(), PageType::L2);
+    assert!(!w.info(l2).partial());
+    w.check();
+}
+
+#[test]
+fn teardown_abandons_a_preempted_validation_and_frees_everything() {
+    let mut w = World::new(200);
+    let (l2, _, _) = fan_out(&mut w, 8);
+    w.hooks.preempt_every = Some(900);
+    assert_eq!(w.pin(D1, 2, l2), Err(Errno::ERESTART));
+    w.hooks.preempt_every = None;
+    let report = Teardown::new(&w.mm(), D1).run(&mut w.mm());
+    assert_eq!((report.frames_freed, report.still_referenced), (10, 0));
+    w.check();
+}
+
+#[test]
+fn an_upper_level_update_that_validates_a_big_subtree_is_preempted_and_resumed_by_retrying_it() {
+    let mut w = World::new(200);
+    let c = w.build_chain(D1, 0);
+    w.pin(D1, 4, c.l4).unwrap();
+    let (l2, _, _) = fan_out(&mut w, 16);
+    w.hooks.preempt_every = Some(1000);
+    let (r, attempts) = until_done(&mut w, |w| w.update(D1, c.l3, 5, l2.to_maddr() | FLAGS));
+    assert_eq!(r, Ok(()));
+    assert!(attempts > 2);
+    assert_eq!(w.info(l2).type_count(), 1);
+    assert!(w.info(l2).validated());
+    w.check();
+}
