@@ -475,7 +475,7 @@ fn preserve_ad_keeps_accessed_and_dirty_already_set_and_normal_update_does_not()
     let val = c.data.to_maddr() | PRESENT | USER;
     let req = |cmd: u64| [MmuUpdate { ptr: c.l1.to_maddr() + 8 | cmd, val }];
     assert_eq!(w.mmu_batch(D1, &req(MMU_PT_UPDATE_PRESERVE_AD), 0x7FF0).result, Ok(()));
-    assert_eq!(w.read(c.l1, 1) & (ACCESSED | DIRTY), ACCESSED | DIRTY);
+    assert_eq!(w.read(c.l1, 1), val | ACCESSED | DIRTY | GLOBAL, "only A and D are carried over");
     assert_eq!(w.mmu_batch(D1, &req(MMU_NORMAL_PT_UPDATE), 0x7FF0).result, Ok(()));
     assert_eq!(w.read(c.l1, 1) & (ACCESSED | DIRTY), 0);
     assert_eq!(w.read(c.l1, 1), val | GLOBAL);
@@ -523,5 +523,19 @@ fn io_frames_are_mappable_by_the_hardware_domain_only_and_hypervisor_mmio_by_nob
     refused(&mut w, Errno::EPERM, |w| w.update(D0, c0.l1, 4, 0xFEE0_0000 | RO));
     refused(&mut w, Errno::EPERM, |w| w.update(D0, c0.l1, 4, 0xFEC0_0000 | RO));
     assert_eq!(w.update(D0, c0.l1, 3, 0), Ok(()));
+    w.check();
+}
+
+#[test]
+fn new_user_baseptr_zero_clears_the_user_root() {
+    let mut w = World::new(64);
+    let c = pinned_chain(&mut w, D1);
+    assert_eq!(w.user_baseptr(D1, c.l4), Ok(()));
+    assert_eq!(w.doms[1].user_root, Some(c.l4));
+    assert_eq!(w.info(c.l4).type_count(), 2);
+    assert_eq!(w.user_baseptr(D1, Mfn(0)), Ok(()));
+    assert_eq!(w.doms[1].user_root, None);
+    assert_eq!(w.info(c.l4).type_count(), 1);
+    assert_eq!(w.doms[1].kernel_root, None, "the kernel root is untouched");
     w.check();
 }

@@ -142,3 +142,21 @@ fn a_decreased_frame_still_mapped_stays_alive_until_unmapped() {
     assert_eq!(w.mm().decrease_reservation(D1, res(1, 0), &mut array(vec![c.l1.0])), 0, "released twice");
     w.check();
 }
+
+#[test]
+fn the_extent_count_limit_is_exactly_2_to_the_26_minus_1() {
+    let mut w = world(100..101);
+    let r = Reservation { nr_extents: MAX_NR_EXTENTS + 1, extent_order: 0, start: 5 };
+    assert_eq!(w.mm().increase_reservation(D1, r, None), 5, "refused whole: nothing done");
+    let r = Reservation { nr_extents: MAX_NR_EXTENTS, extent_order: 0, start: 5 };
+    assert_eq!(w.mm().increase_reservation(D1, r, None), 6, "accepted: one extent, then out of memory");
+}
+
+#[test]
+fn max_pages_counts_every_page_of_a_high_order_extent() {
+    let mut w = world(100..200);
+    w.doms[1].max_pages = 3;
+    assert_eq!(w.mm().increase_reservation(D1, res(1, 2), None), 0, "4 pages do not fit in 3");
+    assert_eq!(w.mm().increase_reservation(D1, res(1, 1), None), 1);
+    w.check();
+}
