@@ -15,7 +15,7 @@ HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
 DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M" --module "$(GUEST) name=demo1 mem=16M watch=5"
 
-.PHONY: all setup build run test test-host test-qemu conformance conformance-xen bench fuzz doc clean
+.PHONY: all setup build lint run test test-host test-qemu conformance conformance-xen bench fuzz doc clean
 
 all: build
 
@@ -36,7 +36,12 @@ build: setup
 run: build
 	$(RUN) $(HV) --memory $(MEMORY_MIB) --cmdline "$(HV_CMDLINE)" $(DEMO_MODULES)
 
-test-host: setup
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy -q --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -q -p xen-core -p guest-kernel -p conformance-guest --target $(TARGET) -- -D warnings
+
+test-host: setup lint
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --no-deps -p abi
 	$(CARGO) test --workspace
 

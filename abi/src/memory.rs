@@ -39,7 +39,14 @@ const _: () = assert!(size_of::<MemoryReservation>() == 32);
 
 impl Default for MemoryReservation {
     fn default() -> Self {
-        MemoryReservation { extent_start: 0, nr_extents: 0, extent_order: 0, mem_flags: 0, domid: DomId::SELF, pad: [0; 6] }
+        MemoryReservation {
+            extent_start: 0,
+            nr_extents: 0,
+            extent_order: 0,
+            mem_flags: 0,
+            domid: DomId::SELF,
+            pad: [0; 6],
+        }
     }
 }
 const _: () = assert!(offset_of!(MemoryReservation, extent_order) == 16);

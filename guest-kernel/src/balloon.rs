@@ -4,11 +4,11 @@
 //! and come back in reverse order, so the ballooned range is contiguous.
 //! Every frame taken again is mapped once and checked to be zeroed.
 
-use guest_kernel::arch::x86_64::mem;
-use guest_kernel::say;
 use abi::mmu::pte::*;
 use abi::mmu::UVMF_INVLPG;
 use abi::{guest, DomId};
+use guest_kernel::arch::x86_64::mem;
+use guest_kernel::say;
 
 /// A p2m entry with no frame behind it.
 const INVALID_MFN: u64 = u64::MAX;
@@ -89,7 +89,11 @@ impl Balloon {
 fn report(target: u64, what: &str, pages: u64) -> bool {
     let now = guest::current_reservation(DomId::SELF).unwrap_or(0);
     let max = guest::maximum_reservation(DomId::SELF).unwrap_or(0);
-    say!("balloon: target {} MiB: {what} {pages} pages; reservation now {now} pages ({} MiB) of {max}", target >> 20, now >> 8);
+    say!(
+        "balloon: target {} MiB: {what} {pages} pages; reservation now {now} pages ({} MiB) of {max}",
+        target >> 20,
+        now >> 8
+    );
     true
 }
 

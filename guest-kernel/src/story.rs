@@ -1,14 +1,13 @@
 //! The start-of-day story, one console line per step.
 
-use guest_kernel::arch::x86_64::{mem, traps};
-use guest_kernel::say;
 use abi::hypercall::HypercallNr;
 use abi::mmu::pte::*;
 use abi::mmu::*;
 use abi::start_info::StartInfo;
 use abi::{guest, Errno};
 use core::sync::atomic::{AtomicU64, Ordering};
-
+use guest_kernel::arch::x86_64::{mem, traps};
+use guest_kernel::say;
 
 /// Virtual address of the page left unmapped on purpose.
 static HOLE: AtomicU64 = AtomicU64::new(0);
@@ -34,7 +33,11 @@ fn clear(mfn: u64) {
 
 fn virt_of(l4: usize, l3: usize, l2: usize, l1: usize) -> u64 {
     let va = ((l4 as u64) << 39) | ((l3 as u64) << 30) | ((l2 as u64) << 21) | ((l1 as u64) << 12);
-    if l4 >= 256 { va | 0xFFFF_0000_0000_0000 } else { va }
+    if l4 >= 256 {
+        va | 0xFFFF_0000_0000_0000
+    } else {
+        va
+    }
 }
 
 /// The guest image is linked at VIRT_BASE with physical addresses from 0,
@@ -68,7 +71,11 @@ pub fn run(si: &'static StartInfo) -> ! {
     if !m2p_ok {
         fail("the read-only M2P disagrees with the p2m list");
     }
-    say!("guest-kernel: step 1: the read-only M2P at {:#x} agrees with the p2m list for all {} pages", abi::MACH2PHYS_VIRT_START, si.nr_pages);
+    say!(
+        "guest-kernel: step 1: the read-only M2P at {:#x} agrees with the p2m list for all {} pages",
+        abi::MACH2PHYS_VIRT_START,
+        si.nr_pages
+    );
 
     // 2. Trap table and callbacks.
     let table = traps::table();
@@ -92,13 +99,17 @@ pub fn run(si: &'static StartInfo) -> ! {
 
     // 4. Pin, switch, unpin the boot tables.
     let op = |cmd, mfn| MmuextOp { cmd, pad: 0, arg1: mfn, arg2: 0 };
-    if let Err(e) = mem::mmuext(&[op(MMUEXT_PIN_L4_TABLE, new_l4), op(MMUEXT_NEW_BASEPTR, new_l4), op(MMUEXT_UNPIN_TABLE, old_l4)]) {
+    if let Err(e) =
+        mem::mmuext(&[op(MMUEXT_PIN_L4_TABLE, new_l4), op(MMUEXT_NEW_BASEPTR, new_l4), op(MMUEXT_UNPIN_TABLE, old_l4)])
+    {
         fail_errno("pin/switch/unpin", e.errno);
     }
     // The boot L4 is plain memory now: it may be mapped writable again.
     let writable = mem::update_va(si.pt_base, (old_l4 << 12) | PRESENT | RW | USER | ACCESSED, UVMF_INVLPG);
     check("remap the old L4 writable", writable);
-    say!("guest-kernel: step 4: pinned the new L4, switched to it, unpinned the boot tables (old L4 now writable data)");
+    say!(
+        "guest-kernel: step 4: pinned the new L4, switched to it, unpinned the boot tables (old L4 now writable data)"
+    );
 
     // 5. A deliberate page fault, fixed up by the handler.
     let hole = HOLE.load(Ordering::Relaxed);
@@ -329,7 +340,11 @@ fn bench() -> ! {
     }
     let floor = rows[0].1 .0;
     let syscall = rows[1].1 .0;
-    say!("bench: dispatch overhead above the floor (syscall path): {} instructions; budget 150 per round trip: {}", syscall.saturating_sub(floor), if syscall <= 150 { "met" } else { "NOT met" });
+    say!(
+        "bench: dispatch overhead above the floor (syscall path): {} instructions; budget 150 per round trip: {}",
+        syscall.saturating_sub(floor),
+        if syscall <= 150 { "met" } else { "NOT met" }
+    );
     say!("Test result: SUCCESS");
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }
@@ -347,7 +362,9 @@ fn watched_pages(hole: u64) -> [u64; 16] {
 }
 
 fn checksum(pages: &[u64]) -> u64 {
-    pages.iter().fold(0xCBF2_9CE4_8422_2325u64, |acc, &va| (0..512).fold(acc, |a, w| (a ^ mem::read(va + w * 8)).wrapping_mul(0x100_0000_01B3)))
+    pages.iter().fold(0xCBF2_9CE4_8422_2325u64, |acc, &va| {
+        (0..512).fold(acc, |a, w| (a ^ mem::read(va + w * 8)).wrapping_mul(0x100_0000_01B3))
+    })
 }
 
 fn check_watched(pages: &[u64], round: u32) {

@@ -30,7 +30,11 @@ pub struct Phases {
 
 impl Default for Phases {
     fn default() -> Self {
-        Phases { banner: Duration::from_secs(30), guest_start: Duration::from_secs(30), result: Duration::from_secs(90) }
+        Phases {
+            banner: Duration::from_secs(30),
+            guest_start: Duration::from_secs(30),
+            result: Duration::from_secs(90),
+        }
     }
 }
 
@@ -123,7 +127,11 @@ impl Run {
         }
         let iso = dir.join("boot.iso");
         let log = dir.join("serial.log");
-        let spec = IsoSpec { hypervisor: self.hypervisor.clone(), cmdline: self.cmdline.clone(), modules: self.modules.clone() };
+        let spec = IsoSpec {
+            hypervisor: self.hypervisor.clone(),
+            cmdline: self.cmdline.clone(),
+            modules: self.modules.clone(),
+        };
         if let Err(e) = build_iso(&spec, &iso) {
             return harness_error(format!("building the ISO: {e}"));
         }

@@ -63,7 +63,26 @@ fn exception_dump_shows_vector_error_code_rip_cr2_and_registers() {
     assert_contains(&out.serial, "FATAL: CPU exception vector 14 (#PF page fault)");
     assert_contains(&out.serial, "cr2: 0x00000000deadb000");
     assert_contains(&out.serial, "rip: 0xffff82d0");
-    for reg in ["rax:", "rbx:", "rcx:", "rdx:", "rsi:", "rdi:", "rbp:", "rsp:", "r8:", "r9:", "r10:", "r11:", "r12:", "r13:", "r14:", "r15:", "rflags:", "error code:"] {
+    for reg in [
+        "rax:",
+        "rbx:",
+        "rcx:",
+        "rdx:",
+        "rsi:",
+        "rdi:",
+        "rbp:",
+        "rsp:",
+        "r8:",
+        "r9:",
+        "r10:",
+        "r11:",
+        "r12:",
+        "r13:",
+        "r14:",
+        "r15:",
+        "rflags:",
+        "error code:",
+    ] {
         assert_contains(&out.serial, reg);
     }
 }

@@ -22,7 +22,15 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
     let out = run.boot();
     assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
     for d in ["(d0)", "(d1)"] {
-        for step in ["started on Xen-compatible hypervisor 4.17", "step 1: the read-only M2P at 0xffff800000000000 agrees with the p2m list", "step 2: trap table", "step 3: built new page tables", "step 4: pinned the new L4, switched to it, unpinned", "step 5: page fault at", "step 6: all steps passed"] {
+        for step in [
+            "started on Xen-compatible hypervisor 4.17",
+            "step 1: the read-only M2P at 0xffff800000000000 agrees with the p2m list",
+            "step 2: trap table",
+            "step 3: built new page tables",
+            "step 4: pinned the new L4, switched to it, unpinned",
+            "step 5: page fault at",
+            "step 6: all steps passed",
+        ] {
             assert_contains(&out.serial, &format!("{d} guest-kernel: {step}"));
         }
     }
@@ -41,7 +49,10 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
     let d0_grew = out.serial.find("(d0) balloon: target 24 MiB").unwrap();
     assert!(d0_shrunk < d1_watch && d1_watch < d0_grew, "the domains interleave on yield");
     assert_contains(&out.serial, "(d1) guest-kernel: watch 5: checksum");
-    assert_contains(&out.serial, "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3");
+    assert_contains(
+        &out.serial,
+        "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3",
+    );
     assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5'");
     assert_contains(&out.serial, "0    demo0             poweroff          8193");
     assert_contains(&out.serial, "1    demo1             poweroff          4097");

@@ -35,7 +35,10 @@ pub fn parse_cases(log: &str, prefix: &str) -> BTreeMap<String, CaseResult> {
         let mut words = rest.split_whitespace();
         let got = words.next().unwrap_or("").to_string();
         let ok = words.next() == Some("ok");
-        out.insert(id.clone(), CaseResult { id, order, name: name.to_string(), got, ok, differs: rest.contains(" DIFF ") });
+        out.insert(
+            id.clone(),
+            CaseResult { id, order, name: name.to_string(), got, ok, differs: rest.contains(" DIFF ") },
+        );
     }
     out
 }
@@ -59,7 +62,11 @@ pub struct Row {
 
 /// Joins the two runs.
 pub fn compare(ours: &BTreeMap<String, CaseResult>, xen: &BTreeMap<String, CaseResult>) -> Vec<Row> {
-    let mut ids: Vec<(usize, String)> = ours.values().chain(xen.values().filter(|x| !ours.contains_key(&x.id))).map(|c| (c.order, c.id.clone())).collect();
+    let mut ids: Vec<(usize, String)> = ours
+        .values()
+        .chain(xen.values().filter(|x| !ours.contains_key(&x.id)))
+        .map(|c| (c.order, c.id.clone()))
+        .collect();
     ids.sort();
     ids.into_iter()
         .map(|(_, id)| {

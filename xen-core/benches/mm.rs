@@ -53,7 +53,14 @@ fn main() {
     let mut mem = Flat(vec![0; N * 512]);
     let template = [0u64; 16];
     let mut hooks = NoHooks;
-    let mut mm = Mm { frames: &mut frames, m2p: &mut m2p, domains: &mut doms, mem: &mut mem, hooks: &mut hooks, l4_template: &template };
+    let mut mm = Mm {
+        frames: &mut frames,
+        m2p: &mut m2p,
+        domains: &mut doms,
+        mem: &mut mem,
+        hooks: &mut hooks,
+        l4_template: &template,
+    };
     for i in 1..N as u64 {
         mm.assign_frame(Mfn(i), DomId(0));
     }

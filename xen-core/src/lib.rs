@@ -17,8 +17,8 @@ extern crate alloc;
 pub mod boot;
 pub mod domain;
 pub mod hypercall;
-pub mod sched;
 pub mod mm;
+pub mod sched;
 pub mod util;
 
 #[allow(unsafe_code)]

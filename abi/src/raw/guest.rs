@@ -27,11 +27,14 @@
 //! guest-kernel in this repository is the full worked example, notes and
 //! entry assembly included.
 
+use super::hypercall5;
 use crate::console::CONSOLEIO_WRITE;
 use crate::hypercall::HypercallNr;
-use crate::memory::{MemoryReservation, XENMEM_CURRENT_RESERVATION, XENMEM_DECREASE_RESERVATION, XENMEM_MAXIMUM_RESERVATION, XENMEM_POPULATE_PHYSMAP};
+use crate::memory::{
+    MemoryReservation, XENMEM_CURRENT_RESERVATION, XENMEM_DECREASE_RESERVATION, XENMEM_MAXIMUM_RESERVATION,
+    XENMEM_POPULATE_PHYSMAP,
+};
 use crate::mmu::{MmuUpdate, MmuextOp};
-use super::hypercall5;
 use crate::sched::{SchedShutdown, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD};
 use crate::traps::{CallbackRegister, TrapInfo, CALLBACKOP_REGISTER};
 use crate::version::{ExtraVersion, FeatureInfo, XENVER_EXTRAVERSION, XENVER_GET_FEATURES, XENVER_VERSION};
@@ -210,7 +213,12 @@ pub unsafe fn stack_switch(ss: u16, sp: u64) -> Result<(), Errno> {
 }
 
 fn reservation(op: u64, frames: *mut u64, count: usize) -> u64 {
-    let r = MemoryReservation { extent_start: frames as u64, nr_extents: count as u64, domid: DomId::SELF, ..Default::default() };
+    let r = MemoryReservation {
+        extent_start: frames as u64,
+        nr_extents: count as u64,
+        domid: DomId::SELF,
+        ..Default::default()
+    };
     // The return value counts extents done; it is never an errno.
     call(HypercallNr::MEMORY_OP, [op, &r as *const MemoryReservation as u64, 0, 0, 0]).unwrap_or(0)
 }

@@ -4,7 +4,6 @@
 //! to five arguments in RDI, RSI, RDX, R10, R8. RCX and R11 are destroyed
 //! by the instruction; the argument registers may be clobbered.
 
-
 use core::arch::asm;
 
 /// Issues hypercall `nr` with five arguments and returns RAX.

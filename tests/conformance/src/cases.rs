@@ -59,7 +59,14 @@ impl Suite {
             self.failed += 1;
         }
         let other_name = if self.on_xen_core { "Xen" } else { "xen-core" };
-        say!("[C{}] {name}: want {} got {} {} DIFF ({other_name}: {})", CaseId(name), show(want), show(got), if ok { "ok" } else { "FAIL" }, show(other));
+        say!(
+            "[C{}] {name}: want {} got {} {} DIFF ({other_name}: {})",
+            CaseId(name),
+            show(want),
+            show(got),
+            if ok { "ok" } else { "FAIL" },
+            show(other)
+        );
     }
 
     /// A case whose answer depends on privilege: domain 0 expects `dom0`;
@@ -74,7 +81,13 @@ impl Suite {
             } else {
                 self.failed += 1;
             }
-            say!("[C{}] {name}: want {} got {} {} DOMU (no Xen counterpart)", CaseId(name), show(domu), show(got), if ok { "ok" } else { "FAIL" });
+            say!(
+                "[C{}] {name}: want {} got {} {} DOMU (no Xen counterpart)",
+                CaseId(name),
+                show(domu),
+                show(got),
+                if ok { "ok" } else { "FAIL" }
+            );
         } else {
             self.check(name, dom0, got);
         }
@@ -183,7 +196,12 @@ pub fn run(si: &'static StartInfo) -> ! {
     big_tree(&mut s, &mut f);
     uvm(&mut s, &f);
     memory(&mut s, &mut f, si);
-    say!("conformance: {} cases, {} deliberate differences from Xen{}", s.n, s.differ, if domu { ", run as an unprivileged domain" } else { "" });
+    say!(
+        "conformance: {} cases, {} deliberate differences from Xen{}",
+        s.n,
+        s.differ,
+        if domu { ", run as an unprivileged domain" } else { "" }
+    );
     say!("{} passed, {} failed", s.passed, s.failed);
     say!("Test result: {}", if s.failed == 0 { "SUCCESS" } else { "FAILURE" });
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
@@ -211,7 +229,9 @@ fn setup(si: &StartInfo) -> Fixture {
     let _ = mu(entry(l3, 1), (l2 << 12) | RWF);
     let _ = mu(entry(l4, 1), (l3 << 12) | RWF);
     let pinned = me(MMUEXT_PIN_L4_TABLE, l4, 0);
-    say!("conformance: fixture chain L4 {l4:#x} L3 {l3:#x} L2 {l2:#x} L1 {l1:#x} data {data:#x}; pin returned {pinned}");
+    say!(
+        "conformance: fixture chain L4 {l4:#x} L3 {l3:#x} L2 {l2:#x} L1 {l1:#x} data {data:#x}; pin returned {pinned}"
+    );
     f.l4 = l4;
     f.l3 = l3;
     f.l2 = l2;
@@ -252,7 +272,11 @@ fn console(s: &mut Suite) {
     s.check("console_io write of 0 bytes", 0, call(N::CONSOLE_IO, &[0, 0, 0]));
     s.check("console_io write from the hypervisor", EFAULT, call(N::CONSOLE_IO, &[0, 16, HV]));
     s.check("console_io write across 2^47", EFAULT, call(N::CONSOLE_IO, &[0, 64, (1 << 47) - 16]));
-    s.check("console_io write from a non-canonical address", EFAULT, call(N::CONSOLE_IO, &[0, 8, 0x0000_9000_0000_0000]));
+    s.check(
+        "console_io write from a non-canonical address",
+        EFAULT,
+        call(N::CONSOLE_IO, &[0, 8, 0x0000_9000_0000_0000]),
+    );
     s.check("console_io unknown command", ENOSYS, call(N::CONSOLE_IO, &[7, 0, 0]));
 }
 
@@ -293,18 +317,31 @@ fn trap_calls(s: &mut Suite, table: &[abi::traps::TrapInfo]) {
     let handler = table[0].address;
     s.check("set_trap_table(NULL) clears the table", 0, call(N::SET_TRAP_TABLE, &[0]));
     let _ = traps::install(table);
-    let bad = [TrapInfo { vector: 40, flags: 0, cs: FLAT_KERNEL_CS64, pad: 0, address: 0x8000_0000_0000_0000 }, TrapInfo::default()];
+    let bad = [
+        TrapInfo { vector: 40, flags: 0, cs: FLAT_KERNEL_CS64, pad: 0, address: 0x8000_0000_0000_0000 },
+        TrapInfo::default(),
+    ];
     s.check("set_trap_table with a non-canonical handler", EINVAL, call(N::SET_TRAP_TABLE, &[bad.as_ptr() as u64]));
     s.check("set_trap_table from the hypervisor", EFAULT, call(N::SET_TRAP_TABLE, &[HV]));
     s.check("set_trap_table reinstalled", 0, call(N::SET_TRAP_TABLE, &[table.as_ptr() as u64]));
     s.check("set_callbacks", 0, call(N::SET_CALLBACKS, &[handler, handler, handler]));
-    for (kind, name) in [(0u16, "event"), (1, "failsafe"), (2, "syscall"), (4, "nmi"), (5, "sysenter"), (7, "syscall32")] {
+    for (kind, name) in
+        [(0u16, "event"), (1, "failsafe"), (2, "syscall"), (4, "nmi"), (5, "sysenter"), (7, "syscall32")]
+    {
         let cb = CallbackRegister { kind, flags: 0, pad: 0, address: handler };
         let mut label = [0u8; 48];
         let n = fmt_into(&mut label, format_args!("callback_op register {name}"));
-        s.check(core::str::from_utf8(&label[..n]).unwrap_or("?"), 0, call(N::CALLBACK_OP, &[0, &cb as *const _ as u64]));
+        s.check(
+            core::str::from_utf8(&label[..n]).unwrap_or("?"),
+            0,
+            call(N::CALLBACK_OP, &[0, &cb as *const _ as u64]),
+        );
     }
-    for (kind, name) in [(3u16, "callback_op register sysenter_deprecated (32-bit only)"), (6, "callback_op register type 6"), (99, "callback_op register type 99")] {
+    for (kind, name) in [
+        (3u16, "callback_op register sysenter_deprecated (32-bit only)"),
+        (6, "callback_op register type 6"),
+        (99, "callback_op register type 99"),
+    ] {
         let cb = CallbackRegister { kind, flags: 0, pad: 0, address: handler };
         s.check(name, ENOSYS, call(N::CALLBACK_OP, &[0, &cb as *const _ as u64]));
     }
@@ -346,7 +383,11 @@ fn mmu_basics(s: &mut Suite, f: &Fixture) {
     s.check("mmu_update count 0", 0, call(N::MMU_UPDATE, &[0, 0, 0, SELF]));
     s.check("mmu_update requests in the hypervisor", EFAULT, call(N::MMU_UPDATE, &[HV, 1, 0, SELF]));
     s.check("mmu_update requests across 2^47", EFAULT, call(N::MMU_UPDATE, &[(1 << 47) - 8, 1, 0, SELF]));
-    s.check("mmu_update requests at the end of the address space", EFAULT, call(N::MMU_UPDATE, &[u64::MAX - 7, 1, 0, SELF]));
+    s.check(
+        "mmu_update requests at the end of the address space",
+        EFAULT,
+        call(N::MMU_UPDATE, &[u64::MAX - 7, 1, 0, SELF]),
+    );
     let req = [MmuUpdate { ptr: entry(f.l1, 5), val: 0 }];
     let p = req.as_ptr() as u64;
     s.check("mmu_update foreigndom 100 unknown", ESRCH, call(N::MMU_UPDATE, &[p, 1, 0, 100]));
@@ -358,11 +399,15 @@ fn mmu_basics(s: &mut Suite, f: &Fixture) {
     let mut done = 7u32;
     s.check("mmu_update with pdone", 0, call(N::MMU_UPDATE, &[p, 1, &mut done as *mut u32 as u64, SELF]));
     s.truth("mmu_update pdone counts the request", done == 1);
-    s.check("mmu_update target frame beyond RAM", EINVAL, mu(0x7F_FFFF_F000, 0));
+    s.check("mmu_update target frame beyond RAM", EINVAL, mu(0x007F_FFFF_F000, 0));
     s.check("mmu_update target frame number all ones", EINVAL, mu(ADDR_MASK, 0));
     let two = [MmuUpdate { ptr: entry(f.l1, 6), val: 0 }, MmuUpdate { ptr: entry(f.l1, 7) | 5, val: 0 }];
     let mut done2 = 0u32;
-    s.check("mmu_update stops at the failing request", ENOSYS, call(N::MMU_UPDATE, &[two.as_ptr() as u64, 2, &mut done2 as *mut u32 as u64, SELF]));
+    s.check(
+        "mmu_update stops at the failing request",
+        ENOSYS,
+        call(N::MMU_UPDATE, &[two.as_ptr() as u64, 2, &mut done2 as *mut u32 as u64, SELF]),
+    );
     s.truth("mmu_update pdone counts requests before the failure", done2 == 1);
 }
 
@@ -383,7 +428,12 @@ fn l1_rules(s: &mut Suite, f: &mut Fixture) {
     for (bit, name) in [(PWT, "PWT"), (PCD, "PCD"), (PAT_PSE, "PAT")] {
         let mut label = [0u8; 48];
         let n = fmt_into(&mut label, format_args!("L1 {name} (cache attribute)"));
-        s.by_privilege(core::str::from_utf8(&label[..n]).unwrap_or("?"), 0, EINVAL, mu(entry(f.l1, 12), (target << 12) | RO | bit));
+        s.by_privilege(
+            core::str::from_utf8(&label[..n]).unwrap_or("?"),
+            0,
+            EINVAL,
+            mu(entry(f.l1, 12), (target << 12) | RO | bit),
+        );
     }
     s.check("L1 mapping of the hypervisor's local APIC", -1, mu(entry(f.l1, 12), 0xFEE0_0000 | RO));
     s.by_privilege("L1 mapping of legacy VGA memory (I/O frame)", 0, -1, mu(entry(f.l1, 12), 0xB_8000 | RO));
@@ -391,7 +441,11 @@ fn l1_rules(s: &mut Suite, f: &mut Fixture) {
     s.check("L1 global bit allowed", 0, mu(entry(f.l1, 12), (target << 12) | RO | GLOBAL));
     s.check("L1 frame number all ones", EINVAL, mu(entry(f.l1, 12), ADDR_MASK | RO));
     let _ = mu(entry(f.l1, 12), 0);
-    s.check("MMU_PT_UPDATE_PRESERVE_AD on an L1 entry", 0, mu(entry(f.l1, 1) | 2, (f.data << 12) | PRESENT | RW | USER));
+    s.check(
+        "MMU_PT_UPDATE_PRESERVE_AD on an L1 entry",
+        0,
+        mu(entry(f.l1, 1) | 2, (f.data << 12) | PRESENT | RW | USER),
+    );
     s.check("MMU_PT_UPDATE_NO_TRANSLATE on an L1 entry", 0, mu(entry(f.l1, 1) | 3, (f.data << 12) | RWF));
     s.check("MMU_MACHPHYS_UPDATE of an owned frame", 0, mu((target << 12) | 1, f.nr_pages + 5));
     s.truth("the read-only M2P shows the update", mem::read(HV + target * 8) == f.nr_pages + 5);
@@ -403,7 +457,11 @@ fn upper_rules(s: &mut Suite, f: &mut Fixture) {
         for (bit, name) in [(PWT, "PWT"), (PCD, "PCD"), (PAT_PSE, "PS"), (GLOBAL, "G")] {
             let mut label = [0u8; 48];
             let n = fmt_into(&mut label, format_args!("L{level} entry with {name}"));
-            s.check(core::str::from_utf8(&label[..n]).unwrap_or("?"), EINVAL, mu(entry(t, 1), (lower << 12) | RWF | bit));
+            s.check(
+                core::str::from_utf8(&label[..n]).unwrap_or("?"),
+                EINVAL,
+                mu(entry(t, 1), (lower << 12) | RWF | bit),
+            );
         }
     }
     for slot in 256..272u64 {
@@ -414,7 +472,7 @@ fn upper_rules(s: &mut Suite, f: &mut Fixture) {
     s.check("L2 entry pointing at an L3 table", EINVAL, mu(entry(f.l2, 3), (f.l3 << 12) | RWF));
     s.check("L2 entry pointing at a writably mapped frame", EINVAL, mu(entry(f.l2, 3), (f.data << 12) | RWF));
     s.check("L3 entry pointing at an L1 table", EINVAL, mu(entry(f.l3, 3), (f.l1 << 12) | RWF));
-    s.check("L4 entry pointing at a frame beyond RAM", EINVAL, mu(entry(f.l4, 3), 0x7F_FFFF_F000 | RWF));
+    s.check("L4 entry pointing at a frame beyond RAM", EINVAL, mu(entry(f.l4, 3), 0x007F_FFFF_F000 | RWF));
     s.check("L4 writable self map", EINVAL, mu(entry(f.l4, 300), (f.l4 << 12) | RWF));
     s.check("L4 read-only self map", 0, mu(entry(f.l4, 300), (f.l4 << 12) | RO));
     s.check("L4 self map made writable (XSA-182)", EINVAL, mu(entry(f.l4, 300), (f.l4 << 12) | RWF | DIRTY));
@@ -431,7 +489,12 @@ fn upper_rules(s: &mut Suite, f: &mut Fixture) {
     s.check("L2 entry removed", 0, mu(entry(f.l2, 4), 0));
     s.check("the old L1 is plain memory again", 0, mu(entry(f.l1, 13), (fresh_l1 << 12) | RWF));
     let _ = mu(entry(f.l1, 13), 0);
-    s.by_privilege("L2 update with foreigndom 0", ESRCH, -1, call(N::MMU_UPDATE, &[[MmuUpdate { ptr: entry(f.l2, 5), val: 0 }].as_ptr() as u64, 1, 0, 0]));
+    s.by_privilege(
+        "L2 update with foreigndom 0",
+        ESRCH,
+        -1,
+        call(N::MMU_UPDATE, &[[MmuUpdate { ptr: entry(f.l2, 5), val: 0 }].as_ptr() as u64, 1, 0, 0]),
+    );
 }
 
 fn mmuext(s: &mut Suite, f: &mut Fixture) {
@@ -443,7 +506,7 @@ fn mmuext(s: &mut Suite, f: &mut Fixture) {
     s.check("unpin it", 0, me(MMUEXT_UNPIN_TABLE, a, 0));
     s.check("unpin it again", EINVAL, me(MMUEXT_UNPIN_TABLE, a, 0));
     s.check("pin L1 of a writably mapped frame", EINVAL, me(MMUEXT_PIN_L1_TABLE, f.data, 0));
-    s.check("pin L1 of a frame beyond RAM", EINVAL, me(MMUEXT_PIN_L1_TABLE, 0x7F_FFFF_F, 0));
+    s.check("pin L1 of a frame beyond RAM", EINVAL, me(MMUEXT_PIN_L1_TABLE, 0x07FF_FFFF, 0));
     s.check("unpin a table that is typed but not pinned", EINVAL, me(MMUEXT_UNPIN_TABLE, f.l3, 0));
     s.check("pin L3 of the typed L3", 0, me(MMUEXT_PIN_L3_TABLE, f.l3, 0));
     s.check("and unpin it", 0, me(MMUEXT_UNPIN_TABLE, f.l3, 0));
@@ -469,7 +532,7 @@ fn mmuext(s: &mut Suite, f: &mut Fixture) {
     let b = f.fresh();
     s.check("COPY_PAGE between fresh frames", 0, me(MMUEXT_COPY_PAGE, b, a));
     s.check("COPY_PAGE into a page table", EINVAL, me(MMUEXT_COPY_PAGE, f.l2, a));
-    s.check("COPY_PAGE from a frame beyond RAM", EINVAL, me(MMUEXT_COPY_PAGE, b, 0x7F_FFFF_F));
+    s.check("COPY_PAGE from a frame beyond RAM", EINVAL, me(MMUEXT_COPY_PAGE, b, 0x07FF_FFFF));
     s.check("NEW_BASEPTR of a writably mapped frame", EINVAL, me(MMUEXT_NEW_BASEPTR, f.data, 0));
     s.check("NEW_BASEPTR of an L3 table", EINVAL, me(MMUEXT_NEW_BASEPTR, f.l3, 0));
     s.check("NEW_USER_BASEPTR none", 0, me(MMUEXT_NEW_USER_BASEPTR, 0, 0));
@@ -492,7 +555,11 @@ fn uvm(s: &mut Suite, f: &Fixture) {
     s.check("update_va_mapping of a non-canonical address", EINVAL, u(0x8000_0000_0000_0000, 0, 0));
     s.check("update_va_mapping where no L1 exists", EINVAL, u(0x1000, 0, 0));
     s.check("update_va_mapping writable to a page table", EBUSY, u(va, (f.l1 << 12) | RWF, UVMF_INVLPG));
-    s.check("update_va_mapping with an unreadable vCPU bitmap", EFAULT, u(va, (frame << 12) | RWF, UVMF_INVLPG | 0x0000_7000_0000_0000));
+    s.check(
+        "update_va_mapping with an unreadable vCPU bitmap",
+        EFAULT,
+        u(va, (frame << 12) | RWF, UVMF_INVLPG | 0x0000_7000_0000_0000),
+    );
 }
 
 fn memory(s: &mut Suite, f: &mut Fixture, si: &StartInfo) {
@@ -508,7 +575,12 @@ fn memory(s: &mut Suite, f: &mut Fixture, si: &StartInfo) {
     s.check("current_reservation of an unknown domain", ESRCH, m(3, &unknown as *const u16 as u64));
     s.check("current_reservation from the hypervisor", EFAULT, m(3, HV));
     s.check("memory_op unknown sub-op 40", ENOSYS, m(40, 0));
-    let res = |start: u64, n: u64, order: u32| abi::memory::MemoryReservation { extent_start: start, nr_extents: n, extent_order: order, ..Default::default() };
+    let res = |start: u64, n: u64, order: u32| abi::memory::MemoryReservation {
+        extent_start: start,
+        nr_extents: n,
+        extent_order: order,
+        ..Default::default()
+    };
     let r = res(0, 1 << 40, 0);
     s.check("increase_reservation with a huge count does nothing", 0, m(0, &r as *const _ as u64));
     let r = res(0, 1, 30);
@@ -517,7 +589,7 @@ fn memory(s: &mut Suite, f: &mut Fixture, si: &StartInfo) {
     s.check("decrease_reservation of an array in the hypervisor", 0, m(1, &r as *const _ as u64));
     let r = res(u64::MAX - 7, 2, 0);
     s.check("populate_physmap of an array at the end of the address space", 0, m(6, &r as *const _ as u64));
-    let mut bogus = [0x7F_FFFF_Fu64];
+    let mut bogus = [0x07FF_FFFFu64];
     let r = res(bogus.as_mut_ptr() as u64, 1, 0);
     s.check("decrease_reservation of a frame beyond RAM", 0, m(1, &r as *const _ as u64));
     s.check("memory_op with an unreadable reservation", 0, m(1, HV));
@@ -556,7 +628,11 @@ fn big_tree(s: &mut Suite, f: &mut Fixture) {
     s.truth("12,288 entries written with 25 batched mmu_updates", ok);
     let mut done = 0u32;
     let op = [MmuextOp { cmd: MMUEXT_PIN_L2_TABLE, pad: 0, arg1: l2, arg2: 0 }];
-    s.check("pin an L2 over 24 full L1 tables", 0, call(N::MMUEXT_OP, &[op.as_ptr() as u64, 1, &mut done as *mut u32 as u64, SELF]));
+    s.check(
+        "pin an L2 over 24 full L1 tables",
+        0,
+        call(N::MMUEXT_OP, &[op.as_ptr() as u64, 1, &mut done as *mut u32 as u64, SELF]),
+    );
     s.truth("pdone reports the one operation", done == 1);
     s.check("the last L1 is now a page table", EBUSY, mu(entry(f.l1, 14), (l1s[23] << 12) | RWF));
     s.check("unpin the big tree", 0, me(MMUEXT_UNPIN_TABLE, l2, 0));

@@ -27,7 +27,10 @@ fn run_xen(xen: &Path, suite: &Path, log: &Path) -> Result<String, String> {
         .arg(xen)
         .arg("-initrd")
         .arg(format!("{} name=conformance", suite.display()))
-        .args(["-append", "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=64M,max:64M dom0_max_vcpus=1 noreboot"])
+        .args([
+            "-append",
+            "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=64M,max:64M dom0_max_vcpus=1 noreboot",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -52,7 +55,11 @@ fn run_xen(xen: &Path, suite: &Path, log: &Path) -> Result<String, String> {
 fn run_ours(hv: &Path, suite: &Path, dir: &Path) -> Result<String, String> {
     let iso = dir.join("conformance-compare.iso");
     let log = dir.join("conformance-compare.log");
-    let spec = IsoSpec { hypervisor: hv.into(), cmdline: String::new(), modules: vec![ModuleSpec::parse(&format!("{} name=conformance mem=64M", suite.display()))] };
+    let spec = IsoSpec {
+        hypervisor: hv.into(),
+        cmdline: String::new(),
+        modules: vec![ModuleSpec::parse(&format!("{} name=conformance mem=64M", suite.display()))],
+    };
     build_iso(&spec, &iso).map_err(|e| e.to_string())?;
     let mut cfg = QemuConfig::new(&iso, &log);
     cfg.memory_mib = 256;
@@ -103,5 +110,9 @@ fn main() -> ExitCode {
     let deliberate = rows.iter().filter(|r| r.deliberate).count();
     println!("{} cases; {deliberate} deliberate differences, documented in abi", rows.len());
     println!("{agree} passed, {} failed", rows.len() - agree);
-    if agree == rows.len() && !rows.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if agree == rows.len() && !rows.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

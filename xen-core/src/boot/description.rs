@@ -122,7 +122,10 @@ fn u64_at(bytes: &[u8], off: usize) -> Option<u64> {
 
 /// A NUL-terminated UTF-8 string at the start of `bytes`.
 fn c_str(bytes: &[u8], tag: u32) -> Result<&str, BootInfoError> {
-    let nul = bytes.iter().position(|&b| b == 0).ok_or(BootInfoError::BadTag { tag, reason: "string is not NUL-terminated" })?;
+    let nul = bytes
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(BootInfoError::BadTag { tag, reason: "string is not NUL-terminated" })?;
     core::str::from_utf8(&bytes[..nul]).map_err(|_| BootInfoError::BadTag { tag, reason: "string is not UTF-8" })
 }
 
@@ -180,11 +183,11 @@ impl<'a> BootDescription<'a> {
 fn parse_memory_map(body: &[u8], out: &mut FixedVec<MemoryRegion, MAX_REGIONS>) -> Result<(), BootInfoError> {
     let bad = |reason| BootInfoError::BadTag { tag: TAG_MMAP, reason };
     let entry_size = u32_at(body, 0).ok_or(bad("memory map tag is truncated"))? as usize;
-    if entry_size < MMAP_ENTRY_MIN || entry_size % 8 != 0 {
+    if entry_size < MMAP_ENTRY_MIN || !entry_size.is_multiple_of(8) {
         return Err(bad("memory map entry size is not a multiple of 8 of at least 24"));
     }
     let entries = &body[8..];
-    if entries.len() % entry_size != 0 {
+    if !entries.len().is_multiple_of(entry_size) {
         return Err(bad("memory map size is not a whole number of entries"));
     }
     for entry in entries.chunks_exact(entry_size) {

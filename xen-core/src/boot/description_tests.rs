@@ -57,7 +57,9 @@ fn with_aligned<R>(bytes: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     f(&buf[off..off + bytes.len()])
 }
 
-fn describe(bytes: &[u8]) -> Result<(String, String, Vec<MemoryRegion>, Vec<(PhysRange, String)>), BootInfoError> {
+type Described = (String, String, Vec<MemoryRegion>, Vec<(PhysRange, String)>);
+
+fn describe(bytes: &[u8]) -> Result<Described, BootInfoError> {
     with_aligned(bytes, |b| {
         let info = load(b)?;
         let d = BootDescription::from_multiboot(&info)?;

@@ -19,7 +19,13 @@ const CLEARED_ON_BOUNCE: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17) | (1
 /// Delivers `vector` (with `error_code` where the vector has one) to the
 /// guest's handler. The frame, from the new RSP upward, is RCX, R11,
 /// [error code], RIP, CS (RPL cleared for kernel mode), RFLAGS, RSP, SS.
-pub fn bounce<G: GuestMemory>(ctx: &mut GuestContext, vcpu: &Vcpu, guest: &G, vector: u8, error_code: Option<u64>) -> Result<(), Crash> {
+pub fn bounce<G: GuestMemory>(
+    ctx: &mut GuestContext,
+    vcpu: &Vcpu,
+    guest: &G,
+    vector: u8,
+    error_code: Option<u64>,
+) -> Result<(), Crash> {
     let entry = vcpu.traps[vector as usize];
     if entry.address == 0 {
         return Err("no handler for this exception in the guest's trap table");

@@ -66,7 +66,8 @@ impl<'a> DomainConfig<'a> {
     /// Splits `cmdline` into settings and the guest's own command line,
     /// which is written to `guest` (space-separated, truncated to fit).
     pub fn parse(cmdline: &'a str, guest: &mut [u8]) -> Result<(DomainConfig<'a>, usize), ConfigError> {
-        let mut cfg = DomainConfig { name: None, mem: 16 << 20, maxmem: 0, int82: false, vmcall: false, bench_null: false };
+        let mut cfg =
+            DomainConfig { name: None, mem: 16 << 20, maxmem: 0, int82: false, vmcall: false, bench_null: false };
         let mut len = 0;
         for token in cmdline.split_ascii_whitespace() {
             match token.split_once('=') {
@@ -113,7 +114,8 @@ mod tests {
     #[test]
     fn hypervisor_keys_are_taken_and_the_rest_goes_to_the_guest() {
         let mut buf = [0u8; 64];
-        let (c, n) = DomainConfig::parse("name=dom0 mem=32M balloon=8M,16M maxmem=64M hcall-ext=int82 quiet", &mut buf).unwrap();
+        let (c, n) =
+            DomainConfig::parse("name=dom0 mem=32M balloon=8M,16M maxmem=64M hcall-ext=int82 quiet", &mut buf).unwrap();
         assert_eq!(c.name, Some("dom0"));
         assert_eq!((c.mem, c.maxmem), (32 << 20, 64 << 20));
         assert!(c.int82 && !c.vmcall);

@@ -129,9 +129,10 @@ impl<'a> Elf<'a> {
                         continue;
                     }
                     let seg = Segment { vaddr, paddr, offset, filesz, memsz };
-                    if segments.as_slice().iter().any(|s| s.paddr < paddr + memsz && paddr < s.paddr + s.memsz
-                        || s.vaddr < vaddr + memsz && vaddr < s.vaddr + s.memsz)
-                    {
+                    if segments.as_slice().iter().any(|s| {
+                        s.paddr < paddr + memsz && paddr < s.paddr + s.memsz
+                            || s.vaddr < vaddr + memsz && vaddr < s.vaddr + s.memsz
+                    }) {
                         return Err(ElfError::OverlappingSegments);
                     }
                     segments.push(seg).map_err(|_| ElfError::TooManySegments)?;

@@ -61,7 +61,7 @@ impl Fixture {
         out[52..54].copy_from_slice(&64u16.to_le_bytes());
         out[54..56].copy_from_slice(&56u16.to_le_bytes());
         out[56..58].copy_from_slice(&(phnum as u16).to_le_bytes());
-        let mut ph = |i: usize, kind: u32, off: u64, vaddr: u64, paddr: u64, filesz: u64, memsz: u64, out: &mut Vec<u8>| {
+        let ph = |i: usize, kind: u32, off: u64, vaddr: u64, paddr: u64, filesz: u64, memsz: u64, out: &mut Vec<u8>| {
             let p = 64 + 56 * i;
             out[p..p + 4].copy_from_slice(&kind.to_le_bytes());
             for (o, v) in [(8, off), (16, vaddr), (24, paddr), (32, filesz), (40, memsz)] {

@@ -81,8 +81,12 @@ impl<'a> XenNotes<'a> {
                 let descsz = u32_at(seg, p + 4).unwrap_or(0) as usize;
                 let kind = u32_at(seg, p + 8).unwrap_or(0);
                 let name_start = p + 12;
-                let desc_start = align4(namesz).and_then(|a| a.checked_add(name_start)).ok_or(ImageError::BadNote("size overflow"))?;
-                let next = align4(descsz).and_then(|a| a.checked_add(desc_start)).ok_or(ImageError::BadNote("size overflow"))?;
+                let desc_start = align4(namesz)
+                    .and_then(|a| a.checked_add(name_start))
+                    .ok_or(ImageError::BadNote("size overflow"))?;
+                let next = align4(descsz)
+                    .and_then(|a| a.checked_add(desc_start))
+                    .ok_or(ImageError::BadNote("size overflow"))?;
                 if desc_start.checked_add(descsz).is_none_or(|e| e > seg.len()) || name_start + namesz > seg.len() {
                     return Err(ImageError::BadNote("note runs past its segment"));
                 }
@@ -132,7 +136,7 @@ fn in_hypervisor_hole(start: u64, end: u64) -> bool {
 }
 
 fn canonical(va: u64) -> bool {
-    va < (1 << 47) || va >= 0xFFFF_8000_0000_0000
+    !((1 << 47)..0xFFFF_8000_0000_0000).contains(&va)
 }
 
 impl KernelImage {
@@ -165,7 +169,11 @@ impl KernelImage {
         if virt_base > kstart {
             return Err(ImageError::BadRange("VIRT_BASE above the kernel"));
         }
-        if !canonical(kstart) || !canonical(kend - 1) || in_hypervisor_hole(virt_base, kend) || (kstart < 1 << 47) != (kend - 1 < 1 << 47) {
+        if !canonical(kstart)
+            || !canonical(kend - 1)
+            || in_hypervisor_hole(virt_base, kend)
+            || (kstart < 1 << 47) != (kend - 1 < 1 << 47)
+        {
             return Err(ImageError::BadRange("image overlaps the hypervisor's range or is not canonical"));
         }
         if let Some(hp) = notes.hypercall_page {

@@ -89,7 +89,13 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         };
         if done != start {
             if let Some(d) = self.mm.domain(target) {
-                log::info!("domain {}: memory {} of at most {} pages after {} extents of order {extent_order}", target.0, d.tot_pages, d.max_pages, done - start);
+                log::info!(
+                    "domain {}: memory {} of at most {} pages after {} extents of order {extent_order}",
+                    target.0,
+                    d.tot_pages,
+                    d.max_pages,
+                    done - start
+                );
             }
         }
         done

@@ -3,11 +3,11 @@
 //! direct-paging model.
 
 use super::{Call, ConsoleSink, Guest, GuestMemory};
+use crate::domain::vcpu::reg;
 use crate::mm::requests::{GuestRead, RequestSource};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::mmu::{MmuUpdate, MmuextOp, MMU_UPDATE_PREEMPTED};
 use abi::Errno;
-use crate::domain::vcpu::reg;
 
 /// A guest array of `size`-byte elements at `base`.
 struct GuestArray<'g, G: GuestMemory> {
@@ -18,7 +18,8 @@ struct GuestArray<'g, G: GuestMemory> {
 
 impl<G: GuestMemory> GuestArray<'_, G> {
     fn word(&mut self, i: u32, w: u64) -> Result<u64, Errno> {
-        let va = (i as u64).checked_mul(self.size).and_then(|o| o.checked_add(self.base + w * 8)).ok_or(Errno::EFAULT)?;
+        let va =
+            (i as u64).checked_mul(self.size).and_then(|o| o.checked_add(self.base + w * 8)).ok_or(Errno::EFAULT)?;
         Guest(self.guest).read_u64(va)
     }
 }

@@ -40,7 +40,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// `set_callbacks(event, failsafe, syscall)`: non-canonical addresses
     /// are silently not installed, as on Xen.
     pub(super) fn set_callbacks(&mut self, event: u64, failsafe: u64, syscall: u64) -> Result<u64, Errno> {
-        for (kind, address) in [(CALLBACKTYPE_EVENT, event), (CALLBACKTYPE_FAILSAFE, failsafe), (CALLBACKTYPE_SYSCALL, syscall)] {
+        for (kind, address) in
+            [(CALLBACKTYPE_EVENT, event), (CALLBACKTYPE_FAILSAFE, failsafe), (CALLBACKTYPE_SYSCALL, syscall)]
+        {
             if canonical(address) {
                 self.vcpu.callbacks[kind as usize] = (address, 0);
             }
@@ -64,7 +66,11 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                     return Err(Errno::EINVAL);
                 }
                 // Event and NMI callbacks always mask events.
-                let flags = if kind == CALLBACKTYPE_EVENT || kind == CALLBACKTYPE_NMI { flags | CALLBACKF_MASK_EVENTS } else { flags };
+                let flags = if kind == CALLBACKTYPE_EVENT || kind == CALLBACKTYPE_NMI {
+                    flags | CALLBACKF_MASK_EVENTS
+                } else {
+                    flags
+                };
                 self.vcpu.callbacks[kind as usize] = (address, flags);
                 Ok(0)
             }

@@ -83,7 +83,9 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
             if info.partial_child() {
                 let child = Pte(mm.read_entry(table, p.min(511))).mfn();
                 if p >= 512 || !mm.is_ram(child) || !mm.info(child).partial() || mm.info(child).partial_root() {
-                    return Err(format!("partial {table:?} waits for {child:?}, which is not a partial table below it"));
+                    return Err(format!(
+                        "partial {table:?} waits for {child:?}, which is not a partial table below it"
+                    ));
                 }
             }
             p + usize::from(info.partial_child())
@@ -127,11 +129,18 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
             if level == 1 {
                 count[t_idx] += 1;
                 if t.owner() != info.owner() && !mm.domain(info.owner()).is_some_and(|d| d.privileged) {
-                    return Err(format!("L1 {table:?}[{index}] of {:?} maps {target:?} of {:?}", info.owner(), t.owner()));
+                    return Err(format!(
+                        "L1 {table:?}[{index}] of {:?} maps {target:?} of {:?}",
+                        info.owner(),
+                        t.owner()
+                    ));
                 }
                 if e.writable() {
                     if t.page_type() != PageType::Writable {
-                        return Err(format!("L1 {table:?}[{index}] maps {:?} frame {target:?} writable", t.page_type()));
+                        return Err(format!(
+                            "L1 {table:?}[{index}] maps {:?} frame {target:?} writable",
+                            t.page_type()
+                        ));
                     }
                     type_count[t_idx] += 1;
                 }
@@ -172,7 +181,11 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
         }
         let tracked = info.page_type().level().is_some() || info.page_type() == PageType::Writable;
         if tracked && u64::from(info.type_count()) != type_count[i] {
-            return Err(format!("{m:?}: type count {} but {} type references exist ({info:?})", info.type_count(), type_count[i]));
+            return Err(format!(
+                "{m:?}: type count {} but {} type references exist ({info:?})",
+                info.type_count(),
+                type_count[i]
+            ));
         }
         if i64::from(info.linear()) != holds[i] - held[i] {
             return Err(format!("{m:?}: linear balance {} but {} held, {} holding", info.linear(), holds[i], held[i]));

@@ -22,7 +22,15 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// targets that are foreign, unallocated, or page tables mapped RW;
     /// `EPERM` for non-RAM without I/O permission; nested validation errors
     /// unchanged.
-    pub fn mod_entry(&mut self, table: Mfn, level: u8, index: usize, new: Pte, fd: DomId, preserve_ad: bool) -> Result<(), Errno> {
+    pub fn mod_entry(
+        &mut self,
+        table: Mfn,
+        level: u8,
+        index: usize,
+        new: Pte,
+        fd: DomId,
+        preserve_ad: bool,
+    ) -> Result<(), Errno> {
         let pt_owner = self.info(table).owner();
         if is_hv_slot(level, index) {
             return Err(Errno::EINVAL);

@@ -148,7 +148,9 @@ fn remove_span(spans: &mut FixedVec<FrameSpan, MAX_RANGES>, hole: FrameSpan) -> 
         }
         spans.remove(i);
         if s.start < hole.start {
-            spans.insert(i, FrameSpan { start: s.start, end: hole.start }).map_err(|_| FrameAllocError::TooFragmented)?;
+            spans
+                .insert(i, FrameSpan { start: s.start, end: hole.start })
+                .map_err(|_| FrameAllocError::TooFragmented)?;
             i += 1;
         }
         if hole.end < s.end {
@@ -204,10 +206,7 @@ mod tests {
 
     #[test]
     fn no_usable_memory_is_an_error_not_a_panic() {
-        assert_eq!(
-            FrameAllocator::new(&[PhysRange::new(0, MIB)], &[]).unwrap_err(),
-            FrameAllocError::NoUsableMemory
-        );
+        assert_eq!(FrameAllocator::new(&[PhysRange::new(0, MIB)], &[]).unwrap_err(), FrameAllocError::NoUsableMemory);
         assert_eq!(
             FrameAllocator::new(&[PhysRange::new(MIB, 2 * MIB)], &[PhysRange::new(0, u64::MAX)]).unwrap_err(),
             FrameAllocError::NoUsableMemory
@@ -216,8 +215,9 @@ mod tests {
 
     #[test]
     fn too_many_holes_is_reported_as_fragmentation() {
-        let holes: Vec<PhysRange> =
-            (0..(MAX_RANGES as u64 + 1)).map(|i| PhysRange::new(2 * MIB + i * 8192, 2 * MIB + i * 8192 + 4096)).collect();
+        let holes: Vec<PhysRange> = (0..(MAX_RANGES as u64 + 1))
+            .map(|i| PhysRange::new(2 * MIB + i * 8192, 2 * MIB + i * 8192 + 4096))
+            .collect();
         assert_eq!(
             FrameAllocator::new(&[PhysRange::new(MIB, 64 * MIB)], &holes).unwrap_err(),
             FrameAllocError::TooFragmented

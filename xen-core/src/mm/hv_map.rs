@@ -67,7 +67,7 @@ impl<M: PhysMemory> HvMapper<'_, M> {
     /// Maps `[va, va + len)` to `[pa, pa + len)` with `rights`, using 2 MiB
     /// pages where both addresses are aligned and `large` is allowed.
     pub fn map(&mut self, va: u64, pa: PhysAddr, len: u64, rights: Rights, large: bool) -> Result<(), MapError> {
-        if va % 4096 != 0 || pa.0 % 4096 != 0 || len % 4096 != 0 {
+        if !va.is_multiple_of(4096) || !pa.0.is_multiple_of(4096) || !len.is_multiple_of(4096) {
             return Err(MapError::Misaligned);
         }
         let end = va.checked_add(len).ok_or(MapError::Misaligned)?;

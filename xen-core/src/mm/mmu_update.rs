@@ -18,7 +18,13 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// # Errors
     /// See [`Mm::mmu_update_one`]; `ESRCH` for an unknown FD/PFD or the
     /// caller's own numeric id; `EFAULT` when a request cannot be read.
-    pub fn mmu_update(&mut self, caller: DomId, reqs: &mut impl RequestSource<MmuUpdate>, count: u32, foreigndom: u32) -> BatchResult {
+    pub fn mmu_update(
+        &mut self,
+        caller: DomId,
+        reqs: &mut impl RequestSource<MmuUpdate>,
+        count: u32,
+        foreigndom: u32,
+    ) -> BatchResult {
         let fd = match self.resolve_domid(caller, foreigndom as u16) {
             Ok(d) => d,
             Err(e) => return BatchResult::refused(e),
@@ -75,7 +81,14 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     }
 
     /// Writes word `index` of `frame` according to the frame's type.
-    fn update_frame_word(&mut self, frame: Mfn, index: usize, val: u64, fd: DomId, preserve_ad: bool) -> Result<(), Errno> {
+    fn update_frame_word(
+        &mut self,
+        frame: Mfn,
+        index: usize,
+        val: u64,
+        fd: DomId,
+        preserve_ad: bool,
+    ) -> Result<(), Errno> {
         let info = *self.info(frame);
         if info.type_count() > 0 {
             return match (info.page_type().level(), info.page_type()) {

@@ -58,7 +58,13 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// for cache flushes by domains without I/O resources; `EOPNOTSUPP` for
     /// (UN)MARK_SUPER; `ENOSYS` for SET_LDT (not implemented) and unknown
     /// commands.
-    pub fn mmuext_one(&mut self, caller: DomId, fd: DomId, op: MmuextOp, guest: &mut impl GuestRead) -> Result<(), Errno> {
+    pub fn mmuext_one(
+        &mut self,
+        caller: DomId,
+        fd: DomId,
+        op: MmuextOp,
+        guest: &mut impl GuestRead,
+    ) -> Result<(), Errno> {
         let mfn = Mfn(op.arg1);
         let local = || if fd == caller { Ok(()) } else { Err(Errno::EPERM) };
         match op.cmd {

@@ -199,7 +199,8 @@ impl PageInfo {
     pub(crate) fn set_partial(&mut self, partial: bool, root: bool, child: bool, progress: u16) {
         self.flags &= !(FLAG_PARTIAL | FLAG_PARTIAL_ROOT | FLAG_PARTIAL_CHILD);
         if partial {
-            self.flags |= FLAG_PARTIAL | if root { FLAG_PARTIAL_ROOT } else { 0 } | if child { FLAG_PARTIAL_CHILD } else { 0 };
+            self.flags |=
+                FLAG_PARTIAL | if root { FLAG_PARTIAL_ROOT } else { 0 } | if child { FLAG_PARTIAL_CHILD } else { 0 };
         }
         self.progress = if partial { progress } else { 0 };
     }

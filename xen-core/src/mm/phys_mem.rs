@@ -56,8 +56,8 @@ pub mod fake {
         fn write_u64(&mut self, addr: PhysAddr, value: u64) {
             assert_eq!(addr.0 % 8, 0, "unaligned write");
             self.writes += 1;
-            self.frames.entry(addr.0 >> 12).or_insert_with(|| Box::new([0; 512]))
-                [((addr.0 & 0xfff) / 8) as usize] = value;
+            self.frames.entry(addr.0 >> 12).or_insert_with(|| Box::new([0; 512]))[((addr.0 & 0xfff) / 8) as usize] =
+                value;
         }
     }
 }

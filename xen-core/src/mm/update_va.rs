@@ -42,7 +42,14 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Those of [`Mm::l1_for_va`] and [`Mm::mod_entry`] (no flush happens
     /// then, XSA-279); `EFAULT` if the vCPU bitmap in `flags` cannot be
     /// read, *after* the entry was changed (as on Xen).
-    pub fn update_va_mapping(&mut self, dom: DomId, va: u64, val: u64, flags: u64, guest: &mut impl GuestRead) -> Result<(), Errno> {
+    pub fn update_va_mapping(
+        &mut self,
+        dom: DomId,
+        va: u64,
+        val: u64,
+        flags: u64,
+        guest: &mut impl GuestRead,
+    ) -> Result<(), Errno> {
         let l1 = self.l1_for_va(dom, va)?;
         self.get_page(l1, dom).map_err(|_| Errno::EINVAL)?;
         let r = self.mod_entry(l1, 1, table_index(va, 1), Pte(val), dom, false);

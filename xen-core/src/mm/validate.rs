@@ -256,7 +256,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             let index = top.next as usize;
             let e = Pte(self.read_entry(top.mfn, index));
             if is_hv_slot(top.level, index) || !e.present() {
-                stack.as_mut_slice().last_mut().map(|f| f.next += 1);
+                if let Some(f) = stack.as_mut_slice().last_mut() {
+                    f.next += 1;
+                }
                 continue;
             }
             let step = if top.level == 1 {
@@ -273,7 +275,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             }
             match step {
                 Ok(UpperRef::Done) => {
-                    stack.as_mut_slice().last_mut().map(|f| f.next += 1);
+                    if let Some(f) = stack.as_mut_slice().last_mut() {
+                        f.next += 1;
+                    }
                 }
                 Ok(UpperRef::Validate(child)) => {
                     if self.info(child).partial_root() {
@@ -341,7 +345,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 }
                 continue;
             }
-            stack.as_mut_slice().last_mut().map(|f| f.next += 1);
+            if let Some(f) = stack.as_mut_slice().last_mut() {
+                f.next += 1;
+            }
             let index = top.next as usize;
             if is_hv_slot(top.level, index) {
                 continue;
@@ -373,7 +379,8 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         self.info_mut(target).set_type_count(count);
         let target_level = t.page_type().level().unwrap_or(0);
         if count == 0 && target_level > 0 && t.validated() {
-            let frame = DropFrame { mfn: target, level: target_level, next: 0, end: 512, devalidate: true, release: true };
+            let frame =
+                DropFrame { mfn: target, level: target_level, next: 0, end: 512, devalidate: true, release: true };
             // Bounded by the one-level rule (module docs); the general
             // reference keeps the table alive until its walk completes.
             if stack.push(frame).is_err() {

@@ -87,7 +87,13 @@ pub static LAST_FAULT: AtomicU64 = AtomicU64::new(0);
 
 /// The guest's trap table: #UD, #GP and #PF.
 pub fn table() -> [TrapInfo; 4] {
-    let e = |vector: u8, f: unsafe extern "C" fn()| TrapInfo { vector, flags: 0, cs: FLAT_KERNEL_CS64, pad: 0, address: f as *const () as u64 };
+    let e = |vector: u8, f: unsafe extern "C" fn()| TrapInfo {
+        vector,
+        flags: 0,
+        cs: FLAT_KERNEL_CS64,
+        pad: 0,
+        address: f as *const () as u64,
+    };
     [e(6, trap_6), e(13, trap_13), e(14, trap_14), TrapInfo::default()]
 }
 

@@ -147,13 +147,10 @@ pub fn enter(frame: &TrapFrame) -> ! {
     }
 }
 
-/// Copies `len` bytes between guest and hypervisor memory. The caller has
-/// checked that the guest range lies in guest address space; a fault while
-/// copying is reported as `false`.
-pub fn guest_copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
-    // SAFETY: one side is a hypervisor buffer of `len` bytes owned by the
-    // caller; the other is a checked guest range, whose faults the #PF/#GP
-    // handlers redirect to the fixup label.
+fn copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
+    // SAFETY: callers pass a hypervisor buffer of `len` bytes they borrow
+    // and a range checked to lie in guest address space, whose faults the
+    // #PF/#GP handlers redirect to the fixup label.
     unsafe {
         if SMAP.load(Ordering::Relaxed) {
             guest_copy_smap(dst, src, len) == 0
@@ -161,6 +158,18 @@ pub fn guest_copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
             guest_copy_plain(dst, src, len) == 0
         }
     }
+}
+
+/// Copies guest memory at `va` into `buf`; `false` if the range is not
+/// guest address space or faults.
+pub fn copy_from_guest(va: u64, buf: &mut [u8]) -> bool {
+    abi::GuestVa(va).range_is_guest_accessible(buf.len() as u64) && copy(buf.as_mut_ptr(), va as *const u8, buf.len())
+}
+
+/// Copies `buf` to guest memory at `va`; `false` if the range is not guest
+/// address space or faults.
+pub fn copy_to_guest(va: u64, buf: &[u8]) -> bool {
+    abi::GuestVa(va).range_is_guest_accessible(buf.len() as u64) && copy(va as *mut u8, buf.as_ptr(), buf.len())
 }
 
 /// If `rip` is the guest-copy instruction, the address to resume at.

@@ -79,7 +79,7 @@ pub fn vector_name(vector: u64) -> (&'static str, &'static str) {
         19 => ("#XM", "SIMD floating-point"),
         20 => ("#VE", "virtualization exception"),
         21 => ("#CP", "control protection"),
-        0..=31 => ("#??", "reserved exception"),
+        9 | 15 | 22..=31 => ("#??", "reserved exception"),
         _ => ("INT", "unexpected interrupt"),
     }
 }
@@ -105,7 +105,12 @@ fn dump(f: &TrapFrame) {
     let (mnemonic, what) = vector_name(f.vector);
     let p = serial::print_emergency;
     p(format_args!("(XEN) *** FATAL: CPU exception vector {} ({mnemonic} {what}) in the hypervisor\n", f.vector));
-    p(format_args!("(XEN) error code: {:#018x}   cr2: {:#018x}   cr3: {:#018x}\n", f.error_code, cpu::cr2(), cpu::cr3()));
+    p(format_args!(
+        "(XEN) error code: {:#018x}   cr2: {:#018x}   cr3: {:#018x}\n",
+        f.error_code,
+        cpu::cr2(),
+        cpu::cr3()
+    ));
     p(format_args!("(XEN) rip: {:#018x}   cs: {:#06x}   rflags: {:#018x}\n", f.rip, f.cs, f.rflags));
     p(format_args!("(XEN) rsp: {:#018x}   ss: {:#06x}\n", f.rsp, f.ss));
     p(format_args!("(XEN) rax: {:#018x}   rbx: {:#018x}   rcx: {:#018x}\n", f.rax, f.rbx, f.rcx));

@@ -54,7 +54,15 @@ struct Stacks([[u8; IST_STACK_SIZE]; 3]);
 struct EntryStack([u8; GUEST_ENTRY_STACK_SIZE]);
 
 static mut GDT: Gdt = Gdt([0; ENTRIES]);
-static mut TSS: Tss = Tss { reserved0: 0, rsp: [0; 3], reserved1: 0, ist: [0; 7], reserved2: 0, reserved3: 0, iomap_base: size_of::<Tss>() as u16 };
+static mut TSS: Tss = Tss {
+    reserved0: 0,
+    rsp: [0; 3],
+    reserved1: 0,
+    ist: [0; 7],
+    reserved2: 0,
+    reserved3: 0,
+    iomap_base: size_of::<Tss>() as u16,
+};
 static mut IST_STACKS: Stacks = Stacks([[0; IST_STACK_SIZE]; 3]);
 static mut ENTRY_STACK: EntryStack = EntryStack([0; GUEST_ENTRY_STACK_SIZE]);
 
@@ -83,7 +91,7 @@ pub fn init() {
             (*tss).ist[i] = stacks + ((i + 1) * IST_STACK_SIZE) as u64;
         }
         (*tss).rsp[0] = guest_entry_stack_top();
-        let gdt = &mut (*(&raw mut GDT)).0;
+        let gdt = &mut (*core::ptr::addr_of_mut!(GDT)).0;
         gdt[index(HV_CS)] = 0x00AF_9A00_0000_FFFF; // 64-bit code, DPL 0
         gdt[index(HV_DS)] = 0x00CF_9200_0000_FFFF; // data, DPL 0
         gdt[index(0xE023)] = 0x00CF_FA00_0000_FFFF; // 32-bit code, DPL 3

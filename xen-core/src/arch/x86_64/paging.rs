@@ -89,7 +89,9 @@ impl DirectMap {
         // SAFETY: the range is inside the direct map, which stays mapped for
         // the hypervisor's lifetime; callers only read boot-time data that
         // the frame allocator never hands out.
-        Some(unsafe { core::slice::from_raw_parts((DIRECT_MAP_BASE + range.start.0) as *const u8, range.len() as usize) })
+        Some(unsafe {
+            core::slice::from_raw_parts((DIRECT_MAP_BASE + range.start.0) as *const u8, range.len() as usize)
+        })
     }
 }
 

@@ -9,15 +9,15 @@ use super::{cpu, qemu, serial};
 use crate::boot::BootDescription;
 use crate::domain::bounce::{bounce, has_error_code};
 use crate::domain::builder;
-use crate::domain::emulate::{read_reg, write_reg, xen_leaf, Emulated};
-use crate::mm::mmuext::Root;
 use crate::domain::config::DomainConfig;
 use crate::domain::elf::Elf;
+use crate::domain::emulate::{read_reg, write_reg, xen_leaf, Emulated};
 use crate::domain::layout::Layout;
 use crate::domain::notes::{KernelImage, XenNotes};
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};
 use crate::hypercall::{Action, Call, ConsoleSink, GuestMemory};
 use crate::mm::hv_map::{HvMapper, Rights};
+use crate::mm::mmuext::Root;
 use crate::mm::teardown::Teardown;
 use crate::mm::{DomainMm, FrameAllocator, Mm, MmHooks, PageInfo, PhysAddr, PhysMemory, PhysRange};
 use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
@@ -67,7 +67,8 @@ impl MmHooks for ArchHooks {
         self.work > PREEMPT_ENTRIES
     }
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
-        let first = if order == 0 { self.frames.alloc(&DirectMap)? } else { self.frames.alloc_contiguous(1 << order)? };
+        let first =
+            if order == 0 { self.frames.alloc(&DirectMap)? } else { self.frames.alloc_contiguous(1 << order)? };
         // Scrubbed before the domain gets them.
         for j in 0..1u64 << order {
             DirectMap.zero_frame(Mfn(first.0 + j));
@@ -81,10 +82,10 @@ pub struct ArchGuest;
 
 impl GuestMemory for ArchGuest {
     fn copy_from(&self, va: GuestVa, buf: &mut [u8]) -> bool {
-        entry::guest_copy(buf.as_mut_ptr(), va.0 as *const u8, buf.len())
+        entry::copy_from_guest(va.0, buf)
     }
     fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool {
-        entry::guest_copy(va.0 as *mut u8, buf.as_ptr(), buf.len())
+        entry::copy_to_guest(va.0, buf)
     }
 }
 
@@ -125,7 +126,7 @@ static mut DOMAINS: [Option<Domain>; MAX_DOMAINS] = [const { None }; MAX_DOMAINS
 fn domains() -> &'static mut [Option<Domain>; MAX_DOMAINS] {
     // SAFETY: one CPU, interrupts off in the hypervisor, and only code
     // holding the `HV` lock (or boot code before guests run) calls this.
-    unsafe { &mut *(&raw mut DOMAINS) }
+    unsafe { &mut *core::ptr::addr_of_mut!(DOMAINS) }
 }
 
 impl Hypervisor {
@@ -142,9 +143,8 @@ impl Hypervisor {
 }
 
 fn leak_direct_map() -> &'static mut DirectMap {
-    static mut DM: DirectMap = DirectMap;
-    // SAFETY: `DirectMap` is a zero-sized handle with no state.
-    unsafe { &mut *(&raw mut DM) }
+    // A zero-sized handle: leaking one allocates nothing.
+    alloc::boxed::Box::leak(alloc::boxed::Box::new(DirectMap))
 }
 
 /// Allocates the frame table and M2P for every frame below `max_pfn`.
@@ -272,7 +272,8 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
         d.io_caps = privileged;
     }
     let flags = if privileged { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
-    let built = match builder::build(&mut hv.mm(), dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags) {
+    let built = match builder::build(&mut hv.mm(), dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags)
+    {
         Ok(b) => b,
         Err(e) => return fail(&format_args!("building the start of day failed ({e:?})")),
     };
@@ -476,7 +477,8 @@ fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u
     let d = d_mut(i);
     hv.hooks.work = 0;
     let Hypervisor { frame_table, m2p, mm_domains, hooks, template, console, .. } = hv;
-    let mut mm = Mm { frames: frame_table, m2p, domains: mm_domains, mem: leak_direct_map(), hooks, l4_template: template };
+    let mut mm =
+        Mm { frames: frame_table, m2p, domains: mm_domains, mem: leak_direct_map(), hooks, l4_template: template };
     let nr = ctx.gpr[reg::RAX];
     let rip = ctx.rip;
     let mut call = Call {

@@ -32,7 +32,11 @@ fn pinned_chain(w: &mut World, dom: DomId) -> Chain {
 struct FaultAt(u32, MmuUpdate);
 impl RequestSource<MmuUpdate> for FaultAt {
     fn get(&mut self, i: u32) -> Result<MmuUpdate, Errno> {
-        if i >= self.0 { Err(Errno::EFAULT) } else { Ok(self.1) }
+        if i >= self.0 {
+            Err(Errno::EFAULT)
+        } else {
+            Ok(self.1)
+        }
     }
 }
 
@@ -69,7 +73,9 @@ fn mmu_update_commands_4_to_7_give_enosys() {
     let mut w = World::new(64);
     let f = w.give(D1, 1)[0];
     for cmd in 4..8 {
-        refused(&mut w, Errno::ENOSYS, |w| w.mmu_batch(D1, &[MmuUpdate { ptr: f.to_maddr() | cmd, val: 1 }], 0x7FF0).result);
+        refused(&mut w, Errno::ENOSYS, |w| {
+            w.mmu_batch(D1, &[MmuUpdate { ptr: f.to_maddr() | cmd, val: 1 }], 0x7FF0).result
+        });
     }
 }
 
@@ -87,7 +93,10 @@ fn machphys_update_sets_the_m2p_entry_of_an_owned_frame_only() {
     let mut w = World::new(64);
     let f = w.give(D1, 1)[0];
     let g = w.give(D2, 1)[0];
-    assert_eq!(w.mmu_batch(D1, &[MmuUpdate { ptr: f.to_maddr() | MMU_MACHPHYS_UPDATE, val: 7 }], 0x7FF0).result, Ok(()));
+    assert_eq!(
+        w.mmu_batch(D1, &[MmuUpdate { ptr: f.to_maddr() | MMU_MACHPHYS_UPDATE, val: 7 }], 0x7FF0).result,
+        Ok(())
+    );
     assert_eq!(w.m2p[f.0 as usize], 7);
     let req = [MmuUpdate { ptr: g.to_maddr() | MMU_MACHPHYS_UPDATE, val: 7 }];
     refused(&mut w, Errno::EINVAL, |w| w.mmu_batch(D1, &req, 0x7FF0).result);
@@ -342,7 +351,15 @@ fn new_baseptr_type_errors_give_einval() {
 fn flush_and_invlpg_on_another_domain_give_eperm() {
     let mut w = World::new(64);
     w.give(D1, 1);
-    for cmd in [MMUEXT_TLB_FLUSH_LOCAL, MMUEXT_INVLPG_LOCAL, MMUEXT_TLB_FLUSH_MULTI, MMUEXT_INVLPG_MULTI, MMUEXT_TLB_FLUSH_ALL, MMUEXT_INVLPG_ALL, MMUEXT_FLUSH_CACHE] {
+    for cmd in [
+        MMUEXT_TLB_FLUSH_LOCAL,
+        MMUEXT_INVLPG_LOCAL,
+        MMUEXT_TLB_FLUSH_MULTI,
+        MMUEXT_INVLPG_MULTI,
+        MMUEXT_TLB_FLUSH_ALL,
+        MMUEXT_INVLPG_ALL,
+        MMUEXT_FLUSH_CACHE,
+    ] {
         refused(&mut w, Errno::EPERM, |w| w.ext_on(D0, op(cmd, 0x1000), 1));
     }
 }
@@ -473,7 +490,7 @@ fn preserve_ad_keeps_accessed_and_dirty_already_set_and_normal_update_does_not()
     // The CPU set Dirty on the live entry.
     w.poke(c.l1, 1, live | DIRTY);
     let val = c.data.to_maddr() | PRESENT | USER;
-    let req = |cmd: u64| [MmuUpdate { ptr: c.l1.to_maddr() + 8 | cmd, val }];
+    let req = |cmd: u64| [MmuUpdate { ptr: (c.l1.to_maddr() + 8) | cmd, val }];
     assert_eq!(w.mmu_batch(D1, &req(MMU_PT_UPDATE_PRESERVE_AD), 0x7FF0).result, Ok(()));
     assert_eq!(w.read(c.l1, 1), val | ACCESSED | DIRTY | GLOBAL, "only A and D are carried over");
     assert_eq!(w.mmu_batch(D1, &req(MMU_NORMAL_PT_UPDATE), 0x7FF0).result, Ok(()));
@@ -493,13 +510,11 @@ fn page_table_owner_domid_io_gives_esrch_and_mmuext_on_domid_io_gives_einval() {
 
 #[test]
 fn multi_flushes_act_only_when_this_vcpu_is_in_the_bitmap() {
-    use crate::mm::requests::RequestSource as _;
     let mut w = World::new(64);
     w.give(D1, 1);
     let run = |w: &mut World, cmd: u32, mask: u64| {
         let ops = [MmuextOp { cmd, pad: 0, arg1: 0x7000, arg2: 0x9000 }];
         let mut src: &[MmuextOp] = &ops;
-        let _ = src.get(0);
         w.mm().mmuext_op(D1, &mut src, 1, 0x7FF0, &mut OneWord(0x9000, mask)).result
     };
     assert_eq!(run(&mut w, MMUEXT_TLB_FLUSH_MULTI, 0), Ok(()));

@@ -5,7 +5,6 @@
 use super::world::*;
 use crate::mm::teardown::Teardown;
 use crate::mm::PageType;
-use abi::mmu::pte::*;
 use abi::{Errno, Mfn};
 
 /// One L2 holding `n` L1 tables, each with 512 read-only entries.

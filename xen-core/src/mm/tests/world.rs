@@ -2,9 +2,9 @@
 //! issue real requests through the model.
 
 use crate::mm::check::check_invariants;
-use crate::mm::pte::Pte;
 use crate::mm::mmuext::Root;
 use crate::mm::phys_mem::fake::FakeMemory;
+use crate::mm::pte::Pte;
 use crate::mm::requests::{BatchResult, GuestRead, NoGuestMemory};
 use crate::mm::{DomainMm, Mm, MmHooks, PageInfo, PhysAddr, PhysMemory};
 use abi::mmu::pte::*;
@@ -57,7 +57,8 @@ impl MmHooks for RecHooks {
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
         // The first run of 2^order consecutive pool frames.
         let n = 1usize << order;
-        let start = (0..self.pool.len()).find(|&i| i + n <= self.pool.len() && (0..n).all(|j| self.pool[i + j].0 == self.pool[i].0 + j as u64))?;
+        let start = (0..self.pool.len())
+            .find(|&i| i + n <= self.pool.len() && (0..n).all(|j| self.pool[i + j].0 == self.pool[i].0 + j as u64))?;
         let first = self.pool[start];
         self.pool.drain(start..start + n);
         Some(first)
@@ -73,7 +74,7 @@ pub const FLAGS: u64 = PRESENT | RW | USER | ACCESSED;
 pub const RO: u64 = PRESENT | USER | ACCESSED;
 
 pub fn template() -> [u64; 16] {
-    core::array::from_fn(|i| 0x7_0000_0000_0000 + ((i as u64) << 12) | PRESENT | RW)
+    core::array::from_fn(|i| (0x7_0000_0000_0000 + ((i as u64) << 12)) | PRESENT | RW)
 }
 
 #[derive(Clone)]
@@ -169,15 +170,15 @@ impl World {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let mut mem: Vec<(u64, Vec<u64>)> = self
-            .mem
-            .frames
-            .iter()
-            .filter(|(_, f)| f.iter().any(|&w| w != 0))
-            .map(|(k, f)| (*k, f.to_vec()))
-            .collect();
+        let mut mem: Vec<(u64, Vec<u64>)> =
+            self.mem.frames.iter().filter(|(_, f)| f.iter().any(|&w| w != 0)).map(|(k, f)| (*k, f.to_vec())).collect();
         mem.sort();
-        Snapshot { frames: self.frames.iter().map(|f| f.normalized()).collect(), m2p: self.m2p.clone(), doms: self.doms.clone(), mem }
+        Snapshot {
+            frames: self.frames.iter().map(|f| f.normalized()).collect(),
+            m2p: self.m2p.clone(),
+            doms: self.doms.clone(),
+            mem,
+        }
     }
 
     pub fn read(&self, table: Mfn, index: usize) -> u64 {

@@ -52,7 +52,11 @@ fn xsa_58_failed_pin_deep_in_the_tree_restores_every_count() {
     let before = w.snapshot();
     assert_eq!(w.pin(D1, 4, c.l4), Err(Errno::EBUSY));
     let after = w.snapshot();
-    assert!(after.same_modulo_adjustments(&before), "a failed pin left counts or types behind:\n{}", before.frame_diff(&after) + &before.mem_diff(&after));
+    assert!(
+        after.same_modulo_adjustments(&before),
+        "a failed pin left counts or types behind:\n{}",
+        before.frame_diff(&after) + &before.mem_diff(&after)
+    );
     w.check();
 }
 
@@ -159,7 +163,8 @@ fn xsa_279_failed_update_va_mapping_does_not_flush() {
     w.pin(D1, 4, c.l4).unwrap();
     w.baseptr(D1, c.l4).unwrap();
     let theirs = w.give(D2, 1)[0];
-    for (va, val) in [(0x8000_0000_0000_0000u64, 0), (0xFFFF_8100_0000_0000, 0), (Chain::va(1), theirs.to_maddr() | RO)] {
+    for (va, val) in [(0x8000_0000_0000_0000u64, 0), (0xFFFF_8100_0000_0000, 0), (Chain::va(1), theirs.to_maddr() | RO)]
+    {
         for flags in [UVMF_INVLPG, UVMF_TLB_FLUSH, UVMF_INVLPG | UVMF_ALL] {
             assert!(w.uvm(D1, va, val, flags, &mut NoGuestMemory).is_err());
         }
