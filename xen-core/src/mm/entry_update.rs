@@ -45,7 +45,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         }
         if new.present() {
             let io_caps = self.domain(pt_owner).is_some_and(|d| d.io_caps);
-            if new.has_disallowed_flags(level, level == 1 && io_caps) {
+            if new.has_disallowed_flags(level, io_caps) {
                 return Err(Errno::EINVAL);
             }
             new = new.adjusted(level);
