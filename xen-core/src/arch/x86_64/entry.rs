@@ -41,7 +41,24 @@ syscall_entry:
     push rcx
     push 0
     push 0x100
-    jmp exception_common
+    push r15
+    push r14
+    push r13
+    push r12
+    push r11
+    push r10
+    push r9
+    push r8
+    push rbp
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rbx
+    push rax
+    mov rdi, rsp
+    call xen_core_syscall
+    jmp trap_return
 
     // Benchmark floor (module option `bench-null`): hypercall 127 returns at
     // once with SYSRET; anything else takes the normal path. SYSRET is used
@@ -105,6 +122,12 @@ extern "C" {
     static guest_copy_smap_fixup: u8;
     static guest_copy_plain_insn: u8;
     static guest_copy_plain_fixup: u8;
+}
+
+/// Rust side of SYSCALL: always a guest entry.
+#[no_mangle]
+extern "C" fn xen_core_syscall(frame: &mut TrapFrame) {
+    super::run::syscall_entry(frame);
 }
 
 /// Sets up SYSCALL and the entry stack.

@@ -2,7 +2,7 @@
 //! entry from a guest (hypercalls, exceptions), switching between domains
 //! and ending the machine when all have finished.
 
-use super::entry::{self, VECTOR_SYSCALL};
+use super::entry;
 use super::exception::TrapFrame;
 use super::paging::{DirectMap, DIRECT_MAP_BASE};
 use super::{cpu, qemu, serial};
@@ -24,7 +24,6 @@ use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
 use crate::util::FixedVec;
 use abi::start_info::{SIF_INITDOMAIN, SIF_PRIVILEGED};
 use abi::{DomId, GuestVa, Mfn};
-use spin::Mutex;
 
 /// Side effects of the model, carried out here.
 pub struct ArchHooks {
@@ -120,12 +119,22 @@ pub struct Hypervisor {
     hv_root: u64,
 }
 
-static HV: Mutex<Option<Hypervisor>> = Mutex::new(None);
+/// The hypervisor's state. There is one CPU, the hypervisor runs with
+/// interrupts off, and guest entries never nest (a fault inside the
+/// hypervisor is fatal), so at most one entry uses it at a time: no lock is
+/// needed, and the hypercall path takes none.
+static mut HV: Option<Hypervisor> = None;
+
+/// The state, for the one guest entry being handled.
+fn state() -> Option<&'static mut Hypervisor> {
+    // SAFETY: see `HV`: entries are strictly sequential on the one CPU.
+    unsafe { (*core::ptr::addr_of_mut!(HV)).as_mut() }
+}
 static mut DOMAINS: [Option<Domain>; MAX_DOMAINS] = [const { None }; MAX_DOMAINS];
 
 fn domains() -> &'static mut [Option<Domain>; MAX_DOMAINS] {
     // SAFETY: one CPU, interrupts off in the hypervisor, and only code
-    // holding the `HV` lock (or boot code before guests run) calls this.
+    // handling a guest entry (or boot code before guests run) calls this.
     unsafe { &mut *core::ptr::addr_of_mut!(DOMAINS) }
 }
 
@@ -228,7 +237,8 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
     let first = (0..MAX_DOMAINS).find(|&i| domains()[i].is_some()).unwrap_or(0);
     hv.current = first;
     let ctx = switch_to(&mut hv, first);
-    *HV.lock() = Some(hv);
+    // SAFETY: boot code, before any guest runs: nothing else uses `HV`.
+    unsafe { *core::ptr::addr_of_mut!(HV) = Some(hv) };
     entry::enter(&to_frame(&ctx))
 }
 
@@ -354,29 +364,47 @@ fn context_of(frame: &mut TrapFrame) -> &mut GuestContext {
     unsafe { &mut *(frame as *mut TrapFrame).cast::<GuestContext>() }
 }
 
-/// Handles an entry from the current guest; `frame` is its live context
-/// and what it returns to (possibly another domain's, after a switch).
-pub fn guest_entry(frame: &mut TrapFrame) {
-    let mut lock = HV.lock();
-    let Some(hv) = lock.as_mut() else {
-        serial::print_emergency(format_args!("(XEN) *** FATAL: guest entry with no domains\n"));
-        qemu::exit(qemu::EXIT_FAILURE);
-    };
+/// Handles a hypercall made with SYSCALL. The common case (the caller
+/// continues, nothing to flush) stays in this small function; everything
+/// else goes through [`after_entry`].
+pub fn syscall_entry(frame: &mut TrapFrame) {
+    let Some(hv) = state() else { no_domains() };
     let i = hv.current;
     let ctx = context_of(frame);
-    let action = match ctx.vector {
-        VECTOR_SYSCALL => {
-            let nr = ctx.gpr[reg::RAX];
-            let action = hypercall(hv, i, ctx, 2);
-            // The console is polled only on scheduling and memory hypercalls,
-            // never on the hot path.
-            if nr == abi::hypercall::HypercallNr::SCHED_OP.0 || nr == abi::hypercall::HypercallNr::MEMORY_OP.0 {
-                console_keys(hv);
-            }
-            action
-        }
-        v => guest_exception(hv, i, ctx, v as u8),
-    };
+    let nr = ctx.gpr[reg::RAX];
+    let action = hypercall(hv, i, ctx, 2);
+    let quiet = nr != abi::hypercall::HypercallNr::SCHED_OP.0 && nr != abi::hypercall::HypercallNr::MEMORY_OP.0;
+    if action == Action::Continue && quiet && !hv.hooks.reload_root && !hv.hooks.flush_pending {
+        ctx.sanitize_for_exit();
+        return;
+    }
+    if !quiet {
+        // The console is polled only on scheduling and memory hypercalls.
+        console_keys(hv);
+    }
+    after_entry(hv, i, ctx, action);
+}
+
+#[cold]
+fn no_domains() -> ! {
+    serial::print_emergency(format_args!("(XEN) *** FATAL: guest entry with no domains\n"));
+    qemu::exit(qemu::EXIT_FAILURE)
+}
+
+/// Handles an exception raised by the current guest; `frame` is its live
+/// context and what it returns to (possibly another domain's).
+pub fn guest_entry(frame: &mut TrapFrame) {
+    let Some(hv) = state() else { no_domains() };
+    let i = hv.current;
+    let ctx = context_of(frame);
+    let action = guest_exception(hv, i, ctx, ctx.vector as u8);
+    after_entry(hv, i, ctx, action);
+}
+
+/// Finishes an entry: reloads CR3 or flushes if the model asked for it,
+/// and switches domains when the current one yielded, blocked or ended.
+#[inline(never)]
+fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Action) {
     if action == Action::Continue {
         if core::mem::take(&mut hv.hooks.reload_root) {
             let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
