@@ -38,16 +38,16 @@
 //!   extraversion `-xen-core`; `get_features` reports only
 //!   `mmu_pt_update_preserve_ad` (and `dom0` for domain 0), the features
 //!   xen-core really has.
-//! * **Released references.** When an L2–L4 entry is replaced, the old
-//!   entry's references are dropped at once, not lazily at the next
-//!   `mmu_update`/`mmuext_op`.
 //! * **Preemption.** Validation of large trees is preempted after 8192
 //!   entries and continued by re-executing the hypercall, as on Xen
 //!   (`mmu_update`/`mmuext_op` arguments are rewritten and
 //!   `MMU_UPDATE_PREEMPTED` set in `count`; the progress is in `*pdone`).
-//!   Devalidation when the last reference to a large tree goes (unpin,
-//!   base-pointer switch) runs to completion with bounded stack use but is
-//!   not yet preempted.
+//!   Devalidation when the last reference to a tree goes (unpin, entry
+//!   replacement, base-pointer switch) is deferred and done in slices at the
+//!   start of the domain's next `mmu_update`/`mmuext_op`/`update_va_mapping`
+//!   calls, which are restarted while work remains; like Xen, the observable
+//!   counts may lag until then (a table being devalidated is settled at once
+//!   if it is needed again).
 //! * **`MMUEXT_SET_LDT`** returns `-ENOSYS`.
 //! * **L1TF.** Not-present entries are not inspected (Xen may switch a
 //!   domain to shadow paging for them).

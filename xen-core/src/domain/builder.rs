@@ -168,7 +168,10 @@ mod tests {
         assert_eq!(w.doms[1].kernel_root, Some(built.l4));
         assert_eq!(w.doms[1].tot_pages, 1024, "shared_info is not counted");
         let si_info = w.info(built.shared_info);
-        assert!(si_info.xen_heap() && si_info.owner() == D1 && si_info.count() == 1, "shared_info is shared with the domain");
+        assert!(
+            si_info.xen_heap() && si_info.owner() == D1 && si_info.count() == 1,
+            "shared_info is shared with the domain"
+        );
         // Registers.
         assert_eq!(built.ctx.rip, image.entry);
         assert_eq!(built.ctx.rsp, layout.stack + 4096);

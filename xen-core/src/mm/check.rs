@@ -57,6 +57,19 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
             count[i] += 1;
             type_count[i] += 1;
         }
+        if info.deval() {
+            // The owner's queue holds a general reference.
+            if info.type_count() != 0 || !info.validated() {
+                return Err(format!("queued table {m:?} in an impossible state: {info:?}"));
+            }
+            let queued = mm
+                .domain(info.owner())
+                .is_some_and(|d| d.deferred[..d.deferred_len].iter().filter(|&&q| q == m).count() == 1);
+            if !queued {
+                return Err(format!("{m:?} waits for devalidation but is not queued once on its owner"));
+            }
+            count[i] += 1;
+        }
     }
     for d in mm.domains.iter() {
         for root in [d.kernel_root, d.user_root].into_iter().flatten() {
@@ -72,12 +85,13 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
     for (i, info) in mm.frames.iter().enumerate() {
         let table = Mfn(i as u64);
         let Some(level) = info.page_type().level() else { continue };
-        if info.type_count() == 0 || info.count() == 0 {
+        if (info.type_count() == 0 && !info.deval()) || info.count() == 0 {
             continue;
         }
         // A partial table holds the references of the entries before its
         // progress index, and of the entry at it if that leads to the
         // partial table below.
+        let start = if info.deval() { info.progress() as usize } else { 0 };
         let end = if info.partial() {
             let p = info.progress() as usize;
             if info.partial_child() {
@@ -92,10 +106,10 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
         } else {
             512
         };
-        for index in 0..end {
+        for index in start..end {
             let e = Pte(mm.read_entry(table, index));
             if is_hv_slot(level, index) {
-                if info.partial() {
+                if info.partial() || info.deval() {
                     continue;
                 }
                 if e.0 != mm.l4_template[index - HV_SLOTS.start()] {
@@ -195,6 +209,11 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
         }
     }
     for d in mm.domains.iter() {
+        for &q in &d.deferred[..d.deferred_len] {
+            if !mm.is_ram(q) || !mm.info(q).deval() || mm.info(q).owner() != d.id {
+                return Err(format!("{:?} queues {q:?}, which does not wait for devalidation", d.id));
+            }
+        }
         if d.tot_pages != owned[d.id.0 as usize] {
             return Err(format!("{:?}: tot_pages {} but owns {} frames", d.id, d.tot_pages, owned[d.id.0 as usize]));
         }

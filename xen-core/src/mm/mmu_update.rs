@@ -25,6 +25,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         count: u32,
         foreigndom: u32,
     ) -> BatchResult {
+        if let Err(e) = self.process_deferred(caller, true) {
+            return BatchResult::refused(e);
+        }
         let fd = match self.resolve_domid(caller, foreigndom as u16) {
             Ok(d) => d,
             Err(e) => return BatchResult::refused(e),

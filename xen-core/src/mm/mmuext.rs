@@ -32,6 +32,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         foreigndom: u16,
         guest: &mut impl GuestRead,
     ) -> BatchResult {
+        if let Err(e) = self.process_deferred(caller, true) {
+            return BatchResult::refused(e);
+        }
         let fd = match self.resolve_domid(caller, foreigndom) {
             Ok(d) if d == DomId::IO => return BatchResult::refused(Errno::EINVAL),
             Ok(d) => d,

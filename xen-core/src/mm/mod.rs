@@ -13,6 +13,7 @@
 //!   [`check`] (the invariant checker).
 
 pub mod check;
+pub mod deferred;
 pub mod entry_update;
 pub mod frame_alloc;
 pub mod hv_map;

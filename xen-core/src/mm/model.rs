@@ -34,12 +34,29 @@ pub struct DomainMm {
     pub kernel_root: Option<Mfn>,
     /// User-mode root table.
     pub user_root: Option<Mfn>,
+    /// Tables whose devalidation was deferred, oldest first.
+    pub deferred: [Mfn; DEFER_SLOTS],
+    /// How many of `deferred` are in use.
+    pub deferred_len: usize,
 }
+
+/// Devalidations a domain may have waiting.
+pub const DEFER_SLOTS: usize = 16;
 
 impl DomainMm {
     /// A domain with no memory yet.
     pub const fn new(id: DomId, max_pages: u64) -> DomainMm {
-        DomainMm { id, privileged: false, io_caps: false, tot_pages: 0, max_pages, kernel_root: None, user_root: None }
+        DomainMm {
+            id,
+            privileged: false,
+            io_caps: false,
+            tot_pages: 0,
+            max_pages,
+            kernel_root: None,
+            user_root: None,
+            deferred: [Mfn(0); DEFER_SLOTS],
+            deferred_len: 0,
+        }
     }
 }
 
@@ -65,6 +82,11 @@ pub trait MmHooks {
     /// the validation: it stops with `ERESTART`, leaving the tables
     /// partially validated, and the hypercall is restarted later to resume.
     fn preempt(&mut self) -> bool {
+        false
+    }
+    /// Whether a table whose last type reference goes may be devalidated
+    /// later, in slices, instead of at once (true under a hypercall).
+    fn defer_devalidation(&mut self) -> bool {
         false
     }
 }
@@ -207,6 +229,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// contents need no validation) on a frame the caller holds a general
     /// reference on.
     pub fn get_simple_type(&mut self, mfn: Mfn, ty: PageType) -> Result<(), RefError> {
+        self.settle(mfn);
         let info = self.info_mut(mfn);
         if info.type_count() == 0 {
             info.set_type(ty);
@@ -227,6 +250,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         match ty.level() {
             None => self.get_simple_type(mfn, ty).map_err(|_| abi::Errno::EINVAL),
             Some(level) => {
+                self.settle(mfn);
                 let info = *self.info(mfn);
                 if info.type_count() == 0 || (info.partial_root() && info.page_type() == ty) {
                     self.validate_table(mfn, level)
@@ -248,7 +272,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         info.set_type_count(count);
         if count == 0 {
             match info.page_type().level() {
-                Some(level) if info.validated() => self.devalidate_table(mfn, level),
+                Some(level) if info.validated() && !(self.hooks.defer_devalidation() && self.defer(mfn)) => {
+                    self.devalidate_table(mfn, level)
+                }
                 _ => {}
             }
         }

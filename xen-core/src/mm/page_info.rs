@@ -9,7 +9,7 @@
 //! | | 27 | type count: references to the frame *as* its type |
 //! | `owner` | 16 | owning domain |
 //! | `linear` | 16 | same-level (linear) page-table references: > 0 = entries this table holds, < 0 = tables referencing it (XSA-240 one-level rule) |
-//! | `flags` | 16 | allocated, xen-heap (shared with the owner, not counted in its pages), partial (validation preempted), partial root (holds a general reference for the preempted operation), partial child (the entry at `progress` leads to the partial table below) |
+//! | `flags` | 16 | allocated, xen-heap (shared with the owner, not counted in its pages), partial (validation preempted), partial root (holds a general reference for the preempted operation), partial child (the entry at `progress` leads to the partial table below), deval (devalidation deferred, done from `progress`) |
 //! | `progress` | 16 | next entry to validate of a partially validated table |
 
 use abi::DomId;
@@ -79,6 +79,7 @@ const FLAG_XEN_HEAP: u16 = 2;
 const FLAG_PARTIAL: u16 = 4;
 const FLAG_PARTIAL_ROOT: u16 = 8;
 const FLAG_PARTIAL_CHILD: u16 = 16;
+const FLAG_DEVAL: u16 = 32;
 
 /// Largest general or type count a frame may reach; a reference that would
 /// go beyond it is refused rather than wrapping.
@@ -151,6 +152,12 @@ impl PageInfo {
     pub const fn partial_child(&self) -> bool {
         self.flags & FLAG_PARTIAL_CHILD != 0
     }
+    /// Devalidation was deferred: the table's type count is zero but its
+    /// entries from `progress` on still hold their references, and it waits
+    /// in its owner's queue (which holds a general reference).
+    pub const fn deval(&self) -> bool {
+        self.flags & FLAG_DEVAL != 0
+    }
     /// Next entry to validate when resuming (meaningful while partial).
     pub const fn progress(&self) -> u16 {
         self.progress
@@ -203,6 +210,10 @@ impl PageInfo {
                 FLAG_PARTIAL | if root { FLAG_PARTIAL_ROOT } else { 0 } | if child { FLAG_PARTIAL_CHILD } else { 0 };
         }
         self.progress = if partial { progress } else { 0 };
+    }
+    pub(crate) fn set_deval(&mut self, deval: bool, progress: u16) {
+        self.flags = if deval { self.flags | FLAG_DEVAL } else { self.flags & !FLAG_DEVAL };
+        self.progress = progress;
     }
     pub(crate) fn set_linear(&mut self, l: i16) {
         self.linear = l;

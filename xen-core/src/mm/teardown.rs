@@ -73,6 +73,8 @@ impl Teardown {
             return None;
         }
         if self.phase == 1 {
+            // Devalidations deferred by the unpins above are finished now.
+            let _ = mm.process_deferred(self.dom, false);
             self.phase = 2;
             self.cursor = 0;
             return None;

@@ -50,6 +50,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         flags: u64,
         guest: &mut impl GuestRead,
     ) -> Result<(), Errno> {
+        self.process_deferred(dom, true)?;
         let l1 = self.l1_for_va(dom, va)?;
         self.get_page(l1, dom).map_err(|_| Errno::EINVAL)?;
         let r = self.mod_entry(l1, 1, table_index(va, 1), Pte(val), dom, false);

@@ -47,7 +47,7 @@ struct ValidateFrame {
 }
 
 #[derive(Clone, Copy, Default)]
-struct DropFrame {
+pub(crate) struct DropFrame {
     mfn: Mfn,
     level: u8,
     next: u16,
@@ -58,7 +58,7 @@ struct DropFrame {
     release: bool,
 }
 
-const DROP_DEPTH: usize = 9;
+pub(crate) const DROP_DEPTH: usize = 9;
 
 impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// References for a present L1 entry in a table owned by `pt_owner`,
@@ -114,6 +114,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         }
         let pt_owner = self.info(table).owner();
         self.get_page(target, pt_owner).map_err(|_: RefError| Errno::EINVAL)?;
+        self.settle(target);
         let t = *self.info(target);
         if t.type_count() == 0 || (t.partial_root() && t.page_type() == PageType::table(level - 1)) {
             return Ok(UpperRef::Validate(target));
@@ -323,7 +324,8 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Drops the references held by one entry value of L`level` table `table`.
     pub(crate) fn drop_entry(&mut self, table: Mfn, level: u8, e: Pte) {
         let mut stack: FixedVec<DropFrame, DROP_DEPTH> = FixedVec::new();
-        self.drop_one(&mut stack, table, level, e);
+        let defer = self.hooks.defer_devalidation();
+        self.drop_one_with(&mut stack, table, level, e, defer);
         self.run_drops(&mut stack);
     }
 
@@ -333,7 +335,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         self.run_drops(&mut stack);
     }
 
-    fn run_drops(&mut self, stack: &mut FixedVec<DropFrame, DROP_DEPTH>) {
+    pub(crate) fn run_drops(&mut self, stack: &mut FixedVec<DropFrame, DROP_DEPTH>) {
         while let Some(&top) = stack.as_slice().last() {
             if top.next >= top.end {
                 stack.remove(stack.len() - 1);
@@ -357,7 +359,21 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         }
     }
 
-    fn drop_one(&mut self, stack: &mut FixedVec<DropFrame, DROP_DEPTH>, table: Mfn, level: u8, e: Pte) {
+    pub(crate) fn drop_one(&mut self, stack: &mut FixedVec<DropFrame, DROP_DEPTH>, table: Mfn, level: u8, e: Pte) {
+        self.drop_one_with(stack, table, level, e, false);
+    }
+
+    /// Drops one entry's references. With `defer_children`, a table below
+    /// whose last type reference goes is queued for later devalidation
+    /// instead of being walked now.
+    pub(crate) fn drop_one_with(
+        &mut self,
+        stack: &mut FixedVec<DropFrame, DROP_DEPTH>,
+        table: Mfn,
+        level: u8,
+        e: Pte,
+        defer_children: bool,
+    ) {
         if !e.present() {
             return;
         }
@@ -378,7 +394,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let count = t.type_count() - 1;
         self.info_mut(target).set_type_count(count);
         let target_level = t.page_type().level().unwrap_or(0);
-        if count == 0 && target_level > 0 && t.validated() {
+        if count == 0 && target_level > 0 && t.validated() && defer_children && self.defer(target) {
+            // The queue holds its own reference now.
+            self.put_page(target);
+        } else if count == 0 && target_level > 0 && t.validated() {
             let frame =
                 DropFrame { mfn: target, level: target_level, next: 0, end: 512, devalidate: true, release: true };
             // Bounded by the one-level rule (module docs); the general

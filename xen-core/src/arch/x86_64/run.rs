@@ -65,6 +65,9 @@ impl MmHooks for ArchHooks {
         self.work += 1;
         self.work > PREEMPT_ENTRIES
     }
+    fn defer_devalidation(&mut self) -> bool {
+        true
+    }
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
         let first =
             if order == 0 { self.frames.alloc(&DirectMap)? } else { self.frames.alloc_contiguous(1 << order)? };

@@ -26,6 +26,7 @@ enum Op {
     Link { dom: u8, table: u8, target: u8, index: usize },
     Linear { dom: u8, level: u8, table: u8, target: u8, index: usize },
     Preempt { every: Option<u32> },
+    Defer(bool),
     Clear { dom: u8, frame: u8 },
     Release { dom: u8, frame: u8 },
 }
@@ -81,6 +82,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (dom.clone(), frame.clone()).prop_map(|(dom, frame)| Op::Clear { dom, frame }),
         1 => (dom, frame).prop_map(|(dom, frame)| Op::Release { dom, frame }),
         1 => prop::option::of(prop::sample::select(vec![2u32, 5, 40, 300])).prop_map(|every| Op::Preempt { every }),
+        1 => any::<bool>().prop_map(Op::Defer),
     ]
 }
 
@@ -107,6 +109,10 @@ fn apply(w: &mut World, op: &Op) -> bool {
         Op::Preempt { every } => {
             w.hooks.preempt_every = every;
             w.hooks.work = 0;
+            false
+        }
+        Op::Defer(on) => {
+            w.hooks.defer = on;
             false
         }
         Op::Chain { dom, index, first } => {
@@ -176,13 +182,16 @@ proptest! {
             }
             // A request that resumes a preempted validation and then fails
             // undoes the earlier requests' partial work too.
-            let had_partial = before_frames.iter().any(|f| f.partial());
+            // Likewise a request that first works off deferred devalidations.
+            let had_partial = before_frames.iter().any(|f| f.partial() || f.deval());
             if failed && !had_partial {
                 prop_assert!(w.snapshot().same_modulo_adjustments(&before), "step {step} {op:?} failed but changed the state");
             }
             // Chain and Linear issue several requests; a type may legitimately
             // drop to zero and change between them.
-            let single = !matches!(op, Op::Chain { .. } | Op::Linear { .. });
+            // So may a request that first works off deferred or partial work.
+            let pending = before_frames.iter().any(|f| f.partial() || f.deval());
+            let single = !matches!(op, Op::Chain { .. } | Op::Linear { .. }) && !pending;
             for (i, (a, b)) in before_frames.iter().zip(&w.frames).enumerate() {
                 if single && a.type_count() > 0 && b.type_count() > 0 {
                     prop_assert_eq!(a.page_type(), b.page_type(), "step {} {:?}: frame {} changed type at non-zero count", step, op, i);

@@ -24,6 +24,8 @@ pub struct RecHooks {
     /// Preempt validation after every this many entries.
     pub preempt_every: Option<u32>,
     pub work: u32,
+    /// Defer devalidations as the hypervisor does under hypercalls.
+    pub defer: bool,
 }
 
 impl MmHooks for RecHooks {
@@ -53,6 +55,9 @@ impl MmHooks for RecHooks {
             return true;
         }
         false
+    }
+    fn defer_devalidation(&mut self) -> bool {
+        self.defer
     }
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
         // The first run of 2^order consecutive pool frames.

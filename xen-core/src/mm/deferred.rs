@@ -1,0 +1,119 @@
+//! Deferred devalidation (XSA-45): when the last type reference to a
+//! page table goes under a hypercall, the table is queued on its owner
+//! instead of being walked at once. The queue is worked off in slices at
+//! the start of the owner's next page-table hypercalls (which are restarted
+//! while work remains), and settled at once when the table is needed again.
+//!
+//! A queued table keeps type count zero and the references of its entries
+//! from `progress` on; the queue holds a general reference so it stays
+//! alive. Tables below it that lose their last type reference are queued in
+//! turn and worked on first (the queue is a stack), so the work is flat and
+//! the queue never holds more than one table per level of the tree.
+
+use super::model::{Mm, MmHooks, DEFER_SLOTS};
+use super::pte::Pte;
+use super::validate::{is_hv_slot, DROP_DEPTH};
+use super::PhysMemory;
+use crate::util::FixedVec;
+use abi::{DomId, Errno, Mfn};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Progress {
+    Done,
+    Preempted,
+    Descended,
+}
+
+impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
+    /// Queues `mfn` (a table whose type count just reached zero) on its
+    /// owner. False if the queue is full: the caller devalidates at once.
+    pub(crate) fn defer(&mut self, mfn: Mfn) -> bool {
+        let owner = self.info(mfn).owner();
+        let Some(d) = self.domains.get_mut(owner.0 as usize).filter(|d| d.id == owner) else { return false };
+        if d.deferred_len == DEFER_SLOTS {
+            return false;
+        }
+        d.deferred[d.deferred_len] = mfn;
+        d.deferred_len += 1;
+        let info = self.info_mut(mfn);
+        info.set_deval(true, 0);
+        // Cannot overflow: the caller holds a reference.
+        info.set_count(info.count() + 1);
+        true
+    }
+
+    fn unqueue(&mut self, mfn: Mfn) {
+        let owner = self.info(mfn).owner();
+        if let Some(d) = self.domains.get_mut(owner.0 as usize) {
+            if let Some(pos) = d.deferred[..d.deferred_len].iter().position(|&m| m == mfn) {
+                d.deferred.copy_within(pos + 1..d.deferred_len, pos);
+                d.deferred_len -= 1;
+                // Unused slots stay zero, so equal states compare equal.
+                d.deferred[d.deferred_len] = Mfn(0);
+            }
+        }
+    }
+
+    /// Works on queued table `mfn` from its progress index. With
+    /// `preemptible`, tables below are queued rather than walked, and the
+    /// work stops when one is queued (it goes first) or the budget runs out.
+    fn work_on(&mut self, mfn: Mfn, preemptible: bool) -> Progress {
+        let level = self.info(mfn).page_type().level().unwrap_or(1);
+        let owner = self.info(mfn).owner();
+        let queued = |mm: &Self| mm.domain(owner).map_or(0, |d| d.deferred_len);
+        let mut next = self.info(mfn).progress() as usize;
+        let mut stack: FixedVec<_, DROP_DEPTH> = FixedVec::new();
+        while next < 512 {
+            if preemptible && self.hooks.preempt() {
+                self.info_mut(mfn).set_deval(true, next as u16);
+                return Progress::Preempted;
+            }
+            let index = next;
+            next += 1;
+            if is_hv_slot(level, index) {
+                continue;
+            }
+            let before = queued(self);
+            let e = Pte(self.read_entry(mfn, index));
+            self.drop_one_with(&mut stack, mfn, level, e, preemptible);
+            self.run_drops(&mut stack);
+            if queued(self) > before {
+                self.info_mut(mfn).set_deval(true, next as u16);
+                return Progress::Descended;
+            }
+        }
+        self.unqueue(mfn);
+        let info = self.info_mut(mfn);
+        info.set_deval(false, 0);
+        info.set_validated(false);
+        self.put_page(mfn);
+        Progress::Done
+    }
+
+    /// Finishes the deferred devalidation of `mfn` now, if it has one:
+    /// before the frame can take any type again.
+    pub(crate) fn settle(&mut self, mfn: Mfn) {
+        if self.is_ram(mfn) && self.info(mfn).deval() {
+            let _ = self.work_on(mfn, false);
+        }
+    }
+
+    /// Works off `dom`'s queue. With `preemptible`, stops with `ERESTART`
+    /// when the budget runs out; the caller's hypercall is then restarted.
+    ///
+    /// # Errors
+    /// `ERESTART` only.
+    pub fn process_deferred(&mut self, dom: DomId, preemptible: bool) -> Result<(), Errno> {
+        loop {
+            let Some(d) = self.domain(dom) else { return Ok(()) };
+            if d.deferred_len == 0 {
+                return Ok(());
+            }
+            // Last in, first out: tables below before the table above.
+            let top = d.deferred[d.deferred_len - 1];
+            if self.work_on(top, preemptible) == Progress::Preempted {
+                return Err(Errno::ERESTART);
+            }
+        }
+    }
+}
