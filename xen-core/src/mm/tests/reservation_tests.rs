@@ -146,9 +146,10 @@ fn a_decreased_frame_still_mapped_stays_alive_until_unmapped() {
 #[test]
 fn the_extent_count_limit_is_exactly_2_to_the_26_minus_1() {
     let mut w = world(100..101);
-    let r = Reservation { nr_extents: MAX_NR_EXTENTS + 1, extent_order: 0, start: 5 };
+    let r = Reservation { nr_extents: 1 << 26, extent_order: 0, start: 5 };
     assert_eq!(w.mm().increase_reservation(D1, r, None), 5, "refused whole: nothing done");
-    let r = Reservation { nr_extents: MAX_NR_EXTENTS, extent_order: 0, start: 5 };
+    assert_eq!(MAX_NR_EXTENTS, (1 << 26) - 1);
+    let r = Reservation { nr_extents: (1 << 26) - 1, extent_order: 0, start: 5 };
     assert_eq!(w.mm().increase_reservation(D1, r, None), 6, "accepted: one extent, then out of memory");
 }
 

@@ -233,3 +233,27 @@ fn xsa_214_248_freed_tables_come_back_untyped_and_hypervisor_frames_stay_unmappa
     let _ = Mfn(0);
     w.check();
 }
+
+/// XSA-240: the same-level counters saturate instead of wrapping.
+#[test]
+fn xsa_240_linear_counters_refuse_to_overflow() {
+    let mut w = World::new(64);
+    let f = w.give(D1, 3);
+    for t in &f {
+        w.pin(D1, 2, *t).unwrap();
+    }
+    let set = |w: &mut World, m: Mfn, v: i16| w.frames[m.0 as usize].set_linear(v);
+    // A holder at the maximum may not hold one more.
+    set(&mut w, f[0], i16::MAX);
+    assert_eq!(w.update(D1, f[0], 1, f[1].to_maddr() | RO), Err(Errno::EINVAL));
+    set(&mut w, f[0], i16::MAX - 1);
+    assert_eq!(w.update(D1, f[0], 1, f[1].to_maddr() | RO), Ok(()));
+    assert_eq!(w.info(f[0]).linear(), i16::MAX);
+    assert_eq!(w.update(D1, f[0], 1, 0), Ok(()));
+    // A target referenced the most times possible may not be referenced again.
+    set(&mut w, f[2], i16::MIN);
+    assert_eq!(w.update(D1, f[0], 2, f[2].to_maddr() | RO), Err(Errno::EINVAL));
+    set(&mut w, f[2], i16::MIN + 1);
+    assert_eq!(w.update(D1, f[0], 2, f[2].to_maddr() | RO), Ok(()));
+    assert_eq!(w.info(f[2]).linear(), i16::MIN);
+}
