@@ -89,6 +89,12 @@ pub fn run(si: &'static StartInfo) -> ! {
         Some("hcall-entries") => hcall_entries(),
         Some("emulation") => emulation(si),
         Some("bench") => bench(),
+        Some("spin") => {
+            say!("guest-kernel: spinning forever without yielding");
+            loop {
+                core::hint::spin_loop();
+            }
+        }
         _ => {}
     }
 

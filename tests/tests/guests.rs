@@ -125,3 +125,20 @@ fn forced_emulation_cpuid_and_cr3_moves_are_emulated() {
     assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
     assert_contains(&out.serial, "cpuid 0x40000000 'XenVMMXenVMM' max 0x40000002, 0x40000001 0x40011");
 }
+
+#[test]
+fn a_spinning_guest_is_preempted_and_crashed_at_its_cpu_limit_while_another_completes() {
+    let mut run = Run::new("spinning_guest");
+    run.cmdline = "exit-success=always".into();
+    // The 5 s time slice ends before the 6 s CPU limit: the other domain runs in between.
+    run.modules = vec![guest("name=spinner timeout=6 test=spin"), guest("name=healthy")];
+    let out = run.boot();
+    let healthy_ran = out.serial.find("(d1) Test result: SUCCESS").expect("domain 1 finished");
+    let crashed = out.serial.find("domain 0 (spinner) crashed").expect("domain 0 was crashed");
+    assert!(healthy_ran < crashed, "domain 1 ran while domain 0 still spun:\n{}", out.serial);
+    assert_eq!(out.exit, Some(ExitKind::Success), "{}", out.serial);
+    assert_contains(&out.serial, "(d0) guest-kernel: spinning forever without yielding");
+    assert_contains(&out.serial, "(d1) Test result: SUCCESS");
+    assert_contains(&out.serial, "domain 0 (spinner) crashed: used up its CPU time (timeout=)");
+    assert_contains(&out.serial, "0    spinner           crashed");
+}

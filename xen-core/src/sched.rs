@@ -47,6 +47,12 @@ pub struct Domain {
     pub vmcall: bool,
     /// Hypercall 127 takes the do-nothing benchmark entry.
     pub bench_null: bool,
+    /// Timer ticks spent running.
+    pub ticks: u64,
+    /// Ticks since it was last scheduled.
+    pub slice_ticks: u64,
+    /// Ticks after which it is crashed (0 = never).
+    pub max_ticks: u64,
     /// Whether it has run yet.
     pub started: bool,
     /// Frames returned when it ended.

@@ -6,6 +6,7 @@
 //! | `mem=SIZE` | initial memory (default 16M); `K`, `M`, `G` suffixes |
 //! | `maxmem=SIZE` | most memory it may balloon up to (default = `mem`) |
 //! | `hcall-ext=int82,vmcall` | also accept hypercalls through `int 0x82` and `vmcall` (xen-core extension, off by default) |
+//! | `timeout=SECONDS` | crash the domain once it has used this much CPU time |
 //! | `bench-null` | benchmark floor: hypercall 127 returns immediately through a do-nothing entry (xen-core extension) |
 //!
 //! Every other token is passed to the guest as its command line.
@@ -28,6 +29,8 @@ pub struct DomainConfig<'a> {
     pub vmcall: bool,
     /// Benchmark floor: hypercall 127 returns at once (`bench-null`).
     pub bench_null: bool,
+    /// CPU time after which the domain is crashed, in seconds (0 = none).
+    pub timeout: u64,
 }
 
 /// Why a module command line was refused.
@@ -66,14 +69,22 @@ impl<'a> DomainConfig<'a> {
     /// Splits `cmdline` into settings and the guest's own command line,
     /// which is written to `guest` (space-separated, truncated to fit).
     pub fn parse(cmdline: &'a str, guest: &mut [u8]) -> Result<(DomainConfig<'a>, usize), ConfigError> {
-        let mut cfg =
-            DomainConfig { name: None, mem: 16 << 20, maxmem: 0, int82: false, vmcall: false, bench_null: false };
+        let mut cfg = DomainConfig {
+            name: None,
+            mem: 16 << 20,
+            maxmem: 0,
+            int82: false,
+            vmcall: false,
+            bench_null: false,
+            timeout: 0,
+        };
         let mut len = 0;
         for token in cmdline.split_ascii_whitespace() {
             match token.split_once('=') {
                 Some(("name", v)) => cfg.name = Some(&v[..v.len().min(MAX_NAME)]),
                 Some(("mem", v)) => cfg.mem = parse_size(v).ok_or(ConfigError::BadSize("mem"))?,
                 Some(("maxmem", v)) => cfg.maxmem = parse_size(v).ok_or(ConfigError::BadSize("maxmem"))?,
+                Some(("timeout", v)) => cfg.timeout = v.parse().map_err(|_| ConfigError::BadSize("timeout"))?,
                 Some(("hcall-ext", v)) => {
                     for e in v.split(',') {
                         match e {

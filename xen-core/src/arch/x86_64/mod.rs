@@ -32,3 +32,5 @@ pub mod run;
 pub mod serial;
 #[cfg(target_os = "none")]
 pub mod setup;
+#[cfg(target_os = "none")]
+pub mod timer;

@@ -305,6 +305,9 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
         int82: cfg.int82,
         vmcall: cfg.vmcall,
         bench_null: cfg.bench_null,
+        ticks: 0,
+        slice_ticks: 0,
+        max_ticks: cfg.timeout * super::timer::HZ,
         started: false,
         frames_returned: 0,
     });
@@ -324,6 +327,7 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
 fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     hv.current = i;
     let d = domains()[i].as_mut().expect("switching to a domain that exists");
+    d.slice_ticks = 0;
     if !d.started {
         d.started = true;
         log::info!("Starting domain {i} ({})", d.name());
@@ -400,8 +404,32 @@ pub fn guest_entry(frame: &mut TrapFrame) {
     let Some(hv) = state() else { no_domains() };
     let i = hv.current;
     let ctx = context_of(frame);
-    let action = guest_exception(hv, i, ctx, ctx.vector as u8);
+    let action = if ctx.vector == super::timer::TIMER_VECTOR {
+        timer_tick(i)
+    } else {
+        guest_exception(hv, i, ctx, ctx.vector as u8)
+    };
     after_entry(hv, i, ctx, action);
+}
+
+/// Ticks a domain may run before another runnable domain gets the CPU.
+const SLICE_TICKS: u64 = 5 * super::timer::HZ;
+
+/// A timer tick while domain `i` ran: charge it, crash it past its CPU
+/// limit, and switch away when its slice is over and others wait.
+fn timer_tick(i: usize) -> Action {
+    super::timer::eoi();
+    let d = d_mut(i);
+    d.ticks += 1;
+    d.slice_ticks += 1;
+    if d.max_ticks != 0 && d.ticks >= d.max_ticks {
+        return Action::Crash("used up its CPU time (timeout=)");
+    }
+    if d.slice_ticks >= SLICE_TICKS {
+        d.slice_ticks = 0;
+        return Action::Yield;
+    }
+    Action::Continue
 }
 
 /// Finishes an entry: reloads CR3 or flushes if the model asked for it,
