@@ -177,3 +177,25 @@ fn teardown_finishes_deferred_devalidations() {
     assert_eq!((report.frames_freed, report.still_referenced), (10, 0));
     w.check();
 }
+
+#[test]
+fn settling_a_table_deep_in_the_queue_keeps_the_others_queued() {
+    let mut w = World::new(200);
+    let (a, _, _) = fan_out(&mut w, 2);
+    let (b, _, _) = fan_out(&mut w, 2);
+    w.pin(D1, 2, a).unwrap();
+    w.pin(D1, 2, b).unwrap();
+    w.hooks.defer = true;
+    // Both unpins in one hypercall: both devalidations wait in the queue.
+    let ops = [a, b].map(|m| abi::mmu::MmuextOp { cmd: abi::mmu::MMUEXT_UNPIN_TABLE, arg1: m.0, ..Default::default() });
+    let mut src: &[abi::mmu::MmuextOp] = &ops;
+    let r = w.mm().mmuext_op(D1, &mut src, 2, 0x7FF0, &mut crate::mm::requests::NoGuestMemory);
+    assert_eq!(r.result, Ok(()));
+    assert_eq!(&w.doms[1].deferred[..w.doms[1].deferred_len], &[a, b]);
+    // Pinning `a` again settles it first; `b` stays queued.
+    w.hooks.defer = false;
+    w.mm().settle(a);
+    assert_eq!(&w.doms[1].deferred[..w.doms[1].deferred_len], &[b]);
+    assert!(!w.info(a).deval() && w.info(b).deval());
+    w.check();
+}
