@@ -16,14 +16,14 @@
 //!
 //! | hypercall | status |
 //! |---|---|
-//! | `set_trap_table` (0), `set_callbacks` (4), `callback_op` (30), `stack_switch` (3), `set_segment_base` (25), `fpu_taskswitch` (5), `vm_assist` (21) | implemented |
+//! | `set_trap_table` (0), `set_callbacks` (4), `callback_op` (30), `stack_switch` (3), `set_segment_base` (25), `fpu_taskswitch` (5), `vm_assist` (21), `set_gdt` (2) | implemented |
 //! | `mmu_update` (1), `mmuext_op` (26), `update_va_mapping` (14) | implemented, validated by the page-type model |
 //! | `console_io` (18) | `CONSOLEIO_WRITE`; `CONSOLEIO_READ` is `-ENOSYS` |
 //! | `xen_version` (17) | `version`, `extraversion`, `capabilities`, `platform_parameters`, `get_features`, `pagesize`; other commands `-ENOSYS` |
 //! | `sched_op` (29), `sched_op_compat` (6) | `yield`, `block`, `shutdown`; other commands `-ENOSYS` |
 //! | `iret` (23) | implemented for returns to guest kernel mode |
 //! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `current_reservation`, `maximum_reservation`; other sub-ops `-ENOSYS` |
-//! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, `multicall`, `set_gdt`, `update_descriptor`, …) | `-ENOSYS` |
+//! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, `multicall`, `update_descriptor`, …) | `-ENOSYS` |
 //!
 //! ## Differences from Xen
 //!
@@ -62,6 +62,10 @@
 //!   populate-on-demand) are not supported: a request with any of them set
 //!   does nothing and returns its start extent. Extents of order > 0 are
 //!   contiguous but not necessarily aligned to their size.
+//! * **GDT.** `set_gdt` frames take the descriptor-page type; present
+//!   system descriptors (TSS, LDT and every gate) are refused, code and data
+//!   descriptors are accepted and loaded with DPL 3. Xen accepts call gates
+//!   whose target is a guest code segment; xen-core refuses all gates.
 //! * **Extension entries.** With `hcall-ext=int82,vmcall` on a module's
 //!   command line, `int 0x82` and `vmcall` are accepted as hypercall
 //!   instructions besides `SYSCALL` (same registers). Off by default: then

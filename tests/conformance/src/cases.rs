@@ -194,6 +194,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     upper_rules(&mut s, &mut f);
     mmuext(&mut s, &mut f);
     big_tree(&mut s, &mut f);
+    gdt(&mut s, &mut f);
     uvm(&mut s, &f);
     memory(&mut s, &mut f, si);
     say!(
@@ -638,4 +639,46 @@ fn big_tree(s: &mut Suite, f: &mut Fixture) {
     s.check("unpin the big tree", 0, me(MMUEXT_UNPIN_TABLE, l2, 0));
     s.check("the last L1 is plain memory again", 0, mu(entry(f.l1, 14), (l1s[23] << 12) | RWF));
     let _ = mu(entry(f.l1, 14), 0);
+}
+
+/// `set_gdt` (2): GDT frames must be the guest's, not writable, and hold
+/// acceptable descriptors; they then take the descriptor-page type.
+fn gdt(s: &mut Suite, f: &mut Fixture) {
+    let frame = f.fresh();
+    let _ = me(MMUEXT_CLEAR_PAGE, frame, 0);
+    let set = |frames: &[u64], entries: u64| call(N::SET_GDT, &[frames.as_ptr() as u64, entries]);
+    let put = |index: u64, desc: u64| mu(entry(frame, index), desc);
+    s.check("set_gdt of a zeroed frame with 16 entries", 0, set(&[frame], 16));
+    s.check("the GDT frame cannot be mapped writable", EBUSY, mu(entry(f.l1, 15), (frame << 12) | RWF));
+    s.check("the GDT frame can be mapped read-only", 0, mu(entry(f.l1, 15), (frame << 12) | RO));
+    let _ = mu(entry(f.l1, 15), 0);
+    s.check("the GDT frame cannot be written with mmu_update", EINVAL, put(1, 0x00CF_F200_0000_FFFF));
+    let other = f.fresh();
+    let _ = me(MMUEXT_CLEAR_PAGE, other, 0);
+    s.check("set_gdt of another frame replaces it", 0, set(&[other], 16));
+    s.check("the first GDT frame is plain memory again", 0, mu(entry(f.l1, 15), (frame << 12) | RWF));
+    let _ = mu(entry(f.l1, 15), 0);
+    for (desc, name, want) in [
+        (0x00CF_F200_0000_FFFFu64, "flat data descriptor, DPL 3", 0),
+        (0x00AF_FA00_0000_FFFF, "64-bit code descriptor, DPL 3", 0),
+        (0x00AF_9A00_0000_FFFF, "64-bit code descriptor, DPL 0", 0),
+        (0x00CF_9200_0000_FFFF, "data descriptor, DPL 0", 0),
+        (0x0000_8900_0000_0067, "TSS descriptor", EINVAL),
+        (0x0000_8200_0000_0000, "LDT descriptor", EINVAL),
+        (0x0000_EC00_E008_1000, "call gate into the hypervisor", EINVAL),
+        (0x00CF_7200_0000_FFFF, "not-present data descriptor", 0),
+    ] {
+        let _ = put(3, desc);
+        let mut label = [0u8; 64];
+        let n = fmt_into(&mut label, format_args!("set_gdt with a {name}"));
+        s.check(core::str::from_utf8(&label[..n]).unwrap_or("?"), want, set(&[frame], 16));
+        let _ = set(&[other], 16);
+        let _ = put(3, 0);
+    }
+    s.check("set_gdt with 7169 entries", EINVAL, set(&[frame, frame], 7169));
+    s.check("set_gdt of a writably mapped frame", EINVAL, set(&[f.data], 16));
+    s.check("set_gdt of a page table", EINVAL, set(&[f.l1], 16));
+    s.check("set_gdt of a frame beyond RAM", EINVAL, set(&[0x07FF_FFFF], 16));
+    s.check("set_gdt with the frame list in the hypervisor", EFAULT, call(N::SET_GDT, &[HV, 16]));
+    s.check("set_gdt with no entries", 0, set(&[], 0));
 }

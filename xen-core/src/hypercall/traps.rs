@@ -84,6 +84,20 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         }
     }
 
+    /// `set_gdt(frame_list, entries)`.
+    pub(super) fn set_gdt(&mut self, list: u64, entries: u64) -> Result<u64, Errno> {
+        if entries > FIRST_RESERVED_GDT_ENTRY as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let n = entries.div_ceil(512) as usize;
+        let mut frames = [abi::Mfn(0); crate::mm::gdt::MAX_GDT_FRAMES];
+        for (i, slot) in frames[..n].iter_mut().enumerate() {
+            *slot = abi::Mfn(self.mem().read_u64(list.wrapping_add(i as u64 * 8))?);
+        }
+        let dom = self.dom;
+        self.mm.set_gdt(dom, &frames[..n], entries).map(|()| 0)
+    }
+
     /// `stack_switch(ss, sp)`.
     pub(super) fn stack_switch(&mut self, ss: u64, sp: u64) -> Result<u64, Errno> {
         self.vcpu.kernel_ss = (ss & 0xFFFF) | 3;

@@ -72,6 +72,14 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
         }
     }
     for d in mm.domains.iter() {
+        for &g in &d.gdt[..d.gdt_frames as usize] {
+            let info = mm.info(g);
+            if info.page_type() != PageType::SegDesc || info.type_count() == 0 || info.owner() != d.id {
+                return Err(format!("GDT frame {g:?} of {:?} is not a descriptor page it owns: {info:?}", d.id));
+            }
+            count[g.0 as usize] += 1;
+            type_count[g.0 as usize] += 1;
+        }
         for root in [d.kernel_root, d.user_root].into_iter().flatten() {
             let info = mm.info(root);
             if info.page_type() != PageType::L4 || info.type_count() == 0 || info.owner() != d.id {
@@ -193,7 +201,8 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
         if u64::from(info.count()) != count[i] {
             return Err(format!("{m:?}: general count {} but {} references exist ({info:?})", info.count(), count[i]));
         }
-        let tracked = info.page_type().level().is_some() || info.page_type() == PageType::Writable;
+        let tracked =
+            info.page_type().level().is_some() || matches!(info.page_type(), PageType::Writable | PageType::SegDesc);
         if tracked && u64::from(info.type_count()) != type_count[i] {
             return Err(format!(
                 "{m:?}: type count {} but {} type references exist ({info:?})",

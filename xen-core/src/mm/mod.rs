@@ -16,6 +16,7 @@ pub mod check;
 pub mod deferred;
 pub mod entry_update;
 pub mod frame_alloc;
+pub mod gdt;
 pub mod hv_map;
 pub mod mmu_update;
 pub mod mmuext;

@@ -38,6 +38,12 @@ pub struct DomainMm {
     pub deferred: [Mfn; DEFER_SLOTS],
     /// How many of `deferred` are in use.
     pub deferred_len: usize,
+    /// GDT frames (`set_gdt`), each holding a descriptor-page type reference.
+    pub gdt: [Mfn; super::gdt::MAX_GDT_FRAMES],
+    /// How many of `gdt` are in use.
+    pub gdt_frames: u8,
+    /// Descriptors in the guest GDT.
+    pub gdt_entries: u16,
 }
 
 /// Devalidations a domain may have waiting.
@@ -56,6 +62,9 @@ impl DomainMm {
             user_root: None,
             deferred: [Mfn(0); DEFER_SLOTS],
             deferred_len: 0,
+            gdt: [Mfn(0); super::gdt::MAX_GDT_FRAMES],
+            gdt_frames: 0,
+            gdt_entries: 0,
         }
     }
 }
@@ -89,6 +98,8 @@ pub trait MmHooks {
     fn defer_devalidation(&mut self) -> bool {
         false
     }
+    /// `dom`'s GDT frames changed: reload the descriptors if it is running.
+    fn gdt_changed(&mut self, _dom: DomId) {}
 }
 
 /// Why a general reference could not be taken.

@@ -48,8 +48,14 @@ impl Teardown {
             }
             let d = mm.domain_mut(self.dom);
             let roots = [d.kernel_root.take(), d.user_root.take()];
+            let gdt = (d.gdt, d.gdt_frames);
+            d.gdt_frames = 0;
+            d.gdt_entries = 0;
             for root in roots.into_iter().flatten() {
                 mm.put_page_and_type(root);
+            }
+            for &mfn in &gdt.0[..gdt.1 as usize] {
+                mm.put_page_and_type(mfn);
             }
             self.phase = 1;
         }

@@ -123,3 +123,26 @@ pub fn init() {
         );
     }
 }
+
+static GUEST_ENTRIES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Loads a guest's descriptors into GDT entries 0.. (the rest of its area
+/// becomes null). Code and data descriptors get DPL 3: the guest kernel
+/// runs in ring 3. `read(i)` gives descriptor `i`; the caller has checked
+/// them all when their frames took the descriptor-page type.
+pub fn load_guest(entries: usize, read: impl Fn(usize) -> u64) {
+    let entries = entries.min(FIRST_RESERVED_GDT_ENTRY);
+    let previous = GUEST_ENTRIES.swap(entries, core::sync::atomic::Ordering::Relaxed);
+    // SAFETY: one CPU; the guest area (entries below 7168) is never used by
+    // the hypervisor's own selectors, and the GDT is reloaded by the CPU
+    // only when a selector is loaded, after this returns.
+    let gdt = unsafe { &mut (*core::ptr::addr_of_mut!(GDT)).0 };
+    for (i, slot) in gdt[..entries].iter_mut().enumerate() {
+        let d = read(i);
+        let present_segment = d & (1 << 47) != 0 && d & (1 << 44) != 0;
+        *slot = if present_segment { d | (3 << 45) } else { d };
+    }
+    for slot in gdt.iter_mut().take(previous.max(entries)).skip(entries) {
+        *slot = 0;
+    }
+}

@@ -17,7 +17,7 @@ pub mod entry;
 #[cfg(target_os = "none")]
 pub mod exception;
 #[cfg(target_os = "none")]
-mod gdt;
+pub mod gdt;
 #[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]

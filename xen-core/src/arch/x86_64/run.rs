@@ -35,6 +35,8 @@ pub struct ArchHooks {
     pub reload_root: bool,
     /// Page-table entries validated in this hypercall so far.
     pub work: u32,
+    /// The current domain's GDT frames changed.
+    pub reload_gdt: bool,
 }
 
 /// Entries validated per hypercall before it is preempted and restarted.
@@ -67,6 +69,9 @@ impl MmHooks for ArchHooks {
     }
     fn defer_devalidation(&mut self) -> bool {
         true
+    }
+    fn gdt_changed(&mut self, _: DomId) {
+        self.reload_gdt = true;
     }
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
         let first =
@@ -209,7 +214,7 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
         frame_table: ft,
         m2p,
         mm_domains: [const { DomainMm::new(DomId(0), 0) }; MAX_DOMAINS],
-        hooks: ArchHooks { frames, flush_pending: false, reload_root: false, work: 0 },
+        hooks: ArchHooks { frames, flush_pending: false, reload_root: false, work: 0, reload_gdt: false },
         template,
         current: 0,
         console: Console { at_line_start: [true; MAX_DOMAINS] },
@@ -338,6 +343,7 @@ fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     unsafe { cpu::set_cr3(root) };
     flush_all();
     entry::select_syscall_entry(d.bench_null);
+    load_guest_gdt(hv, i);
     let mut ctx = d.vcpu.ctx;
     ctx.sanitize_for_exit();
     ctx
@@ -381,7 +387,7 @@ pub fn syscall_entry(frame: &mut TrapFrame) {
     let nr = ctx.gpr[reg::RAX];
     let action = hypercall(hv, i, ctx, 2);
     let quiet = nr != abi::hypercall::HypercallNr::SCHED_OP.0 && nr != abi::hypercall::HypercallNr::MEMORY_OP.0;
-    if action == Action::Continue && quiet && !hv.hooks.reload_root && !hv.hooks.flush_pending {
+    if action == Action::Continue && quiet && !hv.hooks.reload_root && !hv.hooks.flush_pending && !hv.hooks.reload_gdt {
         ctx.sanitize_for_exit();
         return;
     }
@@ -437,6 +443,9 @@ fn timer_tick(i: usize) -> Action {
 #[inline(never)]
 fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Action) {
     if action == Action::Continue {
+        if core::mem::take(&mut hv.hooks.reload_gdt) {
+            load_guest_gdt(hv, i);
+        }
         if core::mem::take(&mut hv.hooks.reload_root) {
             let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
             // SAFETY: a validated L4 of this domain with the hypervisor slots.
@@ -475,6 +484,15 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Ac
             finish(hv);
         }
     }
+}
+
+/// Loads domain `i`'s GDT descriptors into the hardware GDT.
+fn load_guest_gdt(hv: &Hypervisor, i: usize) {
+    let d = &hv.mm_domains[i];
+    let (frames, entries) = (d.gdt, d.gdt_entries as usize);
+    super::gdt::load_guest(entries, |n| {
+        DirectMap.read_u64(PhysAddr(frames[n / 512].to_maddr() + (n % 512) as u64 * 8))
+    });
 }
 
 /// Debug keys typed on the console: `m` prints every domain's memory.
