@@ -41,24 +41,7 @@ syscall_entry:
     push rcx
     push 0
     push 0x100
-    push r15
-    push r14
-    push r13
-    push r12
-    push r11
-    push r10
-    push r9
-    push r8
-    push rbp
-    push rdi
-    push rsi
-    push rdx
-    push rcx
-    push rbx
-    push rax
-    mov rdi, rsp
-    call xen_core_syscall
-    jmp trap_return
+    jmp syscall_common
 
     // Benchmark floor (module option `bench-null`): hypercall 127 returns at
     // once with SYSRET; anything else takes the normal path. SYSRET is used

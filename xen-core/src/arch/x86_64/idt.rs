@@ -26,8 +26,8 @@ exception_stubs:
     .set vector, vector + 1
     .endr
 
-    .global exception_common
-exception_common:
+    // The general registers, in the order of `TrapFrame`.
+    .macro SAVE_GPRS
     push r15
     push r14
     push r13
@@ -43,9 +43,22 @@ exception_common:
     push rcx
     push rbx
     push rax
+    .endm
+
+    .global exception_common
+exception_common:
+    SAVE_GPRS
     mov rdi, rsp
     cld
     call xen_core_exception
+    jmp trap_return
+
+    // SYSCALL entries, once `syscall_entry` has built the hardware-like part.
+    .global syscall_common
+syscall_common:
+    SAVE_GPRS
+    mov rdi, rsp
+    call xen_core_syscall
     .global trap_return
 trap_return:
     pop rax

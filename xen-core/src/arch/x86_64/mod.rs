@@ -13,13 +13,19 @@ mod boot32;
 #[cfg(target_os = "none")]
 pub mod cpu;
 #[cfg(target_os = "none")]
+mod domains;
+#[cfg(target_os = "none")]
 pub mod entry;
 #[cfg(target_os = "none")]
 pub mod exception;
 #[cfg(target_os = "none")]
 pub mod gdt;
 #[cfg(target_os = "none")]
+mod guest_faults;
+#[cfg(target_os = "none")]
 mod heap;
+#[cfg(target_os = "none")]
+mod hooks;
 #[cfg(target_os = "none")]
 mod idt;
 #[cfg(target_os = "none")]

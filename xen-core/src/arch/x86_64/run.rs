@@ -4,127 +4,29 @@
 
 use super::entry;
 use super::exception::TrapFrame;
-use super::paging::{DirectMap, DIRECT_MAP_BASE};
+use super::guest_faults::guest_exception;
+use super::hooks::{ArchGuest, ArchHooks, Console, PREEMPT_ENTRIES};
+use super::paging::DirectMap;
 use super::{cpu, qemu, serial};
-use crate::boot::BootDescription;
-use crate::domain::bounce::{bounce, has_error_code};
-use crate::domain::builder;
-use crate::domain::config::DomainConfig;
-use crate::domain::elf::Elf;
-use crate::domain::emulate::{read_reg, write_reg, xen_leaf, Emulated};
-use crate::domain::layout::Layout;
-use crate::domain::notes::{KernelImage, XenNotes};
-use crate::domain::vcpu::{reg, GuestContext, Vcpu};
-use crate::hypercall::{Action, Call, ConsoleSink, GuestMemory};
-use crate::mm::hv_map::{HvMapper, Rights};
-use crate::mm::mmuext::Root;
+use crate::domain::vcpu::{reg, GuestContext};
+use crate::hypercall::{Action, Call};
 use crate::mm::teardown::Teardown;
-use crate::mm::{DomainMm, FrameAllocator, Mm, MmHooks, PageInfo, PhysAddr, PhysMemory, PhysRange};
+use crate::mm::{DomainMm, Mm, PageInfo, PhysAddr, PhysMemory};
 use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
-use crate::util::FixedVec;
-use abi::start_info::{SIF_INITDOMAIN, SIF_PRIVILEGED};
-use abi::{DomId, GuestVa, Mfn};
-
-/// Side effects of the model, carried out here.
-pub struct ArchHooks {
-    /// Where freed frames go.
-    pub frames: FrameAllocator,
-    /// A TLB flush is due before returning to a guest.
-    pub flush_pending: bool,
-    /// The current domain's root changed.
-    pub reload_root: bool,
-    /// Page-table entries validated in this hypercall so far.
-    pub work: u32,
-    /// The current domain's GDT frames changed.
-    pub reload_gdt: bool,
-}
-
-/// Entries validated per hypercall before it is preempted and restarted.
-pub const PREEMPT_ENTRIES: u32 = 8192;
-
-impl MmHooks for ArchHooks {
-    fn flush_domain_tlb(&mut self, _: DomId) {
-        self.flush_pending = true;
-    }
-    fn flush_local_tlb(&mut self) {
-        self.flush_pending = true;
-    }
-    fn invlpg_local(&mut self, va: u64) {
-        // SAFETY: INVLPG only drops a translation.
-        unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack)) };
-    }
-    fn flush_cache(&mut self) {
-        // SAFETY: WBINVD writes back and invalidates caches; no memory effect.
-        unsafe { core::arch::asm!("wbinvd", options(nostack)) };
-    }
-    fn root_changed(&mut self, _: DomId) {
-        self.reload_root = true;
-    }
-    fn frame_freed(&mut self, mfn: Mfn) {
-        self.frames.free(mfn, &mut DirectMap);
-    }
-    fn preempt(&mut self) -> bool {
-        self.work += 1;
-        self.work > PREEMPT_ENTRIES
-    }
-    fn defer_devalidation(&mut self) -> bool {
-        true
-    }
-    fn gdt_changed(&mut self, _: DomId) {
-        self.reload_gdt = true;
-    }
-    fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
-        let first =
-            if order == 0 { self.frames.alloc(&DirectMap)? } else { self.frames.alloc_contiguous(1 << order)? };
-        // Scrubbed before the domain gets them.
-        for j in 0..1u64 << order {
-            DirectMap.zero_frame(Mfn(first.0 + j));
-        }
-        Some(first)
-    }
-}
-
-/// Guest memory through the current page tables, with fault fixups.
-pub struct ArchGuest;
-
-impl GuestMemory for ArchGuest {
-    fn copy_from(&self, va: GuestVa, buf: &mut [u8]) -> bool {
-        entry::copy_from_guest(va.0, buf)
-    }
-    fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool {
-        entry::copy_to_guest(va.0, buf)
-    }
-}
-
-struct Console {
-    at_line_start: [bool; MAX_DOMAINS],
-}
-
-impl ConsoleSink for Console {
-    fn write(&mut self, dom: DomId, bytes: &[u8]) {
-        let start = &mut self.at_line_start[dom.0 as usize % MAX_DOMAINS];
-        for part in bytes.split_inclusive(|&b| b == b'\n') {
-            if *start {
-                serial::print(format_args!("(d{}) ", dom.0));
-            }
-            serial::write_bytes(part);
-            *start = part.ends_with(b"\n");
-        }
-    }
-}
+use abi::DomId;
 
 /// Everything the hypervisor keeps while guests run.
 pub struct Hypervisor {
-    frame_table: &'static mut [PageInfo],
-    m2p: &'static mut [u64],
-    mm_domains: [DomainMm; MAX_DOMAINS],
-    hooks: ArchHooks,
-    template: [u64; 16],
-    current: usize,
-    console: Console,
-    all_poweroff_required: bool,
+    pub(super) frame_table: &'static mut [PageInfo],
+    pub(super) m2p: &'static mut [u64],
+    pub(super) mm_domains: [DomainMm; MAX_DOMAINS],
+    pub(super) hooks: ArchHooks,
+    pub(super) template: [u64; 16],
+    pub(super) current: usize,
+    pub(super) console: Console,
+    pub(super) all_poweroff_required: bool,
     /// The hypervisor's own L4 (CR3 while no domain's tables are needed).
-    hv_root: u64,
+    pub(super) hv_root: u64,
 }
 
 /// The hypervisor's state. There is one CPU, the hypervisor runs with
@@ -134,20 +36,26 @@ pub struct Hypervisor {
 static mut HV: Option<Hypervisor> = None;
 
 /// The state, for the one guest entry being handled.
-fn state() -> Option<&'static mut Hypervisor> {
+/// Installs the state before the first guest runs.
+pub(super) fn state_init(hv: Hypervisor) {
+    // SAFETY: boot code, before any guest runs: nothing else uses `HV`.
+    unsafe { *core::ptr::addr_of_mut!(HV) = Some(hv) };
+}
+
+pub(super) fn state() -> Option<&'static mut Hypervisor> {
     // SAFETY: see `HV`: entries are strictly sequential on the one CPU.
     unsafe { (*core::ptr::addr_of_mut!(HV)).as_mut() }
 }
 static mut DOMAINS: [Option<Domain>; MAX_DOMAINS] = [const { None }; MAX_DOMAINS];
 
-fn domains() -> &'static mut [Option<Domain>; MAX_DOMAINS] {
+pub(super) fn domains() -> &'static mut [Option<Domain>; MAX_DOMAINS] {
     // SAFETY: one CPU, interrupts off in the hypervisor, and only code
     // handling a guest entry (or boot code before guests run) calls this.
     unsafe { &mut *core::ptr::addr_of_mut!(DOMAINS) }
 }
 
 impl Hypervisor {
-    fn mm(&mut self) -> Mm<'_, DirectMap, ArchHooks> {
+    pub(super) fn mm(&mut self) -> Mm<'_, DirectMap, ArchHooks> {
         Mm {
             frames: self.frame_table,
             m2p: self.m2p,
@@ -164,172 +72,10 @@ fn leak_direct_map() -> &'static mut DirectMap {
     alloc::boxed::Box::leak(alloc::boxed::Box::new(DirectMap))
 }
 
-/// Allocates the frame table and M2P for every frame below `max_pfn`.
-fn frame_table(frames: &mut FrameAllocator, max_pfn: u64) -> Option<(&'static mut [PageInfo], &'static mut [u64])> {
-    let ft_frames = (max_pfn * 16).div_ceil(4096);
-    let m2p_frames = (max_pfn * 8).div_ceil(4096);
-    let ft = frames.alloc_contiguous(ft_frames)?;
-    let m2p = frames.alloc_contiguous(m2p_frames)?;
-    let mut dm = DirectMap;
-    for i in 0..ft_frames {
-        dm.zero_frame(Mfn(ft.0 + i));
-    }
-    for i in 0..m2p_frames {
-        dm.zero_frame(Mfn(m2p.0 + i));
-    }
-    // SAFETY: the frames were just taken from the allocator and zeroed; an
-    // all-zero PageInfo/u64 is valid, and nothing else will use them.
-    unsafe {
-        let ft = core::slice::from_raw_parts_mut((DIRECT_MAP_BASE + ft.to_maddr()) as *mut PageInfo, max_pfn as usize);
-        for p in ft.iter_mut() {
-            *p = PageInfo::default();
-        }
-        let m2p = core::slice::from_raw_parts_mut((DIRECT_MAP_BASE + m2p.to_maddr()) as *mut u64, max_pfn as usize);
-        Some((ft, m2p))
-    }
-}
-
-/// Builds a domain per module and runs them. Never returns.
-pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_poweroff_required: bool) -> ! {
-    let max_pfn = desc.usable().map(|r| r.end.0.div_ceil(4096)).max().unwrap_or(0);
-    let Some((ft, m2p)) = frame_table(&mut frames, max_pfn) else {
-        log::error!("no memory for the frame table");
-        qemu::exit(qemu::EXIT_FAILURE);
-    };
-    let root = cpu::cr3() & abi::mmu::pte::ADDR_MASK;
-    // The M2P, read-only for guests at 0xFFFF800000000000 (L4 slot 256).
-    let m2p_maddr = m2p.as_ptr() as u64 - DIRECT_MAP_BASE;
-    let m2p_len = (max_pfn * 8).div_ceil(4096) * 4096;
-    let nx = cpu::rdmsr(cpu::MSR_EFER) & cpu::EFER_NXE != 0;
-    let mut mapper = HvMapper { mem: &mut DirectMap, frames: &mut frames, root: Mfn(root >> 12), nx };
-    if let Err(e) = mapper.map(abi::MACH2PHYS_VIRT_START, PhysAddr(m2p_maddr), m2p_len, Rights::GUEST_RO, true) {
-        log::error!("mapping the read-only M2P: {e:?}");
-    }
-    flush_all();
-    let mut template = [0u64; 16];
-    for (i, t) in template.iter_mut().enumerate() {
-        *t = DirectMap.read_u64(PhysAddr(root + (256 + i as u64) * 8));
-    }
-    let mut hv = Hypervisor {
-        frame_table: ft,
-        m2p,
-        mm_domains: [const { DomainMm::new(DomId(0), 0) }; MAX_DOMAINS],
-        hooks: ArchHooks { frames, flush_pending: false, reload_root: false, work: 0, reload_gdt: false },
-        template,
-        current: 0,
-        console: Console { at_line_start: [true; MAX_DOMAINS] },
-        all_poweroff_required,
-        hv_root: root,
-    };
-    for (i, d) in hv.mm_domains.iter_mut().enumerate() {
-        d.id = DomId(i as u16);
-    }
-    // The first MiB and every hole of the memory map are I/O frames.
-    {
-        let mut mm = hv.mm();
-        for pfn in 0..max_pfn {
-            let pa = pfn * 4096;
-            let usable = pa >= 0x10_0000 && desc.usable().any(|r| r.start.0 <= pa && pa + 4096 <= r.end.0);
-            if !usable {
-                mm.mark_io(Mfn(pfn));
-            }
-        }
-    }
-    for (i, module) in desc.modules.as_slice().iter().enumerate().take(MAX_DOMAINS) {
-        create_domain(&mut hv, i, module.range, module.cmdline);
-    }
-    if domains().iter().all(|d| d.is_none()) {
-        log::error!("no domain could be built");
-        finish(&mut hv);
-    }
-    let first = (0..MAX_DOMAINS).find(|&i| domains()[i].is_some()).unwrap_or(0);
-    hv.current = first;
-    let ctx = switch_to(&mut hv, first);
-    // SAFETY: boot code, before any guest runs: nothing else uses `HV`.
-    unsafe { *core::ptr::addr_of_mut!(HV) = Some(hv) };
-    entry::enter(&to_frame(&ctx))
-}
-
-fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &str) {
-    let dom = DomId(index as u16);
-    let mut guest_cmdline = [0u8; 1024];
-    let fail = |what: &dyn core::fmt::Display| log::error!("domain {index}: refused: {what}; skipping it");
-    let (cfg, cmd_len) = match DomainConfig::parse(cmdline, &mut guest_cmdline) {
-        Ok(c) => c,
-        Err(e) => return fail(&e),
-    };
-    let Some(bytes) = DirectMap::bytes(image, u64::MAX) else { return fail(&"module outside RAM") };
-    let elf = match Elf::parse(bytes) {
-        Ok(e) => e,
-        Err(e) => return fail(&e),
-    };
-    let image = match XenNotes::read(&elf).and_then(|n| KernelImage::accept(&elf, &n)) {
-        Ok(i) => i,
-        Err(e) => return fail(&e),
-    };
-    let nr_pages = cfg.mem / 4096;
-    let layout = match Layout::compute(&image, nr_pages) {
-        Ok(l) => l,
-        Err(e) => return fail(&e),
-    };
-    if hv.hooks.frames.free_frames() < nr_pages + 1 {
-        return fail(&"not enough free memory");
-    }
-    let mut list: alloc::vec::Vec<Mfn> = alloc::vec::Vec::with_capacity(nr_pages as usize + 1);
-    for _ in 0..=nr_pages {
-        let Some(m) = hv.hooks.frames.alloc(&DirectMap) else { return fail(&"out of memory") };
-        // Scrubbed before the domain gets it.
-        DirectMap.zero_frame(m);
-        list.push(m);
-    }
-    let privileged = index == 0;
-    {
-        let d = &mut hv.mm_domains[index];
-        *d = DomainMm::new(dom, cfg.maxmem / 4096);
-        d.privileged = privileged;
-        d.io_caps = privileged;
-    }
-    let flags = if privileged { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
-    let built = match builder::build(&mut hv.mm(), dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags)
-    {
-        Ok(b) => b,
-        Err(e) => return fail(&format_args!("building the start of day failed ({e:?})")),
-    };
-    let mut name: FixedVec<u8, 32> = FixedVec::new();
-    let default_name = alloc::format!("dom{index}");
-    for &b in cfg.name.unwrap_or(&default_name).as_bytes() {
-        let _ = name.push(b);
-    }
-    domains()[index] = Some(Domain {
-        id: dom,
-        name,
-        vcpu: Vcpu::new(built.ctx),
-        state: RunState::Runnable,
-        shared_info: built.shared_info,
-        line: FixedVec::new(),
-        int82: cfg.int82,
-        vmcall: cfg.vmcall,
-        bench_null: cfg.bench_null,
-        ticks: 0,
-        slice_ticks: 0,
-        max_ticks: cfg.timeout * super::timer::HZ,
-        started: false,
-        frames_returned: 0,
-    });
-    log::info!(
-        "domain {index} ({}): {} MiB, entry {:#x}, {} page-table frames{}",
-        domains()[index].as_ref().map_or("?", |d| d.name()),
-        cfg.mem >> 20,
-        image.entry,
-        layout.nr_pt_frames,
-        if privileged { ", privileged" } else { "" }
-    );
-}
-
 /// Loads domain `i`: its page tables and its registers as a trap frame.
 /// Makes domain `i` current: its page tables, its SYSCALL entry, and its
 /// saved registers as the context to return to.
-fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
+pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     hv.current = i;
     let d = domains()[i].as_mut().expect("switching to a domain that exists");
     d.slice_ticks = 0;
@@ -349,7 +95,7 @@ fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     ctx
 }
 
-fn flush_all() {
+pub(super) fn flush_all() {
     // Guest user mappings are global: toggling PGE flushes them too.
     let cr4 = cpu::cr4();
     // SAFETY: clearing and restoring PGE only flushes the TLB.
@@ -359,7 +105,7 @@ fn flush_all() {
     }
 }
 
-fn to_frame(c: &GuestContext) -> TrapFrame {
+pub(super) fn to_frame(c: &GuestContext) -> TrapFrame {
     let mut f = TrapFrame::default();
     *context_of(&mut f) = *c;
     f
@@ -508,7 +254,7 @@ fn console_keys(hv: &Hypervisor) {
     }
 }
 
-fn d_mut(i: usize) -> &'static mut Domain {
+pub(super) fn d_mut(i: usize) -> &'static mut Domain {
     domains()[i].as_mut().expect("domain exists")
 }
 
@@ -532,7 +278,7 @@ fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     }
 }
 
-fn finish(hv: &mut Hypervisor) -> ! {
+pub(super) fn finish(hv: &mut Hypervisor) -> ! {
     log::info!("All domains have finished.");
     log::info!("  dom  name              shutdown reason   frames returned");
     let mut all_poweroff = true;
@@ -550,7 +296,7 @@ fn finish(hv: &mut Hypervisor) -> ! {
     qemu::exit(if ok { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
 }
 
-fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u64) -> Action {
+pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u64) -> Action {
     let d = d_mut(i);
     hv.hooks.work = 0;
     let Hypervisor { frame_table, m2p, mm_domains, hooks, template, console, .. } = hv;
@@ -574,97 +320,4 @@ fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u
         log::debug!("domain {i}: hypercall {nr} preempted after {PREEMPT_ENTRIES} entries; it will continue");
     }
     action
-}
-
-/// Reads guest instruction bytes at `rip`.
-fn insn_bytes(rip: u64) -> [u8; 8] {
-    let mut b = [0u8; 8];
-    if GuestVa(rip).range_is_guest_accessible(8) && ArchGuest.copy_from(GuestVa(rip), &mut b) {
-        b
-    } else {
-        [0; 8]
-    }
-}
-
-fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, vector: u8) -> Action {
-    let d = d_mut(i);
-    let rip = ctx.rip;
-    let code = insn_bytes(rip);
-    if matches!(vector, 6 | 13) {
-        if let Some((insn, len)) = Emulated::decode(&code) {
-            return emulate(hv, i, ctx, insn, len);
-        }
-    }
-    match vector {
-        // `vmcall` (0F 01 C1) as a hypercall: a documented extension.
-        6 if d.vmcall && code[..3] == [0x0F, 0x01, 0xC1] => {
-            ctx.rip = rip + 3;
-            return hypercall(hv, i, ctx, 3);
-        }
-        13 if code[0] == 0xCD => {
-            let n = code[1];
-            if n == 0x82 && d.int82 {
-                ctx.rip = rip + 2;
-                return hypercall(hv, i, ctx, 2);
-            }
-            // A software interrupt: allowed by the trap table's DPL (guest
-            // kernel counts as privilege 1), else #GP like the hardware.
-            let entry = d.vcpu.traps[n as usize];
-            if entry.address != 0 && entry.flags & 3 >= 1 {
-                ctx.rip = rip + 2;
-                return deliver(d, ctx, n, None);
-            }
-            return deliver(d, ctx, 13, Some((u64::from(n) << 3) | 2));
-        }
-        14 => {
-            let cr2 = cpu::cr2();
-            DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), cr2);
-            // The guest kernel runs in ring 3; Xen reports its faults as supervisor ones.
-            let code = ctx.error_code & !4;
-            return deliver(d, ctx, 14, Some(code));
-        }
-        _ => {}
-    }
-    let err = has_error_code(vector).then_some(ctx.error_code);
-    deliver(d, ctx, vector, err)
-}
-
-/// Runs an emulated instruction for domain `i`.
-fn emulate(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, insn: Emulated, len: u64) -> Action {
-    match insn {
-        Emulated::Cpuid => {
-            let (leaf, sub) = (ctx.gpr[reg::RAX] as u32, ctx.gpr[reg::RCX] as u32);
-            let version = (crate::hypercall::XEN_MAJOR as u32, crate::hypercall::XEN_MINOR as u32);
-            let r = xen_leaf(leaf, version).unwrap_or_else(|| {
-                let c = cpu::cpuid(leaf, sub);
-                [c.eax, c.ebx, c.ecx, c.edx]
-            });
-            for (slot, v) in [reg::RAX, reg::RBX, reg::RCX, reg::RDX].into_iter().zip(r) {
-                ctx.gpr[slot] = u64::from(v);
-            }
-        }
-        Emulated::MovFromCr3(r) => {
-            let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
-            write_reg(ctx, r, root);
-        }
-        Emulated::MovToCr3(r) => {
-            let mfn = Mfn((read_reg(ctx, r) & abi::mmu::pte::ADDR_MASK) >> 12);
-            if hv.mm().set_root(DomId(i as u16), Root::Kernel, mfn).is_err() {
-                return deliver(d_mut(i), ctx, 13, Some(0));
-            }
-        }
-    }
-    ctx.rip += len;
-    Action::Continue
-}
-
-fn deliver(d: &mut Domain, ctx: &mut GuestContext, vector: u8, error_code: Option<u64>) -> Action {
-    match bounce(ctx, &d.vcpu, &ArchGuest, vector, error_code) {
-        Ok(()) => Action::Continue,
-        Err(why) => {
-            let (m, w) = super::exception::vector_name(u64::from(vector));
-            log::error!("domain {} ({}): unhandled {m} ({w}), error code {:?}", d.id.0, d.name(), error_code);
-            Action::Crash(why)
-        }
-    }
 }

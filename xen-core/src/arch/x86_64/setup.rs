@@ -110,7 +110,7 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     mask_legacy_pic();
     super::timer::init();
     super::entry::init(features.smap);
-    super::run::run_domains(&desc, frames, opts.require_poweroff)
+    super::domains::run_domains(&desc, frames, opts.require_poweroff)
 }
 
 fn run_selftest(test: SelfTest) {

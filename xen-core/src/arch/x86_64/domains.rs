@@ -1,0 +1,183 @@
+//! Building the domains from the boot modules and starting the first one.
+
+use super::paging::{DirectMap, DIRECT_MAP_BASE};
+use super::run::{domains, finish, flush_all, state_init, switch_to, to_frame, Hypervisor};
+use super::{
+    cpu, entry,
+    hooks::{ArchHooks, Console},
+    qemu,
+};
+use crate::boot::BootDescription;
+use crate::domain::builder;
+use crate::domain::config::DomainConfig;
+use crate::domain::elf::Elf;
+use crate::domain::layout::Layout;
+use crate::domain::notes::{KernelImage, XenNotes};
+use crate::domain::vcpu::Vcpu;
+use crate::mm::hv_map::{HvMapper, Rights};
+use crate::mm::{DomainMm, FrameAllocator, PageInfo, PhysAddr, PhysMemory, PhysRange};
+use crate::sched::{Domain, RunState, MAX_DOMAINS};
+use crate::util::FixedVec;
+use abi::start_info::{SIF_INITDOMAIN, SIF_PRIVILEGED};
+use abi::{DomId, Mfn};
+
+/// Allocates the frame table and M2P for every frame below `max_pfn`.
+fn frame_table(frames: &mut FrameAllocator, max_pfn: u64) -> Option<(&'static mut [PageInfo], &'static mut [u64])> {
+    let ft_frames = (max_pfn * 16).div_ceil(4096);
+    let m2p_frames = (max_pfn * 8).div_ceil(4096);
+    let ft = frames.alloc_contiguous(ft_frames)?;
+    let m2p = frames.alloc_contiguous(m2p_frames)?;
+    let mut dm = DirectMap;
+    for i in 0..ft_frames {
+        dm.zero_frame(Mfn(ft.0 + i));
+    }
+    for i in 0..m2p_frames {
+        dm.zero_frame(Mfn(m2p.0 + i));
+    }
+    // SAFETY: the frames were just taken from the allocator and zeroed; an
+    // all-zero PageInfo/u64 is valid, and nothing else will use them.
+    unsafe {
+        let ft = core::slice::from_raw_parts_mut((DIRECT_MAP_BASE + ft.to_maddr()) as *mut PageInfo, max_pfn as usize);
+        for p in ft.iter_mut() {
+            *p = PageInfo::default();
+        }
+        let m2p = core::slice::from_raw_parts_mut((DIRECT_MAP_BASE + m2p.to_maddr()) as *mut u64, max_pfn as usize);
+        Some((ft, m2p))
+    }
+}
+
+/// Builds a domain per module and runs them. Never returns.
+pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_poweroff_required: bool) -> ! {
+    let max_pfn = desc.usable().map(|r| r.end.0.div_ceil(4096)).max().unwrap_or(0);
+    let Some((ft, m2p)) = frame_table(&mut frames, max_pfn) else {
+        log::error!("no memory for the frame table");
+        qemu::exit(qemu::EXIT_FAILURE);
+    };
+    let root = cpu::cr3() & abi::mmu::pte::ADDR_MASK;
+    // The M2P, read-only for guests at 0xFFFF800000000000 (L4 slot 256).
+    let m2p_maddr = m2p.as_ptr() as u64 - DIRECT_MAP_BASE;
+    let m2p_len = (max_pfn * 8).div_ceil(4096) * 4096;
+    let nx = cpu::rdmsr(cpu::MSR_EFER) & cpu::EFER_NXE != 0;
+    let mut mapper = HvMapper { mem: &mut DirectMap, frames: &mut frames, root: Mfn(root >> 12), nx };
+    if let Err(e) = mapper.map(abi::MACH2PHYS_VIRT_START, PhysAddr(m2p_maddr), m2p_len, Rights::GUEST_RO, true) {
+        log::error!("mapping the read-only M2P: {e:?}");
+    }
+    flush_all();
+    let mut template = [0u64; 16];
+    for (i, t) in template.iter_mut().enumerate() {
+        *t = DirectMap.read_u64(PhysAddr(root + (256 + i as u64) * 8));
+    }
+    let mut hv = Hypervisor {
+        frame_table: ft,
+        m2p,
+        mm_domains: [const { DomainMm::new(DomId(0), 0) }; MAX_DOMAINS],
+        hooks: ArchHooks { frames, flush_pending: false, reload_root: false, work: 0, reload_gdt: false },
+        template,
+        current: 0,
+        console: Console { at_line_start: [true; MAX_DOMAINS] },
+        all_poweroff_required,
+        hv_root: root,
+    };
+    for (i, d) in hv.mm_domains.iter_mut().enumerate() {
+        d.id = DomId(i as u16);
+    }
+    // The first MiB and every hole of the memory map are I/O frames.
+    {
+        let mut mm = hv.mm();
+        for pfn in 0..max_pfn {
+            let pa = pfn * 4096;
+            let usable = pa >= 0x10_0000 && desc.usable().any(|r| r.start.0 <= pa && pa + 4096 <= r.end.0);
+            if !usable {
+                mm.mark_io(Mfn(pfn));
+            }
+        }
+    }
+    for (i, module) in desc.modules.as_slice().iter().enumerate().take(MAX_DOMAINS) {
+        create_domain(&mut hv, i, module.range, module.cmdline);
+    }
+    if domains().iter().all(|d| d.is_none()) {
+        log::error!("no domain could be built");
+        finish(&mut hv);
+    }
+    let first = (0..MAX_DOMAINS).find(|&i| domains()[i].is_some()).unwrap_or(0);
+    hv.current = first;
+    let ctx = switch_to(&mut hv, first);
+    state_init(hv);
+    entry::enter(&to_frame(&ctx))
+}
+
+fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &str) {
+    let dom = DomId(index as u16);
+    let mut guest_cmdline = [0u8; 1024];
+    let fail = |what: &dyn core::fmt::Display| log::error!("domain {index}: refused: {what}; skipping it");
+    let (cfg, cmd_len) = match DomainConfig::parse(cmdline, &mut guest_cmdline) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let Some(bytes) = DirectMap::bytes(image, u64::MAX) else { return fail(&"module outside RAM") };
+    let elf = match Elf::parse(bytes) {
+        Ok(e) => e,
+        Err(e) => return fail(&e),
+    };
+    let image = match XenNotes::read(&elf).and_then(|n| KernelImage::accept(&elf, &n)) {
+        Ok(i) => i,
+        Err(e) => return fail(&e),
+    };
+    let nr_pages = cfg.mem / 4096;
+    let layout = match Layout::compute(&image, nr_pages) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    if hv.hooks.frames.free_frames() < nr_pages + 1 {
+        return fail(&"not enough free memory");
+    }
+    let mut list: alloc::vec::Vec<Mfn> = alloc::vec::Vec::with_capacity(nr_pages as usize + 1);
+    for _ in 0..=nr_pages {
+        let Some(m) = hv.hooks.frames.alloc(&DirectMap) else { return fail(&"out of memory") };
+        // Scrubbed before the domain gets it.
+        DirectMap.zero_frame(m);
+        list.push(m);
+    }
+    let privileged = index == 0;
+    {
+        let d = &mut hv.mm_domains[index];
+        *d = DomainMm::new(dom, cfg.maxmem / 4096);
+        d.privileged = privileged;
+        d.io_caps = privileged;
+    }
+    let flags = if privileged { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
+    let built = match builder::build(&mut hv.mm(), dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags)
+    {
+        Ok(b) => b,
+        Err(e) => return fail(&format_args!("building the start of day failed ({e:?})")),
+    };
+    let mut name: FixedVec<u8, 32> = FixedVec::new();
+    let default_name = alloc::format!("dom{index}");
+    for &b in cfg.name.unwrap_or(&default_name).as_bytes() {
+        let _ = name.push(b);
+    }
+    domains()[index] = Some(Domain {
+        id: dom,
+        name,
+        vcpu: Vcpu::new(built.ctx),
+        state: RunState::Runnable,
+        shared_info: built.shared_info,
+        line: FixedVec::new(),
+        int82: cfg.int82,
+        vmcall: cfg.vmcall,
+        bench_null: cfg.bench_null,
+        ticks: 0,
+        slice_ticks: 0,
+        max_ticks: cfg.timeout * super::timer::HZ,
+        started: false,
+        frames_returned: 0,
+    });
+    log::info!(
+        "domain {index} ({}): {} MiB, entry {:#x}, {} page-table frames{}",
+        domains()[index].as_ref().map_or("?", |d| d.name()),
+        cfg.mem >> 20,
+        image.entry,
+        layout.nr_pt_frames,
+        if privileged { ", privileged" } else { "" }
+    );
+}

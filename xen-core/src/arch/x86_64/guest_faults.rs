@@ -1,0 +1,109 @@
+//! Exceptions raised by guests: instruction emulation (forced CPUID, CR3
+//! moves, the extension hypercall entries, `int $n`) and bouncing the rest
+//! to the guest's trap table.
+
+use super::cpu;
+use super::hooks::ArchGuest;
+use super::paging::DirectMap;
+use super::run::{d_mut, hypercall, Hypervisor};
+use crate::domain::bounce::{bounce, has_error_code};
+use crate::domain::emulate::{read_reg, write_reg, xen_leaf, Emulated};
+use crate::domain::vcpu::{reg, GuestContext};
+use crate::hypercall::{Action, GuestMemory};
+use crate::mm::mmuext::Root;
+use crate::mm::{PhysAddr, PhysMemory};
+use crate::sched::Domain;
+use abi::{DomId, GuestVa, Mfn};
+
+/// Reads guest instruction bytes at `rip`.
+fn insn_bytes(rip: u64) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    if GuestVa(rip).range_is_guest_accessible(8) && ArchGuest.copy_from(GuestVa(rip), &mut b) {
+        b
+    } else {
+        [0; 8]
+    }
+}
+
+pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, vector: u8) -> Action {
+    let d = d_mut(i);
+    let rip = ctx.rip;
+    let code = insn_bytes(rip);
+    if matches!(vector, 6 | 13) {
+        if let Some((insn, len)) = Emulated::decode(&code) {
+            return emulate(hv, i, ctx, insn, len);
+        }
+    }
+    match vector {
+        // `vmcall` (0F 01 C1) as a hypercall: a documented extension.
+        6 if d.vmcall && code[..3] == [0x0F, 0x01, 0xC1] => {
+            ctx.rip = rip + 3;
+            return hypercall(hv, i, ctx, 3);
+        }
+        13 if code[0] == 0xCD => {
+            let n = code[1];
+            if n == 0x82 && d.int82 {
+                ctx.rip = rip + 2;
+                return hypercall(hv, i, ctx, 2);
+            }
+            // A software interrupt: allowed by the trap table's DPL (guest
+            // kernel counts as privilege 1), else #GP like the hardware.
+            let entry = d.vcpu.traps[n as usize];
+            if entry.address != 0 && entry.flags & 3 >= 1 {
+                ctx.rip = rip + 2;
+                return deliver(d, ctx, n, None);
+            }
+            return deliver(d, ctx, 13, Some((u64::from(n) << 3) | 2));
+        }
+        14 => {
+            let cr2 = cpu::cr2();
+            DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), cr2);
+            // The guest kernel runs in ring 3; Xen reports its faults as supervisor ones.
+            let code = ctx.error_code & !4;
+            return deliver(d, ctx, 14, Some(code));
+        }
+        _ => {}
+    }
+    let err = has_error_code(vector).then_some(ctx.error_code);
+    deliver(d, ctx, vector, err)
+}
+
+/// Runs an emulated instruction for domain `i`.
+fn emulate(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, insn: Emulated, len: u64) -> Action {
+    match insn {
+        Emulated::Cpuid => {
+            let (leaf, sub) = (ctx.gpr[reg::RAX] as u32, ctx.gpr[reg::RCX] as u32);
+            let version = (crate::hypercall::XEN_MAJOR as u32, crate::hypercall::XEN_MINOR as u32);
+            let r = xen_leaf(leaf, version).unwrap_or_else(|| {
+                let c = cpu::cpuid(leaf, sub);
+                [c.eax, c.ebx, c.ecx, c.edx]
+            });
+            for (slot, v) in [reg::RAX, reg::RBX, reg::RCX, reg::RDX].into_iter().zip(r) {
+                ctx.gpr[slot] = u64::from(v);
+            }
+        }
+        Emulated::MovFromCr3(r) => {
+            let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
+            write_reg(ctx, r, root);
+        }
+        Emulated::MovToCr3(r) => {
+            let mfn = Mfn((read_reg(ctx, r) & abi::mmu::pte::ADDR_MASK) >> 12);
+            if hv.mm().set_root(DomId(i as u16), Root::Kernel, mfn).is_err() {
+                return deliver(d_mut(i), ctx, 13, Some(0));
+            }
+        }
+    }
+    ctx.rip += len;
+    Action::Continue
+}
+
+fn deliver(d: &mut Domain, ctx: &mut GuestContext, vector: u8, error_code: Option<u64>) -> Action {
+    match bounce(ctx, &d.vcpu, &ArchGuest, vector, error_code) {
+        Ok(()) => Action::Continue,
+        Err(why) => {
+            let (m, w) = super::exception::vector_name(u64::from(vector));
+            log::error!("domain {} ({}): unhandled {m} ({w}), error code {:?}", d.id.0, d.name(), error_code);
+            Action::Crash(why)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The arch side of the page-type model's hooks, guest memory access, and
+//! the guest console.
+
+use super::entry;
+use super::paging::DirectMap;
+use super::serial;
+use crate::hypercall::{ConsoleSink, GuestMemory};
+use crate::mm::{FrameAllocator, MmHooks, PhysMemory};
+use crate::sched::MAX_DOMAINS;
+use abi::{DomId, GuestVa, Mfn};
+
+/// Side effects of the model, carried out here.
+pub struct ArchHooks {
+    /// Where freed frames go.
+    pub frames: FrameAllocator,
+    /// A TLB flush is due before returning to a guest.
+    pub flush_pending: bool,
+    /// The current domain's root changed.
+    pub reload_root: bool,
+    /// Page-table entries validated in this hypercall so far.
+    pub work: u32,
+    /// The current domain's GDT frames changed.
+    pub reload_gdt: bool,
+}
+
+/// Entries validated per hypercall before it is preempted and restarted.
+pub const PREEMPT_ENTRIES: u32 = 8192;
+
+impl MmHooks for ArchHooks {
+    fn flush_domain_tlb(&mut self, _: DomId) {
+        self.flush_pending = true;
+    }
+    fn flush_local_tlb(&mut self) {
+        self.flush_pending = true;
+    }
+    fn invlpg_local(&mut self, va: u64) {
+        // SAFETY: INVLPG only drops a translation.
+        unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack)) };
+    }
+    fn flush_cache(&mut self) {
+        // SAFETY: WBINVD writes back and invalidates caches; no memory effect.
+        unsafe { core::arch::asm!("wbinvd", options(nostack)) };
+    }
+    fn root_changed(&mut self, _: DomId) {
+        self.reload_root = true;
+    }
+    fn frame_freed(&mut self, mfn: Mfn) {
+        self.frames.free(mfn, &mut DirectMap);
+    }
+    fn preempt(&mut self) -> bool {
+        self.work += 1;
+        self.work > PREEMPT_ENTRIES
+    }
+    fn defer_devalidation(&mut self) -> bool {
+        true
+    }
+    fn gdt_changed(&mut self, _: DomId) {
+        self.reload_gdt = true;
+    }
+    fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
+        let first =
+            if order == 0 { self.frames.alloc(&DirectMap)? } else { self.frames.alloc_contiguous(1 << order)? };
+        // Scrubbed before the domain gets them.
+        for j in 0..1u64 << order {
+            DirectMap.zero_frame(Mfn(first.0 + j));
+        }
+        Some(first)
+    }
+}
+
+/// Guest memory through the current page tables, with fault fixups.
+pub struct ArchGuest;
+
+impl GuestMemory for ArchGuest {
+    fn copy_from(&self, va: GuestVa, buf: &mut [u8]) -> bool {
+        entry::copy_from_guest(va.0, buf)
+    }
+    fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool {
+        entry::copy_to_guest(va.0, buf)
+    }
+}
+
+pub(super) struct Console {
+    pub(super) at_line_start: [bool; MAX_DOMAINS],
+}
+
+impl ConsoleSink for Console {
+    fn write(&mut self, dom: DomId, bytes: &[u8]) {
+        let start = &mut self.at_line_start[dom.0 as usize % MAX_DOMAINS];
+        for part in bytes.split_inclusive(|&b| b == b'\n') {
+            if *start {
+                serial::print(format_args!("(d{}) ", dom.0));
+            }
+            serial::write_bytes(part);
+            *start = part.ends_with(b"\n");
+        }
+    }
+}
