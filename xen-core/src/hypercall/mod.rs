@@ -75,6 +75,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// Runs hypercall `nr` with the vCPU's argument registers, stores the
     /// result in RAX (except for `iret`, which restores RAX itself) and
     /// returns what the scheduler must do.
+    #[inline(always)]
     pub fn dispatch(&mut self, nr: u64) -> Action {
         let a = self.ctx.hypercall_args();
         let (result, action) = match HypercallNr(nr) {

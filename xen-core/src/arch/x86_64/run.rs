@@ -296,6 +296,7 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
     qemu::exit(if ok { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
 }
 
+#[inline(always)]
 pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u64) -> Action {
     let d = d_mut(i);
     hv.hooks.work = 0;
