@@ -11,7 +11,7 @@
 
 use super::model::{Mm, MmHooks, RefError};
 use super::page_info::{PageType, MAX_COUNT};
-use super::pte::Pte;
+use super::pte::{Pte, L1_DISALLOWED};
 use super::PhysMemory;
 use crate::util::FixedVec;
 use abi::{DomId, Errno, Mfn};
@@ -80,6 +80,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             return if allowed { Ok(()) } else { Err(Errno::EPERM) };
         }
         self.get_page(mfn, fd).map_err(|_| Errno::EBUSY)?;
+        // A frame the hypervisor itself accesses write-back (shared_info)
+        // must not gain a conflicting cache type through a guest alias.
+        if self.info(mfn).xen_heap() && e.0 & L1_DISALLOWED != 0 {
+            self.put_page(mfn);
+            return Err(Errno::EACCES);
+        }
         if e.writable() && self.get_simple_type(mfn, PageType::Writable).is_err() {
             self.put_page(mfn);
             return Err(Errno::EBUSY);

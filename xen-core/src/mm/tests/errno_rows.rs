@@ -243,6 +243,36 @@ fn l1_mmio_mapping_without_io_permission_gives_eperm() {
 }
 
 #[test]
+fn non_wb_cache_attributes_on_a_xen_heap_frame_give_eacces() {
+    let mut w = World::new(64);
+    let shared = Mfn(50);
+    w.mm().assign_xen_heap_frame(shared, D0);
+    let c0 = pinned_chain(&mut w, D0);
+    refused(&mut w, Errno::EACCES, |w| w.update(D0, c0.l1, 3, shared.to_maddr() | RO | PCD));
+    refused(&mut w, Errno::EACCES, |w| w.update(D0, c0.l1, 3, shared.to_maddr() | RO | PWT));
+    refused(&mut w, Errno::EACCES, |w| w.update(D0, c0.l1, 3, shared.to_maddr() | RO | PAT_PSE));
+    assert_eq!(w.update(D0, c0.l1, 3, shared.to_maddr() | FLAGS), Ok(()), "write-back is fine");
+    let plain = w.give(D0, 1)[0];
+    assert_eq!(w.update(D0, c0.l1, 4, plain.to_maddr() | RO | PCD), Ok(()), "ordinary RAM may be uncached");
+    w.check();
+}
+
+#[test]
+fn mmio_mapped_through_domid_io_is_checked_against_the_table_owner() {
+    let mut w = World::new(64);
+    let io = Mfn(60);
+    w.mm().mark_io(io);
+    let c0 = pinned_chain(&mut w, D0);
+    let req = [MmuUpdate { ptr: c0.l1.to_maddr() + 3 * 8, val: io.to_maddr() | FLAGS }];
+    assert_eq!(w.mmu_batch(D0, &req, u32::from(DomId::IO.0)), BatchResult { done: 1, result: Ok(()) });
+    assert_eq!(w.read(c0.l1, 3) & ADDR_MASK, io.to_maddr());
+    let ram = w.give(D0, 1)[0];
+    let req = [MmuUpdate { ptr: c0.l1.to_maddr() + 4 * 8, val: ram.to_maddr() | RO }];
+    assert_eq!(w.mmu_batch(D0, &req, u32::from(DomId::IO.0)).result, Err(Errno::EBUSY), "RAM is not DOMID_IO's");
+    w.check();
+}
+
+#[test]
 fn unprivileged_foreign_domain_argument_gives_eperm() {
     let mut w = World::new(64);
     let c = pinned_chain(&mut w, D1);
@@ -466,6 +496,20 @@ fn update_va_mapping_rejects_hypervisor_addresses_and_missing_tables() {
     assert!(w.hooks.invlpgs.is_empty(), "no flush after a failed update (XSA-279)");
     assert_eq!(w.uvm(D1, Chain::va(1) + 0x1000, c.data.to_maddr() | RO, UVMF_INVLPG, &mut g), Ok(()));
     assert_eq!(w.hooks.invlpgs, vec![Chain::va(1) + 0x1000]);
+    w.check();
+}
+
+#[test]
+fn update_va_mapping_flushes_only_when_this_vcpu_is_in_the_bitmap() {
+    let mut w = World::new(64);
+    let c = pinned_chain(&mut w, D1);
+    w.baseptr(D1, c.l4).unwrap();
+    let mut g = OneWord(0x8000, 2);
+    assert_eq!(w.uvm(D1, Chain::va(1), c.data.to_maddr() | RO, UVMF_TLB_FLUSH | 0x8000, &mut g), Ok(()));
+    assert_eq!(w.hooks.local_flushes, 0, "vCPU 0 is not in the mask");
+    let mut g = OneWord(0x8000, 3);
+    assert_eq!(w.uvm(D1, Chain::va(1), 0, UVMF_TLB_FLUSH | 0x8000, &mut g), Ok(()));
+    assert_eq!(w.hooks.local_flushes, 1);
     w.check();
 }
 
