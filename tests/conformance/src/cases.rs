@@ -15,6 +15,7 @@ const EINVAL: i64 = -22;
 const EFAULT: i64 = -14;
 const ESRCH: i64 = -3;
 const EBUSY: i64 = -16;
+const EACCES: i64 = -13;
 const ENOSYS: i64 = -38;
 const EOPNOTSUPP: i64 = -95;
 const HV: u64 = 0xFFFF_8000_0000_0000;
@@ -144,6 +145,8 @@ struct Fixture {
     data: u64,
     /// A mapped, unused page of the initial region (after the boot stack).
     scratch: u64,
+    /// The shared_info frame: the hypervisor's, shared with the domain.
+    shared_info: u64,
 }
 
 impl Fixture {
@@ -219,6 +222,7 @@ fn setup(si: &StartInfo) -> Fixture {
         l1: 0,
         data: 0,
         scratch: si.pt_base + (si.nr_pt_frames + 1) * 4096,
+        shared_info: si.shared_info >> 12,
     };
     let (l4, l3, l2, l1, data) = (f.fresh(), f.fresh(), f.fresh(), f.fresh(), f.fresh());
     for m in [l4, l3, l2, l1, data] {
@@ -436,6 +440,14 @@ fn l1_rules(s: &mut Suite, f: &mut Fixture) {
             mu(entry(f.l1, 12), (target << 12) | RO | bit),
         );
     }
+    s.by_privilege(
+        "L1 uncached mapping of shared_info (hypervisor heap frame)",
+        EACCES,
+        EINVAL,
+        mu(entry(f.l1, 12), (f.shared_info << 12) | RO | PCD),
+    );
+    s.check("L1 write-back mapping of shared_info", 0, mu(entry(f.l1, 12), (f.shared_info << 12) | RO));
+    let _ = mu(entry(f.l1, 12), 0);
     s.check("L1 mapping of the hypervisor's local APIC", -1, mu(entry(f.l1, 12), 0xFEE0_0000 | RO));
     s.by_privilege("L1 mapping of legacy VGA memory (I/O frame)", 0, -1, mu(entry(f.l1, 12), 0xB_8000 | RO));
     let _ = mu(entry(f.l1, 12), 0);
