@@ -324,6 +324,20 @@ fn pin_propagates_validation_errors() {
 }
 
 #[test]
+fn a_failed_validation_adjusts_the_entries_before_the_failure_but_not_the_failing_one() {
+    let mut w = World::new(64);
+    let f = w.give(D1, 2);
+    let theirs = w.give(D2, 1)[0];
+    let kernel_ro = PRESENT | ACCESSED;
+    w.poke(f[0], 0, f[1].to_maddr() | kernel_ro);
+    w.poke(f[0], 1, theirs.to_maddr() | kernel_ro);
+    assert_eq!(w.pin(D1, 1, f[0]), Err(Errno::EBUSY));
+    assert_ne!(w.read(f[0], 0), f[1].to_maddr() | kernel_ro, "validated entries keep their adjustments");
+    assert_eq!(w.read(f[0], 1), theirs.to_maddr() | kernel_ro, "the refused entry is left as written");
+    w.check();
+}
+
+#[test]
 fn pin_of_a_writably_mapped_frame_gives_einval() {
     let mut w = World::new(64);
     let c = pinned_chain(&mut w, D1);
