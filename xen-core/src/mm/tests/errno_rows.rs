@@ -338,6 +338,20 @@ fn a_failed_validation_adjusts_the_entries_before_the_failure_but_not_the_failin
 }
 
 #[test]
+fn a_validated_lower_table_may_be_referenced_from_several_upper_entries() {
+    let mut w = World::new(64);
+    let c = pinned_chain(&mut w, D1);
+    let spare_l2 = w.give(D1, 1)[0];
+    w.pin(D1, 2, spare_l2).unwrap();
+    assert_eq!(w.update(D1, c.l2, 2, c.l1.to_maddr() | FLAGS), Ok(()));
+    assert_eq!(w.update(D1, spare_l2, 7, c.l1.to_maddr() | RO), Ok(()));
+    assert_eq!(w.info(c.l1).type_count(), 3);
+    assert_eq!(w.update(D1, c.l3, 2, c.l2.to_maddr() | FLAGS), Ok(()));
+    assert_eq!(w.info(c.l2).type_count(), 2);
+    w.check();
+}
+
+#[test]
 fn pin_of_a_writably_mapped_frame_gives_einval() {
     let mut w = World::new(64);
     let c = pinned_chain(&mut w, D1);
@@ -525,6 +539,19 @@ fn update_va_mapping_rejects_hypervisor_addresses_and_missing_tables() {
     assert!(w.hooks.invlpgs.is_empty(), "no flush after a failed update (XSA-279)");
     assert_eq!(w.uvm(D1, Chain::va(1) + 0x1000, c.data.to_maddr() | RO, UVMF_INVLPG, &mut g), Ok(()));
     assert_eq!(w.hooks.invlpgs, vec![Chain::va(1) + 0x1000]);
+    w.check();
+}
+
+#[test]
+fn update_va_mapping_through_a_not_present_upper_entry_gives_einval_whatever_it_holds() {
+    let mut w = World::new(64);
+    let c = pinned_chain(&mut w, D1);
+    w.baseptr(D1, c.l4).unwrap();
+    // Not present, but otherwise naming the domain's own valid L1.
+    w.update(D1, c.l2, 3, c.l1.to_maddr() | (FLAGS & !PRESENT)).unwrap();
+    let va = (1 << 39) | (1 << 30) | (3 << 21);
+    let mut g = OneWord(0, 0);
+    refused(&mut w, Errno::EINVAL, |w| w.uvm(D1, va, c.data.to_maddr() | RO, 0, &mut g));
     w.check();
 }
 

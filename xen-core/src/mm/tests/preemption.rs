@@ -76,7 +76,13 @@ fn partial_tables_refuse_every_other_use_until_the_validation_resumes() {
     let (root, child) = (w.info(l2), w.info(l1s[1]));
     assert!(root.partial() && root.partial_root() && child.partial());
     w.hooks.preempt_every = None;
+    let [other_l2, empty_l2] = w.give(D1, 2)[..] else { unreachable!() };
+    w.poke(other_l2, 0, l1s[1].to_maddr() | FLAGS);
+    w.pin(D1, 2, empty_l2).unwrap();
     let before = w.snapshot();
+    // Nor can another table take a reference to the half-validated child.
+    assert_eq!(w.pin(D1, 2, other_l2), Err(Errno::EINVAL));
+    assert_eq!(w.update(D1, empty_l2, 0, l1s[1].to_maddr() | FLAGS), Err(Errno::EINVAL));
     // The partial tables cannot be written, mapped writable, pinned elsewhere or switched to.
     assert_eq!(w.update(D1, l2, 100, 0), Err(Errno::EINVAL));
     assert_eq!(w.update(D1, l1s[1], 3, 0), Err(Errno::EINVAL));

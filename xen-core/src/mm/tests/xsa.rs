@@ -257,3 +257,32 @@ fn xsa_240_linear_counters_refuse_to_overflow() {
     assert_eq!(w.update(D1, f[0], 2, f[2].to_maddr() | RO), Ok(()));
     assert_eq!(w.info(f[2]).linear(), i16::MIN);
 }
+
+/// Type counts saturate at `MAX_COUNT` for every way of taking one: a
+/// writable mapping, a lower-level table reference, a same-level (linear)
+/// reference and a new base pointer. At `MAX_COUNT - 1` one more fits.
+#[test]
+fn type_counts_refuse_to_pass_their_maximum() {
+    use crate::mm::page_info::MAX_COUNT;
+    let mut w = World::new(64);
+    let c = w.build_chain(D1, 1);
+    w.pin(D1, 4, c.l4).unwrap();
+    let other_l4 = w.give(D1, 1)[0];
+    w.pin(D1, 4, other_l4).unwrap();
+    let set = |w: &mut World, m: Mfn, v: u32| w.frames[m.0 as usize].set_type_count(v);
+    let cases: [(Mfn, &dyn Fn(&mut World) -> Result<(), Errno>); 4] = [
+        (c.data, &|w| w.update(D1, c.l1, 2, c.data.to_maddr() | FLAGS)),
+        (c.l1, &|w| w.update(D1, c.l2, 2, c.l1.to_maddr() | FLAGS)),
+        (c.l4, &|w| w.update(D1, other_l4, 2, c.l4.to_maddr() | RO)),
+        (c.l4, &|w| w.baseptr(D1, c.l4)),
+    ];
+    for (i, (target, take)) in cases.iter().enumerate() {
+        let old = w.info(*target).type_count();
+        set(&mut w, *target, MAX_COUNT);
+        assert!(take(&mut w).is_err(), "case {i}: one past the maximum");
+        set(&mut w, *target, MAX_COUNT - 1);
+        assert_eq!(take(&mut w), Ok(()), "case {i}: up to the maximum");
+        assert_eq!(w.info(*target).type_count(), MAX_COUNT, "case {i}");
+        set(&mut w, *target, old + 1);
+    }
+}
