@@ -270,7 +270,8 @@ fn type_counts_refuse_to_pass_their_maximum() {
     let other_l4 = w.give(D1, 1)[0];
     w.pin(D1, 4, other_l4).unwrap();
     let set = |w: &mut World, m: Mfn, v: u32| w.frames[m.0 as usize].set_type_count(v);
-    let cases: [(Mfn, &dyn Fn(&mut World) -> Result<(), Errno>); 4] = [
+    type Take<'a> = &'a dyn Fn(&mut World) -> Result<(), Errno>;
+    let cases: [(Mfn, Take); 4] = [
         (c.data, &|w| w.update(D1, c.l1, 2, c.data.to_maddr() | FLAGS)),
         (c.l1, &|w| w.update(D1, c.l2, 2, c.l1.to_maddr() | FLAGS)),
         (c.l4, &|w| w.update(D1, other_l4, 2, c.l4.to_maddr() | RO)),
