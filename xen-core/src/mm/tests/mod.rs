@@ -1,6 +1,8 @@
 //! Host tests of the direct-paging model.
 
-mod errno_rows;
+mod gdt_rules;
+mod mmu_update_rows;
+mod mmuext_rows;
 mod preemption;
 mod properties;
 mod reservation_tests;

@@ -307,3 +307,23 @@ impl Snapshot {
         out
     }
 }
+
+/// Runs `f`, expects `err`, and checks the world is exactly as before.
+pub fn refused(w: &mut World, err: Errno, f: impl FnOnce(&mut World) -> Result<(), Errno>) {
+    let before = w.snapshot();
+    assert_eq!(f(w), Err(err));
+    assert!(w.snapshot().same_modulo_adjustments(&before), "a refused request changed the state");
+    w.check();
+}
+
+/// An mmuext_op request with only `cmd` and `arg1` set.
+pub fn op(cmd: u32, arg1: u64) -> MmuextOp {
+    MmuextOp { cmd, arg1, ..Default::default() }
+}
+
+/// A domain with a pinned, validated L4→L3→L2→L1 chain mapping `data` at index 1.
+pub fn pinned_chain(w: &mut World, dom: DomId) -> Chain {
+    let c = w.build_chain(dom, 1);
+    w.pin(dom, 4, c.l4).unwrap();
+    c
+}
