@@ -15,11 +15,12 @@ use crate::domain::layout::Layout;
 use crate::domain::notes::{KernelImage, XenNotes};
 use crate::domain::vcpu::Vcpu;
 use crate::mm::hv_map::{HvMapper, Rights};
-use crate::mm::{DomainMm, FrameAllocator, PageInfo, PhysAddr, PhysMemory, PhysRange};
+use crate::mm::{DomainMm, FrameAllocator, Mm, PageInfo, PhysAddr, PhysMemory, PhysRange};
 use crate::sched::{Domain, RunState, MAX_DOMAINS};
 use crate::util::FixedVec;
 use abi::start_info::{SIF_INITDOMAIN, SIF_PRIVILEGED};
 use abi::{DomId, Mfn};
+use alloc::boxed::Box;
 
 /// Allocates the frame table and M2P for every frame below `max_pfn`.
 fn frame_table(frames: &mut FrameAllocator, max_pfn: u64) -> Option<(&'static mut [PageInfo], &'static mut [u64])> {
@@ -67,23 +68,24 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
     for (i, t) in template.iter_mut().enumerate() {
         *t = DirectMap.read_u64(PhysAddr(root + (256 + i as u64) * 8));
     }
+    // Boot-time allocations that live as long as the hypervisor.
+    let mm_domains = Box::leak(Box::new([const { DomainMm::new(DomId(0), 0) }; MAX_DOMAINS]));
+    let hooks =
+        Box::leak(Box::new(ArchHooks { frames, flush_pending: false, reload_root: false, work: 0, reload_gdt: false }));
+    let l4_template = Box::leak(Box::new(template));
     let mut hv = Hypervisor {
-        frame_table: ft,
-        m2p,
-        mm_domains: [const { DomainMm::new(DomId(0), 0) }; MAX_DOMAINS],
-        hooks: ArchHooks { frames, flush_pending: false, reload_root: false, work: 0, reload_gdt: false },
-        template,
+        mm: Mm { frames: ft, m2p, domains: mm_domains, mem: Box::leak(Box::new(DirectMap)), hooks, l4_template },
         current: 0,
         console: Console { at_line_start: [true; MAX_DOMAINS] },
         all_poweroff_required,
         hv_root: root,
     };
-    for (i, d) in hv.mm_domains.iter_mut().enumerate() {
+    for (i, d) in hv.mm.domains.iter_mut().enumerate() {
         d.id = DomId(i as u16);
     }
     // The first MiB and every hole of the memory map are I/O frames.
     {
-        let mut mm = hv.mm();
+        let mm = &mut hv.mm;
         for pfn in 0..max_pfn {
             let pa = pfn * 4096;
             let usable = pa >= 0x10_0000 && desc.usable().any(|r| r.start.0 <= pa && pa + 4096 <= r.end.0);
@@ -128,26 +130,25 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
         Ok(l) => l,
         Err(e) => return fail(&e),
     };
-    if hv.hooks.frames.free_frames() < nr_pages + 1 {
+    if hv.mm.hooks.frames.free_frames() < nr_pages + 1 {
         return fail(&"not enough free memory");
     }
     let mut list: alloc::vec::Vec<Mfn> = alloc::vec::Vec::with_capacity(nr_pages as usize + 1);
     for _ in 0..=nr_pages {
-        let Some(m) = hv.hooks.frames.alloc(&DirectMap) else { return fail(&"out of memory") };
+        let Some(m) = hv.mm.hooks.frames.alloc(&DirectMap) else { return fail(&"out of memory") };
         // Scrubbed before the domain gets it.
         DirectMap.zero_frame(m);
         list.push(m);
     }
     let privileged = index == 0;
     {
-        let d = &mut hv.mm_domains[index];
+        let d = &mut hv.mm.domains[index];
         *d = DomainMm::new(dom, cfg.maxmem / 4096);
         d.privileged = privileged;
         d.io_caps = privileged;
     }
     let flags = if privileged { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
-    let built = match builder::build(&mut hv.mm(), dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags)
-    {
+    let built = match builder::build(&mut hv.mm, dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags) {
         Ok(b) => b,
         Err(e) => return fail(&format_args!("building the start of day failed ({e:?})")),
     };

@@ -83,12 +83,12 @@ fn emulate(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, insn: Emulated
             }
         }
         Emulated::MovFromCr3(r) => {
-            let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
+            let root = hv.mm.domains[i].kernel_root.map_or(0, |m| m.to_maddr());
             write_reg(ctx, r, root);
         }
         Emulated::MovToCr3(r) => {
             let mfn = Mfn((read_reg(ctx, r) & abi::mmu::pte::ADDR_MASK) >> 12);
-            if hv.mm().set_root(DomId(i as u16), Root::Kernel, mfn).is_err() {
+            if hv.mm.set_root(DomId(i as u16), Root::Kernel, mfn).is_err() {
                 return deliver(d_mut(i), ctx, 13, Some(0));
             }
         }

@@ -11,17 +11,16 @@ use super::{cpu, qemu, serial};
 use crate::domain::vcpu::{reg, GuestContext};
 use crate::hypercall::{Action, Call};
 use crate::mm::teardown::Teardown;
-use crate::mm::{DomainMm, Mm, PageInfo, PhysAddr, PhysMemory};
+use crate::mm::{Mm, PhysAddr, PhysMemory};
 use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
 use abi::DomId;
 
 /// Everything the hypervisor keeps while guests run.
 pub struct Hypervisor {
-    pub(super) frame_table: &'static mut [PageInfo],
-    pub(super) m2p: &'static mut [u64],
-    pub(super) mm_domains: [DomainMm; MAX_DOMAINS],
-    pub(super) hooks: ArchHooks,
-    pub(super) template: [u64; 16],
+    /// The direct-paging model over the frame table, M2P, per-domain
+    /// memory state, arch hooks and L4 template. Built once at boot, so a
+    /// hypercall borrows it instead of assembling it.
+    pub(super) mm: Mm<'static, DirectMap, ArchHooks>,
     pub(super) current: usize,
     pub(super) console: Console,
     pub(super) all_poweroff_required: bool,
@@ -54,24 +53,6 @@ pub(super) fn domains() -> &'static mut [Option<Domain>; MAX_DOMAINS] {
     unsafe { &mut *core::ptr::addr_of_mut!(DOMAINS) }
 }
 
-impl Hypervisor {
-    pub(super) fn mm(&mut self) -> Mm<'_, DirectMap, ArchHooks> {
-        Mm {
-            frames: self.frame_table,
-            m2p: self.m2p,
-            domains: &mut self.mm_domains,
-            mem: leak_direct_map(),
-            hooks: &mut self.hooks,
-            l4_template: &self.template,
-        }
-    }
-}
-
-fn leak_direct_map() -> &'static mut DirectMap {
-    // A zero-sized handle: leaking one allocates nothing.
-    alloc::boxed::Box::leak(alloc::boxed::Box::new(DirectMap))
-}
-
 /// Loads domain `i`: its page tables and its registers as a trap frame.
 /// Makes domain `i` current: its page tables, its SYSCALL entry, and its
 /// saved registers as the context to return to.
@@ -83,7 +64,7 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
         d.started = true;
         log::info!("Starting domain {i} ({})", d.name());
     }
-    let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
+    let root = hv.mm.domains[i].kernel_root.map_or(0, |m| m.to_maddr());
     // SAFETY: the root is a validated L4 of the domain whose slots 256–271
     // hold the hypervisor's entries, so this code keeps running.
     unsafe { cpu::set_cr3(root) };
@@ -133,7 +114,12 @@ pub fn syscall_entry(frame: &mut TrapFrame) {
     let nr = ctx.gpr[reg::RAX];
     let action = hypercall(hv, i, ctx, 2);
     let quiet = nr != abi::hypercall::HypercallNr::SCHED_OP.0 && nr != abi::hypercall::HypercallNr::MEMORY_OP.0;
-    if action == Action::Continue && quiet && !hv.hooks.reload_root && !hv.hooks.flush_pending && !hv.hooks.reload_gdt {
+    if action == Action::Continue
+        && quiet
+        && !hv.mm.hooks.reload_root
+        && !hv.mm.hooks.flush_pending
+        && !hv.mm.hooks.reload_gdt
+    {
         ctx.sanitize_for_exit();
         return;
     }
@@ -189,15 +175,15 @@ fn timer_tick(i: usize) -> Action {
 #[inline(never)]
 fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Action) {
     if action == Action::Continue {
-        if core::mem::take(&mut hv.hooks.reload_gdt) {
+        if core::mem::take(&mut hv.mm.hooks.reload_gdt) {
             load_guest_gdt(hv, i);
         }
-        if core::mem::take(&mut hv.hooks.reload_root) {
-            let root = hv.mm_domains[i].kernel_root.map_or(0, |m| m.to_maddr());
+        if core::mem::take(&mut hv.mm.hooks.reload_root) {
+            let root = hv.mm.domains[i].kernel_root.map_or(0, |m| m.to_maddr());
             // SAFETY: a validated L4 of this domain with the hypervisor slots.
             unsafe { cpu::set_cr3(root) };
         }
-        if core::mem::take(&mut hv.hooks.flush_pending) {
+        if core::mem::take(&mut hv.mm.hooks.flush_pending) {
             flush_all();
         }
         ctx.sanitize_for_exit();
@@ -234,7 +220,7 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Ac
 
 /// Loads domain `i`'s GDT descriptors into the hardware GDT.
 fn load_guest_gdt(hv: &Hypervisor, i: usize) {
-    let d = &hv.mm_domains[i];
+    let d = &hv.mm.domains[i];
     let (frames, entries) = (d.gdt, d.gdt_entries as usize);
     super::gdt::load_guest(entries, |n| {
         DirectMap.read_u64(PhysAddr(frames[n / 512].to_maddr() + (n % 512) as u64 * 8))
@@ -247,7 +233,7 @@ fn console_keys(hv: &Hypervisor) {
         if key == b'm' {
             log::info!("'m' pressed: memory of each domain");
             for d in domains().iter().flatten() {
-                let mm = &hv.mm_domains[d.id.0 as usize];
+                let mm = &hv.mm.domains[d.id.0 as usize];
                 log::info!("  domain {} ({}): {} pages now, at most {}", d.id.0, d.name(), mm.tot_pages, mm.max_pages);
             }
         }
@@ -264,15 +250,15 @@ fn next_runnable_slot(current: usize) -> Option<usize> {
 }
 
 fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
-    let before = hv.hooks.frames.free_frames();
+    let before = hv.mm.hooks.frames.free_frames();
     // Leave the dying domain's page tables before they are freed.
     // SAFETY: the hypervisor's own L4 maps everything the hypervisor uses.
     unsafe { cpu::set_cr3(hv.hv_root) };
-    let mut mm = hv.mm();
-    let report = Teardown::new(&mm, DomId(i as u16)).run(&mut mm);
+    let mm = &mut hv.mm;
+    let report = Teardown::new(mm, DomId(i as u16)).run(mm);
     let d = d_mut(i);
     d.state = state;
-    d.frames_returned = hv.hooks.frames.free_frames() - before;
+    d.frames_returned = hv.mm.hooks.frames.free_frames() - before;
     if report.still_referenced > 0 {
         log::warn!("domain {i}: {} frames still referenced by other domains", report.still_referenced);
     }
@@ -299,17 +285,15 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
 #[inline(always)]
 pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u64) -> Action {
     let d = d_mut(i);
-    hv.hooks.work = 0;
-    let Hypervisor { frame_table, m2p, mm_domains, hooks, template, console, .. } = hv;
-    let mut mm =
-        Mm { frames: frame_table, m2p, domains: mm_domains, mem: leak_direct_map(), hooks, l4_template: template };
+    hv.mm.hooks.work = 0;
+    let Hypervisor { mm, console, .. } = hv;
     let nr = ctx.gpr[reg::RAX];
     let rip = ctx.rip;
     let mut call = Call {
         dom: DomId(i as u16),
         ctx,
         vcpu: &mut d.vcpu,
-        mm: &mut mm,
+        mm,
         guest: &ArchGuest,
         console,
         shared_info: d.shared_info,
