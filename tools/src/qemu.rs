@@ -21,6 +21,9 @@ pub struct QemuConfig {
     pub serial_log: PathBuf,
     /// Also show serial output on the terminal (stdio).
     pub console: bool,
+    /// With `console`: also pass keys typed on the terminal to the serial
+    /// port (Ctrl-C still stops QEMU).
+    pub keyboard: bool,
     /// Extra QEMU arguments.
     pub extra: Vec<String>,
 }
@@ -33,6 +36,7 @@ impl QemuConfig {
             memory_mib: 512,
             serial_log: serial_log.to_path_buf(),
             console: false,
+            keyboard: false,
             extra: Vec::new(),
         }
     }
@@ -45,10 +49,13 @@ impl QemuConfig {
         c.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         c.arg("-cdrom").arg(&self.iso).args(["-boot", "d"]);
         if self.console {
+            let signal = if self.keyboard { "on" } else { "off" };
             c.arg("-chardev")
-                .arg(format!("stdio,id=ser0,signal=off,logfile={}", self.serial_log.display()))
+                .arg(format!("stdio,id=ser0,signal={signal},logfile={}", self.serial_log.display()))
                 .args(["-serial", "chardev:ser0"]);
-            c.stdin(Stdio::null());
+            if !self.keyboard {
+                c.stdin(Stdio::null());
+            }
         } else {
             c.arg("-serial").arg(format!("file:{}", self.serial_log.display()));
             c.stdin(Stdio::null()).stdout(Stdio::null());

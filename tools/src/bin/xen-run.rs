@@ -68,6 +68,8 @@ fn main() -> ExitCode {
     let mut cfg = QemuConfig::new(&iso, &log);
     cfg.memory_mib = memory;
     cfg.console = true;
+    // Debug keys (`m`) only from an interactive terminal.
+    cfg.keyboard = std::io::IsTerminal::is_terminal(&std::io::stdin());
     cfg.extra = qemu_extra;
     let mut child = match cfg.command().spawn() {
         Ok(c) => c,

@@ -103,6 +103,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             // Preempted: the arguments now describe the remaining work;
             // executing the instruction again continues it.
             Err(e) if e == Errno::ERESTART => {
+                log::debug!("domain {}: hypercall {nr} preempted; it will continue", self.dom.0);
                 self.ctx.rip = self.ctx.rip.wrapping_sub(self.entry_len);
                 nr
             }

@@ -70,8 +70,7 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
     }
     // Boot-time allocations that live as long as the hypervisor.
     let mm_domains = Box::leak(Box::new([const { DomainMm::new(DomId(0), 0) }; MAX_DOMAINS]));
-    let hooks =
-        Box::leak(Box::new(ArchHooks { frames, flush_pending: false, reload_root: false, work: 0, reload_gdt: false }));
+    let hooks = Box::leak(Box::new(ArchHooks { frames, pending: 0, work: 0 }));
     let l4_template = Box::leak(Box::new(template));
     let mut hv = Hypervisor {
         mm: Mm { frames: ft, m2p, domains: mm_domains, mem: Box::leak(Box::new(DirectMap)), hooks, l4_template },

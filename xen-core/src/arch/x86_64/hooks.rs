@@ -13,25 +13,29 @@ use abi::{DomId, GuestVa, Mfn};
 pub struct ArchHooks {
     /// Where freed frames go.
     pub frames: FrameAllocator,
-    /// A TLB flush is due before returning to a guest.
-    pub flush_pending: bool,
-    /// The current domain's root changed.
-    pub reload_root: bool,
+    /// `PENDING_*` work due before returning to the guest; one byte so the
+    /// hypercall exit tests it once.
+    pub pending: u8,
     /// Page-table entries validated in this hypercall so far.
     pub work: u32,
-    /// The current domain's GDT frames changed.
-    pub reload_gdt: bool,
 }
+
+/// A TLB flush is due.
+pub const PENDING_FLUSH: u8 = 1;
+/// The current domain's root changed.
+pub const PENDING_ROOT: u8 = 2;
+/// The current domain's GDT frames changed.
+pub const PENDING_GDT: u8 = 4;
 
 /// Entries validated per hypercall before it is preempted and restarted.
 pub const PREEMPT_ENTRIES: u32 = 8192;
 
 impl MmHooks for ArchHooks {
     fn flush_domain_tlb(&mut self, _: DomId) {
-        self.flush_pending = true;
+        self.pending |= PENDING_FLUSH;
     }
     fn flush_local_tlb(&mut self) {
-        self.flush_pending = true;
+        self.pending |= PENDING_FLUSH;
     }
     fn invlpg_local(&mut self, va: u64) {
         // SAFETY: INVLPG only drops a translation.
@@ -42,7 +46,7 @@ impl MmHooks for ArchHooks {
         unsafe { core::arch::asm!("wbinvd", options(nostack)) };
     }
     fn root_changed(&mut self, _: DomId) {
-        self.reload_root = true;
+        self.pending |= PENDING_ROOT;
     }
     fn frame_freed(&mut self, mfn: Mfn) {
         self.frames.free(mfn, &mut DirectMap);
@@ -55,7 +59,7 @@ impl MmHooks for ArchHooks {
         true
     }
     fn gdt_changed(&mut self, _: DomId) {
-        self.reload_gdt = true;
+        self.pending |= PENDING_GDT;
     }
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
         let first =

@@ -5,7 +5,7 @@
 use super::entry;
 use super::exception::TrapFrame;
 use super::guest_faults::guest_exception;
-use super::hooks::{ArchGuest, ArchHooks, Console, PREEMPT_ENTRIES};
+use super::hooks::{ArchGuest, ArchHooks, Console, PENDING_FLUSH, PENDING_GDT, PENDING_ROOT};
 use super::paging::DirectMap;
 use super::{cpu, qemu, serial};
 use crate::domain::vcpu::{reg, GuestContext};
@@ -111,21 +111,10 @@ pub fn syscall_entry(frame: &mut TrapFrame) {
     let Some(hv) = state() else { no_domains() };
     let i = hv.current;
     let ctx = context_of(frame);
-    let nr = ctx.gpr[reg::RAX];
     let action = hypercall(hv, i, ctx, 2);
-    let quiet = nr != abi::hypercall::HypercallNr::SCHED_OP.0 && nr != abi::hypercall::HypercallNr::MEMORY_OP.0;
-    if action == Action::Continue
-        && quiet
-        && !hv.mm.hooks.reload_root
-        && !hv.mm.hooks.flush_pending
-        && !hv.mm.hooks.reload_gdt
-    {
+    if action == Action::Continue && hv.mm.hooks.pending == 0 {
         ctx.sanitize_for_exit();
         return;
-    }
-    if !quiet {
-        // The console is polled only on scheduling and memory hypercalls.
-        console_keys(hv);
     }
     after_entry(hv, i, ctx, action);
 }
@@ -143,6 +132,8 @@ pub fn guest_entry(frame: &mut TrapFrame) {
     let i = hv.current;
     let ctx = context_of(frame);
     let action = if ctx.vector == super::timer::TIMER_VECTOR {
+        // Polled here rather than on hypercalls, so it costs them nothing.
+        console_keys(hv);
         timer_tick(i)
     } else {
         guest_exception(hv, i, ctx, ctx.vector as u8)
@@ -175,15 +166,16 @@ fn timer_tick(i: usize) -> Action {
 #[inline(never)]
 fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Action) {
     if action == Action::Continue {
-        if core::mem::take(&mut hv.mm.hooks.reload_gdt) {
+        let pending = core::mem::take(&mut hv.mm.hooks.pending);
+        if pending & PENDING_GDT != 0 {
             load_guest_gdt(hv, i);
         }
-        if core::mem::take(&mut hv.mm.hooks.reload_root) {
+        if pending & PENDING_ROOT != 0 {
             let root = hv.mm.domains[i].kernel_root.map_or(0, |m| m.to_maddr());
             // SAFETY: a validated L4 of this domain with the hypervisor slots.
             unsafe { cpu::set_cr3(root) };
         }
-        if core::mem::take(&mut hv.mm.hooks.flush_pending) {
+        if pending & PENDING_FLUSH != 0 {
             flush_all();
         }
         ctx.sanitize_for_exit();
@@ -288,7 +280,6 @@ pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, e
     hv.mm.hooks.work = 0;
     let Hypervisor { mm, console, .. } = hv;
     let nr = ctx.gpr[reg::RAX];
-    let rip = ctx.rip;
     let mut call = Call {
         dom: DomId(i as u16),
         ctx,
@@ -300,9 +291,5 @@ pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, e
         line: &mut d.line,
         entry_len,
     };
-    let action = call.dispatch(nr);
-    if call.ctx.rip == rip.wrapping_sub(entry_len) {
-        log::debug!("domain {i}: hypercall {nr} preempted after {PREEMPT_ENTRIES} entries; it will continue");
-    }
-    action
+    call.dispatch(nr)
 }
