@@ -165,19 +165,10 @@ fn timer_tick(i: usize) -> Action {
 /// and switches domains when the current one yielded, blocked or ended.
 #[inline(never)]
 fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Action) {
+    // Work the model asked for; a switch to another domain does all of it.
+    let pending = core::mem::take(&mut hv.mm.hooks.pending);
     if action == Action::Continue {
-        let pending = core::mem::take(&mut hv.mm.hooks.pending);
-        if pending & PENDING_GDT != 0 {
-            load_guest_gdt(hv, i);
-        }
-        if pending & PENDING_ROOT != 0 {
-            let root = hv.mm.domains[i].kernel_root.map_or(0, |m| m.to_maddr());
-            // SAFETY: a validated L4 of this domain with the hypervisor slots.
-            unsafe { cpu::set_cr3(root) };
-        }
-        if pending & PENDING_FLUSH != 0 {
-            flush_all();
-        }
+        apply_pending(hv, i, pending);
         ctx.sanitize_for_exit();
         return;
     }
@@ -196,7 +187,10 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Ac
     }
     match next_runnable_slot(i) {
         Some(n) => *ctx = switch_to(hv, n),
-        None if d_mut(i).state == RunState::Runnable => ctx.sanitize_for_exit(),
+        None if d_mut(i).state == RunState::Runnable => {
+            apply_pending(hv, i, pending);
+            ctx.sanitize_for_exit();
+        }
         None => {
             // Blocked domains can never wake: there are no event sources yet.
             for j in 0..MAX_DOMAINS {
@@ -207,6 +201,22 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Ac
             }
             finish(hv);
         }
+    }
+}
+
+/// Carries out `PENDING_*` work for domain `i`, which keeps running.
+#[inline(always)]
+fn apply_pending(hv: &Hypervisor, i: usize, pending: u8) {
+    if pending & PENDING_GDT != 0 {
+        load_guest_gdt(hv, i);
+    }
+    if pending & PENDING_ROOT != 0 {
+        let root = hv.mm.domains[i].kernel_root.map_or(0, |m| m.to_maddr());
+        // SAFETY: a validated L4 of this domain with the hypervisor slots.
+        unsafe { cpu::set_cr3(root) };
+    }
+    if pending & PENDING_FLUSH != 0 {
+        flush_all();
     }
 }
 
