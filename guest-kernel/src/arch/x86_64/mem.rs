@@ -126,31 +126,26 @@ pub enum Entry {
 #[inline(never)]
 pub fn timed_hypercall(entry: Entry, nr: u64, a1: u64) -> u64 {
     let (t0, t1): (u64, u64);
+    // The three paths differ only in the entry instruction, which asm!
+    // needs as a literal.
+    macro_rules! timed {
+        ($insn:literal) => {
+            core::arch::asm!(
+                "rdtsc", "shl rdx, 32", "or rax, rdx", "mov r9, rax",
+                "mov rax, {nr}", $insn,
+                "rdtsc", "shl rdx, 32", "or rax, rdx",
+                nr = in(reg) nr, inout("rdi") a1 => _, out("r9") t0, out("rax") t1,
+                out("rdx") _, out("rcx") _, out("r11") _, out("rsi") _, out("r10") _, out("r8") _,
+            )
+        };
+    }
     // SAFETY: hypercalls without pointer arguments (xen_version(version),
     // the benchmark's null hypercall); all clobbers are declared.
     unsafe {
         match entry {
-            Entry::Syscall => core::arch::asm!(
-                "rdtsc", "shl rdx, 32", "or rax, rdx", "mov r9, rax",
-                "mov rax, {nr}", "syscall",
-                "rdtsc", "shl rdx, 32", "or rax, rdx",
-                nr = in(reg) nr, inout("rdi") a1 => _, out("r9") t0, out("rax") t1,
-                out("rdx") _, out("rcx") _, out("r11") _, out("rsi") _, out("r10") _, out("r8") _,
-            ),
-            Entry::Int82 => core::arch::asm!(
-                "rdtsc", "shl rdx, 32", "or rax, rdx", "mov r9, rax",
-                "mov rax, {nr}", "int 0x82",
-                "rdtsc", "shl rdx, 32", "or rax, rdx",
-                nr = in(reg) nr, inout("rdi") a1 => _, out("r9") t0, out("rax") t1,
-                out("rdx") _, out("rcx") _, out("r11") _, out("rsi") _, out("r10") _, out("r8") _,
-            ),
-            Entry::Vmcall => core::arch::asm!(
-                "rdtsc", "shl rdx, 32", "or rax, rdx", "mov r9, rax",
-                "mov rax, {nr}", "vmcall",
-                "rdtsc", "shl rdx, 32", "or rax, rdx",
-                nr = in(reg) nr, inout("rdi") a1 => _, out("r9") t0, out("rax") t1,
-                out("rdx") _, out("rcx") _, out("r11") _, out("rsi") _, out("r10") _, out("r8") _,
-            ),
+            Entry::Syscall => timed!("syscall"),
+            Entry::Int82 => timed!("int 0x82"),
+            Entry::Vmcall => timed!("vmcall"),
         }
     }
     t1 - t0
