@@ -40,10 +40,12 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
         "(d0) balloon: target 8 MiB: gave back 2048 pages; reservation now 2048 pages (8 MiB) of 8192",
         "(d0) balloon: target 24 MiB: took back (zeroed) 4096 pages; reservation now 6144 pages (24 MiB) of 8192",
         "(d0) balloon: target 32 MiB: took back (zeroed) 2048 pages; reservation now 8192 pages (32 MiB) of 8192",
-        "(XEN) domain 0: memory 2048 of at most 8192 pages",
     ] {
         assert_contains(&out.serial, line);
     }
+    // The per-call balloon line is a debug line (issue 8): at the default
+    // level the balloon leaves no trace in the hypervisor log.
+    assert!(!out.serial.contains("(XEN) domain 0: memory"), "balloon calls are logged at info level");
     let d0_shrunk = out.serial.find("(d0) balloon: target 8 MiB").unwrap();
     let d1_watch = out.serial.find("(d1) guest-kernel: watch 1: checksum").expect("domain 1 watched its memory");
     let d0_grew = out.serial.find("(d0) balloon: target 24 MiB").unwrap();
