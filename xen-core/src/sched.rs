@@ -55,8 +55,6 @@ pub struct Domain {
     pub max_ticks: u64,
     /// Whether it has run yet.
     pub started: bool,
-    /// Frames returned when it ended.
-    pub frames_returned: u64,
 }
 
 impl Domain {

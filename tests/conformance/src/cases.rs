@@ -396,6 +396,7 @@ fn mmu_basics(s: &mut Suite, f: &Fixture) {
     let req = [MmuUpdate { ptr: entry(f.l1, 5), val: 0 }];
     let p = req.as_ptr() as u64;
     s.check("mmu_update foreigndom 100 unknown", ESRCH, call(N::MMU_UPDATE, &[p, 1, 0, 100]));
+    s.check("mmu_update foreigndom 5 never built", ESRCH, call(N::MMU_UPDATE, &[p, 1, 0, 5]));
     s.check("mmu_update foreigndom 0x7ff5 unknown", ESRCH, call(N::MMU_UPDATE, &[p, 1, 0, 0x7FF5]));
     // Domain 0's own numeric id must be given as DOMID_SELF; for another
     // domain, 0 names domain 0, which it may not act on.
@@ -552,6 +553,7 @@ fn mmuext(s: &mut Suite, f: &mut Fixture) {
     let op = [MmuextOp { cmd: MMUEXT_TLB_FLUSH_LOCAL, pad: 0, arg1: 0, arg2: 0 }];
     s.by_privilege("mmuext_op on domain 0 by number", ESRCH, -1, call(N::MMUEXT_OP, &[op.as_ptr() as u64, 1, 0, 0]));
     s.check("mmuext_op on unknown domain", ESRCH, call(N::MMUEXT_OP, &[op.as_ptr() as u64, 1, 0, 100]));
+    s.check("mmuext_op on a domain never built", ESRCH, call(N::MMUEXT_OP, &[op.as_ptr() as u64, 1, 0, 5]));
     s.check("mmuext_op ops in the hypervisor", EFAULT, call(N::MMUEXT_OP, &[HV, 1, 0, SELF]));
     s.check("mmuext_op count 0", 0, call(N::MMUEXT_OP, &[op.as_ptr() as u64, 0, 0, SELF]));
     s.differs("SET_LDT of no LDT", ENOSYS, 0, me(MMUEXT_SET_LDT, 0, 0));
@@ -586,6 +588,11 @@ fn memory(s: &mut Suite, f: &mut Fixture, si: &StartInfo) {
     s.check("current_reservation with a start extent", EINVAL, m(3 | (1 << 6), &own as *const u16 as u64));
     let unknown = dom(100);
     s.check("current_reservation of an unknown domain", ESRCH, m(3, &unknown as *const u16 as u64));
+    // A domain id below the limit that was never built (xen-core has the
+    // slot; Xen has no domain 5 either): it does not exist.
+    let unused = dom(5);
+    s.check("current_reservation of a domain never built", ESRCH, m(3, &unused as *const u16 as u64));
+    s.check("maximum_reservation of a domain never built", ESRCH, m(4, &unused as *const u16 as u64));
     s.check("current_reservation from the hypervisor", EFAULT, m(3, HV));
     s.check("memory_op unknown sub-op 40", ENOSYS, m(40, 0));
     let res = |start: u64, n: u64, order: u32| abi::memory::MemoryReservation {
@@ -606,6 +613,8 @@ fn memory(s: &mut Suite, f: &mut Fixture, si: &StartInfo) {
     let r = res(bogus.as_mut_ptr() as u64, 1, 0);
     s.check("decrease_reservation of a frame beyond RAM", 0, m(1, &r as *const _ as u64));
     s.check("memory_op with an unreadable reservation", 0, m(1, HV));
+    let r = abi::memory::MemoryReservation { domid: abi::DomId(5), ..res(0, 4, 0) };
+    s.check("increase_reservation for a domain never built does nothing", 0, m(0, &r as *const _ as u64));
     // Give one fresh frame back, then take one frame again.
     let pfn = f.next_free;
     let mut frames = [f.fresh()];

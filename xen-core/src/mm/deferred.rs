@@ -29,7 +29,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// owner. False if the queue is full: the caller devalidates at once.
     pub(crate) fn defer(&mut self, mfn: Mfn) -> bool {
         let owner = self.info(mfn).owner();
-        let Some(d) = self.domains.get_mut(owner.0 as usize).filter(|d| d.id == owner) else { return false };
+        // A domain that is gone has no queue: its zombie tables go at once.
+        let Some(d) = self.domains.get_mut(owner.0 as usize).filter(|d| d.id == owner && d.exists) else {
+            return false;
+        };
         if d.deferred_len == DEFER_SLOTS {
             return false;
         }

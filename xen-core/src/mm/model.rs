@@ -21,6 +21,10 @@ use abi::{DomId, Mfn};
 pub struct DomainMm {
     /// Its id.
     pub id: DomId,
+    /// Built and not torn down. Only such a domain can be named by a
+    /// hypercall ([`Mm::domain`]); a slot never built or torn down answers
+    /// `ESRCH`, and its `tot_pages` still counts frames other domains keep alive.
+    pub exists: bool,
     /// May act on other domains' memory (foreign `foreigndom`): the control domain.
     pub privileged: bool,
     /// Has I/O resources (the hardware domain): may use cache attributes in
@@ -44,16 +48,28 @@ pub struct DomainMm {
     pub gdt_frames: u8,
     /// Descriptors in the guest GDT.
     pub gdt_entries: u16,
+    /// Frames ever assigned to it (at build, by the balloon, by exchange).
+    pub given: u64,
+    /// Of those, frames that went back to the allocator, whenever they did.
+    pub returned: u64,
 }
 
 /// Devalidations a domain may have waiting.
 pub const DEFER_SLOTS: usize = 16;
 
 impl DomainMm {
+    /// A slot with no domain in it.
+    pub const fn empty(id: DomId) -> DomainMm {
+        let mut d = DomainMm::new(id, 0);
+        d.exists = false;
+        d
+    }
+
     /// A domain with no memory yet.
     pub const fn new(id: DomId, max_pages: u64) -> DomainMm {
         DomainMm {
             id,
+            exists: true,
             privileged: false,
             io_caps: false,
             tot_pages: 0,
@@ -65,6 +81,8 @@ impl DomainMm {
             gdt: [Mfn(0); super::gdt::MAX_GDT_FRAMES],
             gdt_frames: 0,
             gdt_entries: 0,
+            given: 0,
+            returned: 0,
         }
     }
 }
@@ -159,9 +177,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         &mut self.frames[mfn.0 as usize]
     }
 
-    /// The domain with id `id`, if it exists.
+    /// The domain with id `id`, if it exists (built and not torn down).
     pub fn domain(&self, id: DomId) -> Option<&DomainMm> {
-        self.domains.get(id.0 as usize).filter(|d| d.id == id)
+        self.domains.get(id.0 as usize).filter(|d| d.id == id && d.exists)
     }
 
     pub(crate) fn domain_mut(&mut self, id: DomId) -> &mut DomainMm {
@@ -188,6 +206,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         info.set_count(1);
         if let Some(d) = self.domains.get_mut(dom.0 as usize) {
             d.tot_pages += 1;
+            d.given += 1;
         }
     }
 
@@ -200,6 +219,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         info.set_allocated(true);
         info.set_xen_heap(true);
         info.set_count(1);
+        if let Some(d) = self.domains.get_mut(dom.0 as usize) {
+            d.given += 1;
+        }
     }
 
     /// Takes a general reference on `mfn`, which must be allocated to `owner`.
@@ -229,8 +251,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             let owner = info.owner();
             let counted = !info.xen_heap();
             *info = PageInfo::default();
-            if let Some(d) = self.domains.get_mut(owner.0 as usize).filter(|_| counted) {
-                d.tot_pages -= 1;
+            if let Some(d) = self.domains.get_mut(owner.0 as usize) {
+                d.tot_pages -= u64::from(counted);
+                d.returned += 1;
             }
             self.hooks.frame_freed(mfn);
         }

@@ -6,6 +6,11 @@
 //! references its entries held), and dropping the allocation reference of
 //! each frame frees it. The work is a scan of the frame table, done in
 //! bounded steps so a scheduler can interleave other work.
+//!
+//! When it finishes the domain is gone: [`Mm::domain`] no longer finds it,
+//! so no hypercall can add memory to it, map its frames or name it again
+//! (`ESRCH`, as Xen answers for a domain that does not exist). Frames other
+//! domains still reference stay owned by the slot until they go.
 
 use super::model::{Mm, MmHooks};
 use super::PhysMemory;
@@ -86,6 +91,7 @@ impl Teardown {
             return None;
         }
         let left = mm.domain(self.dom).map_or(0, |d| d.tot_pages);
+        mm.domain_mut(self.dom).exists = false;
         Some(TeardownReport { frames_freed: self.frames_at_start - left, still_referenced: left })
     }
 

@@ -15,6 +15,7 @@ use crate::domain::layout::Layout;
 use crate::domain::notes::{KernelImage, XenNotes};
 use crate::domain::vcpu::Vcpu;
 use crate::mm::hv_map::{HvMapper, Rights};
+use crate::mm::teardown::Teardown;
 use crate::mm::{DomainMm, FrameAllocator, Mm, PageInfo, PhysAddr, PhysMemory, PhysRange};
 use crate::sched::{Domain, RunState, MAX_DOMAINS};
 use crate::util::FixedVec;
@@ -69,7 +70,8 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
         *t = DirectMap.read_u64(PhysAddr(root + (256 + i as u64) * 8));
     }
     // Boot-time allocations that live as long as the hypervisor.
-    let mm_domains = Box::leak(Box::new([const { DomainMm::new(DomId(0), 0) }; MAX_DOMAINS]));
+    // Every slot starts empty: a domain exists only once it is built.
+    let mm_domains = Box::leak(Box::new([const { DomainMm::empty(DomId(0)) }; MAX_DOMAINS]));
     let hooks = Box::leak(Box::new(ArchHooks { frames, pending: 0, work: 0 }));
     let l4_template = Box::leak(Box::new(template));
     let mut hv = Hypervisor {
@@ -149,7 +151,11 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
     let flags = if privileged { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
     let built = match builder::build(&mut hv.mm, dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags) {
         Ok(b) => b,
-        Err(e) => return fail(&format_args!("building the start of day failed ({e:?})")),
+        Err(e) => {
+            // Whatever it was given goes back, and the slot is empty again.
+            let _ = Teardown::new(&hv.mm, dom).run(&mut hv.mm);
+            return fail(&format_args!("building the start of day failed ({e:?})"));
+        }
     };
     let mut name: FixedVec<u8, 32> = FixedVec::new();
     let default_name = alloc::format!("dom{index}");
@@ -170,7 +176,6 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
         slice_ticks: 0,
         max_ticks: cfg.timeout * super::timer::HZ,
         started: false,
-        frames_returned: 0,
     });
     log::info!(
         "domain {index} ({}): {} MiB, entry {:#x}, {} page-table frames{}",

@@ -252,15 +252,12 @@ fn next_runnable_slot(current: usize) -> Option<usize> {
 }
 
 fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
-    let before = hv.mm.hooks.frames.free_frames();
     // Leave the dying domain's page tables before they are freed.
     // SAFETY: the hypervisor's own L4 maps everything the hypervisor uses.
     unsafe { cpu::set_cr3(hv.hv_root) };
     let mm = &mut hv.mm;
     let report = Teardown::new(mm, DomId(i as u16)).run(mm);
-    let d = d_mut(i);
-    d.state = state;
-    d.frames_returned = hv.mm.hooks.frames.free_frames() - before;
+    d_mut(i).state = state;
     if report.still_referenced > 0 {
         log::warn!("domain {i}: {} frames still referenced by other domains", report.still_referenced);
     }
@@ -269,6 +266,8 @@ fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
 pub(super) fn finish(hv: &mut Hypervisor) -> ! {
     log::info!("All domains have finished.");
     log::info!("  dom  name              shutdown reason   frames returned");
+    // Counted per frame as it goes back to the allocator, whenever it does:
+    // at teardown, or later when another domain drops a zombie it mapped.
     let mut all_poweroff = true;
     for d in domains().iter().flatten() {
         let reason = match d.state {
@@ -277,7 +276,10 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
             _ => "unfinished",
         };
         all_poweroff &= d.state == RunState::Shutdown(0);
-        log::info!("  {:<4} {:<17} {:<17} {}", d.id.0, d.name(), reason, d.frames_returned);
+        let mm = &hv.mm.domains[d.id.0 as usize];
+        let kept = mm.given - mm.returned;
+        let note = if kept == 0 { "" } else { " NOT RETURNED" };
+        log::info!("  {:<4} {:<17} {:<17} {} of {}{note}", d.id.0, d.name(), reason, mm.returned, mm.given);
     }
     let ok = all_poweroff || !hv.all_poweroff_required;
     log::info!("Shutting down: {}", if ok { "success" } else { "failure (a domain did not power off)" });

@@ -1,5 +1,6 @@
 //! Host tests of the direct-paging model.
 
+mod dead_domains;
 mod gdt_rules;
 mod mmu_update_rows;
 mod mmuext_rows;
