@@ -3,7 +3,8 @@
 //! Other sub-ops return `-ENOSYS`.
 
 use super::{Call, ConsoleSink, Guest, GuestMemory};
-use crate::mm::reservation::{ExtentArray, Reservation};
+use crate::domain::vcpu::reg;
+use crate::mm::reservation::{ExtentArray, ExtentsDone, Reservation};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::memory::*;
 use abi::{DomId, Errno};
@@ -29,6 +30,14 @@ impl<G: GuestMemory> ExtentArray for GuestExtents<'_, G> {
     }
 }
 
+/// Whether elements `[first, end)` of the 8-byte array at `base` lie in
+/// guest space, without overflow (Xen's `guest_handle_subrange_okay`).
+pub(super) fn array_in_guest_space(base: u64, first: u64, end: u64) -> bool {
+    let Some(len) = end.checked_sub(first).and_then(|n| n.checked_mul(8)) else { return false };
+    let Some(start) = first.checked_mul(8).and_then(|o| base.checked_add(o)) else { return false };
+    abi::GuestVa(start).range_is_guest_accessible(len)
+}
+
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `memory_op(cmd, arg)`.
     pub(super) fn memory_op(&mut self, cmd: u64, arg: u64) -> Result<u64, Errno> {
@@ -48,19 +57,26 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 Ok(if op == XENMEM_CURRENT_RESERVATION { d.tot_pages } else { d.max_pages })
             }
             XENMEM_INCREASE_RESERVATION | XENMEM_DECREASE_RESERVATION | XENMEM_POPULATE_PHYSMAP => {
-                Ok(self.reservation(op, start_extent, arg))
+                let r = self.reservation(op, start_extent, arg);
+                if r.preempted {
+                    // Xen's continuation: the progress rides in the command.
+                    self.ctx.gpr[reg::RDI] = op | (r.done << MEMOP_EXTENT_SHIFT);
+                    return Err(Errno::ERESTART);
+                }
+                Ok(r.done)
             }
             _ => Err(Errno::ENOSYS),
         }
     }
 
     /// The balloon sub-ops. Every refusal (unreadable argument, unknown or
-    /// forbidden domain, unsupported flags, bad counts) does nothing and
-    /// returns `start_extent`, as on Xen.
-    fn reservation(&mut self, op: u64, start: u64, arg: u64) -> u64 {
+    /// forbidden domain, unsupported flags, bad counts, an array not wholly
+    /// in guest space) does nothing and returns `start_extent`, as on Xen.
+    fn reservation(&mut self, op: u64, start: u64, arg: u64) -> ExtentsDone {
+        let refused = ExtentsDone { done: start, preempted: false };
         let mut raw = [0u8; 32];
         if self.mem().read(arg, &mut raw).is_err() {
-            return start;
+            return refused;
         }
         let word = |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap_or([0; 8]));
         let extent_start = word(0);
@@ -70,14 +86,23 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let raw_dom = DomId(u16::from_le_bytes([raw[24], raw[25]]));
         let target = if raw_dom == DomId::SELF { self.dom } else { raw_dom };
         if self.mm.domain(target).is_none() || (target != self.dom && !self.privileged()) {
-            return start;
+            return refused;
         }
         // Address-width limits, NUMA placement and populate-on-demand are
         // not supported: such requests are refused whole.
         if mem_flags != 0 {
-            return start;
+            return refused;
         }
         let r = Reservation { nr_extents, extent_order, start };
+        if !r.acceptable() {
+            return refused;
+        }
+        // The part of the array still to do must lie in guest space, end
+        // included (XSA-212); each element is checked again when accessed.
+        let optional = op == XENMEM_INCREASE_RESERVATION && extent_start == 0;
+        if !optional && !array_in_guest_space(extent_start, start, nr_extents) {
+            return refused;
+        }
         let mut array = GuestExtents { guest: self.guest, base: extent_start };
         let done = match op {
             XENMEM_INCREASE_RESERVATION => {
@@ -89,14 +114,14 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         };
         // Debug only: the balloon may call this thousands of times, and an
         // info line costs about 2,900 instructions per call.
-        if done != start {
+        if done.done != start {
             if let Some(d) = self.mm.domain(target) {
                 log::debug!(
                     "domain {}: memory {} of at most {} pages after {} extents of order {extent_order}",
                     target.0,
                     d.tot_pages,
                     d.max_pages,
-                    done - start
+                    done.done - start
                 );
             }
         }

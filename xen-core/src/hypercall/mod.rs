@@ -12,6 +12,9 @@ mod sched;
 pub mod system;
 mod traps;
 
+#[cfg(test)]
+mod tests;
+
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};
 use crate::mm::{Mm, MmHooks, PhysMemory};
 use abi::hypercall::HypercallNr;

@@ -1,6 +1,7 @@
 //! `console_io` (18), `xen_version` (17) and `vm_assist` (21).
 
 use super::{Call, ConsoleSink, GuestMemory};
+use crate::domain::vcpu::reg;
 use crate::mm::{MmHooks, PhysMemory};
 use abi::console::CONSOLEIO_WRITE;
 use abi::version::*;
@@ -11,8 +12,14 @@ pub const XEN_MAJOR: u64 = 4;
 /// See [`XEN_MAJOR`].
 pub const XEN_MINOR: u64 = 17;
 
+/// Cost of one 128-byte console chunk in [`MmHooks::preempt_batch`] units
+/// (page-table entries' worth of work): a continuation every 16 KiB.
+const CONSOLE_CHUNK_COST: u32 = 64;
+
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
-    /// `console_io(cmd, count, buffer)`.
+    /// `console_io(cmd, count, buffer)`. A long write is preempted between
+    /// chunks, as on Xen: the argument registers then hold the bytes left
+    /// and where they start, and the guest's re-executed hypercall goes on.
     pub(super) fn console_io(&mut self, cmd: u64, count: u64, buf: u64) -> Result<u64, Errno> {
         if cmd != CONSOLEIO_WRITE {
             return Err(Errno::ENOSYS);
@@ -22,6 +29,11 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let mut off = 0;
         let hardware = self.mm.domain(self.dom).is_some_and(|d| d.io_caps);
         while off < count {
+            if off != 0 && self.mm.hooks.preempt_batch(CONSOLE_CHUNK_COST) {
+                self.ctx.gpr[reg::RSI] = count - off;
+                self.ctx.gpr[reg::RDX] = buf + off;
+                return Err(Errno::ERESTART);
+            }
             let n = (count - off).min(chunk.len() as u64) as usize;
             let va = buf.checked_add(off).ok_or(Errno::EFAULT)?;
             self.mem().read(va, &mut chunk[..n])?;

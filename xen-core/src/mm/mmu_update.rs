@@ -13,7 +13,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Processes `count` requests for `caller`. `foreigndom` bits 15:0 name
     /// the owner of frames new L1 entries map (FD), bits 31:16 the owner of
     /// the page tables plus one (PFD; 0 = caller). Stops at the first
-    /// failing request; earlier ones stay applied.
+    /// failing request; earlier ones stay applied. Between requests it may
+    /// stop with `ERESTART` ([`MmHooks::preempt_batch`]); `done` says where
+    /// the continuation resumes.
     ///
     /// # Errors
     /// See [`Mm::mmu_update_one`]; `ESRCH` for an unknown FD/PFD or the
@@ -41,6 +43,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             },
         };
         for i in 0..count {
+            // Between requests, never before the first: each call progresses.
+            if i != 0 && self.hooks.preempt_batch(1) {
+                return BatchResult { done: i, result: Err(Errno::ERESTART) };
+            }
             let r = reqs.get(i).and_then(|req| self.mmu_update_one(caller, fd, pfd, req));
             if let Err(e) = r {
                 return BatchResult { done: i, result: Err(e) };

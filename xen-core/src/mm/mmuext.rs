@@ -23,7 +23,8 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// # Errors
     /// `ESRCH` for an unknown domain or the caller's own numeric id, `EPERM`
     /// for an unprivileged caller naming another domain; per operation see
-    /// [`Mm::mmuext_one`].
+    /// [`Mm::mmuext_one`]; `ERESTART` when preempted between operations
+    /// ([`MmHooks::preempt_batch`]), `done` saying where to resume.
     pub fn mmuext_op(
         &mut self,
         caller: DomId,
@@ -44,6 +45,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             return BatchResult::refused(Errno::EPERM);
         }
         for i in 0..count {
+            // Between operations, never before the first: each call progresses.
+            if i != 0 && self.hooks.preempt_batch(1) {
+                return BatchResult { done: i, result: Err(Errno::ERESTART) };
+            }
             if let Err(e) = ops.get(i).and_then(|op| self.mmuext_one(caller, fd, op, guest)) {
                 return BatchResult { done: i, result: Err(e) };
             }

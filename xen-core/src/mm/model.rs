@@ -111,6 +111,16 @@ pub trait MmHooks {
     fn preempt(&mut self) -> bool {
         false
     }
+    /// Called between two requests of a guest-sized batch (`mmu_update` and
+    /// `mmuext_op` entries, memory-op extents, console chunks) with the cost
+    /// of the next one, in page-table entries' worth of work. Returning true
+    /// stops the batch there: the hypercall returns a continuation and is
+    /// re-executed by the guest, so timer ticks and other domains run
+    /// between the pieces of one long hypercall (Xen's
+    /// `hypercall_preempt_check`).
+    fn preempt_batch(&mut self, _cost: u32) -> bool {
+        false
+    }
     /// Whether a table whose last type reference goes may be devalidated
     /// later, in slices, instead of at once (true under a hypercall).
     fn defer_devalidation(&mut self) -> bool {

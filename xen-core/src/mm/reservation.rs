@@ -1,9 +1,11 @@
 //! The balloon: `increase_reservation`, `decrease_reservation` and
 //! `populate_physmap` (fact sheet §6) on the page-type model.
 //!
-//! The return value counts extents done, including `start`; processing
-//! stops at the first failing extent, and an extent that failed half-way is
-//! neither counted nor rolled back. `max_pages` bounds what a domain owns.
+//! The result counts extents done, including `start`; processing stops at
+//! the first failing extent, and an extent that failed half-way is neither
+//! counted nor rolled back. Between two extents the work may be preempted
+//! ([`MmHooks::preempt_batch`]): the hypercall then continues from `done`
+//! (Xen encodes it in the command, `cmd >> MEMOP_EXTENT_SHIFT`). `max_pages` bounds what a domain owns.
 //! Decreasing drops only the allocation reference: a frame that is still
 //! mapped, pinned or a root stays alive (and counted) until its last
 //! reference goes, and nothing is unpinned implicitly (XSA-252).
@@ -37,6 +39,21 @@ pub struct Reservation {
     pub start: u64,
 }
 
+/// How far a reservation got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtentsDone {
+    /// Extents done, counting `start`.
+    pub done: u64,
+    /// Stopped by preemption, not by a failure: continue from `done`.
+    pub preempted: bool,
+}
+
+impl ExtentsDone {
+    const fn stopped(done: u64) -> ExtentsDone {
+        ExtentsDone { done, preempted: false }
+    }
+}
+
 impl Reservation {
     /// Whether the request is acceptable at all; if not, nothing is done
     /// and the call returns `start`.
@@ -48,6 +65,12 @@ impl Reservation {
 impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     fn fits(&self, dom: DomId, pages: u64) -> bool {
         self.domain(dom).is_some_and(|d| d.tot_pages + pages <= d.max_pages)
+    }
+
+    /// Whether to stop before extent `i` of `r` (never before the first one
+    /// of a call, so every call makes progress).
+    fn preempt_extent(&mut self, r: &Reservation, i: u64) -> bool {
+        i != r.start && self.hooks.preempt_batch(1 << r.extent_order)
     }
 
     fn take_extent(&mut self, dom: DomId, order: u32) -> Option<Mfn> {
@@ -63,54 +86,68 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
 
     /// Gives `dom` new extents; writes each extent's first MFN back when an
     /// array is given. Returns the extents done, counting `r.start`.
-    pub fn increase_reservation(&mut self, dom: DomId, r: Reservation, mut array: Option<&mut dyn ExtentArray>) -> u64 {
+    pub fn increase_reservation(
+        &mut self,
+        dom: DomId,
+        r: Reservation,
+        mut array: Option<&mut dyn ExtentArray>,
+    ) -> ExtentsDone {
         if !r.acceptable() {
-            return r.start;
+            return ExtentsDone::stopped(r.start);
         }
         for i in r.start..r.nr_extents {
-            let Some(first) = self.take_extent(dom, r.extent_order) else { return i };
+            if self.preempt_extent(&r, i) {
+                return ExtentsDone { done: i, preempted: true };
+            }
+            let Some(first) = self.take_extent(dom, r.extent_order) else { return ExtentsDone::stopped(i) };
             if let Some(a) = array.as_deref_mut() {
                 if a.write(i, first.0).is_err() {
-                    return i;
+                    return ExtentsDone::stopped(i);
                 }
             }
         }
-        r.nr_extents
+        ExtentsDone::stopped(r.nr_extents)
     }
 
     /// For each guest frame number in the array, gives `dom` an extent,
     /// records it in the M2P and writes its first MFN back.
-    pub fn populate_physmap(&mut self, dom: DomId, r: Reservation, array: &mut dyn ExtentArray) -> u64 {
+    pub fn populate_physmap(&mut self, dom: DomId, r: Reservation, array: &mut dyn ExtentArray) -> ExtentsDone {
         if !r.acceptable() {
-            return r.start;
+            return ExtentsDone::stopped(r.start);
         }
         for i in r.start..r.nr_extents {
-            let Ok(gpfn) = array.read(i) else { return i };
-            let Some(first) = self.take_extent(dom, r.extent_order) else { return i };
+            if self.preempt_extent(&r, i) {
+                return ExtentsDone { done: i, preempted: true };
+            }
+            let Ok(gpfn) = array.read(i) else { return ExtentsDone::stopped(i) };
+            let Some(first) = self.take_extent(dom, r.extent_order) else { return ExtentsDone::stopped(i) };
             for j in 0..1u64 << r.extent_order {
                 self.m2p[(first.0 + j) as usize] = gpfn.wrapping_add(j);
             }
             if array.write(i, first.0).is_err() {
-                return i;
+                return ExtentsDone::stopped(i);
             }
         }
-        r.nr_extents
+        ExtentsDone::stopped(r.nr_extents)
     }
 
     /// Takes the extents named by MFN in the array away from `dom`.
-    pub fn decrease_reservation(&mut self, dom: DomId, r: Reservation, array: &mut dyn ExtentArray) -> u64 {
+    pub fn decrease_reservation(&mut self, dom: DomId, r: Reservation, array: &mut dyn ExtentArray) -> ExtentsDone {
         if !r.acceptable() {
-            return r.start;
+            return ExtentsDone::stopped(r.start);
         }
         for i in r.start..r.nr_extents {
-            let Ok(first) = array.read(i) else { return i };
+            if self.preempt_extent(&r, i) {
+                return ExtentsDone { done: i, preempted: true };
+            }
+            let Ok(first) = array.read(i) else { return ExtentsDone::stopped(i) };
             for j in 0..1u64 << r.extent_order {
-                let Some(mfn) = first.checked_add(j) else { return i };
+                let Some(mfn) = first.checked_add(j) else { return ExtentsDone::stopped(i) };
                 if self.release_frame(dom, Mfn(mfn)).is_err() {
-                    return i;
+                    return ExtentsDone::stopped(i);
                 }
             }
         }
-        r.nr_extents
+        ExtentsDone::stopped(r.nr_extents)
     }
 }

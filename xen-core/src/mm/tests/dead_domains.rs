@@ -40,9 +40,9 @@ fn assert_gone(w: &mut World, dead: DomId, frame: Mfn) {
     let pool = w.hooks.pool.len();
     assert!(w.mm().domain(dead).is_none());
     assert_eq!(w.mm().resolve_domid(D0, dead.0), Err(Errno::ESRCH));
-    assert_eq!(w.mm().increase_reservation(dead, res(8), None), 0, "increase_reservation");
-    assert_eq!(w.mm().populate_physmap(dead, res(2), &mut Array(vec![0, 1])), 0, "populate_physmap");
-    assert_eq!(w.mm().decrease_reservation(dead, res(1), &mut Array(vec![frame.0])), 0, "decrease_reservation");
+    assert_eq!(w.mm().increase_reservation(dead, res(8), None).done, 0, "increase_reservation");
+    assert_eq!(w.mm().populate_physmap(dead, res(2), &mut Array(vec![0, 1])).done, 0, "populate_physmap");
+    assert_eq!(w.mm().decrease_reservation(dead, res(1), &mut Array(vec![frame.0])).done, 0, "decrease_reservation");
     assert_eq!(w.hooks.pool.len(), pool, "no frame was allocated");
     let c0 = w.build_chain(D0, 1);
     let snap = w.snapshot();
@@ -75,7 +75,7 @@ fn every_frame_given_is_counted_back_including_balloon_frames_and_late_zombies()
     let c0 = w.build_chain(D0, 1);
     w.pin(D0, 4, c0.l4).unwrap();
     let built = w.give(D1, 3);
-    assert_eq!(w.mm().increase_reservation(D1, res(5), None), 5);
+    assert_eq!(w.mm().increase_reservation(D1, res(5), None).done, 5);
     assert_eq!(w.doms[1].given, 8);
     // Domain 0 maps one of domain 1's frames, which outlives domain 1.
     let map = [MmuUpdate { ptr: c0.l1.to_maddr() + 16, val: built[0].to_maddr() | RO }];

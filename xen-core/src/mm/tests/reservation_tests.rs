@@ -43,15 +43,15 @@ fn world(pool: std::ops::Range<u64>) -> World {
 fn increase_gives_whole_extents_and_reports_their_frames() {
     let mut w = world(100..200);
     let mut a = array(vec![0; 3]);
-    assert_eq!(w.mm().increase_reservation(D1, res(3, 0), Some(&mut a)), 3);
+    assert_eq!(w.mm().increase_reservation(D1, res(3, 0), Some(&mut a)).done, 3);
     assert_eq!(a.items, vec![100, 101, 102]);
     assert_eq!(w.doms[1].tot_pages, 3);
     assert!(a.items.iter().all(|&m| w.info(Mfn(m)).owner() == D1));
     let mut b = array(vec![0; 2]);
-    assert_eq!(w.mm().increase_reservation(D1, res(2, 2), Some(&mut b)), 2);
+    assert_eq!(w.mm().increase_reservation(D1, res(2, 2), Some(&mut b)).done, 2);
     assert_eq!(b.items, vec![103, 107]);
     assert_eq!(w.doms[1].tot_pages, 3 + 8);
-    assert_eq!(w.mm().increase_reservation(D1, res(1, 0), None), 1, "no array: frames are just assigned");
+    assert_eq!(w.mm().increase_reservation(D1, res(1, 0), None).done, 1, "no array: frames are just assigned");
     w.check();
 }
 
@@ -59,9 +59,9 @@ fn increase_gives_whole_extents_and_reports_their_frames() {
 fn max_pages_stops_increase_part_way() {
     let mut w = world(100..200);
     w.doms[1].max_pages = 4;
-    assert_eq!(w.mm().increase_reservation(D1, res(10, 0), None), 4);
+    assert_eq!(w.mm().increase_reservation(D1, res(10, 0), None).done, 4);
     assert_eq!(w.doms[1].tot_pages, 4);
-    assert_eq!(w.mm().increase_reservation(D1, res(1, 0), None), 0);
+    assert_eq!(w.mm().increase_reservation(D1, res(1, 0), None).done, 0);
     w.check();
 }
 
@@ -69,10 +69,10 @@ fn max_pages_stops_increase_part_way() {
 fn orders_above_nine_huge_counts_and_bad_starts_do_nothing() {
     let mut w = world(0..1);
     let before = w.snapshot();
-    assert_eq!(w.mm().increase_reservation(D1, res(1, 10), None), 0);
-    assert_eq!(w.mm().increase_reservation(D1, res(MAX_NR_EXTENTS + 1, 0), None), 0);
-    assert_eq!(w.mm().increase_reservation(D1, Reservation { nr_extents: 4, extent_order: 0, start: 4 }, None), 4);
-    assert_eq!(w.mm().decrease_reservation(D1, res(u64::MAX, 0), &mut array(vec![])), 0);
+    assert_eq!(w.mm().increase_reservation(D1, res(1, 10), None).done, 0);
+    assert_eq!(w.mm().increase_reservation(D1, res(MAX_NR_EXTENTS + 1, 0), None).done, 0);
+    assert_eq!(w.mm().increase_reservation(D1, Reservation { nr_extents: 4, extent_order: 0, start: 4 }, None).done, 4);
+    assert_eq!(w.mm().decrease_reservation(D1, res(u64::MAX, 0), &mut array(vec![])).done, 0);
     assert!(w.snapshot() == before);
 }
 
@@ -81,10 +81,10 @@ fn order_nine_extents_are_512_contiguous_frames() {
     let mut w = World::new(2048);
     w.hooks.pool = (1000..1600).map(Mfn).collect();
     let mut a = array(vec![0]);
-    assert_eq!(w.mm().increase_reservation(D1, res(1, 9), Some(&mut a)), 1);
+    assert_eq!(w.mm().increase_reservation(D1, res(1, 9), Some(&mut a)).done, 1);
     assert_eq!(w.doms[1].tot_pages, 512);
     assert!((a.items[0]..a.items[0] + 512).all(|m| w.info(Mfn(m)).owner() == D1));
-    assert_eq!(w.mm().increase_reservation(D1, res(1, 9), None), 0, "88 frames left: no second extent");
+    assert_eq!(w.mm().increase_reservation(D1, res(1, 9), None).done, 0, "88 frames left: no second extent");
     w.check();
 }
 
@@ -92,12 +92,12 @@ fn order_nine_extents_are_512_contiguous_frames() {
 fn populate_sets_the_m2p_and_writes_frames_back_and_stops_at_a_fault() {
     let mut w = world(100..200);
     let mut a = Array { items: vec![7, 8, 9, 10], fault_at: Some(2) };
-    assert_eq!(w.mm().populate_physmap(D1, res(4, 0), &mut a), 2);
+    assert_eq!(w.mm().populate_physmap(D1, res(4, 0), &mut a).done, 2);
     assert_eq!(&a.items[..2], &[100, 101]);
     assert_eq!((w.m2p[100], w.m2p[101]), (7, 8));
     assert_eq!(w.doms[1].tot_pages, 2);
     let mut b = array(vec![40]);
-    assert_eq!(w.mm().populate_physmap(D1, res(1, 1), &mut b), 1);
+    assert_eq!(w.mm().populate_physmap(D1, res(1, 1), &mut b).done, 1);
     assert_eq!((w.m2p[b.items[0] as usize], w.m2p[b.items[0] as usize + 1]), (40, 41));
     w.check();
 }
@@ -108,7 +108,7 @@ fn decrease_frees_unused_frames_and_stops_at_a_foreign_one() {
     let mine = w.give(D1, 3);
     let theirs = w.give(D2, 1)[0];
     let mut a = array(vec![mine[0].0, mine[1].0, theirs.0, mine[2].0]);
-    assert_eq!(w.mm().decrease_reservation(D1, res(4, 0), &mut a), 2);
+    assert_eq!(w.mm().decrease_reservation(D1, res(4, 0), &mut a).done, 2);
     assert_eq!(w.hooks.freed, vec![mine[0], mine[1]]);
     assert_eq!(w.doms[1].tot_pages, 1);
     assert_eq!(w.info(theirs).owner(), D2);
@@ -121,7 +121,7 @@ fn a_half_done_high_order_extent_is_neither_counted_nor_rolled_back() {
     let mine = w.give(D1, 1)[0];
     // An order-1 extent at `mine`: the second frame belongs to someone else.
     w.give(D2, 1);
-    assert_eq!(w.mm().decrease_reservation(D1, res(1, 1), &mut array(vec![mine.0])), 0);
+    assert_eq!(w.mm().decrease_reservation(D1, res(1, 1), &mut array(vec![mine.0])).done, 0);
     assert_eq!(w.hooks.freed, vec![mine], "the first frame stays released");
     w.check();
 }
@@ -132,14 +132,14 @@ fn a_decreased_frame_still_mapped_stays_alive_until_unmapped() {
     let c = w.build_chain(D1, 1);
     w.pin(D1, 4, c.l4).unwrap();
     let pages = w.doms[1].tot_pages;
-    assert_eq!(w.mm().decrease_reservation(D1, res(2, 0), &mut array(vec![c.data.0, c.l1.0])), 2);
+    assert_eq!(w.mm().decrease_reservation(D1, res(2, 0), &mut array(vec![c.data.0, c.l1.0])).done, 2);
     assert!(w.hooks.freed.is_empty(), "mapped data and a live L1 are zombies");
     assert_eq!(w.doms[1].tot_pages, pages, "zombies still count");
     assert!(w.info(c.l1).validated());
     w.check();
     w.update(D1, c.l1, 1, 0).unwrap();
     assert_eq!(w.hooks.freed, vec![c.data], "the last reference freed it");
-    assert_eq!(w.mm().decrease_reservation(D1, res(1, 0), &mut array(vec![c.l1.0])), 0, "released twice");
+    assert_eq!(w.mm().decrease_reservation(D1, res(1, 0), &mut array(vec![c.l1.0])).done, 0, "released twice");
     w.check();
 }
 
@@ -147,17 +147,17 @@ fn a_decreased_frame_still_mapped_stays_alive_until_unmapped() {
 fn the_extent_count_limit_is_exactly_2_to_the_26_minus_1() {
     let mut w = world(100..101);
     let r = Reservation { nr_extents: 1 << 26, extent_order: 0, start: 5 };
-    assert_eq!(w.mm().increase_reservation(D1, r, None), 5, "refused whole: nothing done");
+    assert_eq!(w.mm().increase_reservation(D1, r, None).done, 5, "refused whole: nothing done");
     assert_eq!(MAX_NR_EXTENTS, (1 << 26) - 1);
     let r = Reservation { nr_extents: (1 << 26) - 1, extent_order: 0, start: 5 };
-    assert_eq!(w.mm().increase_reservation(D1, r, None), 6, "accepted: one extent, then out of memory");
+    assert_eq!(w.mm().increase_reservation(D1, r, None).done, 6, "accepted: one extent, then out of memory");
 }
 
 #[test]
 fn max_pages_counts_every_page_of_a_high_order_extent() {
     let mut w = world(100..200);
     w.doms[1].max_pages = 3;
-    assert_eq!(w.mm().increase_reservation(D1, res(1, 2), None), 0, "4 pages do not fit in 3");
-    assert_eq!(w.mm().increase_reservation(D1, res(1, 1), None), 1);
+    assert_eq!(w.mm().increase_reservation(D1, res(1, 2), None).done, 0, "4 pages do not fit in 3");
+    assert_eq!(w.mm().increase_reservation(D1, res(1, 1), None).done, 1);
     w.check();
 }

@@ -24,6 +24,9 @@ pub struct RecHooks {
     /// Preempt validation after every this many entries.
     pub preempt_every: Option<u32>,
     pub work: u32,
+    /// Preempt batches (between requests) after this much work.
+    pub preempt_batch_after: Option<u32>,
+    pub batch_work: u32,
     /// Defer devalidations as the hypervisor does under hypercalls.
     pub defer: bool,
 }
@@ -52,6 +55,15 @@ impl MmHooks for RecHooks {
         self.work += 1;
         if self.work >= every {
             self.work = 0;
+            return true;
+        }
+        false
+    }
+    fn preempt_batch(&mut self, cost: u32) -> bool {
+        let Some(limit) = self.preempt_batch_after else { return false };
+        self.batch_work += cost;
+        if self.batch_work > limit {
+            self.batch_work = 0;
             return true;
         }
         false

@@ -1,0 +1,126 @@
+//! Host tests of the hypercall layer: a fake guest memory and console,
+//! and a driver that re-executes a preempted hypercall as a guest does.
+
+mod continuations;
+
+use super::{Action, Call, ConsoleSink, GuestMemory};
+use crate::domain::vcpu::{reg, GuestContext, Vcpu};
+use crate::mm::tests::world::World;
+use crate::util::FixedVec;
+use abi::{DomId, GuestVa, Mfn};
+use std::cell::RefCell;
+
+/// Guest memory: one flat region at `BASE`; everything else faults.
+pub struct FakeGuest {
+    pub bytes: RefCell<Vec<u8>>,
+}
+
+pub const BASE: u64 = 0x1000_0000;
+
+impl FakeGuest {
+    pub fn new(len: usize) -> FakeGuest {
+        FakeGuest { bytes: RefCell::new(vec![0; len]) }
+    }
+
+    fn range(&self, va: GuestVa, len: usize) -> Option<core::ops::Range<usize>> {
+        let off = usize::try_from(va.0.checked_sub(BASE)?).ok()?;
+        let end = off.checked_add(len)?;
+        (end <= self.bytes.borrow().len()).then_some(off..end)
+    }
+
+    pub fn put(&self, va: u64, data: &[u8]) {
+        let r = self.range(GuestVa(va), data.len()).expect("inside the fake guest");
+        self.bytes.borrow_mut()[r].copy_from_slice(data);
+    }
+
+    pub fn put_u64s(&self, va: u64, words: &[u64]) {
+        for (i, w) in words.iter().enumerate() {
+            self.put(va + i as u64 * 8, &w.to_le_bytes());
+        }
+    }
+
+    pub fn u64_at(&self, va: u64) -> u64 {
+        let r = self.range(GuestVa(va), 8).expect("inside the fake guest");
+        u64::from_le_bytes(self.bytes.borrow()[r].try_into().unwrap())
+    }
+
+    pub fn u32_at(&self, va: u64) -> u32 {
+        self.u64_at(va) as u32
+    }
+}
+
+impl GuestMemory for FakeGuest {
+    fn copy_from(&self, va: GuestVa, buf: &mut [u8]) -> bool {
+        let Some(r) = self.range(va, buf.len()) else { return false };
+        buf.copy_from_slice(&self.bytes.borrow()[r]);
+        true
+    }
+    fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool {
+        let Some(r) = self.range(va, buf.len()) else { return false };
+        self.bytes.borrow_mut()[r].copy_from_slice(buf);
+        true
+    }
+}
+
+/// Console output, as one byte stream per call.
+#[derive(Default)]
+pub struct Sink(pub Vec<u8>);
+
+impl ConsoleSink for Sink {
+    fn write(&mut self, _: DomId, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+}
+
+/// Where the hypercall instruction (2 bytes, SYSCALL) ends.
+pub const RIP: u64 = 0x40_0002;
+
+/// One entry: the registers before it are `ctx`.
+pub fn enter(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, ctx: &mut GuestContext) -> Action {
+    let mut vcpu = Vcpu::new(*ctx);
+    let mut line: FixedVec<u8, 128> = FixedVec::new();
+    let mut mm = w.mm();
+    let nr = ctx.gpr[reg::RAX];
+    let mut call = Call {
+        dom,
+        ctx,
+        vcpu: &mut vcpu,
+        mm: &mut mm,
+        guest,
+        console,
+        shared_info: Mfn(0),
+        line: &mut line,
+        entry_len: 2,
+    };
+    call.dispatch(nr)
+}
+
+/// Registers for hypercall `nr` with `args`, just after the instruction.
+pub fn regs(nr: u64, args: &[u64]) -> GuestContext {
+    let mut ctx = GuestContext { rip: RIP, ..Default::default() };
+    ctx.gpr[reg::RAX] = nr;
+    for (&r, &a) in [reg::RDI, reg::RSI, reg::RDX, reg::R10, reg::R8].iter().zip(args) {
+        ctx.gpr[r] = a;
+    }
+    ctx
+}
+
+/// Runs hypercall `nr` as a guest does: while it comes back preempted
+/// (RIP moved back onto the instruction), executes it again with the
+/// registers as left. Returns RAX and the number of entries.
+pub fn run(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, nr: u64, args: &[u64]) -> (u64, u32) {
+    let mut ctx = regs(nr, args);
+    let mut entries = 0;
+    loop {
+        entries += 1;
+        assert!(entries < 1_000_000, "the hypercall makes no progress");
+        let action = enter(w, dom, guest, console, &mut ctx);
+        assert_eq!(action, Action::Continue);
+        if ctx.rip == RIP - 2 {
+            assert_eq!(ctx.gpr[reg::RAX], nr, "a continuation re-executes the same hypercall");
+            ctx.rip = RIP;
+            continue;
+        }
+        return (ctx.gpr[reg::RAX], entries);
+    }
+}
