@@ -60,6 +60,20 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
 }
 
 #[test]
+fn a_refused_module_fails_the_run_even_when_every_built_domain_powers_off() {
+    let mut run = Run::new("refused_module");
+    let garbage = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    run.modules = vec![guest("name=healthy"), ModuleSpec::parse(&format!("{garbage} name=garbage"))];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.exit, Some(ExitKind::Failure), "{}", out.serial);
+    assert_contains(&out.serial, "(XEN) error: domain 1: refused: ");
+    assert_contains(&out.serial, "(d0) Test result: SUCCESS");
+    assert_contains(&out.serial, "0    healthy           poweroff");
+    assert_contains(&out.serial, "Shutting down: failure (1 module was refused)");
+}
+
+#[test]
 fn a_guest_passing_a_bad_pointer_gets_efault() {
     let mut run = Run::new("bad_pointer");
     run.modules = vec![guest("name=hostile test=bad-pointer")];
