@@ -46,10 +46,11 @@ test-host: setup lint
 	$(CARGO) test --workspace
 
 # The hypercall conformance suite on xen-core: as domain 0 (the setup the
-# Xen comparison uses) and as an unprivileged domain 1.
+# Xen comparison uses) and as an unprivileged domain 1. --verdicts: both
+# domains must print `Test result: SUCCESS`, not just power off.
 CONFORMANCE  := $(BARE)/conformance
 conformance: build
-	$(RUN) $(HV) --memory 256 --log build/conformance.log --iso build/conformance.iso \
+	$(RUN) $(HV) --memory 256 --log build/conformance.log --iso build/conformance.iso --verdicts \
 	  --module "$(CONFORMANCE) name=conformance-dom0 mem=32M" \
 	  --module "$(CONFORMANCE) name=conformance-domU mem=32M"
 	@grep -E '^\(d[01]\) [0-9]+ passed, [0-9]+ failed' build/conformance.log

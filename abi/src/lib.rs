@@ -70,6 +70,15 @@
 //!   command line, `int 0x82` and `vmcall` are accepted as hypercall
 //!   instructions besides `SYSCALL` (same registers). Off by default: then
 //!   `int 0x82` raises `#GP` and `vmcall` `#UD` in the guest, as on Xen.
+//! * **CPUID.** Forced-emulation CPUID applies Xen's PV policy (host ∩
+//!   Xen's default-available features; PSE, PGE, PCID, SMEP, SMAP, UMIP,
+//!   PKU, LA57, 1 GiB pages, VMX/SVM, MONITOR, MPX and x2APIC hidden;
+//!   HYPERVISOR set; MTRR for domain 0 only) and agrees with Xen 4.17 on the
+//!   same QEMU leaf by leaf, except: OSXSAVE (leaf 1 ECX bit 27) is clear,
+//!   since xen-core neither runs with CR4.OSXSAVE nor manages a guest's
+//!   XCR0 (Xen sets it by the same rule because it does); and the highest
+//!   extended leaf is the host's, where Xen 4.17 raises it to 0x80000021
+//!   to describe its LFENCE setup. A plain CPUID is not intercepted.
 //!
 //! This crate is `no_std` and has no dependencies.
 #![no_std]

@@ -1,10 +1,10 @@
 //! Booting an ISO under QEMU with per-phase timeouts and deciding a verdict.
 
-use crate::results::{parse_results, GuestResult, TestResult};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
 use xen_tools::qemu::{decode_exit, ExitKind, QemuConfig};
+use xen_tools::verdict::{judge, parse_results, GuestResult, GuestsVerdict};
 
 /// The phase a run was in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,9 +41,11 @@ impl Default for Phases {
 /// The harness's decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// The hypervisor exited with success and every guest reported SUCCESS or SKIP.
+    /// The hypervisor exited with success and every guest reported SUCCESS
+    /// (or SKIP, with [`Run::allow_skip`]).
     Pass,
-    /// The hypervisor reported failure, or a guest reported ERROR/FAILURE.
+    /// The hypervisor reported failure, or a guest reported ERROR/FAILURE
+    /// (or a SKIP that was not allowed).
     Failure(String),
     /// The machine reset, QEMU died, or a guest printed no result line.
     Crash(String),
@@ -66,6 +68,8 @@ pub struct Run {
     pub modules: Vec<ModuleSpec>,
     /// How many guests must start and report a result.
     pub expected_guests: usize,
+    /// Whether a guest's `Test result: SKIP` counts as a pass.
+    pub allow_skip: bool,
     /// RAM in MiB.
     pub memory_mib: u32,
     /// Phase timeouts.
@@ -108,6 +112,7 @@ impl Run {
             cmdline: String::new(),
             modules: Vec::new(),
             expected_guests: 0,
+            allow_skip: false,
             memory_mib: 256,
             phases: Phases::default(),
             qemu_extra: Vec::new(),
@@ -187,7 +192,7 @@ impl Run {
             use std::io::Read;
             let _ = e.read_to_string(&mut stderr);
         }
-        let verdict = decide(exit, timed_out, &results, self.expected_guests, &stderr);
+        let verdict = decide(exit, timed_out, &results, self.expected_guests, self.allow_skip, &stderr);
         RunOutcome { verdict, exit, serial, results }
     }
 }
@@ -196,12 +201,14 @@ fn harness_error(msg: String) -> RunOutcome {
     RunOutcome { verdict: Verdict::HarnessError(msg), exit: None, serial: String::new(), results: Vec::new() }
 }
 
-/// The verdict rules, separate from QEMU so they can be unit-tested.
+/// The verdict rules, separate from QEMU so they can be unit-tested. The
+/// guests' part is `xen_tools::verdict::judge`, shared with `xen-run --verdicts`.
 pub fn decide(
     exit: Option<ExitKind>,
     timed_out: Option<Phase>,
     results: &[GuestResult],
     expected_guests: usize,
+    allow_skip: bool,
     qemu_stderr: &str,
 ) -> Verdict {
     if let Some(phase) = timed_out {
@@ -217,25 +224,17 @@ pub fn decide(
         Some(ExitKind::Other(c)) => return Verdict::Crash(format!("QEMU exited with unexpected status {c}")),
         Some(ExitKind::Killed) | None => return Verdict::Crash("QEMU was killed".into()),
     }
-    if results.len() < expected_guests {
-        return Verdict::Crash(format!(
-            "{} of {expected_guests} guests printed no `Test result:` line",
-            expected_guests - results.len()
-        ));
-    }
-    if results.len() > expected_guests {
-        return Verdict::Failure(format!("{} result lines for {expected_guests} guests", results.len()));
-    }
-    match results.iter().map(|r| r.result).max() {
-        Some(TestResult::Error) => Verdict::Failure("a guest reported ERROR".into()),
-        Some(TestResult::Failure) => Verdict::Failure("a guest reported FAILURE".into()),
-        _ => Verdict::Pass,
+    match judge(results, expected_guests, allow_skip) {
+        GuestsVerdict::Pass => Verdict::Pass,
+        GuestsVerdict::Missing(why) => Verdict::Crash(why),
+        GuestsVerdict::Failure(why) => Verdict::Failure(why),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xen_tools::verdict::TestResult;
 
     fn r(result: TestResult) -> GuestResult {
         GuestResult { domain: None, result }
@@ -243,30 +242,40 @@ mod tests {
 
     #[test]
     fn success_exit_with_every_guest_passing_is_a_pass() {
-        let v = decide(Some(ExitKind::Success), None, &[r(TestResult::Success), r(TestResult::Skip)], 2, "");
+        let v = decide(Some(ExitKind::Success), None, &[r(TestResult::Success), r(TestResult::Success)], 2, false, "");
         assert_eq!(v, Verdict::Pass);
     }
 
     #[test]
+    fn a_skipping_guest_fails_the_run_unless_skips_are_allowed() {
+        let results = [r(TestResult::Success), r(TestResult::Skip)];
+        assert!(matches!(decide(Some(ExitKind::Success), None, &results, 2, false, ""), Verdict::Failure(_)));
+        assert_eq!(decide(Some(ExitKind::Success), None, &results, 2, true, ""), Verdict::Pass);
+    }
+
+    #[test]
     fn a_missing_result_line_is_a_crash_even_with_a_success_exit() {
-        assert!(matches!(decide(Some(ExitKind::Success), None, &[r(TestResult::Success)], 2, ""), Verdict::Crash(_)));
+        assert!(matches!(
+            decide(Some(ExitKind::Success), None, &[r(TestResult::Success)], 2, false, ""),
+            Verdict::Crash(_)
+        ));
     }
 
     #[test]
     fn the_most_severe_guest_result_wins() {
-        let v = decide(Some(ExitKind::Success), None, &[r(TestResult::Success), r(TestResult::Failure)], 2, "");
+        let v = decide(Some(ExitKind::Success), None, &[r(TestResult::Success), r(TestResult::Failure)], 2, false, "");
         assert!(matches!(v, Verdict::Failure(_)));
     }
 
     #[test]
     fn qemu_status_1_is_a_harness_error_never_a_pass() {
-        assert!(matches!(decide(Some(ExitKind::HarnessError), None, &[], 0, "bad"), Verdict::HarnessError(_)));
+        assert!(matches!(decide(Some(ExitKind::HarnessError), None, &[], 0, false, "bad"), Verdict::HarnessError(_)));
     }
 
     #[test]
     fn reset_and_timeouts_are_not_passes() {
-        assert!(matches!(decide(Some(ExitKind::Reset), None, &[], 0, ""), Verdict::Crash(_)));
-        assert_eq!(decide(None, Some(Phase::Banner), &[], 0, ""), Verdict::Timeout(Phase::Banner));
-        assert!(matches!(decide(Some(ExitKind::Failure), None, &[], 0, ""), Verdict::Failure(_)));
+        assert!(matches!(decide(Some(ExitKind::Reset), None, &[], 0, false, ""), Verdict::Crash(_)));
+        assert_eq!(decide(None, Some(Phase::Banner), &[], 0, false, ""), Verdict::Timeout(Phase::Banner));
+        assert!(matches!(decide(Some(ExitKind::Failure), None, &[], 0, false, ""), Verdict::Failure(_)));
     }
 }

@@ -11,10 +11,11 @@
 //! hung in. The isa-debug-exit status is decoded (0x10 success, 0x20
 //! failure; QEMU status 1 is a harness error and never a pass), and every
 //! expected guest must print exactly one `Test result: SUCCESS|SKIP|ERROR|FAILURE`
-//! line; a guest that prints none counts as a CRASH.
+//! line; a guest that prints none counts as a CRASH, and SKIP passes only
+//! with [`Run::allow_skip`]. The guests' rules are `xen_tools::verdict`, the
+//! same ones `xen-run --verdicts` applies.
 
 pub mod harness;
-pub mod results;
 
 pub use harness::{artifacts_dir, hypervisor_elf, Phase, Phases, Run, RunOutcome, Verdict};
-pub use results::{parse_results, GuestResult, TestResult};
+pub use xen_tools::verdict::{parse_results, GuestResult, TestResult};

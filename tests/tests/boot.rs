@@ -13,7 +13,7 @@ fn assert_contains(serial: &str, needle: &str) {
 }
 
 #[test]
-fn boot_banner_shows_memory_map_and_every_module_then_exits_cleanly() {
+fn boot_banner_shows_memory_map_and_every_module_and_refusing_them_all_fails_the_run() {
     let manifest = env!("CARGO_MANIFEST_DIR");
     let mut run = Run::new("banner_with_modules");
     run.cmdline = "loglvl=info".into();
@@ -23,7 +23,12 @@ fn boot_banner_shows_memory_map_and_every_module_then_exits_cleanly() {
         ModuleSpec::parse(&format!("{manifest}/src/lib.rs name=second")),
     ];
     let out = run.boot();
-    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    // Neither file is a guest kernel: both are refused, and a run in which
+    // nothing that was asked for ran is a failure, not an empty success.
+    assert_eq!(out.exit, Some(ExitKind::Failure), "{}", out.serial);
+    assert_contains(&out.serial, "(XEN) error: domain 0: refused: ");
+    assert_contains(&out.serial, "(XEN) error: domain 1: refused: ");
+    assert_contains(&out.serial, "Shutting down: failure (2 modules were refused)");
     let size = |p: &str| std::fs::metadata(format!("{manifest}/{p}")).unwrap().len();
     assert_contains(&out.serial, &format!("(XEN) xen-core {}", env!("CARGO_PKG_VERSION")));
     assert_contains(&out.serial, "(XEN) Memory map:");

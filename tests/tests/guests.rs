@@ -56,9 +56,23 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
         "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3",
     );
     assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5'");
-    assert_contains(&out.serial, "0    demo0             poweroff          8193 of 8193");
+    assert_contains(&out.serial, "0    demo0             poweroff          14337 of 14337");
     assert_contains(&out.serial, "1    demo1             poweroff          4097 of 4097");
     assert_contains(&out.serial, "Shutting down: success");
+}
+
+#[test]
+fn a_refused_module_fails_the_run_even_when_every_built_domain_powers_off() {
+    let mut run = Run::new("refused_module");
+    let garbage = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    run.modules = vec![guest("name=healthy"), ModuleSpec::parse(&format!("{garbage} name=garbage"))];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.exit, Some(ExitKind::Failure), "{}", out.serial);
+    assert_contains(&out.serial, "(XEN) error: domain 1: refused: ");
+    assert_contains(&out.serial, "(d0) Test result: SUCCESS");
+    assert_contains(&out.serial, "0    healthy           poweroff");
+    assert_contains(&out.serial, "Shutting down: failure (1 module was refused)");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Host tools for xen-core: the GRUB ISO builder and the QEMU runner.
+//! Host tools for xen-core: the GRUB ISO builder, the QEMU runner and the
+//! verdict rules.
 //!
 //! Both are libraries first (the test harness uses them) with thin command
 //! line front ends in `src/bin/`.
@@ -6,3 +7,4 @@
 pub mod conformance;
 pub mod iso;
 pub mod qemu;
+pub mod verdict;

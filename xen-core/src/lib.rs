@@ -20,6 +20,7 @@ pub mod hypercall;
 pub mod mm;
 pub mod sched;
 pub mod util;
+pub mod verdict;
 
 #[allow(unsafe_code)]
 pub mod arch;

@@ -6,14 +6,20 @@
 //! ```
 //! XEN_ELF is the uncompressed Xen image (Debian's /boot/xen-4.17-amd64.gz,
 //! unpacked); QEMU loads it through its multiboot1 loader. Exits 0 when
-//! every case agrees (deliberate, documented differences included).
+//! every case agrees (deliberate, documented differences included) and
+//! both runs ended with the suite's `Test result: SUCCESS` (xen-core's also
+//! with the hypervisor's success exit).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use xen_tools::conformance::{compare, parse_cases};
 use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
-use xen_tools::qemu::QemuConfig;
+use xen_tools::qemu::{decode_exit, QemuConfig};
+use xen_tools::verdict::{exit_status, judge, parse_results, GuestsVerdict};
+
+/// A run's serial log and whether the run passed by its own verdict.
+type RunLog = (String, bool);
 
 /// Boots Xen with the suite as dom0; returns the serial log. Xen does not
 /// end QEMU by itself, so the log is watched and QEMU stopped.
@@ -52,7 +58,7 @@ fn run_xen(xen: &Path, suite: &Path, log: &Path) -> Result<String, String> {
     Ok(text)
 }
 
-fn run_ours(hv: &Path, suite: &Path, dir: &Path) -> Result<String, String> {
+fn run_ours(hv: &Path, suite: &Path, dir: &Path) -> Result<RunLog, String> {
     let iso = dir.join("conformance-compare.iso");
     let log = dir.join("conformance-compare.log");
     let spec = IsoSpec {
@@ -64,8 +70,23 @@ fn run_ours(hv: &Path, suite: &Path, dir: &Path) -> Result<String, String> {
     let mut cfg = QemuConfig::new(&iso, &log);
     cfg.memory_mib = 256;
     let status = cfg.command().status().map_err(|e| e.to_string())?;
-    let _ = status;
-    std::fs::read_to_string(&log).map_err(|e| e.to_string())
+    let text = std::fs::read_to_string(&log).map_err(|e| e.to_string())?;
+    let (exit, guests) = (decode_exit(status), judge(&parse_results(&text), 1, false));
+    let passed = exit_status(exit, Some(&guests)) == 0;
+    if !passed {
+        println!("xen-compare: the xen-core run did not pass: QEMU {exit:?}, suite {guests:?}");
+    }
+    Ok((text, passed))
+}
+
+/// Whether the suite passed on Xen by its own verdict. Xen's dom0 console
+/// lines carry no domain prefix, so its one result line is judged as is.
+fn xen_passed(xen: &str) -> bool {
+    let passed = judge(&parse_results(xen), 1, false) == GuestsVerdict::Pass;
+    if !passed {
+        println!("xen-compare: the suite did not print `Test result: SUCCESS` on Xen");
+    }
+    passed
 }
 
 fn main() -> ExitCode {
@@ -76,7 +97,7 @@ fn main() -> ExitCode {
     };
     let dir = PathBuf::from("build");
     let _ = std::fs::create_dir_all(&dir);
-    let ours = match run_ours(hv, suite, &dir) {
+    let (ours, ours_passed) = match run_ours(hv, suite, &dir) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("xen-compare: xen-core run: {e}");
@@ -110,7 +131,7 @@ fn main() -> ExitCode {
     let deliberate = rows.iter().filter(|r| r.deliberate).count();
     println!("{} cases; {deliberate} deliberate differences, documented in abi", rows.len());
     println!("{agree} passed, {} failed", rows.len() - agree);
-    if agree == rows.len() && !rows.is_empty() {
+    if agree == rows.len() && !rows.is_empty() && ours_passed && xen_passed(&xen_log) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -3,19 +3,24 @@
 //!
 //! ```text
 //! xen-run [--memory MIB] [--cmdline "HV OPTIONS"] [--log FILE] [--iso FILE]
-//!         [--timeout SECS] [--qemu-arg ARG]... HYPERVISOR [--module "PATH CMDLINE"]...
+//!         [--timeout SECS] [--qemu-arg ARG]... [--verdicts [--allow-skip]]
+//!         HYPERVISOR [--module "PATH CMDLINE"]...
 //! ```
 //! Exits 0 when the hypervisor reports success, 1 on a reported failure and
-//! 2 on anything else (crash, timeout, QEMU error).
+//! 2 on anything else (crash, timeout, QEMU error). With `--verdicts`, a
+//! success also needs every module's domain to have printed exactly one
+//! `Test result: SUCCESS` (or `SKIP` with `--allow-skip`); a guest reporting
+//! FAILURE or ERROR gives 1, a guest printing no verdict 2.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
-use xen_tools::qemu::{decode_exit, ExitKind, QemuConfig};
+use xen_tools::qemu::{decode_exit, QemuConfig};
+use xen_tools::verdict::{exit_status, judge, parse_results, GuestsVerdict};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: xen-run [--memory MIB] [--cmdline OPTS] [--log FILE] [--iso FILE] [--timeout SECS] [--qemu-arg ARG]... HYPERVISOR [--module \"PATH CMDLINE\"]...");
+    eprintln!("usage: xen-run [--memory MIB] [--cmdline OPTS] [--log FILE] [--iso FILE] [--timeout SECS] [--qemu-arg ARG]... [--verdicts [--allow-skip]] HYPERVISOR [--module \"PATH CMDLINE\"]...");
     ExitCode::from(2)
 }
 
@@ -26,6 +31,7 @@ fn main() -> ExitCode {
     let mut hypervisor = None;
     let mut modules = Vec::new();
     let mut qemu_extra = Vec::new();
+    let (mut verdicts, mut allow_skip) = (false, false);
     while let Some(a) = args.next() {
         let mut value = || args.next();
         match a.as_str() {
@@ -48,6 +54,8 @@ fn main() -> ExitCode {
                 Some(v) => modules.push(ModuleSpec::parse(&v)),
                 None => return usage(),
             },
+            "--verdicts" => verdicts = true,
+            "--allow-skip" => allow_skip = true,
             _ if a.starts_with("--") => return usage(),
             _ => hypervisor = Some(PathBuf::from(a)),
         }
@@ -59,6 +67,7 @@ fn main() -> ExitCode {
     if let Some(dir) = log.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
+    let expected_guests = modules.len();
     let spec = IsoSpec { hypervisor, cmdline, modules };
     if let Err(e) = build_iso(&spec, &iso) {
         eprintln!("xen-run: building {}: {e}", iso.display());
@@ -96,9 +105,14 @@ fn main() -> ExitCode {
     };
     let kind = decode_exit(status);
     eprintln!("xen-run: QEMU exited: {kind:?} (serial log: {})", log.display());
-    match kind {
-        ExitKind::Success => ExitCode::SUCCESS,
-        ExitKind::Failure => ExitCode::from(1),
-        _ => ExitCode::from(2),
+    let guests = verdicts.then(|| {
+        let serial = std::fs::read_to_string(&log).unwrap_or_default();
+        judge(&parse_results(&serial), expected_guests, allow_skip)
+    });
+    match &guests {
+        Some(GuestsVerdict::Pass) => eprintln!("xen-run: all {expected_guests} guests passed"),
+        Some(GuestsVerdict::Missing(why) | GuestsVerdict::Failure(why)) => eprintln!("xen-run: guests: {why}"),
+        None => {}
     }
+    ExitCode::from(exit_status(kind, guests.as_ref()))
 }

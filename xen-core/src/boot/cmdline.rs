@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `loglvl=none\|error\|warning\|info\|debug\|all` | console log level (default `info`) |
 //! | `no-debug-exit` | never write QEMU's isa-debug-exit port; halt instead |
-//! | `exit-success=poweroff\|always` | exit QEMU with success only if every domain powered off (default), or always |
+//! | `exit-success=poweroff\|always` | exit QEMU with success only if every domain powered off (default), or whatever they did; a refused module always fails the run |
 //! | `selftest=panic\|triple-fault\|page-fault\|write-text` | deliberately fail after boot, so the test harness can prove it detects failures |
 //!
 //! Unknown options are reported, not fatal.

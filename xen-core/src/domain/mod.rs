@@ -4,11 +4,13 @@
 //! * [`notes`]: the Xen ELF notes and the loader's acceptance checks.
 //! * [`layout`]: the start-of-day virtual layout (fact sheet §8.4).
 //! * [`config`]: a domain's settings from its module command line.
+//! * [`cpuid_policy`]: the CPUID a PV domain sees (Xen's PV policy).
 //! * [`hypercall_page`]: the 32-byte stubs written into the hypercall page.
 
 pub mod bounce;
 pub mod builder;
 pub mod config;
+pub mod cpuid_policy;
 pub mod elf;
 pub mod emulate;
 pub mod hypercall_page;

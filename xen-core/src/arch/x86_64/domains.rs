@@ -79,6 +79,7 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
         current: 0,
         console: Console { at_line_start: [true; MAX_DOMAINS] },
         all_poweroff_required,
+        refused_modules: 0,
         hv_root: root,
     };
     for (i, d) in hv.mm.domains.iter_mut().enumerate() {
@@ -95,8 +96,15 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
             }
         }
     }
-    for (i, module) in desc.modules.as_slice().iter().enumerate().take(MAX_DOMAINS) {
+    for (i, module) in desc.modules.as_slice().iter().enumerate() {
+        if i >= MAX_DOMAINS {
+            log::error!("module {i}: refused: at most {MAX_DOMAINS} domains; skipping it");
+            hv.refused_modules += 1;
+            continue;
+        }
         create_domain(&mut hv, i, module.range, module.cmdline);
+        // A refused module fails the run (see `crate::verdict`).
+        hv.refused_modules += usize::from(domains()[i].is_none());
     }
     if domains().iter().all(|d| d.is_none()) {
         log::error!("no domain could be built");

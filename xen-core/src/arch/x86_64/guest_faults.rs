@@ -7,6 +7,7 @@ use super::hooks::ArchGuest;
 use super::paging::DirectMap;
 use super::run::{d_mut, hypercall, Hypervisor};
 use crate::domain::bounce::{bounce, has_error_code};
+use crate::domain::cpuid_policy::pv_cpuid;
 use crate::domain::emulate::{read_reg, write_reg, xen_leaf, Emulated};
 use crate::domain::vcpu::{reg, GuestContext};
 use crate::hypercall::{Action, GuestMemory};
@@ -74,9 +75,12 @@ fn emulate(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, insn: Emulated
         Emulated::Cpuid => {
             let (leaf, sub) = (ctx.gpr[reg::RAX] as u32, ctx.gpr[reg::RCX] as u32);
             let version = (crate::hypercall::XEN_MAJOR as u32, crate::hypercall::XEN_MINOR as u32);
+            let privileged = hv.mm.domains[i].privileged;
             let r = xen_leaf(leaf, version).unwrap_or_else(|| {
-                let c = cpu::cpuid(leaf, sub);
-                [c.eax, c.ebx, c.ecx, c.edx]
+                pv_cpuid(leaf, sub, privileged, |l, s| {
+                    let c = cpu::cpuid(l, s);
+                    [c.eax, c.ebx, c.ecx, c.edx]
+                })
             });
             for (slot, v) in [reg::RAX, reg::RBX, reg::RCX, reg::RDX].into_iter().zip(r) {
                 ctx.gpr[slot] = u64::from(v);

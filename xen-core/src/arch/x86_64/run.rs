@@ -13,6 +13,7 @@ use crate::hypercall::{Action, Call};
 use crate::mm::teardown::Teardown;
 use crate::mm::{Mm, PhysAddr, PhysMemory};
 use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
+use crate::verdict::RunVerdict;
 use abi::DomId;
 
 /// Everything the hypervisor keeps while guests run.
@@ -24,6 +25,8 @@ pub struct Hypervisor {
     pub(super) current: usize,
     pub(super) console: Console,
     pub(super) all_poweroff_required: bool,
+    /// Boot modules that did not become a domain; any fails the run.
+    pub(super) refused_modules: usize,
     /// The hypervisor's own L4 (CR3 while no domain's tables are needed).
     pub(super) hv_root: u64,
 }
@@ -268,22 +271,21 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
     log::info!("  dom  name              shutdown reason   frames returned");
     // Counted per frame as it goes back to the allocator, whenever it does:
     // at teardown, or later when another domain drops a zombie it mapped.
-    let mut all_poweroff = true;
     for d in domains().iter().flatten() {
         let reason = match d.state {
             RunState::Shutdown(r) => reason_name(r),
             RunState::Crashed => "crashed",
             _ => "unfinished",
         };
-        all_poweroff &= d.state == RunState::Shutdown(0);
         let mm = &hv.mm.domains[d.id.0 as usize];
         let kept = mm.given - mm.returned;
         let note = if kept == 0 { "" } else { " NOT RETURNED" };
         log::info!("  {:<4} {:<17} {:<17} {} of {}{note}", d.id.0, d.name(), reason, mm.returned, mm.given);
     }
-    let ok = all_poweroff || !hv.all_poweroff_required;
-    log::info!("Shutting down: {}", if ok { "success" } else { "failure (a domain did not power off)" });
-    qemu::exit(if ok { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
+    let ended = domains().iter().flatten().map(|d| d.state);
+    let verdict = RunVerdict::decide(hv.refused_modules, ended, hv.all_poweroff_required);
+    log::info!("Shutting down: {verdict}");
+    qemu::exit(if verdict == RunVerdict::Success { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
 }
 
 #[inline(always)]
