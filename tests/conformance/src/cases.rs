@@ -14,6 +14,7 @@ const SELF: u64 = 0x7FF0;
 const EINVAL: i64 = -22;
 const EFAULT: i64 = -14;
 const ESRCH: i64 = -3;
+const EPERM: i64 = -1;
 const EBUSY: i64 = -16;
 const EACCES: i64 = -13;
 const ENOSYS: i64 = -38;
@@ -200,6 +201,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     gdt(&mut s, &mut f);
     uvm(&mut s, &f);
     memory(&mut s, &mut f, si);
+    exchange(&mut s, &mut f);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",
         s.n,
@@ -702,4 +704,125 @@ fn gdt(s: &mut Suite, f: &mut Fixture) {
     s.check("set_gdt of a frame beyond RAM", EINVAL, set(&[0x07FF_FFFF], 16));
     s.check("set_gdt with the frame list in the hypervisor", EFAULT, call(N::SET_GDT, &[HV, 16]));
     s.check("set_gdt with no entries", 0, set(&[], 0));
+}
+
+/// `XENMEM_exchange` (memory_op 11): frames for fresh ones, with Xen's
+/// checks in Xen's order.
+fn exchange(s: &mut Suite, f: &mut Fixture) {
+    use abi::memory::{MemoryExchange, MemoryReservation};
+    let m = |cmd: u64, arg: u64| call(N::MEMORY_OP, &[cmd, arg]);
+    let own = 0x7FF0u16;
+    let cur = m(3, &own as *const u16 as u64);
+    let side = |start: u64, n: u64, order: u32| MemoryReservation {
+        extent_start: start,
+        nr_extents: n,
+        extent_order: order,
+        ..Default::default()
+    };
+    let ex = |x: &mut MemoryExchange| m(11, x as *mut MemoryExchange as u64);
+    // One fresh frame for another.
+    let pfn = f.next_free;
+    let old = f.fresh();
+    let mut input = [old];
+    let mut output = [pfn];
+    let mut x = MemoryExchange {
+        input: side(input.as_mut_ptr() as u64, 1, 0),
+        output: side(output.as_mut_ptr() as u64, 1, 0),
+        nr_exchanged: 0,
+    };
+    s.check("exchange of one frame", 0, ex(&mut x));
+    s.truth("exchange reports one extent exchanged", x.nr_exchanged == 1);
+    s.truth("exchange writes a new frame back", output[0] != pfn && output[0] != old);
+    s.truth("exchange sets the new frame's M2P entry", mem::read(HV + output[0] * 8) == pfn);
+    s.check("exchange keeps the reservation", cur, m(3, &own as *const u16 as u64));
+    let r = mu(entry(f.l1, 20), (old << 12) | RO);
+    s.truth("the frame given up can no longer be mapped", r != 0);
+    if r == 0 {
+        let _ = mu(entry(f.l1, 20), 0);
+    }
+    s.check("exchange with nothing left to do", 0, ex(&mut x));
+    s.check("exchange with a start extent", EINVAL, m(11 | (1 << 6), &mut x as *mut MemoryExchange as u64));
+    s.check("exchange with an unreadable argument", EFAULT, m(11, HV));
+    // Two fresh frames for one machine-contiguous order-1 extent.
+    let (a, b) = (f.fresh(), f.fresh());
+    let mut two = [a, b];
+    let mut one = [pfn];
+    let mut x = MemoryExchange {
+        input: side(two.as_mut_ptr() as u64, 2, 0),
+        output: side(one.as_mut_ptr() as u64, 1, 1),
+        nr_exchanged: 0,
+    };
+    s.check("exchange of two frames for an order-1 extent", 0, ex(&mut x));
+    s.truth("exchange reports both frames exchanged", x.nr_exchanged == 2);
+    s.check("exchange keeps the reservation again", cur, m(3, &own as *const u16 as u64));
+    // Refusals: each leaves nr_exchanged as it was.
+    let fresh = f.fresh();
+    let mut input = [fresh];
+    let mut output = [pfn];
+    let base = MemoryExchange {
+        input: side(input.as_mut_ptr() as u64, 1, 0),
+        output: side(output.as_mut_ptr() as u64, 1, 0),
+        nr_exchanged: 0,
+    };
+    // Order 30 is above every domain's limit, on Xen as here.
+    let mut x = MemoryExchange {
+        input: side(base.input.extent_start, 1, 30),
+        output: side(base.output.extent_start, 1, 30),
+        ..base
+    };
+    s.check("exchange of order 30", EPERM, ex(&mut x));
+    s.truth("a refused exchange leaves nr_exchanged", x.nr_exchanged == 0);
+    let mut x = MemoryExchange { output: side(base.output.extent_start, 1, 1), ..base };
+    s.check("exchange of one frame for two", EINVAL, ex(&mut x));
+    let mut x = MemoryExchange { nr_exchanged: 2, ..base };
+    s.check("exchange with more done than asked", EINVAL, ex(&mut x));
+    s.truth("nr_exchanged is written back as it was", x.nr_exchanged == 2);
+    let mut x = base;
+    x.output.domid = abi::DomId(0);
+    s.check("exchange between DOMID_SELF and domain 0 by number", EINVAL, ex(&mut x));
+    let mut x = base;
+    x.output.extent_start = HV;
+    s.check("exchange with the output array in the hypervisor", EFAULT, ex(&mut x));
+    let mut x = base;
+    x.input.extent_start = HV;
+    s.check("exchange with the input array in the hypervisor", EFAULT, ex(&mut x));
+    // Xen checks only where the array starts, then faults on the first
+    // element written (having given up the input frame); xen-core refuses
+    // at once. Both answer EFAULT; the frames are not used again.
+    let mut cross_in = [f.fresh(), f.fresh()];
+    let mut x = MemoryExchange {
+        input: side(cross_in.as_mut_ptr() as u64, 2, 0),
+        output: side((1 << 47) - 8, 2, 0),
+        nr_exchanged: 0,
+    };
+    s.check("exchange with the output array crossing 2^47", EFAULT, ex(&mut x));
+    let mut x = base;
+    x.input.domid = abi::DomId(5);
+    x.output.domid = abi::DomId(5);
+    s.check("exchange for a domain never built", ESRCH, ex(&mut x));
+    for (frame, what) in [(f.data, "a mapped frame"), (f.l1, "a page table"), (f.shared_info, "shared_info")] {
+        input[0] = frame;
+        let mut x = base;
+        let mut label = [0u8; 64];
+        let n = fmt_into(&mut label, format_args!("exchange of {what}"));
+        s.check(core::str::from_utf8(&label[..n]).unwrap_or("?"), EINVAL, ex(&mut x));
+    }
+    let mut twice = [fresh, fresh];
+    let mut x = MemoryExchange {
+        input: side(twice.as_mut_ptr() as u64, 2, 0),
+        output: side(base.output.extent_start, 1, 1),
+        nr_exchanged: 0,
+    };
+    s.check("exchange of the same frame twice", EINVAL, ex(&mut x));
+    // A failure after a chunk: the chunk done stays done and is reported.
+    let mut mixed = [fresh, f.data];
+    let mut outs = [pfn, pfn];
+    let mut x = MemoryExchange {
+        input: side(mixed.as_mut_ptr() as u64, 2, 0),
+        output: side(outs.as_mut_ptr() as u64, 2, 0),
+        nr_exchanged: 0,
+    };
+    s.check("exchange failing at its second frame", EINVAL, ex(&mut x));
+    s.truth("exchange reports the first frame exchanged", x.nr_exchanged == 1 && outs[0] != pfn);
+    s.check("the reservation is unchanged after a failed exchange", cur, m(3, &own as *const u16 as u64));
 }
