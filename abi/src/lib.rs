@@ -22,7 +22,7 @@
 //! | `xen_version` (17) | `version`, `extraversion`, `capabilities`, `platform_parameters`, `get_features`, `pagesize`; other commands `-ENOSYS` |
 //! | `sched_op` (29), `sched_op_compat` (6) | `yield`, `block`, `shutdown`; other commands `-ENOSYS` |
 //! | `iret` (23) | implemented for returns to guest kernel mode |
-//! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `current_reservation`, `maximum_reservation`; other sub-ops `-ENOSYS` |
+//! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `exchange` (Xen's checks and chunking, XSA-212 sub-range rule, orders up to 9), `current_reservation`, `maximum_reservation`; other sub-ops `-ENOSYS`. A domain that was never built or was torn down does not exist: `-ESRCH` (balloon calls do nothing) |
 //! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, `multicall`, `update_descriptor`, …) | `-ENOSYS` |
 //!
 //! ## Differences from Xen
@@ -38,10 +38,16 @@
 //!   extraversion `-xen-core`; `get_features` reports only
 //!   `mmu_pt_update_preserve_ad` (and `dom0` for domain 0), the features
 //!   xen-core really has.
-//! * **Preemption.** Validation of large trees is preempted after 8192
-//!   entries and continued by re-executing the hypercall, as on Xen
-//!   (`mmu_update`/`mmuext_op` arguments are rewritten and
-//!   `MMU_UPDATE_PREEMPTED` set in `count`; the progress is in `*pdone`).
+//! * **Preemption.** Every hypercall whose work grows with a guest-given
+//!   count or size is preempted once it has done 8192 page-table entries'
+//!   worth of work in one entry, and continued by re-executing the
+//!   hypercall, as on Xen: validation of large trees; `mmu_update` and
+//!   `mmuext_op` between entries (arguments rewritten, `MMU_UPDATE_PREEMPTED`
+//!   set in `count`, progress in `*pdone`); the balloon between extents
+//!   (progress in `cmd >> MEMOP_EXTENT_SHIFT`); `exchange` between chunks
+//!   (progress in `nr_exchanged`); `console_io` writes every 16 KiB (count
+//!   and buffer advanced). Xen preempts when work is pending rather than
+//!   after a fixed amount; the guest sees the same results either way.
 //!   Devalidation when the last reference to a tree goes (unpin, entry
 //!   replacement, base-pointer switch) is deferred and done in slices at the
 //!   start of the domain's next `mmu_update`/`mmuext_op`/`update_va_mapping`
@@ -61,7 +67,12 @@
 //! * **Reservations.** `mem_flags` (address-width limits, NUMA nodes,
 //!   populate-on-demand) are not supported: a request with any of them set
 //!   does nothing and returns its start extent. Extents of order > 0 are
-//!   contiguous but not necessarily aligned to their size.
+//!   contiguous but not necessarily aligned to their size. `exchange`
+//!   accepts an output address-bits limit but cannot aim for low memory: if
+//!   the frames it gets are above the limit, it fails with `-ENOMEM`. Its
+//!   order limit is 9 for every domain (Xen allows the control domain more),
+//!   and it checks the end of both arrays up front where Xen checks the
+//!   start and faults part-way (both `-EFAULT`).
 //! * **GDT.** `set_gdt` frames take the descriptor-page type; present
 //!   system descriptors (TSS, LDT and every gate) are refused, code and data
 //!   descriptors are accepted and loaded with DPL 3. Xen accepts call gates

@@ -56,3 +56,26 @@ const _: () = assert!(offset_of!(MemoryReservation, domid) == 24);
 /// `current/maximum_reservation` argument: a domain id (2 bytes).
 pub type MemoryDomain = DomId;
 const _: () = assert!(size_of::<MemoryDomain>() == 2);
+
+/// Exchange extents for new ones of another order (PV: the new MFNs are
+/// written back into the output array).
+pub const XENMEM_EXCHANGE: u64 = 11;
+
+/// `exchange` argument (72 bytes): the extents given up, the extents
+/// wanted in return, and the progress.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct MemoryExchange {
+    /// @0: the input extents, by MFN (PV); `domid` names their owner.
+    pub input: MemoryReservation,
+    /// @32: the output extents: `extent_start` holds the PFN each new
+    /// extent gets in the M2P, and receives its MFN; `mem_flags` may limit
+    /// address bits. Same total pages and same `domid` as `input`.
+    pub output: MemoryReservation,
+    /// @64: input extents already exchanged (IN/OUT): written back when
+    /// the call stops, by failure or preemption; the call resumes from it.
+    pub nr_exchanged: u64,
+}
+const _: () = assert!(size_of::<MemoryExchange>() == 72);
+const _: () = assert!(offset_of!(MemoryExchange, output) == 32);
+const _: () = assert!(offset_of!(MemoryExchange, nr_exchanged) == 64);

@@ -1,9 +1,10 @@
 //! `memory_op` (12): the balloon (`increase_reservation`,
-//! `decrease_reservation`, `populate_physmap`) and the reservation queries.
-//! Other sub-ops return `-ENOSYS`.
+//! `decrease_reservation`, `populate_physmap`), `exchange` and the
+//! reservation queries. Other sub-ops return `-ENOSYS`.
 
 use super::{Call, ConsoleSink, Guest, GuestMemory};
 use crate::domain::vcpu::reg;
+use crate::mm::exchange::{subrange_in_guest_space, Exchange, ExchangeArrays, ExchangeSide};
 use crate::mm::reservation::{ExtentArray, ExtentsDone, Reservation};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::memory::*;
@@ -28,14 +29,6 @@ impl<G: GuestMemory> ExtentArray for GuestExtents<'_, G> {
     fn write(&mut self, i: u64, v: u64) -> Result<(), Errno> {
         Guest(self.guest).write_u64(self.at(i)?, v)
     }
-}
-
-/// Whether elements `[first, end)` of the 8-byte array at `base` lie in
-/// guest space, without overflow (Xen's `guest_handle_subrange_okay`).
-pub(super) fn array_in_guest_space(base: u64, first: u64, end: u64) -> bool {
-    let Some(len) = end.checked_sub(first).and_then(|n| n.checked_mul(8)) else { return false };
-    let Some(start) = first.checked_mul(8).and_then(|o| base.checked_add(o)) else { return false };
-    abi::GuestVa(start).range_is_guest_accessible(len)
 }
 
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
@@ -65,8 +58,41 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 }
                 Ok(r.done)
             }
+            XENMEM_EXCHANGE => {
+                if start_extent != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                self.exchange(arg)
+            }
             _ => Err(Errno::ENOSYS),
         }
+    }
+
+    /// `exchange`: reads the 72-byte argument, runs it, and writes
+    /// `nr_exchanged` back whenever Xen does (a failed write is `EFAULT`).
+    /// When preempted, the arguments stay as they are: the progress is in
+    /// the guest's structure.
+    fn exchange(&mut self, arg: u64) -> Result<u64, Errno> {
+        let mut raw = [0u8; 72];
+        self.mem().read(arg, &mut raw)?;
+        let word = |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap_or([0; 8]));
+        let half = |o: usize| u32::from_le_bytes(raw[o..o + 4].try_into().unwrap_or([0; 4]));
+        let side = |o: usize| ExchangeSide {
+            extent_start: word(o),
+            nr_extents: word(o + 8),
+            extent_order: half(o + 16),
+            mem_flags: half(o + 20),
+            domid: DomId(u16::from_le_bytes([raw[o + 24], raw[o + 25]])),
+        };
+        let x = Exchange { input: side(0), output: side(32), nr_exchanged: word(64) };
+        let mut input = GuestExtents { guest: self.guest, base: x.input.extent_start };
+        let mut output = GuestExtents { guest: self.guest, base: x.output.extent_start };
+        let dom = self.dom;
+        let done = self.mm.exchange(dom, &x, &mut ExchangeArrays { input: &mut input, output: &mut output });
+        if let Some(n) = done.nr_exchanged {
+            self.mem().write_u64(arg + 64, n)?;
+        }
+        done.result.map(|()| 0)
     }
 
     /// The balloon sub-ops. Every refusal (unreadable argument, unknown or
@@ -100,7 +126,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         // The part of the array still to do must lie in guest space, end
         // included (XSA-212); each element is checked again when accessed.
         let optional = op == XENMEM_INCREASE_RESERVATION && extent_start == 0;
-        if !optional && !array_in_guest_space(extent_start, start, nr_extents) {
+        if !optional && !subrange_in_guest_space(extent_start, start, nr_extents, 8) {
             return refused;
         }
         let mut array = GuestExtents { guest: self.guest, base: extent_start };

@@ -9,12 +9,14 @@
 //!   [`model`] (frame table, domains, reference operations), [`pte`] (entry
 //!   bit rules), [`validate`] (table validation and devalidation),
 //!   [`entry_update`], [`mmu_update`], [`mmuext`], [`update_va`] (the
-//!   request semantics), [`reservation`] (the balloon), [`teardown`] and
+//!   request semantics), [`reservation`] (the balloon), [`exchange`]
+//!   (`XENMEM_exchange`), [`teardown`] and
 //!   [`check`] (the invariant checker).
 
 pub mod check;
 pub mod deferred;
 pub mod entry_update;
+pub mod exchange;
 pub mod frame_alloc;
 pub mod gdt;
 pub mod hv_map;

@@ -2,6 +2,7 @@
 //! and a driver that re-executes a preempted hypercall as a guest does.
 
 mod continuations;
+mod dead_domains;
 
 use super::{Action, Call, ConsoleSink, GuestMemory};
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};

@@ -1,6 +1,7 @@
 //! Host tests of the direct-paging model.
 
 mod dead_domains;
+mod exchange_tests;
 mod gdt_rules;
 mod mmu_update_rows;
 mod mmuext_rows;
