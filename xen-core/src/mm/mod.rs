@@ -11,6 +11,8 @@
 //!   [`entry_update`], [`mmu_update`], [`mmuext`], [`update_va`] (the
 //!   request semantics), [`reservation`] (the balloon), [`teardown`] and
 //!   [`check`] (the invariant checker).
+//! * [`tlb_clock`]: which frames may still have cached translations.
+//! * [`test_modes`]: small tables and planted faults, for tests only.
 
 pub mod check;
 pub mod deferred;
@@ -28,6 +30,8 @@ pub mod pte;
 pub mod requests;
 pub mod reservation;
 pub mod teardown;
+pub mod test_modes;
+pub mod tlb_clock;
 pub mod update_va;
 pub mod validate;
 
@@ -41,3 +45,4 @@ pub use page_info::{PageInfo, PageType};
 pub use phys::{PhysAddr, PhysRange};
 pub use phys_mem::PhysMemory;
 pub use requests::BatchResult;
+pub use tlb_clock::TlbClock;
