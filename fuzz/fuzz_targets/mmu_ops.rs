@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use xen_core::mm::check::check_invariants;
 use xen_core::mm::model::{DomainMm, Mm, MmHooks};
 use xen_core::mm::requests::NoGuestMemory;
-use xen_core::mm::{PageInfo, PhysAddr, PhysMemory};
+use xen_core::mm::{PageInfo, PhysAddr, PhysMemory, TlbClock};
 
 const PER_DOM: u64 = 8;
 const FRAMES: usize = 1 + 3 * PER_DOM as usize;
@@ -45,6 +45,7 @@ impl MmHooks for Hooks {
     }
     fn flush_domain_tlb(&mut self, _: DomId) {}
     fn flush_local_tlb(&mut self) {}
+    fn flush_tlb_now(&mut self) {}
     fn invlpg_local(&mut self, _: u64) {}
     fn flush_cache(&mut self) {}
     fn root_changed(&mut self, _: DomId) {}
@@ -63,7 +64,8 @@ fuzz_target!(|data: &[u8]| {
     let mut mem = Flat(vec![0; FRAMES * 512]);
     let template = [0x7_0000_0000_0003u64; 16];
     let mut hooks = Hooks { preempt_every: 0, work: 0, defer: false };
-    let mut mm = Mm { frames: &mut frames, m2p: &mut m2p, domains: &mut doms, mem: &mut mem, hooks: &mut hooks, l4_template: &template };
+    let mut clock = TlbClock::new();
+    let mut mm = Mm { frames: &mut frames, m2p: &mut m2p, domains: &mut doms, mem: &mut mem, hooks: &mut hooks, l4_template: &template, clock: &mut clock };
     mm.assign_frame(Mfn(0), DomId::XEN);
     for i in 1..FRAMES as u64 {
         mm.assign_frame(Mfn(i), DomId(((i - 1) / PER_DOM) as u16));

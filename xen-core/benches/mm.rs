@@ -8,7 +8,7 @@ use abi::{DomId, Mfn};
 use std::time::Instant;
 use xen_core::mm::model::{DomainMm, Mm, MmHooks};
 use xen_core::mm::requests::NoGuestMemory;
-use xen_core::mm::{PageInfo, PhysAddr, PhysMemory};
+use xen_core::mm::{PageInfo, PhysAddr, PhysMemory, TlbClock};
 
 struct Flat(Vec<u64>);
 
@@ -26,6 +26,7 @@ struct NoHooks;
 impl MmHooks for NoHooks {
     fn flush_domain_tlb(&mut self, _: DomId) {}
     fn flush_local_tlb(&mut self) {}
+    fn flush_tlb_now(&mut self) {}
     fn invlpg_local(&mut self, _: u64) {}
     fn flush_cache(&mut self) {}
     fn root_changed(&mut self, _: DomId) {}
@@ -53,6 +54,7 @@ fn main() {
     let mut mem = Flat(vec![0; N * 512]);
     let template = [0u64; 16];
     let mut hooks = NoHooks;
+    let mut clock = TlbClock::new();
     let mut mm = Mm {
         frames: &mut frames,
         m2p: &mut m2p,
@@ -60,6 +62,7 @@ fn main() {
         mem: &mut mem,
         hooks: &mut hooks,
         l4_template: &template,
+        clock: &mut clock,
     };
     for i in 1..N as u64 {
         mm.assign_frame(Mfn(i), DomId(0));

@@ -1,13 +1,18 @@
 //! The invariant checker: recomputes every count from scratch by walking
-//! all live tables, pins and roots, and compares with the frame table.
-//! Used by the property tests and the fuzzer; O(frames × 512), not for
-//! production paths.
+//! all live tables, pins and roots, and compares with the frame table
+//! ([`check_invariants`]), and checks what the TLB may still hold against
+//! the frame table ([`check_tlb`]). Used by the property tests, the
+//! exhaustive search and the fuzzer; O(frames × 512), not for production
+//! paths. Both are single functions over plain data, so a proof harness
+//! can call them as they are.
 
 use super::model::{Mm, MmHooks};
 use super::page_info::PageType;
 use super::pte::Pte;
+use super::test_modes::table_entries;
 use super::validate::{is_hv_slot, HV_SLOTS};
 use super::PhysMemory;
+use abi::mmu::pte::ACCESSED;
 use abi::{DomId, Mfn};
 
 extern crate alloc;
@@ -99,12 +104,13 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
         // A partial table holds the references of the entries before its
         // progress index, and of the entry at it if that leads to the
         // partial table below.
+        let entries = table_entries() as usize;
         let start = if info.deval() { info.progress() as usize } else { 0 };
         let end = if info.partial() {
             let p = info.progress() as usize;
             if info.partial_child() {
-                let child = Pte(mm.read_entry(table, p.min(511))).mfn();
-                if p >= 512 || !mm.is_ram(child) || !mm.info(child).partial() || mm.info(child).partial_root() {
+                let child = Pte(mm.read_entry(table, p.min(entries - 1))).mfn();
+                if p >= entries || !mm.is_ram(child) || !mm.info(child).partial() || mm.info(child).partial_root() {
                     return Err(format!(
                         "partial {table:?} waits for {child:?}, which is not a partial table below it"
                     ));
@@ -112,7 +118,7 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
             }
             p + usize::from(info.partial_child())
         } else {
-            512
+            entries
         };
         for index in start..end {
             let e = Pte(mm.read_entry(table, index));
@@ -120,7 +126,8 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
                 if info.partial() || info.deval() {
                     continue;
                 }
-                if e.0 != mm.l4_template[index - HV_SLOTS.start()] {
+                // The CPU sets Accessed in the copy it walks through.
+                if e.0 & !ACCESSED != mm.l4_template[index - HV_SLOTS.start()] & !ACCESSED {
                     return Err(format!("L4 {table:?} slot {index} is {e:?}, not the hypervisor's entry"));
                 }
                 continue;
@@ -225,6 +232,64 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
         }
         if d.tot_pages != owned[d.id.0 as usize] {
             return Err(format!("{:?}: tot_pages {} but owns {} frames", d.id, d.tot_pages, owned[d.id.0 as usize]));
+        }
+    }
+    Ok(())
+}
+
+/// A translation a TLB may hold. Tests simulate the TLB with these; a proof
+/// harness can build them the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CachedTranslation {
+    /// The domain whose page tables gave it.
+    pub dom: DomId,
+    /// The guest virtual page.
+    pub va: u64,
+    /// The frame it leads to.
+    pub mfn: Mfn,
+    /// Writes allowed (every level writable).
+    pub writable: bool,
+    /// Global: survives a CR3 reload.
+    pub global: bool,
+    /// Owner of the frame when the translation was cached.
+    pub owner: DomId,
+    /// The frame was freed while this translation was still cached.
+    pub outlived_frame: bool,
+}
+
+/// Checks what the TLB may hold (fact sheet §10): no translation of a free
+/// frame, of a frame freed since it was cached, or of a frame that changed
+/// owner; and no writable translation, stale or not, of a frame typed as a
+/// page table or descriptor page (or one still holding a table's references).
+/// A stale writable translation of the domain's own plain data frame is
+/// harmless: it grants nothing a mapping would not.
+pub fn check_tlb<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>, tlb: &[CachedTranslation]) -> Result<(), String> {
+    for t in tlb {
+        let (dom, va, mfn) = (t.dom, t.va, t.mfn);
+        if !mm.is_ram(mfn) || (t.owner == DomId::IO && mm.info(mfn).owner() == DomId::IO) {
+            continue;
+        }
+        let info = mm.info(mfn);
+        if t.outlived_frame {
+            return Err(format!("{dom:?}'s translation {va:#x} -> {mfn:?} survived the frame being freed"));
+        }
+        if info.count() == 0 {
+            return Err(format!("{dom:?}'s translation {va:#x} -> {mfn:?} leads to a free frame"));
+        }
+        if info.owner() != t.owner {
+            return Err(format!(
+                "{dom:?}'s translation {va:#x} -> {mfn:?} was cached when {:?} owned it; {:?} owns it now",
+                t.owner,
+                info.owner()
+            ));
+        }
+        let special =
+            info.page_type() != PageType::Writable && (info.type_count() > 0 || info.partial() || info.deval());
+        if t.writable && special {
+            return Err(format!(
+                "{dom:?} may still write {mfn:?} through {va:#x}, but it is a {:?} frame: {info:?}",
+                info.page_type()
+            ));
         }
     }
     Ok(())

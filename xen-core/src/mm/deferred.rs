@@ -12,6 +12,7 @@
 
 use super::model::{Mm, MmHooks, DEFER_SLOTS};
 use super::pte::Pte;
+use super::test_modes::table_entries;
 use super::validate::{is_hv_slot, DROP_DEPTH};
 use super::PhysMemory;
 use crate::util::FixedVec;
@@ -66,7 +67,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let queued = |mm: &Self| mm.domain(owner).map_or(0, |d| d.deferred_len);
         let mut next = self.info(mfn).progress() as usize;
         let mut stack: FixedVec<_, DROP_DEPTH> = FixedVec::new();
-        while next < 512 {
+        while next < table_entries() as usize {
             if preemptible && self.hooks.preempt() {
                 self.info_mut(mfn).set_deval(true, next as u16);
                 return Progress::Preempted;

@@ -8,6 +8,7 @@
 
 use super::model::{Mm, MmHooks};
 use super::page_info::{PageType, MAX_COUNT};
+use super::test_modes::{table_entries, Fault};
 use super::{PhysAddr, PhysMemory};
 use abi::traps::FIRST_RESERVED_GDT_ENTRY;
 use abi::{DomId, Errno, Mfn};
@@ -34,7 +35,13 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 return Err(Errno::EINVAL);
             }
         } else {
-            let ok = (0..512u64).all(|i| descriptor_ok(self.mem.read_u64(PhysAddr(mfn.to_maddr() + i * 8))));
+            // Rule 1 of §10: a writable translation cached before would let
+            // the guest rewrite the descriptors after they were checked.
+            if info.page_type() != PageType::SegDesc {
+                self.flush_if_stale(mfn, Fault::NoTypeChangeFlush);
+            }
+            let n = u64::from(table_entries());
+            let ok = (0..n).all(|i| descriptor_ok(self.mem.read_u64(PhysAddr(mfn.to_maddr() + i * 8))));
             if !ok {
                 return Err(Errno::EINVAL);
             }

@@ -12,6 +12,8 @@
 //!   request semantics), [`reservation`] (the balloon), [`exchange`]
 //!   (`XENMEM_exchange`), [`teardown`] and
 //!   [`check`] (the invariant checker).
+//! * [`tlb_clock`]: which frames may still have cached translations.
+//! * [`test_modes`]: small tables and planted faults, for tests only.
 
 pub mod check;
 pub mod deferred;
@@ -30,6 +32,8 @@ pub mod pte;
 pub mod requests;
 pub mod reservation;
 pub mod teardown;
+pub mod test_modes;
+pub mod tlb_clock;
 pub mod update_va;
 pub mod validate;
 
@@ -43,3 +47,4 @@ pub use page_info::{PageInfo, PageType};
 pub use phys::{PhysAddr, PhysRange};
 pub use phys_mem::PhysMemory;
 pub use requests::BatchResult;
+pub use tlb_clock::TlbClock;

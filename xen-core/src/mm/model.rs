@@ -5,6 +5,11 @@
 //! TLB flushes, cache flushes and freed frames are reported through
 //! [`MmHooks`], which the arch layer implements. Nothing here allocates.
 //!
+//! TLB coherence (fact sheet §10, [`super::tlb_clock`]): a frame is stamped
+//! whenever a reference through which a translation of it could be cached
+//! goes, and flushed for ([`Mm::flush_if_stale`]) before it takes a
+//! different type or returns to the allocator.
+//!
 //! Reference rules (fact sheet §7.2): a general reference can be taken only
 //! on an allocated frame with the expected owner; a type reference is always
 //! taken on top of a general one. A type may change only while the type
@@ -13,6 +18,8 @@
 //! reference devalidates it.
 
 use super::page_info::{PageInfo, PageType, MAX_COUNT};
+use super::test_modes::{injected, Fault};
+use super::tlb_clock::TlbClock;
 use super::{PhysAddr, PhysMemory};
 use abi::{DomId, Mfn};
 
@@ -90,10 +97,15 @@ impl DomainMm {
 /// Side effects the model asks of the arch layer.
 pub trait MmHooks {
     /// Flush the TLB of every CPU that may hold translations for `dom`
-    /// (after a type change or an L2+ entry change, XSA-286).
+    /// (after an L2+ entry change, XSA-286, or a guest's request); may be
+    /// deferred to the end of the hypercall.
     fn flush_domain_tlb(&mut self, dom: DomId);
-    /// Flush this CPU's TLB.
+    /// Flush this CPU's TLB; may be deferred to the end of the hypercall.
     fn flush_local_tlb(&mut self);
+    /// Flush every TLB entry of every CPU, global ones included, *now*,
+    /// before this returns: a type change or a freed frame waits for it.
+    /// The model advances its flush clock after it.
+    fn flush_tlb_now(&mut self);
     /// Invalidate one guest virtual address on this CPU.
     fn invlpg_local(&mut self, va: u64);
     /// Write back and invalidate caches.
@@ -156,6 +168,8 @@ pub struct Mm<'a, M: PhysMemory, H: MmHooks> {
     /// The hypervisor's L4 entries for slots 256–271, copied into every
     /// guest L4 when it is validated.
     pub l4_template: &'a [u64; 16],
+    /// The TLB flush clock ([`super::tlb_clock`]).
+    pub clock: &'a mut TlbClock,
 }
 
 impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
@@ -205,12 +219,40 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         self.mem.write_u64(PhysAddr(table.to_maddr() + index as u64 * 8), value);
     }
 
+    /// The arch layer did a full TLB flush (every translation, global ones
+    /// included) on its own: a domain switch, a guest's flush request.
+    pub fn tlb_flushed(&mut self) {
+        self.clock.flushed();
+    }
+
+    /// A reference through which a translation of `mfn` could have been
+    /// cached goes: stamp it with the flush clock.
+    #[inline(always)]
+    pub(crate) fn stamp(&mut self, mfn: Mfn) {
+        let now = self.clock.stamp();
+        self.info_mut(mfn).set_stamp(now);
+    }
+
+    /// Flushes every TLB now if a translation of `mfn` may still be cached
+    /// since its stamp: before it takes a different type (writable ↔ page
+    /// table or descriptor page) and before it is freed.
+    #[inline(always)]
+    pub(crate) fn flush_if_stale(&mut self, mfn: Mfn, fault: Fault) {
+        if self.clock.needs_flush(self.info(mfn).stamp()) && !injected(fault) {
+            self.hooks.flush_tlb_now();
+            self.clock.flushed();
+        }
+    }
+
     /// Assigns a free frame to `dom` (count 1: the allocation reference).
-    /// The caller has scrubbed it.
+    /// The caller has scrubbed it. No translation from its previous life
+    /// can be cached: it was flushed for when it was freed.
     pub fn assign_frame(&mut self, mfn: Mfn, dom: DomId) {
         let info = self.info_mut(mfn);
         debug_assert_eq!(info.count(), 0, "assigning a frame in use");
+        let stamp = info.stamp();
         *info = PageInfo::default();
+        info.set_stamp(stamp);
         info.set_owner(dom);
         info.set_allocated(true);
         info.set_count(1);
@@ -260,11 +302,16 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if count == 0 {
             let owner = info.owner();
             let counted = !info.xen_heap();
+            // Freed frames keep their stamp.
+            let stamp = info.stamp();
             *info = PageInfo::default();
+            info.set_stamp(stamp);
             if let Some(d) = self.domains.get_mut(owner.0 as usize) {
                 d.tot_pages -= u64::from(counted);
                 d.returned += 1;
             }
+            // Rule 2: no translation of it may survive into the allocator.
+            self.flush_if_stale(mfn, Fault::NoFreeFlush);
             self.hooks.frame_freed(mfn);
         }
     }
@@ -274,6 +321,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// reference on.
     pub fn get_simple_type(&mut self, mfn: Mfn, ty: PageType) -> Result<(), RefError> {
         self.settle(mfn);
+        let info = *self.info(mfn);
+        if info.type_count() == 0 && info.page_type() != ty {
+            self.flush_if_stale(mfn, Fault::NoTypeChangeFlush);
+        }
         let info = self.info_mut(mfn);
         if info.type_count() == 0 {
             info.set_type(ty);

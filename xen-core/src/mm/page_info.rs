@@ -9,8 +9,9 @@
 //! | | 27 | type count: references to the frame *as* its type |
 //! | `owner` | 16 | owning domain |
 //! | `linear` | 16 | same-level (linear) page-table references: > 0 = entries this table holds, < 0 = tables referencing it (XSA-240 one-level rule) |
-//! | `flags` | 16 | allocated, xen-heap (shared with the owner, not counted in its pages), partial (validation preempted), partial root (holds a general reference for the preempted operation), partial child (the entry at `progress` leads to the partial table below), deval (devalidation deferred, done from `progress`) |
-//! | `progress` | 16 | next entry to validate of a partially validated table |
+//! | `flags` | 6 | allocated, xen-heap (shared with the owner, not counted in its pages), partial (validation preempted), partial root (holds a general reference for the preempted operation), partial child (the entry at `progress` leads to the partial table below), deval (devalidation deferred, done from `progress`) |
+//! | `progress` | 10 | next entry to validate of a partially validated table (0–512) |
+//! | `stamp` | 16 | TLB flush clock when a translation of the frame was last possibly dropped ([`super::tlb_clock`]) |
 
 use abi::DomId;
 
@@ -80,28 +81,31 @@ const FLAG_PARTIAL: u16 = 4;
 const FLAG_PARTIAL_ROOT: u16 = 8;
 const FLAG_PARTIAL_CHILD: u16 = 16;
 const FLAG_DEVAL: u16 = 32;
+const FLAGS_MASK: u16 = 63;
+const PROGRESS_SHIFT: u32 = 6;
 
 /// Largest general or type count a frame may reach; a reference that would
 /// go beyond it is refused rather than wrapping.
 pub const MAX_COUNT: u32 = TYPE_COUNT_MASK - 1;
 
 /// Metadata of one machine frame. See the module documentation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(C)]
 pub struct PageInfo {
     count: u32,
     type_info: u32,
     owner: DomId,
     linear: i16,
+    /// Flags in bits 0–5, progress in bits 6–15.
     flags: u16,
-    progress: u16,
+    stamp: u16,
 }
 
 const _: () = assert!(core::mem::size_of::<PageInfo>() == 16);
 
 impl Default for PageInfo {
     fn default() -> Self {
-        PageInfo { count: 0, type_info: 0, owner: DomId::INVALID, linear: 0, flags: 0, progress: 0 }
+        PageInfo { count: 0, type_info: 0, owner: DomId::INVALID, linear: 0, flags: 0, stamp: 0 }
     }
 }
 
@@ -160,7 +164,12 @@ impl PageInfo {
     }
     /// Next entry to validate when resuming (meaningful while partial).
     pub const fn progress(&self) -> u16 {
-        self.progress
+        self.flags >> PROGRESS_SHIFT
+    }
+    /// The low bits of the TLB flush clock when a translation of this frame
+    /// (or a reference through which one could be cached) was last dropped.
+    pub const fn stamp(&self) -> u16 {
+        self.stamp
     }
     /// Same-level reference balance (see module docs).
     pub const fn linear(&self) -> i16 {
@@ -168,10 +177,12 @@ impl PageInfo {
     }
 
     /// A copy with the fields that carry no meaning cleared: the type and
-    /// the validated flag at type count zero. Two frames whose normalized
-    /// metadata are equal behave identically.
+    /// the validated flag at type count zero, and the flush stamp (which
+    /// only decides whether a flush comes first). Two frames whose
+    /// normalized metadata are equal behave identically, flushes aside.
     pub fn normalized(&self) -> PageInfo {
         let mut p = *self;
+        p.stamp = 0;
         if p.type_count() == 0 {
             p.set_type(PageType::None);
             p.set_validated(false);
@@ -203,17 +214,24 @@ impl PageInfo {
     pub(crate) fn set_xen_heap(&mut self, v: bool) {
         self.flags = if v { self.flags | FLAG_XEN_HEAP } else { self.flags & !FLAG_XEN_HEAP };
     }
+    fn set_progress(&mut self, progress: u16) {
+        debug_assert!(progress <= 512, "progress {progress} does not fit");
+        self.flags = (self.flags & FLAGS_MASK) | (progress << PROGRESS_SHIFT);
+    }
     pub(crate) fn set_partial(&mut self, partial: bool, root: bool, child: bool, progress: u16) {
         self.flags &= !(FLAG_PARTIAL | FLAG_PARTIAL_ROOT | FLAG_PARTIAL_CHILD);
         if partial {
             self.flags |=
                 FLAG_PARTIAL | if root { FLAG_PARTIAL_ROOT } else { 0 } | if child { FLAG_PARTIAL_CHILD } else { 0 };
         }
-        self.progress = if partial { progress } else { 0 };
+        self.set_progress(if partial { progress } else { 0 });
     }
     pub(crate) fn set_deval(&mut self, deval: bool, progress: u16) {
         self.flags = if deval { self.flags | FLAG_DEVAL } else { self.flags & !FLAG_DEVAL };
-        self.progress = progress;
+        self.set_progress(progress);
+    }
+    pub(crate) fn set_stamp(&mut self, stamp: u16) {
+        self.stamp = stamp;
     }
     pub(crate) fn set_linear(&mut self, l: i16) {
         self.linear = l;
@@ -244,5 +262,21 @@ mod tests {
         assert_eq!(p.page_type(), PageType::Writable);
         assert_eq!(p.type_count(), MAX_COUNT);
         assert!(!p.pinned() && p.validated());
+    }
+
+    #[test]
+    fn progress_flags_and_stamp_share_no_bits() {
+        let mut p = PageInfo::default();
+        p.set_deval(true, 512);
+        p.set_partial(true, true, true, 511);
+        p.set_stamp(0xFFFF);
+        assert!(p.deval() && p.partial() && p.partial_root() && p.partial_child());
+        assert_eq!((p.progress(), p.stamp()), (511, 0xFFFF));
+        p.set_deval(false, 512);
+        assert_eq!(p.progress(), 512);
+        assert!(!p.deval() && p.partial() && p.partial_child());
+        p.set_partial(false, false, false, 0);
+        assert!(!p.partial() && !p.partial_root() && !p.partial_child());
+        assert_eq!((p.progress(), p.stamp()), (0, 0xFFFF));
     }
 }

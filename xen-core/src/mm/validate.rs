@@ -12,6 +12,7 @@
 use super::model::{Mm, MmHooks, RefError};
 use super::page_info::{PageType, MAX_COUNT};
 use super::pte::{Pte, L1_DISALLOWED};
+use super::test_modes::{injected, table_entries, Fault};
 use super::PhysMemory;
 use crate::util::FixedVec;
 use abi::{DomId, Errno, Mfn};
@@ -87,6 +88,11 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             return Err(Errno::EACCES);
         }
         if e.writable() && self.get_simple_type(mfn, PageType::Writable).is_err() {
+            if injected(Fault::WritableTableMapping) {
+                // Planted (tests only): the writable mapping of a typed frame
+                // is let through without its type reference.
+                return Ok(());
+            }
             self.put_page(mfn);
             return Err(Errno::EBUSY);
         }
@@ -99,7 +105,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if !e.present() || self.is_mmio(mfn) {
             return;
         }
-        if e.writable() {
+        // The CPU may still hold the translation this entry gave.
+        self.stamp(mfn);
+        if e.writable() && !(injected(Fault::WritableTableMapping) && self.info(mfn).page_type() != PageType::Writable)
+        {
             self.put_type(mfn);
         }
         self.put_page(mfn);
@@ -156,9 +165,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     fn begin_validation(&mut self, mfn: Mfn, level: u8) -> ValidateFrame {
         let info = *self.info(mfn);
         let prev_type = Some(info.page_type());
-        if info.page_type() == PageType::Writable {
-            // Stale writable TLB entries must be gone before it is a table.
-            self.hooks.flush_domain_tlb(info.owner());
+        if info.page_type() != PageType::table(level) {
+            // Rules 1 and 3 of §10: no writable translation cached since its
+            // last writable mapping went may outlive the checks below.
+            self.flush_if_stale(mfn, Fault::NoTypeChangeFlush);
         }
         let i = self.info_mut(mfn);
         i.set_type(PageType::table(level));
@@ -221,7 +231,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             let next = info.progress();
             self.info_mut(mfn).set_partial(false, false, false, 0);
             let _ = stack.push(ValidateFrame { mfn, level, next, prev_type: None, prev_validated: false });
-            if !info.partial_child() || level == 1 || next >= 512 {
+            if !info.partial_child() || level == 1 || next >= table_entries() {
                 return;
             }
             // The entries of a partial table cannot change, so the entry at
@@ -243,7 +253,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
 
     fn run_validation(&mut self, stack: &mut FixedVec<ValidateFrame, 4>) -> Result<(), Errno> {
         while let Some(&top) = stack.as_slice().last() {
-            if top.next == 512 {
+            if top.next == table_entries() {
                 if top.level == 4 {
                     for slot in HV_SLOTS {
                         let v = self.l4_template[slot - HV_SLOTS.start()];
@@ -324,7 +334,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
 
     /// Devalidates an L`level` table whose type count just reached zero.
     pub(crate) fn devalidate_table(&mut self, mfn: Mfn, level: u8) {
-        self.drop_entries(mfn, level, 0, 512, true);
+        self.drop_entries(mfn, level, 0, table_entries(), true);
     }
 
     /// Drops the references held by one entry value of L`level` table `table`.
@@ -388,7 +398,13 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             return;
         }
         let target = e.mfn();
-        if target == table || !self.is_ram(target) {
+        if !self.is_ram(target) {
+            return;
+        }
+        // Paging-structure caches may still hold this entry, and linear or
+        // self maps may have given translations of the table itself.
+        self.stamp(target);
+        if target == table {
             return;
         }
         let t = *self.info(target);
@@ -404,8 +420,14 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             // The queue holds its own reference now.
             self.put_page(target);
         } else if count == 0 && target_level > 0 && t.validated() {
-            let frame =
-                DropFrame { mfn: target, level: target_level, next: 0, end: 512, devalidate: true, release: true };
+            let frame = DropFrame {
+                mfn: target,
+                level: target_level,
+                next: 0,
+                end: table_entries(),
+                devalidate: true,
+                release: true,
+            };
             // Bounded by the one-level rule (module docs); the general
             // reference keeps the table alive until its walk completes.
             if stack.push(frame).is_err() {

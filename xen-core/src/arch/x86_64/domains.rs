@@ -16,7 +16,7 @@ use crate::domain::notes::{KernelImage, XenNotes};
 use crate::domain::vcpu::Vcpu;
 use crate::mm::hv_map::{HvMapper, Rights};
 use crate::mm::teardown::Teardown;
-use crate::mm::{DomainMm, FrameAllocator, Mm, PageInfo, PhysAddr, PhysMemory, PhysRange};
+use crate::mm::{DomainMm, FrameAllocator, Mm, PageInfo, PhysAddr, PhysMemory, PhysRange, TlbClock};
 use crate::sched::{Domain, RunState, MAX_DOMAINS};
 use crate::util::FixedVec;
 use abi::start_info::{SIF_INITDOMAIN, SIF_PRIVILEGED};
@@ -75,7 +75,15 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
     let hooks = Box::leak(Box::new(ArchHooks { frames, pending: 0, work: 0 }));
     let l4_template = Box::leak(Box::new(template));
     let mut hv = Hypervisor {
-        mm: Mm { frames: ft, m2p, domains: mm_domains, mem: Box::leak(Box::new(DirectMap)), hooks, l4_template },
+        mm: Mm {
+            frames: ft,
+            m2p,
+            domains: mm_domains,
+            mem: Box::leak(Box::new(DirectMap)),
+            hooks,
+            l4_template,
+            clock: Box::leak(Box::new(TlbClock::new())),
+        },
         current: 0,
         console: Console { at_line_start: [true; MAX_DOMAINS] },
         all_poweroff_required,

@@ -42,7 +42,15 @@ impl MmHooks for ArchHooks {
     fn flush_local_tlb(&mut self) {
         self.pending |= PENDING_FLUSH;
     }
+    fn flush_tlb_now(&mut self) {
+        // A type change or a freed frame waits for this; it also does any
+        // flush requested earlier in this hypercall.
+        super::run::flush_all();
+        self.pending &= !PENDING_FLUSH;
+    }
     fn invlpg_local(&mut self, va: u64) {
+        // Removes one address (global entries too); the model's flush clock
+        // does not move, since other cached translations stay.
         // SAFETY: INVLPG only drops a translation.
         unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack)) };
     }

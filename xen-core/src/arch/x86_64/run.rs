@@ -72,6 +72,7 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     // hold the hypervisor's entries, so this code keeps running.
     unsafe { cpu::set_cr3(root) };
     flush_all();
+    hv.mm.tlb_flushed();
     entry::select_syscall_entry(d.bench_null);
     load_guest_gdt(hv, i);
     let mut ctx = d.vcpu.ctx;
@@ -79,6 +80,11 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     ctx
 }
 
+/// Flushes every TLB entry, global ones included. Every caller after boot
+/// reports it to the model ([`crate::mm::Mm::tlb_flushed`]), or is the
+/// model itself ([`crate::mm::MmHooks::flush_tlb_now`]), so its flush clock
+/// is exact. A CR3 reload alone is not a full flush: guest user mappings
+/// are global (and guests may set G in L1 entries).
 pub(super) fn flush_all() {
     // Guest user mappings are global: toggling PGE flushes them too.
     let cr4 = cpu::cr4();
@@ -209,7 +215,7 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Ac
 
 /// Carries out `PENDING_*` work for domain `i`, which keeps running.
 #[inline(always)]
-fn apply_pending(hv: &Hypervisor, i: usize, pending: u8) {
+fn apply_pending(hv: &mut Hypervisor, i: usize, pending: u8) {
     if pending & PENDING_GDT != 0 {
         load_guest_gdt(hv, i);
     }
@@ -220,6 +226,7 @@ fn apply_pending(hv: &Hypervisor, i: usize, pending: u8) {
     }
     if pending & PENDING_FLUSH != 0 {
         flush_all();
+        hv.mm.tlb_flushed();
     }
 }
 

@@ -9,6 +9,8 @@ mod preemption;
 mod properties;
 mod reservation_tests;
 mod teardown_tests;
+pub(crate) mod tlb_sim;
+mod tlb_tests;
 mod worked_example;
 pub(crate) mod world;
 mod xsa;

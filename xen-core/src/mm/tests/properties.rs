@@ -1,8 +1,11 @@
 //! Property tests: random operation sequences from three domains, with the
-//! invariant checker run after every step.
+//! invariant checker run after every step. A simulated TLB keeps every
+//! translation the current domain's tables gave until a flush removes it,
+//! and the guest may write through any writable one, stale or not.
 
 use super::world::*;
 use crate::mm::requests::NoGuestMemory;
+use crate::mm::reservation::{ExtentArray, Reservation};
 use crate::mm::teardown::Teardown;
 use abi::mmu::pte::*;
 use abi::mmu::*;
@@ -16,19 +19,154 @@ const NFRAMES: usize = 1 + 3 * FRAMES_PER_DOM + 2;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Update { dom: u8, table: u8, index: usize, val: u64, cmd: u64, fd: u32 },
-    Pin { dom: u8, level: u8, frame: u8 },
-    Unpin { dom: u8, frame: u8 },
-    Baseptr { dom: u8, frame: u8, user: bool },
-    Uvm { dom: u8, va: u64, val: u64 },
-    Chain { dom: u8, index: usize, first: u8 },
-    Toggle { dom: u8, table: u8, index: usize, bit: u64 },
-    Link { dom: u8, table: u8, target: u8, index: usize },
-    Linear { dom: u8, level: u8, table: u8, target: u8, index: usize },
-    Preempt { every: Option<u32> },
+    Update {
+        dom: u8,
+        table: u8,
+        index: usize,
+        val: u64,
+        cmd: u64,
+        fd: u32,
+    },
+    Pin {
+        dom: u8,
+        level: u8,
+        frame: u8,
+    },
+    Unpin {
+        dom: u8,
+        frame: u8,
+    },
+    Baseptr {
+        dom: u8,
+        frame: u8,
+        user: bool,
+    },
+    Uvm {
+        dom: u8,
+        va: u64,
+        val: u64,
+        flags: u64,
+    },
+    Chain {
+        dom: u8,
+        index: usize,
+        first: u8,
+    },
+    Toggle {
+        dom: u8,
+        table: u8,
+        index: usize,
+        bit: u64,
+    },
+    Link {
+        dom: u8,
+        table: u8,
+        target: u8,
+        index: usize,
+    },
+    Linear {
+        dom: u8,
+        level: u8,
+        table: u8,
+        target: u8,
+        index: usize,
+    },
+    Preempt {
+        every: Option<u32>,
+    },
     Defer(bool),
-    Clear { dom: u8, frame: u8 },
-    Release { dom: u8, frame: u8 },
+    Clear {
+        dom: u8,
+        frame: u8,
+    },
+    Release {
+        dom: u8,
+        frame: u8,
+    },
+    Populate {
+        dom: u8,
+    },
+    Gdt {
+        dom: u8,
+        frame: u8,
+    },
+    Flush {
+        dom: u8,
+        invlpg: Option<u64>,
+    },
+    /// The guest writes through the `pick`th writable translation cached.
+    WriteTlb {
+        dom: u8,
+        pick: usize,
+        index: usize,
+        val: u64,
+    },
+    /// The guest unmaps the address of the `pick`th translation cached.
+    Unmap {
+        dom: u8,
+        pick: usize,
+        flags: u64,
+    },
+    /// The guest gives the frame of the `pick`th translation cached
+    /// another use: 0–3 pin as L1–L4, 4 GDT frame, 5 balloon it out.
+    Reuse {
+        dom: u8,
+        pick: usize,
+        how: u8,
+    },
+}
+
+/// Every address whose index at each level is 0, 1 or 2: after each
+/// request the CPU may have cached any translation these give.
+fn touched() -> Vec<u64> {
+    let mut vas = Vec::new();
+    for a in 0..3u64 {
+        for b in 0..3u64 {
+            for c in 0..3u64 {
+                for d in 0..3u64 {
+                    vas.push((a << 39) | (b << 30) | (c << 21) | (d << 12));
+                }
+            }
+        }
+    }
+    vas
+}
+
+struct Array(Vec<u64>);
+
+impl ExtentArray for Array {
+    fn read(&mut self, i: u64) -> Result<u64, abi::Errno> {
+        self.0.get(i as usize).copied().ok_or(abi::Errno::EFAULT)
+    }
+    fn write(&mut self, i: u64, v: u64) -> Result<(), abi::Errno> {
+        *self.0.get_mut(i as usize).ok_or(abi::Errno::EFAULT)? = v;
+        Ok(())
+    }
+}
+
+impl Op {
+    fn dom(&self) -> Option<u8> {
+        match *self {
+            Op::Preempt { .. } | Op::Defer(_) => None,
+            Op::Update { dom, .. }
+            | Op::Pin { dom, .. }
+            | Op::Unpin { dom, .. }
+            | Op::Baseptr { dom, .. }
+            | Op::Uvm { dom, .. }
+            | Op::Chain { dom, .. }
+            | Op::Toggle { dom, .. }
+            | Op::Link { dom, .. }
+            | Op::Linear { dom, .. }
+            | Op::Clear { dom, .. }
+            | Op::Release { dom, .. }
+            | Op::Populate { dom }
+            | Op::Gdt { dom, .. }
+            | Op::Flush { dom, .. }
+            | Op::WriteTlb { dom, .. }
+            | Op::Unmap { dom, .. }
+            | Op::Reuse { dom, .. } => Some(dom),
+        }
+    }
 }
 
 fn frame_of(frame: u8) -> Mfn {
@@ -60,7 +198,8 @@ fn index() -> impl Strategy<Value = usize> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let dom = 0u8..3;
+    // Mostly one domain, so that stale translations live long enough.
+    let dom = prop::sample::select(vec![1u8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 2]);
     let frame = 0u8..NFRAMES as u8 + 1;
     prop_oneof![
         10 => (dom.clone(), frame.clone(), index(), value(), prop::sample::select(vec![0u64, 0, 0, 0, 1, 2, 3, 5]),
@@ -69,8 +208,18 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (dom.clone(), 1u8..=4, frame.clone()).prop_map(|(dom, level, frame)| Op::Pin { dom, level, frame }),
         3 => (dom.clone(), frame.clone()).prop_map(|(dom, frame)| Op::Unpin { dom, frame }),
         2 => (dom.clone(), frame.clone(), any::<bool>()).prop_map(|(dom, frame, user)| Op::Baseptr { dom, frame, user }),
-        2 => (dom.clone(), prop::sample::select(vec![Chain::va(1), Chain::va(2), Chain::va(0), 0xFFFF_8000_0000_0000]), value())
-            .prop_map(|(dom, va, val)| Op::Uvm { dom, va, val }),
+        3 => (dom.clone(), prop::sample::select(vec![Chain::va(1), Chain::va(2), Chain::va(0), 0xFFFF_8000_0000_0000]), value(),
+              prop::sample::select(vec![0u64, UVMF_INVLPG, UVMF_TLB_FLUSH]))
+            .prop_map(|(dom, va, val, flags)| Op::Uvm { dom, va, val, flags }),
+        2 => dom.clone().prop_map(|dom| Op::Populate { dom }),
+        1 => (dom.clone(), frame.clone()).prop_map(|(dom, frame)| Op::Gdt { dom, frame }),
+        1 => (dom.clone(), prop::option::of(prop::sample::select(vec![Chain::va(1), Chain::va(2)])))
+            .prop_map(|(dom, invlpg)| Op::Flush { dom, invlpg }),
+        6 => (dom.clone(), any::<usize>(), index(), value())
+            .prop_map(|(dom, pick, index, val)| Op::WriteTlb { dom, pick, index, val }),
+        4 => (dom.clone(), any::<usize>(), prop::sample::select(vec![0u64, 0, UVMF_INVLPG, UVMF_TLB_FLUSH]))
+            .prop_map(|(dom, pick, flags)| Op::Unmap { dom, pick, flags }),
+        4 => (dom.clone(), any::<usize>(), 0u8..6).prop_map(|(dom, pick, how)| Op::Reuse { dom, pick, how }),
         3 => (dom.clone(), prop::sample::select(vec![1usize, 2]), 0u8..FRAMES_PER_DOM as u8 - 4)
             .prop_map(|(dom, index, first)| Op::Chain { dom, index, first }),
         3 => (dom.clone(), 0u8..FRAMES_PER_DOM as u8, 0u8..FRAMES_PER_DOM as u8, index())
@@ -105,7 +254,42 @@ fn apply(w: &mut World, op: &Op) -> bool {
         Op::Baseptr { dom, frame, user } => {
             failed(if user { w.user_baseptr(d(dom), frame_of(frame)) } else { w.baseptr(d(dom), frame_of(frame)) })
         }
-        Op::Uvm { dom, va, val } => failed(w.uvm(d(dom), va, val, UVMF_INVLPG, &mut NoGuestMemory)),
+        Op::Uvm { dom, va, val, flags } => failed(w.uvm(d(dom), va, val, flags, &mut NoGuestMemory)),
+        Op::Populate { dom } => {
+            let one = Reservation { nr_extents: 1, extent_order: 0, start: 0 };
+            w.mm().populate_physmap(d(dom), one, &mut Array(vec![3])).done != 1
+        }
+        Op::Gdt { dom, frame } => failed(w.mm().set_gdt(d(dom), &[frame_of(frame)], 16)),
+        Op::Flush { dom, invlpg } => {
+            let op = match invlpg {
+                None => MmuextOp { cmd: MMUEXT_TLB_FLUSH_LOCAL, ..Default::default() },
+                Some(va) => MmuextOp { cmd: MMUEXT_INVLPG_LOCAL, arg1: va, ..Default::default() },
+            };
+            failed(w.ext(d(dom), op))
+        }
+        Op::Unmap { dom, pick, flags } => {
+            let mine: Vec<_> = w.hooks.tlb.entries.iter().filter(|t| t.dom == d(dom)).copied().collect();
+            match mine.get(pick % mine.len().max(1)) {
+                Some(t) => failed(w.uvm(d(dom), t.va, 0, flags, &mut NoGuestMemory)),
+                None => false,
+            }
+        }
+        Op::Reuse { dom, pick, how } => {
+            let mine: Vec<_> = w.hooks.tlb.entries.iter().filter(|t| t.dom == d(dom)).copied().collect();
+            let Some(t) = mine.get(pick % mine.len().max(1)) else { return false };
+            match how {
+                0..=3 => failed(w.pin(d(dom), how + 1, t.mfn)),
+                4 => failed(w.mm().set_gdt(d(dom), &[t.mfn], 16)),
+                _ => failed(w.mm().release_frame(d(dom), t.mfn)),
+            }
+        }
+        Op::WriteTlb { dom, pick, index, val } => {
+            let mine: Vec<_> = w.hooks.tlb.writable().into_iter().filter(|t| t.dom == d(dom)).collect();
+            if let Some(t) = mine.get(pick % mine.len().max(1)) {
+                w.poke(t.mfn, index, val);
+            }
+            false
+        }
         Op::Preempt { every } => {
             w.hooks.preempt_every = every;
             w.hooks.work = 0;
@@ -127,6 +311,7 @@ fn apply(w: &mut World, op: &Op) -> bool {
                 failed |= w.update(d(dom), t, index, target.to_maddr() | FLAGS).is_err();
             }
             failed |= w.pin(d(dom), 4, f[0]).is_err();
+            failed |= w.baseptr(d(dom), f[0]).is_err();
             let _ = failed;
             false
         }
@@ -173,12 +358,32 @@ proptest! {
     #[test]
     fn random_operations_keep_every_invariant(ops in prop::collection::vec(op(), 1..60)) {
         let mut w = world();
+        let vas = touched();
+        let mut current = None;
         for (step, op) in ops.iter().enumerate() {
+            if let Some(dom) = op.dom() {
+                if current != Some(dom) {
+                    // The arch layer flushes on every switch of domain.
+                    w.switch();
+                    current = Some(dom);
+                }
+            }
             let before = w.snapshot();
             let before_frames = w.frames.clone();
+            let freed = w.hooks.freed.len();
             let failed = apply(&mut w, op);
-            if let Err(e) = crate::mm::check::check_invariants(&w.mm()) {
+            w.exit();
+            // The allocator hands freed frames out again last in, first out.
+            let again: Vec<Mfn> = w.hooks.freed[freed..].iter().rev().copied().collect();
+            w.hooks.pool.splice(0..0, again);
+            if let Err(e) = w.check_all() {
                 prop_assert!(false, "step {step} {op:?}: {e}");
+            }
+            if let Some(dom) = current {
+                w.touch(DomId(dom as u16), &vas);
+            }
+            if let Err(e) = w.check_all() {
+                prop_assert!(false, "step {step} {op:?}, after caching translations: {e}");
             }
             // A request that resumes a preempted validation and then fails
             // undoes the earlier requests' partial work too.
@@ -204,7 +409,7 @@ proptest! {
         for dom in [D1, D2, D0] {
             Teardown::new(&w.mm(), dom).run(&mut w.mm());
         }
-        prop_assert!(crate::mm::check::check_invariants(&w.mm()).is_ok());
+        prop_assert!(w.check_all().is_ok());
         for dom in [D0, D1, D2] {
             prop_assert_eq!(w.doms[dom.0 as usize].tot_pages, 0);
         }

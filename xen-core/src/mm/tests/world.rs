@@ -1,12 +1,13 @@
 //! A test world: frame table, domains and fake memory, with helpers that
 //! issue real requests through the model.
 
-use crate::mm::check::check_invariants;
+use super::tlb_sim::SimTlb;
+use crate::mm::check::{check_invariants, check_tlb};
 use crate::mm::mmuext::Root;
 use crate::mm::phys_mem::fake::FakeMemory;
 use crate::mm::pte::Pte;
 use crate::mm::requests::{BatchResult, GuestRead, NoGuestMemory};
-use crate::mm::{DomainMm, Mm, MmHooks, PageInfo, PhysAddr, PhysMemory};
+use crate::mm::{DomainMm, Mm, MmHooks, PageInfo, PhysAddr, PhysMemory, TlbClock};
 use abi::mmu::pte::*;
 use abi::mmu::*;
 use abi::{DomId, Errno, Mfn};
@@ -29,26 +30,43 @@ pub struct RecHooks {
     pub batch_work: u32,
     /// Defer devalidations as the hypervisor does under hypercalls.
     pub defer: bool,
+    /// Immediate full flushes the model asked for.
+    pub now_flushes: usize,
+    /// A flush or CR3 reload due at the end of the hypercall ([`World::exit`]).
+    pub pending_flush: bool,
+    pub pending_root: bool,
+    /// The one CPU's TLB.
+    pub tlb: SimTlb,
 }
 
 impl MmHooks for RecHooks {
     fn flush_domain_tlb(&mut self, dom: DomId) {
         self.domain_flushes.push(dom);
+        self.pending_flush = true;
     }
     fn flush_local_tlb(&mut self) {
         self.local_flushes += 1;
+        self.pending_flush = true;
+    }
+    fn flush_tlb_now(&mut self) {
+        self.now_flushes += 1;
+        self.pending_flush = false;
+        self.tlb.flush();
     }
     fn invlpg_local(&mut self, va: u64) {
         self.invlpgs.push(va);
+        self.tlb.invlpg(va);
     }
     fn flush_cache(&mut self) {
         self.cache_flushes += 1;
     }
     fn root_changed(&mut self, _: DomId) {
         self.root_changes += 1;
+        self.pending_root = true;
     }
     fn frame_freed(&mut self, mfn: Mfn) {
         self.freed.push(mfn);
+        self.tlb.freed(mfn);
     }
     fn preempt(&mut self) -> bool {
         let Some(every) = self.preempt_every else { return false };
@@ -102,6 +120,7 @@ pub struct World {
     pub mem: FakeMemory,
     pub hooks: RecHooks,
     pub template: [u64; 16],
+    pub clock: TlbClock,
     next_free: u64,
 }
 
@@ -146,6 +165,7 @@ impl World {
             mem: FakeMemory::default(),
             hooks: RecHooks::default(),
             template: template(),
+            clock: TlbClock::new(),
             next_free: 1,
         };
         // The hypervisor's own frame: allocated, owned by DOMID_XEN.
@@ -161,6 +181,53 @@ impl World {
             mem: &mut self.mem,
             hooks: &mut self.hooks,
             l4_template: &self.template,
+            clock: &mut self.clock,
+        }
+    }
+
+    /// The end of a hypercall, as the arch layer does it: a requested CR3
+    /// reload (global entries stay), then a requested full flush, which the
+    /// model is told of.
+    pub fn exit(&mut self) {
+        if core::mem::take(&mut self.hooks.pending_root) {
+            self.hooks.tlb.reload_cr3();
+        }
+        if core::mem::take(&mut self.hooks.pending_flush) {
+            self.hooks.tlb.flush();
+            self.clock.flushed();
+        }
+    }
+
+    /// A switch to another domain: CR3 reload and full flush.
+    pub fn switch(&mut self) {
+        self.hooks.pending_root = false;
+        self.hooks.pending_flush = false;
+        self.hooks.tlb.flush();
+        self.clock.flushed();
+    }
+
+    /// The CPU caches what `dom`'s tables give for each of `vas`.
+    pub fn touch(&mut self, dom: DomId, vas: &[u64]) {
+        let mut tlb = core::mem::take(&mut self.hooks.tlb);
+        {
+            let mm = self.mm();
+            for &va in vas {
+                tlb.fill(&mm, dom, va);
+            }
+        }
+        self.hooks.tlb = tlb;
+    }
+
+    /// The guest writes `value` to word `index` of whatever `va` translates
+    /// to *in the TLB*, stale or not. False if nothing writable is cached.
+    pub fn write_through_tlb(&mut self, dom: DomId, va: u64, index: usize, value: u64) -> bool {
+        let hit = self.hooks.tlb.entries.iter().find(|t| t.dom == dom && t.va == va & !0xFFF && t.writable).copied();
+        match hit {
+            Some(t) => {
+                self.poke(t.mfn, index, value);
+                true
+            }
+            None => false,
         }
     }
 
@@ -181,9 +248,17 @@ impl World {
     }
 
     pub fn check(&mut self) {
-        if let Err(e) = check_invariants(&self.mm()) {
+        if let Err(e) = self.check_all() {
             panic!("invariant violated: {e}");
         }
+    }
+
+    /// The frame-table invariants and the TLB's.
+    pub fn check_all(&mut self) -> Result<(), String> {
+        let tlb = self.hooks.tlb.entries.clone();
+        let mm = self.mm();
+        check_invariants(&mm)?;
+        check_tlb(&mm, &tlb)
     }
 
     pub fn snapshot(&self) -> Snapshot {
