@@ -6,6 +6,7 @@
 //! * [`config`]: a domain's settings from its module command line.
 //! * [`cpuid_policy`]: the CPUID a PV domain sees (Xen's PV policy).
 //! * [`hypercall_page`]: the 32-byte stubs written into the hypercall page.
+//! * [`segments`]: selector and descriptor checks for returns to the guest.
 
 pub mod bounce;
 pub mod builder;
@@ -16,4 +17,5 @@ pub mod emulate;
 pub mod hypercall_page;
 pub mod layout;
 pub mod notes;
+pub mod segments;
 pub mod vcpu;

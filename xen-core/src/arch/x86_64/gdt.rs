@@ -8,6 +8,7 @@
 //! stacks for #DF, NMI and #MC, so those are reported even when the
 //! faulting stack is unusable.
 
+use crate::domain::segments::{hardware_descriptor, GDT_ENTRIES, RESERVED_DESCRIPTORS};
 use abi::traps::FIRST_RESERVED_GDT_ENTRY;
 use core::arch::asm;
 use core::mem::size_of;
@@ -28,7 +29,7 @@ pub const TSS_SEL: u16 = 0xE040;
 /// Base selector for SYSRET (CS = base + 16, SS = base + 8).
 pub const SYSRET_BASE: u16 = 0xE020;
 
-const ENTRIES: usize = FIRST_RESERVED_GDT_ENTRY + 512;
+const ENTRIES: usize = GDT_ENTRIES;
 const IST_STACK_SIZE: usize = 16 * 1024;
 /// Stack used for every entry from a guest (syscall, exceptions).
 pub const GUEST_ENTRY_STACK_SIZE: usize = 64 * 1024;
@@ -92,11 +93,10 @@ pub fn init() {
         }
         (*tss).rsp[0] = guest_entry_stack_top();
         let gdt = &mut (*core::ptr::addr_of_mut!(GDT)).0;
-        gdt[index(HV_CS)] = 0x00AF_9A00_0000_FFFF; // 64-bit code, DPL 0
-        gdt[index(HV_DS)] = 0x00CF_9200_0000_FFFF; // data, DPL 0
-        gdt[index(0xE023)] = 0x00CF_FA00_0000_FFFF; // 32-bit code, DPL 3
-        gdt[index(0xE02B)] = 0x00CF_F200_0000_FFFF; // data, DPL 3
-        gdt[index(0xE033)] = 0x00AF_FA00_0000_FFFF; // 64-bit code, DPL 3
+        // The flat selectors, from the table the return checks read.
+        for (sel, d) in RESERVED_DESCRIPTORS {
+            gdt[index(sel)] = d;
+        }
         let base = tss as u64;
         let limit = (size_of::<Tss>() - 1) as u64;
         gdt[index(TSS_SEL)] = limit | ((base & 0xFF_FFFF) << 16) | (0x89 << 40) | (((base >> 24) & 0xFF) << 56);
@@ -116,10 +116,15 @@ pub fn init() {
             "mov ds, {ds:x}",
             "mov es, {ds:x}",
             "ltr {tss:x}",
+            // No LDT, ever: a selector with TI set faults (the return
+            // checks refuse it).
+            "lldt {null:x}",
             cs = in(reg) u64::from(HV_CS),
             ds = in(reg) u64::from(HV_DS),
             tss = in(reg) u64::from(TSS_SEL),
-            tmp = lateout(reg) _,
+            null = in(reg) 0u64,
+            // Written before the other operands are read: not `lateout`.
+            tmp = out(reg) _,
         );
     }
 }
@@ -127,9 +132,10 @@ pub fn init() {
 static GUEST_ENTRIES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 /// Loads a guest's descriptors into GDT entries 0.. (the rest of its area
-/// becomes null). Code and data descriptors get DPL 3: the guest kernel
-/// runs in ring 3. `read(i)` gives descriptor `i`; the caller has checked
-/// them all when their frames took the descriptor-page type.
+/// becomes null), each as [`hardware_descriptor`] validates it: never
+/// verbatim, so a descriptor frame changed behind the page-type model's
+/// back cannot put a gate or TSS into the GDT (it is loaded null instead,
+/// and any use of it faults in the guest). `read(i)` gives descriptor `i`.
 pub fn load_guest(entries: usize, read: impl Fn(usize) -> u64) {
     let entries = entries.min(FIRST_RESERVED_GDT_ENTRY);
     let previous = GUEST_ENTRIES.swap(entries, core::sync::atomic::Ordering::Relaxed);
@@ -137,12 +143,16 @@ pub fn load_guest(entries: usize, read: impl Fn(usize) -> u64) {
     // the hypervisor's own selectors, and the GDT is reloaded by the CPU
     // only when a selector is loaded, after this returns.
     let gdt = unsafe { &mut (*core::ptr::addr_of_mut!(GDT)).0 };
+    let mut refused = 0usize;
     for (i, slot) in gdt[..entries].iter_mut().enumerate() {
         let d = read(i);
-        let present_segment = d & (1 << 47) != 0 && d & (1 << 44) != 0;
-        *slot = if present_segment { d | (3 << 45) } else { d };
+        *slot = hardware_descriptor(d);
+        refused += usize::from(*slot == 0 && d != 0);
     }
     for slot in gdt.iter_mut().take(previous.max(entries)).skip(entries) {
         *slot = 0;
+    }
+    if refused > 0 {
+        log::warn!("guest GDT: {refused} descriptors changed since set_gdt checked them; loaded as null");
     }
 }
