@@ -3,7 +3,7 @@
 
 use super::vcpu::{reg, GuestContext, Vcpu, FLAG_FIXED, FLAG_IF};
 use crate::hypercall::{Guest, GuestMemory};
-use abi::traps::{FLAT_RING3_CS64, FLAT_RING3_SS64};
+use abi::traps::{CALLBACKTYPE_SYSCALL32, FLAT_RING3_CS64, FLAT_RING3_SS64};
 
 /// Why a bounce crashed the domain.
 pub type Crash = &'static str;
@@ -30,6 +30,44 @@ pub fn bounce<G: GuestMemory>(
     if entry.address == 0 {
         return Err("no handler for this exception in the guest's trap table");
     }
+    enter_handler(ctx, guest, entry.address, error_code)
+}
+
+/// A SYSCALL executed in compatibility mode (the CSTAR entry), answered as
+/// Xen 4.17 answers it for a 64-bit PV guest: a bounce to the
+/// `CALLBACKTYPE_syscall32` callback with DF cleared in the handler's
+/// flags (the PV ABI's fixed SYSCALL mask), the frame holding the return
+/// address and flags the instruction left in RCX/R11. With no such
+/// callback, `#UD` at the SYSCALL instruction through the trap table (DF
+/// left alone); with no `#UD` handler either, the domain is crashed.
+/// `ctx` is the entry context: RIP = RCX, RFLAGS = R11, CS = 0xE023.
+pub fn compat_syscall<G: GuestMemory>(ctx: &mut GuestContext, vcpu: &Vcpu, guest: &G) -> Result<(), Crash> {
+    let callback = vcpu.callbacks[CALLBACKTYPE_SYSCALL32 as usize].0;
+    if callback == 0 {
+        ctx.rip = ctx.rip.wrapping_sub(SYSCALL_LEN);
+        return bounce(ctx, vcpu, guest, VECTOR_UD, None);
+    }
+    enter_handler(ctx, guest, callback, None)?;
+    ctx.rflags &= !FLAG_DF;
+    Ok(())
+}
+
+/// Length of the SYSCALL instruction (0F 05).
+const SYSCALL_LEN: u64 = 2;
+/// #UD.
+const VECTOR_UD: u8 = 6;
+/// DF.
+const FLAG_DF: u64 = 1 << 10;
+
+/// Xen's `create_bounce_frame` for a vCPU in kernel mode: pushes the frame
+/// on the current guest stack (rounded down to 16 bytes) and continues at
+/// `handler` in 64-bit mode on the flat selectors.
+fn enter_handler<G: GuestMemory>(
+    ctx: &mut GuestContext,
+    guest: &G,
+    handler: u64,
+    error_code: Option<u64>,
+) -> Result<(), Crash> {
     let c = *ctx;
     let saved_mask = 0u64;
     let cs = (c.cs & !3) | (saved_mask << 32);
@@ -57,9 +95,13 @@ pub fn bounce<G: GuestMemory>(
     }
     Guest(guest).write(sp, &bytes[..n * 8]).map_err(|_| "fault writing the exception frame to the guest stack")?;
     ctx.rsp = sp;
-    ctx.rip = entry.address;
+    ctx.rip = handler;
     ctx.cs = u64::from(FLAT_RING3_CS64);
     ctx.ss = u64::from(FLAT_RING3_SS64);
     ctx.rflags = (c.rflags & !CLEARED_ON_BOUNCE) | FLAG_IF | FLAG_FIXED;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "bounce_tests.rs"]
+mod tests;

@@ -7,6 +7,8 @@
 //! * [`cpuid_policy`]: the CPUID a PV domain sees (Xen's PV policy).
 //! * [`hypercall_page`]: the 32-byte stubs written into the hypercall page.
 //! * [`segments`]: selector and descriptor checks for returns to the guest.
+//! * [`iret`]: the `iret` hypercall's frame and what returning through it leads to.
+//! * [`bounce`]: exception and callback frames on the guest kernel stack.
 
 pub mod bounce;
 pub mod builder;
@@ -15,7 +17,10 @@ pub mod cpuid_policy;
 pub mod elf;
 pub mod emulate;
 pub mod hypercall_page;
+pub mod iret;
 pub mod layout;
 pub mod notes;
 pub mod segments;
+#[cfg(test)]
+mod test_stack;
 pub mod vcpu;

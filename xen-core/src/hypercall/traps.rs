@@ -3,7 +3,9 @@
 //! `iret` (23).
 
 use super::{canonical, Action, Call, ConsoleSink, GuestMemory};
-use crate::domain::vcpu::{reg, TrapEntry, FLAG_FIXED, FLAG_IF, GUEST_FLAGS_MASK};
+use crate::domain::iret::{iret, IretFrame};
+use crate::domain::segments::domain_gdt;
+use crate::domain::vcpu::TrapEntry;
 use crate::mm::{MmHooks, PhysMemory};
 use abi::traps::*;
 use abi::Errno;
@@ -11,8 +13,6 @@ use abi::Errno;
 /// Most trap-table entries read in one call (vectors are 8 bits, so a
 /// longer table only rewrites entries; the bound keeps the call short).
 const MAX_TRAP_ENTRIES: u64 = 1024;
-/// VGCF_in_syscall: iret returns as if from SYSCALL (RCX/R11 not restored).
-const VGCF_IN_SYSCALL: u64 = 1 << 8;
 
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `set_trap_table(table)`.
@@ -130,7 +130,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     }
 
     /// `iret`: restore the frame the hypercall-page stub left on the guest
-    /// stack (fact sheet §1.3). A frame that cannot be read crashes the domain.
+    /// stack (fact sheet §1.3), then settle the return as Xen's faulting
+    /// exit would ([`crate::domain::iret`]). A frame that cannot be read,
+    /// or a fault that cannot be delivered, crashes the domain.
     pub(super) fn iret(&mut self) -> Action {
         let mut w = [0u64; 9];
         let rsp = self.ctx.rsp;
@@ -140,22 +142,12 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 Err(_) => return Action::Crash("iret frame unreadable"),
             }
         }
-        let [rax, r11, rcx, flags, rip, cs, rflags, sp, ss] = w;
-        if cs & 3 == 3 {
-            return Action::Crash("iret to guest user mode, which xen-core does not support yet");
+        let frame = IretFrame::from_words(w);
+        let Some(d) = self.mm.domain(self.dom) else { return Action::Crash("iret from a domain with no memory") };
+        let gdt = domain_gdt(&*self.mm.mem, d);
+        match iret(self.ctx, self.vcpu, self.guest, &frame, &gdt) {
+            Ok(_) => Action::Continue,
+            Err(why) => Action::Crash(why),
         }
-        let ctx = &mut *self.ctx;
-        ctx.gpr[reg::RAX] = rax;
-        if flags & VGCF_IN_SYSCALL == 0 {
-            ctx.gpr[reg::R11] = r11;
-            ctx.gpr[reg::RCX] = rcx;
-        }
-        ctx.rip = rip;
-        ctx.cs = cs | 3;
-        ctx.rflags = (rflags & GUEST_FLAGS_MASK) | FLAG_IF | FLAG_FIXED;
-        ctx.rsp = sp;
-        ctx.ss = ss | 3;
-        let _ = (FLAT_RING3_CS64, rflags & FLAG_IF);
-        Action::Continue
     }
 }

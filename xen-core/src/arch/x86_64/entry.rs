@@ -13,10 +13,18 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Pseudo-vector recorded in the frame for SYSCALL entries.
 pub const VECTOR_SYSCALL: u64 = 0x100;
+/// Pseudo-vector for SYSCALL from compatibility mode (the CSTAR entry).
+pub const VECTOR_SYSCALL32: u64 = 0x101;
 
 const MSR_STAR: u32 = 0xC000_0081;
 const MSR_LSTAR: u32 = 0xC000_0082;
+const MSR_CSTAR: u32 = 0xC000_0083;
 const MSR_FMASK: u32 = 0xC000_0084;
+const MSR_SYSENTER_CS: u32 = 0x174;
+const MSR_SYSENTER_ESP: u32 = 0x175;
+const MSR_SYSENTER_EIP: u32 = 0x176;
+/// CPUID.1:EDX.SEP: SYSENTER and its MSRs exist.
+const CPUID_SEP: u32 = 1 << 11;
 const EFER_SCE: u64 = 1;
 /// Flags cleared on SYSCALL entry: TF, IF, DF, NT, AC.
 const FMASK: u64 = 0x0100 | 0x0200 | 0x0400 | 0x4000 | 0x4_0000;
@@ -42,6 +50,23 @@ syscall_entry:
     push 0
     push 0x100
     jmp syscall_common
+
+    // SYSCALL from compatibility mode (AMD; Intel raises #UD in the guest).
+    // Not a hypercall on Xen either: the guest gets the frame Xen's CSTAR
+    // entry builds (CS 0xE023, SS 0xE02B, RIP = RCX, RFLAGS = R11) through
+    // the exception path, whose handler bounces it.
+    .global cstar_entry
+cstar_entry:
+    mov [rip + GUEST_RSP_SCRATCH], rsp
+    mov rsp, [rip + ENTRY_STACK_TOP]
+    push 0xE02B
+    push [rip + GUEST_RSP_SCRATCH]
+    push r11
+    push 0xE023
+    push rcx
+    push 0
+    push 0x101
+    jmp exception_common
 
     // Benchmark floor (module option `bench-null`): hypercall 127 returns at
     // once with SYSRET; anything else takes the normal path. SYSRET is used
@@ -98,6 +123,7 @@ guest_copy_plain_fixup:
 extern "C" {
     fn syscall_entry();
     fn syscall_null_entry();
+    fn cstar_entry();
     fn enter_frame(frame: *const TrapFrame) -> !;
     fn guest_copy_smap(dst: *mut u8, src: *const u8, len: usize) -> u32;
     fn guest_copy_plain(dst: *mut u8, src: *const u8, len: usize) -> u32;
@@ -113,18 +139,33 @@ extern "C" fn xen_core_syscall(frame: &mut TrapFrame) {
     super::run::syscall_entry(frame);
 }
 
-/// Sets up SYSCALL and the entry stack.
+/// Sets up SYSCALL from every guest mode, SYSENTER, and the entry stack.
 pub fn init(smap: bool) {
     SMAP.store(smap, Ordering::Relaxed);
     ENTRY_STACK_TOP.store(gdt::guest_entry_stack_top(), Ordering::Relaxed);
     let star = (u64::from(gdt::SYSRET_BASE) << 48) | (u64::from(gdt::HV_CS) << 32);
-    // SAFETY: the selectors match the GDT loaded by `gdt::init`, LSTAR is
-    // the entry stub above, and FMASK keeps interrupts off on entry.
+    // SAFETY: the selectors match the GDT loaded by `gdt::init`, LSTAR and
+    // CSTAR are the entry stubs above, and FMASK keeps interrupts off on
+    // entry.
     unsafe {
         cpu::wrmsr(MSR_STAR, star);
         cpu::wrmsr(MSR_LSTAR, syscall_entry as *const () as u64);
+        cpu::wrmsr(MSR_CSTAR, cstar_entry as *const () as u64);
         cpu::wrmsr(MSR_FMASK, FMASK);
         cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) | EFER_SCE);
+    }
+    // SYSENTER never enters the hypervisor: with a null SYSENTER_CS it
+    // raises #GP(0) in the guest (AMD CPUs raise #UD in long mode), which
+    // is bounced like any guest #GP. Xen answers the same when the guest
+    // registered no sysenter callback. Set explicitly, whatever firmware
+    // left there.
+    if cpu::cpuid(1, 0).edx & CPUID_SEP != 0 {
+        // SAFETY: a null SYSENTER_CS only makes SYSENTER fault.
+        unsafe {
+            cpu::wrmsr(MSR_SYSENTER_CS, 0);
+            cpu::wrmsr(MSR_SYSENTER_ESP, 0);
+            cpu::wrmsr(MSR_SYSENTER_EIP, 0);
+        }
     }
 }
 

@@ -101,6 +101,18 @@ fn emulate(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, insn: Emulated
     Action::Continue
 }
 
+/// A SYSCALL from compatibility mode (the CSTAR entry) by domain `i`.
+pub(super) fn compat_syscall(i: usize, ctx: &mut GuestContext) -> Action {
+    let d = d_mut(i);
+    match crate::domain::bounce::compat_syscall(ctx, &d.vcpu, &ArchGuest) {
+        Ok(()) => Action::Continue,
+        Err(why) => {
+            log::error!("domain {} ({}): SYSCALL in compatibility mode: {why}", d.id.0, d.name());
+            Action::Crash(why)
+        }
+    }
+}
+
 fn deliver(d: &mut Domain, ctx: &mut GuestContext, vector: u8, error_code: Option<u64>) -> Action {
     match bounce(ctx, &d.vcpu, &ArchGuest, vector, error_code) {
         Ok(()) => Action::Continue,

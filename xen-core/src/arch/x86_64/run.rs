@@ -4,10 +4,11 @@
 
 use super::entry;
 use super::exception::TrapFrame;
-use super::guest_faults::guest_exception;
+use super::guest_faults::{compat_syscall, guest_exception};
 use super::hooks::{ArchGuest, ArchHooks, Console, PENDING_FLUSH, PENDING_GDT, PENDING_ROOT};
 use super::paging::DirectMap;
 use super::{cpu, qemu, serial};
+use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::{reg, GuestContext};
 use crate::hypercall::{Action, Call};
 use crate::mm::teardown::Teardown;
@@ -144,6 +145,8 @@ pub fn guest_entry(frame: &mut TrapFrame) {
         // Polled here rather than on hypercalls, so it costs them nothing.
         console_keys(hv);
         timer_tick(i)
+    } else if ctx.vector == entry::VECTOR_SYSCALL32 {
+        compat_syscall(i, ctx)
     } else {
         guest_exception(hv, i, ctx, ctx.vector as u8)
     };
@@ -173,13 +176,20 @@ fn timer_tick(i: usize) -> Action {
 /// Finishes an entry: reloads CR3 or flushes if the model asked for it,
 /// and switches domains when the current one yielded, blocked or ended.
 #[inline(never)]
-fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, action: Action) {
+fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action: Action) {
     // Work the model asked for; a switch to another domain does all of it.
     let pending = core::mem::take(&mut hv.mm.hooks.pending);
     if action == Action::Continue {
         apply_pending(hv, i, pending);
-        ctx.sanitize_for_exit();
-        return;
+        if pending & PENDING_GDT != 0 {
+            // The caller's CS and SS may name descriptors it just replaced
+            // (the int 0x82 and vmcall entries keep them).
+            action = settle_return(hv, i, ctx);
+        }
+        if action == Action::Continue {
+            ctx.sanitize_for_exit();
+            return;
+        }
     }
     d_mut(i).vcpu.ctx = *ctx;
     match action {
@@ -227,6 +237,17 @@ fn apply_pending(hv: &mut Hypervisor, i: usize, pending: u8) {
     if pending & PENDING_FLUSH != 0 {
         flush_all();
         hv.mm.tlb_flushed();
+    }
+}
+
+/// Delivers the fault the hypervisor's IRETQ would raise on `ctx` (domain
+/// `i`'s), as [`crate::domain::iret::settle_return`] decides.
+fn settle_return(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
+    let Some(mm) = hv.mm.domain(DomId(i as u16)) else { return Action::Crash("domain has no memory") };
+    let gdt = domain_gdt(&DirectMap, mm);
+    match crate::domain::iret::settle_return(ctx, &d_mut(i).vcpu, &ArchGuest, &gdt) {
+        Ok(_) => Action::Continue,
+        Err(why) => Action::Crash(why),
     }
 }
 

@@ -1,0 +1,139 @@
+//! `HYPERVISOR_iret` (fact sheet §1.3, platform §1.2) as a pure decision:
+//! decode the frame the hypercall-page stub left on the guest stack,
+//! restore it into the vCPU's context, then make sure the hypervisor's own
+//! IRETQ cannot fault on what the guest chose.
+//!
+//! Xen 4.17 does not check the frame in `do_iret`; its exit IRETQ faults
+//! and the fault is reported to the guest as raised at the IRETQ's target
+//! (#GP, #NP or #SS with the hardware's error code, bounced through the
+//! trap table; no handler crashes the domain). xen-core gives the same
+//! answer without taking the fault: [`settle_return`] runs the IRETQ
+//! checks of [`super::segments::check_return`] and bounces their fault.
+//!
+//! Compatibility mode is allowed, as on Xen: a frame with the 32-bit flat
+//! code selector (0xE020, RPL 3 added) or a 32/16-bit code segment of the
+//! guest's GDT returns the guest kernel into compatibility mode, which the
+//! guest could also reach itself with a far jump. Bounces and hypercall
+//! returns always come back in 64-bit mode, and SYSCALL from compatibility
+//! mode has its own answer ([`super::bounce::compat_syscall`]).
+
+use super::bounce::{bounce, Crash};
+use super::segments::{check_return, Fault, GdtView, Mode};
+use super::vcpu::{reg, GuestContext, Vcpu, FLAG_FIXED, FLAG_IF, GUEST_FLAGS_MASK};
+use crate::hypercall::GuestMemory;
+
+/// VGCF_in_syscall: iret returns as if from SYSCALL (RCX/R11 not restored).
+const VGCF_IN_SYSCALL: u64 = 1 << 8;
+
+/// The 72-byte frame at the guest's RSP, lowest address first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IretFrame {
+    /// RAX after the return.
+    pub rax: u64,
+    /// R11, restored unless `flags` has VGCF_in_syscall.
+    pub r11: u64,
+    /// RCX, likewise.
+    pub rcx: u64,
+    /// VGCF_* flags.
+    pub flags: u64,
+    /// Return RIP.
+    pub rip: u64,
+    /// Return CS: RPL 3 means guest user mode.
+    pub cs: u64,
+    /// Return RFLAGS.
+    pub rflags: u64,
+    /// Return RSP.
+    pub rsp: u64,
+    /// Return SS.
+    pub ss: u64,
+}
+
+impl IretFrame {
+    /// The frame from its nine words.
+    pub const fn from_words(w: [u64; 9]) -> IretFrame {
+        let [rax, r11, rcx, flags, rip, cs, rflags, rsp, ss] = w;
+        IretFrame { rax, r11, rcx, flags, rip, cs, rflags, rsp, ss }
+    }
+}
+
+/// What an `iret` led to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Returned {
+    /// The guest continues at the frame's RIP in this mode.
+    Resumed(Mode),
+    /// IRETQ would have raised this fault; it was bounced to the guest.
+    Faulted(Fault),
+}
+
+/// Restores `frame` into `ctx` (which holds the hypercall's entry context)
+/// and settles the return.
+///
+/// # Errors
+/// Crashes the domain for a return to guest user mode (not supported), or
+/// when the fault IRETQ would raise cannot be delivered.
+pub fn iret<G: GuestMemory, F: Fn(usize) -> u64>(
+    ctx: &mut GuestContext,
+    vcpu: &Vcpu,
+    guest: &G,
+    frame: &IretFrame,
+    gdt: &GdtView<F>,
+) -> Result<Returned, Crash> {
+    if frame.cs & 3 == 3 {
+        return Err("iret to guest user mode, which xen-core does not support yet");
+    }
+    ctx.gpr[reg::RAX] = frame.rax;
+    if frame.flags & VGCF_IN_SYSCALL == 0 {
+        ctx.gpr[reg::R11] = frame.r11;
+        ctx.gpr[reg::RCX] = frame.rcx;
+    }
+    // Selectors are 16 bits (Xen keeps them in 16-bit fields); RPL 3 is
+    // forced, as the guest kernel runs in ring 3.
+    ctx.rip = frame.rip;
+    ctx.cs = (frame.cs & 0xFFFF) | 3;
+    ctx.rflags = (frame.rflags & GUEST_FLAGS_MASK) | FLAG_IF | FLAG_FIXED;
+    ctx.rsp = frame.rsp;
+    ctx.ss = (frame.ss & 0xFFFF) | 3;
+    settle_return(ctx, vcpu, guest, gdt)
+}
+
+/// Makes `ctx` safe for the hypervisor's IRETQ: if IRETQ would fault on
+/// its CS, SS or RIP, delivers that fault to the guest instead, raised at
+/// `ctx` (Xen's answer to a faulting exit).
+///
+/// # Errors
+/// The domain must be crashed: the guest has no handler for the fault or
+/// its stack cannot take the frame.
+pub fn settle_return<G: GuestMemory, F: Fn(usize) -> u64>(
+    ctx: &mut GuestContext,
+    vcpu: &Vcpu,
+    guest: &G,
+    gdt: &GdtView<F>,
+) -> Result<Returned, Crash> {
+    match check_return(ctx.cs as u16, ctx.ss as u16, ctx.rip, gdt) {
+        Ok(mode) => Ok(Returned::Resumed(mode)),
+        Err(fault) => {
+            log::debug!(
+                "return to cs {:#x} ss {:#x} rip {:#x} refused ({}): vector {} error {:#x} to the guest",
+                ctx.cs,
+                ctx.ss,
+                ctx.rip,
+                fault.why,
+                fault.vector,
+                fault.error_code
+            );
+            let (cs, ss, rip) = (ctx.cs, ctx.ss, ctx.rip);
+            bounce(ctx, vcpu, guest, fault.vector, Some(fault.error_code)).map_err(|why| {
+                log::error!(
+                    "return to cs {cs:#x} ss {ss:#x} rip {rip:#x} faults ({}); delivering it: {why}",
+                    fault.why
+                );
+                "the return to the guest faults (bad CS, SS or RIP) and the fault cannot be delivered"
+            })?;
+            Ok(Returned::Faulted(fault))
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "iret_tests.rs"]
+mod tests;

@@ -1,0 +1,157 @@
+//! What an `iret` frame leads to: a resume, a fault bounced to the guest
+//! with Xen's frame, or a crash. One test per outcome the hostile guest
+//! can provoke.
+
+use super::*;
+use crate::domain::test_stack::{stack, word, Stack, TOP};
+use crate::domain::vcpu::TrapEntry;
+
+const GP_HANDLER: u64 = 0xFFFF_8000_0000_1300;
+const NP_HANDLER: u64 = 0xFFFF_8000_0000_1100;
+const SS_HANDLER: u64 = 0xFFFF_8000_0000_1200;
+const RET_RIP: u64 = 0xFFFF_8000_0000_5000;
+const RET_SP: u64 = TOP - 0x100;
+
+fn no_guest() -> GdtView<impl Fn(usize) -> u64> {
+    GdtView { guest_entries: 0, read: |_| unreachable!("no guest descriptors") }
+}
+
+fn vcpu_with_handlers() -> Vcpu {
+    let mut v = Vcpu::new(GuestContext::default());
+    for (vector, address) in [(13, GP_HANDLER), (11, NP_HANDLER), (12, SS_HANDLER)] {
+        v.traps[vector] = TrapEntry { address, cs: 0xE033, flags: 0 };
+    }
+    v
+}
+
+/// A kernel-mode frame (CS RPL 0, as bounce frames carry it).
+fn frame(cs: u64, ss: u64, rip: u64) -> IretFrame {
+    IretFrame { rax: 7, r11: 0x11, rcx: 0xC, flags: 0, rip, cs, rflags: 0x246, rsp: RET_SP, ss }
+}
+
+fn run(f: IretFrame, v: &Vcpu, s: &Stack) -> (Result<Returned, Crash>, GuestContext) {
+    let mut ctx = GuestContext::kernel(0x1234, 0x5678, 0);
+    let r = iret(&mut ctx, v, s, &f, &no_guest());
+    (r, ctx)
+}
+
+#[test]
+fn kernel_frame_resumes_with_rax_rcx_r11_and_rpl_3() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let (r, c) = run(frame(0xE030, 0xE02B, RET_RIP), &v, &s);
+    assert_eq!(r, Ok(Returned::Resumed(Mode::Long)));
+    assert_eq!((c.rip, c.cs, c.ss, c.rsp), (RET_RIP, 0xE033, 0xE02B, RET_SP));
+    assert_eq!((c.gpr[reg::RAX], c.gpr[reg::RCX], c.gpr[reg::R11]), (7, 0xC, 0x11));
+}
+
+#[test]
+fn in_syscall_frame_leaves_rcx_and_r11_alone() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let mut f = frame(0xE030, 0xE02B, RET_RIP);
+    f.flags = VGCF_IN_SYSCALL;
+    let (_, c) = run(f, &v, &s);
+    assert_eq!((c.gpr[reg::RCX], c.gpr[reg::R11]), (0, 0));
+}
+
+#[test]
+fn upper_selector_bits_are_dropped() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let (r, c) = run(frame(0xFF_0000_E030, 0x1_0000_E02B, RET_RIP), &v, &s);
+    assert_eq!(r, Ok(Returned::Resumed(Mode::Long)));
+    assert_eq!((c.cs, c.ss), (0xE033, 0xE02B));
+}
+
+#[test]
+fn user_mode_frame_crashes_the_domain() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    assert!(run(frame(0xE033, 0xE02B, RET_RIP), &v, &s).0.is_err());
+}
+
+#[test]
+fn flat_32bit_code_selector_resumes_in_compatibility_mode() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let (r, c) = run(frame(0xE020, 0xE02B, 0x40_0000), &v, &s);
+    assert_eq!(r, Ok(Returned::Resumed(Mode::Compat)));
+    assert_eq!(c.cs, 0xE023);
+}
+
+/// The #GP frame on the frame's stack: RCX, R11, error, RIP, CS, RFLAGS, RSP, SS.
+fn fault_frame(s: &Stack, c: &GuestContext) -> Vec<u64> {
+    (0..8).map(|i| word(s, c.rsp + i * 8)).collect()
+}
+
+#[test]
+fn hypervisor_code_selector_bounces_gp_with_the_selector_and_the_bad_frame() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let (r, c) = run(frame(0xE008, 0xE02B, RET_RIP), &v, &s);
+    assert_eq!(r.map(|r| matches!(r, Returned::Faulted(Fault { vector: 13, error_code: 0xE008, .. }))), Ok(true));
+    assert_eq!((c.rip, c.cs, c.ss), (GP_HANDLER, 0xE033, 0xE02B));
+    assert_eq!(c.rsp, (RET_SP & !15) - 64, "pushed on the frame's stack");
+    assert_eq!(fault_frame(&s, &c), [0xC, 0x11, 0xE008, RET_RIP, 0xE008, 0x246, RET_SP, 0xE02B]);
+}
+
+#[test]
+fn null_code_selector_bounces_gp_zero() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let (_, c) = run(frame(0, 0xE02B, RET_RIP), &v, &s);
+    assert_eq!(c.rip, GP_HANDLER);
+    assert_eq!(word(&s, c.rsp + 16), 0);
+}
+
+#[test]
+fn null_and_hypervisor_stack_selectors_bounce_gp() {
+    for (ss, code) in [(0u64, 0u64), (0xE010, 0xE010)] {
+        let (s, v) = (stack(), vcpu_with_handlers());
+        let (_, c) = run(frame(0xE030, ss, RET_RIP), &v, &s);
+        assert_eq!((c.rip, word(&s, c.rsp + 16)), (GP_HANDLER, code), "ss {ss:#x}");
+        assert_eq!(word(&s, c.rsp + 56), ss | 3, "the frame shows the refused SS");
+    }
+}
+
+#[test]
+fn non_canonical_rip_bounces_gp_zero() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let (_, c) = run(frame(0xE030, 0xE02B, 0x8000_0000_0000), &v, &s);
+    assert_eq!((c.rip, word(&s, c.rsp + 16), word(&s, c.rsp + 24)), (GP_HANDLER, 0, 0x8000_0000_0000));
+}
+
+#[test]
+fn compat_rip_above_4g_bounces_gp_zero() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let (_, c) = run(frame(0xE020, 0xE02B, 0x1_0000_0000), &v, &s);
+    assert_eq!((c.rip, word(&s, c.rsp + 16)), (GP_HANDLER, 0));
+}
+
+#[test]
+fn not_present_guest_segments_bounce_np_and_ss() {
+    let gdt_descs = [0u64, 0x00AF_7A00_0000_FFFF, 0x00CF_7200_0000_FFFF]; // DPL 3, P clear
+    let gdt = GdtView { guest_entries: 3, read: |i| gdt_descs[i] };
+    for (cs, ss, handler, code) in [(0x08, 0xE02B, NP_HANDLER, 0x08), (0xE030, 0x10, SS_HANDLER, 0x10)] {
+        let (s, v) = (stack(), vcpu_with_handlers());
+        let mut c = GuestContext::kernel(0, 0, 0);
+        iret(&mut c, &v, &s, &frame(cs, ss, RET_RIP), &gdt).unwrap();
+        assert_eq!((c.rip, word(&s, c.rsp + 16)), (handler, code));
+    }
+}
+
+#[test]
+fn bad_frame_without_a_handler_crashes_the_domain() {
+    let s = stack();
+    let v = Vcpu::new(GuestContext::default());
+    assert!(run(frame(0xE008, 0xE02B, RET_RIP), &v, &s).0.is_err());
+}
+
+#[test]
+fn bad_frame_whose_stack_cannot_take_the_fault_crashes_the_domain() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let mut f = frame(0xE008, 0xE02B, RET_RIP);
+    f.rsp = 0x8000_0000_0000_0000;
+    assert!(run(f, &v, &s).0.is_err());
+}
+
+#[test]
+fn settled_fault_context_passes_the_checks() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let (_, mut c) = run(frame(0xE008, 0xE010, 0x8000_0000_0000), &v, &s);
+    assert_eq!(settle_return(&mut c, &v, &s, &no_guest()), Ok(Returned::Resumed(Mode::Long)));
+}

@@ -1,0 +1,43 @@
+//! A fake guest memory for host tests of bounces and returns: one page at
+//! [`BASE`], every other address faults.
+
+use crate::hypercall::GuestMemory;
+use abi::GuestVa;
+use std::cell::RefCell;
+
+/// The page's guest address.
+pub const BASE: u64 = 0x10_0000;
+/// One past its last byte.
+pub const TOP: u64 = BASE + 0x1000;
+
+/// The page.
+pub struct Stack(pub RefCell<Vec<u8>>);
+
+fn offset(va: GuestVa, len: usize) -> Option<usize> {
+    let off = va.0.checked_sub(BASE)?;
+    (off + len as u64 <= 0x1000).then_some(off as usize)
+}
+
+impl GuestMemory for Stack {
+    fn copy_from(&self, va: GuestVa, buf: &mut [u8]) -> bool {
+        let Some(off) = offset(va, buf.len()) else { return false };
+        buf.copy_from_slice(&self.0.borrow()[off..off + buf.len()]);
+        true
+    }
+    fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool {
+        let Some(off) = offset(va, buf.len()) else { return false };
+        self.0.borrow_mut()[off..off + buf.len()].copy_from_slice(buf);
+        true
+    }
+}
+
+/// A zeroed page.
+pub fn stack() -> Stack {
+    Stack(RefCell::new(vec![0; 0x1000]))
+}
+
+/// The word at `va`.
+pub fn word(s: &Stack, va: u64) -> u64 {
+    let off = (va - BASE) as usize;
+    u64::from_le_bytes(s.0.borrow()[off..off + 8].try_into().expect("8 bytes"))
+}
