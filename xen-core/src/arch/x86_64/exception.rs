@@ -84,11 +84,18 @@ pub fn vector_name(vector: u64) -> (&'static str, &'static str) {
     }
 }
 
+extern "C" {
+    static trap_return_iretq: u8;
+}
+
 #[no_mangle]
 extern "C" fn xen_core_exception(frame: &mut TrapFrame) {
     if frame.cs & 3 == 3 {
         super::run::guest_entry(frame);
         return;
+    }
+    if let Some(refused) = return_fault(frame) {
+        super::run::return_faulted(refused);
     }
     // A fault while copying to or from a guest pointer becomes an error.
     if frame.vector == 14 || frame.vector == 13 {
@@ -99,6 +106,52 @@ extern "C" fn xen_core_exception(frame: &mut TrapFrame) {
     }
     dump(frame);
     qemu::exit(qemu::EXIT_FAILURE);
+}
+
+/// If `frame` is a fault of the hypervisor's IRETQ to a guest, the
+/// guest's context as that IRETQ would have restored it, with the fault's
+/// vector and error code. The return checks should leave nothing for
+/// IRETQ to refuse; this is the safety net, and it gives Xen's answer too:
+/// the fault is the guest's, raised at the IRETQ's target.
+fn return_fault(frame: &TrapFrame) -> Option<TrapFrame> {
+    let iretq = &raw const trap_return_iretq as u64;
+    if frame.rip != iretq || !matches!(frame.vector, 11..=13) {
+        return None;
+    }
+    let slot = super::entry::frame_slot() as u64;
+    let hw = slot + core::mem::offset_of!(TrapFrame, rip) as u64;
+    if frame.rsp != hw {
+        return None;
+    }
+    // SAFETY: RSP at the faulting IRETQ points at the five-word hardware
+    // part of the guest frame at the top of the entry stack (checked
+    // above); the exception frame was pushed below it, so it is intact.
+    let [rip, cs, rflags, rsp, ss] = unsafe { core::ptr::read(hw as *const [u64; 5]) };
+    let f = frame;
+    Some(TrapFrame {
+        rax: f.rax,
+        rbx: f.rbx,
+        rcx: f.rcx,
+        rdx: f.rdx,
+        rsi: f.rsi,
+        rdi: f.rdi,
+        rbp: f.rbp,
+        r8: f.r8,
+        r9: f.r9,
+        r10: f.r10,
+        r11: f.r11,
+        r12: f.r12,
+        r13: f.r13,
+        r14: f.r14,
+        r15: f.r15,
+        vector: f.vector,
+        error_code: f.error_code,
+        rip,
+        cs,
+        rflags,
+        rsp,
+        ss,
+    })
 }
 
 fn dump(f: &TrapFrame) {

@@ -77,6 +77,10 @@ trap_return:
     pop r14
     pop r15
     add rsp, 16
+    // A fault here is the guest's (its CS, SS or RIP): see
+    // `exception::return_fault`.
+    .global trap_return_iretq
+trap_return_iretq:
     iretq
 "#
 );

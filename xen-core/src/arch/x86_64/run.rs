@@ -4,7 +4,7 @@
 
 use super::entry;
 use super::exception::TrapFrame;
-use super::guest_faults::{compat_syscall, guest_exception};
+use super::guest_faults::{compat_syscall, deliver, guest_exception};
 use super::hooks::{ArchGuest, ArchHooks, Console, PENDING_FLUSH, PENDING_GDT, PENDING_ROOT};
 use super::paging::DirectMap;
 use super::{cpu, qemu, serial};
@@ -249,6 +249,30 @@ fn settle_return(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
         Ok(_) => Action::Continue,
         Err(why) => Action::Crash(why),
     }
+}
+
+/// The hypervisor's IRETQ to the current domain faulted anyway (`f` is
+/// the context it tried to restore, with the fault's vector and error
+/// code): the fault is the guest's, as on Xen. Delivers it, or crashes the
+/// domain, and enters whichever domain runs next.
+pub(super) fn return_faulted(mut f: TrapFrame) -> ! {
+    let Some(hv) = state() else { no_domains() };
+    let i = hv.current;
+    let ctx = context_of(&mut f);
+    let (m, w) = super::exception::vector_name(ctx.vector);
+    log::warn!(
+        "domain {i}: the return to cs {:#x} ss {:#x} rip {:#x} raised {m} ({w}), error code {:#x}; delivered to the guest",
+        ctx.cs,
+        ctx.ss,
+        ctx.rip,
+        ctx.error_code
+    );
+    // A fault of a return never carries the EXT bit: the code is the
+    // selector or 0, as the return checks report it.
+    let (vector, code) = (ctx.vector as u8, ctx.error_code);
+    let action = deliver(d_mut(i), ctx, vector, Some(code));
+    after_entry(hv, i, ctx, action);
+    entry::enter(&to_frame(ctx))
 }
 
 /// Loads domain `i`'s GDT descriptors into the hardware GDT.
