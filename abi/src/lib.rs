@@ -62,6 +62,9 @@
 //!   guest receives the page fault.
 //! * **Guest user mode** is not supported yet: an `iret` to user mode
 //!   crashes the domain.
+//! * **SYSENTER** raises `#GP(0)` (or `#UD`) in the guest even when a
+//!   sysenter callback is registered; see [`traps`] for returns, selectors
+//!   and compatibility mode, which follow Xen.
 //! * **Blocking.** There are no event sources yet; a domain that blocks
 //!   when no other domain can run is crashed.
 //! * **Reservations.** `mem_flags` (address-width limits, NUMA nodes,
@@ -77,6 +80,9 @@
 //!   system descriptors (TSS, LDT and every gate) are refused, code and data
 //!   descriptors are accepted and loaded with DPL 3. Xen accepts call gates
 //!   whose target is a guest code segment; xen-core refuses all gates.
+//!   Descriptors are checked again each time they are loaded into the
+//!   hardware GDT; one that fails (its frame changed behind the page-type
+//!   model) is loaded as null.
 //! * **Extension entries.** With `hcall-ext=int82,vmcall` on a module's
 //!   command line, `int 0x82` and `vmcall` are accepted as hypercall
 //!   instructions besides `SYSCALL` (same registers). Off by default: then

@@ -1,6 +1,49 @@
 //! Virtual IDT and callbacks: `set_trap_table` (0), `set_callbacks` (4),
 //! `callback_op` (30), and the selectors a PV kernel runs with
 //! (fact sheet §1.4, §9.7).
+//!
+//! ## Returns, selectors and modes (as on Xen 4.17)
+//!
+//! * **`iret` (23)** restores the frame at RSP: RAX, R11, RCX, flags, RIP,
+//!   CS, RFLAGS, RSP, SS. CS with RPL 3 means guest user mode, which
+//!   xen-core does not support (the domain is crashed); any other RPL stays
+//!   in kernel mode, and RPL 3 is forced on CS and SS (selectors are 16
+//!   bits, upper bits dropped). If the CPU would refuse the return, the
+//!   guest receives the fault it would raise, as if raised at the frame's
+//!   RIP, with the frame's (refused) CS, SS and RSP in the bounce frame and
+//!   pushed on the frame's stack: null CS or SS → `#GP(0)`; a selector in
+//!   the LDT, beyond the GDT, naming no code (CS) or writable data (SS)
+//!   segment, or a DPL-0 segment such as the hypervisor's 0xE008/0xE010 →
+//!   `#GP(selector & !3)`; a not-present segment → `#NP`/`#SS(selector &
+//!   !3)`; a non-canonical RIP, or a RIP beyond the code segment's limit in
+//!   compatibility mode → `#GP(0)`. No handler for it, or a stack that
+//!   cannot take the frame, crashes the domain. (Xen checks nothing in
+//!   `iret` and gets the same answer from its faulting exit IRETQ; the
+//!   failsafe callback is not used for it.)
+//! * **Valid selectors**: [`FLAT_RING3_CS64`], [`FLAT_RING3_CS32`],
+//!   [`FLAT_RING3_SS64`]/[`FLAT_RING3_DS32`], and code/data selectors of the
+//!   domain's own GDT (`set_gdt`), whose descriptors are loaded with DPL 3.
+//!   A not-present guest descriptor keeps its DPL, so a DPL-0 one gives
+//!   `#GP` rather than `#NP`. No LDT is ever loaded (`MMUEXT_SET_LDT` is
+//!   `-ENOSYS`).
+//! * **Compatibility mode** is allowed in kernel mode, as on Xen: an
+//!   `iret` to 0xE020 (or a 32/16-bit code segment of the guest's GDT)
+//!   continues in 32-bit code, which a far jump reaches anyway. Bounces,
+//!   callbacks and hypercall returns always enter 64-bit mode on the flat
+//!   selectors.
+//! * **SYSCALL in compatibility mode** is not a hypercall: it bounces to
+//!   the [`CALLBACKTYPE_SYSCALL32`] callback (frame RCX, R11, RIP, CS
+//!   0xE020, RFLAGS, RSP, SS, with RIP/RFLAGS the return address and flags
+//!   the instruction left in RCX/R11; DF cleared on entry). With no such
+//!   callback, `#UD` is raised at the SYSCALL instruction (DF kept); with
+//!   no `#UD` handler the domain is crashed. (Xen 4.17 also clears DF for
+//!   the `#UD`, a regression Xen fixed later; Intel CPUs raise `#UD`
+//!   themselves.)
+//! * **SYSENTER** never enters the hypervisor: it raises `#GP(0)` at the
+//!   instruction (`#UD` on AMD CPUs in long mode). Xen bounces it to a
+//!   registered `CALLBACKTYPE_sysenter` callback (with RIP and RSP 0);
+//!   xen-core accepts the registration but does not use it. `int $0x80`
+//!   is an ordinary software interrupt (trap-table DPL rules).
 
 use core::mem::{offset_of, size_of};
 
