@@ -1,6 +1,6 @@
 //! The cases, grouped by hypercall.
 
-use crate::arch::hc;
+use crate::arch::{hc, iret_to};
 use abi::hypercall::HypercallNr as N;
 use abi::mmu::pte::*;
 use abi::mmu::*;
@@ -215,6 +215,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     unknown(&mut s);
     sched(&mut s);
     trap_calls(&mut s, &table);
+    iret_frames(&mut s);
     vm_assist(&mut s);
     mmu_basics(&mut s, &f);
     l1_rules(&mut s, &mut f);
@@ -356,6 +357,20 @@ fn sched(s: &mut Suite) {
     s.check("sched_op yield", 0, call(N::SCHED_OP, &[0, 0]));
     s.check("sched_op unknown command 99", ENOSYS, call(N::SCHED_OP, &[99, 0]));
     s.check("sched_op shutdown with an unreadable argument", EFAULT, call(N::SCHED_OP, &[2, HV]));
+}
+
+/// `iret` frames the CPU would refuse: the guest gets the fault, raised
+/// at the frame's RIP, as `(vector << 16) | error code`.
+fn iret_frames(s: &mut Suite) {
+    const GP: i64 = 13 << 16;
+    s.check("iret to the flat kernel selectors returns", 0, iret_to(0xE030, 0xE02B, 0));
+    s.check("iret with a null CS raises #GP(0)", GP, iret_to(0, 0xE02B, 0));
+    s.check("iret to the hypervisor's CS 0xE008 raises #GP(0xE008)", GP | 0xE008, iret_to(0xE008, 0xE02B, 0));
+    s.check("iret with a null SS raises #GP(0)", GP, iret_to(0xE030, 0, 0));
+    s.check("iret with the hypervisor's SS 0xE010 raises #GP(0xE010)", GP | 0xE010, iret_to(0xE030, 0xE010, 0));
+    s.check("iret with a data segment as CS raises #GP(0xE028)", GP | 0xE028, iret_to(0xE028, 0xE02B, 0));
+    s.check("iret with a code segment as SS raises #GP(0xE030)", GP | 0xE030, iret_to(0xE030, 0xE030, 0));
+    s.check("iret to a non-canonical RIP raises #GP(0)", GP, iret_to(0xE030, 0xE02B, 1 << 47));
 }
 
 fn trap_calls(s: &mut Suite, table: &[abi::traps::TrapInfo]) {

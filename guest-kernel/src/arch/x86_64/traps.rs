@@ -84,6 +84,12 @@ extern "C" {
 pub static SKIP_ON_FAULT: AtomicU64 = AtomicU64::new(0);
 /// The vector of the last fault skipped that way.
 pub static LAST_FAULT: AtomicU64 = AtomicU64::new(0);
+/// If non-zero, the next #GP or #UD resumes here instead (in 64-bit kernel
+/// mode on the flat selectors, keeping the frame's RSP): for probes whose
+/// faulting frame cannot simply be resumed, such as a refused `iret`.
+pub static RECOVER_AT: AtomicU64 = AtomicU64::new(0);
+/// The error code of the last fault recovered that way (0 for #UD).
+pub static LAST_ERROR: AtomicU64 = AtomicU64::new(0);
 
 /// The guest's trap table: #UD, #GP and #PF.
 pub fn table() -> [TrapInfo; 4] {
@@ -132,6 +138,17 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
                 crate::say!("guest: unexpected page fault");
                 crate::say!("Test result: FAILURE");
                 abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH);
+            }
+        }
+        _ if RECOVER_AT.load(Ordering::SeqCst) != 0 => {
+            LAST_FAULT.store(vector, Ordering::SeqCst);
+            // SAFETY: the frame the hypervisor built on this stack: RCX,
+            // R11, [error code], RIP, CS, RFLAGS, RSP, SS.
+            unsafe {
+                LAST_ERROR.store(if vector == 6 { 0 } else { *frame.add(2) }, Ordering::SeqCst);
+                *rip_slot = RECOVER_AT.swap(0, Ordering::SeqCst);
+                *rip_slot.add(1) = u64::from(FLAT_KERNEL_CS64);
+                *rip_slot.add(4) = u64::from(abi::traps::FLAT_KERNEL_SS64);
             }
         }
         _ => {

@@ -20,3 +20,49 @@ fn pv_main(si: &'static abi::start_info::StartInfo) -> ! {
 fn pv_page_fault() -> bool {
     false
 }
+
+core::arch::global_asm!(
+    r#"
+    .section .text.iret_probe, "ax"
+    // iret_probe(cs, ss, rip): returns through the `iret` hypercall with
+    // that CS, SS and RIP (0: the resume label below) and this RSP.
+    .global iret_probe
+iret_probe:
+    lea rax, [rip + iret_probe_resume]
+    test rdx, rdx
+    cmovz rdx, rax
+    mov rax, rsp
+    push rsi
+    push rax
+    push 0x202
+    push rdi
+    push rdx
+    push 0
+    jmp hypercall_page + 23 * 32
+    .global iret_probe_resume
+iret_probe_resume:
+    ret
+"#
+);
+
+extern "C" {
+    fn iret_probe(cs: u64, ss: u64, rip: u64);
+    static iret_probe_resume: u8;
+}
+
+/// Returns through `iret` to `cs:rip` on stack `ss` (RIP 0: straight back
+/// here) and reports `(vector << 16) | error code` of the fault that
+/// raised, or 0 if none did.
+pub fn iret_to(cs: u64, ss: u64, rip: u64) -> i64 {
+    use core::sync::atomic::Ordering::SeqCst;
+    use guest_kernel::arch::x86_64::traps::{LAST_ERROR, LAST_FAULT, RECOVER_AT};
+    LAST_FAULT.store(0, SeqCst);
+    LAST_ERROR.store(0, SeqCst);
+    RECOVER_AT.store(&raw const iret_probe_resume as u64, SeqCst);
+    // SAFETY: the probe returns to its caller, either straight through the
+    // iret or through the #GP handler, which resumes at the label with
+    // this RSP; it clobbers only caller-saved registers.
+    unsafe { iret_probe(cs, ss, rip) };
+    RECOVER_AT.store(0, SeqCst);
+    ((LAST_FAULT.load(SeqCst) << 16) | LAST_ERROR.load(SeqCst)) as i64
+}
