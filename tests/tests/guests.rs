@@ -56,6 +56,8 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
         "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3",
     );
     assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5'");
+    // Every frame ever given comes back: 8193 at build (with shared_info)
+    // and 6144 more taken back by the balloon.
     assert_contains(&out.serial, "0    demo0             poweroff          14337 of 14337");
     assert_contains(&out.serial, "1    demo1             poweroff          4097 of 4097");
     assert_contains(&out.serial, "Shutting down: success");
