@@ -160,3 +160,22 @@ fn a_spinning_guest_is_preempted_and_crashed_at_its_cpu_limit_while_another_comp
     assert_contains(&out.serial, "domain 0 (spinner) crashed: used up its CPU time (timeout=)");
     assert_contains(&out.serial, "0    spinner           crashed");
 }
+
+/// Issue 8, F5: a 2^31-entry `mmu_update` (one frame of requests aliased
+/// over 512 GiB) used to keep the CPU with interrupts off: no tick, no
+/// other domain, no CPU limit. Now it continues in pieces, so the other
+/// domain completes and the flooder's CPU limit ends it.
+#[test]
+fn a_2_31_entry_mmu_update_is_preempted_and_another_domain_keeps_running() {
+    let mut run = Run::new("mmu_flood");
+    run.cmdline = "exit-success=always".into();
+    run.modules = vec![guest("name=flooder timeout=8 test=mmu-flood"), guest("name=healthy")];
+    let out = run.boot();
+    assert_contains(&out.serial, "(d0) guest-kernel: mmu_update of 65536 aliased requests returned 0, done 65536");
+    let flood = out.serial.find("(d0) guest-kernel: now 2^31 - 1 requests").expect("the flood started");
+    let healthy = out.serial.find("(d1) Test result: SUCCESS").expect("domain 1 finished");
+    let crashed = out.serial.find("domain 0 (flooder) crashed: used up its CPU time").expect("the CPU limit fired");
+    assert!(flood < healthy && healthy < crashed, "domain 1 ran during the flood:\n{}", out.serial);
+    assert!(!out.serial.contains("request mmu_update returned"), "the flood cannot finish in 8 s");
+    assert_eq!(out.exit, Some(ExitKind::Success), "{}", out.serial);
+}

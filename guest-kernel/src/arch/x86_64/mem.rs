@@ -23,6 +23,23 @@ pub fn mmu_update(reqs: &[MmuUpdate]) -> Result<(), guest::BatchError> {
     unsafe { guest::mmu_update(reqs, DomId::SELF) }
 }
 
+/// `mmu_update` of `count` requests at guest address `reqs` (which may be
+/// an alias of one frame over a huge range), progress in `done`.
+pub fn mmu_update_raw(reqs: u64, count: u64, done: &mut u32) -> i64 {
+    // SAFETY: used only with requests that write a data frame the guest
+    // does not use for anything else; `done` is a valid u32.
+    unsafe {
+        abi::raw::hypercall5(
+            abi::hypercall::HypercallNr::MMU_UPDATE.0,
+            reqs,
+            count,
+            done as *mut u32 as u64,
+            u64::from(DomId::SELF.0),
+            0,
+        )
+    }
+}
+
 /// `mmuext_op` on the guest's own tables.
 pub fn mmuext(ops: &[MmuextOp]) -> Result<(), guest::BatchError> {
     // SAFETY: the new tables map everything the old ones did before the
