@@ -90,6 +90,7 @@ pub fn run(si: &'static StartInfo) -> ! {
         Some("emulation") => emulation(si),
         Some("bench") => bench(),
         Some("mmu-flood") => mmu_flood(si),
+        Some("dead-domain") => dead_domain(),
         Some("spin") => {
             say!("guest-kernel: spinning forever without yielding");
             loop {
@@ -309,6 +310,47 @@ fn alias_512_gib(si: &StartInfo) -> u64 {
         fail_errno("hooking the alias into the L4", e.errno);
     }
     1 << 39
+}
+
+/// `test=dead-domain` (issue 8, F6), as domain 0: waits until domain 1 has
+/// shut down, then names it every way it can. A domain that is gone does
+/// not exist: `-ESRCH`, and the balloon gives it nothing.
+fn dead_domain() -> ! {
+    use abi::memory::*;
+    let d1 = abi::DomId(1);
+    let code = |r: Result<u64, Errno>| r.map_or_else(|e| e.to_rax(), |v| v as i64);
+    let mut polls = 0u32;
+    loop {
+        match guest::current_reservation(d1) {
+            // Gone; or, before issue 8, a torn-down domain with no pages.
+            Err(e) if e == Errno::ESRCH => break,
+            Ok(0) => break,
+            _ => {}
+        }
+        polls += 1;
+        if polls > 100_000 {
+            fail("domain 1 never finished");
+        }
+        guest::yield_now();
+    }
+    let cur = code(guest::current_reservation(d1));
+    let max = code(guest::maximum_reservation(d1));
+    let side = |start: u64| MemoryReservation { extent_start: start, nr_extents: 1, domid: d1, ..Default::default() };
+    let grow = MemoryReservation { nr_extents: 8, ..side(0) };
+    let inc = mem::memory_op_on_dead_domain(XENMEM_INCREASE_RESERVATION, &grow as *const _ as u64);
+    let (mu, me) = mem::batches_on_dead_domain(d1);
+    let (mu, me) = (code(mu.map(|()| 0)), code(me.map(|()| 0)));
+    let (input, output) = ([0u64], [0u64]);
+    let x =
+        MemoryExchange { input: side(input.as_ptr() as u64), output: side(output.as_ptr() as u64), nr_exchanged: 0 };
+    let ex = mem::memory_op_on_dead_domain(XENMEM_EXCHANGE, &x as *const _ as u64);
+    say!(
+        "guest-kernel: domain 1 is gone: current_reservation {cur} maximum_reservation {max} increase_reservation {inc} mmu_update {mu} mmuext_op {me} exchange {ex}"
+    );
+    let esrch = Errno::ESRCH.to_rax();
+    let ok = [cur, max, mu, me, ex].iter().all(|&r| r == esrch) && inc == 0;
+    say!("Test result: {}", if ok { "SUCCESS" } else { "FAILURE" });
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }
 
 /// `test=bad-pointer`: a console write from a hypervisor address must be -EFAULT.

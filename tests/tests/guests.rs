@@ -179,3 +179,22 @@ fn a_2_31_entry_mmu_update_is_preempted_and_another_domain_keeps_running() {
     assert!(!out.serial.contains("request mmu_update returned"), "the flood cannot finish in 8 s");
     assert_eq!(out.exit, Some(ExitKind::Success), "{}", out.serial);
 }
+
+/// Issue 8, F6: once domain 1 has shut down it is gone. Domain 0 used to
+/// be able to give it memory (those frames leaked) and to read its
+/// reservation as 0; now every way of naming it is -ESRCH and the balloon
+/// gives it nothing, and every frame it was given is counted back.
+#[test]
+fn a_domain_that_shut_down_cannot_be_named_or_given_memory() {
+    let mut run = Run::new("dead_domain");
+    run.modules = vec![guest("name=survivor test=dead-domain"), guest("name=victim")];
+    run.expected_guests = 2;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert_contains(
+        &out.serial,
+        "(d0) guest-kernel: domain 1 is gone: current_reservation -3 maximum_reservation -3 increase_reservation 0 mmu_update -3 mmuext_op -3 exchange -3",
+    );
+    assert_contains(&out.serial, "0    survivor          poweroff          4097 of 4097");
+    assert_contains(&out.serial, "1    victim            poweroff          4097 of 4097");
+}
