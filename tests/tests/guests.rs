@@ -56,6 +56,8 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
         "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3",
     );
     assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5'");
+    // Every frame ever given comes back: 8193 at build (with shared_info)
+    // and 6144 more taken back by the balloon.
     assert_contains(&out.serial, "0    demo0             poweroff          14337 of 14337");
     assert_contains(&out.serial, "1    demo1             poweroff          4097 of 4097");
     assert_contains(&out.serial, "Shutting down: success");
@@ -157,4 +159,42 @@ fn a_spinning_guest_is_preempted_and_crashed_at_its_cpu_limit_while_another_comp
     assert_contains(&out.serial, "(d1) Test result: SUCCESS");
     assert_contains(&out.serial, "domain 0 (spinner) crashed: used up its CPU time (timeout=)");
     assert_contains(&out.serial, "0    spinner           crashed");
+}
+
+/// Issue 8, F5: a 2^31-entry `mmu_update` (one frame of requests aliased
+/// over 512 GiB) used to keep the CPU with interrupts off: no tick, no
+/// other domain, no CPU limit. Now it continues in pieces, so the other
+/// domain completes and the flooder's CPU limit ends it.
+#[test]
+fn a_2_31_entry_mmu_update_is_preempted_and_another_domain_keeps_running() {
+    let mut run = Run::new("mmu_flood");
+    run.cmdline = "exit-success=always".into();
+    run.modules = vec![guest("name=flooder timeout=8 test=mmu-flood"), guest("name=healthy")];
+    let out = run.boot();
+    assert_contains(&out.serial, "(d0) guest-kernel: mmu_update of 65536 aliased requests returned 0, done 65536");
+    let flood = out.serial.find("(d0) guest-kernel: now 2^31 - 1 requests").expect("the flood started");
+    let healthy = out.serial.find("(d1) Test result: SUCCESS").expect("domain 1 finished");
+    let crashed = out.serial.find("domain 0 (flooder) crashed: used up its CPU time").expect("the CPU limit fired");
+    assert!(flood < healthy && healthy < crashed, "domain 1 ran during the flood:\n{}", out.serial);
+    assert!(!out.serial.contains("request mmu_update returned"), "the flood cannot finish in 8 s");
+    assert_eq!(out.exit, Some(ExitKind::Success), "{}", out.serial);
+}
+
+/// Issue 8, F6: once domain 1 has shut down it is gone. Domain 0 used to
+/// be able to give it memory (those frames leaked) and to read its
+/// reservation as 0; now every way of naming it is -ESRCH and the balloon
+/// gives it nothing, and every frame it was given is counted back.
+#[test]
+fn a_domain_that_shut_down_cannot_be_named_or_given_memory() {
+    let mut run = Run::new("dead_domain");
+    run.modules = vec![guest("name=survivor test=dead-domain"), guest("name=victim")];
+    run.expected_guests = 2;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert_contains(
+        &out.serial,
+        "(d0) guest-kernel: domain 1 is gone: current_reservation -3 maximum_reservation -3 increase_reservation 0 mmu_update -3 mmuext_op -3 exchange -3",
+    );
+    assert_contains(&out.serial, "0    survivor          poweroff          4097 of 4097");
+    assert_contains(&out.serial, "1    victim            poweroff          4097 of 4097");
 }

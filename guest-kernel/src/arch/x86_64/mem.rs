@@ -23,6 +23,39 @@ pub fn mmu_update(reqs: &[MmuUpdate]) -> Result<(), guest::BatchError> {
     unsafe { guest::mmu_update(reqs, DomId::SELF) }
 }
 
+/// `mmu_update` of `count` requests at guest address `reqs` (which may be
+/// an alias of one frame over a huge range), progress in `done`.
+pub fn mmu_update_raw(reqs: u64, count: u64, done: &mut u32) -> i64 {
+    // SAFETY: used only with requests that write a data frame the guest
+    // does not use for anything else; `done` is a valid u32.
+    unsafe {
+        abi::raw::hypercall5(
+            abi::hypercall::HypercallNr::MMU_UPDATE.0,
+            reqs,
+            count,
+            done as *mut u32 as u64,
+            u64::from(DomId::SELF.0),
+            0,
+        )
+    }
+}
+
+/// `memory_op(cmd, arg)` whose argument names a domain that is gone (test
+/// modes): nothing of this guest changes.
+pub fn memory_op_on_dead_domain(cmd: u64, arg: u64) -> i64 {
+    // SAFETY: the argument names another domain, which does not exist, so
+    // the call changes nothing; `arg` points at a valid structure.
+    unsafe { abi::raw::hypercall5(abi::hypercall::HypercallNr::MEMORY_OP.0, cmd, arg, 0, 0, 0) }
+}
+
+/// `mmu_update` and `mmuext_op` naming a domain that is gone (test modes).
+pub fn batches_on_dead_domain(dom: DomId) -> (Result<(), Errno>, Result<(), Errno>) {
+    let req = [MmuUpdate { ptr: 0, val: 0 }];
+    let op = [MmuextOp { cmd: abi::mmu::MMUEXT_TLB_FLUSH_LOCAL, pad: 0, arg1: 0, arg2: 0 }];
+    // SAFETY: `dom` does not exist, so neither call changes anything.
+    unsafe { (guest::mmu_update(&req, dom).map_err(|e| e.errno), guest::mmuext_op(&op, dom).map_err(|e| e.errno)) }
+}
+
 /// `mmuext_op` on the guest's own tables.
 pub fn mmuext(ops: &[MmuextOp]) -> Result<(), guest::BatchError> {
     // SAFETY: the new tables map everything the old ones did before the
