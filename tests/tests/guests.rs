@@ -76,6 +76,30 @@ fn a_refused_module_fails_the_run_even_when_every_built_domain_powers_off() {
 }
 
 #[test]
+fn at_debug_level_each_refusal_logs_domain_hypercall_entry_rule_and_errno_and_at_the_default_level_nothing() {
+    let mut run = Run::new("refusal_log_debug");
+    run.cmdline = "loglvl=debug".into();
+    run.modules = vec![guest("name=refused test=refusals")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    // Two different mistakes, one errno, two rules.
+    for line in [
+        "(XEN) debug: domain 0: hypercall 14 (update_va_mapping) refused: L1 entry maps a page table or descriptor page writable (-EBUSY)",
+        "(XEN) debug: domain 0: hypercall 14 (update_va_mapping) refused: L1 entry maps a frame the domain does not own (-EBUSY)",
+        "(XEN) debug: domain 0: hypercall 1 (mmu_update) entry 1 refused: M2P frame not owned by FD (-EINVAL)",
+    ] {
+        assert_contains(&out.serial, line);
+    }
+    let mut run = Run::new("refusal_log_default");
+    run.modules = vec![guest("name=refused test=refusals")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert!(!out.serial.contains(") refused"), "{}", out.serial);
+}
+
+#[test]
 fn a_guest_passing_a_bad_pointer_gets_efault() {
     let mut run = Run::new("bad_pointer");
     run.modules = vec![guest("name=hostile test=bad-pointer")];
