@@ -89,6 +89,12 @@ pub fn run(si: &'static StartInfo) -> ! {
         Some("hcall-entries") => hcall_entries(),
         Some("emulation") => emulation(si),
         Some("refusals") => refusals(si),
+        Some("report-failure") => {
+            // For the runners' tests: a failing guest that still powers off.
+            say!("guest-kernel: reporting FAILURE on purpose, then powering off");
+            say!("Test result: FAILURE");
+            guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+        }
         Some("bench") => bench(),
         Some("spin") => {
             say!("guest-kernel: spinning forever without yielding");
