@@ -19,8 +19,10 @@ pub struct RefusalLine {
     pub nr: u64,
     /// What it returned.
     pub errno: Errno,
-    /// Rule, entry and suppressed count.
+    /// Rule and entry.
     pub refusal: Refusal,
+    /// Refusals left unlogged before this one (rate limit).
+    pub unlogged: u32,
 }
 
 impl fmt::Display for RefusalLine {
@@ -41,8 +43,8 @@ impl fmt::Display for RefusalLine {
             Some(n) => write!(f, " (-{n})")?,
             None => write!(f, " (-{})", self.errno.0)?,
         }
-        if self.refusal.suppressed > 0 {
-            write!(f, "; {} earlier refusals not logged", self.refusal.suppressed)?;
+        if self.unlogged > 0 {
+            write!(f, "; {} earlier refusals not logged", self.unlogged)?;
         }
         Ok(())
     }
@@ -55,10 +57,12 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     #[inline(never)]
     pub(super) fn refused(&mut self, nr: u64, errno: Errno) -> u64 {
         if let Some(r) = self.mm.hooks.refusals() {
-            if !log::log_enabled!(log::Level::Debug) {
-                r.clear();
-            } else if let Some(refusal) = r.take() {
-                log::debug!("{}", RefusalLine { dom: self.dom, nr, errno, refusal });
+            // Taken whatever the level, so nothing is left for the next one.
+            let refusal = r.take();
+            if log::log_enabled!(log::Level::Debug) {
+                if let Some(unlogged) = r.admit() {
+                    log::debug!("{}", RefusalLine { dom: self.dom, nr, errno, refusal, unlogged });
+                }
             }
         }
         errno.to_rax() as u64
@@ -81,9 +85,8 @@ mod tests {
 
     #[test]
     fn the_line_names_domain_hypercall_entry_rule_and_errno() {
-        let refusal =
-            Refusal { rule: Some("L1 entry maps a frame the domain does not own"), entry: Some(3), suppressed: 0 };
-        let line = RefusalLine { dom: DomId(1), nr: 1, errno: Errno::EBUSY, refusal };
+        let refusal = Refusal { rule: Some("L1 entry maps a frame the domain does not own"), entry: Some(3) };
+        let line = RefusalLine { dom: DomId(1), nr: 1, errno: Errno::EBUSY, refusal, unlogged: 0 };
         assert_eq!(
             line.to_string(),
             "domain 1: hypercall 1 (mmu_update) entry 3 refused: L1 entry maps a frame the domain does not own (-EBUSY)"
@@ -92,8 +95,8 @@ mod tests {
 
     #[test]
     fn a_line_without_rule_or_entry_still_says_what_was_refused_and_what_was_dropped() {
-        let refusal = Refusal { rule: None, entry: None, suppressed: 7 };
-        let line = RefusalLine { dom: DomId(0), nr: 99, errno: Errno::ENOSYS, refusal };
+        let refusal = Refusal { rule: None, entry: None };
+        let line = RefusalLine { dom: DomId(0), nr: 99, errno: Errno::ENOSYS, refusal, unlogged: 7 };
         assert_eq!(
             line.to_string(),
             "domain 0: hypercall 99 (unknown) refused (-ENOSYS); 7 earlier refusals not logged"

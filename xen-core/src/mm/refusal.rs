@@ -37,15 +37,13 @@ impl Default for Refusals {
     }
 }
 
-/// What the hypercall layer logs about one refused hypercall.
+/// What is known about one refused hypercall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refusal {
     /// The rule that refused it, if the site named one.
     pub rule: Option<&'static str>,
     /// The index of the refused entry of a batch.
     pub entry: Option<u32>,
-    /// Refusals not logged since the last line (rate limit).
-    pub suppressed: u32,
 }
 
 impl Refusals {
@@ -73,10 +71,15 @@ impl Refusals {
         self.entry.set(Some(index));
     }
 
-    /// Ends a refused hypercall: clears the record and returns it if a log
-    /// line may be printed now, or counts it as suppressed.
-    pub fn take(&self) -> Option<Refusal> {
-        let r = Refusal { rule: self.rule.take(), entry: self.entry.take(), suppressed: self.suppressed.get() };
+    /// Ends a refused hypercall: returns what was noted and clears it.
+    pub fn take(&self) -> Refusal {
+        Refusal { rule: self.rule.take(), entry: self.entry.take() }
+    }
+
+    /// The rate limit: whether a line may be printed now. `Some(n)`: yes,
+    /// and `n` refusals went unlogged before it; `None`: no, and this one is
+    /// counted as unlogged.
+    pub fn admit(&self) -> Option<u32> {
         match self.tokens.get() {
             0 => {
                 self.suppressed.set(self.suppressed.get().saturating_add(1));
@@ -84,16 +87,9 @@ impl Refusals {
             }
             t => {
                 self.tokens.set(t - 1);
-                self.suppressed.set(0);
-                Some(r)
+                Some(self.suppressed.replace(0))
             }
         }
-    }
-
-    /// Forgets the record without logging (the log level is off).
-    pub fn clear(&self) {
-        self.rule.set(None);
-        self.entry.set(None);
     }
 
     /// A timer tick: regains one line every [`TICKS_PER_LINE`] ticks, up to
@@ -131,25 +127,25 @@ mod tests {
         r.note_rule("inner");
         r.note_rule("outer");
         r.note_entry(3);
-        assert_eq!(r.take(), Some(Refusal { rule: Some("inner"), entry: Some(3), suppressed: 0 }));
-        assert_eq!(r.take(), Some(Refusal { rule: None, entry: None, suppressed: 0 }), "taking clears it");
+        assert_eq!(r.take(), Refusal { rule: Some("inner"), entry: Some(3) });
+        assert_eq!(r.take(), Refusal { rule: None, entry: None }, "taking clears it");
     }
 
     #[test]
-    fn a_burst_is_logged_then_one_line_per_interval_with_the_suppressed_count() {
+    fn a_burst_is_logged_then_one_line_per_interval_with_the_unlogged_count() {
         let r = Refusals::new();
         for _ in 0..BURST {
-            assert!(r.take().is_some());
+            assert_eq!(r.admit(), Some(0));
         }
-        assert_eq!(r.take(), None);
-        assert_eq!(r.take(), None);
+        assert_eq!(r.admit(), None);
+        assert_eq!(r.admit(), None);
         for _ in 0..TICKS_PER_LINE - 1 {
             r.tick();
         }
-        assert_eq!(r.take(), None, "not yet a full interval");
+        assert_eq!(r.admit(), None, "not yet a full interval");
         r.tick();
-        assert_eq!(r.take().map(|x| x.suppressed), Some(3));
-        assert_eq!(r.take(), None);
+        assert_eq!(r.admit(), Some(3));
+        assert_eq!(r.admit(), None);
     }
 
     #[test]
@@ -158,16 +154,17 @@ mod tests {
         for _ in 0..TICKS_PER_LINE * BURST * 3 {
             r.tick();
         }
-        let logged = (0..BURST * 2).filter(|_| r.take().is_some()).count();
+        let logged = (0..BURST * 2).filter(|_| r.admit().is_some()).count();
         assert_eq!(logged, BURST as usize);
     }
 
     #[test]
-    fn a_rule_noted_while_logging_is_off_does_not_leak_into_the_next_line() {
+    fn the_rate_limit_never_hides_the_rule_from_the_record() {
         let r = Refusals::new();
-        r.note_rule("old");
-        r.note_entry(9);
-        r.clear();
-        assert_eq!(r.take(), Some(Refusal { rule: None, entry: None, suppressed: 0 }));
+        for _ in 0..BURST * 2 {
+            let _ = r.admit();
+        }
+        r.note_rule("still named");
+        assert_eq!(r.take().rule, Some("still named"));
     }
 }
