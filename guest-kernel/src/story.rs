@@ -88,6 +88,13 @@ pub fn run(si: &'static StartInfo) -> ! {
         Some("unhandled-fault") => unhandled_fault(),
         Some("hcall-entries") => hcall_entries(),
         Some("emulation") => emulation(si),
+        Some("refusals") => refusals(si),
+        Some("report-failure") => {
+            // For the runners' tests: a failing guest that still powers off.
+            say!("guest-kernel: reporting FAILURE on purpose, then powering off");
+            say!("Test result: FAILURE");
+            guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+        }
         Some("bench") => bench(),
         Some("mmu-flood") => mmu_flood(si),
         Some("dead-domain") => dead_domain(),
@@ -409,6 +416,26 @@ fn emulation(si: &StartInfo) -> ! {
         sig[0],
         l4 << 12
     );
+    say!("Test result: {}", if ok { "SUCCESS" } else { "FAILURE" });
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// `test=refusals`: mistakes the hypervisor refuses, two of them with the
+/// same errno, so its debug log can be checked for the rule of each.
+fn refusals(si: &StartInfo) -> ! {
+    let l4 = mfn_of_pfn((si.pt_base - VIRT_BASE) / 4096);
+    // The frame at 1 MiB holds hypervisor code: never the guest's.
+    let foreign = 0x100u64;
+    let table_rw = mem::update_va(si.pt_base, (l4 << 12) | PRESENT | RW | USER, UVMF_NONE);
+    let not_owned = mem::update_va(si.pt_base, (foreign << 12) | PRESENT | USER, UVMF_NONE);
+    let own = mfn_of_pfn(0);
+    let m2p = |mfn: u64, pfn: u64| MmuUpdate { ptr: (mfn << 12) | MMU_MACHPHYS_UPDATE, val: pfn };
+    let batch = mem::mmu_update(&[m2p(own, 0), m2p(foreign, 0)]);
+    say!("guest-kernel: own L4 mapped writable: {table_rw:?}; a hypervisor frame mapped: {not_owned:?}");
+    say!("guest-kernel: M2P batch with a hypervisor frame second: {batch:?}");
+    let ok = table_rw == Err(Errno::EBUSY)
+        && not_owned == Err(Errno::EBUSY)
+        && batch.is_err_and(|e| e.errno == Errno::EINVAL && e.done == 1);
     say!("Test result: {}", if ok { "SUCCESS" } else { "FAILURE" });
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }

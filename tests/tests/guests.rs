@@ -78,6 +78,58 @@ fn a_refused_module_fails_the_run_even_when_every_built_domain_powers_off() {
 }
 
 #[test]
+fn a_guest_reporting_failure_then_powering_off_fails_the_harness_and_xen_run_with_verdicts() {
+    let module = format!("{} name=liar test=report-failure", artifacts_dir().join("guest-kernel").display());
+    let mut run = Run::new("guest_reports_failure");
+    run.modules = vec![ModuleSpec::parse(&module)];
+    run.expected_guests = 1;
+    let out = run.boot();
+    // The hypervisor only sees a poweroff ...
+    assert_eq!(out.exit, Some(ExitKind::Success), "{}", out.serial);
+    assert_contains(&out.serial, "(d0) Test result: FAILURE");
+    // ... the guest's verdict is what fails the run.
+    assert!(matches!(out.verdict, Verdict::Failure(_)), "{:?}", out.verdict);
+    let xen_run = artifacts_dir().join("../../release/xen-run");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-tests/xen_run_verdicts");
+    let status = |verdicts: bool| {
+        let mut c = std::process::Command::new(&xen_run);
+        c.arg("--memory").arg("128").arg("--log").arg(dir.join("serial.log")).arg("--iso").arg(dir.join("boot.iso"));
+        if verdicts {
+            c.arg("--verdicts");
+        }
+        c.arg(xen_tests::hypervisor_elf()).arg("--module").arg(&module);
+        c.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        c.status().expect("running xen-run (make build builds it)").code()
+    };
+    assert_eq!(status(false), Some(0), "without --verdicts only the hypervisor's exit counts");
+    assert_eq!(status(true), Some(1), "with --verdicts the guest's FAILURE fails the run");
+}
+
+#[test]
+fn at_debug_level_each_refusal_logs_domain_hypercall_entry_rule_and_errno_and_at_the_default_level_nothing() {
+    let mut run = Run::new("refusal_log_debug");
+    run.cmdline = "loglvl=debug".into();
+    run.modules = vec![guest("name=refused test=refusals")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    // Two different mistakes, one errno, two rules.
+    for line in [
+        "(XEN) debug: domain 0: hypercall 14 (update_va_mapping) refused: L1 entry maps a page table or descriptor page writable (-EBUSY)",
+        "(XEN) debug: domain 0: hypercall 14 (update_va_mapping) refused: L1 entry maps a frame the domain does not own (-EBUSY)",
+        "(XEN) debug: domain 0: hypercall 1 (mmu_update) entry 1 refused: M2P frame not owned by FD (-EINVAL)",
+    ] {
+        assert_contains(&out.serial, line);
+    }
+    let mut run = Run::new("refusal_log_default");
+    run.modules = vec![guest("name=refused test=refusals")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert!(!out.serial.contains(") refused"), "{}", out.serial);
+}
+
+#[test]
 fn a_guest_passing_a_bad_pointer_gets_efault() {
     let mut run = Run::new("bad_pointer");
     run.modules = vec![guest("name=hostile test=bad-pointer")];

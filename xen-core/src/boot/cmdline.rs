@@ -4,7 +4,7 @@
 //!
 //! | option | meaning |
 //! |---|---|
-//! | `loglvl=none\|error\|warning\|info\|debug\|all` | console log level (default `info`) |
+//! | `loglvl=none\|error\|warning\|info\|debug\|all` | console log level (default `info`); `debug` adds one rate-limited line per refused hypercall naming its rule (`mm::refusal`) |
 //! | `no-debug-exit` | never write QEMU's isa-debug-exit port; halt instead |
 //! | `exit-success=poweroff\|always` | exit QEMU with success only if every domain powered off (default), or whatever they did; a refused module always fails the run |
 //! | `selftest=panic\|triple-fault\|page-fault\|write-text` | deliberately fail after boot, so the test harness can prove it detects failures |

@@ -77,7 +77,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             self.ctx.gpr[reg::RDI] = reqs + u64::from(r.done) * size;
             self.ctx.gpr[reg::RSI] = u64::from((count - r.done) | MMU_UPDATE_PREEMPTED);
         }
-        r.result.map(|()| 0)
+        r.result.map(|()| 0).map_err(|e| self.refused_entry(e, start.wrapping_add(r.done)))
     }
 
     /// `mmu_update(reqs, count, pdone, foreigndom)`.

@@ -8,6 +8,7 @@
 pub mod guest_mem;
 mod memory;
 mod mmu;
+pub mod refusal_log;
 mod sched;
 pub mod system;
 mod traps;
@@ -110,7 +111,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
                 self.ctx.rip = self.ctx.rip.wrapping_sub(self.entry_len);
                 nr
             }
-            Err(e) => e.to_rax() as u64,
+            Err(e) => self.refused(nr, e),
         };
         action
     }

@@ -33,10 +33,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     ) -> Result<(), Errno> {
         let pt_owner = self.info(table).owner();
         if is_hv_slot(level, index) {
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "hypervisor L4 slot"));
         }
         if level > 1 && fd != pt_owner {
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "L2+ update with a foreign FD"));
         }
         let old = Pte(self.read_entry(table, index));
         let mut new = new;
@@ -46,7 +46,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if new.present() {
             let io_caps = self.domain(pt_owner).is_some_and(|d| d.io_caps);
             if new.has_disallowed_flags(level, io_caps) {
-                return Err(Errno::EINVAL);
+                return Err(self.refuse(Errno::EINVAL, "entry has disallowed flags"));
             }
             new = new.adjusted(level);
             if !new.is_fast_path_change_from(old) {

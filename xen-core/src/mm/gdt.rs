@@ -32,7 +32,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let info = *self.info(mfn);
         if info.type_count() > 0 {
             if info.page_type() != PageType::SegDesc || info.type_count() >= MAX_COUNT {
-                return Err(Errno::EINVAL);
+                return Err(self.refuse(Errno::EINVAL, "GDT frame in use with another type"));
             }
         } else {
             // Rule 1 of §10: a writable translation cached before would let
@@ -43,10 +43,11 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             let n = u64::from(table_entries());
             let ok = (0..n).all(|i| descriptor_ok(self.mem.read_u64(PhysAddr(mfn.to_maddr() + i * 8))));
             if !ok {
-                return Err(Errno::EINVAL);
+                return Err(self.refuse(Errno::EINVAL, "GDT frame holds a refused descriptor"));
             }
         }
-        self.get_simple_type(mfn, PageType::SegDesc).map_err(|_| Errno::EINVAL)
+        self.get_simple_type(mfn, PageType::SegDesc)
+            .map_err(|_| self.refuse(Errno::EINVAL, "GDT frame cannot be a descriptor page"))
     }
 
     /// Installs `frames` as `dom`'s GDT with `entries` descriptors,
@@ -60,12 +61,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     pub fn set_gdt(&mut self, dom: DomId, frames: &[Mfn], entries: u64) -> Result<(), Errno> {
         let needed = entries.div_ceil(512) as usize;
         if entries > FIRST_RESERVED_GDT_ENTRY as u64 || frames.len() < needed {
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "too many GDT entries or too few frames"));
         }
         for (i, &mfn) in frames[..needed].iter().enumerate() {
             let r = self
                 .get_page(mfn, dom)
-                .map_err(|_| Errno::EINVAL)
+                .map_err(|_| self.refuse(Errno::EINVAL, "GDT frame not owned by the domain"))
                 .and_then(|()| self.get_desc_type(mfn).inspect_err(|_| self.put_page(mfn)));
             if let Err(e) = r {
                 for &done in &frames[..i] {

@@ -37,7 +37,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let pfd = match (foreigndom >> 16) as u16 {
             0 => caller,
             raw => match self.resolve_domid(caller, raw - 1) {
-                Ok(d) if d == DomId::IO => return BatchResult::refused(Errno::ESRCH),
+                Ok(d) if d == DomId::IO => return BatchResult::refused(self.refuse(Errno::ESRCH, "PFD is DOMID_IO")),
                 Ok(d) => d,
                 Err(e) => return BatchResult::refused(e),
             },
@@ -64,28 +64,28 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// `ENOSYS` for commands 4–7; every error of [`Mm::mod_entry`].
     pub fn mmu_update_one(&mut self, caller: DomId, fd: DomId, pfd: DomId, req: MmuUpdate) -> Result<(), Errno> {
         if !self.may_act_on(caller, fd) || !self.may_act_on(caller, pfd) {
-            return Err(Errno::EPERM);
+            return Err(self.refuse(Errno::EPERM, "unprivileged caller names another domain"));
         }
         let frame = Mfn(req.ptr >> 12);
         match req.ptr & 7 {
             MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD | MMU_PT_UPDATE_NO_TRANSLATE => {
                 let index = ((req.ptr & 0xFFF) >> 3) as usize;
                 let preserve_ad = req.ptr & 7 == MMU_PT_UPDATE_PRESERVE_AD;
-                self.get_page(frame, pfd).map_err(|_| Errno::EINVAL)?;
+                self.get_page(frame, pfd).map_err(|_| self.refuse(Errno::EINVAL, "table frame not owned by PFD"))?;
                 let r = self.update_frame_word(frame, index, req.val, fd, preserve_ad);
                 self.put_page(frame);
                 r
             }
             MMU_MACHPHYS_UPDATE => {
                 if pfd != caller {
-                    return Err(Errno::EPERM);
+                    return Err(self.refuse(Errno::EPERM, "M2P update with a foreign PFD"));
                 }
-                self.get_page(frame, fd).map_err(|_| Errno::EINVAL)?;
+                self.get_page(frame, fd).map_err(|_| self.refuse(Errno::EINVAL, "M2P frame not owned by FD"))?;
                 self.m2p[frame.0 as usize] = req.val;
                 self.put_page(frame);
                 Ok(())
             }
-            _ => Err(Errno::ENOSYS),
+            _ => Err(self.refuse(Errno::ENOSYS, "unknown mmu_update command")),
         }
     }
 
@@ -107,11 +107,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                     self.write_entry(frame, index, val);
                     Ok(())
                 }
-                _ => Err(Errno::EINVAL),
+                _ => Err(self.refuse(Errno::EINVAL, "frame is neither a validated table nor writable data")),
             };
         }
         // Untyped: it may be written only if it can take the writable type.
-        self.get_simple_type(frame, PageType::Writable).map_err(|_| Errno::EINVAL)?;
+        self.get_simple_type(frame, PageType::Writable)
+            .map_err(|_| self.refuse(Errno::EINVAL, "frame cannot be writable"))?;
         self.write_entry(frame, index, val);
         self.put_type(frame);
         Ok(())

@@ -37,12 +37,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             return BatchResult::refused(e);
         }
         let fd = match self.resolve_domid(caller, foreigndom) {
-            Ok(d) if d == DomId::IO => return BatchResult::refused(Errno::EINVAL),
+            Ok(d) if d == DomId::IO => return BatchResult::refused(self.refuse(Errno::EINVAL, "FD is DOMID_IO")),
             Ok(d) => d,
             Err(e) => return BatchResult::refused(e),
         };
         if !self.may_act_on(caller, fd) {
-            return BatchResult::refused(Errno::EPERM);
+            return BatchResult::refused(self.refuse(Errno::EPERM, "unprivileged caller names another domain"));
         }
         for i in 0..count {
             // Between operations, never before the first: each call progresses.
@@ -85,7 +85,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             MMUEXT_TLB_FLUSH_MULTI | MMUEXT_INVLPG_MULTI => {
                 local()?;
                 // One vCPU per domain: bit 0 of the first word selects it.
-                let mask = guest.read_u64(op.arg2).ok_or(Errno::EINVAL)?;
+                let mask = guest.read_u64(op.arg2).ok_or_else(|| self.refuse(Errno::EINVAL, "unreadable vCPU mask"))?;
                 if mask & 1 != 0 {
                     if op.cmd == MMUEXT_TLB_FLUSH_MULTI {
                         self.hooks.flush_local_tlb();
@@ -100,7 +100,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => {
                 local()?;
                 if !self.domain(caller).is_some_and(|d| d.io_caps) {
-                    return Err(Errno::EACCES);
+                    return Err(self.refuse(Errno::EACCES, "cache flush without I/O rights"));
                 }
                 self.hooks.flush_cache();
                 Ok(())
@@ -108,7 +108,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             MMUEXT_CLEAR_PAGE => self.with_writable(mfn, fd, |mm| mm.mem.zero_frame(mfn)),
             MMUEXT_COPY_PAGE => {
                 let src = Mfn(op.arg2);
-                self.get_page(src, fd).map_err(|_| Errno::EINVAL)?;
+                self.get_page(src, fd).map_err(|_| self.refuse(Errno::EINVAL, "copy source not owned by FD"))?;
                 let r = self.with_writable(mfn, fd, |mm| {
                     for i in 0..512 {
                         let v = mm.mem.read_u64(PhysAddr(src.to_maddr() + i * 8));
@@ -118,8 +118,8 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 self.put_page(src);
                 r
             }
-            MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(Errno::EOPNOTSUPP),
-            _ => Err(Errno::ENOSYS),
+            MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(self.refuse(Errno::EOPNOTSUPP, "superpages not supported")),
+            _ => Err(self.refuse(Errno::ENOSYS, "unknown mmuext command")),
         }
     }
 
@@ -133,10 +133,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Runs `f` while holding a general and a writable type reference on
     /// `mfn`, which must belong to `owner`.
     fn with_writable(&mut self, mfn: Mfn, owner: DomId, f: impl FnOnce(&mut Self)) -> Result<(), Errno> {
-        self.get_page(mfn, owner).map_err(|_| Errno::EINVAL)?;
+        self.get_page(mfn, owner).map_err(|_| self.refuse(Errno::EINVAL, "frame not owned by FD"))?;
         if self.get_simple_type(mfn, PageType::Writable).is_err() {
             self.put_page(mfn);
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "frame cannot be writable"));
         }
         f(self);
         self.put_page_and_type(mfn);
@@ -144,27 +144,28 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     }
 
     fn pin(&mut self, mfn: Mfn, owner: DomId, ty: PageType) -> Result<(), Errno> {
-        self.get_page(mfn, owner).map_err(|_| Errno::EINVAL)?;
+        self.get_page(mfn, owner).map_err(|_| self.refuse(Errno::EINVAL, "pinned frame not owned by FD"))?;
         if let Err(e) = self.get_type(mfn, ty) {
             // A preempted validation keeps the reference; it resumes on retry.
             if e != Errno::ERESTART {
                 self.put_page(mfn);
+                self.refuse(e, "frame cannot take the table type");
             }
             return Err(e);
         }
         if self.info(mfn).pinned() {
             self.put_page_and_type(mfn);
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "table already pinned"));
         }
         self.info_mut(mfn).set_pinned(true);
         Ok(())
     }
 
     fn unpin(&mut self, mfn: Mfn, owner: DomId) -> Result<(), Errno> {
-        self.get_page(mfn, owner).map_err(|_| Errno::EINVAL)?;
+        self.get_page(mfn, owner).map_err(|_| self.refuse(Errno::EINVAL, "unpinned frame not owned by FD"))?;
         if !self.info(mfn).pinned() {
             self.put_page(mfn);
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "table not pinned"));
         }
         self.info_mut(mfn).set_pinned(false);
         self.put_page_and_type(mfn);
@@ -178,10 +179,11 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let new = if which == Root::User && mfn.0 == 0 {
             None
         } else {
-            self.get_page(mfn, dom).map_err(|_| Errno::EINVAL)?;
+            self.get_page(mfn, dom).map_err(|_| self.refuse(Errno::EINVAL, "new root not owned by the domain"))?;
             if let Err(e) = self.get_type(mfn, PageType::L4) {
                 if e != Errno::ERESTART {
                     self.put_page(mfn);
+                    self.refuse(e, "new root cannot be an L4");
                 }
                 return Err(e);
             }

@@ -12,6 +12,7 @@
 //!   request semantics), [`reservation`] (the balloon), [`exchange`]
 //!   (`XENMEM_exchange`), [`teardown`] and
 //!   [`check`] (the invariant checker).
+//! * [`refusal`]: the rule behind each refusal, for the debug log.
 //! * [`tlb_clock`]: which frames may still have cached translations.
 //! * [`test_modes`]: small tables and planted faults, for tests only.
 
@@ -29,6 +30,7 @@ pub mod page_info;
 pub mod phys;
 pub mod phys_mem;
 pub mod pte;
+pub mod refusal;
 pub mod requests;
 pub mod reservation;
 pub mod teardown;

@@ -140,6 +140,11 @@ pub trait MmHooks {
     }
     /// `dom`'s GDT frames changed: reload the descriptors if it is running.
     fn gdt_changed(&mut self, _dom: DomId) {}
+    /// Where refusal sites name their rule for the debug log; `None` (the
+    /// default) keeps nothing.
+    fn refusals(&self) -> Option<&super::refusal::Refusals> {
+        None
+    }
 }
 
 /// Why a general reference could not be taken.

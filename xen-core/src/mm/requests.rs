@@ -59,12 +59,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             return Ok(caller);
         }
         if id == caller {
-            return Err(Errno::ESRCH);
+            return Err(self.refuse(Errno::ESRCH, "domain named by its own number"));
         }
         if id == DomId::IO {
             return Ok(id);
         }
-        self.domain(id).map(|d| d.id).ok_or(Errno::ESRCH)
+        self.domain(id).map(|d| d.id).ok_or_else(|| self.refuse(Errno::ESRCH, "no such domain"))
     }
 
     /// Whether `caller` may act on `target`'s memory.

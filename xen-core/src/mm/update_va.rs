@@ -19,19 +19,20 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// `dom`.
     pub fn l1_for_va(&self, dom: DomId, va: u64) -> Result<Mfn, Errno> {
         if !GuestVa(va).is_guest_accessible() {
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "address outside the guest range"));
         }
-        let mut table = self.domain(dom).and_then(|d| d.kernel_root).ok_or(Errno::EINVAL)?;
+        let mut table =
+            self.domain(dom).and_then(|d| d.kernel_root).ok_or_else(|| self.refuse(Errno::EINVAL, "no root"))?;
         for level in (2..=4).rev() {
             let e = Pte(self.read_entry(table, table_index(va, level)));
             if !e.present() || e.0 & PAT_PSE != 0 || !self.is_ram(e.mfn()) {
-                return Err(Errno::EINVAL);
+                return Err(self.refuse(Errno::EINVAL, "no L1 maps the address"));
             }
             table = e.mfn();
         }
         let info = self.info(table);
         if info.owner() != dom || info.page_type() != PageType::L1 || info.type_count() == 0 || !info.validated() {
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "the address's L1 is not a validated L1 of the domain"));
         }
         Ok(table)
     }
@@ -52,7 +53,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     ) -> Result<(), Errno> {
         self.process_deferred(dom, true)?;
         let l1 = self.l1_for_va(dom, va)?;
-        self.get_page(l1, dom).map_err(|_| Errno::EINVAL)?;
+        self.get_page(l1, dom).map_err(|_| self.refuse(Errno::EINVAL, "L1 not owned by the domain"))?;
         let r = self.mod_entry(l1, 1, table_index(va, 1), Pte(val), dom, false);
         self.put_page(l1);
         r?;
@@ -61,7 +62,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let this_vcpu = match target {
             UVMF_LOCAL | UVMF_ALL => true,
             // A guest pointer to a vCPU bitmap; we have one vCPU.
-            ptr => guest.read_u64(ptr).ok_or(Errno::EFAULT)? & 1 != 0,
+            ptr => guest.read_u64(ptr).ok_or_else(|| self.refuse(Errno::EFAULT, "unreadable vCPU mask"))? & 1 != 0,
         };
         if this_vcpu {
             match flush {

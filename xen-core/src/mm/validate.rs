@@ -67,25 +67,30 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     pub(crate) fn get_l1_refs(&mut self, e: Pte, fd: DomId, pt_owner: DomId) -> Result<(), Errno> {
         let io_caps = |mm: &Self, d: DomId| mm.domain(d).is_some_and(|d| d.io_caps);
         if e.has_disallowed_flags(1, io_caps(self, pt_owner)) {
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "L1 entry has disallowed flags"));
         }
         let mfn = e.mfn();
         if self.is_mmio(mfn) {
             if e.mfn_all_ones() {
-                return Err(Errno::EINVAL);
+                return Err(self.refuse(Errno::EINVAL, "L1 entry maps the all-ones MMIO frame"));
             }
             let fd = if fd == DomId::IO { pt_owner } else { fd };
             // MMIO mappings hold no references; the hypervisor's own
             // interrupt controllers are never granted.
             let allowed = io_caps(self, fd) && io_caps(self, pt_owner) && !HYPERVISOR_MMIO.contains(&mfn.0);
-            return if allowed { Ok(()) } else { Err(Errno::EPERM) };
+            return if allowed {
+                Ok(())
+            } else {
+                Err(self.refuse(Errno::EPERM, "L1 entry maps MMIO without I/O rights"))
+            };
         }
-        self.get_page(mfn, fd).map_err(|_| Errno::EBUSY)?;
+        self.get_page(mfn, fd)
+            .map_err(|_| self.refuse(Errno::EBUSY, "L1 entry maps a frame the domain does not own"))?;
         // A frame the hypervisor itself accesses write-back (shared_info)
         // must not gain a conflicting cache type through a guest alias.
         if self.info(mfn).xen_heap() && e.0 & L1_DISALLOWED != 0 {
             self.put_page(mfn);
-            return Err(Errno::EACCES);
+            return Err(self.refuse(Errno::EACCES, "L1 entry gives a hypervisor-heap frame a cache type"));
         }
         if e.writable() && self.get_simple_type(mfn, PageType::Writable).is_err() {
             if injected(Fault::WritableTableMapping) {
@@ -94,7 +99,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 return Ok(());
             }
             self.put_page(mfn);
-            return Err(Errno::EBUSY);
+            return Err(self.refuse(Errno::EBUSY, "L1 entry maps a page table or descriptor page writable"));
         }
         Ok(())
     }
@@ -117,18 +122,24 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// References for a present entry of L`level` table `table` (level 2–4).
     pub(crate) fn get_upper_refs(&mut self, table: Mfn, level: u8, e: Pte) -> Result<UpperRef, Errno> {
         if e.has_disallowed_flags(level, false) {
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "upper entry has disallowed flags"));
         }
         let target = e.mfn();
         if !self.is_ram(target) {
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "upper entry maps a frame that is not RAM"));
         }
         if target == table {
             // A read-only self map is a linear page table needing no references.
-            return if e.writable() { Err(Errno::EINVAL) } else { Ok(UpperRef::Done) };
+            return if e.writable() {
+                Err(self.refuse(Errno::EINVAL, "writable self-map"))
+            } else {
+                Ok(UpperRef::Done)
+            };
         }
         let pt_owner = self.info(table).owner();
-        self.get_page(target, pt_owner).map_err(|_: RefError| Errno::EINVAL)?;
+        self.get_page(target, pt_owner).map_err(|_: RefError| {
+            self.refuse(Errno::EINVAL, "upper entry maps a frame the table's owner does not own")
+        })?;
         self.settle(target);
         let t = *self.info(target);
         if t.type_count() == 0 || (t.partial_root() && t.page_type() == PageType::table(level - 1)) {
@@ -151,7 +162,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         };
         if !ok {
             self.put_page(target);
-            return Err(Errno::EINVAL);
+            return Err(self.refuse(Errno::EINVAL, "upper entry maps a frame of the wrong type"));
         }
         if t.page_type() == PageType::table(level) {
             let holder = self.info(table).linear();
@@ -301,7 +312,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                         // Only reachable through another path while this
                         // table is partial, which the type checks forbid.
                         self.put_page(child);
-                        return Err(Errno::EINVAL);
+                        return Err(self.refuse(Errno::EINVAL, "upper entry reaches a partially validated table"));
                     }
                     let frame = self.begin_validation(child, top.level - 1);
                     // Levels strictly decrease, so four frames always suffice.

@@ -15,6 +15,7 @@ use crate::domain::layout::Layout;
 use crate::domain::notes::{KernelImage, XenNotes};
 use crate::domain::vcpu::Vcpu;
 use crate::mm::hv_map::{HvMapper, Rights};
+use crate::mm::refusal::Refusals;
 use crate::mm::teardown::Teardown;
 use crate::mm::{DomainMm, FrameAllocator, Mm, PageInfo, PhysAddr, PhysMemory, PhysRange, TlbClock};
 use crate::sched::{Domain, RunState, MAX_DOMAINS};
@@ -72,7 +73,7 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
     // Boot-time allocations that live as long as the hypervisor.
     // Every slot starts empty: a domain exists only once it is built.
     let mm_domains = Box::leak(Box::new([const { DomainMm::empty(DomId(0)) }; MAX_DOMAINS]));
-    let hooks = Box::leak(Box::new(ArchHooks { frames, pending: 0, work: 0 }));
+    let hooks = Box::leak(Box::new(ArchHooks { frames, pending: 0, work: 0, refusals: Refusals::new() }));
     let l4_template = Box::leak(Box::new(template));
     let mut hv = Hypervisor {
         mm: Mm {

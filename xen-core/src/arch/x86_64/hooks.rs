@@ -5,6 +5,7 @@ use super::entry;
 use super::paging::DirectMap;
 use super::serial;
 use crate::hypercall::{ConsoleSink, GuestMemory};
+use crate::mm::refusal::Refusals;
 use crate::mm::{FrameAllocator, MmHooks, PhysMemory};
 use crate::sched::MAX_DOMAINS;
 use abi::{DomId, GuestVa, Mfn};
@@ -19,6 +20,8 @@ pub struct ArchHooks {
     /// Work done in this hypercall entry so far, in page-table entries'
     /// worth (validated entries, batch requests, extents, console chunks).
     pub work: u32,
+    /// The last refusal's rule and entry, and the debug log's rate limit.
+    pub refusals: Refusals,
 }
 
 /// A TLB flush is due.
@@ -77,6 +80,9 @@ impl MmHooks for ArchHooks {
     }
     fn gdt_changed(&mut self, _: DomId) {
         self.pending |= PENDING_GDT;
+    }
+    fn refusals(&self) -> Option<&Refusals> {
+        Some(&self.refusals)
     }
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
         let first =

@@ -286,6 +286,8 @@ fn load_guest_gdt(hv: &Hypervisor, i: usize) {
 
 /// Debug keys typed on the console: `m` prints every domain's memory.
 fn console_keys(hv: &Hypervisor) {
+    // The refusal log's rate limit also runs on timer ticks.
+    hv.mm.hooks.refusals.tick();
     while let Some(key) = serial::poll_key() {
         if key == b'm' {
             log::info!("'m' pressed: memory of each domain");

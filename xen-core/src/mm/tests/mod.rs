@@ -7,6 +7,7 @@ mod mmu_update_rows;
 mod mmuext_rows;
 mod preemption;
 mod properties;
+mod refusal_rules;
 mod reservation_tests;
 mod teardown_tests;
 pub(crate) mod tlb_sim;

@@ -18,7 +18,7 @@ const FRAMES_PER_DOM: usize = 10;
 const NFRAMES: usize = 1 + 3 * FRAMES_PER_DOM + 2;
 
 #[derive(Clone, Debug)]
-enum Op {
+pub(super) enum Op {
     Update {
         dom: u8,
         table: u8,
@@ -197,7 +197,7 @@ fn index() -> impl Strategy<Value = usize> {
     prop::sample::select(vec![0usize, 1, 2, 3, 255, 256, 271, 272, 511])
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     // Mostly one domain, so that stale translations live long enough.
     let dom = prop::sample::select(vec![1u8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 2]);
     let frame = 0u8..NFRAMES as u8 + 1;
@@ -242,7 +242,7 @@ fn failed(r: Result<(), abi::Errno>) -> bool {
 }
 
 /// Applies `op`; returns whether it failed (and so must have changed nothing).
-fn apply(w: &mut World, op: &Op) -> bool {
+pub(super) fn apply(w: &mut World, op: &Op) -> bool {
     let d = |x: u8| DomId(x as u16);
     match *op {
         Op::Update { dom, table, index, val, cmd, fd } => {
@@ -342,7 +342,7 @@ fn apply(w: &mut World, op: &Op) -> bool {
     }
 }
 
-fn world() -> World {
+pub(super) fn world() -> World {
     let mut w = World::new(NFRAMES - 2);
     for dom in [D0, D1, D2] {
         w.give(dom, FRAMES_PER_DOM);

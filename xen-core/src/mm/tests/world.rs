@@ -37,6 +37,8 @@ pub struct RecHooks {
     pub pending_root: bool,
     /// The one CPU's TLB.
     pub tlb: SimTlb,
+    /// Rules named by refusal sites.
+    pub refusals: crate::mm::refusal::Refusals,
 }
 
 impl MmHooks for RecHooks {
@@ -88,6 +90,9 @@ impl MmHooks for RecHooks {
     }
     fn defer_devalidation(&mut self) -> bool {
         self.defer
+    }
+    fn refusals(&self) -> Option<&crate::mm::refusal::Refusals> {
+        Some(&self.refusals)
     }
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
         // The first run of 2^order consecutive pool frames.
