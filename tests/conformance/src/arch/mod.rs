@@ -1,5 +1,27 @@
-//! Raw hypercalls with arbitrary (hostile) arguments: the suite's only
-//! `unsafe` code.
+//! Raw hypercalls with arbitrary (hostile) arguments, and forced-emulation
+//! CPUID with a sub-leaf: the suite's only `unsafe` code.
+
+/// CPUID `leaf`/`sub` through Xen's forced-emulation prefix
+/// (`ud2; .ascii "xen"; cpuid`), as (EAX, EBX, ECX, EDX).
+pub fn xen_cpuid_sub(leaf: u32, sub: u32) -> [u32; 4] {
+    let (a, b, c, d): (u32, u32, u32, u32);
+    // SAFETY: the prefix makes the hypervisor emulate CPUID, which only
+    // writes the four registers; RBX is saved and restored around it.
+    unsafe {
+        core::arch::asm!(
+            "mov {tmp:r}, rbx",
+            "ud2",
+            ".ascii \"xen\"",
+            "cpuid",
+            "xchg {tmp:r}, rbx",
+            tmp = out(reg) b,
+            inlateout("eax") leaf => a,
+            inlateout("ecx") sub => c,
+            lateout("edx") d,
+        );
+    }
+    [a, b, c, d]
+}
 
 /// Issues hypercall `nr` and returns RAX.
 pub fn hc(nr: u64, a: [u64; 5]) -> i64 {

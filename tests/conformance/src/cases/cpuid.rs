@@ -5,6 +5,7 @@
 //! Bits that must be hidden from any PV guest are checked outright.
 
 use super::Suite;
+use crate::arch::xen_cpuid_sub;
 use guest_kernel::arch::x86_64::mem;
 
 const OSXSAVE: u32 = 1 << 27;
@@ -39,6 +40,19 @@ pub(super) fn cpuid(s: &mut Suite) {
     s.observe("forced cpuid leaf 0xd.0 ebx", i64::from(b));
     s.observe("forced cpuid leaf 0xd.0 ecx (largest save area)", i64::from(c));
     s.observe("forced cpuid leaf 0xd.0 edx", i64::from(d));
+    let [a, _, c, d] = xen_cpuid_sub(0xD, 1);
+    s.observe("forced cpuid leaf 0xd.1 eax (XSAVEOPT XSAVEC XGETBV1 XSAVES)", i64::from(a));
+    s.check("forced cpuid leaf 0xd.1 hides XSAVES", 0, i64::from(a & (1 << 3)));
+    s.observe("forced cpuid leaf 0xd.1 ecx/edx (supervisor state)", i64::from(c | d));
+    let [a, b, _, _] = xen_cpuid_sub(0xD, 2);
+    s.observe("forced cpuid leaf 0xd.2 (AVX state) size", i64::from(a));
+    s.observe("forced cpuid leaf 0xd.2 (AVX state) offset", i64::from(b));
+    // MPX and PKRU state components are not offered.
+    let hidden = [3, 4, 9].map(|i| xen_cpuid_sub(0xD, i)[0]);
+    s.check("forced cpuid leaf 0xd hides MPX and PKRU state", 0, i64::from(hidden[0] | hidden[1] | hidden[2]));
+    let [a, b, c, d] = xen_cpuid_sub(7, 1);
+    s.observe("forced cpuid leaf 7.1 eax", i64::from(a));
+    s.observe("forced cpuid leaf 7.1 ebx ecx edx", i64::from(b | c | d));
     // Xen 4.17 raises the highest extended leaf to 0x80000021 to describe
     // its own LFENCE setup; xen-core keeps the host's (abi docs, CPUID).
     let e0 = mem::xen_cpuid(0x8000_0000)[0];
