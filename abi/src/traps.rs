@@ -36,9 +36,11 @@
 //!   0xE020, RFLAGS, RSP, SS, with RIP/RFLAGS the return address and flags
 //!   the instruction left in RCX/R11; DF cleared on entry). With no such
 //!   callback, `#UD` is raised at the SYSCALL instruction (DF kept); with
-//!   no `#UD` handler the domain is crashed. (Xen 4.17 also clears DF for
-//!   the `#UD`, a regression Xen fixed later; Intel CPUs raise `#UD`
-//!   themselves.)
+//!   no `#UD` handler the domain is crashed; a 64-bit `CALLBACKTYPE_syscall`
+//!   callback is not used for it (Xen 4.17 neither). Intel CPUs raise `#UD`
+//!   themselves. (Measured: Xen 4.17 as Debian ships it clears DF only when
+//!   bit 10 of the bounce frame's address is clear, as if the flags were
+//!   ANDed with a register `create_bounce_frame` clobbers.)
 //! * **SYSENTER** never enters the hypervisor: it raises `#GP(0)` at the
 //!   instruction (`#UD` on AMD CPUs in long mode). Xen bounces it to a
 //!   registered `CALLBACKTYPE_sysenter` callback (with RIP and RSP 0);

@@ -9,6 +9,7 @@ use abi::{guest, Errno};
 use guest_kernel::arch::x86_64::{mem, traps};
 use guest_kernel::say;
 
+mod compat;
 mod cpuid;
 
 const VIRT_BASE: u64 = 0xFFFF_FFFF_8000_0000;
@@ -227,6 +228,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     memory(&mut s, &mut f, si);
     cpuid::cpuid(&mut s);
     exchange(&mut s, &mut f);
+    compat::compat_syscall(&mut s, &mut f, si);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",
         s.n,

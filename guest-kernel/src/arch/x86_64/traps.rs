@@ -90,6 +90,8 @@ pub static LAST_FAULT: AtomicU64 = AtomicU64::new(0);
 pub static RECOVER_AT: AtomicU64 = AtomicU64::new(0);
 /// The error code of the last fault recovered that way (0 for #UD).
 pub static LAST_ERROR: AtomicU64 = AtomicU64::new(0);
+/// The RIP of the last fault recovered that way.
+pub static LAST_RIP: AtomicU64 = AtomicU64::new(0);
 
 /// The guest's trap table: #UD, #GP and #PF.
 pub fn table() -> [TrapInfo; 4] {
@@ -146,6 +148,7 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
             // R11, [error code], RIP, CS, RFLAGS, RSP, SS.
             unsafe {
                 LAST_ERROR.store(if vector == 6 { 0 } else { *frame.add(2) }, Ordering::SeqCst);
+                LAST_RIP.store(*rip_slot, Ordering::SeqCst);
                 *rip_slot = RECOVER_AT.swap(0, Ordering::SeqCst);
                 *rip_slot.add(1) = u64::from(FLAT_KERNEL_CS64);
                 *rip_slot.add(4) = u64::from(abi::traps::FLAT_KERNEL_SS64);

@@ -88,3 +88,143 @@ pub fn iret_to(cs: u64, ss: u64, rip: u64) -> i64 {
     RECOVER_AT.store(0, SeqCst);
     ((LAST_FAULT.load(SeqCst) << 16) | LAST_ERROR.load(SeqCst)) as i64
 }
+
+/// What [`compat_syscall_probe`] saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CompatSyscall {
+    /// `(vector << 16) | error code` of the fault raised, or 0.
+    pub fault: i64,
+    /// The fault's RIP.
+    pub fault_rip: u64,
+    /// Whether the callback ran; then the frame it got:
+    pub callback: bool,
+    /// Frame RIP, CS and RFLAGS, and the callback's live RFLAGS.
+    pub rip: u64,
+    #[allow(missing_docs)]
+    pub cs: u64,
+    #[allow(missing_docs)]
+    pub rflags: u64,
+    #[allow(missing_docs)]
+    pub live_rflags: u64,
+}
+
+#[no_mangle]
+static COMPAT_SAVED_RSP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+#[no_mangle]
+static COMPAT_CB: [core::sync::atomic::AtomicU64; 5] = [const { core::sync::atomic::AtomicU64::new(0) }; 5];
+
+core::arch::global_asm!(
+    r#"
+    .section .text.compat_probe, "ax"
+    // compat_probe(rip, rsp): iret to 0xE020:rip on stack 0xE02B:rsp;
+    // comes back at compat_resume (through the #UD handler or the
+    // callback below) with every callee-saved register restored.
+    .global compat_probe
+compat_probe:
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    mov [rip + COMPAT_SAVED_RSP], rsp
+    push 0xE02B
+    push rsi
+    push 0x202
+    push 0xE020
+    push rdi
+    push 0
+    jmp hypercall_page + 23 * 32
+    .global compat_resume
+compat_resume:
+    mov rsp, [rip + COMPAT_SAVED_RSP]
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    ret
+
+    // A SYSCALL callback: frame RCX, R11, RIP, CS, RFLAGS, RSP, SS.
+    .global compat_callback
+compat_callback:
+    pushfq
+    pop rax
+    mov [rip + COMPAT_CB + 32], rax
+    mov rax, [rsp + 16]
+    mov [rip + COMPAT_CB + 8], rax
+    mov rax, [rsp + 24]
+    mov [rip + COMPAT_CB + 16], rax
+    mov rax, [rsp + 32]
+    mov [rip + COMPAT_CB + 24], rax
+    mov qword ptr [rip + COMPAT_CB], 1
+    cld
+    jmp compat_resume
+
+    // 32-bit code, run from a low alias of this page.
+    .balign 4096
+    .code32
+    .global compat_code
+compat_code:
+    syscall
+    ud2
+    .global compat_code_df
+compat_code_df:
+    std
+    syscall
+    ud2
+    .code64
+    .balign 4096
+"#
+);
+
+extern "C" {
+    fn compat_probe(rip: u64, rsp: u64);
+    static compat_resume: u8;
+    static compat_callback: u8;
+    static compat_code: u8;
+    static compat_code_df: u8;
+}
+
+/// The page holding the 32-bit code (`syscall; ud2` at offset 0, `std;
+/// syscall; ud2` at offset 4), to be mapped below 4 GiB.
+pub fn compat_code_page() -> u64 {
+    let (a, b) = (&raw const compat_code as u64, &raw const compat_code_df as u64);
+    debug_assert_eq!(b - a, 4);
+    a
+}
+
+/// The SYSCALL callback to register.
+pub fn compat_callback_address() -> u64 {
+    &raw const compat_callback as u64
+}
+
+/// Runs the 32-bit code at `rip` (below 4 GiB) with stack `rsp` and
+/// reports how it came back.
+pub fn compat_syscall_probe(rip: u64, rsp: u64) -> CompatSyscall {
+    use core::sync::atomic::Ordering::SeqCst;
+    use guest_kernel::arch::x86_64::traps::{LAST_ERROR, LAST_FAULT, LAST_RIP, RECOVER_AT};
+    for w in &COMPAT_CB {
+        w.store(0, SeqCst);
+    }
+    LAST_FAULT.store(0, SeqCst);
+    LAST_ERROR.store(0, SeqCst);
+    LAST_RIP.store(0, SeqCst);
+    RECOVER_AT.store(&raw const compat_resume as u64, SeqCst);
+    // SAFETY: the probe comes back through compat_resume, either from the
+    // #UD handler (RECOVER_AT) or from the callback, with the callee-saved
+    // registers it pushed; the caller mapped code and stack at rip/rsp.
+    unsafe { compat_probe(rip, rsp) };
+    RECOVER_AT.store(0, SeqCst);
+    let cb = |i: usize| COMPAT_CB[i].load(SeqCst);
+    CompatSyscall {
+        fault: ((LAST_FAULT.load(SeqCst) << 16) | LAST_ERROR.load(SeqCst)) as i64,
+        fault_rip: LAST_RIP.load(SeqCst),
+        callback: cb(0) != 0,
+        rip: cb(1),
+        cs: cb(2),
+        rflags: cb(3),
+        live_rflags: cb(4),
+    }
+}
