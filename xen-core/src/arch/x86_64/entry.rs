@@ -13,7 +13,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Pseudo-vector recorded in the frame for SYSCALL entries.
 pub const VECTOR_SYSCALL: u64 = 0x100;
-/// Pseudo-vector for SYSCALL from compatibility mode (the CSTAR entry).
+/// Pseudo-vector recorded for SYSCALL from compatibility mode (the CSTAR
+/// entry).
 pub const VECTOR_SYSCALL32: u64 = 0x101;
 
 const MSR_STAR: u32 = 0xC000_0081;
@@ -52,9 +53,9 @@ syscall_entry:
     jmp syscall_common
 
     // SYSCALL from compatibility mode (AMD; Intel raises #UD in the guest).
-    // Not a hypercall on Xen either: the guest gets the frame Xen's CSTAR
-    // entry builds (CS 0xE023, SS 0xE02B, RIP = RCX, RFLAGS = R11) through
-    // the exception path, whose handler bounces it.
+    // Not a hypercall on Xen either: the frame is the one Xen's CSTAR entry
+    // builds (CS 0xE023, SS 0xE02B, RIP = RCX, RFLAGS = R11), handled by
+    // `run::compat_syscall_entry`; the exception path is not touched.
     .global cstar_entry
 cstar_entry:
     mov [rip + GUEST_RSP_SCRATCH], rsp
@@ -66,7 +67,7 @@ cstar_entry:
     push rcx
     push 0
     push 0x101
-    jmp exception_common
+    jmp cstar_common
 
     // Benchmark floor (module option `bench-null`): hypercall 127 returns at
     // once with SYSRET; anything else takes the normal path. SYSRET is used
@@ -131,6 +132,12 @@ extern "C" {
     static guest_copy_smap_fixup: u8;
     static guest_copy_plain_insn: u8;
     static guest_copy_plain_fixup: u8;
+}
+
+/// Rust side of the CSTAR entry: a guest in compatibility mode.
+#[no_mangle]
+extern "C" fn xen_core_cstar(frame: &mut TrapFrame) {
+    super::run::compat_syscall_entry(frame);
 }
 
 /// Rust side of SYSCALL: always a guest entry.

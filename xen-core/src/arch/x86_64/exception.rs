@@ -113,6 +113,8 @@ extern "C" fn xen_core_exception(frame: &mut TrapFrame) {
 /// vector and error code. The return checks should leave nothing for
 /// IRETQ to refuse; this is the safety net, and it gives Xen's answer too:
 /// the fault is the guest's, raised at the IRETQ's target.
+#[cold]
+#[inline(never)]
 fn return_fault(frame: &TrapFrame) -> Option<TrapFrame> {
     let iretq = &raw const trap_return_iretq as u64;
     if frame.rip != iretq || !matches!(frame.vector, 11..=13) {

@@ -113,7 +113,7 @@ pub(super) fn compat_syscall(i: usize, ctx: &mut GuestContext) -> Action {
     }
 }
 
-pub(super) fn deliver(d: &mut Domain, ctx: &mut GuestContext, vector: u8, error_code: Option<u64>) -> Action {
+fn deliver(d: &mut Domain, ctx: &mut GuestContext, vector: u8, error_code: Option<u64>) -> Action {
     match bounce(ctx, &d.vcpu, &ArchGuest, vector, error_code) {
         Ok(()) => Action::Continue,
         Err(why) => {

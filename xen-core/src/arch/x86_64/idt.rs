@@ -53,6 +53,16 @@ exception_common:
     call xen_core_exception
     jmp trap_return
 
+    // SYSCALL from compatibility mode, once `cstar_entry` has built the
+    // hardware-like part.
+    .global cstar_common
+cstar_common:
+    SAVE_GPRS
+    mov rdi, rsp
+    cld
+    call xen_core_cstar
+    jmp trap_return
+
     // SYSCALL entries, once `syscall_entry` has built the hardware-like part.
     .global syscall_common
 syscall_common:

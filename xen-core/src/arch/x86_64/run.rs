@@ -4,7 +4,7 @@
 
 use super::entry;
 use super::exception::TrapFrame;
-use super::guest_faults::{compat_syscall, deliver, guest_exception};
+use super::guest_faults::{compat_syscall, guest_exception};
 use super::hooks::{ArchGuest, ArchHooks, Console, PENDING_FLUSH, PENDING_GDT, PENDING_ROOT};
 use super::paging::DirectMap;
 use super::{cpu, qemu, serial};
@@ -129,6 +129,16 @@ pub fn syscall_entry(frame: &mut TrapFrame) {
     after_entry(hv, i, ctx, action);
 }
 
+/// Handles a SYSCALL from compatibility mode (the CSTAR entry); `frame`
+/// is Xen's frame for it (CS 0xE023, RIP = RCX, RFLAGS = R11).
+pub fn compat_syscall_entry(frame: &mut TrapFrame) {
+    let Some(hv) = state() else { no_domains() };
+    let i = hv.current;
+    let ctx = context_of(frame);
+    let action = compat_syscall(i, ctx);
+    after_entry(hv, i, ctx, action);
+}
+
 #[cold]
 fn no_domains() -> ! {
     serial::print_emergency(format_args!("(XEN) *** FATAL: guest entry with no domains\n"));
@@ -145,8 +155,6 @@ pub fn guest_entry(frame: &mut TrapFrame) {
         // Polled here rather than on hypercalls, so it costs them nothing.
         console_keys(hv);
         timer_tick(i)
-    } else if ctx.vector == entry::VECTOR_SYSCALL32 {
-        compat_syscall(i, ctx)
     } else {
         guest_exception(hv, i, ctx, ctx.vector as u8)
     };
@@ -180,12 +188,12 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
     // Work the model asked for; a switch to another domain does all of it.
     let pending = core::mem::take(&mut hv.mm.hooks.pending);
     if action == Action::Continue {
-        apply_pending(hv, i, pending);
-        if pending & PENDING_GDT != 0 {
-            // The caller's CS and SS may name descriptors it just replaced
-            // (the int 0x82 and vmcall entries keep them).
-            action = settle_return(hv, i, ctx);
+        if pending & PENDING_GDT == 0 {
+            apply_pending(hv, i, pending);
+            ctx.sanitize_for_exit();
+            return;
         }
+        action = gdt_reloaded(hv, i, ctx, pending);
         if action == Action::Continue {
             ctx.sanitize_for_exit();
             return;
@@ -240,6 +248,16 @@ fn apply_pending(hv: &mut Hypervisor, i: usize, pending: u8) {
     }
 }
 
+/// Pending work that includes a new GDT for domain `i`, which keeps
+/// running: the caller's CS and SS may name descriptors it just replaced
+/// (the int 0x82 and vmcall entries keep them), so the return is settled.
+#[cold]
+#[inline(never)]
+fn gdt_reloaded(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, pending: u8) -> Action {
+    apply_pending(hv, i, pending);
+    settle_return(hv, i, ctx)
+}
+
 /// Delivers the fault the hypervisor's IRETQ would raise on `ctx` (domain
 /// `i`'s), as [`crate::domain::iret::settle_return`] decides.
 fn settle_return(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
@@ -270,7 +288,10 @@ pub(super) fn return_faulted(mut f: TrapFrame) -> ! {
     // A fault of a return never carries the EXT bit: the code is the
     // selector or 0, as the return checks report it.
     let (vector, code) = (ctx.vector as u8, ctx.error_code);
-    let action = deliver(d_mut(i), ctx, vector, Some(code));
+    let action = match crate::domain::bounce::bounce(ctx, &d_mut(i).vcpu, &ArchGuest, vector, Some(code)) {
+        Ok(()) => Action::Continue,
+        Err(why) => Action::Crash(why),
+    };
     after_entry(hv, i, ctx, action);
     entry::enter(&to_frame(ctx))
 }
