@@ -24,7 +24,7 @@ use super::{PhysAddr, PhysMemory};
 use abi::{DomId, Mfn};
 
 /// Memory-management state of one domain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DomainMm {
     /// Its id.
     pub id: DomId,
