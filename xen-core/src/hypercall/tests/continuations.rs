@@ -68,7 +68,8 @@ fn a_preempted_mmuext_op_continues_after_the_operations_done() {
     for (i, m) in f.iter().enumerate() {
         g.put_u64s(BASE + i as u64 * 24, &[u64::from(MMUEXT_CLEAR_PAGE), m.0, 0]);
     }
-    w.hooks.preempt_batch_after = Some(1);
+    // A page clear costs 64 units: two per entry.
+    w.hooks.preempt_batch_after = Some(64);
     let pdone = BASE + 2048;
     let mut ctx = regs(N::MMUEXT_OP.0, &[BASE, 6, pdone, SELF]);
     enter(&mut w, D1, &g, &mut Sink::default(), &mut ctx);
