@@ -98,6 +98,7 @@ pub fn run(si: &'static StartInfo) -> ! {
         Some("bench") => bench(),
         Some("mmu-flood") => mmu_flood(si),
         Some("dead-domain") => dead_domain(),
+        Some("console-flood") => console_flood(si),
         Some("spin") => {
             say!("guest-kernel: spinning forever without yielding");
             loop {
@@ -272,7 +273,7 @@ fn fail(what: &str) -> ! {
 /// ticks and other domains run in between and the CPU limit (`timeout=`)
 /// ends it.
 fn mmu_flood(si: &StartInfo) -> ! {
-    let va = alias_512_gib(si);
+    let va = alias_512_gib(si, true);
     say!("guest-kernel: 512 GiB of mmu_update requests mapped at {va:#x}");
     let mut done = 0u32;
     let r = mem::mmu_update_raw(va, 1 << 16, &mut done);
@@ -287,10 +288,24 @@ fn mmu_flood(si: &StartInfo) -> ! {
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }
 
-/// Maps one frame of 256 requests (each writes 0 to word 0 of an unused
-/// data frame) at every page of L4 slot 1: 512 L1 entries to it, 512 L2
-/// entries to that L1, 512 L3 entries to that L2. Returns the address.
-fn alias_512_gib(si: &StartInfo) -> u64 {
+/// `test=console-flood` (issue 8, F5), as an unprivileged domain: a
+/// `console_io` write of 4 GiB − 1 bytes (a zeroed frame aliased over
+/// 512 GiB, so nothing is printed). It continues every 16 KiB, so other
+/// domains run and the CPU limit (`timeout=`) ends it.
+fn console_flood(si: &StartInfo) -> ! {
+    let va = alias_512_gib(si, false);
+    say!("guest-kernel: console_io of 4 GiB - 1 bytes from {va:#x}");
+    let r = abi::guest::console_write_raw(va, 0xFFFF_FFFF);
+    say!("guest-kernel: the 4 GiB console_io returned {r}");
+    say!("Test result: SUCCESS");
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// Maps one frame at every page of L4 slot 1: 512 L1 entries to it, 512
+/// L2 entries to that L1, 512 L3 entries to that L2. With `requests` the
+/// frame holds 256 requests, each writing 0 to word 0 of an unused data
+/// frame; else it is zero. Returns the address.
+fn alias_512_gib(si: &StartInfo, requests: bool) -> u64 {
     let fresh = || {
         let m = alloc_frame();
         clear(m);
@@ -307,7 +322,9 @@ fn alias_512_gib(si: &StartInfo) -> u64 {
         }
     };
     // Words 2i and 2i+1 of the request frame: request i.
-    fill(reqs, &|w| if w % 2 == 0 { data << 12 } else { 0 });
+    if requests {
+        fill(reqs, &|w| if w % 2 == 0 { data << 12 } else { 0 });
+    }
     fill(l1, &|_| (reqs << 12) | PRESENT | USER | ACCESSED);
     fill(l2, &|_| (l1 << 12) | PRESENT | RW | USER | ACCESSED);
     fill(l3, &|_| (l2 << 12) | PRESENT | RW | USER | ACCESSED);

@@ -250,3 +250,20 @@ fn a_domain_that_shut_down_cannot_be_named_or_given_memory() {
     assert_contains(&out.serial, "0    survivor          poweroff          4097 of 4097");
     assert_contains(&out.serial, "1    victim            poweroff          4097 of 4097");
 }
+
+/// Issue 8, F5: a 4 GiB console write used to run to its end with
+/// interrupts off (64 MiB took over a second). Now it continues every
+/// 16 KiB, so domain 0 keeps taking turns and the writer's CPU limit ends it.
+#[test]
+fn a_4_gib_console_write_is_preempted_and_another_domain_keeps_running() {
+    let mut run = Run::new("console_flood");
+    run.cmdline = "exit-success=always".into();
+    run.modules = vec![guest("name=watcher watch=4"), guest("name=writer timeout=7 test=console-flood")];
+    let out = run.boot();
+    let flood = out.serial.find("(d1) guest-kernel: console_io of 4 GiB - 1 bytes").expect("the write started");
+    let crashed = out.serial.find("domain 1 (writer) crashed: used up its CPU time").expect("the CPU limit fired");
+    let watched = out.serial[flood..].find("(d0) guest-kernel: watch ").expect("domain 0 ran during the write");
+    assert!(flood + watched < crashed, "domain 0 ran while the write went on:\n{}", out.serial);
+    assert_contains(&out.serial, "(d0) Test result: SUCCESS");
+    assert!(!out.serial.contains("the 4 GiB console_io returned"), "the write cannot finish in 7 s");
+}

@@ -114,7 +114,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let early = |e| ExchangeDone::stop(x.nr_exchanged, Err(e));
         let (i, o) = (&x.input, &x.output);
         if i.extent_order.max(o.extent_order) > MAX_ORDER {
-            return early(Errno::EPERM);
+            return early(self.refuse(Errno::EPERM, "exchange order above the limit"));
         }
         if x.nr_exchanged > i.nr_extents
             || i.domid != o.domid
@@ -122,7 +122,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             || (u64::MAX >> o.extent_order) < o.nr_extents
             || i.nr_extents << i.extent_order != o.nr_extents << o.extent_order
         {
-            return early(Errno::EINVAL);
+            return early(self.refuse(Errno::EINVAL, "exchange progress, domains or sizes inconsistent"));
         }
         if x.nr_exchanged == i.nr_extents {
             return ExchangeDone { nr_exchanged: None, result: Ok(()) };
@@ -137,17 +137,17 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if !subrange_in_guest_space(i.extent_start, x.nr_exchanged, i.nr_extents, 8)
             || !subrange_in_guest_space(o.extent_start, out_done, o.nr_extents, 8)
         {
-            return early(Errno::EFAULT);
+            return early(self.refuse(Errno::EFAULT, "exchange array not wholly in guest space (XSA-212)"));
         }
         if !self.node_acceptable(caller, o.mem_flags) {
-            return early(Errno::EINVAL);
+            return early(self.refuse(Errno::EINVAL, "exchange NUMA node not allowed"));
         }
         let dom = if i.domid == DomId::SELF { caller } else { i.domid };
         if self.domain(dom).is_none() {
-            return early(Errno::ESRCH);
+            return early(self.refuse(Errno::ESRCH, "no such domain"));
         }
         if !self.may_act_on(caller, dom) {
-            return early(Errno::EPERM);
+            return early(self.refuse(Errno::EPERM, "exchange of another domain's memory without privilege"));
         }
         let first = x.nr_exchanged >> in_chunk;
         for c in first..i.nr_extents >> in_chunk {
@@ -204,7 +204,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                         self.free_unassigned(m, c.out_order);
                     }
                     self.each_input(c, arrays.input, taken, |mm, mfn| mm.put_page(mfn));
-                    return Err(Errno::ENOMEM);
+                    return Err(self.refuse(Errno::ENOMEM, "no memory (below the address limit) for exchange outputs"));
                 }
             }
         }
@@ -240,15 +240,14 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         for j in 0..c.inputs {
             let gmfn = input.read(c.in_first + j)?;
             for k in 0..1u64 << c.in_order {
-                let mfn = Mfn(gmfn.checked_add(k).ok_or(Errno::EINVAL)?);
-                if !self.is_ram(mfn) {
-                    return Err(Errno::EINVAL);
-                }
+                let Some(mfn) = gmfn.checked_add(k).map(Mfn).filter(|&m| self.is_ram(m)) else {
+                    return Err(self.refuse(Errno::EINVAL, "exchange input frame not RAM"));
+                };
                 let info = self.info(mfn);
                 if info.owner() != c.dom || !info.allocated() || info.xen_heap() || info.count() != 1 {
-                    return Err(Errno::EINVAL);
+                    return Err(self.refuse(Errno::EINVAL, "exchange input frame in use or not the domain's"));
                 }
-                self.get_page(mfn, c.dom).map_err(|_| Errno::EINVAL)?;
+                self.get_page(mfn, c.dom).map_err(|_| self.refuse(Errno::EINVAL, "exchange input frame reference"))?;
                 *taken += 1;
             }
         }

@@ -17,6 +17,17 @@ pub enum Root {
     User,
 }
 
+/// What one operation costs in [`MmHooks::preempt_batch`] units (page-table
+/// entries' worth of work): clearing or copying a page is 512 words, a
+/// cache write-back far more.
+const fn op_cost(cmd: u32) -> u32 {
+    match cmd {
+        MMUEXT_CLEAR_PAGE | MMUEXT_COPY_PAGE => 64,
+        MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => 512,
+        _ => 1,
+    }
+}
+
 impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Processes `count` operations for `caller` on domain `foreigndom`.
     ///
@@ -45,11 +56,15 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             return BatchResult::refused(self.refuse(Errno::EPERM, "unprivileged caller names another domain"));
         }
         for i in 0..count {
-            // Between operations, never before the first: each call progresses.
-            if i != 0 && self.hooks.preempt_batch(1) {
-                return BatchResult { done: i, result: Err(Errno::ERESTART) };
-            }
-            if let Err(e) = ops.get(i).and_then(|op| self.mmuext_one(caller, fd, op, guest)) {
+            let r = ops.get(i).and_then(|op| {
+                // Between operations, never before the first: each call
+                // progresses. (Pins count their validation work themselves.)
+                if i != 0 && self.hooks.preempt_batch(op_cost(op.cmd)) {
+                    return Err(Errno::ERESTART);
+                }
+                self.mmuext_one(caller, fd, op, guest)
+            });
+            if let Err(e) = r {
                 return BatchResult { done: i, result: Err(e) };
             }
         }

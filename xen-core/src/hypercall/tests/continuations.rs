@@ -68,7 +68,8 @@ fn a_preempted_mmuext_op_continues_after_the_operations_done() {
     for (i, m) in f.iter().enumerate() {
         g.put_u64s(BASE + i as u64 * 24, &[u64::from(MMUEXT_CLEAR_PAGE), m.0, 0]);
     }
-    w.hooks.preempt_batch_after = Some(1);
+    // A page clear costs 64 units: two per entry.
+    w.hooks.preempt_batch_after = Some(64);
     let pdone = BASE + 2048;
     let mut ctx = regs(N::MMUEXT_OP.0, &[BASE, 6, pdone, SELF]);
     enter(&mut w, D1, &g, &mut Sink::default(), &mut ctx);
@@ -163,6 +164,11 @@ enum Step {
     Console {
         len: u64,
     },
+    /// `n` frames (the domain's own first, then others) for extents of `order`.
+    Exchange {
+        n: u64,
+        order: u32,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -172,6 +178,7 @@ fn step() -> impl Strategy<Value = Step> {
         (1..12u64).prop_map(|n| Step::Decrease { n }),
         (1..12u64).prop_map(|n| Step::Populate { n }),
         (1..2000u64).prop_map(|len| Step::Console { len }),
+        (1..16u64, 0..3u32).prop_map(|(n, order)| Step::Exchange { n, order }),
     ]
 }
 
@@ -213,10 +220,23 @@ fn outcome(steps: &[Step], limit: Option<u32>) -> (Vec<(u64, u32)>, Vec<u8>, cra
                 (N::MEMORY_OP.0, vec![op, res])
             }
             Step::Console { len } => (N::CONSOLE_IO.0, vec![abi::console::CONSOLEIO_WRITE, len, BASE]),
+            Step::Exchange { n, order } => {
+                let (ins, outs, arg) = (BASE + 40_000, BASE + 45_000, BASE + 50_000);
+                let n = n & !((1 << order) - 1);
+                let mfns: Vec<u64> = f.iter().map(|m| m.0).chain(100..).take(n as usize).collect();
+                g.put_u64s(ins, &mfns);
+                g.put_u64s(outs, &(0..n).map(|i| 700 + i).collect::<Vec<_>>());
+                let me = u64::from(DomId::SELF.0);
+                g.put_u64s(arg, &[ins, n, 0, me, outs, n >> order, u64::from(order), me, 0]);
+                (N::MEMORY_OP.0, vec![abi::memory::XENMEM_EXCHANGE, arg])
+            }
         };
         let dom = if matches!(s, Step::Console { .. }) { D0 } else { D1 };
         let (rax, _) = run(&mut w, dom, &g, &mut out, nr, &args);
         results.push((rax, g.u32_at(pdone)));
+        if let Step::Exchange { .. } = s {
+            results.push((g.u64_at(BASE + 50_064), 0));
+        }
     }
     w.check();
     (results, out.0, w.snapshot())
@@ -235,4 +255,28 @@ proptest! {
         prop_assert_eq!(&never, &always);
         prop_assert_eq!(&never, &sometimes);
     }
+}
+
+#[test]
+fn a_preempted_exchange_keeps_its_arguments_and_records_progress_in_the_guest() {
+    let mut w = World::new(256);
+    w.hooks.pool = (100..200).map(Mfn).collect();
+    let f = w.give(D1, 6);
+    let g = FakeGuest::new(4096);
+    let (ins, outs, arg) = (BASE, BASE + 1024, BASE + 2048);
+    g.put_u64s(ins, &f.iter().map(|m| m.0).collect::<Vec<_>>());
+    g.put_u64s(outs, &[500, 502, 504]);
+    let me = u64::from(DomId::SELF.0);
+    g.put_u64s(arg, &[ins, 6, 0, me, outs, 3, 1, me, 0]);
+    w.hooks.preempt_batch_after = Some(2);
+    let mut ctx = regs(N::MEMORY_OP.0, &[abi::memory::XENMEM_EXCHANGE, arg]);
+    enter(&mut w, D1, &g, &mut Sink::default(), &mut ctx);
+    assert_eq!(ctx.rip, RIP - 2);
+    assert_eq!((ctx.gpr[reg::RDI], ctx.gpr[reg::RSI]), (abi::memory::XENMEM_EXCHANGE, arg), "arguments unchanged");
+    assert_eq!(g.u64_at(arg + 64), 4, "nr_exchanged: two order-1 chunks of two frames each");
+    let (rax, _) = run(&mut w, D1, &g, &mut Sink::default(), N::MEMORY_OP.0, &[abi::memory::XENMEM_EXCHANGE, arg]);
+    assert_eq!((rax, g.u64_at(arg + 64)), (0, 6));
+    assert_eq!(w.doms[1].tot_pages, 6);
+    assert!((0..3).all(|j| w.info(Mfn(g.u64_at(outs + j * 8))).owner() == D1));
+    w.check();
 }
