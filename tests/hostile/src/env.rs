@@ -45,6 +45,10 @@ macro_rules! broke {
 pub struct Env {
     /// VA of the p2m list.
     pub p2m: u64,
+    /// Pages of the domain (PFNs below this are its own).
+    pub nr_pages: u64,
+    /// The shared_info frame (the hypervisor's, mapped by the guest).
+    pub shared_info: u64,
     /// Next free PFN, counting down (never mapped by the initial region).
     next_free: u64,
     /// Lowest PFN the initial mapping does not need (scratch pages above).
@@ -53,8 +57,12 @@ pub struct Env {
     scratch_next: u64,
     /// MFN of the boot L4 (the live root).
     pub l4: u64,
+    /// Frames the read-only M2P covers.
+    pub m2p_frames: u64,
     /// The low window's L1, once built.
     low_l1: Option<u64>,
+    /// The low window's L2, once built.
+    pub low_l2: Option<u64>,
 }
 
 impl Env {
@@ -64,13 +72,28 @@ impl Env {
         let first_scratch = si.pt_base + (si.nr_pt_frames + 1) * 4096;
         let mut e = Env {
             p2m,
+            nr_pages: si.nr_pages,
+            shared_info: si.shared_info >> 12,
             next_free: si.nr_pages - 1,
             first_free_in_region: (first_scratch - VIRT_BASE) / 4096,
             scratch_next: first_scratch,
             l4: 0,
             low_l1: None,
+            low_l2: None,
+            m2p_frames: 0,
         };
         e.l4 = e.mfn((si.pt_base - VIRT_BASE) / 4096);
+        // How far the M2P is mapped: probe one entry per page until a fault.
+        let mut pages = 0;
+        while pages < (1 << 12)
+            && arch::catch(|| {
+                let _ = arch::read(M2P + pages * 4096);
+            })
+            .is_none()
+        {
+            pages += 1;
+        }
+        e.m2p_frames = pages * 512;
         e
     }
 
@@ -84,9 +107,21 @@ impl Env {
         arch::write(self.p2m + pfn * 8, mfn);
     }
 
-    /// The M2P entry of `mfn`.
+    /// The M2P entry of `mfn`, or `u64::MAX` beyond the M2P.
     pub fn m2p(&self, mfn: u64) -> u64 {
-        arch::read(M2P + mfn * 8)
+        if mfn < self.m2p_frames {
+            arch::read(M2P + mfn * 8)
+        } else {
+            u64::MAX
+        }
+    }
+
+    /// Whether `mfn` is one of the guest's own image, data, stack or
+    /// start-of-day frames (or the scratch pages after them): never to be
+    /// written by the fuzzer's hypercalls.
+    pub fn is_image(&self, mfn: u64) -> bool {
+        let pfn = self.m2p(mfn);
+        pfn < self.first_free_in_region + 128 && self.mfn(pfn) == mfn
     }
 
     /// A fresh frame, never mapped, cleared; returns (pfn, mfn).
@@ -106,6 +141,11 @@ impl Env {
         self.scratch_next += 4096;
         assert!(self.scratch_next <= (self.first_free_in_region + 128) * 4096 + VIRT_BASE, "out of scratch pages");
         (va, self.mfn((va - VIRT_BASE) / 4096))
+    }
+
+    /// PFNs of the image and start-of-day data (the scratch pages follow).
+    pub fn image_pages(&self) -> u64 {
+        self.first_free_in_region
     }
 
     /// The PFN mapped at `va` by the initial mapping.
@@ -144,6 +184,7 @@ impl Env {
                     && mu(entry(self.l4, 0), (l3 << 12) | RWF) == 0;
                 assert!(ok, "building the low window failed");
                 self.low_l1 = Some(l1);
+                self.low_l2 = Some(l2);
                 l1
             }
         };

@@ -5,12 +5,15 @@
 //!
 //! | command line | what it does |
 //! |---|---|
+//! | `mode=fuzz seed=N ops=N [trace=1]` | seeded random and structured hypercalls over every implemented hypercall, with oracles after every successful call that can change a mapping |
 //! | `mode=f1` | stale TLB entry → write PTEs into a frame pinned as L1 |
 //! | `mode=f2` | stale TLB entry → call gate into ring 0 in a loaded GDT |
 //! | `mode=f3 case=cs0\|cs-e008\|cs-e020\|ss0\|ss-e010\|rip` | `iret` with a bad selector or RIP |
 //! | `mode=f4` | SYSCALL from 32-bit compatibility mode |
 //! | `mode=f5 case=mmu\|console` | a 2³¹-entry `mmu_update` / a 4 GiB `console_io` (never return; bounded by `timeout=`) |
 //! | `mode=f6` | (as domain 0) reservations of dead and never-built domains |
+//! | `mode=f7` | shared_info as a page table, written by the hypervisor's own CR2 store (found by the fuzzer) |
+//! | `mode=f8` | shared_info given back with `decrease_reservation` and handed out again (found by the fuzzer) |
 //!
 //! Each mode ends with `Test result: SUCCESS` when the attack was defeated
 //! (an errno or a recovered fault), or `Test result: FAILURE` and a line
@@ -25,6 +28,10 @@ mod arch;
 mod attacks;
 #[cfg(target_os = "none")]
 mod env;
+#[cfg(target_os = "none")]
+mod fuzz;
+#[cfg(target_os = "none")]
+mod oracle;
 
 #[cfg(target_os = "none")]
 use guest_kernel::say;
@@ -36,17 +43,19 @@ pub struct Options<'a> {
     case: &'a str,
     seed: u64,
     ops: u64,
+    trace: bool,
 }
 
 #[cfg(target_os = "none")]
 fn parse(cmdline: &str) -> Options<'_> {
-    let mut o = Options { mode: "fuzz", case: "", seed: 1, ops: 10_000 };
+    let mut o = Options { mode: "fuzz", case: "", seed: 1, ops: 10_000, trace: false };
     for token in cmdline.split_ascii_whitespace() {
         match token.split_once('=') {
             Some(("mode", v)) => o.mode = v,
             Some(("case", v)) => o.case = v,
             Some(("seed", v)) => o.seed = v.parse().unwrap_or(1),
             Some(("ops", v)) => o.ops = v.parse().unwrap_or(10_000),
+            Some(("trace", v)) => o.trace = v == "1",
             _ => {}
         }
     }
@@ -75,6 +84,9 @@ pub fn run(si: &'static abi::start_info::StartInfo) -> ! {
         "f4" => attacks::f4(&mut env),
         "f5" => attacks::f5(&mut env, o.case),
         "f6" => attacks::f6(&mut env),
+        "f7" => attacks::f7(&mut env),
+        "f8" => attacks::f8(&mut env),
+        "fuzz" => fuzz::run(&mut env, o.seed, o.ops, o.trace),
         other => crate::broke!("unknown mode '{other}'"),
     };
     let faults: u64 = arch::FAULTS.iter().map(|c| c.load(core::sync::atomic::Ordering::Relaxed)).sum();
