@@ -102,12 +102,16 @@ struct Fuzz<'e> {
     bufs: Bufs,
     /// Print every hypercall before it is made (`trace=1`).
     trace: bool,
+    /// Walk after every successful mapping change (`oracle=every`, the
+    /// default), or only every 4096 operations (`oracle=periodic`).
+    every_call: bool,
 }
 
 /// Runs `ops` operations from `seed`.
-pub fn run(env: &mut Env, seed: u64, ops: u64, trace: bool) -> Verdict {
+pub fn run(env: &mut Env, seed: u64, ops: u64, trace: bool, every_call: bool) -> Verdict {
     let mut f = Fuzz::new(env, seed)?;
     f.trace = trace;
+    f.every_call = every_call;
     say!("fuzz: seed {seed}, {ops} operations, arena of {ARENA} frames, L4 slots {FIRST_SLOT}-{LAST_SLOT}");
     say!(
         "fuzz: boot tables {:#x} {:#x} {:#x} {:#x}, shared_info {:#x}, arena tree {:#x} {:#x} {:#x}",
@@ -201,6 +205,7 @@ impl<'e> Fuzz<'e> {
             leaves: 0,
             bufs: Bufs { page: [0; 512] },
             trace: false,
+            every_call: true,
         })
     }
 
@@ -344,7 +349,7 @@ impl<'e> Fuzz<'e> {
             87..=88 => self.unknown(),
             _ => self.probe(),
         };
-        if changed {
+        if changed && self.every_call {
             self.check(FIRST_SLOT, LAST_SLOT)?;
         }
         Ok(())

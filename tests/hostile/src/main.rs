@@ -5,7 +5,7 @@
 //!
 //! | command line | what it does |
 //! |---|---|
-//! | `mode=fuzz seed=N ops=N [trace=1]` | seeded random and structured hypercalls over every implemented hypercall, with oracles after every successful call that can change a mapping |
+//! | `mode=fuzz seed=N ops=N [trace=1] [oracle=periodic]` | seeded random and structured hypercalls over every implemented hypercall, with oracles after every successful call that can change a mapping |
 //! | `mode=f1` | stale TLB entry → write PTEs into a frame pinned as L1 |
 //! | `mode=f2` | stale TLB entry → call gate into ring 0 in a loaded GDT |
 //! | `mode=f3 case=cs0\|cs-e008\|cs-e020\|ss0\|ss-e010\|rip` | `iret` with a bad selector or RIP |
@@ -44,11 +44,12 @@ pub struct Options<'a> {
     seed: u64,
     ops: u64,
     trace: bool,
+    every_call: bool,
 }
 
 #[cfg(target_os = "none")]
 fn parse(cmdline: &str) -> Options<'_> {
-    let mut o = Options { mode: "fuzz", case: "", seed: 1, ops: 10_000, trace: false };
+    let mut o = Options { mode: "fuzz", case: "", seed: 1, ops: 10_000, trace: false, every_call: true };
     for token in cmdline.split_ascii_whitespace() {
         match token.split_once('=') {
             Some(("mode", v)) => o.mode = v,
@@ -56,6 +57,7 @@ fn parse(cmdline: &str) -> Options<'_> {
             Some(("seed", v)) => o.seed = v.parse().unwrap_or(1),
             Some(("ops", v)) => o.ops = v.parse().unwrap_or(10_000),
             Some(("trace", v)) => o.trace = v == "1",
+            Some(("oracle", v)) => o.every_call = v != "periodic",
             _ => {}
         }
     }
@@ -86,7 +88,7 @@ pub fn run(si: &'static abi::start_info::StartInfo) -> ! {
         "f6" => attacks::f6(&mut env),
         "f7" => attacks::f7(&mut env),
         "f8" => attacks::f8(&mut env),
-        "fuzz" => fuzz::run(&mut env, o.seed, o.ops, o.trace),
+        "fuzz" => fuzz::run(&mut env, o.seed, o.ops, o.trace, o.every_call),
         other => crate::broke!("unknown mode '{other}'"),
     };
     let faults: u64 = arch::FAULTS.iter().map(|c| c.load(core::sync::atomic::Ordering::Relaxed)).sum();
