@@ -174,6 +174,10 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
         d.io_caps = privileged;
     }
     let flags = if privileged { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
+    // The preemption budget counts work per hypercall; the builder is not
+    // one, so each build starts afresh (else the fourth domain's pin ran
+    // out of budget and was refused with ERESTART).
+    hv.mm.hooks.work = 0;
     let built = match builder::build(&mut hv.mm, dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags) {
         Ok(b) => b,
         Err(e) => {
