@@ -33,6 +33,8 @@ pub type Verdict = Result<(), Broke>;
 
 /// Frames in the arena.
 const ARENA: usize = 64;
+/// Hypercalls remembered for the report of a broken oracle.
+const RECENT: usize = 12;
 /// No frame.
 const NONE: u64 = u64::MAX;
 /// Arena L4 slots.
@@ -102,6 +104,9 @@ struct Fuzz<'e> {
     bufs: Bufs,
     /// Print every hypercall before it is made (`trace=1`).
     trace: bool,
+    /// The last hypercalls, printed when an oracle fires.
+    recent: [(u64, [u64; 5], i64); RECENT],
+    n_recent: usize,
     /// Walk after every successful mapping change (`oracle=every`, the
     /// default), or only every 4096 operations (`oracle=periodic`).
     every_call: bool,
@@ -205,6 +210,8 @@ impl<'e> Fuzz<'e> {
             leaves: 0,
             bufs: Bufs { page: [0; 512] },
             trace: false,
+            recent: [(0, [0; 5], 0); RECENT],
+            n_recent: 0,
             every_call: true,
         })
     }
@@ -214,6 +221,8 @@ impl<'e> Fuzz<'e> {
             say!("fuzz: hc {nr} {:#x} {:#x} {:#x} {:#x}", a[0], a[1], a[2], a[3]);
         }
         let r = hc(nr, a);
+        self.recent[self.n_recent % RECENT] = (nr, a, r);
+        self.n_recent += 1;
         if let Some(c) = self.calls.get_mut(nr as usize) {
             *c += 1;
             if r >= 0 {
@@ -371,6 +380,11 @@ impl<'e> Fuzz<'e> {
                 Ok(())
             }
             Err(v) => {
+                say!("fuzz: the last {RECENT} hypercalls, oldest first (nr, arguments, result):");
+                for k in self.n_recent.saturating_sub(RECENT)..self.n_recent {
+                    let (nr, a, r) = self.recent[k % RECENT];
+                    say!("fuzz:   {nr} {:#x} {:#x} {:#x} {:#x} -> {r}", a[0], a[1], a[2], a[3]);
+                }
                 let m = (v.pte & ADDR_MASK) >> 12;
                 let pfn = self.env.m2p(m);
                 let p2m = if pfn < self.env.nr_pages { self.env.mfn(pfn) } else { NONE };
@@ -533,7 +547,9 @@ impl<'e> Fuzz<'e> {
         for &(cmd, m) in &pins[..done] {
             self.note_mmuext(cmd, m);
         }
-        true
+        // Only a new table type, pin or root can make an existing mapping
+        // wrong; flushes, copies and the rest cannot add one.
+        pins[..done].iter().any(|&(c, _)| c <= MMUEXT_NEW_BASEPTR || c == MMUEXT_NEW_USER_BASEPTR)
     }
 
     fn note_mmuext(&mut self, cmd: u32, m: u64) {
@@ -635,9 +651,10 @@ impl<'e> Fuzz<'e> {
                             arch::oracle_state().zombies.add(m);
                         }
                     }
-                    return true;
                 }
-                done != start as i64 && dom == SELF as u16
+                // Giving frames back adds no mapping (one still mapped
+                // stays a zombie until the periodic walk retires it).
+                false
             }
             0 | 6 => {
                 // Take frames for the arena's empty PFNs.
@@ -667,9 +684,8 @@ impl<'e> Fuzz<'e> {
                 let first = if array == self.bufs.page.as_ptr() as u64 { start.min(n) } else { 0 };
                 for k in first as usize..got as usize {
                     let m = self.bufs.page[k];
-                    if dom != SELF as u16 {
-                        continue;
-                    }
+                    // Frames came back, so they are its own whatever domain
+                    // it named (its own id works like DOMID_SELF).
                     if order != 0 || sub == 0 {
                         // Not tracked as arena frames: give them straight back.
                         let mut back = [m];
@@ -743,7 +759,7 @@ impl<'e> Fuzz<'e> {
             self.hcall(12, a)
         };
         let exchanged = x[8].min(n as u64) as usize;
-        let clean = arg == x.as_ptr() as u64 && in_order == 0 && out_order == 0 && dom == SELF as u16;
+        let clean = arg == x.as_ptr() as u64 && in_order == 0 && out_order == 0;
         if r == -38 || !clean {
             return;
         }
@@ -966,14 +982,14 @@ impl<'e> Fuzz<'e> {
         let va = va_of(FIRST_SLOT, 0, 0, self.rng.below(512)) + self.rng.below(512) * 8;
         let v = self.pte();
         let write = self.rng.chance(128);
-        let _ = catch(|| {
+        let fault = catch(|| {
             if write {
                 arch::write(va, v);
             } else {
                 let _ = arch::read(va);
             }
         });
-        write
+        write && fault.is_none()
     }
 }
 
