@@ -374,23 +374,7 @@ pub fn f7(env: &mut Env) -> Verdict {
     let slot = 200;
     let r = mu(entry(l2, slot), (si << 12) | RWF);
     say!("f7: shared_info frame {si:#x} as the L1 under low L2 entry {slot}: {r}");
-    let r3 = mu(entry(l2, slot), 0);
-    let pin = me(MMUEXT_PIN_L1_TABLE, si, 0);
-    if pin == 0 {
-        let _ = me(MMUEXT_UNPIN_TABLE, si, 0);
-    }
-    say!("f7: NEW_BASEPTR to shared_info (the domain dies here if it is accepted)");
-    let nb = me(MMUEXT_NEW_BASEPTR, si, 0);
-    say!("f7: NEW_BASEPTR to shared_info: {nb}");
-    let gdt = call(N::SET_GDT, &[[si].as_ptr() as u64, 16]);
-    let _ = call(N::SET_GDT, &[0, 0]);
-    say!("f7: pin L1 of shared_info: {pin}; set_gdt([shared_info]): {gdt}");
-    if r != 0 && pin != 0 && gdt != 0 {
-        say!("f7: defeated: shared_info can be neither a page table nor a descriptor page");
-        return Ok(());
-    }
-    if r == 0 && r3 == 0 {
-        let again = mu(entry(l2, slot), (si << 12) | RWF);
+    if r == 0 {
         // A fault at 0x200025 (not mapped): CR2 = frame 0x200 | P|U|A.
         let pte = (HV_TEXT_MFN << 12) | RO;
         let f = catch(|| {
@@ -400,13 +384,32 @@ pub fn f7(env: &mut Env) -> Verdict {
         let _ = me(MMUEXT_INVLPG_LOCAL, va, 0);
         let mut word = 0;
         let g = catch(|| word = arch::read(va));
-        say!("f7: hooked again: {again}; fault at {pte:#x}: {}; read at {va:#x}: {word:#x} ({})", show(&f), show(&g));
+        say!("f7: fault at {pte:#x}: {}; read at {va:#x}: {word:#x} ({})", show(&f), show(&g));
         let _ = mu(entry(l2, slot), 0);
-        if again == 0 && g.is_none() {
+        if g.is_none() {
             return broke!("f7: shared_info became an L1; the hypervisor's CR2 write mapped frame {HV_TEXT_MFN:#x}, read {word:#x}");
         }
+        return broke!("f7: shared_info was accepted as an L1 table");
     }
-    broke!("f7: shared_info accepted as a page table or GDT frame (hook {r}, pin {pin}, set_gdt {gdt})")
+    let pin = me(MMUEXT_PIN_L1_TABLE, si, 0);
+    if pin == 0 {
+        let _ = me(MMUEXT_UNPIN_TABLE, si, 0);
+    }
+    let gdt = call(N::SET_GDT, &[[si].as_ptr() as u64, 16]);
+    let _ = call(N::SET_GDT, &[0, 0]);
+    say!("f7: pin L1 of shared_info: {pin}; set_gdt([shared_info]): {gdt}");
+    if pin == 0 || gdt == 0 {
+        return broke!("f7: shared_info accepted as a page table or GDT frame (pin {pin}, set_gdt {gdt})");
+    }
+    // Last: if this is accepted the domain loses its own mappings and dies.
+    say!("f7: NEW_BASEPTR to shared_info (the domain dies here if it is accepted)");
+    let nb = me(MMUEXT_NEW_BASEPTR, si, 0);
+    say!("f7: NEW_BASEPTR to shared_info: {nb}");
+    if nb == 0 {
+        return broke!("f7: shared_info accepted as the root table");
+    }
+    say!("f7: defeated: shared_info can be neither a page table nor a descriptor page");
+    Ok(())
 }
 
 /// F8 (found by the fuzzer): `decrease_reservation` of the shared_info

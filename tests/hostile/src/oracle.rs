@@ -54,6 +54,12 @@ impl Bits {
         self.words[w] |= 1 << (m % 64);
     }
 
+    fn unset(&mut self, m: u64) {
+        if (m as usize) < MAX_MFN {
+            self.words[m as usize / 64] &= !(1 << (m % 64));
+        }
+    }
+
     fn clear(&mut self) {
         if self.n == self.touched.len() {
             self.words.fill(0);
@@ -81,8 +87,6 @@ impl Default for Bits {
 /// break; the hypervisor's invariant checker (check=N) covers those.
 pub struct Zombies {
     member: Bits,
-    seen: Bits,
-    list: [u64; 1024],
     n: usize,
 }
 
@@ -91,38 +95,19 @@ impl Zombies {
         self.member.get(m)
     }
 
-    fn seen(&mut self, m: u64) {
-        if self.member.get(m) {
-            self.seen.set(m);
-        }
-    }
-
-    /// Adds a frame given back. Once the list is full a zombie is never
-    /// swept: the oracle then accepts it for good (it may miss, never lie).
+    /// Adds a frame given back.
     pub fn add(&mut self, m: u64) {
-        if self.member.get(m) {
-            return;
-        }
-        self.member.set(m);
-        if self.n < self.list.len() {
-            self.list[self.n] = m;
+        if !self.member.get(m) {
+            self.member.set(m);
             self.n += 1;
         }
     }
 
     /// Forgets a frame that is the guest's own again.
     pub fn remove(&mut self, m: u64) {
-        if let Some(i) = self.list[..self.n].iter().position(|&z| z == m) {
-            self.list[i] = self.list[self.n - 1];
+        if self.member.get(m) {
+            self.member.unset(m);
             self.n -= 1;
-            self.rebuild();
-        }
-    }
-
-    fn rebuild(&mut self) {
-        self.member.clear();
-        for &m in &self.list[..self.n] {
-            self.member.set(m);
         }
     }
 
@@ -147,7 +132,7 @@ impl State {
     /// Empty storage.
     pub const fn new() -> State {
         State {
-            zombies: Zombies { member: Bits::new(), seen: Bits::new(), list: [0; 1024], n: 0 },
+            zombies: Zombies { member: Bits::new(), n: 0 },
             tables: Bits::new(),
             l1s: [(0, 0, [0; 3], false); MAX_L1S],
             n_l1s: 0,
@@ -205,7 +190,6 @@ pub fn check(env: &Env, lo: u64, hi: u64, known: &Known<'_>) -> Result<u64, Viol
     if let Some(f) = fault {
         return Err(Violation { at: [f.vector, f.rip, f.error, 0], pte: 0, why: "the walk itself faulted" });
     }
-    st.zombies.seen.clear();
     result
 }
 
@@ -321,7 +305,6 @@ fn walk(env: &Env, st: &mut State, lo: u64, hi: u64) -> Result<u64, Violation> {
             if m != env.shared_info && !owns(env, m) && !st.zombies.contains(m) {
                 return Err(Violation { at, pte: e1, why: "maps a frame it does not own" });
             }
-            st.zombies.seen(m);
             if rw2 && e1 & RW != 0 && st.tables.get(m) {
                 return Err(Violation { at, pte: e1, why: "maps a page-table or GDT frame writable" });
             }
@@ -333,7 +316,6 @@ fn walk(env: &Env, st: &mut State, lo: u64, hi: u64) -> Result<u64, Violation> {
 /// A table entry must point at a frame the guest owns.
 fn table(env: &Env, zombies: &mut Zombies, e: u64, at: [u64; 4]) -> Result<u64, Violation> {
     let m = (e & ADDR_MASK) >> 12;
-    zombies.seen(m);
     if owns(env, m) || zombies.contains(m) {
         Ok(m)
     } else {
