@@ -15,7 +15,7 @@ HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
 DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M" --module "$(GUEST) name=demo1 mem=16M watch=5"
 
-.PHONY: all setup build lint run test test-host test-qemu conformance conformance-xen bench fuzz doc clean
+.PHONY: all setup build lint run test test-host test-qemu conformance conformance-xen bench fuzz fuzz-guest doc clean
 
 all: build
 
@@ -30,7 +30,7 @@ setup:
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 
 build: setup
-	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest --target $(TARGET)
+	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest --target $(TARGET)
 	$(CARGO) build --release -p xen-tools
 
 run: build
@@ -39,7 +39,7 @@ run: build
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -q --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -q -p xen-core -p guest-kernel -p conformance-guest --target $(TARGET) -- -D warnings
+	$(CARGO) clippy -q -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest --target $(TARGET) -- -D warnings
 
 test-host: setup lint
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --no-deps -p abi
@@ -83,6 +83,34 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run mmu_ops -- -max_total_time=$(FUZZ_SECONDS)
+
+# The hostile guest's fuzzer (tests/hostile, mode=fuzz) as unprivileged
+# domain 1 beside a victim (guest-kernel watch=) that checks its own memory:
+# one QEMU run per seed, each must end with both domains printing SUCCESS.
+# CHECK=N adds the hypervisor's invariant checker every N hypercalls
+# (check=N); QEMU_LOCK is a command prefix for each run (e.g. a flock).
+HOSTILE      := $(BARE)/hostile
+SEEDS        ?= 1 2 3
+OPS          ?= 1000000
+CHECK        ?=
+QEMU_LOCK    ?=
+FUZZ_TIMEOUT ?= 3600
+fuzz-guest: build
+	@mkdir -p build; fail=0; \
+	for s in $(SEEDS); do \
+	  t0=$$(date +%s.%N); \
+	  $(QEMU_LOCK) $(RUN) $(HV) --memory 256 --timeout $(FUZZ_TIMEOUT) --verdicts \
+	    --cmdline "loglvl=info$(if $(CHECK), check=$(CHECK))" \
+	    --log build/fuzz-$$s.log --iso build/fuzz-$$s.iso \
+	    --module "$(GUEST) name=victim mem=16M watch=200" \
+	    --module "$(HOSTILE) name=fuzz mem=32M mode=fuzz seed=$$s ops=$(OPS)" >/dev/null 2>&1 || fail=1; \
+	  t1=$$(date +%s.%N); \
+	  echo "seed $$s$(if $(CHECK), check=$(CHECK)): $$(grep -a -o 'seed [0-9]*: [0-9]* hypercalls ([0-9]* succeeded)' build/fuzz-$$s.log | cut -d' ' -f3-6)," \
+	    "$$(grep -a -o '[0-9]* oracle walks over [0-9]* entries' build/fuzz-$$s.log)," \
+	    "$$(grep -a -o 'check: [0-9]* invariant checks' build/fuzz-$$s.log | cut -d' ' -f2-)" \
+	    "$$(echo "$$t1 - $$t0" | bc | cut -c1-6) s wall:" \
+	    "$$(grep -a -o 'Test result: [A-Z]*' build/fuzz-$$s.log | sort | uniq -c | tr -s ' ' | paste -sd,) (build/fuzz-$$s.log)"; \
+	done; exit $$fail
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p abi

@@ -8,6 +8,7 @@
 //! | `no-debug-exit` | never write QEMU's isa-debug-exit port; halt instead |
 //! | `exit-success=poweroff\|always` | exit QEMU with success only if every domain powered off (default), or whatever they did; a refused module always fails the run |
 //! | `selftest=panic\|triple-fault\|page-fault\|write-text` | deliberately fail after boot, so the test harness can prove it detects failures |
+//! | `check=N` | debugging: run the memory model's invariant checker every N SYSCALL hypercalls and after every teardown; a violation crashes the calling domain and fails the run, and frames not returned at the end fail it too |
 //!
 //! Unknown options are reported, not fatal.
 
@@ -56,11 +57,19 @@ pub struct HvOptions {
     /// Exit with success only if every domain powered off (default); with
     /// `exit-success=always`, any ending counts as success.
     pub require_poweroff: bool,
+    /// Run the invariant checker every this many hypercalls (0: never).
+    pub check_every: u64,
 }
 
 impl Default for HvOptions {
     fn default() -> Self {
-        HvOptions { log_level: LogLevel::Info, debug_exit: true, selftest: None, require_poweroff: true }
+        HvOptions {
+            log_level: LogLevel::Info,
+            debug_exit: true,
+            selftest: None,
+            require_poweroff: true,
+            check_every: 0,
+        }
     }
 }
 
@@ -81,6 +90,7 @@ impl HvOptions {
                     true
                 }
                 "selftest" => parse_selftest(value).map(|s| opts.selftest = Some(s)).is_some(),
+                "check" => value.parse::<u64>().ok().filter(|&n| n > 0).map(|n| opts.check_every = n).is_some(),
                 "exit-success" => match value {
                     "poweroff" => {
                         opts.require_poweroff = true;
@@ -133,6 +143,14 @@ mod tests {
         let (o, u) = HvOptions::parse("");
         assert_eq!(o, HvOptions::default());
         assert!(u.is_empty());
+    }
+
+    #[test]
+    fn check_takes_a_positive_period() {
+        assert_eq!(HvOptions::parse("check=100").0.check_every, 100);
+        let (o, u) = HvOptions::parse("check=0 check=x check");
+        assert_eq!(o.check_every, 0);
+        assert_eq!(u.as_slice(), &["check=0", "check=x", "check"]);
     }
 
     #[test]

@@ -325,6 +325,13 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// contents need no validation) on a frame the caller holds a general
     /// reference on.
     pub fn get_simple_type(&mut self, mfn: Mfn, ty: PageType) -> Result<(), RefError> {
+        // A hypervisor frame shared with the domain (shared_info) is only
+        // ever data, as on Xen (a permanent writable type): the hypervisor
+        // writes it, so as a descriptor page or page table its own stores
+        // would forge descriptors or PTEs.
+        if ty != PageType::Writable && self.info(mfn).xen_heap() {
+            return Err(RefError::WrongOwner);
+        }
         self.settle(mfn);
         let info = *self.info(mfn);
         if info.type_count() == 0 && info.page_type() != ty {
@@ -349,6 +356,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     pub fn get_type(&mut self, mfn: Mfn, ty: PageType) -> Result<(), abi::Errno> {
         match ty.level() {
             None => self.get_simple_type(mfn, ty).map_err(|_| abi::Errno::EINVAL),
+            Some(_) if self.info(mfn).xen_heap() => {
+                Err(self.refuse(abi::Errno::EINVAL, "shared_info cannot be a page table"))
+            }
             Some(level) => {
                 self.settle(mfn);
                 let info = *self.info(mfn);
@@ -403,6 +413,11 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let info = self.info(mfn);
         if info.owner() != dom || !info.allocated() || info.count() == 0 {
             return Err(abi::Errno::ENXIO);
+        }
+        // shared_info is the hypervisor's, only lent: freed, it could be
+        // handed to anyone while the hypervisor still writes it.
+        if info.xen_heap() {
+            return Err(self.refuse(abi::Errno::ENXIO, "shared_info cannot be given back"));
         }
         self.info_mut(mfn).set_allocated(false);
         self.put_page(mfn);

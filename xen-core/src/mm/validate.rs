@@ -128,6 +128,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if !self.is_ram(target) {
             return Err(self.refuse(Errno::EINVAL, "upper entry maps a frame that is not RAM"));
         }
+        // shared_info is only ever data (see `get_simple_type`).
+        if self.info(target).xen_heap() {
+            return Err(self.refuse(Errno::EINVAL, "upper entry maps shared_info as a page table"));
+        }
         if target == table {
             // A read-only self map is a linear page table needing no references.
             return if e.writable() {

@@ -1,5 +1,6 @@
 //! Building the domains from the boot modules and starting the first one.
 
+use super::invariants::DebugCheck;
 use super::paging::{DirectMap, DIRECT_MAP_BASE};
 use super::run::{domains, finish, flush_all, state_init, switch_to, to_frame, Hypervisor};
 use super::{
@@ -50,7 +51,12 @@ fn frame_table(frames: &mut FrameAllocator, max_pfn: u64) -> Option<(&'static mu
 }
 
 /// Builds a domain per module and runs them. Never returns.
-pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_poweroff_required: bool) -> ! {
+pub fn run_domains(
+    desc: &BootDescription<'_>,
+    mut frames: FrameAllocator,
+    all_poweroff_required: bool,
+    check_every: u64,
+) -> ! {
     let max_pfn = desc.usable().map(|r| r.end.0.div_ceil(4096)).max().unwrap_or(0);
     let Some((ft, m2p)) = frame_table(&mut frames, max_pfn) else {
         log::error!("no memory for the frame table");
@@ -88,6 +94,7 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
         current: 0,
         console: Console { at_line_start: [true; MAX_DOMAINS] },
         all_poweroff_required,
+        check: DebugCheck::new(check_every),
         refused_modules: 0,
         hv_root: root,
     };
@@ -122,6 +129,7 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
     let first = (0..MAX_DOMAINS).find(|&i| domains()[i].is_some()).unwrap_or(0);
     hv.current = first;
     let ctx = switch_to(&mut hv, first);
+    hv.check.arm(&mut hv.mm.hooks.pending);
     state_init(hv);
     entry::enter(&to_frame(&ctx))
 }
@@ -166,6 +174,10 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
         d.io_caps = privileged;
     }
     let flags = if privileged { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
+    // The preemption budget counts work per hypercall; the builder is not
+    // one, so each build starts afresh (else the fourth domain's pin ran
+    // out of budget and was refused with ERESTART).
+    hv.mm.hooks.work = 0;
     let built = match builder::build(&mut hv.mm, dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags) {
         Ok(b) => b,
         Err(e) => {

@@ -12,10 +12,16 @@ static HEAP: LockedHeap = LockedHeap::empty();
 /// Heap size in frames (4 MiB).
 pub const HEAP_FRAMES: u64 = 1024;
 
-/// Sets up the heap; returns its size in bytes, or `None` without memory.
-pub fn init(frames: &mut FrameAllocator) -> Option<u64> {
-    let first = frames.alloc_contiguous(HEAP_FRAMES)?;
-    let size = HEAP_FRAMES * 4096;
+/// Heap bytes the invariant checker needs per frame of RAM (its recount
+/// vectors), reserved on top of [`HEAP_FRAMES`] when `check=` is given.
+pub const CHECKER_BYTES_PER_FRAME: u64 = 48;
+
+/// Sets up the heap with `extra` more frames; returns its size in bytes,
+/// or `None` without memory.
+pub fn init(frames: &mut FrameAllocator, extra: u64) -> Option<u64> {
+    let n = HEAP_FRAMES + extra;
+    let first = frames.alloc_contiguous(n)?;
+    let size = n * 4096;
     let start = DIRECT_MAP_BASE + PhysAddr::of_mfn(first).0;
     // SAFETY: the frames were just taken from the allocator, so nothing else
     // uses them, and they are mapped RW in the direct map for good.

@@ -30,6 +30,9 @@ pub const PENDING_FLUSH: u8 = 1;
 pub const PENDING_ROOT: u8 = 2;
 /// The current domain's GDT frames changed.
 pub const PENDING_GDT: u8 = 4;
+/// `check=N` is on: every SYSCALL hypercall leaves through the slow path,
+/// which counts it (so the fast path costs nothing without the option).
+pub const PENDING_CHECK: u8 = 8;
 
 /// Work per hypercall entry before it is preempted and continued: 8192
 /// page-table entries' worth, a few milliseconds under QEMU. A continuation

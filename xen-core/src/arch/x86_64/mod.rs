@@ -29,6 +29,8 @@ mod hooks;
 #[cfg(target_os = "none")]
 mod idt;
 #[cfg(target_os = "none")]
+mod invariants;
+#[cfg(target_os = "none")]
 pub mod paging;
 #[cfg(target_os = "none")]
 pub mod qemu;

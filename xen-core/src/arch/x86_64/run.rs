@@ -5,7 +5,8 @@
 use super::entry;
 use super::exception::TrapFrame;
 use super::guest_faults::{compat_syscall, guest_exception};
-use super::hooks::{ArchGuest, ArchHooks, Console, PENDING_FLUSH, PENDING_GDT, PENDING_ROOT};
+use super::hooks::{ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_FLUSH, PENDING_GDT, PENDING_ROOT};
+use super::invariants::DebugCheck;
 use super::paging::DirectMap;
 use super::{cpu, qemu, serial};
 use crate::domain::segments::domain_gdt;
@@ -30,6 +31,8 @@ pub struct Hypervisor {
     pub(super) refused_modules: usize,
     /// The hypervisor's own L4 (CR3 while no domain's tables are needed).
     pub(super) hv_root: u64,
+    /// `check=N`: the invariant checker's schedule and results.
+    pub(super) check: DebugCheck,
 }
 
 /// The hypervisor's state. There is one CPU, the hypervisor runs with
@@ -126,6 +129,19 @@ pub fn syscall_entry(frame: &mut TrapFrame) {
         ctx.sanitize_for_exit();
         return;
     }
+    after_hypercall(hv, i, ctx, action);
+}
+
+/// The slow path of a SYSCALL hypercall: the `check=N` count, then
+/// [`after_entry`].
+#[inline(never)]
+fn after_hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action: Action) {
+    if hv.mm.hooks.pending & PENDING_CHECK != 0 && hv.check.tick() {
+        let n = hv.check.hypercalls;
+        if !hv.check.run(&hv.mm, format_args!("after hypercall {n} (domain {i})")) {
+            action = Action::Crash("the invariant checker found a violation (check=)");
+        }
+    }
     after_entry(hv, i, ctx, action);
 }
 
@@ -186,7 +202,9 @@ fn timer_tick(i: usize) -> Action {
 #[inline(never)]
 fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action: Action) {
     // Work the model asked for; a switch to another domain does all of it.
-    let pending = core::mem::take(&mut hv.mm.hooks.pending);
+    // (`PENDING_CHECK` stays: it is a mode, not work.)
+    let pending = hv.mm.hooks.pending;
+    hv.mm.hooks.pending = pending & PENDING_CHECK;
     if action == Action::Continue {
         if pending & PENDING_GDT == 0 {
             apply_pending(hv, i, pending);
@@ -336,6 +354,9 @@ fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     let mm = &mut hv.mm;
     let report = Teardown::new(mm, DomId(i as u16)).run(mm);
     d_mut(i).state = state;
+    if hv.check.enabled() {
+        hv.check.run(&hv.mm, format_args!("after the teardown of domain {i}"));
+    }
     if report.still_referenced > 0 {
         log::warn!("domain {i}: {} frames still referenced by other domains", report.still_referenced);
     }
@@ -359,6 +380,27 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
     }
     let ended = domains().iter().flatten().map(|d| d.state);
     let verdict = RunVerdict::decide(hv.refused_modules, ended, hv.all_poweroff_required);
+    if hv.check.enabled() {
+        let leaked: u64 = domains()
+            .iter()
+            .flatten()
+            .map(|d| {
+                let mm = &hv.mm.domains[d.id.0 as usize];
+                mm.given - mm.returned
+            })
+            .sum();
+        let c = &hv.check;
+        log::info!(
+            "check: {} invariant checks over {} hypercalls, {} violations; frames leaked: {leaked}",
+            c.runs,
+            c.hypercalls,
+            c.violations
+        );
+        if c.violations > 0 || leaked > 0 {
+            log::info!("Shutting down: failure (check=: {} violations, {leaked} frames leaked)", c.violations);
+            qemu::exit(qemu::EXIT_FAILURE)
+        }
+    }
     log::info!("Shutting down: {verdict}");
     qemu::exit(if verdict == RunVerdict::Success { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
 }

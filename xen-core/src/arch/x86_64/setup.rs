@@ -95,7 +95,10 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     let audit = paging::build_and_load(&mut frames, desc.usable(), nx)
         .unwrap_or_else(|e| fatal(format_args!("building the hypervisor page tables: {e:?}")));
     let features = enable_protection(nx);
-    let heap_bytes = heap::init(&mut frames).unwrap_or_else(|| fatal(format_args!("no memory for the heap")));
+    // check= recounts every frame's references in heap vectors.
+    let max_pfn = desc.usable().map(|r| r.end.0.div_ceil(4096)).max().unwrap_or(0);
+    let checker = if opts.check_every > 0 { (max_pfn * heap::CHECKER_BYTES_PER_FRAME).div_ceil(4096) } else { 0 };
+    let heap_bytes = heap::init(&mut frames, checker).unwrap_or_else(|| fatal(format_args!("no memory for the heap")));
 
     let platform = Platform { features, audit, heap_bytes, free_frames: frames.free_frames() };
     let frames = frames;
@@ -110,7 +113,7 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     mask_legacy_pic();
     super::timer::init();
     super::entry::init(features.smap);
-    super::domains::run_domains(&desc, frames, opts.require_poweroff)
+    super::domains::run_domains(&desc, frames, opts.require_poweroff, opts.check_every)
 }
 
 fn run_selftest(test: SelfTest) {

@@ -236,6 +236,43 @@ fn non_wb_cache_attributes_on_a_xen_heap_frame_give_eacces() {
     w.check();
 }
 
+/// Found by the hostile guest's fuzzer (issue 8, F7): shared_info was
+/// accepted as an L1 (and L2) table and as a GDT frame. The hypervisor
+/// stores CR2 in it on every page fault, so a fault at an address shaped
+/// like a PTE became a guest mapping of any frame.
+#[test]
+fn shared_info_is_never_a_page_table_or_a_descriptor_page() {
+    let mut w = World::new(64);
+    let shared = Mfn(50);
+    w.mm().assign_xen_heap_frame(shared, D1);
+    let c = pinned_chain(&mut w, D1);
+    refused(&mut w, Errno::EINVAL, |w| w.update(D1, c.l2, 5, shared.to_maddr() | FLAGS));
+    refused(&mut w, Errno::EINVAL, |w| w.update(D1, c.l3, 5, shared.to_maddr() | FLAGS));
+    refused(&mut w, Errno::EINVAL, |w| w.update(D1, c.l4, 5, shared.to_maddr() | FLAGS));
+    for level in 1..=4 {
+        refused(&mut w, Errno::EINVAL, |w| w.pin(D1, level, shared));
+    }
+    refused(&mut w, Errno::EINVAL, |w| w.user_baseptr(D1, shared));
+    refused(&mut w, Errno::EINVAL, |w| w.baseptr(D1, shared));
+    refused(&mut w, Errno::EINVAL, |w| w.mm().set_gdt(D1, &[shared], 16));
+    assert_eq!(w.update(D1, c.l1, 3, shared.to_maddr() | FLAGS), Ok(()), "it stays mappable as data");
+    w.check();
+}
+
+/// Found by the hostile guest's fuzzer (issue 8, F8): decrease_reservation
+/// freed shared_info, which populate_physmap then handed back as an
+/// ordinary frame (or to another domain) while the hypervisor kept writing
+/// it as the domain's shared_info.
+#[test]
+fn shared_info_cannot_be_given_back() {
+    let mut w = World::new(64);
+    let shared = Mfn(50);
+    w.mm().assign_xen_heap_frame(shared, D1);
+    refused(&mut w, Errno::ENXIO, |w| w.mm().release_frame(D1, shared));
+    assert_eq!(w.info(shared).count(), 1, "still allocated");
+    w.check();
+}
+
 #[test]
 fn mmio_mapped_through_domid_io_is_checked_against_the_table_owner() {
     let mut w = World::new(64);
