@@ -90,6 +90,7 @@ pub fn run_domains(desc: &BootDescription<'_>, mut frames: FrameAllocator, all_p
         all_poweroff_required,
         refused_modules: 0,
         hv_root: root,
+        fpu_owner: None,
     };
     for (i, d) in hv.mm.domains.iter_mut().enumerate() {
         d.id = DomId(i as u16);

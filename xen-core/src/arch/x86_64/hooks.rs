@@ -30,6 +30,8 @@ pub const PENDING_FLUSH: u8 = 1;
 pub const PENDING_ROOT: u8 = 2;
 /// The current domain's GDT frames changed.
 pub const PENDING_GDT: u8 = 4;
+/// The current domain's virtual CR0.TS changed.
+pub const PENDING_FPU_TS: u8 = 8;
 
 /// Work per hypercall entry before it is preempted and continued: 8192
 /// page-table entries' worth, a few milliseconds under QEMU. A continuation
@@ -80,6 +82,9 @@ impl MmHooks for ArchHooks {
     }
     fn gdt_changed(&mut self, _: DomId) {
         self.pending |= PENDING_GDT;
+    }
+    fn fpu_ts_changed(&mut self, _: DomId) {
+        self.pending |= PENDING_FPU_TS;
     }
     fn refusals(&self) -> Option<&Refusals> {
         Some(&self.refusals)

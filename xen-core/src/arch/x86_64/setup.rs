@@ -95,6 +95,9 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     let audit = paging::build_and_load(&mut frames, desc.usable(), nx)
         .unwrap_or_else(|e| fatal(format_args!("building the hypervisor page tables: {e:?}")));
     let features = enable_protection(nx);
+    if !super::fpu::init() {
+        fatal(format_args!("the CPU lacks FXSR or SSE, which every x86_64 CPU has"));
+    }
     let heap_bytes = heap::init(&mut frames).unwrap_or_else(|| fatal(format_args!("no memory for the heap")));
 
     let platform = Platform { features, audit, heap_bytes, free_frames: frames.free_frames() };
