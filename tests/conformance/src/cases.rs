@@ -10,6 +10,7 @@ use guest_kernel::arch::x86_64::{mem, traps};
 use guest_kernel::say;
 
 mod cpuid;
+mod fpu;
 
 const VIRT_BASE: u64 = 0xFFFF_FFFF_8000_0000;
 const SELF: u64 = 0x7FF0;
@@ -226,6 +227,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     uvm(&mut s, &f);
     memory(&mut s, &mut f, si);
     cpuid::cpuid(&mut s);
+    fpu::fpu(&mut s);
     exchange(&mut s, &mut f);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",

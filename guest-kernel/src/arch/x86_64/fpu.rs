@@ -64,8 +64,15 @@ pub fn load(fcw: u16, x87: u64, mxcsr: u32, xmm0: &[u8; 16]) {
     };
 }
 
-/// Length of [`fld1`]'s instruction (D9 E8).
-pub const FLD1_LEN: u64 = 2;
+/// Length of [`fnop`]'s instruction (D9 D0).
+pub const FNOP_LEN: u64 = 2;
+
+/// `fnop`: an x87 instruction that changes nothing, but raises #NM under
+/// TS and #UD under CR0.EM like any other.
+pub fn fnop() {
+    // SAFETY: FNOP has no effect beyond the FPU's instruction pointers.
+    unsafe { asm!("fnop", options(nomem, nostack)) };
+}
 
 /// `fld1`: an x87 instruction (pushes 1.0).
 pub fn fld1() {
