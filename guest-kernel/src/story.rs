@@ -81,7 +81,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     let table = traps::table();
     check("install trap table", traps::install(&table));
     check("register callbacks", traps::register_callbacks());
-    say!("guest-kernel: step 2: trap table (#UD, #GP, #PF) and event/failsafe callbacks installed");
+    say!("guest-kernel: step 2: trap table (#UD, #NM, #GP, #PF) and event/failsafe callbacks installed");
 
     match test {
         Some("bad-pointer") => bad_pointer(),
@@ -99,6 +99,8 @@ pub fn run(si: &'static StartInfo) -> ! {
         Some("mmu-flood") => mmu_flood(si),
         Some("dead-domain") => dead_domain(),
         Some("console-flood") => console_flood(si),
+        Some("fpu") if si.flags & abi::start_info::SIF_INITDOMAIN != 0 => fpu_owner(),
+        Some("fpu") => fpu_peer(),
         Some("spin") => {
             say!("guest-kernel: spinning forever without yielding");
             loop {
@@ -374,6 +376,81 @@ fn dead_domain() -> ! {
     let esrch = Errno::ESRCH.to_rax();
     let ok = [cur, max, mu, me, ex].iter().all(|&r| r == esrch) && inc == 0;
     say!("Test result: {}", if ok { "SUCCESS" } else { "FAILURE" });
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// The FPU test's state for domain 0: FCW with 53-bit precision, a large
+/// integer in ST(0), MXCSR rounding down, a pattern in XMM0.
+const FPU_OWNER: (u16, u64, u32, [u8; 16]) = (0x027F, 0x1234_5678_9ABC_DEF0, 0x3F80, [0xD0; 16]);
+/// Domain 1's: different in every register.
+const FPU_PEER: (u16, u64, u32, [u8; 16]) = (0x007F, 0x0DDC_0FFE, 0x5F80, [0x11; 16]);
+
+/// `test=fpu` as domain 0 (with `test=fpu` as domain 1): loads its own x87
+/// and SSE state, sets the virtual TS with `fpu_taskswitch(1)` and yields
+/// until domain 1 has finished. Then its first FPU instruction must raise
+/// #NM (the TS came back with it) and find every register as it left
+/// them; after the #NM, TS is clear; `fpu_taskswitch(1)` makes SSE raise
+/// #NM too, and `fpu_taskswitch(0)` undoes it.
+fn fpu_owner() -> ! {
+    use guest_kernel::arch::x86_64::fpu;
+    let nm = || traps::NM_COUNT.load(Ordering::SeqCst);
+    let (fcw, x87, mxcsr, xmm0) = FPU_OWNER;
+    fpu::load(fcw, x87, mxcsr, &xmm0);
+    let before = fpu::fxsave();
+    let set = guest::fpu_taskswitch(true);
+    let mut polls = 0u32;
+    while guest::current_reservation(abi::DomId(1)).is_ok() {
+        polls += 1;
+        if polls > 100_000 {
+            fail("domain 1 never finished");
+        }
+        guest::yield_now();
+    }
+    let after = fpu::fxsave();
+    let nm_at_first_use = nm();
+    let kept = before.registers().eq(after.registers());
+    fpu::fld1();
+    let nm_after_retry = nm();
+    let _ = guest::fpu_taskswitch(true);
+    fpu::xorps_xmm1();
+    let nm_sse = nm();
+    let _ = guest::fpu_taskswitch(true);
+    let cleared = guest::fpu_taskswitch(false);
+    fpu::fld1();
+    let nm_cleared = nm();
+    say!("guest-kernel: fpu owner: registers kept across domain 1: {kept}; fpu_taskswitch(1) {set:?}");
+    say!(
+        "guest-kernel: fpu owner: #NM at first use {nm_at_first_use}, after retry {nm_after_retry}, SSE under TS {nm_sse}, after taskswitch(0) {cleared:?} {nm_cleared}"
+    );
+    let ok =
+        kept && set.is_ok() && cleared.is_ok() && (nm_at_first_use, nm_after_retry, nm_sse, nm_cleared) == (1, 1, 2, 2);
+    say!("Test result: {}", if ok { "SUCCESS" } else { "FAILURE" });
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// `test=fpu` as domain 1: it starts after domain 0 loaded its registers
+/// and set its TS, and must see neither: the init state and no #NM. Then
+/// its own registers must survive domain 0 running in between.
+fn fpu_peer() -> ! {
+    use guest_kernel::arch::x86_64::fpu;
+    let first = fpu::fxsave();
+    let init = first.is_init_state();
+    let (fcw, x87, mxcsr, xmm0) = FPU_PEER;
+    fpu::load(fcw, x87, mxcsr, &xmm0);
+    let before = fpu::fxsave();
+    for _ in 0..3 {
+        guest::yield_now();
+    }
+    let kept = before.registers().eq(fpu::fxsave().registers());
+    let nm = traps::NM_COUNT.load(Ordering::SeqCst);
+    say!("guest-kernel: fpu peer: init state at start: {init}; own registers kept: {kept}; #NM count {nm}");
+    say!(
+        "guest-kernel: fpu peer: it found fcw {:#x} mxcsr {:#x} st0 {:02x?}",
+        first.fcw(),
+        first.mxcsr(),
+        &first.0[32..42]
+    );
+    say!("Test result: {}", if init && kept && nm == 0 { "SUCCESS" } else { "FAILURE" });
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }
 

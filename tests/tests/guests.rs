@@ -267,3 +267,31 @@ fn a_4_gib_console_write_is_preempted_and_another_domain_keeps_running() {
     assert_contains(&out.serial, "(d0) Test result: SUCCESS");
     assert!(!out.serial.contains("the 4 GiB console_io returned"), "the write cannot finish in 7 s");
 }
+
+/// Issue 8 (FPU): no x87/SSE register state crosses domains. Domain 0
+/// loads distinctive x87, MXCSR and XMM values, sets its virtual TS with
+/// `fpu_taskswitch(1)` and yields; domain 1 must start from the init state
+/// with TS clear, and its own values survive domain 0 running. Back in
+/// domain 0, the first FPU instruction raises #NM into its trap 7 (the TS
+/// came back with it), its registers are as it left them, TS is clear
+/// after the #NM, and `fpu_taskswitch(0)` undoes a set.
+#[test]
+fn fpu_registers_never_cross_domains_and_fpu_taskswitch_raises_nm_in_the_guest() {
+    let mut run = Run::new("fpu");
+    run.modules = vec![guest("name=fpu0 test=fpu"), guest("name=fpu1 test=fpu")];
+    run.expected_guests = 2;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert_contains(
+        &out.serial,
+        "(d1) guest-kernel: fpu peer: init state at start: true; own registers kept: true; #NM count 0",
+    );
+    assert_contains(
+        &out.serial,
+        "(d0) guest-kernel: fpu owner: registers kept across domain 1: true; fpu_taskswitch(1) Ok(0)",
+    );
+    assert_contains(
+        &out.serial,
+        "(d0) guest-kernel: fpu owner: #NM at first use 1, after retry 1, SSE under TS 2, after taskswitch(0) Ok(0) 2",
+    );
+}

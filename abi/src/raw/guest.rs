@@ -99,6 +99,16 @@ pub fn features() -> Result<u32, Errno> {
     Ok(fi.submap)
 }
 
+/// `fpu_taskswitch`: sets (`true`) or clears the virtual CR0.TS. While it
+/// is set the next x87/MMX/SSE instruction raises #NM, delivered to trap 7
+/// with TS cleared.
+///
+/// # Errors
+/// None on Xen 4.17 (always 0).
+pub fn fpu_taskswitch(set: bool) -> Result<u64, Errno> {
+    call(HypercallNr::FPU_TASKSWITCH, [u64::from(set), 0, 0, 0, 0])
+}
+
 /// Gives up the CPU.
 pub fn yield_now() {
     let _ = call(HypercallNr::SCHED_OP, [SCHEDOP_YIELD, 0, 0, 0, 0]);

@@ -11,6 +11,7 @@ use guest_kernel::say;
 
 mod compat;
 mod cpuid;
+mod fpu;
 
 const VIRT_BASE: u64 = 0xFFFF_FFFF_8000_0000;
 const SELF: u64 = 0x7FF0;
@@ -227,6 +228,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     uvm(&mut s, &f);
     memory(&mut s, &mut f, si);
     cpuid::cpuid(&mut s);
+    fpu::fpu(&mut s);
     exchange(&mut s, &mut f);
     compat::compat_syscall(&mut s, &mut f, si);
     say!(

@@ -9,6 +9,7 @@
 //! * [`segments`]: selector and descriptor checks for returns to the guest.
 //! * [`iret`]: the `iret` hypercall's frame and what returning through it leads to.
 //! * [`bounce`]: exception and callback frames on the guest kernel stack.
+//! * [`fpu`]: a vCPU's x87/SSE registers and virtual CR0.TS across switches.
 
 pub mod bounce;
 pub mod builder;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod cpuid_policy;
 pub mod elf;
 pub mod emulate;
+pub mod fpu;
 pub mod hypercall_page;
 pub mod iret;
 pub mod layout;

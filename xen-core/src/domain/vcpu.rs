@@ -1,7 +1,8 @@
 //! A virtual CPU's architectural state as generic code sees it: the guest
-//! register context, the virtual IDT and callbacks, and the kernel stack
-//! for bounces.
+//! register context, the virtual IDT and callbacks, the kernel stack
+//! for bounces, and the FPU state.
 
+use super::fpu::FpuState;
 use abi::traps::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 
 /// Guest registers saved on entry to the hypervisor. The layout is the
@@ -114,6 +115,8 @@ pub struct Vcpu {
     pub gs_base_user: u64,
     /// Enabled `vm_assist` types.
     pub vm_assist: u64,
+    /// x87/SSE registers while not running, and the virtual CR0.TS.
+    pub fpu: FpuState,
 }
 
 impl Vcpu {
@@ -129,6 +132,7 @@ impl Vcpu {
             gs_base_kernel: 0,
             gs_base_user: 0,
             vm_assist: 0,
+            fpu: FpuState::new(),
         }
     }
 }

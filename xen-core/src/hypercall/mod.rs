@@ -5,6 +5,7 @@
 //!
 //! Unimplemented hypercall numbers return `-ENOSYS`.
 
+mod fpu;
 pub mod guest_mem;
 mod memory;
 mod mmu;
@@ -94,7 +95,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             HypercallNr::SET_GDT => (self.set_gdt(a[0], a[1]), Action::Continue),
             HypercallNr::SET_SEGMENT_BASE => (self.set_segment_base(a[0], a[1]), Action::Continue),
             HypercallNr::VM_ASSIST => (self.vm_assist(a[0], a[1]), Action::Continue),
-            HypercallNr::FPU_TASKSWITCH => (Ok(0), Action::Continue),
+            HypercallNr::FPU_TASKSWITCH => (self.fpu_taskswitch(a[0]), Action::Continue),
             HypercallNr::IRET => return self.iret(),
             HypercallNr::MMU_UPDATE => (self.mmu_update(a[0], a[1], a[2], a[3]), Action::Continue),
             HypercallNr::MMUEXT_OP => (self.mmuext_op(a[0], a[1], a[2], a[3]), Action::Continue),

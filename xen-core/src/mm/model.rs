@@ -140,6 +140,10 @@ pub trait MmHooks {
     }
     /// `dom`'s GDT frames changed: reload the descriptors if it is running.
     fn gdt_changed(&mut self, _dom: DomId) {}
+    /// `dom`'s virtual CR0.TS changed (`fpu_taskswitch`): the hardware TS
+    /// must follow before it runs again. Not memory, but the same channel
+    /// back to the arch layer as [`MmHooks::gdt_changed`].
+    fn fpu_ts_changed(&mut self, _dom: DomId) {}
     /// Where refusal sites name their rule for the debug log; `None` (the
     /// default) keeps nothing.
     fn refusals(&self) -> Option<&super::refusal::Refusals> {

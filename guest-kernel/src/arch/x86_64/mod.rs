@@ -1,5 +1,6 @@
-//! x86_64 PV entry, notes, traps and memory access.
+//! x86_64 PV entry, notes, traps, memory access and FPU probes.
 
 pub mod entry;
+pub mod fpu;
 pub mod mem;
 pub mod traps;

@@ -41,9 +41,10 @@ trap_\n:
     TRAP_ERR 13
     TRAP_ERR 14
 
-    // #UD has no error code: the frame is RCX, R11, RIP, ...
-    .global trap_6
-trap_6:
+    // #UD and #NM have no error code: the frame is RCX, R11, RIP, ...
+    .macro TRAP_NOERR n
+    .global trap_\n
+trap_\n:
     push rax
     push rdx
     push rsi
@@ -51,7 +52,7 @@ trap_6:
     push r8
     push r9
     push r10
-    mov edi, 6
+    mov edi, \n
     lea rsi, [rsp + 56]
     call guest_trap
     pop r10
@@ -65,6 +66,10 @@ trap_6:
     pop r11
     push 0
     jmp hypercall_page + 23 * 32
+    .endm
+
+    TRAP_NOERR 6
+    TRAP_NOERR 7
 "#
 );
 
@@ -75,6 +80,7 @@ extern "Rust" {
 
 extern "C" {
     fn trap_6();
+    fn trap_7();
     fn trap_13();
     fn trap_14();
 }
@@ -93,8 +99,13 @@ pub static LAST_ERROR: AtomicU64 = AtomicU64::new(0);
 /// The RIP of the last fault recovered that way.
 pub static LAST_RIP: AtomicU64 = AtomicU64::new(0);
 
-/// The guest's trap table: #UD, #GP and #PF.
-pub fn table() -> [TrapInfo; 4] {
+/// #NM exceptions taken so far. The handler only counts: the hypervisor
+/// clears TS when it delivers #NM (Xen's rule), so returning retries the
+/// instruction, which then runs.
+pub static NM_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// The guest's trap table: #UD, #NM, #GP and #PF.
+pub fn table() -> [TrapInfo; 5] {
     let e = |vector: u8, f: unsafe extern "C" fn()| TrapInfo {
         vector,
         flags: 0,
@@ -102,7 +113,7 @@ pub fn table() -> [TrapInfo; 4] {
         pad: 0,
         address: f as *const () as u64,
     };
-    [e(6, trap_6), e(13, trap_13), e(14, trap_14), TrapInfo::default()]
+    [e(6, trap_6), e(7, trap_7), e(13, trap_13), e(14, trap_14), TrapInfo::default()]
 }
 
 /// Installs `table`.
@@ -132,8 +143,11 @@ pub fn register_callbacks() -> Result<(), abi::Errno> {
 /// R11 and, for #GP/#PF, the error code.
 #[no_mangle]
 extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
-    let rip_slot = frame.wrapping_add(if vector == 6 { 2 } else { 3 });
+    let rip_slot = frame.wrapping_add(if matches!(vector, 6 | 7) { 2 } else { 3 });
     match vector {
+        7 => {
+            NM_COUNT.fetch_add(1, Ordering::SeqCst);
+        }
         14 => {
             // SAFETY: `pv_page_fault` is defined by the binary linking this runtime.
             if !unsafe { pv_page_fault() } {

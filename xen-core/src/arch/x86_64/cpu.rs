@@ -49,6 +49,24 @@ pub unsafe fn wrmsr(msr: u32, value: u64) {
     unsafe { asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack)) };
 }
 
+/// Reads CR0.
+pub fn cr0() -> u64 {
+    let v;
+    // SAFETY: reading CR0 has no side effects.
+    unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// Loads CR0.
+///
+/// # Safety
+/// Paging and protection must stay on, and any FPU bit changed must match
+/// what the hypervisor executes next.
+pub unsafe fn set_cr0(value: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { asm!("mov cr0, {}", in(reg) value, options(nostack)) };
+}
+
 /// Reads CR2 (the last page-fault address).
 pub fn cr2() -> u64 {
     let v;

@@ -97,6 +97,7 @@ pub fn run_domains(
         check: DebugCheck::new(check_every),
         refused_modules: 0,
         hv_root: root,
+        fpu_owner: None,
     };
     for (i, d) in hv.mm.domains.iter_mut().enumerate() {
         d.id = DomId(i as u16);

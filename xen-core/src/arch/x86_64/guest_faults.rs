@@ -1,14 +1,16 @@
 //! Exceptions raised by guests: instruction emulation (forced CPUID, CR3
-//! moves, the extension hypercall entries, `int $n`) and bouncing the rest
-//! to the guest's trap table.
+//! moves, the extension hypercall entries, `int $n`), #NM under the virtual
+//! CR0.TS, and bouncing the rest to the guest's trap table.
 
 use super::cpu;
+use super::fpu::Fpu;
 use super::hooks::ArchGuest;
 use super::paging::DirectMap;
 use super::run::{d_mut, hypercall, Hypervisor};
 use crate::domain::bounce::{bounce, has_error_code};
 use crate::domain::cpuid_policy::pv_cpuid;
 use crate::domain::emulate::{read_reg, write_reg, xen_leaf, Emulated};
+use crate::domain::fpu::{DeviceNotAvailable, FpuHardware};
 use crate::domain::vcpu::{reg, GuestContext};
 use crate::hypercall::{Action, GuestMemory};
 use crate::mm::mmuext::Root;
@@ -55,6 +57,15 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
                 return deliver(d, ctx, n, None);
             }
             return deliver(d, ctx, 13, Some((u64::from(n) << 3) | 2));
+        }
+        7 => {
+            // Xen clears TS, virtual and hardware, before delivering #NM.
+            if d.vcpu.fpu.device_not_available() == DeviceNotAvailable::Unexpected {
+                log::error!("domain {i} ({}): #NM with its virtual CR0.TS clear", d.name());
+                return Action::Crash("#NM without a virtual CR0.TS");
+            }
+            Fpu.set_ts(false);
+            return deliver(d, ctx, 7, None);
         }
         14 => {
             let cr2 = cpu::cr2();

@@ -33,6 +33,8 @@ pub const PENDING_GDT: u8 = 4;
 /// `check=N` is on: every SYSCALL hypercall leaves through the slow path,
 /// which counts it (so the fast path costs nothing without the option).
 pub const PENDING_CHECK: u8 = 8;
+/// The current domain's virtual CR0.TS changed.
+pub const PENDING_FPU_TS: u8 = 16;
 
 /// Work per hypercall entry before it is preempted and continued: 8192
 /// page-table entries' worth, a few milliseconds under QEMU. A continuation
@@ -83,6 +85,9 @@ impl MmHooks for ArchHooks {
     }
     fn gdt_changed(&mut self, _: DomId) {
         self.pending |= PENDING_GDT;
+    }
+    fn fpu_ts_changed(&mut self, _: DomId) {
+        self.pending |= PENDING_FPU_TS;
     }
     fn refusals(&self) -> Option<&Refusals> {
         Some(&self.refusals)

@@ -2,7 +2,8 @@
 //!
 //! Bare-metal only: `boot32` (multiboot2 header, 32-bit entry, long-mode
 //! switch), `cpu` (control registers, CPUID, port I/O), `serial`, `gdt`,
-//! `idt` and `exception` (exception entry and dump), `paging` (the final
+//! `idt` and `exception` (exception entry and dump), `fpu` (FPU setup and
+//! the FXSAVE/FXRSTOR switch), `paging` (the final
 //! hypervisor page tables), `heap`, `qemu` (isa-debug-exit) and `setup`
 //! (the order in which all of that is brought up).
 
@@ -18,6 +19,8 @@ mod domains;
 pub mod entry;
 #[cfg(target_os = "none")]
 pub mod exception;
+#[cfg(target_os = "none")]
+pub mod fpu;
 #[cfg(target_os = "none")]
 pub mod gdt;
 #[cfg(target_os = "none")]

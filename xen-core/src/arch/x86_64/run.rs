@@ -4,11 +4,15 @@
 
 use super::entry;
 use super::exception::TrapFrame;
+use super::fpu::Fpu;
 use super::guest_faults::{compat_syscall, guest_exception};
-use super::hooks::{ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_FLUSH, PENDING_GDT, PENDING_ROOT};
+use super::hooks::{
+    ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_FLUSH, PENDING_FPU_TS, PENDING_GDT, PENDING_ROOT,
+};
 use super::invariants::DebugCheck;
 use super::paging::DirectMap;
 use super::{cpu, qemu, serial};
+use crate::domain::fpu::FpuHardware;
 use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::{reg, GuestContext};
 use crate::hypercall::{Action, Call};
@@ -33,6 +37,9 @@ pub struct Hypervisor {
     pub(super) hv_root: u64,
     /// `check=N`: the invariant checker's schedule and results.
     pub(super) check: DebugCheck,
+    /// The domain whose FPU registers are live in the CPU (`None` at boot:
+    /// the init state from [`super::fpu::init`]).
+    pub(super) fpu_owner: Option<usize>,
 }
 
 /// The hypervisor's state. There is one CPU, the hypervisor runs with
@@ -79,9 +86,27 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     hv.mm.tlb_flushed();
     entry::select_syscall_entry(d.bench_null);
     load_guest_gdt(hv, i);
+    switch_fpu(hv, i);
     let mut ctx = d.vcpu.ctx;
     ctx.sanitize_for_exit();
     ctx
+}
+
+/// Puts domain `i`'s FPU registers and virtual TS into the CPU, saving the
+/// previous owner's first (a domain that ended is saved too: harmless, and
+/// its registers still leave the CPU).
+fn switch_fpu(hv: &mut Hypervisor, i: usize) {
+    if hv.fpu_owner == Some(i) {
+        Fpu.set_ts(d_mut(i).vcpu.fpu.virtual_ts());
+        return;
+    }
+    if let Some(prev) = hv.fpu_owner {
+        if let Some(p) = domains()[prev].as_mut() {
+            p.vcpu.fpu.switch_out(&mut Fpu);
+        }
+    }
+    d_mut(i).vcpu.fpu.switch_in(&mut Fpu);
+    hv.fpu_owner = Some(i);
 }
 
 /// Flushes every TLB entry, global ones included. Every caller after boot
@@ -263,6 +288,9 @@ fn apply_pending(hv: &mut Hypervisor, i: usize, pending: u8) {
     if pending & PENDING_FLUSH != 0 {
         flush_all();
         hv.mm.tlb_flushed();
+    }
+    if pending & PENDING_FPU_TS != 0 {
+        Fpu.set_ts(d_mut(i).vcpu.fpu.virtual_ts());
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod continuations;
 mod dead_domains;
+mod fpu_taskswitch;
 
 use super::{Action, Call, ConsoleSink, GuestMemory};
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};
