@@ -25,6 +25,54 @@
 //! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `exchange` (Xen's checks and chunking, XSA-212 sub-range rule, orders up to 9), `current_reservation`, `maximum_reservation`; other sub-ops `-ENOSYS`. A domain that was never built or was torn down does not exist: `-ESRCH` (balloon calls do nothing) |
 //! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, `multicall`, `update_descriptor`, …) | `-ENOSYS` |
 //!
+//! ## What isolation xen-core guarantees
+//!
+//! Every guest is assumed hostile. Whatever an unprivileged domain passes
+//! (arguments, pointers, counts, page-table entries, descriptors, `iret`
+//! frames, its own stack), the hypervisor answers with Xen's negative
+//! errno, delivers Xen's fault to that guest, or crashes that domain with a
+//! log line. It does not panic, hang, or touch another domain's state.
+//!
+//! * **Memory.** A domain can hold a translation, writable or not, only of
+//!   frames it owns, plus its shared_info frame, the read-only M2P and, for
+//!   the hardware domain, I/O frames. It can never write its own page tables
+//!   or descriptor pages. This holds for the TLB as well as for the page
+//!   tables. Every frame carries the flush-clock time of the last moment a
+//!   translation of it could have been cached. Before such a frame becomes a
+//!   page table or descriptor page, or goes back to the allocator, the TLB
+//!   is flushed. So a stale translation never outlives an unmap, unpin,
+//!   balloon-out or reallocation. Frames are scrubbed before another domain
+//!   (or the same one) gets them. shared_info is only ever data: it cannot
+//!   be typed as a table or given back.
+//! * **CPU state.** Guests run in ring 3. `iret` frames are checked as
+//!   `IRETQ` would check them before the hypervisor returns; a bad frame
+//!   gets the fault the CPU would raise, in the guest. `SYSCALL` from
+//!   64-bit and compatibility mode lands in hypervisor handlers that answer
+//!   as Xen does; `SYSENTER` faults into the guest. Guest GDT descriptors are checked
+//!   when accepted and again each time they are loaded, never copied
+//!   verbatim. FPU/SSE registers are per vCPU and never cross domains.
+//! * **Time.** Every hypercall whose work grows with a guest-given count
+//!   or size is preempted and continued (see *Preemption* below), so
+//!   another domain keeps its turn. A domain that keeps the CPU for a 5 s
+//!   slice is preempted. One that uses up its `timeout=` CPU limit is
+//!   crashed.
+//! * **Lifetime.** A domain id names a domain only from its build to the
+//!   end of its teardown. Every other id answers `-ESRCH`, so no memory can
+//!   be given to, mapped from or queried about a dead domain. The end-of-run
+//!   summary accounts for every frame ever given to each domain.
+//!
+//! How this is tested (see the repository README):
+//! * host property tests of the page-type model with a simulated TLB that
+//!   keeps translations until they are flushed;
+//! * an exhaustive breadth-first search of every reachable state of small
+//!   configurations, with the invariant checker asserted in each state;
+//! * a regression test for every XSA lesson and every attack found so far;
+//! * a hostile guest that attacks the running hypervisor under QEMU, with a
+//!   seeded fuzzer over every hypercall and page-table oracles, beside a
+//!   victim domain, optionally with the hypervisor's invariant checker
+//!   (`check=N`);
+//! * the conformance suite, whose answers match Xen 4.17's.
+//!
 //! ## Differences from Xen
 //!
 //! Hypercalls that xen-core does not implement return [`Errno::ENOSYS`].
