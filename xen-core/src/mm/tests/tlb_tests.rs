@@ -235,3 +235,21 @@ fn the_accessed_bit_the_cpu_sets_in_a_hypervisor_l4_slot_is_not_a_violation() {
     w.poke(c.l4, slot, e ^ RW);
     assert!(w.check_all().is_err(), "other changes still are");
 }
+
+#[test]
+fn a_frame_exchanged_away_with_a_stale_translation_is_flushed_for_before_it_is_freed() {
+    use crate::mm::exchange::{Exchange, ExchangeArrays, ExchangeSide};
+    let (mut w, c, _) = attacker();
+    w.uvm(D1, Chain::va(1), 0, 0, &mut NoGuestMemory).unwrap();
+    w.exit();
+    w.hooks.pool = vec![Mfn(50)];
+    let side =
+        |extent_start| ExchangeSide { extent_start, nr_extents: 1, extent_order: 0, mem_flags: 0, domid: DomId::SELF };
+    let x = Exchange { input: side(0x1000), output: side(0x2000), nr_exchanged: 0 };
+    let (mut input, mut output) = (Array(vec![c.data.0]), Array(vec![1000]));
+    let done = w.mm().exchange(D1, &x, &mut ExchangeArrays { input: &mut input, output: &mut output });
+    assert_eq!(done.result, Ok(()));
+    assert_eq!(w.hooks.freed, vec![c.data]);
+    assert_eq!(w.hooks.now_flushes, 1, "the stale translation went before the frame did");
+    w.check();
+}
