@@ -88,13 +88,18 @@ fuzz:
 # domain 1 beside a victim (guest-kernel watch=) that checks its own memory:
 # one QEMU run per seed, each must end with both domains printing SUCCESS.
 # CHECK=N adds the hypervisor's invariant checker every N hypercalls
-# (check=N); QEMU_LOCK is a command prefix for each run (e.g. a flock).
+# (check=N); FUZZ_ARGS are more guest options (oracle=periodic walks the
+# page tables every 4096 operations only, for throughput figures);
+# QEMU_LOCK is a command prefix for each run (e.g. a flock). The rate is
+# the guest's hypercalls over its own TSC time (under TCG the guest's TSC
+# runs at the host's, taken from /proc/cpuinfo).
 HOSTILE      := $(BARE)/hostile
 SEEDS        ?= 1 2 3
 OPS          ?= 1000000
 CHECK        ?=
 QEMU_LOCK    ?=
 FUZZ_TIMEOUT ?= 3600
+FUZZ_ARGS    ?=
 fuzz-guest: build
 	@mkdir -p build; fail=0; \
 	for s in $(SEEDS); do \
@@ -103,9 +108,11 @@ fuzz-guest: build
 	    --cmdline "loglvl=info$(if $(CHECK), check=$(CHECK))" \
 	    --log build/fuzz-$$s.log --iso build/fuzz-$$s.iso \
 	    --module "$(GUEST) name=victim mem=16M watch=200" \
-	    --module "$(HOSTILE) name=fuzz mem=32M mode=fuzz seed=$$s ops=$(OPS)" >/dev/null 2>&1 || fail=1; \
+	    --module "$(HOSTILE) name=fuzz mem=32M mode=fuzz seed=$$s ops=$(OPS) $(FUZZ_ARGS)" >/dev/null 2>&1 || fail=1; \
 	  t1=$$(date +%s.%N); \
-	  echo "seed $$s$(if $(CHECK), check=$(CHECK)): $$(grep -a -o 'seed [0-9]*: [0-9]* hypercalls ([0-9]* succeeded)' build/fuzz-$$s.log | cut -d' ' -f3-6)," \
+	  rate=$$(grep -a -o 'seed [0-9]*: [0-9]* hypercalls ([0-9]* succeeded) in [0-9]* TSC' build/fuzz-$$s.log | \
+	    awk -v mhz="$$(grep -m1 'cpu MHz' /proc/cpuinfo | cut -d: -f2)" '{ if ($$8 > 0) printf "%.1f K/s", $$3 / ($$8 / (mhz * 1e6)) / 1000 }'); \
+	  echo "seed $$s$(if $(CHECK), check=$(CHECK)): $$(grep -a -o 'seed [0-9]*: [0-9]* hypercalls ([0-9]* succeeded)' build/fuzz-$$s.log | cut -d' ' -f3-6) $$rate," \
 	    "$$(grep -a -o '[0-9]* oracle walks over [0-9]* entries' build/fuzz-$$s.log)," \
 	    "$$(grep -a -o 'check: [0-9]* invariant checks' build/fuzz-$$s.log | cut -d' ' -f2-)" \
 	    "$$(echo "$$t1 - $$t0" | bc | cut -c1-6) s wall:" \
