@@ -191,11 +191,12 @@ fn campaign(name: &str, cmdline: &str, seed: u64, ops: u64) -> String {
 
 #[test]
 fn a_short_fuzzing_campaign_breaks_no_isolation_beside_a_victim() {
-    campaign("fuzz_unchecked", "", 1, 20_000);
+    // Seed 2 finds F7 within 49 calls on ea1de8a.
+    campaign("fuzz_unchecked", "", 2, 20_000);
 }
 
 #[test]
 fn a_short_fuzzing_campaign_under_the_invariant_checker_finds_no_violation_and_no_leak() {
-    let serial = campaign("fuzz_checked", "check=100", 2, 10_000);
+    let serial = campaign("fuzz_checked", "check=100", 1, 10_000);
     assert_contains(&serial, " 0 violations; frames leaked: 0");
 }
