@@ -16,7 +16,8 @@
 //!
 //! | hypercall | status |
 //! |---|---|
-//! | `set_trap_table` (0), `set_callbacks` (4), `callback_op` (30), `stack_switch` (3), `set_segment_base` (25), `fpu_taskswitch` (5), `vm_assist` (21), `set_gdt` (2) | implemented |
+//! | `set_trap_table` (0), `set_callbacks` (4), `callback_op` (30), `stack_switch` (3), `set_segment_base` (25), `vm_assist` (21), `set_gdt` (2) | implemented |
+//! | `fpu_taskswitch` (5) | implemented: sets or clears the vCPU's virtual CR0.TS (Xen's `int` argument); the next x87/MMX/SSE instruction under it raises #NM into trap 7, with TS cleared first, as on Xen |
 //! | `mmu_update` (1), `mmuext_op` (26), `update_va_mapping` (14) | implemented, validated by the page-type model |
 //! | `console_io` (18) | `CONSOLEIO_WRITE`; `CONSOLEIO_READ` is `-ENOSYS` |
 //! | `xen_version` (17) | `version`, `extraversion`, `capabilities`, `platform_parameters`, `get_features`, `pagesize`; other commands `-ENOSYS` |
@@ -103,6 +104,12 @@
 //!   counts may lag until then (a table being devalidated is settled at once
 //!   if it is needed again).
 //! * **`MMUEXT_SET_LDT`** returns `-ENOSYS`.
+//! * **FPU.** Each vCPU's x87/MMX/SSE registers are saved and restored with
+//!   FXSAVE/FXRSTOR at every domain switch (eagerly; a new vCPU starts from
+//!   the init state). XSAVE state is not managed: CR4.OSXSAVE stays clear,
+//!   so AVX instructions and XSETBV raise #UD. As on Xen, `mov r, cr0`
+//!   reads the real CR0 with the virtual TS, and `mov cr0, r` (TS only)
+//!   and CLTS act as `fpu_taskswitch`.
 //! * **L1TF.** Not-present entries are not inspected (Xen may switch a
 //!   domain to shadow paging for them).
 //! * **Writable page tables.** `vm_assist(VMASST_TYPE_writable_pagetables)`

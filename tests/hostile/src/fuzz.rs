@@ -356,6 +356,7 @@ impl<'e> Fuzz<'e> {
             84 => self.sched(),
             85..=86 => self.iret(),
             87..=88 => self.unknown(),
+            89 => return self.fpu(),
             _ => self.probe(),
         };
         if changed && self.every_call {
@@ -982,6 +983,40 @@ impl<'e> Fuzz<'e> {
 
     /// Reads and writes through arena addresses: faults are recovered; a
     /// write that lands is what a stale translation would allow.
+    /// `fpu_taskswitch` with any argument (Xen's is an `int`: only the low
+    /// 32 bits count), then usually an x87 or SSE instruction, which must
+    /// raise #NM exactly when those bits were non-zero. The TS may stay set
+    /// while other domains run: it is this vCPU's alone.
+    fn fpu(&mut self) -> Verdict {
+        use guest_kernel::arch::x86_64::fpu::{fnop, xorps_xmm1};
+        let arg = match self.rng.below(6) {
+            0 => 0,
+            1 => 1,
+            2 => u64::MAX,
+            3 => 1 << 32,
+            4 => 1 << 31,
+            _ => self.rng.next(),
+        };
+        let r = self.hcall(5, [arg, 0, 0, 0, 0]);
+        if r != 0 {
+            return broke!("fpu_taskswitch({arg:#x}) returned {r}, not 0");
+        }
+        if self.rng.chance(64) {
+            return Ok(());
+        }
+        let sse = self.rng.chance(128);
+        let fault = catch(|| if sse { xorps_xmm1() } else { fnop() });
+        let want_nm = arg as u32 != 0;
+        match fault.map(|f| f.vector) {
+            None if !want_nm => Ok(()),
+            Some(7) if want_nm => match catch(fnop) {
+                None => Ok(()),
+                Some(f) => broke!("after #NM the virtual TS stayed set: vector {} on the retry", f.vector),
+            },
+            got => broke!("fpu_taskswitch({arg:#x}) then {}: fault {got:?}", if sse { "xorps" } else { "fnop" }),
+        }
+    }
+
     fn probe(&mut self) -> bool {
         let va = va_of(FIRST_SLOT, 0, 0, self.rng.below(512)) + self.rng.below(512) * 8;
         let v = self.pte();

@@ -1,7 +1,8 @@
 //! Instructions the hypervisor emulates for a PV guest kernel: the
-//! forced-emulation CPUID (`ud2; .ascii "xen"; cpuid`, fact sheet §1.4) and
-//! moves to and from CR3 (equivalent to `MMUEXT_NEW_BASEPTR`). Decoding is
-//! pure; the bytes come from guest memory at the faulting RIP.
+//! forced-emulation CPUID (`ud2; .ascii "xen"; cpuid`, fact sheet §1.4),
+//! moves to and from CR3 (equivalent to `MMUEXT_NEW_BASEPTR`), and moves to
+//! and from CR0 and CLTS, which only reach the virtual TS (§5.2). Decoding
+//! is pure; the bytes come from guest memory at the faulting RIP.
 
 use super::vcpu::{reg, GuestContext};
 
@@ -14,6 +15,12 @@ pub enum Emulated {
     MovToCr3(u8),
     /// `mov r, cr3`.
     MovFromCr3(u8),
+    /// `mov cr0, r`: only TS may change (`fpu_taskswitch`), else #GP.
+    MovToCr0(u8),
+    /// `mov r, cr0`: the real CR0 with the virtual TS.
+    MovFromCr0(u8),
+    /// CLTS: `fpu_taskswitch(0)`.
+    Clts,
 }
 
 impl Emulated {
@@ -26,10 +33,19 @@ impl Emulated {
             0x40..=0x4F => (code[0] & 1, &code[1..], 1),
             _ => (0, code, 0),
         };
+        // REX.R would name CR8 and up: not emulated.
+        let rex_r = prefix == 1 && code[0] & 4 != 0;
         match rest {
-            [0x0F, op @ (0x20 | 0x22), modrm, ..] if modrm & 0xC0 == 0xC0 && (modrm >> 3) & 7 == 3 => {
+            [0x0F, 0x06, ..] if prefix == 0 => Some((Emulated::Clts, 2)),
+            [0x0F, op @ (0x20 | 0x22), modrm, ..] if modrm & 0xC0 == 0xC0 && !rex_r => {
                 let r = (modrm & 7) | (rex_b << 3);
-                let insn = if *op == 0x22 { Emulated::MovToCr3(r) } else { Emulated::MovFromCr3(r) };
+                let insn = match ((modrm >> 3) & 7, *op == 0x22) {
+                    (3, true) => Emulated::MovToCr3(r),
+                    (3, false) => Emulated::MovFromCr3(r),
+                    (0, true) => Emulated::MovToCr0(r),
+                    (0, false) => Emulated::MovFromCr0(r),
+                    _ => return None,
+                };
                 Some((insn, 3 + prefix))
             }
             _ => None,
@@ -96,9 +112,19 @@ mod tests {
         assert_eq!(Emulated::decode(&[0x0F, 0x22, 0xDF]), Some((Emulated::MovToCr3(7), 3)));
         assert_eq!(Emulated::decode(&[0x41, 0x0F, 0x22, 0xD8]), Some((Emulated::MovToCr3(8), 4)));
         assert_eq!(Emulated::decode(&[0x0F, 0x20, 0xDE]), Some((Emulated::MovFromCr3(6), 3)));
-        assert_eq!(Emulated::decode(&[0x0F, 0x22, 0xC0]), None, "mov cr0 is not emulated");
         assert_eq!(Emulated::decode(&[0x0F, 0x22, 0x18]), None, "memory operands do not exist for CR moves");
         assert_eq!(Emulated::decode(&[]), None);
+    }
+
+    #[test]
+    fn cr0_moves_and_clts_decode_but_other_control_registers_do_not() {
+        assert_eq!(Emulated::decode(&[0x0F, 0x22, 0xC0]), Some((Emulated::MovToCr0(0), 3)));
+        assert_eq!(Emulated::decode(&[0x0F, 0x20, 0xC3]), Some((Emulated::MovFromCr0(3), 3)));
+        assert_eq!(Emulated::decode(&[0x49, 0x0F, 0x20, 0xC7]), Some((Emulated::MovFromCr0(15), 4)));
+        assert_eq!(Emulated::decode(&[0x0F, 0x06, 0x90]), Some((Emulated::Clts, 2)));
+        assert_eq!(Emulated::decode(&[0x0F, 0x20, 0xE0]), None, "CR4 is not emulated");
+        assert_eq!(Emulated::decode(&[0x0F, 0x20, 0xD0]), None, "CR2 is not emulated");
+        assert_eq!(Emulated::decode(&[0x44, 0x0F, 0x20, 0xC0]), None, "REX.R names CR8");
     }
 
     #[test]

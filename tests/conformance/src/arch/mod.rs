@@ -228,3 +228,25 @@ pub fn compat_syscall_probe(rip: u64, rsp: u64) -> CompatSyscall {
         live_rflags: cb(4),
     }
 }
+
+/// `mov rax, cr0` (0F 20 C0, 3 bytes): emulated for a PV kernel.
+pub fn read_cr0() -> u64 {
+    let v: u64;
+    // SAFETY: the hypervisor emulates the read (or #GP is skipped by the
+    // caller's SKIP_ON_FAULT); only RAX changes.
+    unsafe { core::arch::asm!("mov rax, cr0", out("rax") v, options(nomem, nostack)) };
+    v
+}
+
+/// `mov cr0, rax` (0F 22 C0, 3 bytes): emulated; only TS may change.
+pub fn write_cr0(v: u64) {
+    // SAFETY: the hypervisor emulates it or raises #GP, which the caller
+    // skips; at most the virtual TS changes.
+    unsafe { core::arch::asm!("mov cr0, rax", in("rax") v, options(nomem, nostack)) };
+}
+
+/// CLTS (0F 06, 2 bytes): emulated as `fpu_taskswitch(0)`.
+pub fn clts() {
+    // SAFETY: clears the virtual TS only.
+    unsafe { core::arch::asm!("clts", options(nomem, nostack)) };
+}

@@ -75,6 +75,37 @@ pub(super) fn fpu(s: &mut Suite) {
     let after = fpu::fxsave();
     s.check("fpu: SSE under TS with XMM0 loaded raises #NM", 7, nm);
     s.truth("fpu: XMM0 survives the #NM", after.0[160..176] == pattern);
+    cr0(s);
     // Leave the registers as a later domain must never see them.
     fpu::load(0x027F, 0x1234_5678, 0x3F80, &pattern);
+}
+
+/// CR0 moves and CLTS from the guest kernel (§5.2): a read shows the real
+/// CR0 with the virtual TS; a write may change TS only, else #GP(0).
+fn cr0(s: &mut Suite) {
+    use crate::arch::{clts, read_cr0, write_cr0};
+    const TS: u64 = 1 << 3;
+    let _ = taskswitch(0);
+    let cr0 = read_cr0();
+    s.observe("cr0: mov from cr0 with TS clear", cr0 as i64);
+    let _ = taskswitch(1);
+    s.check("cr0: mov from cr0 shows fpu_taskswitch(1) as TS", TS as i64, (read_cr0() & TS) as i64);
+    let _ = taskswitch(0);
+    let write = |v: u64| {
+        traps::LAST_FAULT.store(0, SeqCst);
+        traps::SKIP_ON_FAULT.store(3, SeqCst);
+        write_cr0(v);
+        traps::SKIP_ON_FAULT.store(0, SeqCst);
+        traps::LAST_FAULT.swap(0, SeqCst) as i64
+    };
+    s.check("cr0: mov to cr0 setting TS", 0, write(cr0 | TS));
+    s.check("cr0: x87 instruction after mov to cr0 with TS raises #NM", 7, x87());
+    let _ = taskswitch(1);
+    s.check("cr0: mov to cr0 clearing TS", 0, write(cr0 & !TS));
+    s.check("cr0: x87 instruction after mov to cr0 without TS raises nothing", 0, x87());
+    s.check("cr0: mov to cr0 clearing MP is #GP", 13, write(cr0 & !2));
+    s.check("cr0: mov to cr0 setting EM is #GP", 13, write(cr0 | 4));
+    let _ = taskswitch(1);
+    clts();
+    s.check("cr0: x87 instruction after clts raises nothing", 0, x87());
 }

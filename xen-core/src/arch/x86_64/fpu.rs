@@ -12,6 +12,10 @@ const CR0_MP: u64 = 1 << 1;
 const CR0_EM: u64 = 1 << 2;
 /// CR0.NE: x87 errors raise #MF instead of the legacy IRQ 13.
 const CR0_NE: u64 = 1 << 5;
+/// CR0.AM: EFLAGS.AC enables alignment checks at CPL 3. Xen runs with it,
+/// so a guest's `mov r, cr0` reads the same value as on Xen, and a guest
+/// that sets AC gets #AC as it would there.
+const CR0_AM: u64 = 1 << 18;
 /// CR4.OSFXSR: FXSAVE/FXRSTOR cover XMM and SSE instructions are allowed.
 pub const CR4_OSFXSR: u64 = 1 << 9;
 /// CR4.OSXMMEXCPT: unmasked SIMD exceptions raise #XM, not #UD.
@@ -20,7 +24,7 @@ pub const CR4_OSXMMEXCPT: u64 = 1 << 10;
 const CPUID1_EDX_FXSR_SSE: u32 = (1 << 24) | (1 << 25);
 
 /// Sets CR0 and CR4 as an OS that uses the FPU does (EM clear, MP and NE
-/// set, TS clear; OSFXSR and OSXMMEXCPT set) and leaves the registers in
+/// set, TS clear; OSFXSR and OSXMMEXCPT set; AM as on Xen) and leaves the registers in
 /// the init state. `false` if the CPU lacks FXSR or SSE.
 pub fn init() -> bool {
     if cpu::cpuid(1, 0).edx & CPUID1_EDX_FXSR_SSE != CPUID1_EDX_FXSR_SSE {
@@ -29,7 +33,7 @@ pub fn init() -> bool {
     // SAFETY: the bits only change how FPU/SSE instructions behave, and
     // the hypervisor executes none but those of the switch.
     unsafe {
-        cpu::set_cr0((cpu::cr0() & !(CR0_EM | CR0_TS)) | CR0_MP | CR0_NE);
+        cpu::set_cr0((cpu::cr0() & !(CR0_EM | CR0_TS)) | CR0_MP | CR0_NE | CR0_AM);
         cpu::set_cr4(cpu::cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
     }
     Fpu.restore(&FxsaveArea::init());

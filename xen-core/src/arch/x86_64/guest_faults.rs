@@ -1,5 +1,5 @@
-//! Exceptions raised by guests: instruction emulation (forced CPUID, CR3
-//! moves, the extension hypercall entries, `int $n`), #NM under the virtual
+//! Exceptions raised by guests: instruction emulation (forced CPUID, CR0
+//! and CR3 moves, CLTS, the extension hypercall entries, `int $n`), #NM under the virtual
 //! CR0.TS, and bouncing the rest to the guest's trap table.
 
 use super::cpu;
@@ -58,15 +58,7 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
             }
             return deliver(d, ctx, 13, Some((u64::from(n) << 3) | 2));
         }
-        7 => {
-            // Xen clears TS, virtual and hardware, before delivering #NM.
-            if d.vcpu.fpu.device_not_available() == DeviceNotAvailable::Unexpected {
-                log::error!("domain {i} ({}): #NM with its virtual CR0.TS clear", d.name());
-                return Action::Crash("#NM without a virtual CR0.TS");
-            }
-            Fpu.set_ts(false);
-            return deliver(d, ctx, 7, None);
-        }
+        7 => return device_not_available(d, ctx),
         14 => {
             let cr2 = cpu::cr2();
             DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), cr2);
@@ -78,6 +70,17 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
     }
     let err = has_error_code(vector).then_some(ctx.error_code);
     deliver(d, ctx, vector, err)
+}
+
+/// An #NM: Xen clears TS, virtual and hardware, before delivering it.
+#[cold]
+fn device_not_available(d: &mut Domain, ctx: &mut GuestContext) -> Action {
+    if d.vcpu.fpu.device_not_available() == DeviceNotAvailable::Unexpected {
+        log::error!("domain {} ({}): #NM with its virtual CR0.TS clear", d.id.0, d.name());
+        return Action::Crash("#NM without a virtual CR0.TS");
+    }
+    Fpu.set_ts(false);
+    deliver(d, ctx, 7, None)
 }
 
 /// Runs an emulated instruction for domain `i`.
@@ -107,6 +110,12 @@ fn emulate(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, insn: Emulated
                 return deliver(d_mut(i), ctx, 13, Some(0));
             }
         }
+        Emulated::MovFromCr0(r) => write_reg(ctx, r, d_mut(i).vcpu.fpu.guest_cr0(cpu::cr0())),
+        Emulated::MovToCr0(r) => match d_mut(i).vcpu.fpu.write_cr0(cpu::cr0(), read_reg(ctx, r)) {
+            Some(ts) => Fpu.set_ts(ts),
+            None => return deliver(d_mut(i), ctx, 13, Some(0)),
+        },
+        Emulated::Clts => Fpu.set_ts(d_mut(i).vcpu.fpu.taskswitch(false)),
     }
     ctx.rip += len;
     Action::Continue
