@@ -3,6 +3,7 @@
 //! `iret` (23).
 
 use super::{canonical, Action, Call, ConsoleSink, GuestMemory};
+use crate::domain::bounce::Roots;
 use crate::domain::iret::{iret, IretFrame};
 use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::TrapEntry;
@@ -105,28 +106,15 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         Ok(0)
     }
 
-    /// `set_segment_base(which, base)`.
+    /// `set_segment_base(which, base)`: the decision is
+    /// [`crate::domain::guest_segs::set_segment_base`]; the hardware is
+    /// loaded at once, so the next guest instruction sees the base.
     pub(super) fn set_segment_base(&mut self, which: u64, base: u64) -> Result<u64, Errno> {
-        match which {
-            0..=2 if !canonical(base) => Err(Errno::EINVAL),
-            0 => {
-                self.vcpu.fs_base = base;
-                Ok(0)
-            }
-            1 => {
-                self.vcpu.gs_base_user = base;
-                Ok(0)
-            }
-            2 => {
-                self.vcpu.gs_base_kernel = base;
-                Ok(0)
-            }
-            // Loading a user %gs selector: xen-core has no guest user mode
-            // yet, so the selector load "fails" to a null selector, which Xen
-            // reports as success too.
-            3 => Ok(0),
-            _ => Err(Errno::EINVAL),
-        }
+        let Some(d) = self.mm.domain(self.dom) else { return Err(Errno::EINVAL) };
+        let gdt = domain_gdt(&*self.mm.mem, d);
+        let load = crate::domain::guest_segs::set_segment_base(self.vcpu, which, base, &gdt)?;
+        self.guest.load_segment(load);
+        Ok(0)
     }
 
     /// `iret`: restore the frame the hypercall-page stub left on the guest
@@ -144,8 +132,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         }
         let frame = IretFrame::from_words(w);
         let Some(d) = self.mm.domain(self.dom) else { return Action::Crash("iret from a domain with no memory") };
+        let roots = Roots::of(d);
         let gdt = domain_gdt(&*self.mm.mem, d);
-        match iret(self.ctx, self.vcpu, self.guest, &frame, &gdt) {
+        match iret(self.ctx, self.vcpu, self.guest, &roots, &frame, &gdt) {
             Ok(_) => Action::Continue,
             Err(why) => Action::Crash(why),
         }
