@@ -6,7 +6,7 @@ use abi::mmu::*;
 use abi::start_info::StartInfo;
 use abi::{guest, Errno};
 use core::sync::atomic::{AtomicU64, Ordering};
-use guest_kernel::arch::x86_64::{mem, traps};
+use guest_kernel::arch::x86_64::{mem, traps, user};
 use guest_kernel::say;
 
 /// Virtual address of the page left unmapped on purpose.
@@ -150,8 +150,58 @@ pub fn run(si: &'static StartInfo) -> ! {
         }
     }
 
-    // 6. Done.
-    say!("guest-kernel: step 6: all steps passed, shutting down (poweroff)");
+    // 6. Two user tasks, then done.
+    user_tasks(new_l4)
+}
+
+/// Where the user tasks' code page starts; their stacks are the next two
+/// pages. L4 slot 0, mapped by both roots through the same L3.
+const USER_CODE: u64 = 0x40_0000;
+
+/// Step 6: a user page table mapping only user space (code and two stacks)
+/// and the same L3 hooked into the kernel table, then two tasks in ring 3
+/// making system calls, switched by this kernel's own scheduler.
+fn user_tasks(kernel_l4: u64) -> ! {
+    let fresh = || {
+        let m = alloc_frame();
+        clear(m);
+        m
+    };
+    let (user_l4, l3, l2, l1) = (fresh(), fresh(), fresh(), fresh());
+    let pages = [fresh(), fresh(), fresh()];
+    let e = |table: u64, idx: u64, mfn: u64| MmuUpdate {
+        ptr: (table << 12) + idx * 8,
+        val: (mfn << 12) | PRESENT | RW | USER | ACCESSED,
+    };
+    let mut n = 0;
+    push(&[e(l1, 0, pages[0]), e(l1, 1, pages[1]), e(l1, 2, pages[2]), e(l2, 2, l1), e(l3, 0, l2)], &mut n);
+    push(&[e(user_l4, 0, l3), e(kernel_l4, 0, l3)], &mut n);
+    let op = |cmd, mfn| MmuextOp { cmd, pad: 0, arg1: mfn, arg2: 0 };
+    if let Err(e) = mem::mmuext(&[op(MMUEXT_PIN_L4_TABLE, user_l4), op(MMUEXT_NEW_USER_BASEPTR, user_l4)]) {
+        fail_errno("pin and install the user root", e.errno);
+    }
+    for (i, chunk) in user::task_code().chunks(8).enumerate() {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        mem::write(USER_CODE + i as u64 * 8, u64::from_le_bytes(w));
+    }
+    user::run_tasks(USER_CODE, [USER_CODE + 0x2000, USER_CODE + 0x3000], tasks_done)
+}
+
+/// Step 6's line and the end of the story, in kernel mode again.
+fn tasks_done(r: &user::Report) -> ! {
+    say!(
+        "guest-kernel: step 6: 2 user tasks in ring 3 made {} system calls, switched by this kernel: {}",
+        r.syscalls,
+        r.log().trim_end()
+    );
+    match r.fault {
+        Some((6, rip, cs, true)) if cs == 0xE033 => say!(
+            "guest-kernel: step 6: user task B's ud2 at {rip:#x} reached the #UD handler on the kernel stack, CS {cs:#x}"
+        ),
+        _ => fail("the user task's ud2 did not reach the #UD handler from user mode"),
+    }
+    say!("guest-kernel: step 7: all steps passed, shutting down (poweroff)");
     say!("Test result: SUCCESS");
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }
