@@ -95,7 +95,7 @@ pub fn run(si: &'static StartInfo) -> ! {
             say!("Test result: FAILURE");
             guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
         }
-        Some("bench") => bench(),
+        Some("bench") => bench(si),
         Some("mmu-flood") => mmu_flood(si),
         Some("dead-domain") => dead_domain(),
         Some("console-flood") => console_flood(si),
@@ -162,6 +162,14 @@ const USER_CODE: u64 = 0x40_0000;
 /// and the same L3 hooked into the kernel table, then two tasks in ring 3
 /// making system calls, switched by this kernel's own scheduler.
 fn user_tasks(kernel_l4: u64) -> ! {
+    map_user_space(kernel_l4, user::task_code());
+    user::run_tasks(USER_CODE, [USER_CODE + 0x2000, USER_CODE + 0x3000], tasks_done)
+}
+
+/// A user root mapping a code page holding `code` and two stack pages at
+/// [`USER_CODE`], the same L3 hooked into `kernel_l4`; installed with
+/// `MMUEXT_NEW_USER_BASEPTR`.
+fn map_user_space(kernel_l4: u64, code: &[u8]) {
     let fresh = || {
         let m = alloc_frame();
         clear(m);
@@ -180,12 +188,11 @@ fn user_tasks(kernel_l4: u64) -> ! {
     if let Err(e) = mem::mmuext(&[op(MMUEXT_PIN_L4_TABLE, user_l4), op(MMUEXT_NEW_USER_BASEPTR, user_l4)]) {
         fail_errno("pin and install the user root", e.errno);
     }
-    for (i, chunk) in user::task_code().chunks(8).enumerate() {
+    for (i, chunk) in code.chunks(8).enumerate() {
         let mut w = [0u8; 8];
         w[..chunk.len()].copy_from_slice(chunk);
         mem::write(USER_CODE + i as u64 * 8, u64::from_le_bytes(w));
     }
-    user::run_tasks(USER_CODE, [USER_CODE + 0x2000, USER_CODE + 0x3000], tasks_done)
 }
 
 /// Step 6's line and the end of the story, in kernel mode again.
@@ -599,14 +606,21 @@ fn stats(mut f: impl FnMut() -> u64) -> (u64, u64, u64) {
 
 /// `test=bench`: round-trip instruction counts (run under QEMU `-icount`,
 /// module options `hcall-ext=int82,vmcall bench-null`).
-fn bench() -> ! {
+fn bench(si: &StartInfo) -> ! {
     use mem::{timed_hypercall, Entry};
     let nr = HypercallNr::XEN_VERSION.0;
+    // User mode on the boot tables: a user root, the benchmark's code.
+    map_user_space(mfn_of_pfn((si.pt_base - VIRT_BASE) / 4096), user::bench_code());
+    check("stack_switch and the benchmark's syscall callback", user::bench_setup());
     let rows = [
         ("bare syscall into a do-nothing entry (floor)", stats(|| timed_hypercall(Entry::Syscall, 127, 0))),
         ("xen_version(XENVER_version) via syscall", stats(|| timed_hypercall(Entry::Syscall, nr, 0))),
         ("xen_version(XENVER_version) via int 0x82", stats(|| timed_hypercall(Entry::Int82, nr, 0))),
         ("xen_version(XENVER_version) via vmcall", stats(|| timed_hypercall(Entry::Vmcall, nr, 0))),
+        (
+            "user syscall -> guest kernel -> iret to user",
+            stats(|| user::bench_round_trip(USER_CODE, USER_CODE + 0x2000)),
+        ),
     ];
     for (what, (med, min, max)) in rows {
         say!("bench: {what:<48} median {med:>5}  min {min:>5}  max {max:>5} instructions");

@@ -859,6 +859,10 @@ impl<'e> Fuzz<'e> {
             self.hcall(3, a)
         };
         let _ = hc(25, [0, 0, 0, 0, 0]);
+        // GS_USER_SEL really loads %gs: back to the null selector, so a
+        // later set_gdt cannot leave a selector that no longer loads (the
+        // failsafe callback, a random address here).
+        let _ = hc(25, [3, 0, 0, 0, 0]);
         let _ = hc(25, [1, 0, 0, 0, 0]);
         let _ = hc(25, [2, 0, 0, 0, 0]);
         let _ = hc(3, [0xE02B, 0, 0, 0, 0]);
