@@ -122,14 +122,11 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// exit would ([`crate::domain::iret`]). A frame that cannot be read,
     /// or a fault that cannot be delivered, crashes the domain.
     pub(super) fn iret(&mut self) -> Action {
-        let mut w = [0u64; 9];
-        let rsp = self.ctx.rsp;
-        for (i, slot) in w.iter_mut().enumerate() {
-            match self.mem().read_u64(rsp.wrapping_add(i as u64 * 8)) {
-                Ok(v) => *slot = v,
-                Err(_) => return Action::Crash("iret frame unreadable"),
-            }
+        let mut bytes = [0u8; 72];
+        if self.mem().read(self.ctx.rsp, &mut bytes).is_err() {
+            return Action::Crash("iret frame unreadable");
         }
+        let w = core::array::from_fn(|i| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8])));
         let frame = IretFrame::from_words(w);
         let Some(d) = self.mm.domain(self.dom) else { return Action::Crash("iret from a domain with no memory") };
         let roots = Roots::of(d);

@@ -216,6 +216,11 @@ pub fn user_syscall_entry(frame: &mut TrapFrame) {
     let roots = Roots::of(&hv.mm.domains[i]);
     let d = d_mut(i);
     let action = match crate::domain::bounce::user_syscall(ctx, &mut d.vcpu, &ArchGuest, &roots) {
+        // The common case: straight into the guest kernel's callback.
+        Ok(()) if hv.mm.hooks.pending == 0 => {
+            ctx.sanitize_for_exit();
+            return;
+        }
         Ok(()) => Action::Continue,
         Err(why) => {
             log::error!("domain {i} ({}): SYSCALL in user mode: {why}", d.name());
