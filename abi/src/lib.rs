@@ -22,7 +22,7 @@
 //! | `console_io` (18) | `CONSOLEIO_WRITE`; `CONSOLEIO_READ` is `-ENOSYS` |
 //! | `xen_version` (17) | `version`, `extraversion`, `capabilities`, `platform_parameters`, `get_features`, `pagesize`; other commands `-ENOSYS` |
 //! | `sched_op` (29), `sched_op_compat` (6) | `yield`, `block`, `shutdown`; other commands `-ENOSYS` |
-//! | `iret` (23) | implemented for returns to guest kernel mode |
+//! | `iret` (23) | implemented, to guest kernel and guest user mode (CS with RPL 3: the user root, Xen's GS swap) |
 //! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `exchange` (Xen's checks and chunking, XSA-212 sub-range rule, orders up to 9), `current_reservation`, `maximum_reservation`; other sub-ops `-ENOSYS`. A domain that was never built or was torn down does not exist: `-ESRCH` (balloon calls do nothing) |
 //! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, `multicall`, `update_descriptor`, …) | `-ENOSYS` |
 //!
@@ -115,8 +115,22 @@
 //! * **Writable page tables.** `vm_assist(VMASST_TYPE_writable_pagetables)`
 //!   is accepted, but writes to read-only page tables are not emulated: the
 //!   guest receives the page fault.
-//! * **Guest user mode** is not supported yet: an `iret` to user mode
-//!   crashes the domain.
+//! * **Guest user mode** follows Xen: `iret` to a CS with RPL 3 loads the
+//!   user root (`MMUEXT_NEW_USER_BASEPTR`; none crashes the domain) and
+//!   swaps the GS bases; SYSCALL in user mode goes to the
+//!   `CALLBACKTYPE_syscall` callback (none: `#UD` at the SYSCALL);
+//!   exceptions from user mode are bounced on the `stack_switch` stack
+//!   with the user CS (RPL 3) in the frame. `set_segment_base` loads the
+//!   hardware at once, and DS/ES/FS/GS selectors and all three bases are
+//!   saved and restored per vCPU and guest mode on every switch; a saved
+//!   selector that no longer loads becomes null and the failsafe callback
+//!   is entered. Differences: a bounced handler is entered with IRETQ, so
+//!   RCX and R11 hold the interrupted values rather than Xen's SYSRET
+//!   leftovers; with no failsafe callback the domain is crashed (Xen enters
+//!   address 0); in user mode only forced CPUID is emulated, and the
+//!   `int 0x82`/`vmcall` hypercall extensions are the kernel's only. A
+//!   kernel↔user switch is a CR3 load, as on Xen: user L1 mappings are
+//!   global and mapped alike in both roots.
 //! * **SYSENTER** raises `#GP(0)` (or `#UD`) in the guest even when a
 //!   sysenter callback is registered; see [`traps`] for returns, selectors
 //!   and compatibility mode, which follow Xen.

@@ -5,14 +5,17 @@
 //! ## Returns, selectors and modes (as on Xen 4.17)
 //!
 //! * **`iret` (23)** restores the frame at RSP: RAX, R11, RCX, flags, RIP,
-//!   CS, RFLAGS, RSP, SS. CS with RPL 3 means guest user mode, which
-//!   xen-core does not support (the domain is crashed); any other RPL stays
-//!   in kernel mode, and RPL 3 is forced on CS and SS (selectors are 16
-//!   bits, upper bits dropped). If the CPU would refuse the return, the
-//!   guest receives the fault it would raise, as if raised at the frame's
-//!   RIP, with the frame's (refused) CS, SS and RSP in the bounce frame and
-//!   pushed on the frame's stack: null CS or SS → `#GP(0)`; a selector in
-//!   the LDT, beyond the GDT, naming no code (CS) or writable data (SS)
+//!   CS, RFLAGS, RSP, SS. CS with RPL 3 means guest user mode: the user
+//!   root is loaded (none: the domain is crashed) and the GS bases are
+//!   swapped; any other RPL stays in kernel mode, and RPL 3 is forced on
+//!   CS and SS (selectors are 16 bits, upper bits dropped). With
+//!   VGCF_in_syscall in flags, RCX = RIP and R11 = RFLAGS after the return
+//!   (Xen's SYSRET exit). If the CPU would refuse the return, the guest
+//!   receives the fault it would raise, as if raised at the frame's RIP,
+//!   with the frame's (refused) CS, SS and RSP in the bounce frame, pushed
+//!   on the frame's stack (for a return to user mode: on the
+//!   `stack_switch` stack, in kernel mode again): null CS or SS →
+//!   `#GP(0)`; a selector in the LDT, beyond the GDT, naming no code (CS) or writable data (SS)
 //!   segment, or a DPL-0 segment such as the hypervisor's 0xE008/0xE010 →
 //!   `#GP(selector & !3)`; a not-present segment → `#NP`/`#SS(selector &
 //!   !3)`; a non-canonical RIP, or a RIP beyond the code segment's limit in

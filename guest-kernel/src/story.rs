@@ -6,7 +6,7 @@ use abi::mmu::*;
 use abi::start_info::StartInfo;
 use abi::{guest, Errno};
 use core::sync::atomic::{AtomicU64, Ordering};
-use guest_kernel::arch::x86_64::{mem, traps};
+use guest_kernel::arch::x86_64::{mem, traps, user};
 use guest_kernel::say;
 
 /// Virtual address of the page left unmapped on purpose.
@@ -95,7 +95,7 @@ pub fn run(si: &'static StartInfo) -> ! {
             say!("Test result: FAILURE");
             guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
         }
-        Some("bench") => bench(),
+        Some("bench") => bench(si),
         Some("mmu-flood") => mmu_flood(si),
         Some("dead-domain") => dead_domain(),
         Some("console-flood") => console_flood(si),
@@ -150,8 +150,65 @@ pub fn run(si: &'static StartInfo) -> ! {
         }
     }
 
-    // 6. Done.
-    say!("guest-kernel: step 6: all steps passed, shutting down (poweroff)");
+    // 6. Two user tasks, then done.
+    user_tasks(new_l4)
+}
+
+/// Where the user tasks' code page starts; their stacks are the next two
+/// pages. L4 slot 0, mapped by both roots through the same L3.
+const USER_CODE: u64 = 0x40_0000;
+
+/// Step 6: a user page table mapping only user space (code and two stacks)
+/// and the same L3 hooked into the kernel table, then two tasks in ring 3
+/// making system calls, switched by this kernel's own scheduler.
+fn user_tasks(kernel_l4: u64) -> ! {
+    map_user_space(kernel_l4, user::task_code());
+    user::run_tasks(USER_CODE, [USER_CODE + 0x2000, USER_CODE + 0x3000], tasks_done)
+}
+
+/// A user root mapping a code page holding `code` and two stack pages at
+/// [`USER_CODE`], the same L3 hooked into `kernel_l4`; installed with
+/// `MMUEXT_NEW_USER_BASEPTR`.
+fn map_user_space(kernel_l4: u64, code: &[u8]) {
+    let fresh = || {
+        let m = alloc_frame();
+        clear(m);
+        m
+    };
+    let (user_l4, l3, l2, l1) = (fresh(), fresh(), fresh(), fresh());
+    let pages = [fresh(), fresh(), fresh()];
+    let e = |table: u64, idx: u64, mfn: u64| MmuUpdate {
+        ptr: (table << 12) + idx * 8,
+        val: (mfn << 12) | PRESENT | RW | USER | ACCESSED,
+    };
+    let mut n = 0;
+    push(&[e(l1, 0, pages[0]), e(l1, 1, pages[1]), e(l1, 2, pages[2]), e(l2, 2, l1), e(l3, 0, l2)], &mut n);
+    push(&[e(user_l4, 0, l3), e(kernel_l4, 0, l3)], &mut n);
+    let op = |cmd, mfn| MmuextOp { cmd, pad: 0, arg1: mfn, arg2: 0 };
+    if let Err(e) = mem::mmuext(&[op(MMUEXT_PIN_L4_TABLE, user_l4), op(MMUEXT_NEW_USER_BASEPTR, user_l4)]) {
+        fail_errno("pin and install the user root", e.errno);
+    }
+    for (i, chunk) in code.chunks(8).enumerate() {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        mem::write(USER_CODE + i as u64 * 8, u64::from_le_bytes(w));
+    }
+}
+
+/// Step 6's line and the end of the story, in kernel mode again.
+fn tasks_done(r: &user::Report) -> ! {
+    say!(
+        "guest-kernel: step 6: 2 user tasks in ring 3 made {} system calls, switched by this kernel: {}",
+        r.syscalls,
+        r.log().trim_end()
+    );
+    match r.fault {
+        Some((6, rip, cs, true)) if cs == 0xE033 => say!(
+            "guest-kernel: step 6: user task B's ud2 at {rip:#x} reached the #UD handler on the kernel stack, CS {cs:#x}"
+        ),
+        _ => fail("the user task's ud2 did not reach the #UD handler from user mode"),
+    }
+    say!("guest-kernel: step 7: all steps passed, shutting down (poweroff)");
     say!("Test result: SUCCESS");
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }
@@ -549,14 +606,21 @@ fn stats(mut f: impl FnMut() -> u64) -> (u64, u64, u64) {
 
 /// `test=bench`: round-trip instruction counts (run under QEMU `-icount`,
 /// module options `hcall-ext=int82,vmcall bench-null`).
-fn bench() -> ! {
+fn bench(si: &StartInfo) -> ! {
     use mem::{timed_hypercall, Entry};
     let nr = HypercallNr::XEN_VERSION.0;
+    // User mode on the boot tables: a user root, the benchmark's code.
+    map_user_space(mfn_of_pfn((si.pt_base - VIRT_BASE) / 4096), user::bench_code());
+    check("stack_switch and the benchmark's syscall callback", user::bench_setup());
     let rows = [
         ("bare syscall into a do-nothing entry (floor)", stats(|| timed_hypercall(Entry::Syscall, 127, 0))),
         ("xen_version(XENVER_version) via syscall", stats(|| timed_hypercall(Entry::Syscall, nr, 0))),
         ("xen_version(XENVER_version) via int 0x82", stats(|| timed_hypercall(Entry::Int82, nr, 0))),
         ("xen_version(XENVER_version) via vmcall", stats(|| timed_hypercall(Entry::Vmcall, nr, 0))),
+        (
+            "user syscall -> guest kernel -> iret to user",
+            stats(|| user::bench_round_trip(USER_CODE, USER_CODE + 0x2000)),
+        ),
     ];
     for (what, (med, min, max)) in rows {
         say!("bench: {what:<48} median {med:>5}  min {min:>5}  max {max:>5} instructions");

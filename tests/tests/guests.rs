@@ -29,7 +29,9 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
             "step 3: built new page tables",
             "step 4: pinned the new L4, switched to it, unpinned",
             "step 5: page fault at",
-            "step 6: all steps passed",
+            "step 6: 2 user tasks in ring 3 made 7 system calls, switched by this kernel: A1 B1 A2 B2 A3 B3",
+            "step 6: user task B's ud2 at 0x40001f reached the #UD handler on the kernel stack, CS 0xe033",
+            "step 7: all steps passed",
         ] {
             assert_contains(&out.serial, &format!("{d} guest-kernel: {step}"));
         }

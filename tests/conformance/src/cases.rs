@@ -12,6 +12,7 @@ use guest_kernel::say;
 mod compat;
 mod cpuid;
 mod fpu;
+mod usermode;
 
 const VIRT_BASE: u64 = 0xFFFF_FFFF_8000_0000;
 const SELF: u64 = 0x7FF0;
@@ -231,6 +232,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     fpu::fpu(&mut s);
     exchange(&mut s, &mut f);
     compat::compat_syscall(&mut s, &mut f, si);
+    usermode::user_mode(&mut s, &mut f, si);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",
         s.n,

@@ -354,7 +354,9 @@ impl<'e> Fuzz<'e> {
             77..=79 => self.console(),
             80..=83 => self.version(),
             84 => self.sched(),
-            85..=86 => self.iret(),
+            85 => self.iret(),
+            86 if self.user_root != 0 => self.user_iret(),
+            86 => self.iret(),
             87..=88 => self.unknown(),
             89 => return self.fpu(),
             _ => self.probe(),
@@ -864,6 +866,10 @@ impl<'e> Fuzz<'e> {
             self.hcall(3, a)
         };
         let _ = hc(25, [0, 0, 0, 0, 0]);
+        // GS_USER_SEL really loads %gs: back to the null selector, so a
+        // later set_gdt cannot leave a selector that no longer loads (the
+        // failsafe callback, a random address here).
+        let _ = hc(25, [3, 0, 0, 0, 0]);
         let _ = hc(25, [1, 0, 0, 0, 0]);
         let _ = hc(25, [2, 0, 0, 0, 0]);
         let _ = hc(3, [0xE02B, 0, 0, 0, 0]);
@@ -967,6 +973,37 @@ impl<'e> Fuzz<'e> {
         if f.is_some_and(|x| x.rip == arch::iret_target() || x.vector == 1) {
             self.oks[23] += 1;
         }
+        false
+    }
+
+    /// An `iret` to guest user mode (CS 0xE033), only while a user root is
+    /// set (without one Xen and xen-core crash the domain). The target is
+    /// a `ud2` the user root may or may not map: either way the fault is
+    /// bounced in kernel mode onto the `stack_switch` stack set here, where
+    /// the trap stub's `catch` lands.
+    fn user_iret(&mut self) -> bool {
+        let stack = arch::iret_stack_top();
+        let _ = hc(3, [0xE02B, stack, 0, 0, 0]);
+        let rflags = (self.rng.next() & 0x0025_4DD5) | 0x202;
+        let flags = self.rng.pick(&[0, 1 << 8]);
+        let frame = [
+            self.rng.next(),
+            self.rng.next(),
+            self.rng.next(),
+            flags,
+            arch::iret_target(),
+            0xE033,
+            rflags,
+            stack,
+            0xE02B,
+        ];
+        self.calls[23] += 1;
+        let f = catch(|| arch::raw_iret(&frame));
+        // Came back from user mode: the bounced frame has the user CS.
+        if f.is_some_and(|x| x.cs & 3 == 3) {
+            self.oks[23] += 1;
+        }
+        let _ = hc(3, [0xE02B, 0, 0, 0, 0]);
         false
     }
 

@@ -1,9 +1,11 @@
 //! Exception bouncing (fact sheet §1.4): build Xen's frame on the guest
 //! kernel stack and continue at the guest's handler.
 
-use super::vcpu::{reg, GuestContext, Vcpu, FLAG_FIXED, FLAG_IF};
+use super::vcpu::{reg, GuestContext, Selectors, Vcpu, FLAG_FIXED, FLAG_IF};
 use crate::hypercall::{Guest, GuestMemory};
-use abi::traps::{CALLBACKTYPE_SYSCALL32, FLAT_RING3_CS64, FLAT_RING3_SS64};
+use abi::traps::{
+    CALLBACKTYPE_FAILSAFE, CALLBACKTYPE_SYSCALL, CALLBACKTYPE_SYSCALL32, FLAT_RING3_CS64, FLAT_RING3_SS64,
+};
 
 /// Why a bounce crashed the domain.
 pub type Crash = &'static str;
@@ -16,13 +18,34 @@ pub const fn has_error_code(vector: u8) -> bool {
 /// Flags cleared in the handler's RFLAGS: TF, NT, RF, VM, AC.
 const CLEARED_ON_BOUNCE: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 18);
 
+/// The domain's two page-table roots as CR3 values (0 = none), for the
+/// guest mode switches a bounce or an `iret` makes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Roots {
+    /// Loaded in guest kernel mode.
+    pub kernel: u64,
+    /// Loaded in guest user mode (`MMUEXT_NEW_USER_BASEPTR`); 0 = none.
+    pub user: u64,
+}
+
+impl Roots {
+    /// The roots of domain memory `d`.
+    pub fn of(d: &crate::mm::DomainMm) -> Roots {
+        Roots { kernel: d.kernel_root.map_or(0, |m| m.to_maddr()), user: d.user_root.map_or(0, |m| m.to_maddr()) }
+    }
+}
+
 /// Delivers `vector` (with `error_code` where the vector has one) to the
 /// guest's handler. The frame, from the new RSP upward, is RCX, R11,
-/// [error code], RIP, CS (RPL cleared for kernel mode), RFLAGS, RSP, SS.
+/// [error code], RIP, CS, RFLAGS, RSP, SS. From guest user mode the vCPU
+/// first switches to kernel mode and the frame goes on the `stack_switch`
+/// stack with the user CS (RPL 3) in it; from kernel mode it goes on the
+/// current stack with CS's RPL cleared, so the guest can tell the two.
 pub fn bounce<G: GuestMemory>(
     ctx: &mut GuestContext,
-    vcpu: &Vcpu,
+    vcpu: &mut Vcpu,
     guest: &G,
+    roots: &Roots,
     vector: u8,
     error_code: Option<u64>,
 ) -> Result<(), Crash> {
@@ -30,7 +53,45 @@ pub fn bounce<G: GuestMemory>(
     if entry.address == 0 {
         return Err("no handler for this exception in the guest's trap table");
     }
-    enter_handler(ctx, guest, entry.address, error_code)
+    let code = error_code.map(|e| [e]);
+    enter_handler(ctx, vcpu, guest, roots, entry.address, code.as_ref().map_or(&[], |c| &c[..]))
+}
+
+/// A SYSCALL executed in guest user mode (64-bit), as Xen 4.17 delivers
+/// it (platform §1.3): to the `CALLBACKTYPE_syscall` callback in kernel
+/// mode, on the `stack_switch` stack, with RCX, R11, RIP (= RCX), CS
+/// (0xE033, RPL kept: it came from user mode), RFLAGS (= R11), RSP, SS and
+/// DF cleared in the handler's flags. With no callback: `#UD` at the
+/// SYSCALL instruction through the trap table. `ctx` is the entry
+/// context: RIP = RCX, RFLAGS = R11.
+pub fn user_syscall<G: GuestMemory>(
+    ctx: &mut GuestContext,
+    vcpu: &mut Vcpu,
+    guest: &G,
+    roots: &Roots,
+) -> Result<(), Crash> {
+    syscall_to(ctx, vcpu, guest, roots, CALLBACKTYPE_SYSCALL)
+}
+
+/// The failsafe callback (platform §1.6): a saved DS/ES/FS/GS selector
+/// (`old`) no longer loads when the vCPU is restored; the selectors were
+/// loaded as null. Frame: RCX, R11, DS, ES, FS, GS, RIP, CS, RFLAGS, RSP,
+/// SS. Xen enters a zero callback address regardless; xen-core crashes
+/// the domain instead (a deliberate difference: the guest would fault at
+/// address 0 anyway).
+pub fn failsafe<G: GuestMemory>(
+    ctx: &mut GuestContext,
+    vcpu: &mut Vcpu,
+    guest: &G,
+    roots: &Roots,
+    old: Selectors,
+) -> Result<(), Crash> {
+    let callback = vcpu.callbacks[CALLBACKTYPE_FAILSAFE as usize].0;
+    if callback == 0 {
+        return Err("a saved data selector no longer loads and there is no failsafe callback");
+    }
+    let words = [old.ds, old.es, old.fs, old.gs].map(u64::from);
+    enter_handler(ctx, vcpu, guest, roots, callback, &words)
 }
 
 /// A SYSCALL executed in compatibility mode (the CSTAR entry), answered as
@@ -41,13 +102,28 @@ pub fn bounce<G: GuestMemory>(
 /// callback, `#UD` at the SYSCALL instruction through the trap table (DF
 /// left alone); with no `#UD` handler either, the domain is crashed.
 /// `ctx` is the entry context: RIP = RCX, RFLAGS = R11, CS = 0xE023.
-pub fn compat_syscall<G: GuestMemory>(ctx: &mut GuestContext, vcpu: &Vcpu, guest: &G) -> Result<(), Crash> {
-    let callback = vcpu.callbacks[CALLBACKTYPE_SYSCALL32 as usize].0;
+pub fn compat_syscall<G: GuestMemory>(
+    ctx: &mut GuestContext,
+    vcpu: &mut Vcpu,
+    guest: &G,
+    roots: &Roots,
+) -> Result<(), Crash> {
+    syscall_to(ctx, vcpu, guest, roots, CALLBACKTYPE_SYSCALL32)
+}
+
+fn syscall_to<G: GuestMemory>(
+    ctx: &mut GuestContext,
+    vcpu: &mut Vcpu,
+    guest: &G,
+    roots: &Roots,
+    kind: u16,
+) -> Result<(), Crash> {
+    let callback = vcpu.callbacks[kind as usize].0;
     if callback == 0 {
         ctx.rip = ctx.rip.wrapping_sub(SYSCALL_LEN);
-        return bounce(ctx, vcpu, guest, VECTOR_UD, None);
+        return bounce(ctx, vcpu, guest, roots, VECTOR_UD, None);
     }
-    enter_handler(ctx, guest, callback, None)?;
+    enter_handler(ctx, vcpu, guest, roots, callback, &[])?;
     ctx.rflags &= !FLAG_DF;
     Ok(())
 }
@@ -59,37 +135,40 @@ const VECTOR_UD: u8 = 6;
 /// DF.
 const FLAG_DF: u64 = 1 << 10;
 
-/// Xen's `create_bounce_frame` for a vCPU in kernel mode: pushes the frame
-/// on the current guest stack (rounded down to 16 bytes) and continues at
-/// `handler` in 64-bit mode on the flat selectors.
+/// Xen's `create_bounce_frame`: from user mode, switches the vCPU to
+/// kernel mode and uses its `stack_switch` stack; from kernel mode, the
+/// current guest stack. Pushes RCX, R11, `middle` (an error code or the
+/// failsafe selectors), RIP, CS, RFLAGS, RSP, SS below the stack rounded
+/// down to 16 bytes and continues at `handler` in 64-bit mode on the flat
+/// selectors.
 fn enter_handler<G: GuestMemory>(
     ctx: &mut GuestContext,
+    vcpu: &mut Vcpu,
     guest: &G,
+    roots: &Roots,
     handler: u64,
-    error_code: Option<u64>,
+    middle: &[u64],
 ) -> Result<(), Crash> {
     let c = *ctx;
+    let from_user = vcpu.user_mode;
     let saved_mask = 0u64;
-    let cs = (c.cs & !3) | (saved_mask << 32);
-    let mut frame = [0u64; 8];
+    let cs = if from_user { c.cs & 0xFFFF } else { c.cs & !3 } | (saved_mask << 32);
+    let mut frame = [0u64; 11];
     let mut n = 0;
-    for v in [c.gpr[reg::RCX], c.gpr[reg::R11]] {
+    for &v in [c.gpr[reg::RCX], c.gpr[reg::R11]].iter().chain(middle).chain(&[c.rip, cs, c.rflags, c.rsp, c.ss]) {
         frame[n] = v;
         n += 1;
     }
-    if let Some(e) = error_code {
-        frame[n] = e;
-        n += 1;
-    }
-    for v in [c.rip, cs, c.rflags, c.rsp, c.ss] {
-        frame[n] = v;
-        n += 1;
-    }
-    let sp = (c.rsp & !15).wrapping_sub(n as u64 * 8);
+    let top = if from_user { vcpu.kernel_sp } else { c.rsp };
+    let sp = (top & !15).wrapping_sub(n as u64 * 8);
     if (abi::HYPERVISOR_VIRT_START..abi::HYPERVISOR_VIRT_END + 64).contains(&sp) {
         return Err("guest kernel stack points into the hypervisor's range");
     }
-    let mut bytes = [0u8; 64];
+    if from_user {
+        vcpu.user_mode = false;
+        guest.toggle_mode(false, roots.kernel);
+    }
+    let mut bytes = [0u8; 88];
     for (i, v) in frame[..n].iter().enumerate() {
         bytes[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
     }

@@ -17,7 +17,7 @@
 //! returns always come back in 64-bit mode, and SYSCALL from compatibility
 //! mode has its own answer ([`super::bounce::compat_syscall`]).
 
-use super::bounce::{bounce, Crash};
+use super::bounce::{bounce, Crash, Roots};
 use super::segments::{check_return, Fault, GdtView, Mode};
 use super::vcpu::{reg, GuestContext, Vcpu, FLAG_FIXED, FLAG_IF, GUEST_FLAGS_MASK};
 use crate::hypercall::GuestMemory;
@@ -66,26 +66,28 @@ pub enum Returned {
 }
 
 /// Restores `frame` into `ctx` (which holds the hypercall's entry context)
-/// and settles the return.
+/// and settles the return. A frame CS with RPL 3 returns to guest user
+/// mode (platform §1.2): the vCPU switches to its user root with the GS
+/// bases swapped, so user mode runs with `gs_base_user` active. With
+/// VGCF_in_syscall in `flags` the return is Xen's SYSRET one: RCX = RIP
+/// and R11 = the returned RFLAGS, the frame's RCX/R11 ignored.
 ///
 /// # Errors
-/// Crashes the domain for a return to guest user mode (not supported), or
-/// when the fault IRETQ would raise cannot be delivered.
+/// Crashes the domain for a return to user mode without a user root
+/// (as Xen does), or when the fault IRETQ would raise cannot be delivered.
 pub fn iret<G: GuestMemory, F: Fn(usize) -> u64>(
     ctx: &mut GuestContext,
-    vcpu: &Vcpu,
+    vcpu: &mut Vcpu,
     guest: &G,
+    roots: &Roots,
     frame: &IretFrame,
     gdt: &GdtView<F>,
 ) -> Result<Returned, Crash> {
-    if frame.cs & 3 == 3 {
-        return Err("iret to guest user mode, which xen-core does not support yet");
+    let to_user = frame.cs & 3 == 3;
+    if to_user && roots.user == 0 {
+        return Err("iret to guest user mode with no user page table (MMUEXT_NEW_USER_BASEPTR)");
     }
     ctx.gpr[reg::RAX] = frame.rax;
-    if frame.flags & VGCF_IN_SYSCALL == 0 {
-        ctx.gpr[reg::R11] = frame.r11;
-        ctx.gpr[reg::RCX] = frame.rcx;
-    }
     // Selectors are 16 bits (Xen keeps them in 16-bit fields); RPL 3 is
     // forced, as the guest kernel runs in ring 3.
     ctx.rip = frame.rip;
@@ -93,7 +95,18 @@ pub fn iret<G: GuestMemory, F: Fn(usize) -> u64>(
     ctx.rflags = (frame.rflags & GUEST_FLAGS_MASK) | FLAG_IF | FLAG_FIXED;
     ctx.rsp = frame.rsp;
     ctx.ss = (frame.ss & 0xFFFF) | 3;
-    settle_return(ctx, vcpu, guest, gdt)
+    if frame.flags & VGCF_IN_SYSCALL == 0 {
+        ctx.gpr[reg::R11] = frame.r11;
+        ctx.gpr[reg::RCX] = frame.rcx;
+    } else {
+        ctx.gpr[reg::RCX] = ctx.rip;
+        ctx.gpr[reg::R11] = ctx.rflags;
+    }
+    if to_user {
+        vcpu.user_mode = true;
+        guest.toggle_mode(true, roots.user);
+    }
+    settle_return(ctx, vcpu, guest, roots, gdt)
 }
 
 /// Makes `ctx` safe for the hypervisor's IRETQ: if IRETQ would fault on
@@ -105,8 +118,9 @@ pub fn iret<G: GuestMemory, F: Fn(usize) -> u64>(
 /// its stack cannot take the frame.
 pub fn settle_return<G: GuestMemory, F: Fn(usize) -> u64>(
     ctx: &mut GuestContext,
-    vcpu: &Vcpu,
+    vcpu: &mut Vcpu,
     guest: &G,
+    roots: &Roots,
     gdt: &GdtView<F>,
 ) -> Result<Returned, Crash> {
     match check_return(ctx.cs as u16, ctx.ss as u16, ctx.rip, gdt) {
@@ -122,7 +136,7 @@ pub fn settle_return<G: GuestMemory, F: Fn(usize) -> u64>(
                 fault.error_code
             );
             let (cs, ss, rip) = (ctx.cs, ctx.ss, ctx.rip);
-            bounce(ctx, vcpu, guest, fault.vector, Some(fault.error_code)).map_err(|why| {
+            bounce(ctx, vcpu, guest, roots, fault.vector, Some(fault.error_code)).map_err(|why| {
                 log::error!(
                     "return to cs {cs:#x} ss {ss:#x} rip {rip:#x} faults ({}); delivering it: {why}",
                     fault.why

@@ -29,9 +29,11 @@ fn frame(cs: u64, ss: u64, rip: u64) -> IretFrame {
     IretFrame { rax: 7, r11: 0x11, rcx: 0xC, flags: 0, rip, cs, rflags: 0x246, rsp: RET_SP, ss }
 }
 
+const ROOTS: Roots = Roots { kernel: 0x1000, user: 0x2000 };
+
 fn run(f: IretFrame, v: &Vcpu, s: &Stack) -> (Result<Returned, Crash>, GuestContext) {
     let mut ctx = GuestContext::kernel(0x1234, 0x5678, 0);
-    let r = iret(&mut ctx, v, s, &f, &no_guest());
+    let r = iret(&mut ctx, &mut v.clone(), s, &ROOTS, &f, &no_guest());
     (r, ctx)
 }
 
@@ -45,12 +47,12 @@ fn kernel_frame_resumes_with_rax_rcx_r11_and_rpl_3() {
 }
 
 #[test]
-fn in_syscall_frame_leaves_rcx_and_r11_alone() {
+fn in_syscall_frame_returns_as_sysret_with_rcx_rip_and_r11_flags() {
     let (s, v) = (stack(), vcpu_with_handlers());
     let mut f = frame(0xE030, 0xE02B, RET_RIP);
     f.flags = VGCF_IN_SYSCALL;
     let (_, c) = run(f, &v, &s);
-    assert_eq!((c.gpr[reg::RCX], c.gpr[reg::R11]), (0, 0));
+    assert_eq!((c.gpr[reg::RCX], c.gpr[reg::R11]), (RET_RIP, 0x246), "the frame's 0xC and 0x11 are ignored");
 }
 
 #[test]
@@ -61,10 +63,41 @@ fn upper_selector_bits_are_dropped() {
     assert_eq!((c.cs, c.ss), (0xE033, 0xE02B));
 }
 
+const USER_RIP: u64 = 0x40_1000;
+const KERNEL_SP: u64 = TOP - 0x200;
+
 #[test]
-fn user_mode_frame_crashes_the_domain() {
-    let (s, v) = (stack(), vcpu_with_handlers());
-    assert!(run(frame(0xE033, 0xE02B, RET_RIP), &v, &s).0.is_err());
+fn user_frame_enters_user_mode_on_the_user_root() {
+    let (s, mut v) = (stack(), vcpu_with_handlers());
+    let mut c = GuestContext::kernel(0x1234, 0x5678, 0);
+    let r = iret(&mut c, &mut v, &s, &ROOTS, &frame(0xE033, 0xE02B, USER_RIP), &no_guest());
+    assert_eq!(r, Ok(Returned::Resumed(Mode::Long)));
+    assert!(v.user_mode);
+    assert_eq!(*s.1.borrow(), [(true, ROOTS.user)], "user root loaded, GS swapped, once");
+    assert_eq!((c.rip, c.cs, c.ss, c.rsp, c.gpr[reg::RAX]), (USER_RIP, 0xE033, 0xE02B, RET_SP, 7));
+}
+
+#[test]
+fn user_frame_without_a_user_root_crashes_the_domain() {
+    let (s, mut v) = (stack(), vcpu_with_handlers());
+    let mut c = GuestContext::kernel(0, 0, 0);
+    let roots = Roots { kernel: 0x1000, user: 0 };
+    assert!(iret(&mut c, &mut v, &s, &roots, &frame(0xE033, 0xE02B, USER_RIP), &no_guest()).is_err());
+    assert!(!v.user_mode && s.1.borrow().is_empty());
+}
+
+#[test]
+fn user_frame_that_faults_is_bounced_from_user_mode_on_the_kernel_stack() {
+    let (s, mut v) = (stack(), vcpu_with_handlers());
+    v.kernel_sp = KERNEL_SP;
+    let mut c = GuestContext::kernel(0, 0, 0);
+    let r = iret(&mut c, &mut v, &s, &ROOTS, &frame(0xE033, 0xE02B, 0x8000_0000_0000), &no_guest());
+    assert!(matches!(r, Ok(Returned::Faulted(_))));
+    assert!(!v.user_mode, "the bounce switched back to kernel mode");
+    assert_eq!(*s.1.borrow(), [(true, ROOTS.user), (false, ROOTS.kernel)]);
+    // RCX, R11, error code, RIP, CS (user: RPL 3 kept), RFLAGS, RSP, SS.
+    assert_eq!(c.rsp, KERNEL_SP - 8 * 8);
+    assert_eq!((c.rip, word(&s, c.rsp + 24), word(&s, c.rsp + 32)), (GP_HANDLER, 0x8000_0000_0000, 0xE033));
 }
 
 #[test]
@@ -129,7 +162,7 @@ fn not_present_guest_segments_bounce_np_and_ss() {
     for (cs, ss, handler, code) in [(0x08, 0xE02B, NP_HANDLER, 0x08), (0xE030, 0x10, SS_HANDLER, 0x10)] {
         let (s, v) = (stack(), vcpu_with_handlers());
         let mut c = GuestContext::kernel(0, 0, 0);
-        iret(&mut c, &v, &s, &frame(cs, ss, RET_RIP), &gdt).unwrap();
+        iret(&mut c, &mut v.clone(), &s, &ROOTS, &frame(cs, ss, RET_RIP), &gdt).unwrap();
         assert_eq!((c.rip, word(&s, c.rsp + 16)), (handler, code));
     }
 }
@@ -153,5 +186,5 @@ fn bad_frame_whose_stack_cannot_take_the_fault_crashes_the_domain() {
 fn settled_fault_context_passes_the_checks() {
     let (s, v) = (stack(), vcpu_with_handlers());
     let (_, mut c) = run(frame(0xE008, 0xE010, 0x8000_0000_0000), &v, &s);
-    assert_eq!(settle_return(&mut c, &v, &s, &no_guest()), Ok(Returned::Resumed(Mode::Long)));
+    assert_eq!(settle_return(&mut c, &mut v.clone(), &s, &ROOTS, &no_guest()), Ok(Returned::Resumed(Mode::Long)));
 }

@@ -10,6 +10,7 @@
 //! * [`iret`]: the `iret` hypercall's frame and what returning through it leads to.
 //! * [`bounce`]: exception and callback frames on the guest kernel stack.
 //! * [`fpu`]: a vCPU's x87/SSE registers and virtual CR0.TS across switches.
+//! * [`guest_segs`]: data segments and FS/GS bases per vCPU and guest mode.
 
 pub mod bounce;
 pub mod builder;
@@ -18,6 +19,7 @@ pub mod cpuid_policy;
 pub mod elf;
 pub mod emulate;
 pub mod fpu;
+pub mod guest_segs;
 pub mod hypercall_page;
 pub mod iret;
 pub mod layout;

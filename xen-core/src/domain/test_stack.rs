@@ -10,8 +10,8 @@ pub const BASE: u64 = 0x10_0000;
 /// One past its last byte.
 pub const TOP: u64 = BASE + 0x1000;
 
-/// The page.
-pub struct Stack(pub RefCell<Vec<u8>>);
+/// The page, and every guest mode switch made (to user?, root loaded).
+pub struct Stack(pub RefCell<Vec<u8>>, pub RefCell<Vec<(bool, u64)>>);
 
 fn offset(va: GuestVa, len: usize) -> Option<usize> {
     let off = va.0.checked_sub(BASE)?;
@@ -29,11 +29,14 @@ impl GuestMemory for Stack {
         self.0.borrow_mut()[off..off + buf.len()].copy_from_slice(buf);
         true
     }
+    fn toggle_mode(&self, to_user: bool, root: u64) {
+        self.1.borrow_mut().push((to_user, root));
+    }
 }
 
 /// A zeroed page.
 pub fn stack() -> Stack {
-    Stack(RefCell::new(vec![0; 0x1000]))
+    Stack(RefCell::new(vec![0; 0x1000]), RefCell::new(Vec::new()))
 }
 
 /// The word at `va`.

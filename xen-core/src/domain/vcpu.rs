@@ -107,16 +107,36 @@ pub struct Vcpu {
     pub kernel_ss: u64,
     /// See `kernel_ss`.
     pub kernel_sp: u64,
-    /// FS base.
+    /// FS base (the same in both guest modes). Like the two GS bases, a
+    /// cache of the hardware value while the vCPU runs, read back when it
+    /// is descheduled ([`super::guest_segs`]).
     pub fs_base: u64,
     /// Kernel GS base.
     pub gs_base_kernel: u64,
     /// User GS base.
     pub gs_base_user: u64,
+    /// DS, ES, FS, GS selectors, saved when the vCPU is descheduled.
+    pub selectors: Selectors,
+    /// In guest user mode (Xen's TF_kernel_mode clear): the user root is
+    /// loaded and SYSCALL goes to the syscall callback.
+    pub user_mode: bool,
     /// Enabled `vm_assist` types.
     pub vm_assist: u64,
     /// x87/SSE registers while not running, and the virtual CR0.TS.
     pub fpu: FpuState,
+}
+
+/// The data-segment selectors of a vCPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Selectors {
+    /// DS.
+    pub ds: u16,
+    /// ES.
+    pub es: u16,
+    /// FS.
+    pub fs: u16,
+    /// GS.
+    pub gs: u16,
 }
 
 impl Vcpu {
@@ -131,6 +151,8 @@ impl Vcpu {
             fs_base: 0,
             gs_base_kernel: 0,
             gs_base_user: 0,
+            selectors: Selectors::default(),
+            user_mode: false,
             vm_assist: 0,
             fpu: FpuState::new(),
         }

@@ -11,6 +11,13 @@ pub trait GuestMemory {
     fn copy_from(&self, va: GuestVa, buf: &mut [u8]) -> bool;
     /// Copies `buf` to guest address `va` (range checked).
     fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool;
+    /// The hardware half of a guest kernel↔user switch, done the moment
+    /// the pure code decides it (before it touches the new mode's
+    /// memory): load `root` (a CR3 value), swap the GS bases, and route
+    /// SYSCALL for the new mode. Host fakes only record it.
+    fn toggle_mode(&self, _to_user: bool, _root: u64) {}
+    /// Loads what `set_segment_base` decided into the hardware.
+    fn load_segment(&self, _load: crate::domain::guest_segs::SegLoad) {}
 }
 
 /// Checked reads and writes on top of [`GuestMemory`].

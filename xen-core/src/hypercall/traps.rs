@@ -3,6 +3,7 @@
 //! `iret` (23).
 
 use super::{canonical, Action, Call, ConsoleSink, GuestMemory};
+use crate::domain::bounce::Roots;
 use crate::domain::iret::{iret, IretFrame};
 use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::TrapEntry;
@@ -105,28 +106,15 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         Ok(0)
     }
 
-    /// `set_segment_base(which, base)`.
+    /// `set_segment_base(which, base)`: the decision is
+    /// [`crate::domain::guest_segs::set_segment_base`]; the hardware is
+    /// loaded at once, so the next guest instruction sees the base.
     pub(super) fn set_segment_base(&mut self, which: u64, base: u64) -> Result<u64, Errno> {
-        match which {
-            0..=2 if !canonical(base) => Err(Errno::EINVAL),
-            0 => {
-                self.vcpu.fs_base = base;
-                Ok(0)
-            }
-            1 => {
-                self.vcpu.gs_base_user = base;
-                Ok(0)
-            }
-            2 => {
-                self.vcpu.gs_base_kernel = base;
-                Ok(0)
-            }
-            // Loading a user %gs selector: xen-core has no guest user mode
-            // yet, so the selector load "fails" to a null selector, which Xen
-            // reports as success too.
-            3 => Ok(0),
-            _ => Err(Errno::EINVAL),
-        }
+        let Some(d) = self.mm.domain(self.dom) else { return Err(Errno::EINVAL) };
+        let gdt = domain_gdt(&*self.mm.mem, d);
+        let load = crate::domain::guest_segs::set_segment_base(self.vcpu, which, base, &gdt)?;
+        self.guest.load_segment(load);
+        Ok(0)
     }
 
     /// `iret`: restore the frame the hypercall-page stub left on the guest
@@ -134,18 +122,16 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// exit would ([`crate::domain::iret`]). A frame that cannot be read,
     /// or a fault that cannot be delivered, crashes the domain.
     pub(super) fn iret(&mut self) -> Action {
-        let mut w = [0u64; 9];
-        let rsp = self.ctx.rsp;
-        for (i, slot) in w.iter_mut().enumerate() {
-            match self.mem().read_u64(rsp.wrapping_add(i as u64 * 8)) {
-                Ok(v) => *slot = v,
-                Err(_) => return Action::Crash("iret frame unreadable"),
-            }
+        let mut bytes = [0u8; 72];
+        if self.mem().read(self.ctx.rsp, &mut bytes).is_err() {
+            return Action::Crash("iret frame unreadable");
         }
+        let w = core::array::from_fn(|i| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8])));
         let frame = IretFrame::from_words(w);
         let Some(d) = self.mm.domain(self.dom) else { return Action::Crash("iret from a domain with no memory") };
+        let roots = Roots::of(d);
         let gdt = domain_gdt(&*self.mm.mem, d);
-        match iret(self.ctx, self.vcpu, self.guest, &frame, &gdt) {
+        match iret(self.ctx, self.vcpu, self.guest, &roots, &frame, &gdt) {
             Ok(_) => Action::Continue,
             Err(why) => Action::Crash(why),
         }

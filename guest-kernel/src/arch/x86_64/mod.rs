@@ -1,6 +1,7 @@
-//! x86_64 PV entry, notes, traps, memory access and FPU probes.
+//! x86_64 PV entry, notes, traps, memory access, FPU probes and user tasks.
 
 pub mod entry;
 pub mod fpu;
 pub mod mem;
 pub mod traps;
+pub mod user;

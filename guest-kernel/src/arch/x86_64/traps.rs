@@ -98,6 +98,10 @@ pub static RECOVER_AT: AtomicU64 = AtomicU64::new(0);
 pub static LAST_ERROR: AtomicU64 = AtomicU64::new(0);
 /// The RIP of the last fault recovered that way.
 pub static LAST_RIP: AtomicU64 = AtomicU64::new(0);
+/// The CS word of its frame (RPL 3: raised in guest user mode).
+pub static LAST_CS: AtomicU64 = AtomicU64::new(0);
+/// The address of its frame (the saved RCX).
+pub static LAST_FRAME: AtomicU64 = AtomicU64::new(0);
 
 /// #NM exceptions taken so far. The handler only counts: the hypervisor
 /// clears TS when it delivers #NM (Xen's rule), so returning retries the
@@ -144,6 +148,13 @@ pub fn register_callbacks() -> Result<(), abi::Errno> {
 #[no_mangle]
 extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
     let rip_slot = frame.wrapping_add(if matches!(vector, 6 | 7) { 2 } else { 3 });
+    // SAFETY: the RIP and CS words of the frame the hypervisor built here.
+    let (rip, cs) = unsafe { (*rip_slot, *rip_slot.add(1)) };
+    if cs & 3 == 3 && super::user::active() {
+        // From guest user mode (a kernel-mode frame has CS's RPL cleared)
+        // while the user tasks run.
+        super::user::user_fault(vector, frame as u64, rip, cs);
+    }
     match vector {
         7 => {
             NM_COUNT.fetch_add(1, Ordering::SeqCst);
@@ -163,6 +174,8 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
             unsafe {
                 LAST_ERROR.store(if vector == 6 { 0 } else { *frame.add(2) }, Ordering::SeqCst);
                 LAST_RIP.store(*rip_slot, Ordering::SeqCst);
+                LAST_CS.store(*rip_slot.add(1), Ordering::SeqCst);
+                LAST_FRAME.store(frame as u64, Ordering::SeqCst);
                 *rip_slot = RECOVER_AT.swap(0, Ordering::SeqCst);
                 *rip_slot.add(1) = u64::from(FLAT_KERNEL_CS64);
                 *rip_slot.add(4) = u64::from(abi::traps::FLAT_KERNEL_SS64);

@@ -250,3 +250,160 @@ pub fn clts() {
     // SAFETY: clears the virtual TS only.
     unsafe { core::arch::asm!("clts", options(nomem, nostack)) };
 }
+
+/// What [`user_probe`] saw: the syscall callback's frame, or the fault.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UserRun {
+    /// Whether the syscall callback ran; then:
+    pub callback: bool,
+    /// RAX at the callback (what the user code loaded).
+    pub rax: u64,
+    /// The callback's RSP (the frame's address).
+    pub sp: u64,
+    /// Frame RCX, RIP, CS, RSP, SS.
+    pub rcx: u64,
+    #[allow(missing_docs)]
+    pub rip: u64,
+    #[allow(missing_docs)]
+    pub cs: u64,
+    #[allow(missing_docs)]
+    pub rsp: u64,
+    #[allow(missing_docs)]
+    pub ss: u64,
+    /// `%gs:0` read in the callback (the kernel GS base is active again).
+    pub kernel_gs_word: u64,
+    /// `(vector << 16) | error code` of a fault taken instead, or 0; its
+    /// RIP, CS and frame address.
+    pub fault: i64,
+    #[allow(missing_docs)]
+    pub fault_rip: u64,
+    #[allow(missing_docs)]
+    pub fault_cs: u64,
+    #[allow(missing_docs)]
+    pub fault_frame: u64,
+}
+
+#[repr(C, align(16))]
+struct KernelStack([u8; 8192]);
+
+static mut USER_KSTACK: KernelStack = KernelStack([0; 8192]);
+#[no_mangle]
+static USER_SAVED_RSP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+#[no_mangle]
+static USER_CB: [core::sync::atomic::AtomicU64; 9] = [const { core::sync::atomic::AtomicU64::new(0) }; 9];
+
+/// The top of the stack to give `stack_switch` for user-mode entries.
+pub fn user_kernel_stack_top() -> u64 {
+    core::ptr::addr_of_mut!(USER_KSTACK) as u64 + 8192
+}
+
+core::arch::global_asm!(
+    r#"
+    .section .text.user_probe, "ax"
+    // user_probe(rip, rsp): iret to guest user mode at 0xE033:rip on
+    // 0xE02B:rsp; comes back at user_probe_resume (from the #UD handler
+    // or the syscall callback) with the callee-saved registers restored.
+    .global user_probe
+user_probe:
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    mov [rip + USER_SAVED_RSP], rsp
+    push 0xE02B
+    push rsi
+    push 0x202
+    push 0xE033
+    push rdi
+    push 0
+    jmp hypercall_page + 23 * 32
+    .global user_probe_resume
+user_probe_resume:
+    mov rsp, [rip + USER_SAVED_RSP]
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    ret
+
+    // The syscall callback: frame RCX, R11, RIP, CS, RFLAGS, RSP, SS.
+    .global user_callback
+user_callback:
+    mov [rip + USER_CB + 8], rax
+    mov [rip + USER_CB + 16], rsp
+    mov rax, [rsp]
+    mov [rip + USER_CB + 24], rax
+    mov rax, [rsp + 16]
+    mov [rip + USER_CB + 32], rax
+    mov rax, [rsp + 24]
+    mov [rip + USER_CB + 40], rax
+    mov rax, [rsp + 40]
+    mov [rip + USER_CB + 48], rax
+    mov rax, [rsp + 48]
+    mov [rip + USER_CB + 56], rax
+    mov rax, gs:[0]
+    mov [rip + USER_CB + 64], rax
+    mov qword ptr [rip + USER_CB], 1
+    jmp user_probe_resume
+"#
+);
+
+extern "C" {
+    fn user_probe(rip: u64, rsp: u64);
+    static user_probe_resume: u8;
+    static user_callback: u8;
+}
+
+/// The syscall callback to register for [`user_probe`].
+pub fn user_callback_address() -> u64 {
+    &raw const user_callback as u64
+}
+
+/// Runs user code at `rip` on stack `rsp` (user root, callback and
+/// `stack_switch` set by the caller) and reports how it came back.
+pub fn user_run(rip: u64, rsp: u64) -> UserRun {
+    use core::sync::atomic::Ordering::SeqCst;
+    use guest_kernel::arch::x86_64::traps::{LAST_CS, LAST_ERROR, LAST_FAULT, LAST_FRAME, LAST_RIP, RECOVER_AT};
+    for w in &USER_CB {
+        w.store(0, SeqCst);
+    }
+    for w in [&LAST_FAULT, &LAST_ERROR, &LAST_RIP, &LAST_CS, &LAST_FRAME] {
+        w.store(0, SeqCst);
+    }
+    RECOVER_AT.store(&raw const user_probe_resume as u64, SeqCst);
+    // SAFETY: the probe comes back through user_probe_resume, from the
+    // trap handler (RECOVER_AT) or the callback, with the callee-saved
+    // registers it pushed; the caller mapped code and stack at rip/rsp.
+    unsafe { user_probe(rip, rsp) };
+    RECOVER_AT.store(0, SeqCst);
+    let cb = |i: usize| USER_CB[i].load(SeqCst);
+    UserRun {
+        callback: cb(0) != 0,
+        rax: cb(1),
+        sp: cb(2),
+        rcx: cb(3),
+        rip: cb(4),
+        cs: cb(5),
+        rsp: cb(6),
+        ss: cb(7),
+        kernel_gs_word: cb(8),
+        fault: ((LAST_FAULT.load(SeqCst) << 16) | LAST_ERROR.load(SeqCst)) as i64,
+        fault_rip: LAST_RIP.load(SeqCst),
+        fault_cs: LAST_CS.load(SeqCst),
+        fault_frame: LAST_FRAME.load(SeqCst),
+    }
+}
+
+/// `%fs:0` and `%gs:0` as the guest kernel reads them.
+pub fn fs_gs_words() -> (u64, u64) {
+    let (f, g): (u64, u64);
+    // SAFETY: the caller set both bases to readable memory.
+    unsafe {
+        core::arch::asm!("mov {}, fs:[0]", "mov {}, gs:[0]", out(reg) f, out(reg) g, options(nostack, readonly));
+    }
+    (f, g)
+}

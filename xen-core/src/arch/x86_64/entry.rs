@@ -16,6 +16,9 @@ pub const VECTOR_SYSCALL: u64 = 0x100;
 /// Pseudo-vector recorded for SYSCALL from compatibility mode (the CSTAR
 /// entry).
 pub const VECTOR_SYSCALL32: u64 = 0x101;
+/// Pseudo-vector recorded for a 64-bit SYSCALL in guest user mode: never a
+/// hypercall, it goes to the guest kernel's syscall callback.
+pub const VECTOR_USER_SYSCALL: u64 = 0x102;
 
 const MSR_STAR: u32 = 0xC000_0081;
 const MSR_LSTAR: u32 = 0xC000_0082;
@@ -67,6 +70,22 @@ cstar_entry:
     push rcx
     push 0
     push 0x101
+    jmp cstar_common
+
+    // SYSCALL in guest user mode (LSTAR points here while the vCPU is in
+    // user mode, so the hypercall entry above never tests the mode): the
+    // same frame as a hypercall, handled by `run::user_syscall_entry`.
+    .global user_syscall_entry
+user_syscall_entry:
+    mov [rip + GUEST_RSP_SCRATCH], rsp
+    mov rsp, [rip + ENTRY_STACK_TOP]
+    push 0xE02B
+    push [rip + GUEST_RSP_SCRATCH]
+    push r11
+    push 0xE033
+    push rcx
+    push 0
+    push 0x102
     jmp cstar_common
 
     // Benchmark floor (module option `bench-null`): hypercall 127 returns at
@@ -125,6 +144,7 @@ extern "C" {
     fn syscall_entry();
     fn syscall_null_entry();
     fn cstar_entry();
+    fn user_syscall_entry();
     fn enter_frame(frame: *const TrapFrame) -> !;
     fn guest_copy_smap(dst: *mut u8, src: *const u8, len: usize) -> u32;
     fn guest_copy_plain(dst: *mut u8, src: *const u8, len: usize) -> u32;
@@ -134,10 +154,15 @@ extern "C" {
     static guest_copy_plain_fixup: u8;
 }
 
-/// Rust side of the CSTAR entry: a guest in compatibility mode.
+/// Rust side of the CSTAR entry (a guest in compatibility mode) and of
+/// SYSCALL in guest user mode, told apart by the pseudo-vector.
 #[no_mangle]
 extern "C" fn xen_core_cstar(frame: &mut TrapFrame) {
-    super::run::compat_syscall_entry(frame);
+    if frame.vector == VECTOR_USER_SYSCALL {
+        super::run::user_syscall_entry(frame);
+    } else {
+        super::run::compat_syscall_entry(frame);
+    }
 }
 
 /// Rust side of SYSCALL: always a guest entry.
@@ -176,11 +201,22 @@ pub fn init(smap: bool) {
     }
 }
 
-/// Selects the SYSCALL entry for the domain about to run: the normal one,
-/// or the benchmark floor entry.
-pub fn select_syscall_entry(bench_null: bool) {
+/// The 64-bit SYSCALL entry for guest kernel mode of the running domain.
+static KERNEL_LSTAR: AtomicU64 = AtomicU64::new(0);
+
+/// Selects the SYSCALL entry for the domain about to run: the normal one
+/// or the benchmark floor entry in kernel mode, the user-mode one in user
+/// mode.
+pub fn select_syscall_entry(bench_null: bool, user_mode: bool) {
     let target = if bench_null { syscall_null_entry as *const () as u64 } else { syscall_entry as *const () as u64 };
-    // SAFETY: both targets are SYSCALL entry stubs above.
+    KERNEL_LSTAR.store(target, Ordering::Relaxed);
+    route_syscall(user_mode);
+}
+
+/// Points SYSCALL at the entry for guest user or kernel mode.
+pub fn route_syscall(user_mode: bool) {
+    let target = if user_mode { user_syscall_entry as *const () as u64 } else { KERNEL_LSTAR.load(Ordering::Relaxed) };
+    // SAFETY: every target is a SYSCALL entry stub above.
     unsafe { cpu::wrmsr(MSR_LSTAR, target) };
 }
 

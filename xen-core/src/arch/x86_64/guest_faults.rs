@@ -7,7 +7,7 @@ use super::fpu::Fpu;
 use super::hooks::ArchGuest;
 use super::paging::DirectMap;
 use super::run::{d_mut, hypercall, Hypervisor};
-use crate::domain::bounce::{bounce, has_error_code};
+use crate::domain::bounce::{bounce, has_error_code, Roots};
 use crate::domain::cpuid_policy::pv_cpuid;
 use crate::domain::emulate::{read_reg, write_reg, xen_leaf, Emulated};
 use crate::domain::fpu::{DeviceNotAvailable, FpuHardware};
@@ -30,57 +30,67 @@ fn insn_bytes(rip: u64) -> [u8; 8] {
 
 pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, vector: u8) -> Action {
     let d = d_mut(i);
+    let roots = Roots::of(&hv.mm.domains[i]);
+    let user = d.vcpu.user_mode;
     let rip = ctx.rip;
     let code = insn_bytes(rip);
     if matches!(vector, 6 | 13) {
         if let Some((insn, len)) = Emulated::decode(&code) {
-            return emulate(hv, i, ctx, insn, len);
+            // Guest user mode gets only the forced CPUID; CR3 moves are
+            // the kernel's (#GP for user mode, as the hardware gives).
+            if !user || insn == Emulated::Cpuid {
+                return emulate(hv, i, ctx, insn, len);
+            }
         }
     }
     match vector {
-        // `vmcall` (0F 01 C1) as a hypercall: a documented extension.
-        6 if d.vmcall && code[..3] == [0x0F, 0x01, 0xC1] => {
+        // `vmcall` (0F 01 C1) as a hypercall: a documented extension, for
+        // the guest kernel only.
+        6 if d.vmcall && !user && code[..3] == [0x0F, 0x01, 0xC1] => {
             ctx.rip = rip + 3;
             return hypercall(hv, i, ctx, 3);
         }
         13 if code[0] == 0xCD => {
             let n = code[1];
-            if n == 0x82 && d.int82 {
+            if n == 0x82 && d.int82 && !user {
                 ctx.rip = rip + 2;
                 return hypercall(hv, i, ctx, 2);
             }
             // A software interrupt: allowed by the trap table's DPL (guest
-            // kernel counts as privilege 1), else #GP like the hardware.
+            // kernel counts as privilege 1, user mode as 3), else #GP like
+            // the hardware.
             let entry = d.vcpu.traps[n as usize];
-            if entry.address != 0 && entry.flags & 3 >= 1 {
+            let privilege = if user { 3 } else { 1 };
+            if entry.address != 0 && entry.flags & 3 >= privilege {
                 ctx.rip = rip + 2;
-                return deliver(d, ctx, n, None);
+                return deliver(d, &roots, ctx, n, None);
             }
-            return deliver(d, ctx, 13, Some((u64::from(n) << 3) | 2));
+            return deliver(d, &roots, ctx, 13, Some((u64::from(n) << 3) | 2));
         }
-        7 => return device_not_available(d, ctx),
+        7 => return device_not_available(d, &roots, ctx),
         14 => {
             let cr2 = cpu::cr2();
             DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), cr2);
-            // The guest kernel runs in ring 3; Xen reports its faults as supervisor ones.
-            let code = ctx.error_code & !4;
-            return deliver(d, ctx, 14, Some(code));
+            // Both guest modes run in ring 3; Xen's U/S bit says which
+            // guest mode faulted.
+            let code = if user { ctx.error_code | 4 } else { ctx.error_code & !4 };
+            return deliver(d, &roots, ctx, 14, Some(code));
         }
         _ => {}
     }
     let err = has_error_code(vector).then_some(ctx.error_code);
-    deliver(d, ctx, vector, err)
+    deliver(d, &roots, ctx, vector, err)
 }
 
 /// An #NM: Xen clears TS, virtual and hardware, before delivering it.
 #[cold]
-fn device_not_available(d: &mut Domain, ctx: &mut GuestContext) -> Action {
+fn device_not_available(d: &mut Domain, roots: &Roots, ctx: &mut GuestContext) -> Action {
     if d.vcpu.fpu.device_not_available() == DeviceNotAvailable::Unexpected {
         log::error!("domain {} ({}): #NM with its virtual CR0.TS clear", d.id.0, d.name());
         return Action::Crash("#NM without a virtual CR0.TS");
     }
     Fpu.set_ts(false);
-    deliver(d, ctx, 7, None)
+    deliver(d, roots, ctx, 7, None)
 }
 
 /// Runs an emulated instruction for domain `i`.
@@ -107,13 +117,13 @@ fn emulate(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, insn: Emulated
         Emulated::MovToCr3(r) => {
             let mfn = Mfn((read_reg(ctx, r) & abi::mmu::pte::ADDR_MASK) >> 12);
             if hv.mm.set_root(DomId(i as u16), Root::Kernel, mfn).is_err() {
-                return deliver(d_mut(i), ctx, 13, Some(0));
+                return deliver(d_mut(i), &Roots::of(&hv.mm.domains[i]), ctx, 13, Some(0));
             }
         }
         Emulated::MovFromCr0(r) => write_reg(ctx, r, d_mut(i).vcpu.fpu.guest_cr0(cpu::cr0())),
         Emulated::MovToCr0(r) => match d_mut(i).vcpu.fpu.write_cr0(cpu::cr0(), read_reg(ctx, r)) {
             Some(ts) => Fpu.set_ts(ts),
-            None => return deliver(d_mut(i), ctx, 13, Some(0)),
+            None => return deliver(d_mut(i), &Roots::of(&hv.mm.domains[i]), ctx, 13, Some(0)),
         },
         Emulated::Clts => Fpu.set_ts(d_mut(i).vcpu.fpu.taskswitch(false)),
     }
@@ -122,9 +132,10 @@ fn emulate(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, insn: Emulated
 }
 
 /// A SYSCALL from compatibility mode (the CSTAR entry) by domain `i`.
-pub(super) fn compat_syscall(i: usize, ctx: &mut GuestContext) -> Action {
+pub(super) fn compat_syscall(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
     let d = d_mut(i);
-    match crate::domain::bounce::compat_syscall(ctx, &d.vcpu, &ArchGuest) {
+    let roots = Roots::of(&hv.mm.domains[i]);
+    match crate::domain::bounce::compat_syscall(ctx, &mut d.vcpu, &ArchGuest, &roots) {
         Ok(()) => Action::Continue,
         Err(why) => {
             log::error!("domain {} ({}): SYSCALL in compatibility mode: {why}", d.id.0, d.name());
@@ -133,8 +144,8 @@ pub(super) fn compat_syscall(i: usize, ctx: &mut GuestContext) -> Action {
     }
 }
 
-fn deliver(d: &mut Domain, ctx: &mut GuestContext, vector: u8, error_code: Option<u64>) -> Action {
-    match bounce(ctx, &d.vcpu, &ArchGuest, vector, error_code) {
+fn deliver(d: &mut Domain, roots: &Roots, ctx: &mut GuestContext, vector: u8, error_code: Option<u64>) -> Action {
+    match bounce(ctx, &mut d.vcpu, &ArchGuest, roots, vector, error_code) {
         Ok(()) => Action::Continue,
         Err(why) => {
             let (m, w) = super::exception::vector_name(u64::from(vector));

@@ -113,6 +113,12 @@ impl GuestMemory for ArchGuest {
     fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool {
         entry::copy_to_guest(va.0, buf)
     }
+    fn toggle_mode(&self, to_user: bool, root: u64) {
+        super::segstate::toggle(to_user, root);
+    }
+    fn load_segment(&self, load: crate::domain::guest_segs::SegLoad) {
+        super::segstate::apply(load);
+    }
 }
 
 pub(super) struct Console {

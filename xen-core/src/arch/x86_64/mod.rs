@@ -40,6 +40,8 @@ pub mod qemu;
 #[cfg(target_os = "none")]
 pub mod run;
 #[cfg(target_os = "none")]
+pub mod segstate;
+#[cfg(target_os = "none")]
 pub mod serial;
 #[cfg(target_os = "none")]
 pub mod setup;

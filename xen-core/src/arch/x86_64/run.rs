@@ -11,7 +11,8 @@ use super::hooks::{
 };
 use super::invariants::DebugCheck;
 use super::paging::DirectMap;
-use super::{cpu, qemu, serial};
+use super::{cpu, qemu, segstate, serial};
+use crate::domain::bounce::Roots;
 use crate::domain::fpu::FpuHardware;
 use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::{reg, GuestContext};
@@ -78,16 +79,18 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
         d.started = true;
         log::info!("Starting domain {i} ({})", d.name());
     }
-    let root = hv.mm.domains[i].kernel_root.map_or(0, |m| m.to_maddr());
+    let roots = Roots::of(&hv.mm.domains[i]);
+    let root = if d.vcpu.user_mode { roots.user } else { roots.kernel };
     // SAFETY: the root is a validated L4 of the domain whose slots 256–271
     // hold the hypervisor's entries, so this code keeps running.
     unsafe { cpu::set_cr3(root) };
     flush_all();
     hv.mm.tlb_flushed();
-    entry::select_syscall_entry(d.bench_null);
+    entry::select_syscall_entry(d.bench_null, d.vcpu.user_mode);
     load_guest_gdt(hv, i);
     switch_fpu(hv, i);
     let mut ctx = d.vcpu.ctx;
+    restore_segments(hv, i, &mut ctx);
     ctx.sanitize_for_exit();
     ctx
 }
@@ -107,6 +110,30 @@ fn switch_fpu(hv: &mut Hypervisor, i: usize) {
     }
     d_mut(i).vcpu.fpu.switch_in(&mut Fpu);
     hv.fpu_owner = Some(i);
+}
+
+/// Loads domain `i`'s data selectors and FS/GS bases (its GDT is loaded).
+/// A saved selector that no longer loads becomes null and the guest gets
+/// its failsafe callback, as on Xen.
+fn restore_segments(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext) {
+    let d = d_mut(i);
+    let mm = &hv.mm.domains[i];
+    let (load, failed) = crate::domain::guest_segs::restore_selectors(&d.vcpu, &domain_gdt(&DirectMap, mm));
+    let old = d.vcpu.selectors;
+    d.vcpu.selectors = load;
+    segstate::load(&d.vcpu, load);
+    if failed {
+        log::warn!("domain {i}: saved data selectors {old:?} no longer load; failsafe callback");
+        if let Err(why) = crate::domain::bounce::failsafe(ctx, &mut d.vcpu, &ArchGuest, &Roots::of(mm), old) {
+            log::error!("domain {i} ({}) crashed: {why}", d.name());
+            end_domain(hv, i, RunState::Crashed);
+            // The next runnable domain, or the end of the run.
+            match next_runnable_slot(i) {
+                Some(n) => *ctx = switch_to(hv, n),
+                None => finish(hv),
+            }
+        }
+    }
 }
 
 /// Flushes every TLB entry, global ones included. Every caller after boot
@@ -176,7 +203,30 @@ pub fn compat_syscall_entry(frame: &mut TrapFrame) {
     let Some(hv) = state() else { no_domains() };
     let i = hv.current;
     let ctx = context_of(frame);
-    let action = compat_syscall(i, ctx);
+    let action = compat_syscall(hv, i, ctx);
+    after_entry(hv, i, ctx, action);
+}
+
+/// Handles a 64-bit SYSCALL made in guest user mode: delivered to the
+/// guest kernel's syscall callback ([`crate::domain::bounce::user_syscall`]).
+pub fn user_syscall_entry(frame: &mut TrapFrame) {
+    let Some(hv) = state() else { no_domains() };
+    let i = hv.current;
+    let ctx = context_of(frame);
+    let roots = Roots::of(&hv.mm.domains[i]);
+    let d = d_mut(i);
+    let action = match crate::domain::bounce::user_syscall(ctx, &mut d.vcpu, &ArchGuest, &roots) {
+        // The common case: straight into the guest kernel's callback.
+        Ok(()) if hv.mm.hooks.pending == 0 => {
+            ctx.sanitize_for_exit();
+            return;
+        }
+        Ok(()) => Action::Continue,
+        Err(why) => {
+            log::error!("domain {i} ({}): SYSCALL in user mode: {why}", d.name());
+            Action::Crash(why)
+        }
+    };
     after_entry(hv, i, ctx, action);
 }
 
@@ -243,6 +293,9 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
         }
     }
     d_mut(i).vcpu.ctx = *ctx;
+    // Its selectors and bases stay in the registers until now: the next
+    // domain must not inherit them.
+    segstate::save(&mut d_mut(i).vcpu);
     match action {
         Action::Continue | Action::Yield => {}
         Action::Block => d_mut(i).state = RunState::Blocked,
@@ -309,7 +362,7 @@ fn gdt_reloaded(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, pending: 
 fn settle_return(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
     let Some(mm) = hv.mm.domain(DomId(i as u16)) else { return Action::Crash("domain has no memory") };
     let gdt = domain_gdt(&DirectMap, mm);
-    match crate::domain::iret::settle_return(ctx, &d_mut(i).vcpu, &ArchGuest, &gdt) {
+    match crate::domain::iret::settle_return(ctx, &mut d_mut(i).vcpu, &ArchGuest, &Roots::of(mm), &gdt) {
         Ok(_) => Action::Continue,
         Err(why) => Action::Crash(why),
     }
@@ -334,7 +387,8 @@ pub(super) fn return_faulted(mut f: TrapFrame) -> ! {
     // A fault of a return never carries the EXT bit: the code is the
     // selector or 0, as the return checks report it.
     let (vector, code) = (ctx.vector as u8, ctx.error_code);
-    let action = match crate::domain::bounce::bounce(ctx, &d_mut(i).vcpu, &ArchGuest, vector, Some(code)) {
+    let roots = Roots::of(&hv.mm.domains[i]);
+    let action = match crate::domain::bounce::bounce(ctx, &mut d_mut(i).vcpu, &ArchGuest, &roots, vector, Some(code)) {
         Ok(()) => Action::Continue,
         Err(why) => Action::Crash(why),
     };

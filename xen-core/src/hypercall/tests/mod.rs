@@ -4,6 +4,7 @@
 mod continuations;
 mod dead_domains;
 mod fpu_taskswitch;
+mod segment_base;
 
 use super::{Action, Call, ConsoleSink, GuestMemory};
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};
@@ -15,13 +16,15 @@ use std::cell::RefCell;
 /// Guest memory: one flat region at `BASE`; everything else faults.
 pub struct FakeGuest {
     pub bytes: RefCell<Vec<u8>>,
+    /// What `set_segment_base` loaded into the "hardware".
+    pub segment_loads: RefCell<Vec<crate::domain::guest_segs::SegLoad>>,
 }
 
 pub const BASE: u64 = 0x1000_0000;
 
 impl FakeGuest {
     pub fn new(len: usize) -> FakeGuest {
-        FakeGuest { bytes: RefCell::new(vec![0; len]) }
+        FakeGuest { bytes: RefCell::new(vec![0; len]), segment_loads: RefCell::new(Vec::new()) }
     }
 
     fn range(&self, va: GuestVa, len: usize) -> Option<core::ops::Range<usize>> {
@@ -61,6 +64,9 @@ impl GuestMemory for FakeGuest {
         let Some(r) = self.range(va, buf.len()) else { return false };
         self.bytes.borrow_mut()[r].copy_from_slice(buf);
         true
+    }
+    fn load_segment(&self, load: crate::domain::guest_segs::SegLoad) {
+        self.segment_loads.borrow_mut().push(load);
     }
 }
 

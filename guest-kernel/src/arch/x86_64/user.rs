@@ -1,0 +1,365 @@
+//! Guest user mode: a tiny round-robin scheduler for user tasks running in
+//! ring 3 on the user page table, entered and left the PV way.
+//!
+//! * Into user mode: the task's saved registers are put back and the
+//!   `iret` hypercall-page stub returns to its RIP with CS 0xE033 (RPL 3
+//!   means user mode).
+//! * Out of user mode: a SYSCALL reaches [`user_syscall_cb`] (the syscall
+//!   callback) and a fault the trap stubs, both on the kernel stack given
+//!   with `stack_switch`, with Xen's frame (RCX, R11, [error], RIP, CS,
+//!   RFLAGS, RSP, SS). Every entry starts at the top of that stack, so the
+//!   22-word save area (15 registers, then the frame) is always at the
+//!   same place, and switching tasks is copying it.
+//!
+//! System calls: 1 = "ran step RDI" (logged), 2 = exit.
+
+use abi::traps::{CallbackRegister, CALLBACKTYPE_SYSCALL, FLAT_KERNEL_SS64, FLAT_RING3_CS64, FLAT_RING3_SS64};
+use core::ptr::addr_of_mut;
+
+core::arch::global_asm!(
+    r#"
+    .section .text.user_task, "ax"
+    // The user task (copied to a user page, so position-independent): three
+    // "ran step n" system calls, then exit (R12 = 0) or ud2 (R12 != 0).
+    .global user_task_start
+user_task_start:
+    xor ebx, ebx
+2:
+    inc ebx
+    mov eax, 1
+    mov rdi, rbx
+    syscall
+    cmp ebx, 3
+    jne 2b
+    test r12, r12
+    jnz 3f
+    mov eax, 2
+    syscall
+3:
+    ud2
+    .global user_task_end
+user_task_end:
+
+    .section .text.user_entry, "ax"
+    .global user_syscall_cb
+user_syscall_cb:
+    push r15
+    push r14
+    push r13
+    push r12
+    push r11
+    push r10
+    push r9
+    push r8
+    push rbp
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rbx
+    push rax
+    mov rdi, rsp
+    call user_syscall_rust
+    ud2
+
+    // rdi = a save area at the top of the kernel stack: restore it and
+    // return to user mode through the iret stub.
+    .global user_resume
+user_resume:
+    mov rsp, rdi
+    pop rax
+    pop rbx
+    pop rcx
+    pop rdx
+    pop rsi
+    pop rdi
+    pop rbp
+    pop r8
+    pop r9
+    pop r10
+    pop r11
+    pop r12
+    pop r13
+    pop r14
+    pop r15
+    pop rcx
+    pop r11
+    push 0
+    jmp hypercall_page + 23 * 32
+"#
+);
+
+core::arch::global_asm!(
+    r#"
+    .section .text.user_bench, "ax"
+    // The benchmark's user code (copied to a user page): RDTSC, a SYSCALL
+    // the kernel answers at once with iret, RDTSC; the difference goes to
+    // the kernel with system call 4.
+    .global user_bench_start
+user_bench_start:
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    mov r9, rax
+    mov eax, 3
+    syscall
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    sub rax, r9
+    mov rdi, rax
+    mov eax, 4
+    syscall
+    ud2
+    .global user_bench_end
+user_bench_end:
+
+    .section .text.user_bench_entry, "ax"
+    // The benchmark's syscall callback: call 3 goes straight back to user
+    // mode (what a kernel's fast system-call return does); call 4 hands the
+    // result over and resumes the kernel where user_bench_enter left it.
+    .global user_bench_cb
+user_bench_cb:
+    cmp eax, 3
+    jne 1f
+    pop rcx
+    pop r11
+    push 0
+    jmp hypercall_page + 23 * 32
+1:
+    mov [rip + USER_BENCH_RESULT], rdi
+    mov rsp, [rip + USER_BENCH_RSP]
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    ret
+
+    // user_bench_enter(rip, rsp): run the user code once.
+    .global user_bench_enter
+user_bench_enter:
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    mov [rip + USER_BENCH_RSP], rsp
+    push 0xE02B
+    push rsi
+    push 0x202
+    push 0xE033
+    push rdi
+    push 0
+    jmp hypercall_page + 23 * 32
+"#
+);
+
+#[no_mangle]
+static USER_BENCH_RSP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+#[no_mangle]
+static USER_BENCH_RESULT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+extern "C" {
+    fn user_bench_cb();
+    fn user_bench_enter(rip: u64, rsp: u64);
+    static user_bench_start: u8;
+    static user_bench_end: u8;
+    fn user_syscall_cb();
+    fn user_resume(area: *const u64) -> !;
+    static user_task_start: u8;
+    static user_task_end: u8;
+}
+
+/// Registers, then Xen's frame: RCX, R11, RIP, CS, RFLAGS, RSP, SS.
+const AREA: usize = 22;
+const RAX: usize = 0;
+const RDI: usize = 5;
+const R12: usize = 11;
+const F_RIP: usize = 17;
+const TASKS: usize = 2;
+
+#[repr(C, align(16))]
+struct KernelStack([u8; 16384]);
+
+static mut KSTACK: KernelStack = KernelStack([0; 16384]);
+static mut SAVED: [[u64; AREA]; TASKS] = [[0; AREA]; TASKS];
+static mut STATE: State = State { current: 0, done: [false; TASKS], report: Report::new(), finish: None };
+
+struct State {
+    current: usize,
+    done: [bool; TASKS],
+    report: Report,
+    finish: Option<fn(&Report) -> !>,
+}
+
+/// What the tasks did, for the story.
+pub struct Report {
+    /// "A1 B1 A2 …": each "ran step n" call, in the order the kernel ran them.
+    log: [u8; 48],
+    len: usize,
+    /// System calls taken.
+    pub syscalls: u32,
+    /// The user fault: vector, RIP and CS from its frame, and whether the
+    /// frame was on the kernel stack.
+    pub fault: Option<(u64, u64, u64, bool)>,
+}
+
+impl Report {
+    const fn new() -> Report {
+        Report { log: [0; 48], len: 0, syscalls: 0, fault: None }
+    }
+    /// The order the steps ran in.
+    pub fn log(&self) -> &str {
+        core::str::from_utf8(&self.log[..self.len]).unwrap_or("?")
+    }
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.len < self.log.len() {
+                self.log[self.len] = b;
+                self.len += 1;
+            }
+        }
+    }
+}
+
+/// The user task's code, to be copied into a user page.
+pub fn task_code() -> &'static [u8] {
+    // SAFETY: the two labels delimit the task's code in this image.
+    unsafe {
+        let start = &raw const user_task_start;
+        let len = (&raw const user_task_end as usize) - (start as usize);
+        core::slice::from_raw_parts(start, len)
+    }
+}
+
+/// The benchmark's user code, to be copied into a user page.
+pub fn bench_code() -> &'static [u8] {
+    // SAFETY: the two labels delimit the code in this image.
+    unsafe {
+        let start = &raw const user_bench_start;
+        let len = (&raw const user_bench_end as usize) - (start as usize);
+        core::slice::from_raw_parts(start, len)
+    }
+}
+
+/// Prepares [`bench_round_trip`]: the kernel stack and the benchmark's
+/// syscall callback.
+pub fn bench_setup() -> Result<(), abi::Errno> {
+    let cb =
+        CallbackRegister { kind: CALLBACKTYPE_SYSCALL, flags: 0, pad: 0, address: user_bench_cb as *const () as u64 };
+    // SAFETY: the stack is ours and unused; the callback is the stub above.
+    unsafe {
+        abi::guest::stack_switch(FLAT_KERNEL_SS64, kstack_top())?;
+        abi::guest::register_callback(&cb)
+    }
+}
+
+/// Instructions (RDTSC under `-icount`) of one user `syscall` → guest
+/// kernel → `iret` back to user, RDTSC included, measured in user mode by
+/// the [`bench_code`] copied at `code` (stack `stack_top`).
+pub fn bench_round_trip(code: u64, stack_top: u64) -> u64 {
+    // SAFETY: the code comes back through the callback, which restores the
+    // callee-saved registers and RSP; the caller mapped code and stack.
+    unsafe { user_bench_enter(code, stack_top) };
+    USER_BENCH_RESULT.load(core::sync::atomic::Ordering::SeqCst)
+}
+
+fn kstack_top() -> u64 {
+    addr_of_mut!(KSTACK) as u64 + 16384
+}
+
+/// Runs two user tasks at `code` (user mode, user page table already set
+/// with `MMUEXT_NEW_USER_BASEPTR`) on the stacks `stack_tops`, task 0
+/// exiting and task 1 ending with `ud2`, then calls `finish` in kernel
+/// mode on the kernel stack.
+pub fn run_tasks(code: u64, stack_tops: [u64; TASKS], finish: fn(&Report) -> !) -> ! {
+    let cb =
+        CallbackRegister { kind: CALLBACKTYPE_SYSCALL, flags: 0, pad: 0, address: user_syscall_cb as *const () as u64 };
+    // SAFETY: the stack is ours and unused; the callback is the entry stub.
+    unsafe {
+        if abi::guest::stack_switch(FLAT_KERNEL_SS64, kstack_top()).is_err()
+            || abi::guest::register_callback(&cb).is_err()
+        {
+            crate::say!("guest-kernel: stack_switch or the syscall callback refused");
+            abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH);
+        }
+        let saved = &mut *addr_of_mut!(SAVED);
+        for (i, area) in saved.iter_mut().enumerate() {
+            *area = [0; AREA];
+            area[R12] = i as u64;
+            area[F_RIP..].copy_from_slice(&[
+                code,
+                u64::from(FLAT_RING3_CS64),
+                0x202,
+                stack_tops[i],
+                u64::from(FLAT_RING3_SS64),
+            ]);
+        }
+        (*addr_of_mut!(STATE)).finish = Some(finish);
+    }
+    resume(0)
+}
+
+fn resume(i: usize) -> ! {
+    let area = (kstack_top() - AREA as u64 * 8) as *mut u64;
+    // SAFETY: entries never nest; the area is the top of the kernel stack,
+    // which nothing else uses now.
+    unsafe {
+        (*addr_of_mut!(STATE)).current = i;
+        core::ptr::copy_nonoverlapping((*addr_of_mut!(SAVED))[i].as_ptr(), area, AREA);
+        user_resume(area)
+    }
+}
+
+/// Whether the user tasks are running (faults from user mode are theirs).
+pub fn active() -> bool {
+    // SAFETY: entries never nest; a plain read of the state.
+    unsafe { (*addr_of_mut!(STATE)).finish.is_some() }
+}
+
+/// The next task that has not finished, round robin, or the end.
+fn schedule() -> ! {
+    // SAFETY: entries never nest, so the state has one user at a time.
+    let s = unsafe { &mut *addr_of_mut!(STATE) };
+    let next = (1..=TASKS).map(|k| (s.current + k) % TASKS).find(|&j| !s.done[j]);
+    match next {
+        Some(j) => resume(j),
+        None => match s.finish {
+            Some(f) => f(&s.report),
+            None => abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH),
+        },
+    }
+}
+
+#[no_mangle]
+extern "C" fn user_syscall_rust(area: *const [u64; AREA]) -> ! {
+    // SAFETY: `area` is the save area the callback stub just pushed; entries
+    // never nest.
+    let (s, a) = unsafe { (&mut *addr_of_mut!(STATE), *area) };
+    s.report.syscalls += 1;
+    match a[RAX] {
+        1 => {
+            let step = b'0' + (a[RDI] % 10) as u8;
+            s.report.push(&[b'A' + s.current as u8, step, b' ']);
+            // SAFETY: as above.
+            unsafe { (*addr_of_mut!(SAVED))[s.current] = a };
+        }
+        _ => s.done[s.current] = true,
+    }
+    schedule()
+}
+
+/// A fault taken in user mode, with the address of Xen's frame (its saved
+/// RCX) and the RIP and CS words from it: the task ends, the next one runs.
+pub fn user_fault(vector: u64, frame: u64, rip: u64, cs: u64) -> ! {
+    // SAFETY: entries never nest, so the state has one user at a time.
+    let s = unsafe { &mut *addr_of_mut!(STATE) };
+    let top = kstack_top();
+    let on_kstack = (top - 16384..top).contains(&frame);
+    s.report.fault = Some((vector, rip, cs, on_kstack));
+    s.done[s.current] = true;
+    schedule()
+}
