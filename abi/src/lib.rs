@@ -20,11 +20,13 @@
 //! | `fpu_taskswitch` (5) | implemented: sets or clears the vCPU's virtual CR0.TS (Xen's `int` argument); the next x87/MMX/SSE instruction under it raises #NM into trap 7, with TS cleared first, as on Xen |
 //! | `mmu_update` (1), `mmuext_op` (26), `update_va_mapping` (14) | implemented, validated by the page-type model |
 //! | `console_io` (18) | `CONSOLEIO_WRITE`; `CONSOLEIO_READ` is `-ENOSYS` |
-//! | `xen_version` (17) | `version`, `extraversion`, `capabilities`, `platform_parameters`, `get_features`, `pagesize`; other commands `-ENOSYS` |
+//! | `xen_version` (17) | `version`, `extraversion`, `compile_info`, `capabilities`, `changeset`, `platform_parameters`, `get_features`, `pagesize`, `guest_handle`, `commandline` (control domain; others read `<denied>`), `build_id` (`-EPERM` unless control domain; `-ENODATA`: xen-core's image has no build-id note); other commands `-ENOSYS` |
+//! | `multicall` (13) | implemented: every entry goes through the hypercall dispatch, its result stored in the entry; nested multicall `-EINVAL` in its result; preempted entries continued from the list, `iret` ends the list |
+//! | `update_descriptor` (10) | implemented: Xen's checks (8-aligned, own RAM, descriptor page or writable-typeable, descriptor check); present descriptors stored with DPL 3 |
 //! | `sched_op` (29), `sched_op_compat` (6) | `yield`, `block`, `shutdown`; other commands `-ENOSYS` |
 //! | `iret` (23) | implemented, to guest kernel and guest user mode (CS with RPL 3: the user root, Xen's GS swap) |
-//! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `exchange` (Xen's checks and chunking, XSA-212 sub-range rule, orders up to 9), `current_reservation`, `maximum_reservation`; other sub-ops `-ENOSYS`. A domain that was never built or was torn down does not exist: `-ESRCH` (balloon calls do nothing) |
-//! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, `multicall`, `update_descriptor`, …) | `-ENOSYS` |
+//! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `exchange` (Xen's checks and chunking, XSA-212 sub-range rule, orders up to 9), `current_reservation`, `maximum_reservation`, `maximum_ram_page`, `machphys_mapping`, `machphys_mfn_list`, `memory_map`, `machine_memory_map` (control domain); other sub-ops `-ENOSYS`. A domain that was never built or was torn down does not exist: `-ESRCH` (balloon calls do nothing) |
+//! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, …) | `-ENOSYS` |
 //!
 //! ## What isolation xen-core guarantees
 //!
@@ -84,9 +86,18 @@
 //!   Output of domains other than domain 0 keeps printable characters only
 //!   and is written a line at a time; every line is prefixed `(dN)`.
 //! * **Version.** `xen_version` reports the 4.17 interface with
-//!   extraversion `-xen-core`; `get_features` reports only
-//!   `mmu_pt_update_preserve_ad` (and `dom0` for domain 0), the features
-//!   xen-core really has.
+//!   extraversion `-xen-core`, changeset `unavailable` and no build id
+//!   (`-ENODATA`). `get_features` reports only the features xen-core really
+//!   has: `mmu_pt_update_preserve_ad`, `highmem_assist`, `direct_mapped`,
+//!   `pae_pgdir_above_4gb` once `VMASST_TYPE_pae_extended_cr3` is on, and
+//!   `dom0` for domain 0. Xen also sets `gnttab_map_avail_bits` (there are
+//!   no grant tables yet: Linux 6.1 panics without it),
+//!   `memory_op_vnode_supported` and `dm_msix_all_writes`.
+//! * **Memory maps.** `memory_map` gives a domain other than domain 0 one
+//!   RAM entry covering its maximum reservation (the map Xen's toolstack
+//!   sets, without its slack); domain 0 has none (`-ENOSYS`), as on Xen.
+//!   `machine_memory_map` returns the bootloader's map as it is; Xen adds
+//!   reserved entries for holes domain 0 may not map.
 //! * **Preemption.** Every hypercall whose work grows with a guest-given
 //!   count or size is preempted once it has done 8192 page-table entries'
 //!   worth of work in one entry, and continued by re-executing the
@@ -178,6 +189,7 @@ pub mod hypercall;
 pub mod ids;
 pub mod memory;
 pub mod mmu;
+pub mod multicall;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 pub mod raw;

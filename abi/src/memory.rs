@@ -79,3 +79,95 @@ pub struct MemoryExchange {
 const _: () = assert!(size_of::<MemoryExchange>() == 72);
 const _: () = assert!(offset_of!(MemoryExchange, output) == 32);
 const _: () = assert!(offset_of!(MemoryExchange, nr_exchanged) == 64);
+
+/// Frames holding the M2P table, one per 2 MiB of it ([`MachphysMfnList`]).
+pub const XENMEM_MACHPHYS_MFN_LIST: u64 = 5;
+/// The domain's pseudo-physical memory map ([`MemoryMap`]).
+pub const XENMEM_MEMORY_MAP: u64 = 9;
+/// The host's memory map, for the control domain ([`MemoryMap`]).
+pub const XENMEM_MACHINE_MEMORY_MAP: u64 = 10;
+/// Where the read-only M2P is mapped ([`MachphysMapping`]).
+pub const XENMEM_MACHPHYS_MAPPING: u64 = 12;
+
+/// `machphys_mfn_list` argument (24 bytes).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct MachphysMfnList {
+    /// @0 (IN): room in `extent_start`, in entries.
+    pub max_extents: u32,
+    /// @4: padding.
+    pub pad: u32,
+    /// @8: guest pointer to an array of MFNs (u64 each).
+    pub extent_start: u64,
+    /// @16 (OUT): entries written.
+    pub nr_extents: u32,
+    /// @20: padding.
+    pub pad2: u32,
+}
+const _: () = assert!(size_of::<MachphysMfnList>() == 24);
+const _: () = assert!(offset_of!(MachphysMfnList, extent_start) == 8);
+const _: () = assert!(offset_of!(MachphysMfnList, nr_extents) == 16);
+
+/// `memory_map` / `machine_memory_map` argument (16 bytes).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct MemoryMap {
+    /// @0 (IN/OUT): room in `buffer`, then entries written.
+    pub nr_entries: u32,
+    /// @4: padding.
+    pub pad: u32,
+    /// @8: guest pointer to [`E820Entry`] records.
+    pub buffer: u64,
+}
+const _: () = assert!(size_of::<MemoryMap>() == 16);
+const _: () = assert!(offset_of!(MemoryMap, buffer) == 8);
+
+/// One E820 record as Xen copies it (packed, 20 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, packed)]
+pub struct E820Entry {
+    /// @0: start address.
+    pub addr: u64,
+    /// @8: length in bytes.
+    pub size: u64,
+    /// @16: one of the `E820_*` types.
+    pub kind: u32,
+}
+const _: () = assert!(size_of::<E820Entry>() == 20);
+const _: () = assert!(offset_of!(E820Entry, kind) == 16);
+
+impl E820Entry {
+    /// The 20 bytes as copied to the guest.
+    pub fn to_bytes(self) -> [u8; 20] {
+        let mut b = [0u8; 20];
+        let (addr, size, kind) = (self.addr, self.size, self.kind);
+        b[..8].copy_from_slice(&addr.to_le_bytes());
+        b[8..16].copy_from_slice(&size.to_le_bytes());
+        b[16..].copy_from_slice(&kind.to_le_bytes());
+        b
+    }
+}
+
+/// E820 type: usable RAM.
+pub const E820_RAM: u32 = 1;
+/// E820 type: reserved.
+pub const E820_RESERVED: u32 = 2;
+/// E820 type: ACPI tables.
+pub const E820_ACPI: u32 = 3;
+/// E820 type: ACPI non-volatile storage.
+pub const E820_NVS: u32 = 4;
+/// E820 type: defective RAM.
+pub const E820_UNUSABLE: u32 = 5;
+
+/// `machphys_mapping` output (24 bytes).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct MachphysMapping {
+    /// @0: first address of the M2P.
+    pub v_start: u64,
+    /// @8: end of the M2P's address range.
+    pub v_end: u64,
+    /// @16: highest MFN the M2P can describe.
+    pub max_mfn: u64,
+}
+const _: () = assert!(size_of::<MachphysMapping>() == 24);

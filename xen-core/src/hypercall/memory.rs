@@ -2,8 +2,7 @@
 //! `decrease_reservation`, `populate_physmap`), `exchange` and the
 //! reservation queries. Other sub-ops return `-ENOSYS`.
 
-use super::{Call, ConsoleSink, Guest, GuestMemory};
-use crate::domain::vcpu::reg;
+use super::{Args, Call, ConsoleSink, Guest, GuestMemory};
 use crate::mm::exchange::{subrange_in_guest_space, Exchange, ExchangeArrays, ExchangeSide};
 use crate::mm::reservation::{ExtentArray, ExtentsDone, Reservation};
 use crate::mm::{MmHooks, PhysMemory};
@@ -31,9 +30,26 @@ impl<G: GuestMemory> ExtentArray for GuestExtents<'_, G> {
     }
 }
 
+/// The highest MFN the M2P may describe: for the hardware domain, the last
+/// RAM frame (xen-core has no memory hotplug, as Xen without it); for other
+/// domains, the M2P area's capacity.
+pub const fn machphys_max_mfn(hardware: bool, max_page: u64) -> u64 {
+    if hardware {
+        max_page.saturating_sub(1)
+    } else {
+        (abi::MACH2PHYS_VIRT_END - abi::MACH2PHYS_VIRT_START) / 8 - 1
+    }
+}
+
+/// The number of 2 MiB pieces of the M2P that cover `max_page` entries.
+pub const fn m2p_extents(max_page: u64) -> u64 {
+    (max_page * 8).div_ceil(1 << 21)
+}
+
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `memory_op(cmd, arg)`.
-    pub(super) fn memory_op(&mut self, cmd: u64, arg: u64) -> Result<u64, Errno> {
+    pub(super) fn memory_op(&mut self, a: &mut Args) -> Result<u64, Errno> {
+        let [cmd, arg, ..] = *a;
         let op = cmd & ((1 << MEMOP_EXTENT_SHIFT) - 1);
         let start_extent = cmd >> MEMOP_EXTENT_SHIFT;
         match op {
@@ -53,7 +69,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 let r = self.reservation(op, start_extent, arg);
                 if r.preempted {
                     // Xen's continuation: the progress rides in the command.
-                    self.ctx.gpr[reg::RDI] = op | (r.done << MEMOP_EXTENT_SHIFT);
+                    a[0] = op | (r.done << MEMOP_EXTENT_SHIFT);
                     return Err(Errno::ERESTART);
                 }
                 Ok(r.done)
@@ -64,8 +80,76 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 }
                 self.exchange(arg)
             }
+            XENMEM_MAXIMUM_RAM_PAGE if start_extent != 0 => Err(Errno::EINVAL),
+            XENMEM_MAXIMUM_RAM_PAGE => Ok(self.host.max_page),
+            // The remaining sub-ops are Xen's arch ones, which match the
+            // whole command: progress bits make them unknown.
+            _ if start_extent != 0 => Err(Errno::ENOSYS),
+            XENMEM_MACHPHYS_MAPPING => {
+                let hardware = self.mm.domain(self.dom).is_some_and(|d| d.io_caps);
+                let mut out = [0u8; 24];
+                out[..8].copy_from_slice(&abi::MACH2PHYS_VIRT_START.to_le_bytes());
+                out[8..16].copy_from_slice(&abi::MACH2PHYS_VIRT_END.to_le_bytes());
+                out[16..].copy_from_slice(&machphys_max_mfn(hardware, self.host.max_page).to_le_bytes());
+                self.mem().write(arg, &out).map(|()| 0)
+            }
+            XENMEM_MACHPHYS_MFN_LIST => self.machphys_mfn_list(arg),
+            XENMEM_MEMORY_MAP => self.memory_map(arg),
+            XENMEM_MACHINE_MEMORY_MAP => self.machine_memory_map(arg),
             _ => Err(Errno::ENOSYS),
         }
+    }
+
+    /// `machphys_mfn_list`: the frame of each 2 MiB of the M2P, up to
+    /// `max_extents`; `nr_extents` says how many were written.
+    fn machphys_mfn_list(&mut self, arg: u64) -> Result<u64, Errno> {
+        let max = self.mem().read_u32(arg)?;
+        let start = self.mem().read_u64(arg + 8)?;
+        let n = m2p_extents(self.host.max_page).min(u64::from(max));
+        for i in 0..n {
+            self.mem().write_u64(start.wrapping_add(i * 8), self.host.m2p_mfn.0 + i * 512)?;
+        }
+        self.mem().write_u32(arg + 16, n as u32).map(|()| 0)
+    }
+
+    /// `memory_map`: the domain's pseudo-physical map. Domain 0 has none,
+    /// as Xen's PV domain 0 (`-ENOSYS`); other domains get what Xen's
+    /// toolstack sets for a PV guest: one RAM entry covering its maximum
+    /// reservation.
+    fn memory_map(&mut self, arg: u64) -> Result<u64, Errno> {
+        let room = self.mem().read_u32(arg)?;
+        let buffer = self.mem().read_u64(arg + 8)?;
+        let d = *self.mm.domain(self.dom).ok_or(Errno::ESRCH)?;
+        if d.io_caps {
+            return Err(Errno::ENOSYS);
+        }
+        let n = room.min(1);
+        if n == 1 {
+            let ram = E820Entry { addr: 0, size: d.max_pages << abi::PAGE_SHIFT, kind: E820_RAM };
+            self.mem().write(buffer, &ram.to_bytes())?;
+        }
+        self.mem().write_u32(arg, n).map(|()| 0)
+    }
+
+    /// `machine_memory_map`: the host's map, for the control domain only.
+    /// A NULL buffer asks for the count; otherwise the buffer must have
+    /// room for one entry more than the map, as on Xen.
+    fn machine_memory_map(&mut self, arg: u64) -> Result<u64, Errno> {
+        if !self.privileged() {
+            return Err(Errno::EPERM);
+        }
+        let room = self.mem().read_u32(arg)?;
+        let buffer = self.mem().read_u64(arg + 8)?;
+        let map = self.host.e820.as_slice();
+        if buffer != 0 {
+            if (room as usize) < map.len() + 1 {
+                return Err(Errno::EINVAL);
+            }
+            for (i, e) in map.iter().enumerate() {
+                self.mem().write(buffer.wrapping_add(i as u64 * 20), &e.to_bytes())?;
+            }
+        }
+        self.mem().write_u32(arg, map.len() as u32).map(|()| 0)
     }
 
     /// `exchange`: reads the 72-byte argument, runs it, and writes

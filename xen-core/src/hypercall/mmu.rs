@@ -2,8 +2,7 @@
 //! arrays are read element by element from guest memory and handed to the
 //! direct-paging model.
 
-use super::{Call, ConsoleSink, Guest, GuestMemory};
-use crate::domain::vcpu::reg;
+use super::{Args, Call, ConsoleSink, Guest, GuestMemory};
 use crate::mm::requests::{GuestRead, RequestSource};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::mmu::{MmuUpdate, MmuextOp, MMU_UPDATE_PREEMPTED};
@@ -49,12 +48,11 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// Checks the array, handles Xen's continuation bit, writes `*pdone`.
     fn batch(
         &mut self,
-        reqs: u64,
-        count: u64,
-        pdone: u64,
+        a: &mut Args,
         size: u64,
         run: impl FnOnce(&mut Self, &mut GuestArray<'a, G>, u32) -> crate::mm::BatchResult,
     ) -> Result<u64, Errno> {
+        let [reqs, count, pdone, ..] = *a;
         let mut count = count as u32;
         let mut start = 0;
         if count & MMU_UPDATE_PREEMPTED != 0 {
@@ -74,23 +72,23 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         }
         if r.result == Err(Errno::ERESTART) {
             // Continue with the remaining requests, as Xen's continuations do.
-            self.ctx.gpr[reg::RDI] = reqs + u64::from(r.done) * size;
-            self.ctx.gpr[reg::RSI] = u64::from((count - r.done) | MMU_UPDATE_PREEMPTED);
+            a[0] = reqs + u64::from(r.done) * size;
+            a[1] = u64::from((count - r.done) | MMU_UPDATE_PREEMPTED);
         }
         r.result.map(|()| 0).map_err(|e| self.refused_entry(e, start.wrapping_add(r.done)))
     }
 
     /// `mmu_update(reqs, count, pdone, foreigndom)`.
-    pub(super) fn mmu_update(&mut self, reqs: u64, count: u64, pdone: u64, fd: u64) -> Result<u64, Errno> {
-        let dom = self.dom;
-        self.batch(reqs, count, pdone, 16, |c, arr, n| c.mm.mmu_update(dom, arr, n, fd as u32))
+    pub(super) fn mmu_update(&mut self, a: &mut Args) -> Result<u64, Errno> {
+        let (dom, fd) = (self.dom, a[3]);
+        self.batch(a, 16, |c, arr, n| c.mm.mmu_update(dom, arr, n, fd as u32))
     }
 
     /// `mmuext_op(ops, count, pdone, foreigndom)`.
-    pub(super) fn mmuext_op(&mut self, ops: u64, count: u64, pdone: u64, fd: u64) -> Result<u64, Errno> {
-        let dom = self.dom;
+    pub(super) fn mmuext_op(&mut self, a: &mut Args) -> Result<u64, Errno> {
+        let (dom, fd) = (self.dom, a[3]);
         let guest = self.guest;
-        self.batch(ops, count, pdone, 24, |c, arr, n| c.mm.mmuext_op(dom, arr, n, fd as u16, &mut GuestWords(guest)))
+        self.batch(a, 24, |c, arr, n| c.mm.mmuext_op(dom, arr, n, fd as u16, &mut GuestWords(guest)))
     }
 
     /// `update_va_mapping(va, val, flags)`.

@@ -7,8 +7,10 @@
 
 mod fpu;
 pub mod guest_mem;
+pub mod host;
 mod memory;
 mod mmu;
+mod multicall;
 pub mod refusal_log;
 mod sched;
 pub mod system;
@@ -22,6 +24,7 @@ use crate::mm::{Mm, MmHooks, PhysMemory};
 use abi::hypercall::HypercallNr;
 use abi::{DomId, Errno, Mfn};
 pub use guest_mem::{Guest, GuestMemory};
+pub use host::HostInfo;
 pub use system::{XEN_MAJOR, XEN_MINOR};
 
 /// Where guest console output goes.
@@ -66,7 +69,14 @@ pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSin
     /// Length of the instruction that made the hypercall (SYSCALL 2,
     /// `int 0x82` 2, `vmcall` 3): a preempted hypercall rewinds by it.
     pub entry_len: u64,
+    /// Facts about the host and the hypervisor.
+    pub host: &'a HostInfo,
 }
+
+/// A hypercall's arguments. A preempted hypercall rewrites them to describe
+/// the work left; the caller puts them where the guest re-issues the call
+/// from (the argument registers, or a multicall entry).
+pub type Args = [u64; 5];
 
 impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_, M, H, G, C> {
     fn privileged(&self) -> bool {
@@ -78,13 +88,35 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     }
 
     /// Runs hypercall `nr` with the vCPU's argument registers, stores the
-    /// result in RAX (except for `iret`, which restores RAX itself) and
-    /// returns what the scheduler must do.
+    /// result in RAX and returns what the scheduler must do.
     #[inline(always)]
     pub fn dispatch(&mut self, nr: u64) -> Action {
-        let a = self.ctx.hypercall_args();
-        let (result, action) = match HypercallNr(nr) {
-            HypercallNr::CONSOLE_IO => (self.console_io(a[0], a[1], a[2]), Action::Continue),
+        let mut a = self.ctx.hypercall_args();
+        let (result, action) = self.perform(nr, &mut a);
+        self.ctx.gpr[reg::RAX] = match result {
+            Ok(v) => v,
+            // Preempted: the arguments now describe the remaining work;
+            // executing the instruction again continues it.
+            Err(e) if e == Errno::ERESTART => {
+                log::debug!("domain {}: hypercall {nr} preempted; it will continue", self.dom.0);
+                for (&r, &v) in [reg::RDI, reg::RSI, reg::RDX, reg::R10, reg::R8].iter().zip(&a) {
+                    self.ctx.gpr[r] = v;
+                }
+                self.ctx.rip = self.ctx.rip.wrapping_sub(self.entry_len);
+                nr
+            }
+            Err(e) => self.refused(nr, e),
+        };
+        action
+    }
+
+    /// Runs hypercall `nr` with arguments `a`, the same way whether it came
+    /// from the guest's registers or from a multicall entry. `iret` returns
+    /// the RAX it restored, so storing the result changes nothing.
+    #[inline(always)]
+    fn perform(&mut self, nr: u64, a: &mut Args) -> (Result<u64, Errno>, Action) {
+        match HypercallNr(nr) {
+            HypercallNr::CONSOLE_IO => (self.console_io(a), Action::Continue),
             HypercallNr::XEN_VERSION => (self.xen_version(a[0], a[1]), Action::Continue),
             HypercallNr::SCHED_OP => self.sched_op(a[0], a[1]),
             HypercallNr::SCHED_OP_COMPAT => self.sched_op_compat(a[0], a[1]),
@@ -96,25 +128,24 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             HypercallNr::SET_SEGMENT_BASE => (self.set_segment_base(a[0], a[1]), Action::Continue),
             HypercallNr::VM_ASSIST => (self.vm_assist(a[0], a[1]), Action::Continue),
             HypercallNr::FPU_TASKSWITCH => (self.fpu_taskswitch(a[0]), Action::Continue),
-            HypercallNr::IRET => return self.iret(),
-            HypercallNr::MMU_UPDATE => (self.mmu_update(a[0], a[1], a[2], a[3]), Action::Continue),
-            HypercallNr::MMUEXT_OP => (self.mmuext_op(a[0], a[1], a[2], a[3]), Action::Continue),
-            HypercallNr::UPDATE_VA_MAPPING => (self.update_va_mapping(a[0], a[1], a[2]), Action::Continue),
-            HypercallNr::MEMORY_OP => (self.memory_op(a[0], a[1]), Action::Continue),
-            _ => (Err(Errno::ENOSYS), Action::Continue),
-        };
-        self.ctx.gpr[reg::RAX] = match result {
-            Ok(v) => v,
-            // Preempted: the arguments now describe the remaining work;
-            // executing the instruction again continues it.
-            Err(e) if e == Errno::ERESTART => {
-                log::debug!("domain {}: hypercall {nr} preempted; it will continue", self.dom.0);
-                self.ctx.rip = self.ctx.rip.wrapping_sub(self.entry_len);
-                nr
+            HypercallNr::IRET => {
+                let action = self.iret();
+                (Ok(self.ctx.gpr[reg::RAX]), action)
             }
-            Err(e) => self.refused(nr, e),
-        };
-        action
+            HypercallNr::MMU_UPDATE => (self.mmu_update(a), Action::Continue),
+            HypercallNr::MMUEXT_OP => (self.mmuext_op(a), Action::Continue),
+            HypercallNr::UPDATE_VA_MAPPING => (self.update_va_mapping(a[0], a[1], a[2]), Action::Continue),
+            HypercallNr::UPDATE_DESCRIPTOR => (self.update_descriptor(a[0], a[1]), Action::Continue),
+            HypercallNr::MEMORY_OP => (self.memory_op(a), Action::Continue),
+            HypercallNr::MULTICALL => self.multicall(a),
+            _ => (Err(Errno::ENOSYS), Action::Continue),
+        }
+    }
+
+    /// `update_descriptor(maddr, desc)`.
+    fn update_descriptor(&mut self, maddr: u64, desc: u64) -> Result<u64, Errno> {
+        let dom = self.dom;
+        self.mm.update_descriptor(dom, maddr, desc).map(|()| 0)
     }
 }
 

@@ -1,7 +1,6 @@
 //! `console_io` (18), `xen_version` (17) and `vm_assist` (21).
 
-use super::{Call, ConsoleSink, GuestMemory};
-use crate::domain::vcpu::reg;
+use super::{Args, Call, ConsoleSink, GuestMemory};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::console::CONSOLEIO_WRITE;
 use abi::version::*;
@@ -12,6 +11,34 @@ pub const XEN_MAJOR: u64 = 4;
 /// See [`XEN_MAJOR`].
 pub const XEN_MINOR: u64 = 17;
 
+/// `XENVER_COMPILE_INFO` strings.
+const COMPILER: &[u8] = b"rustc";
+const COMPILE_BY: &[u8] = b"xen-core";
+const COMPILE_DOMAIN: &[u8] = b"";
+const COMPILE_DATE: &[u8] = b"unknown";
+/// `XENVER_CHANGESET`: Xen's string when the source revision is unknown.
+const CHANGESET: &[u8] = b"unavailable";
+
+/// `VMASST_TYPE_pae_extended_cr3`.
+const VMASST_PAE_EXTENDED_CR3: u32 = 3;
+
+/// Feature submap 0: only what xen-core really provides. Xen also sets
+/// `gnttab_map_avail_bits` (there are no grant tables yet),
+/// `memory_op_vnode_supported` (no `get_vnumainfo`) and
+/// `dm_msix_all_writes` (no device model).
+pub const fn features(hardware: bool, vm_assist: u64) -> u32 {
+    let mut map =
+        (1 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD) | (1 << XENFEAT_HIGHMEM_ASSIST) | (1 << XENFEAT_DIRECT_MAPPED);
+    if vm_assist & (1 << VMASST_PAE_EXTENDED_CR3) != 0 {
+        // Any L3 above 4 GiB works: 64-bit roots may sit in any frame.
+        map |= 1 << XENFEAT_PAE_PGDIR_ABOVE_4GB;
+    }
+    if hardware {
+        map |= 1 << XENFEAT_DOM0;
+    }
+    map
+}
+
 /// Cost of one 128-byte console chunk in [`MmHooks::preempt_batch`] units
 /// (page-table entries' worth of work): a continuation every 16 KiB.
 const CONSOLE_CHUNK_COST: u32 = 64;
@@ -20,7 +47,8 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// `console_io(cmd, count, buffer)`. A long write is preempted between
     /// chunks, as on Xen: the argument registers then hold the bytes left
     /// and where they start, and the guest's re-executed hypercall goes on.
-    pub(super) fn console_io(&mut self, cmd: u64, count: u64, buf: u64) -> Result<u64, Errno> {
+    pub(super) fn console_io(&mut self, a: &mut Args) -> Result<u64, Errno> {
+        let [cmd, count, buf, ..] = *a;
         if cmd != CONSOLEIO_WRITE {
             return Err(Errno::ENOSYS);
         }
@@ -30,8 +58,8 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let hardware = self.mm.domain(self.dom).is_some_and(|d| d.io_caps);
         while off < count {
             if off != 0 && self.mm.hooks.preempt_batch(CONSOLE_CHUNK_COST) {
-                self.ctx.gpr[reg::RSI] = count - off;
-                self.ctx.gpr[reg::RDX] = buf + off;
+                a[1] = count - off;
+                a[2] = buf + off;
                 return Err(Errno::ERESTART);
             }
             let n = (count - off).min(chunk.len() as u64) as usize;
@@ -79,11 +107,37 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 if idx != 0 {
                     return Err(Errno::EINVAL);
                 }
-                let mut map = 1u32 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD;
-                if self.mm.domain(self.dom).is_some_and(|d| d.io_caps) {
-                    map |= 1 << XENFEAT_DOM0;
+                let hardware = self.mm.domain(self.dom).is_some_and(|d| d.io_caps);
+                self.mem().write_u32(arg + 4, features(hardware, self.vcpu.vm_assist)).map(|()| 0)
+            }
+            XENVER_COMPILE_INFO => {
+                let mut info = [0u8; XENVER_COMPILE_INFO_LEN];
+                for (at, s) in [(0, COMPILER), (64, COMPILE_BY), (80, COMPILE_DOMAIN), (112, COMPILE_DATE)] {
+                    info[at..at + s.len()].copy_from_slice(s);
                 }
-                self.mem().write_u32(arg + 4, map).map(|()| 0)
+                self.mem().write(arg, &info).map(|()| 0)
+            }
+            XENVER_CHANGESET => {
+                let mut s = [0u8; 64];
+                s[..CHANGESET.len()].copy_from_slice(CHANGESET);
+                self.mem().write(arg, &s).map(|()| 0)
+            }
+            // The domain's handle is the toolstack's; xen-core has none, so
+            // every domain's is zero (as domain 0's is on Xen).
+            XENVER_GUEST_HANDLE => self.mem().write(arg, &[0u8; 16]).map(|()| 0),
+            // Only the control domain may read it; others get "<denied>".
+            XENVER_COMMANDLINE if self.privileged() => self.mem().write(arg, &self.host.cmdline).map(|()| 0),
+            XENVER_COMMANDLINE => self.mem().write(arg, XEN_DENY).map(|()| 0),
+            XENVER_BUILD_ID => {
+                if !self.privileged() {
+                    return Err(Errno::EPERM);
+                }
+                if arg != 0 && self.mem().read_u32(arg)? == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                // The linker emits no build-id note into xen-core's image:
+                // Xen's answer when it has none.
+                Err(Errno::ENODATA)
             }
             XENVER_PAGESIZE if arg == 0 => Ok(abi::PAGE_SIZE),
             XENVER_PAGESIZE => Err(Errno::EINVAL),

@@ -18,6 +18,7 @@
 
 pub mod check;
 pub mod deferred;
+pub mod descriptor_update;
 pub mod entry_update;
 pub mod exchange;
 pub mod frame_alloc;

@@ -15,6 +15,7 @@ use crate::domain::elf::Elf;
 use crate::domain::layout::Layout;
 use crate::domain::notes::{KernelImage, XenNotes};
 use crate::domain::vcpu::Vcpu;
+use crate::hypercall::HostInfo;
 use crate::mm::hv_map::{HvMapper, Rights};
 use crate::mm::refusal::Refusals;
 use crate::mm::teardown::Teardown;
@@ -81,7 +82,9 @@ pub fn run_domains(
     let mm_domains = Box::leak(Box::new([const { DomainMm::empty(DomId(0)) }; MAX_DOMAINS]));
     let hooks = Box::leak(Box::new(ArchHooks { frames, pending: 0, work: 0, refusals: Refusals::new() }));
     let l4_template = Box::leak(Box::new(template));
+    let host = Box::leak(Box::new(HostInfo::new(desc, Mfn(m2p_maddr >> 12))));
     let mut hv = Hypervisor {
+        host,
         mm: Mm {
             frames: ft,
             m2p,

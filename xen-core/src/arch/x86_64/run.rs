@@ -16,7 +16,7 @@ use crate::domain::bounce::Roots;
 use crate::domain::fpu::FpuHardware;
 use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::{reg, GuestContext};
-use crate::hypercall::{Action, Call};
+use crate::hypercall::{Action, Call, HostInfo};
 use crate::mm::teardown::Teardown;
 use crate::mm::{Mm, PhysAddr, PhysMemory};
 use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
@@ -41,6 +41,8 @@ pub struct Hypervisor {
     /// The domain whose FPU registers are live in the CPU (`None` at boot:
     /// the init state from [`super::fpu::init`]).
     pub(super) fpu_owner: Option<usize>,
+    /// Facts about the host that hypercalls report.
+    pub(super) host: &'static HostInfo,
 }
 
 /// The hypervisor's state. There is one CPU, the hypervisor runs with
@@ -491,7 +493,7 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
 pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u64) -> Action {
     let d = d_mut(i);
     hv.mm.hooks.work = 0;
-    let Hypervisor { mm, console, .. } = hv;
+    let Hypervisor { mm, console, host, .. } = hv;
     let nr = ctx.gpr[reg::RAX];
     let mut call = Call {
         dom: DomId(i as u16),
@@ -503,6 +505,7 @@ pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, e
         shared_info: d.shared_info,
         line: &mut d.line,
         entry_len,
+        host,
     };
     call.dispatch(nr)
 }

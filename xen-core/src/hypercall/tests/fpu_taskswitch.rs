@@ -21,6 +21,7 @@ fn taskswitch(w: &mut World, vcpu: &mut Vcpu, arg: u64) -> (u64, Action) {
         shared_info: Mfn(0),
         line: &mut line,
         entry_len: 2,
+        host: &HOST,
     };
     let action = call.dispatch(N::FPU_TASKSWITCH.0);
     (ctx.gpr[reg::RAX], action)

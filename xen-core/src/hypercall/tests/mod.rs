@@ -4,7 +4,9 @@
 mod continuations;
 mod dead_domains;
 mod fpu_taskswitch;
+mod multicall;
 mod segment_base;
+mod subops;
 
 use super::{Action, Call, ConsoleSink, GuestMemory};
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};
@@ -80,6 +82,10 @@ impl ConsoleSink for Sink {
     }
 }
 
+/// The host of the tests: no memory map, 0x8000 frames, M2P at frame 0x100.
+pub static HOST: std::sync::LazyLock<super::HostInfo> =
+    std::sync::LazyLock::new(|| super::HostInfo { max_page: 0x8000, m2p_mfn: Mfn(0x100), ..Default::default() });
+
 /// Where the hypercall instruction (2 bytes, SYSCALL) ends.
 pub const RIP: u64 = 0x40_0002;
 
@@ -99,6 +105,7 @@ pub fn enter(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, c
         shared_info: Mfn(0),
         line: &mut line,
         entry_len: 2,
+        host: &HOST,
     };
     call.dispatch(nr)
 }
