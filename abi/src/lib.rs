@@ -114,7 +114,10 @@
 //!   calls, which are restarted while work remains; like Xen, the observable
 //!   counts may lag until then (a table being devalidated is settled at once
 //!   if it is needed again).
-//! * **`MMUEXT_SET_LDT`** returns `-ENOSYS`.
+//! * **LDT.** `MMUEXT_SET_LDT` applies Xen's checks and records the LDT,
+//!   but xen-core never loads a non-empty LDT into the hardware (Xen maps
+//!   its pages lazily, on the first access through a TI=1 selector): such
+//!   an access raises `#GP` in the guest.
 //! * **FPU.** Each vCPU's x87/MMX/SSE registers are saved and restored with
 //!   FXSAVE/FXRSTOR at every domain switch (eagerly; a new vCPU starts from
 //!   the init state). XSAVE state is not managed: CR4.OSXSAVE stays clear,

@@ -75,8 +75,8 @@ pub struct GdtView<F: Fn(usize) -> u64> {
 
 impl<F: Fn(usize) -> u64> GdtView<F> {
     /// The descriptor `selector` names, or `None` if it is beyond the GDT
-    /// limit or in the LDT (none is ever loaded: `MMUEXT_SET_LDT` is not
-    /// implemented and LDTR stays null).
+    /// limit or in the LDT (none is ever loaded: `MMUEXT_SET_LDT` is only
+    /// recorded and LDTR stays null, see [`crate::mm::ldt`]).
     pub fn descriptor(&self, selector: u16) -> Option<u64> {
         let index = usize::from(selector >> 3);
         if selector & 4 != 0 || index >= GDT_ENTRIES {

@@ -79,8 +79,8 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// also give `EBUSY` or `EPERM` from nested L1 entries); `EPERM` for
     /// base-pointer, flush and cache operations on another domain; `EACCES`
     /// for cache flushes by domains without I/O resources; `EOPNOTSUPP` for
-    /// (UN)MARK_SUPER; `ENOSYS` for SET_LDT (not implemented) and unknown
-    /// commands.
+    /// (UN)MARK_SUPER; `EINVAL` for bad SET_LDT arguments; `ENOSYS` for
+    /// unknown commands.
     pub fn mmuext_one(
         &mut self,
         caller: DomId,
@@ -133,6 +133,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 self.put_page(src);
                 r
             }
+            MMUEXT_SET_LDT => local().and_then(|()| self.set_ldt(caller, op.arg1, op.arg2 as u32)),
             MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(self.refuse(Errno::EOPNOTSUPP, "superpages not supported")),
             _ => Err(self.refuse(Errno::ENOSYS, "unknown mmuext command")),
         }

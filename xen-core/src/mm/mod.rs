@@ -24,6 +24,7 @@ pub mod exchange;
 pub mod frame_alloc;
 pub mod gdt;
 pub mod hv_map;
+pub mod ldt;
 pub mod mmu_update;
 pub mod mmuext;
 pub mod model;

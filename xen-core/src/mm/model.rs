@@ -55,6 +55,8 @@ pub struct DomainMm {
     pub gdt_frames: u8,
     /// Descriptors in the guest GDT.
     pub gdt_entries: u16,
+    /// Its LDT (`MMUEXT_SET_LDT`), recorded only: see [`super::ldt`].
+    pub ldt: super::ldt::Ldt,
     /// Frames ever assigned to it (at build, by the balloon, by exchange).
     pub given: u64,
     /// Of those, frames that went back to the allocator, whenever they did.
@@ -88,6 +90,7 @@ impl DomainMm {
             gdt: [Mfn(0); super::gdt::MAX_GDT_FRAMES],
             gdt_frames: 0,
             gdt_entries: 0,
+            ldt: super::ldt::Ldt::NONE,
             given: 0,
             returned: 0,
         }
