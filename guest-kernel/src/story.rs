@@ -607,11 +607,13 @@ fn stats(mut f: impl FnMut() -> u64) -> (u64, u64, u64) {
 /// `test=bench`: round-trip instruction counts (run under QEMU `-icount`,
 /// module options `hcall-ext=int82,vmcall bench-null`).
 fn bench(si: &StartInfo) -> ! {
-    use mem::{timed_hypercall, Entry};
+    use mem::{timed_hypercall, timed_multicall, Entry};
     let nr = HypercallNr::XEN_VERSION.0;
     // User mode on the boot tables: a user root, the benchmark's code.
     map_user_space(mfn_of_pfn((si.pt_base - VIRT_BASE) / 4096), user::bench_code());
     check("stack_switch and the benchmark's syscall callback", user::bench_setup());
+    // Two xen_version(XENVER_version) entries.
+    let mut list = [abi::multicall::MulticallEntry { op: nr, ..Default::default() }; 2];
     let rows = [
         ("bare syscall into a do-nothing entry (floor)", stats(|| timed_hypercall(Entry::Syscall, 127, 0))),
         ("xen_version(XENVER_version) via syscall", stats(|| timed_hypercall(Entry::Syscall, nr, 0))),
@@ -621,7 +623,11 @@ fn bench(si: &StartInfo) -> ! {
             "user syscall -> guest kernel -> iret to user",
             stats(|| user::bench_round_trip(USER_CODE, USER_CODE + 0x2000)),
         ),
+        ("multicall of 2 x xen_version(XENVER_version)", stats(|| timed_multicall(&mut list))),
     ];
+    if list.iter().any(|e| e.result != 0x0004_0011) {
+        fail("multicall results were not stored");
+    }
     for (what, (med, min, max)) in rows {
         say!("bench: {what:<48} median {med:>5}  min {min:>5}  max {max:>5} instructions");
     }

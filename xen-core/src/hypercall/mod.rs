@@ -91,17 +91,18 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// result in RAX and returns what the scheduler must do.
     #[inline(always)]
     pub fn dispatch(&mut self, nr: u64) -> Action {
-        let mut a = self.ctx.hypercall_args();
-        let (result, action) = self.perform(nr, &mut a);
+        let (result, action) = if continuable(nr) {
+            self.dispatch_continuable(nr)
+        } else {
+            // The arguments stay in registers: nothing rewrites them.
+            self.perform_simple(nr, self.ctx.hypercall_args())
+        };
         self.ctx.gpr[reg::RAX] = match result {
             Ok(v) => v,
             // Preempted: the arguments now describe the remaining work;
             // executing the instruction again continues it.
             Err(e) if e == Errno::ERESTART => {
                 log::debug!("domain {}: hypercall {nr} preempted; it will continue", self.dom.0);
-                for (&r, &v) in [reg::RDI, reg::RSI, reg::RDX, reg::R10, reg::R8].iter().zip(&a) {
-                    self.ctx.gpr[r] = v;
-                }
                 self.ctx.rip = self.ctx.rip.wrapping_sub(self.entry_len);
                 nr
             }
@@ -110,13 +111,48 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         action
     }
 
+    /// A direct hypercall that may be preempted: its arguments are copied
+    /// out of the registers, and copied back rewritten if it was.
+    #[inline(never)]
+    fn dispatch_continuable(&mut self, nr: u64) -> (Result<u64, Errno>, Action) {
+        let mut a = self.ctx.hypercall_args();
+        let r = self.perform_continuable(nr, &mut a);
+        if r.0 == Err(Errno::ERESTART) {
+            for (&reg, &v) in [reg::RDI, reg::RSI, reg::RDX, reg::R10, reg::R8].iter().zip(&a) {
+                self.ctx.gpr[reg] = v;
+            }
+        }
+        r
+    }
+
     /// Runs hypercall `nr` with arguments `a`, the same way whether it came
-    /// from the guest's registers or from a multicall entry. `iret` returns
-    /// the RAX it restored, so storing the result changes nothing.
-    #[inline(always)]
+    /// from the guest's registers or from a multicall entry. A preempted
+    /// hypercall (`ERESTART`) has rewritten `a` to describe the work left.
     fn perform(&mut self, nr: u64, a: &mut Args) -> (Result<u64, Errno>, Action) {
+        if continuable(nr) {
+            self.perform_continuable(nr, a)
+        } else {
+            self.perform_simple(nr, *a)
+        }
+    }
+
+    /// The hypercalls that may be preempted and continued.
+    #[inline(always)]
+    fn perform_continuable(&mut self, nr: u64, a: &mut Args) -> (Result<u64, Errno>, Action) {
         match HypercallNr(nr) {
             HypercallNr::CONSOLE_IO => (self.console_io(a), Action::Continue),
+            HypercallNr::MMU_UPDATE => (self.mmu_update(a), Action::Continue),
+            HypercallNr::MMUEXT_OP => (self.mmuext_op(a), Action::Continue),
+            HypercallNr::MEMORY_OP => (self.memory_op(a), Action::Continue),
+            _ => self.multicall(a),
+        }
+    }
+
+    /// The other hypercalls. `iret` returns the RAX it restored, so storing
+    /// the result changes nothing.
+    #[inline(always)]
+    fn perform_simple(&mut self, nr: u64, a: Args) -> (Result<u64, Errno>, Action) {
+        match HypercallNr(nr) {
             HypercallNr::XEN_VERSION => (self.xen_version(a[0], a[1]), Action::Continue),
             HypercallNr::SCHED_OP => self.sched_op(a[0], a[1]),
             HypercallNr::SCHED_OP_COMPAT => self.sched_op_compat(a[0], a[1]),
@@ -132,12 +168,8 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
                 let action = self.iret();
                 (Ok(self.ctx.gpr[reg::RAX]), action)
             }
-            HypercallNr::MMU_UPDATE => (self.mmu_update(a), Action::Continue),
-            HypercallNr::MMUEXT_OP => (self.mmuext_op(a), Action::Continue),
             HypercallNr::UPDATE_VA_MAPPING => (self.update_va_mapping(a[0], a[1], a[2]), Action::Continue),
             HypercallNr::UPDATE_DESCRIPTOR => (self.update_descriptor(a[0], a[1]), Action::Continue),
-            HypercallNr::MEMORY_OP => (self.memory_op(a), Action::Continue),
-            HypercallNr::MULTICALL => self.multicall(a),
             _ => (Err(Errno::ENOSYS), Action::Continue),
         }
     }
@@ -147,6 +179,20 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         let dom = self.dom;
         self.mm.update_descriptor(dom, maddr, desc).map(|()| 0)
     }
+}
+
+/// Whether hypercall `nr` may be preempted and continued, rewriting its
+/// arguments.
+#[inline(always)]
+const fn continuable(nr: u64) -> bool {
+    matches!(
+        HypercallNr(nr),
+        HypercallNr::CONSOLE_IO
+            | HypercallNr::MMU_UPDATE
+            | HypercallNr::MMUEXT_OP
+            | HypercallNr::MEMORY_OP
+            | HypercallNr::MULTICALL
+    )
 }
 
 /// Whether `va` is canonical.

@@ -154,10 +154,31 @@ pub enum Entry {
     Vmcall,
 }
 
-/// Instructions between two RDTSCs around one hypercall `nr` with first
-/// argument `a1` (RDTSC itself included; see [`rdtsc_pair`]).
-#[inline(never)]
+/// Instructions between two RDTSCs around one hypercall `nr` without
+/// pointer arguments, with first argument `a1` (RDTSC itself included; see
+/// [`rdtsc_pair`]).
 pub fn timed_hypercall(entry: Entry, nr: u64, a1: u64) -> u64 {
+    // SAFETY: no pointer arguments.
+    unsafe { timed_raw(entry, nr, a1, 0) }
+}
+
+/// [`timed_hypercall`] for a `multicall` (via SYSCALL) of `list`, whose
+/// results it stores.
+pub fn timed_multicall(list: &mut [abi::multicall::MulticallEntry]) -> u64 {
+    // SAFETY: the multicall writes only into `list`, borrowed mutably here.
+    unsafe {
+        timed_raw(Entry::Syscall, abi::hypercall::HypercallNr::MULTICALL.0, list.as_mut_ptr() as u64, list.len() as u64)
+    }
+}
+
+/// Instructions between two RDTSCs around one hypercall `nr` with
+/// arguments `a1`, `a2`.
+///
+/// # Safety
+/// A pointer argument must make the hypercall touch only memory the caller
+/// owns (the multicall list of the benchmark).
+#[inline(never)]
+unsafe fn timed_raw(entry: Entry, nr: u64, a1: u64, a2: u64) -> u64 {
     let (t0, t1): (u64, u64);
     // The three paths differ only in the entry instruction, which asm!
     // needs as a literal.
@@ -167,13 +188,13 @@ pub fn timed_hypercall(entry: Entry, nr: u64, a1: u64) -> u64 {
                 "rdtsc", "shl rdx, 32", "or rax, rdx", "mov r9, rax",
                 "mov rax, {nr}", $insn,
                 "rdtsc", "shl rdx, 32", "or rax, rdx",
-                nr = in(reg) nr, inout("rdi") a1 => _, out("r9") t0, out("rax") t1,
-                out("rdx") _, out("rcx") _, out("r11") _, out("rsi") _, out("r10") _, out("r8") _,
+                nr = in(reg) nr, inout("rdi") a1 => _, inout("rsi") a2 => _, out("r9") t0, out("rax") t1,
+                out("rdx") _, out("rcx") _, out("r11") _, out("r10") _, out("r8") _,
             )
         };
     }
-    // SAFETY: hypercalls without pointer arguments (xen_version(version),
-    // the benchmark's null hypercall); all clobbers are declared.
+    // SAFETY: the caller vouches for pointer arguments; all clobbers are
+    // declared, and memory may change (no `nomem`).
     unsafe {
         match entry {
             Entry::Syscall => timed!("syscall"),
