@@ -357,8 +357,10 @@ impl<'e> Fuzz<'e> {
             85 => self.iret(),
             86 if self.user_root != 0 => self.user_iret(),
             86 => self.iret(),
-            87..=88 => self.unknown(),
+            87 => self.unknown(),
+            88 => self.multicall(),
             89 => return self.fpu(),
+            90 => self.update_descriptor(),
             _ => self.probe(),
         };
         if changed && self.every_call {
@@ -608,7 +610,7 @@ impl<'e> Fuzz<'e> {
     }
 
     fn memory_op(&mut self) -> bool {
-        let sub = self.rng.pick(&[0u64, 1, 1, 1, 6, 6, 6, 3, 4, 2, 11, 11, 5, 7, 40]);
+        let sub = self.rng.pick(&[0u64, 1, 1, 1, 6, 6, 6, 3, 4, 2, 11, 11, 5, 7, 40, 9, 10, 12]);
         let start = if self.rng.chance(16) { self.rng.below(4) } else { 0 };
         let cmd = sub | (start << abi::memory::MEMOP_EXTENT_SHIFT);
         let dom = if self.rng.chance(230) { SELF as u16 } else { self.rng.pick(&[0u16, 1, 2, 5, 7, 8, 100, 0x7FF2]) };
@@ -709,6 +711,20 @@ impl<'e> Fuzz<'e> {
             11 => {
                 self.exchange(dom);
                 true
+            }
+            5 | 9 | 10 | 12 => {
+                // machphys_mfn_list, memory_map, machine_memory_map and
+                // machphys_mapping write where the argument says: into the
+                // back of its own page, or addresses they must refuse.
+                let page = self.bufs.page.as_mut_ptr() as u64;
+                let room = self.rng.pick(&[0u64, 1, 2, 8, 64, u64::from(u32::MAX)]);
+                let out = if self.rng.chance(200) { page + 2048 } else { self.rng.pick(&HOSTILE_PTRS) };
+                self.bufs.page[0] = room;
+                self.bufs.page[1] = if sub == 10 && self.rng.chance(32) { 0 } else { out };
+                self.bufs.page[2] = 0;
+                let arg = if self.rng.chance(220) { page } else { self.rng.pick(&HOSTILE_PTRS) };
+                let _ = self.hcall(12, [cmd, arg, 0, 0, 0]);
+                false
             }
             _ => {
                 let arg = self.out_ptr();
@@ -1005,6 +1021,61 @@ impl<'e> Fuzz<'e> {
         }
         let _ = hc(3, [0xE02B, 0, 0, 0, 0]);
         false
+    }
+
+    /// A descriptor to write: good ones of every kind, system descriptors
+    /// that must be refused, and random bits.
+    fn descriptor(&mut self) -> u64 {
+        match self.rng.below(8) {
+            0 => 0x00CF_9200_0000_FFFF,
+            1 => 0x00AF_FA00_0000_FFFF,
+            2 => 0x0000_8900_0000_0067,
+            3 => 0x0000_8200_0000_0000,
+            4 => self.rng.pick(&[0x0000_EC00_E008_1000u64, 0x0000_EC00_E033_1000, 0x0000_8000_0000_0000]),
+            5 => self.rng.next() & !(1 << 47),
+            6 => 0,
+            _ => self.rng.next(),
+        }
+    }
+
+    /// `update_descriptor` into frames that may be written (never its own
+    /// image), its tables, foreign and missing frames, misaligned.
+    fn update_descriptor(&mut self) -> bool {
+        let frame = self.dest_frame();
+        let off = self.rng.below(512) * 8 + if self.rng.chance(16) { self.rng.pick(&[1, 4, 7]) } else { 0 };
+        let desc = self.descriptor();
+        self.hcall(10, [(frame << 12) + off, desc, 0, 0, 0]) == 0
+    }
+
+    /// `multicall` of up to four entries that leave the mappings alone:
+    /// xen_version, unknown numbers, nested multicalls, update_descriptor,
+    /// yield, maximum_ram_page; the list itself sometimes hostile.
+    fn multicall(&mut self) -> bool {
+        let mut list = [abi::multicall::MulticallEntry::default(); 4];
+        let n = self.rng.below(5);
+        for e in list.iter_mut().take(n as usize) {
+            let (op, args) = match self.rng.below(6) {
+                0 => (17, [self.rng.pick(&[0u64, 1, 2, 4, 6, 7, 8, 9, 10, 99]), self.out_ptr()]),
+                1 => (self.rng.pick(&[11u64, 16, 47, 126, 1 << 40]), [self.rng.next(), self.rng.next()]),
+                2 => (13, [self.rng.pick(&HOSTILE_PTRS), self.rng.below(3)]),
+                3 => {
+                    let frame = self.dest_frame();
+                    (10, [(frame << 12) + self.rng.below(512) * 8, self.descriptor()])
+                }
+                4 => (29, [0, 0]),
+                _ => (12, [2, 0]),
+            };
+            *e = abi::multicall::MulticallEntry { op, result: 0, args: [args[0], args[1], 0, 0, 0, 0] };
+        }
+        // Beyond its own entries only with a list it must refuse.
+        let (ptr, count) = if self.rng.chance(230) {
+            (list.as_mut_ptr() as u64, n | if self.rng.chance(16) { 1 << 32 } else { 0 })
+        } else {
+            (self.rng.pick(&HOSTILE_PTRS), self.rng.pick(&[1u64, 2, 1 << 20, u64::from(u32::MAX)]))
+        };
+        let r = self.hcall(13, [ptr, count, 0, 0, 0]);
+        // Entries that wrote a descriptor may have written a table.
+        r == 0 && list.iter().take(n as usize).any(|e| e.op == 10 && e.result == 0)
     }
 
     fn unknown(&mut self) -> bool {
