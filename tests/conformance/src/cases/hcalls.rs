@@ -229,6 +229,8 @@ pub(super) fn memory(s: &mut Suite) {
     // entry from its builder.
     s.by_privilege("memory_map", ENOSYS, 0, m(XENMEM_MEMORY_MAP, &mut map as *mut _ as u64));
     s.check("memory_map argument in the hypervisor", EFAULT, m(XENMEM_MEMORY_MAP, HV));
+    // A refused call leaves buffer and count as they were.
+    e820 = [0u8; 20 * 64];
     let mut map = MemoryMap { nr_entries: 64, pad: 0, buffer: e820.as_mut_ptr() as u64 };
     s.by_privilege("machine_memory_map", 0, EPERM, m(XENMEM_MACHINE_MEMORY_MAP, &mut map as *mut _ as u64));
     let first_kind = u32::from_le_bytes([e820[16], e820[17], e820[18], e820[19]]);
@@ -239,7 +241,7 @@ pub(super) fn memory(s: &mut Suite) {
         0,
         i64::from(first_kind == E820_RAM && first_addr == 0),
     );
-    s.by_privilege("machine_memory_map has entries", 1, 0, i64::from(map.nr_entries >= 2));
+    s.by_privilege("machine_memory_map has entries", 1, 0, i64::from((2..64).contains(&map.nr_entries)));
     let mut short = MemoryMap { nr_entries: 1, pad: 0, buffer: e820.as_mut_ptr() as u64 };
     s.by_privilege(
         "machine_memory_map with room for 1",
