@@ -112,12 +112,36 @@ pub fn build<M: PhysMemory, H: MmHooks>(
         va = va.wrapping_add(PAGE_SIZE);
     }
     debug_assert!(next_pt <= layout.nr_pt_frames);
-    let pin = MmuextOp { cmd: MMUEXT_PIN_L4_TABLE, pad: 0, arg1: l4.0, arg2: 0 };
-    mm.mmuext_one(dom, dom, pin, &mut NoGuestMemory)?;
+    pin_bootstrap_tables(mm, dom, l4, next_pt)?;
     mm.set_root(dom, Root::Kernel, l4)?;
     debug_assert_eq!(mm.info(l4).page_type(), PageType::L4);
     let ctx = GuestContext::kernel(image.entry, layout.stack + PAGE_SIZE, layout.start_info);
     Ok(Built { ctx, shared_info, l4 })
+}
+
+/// Pins the bootstrap L4 (`tables` frames in all). A large tree (Linux 6.1
+/// has 41 frames) outgrows one hypercall's preemption budget, and the pin
+/// stops with `ERESTART`, its tables partially validated. There is no guest
+/// to return to at build time, so it simply continues with a fresh budget
+/// until done. Each round validates at least one entry, so the number of
+/// rounds is bounded by the tree's entries; past that bound something is
+/// wrong and the error is passed on rather than looping.
+fn pin_bootstrap_tables<M: PhysMemory, H: MmHooks>(
+    mm: &mut Mm<'_, M, H>,
+    dom: DomId,
+    l4: Mfn,
+    tables: u64,
+) -> Result<(), Errno> {
+    let pin = MmuextOp { cmd: MMUEXT_PIN_L4_TABLE, pad: 0, arg1: l4.0, arg2: 0 };
+    let max_rounds = tables * 512 + 1;
+    let mut rounds = 0;
+    loop {
+        mm.hooks.fresh_budget();
+        match mm.mmuext_one(dom, dom, pin, &mut NoGuestMemory) {
+            Err(e) if e == Errno::ERESTART && rounds < max_rounds => rounds += 1,
+            r => return r,
+        }
+    }
 }
 
 fn write_start_info<M: PhysMemory, H: MmHooks>(
@@ -205,5 +229,42 @@ mod tests {
             assert_eq!(e & RW != 0, !layout.is_page_table(va), "va {va:#x}");
             va += PAGE_SIZE;
         }
+    }
+
+    /// Builds the PV fixture for a domain of `pages` pages in a world whose
+    /// hooks preempt validation after `budget` entries per budget.
+    fn build_with_budget(pages: u64, budget: u32) -> (World, Result<Built, Errno>, Layout) {
+        let mut w = World::new(pages as usize + 1100);
+        w.hooks.budget = Some(budget);
+        let bytes = Fixture::pv().bytes();
+        let elf = Elf::parse(&bytes).unwrap();
+        let image = KernelImage::accept(&elf, &XenNotes::read(&elf).unwrap()).unwrap();
+        let layout = Layout::compute(&image, pages).unwrap();
+        let frames: Vec<Mfn> = (100..100 + pages + 1).map(Mfn).collect();
+        let r = build(&mut w.mm(), D1, &frames, &elf, &image, &layout, b"", 0);
+        (w, r, layout)
+    }
+
+    #[test]
+    fn a_bootstrap_tree_larger_than_one_preemption_budget_is_pinned_in_several_rounds() {
+        // Every slot of every table costs one unit: a few thousand for the
+        // fixture's tree, with a budget of 100 per round (Linux 6.1's
+        // 41-frame tree is about 21,000 units against the hypervisor's 8192).
+        let (mut w, r, layout) = build_with_budget(4096, 100);
+        let built = r.expect("a preempted pin continues until done");
+        let units = layout.nr_pt_frames * 512;
+        assert!(w.hooks.fresh_budgets as u64 >= units / 100, "{} rounds", w.hooks.fresh_budgets);
+        w.check();
+        let info = w.info(built.l4);
+        assert!(info.pinned() && info.validated() && !info.partial_root());
+        let l1 = w.mm().l1_for_va(D1, layout.v_end - PAGE_SIZE).unwrap();
+        assert!(w.info(l1).validated());
+    }
+
+    #[test]
+    fn a_pin_that_makes_no_progress_is_refused_instead_of_looping() {
+        // A budget of zero preempts before the first entry, every round.
+        let (_, r, _) = build_with_budget(1024, 0);
+        assert_eq!(r.map(|_| ()), Err(Errno::ERESTART));
     }
 }

@@ -126,6 +126,15 @@ pub trait MmHooks {
     fn preempt(&mut self) -> bool {
         false
     }
+    /// Starts a fresh preemption budget: the work counted by [`preempt`]
+    /// and [`preempt_batch`] begins again from zero. The domain builder
+    /// calls it before each round of a preempted bootstrap pin, since at
+    /// build time there is no guest to return to and the pin simply
+    /// continues.
+    ///
+    /// [`preempt`]: MmHooks::preempt
+    /// [`preempt_batch`]: MmHooks::preempt_batch
+    fn fresh_budget(&mut self) {}
     /// Called between two requests of a guest-sized batch (`mmu_update` and
     /// `mmuext_op` entries, memory-op extents, console chunks) with the cost
     /// of the next one, in page-table entries' worth of work. Returning true

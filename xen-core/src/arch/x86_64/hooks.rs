@@ -80,6 +80,9 @@ impl MmHooks for ArchHooks {
         self.work = self.work.saturating_add(cost);
         self.work > PREEMPT_ENTRIES
     }
+    fn fresh_budget(&mut self) {
+        self.work = 0;
+    }
     fn defer_devalidation(&mut self) -> bool {
         true
     }

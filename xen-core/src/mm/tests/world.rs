@@ -25,6 +25,11 @@ pub struct RecHooks {
     /// Preempt validation after every this many entries.
     pub preempt_every: Option<u32>,
     pub work: u32,
+    /// The hypervisor's budget: preempt validation once this many entries
+    /// were done since the last `fresh_budget` (and every time after).
+    pub budget: Option<u32>,
+    pub budget_used: u32,
+    pub fresh_budgets: usize,
     /// Preempt batches (between requests) after this much work.
     pub preempt_batch_after: Option<u32>,
     pub batch_work: u32,
@@ -71,6 +76,10 @@ impl MmHooks for RecHooks {
         self.tlb.freed(mfn);
     }
     fn preempt(&mut self) -> bool {
+        if let Some(budget) = self.budget {
+            self.budget_used += 1;
+            return self.budget_used > budget;
+        }
         let Some(every) = self.preempt_every else { return false };
         self.work += 1;
         if self.work >= every {
@@ -87,6 +96,10 @@ impl MmHooks for RecHooks {
             return true;
         }
         false
+    }
+    fn fresh_budget(&mut self) {
+        self.fresh_budgets += 1;
+        self.budget_used = 0;
     }
     fn defer_devalidation(&mut self) -> bool {
         self.defer
