@@ -193,6 +193,7 @@ pub mod ids;
 pub mod memory;
 pub mod mmu;
 pub mod multicall;
+pub mod physdev;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 pub mod raw;
