@@ -68,8 +68,6 @@ pub trait Platform {
     fn write(&mut self, va: u64, buf: &[u8]) -> bool;
     /// The real CR0.
     fn real_cr0(&self) -> u64;
-    /// The real CR4.
-    fn real_cr4(&self) -> u64;
     /// The host EFER.
     fn host_efer(&self) -> u64;
     /// The host MISC_ENABLE, if the CPU has it (Intel).
@@ -241,7 +239,7 @@ fn perform<P: Platform>(p: &mut P, st: &mut EmulState, ctx: &mut GuestContext, i
                 0 => cr::guest_cr0(p.real_cr0(), p.virtual_ts()),
                 2 => st.cr2,
                 3 => p.cr3(),
-                4 => cr::guest_cr4(st.cr4, p.real_cr4()),
+                4 => cr::guest_cr4(st.cr4),
                 _ => return GP,
             };
             write_reg(ctx, gpr, v);
@@ -263,11 +261,11 @@ fn perform<P: Platform>(p: &mut P, st: &mut EmulState, ctx: &mut GuestContext, i
                 _ => return GP,
             }
         }
-        Op::MovFromDr { dr, gpr } => match st.dr.get(u64::from(dr), cr::guest_cr4(st.cr4, 0)) {
+        Op::MovFromDr { dr, gpr } => match st.dr.get(u64::from(dr), cr::guest_cr4(st.cr4)) {
             Ok(v) => write_reg(ctx, gpr, v),
             Err(_) => return Step::Out(Outcome::InvalidOpcode),
         },
-        Op::MovToDr { dr, gpr } => match st.dr.set(u64::from(dr), read_reg(ctx, gpr), cr::guest_cr4(st.cr4, 0)) {
+        Op::MovToDr { dr, gpr } => match st.dr.set(u64::from(dr), read_reg(ctx, gpr), cr::guest_cr4(st.cr4)) {
             Ok(()) => {}
             Err(e) if e == abi::Errno::ENODEV => return Step::Out(Outcome::InvalidOpcode),
             Err(_) => return GP,

@@ -57,9 +57,6 @@ impl Platform for Fake {
     fn real_cr0(&self) -> u64 {
         0x8005_0033
     }
-    fn real_cr4(&self) -> u64 {
-        0x0030_06E0
-    }
     fn host_efer(&self) -> u64 {
         0xD01 | (1 << 12)
     }

@@ -13,7 +13,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// # Errors
     /// -EPERM, -EINVAL or -ENODEV as [`crate::emulate::dr::DebugRegs::set`].
     pub(super) fn set_debugreg(&mut self, reg: u64, value: u64) -> Result<u64, Errno> {
-        let cr4 = guest_cr4(self.vcpu.emul.cr4, 0);
+        let cr4 = guest_cr4(self.vcpu.emul.cr4);
         self.vcpu.emul.dr.set(u64::from(reg as u32), value, cr4).map(|()| 0)
     }
 
@@ -22,7 +22,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// # Errors
     /// -ENODEV for DR4/5 under CR4.DE and registers above 7.
     pub(super) fn get_debugreg(&mut self, reg: u64) -> Result<u64, Errno> {
-        let cr4 = guest_cr4(self.vcpu.emul.cr4, 0);
+        let cr4 = guest_cr4(self.vcpu.emul.cr4);
         self.vcpu.emul.dr.get(u64::from(reg as u32), cr4)
     }
 }

@@ -29,9 +29,6 @@ impl Platform for ArchPlatform<'_> {
     fn real_cr0(&self) -> u64 {
         cpu::cr0()
     }
-    fn real_cr4(&self) -> u64 {
-        cpu::cr4()
-    }
     fn host_efer(&self) -> u64 {
         cpu::rdmsr(cpu::MSR_EFER)
     }
