@@ -75,8 +75,12 @@ impl Platform for Fake {
     fn cr3(&self) -> u64 {
         0x5000
     }
-    fn set_cr3(&mut self, value: u64) -> bool {
-        value & 0xFFF == 0
+    fn set_cr3(&mut self, value: u64) -> Result<(), abi::Errno> {
+        if value & 0xFFF == 0 {
+            Ok(())
+        } else {
+            Err(abi::Errno::EINVAL)
+        }
     }
     fn virtual_ts(&self) -> bool {
         self.ts

@@ -76,8 +76,12 @@ pub trait Platform {
     fn tsc(&mut self) -> u64;
     /// The guest's CR3 (its kernel root).
     fn cr3(&self) -> u64;
-    /// Loads a new kernel root (as MMUEXT_NEW_BASEPTR); false if refused.
-    fn set_cr3(&mut self, value: u64) -> bool;
+    /// Loads a new kernel root (as MMUEXT_NEW_BASEPTR).
+    ///
+    /// # Errors
+    /// Its errno; `ERESTART` if the validation was preempted, so the
+    /// instruction runs again to continue it.
+    fn set_cr3(&mut self, value: u64) -> Result<(), abi::Errno>;
     /// The vCPU's virtual CR0.TS.
     fn virtual_ts(&self) -> bool;
     /// `fpu_taskswitch(set)`.
@@ -252,11 +256,11 @@ fn perform<P: Platform>(p: &mut P, st: &mut EmulState, ctx: &mut GuestContext, i
                     None => return GP,
                 },
                 2 => st.cr2 = v,
-                3 => {
-                    if !p.set_cr3(v) {
-                        return GP;
-                    }
-                }
+                3 => match p.set_cr3(v) {
+                    Ok(()) => {}
+                    Err(e) if e == abi::Errno::ERESTART => return Step::Again,
+                    Err(_) => return GP,
+                },
                 4 => st.cr4 = cr::cr4_write(v),
                 _ => return GP,
             }

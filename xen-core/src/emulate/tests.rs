@@ -69,12 +69,15 @@ impl Platform for Fake {
     fn cr3(&self) -> u64 {
         self.cr3
     }
-    fn set_cr3(&mut self, value: u64) -> bool {
-        if value & 0xFFF != 0 {
-            return false;
+    fn set_cr3(&mut self, value: u64) -> Result<(), abi::Errno> {
+        match value & 0xFFF {
+            0 => {
+                self.cr3 = value;
+                Ok(())
+            }
+            0xFFF => Err(abi::Errno::ERESTART),
+            _ => Err(abi::Errno::EINVAL),
         }
-        self.cr3 = value;
-        true
     }
     fn virtual_ts(&self) -> bool {
         self.ts
@@ -230,6 +233,8 @@ fn cr4_cr2_cr3_and_cr8() {
     let (out, f, _, _) = run(&[0x0F, 0x22, 0xD8], |_, _, c| c.gpr[reg::RAX] = 0x5000);
     assert_eq!((out, f.cr3), (Outcome::Done, 0x5000));
     assert_eq!(run(&[0x0F, 0x22, 0xD8], |_, _, c| c.gpr[reg::RAX] = 0x5001).0, Outcome::Reflect);
+    let (out, _, _, ctx) = run(&[0x0F, 0x22, 0xD8], |_, _, c| c.gpr[reg::RAX] = 0x5FFF);
+    assert_eq!((out, ctx.rip), (Outcome::Done, 0x1000), "a preempted validation runs the move again");
     assert_eq!(run(&[0x44, 0x0F, 0x20, 0xC0], |_, _, _| {}).0, Outcome::Reflect, "CR8");
     assert_eq!(run(&[0x0F, 0x20, 0xE8], |_, _, _| {}).0, Outcome::Reflect, "CR5");
 }

@@ -45,9 +45,10 @@ impl Platform for ArchPlatform<'_> {
     fn cr3(&self) -> u64 {
         self.hv.mm.domains[self.i].kernel_root.map_or(0, |m| m.to_maddr())
     }
-    fn set_cr3(&mut self, value: u64) -> bool {
+    fn set_cr3(&mut self, value: u64) -> Result<(), abi::Errno> {
         let mfn = Mfn((value & abi::mmu::pte::ADDR_MASK) >> 12);
-        self.hv.mm.set_root(DomId(self.i as u16), Root::Kernel, mfn).is_ok()
+        self.hv.mm.hooks.work = 0;
+        self.hv.mm.set_root(DomId(self.i as u16), Root::Kernel, mfn)
     }
     fn virtual_ts(&self) -> bool {
         d_mut(self.i).vcpu.fpu.virtual_ts()
