@@ -183,7 +183,7 @@
 //!   debug registers are never loaded into the hardware (breakpoints do not
 //!   fire); of the CR4 bits Xen lets a guest choose only DE is kept (TSD,
 //!   FSGSBASE, OSXSAVE are dropped) and reads always show PAE, MCE, OSFXSR
-//!   and OSXMMEXCPT; CR0 is the real one, without Xen's AM; MISC_ENABLE
+//!   and OSXMMEXCPT; MISC_ENABLE
 //!   reads #GP unless the CPU is Intel, PLATFORM_ID and UCODE_REV always
 //!   #GP, the Xen MSRs (0x40000000…) #GP; a failing `rdmsr` before the
 //!   guest has a #GP handler reads 0 for every MSR outside Xen's range (Xen
