@@ -79,10 +79,13 @@ bench: build
 
 # Coverage-guided fuzzing of mmu_update/mmuext_op with the invariant checker
 # (outside the workspace; not part of `make test`). FUZZ_SECONDS bounds it.
+# FUZZ_TARGET=emulate fuzzes the privileged-instruction emulator over raw
+# instruction bytes instead.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGET  ?= mmu_ops
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run mmu_ops -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $(FUZZ_TARGET) -- -max_total_time=$(FUZZ_SECONDS)
 
 # The hostile guest's fuzzer (tests/hostile, mode=fuzz) as unprivileged
 # domain 1 beside a victim (guest-kernel watch=) that checks its own memory:

@@ -26,6 +26,8 @@
 //! | `sched_op` (29), `sched_op_compat` (6) | `yield`, `block`, `shutdown`; other commands `-ENOSYS` |
 //! | `iret` (23) | implemented, to guest kernel and guest user mode (CS with RPL 3: the user root, Xen's GS swap) |
 //! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `exchange` (Xen's checks and chunking, XSA-212 sub-range rule, orders up to 9), `current_reservation`, `maximum_reservation`, `maximum_ram_page`, `machphys_mapping`, `machphys_mfn_list`, `memory_map`, `machine_memory_map` (control domain); other sub-ops `-ENOSYS`. A domain that was never built or was torn down does not exist: `-ESRCH` (balloon calls do nothing) |
+//! | `set_debugreg` (8), `get_debugreg` (9) | implemented (Xen's checks; the registers are virtual, see below) |
+//! | `physdev_op` (33) | `set_iopl`, `set_iobitmap`; other commands `-ENOSYS` |
 //! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, …) | `-ENOSYS` |
 //!
 //! ## What isolation xen-core guarantees
@@ -170,6 +172,26 @@
 //!   command line, `int 0x82` and `vmcall` are accepted as hypercall
 //!   instructions besides `SYSCALL` (same registers). Off by default: then
 //!   `int 0x82` raises `#GP` and `vmcall` `#UD` in the guest, as on Xen.
+//! * **Privileged instructions.** On #GP(0) from the guest kernel the
+//!   hypervisor emulates, by Xen's PV policy: `rdmsr`/`wrmsr` (EFER,
+//!   APIC_BASE, TSC, PAT, MISC_ENABLE, PERF_*, FEATURE_CONTROL,
+//!   MISC_FEATURES_ENABLES, TSC_AUX, FS/GS/shadow-GS bases; others #GP),
+//!   `mov` to and from CR0 (only TS may change), CR2, CR3, CR4 and DR0–DR7,
+//!   `clts`, `in`/`out`/`ins`/`outs` by the virtual IOPL and I/O bitmap,
+//!   `cli`/`sti` (no-ops with IOPL), `wbinvd` (no-op), `rdtsc(p)`; `hlt`,
+//!   `invd` and the rest are reflected as #GP. Deliberate differences:
+//!   debug registers are never loaded into the hardware (breakpoints do not
+//!   fire); of the CR4 bits Xen lets a guest choose only DE is kept (TSD,
+//!   FSGSBASE, OSXSAVE are dropped) and reads always show PAE, MCE, OSFXSR
+//!   and OSXMMEXCPT; MISC_ENABLE
+//!   reads #GP unless the CPU is Intel, PLATFORM_ID and UCODE_REV always
+//!   #GP, the Xen MSRs (0x40000000…) #GP; a failing `rdmsr` before the
+//!   guest has a #GP handler reads 0 for every MSR outside Xen's range (Xen
+//!   only for host-readable ones); domain 0 never reaches the PICs, PIT,
+//!   CMOS/RTC (emulated as for a domU), serial console or debug-exit ports
+//!   and may read but not write PCI configuration space (0xCF8 is latched
+//!   as on Xen); `rep ins`/`outs` run 256 iterations per emulation; a
+//!   single-step trap (TF) after an emulated instruction is not raised.
 //! * **CPUID.** Forced-emulation CPUID applies Xen's PV policy (host ∩
 //!   Xen's default-available features; PSE, PGE, PCID, SMEP, SMAP, UMIP,
 //!   PKU, LA57, 1 GiB pages, VMX/SVM, MONITOR, MPX and x2APIC hidden;
@@ -193,6 +215,7 @@ pub mod ids;
 pub mod memory;
 pub mod mmu;
 pub mod multicall;
+pub mod physdev;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 pub mod raw;

@@ -624,6 +624,7 @@ fn bench(si: &StartInfo) -> ! {
             stats(|| user::bench_round_trip(USER_CODE, USER_CODE + 0x2000)),
         ),
         ("multicall of 2 x xen_version(XENVER_version)", stats(|| timed_multicall(&mut list))),
+        ("emulated rdmsr (IA32_PAT): #GP, emulate, return", stats(|| mem::timed_rdmsr(0x277))),
     ];
     if list.iter().any(|e| e.result != 0x0004_0011) {
         fail("multicall results were not stored");

@@ -16,6 +16,7 @@ extern crate alloc;
 
 pub mod boot;
 pub mod domain;
+pub mod emulate;
 pub mod hypercall;
 pub mod mm;
 pub mod sched;

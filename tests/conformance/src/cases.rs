@@ -11,6 +11,7 @@ use guest_kernel::say;
 
 mod compat;
 mod cpuid;
+mod emulation;
 mod fpu;
 mod hcalls;
 mod usermode;
@@ -231,6 +232,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     memory(&mut s, &mut f, si);
     cpuid::cpuid(&mut s);
     fpu::fpu(&mut s);
+    emulation::emulation(&mut s);
     exchange(&mut s, &mut f);
     compat::compat_syscall(&mut s, &mut f, si);
     hcalls::multicalls(&mut s);

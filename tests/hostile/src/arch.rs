@@ -390,3 +390,46 @@ static mut IRET_STACK: [u64; 512] = [0; 512];
 pub fn iret_stack_top() -> u64 {
     (core::ptr::addr_of!(IRET_STACK) as u64 + 511 * 8) & !15
 }
+
+/// Where the fuzzer assembles one privileged instruction and a `ret`
+/// (image pages are mapped writable and executable).
+static mut INSN_BUF: [u8; 32] = [0xC3; 32];
+/// A scratch area for `ins`/`outs`.
+static mut STRING_BUF: [u8; 256] = [0; 256];
+
+/// Runs `code` (at most 31 bytes: one instruction the hypervisor
+/// emulates, or refuses) followed by `ret`, with RAX, RCX, RDX, R8–R11 set
+/// from `regs` and RSI/RDI at a scratch buffer (RCX below 64 if `string`).
+/// The instruction may only write caller-saved registers, which the
+/// fuzzer's generator guarantees; any fault it raises is caught.
+pub fn run_insn(code: &[u8], regs: [u64; 7], string: bool) -> Option<Fault> {
+    let n = code.len().min(31);
+    // SAFETY: one vCPU; the buffer is only written here, between runs.
+    let buf = unsafe { &mut *core::ptr::addr_of_mut!(INSN_BUF) };
+    buf[..n].copy_from_slice(&code[..n]);
+    buf[n] = 0xC3;
+    let entry = buf.as_ptr() as u64;
+    let scratch = core::ptr::addr_of_mut!(STRING_BUF) as u64 + 64;
+    catch(|| {
+        // SAFETY: the buffer holds one emulated instruction and `ret`;
+        // every register it may write is declared clobbered, RSI/RDI point
+        // at a 256-byte scratch buffer with RCX below 64 and DF clear.
+        unsafe {
+            core::arch::asm!(
+                "cld",
+                "call {entry}",
+                entry = in(reg) entry,
+                inout("rax") regs[0] => _,
+                inout("rcx") if string { regs[1] & 63 } else { regs[1] } => _,
+                inout("rdx") regs[2] => _,
+                inout("rsi") scratch => _,
+                inout("rdi") scratch => _,
+                inout("r8") regs[3] => _,
+                inout("r9") regs[4] => _,
+                inout("r10") regs[5] => _,
+                inout("r11") regs[6] => _,
+                clobber_abi("C"),
+            )
+        }
+    })
+}

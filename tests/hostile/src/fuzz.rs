@@ -366,6 +366,7 @@ impl<'e> Fuzz<'e> {
             88 => self.multicall(),
             89 => return self.fpu(),
             90 => self.update_descriptor(),
+            91..=93 => self.emulated(),
             _ => self.probe(),
         };
         if changed && self.every_call {
@@ -1091,6 +1092,110 @@ impl<'e> Fuzz<'e> {
             let a = [self.rng.next(), self.rng.next(), 0, 0, 0];
             self.hcall(nr, a)
         };
+        false
+    }
+
+    /// One random privileged instruction (random prefixes, then an opcode,
+    /// ModRM and immediate from the emulator's set or near it) executed by
+    /// the guest kernel, with `set_iopl`/`set_iobitmap`/`set_debugreg`/
+    /// `get_debugreg` in between. Register operands are only caller-saved
+    /// ones, CR3 writes are left out (they are `MMUEXT_NEW_BASEPTR`, which
+    /// `mmuext_op` covers) and the virtual TS is cleared afterwards.
+    fn emulated(&mut self) -> bool {
+        const PREFIXES: [u8; 12] = [0x66, 0x67, 0xF2, 0xF3, 0x2E, 0x64, 0x65, 0xF0, 0x40, 0x41, 0x44, 0x4C];
+        const SAFE_RM: [u8; 5] = [0, 1, 2, 6, 7];
+        let mut code = [0u8; 20];
+        let mut n = 0;
+        for _ in 0..self.rng.below(4) {
+            code[n] = self.rng.pick(&PREFIXES);
+            n += 1;
+        }
+        // REX.B would reach R12-R15: only R8-R11 are clobbered.
+        let rex_b = n > 0 && code[n - 1] & 0xF0 == 0x40 && code[n - 1] & 1 != 0;
+        let rm = |r: &mut Rng| r.pick(&SAFE_RM) & if rex_b { 3 } else { 7 };
+        match self.rng.below(8) {
+            0 => {
+                let op = self.rng.pick(&[0x20u8, 0x21, 0x22, 0x23]);
+                let mut reg = self.rng.below(8) as u8;
+                if op == 0x22 && reg == 3 {
+                    reg = 2;
+                }
+                let m = (self.rng.below(4) as u8) << 6 | reg << 3 | rm(&mut self.rng);
+                code[n..n + 3].copy_from_slice(&[0x0F, op, m]);
+                n += 3;
+            }
+            1 => {
+                code[n..n + 2].copy_from_slice(&[0x0F, self.rng.pick(&[0x32u8, 0x30, 0x31, 0x06, 0x09, 0x08])]);
+                n += 2;
+            }
+            2 => {
+                code[n..n + 3].copy_from_slice(&[0x0F, 0x01, self.rng.pick(&[0xF9u8, 0xC1, 0xD0, 0xF8])]);
+                n += 3;
+            }
+            3 => {
+                code[n] = self.rng.pick(&[0xE4u8, 0xE5, 0xE6, 0xE7]);
+                code[n + 1] = self.rng.next() as u8;
+                n += 2;
+            }
+            4 => {
+                code[n] = self.rng.pick(&[0xECu8, 0xED, 0xEE, 0xEF, 0x6C, 0x6D, 0x6E, 0x6F, 0xFA, 0xFB, 0xF4]);
+                n += 1;
+            }
+            5 => {
+                // The forced-emulation CPUID (writes RBX: left out) or a
+                // truncated prefix of it.
+                let k = 2 + self.rng.below(4) as usize;
+                code[n..n + k].copy_from_slice(&[0x0F, 0x0B, b'x', b'e', b'n'][..k]);
+                n += k;
+            }
+            6 => {
+                let iopl = self.rng.pick(&[0u64, 1, 3, 4, u64::MAX]);
+                self.bufs.page[0] = iopl;
+                let p = self.bufs.page.as_mut_ptr() as u64;
+                let arg = self.rng.pick(&[p, p, HOSTILE_PTRS[0], 0]);
+                let _ = self.hcall(33, [6, arg, 0, 0, 0]);
+                let hostile = HOSTILE_PTRS[self.rng.below(8) as usize];
+                self.bufs.page[0] = self.rng.pick(&[p, hostile]);
+                self.bufs.page[1] = self.rng.pick(&[0u64, 0x400, 65536, 65537, u64::MAX]);
+                let _ = self.hcall(33, [7, p, 0, 0, 0]);
+                return false;
+            }
+            _ => {
+                let reg = self.rng.pick(&[0u64, 3, 4, 5, 6, 7, 8, u64::MAX]);
+                let any = self.rng.next();
+                let v = self.rng.pick(&[0, 0x400, 1 << 13, 0x2_0001, 1 << 47, HOSTILE_PTRS[0], any]);
+                let _ = self.hcall(8, [reg, v, 0, 0, 0]);
+                let _ = self.hcall(9, [reg, 0, 0, 0, 0]);
+                return false;
+            }
+        }
+        let msr = self.rng.pick(&[
+            0x10,
+            0x1B,
+            0x277,
+            0x1A0,
+            0xC000_0080,
+            0xC000_0081,
+            0xC000_0100,
+            0xC000_0102,
+            0xC000_0103,
+            0x4000_0000,
+        ]);
+        let (any, any_port) = (self.rng.next(), self.rng.next());
+        let regs = [
+            self.rng.pick(&[0, 0x8005_0033, 0x8005_003B, 0x660, any]),
+            msr | (self.rng.below(2) << 40),
+            self.rng.pick(&[0xCF8, 0xCFC, 0x3F8, 0xF4, 0x70, 0x80, any_port]),
+            self.rng.next(),
+            self.rng.next(),
+            self.rng.next(),
+            self.rng.next(),
+        ];
+        // `rep ins`/`rep outs` stay inside the scratch buffer.
+        let string = code[..n].iter().any(|b| (0x6C..=0x6F).contains(b));
+        let _ = arch::run_insn(&code[..n], regs, string);
+        // Whatever the instruction did to the virtual TS, no #NM later.
+        let _ = hc(5, [0, 0, 0, 0, 0]);
         false
     }
 

@@ -124,6 +124,9 @@ pub struct Vcpu {
     pub vm_assist: u64,
     /// x87/SSE registers while not running, and the virtual CR0.TS.
     pub fpu: FpuState,
+    /// Virtual CR2/CR4, debug registers, I/O permissions and latches of
+    /// the privileged-instruction emulator.
+    pub emul: crate::emulate::EmulState,
 }
 
 /// The data-segment selectors of a vCPU.
@@ -155,6 +158,7 @@ impl Vcpu {
             user_mode: false,
             vm_assist: 0,
             fpu: FpuState::new(),
+            emul: crate::emulate::EmulState::default(),
         }
     }
 }

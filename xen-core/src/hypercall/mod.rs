@@ -5,12 +5,14 @@
 //!
 //! Unimplemented hypercall numbers return `-ENOSYS`.
 
+mod debugreg;
 mod fpu;
 pub mod guest_mem;
 pub mod host;
 mod memory;
 mod mmu;
 mod multicall;
+mod physdev;
 pub mod refusal_log;
 mod sched;
 pub mod system;
@@ -170,6 +172,9 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             }
             HypercallNr::UPDATE_VA_MAPPING => (self.update_va_mapping(a[0], a[1], a[2]), Action::Continue),
             HypercallNr::UPDATE_DESCRIPTOR => (self.update_descriptor(a[0], a[1]), Action::Continue),
+            HypercallNr::SET_DEBUGREG => (self.set_debugreg(a[0], a[1]), Action::Continue),
+            HypercallNr::GET_DEBUGREG => (self.get_debugreg(a[0]), Action::Continue),
+            HypercallNr::PHYSDEV_OP => (self.physdev_op(a[0], a[1]), Action::Continue),
             _ => (Err(Errno::ENOSYS), Action::Continue),
         }
     }

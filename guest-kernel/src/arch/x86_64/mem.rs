@@ -205,6 +205,25 @@ unsafe fn timed_raw(entry: Entry, nr: u64, a1: u64, a2: u64) -> u64 {
     t1 - t0
 }
 
+/// Instructions between two RDTSCs around one `rdmsr` of `msr`, which a
+/// PV guest kernel cannot execute: the #GP, the hypervisor's emulation
+/// and the return.
+#[inline(never)]
+pub fn timed_rdmsr(msr: u32) -> u64 {
+    let (t0, t1): (u64, u64);
+    // SAFETY: rdmsr from the guest kernel is emulated (or bounced as #GP,
+    // which the benchmark only uses for MSRs the hypervisor emulates).
+    unsafe {
+        core::arch::asm!(
+            "rdtsc", "shl rdx, 32", "or rax, rdx", "mov r9, rax",
+            "mov ecx, {msr:e}", "rdmsr",
+            "rdtsc", "shl rdx, 32", "or rax, rdx",
+            msr = in(reg) msr, out("r9") t0, out("rax") t1, out("rdx") _, out("rcx") _,
+        );
+    }
+    t1 - t0
+}
+
 /// The cost of the measuring sequence itself (an empty timed region).
 #[inline(never)]
 pub fn rdtsc_pair() -> u64 {

@@ -23,6 +23,8 @@ pub fn xen_cpuid_sub(leaf: u32, sub: u32) -> [u32; 4] {
     [a, b, c, d]
 }
 
+pub mod priv_insn;
+
 /// Issues hypercall `nr` and returns RAX.
 pub fn hc(nr: u64, a: [u64; 5]) -> i64 {
     // SAFETY: the suite passes hostile values on purpose; the hypervisor

@@ -127,3 +127,41 @@ pub fn halt_forever() -> ! {
         unsafe { asm!("cli", "hlt", options(nomem, nostack)) };
     }
 }
+
+/// Reads `size` (1, 2 or 4) bytes from an I/O port.
+///
+/// # Safety
+/// The port must belong to a device whose state the read cannot corrupt.
+pub unsafe fn port_in(port: u16, size: u8) -> u32 {
+    let v: u32;
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        match size {
+            1 => asm!("in al, dx", in("dx") port, out("eax") v, options(nomem, nostack)),
+            2 => asm!("in ax, dx", in("dx") port, out("eax") v, options(nomem, nostack)),
+            _ => asm!("in eax, dx", in("dx") port, out("eax") v, options(nomem, nostack)),
+        }
+    }
+    v
+}
+
+/// Writes `size` (1, 2 or 4) bytes to an I/O port.
+///
+/// # Safety
+/// The port must belong to a device whose state the write cannot corrupt.
+pub unsafe fn port_out(port: u16, size: u8, value: u32) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        match size {
+            1 => asm!("out dx, al", in("dx") port, in("al") value as u8, options(nomem, nostack)),
+            2 => asm!("out dx, ax", in("dx") port, in("ax") value as u16, options(nomem, nostack)),
+            _ => asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack)),
+        }
+    }
+}
+
+/// Reads the TSC.
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

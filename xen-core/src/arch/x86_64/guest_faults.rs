@@ -1,22 +1,22 @@
-//! Exceptions raised by guests: instruction emulation (forced CPUID, CR0
-//! and CR3 moves, CLTS, the extension hypercall entries, `int $n`), #NM under the virtual
-//! CR0.TS, and bouncing the rest to the guest's trap table.
+//! Exceptions raised by guests: privileged-instruction emulation
+//! ([`crate::emulate`], forced CPUID included), the extension hypercall
+//! entries, `int $n`, #NM under the virtual CR0.TS, and bouncing the rest
+//! to the guest's trap table.
 
 use super::cpu;
+use super::emul_platform::ArchPlatform;
 use super::fpu::Fpu;
 use super::hooks::ArchGuest;
 use super::paging::DirectMap;
 use super::run::{d_mut, hypercall, Hypervisor};
 use crate::domain::bounce::{bounce, has_error_code, Roots};
-use crate::domain::cpuid_policy::pv_cpuid;
-use crate::domain::emulate::{read_reg, write_reg, xen_leaf, Emulated};
 use crate::domain::fpu::{DeviceNotAvailable, FpuHardware};
-use crate::domain::vcpu::{reg, GuestContext};
+use crate::domain::vcpu::GuestContext;
+use crate::emulate::{emulate, Outcome};
 use crate::hypercall::{Action, GuestMemory};
-use crate::mm::mmuext::Root;
 use crate::mm::{PhysAddr, PhysMemory};
 use crate::sched::Domain;
-use abi::{DomId, GuestVa, Mfn};
+use abi::GuestVa;
 
 /// Reads guest instruction bytes at `rip`.
 fn insn_bytes(rip: u64) -> [u8; 8] {
@@ -34,15 +34,27 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
     let user = d.vcpu.user_mode;
     let rip = ctx.rip;
     let code = insn_bytes(rip);
-    if matches!(vector, 6 | 13) {
-        if let Some((insn, len)) = Emulated::decode(&code) {
-            // Guest user mode gets only the forced CPUID; CR3 moves are
-            // the kernel's (#GP for user mode, as the hardware gives).
-            if !user || insn == Emulated::Cpuid {
-                return emulate(hv, i, ctx, insn, len);
+    // #UD (forced CPUID) and #GP(0) go to the emulator first; what it does
+    // not take is handled below as before (vmcall, `int $n`, bouncing).
+    // From user mode it takes only port I/O (by IOPL/bitmap) and CPUID.
+    if vector == 6 || (vector == 13 && ctx.error_code == 0) {
+        let mut st = d.vcpu.emul;
+        let out = emulate(&mut ArchPlatform { hv, i }, &mut st, ctx, vector, !user);
+        let d = d_mut(i);
+        d.vcpu.emul = st;
+        match out {
+            Outcome::Done => return Action::Continue,
+            Outcome::Reflect => {}
+            Outcome::InvalidOpcode => return deliver(d, &roots, ctx, 6, None),
+            Outcome::PageFault { va, error_code } => {
+                d.vcpu.emul.cr2 = va;
+                DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), va);
+                let code = if user { error_code | 4 } else { error_code };
+                return deliver(d, &roots, ctx, 14, Some(code));
             }
         }
     }
+    let d = d_mut(i);
     match vector {
         // `vmcall` (0F 01 C1) as a hypercall: a documented extension, for
         // the guest kernel only.
@@ -70,6 +82,7 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
         7 => return device_not_available(d, &roots, ctx),
         14 => {
             let cr2 = cpu::cr2();
+            d.vcpu.emul.cr2 = cr2;
             DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), cr2);
             // Both guest modes run in ring 3; Xen's U/S bit says which
             // guest mode faulted.
@@ -91,44 +104,6 @@ fn device_not_available(d: &mut Domain, roots: &Roots, ctx: &mut GuestContext) -
     }
     Fpu.set_ts(false);
     deliver(d, roots, ctx, 7, None)
-}
-
-/// Runs an emulated instruction for domain `i`.
-fn emulate(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, insn: Emulated, len: u64) -> Action {
-    match insn {
-        Emulated::Cpuid => {
-            let (leaf, sub) = (ctx.gpr[reg::RAX] as u32, ctx.gpr[reg::RCX] as u32);
-            let version = (crate::hypercall::XEN_MAJOR as u32, crate::hypercall::XEN_MINOR as u32);
-            let privileged = hv.mm.domains[i].privileged;
-            let r = xen_leaf(leaf, version).unwrap_or_else(|| {
-                pv_cpuid(leaf, sub, privileged, |l, s| {
-                    let c = cpu::cpuid(l, s);
-                    [c.eax, c.ebx, c.ecx, c.edx]
-                })
-            });
-            for (slot, v) in [reg::RAX, reg::RBX, reg::RCX, reg::RDX].into_iter().zip(r) {
-                ctx.gpr[slot] = u64::from(v);
-            }
-        }
-        Emulated::MovFromCr3(r) => {
-            let root = hv.mm.domains[i].kernel_root.map_or(0, |m| m.to_maddr());
-            write_reg(ctx, r, root);
-        }
-        Emulated::MovToCr3(r) => {
-            let mfn = Mfn((read_reg(ctx, r) & abi::mmu::pte::ADDR_MASK) >> 12);
-            if hv.mm.set_root(DomId(i as u16), Root::Kernel, mfn).is_err() {
-                return deliver(d_mut(i), &Roots::of(&hv.mm.domains[i]), ctx, 13, Some(0));
-            }
-        }
-        Emulated::MovFromCr0(r) => write_reg(ctx, r, d_mut(i).vcpu.fpu.guest_cr0(cpu::cr0())),
-        Emulated::MovToCr0(r) => match d_mut(i).vcpu.fpu.write_cr0(cpu::cr0(), read_reg(ctx, r)) {
-            Some(ts) => Fpu.set_ts(ts),
-            None => return deliver(d_mut(i), &Roots::of(&hv.mm.domains[i]), ctx, 13, Some(0)),
-        },
-        Emulated::Clts => Fpu.set_ts(d_mut(i).vcpu.fpu.taskswitch(false)),
-    }
-    ctx.rip += len;
-    Action::Continue
 }
 
 /// A SYSCALL from compatibility mode (the CSTAR entry) by domain `i`.

@@ -16,6 +16,8 @@ pub mod cpu;
 #[cfg(target_os = "none")]
 mod domains;
 #[cfg(target_os = "none")]
+mod emul_platform;
+#[cfg(target_os = "none")]
 pub mod entry;
 #[cfg(target_os = "none")]
 pub mod exception;

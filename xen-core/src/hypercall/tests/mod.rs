@@ -3,6 +3,7 @@
 
 mod continuations;
 mod dead_domains;
+mod debug_physdev;
 mod fpu_taskswitch;
 mod multicall;
 mod segment_base;
