@@ -93,7 +93,10 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// result in RAX and returns what the scheduler must do.
     #[inline(always)]
     pub fn dispatch(&mut self, nr: u64) -> Action {
-        let (result, action) = if continuable(nr) {
+        let (result, action) = if nr == HypercallNr::IRET.0 {
+            // It restores RAX itself: nothing to store.
+            return self.iret();
+        } else if continuable(nr) {
             self.dispatch_continuable(nr)
         } else {
             // The arguments stay in registers: nothing rewrites them.
