@@ -400,6 +400,14 @@ pub fn user_run(rip: u64, rsp: u64) -> UserRun {
     }
 }
 
+/// `%fs:0` as the guest kernel reads it.
+pub fn fs_word() -> u64 {
+    let f: u64;
+    // SAFETY: the caller set the FS base to readable memory.
+    unsafe { core::arch::asm!("mov {}, fs:[0]", out(reg) f, options(nostack, readonly)) };
+    f
+}
+
 /// `%fs:0` and `%gs:0` as the guest kernel reads them.
 pub fn fs_gs_words() -> (u64, u64) {
     let (f, g): (u64, u64);

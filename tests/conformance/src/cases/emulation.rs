@@ -4,10 +4,14 @@
 //! `physdev_op` `set_iopl`/`set_iobitmap` (§8.3).
 
 use super::{call, Suite, EFAULT, EINVAL, EPERM};
+use crate::arch::fs_word;
 use crate::arch::priv_insn::*;
 use abi::hypercall::HypercallNr as N;
 use abi::physdev;
 use core::sync::atomic::{AtomicU8, Ordering::SeqCst};
+
+/// A word for `%fs:0` to read.
+static FS_WORD: u64 = 0x4653_5f42_4153_4521;
 
 const ENODEV: i64 = -19;
 const GP: i64 = 13;
@@ -41,6 +45,13 @@ fn msrs(s: &mut Suite) {
     s.check("emul: wrmsr FS_BASE", 0, fault(wrmsr(0xC000_0100, 0x1234_5000)));
     s.check("emul: rdmsr FS_BASE reads it back", 0x1234_5000, read(0xC000_0100));
     s.check("emul: wrmsr FS_BASE non-canonical raises #GP", GP, fault(wrmsr(0xC000_0100, 1 << 47)));
+    // The written base is the one the CPU uses, at once and after the
+    // vCPU has been descheduled (its bases are read back from the CPU then).
+    let word = &FS_WORD as *const u64 as u64;
+    s.check("emul: wrmsr FS_BASE to a kernel word", 0, fault(wrmsr(0xC000_0100, word)));
+    s.check("emul: %fs:0 reads through the written FS base", FS_WORD as i64, fs_word() as i64);
+    abi::guest::yield_now();
+    s.check("emul: the written FS base survives a yield", FS_WORD as i64, fs_word() as i64);
     let _ = wrmsr(0xC000_0100, 0);
     s.check("emul: wrmsr SHADOW_GS_BASE", 0, fault(wrmsr(0xC000_0102, 0x5000)));
     s.check("emul: rdmsr SHADOW_GS_BASE reads it back", 0x5000, read(0xC000_0102));

@@ -7,7 +7,9 @@ use super::cpu;
 use super::fpu::Fpu;
 use super::hooks::ArchGuest;
 use super::run::{d_mut, Hypervisor};
+use super::segstate;
 use crate::domain::fpu::FpuHardware;
+use crate::domain::guest_segs::SegLoad;
 use crate::emulate::{Platform, SegBase};
 use crate::hypercall::GuestMemory;
 use crate::mm::mmuext::Root;
@@ -66,14 +68,28 @@ impl Platform for ArchPlatform<'_> {
         }
     }
     fn set_segment_base(&mut self, which: SegBase, base: u64) {
-        // The same vCPU fields `set_segment_base` fills; they are loaded
-        // into the hardware wherever that hypercall's values are.
+        // The same vCPU fields `set_segment_base` fills, and the hardware
+        // at once, as that hypercall does: the guest is in kernel mode (the
+        // emulator refuses MSRs from user mode), so its GS base is the
+        // active one and the user's is the shadow. Loading now matters
+        // twice over: the guest uses the base right away, and the base is
+        // read back from the hardware when the vCPU is descheduled.
         let v = &mut d_mut(self.i).vcpu;
-        match which {
-            SegBase::Fs => v.fs_base = base,
-            SegBase::GsKernel => v.gs_base_kernel = base,
-            SegBase::GsUser => v.gs_base_user = base,
-        }
+        let load = match which {
+            SegBase::Fs => {
+                v.fs_base = base;
+                SegLoad::Fs(base)
+            }
+            SegBase::GsKernel => {
+                v.gs_base_kernel = base;
+                SegLoad::ActiveGs(base)
+            }
+            SegBase::GsUser => {
+                v.gs_base_user = base;
+                SegLoad::ShadowGs(base)
+            }
+        };
+        segstate::apply(load);
     }
     fn cpuid(&mut self, leaf: u32, subleaf: u32) -> [u32; 4] {
         let version = (crate::hypercall::XEN_MAJOR as u32, crate::hypercall::XEN_MINOR as u32);
