@@ -34,6 +34,13 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
     let user = d.vcpu.user_mode;
     let rip = ctx.rip;
     let code = insn_bytes(rip);
+    // `vmcall` (0F 01 C1) as a hypercall: a documented extension, for the
+    // guest kernel only. Tested before the emulator, which would only
+    // reflect it, so the extension entry stays short.
+    if vector == 6 && d.vmcall && !user && code[..3] == [0x0F, 0x01, 0xC1] {
+        ctx.rip = rip + 3;
+        return hypercall(hv, i, ctx, 3);
+    }
     // #UD (forced CPUID) and #GP(0) go to the emulator first; what it does
     // not take is handled below as before (vmcall, `int $n`, bouncing).
     // From user mode it takes only port I/O (by IOPL/bitmap) and CPUID.
@@ -56,12 +63,6 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
     }
     let d = d_mut(i);
     match vector {
-        // `vmcall` (0F 01 C1) as a hypercall: a documented extension, for
-        // the guest kernel only.
-        6 if d.vmcall && !user && code[..3] == [0x0F, 0x01, 0xC1] => {
-            ctx.rip = rip + 3;
-            return hypercall(hv, i, ctx, 3);
-        }
         13 if code[0] == 0xCD => {
             let n = code[1];
             if n == 0x82 && d.int82 && !user {
