@@ -1,6 +1,8 @@
 //! Domains: loading a PV kernel image and laying out its start of day.
 //!
 //! * [`elf`]: the ELF64 parser with every bound checked.
+//! * [`bzimage`]: plain ELF or bzImage (`vmlinuz`): the setup header and the payload's compression.
+//! * [`decompress`]: the payload's gzip/xz decompression into a caller's buffer.
 //! * [`notes`]: the Xen ELF notes and the loader's acceptance checks.
 //! * [`layout`]: the start-of-day virtual layout (fact sheet §8.4).
 //! * [`config`]: a domain's settings from its module command line.
@@ -14,8 +16,12 @@
 
 pub mod bounce;
 pub mod builder;
+pub mod bzimage;
+#[cfg(test)]
+mod bzimage_tests;
 pub mod config;
 pub mod cpuid_policy;
+pub mod decompress;
 pub mod elf;
 pub mod emulate;
 pub mod fpu;

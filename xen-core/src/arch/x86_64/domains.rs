@@ -3,6 +3,7 @@
 use super::invariants::DebugCheck;
 use super::paging::{DirectMap, DIRECT_MAP_BASE};
 use super::run::{domains, finish, flush_all, state_init, switch_to, to_frame, Hypervisor};
+use super::unpack::unpack;
 use super::{
     cpu, entry,
     hooks::{ArchHooks, Console},
@@ -138,15 +139,29 @@ pub fn run_domains(
     entry::enter(&to_frame(&ctx))
 }
 
+fn fail(index: usize, what: &dyn core::fmt::Display) {
+    log::error!("domain {index}: refused: {what}; skipping it");
+}
+
 fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &str) {
+    let Some(module) = DirectMap::bytes(image, u64::MAX) else { return fail(index, &"module outside RAM") };
+    // A bzImage is decompressed into frames held only while building.
+    let unpacked = match unpack(&mut hv.mm.hooks.frames, module) {
+        Ok(u) => u,
+        Err(e) => return fail(index, &e),
+    };
+    build_domain(hv, index, unpacked.elf, cmdline);
+    unpacked.release(&mut hv.mm.hooks.frames);
+}
+
+fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) {
     let dom = DomId(index as u16);
     let mut guest_cmdline = [0u8; 1024];
-    let fail = |what: &dyn core::fmt::Display| log::error!("domain {index}: refused: {what}; skipping it");
+    let fail = |what: &dyn core::fmt::Display| fail(index, what);
     let (cfg, cmd_len) = match DomainConfig::parse(cmdline, &mut guest_cmdline) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let Some(bytes) = DirectMap::bytes(image, u64::MAX) else { return fail(&"module outside RAM") };
     let elf = match Elf::parse(bytes) {
         Ok(e) => e,
         Err(e) => return fail(&e),
