@@ -5,6 +5,7 @@
 //! * [`decompress`]: the payload's gzip/xz decompression into a caller's buffer.
 //! * [`notes`]: the Xen ELF notes and the loader's acceptance checks.
 //! * [`layout`]: the start-of-day virtual layout (fact sheet §8.4).
+//! * [`modules`]: which boot module is a kernel and which the previous kernel's ramdisk.
 //! * [`config`]: a domain's settings from its module command line.
 //! * [`cpuid_policy`]: the CPUID a PV domain sees (Xen's PV policy).
 //! * [`hypercall_page`]: the 32-byte stubs written into the hypercall page.
@@ -29,6 +30,7 @@ pub mod guest_segs;
 pub mod hypercall_page;
 pub mod iret;
 pub mod layout;
+pub mod modules;
 pub mod notes;
 pub mod segments;
 #[cfg(test)]
