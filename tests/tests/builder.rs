@@ -35,8 +35,8 @@ fn guest_kernel_as_a_gzip_and_an_xz_bzimage_boots_and_powers_off() {
     assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
     assert_contains(&out.serial, "bzImage: gzip payload of");
     assert_contains(&out.serial, "bzImage: xz payload of");
-    assert_contains(&out.serial, "(d0) guest-kernel: step 6: all steps passed");
-    assert_contains(&out.serial, "(d1) guest-kernel: step 6: all steps passed");
+    assert_contains(&out.serial, "(d0) Test result: SUCCESS");
+    assert_contains(&out.serial, "(d1) Test result: SUCCESS");
     assert_contains(&out.serial, "Shutting down: success");
 }
 
