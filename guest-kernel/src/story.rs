@@ -64,6 +64,14 @@ pub fn run(si: &'static StartInfo) -> ! {
     if !si.magic_ok() {
         fail("bad start_info magic");
     }
+    if si.mod_len != 0 {
+        say!(
+            "guest-kernel: ramdisk of {} bytes at {:#x}, FNV-1a {:#018x}",
+            si.mod_len,
+            si.mod_start,
+            fnv1a(si.mod_start, si.mod_len)
+        );
+    }
     P2M.store(si.mfn_list, Ordering::Relaxed);
     NEXT_FREE_PFN.store(si.nr_pages - 1, Ordering::Relaxed);
     let test = si.cmdline().split_ascii_whitespace().find_map(|t| t.strip_prefix("test="));
@@ -653,6 +661,14 @@ fn watched_pages(hole: u64) -> [u64; 16] {
         }
     }
     pages
+}
+
+/// FNV-1a (64-bit) of `len` bytes at `va` (8-aligned), read a word at a time.
+fn fnv1a(va: u64, len: u64) -> u64 {
+    (0..len).fold(0xCBF2_9CE4_8422_2325u64, |h, i| {
+        let byte = mem::read(va + (i & !7)).to_le_bytes()[(i & 7) as usize];
+        (h ^ u64::from(byte)).wrapping_mul(0x100_0000_01B3)
+    })
 }
 
 fn checksum(pages: &[u64]) -> u64 {

@@ -22,6 +22,18 @@ impl ModuleSpec {
         let (path, cmdline) = spec.split_once(char::is_whitespace).unwrap_or((spec, ""));
         ModuleSpec { path: PathBuf::from(path), cmdline: cmdline.trim().to_string() }
     }
+
+    /// Whether the hypervisor takes it as the previous kernel's initial
+    /// ramdisk (command line starting with the word `ramdisk`) rather than
+    /// as a domain of its own.
+    pub fn is_ramdisk(&self) -> bool {
+        self.cmdline.split_whitespace().next() == Some("ramdisk")
+    }
+}
+
+/// How many of `modules` become domains (each one but the ramdisks).
+pub fn domains_of(modules: &[ModuleSpec]) -> usize {
+    modules.iter().filter(|m| !m.is_ramdisk()).count()
 }
 
 /// What goes on the ISO.
@@ -84,6 +96,14 @@ mod tests {
         assert_eq!(m.path, PathBuf::from("guest.elf"));
         assert_eq!(m.cmdline, "name=dom0  mem=32M");
         assert_eq!(ModuleSpec::parse("x").cmdline, "");
+    }
+
+    #[test]
+    fn ramdisk_modules_are_not_domains() {
+        let mods: Vec<ModuleSpec> =
+            ["k1 name=a", "initrd.img ramdisk", "k2 name=ramdisk", "k3"].iter().map(|s| ModuleSpec::parse(s)).collect();
+        assert!(mods[1].is_ramdisk() && !mods[2].is_ramdisk());
+        assert_eq!(domains_of(&mods), 3);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Both are libraries first (the test harness uses them) with thin command
 //! line front ends in `src/bin/`.
 
+pub mod bzimage;
 pub mod conformance;
 pub mod iso;
 pub mod qemu;

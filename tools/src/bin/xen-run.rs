@@ -11,11 +11,14 @@
 //! success also needs every module's domain to have printed exactly one
 //! `Test result: SUCCESS` (or `SKIP` with `--allow-skip`); a guest reporting
 //! FAILURE or ERROR gives 1, a guest printing no verdict 2.
+//!
+//! `--module "PATH ramdisk"` passes PATH as the initial ramdisk of the
+//! kernel module before it (it is not a domain and prints no verdict).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
+use xen_tools::iso::{build_iso, domains_of, IsoSpec, ModuleSpec};
 use xen_tools::qemu::{decode_exit, QemuConfig};
 use xen_tools::verdict::{exit_status, judge, parse_results, GuestsVerdict};
 
@@ -67,7 +70,7 @@ fn main() -> ExitCode {
     if let Some(dir) = log.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let expected_guests = modules.len();
+    let expected_guests = domains_of(&modules);
     let spec = IsoSpec { hypervisor, cmdline, modules };
     if let Err(e) = build_iso(&spec, &iso) {
         eprintln!("xen-run: building {}: {e}", iso.display());

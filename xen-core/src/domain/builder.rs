@@ -47,9 +47,11 @@ pub fn build<M: PhysMemory, H: MmHooks>(
     elf: &Elf<'_>,
     image: &KernelImage,
     layout: &Layout,
+    ramdisk: &[u8],
     cmdline: &[u8],
     si_flags: u32,
 ) -> Result<Built, Errno> {
+    debug_assert_eq!(ramdisk.len() as u64, layout.ramdisk_len);
     let nr = layout.nr_pages as usize;
     let mfn = |va: u64| frames[layout.pfn(va) as usize];
     for (pfn, &m) in frames[..nr].iter().enumerate() {
@@ -73,6 +75,10 @@ pub fn build<M: PhysMemory, H: MmHooks>(
             mm.mem.write_bytes(dst, &file[done as usize..(done + n) as usize]);
             done += n;
         }
+    }
+    // The ramdisk, page by page (its pages are contiguous in the region).
+    for (i, chunk) in ramdisk.chunks(PAGE_SIZE as usize).enumerate() {
+        mm.mem.write_bytes(PhysAddr(mfn(layout.ramdisk + i as u64 * PAGE_SIZE).to_maddr()), chunk);
     }
     if let Some(hp) = image.hypercall_page {
         mm.mem.write_bytes(PhysAddr(mfn(hp).to_maddr()), &hypercall_page());
@@ -161,6 +167,9 @@ fn write_start_info<M: PhysMemory, H: MmHooks>(
         (88, layout.pt_base),
         (96, layout.nr_pt_frames),
         (104, layout.p2m),
+        // A virtual address (SIF_MOD_START_PFN clear), 0 without a ramdisk.
+        (112, if layout.ramdisk_len == 0 { 0 } else { layout.ramdisk }),
+        (120, layout.ramdisk_len),
     ];
     for (off, v) in words {
         mm.mem.write_u64(PhysAddr(base + off), v);
@@ -185,7 +194,7 @@ mod tests {
         let image = KernelImage::accept(&elf, &XenNotes::read(&elf).unwrap()).unwrap();
         let layout = Layout::compute(&image, 1024).unwrap();
         let frames: Vec<Mfn> = (100..100 + 1025).map(Mfn).collect();
-        let built = build(&mut w.mm(), D1, &frames, &elf, &image, &layout, b"quiet", SIF_PRIVILEGED).unwrap();
+        let built = build(&mut w.mm(), D1, &frames, &elf, &image, &layout, &[], b"quiet", SIF_PRIVILEGED).unwrap();
         w.check();
         let info = w.info(built.l4);
         assert!(info.pinned() && info.validated());
@@ -209,6 +218,7 @@ mod tests {
         assert_eq!(w.read(si, 11), layout.pt_base);
         assert_eq!(w.read(si, 12), layout.nr_pt_frames);
         assert_eq!(w.read(si, 13), layout.p2m);
+        assert_eq!((w.read(si, 14), w.read(si, 15)), (0, 0), "no ramdisk");
         assert_eq!(w.read(si, 16).to_le_bytes()[..5], *b"quiet");
         // p2m and m2p agree.
         let p2m = frames[layout.pfn(layout.p2m) as usize];
@@ -231,6 +241,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_ramdisk_is_copied_after_the_kernel_and_named_in_start_info() {
+        let mut w = World::new(2048);
+        let bytes = Fixture::pv().bytes();
+        let elf = Elf::parse(&bytes).unwrap();
+        let image = KernelImage::accept(&elf, &XenNotes::read(&elf).unwrap()).unwrap();
+        let ramdisk: Vec<u8> = (0..3 * 4096 + 100).map(|i| (i * 13 % 251) as u8).collect();
+        let layout = Layout::with_ramdisk(&image, ramdisk.len() as u64, 1024).unwrap();
+        let frames: Vec<Mfn> = (100..100 + 1025).map(Mfn).collect();
+        build(&mut w.mm(), D1, &frames, &elf, &image, &layout, &ramdisk, b"", 0).unwrap();
+        w.check();
+        let si = frames[layout.pfn(layout.start_info) as usize];
+        assert_eq!(w.read(si, 14), layout.ramdisk, "mod_start is the ramdisk's virtual address");
+        assert_eq!(w.read(si, 15), ramdisk.len() as u64);
+        assert_eq!(w.read(si, 6), 0, "SIF_MOD_START_PFN clear");
+        let mut seen = Vec::new();
+        for p in 0..4u64 {
+            let m = frames[layout.pfn(layout.ramdisk + p * 4096) as usize];
+            for word in 0..512 {
+                seen.extend_from_slice(&w.read(m, word).to_le_bytes());
+            }
+        }
+        assert_eq!(&seen[..ramdisk.len()], &ramdisk[..]);
+        assert!(seen[ramdisk.len()..].iter().all(|&b| b == 0), "the last page's tail stays scrubbed");
+        // It is mapped writable like the rest of the region.
+        let l1 = w.mm().l1_for_va(D1, layout.ramdisk).unwrap();
+        assert_ne!(w.read(l1, crate::mm::pte::table_index(layout.ramdisk, 1)) & RW, 0);
+    }
+
     /// Builds the PV fixture for a domain of `pages` pages in a world whose
     /// hooks preempt validation after `budget` entries per budget.
     fn build_with_budget(pages: u64, budget: u32) -> (World, Result<Built, Errno>, Layout) {
@@ -241,7 +280,7 @@ mod tests {
         let image = KernelImage::accept(&elf, &XenNotes::read(&elf).unwrap()).unwrap();
         let layout = Layout::compute(&image, pages).unwrap();
         let frames: Vec<Mfn> = (100..100 + pages + 1).map(Mfn).collect();
-        let r = build(&mut w.mm(), D1, &frames, &elf, &image, &layout, b"", 0);
+        let r = build(&mut w.mm(), D1, &frames, &elf, &image, &layout, &[], b"", 0);
         (w, r, layout)
     }
 

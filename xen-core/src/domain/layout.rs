@@ -1,7 +1,7 @@
 //! The start-of-day virtual layout of a 64-bit PV guest (fact sheet §8.4):
 //! one contiguous region from `VIRT_BASE`, mapping PFN *n* at
-//! `VIRT_BASE + n × 4096`, holding in order the kernel, the p2m list, the
-//! start_info page, the bootstrap page tables (read-only) and the boot
+//! `VIRT_BASE + n × 4096`, holding in order the kernel, the initial ramdisk
+//! (if any), the p2m list, the start_info page, the bootstrap page tables (read-only) and the boot
 //! stack, padded to 4 MiB with at least 512 KiB free after the stack.
 
 use super::notes::KernelImage;
@@ -14,6 +14,11 @@ pub struct Layout {
     pub v_start: u64,
     /// Kernel image, page-rounded end.
     pub kernel_end: u64,
+    /// The initial ramdisk (start_info's `mod_start`), right after the
+    /// kernel; equal to `kernel_end` when there is none.
+    pub ramdisk: u64,
+    /// The ramdisk's length in bytes (`mod_len`; 0 for none).
+    pub ramdisk_len: u64,
     /// The p2m list.
     pub p2m: u64,
     /// Pages of the p2m list.
@@ -70,9 +75,22 @@ pub fn tables_needed(start: u64, end: u64) -> u64 {
 impl Layout {
     /// Lays out `image` for a domain of `nr_pages` pages.
     pub fn compute(image: &KernelImage, nr_pages: u64) -> Result<Layout, LayoutError> {
+        Layout::with_ramdisk(image, 0, nr_pages)
+    }
+
+    /// Lays out `image` and a ramdisk of `ramdisk_len` bytes (Xen's order:
+    /// the ramdisk follows the kernel, page-aligned, inside the mapping,
+    /// so `mod_start` is a virtual address).
+    pub fn with_ramdisk(image: &KernelImage, ramdisk_len: u64, nr_pages: u64) -> Result<Layout, LayoutError> {
         let v_start = image.virt_base & !(PAGE_SIZE - 1);
         let kernel_end = round_up(image.kend, PAGE_SIZE);
-        let p2m = kernel_end;
+        let ramdisk = kernel_end;
+        // A ramdisk longer than any domain could hold cannot fit anyway.
+        if ramdisk_len > nr_pages.saturating_mul(PAGE_SIZE) {
+            let needed = ramdisk_len.div_ceil(PAGE_SIZE);
+            return Err(LayoutError::ImageLargerThanMemory { needed, available: nr_pages });
+        }
+        let p2m = ramdisk.checked_add(round_up(ramdisk_len, PAGE_SIZE)).ok_or(LayoutError::OutOfRange)?;
         let p2m_pages = round_up(nr_pages * 8, PAGE_SIZE) / PAGE_SIZE;
         let start_info = p2m + p2m_pages * PAGE_SIZE;
         let pt_base = start_info + PAGE_SIZE;
@@ -95,7 +113,20 @@ impl Layout {
         if needed > nr_pages {
             return Err(LayoutError::ImageLargerThanMemory { needed, available: nr_pages });
         }
-        Ok(Layout { v_start, kernel_end, p2m, p2m_pages, start_info, pt_base, nr_pt_frames, stack, v_end, nr_pages })
+        Ok(Layout {
+            v_start,
+            kernel_end,
+            ramdisk,
+            ramdisk_len,
+            p2m,
+            p2m_pages,
+            start_info,
+            pt_base,
+            nr_pt_frames,
+            stack,
+            v_end,
+            nr_pages,
+        })
     }
 
     /// PFN of virtual address `va` inside the region.
@@ -166,6 +197,30 @@ mod tests {
             Layout::compute(&image(base, base, base + (8 << 20)), 1024),
             Err(LayoutError::ImageLargerThanMemory { .. })
         ));
+    }
+
+    #[test]
+    fn a_ramdisk_follows_the_kernel_page_aligned_and_the_rest_moves_up_by_its_pages() {
+        let base = 0xFFFF_FFFF_8000_0000;
+        let img = image(base, base, base + 0x12345);
+        let plain = Layout::compute(&img, 8192).unwrap();
+        assert_eq!((plain.ramdisk, plain.ramdisk_len), (plain.kernel_end, 0));
+        let l = Layout::with_ramdisk(&img, 3 * 4096 + 1, 8192).unwrap();
+        assert_eq!(l.ramdisk, l.kernel_end);
+        assert_eq!(l.ramdisk_len, 3 * 4096 + 1);
+        assert_eq!(l.p2m, l.ramdisk + 4 * 4096);
+        assert_eq!(l.start_info, plain.start_info + 4 * 4096);
+        assert!(!l.is_page_table(l.ramdisk));
+        assert!(l.v_end >= l.stack + 4096 + (512 << 10));
+    }
+
+    #[test]
+    fn a_ramdisk_larger_than_memory_is_refused() {
+        let base = 0x40_0000;
+        let img = image(base, base, base + 0x5000);
+        for len in [4096 * 4096, 4096 * 4000, u64::MAX] {
+            assert!(matches!(Layout::with_ramdisk(&img, len, 4096), Err(LayoutError::ImageLargerThanMemory { .. })));
+        }
     }
 
     #[test]

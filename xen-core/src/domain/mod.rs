@@ -1,8 +1,11 @@
 //! Domains: loading a PV kernel image and laying out its start of day.
 //!
 //! * [`elf`]: the ELF64 parser with every bound checked.
+//! * [`bzimage`]: plain ELF or bzImage (`vmlinuz`): the setup header and the payload's compression.
+//! * [`decompress`]: the payload's gzip/xz decompression into a caller's buffer.
 //! * [`notes`]: the Xen ELF notes and the loader's acceptance checks.
 //! * [`layout`]: the start-of-day virtual layout (fact sheet §8.4).
+//! * [`modules`]: which boot module is a kernel and which the previous kernel's ramdisk.
 //! * [`config`]: a domain's settings from its module command line.
 //! * [`cpuid_policy`]: the CPUID a PV domain sees (Xen's PV policy).
 //! * [`hypercall_page`]: the 32-byte stubs written into the hypercall page.
@@ -14,8 +17,12 @@
 
 pub mod bounce;
 pub mod builder;
+pub mod bzimage;
+#[cfg(test)]
+mod bzimage_tests;
 pub mod config;
 pub mod cpuid_policy;
+pub mod decompress;
 pub mod elf;
 pub mod emulate;
 pub mod fpu;
@@ -23,6 +30,7 @@ pub mod guest_segs;
 pub mod hypercall_page;
 pub mod iret;
 pub mod layout;
+pub mod modules;
 pub mod notes;
 pub mod segments;
 #[cfg(test)]

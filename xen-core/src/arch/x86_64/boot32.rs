@@ -191,7 +191,10 @@ boot_pd_img:
     .balign 4096
     .global boot_stack_bottom
 boot_stack_bottom:
-    .skip 65536
+    // 256 KiB (the lowest page is the unmapped guard): domain building
+    // decompresses bzImage payloads, and the xz and inflate decoders' state
+    // (about 30 KiB and 10 KiB) is built on the stack before it is boxed.
+    .skip 262144
     .global boot_stack_top
 boot_stack_top:
 "#

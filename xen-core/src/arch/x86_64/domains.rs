@@ -3,6 +3,7 @@
 use super::invariants::DebugCheck;
 use super::paging::{DirectMap, DIRECT_MAP_BASE};
 use super::run::{domains, finish, flush_all, state_init, switch_to, to_frame, Hypervisor};
+use super::unpack::unpack;
 use super::{
     cpu, entry,
     hooks::{ArchHooks, Console},
@@ -13,6 +14,7 @@ use crate::domain::builder;
 use crate::domain::config::DomainConfig;
 use crate::domain::elf::Elf;
 use crate::domain::layout::Layout;
+use crate::domain::modules::{plan, DomainModules};
 use crate::domain::notes::{KernelImage, XenNotes};
 use crate::domain::vcpu::Vcpu;
 use crate::hypercall::HostInfo;
@@ -116,13 +118,32 @@ pub fn run_domains(
             }
         }
     }
-    for (i, module) in desc.modules.as_slice().iter().enumerate() {
+    // Each kernel module is a domain, with the `ramdisk` module after it.
+    let modules = desc.modules.as_slice();
+    let mut plans: FixedVec<DomainModules, 64> = FixedVec::new();
+    let refused = core::cell::Cell::new(0usize);
+    plan(
+        modules.iter().map(|m| m.cmdline),
+        |d| {
+            if plans.push(d).is_err() {
+                log::error!("module {}: refused: too many modules; skipping it", d.kernel);
+                refused.set(refused.get() + 1);
+            }
+        },
+        |stray| {
+            log::error!("{stray}: refused; skipping it");
+            refused.set(refused.get() + 1);
+        },
+    );
+    hv.refused_modules += refused.get();
+    for (i, d) in plans.as_slice().iter().enumerate() {
         if i >= MAX_DOMAINS {
-            log::error!("module {i}: refused: at most {MAX_DOMAINS} domains; skipping it");
-            hv.refused_modules += 1;
+            log::error!("module {}: refused: at most {MAX_DOMAINS} domains; skipping it", d.kernel);
+            hv.refused_modules += 1 + usize::from(d.ramdisk.is_some());
             continue;
         }
-        create_domain(&mut hv, i, module.range, module.cmdline);
+        let kernel = &modules[d.kernel];
+        create_domain(&mut hv, i, kernel.range, kernel.cmdline, d.ramdisk.map(|r| modules[r].range));
         // A refused module fails the run (see `crate::verdict`).
         hv.refused_modules += usize::from(domains()[i].is_none());
     }
@@ -138,15 +159,34 @@ pub fn run_domains(
     entry::enter(&to_frame(&ctx))
 }
 
-fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &str) {
+fn fail(index: usize, what: &dyn core::fmt::Display) {
+    log::error!("domain {index}: refused: {what}; skipping it");
+}
+
+fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &str, ramdisk: Option<PhysRange>) {
+    let Some(module) = DirectMap::bytes(image, u64::MAX) else { return fail(index, &"module outside RAM") };
+    let ramdisk = match ramdisk.map(|r| DirectMap::bytes(r, u64::MAX)) {
+        None => &[][..],
+        Some(Some(r)) => r,
+        Some(None) => return fail(index, &"ramdisk module outside RAM"),
+    };
+    // A bzImage is decompressed into frames held only while building.
+    let unpacked = match unpack(&mut hv.mm.hooks.frames, module) {
+        Ok(u) => u,
+        Err(e) => return fail(index, &e),
+    };
+    build_domain(hv, index, unpacked.elf, cmdline, ramdisk);
+    unpacked.release(&mut hv.mm.hooks.frames);
+}
+
+fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, ramdisk: &[u8]) {
     let dom = DomId(index as u16);
     let mut guest_cmdline = [0u8; 1024];
-    let fail = |what: &dyn core::fmt::Display| log::error!("domain {index}: refused: {what}; skipping it");
+    let fail = |what: &dyn core::fmt::Display| fail(index, what);
     let (cfg, cmd_len) = match DomainConfig::parse(cmdline, &mut guest_cmdline) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let Some(bytes) = DirectMap::bytes(image, u64::MAX) else { return fail(&"module outside RAM") };
     let elf = match Elf::parse(bytes) {
         Ok(e) => e,
         Err(e) => return fail(&e),
@@ -156,7 +196,7 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
         Err(e) => return fail(&e),
     };
     let nr_pages = cfg.mem / 4096;
-    let layout = match Layout::compute(&image, nr_pages) {
+    let layout = match Layout::with_ramdisk(&image, ramdisk.len() as u64, nr_pages) {
         Ok(l) => l,
         Err(e) => return fail(&e),
     };
@@ -182,7 +222,17 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
     // one, so each build starts afresh (else the fourth domain's pin ran
     // out of budget and was refused with ERESTART).
     hv.mm.hooks.work = 0;
-    let built = match builder::build(&mut hv.mm, dom, &list, &elf, &image, &layout, &guest_cmdline[..cmd_len], flags) {
+    let built = match builder::build(
+        &mut hv.mm,
+        dom,
+        &list,
+        &elf,
+        &image,
+        &layout,
+        ramdisk,
+        &guest_cmdline[..cmd_len],
+        flags,
+    ) {
         Ok(b) => b,
         Err(e) => {
             // Whatever it was given goes back, and the slot is empty again.
@@ -218,4 +268,7 @@ fn create_domain(hv: &mut Hypervisor, index: usize, image: PhysRange, cmdline: &
         layout.nr_pt_frames,
         if privileged { ", privileged" } else { "" }
     );
+    if layout.ramdisk_len != 0 {
+        log::info!("domain {index}: ramdisk of {} bytes at {:#x}", layout.ramdisk_len, layout.ramdisk);
+    }
 }

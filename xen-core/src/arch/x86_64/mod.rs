@@ -5,7 +5,8 @@
 //! `idt` and `exception` (exception entry and dump), `fpu` (FPU setup and
 //! the FXSAVE/FXRSTOR switch), `paging` (the final
 //! hypervisor page tables), `heap`, `qemu` (isa-debug-exit) and `setup`
-//! (the order in which all of that is brought up).
+//! (the order in which all of that is brought up), `unpack` (a bzImage's
+//! payload decompressed into free frames for the domain builder).
 
 pub mod multiboot;
 
@@ -49,3 +50,5 @@ pub mod serial;
 pub mod setup;
 #[cfg(target_os = "none")]
 pub mod timer;
+#[cfg(target_os = "none")]
+mod unpack;
