@@ -6,7 +6,7 @@
 SHELL        := /bin/bash
 CARGO        ?= cargo
 TARGET       := x86_64-unknown-none
-APT_PACKAGES := qemu-system-x86 grub-pc-bin grub-common xorriso mtools
+APT_PACKAGES := qemu-system-x86 grub-pc-bin grub-common xorriso mtools xz-utils gzip
 BARE         := target/$(TARGET)/release
 HV           := $(BARE)/xen-core
 GUEST        := $(BARE)/guest-kernel
