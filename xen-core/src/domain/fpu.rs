@@ -152,23 +152,6 @@ impl FpuState {
         }
     }
 
-    /// CR0 as the guest reads it: the real value with TS replaced by the
-    /// virtual TS (§5.2).
-    pub fn guest_cr0(&self, real_cr0: u64) -> u64 {
-        (real_cr0 & !CR0_TS) | if self.virtual_ts { CR0_TS } else { 0 }
-    }
-
-    /// An emulated `mov cr0, val` (§5.2): only TS may differ from the real
-    /// CR0, and it becomes the virtual TS (`fpu_taskswitch`); the new TS
-    /// is returned for the hardware. `None` if any other bit changed: the
-    /// write is refused and the guest gets #GP(0).
-    pub fn write_cr0(&mut self, real_cr0: u64, val: u64) -> Option<bool> {
-        if (val ^ real_cr0) & !CR0_TS != 0 {
-            return None;
-        }
-        Some(self.taskswitch(val & CR0_TS != 0))
-    }
-
     /// The vCPU stops running: its registers go into the area. TS is
     /// cleared first, since FXSAVE with TS set raises #NM.
     pub fn switch_out<H: FpuHardware>(&mut self, hw: &mut H) {

@@ -128,26 +128,3 @@ fn a_save_while_ts_is_set_clears_ts_first() {
     v.switch_out(&mut cpu);
     assert!(v.virtual_ts(), "the virtual TS is kept across the save");
 }
-
-#[test]
-fn guest_cr0_shows_the_virtual_ts_in_place_of_the_real_one() {
-    let mut v = FpuState::new();
-    let real = 0x8005_0033;
-    assert_eq!(v.guest_cr0(real), 0x8005_0033);
-    assert_eq!(v.guest_cr0(real | CR0_TS), 0x8005_0033);
-    v.taskswitch(true);
-    assert_eq!(v.guest_cr0(real), 0x8005_003B);
-}
-
-#[test]
-fn an_emulated_cr0_write_may_change_ts_only() {
-    let mut v = FpuState::new();
-    let real = 0x8005_0033;
-    assert_eq!(v.write_cr0(real, real | CR0_TS), Some(true));
-    assert!(v.virtual_ts());
-    assert_eq!(v.write_cr0(real | CR0_TS, real), Some(false), "the real TS does not count");
-    assert!(!v.virtual_ts());
-    assert_eq!(v.write_cr0(real, real & !0x2), None, "clearing MP is refused");
-    assert_eq!(v.write_cr0(real, real | 0x4 | CR0_TS), None, "setting EM is refused, TS with it");
-    assert!(!v.virtual_ts(), "a refused write changes nothing");
-}

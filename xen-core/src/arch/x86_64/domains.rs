@@ -218,10 +218,6 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
         d.io_caps = privileged;
     }
     let flags = if privileged { SIF_PRIVILEGED | SIF_INITDOMAIN } else { 0 };
-    // The preemption budget counts work per hypercall; the builder is not
-    // one, so each build starts afresh (else the fourth domain's pin ran
-    // out of budget and was refused with ERESTART).
-    hv.mm.hooks.work = 0;
     let built = match builder::build(
         &mut hv.mm,
         dom,
