@@ -39,10 +39,10 @@ run: build
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -q --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -q -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest --target $(TARGET) -- -D warnings
+	$(CARGO) clippy -q -p xen-core -p xen-core-pv-rt -p guest-kernel -p conformance-guest -p hostile-guest --target $(TARGET) -- -D warnings
 
 test-host: setup lint
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --no-deps -p abi
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --no-deps -p xen-core-pv-abi
 	$(CARGO) test --workspace
 
 # The hypercall conformance suite on xen-core: as domain 0 (the setup the
@@ -123,7 +123,7 @@ fuzz-guest: build
 	done; exit $$fail
 
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p abi
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p xen-core-pv-abi
 
 clean:
 	$(CARGO) clean

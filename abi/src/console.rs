@@ -1,4 +1,4 @@
-//! `console_io` (18) commands (fact sheet §9.2).
+//! `console_io` (18) commands: `(cmd, count, buffer)`.
 
 /// Write `count` bytes from a guest buffer to the console.
 pub const CONSOLEIO_WRITE: u64 = 0;

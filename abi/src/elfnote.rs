@@ -1,4 +1,6 @@
-//! Xen ELF notes a PV kernel carries (note name "Xen"; fact sheet §8.6).
+//! Xen ELF notes a PV kernel carries (note name "Xen"); the
+//! [guide](crate::guide#the-elf-notes) says which are required and how the
+//! loader uses them.
 
 /// Note name.
 pub const XEN_ELFNOTE_NAME: &[u8; 4] = b"Xen\0";

@@ -1,4 +1,16 @@
 //! Xen errno values. Hypercalls return them negated in RAX.
+//!
+//! ```
+//! use xen_core_pv_abi::Errno;
+//!
+//! // What a refused mmu_update returns in RAX, decoded and printed.
+//! let err = Errno::from_rax(-16).unwrap_err();
+//! assert_eq!(err, Errno::EBUSY);
+//! assert_eq!(err.to_string(), "EBUSY");
+//! assert_eq!(format!("{err:#}"), "EBUSY (16): Device or resource busy.");
+//! // A number Xen does not define still prints.
+//! assert_eq!(Errno(200).to_string(), "errno 200");
+//! ```
 
 /// A Xen error number. The wrapped value is the positive number; hypercalls
 /// return `-(value)` in RAX.
@@ -15,6 +27,14 @@ macro_rules! errnos {
             pub const fn name(self) -> Option<&'static str> {
                 match self.0 {
                     $($val => Some(stringify!($name)),)*
+                    _ => None,
+                }
+            }
+
+            /// A one-line description of a known errno value, if any.
+            pub const fn description(self) -> Option<&'static str> {
+                match self.0 {
+                    $($val => Some($doc),)*
                     _ => None,
                 }
             }
@@ -85,6 +105,19 @@ impl Errno {
             Err(Errno(-rax as i32))
         } else {
             Ok(rax as u64)
+        }
+    }
+}
+
+/// The name (`EBUSY`); with `{:#}`, also the number and description
+/// (`EBUSY (16): Device or resource busy.`). Unknown values print as
+/// `errno N`.
+impl core::fmt::Display for Errno {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match (self.name(), self.description()) {
+            (Some(name), Some(doc)) if f.alternate() => write!(f, "{name} ({}): {doc}", self.0),
+            (Some(name), _) => f.write_str(name),
+            _ => write!(f, "errno {}", self.0),
         }
     }
 }

@@ -84,7 +84,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_match_the_fact_sheet() {
+    fn numbers_match_xen_public_xen_h() {
         assert_eq!(HypercallNr::MMU_UPDATE.0, 1);
         assert_eq!(HypercallNr::MEMORY_OP.0, 12);
         assert_eq!(HypercallNr::XEN_VERSION.0, 17);

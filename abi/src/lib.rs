@@ -8,6 +8,10 @@
 //! structure has compile-time size and offset assertions, so a layout change
 //! fails the build.
 //!
+//! New to writing guests? The [guide] covers the start-of-day layout, the
+//! ELF notes, the memory rules with the errno for each, and the balloon
+//! protocol; `guests/template` in the repository is a complete guest.
+//!
 //! Address kinds are kept apart by newtypes ([`Mfn`], [`Pfn`], [`GuestVa`],
 //! [`DomId`]): a PV guest sees *machine* frame numbers directly and must
 //! translate its pseudo-physical frames through its p2m list itself.
@@ -202,7 +206,9 @@
 //!   extended leaf is the host's, where Xen 4.17 raises it to 0x80000021
 //!   to describe its LFENCE setup. A plain CPUID is not intercepted.
 //!
-//! This crate is `no_std` and has no dependencies.
+//! This crate is `no_std` and has no dependencies. In this repository it
+//! is the package `xen-core-pv-abi`, imported as `abi` by every crate of
+//! the workspace.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -210,11 +216,13 @@
 pub mod console;
 pub mod elfnote;
 pub mod errno;
+pub mod guide;
 pub mod hypercall;
 pub mod ids;
 pub mod memory;
 pub mod mmu;
 pub mod multicall;
+pub mod pagetable;
 pub mod physdev;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -222,10 +230,12 @@ pub mod raw;
 #[cfg(target_arch = "x86_64")]
 pub use raw::guest;
 pub mod sched;
+pub mod segbase;
 pub mod shared_info;
 pub mod start_info;
 pub mod traps;
 pub mod version;
+pub mod vm_assist;
 
 pub use errno::Errno;
 pub use ids::{DomId, GuestVa, Mfn, Pfn};

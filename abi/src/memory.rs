@@ -1,4 +1,5 @@
-//! `memory_op` (12): reservations and queries (fact sheet §6).
+//! `memory_op` (12): reservations and queries; the
+//! [guide](crate::guide#the-balloon-protocol) describes the balloon protocol.
 
 use crate::DomId;
 use core::mem::{offset_of, size_of};

@@ -3,7 +3,8 @@
 //!
 //! A PV guest never writes its page tables directly. It asks the hypervisor
 //! to write each entry, and every entry is validated against frame ownership
-//! and page types before it is stored (see the fact sheet, §3–§5).
+//! and page types before it is stored: the rules and their errno values
+//! are in the [guide](crate::guide#the-memory-rules).
 
 use core::mem::{offset_of, size_of};
 

@@ -1,4 +1,4 @@
-//! `multicall` (13): a batch of hypercalls in one entry (fact sheet §4.1).
+//! `multicall` (13): a batch of hypercalls in one entry.
 
 use core::mem::{offset_of, size_of};
 

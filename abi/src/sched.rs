@@ -1,4 +1,4 @@
-//! `sched_op` (29): yield, block, shutdown, poll (fact sheet §9.1).
+//! `sched_op` (29): yield, block, shutdown, poll.
 
 use core::mem::{offset_of, size_of};
 

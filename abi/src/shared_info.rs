@@ -1,4 +1,5 @@
-//! `shared_info`, `vcpu_info` and `vcpu_time_info` (fact sheet §8.2–§8.3).
+//! `shared_info`, `vcpu_info` and `vcpu_time_info`: the page the hypervisor
+//! shares with the domain (its machine address is in start_info).
 //! The guest maps the shared_info frame by its machine address, taken from
 //! `start_info.shared_info`.
 

@@ -1,5 +1,6 @@
 //! `start_info`: what the domain builder hands a PV guest at start of day
-//! (fact sheet §8.1). RSI points at it when the guest starts.
+//! RSI points at it when the guest starts; the [guide](crate::guide#the-start-of-day-layout)
+//! describes the memory around it.
 
 use core::mem::{offset_of, size_of};
 

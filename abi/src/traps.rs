@@ -1,6 +1,5 @@
 //! Virtual IDT and callbacks: `set_trap_table` (0), `set_callbacks` (4),
-//! `callback_op` (30), and the selectors a PV kernel runs with
-//! (fact sheet §1.4, §9.7).
+//! `callback_op` (30), `iret` (23), and the selectors a PV kernel runs with.
 //!
 //! ## Returns, selectors and modes (as on Xen 4.17)
 //!
@@ -141,3 +140,33 @@ pub struct CallbackUnregister {
     pub pad: u16,
 }
 const _: () = assert!(size_of::<CallbackUnregister>() == 4);
+
+/// The frame `iret` (23) pops from the guest stack (72 bytes), lowest
+/// address first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct IretFrame {
+    /// @0: RAX after the return.
+    pub rax: u64,
+    /// @8: R11.
+    pub r11: u64,
+    /// @16: RCX.
+    pub rcx: u64,
+    /// @24: `VGCF_IN_SYSCALL` or 0.
+    pub flags: u64,
+    /// @32: RIP.
+    pub rip: u64,
+    /// @40: CS (RPL 3: return to guest user mode).
+    pub cs: u64,
+    /// @48: RFLAGS.
+    pub rflags: u64,
+    /// @56: RSP.
+    pub rsp: u64,
+    /// @64: SS.
+    pub ss: u64,
+}
+const _: () = assert!(size_of::<IretFrame>() == 72);
+const _: () = assert!(offset_of!(IretFrame, rip) == 32);
+
+/// `IretFrame::flags`: return as SYSRET would (RCX = RIP, R11 = RFLAGS).
+pub const VGCF_IN_SYSCALL: u64 = 1 << 8;

@@ -1,4 +1,4 @@
-//! `xen_version` (17) commands and outputs (fact sheet §9.5).
+//! `xen_version` (17) commands and outputs.
 
 use core::mem::size_of;
 

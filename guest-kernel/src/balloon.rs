@@ -31,10 +31,10 @@ impl Balloon {
             let mut left = current - want;
             while left > 0 {
                 let n = left.min(BATCH as u64) as usize;
-                let mut mfns = [0u64; BATCH];
+                let mut mfns = [abi::Mfn(0); BATCH];
                 for (k, slot) in mfns[..n].iter_mut().enumerate() {
                     let pfn = *next_free - k as u64;
-                    *slot = mem::read(p2m + pfn * 8);
+                    *slot = abi::Mfn(mem::read(p2m + pfn * 8));
                 }
                 let done = mem::decrease(&mut mfns[..n]);
                 for k in 0..done {
@@ -56,15 +56,16 @@ impl Balloon {
             let mut zeroed = true;
             while left > 0 {
                 let k = left.min(BATCH as u64) as usize;
-                let mut gpfns = [0u64; BATCH];
+                let mut gpfns = [abi::Pfn(0); BATCH];
                 for (j, slot) in gpfns[..k].iter_mut().enumerate() {
-                    *slot = *next_free + 1 + j as u64;
+                    *slot = abi::Pfn(*next_free + 1 + j as u64);
                 }
-                let done = guest::populate_physmap(&mut gpfns[..k]);
-                for (j, &mfn) in gpfns[..done as usize].iter().enumerate() {
-                    mem::write(p2m + (*next_free + 1 + j as u64) * 8, mfn);
+                let mut mfns = [abi::Mfn(0); BATCH];
+                let done = guest::populate_physmap(&gpfns[..k], &mut mfns);
+                for (j, &mfn) in mfns[..done as usize].iter().enumerate() {
+                    mem::write(p2m + (*next_free + 1 + j as u64) * 8, mfn.0);
                 }
-                for &mfn in &gpfns[..done as usize] {
+                for &abi::Mfn(mfn) in &mfns[..done as usize] {
                     zeroed &= is_zeroed(mfn, probe);
                 }
                 *next_free += done;

@@ -1,15 +1,25 @@
-//! The guest runtime shared by guest-kernel and the conformance guest: the
-//! PV entry point and Xen ELF notes, trap entry stubs, raw memory access and
-//! console output. A binary using it defines `pv_main` (called with
-//! start_info) and `pv_page_fault` (the #PF policy).
+//! Helpers shared by guest-kernel, the conformance guest and the hostile
+//! guest, on top of the `guest-rt` runtime (which supplies the entry point,
+//! ELF notes, panic handler and console): trap entry stubs, raw memory
+//! access, FPU probes and user tasks. A binary using the trap stubs defines
+//! `pv_page_fault` (the #PF policy).
 #![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_code)]
 
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 pub mod arch;
-#[cfg(target_os = "none")]
-pub mod console;
+
+#[doc(hidden)]
+pub use guest_rt as __rt;
+
+/// Prints one line (the runtime's `println!`).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::__rt::println!($($arg)*)
+    };
+}
 
 /// Parses `16M`, `512K`, `1G` or a byte count.
 pub fn parse_size(s: &str) -> Option<u64> {

@@ -15,14 +15,10 @@ mod isolation_modes;
 #[cfg(target_os = "none")]
 mod story;
 
-// The runtime's entry calls these two by name.
 #[cfg(target_os = "none")]
-#[allow(unsafe_code)]
-#[no_mangle]
-fn pv_main(si: &'static abi::start_info::StartInfo) -> ! {
-    story::run(si)
-}
+guest_rt::guest! { name: "guest-kernel", main: |boot| story::run(boot.start_info()) }
 
+// The trap stubs (guest_kernel::arch) call this by name.
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 #[no_mangle]

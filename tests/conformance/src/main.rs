@@ -20,6 +20,9 @@ mod cases;
 #[cfg(target_os = "none")]
 pub use cases::run;
 
+#[cfg(target_os = "none")]
+guest_rt::guest! { name: "conformance", main: |boot| cases::run(boot.start_info()) }
+
 #[cfg(not(target_os = "none"))]
 fn main() {
     eprintln!("the conformance suite is a PV guest: build it with `--target x86_64-unknown-none`.");

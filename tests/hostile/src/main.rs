@@ -36,6 +36,9 @@ mod oracle;
 #[cfg(target_os = "none")]
 use guest_kernel::say;
 
+#[cfg(target_os = "none")]
+guest_rt::guest! { name: "hostile", main: |boot| run(boot.start_info()) }
+
 /// Options from the command line.
 #[cfg(target_os = "none")]
 pub struct Options<'a> {

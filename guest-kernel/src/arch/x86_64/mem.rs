@@ -66,7 +66,7 @@ pub fn mmuext(ops: &[MmuextOp]) -> Result<(), guest::BatchError> {
 /// `update_va_mapping`.
 pub fn update_va(va: u64, val: u64, flags: u64) -> Result<(), Errno> {
     // SAFETY: only pages the story owns are remapped.
-    unsafe { guest::update_va_mapping(va, val, flags) }
+    unsafe { guest::update_va_mapping(abi::GuestVa(va), abi::pagetable::Pte(val), flags) }
 }
 
 /// Executes a hypercall through `int 0x82` (xen-core extension) and returns RAX.
@@ -241,7 +241,7 @@ pub fn rdtsc_pair() -> u64 {
 }
 
 /// Gives frames back (`decrease_reservation`); returns how many went.
-pub fn decrease(mfns: &mut [u64]) -> u64 {
+pub fn decrease(mfns: &mut [abi::Mfn]) -> u64 {
     // SAFETY: the balloon only gives back frames above the story's free
     // cursor, which are never mapped or used, and drops them from the p2m.
     unsafe { guest::decrease_reservation(mfns) }

@@ -34,12 +34,7 @@ pub fn hc(nr: u64, a: [u64; 5]) -> i64 {
     unsafe { abi::raw::hypercall5(nr, a[0], a[1], a[2], a[3], a[4]) }
 }
 
-/// The runtime calls these by name.
-#[no_mangle]
-fn pv_main(si: &'static abi::start_info::StartInfo) -> ! {
-    crate::run(si)
-}
-
+/// guest-kernel's trap stubs call this by name.
 #[no_mangle]
 fn pv_page_fault() -> bool {
     false

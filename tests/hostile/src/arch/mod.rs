@@ -355,16 +355,10 @@ pub fn raw_iret(frame: &[u64; 9]) {
     unsafe { hg_raw_iret(frame.as_ptr()) }
 }
 
-/// The runtime calls this on #PF; our trap table never routes here.
+/// guest-kernel's trap stubs call this on #PF; our trap table never routes here.
 #[no_mangle]
 fn pv_page_fault() -> bool {
     false
-}
-
-/// The runtime's entry point.
-#[no_mangle]
-fn pv_main(si: &'static abi::start_info::StartInfo) -> ! {
-    crate::run(si)
 }
 
 static mut ORACLE: crate::oracle::State = crate::oracle::State::new();
