@@ -1,6 +1,8 @@
 # xen-core: thin wrappers over cargo and the host tools.
-#   make run   build everything, boot the demo under QEMU (serial on this terminal)
+#   make run   build everything, boot the demo from a GRUB ISO under QEMU (serial on this terminal)
 #   make test  host unit/property tests, then the QEMU integration tests
+# Every other QEMU run skips GRUB: QEMU's -kernel loader starts xen-core by
+# multiboot1 (xen-run --direct), about half a second sooner.
 # Both install what is missing first (apt packages, the rustup target).
 
 SHELL        := /bin/bash
@@ -50,7 +52,7 @@ test-host: setup lint
 # domains must print `Test result: SUCCESS`, not just power off.
 CONFORMANCE  := $(BARE)/conformance
 conformance: build
-	$(RUN) $(HV) --memory 256 --log build/conformance.log --iso build/conformance.iso --verdicts \
+	$(RUN) $(HV) --direct --memory 256 --log build/conformance.log --verdicts \
 	  --module "$(CONFORMANCE) name=conformance-dom0 mem=32M" \
 	  --module "$(CONFORMANCE) name=conformance-domU mem=32M"
 	@grep -E '^\(d[01]\) [0-9]+ passed, [0-9]+ failed' build/conformance.log
@@ -72,7 +74,7 @@ test: test-host test-qemu conformance-xen
 # Instruction counts under QEMU -icount (guest rdtsc = instructions executed),
 # then the host benchmark of the page-type model.
 bench: build
-	$(RUN) $(HV) --memory 256 --log build/bench.log --iso build/bench.iso \
+	$(RUN) $(HV) --direct --memory 256 --log build/bench.log \
 	  --qemu-arg -icount --qemu-arg shift=0,align=off,sleep=off \
 	  --module "$(GUEST) name=bench mem=16M hcall-ext=int82,vmcall bench-null test=bench"
 	$(CARGO) bench -p xen-core --bench mm
@@ -107,9 +109,9 @@ fuzz-guest: build
 	@mkdir -p build; fail=0; \
 	for s in $(SEEDS); do \
 	  t0=$$(date +%s.%N); \
-	  $(QEMU_LOCK) $(RUN) $(HV) --memory 256 --timeout $(FUZZ_TIMEOUT) --verdicts \
+	  $(QEMU_LOCK) $(RUN) $(HV) --direct --memory 256 --timeout $(FUZZ_TIMEOUT) --verdicts \
 	    --cmdline "loglvl=info$(if $(CHECK), check=$(CHECK))" \
-	    --log build/fuzz-$$s.log --iso build/fuzz-$$s.iso \
+	    --log build/fuzz-$$s.log \
 	    --module "$(GUEST) name=victim mem=16M watch=200" \
 	    --module "$(HOSTILE) name=fuzz mem=32M mode=fuzz seed=$$s ops=$(OPS) $(FUZZ_ARGS)" >/dev/null 2>&1 || fail=1; \
 	  t1=$$(date +%s.%N); \

@@ -1,9 +1,10 @@
-//! Booting an ISO under QEMU with per-phase timeouts and deciding a verdict.
+//! Booting xen-core under QEMU (directly by default, or from a GRUB ISO) with
+//! per-phase timeouts and deciding a verdict.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
-use xen_tools::qemu::{decode_exit, ExitKind, QemuConfig};
+use xen_tools::iso::{IsoSpec, ModuleSpec};
+use xen_tools::qemu::{decode_exit, BootPath, ExitKind, QemuConfig};
 use xen_tools::verdict::{judge, parse_results, GuestResult, GuestsVerdict};
 
 /// The phase a run was in.
@@ -76,6 +77,8 @@ pub struct Run {
     pub phases: Phases,
     /// Extra QEMU arguments.
     pub qemu_extra: Vec<String>,
+    /// QEMU's own loader (the default) or GRUB.
+    pub boot: BootPath,
 }
 
 /// What happened.
@@ -116,6 +119,7 @@ impl Run {
             memory_mib: 256,
             phases: Phases::default(),
             qemu_extra: Vec::new(),
+            boot: BootPath::Direct,
         }
     }
 
@@ -123,7 +127,7 @@ impl Run {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-tests").join(&self.name)
     }
 
-    /// Builds the ISO, boots it and decides.
+    /// Builds the ISO (for GRUB), boots and decides.
     pub fn boot(&self) -> RunOutcome {
         let dir = self.work_dir();
         let _ = std::fs::remove_dir_all(&dir);
@@ -137,10 +141,10 @@ impl Run {
             cmdline: self.cmdline.clone(),
             modules: self.modules.clone(),
         };
-        if let Err(e) = build_iso(&spec, &iso) {
-            return harness_error(format!("building the ISO: {e}"));
-        }
-        let mut cfg = QemuConfig::new(&iso, &log);
+        let mut cfg = match QemuConfig::for_spec(&spec, self.boot, &iso, &log) {
+            Ok(cfg) => cfg,
+            Err(e) => return harness_error(e),
+        };
         cfg.memory_mib = self.memory_mib;
         cfg.extra = self.qemu_extra.clone();
         let mut cmd = cfg.command();

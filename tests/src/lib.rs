@@ -1,6 +1,7 @@
 //! The xen-core QEMU test harness.
 //!
-//! A test boots a GRUB ISO holding the hypervisor and guest modules, follows
+//! A test boots the hypervisor and guest modules, through QEMU's multiboot1
+//! loader (`-kernel`, the default) or from a GRUB ISO ([`Run::boot`]), follows
 //! the serial log through timed phases and decides a [`Verdict`]:
 //!
 //! 1. **banner**: the hypervisor's `xen-core <version>` line must appear;

@@ -6,16 +6,25 @@
 use std::time::Duration;
 use xen_tests::{Phase, Run, Verdict};
 use xen_tools::iso::ModuleSpec;
-use xen_tools::qemu::ExitKind;
+use xen_tools::qemu::{BootPath, ExitKind};
 
 fn assert_contains(serial: &str, needle: &str) {
     assert!(serial.contains(needle), "serial log lacks {needle:?}:\n{serial}");
 }
 
+/// The one test that boots through GRUB (multiboot2) as well as directly
+/// (QEMU's multiboot1 loader): both must describe the same machine.
 #[test]
-fn boot_banner_shows_memory_map_and_every_module_and_refusing_them_all_fails_the_run() {
+fn boot_banner_shows_memory_map_and_every_module_and_refusing_them_all_fails_the_run_by_grub_and_directly() {
+    for boot in [BootPath::Grub, BootPath::Direct] {
+        banner_with_modules(boot);
+    }
+}
+
+fn banner_with_modules(boot: BootPath) {
     let manifest = env!("CARGO_MANIFEST_DIR");
-    let mut run = Run::new("banner_with_modules");
+    let mut run = Run::new(&format!("banner_with_modules_{boot:?}"));
+    run.boot = boot;
     run.cmdline = "loglvl=info".into();
     run.memory_mib = 192;
     run.modules = vec![
@@ -23,6 +32,9 @@ fn boot_banner_shows_memory_map_and_every_module_and_refusing_them_all_fails_the
         ModuleSpec::parse(&format!("{manifest}/src/lib.rs name=second")),
     ];
     let out = run.boot();
+    let loader = if boot == BootPath::Grub { "(XEN) Bootloader: GRUB" } else { "(XEN) Bootloader: qemu" };
+    assert_contains(&out.serial, loader);
+    assert_contains(&out.serial, "(XEN) Command line: loglvl=info\r\n");
     // Neither file is a guest kernel: both are refused, and a run in which
     // nothing that was asked for ran is a failure, not an empty success.
     assert_eq!(out.exit, Some(ExitKind::Failure), "{}", out.serial);
@@ -153,6 +165,7 @@ fn harness_reports_qemu_status_1_as_a_harness_error() {
 fn a_hypervisor_that_never_prints_its_banner_times_out_in_the_banner_phase() {
     let mut run = Run::new("no_banner");
     // A file that is not a multiboot2 image: GRUB refuses it and waits.
+    run.boot = BootPath::Grub;
     run.hypervisor = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
     run.phases.banner = Duration::from_secs(4);
     let out = run.boot();

@@ -95,7 +95,7 @@ fn a_guest_reporting_failure_then_powering_off_fails_the_harness_and_xen_run_wit
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-tests/xen_run_verdicts");
     let status = |verdicts: bool| {
         let mut c = std::process::Command::new(&xen_run);
-        c.arg("--memory").arg("128").arg("--log").arg(dir.join("serial.log")).arg("--iso").arg(dir.join("boot.iso"));
+        c.arg("--memory").arg("128").arg("--log").arg(dir.join("serial.log")).arg("--direct");
         if verdicts {
             c.arg("--verdicts");
         }

@@ -5,7 +5,8 @@
 //! xen-compare HYPERVISOR SUITE XEN_ELF
 //! ```
 //! XEN_ELF is the uncompressed Xen image (Debian's /boot/xen-4.17-amd64.gz,
-//! unpacked); QEMU loads it through its multiboot1 loader. Exits 0 when
+//! unpacked). QEMU's multiboot1 loader starts both hypervisors, without
+//! GRUB. Exits 0 when
 //! every case agrees (deliberate, documented differences included) and
 //! both runs ended with the suite's `Test result: SUCCESS` (xen-core's also
 //! with the hypervisor's success exit).
@@ -14,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use xen_tools::conformance::{compare, parse_cases};
-use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
-use xen_tools::qemu::{decode_exit, QemuConfig};
+use xen_tools::iso::{IsoSpec, ModuleSpec};
+use xen_tools::qemu::{decode_exit, BootPath, QemuConfig};
 use xen_tools::verdict::{exit_status, judge, parse_results, GuestsVerdict};
 
 /// A run's serial log and whether the run passed by its own verdict.
@@ -66,8 +67,8 @@ fn run_ours(hv: &Path, suite: &Path, dir: &Path) -> Result<RunLog, String> {
         cmdline: String::new(),
         modules: vec![ModuleSpec::parse(&format!("{} name=conformance mem=64M", suite.display()))],
     };
-    build_iso(&spec, &iso).map_err(|e| e.to_string())?;
-    let mut cfg = QemuConfig::new(&iso, &log);
+    // Like Xen's run, through QEMU's multiboot1 loader, without GRUB.
+    let mut cfg = QemuConfig::for_spec(&spec, BootPath::Direct, &iso, &log)?;
     cfg.memory_mib = 256;
     let status = cfg.command().status().map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(&log).map_err(|e| e.to_string())?;

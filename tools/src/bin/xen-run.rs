@@ -2,10 +2,12 @@
 //! it under QEMU with the serial console on the terminal (and in a log file).
 //!
 //! ```text
-//! xen-run [--memory MIB] [--cmdline "HV OPTIONS"] [--log FILE] [--iso FILE]
+//! xen-run [--memory MIB] [--cmdline "HV OPTIONS"] [--log FILE] [--iso FILE | --direct]
 //!         [--timeout SECS] [--qemu-arg ARG]... [--verdicts [--allow-skip]]
 //!         HYPERVISOR [--module "PATH CMDLINE"]...
 //! ```
+//! `--direct` skips the ISO and GRUB: QEMU's own multiboot1 loader
+//! (`-kernel`/`-initrd`) starts the hypervisor, about half a second sooner.
 //! Exits 0 when the hypervisor reports success, 1 on a reported failure and
 //! 2 on anything else (crash, timeout, QEMU error). With `--verdicts`, a
 //! success also needs every module's domain to have printed exactly one
@@ -18,12 +20,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use xen_tools::iso::{build_iso, domains_of, IsoSpec, ModuleSpec};
-use xen_tools::qemu::{decode_exit, QemuConfig};
+use xen_tools::iso::{domains_of, IsoSpec, ModuleSpec};
+use xen_tools::qemu::{decode_exit, BootPath, QemuConfig};
 use xen_tools::verdict::{exit_status, judge, parse_results, GuestsVerdict};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: xen-run [--memory MIB] [--cmdline OPTS] [--log FILE] [--iso FILE] [--timeout SECS] [--qemu-arg ARG]... [--verdicts [--allow-skip]] HYPERVISOR [--module \"PATH CMDLINE\"]...");
+    eprintln!("usage: xen-run [--memory MIB] [--cmdline OPTS] [--log FILE] [--iso FILE | --direct] [--timeout SECS] [--qemu-arg ARG]... [--verdicts [--allow-skip]] HYPERVISOR [--module \"PATH CMDLINE\"]...");
     ExitCode::from(2)
 }
 
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
     let mut modules = Vec::new();
     let mut qemu_extra = Vec::new();
     let (mut verdicts, mut allow_skip) = (false, false);
+    let mut boot = BootPath::Grub;
     while let Some(a) = args.next() {
         let mut value = || args.next();
         match a.as_str() {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
                 Some(v) => modules.push(ModuleSpec::parse(&v)),
                 None => return usage(),
             },
+            "--direct" => boot = BootPath::Direct,
             "--verdicts" => verdicts = true,
             "--allow-skip" => allow_skip = true,
             _ if a.starts_with("--") => return usage(),
@@ -72,12 +76,14 @@ fn main() -> ExitCode {
     }
     let expected_guests = domains_of(&modules);
     let spec = IsoSpec { hypervisor, cmdline, modules };
-    if let Err(e) = build_iso(&spec, &iso) {
-        eprintln!("xen-run: building {}: {e}", iso.display());
-        return ExitCode::from(2);
-    }
+    let mut cfg = match QemuConfig::for_spec(&spec, boot, &iso, &log) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("xen-run: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let _ = std::fs::remove_file(&log);
-    let mut cfg = QemuConfig::new(&iso, &log);
     cfg.memory_mib = memory;
     cfg.console = true;
     // Debug keys (`m`) only from an interactive terminal.

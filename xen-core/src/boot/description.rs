@@ -1,5 +1,5 @@
 //! The hypervisor's boot description, translated from multiboot2 boot
-//! information.
+//! information (multiboot1's is in [`super::multiboot1`]).
 //!
 //! The `multiboot2` crate validates the overall structure (total size, tag
 //! chain, end tag). The crate's typed accessors assert on malformed tag
@@ -73,7 +73,7 @@ pub struct BootDescription<'a> {
 /// Why boot information was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BootInfoError {
-    /// The bootloader's magic value was not multiboot2's.
+    /// The bootloader's magic value was neither multiboot2's nor multiboot1's.
     BadMagic(u32),
     /// The block is not 8-byte aligned.
     Misaligned,
@@ -95,12 +95,21 @@ pub enum BootInfoError {
     TooManyRegions,
     /// More modules than [`MAX_MODULES`].
     TooManyModules,
+    /// A multiboot1 field is malformed or points outside readable memory.
+    BadField {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for BootInfoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BootInfoError::BadMagic(m) => write!(f, "bootloader magic {m:#x} is not multiboot2 (0x36d76289)"),
+            BootInfoError::BadMagic(m) => {
+                write!(f, "bootloader magic {m:#x} is neither multiboot2 (0x36d76289) nor multiboot1 (0x2badb002)")
+            }
             BootInfoError::Misaligned => write!(f, "boot information is not 8-byte aligned"),
             BootInfoError::BadTotalSize(s) => write!(f, "boot information total size {s} is impossible"),
             BootInfoError::BadTagChain => write!(f, "boot information tag chain is malformed or lacks an end tag"),
@@ -108,6 +117,7 @@ impl fmt::Display for BootInfoError {
             BootInfoError::BadTag { tag, reason } => write!(f, "boot information tag {tag}: {reason}"),
             BootInfoError::TooManyRegions => write!(f, "memory map has more than {MAX_REGIONS} entries"),
             BootInfoError::TooManyModules => write!(f, "more than {MAX_MODULES} modules"),
+            BootInfoError::BadField { field, reason } => write!(f, "multiboot1 {field}: {reason}"),
         }
     }
 }

@@ -1,7 +1,13 @@
-//! The multiboot2 header, the 32-bit entry and the switch to long mode.
+//! The multiboot1 and multiboot2 headers, the 32-bit entry and the switch to
+//! long mode.
 //!
-//! GRUB enters `_start32` in 32-bit protected mode with paging off, EAX =
-//! multiboot2 magic and EBX = physical address of the boot information. The
+//! GRUB (multiboot2) or QEMU's `-kernel` loader (multiboot1) enters
+//! `_start32` in 32-bit protected mode with paging off, EAX = the protocol's
+//! magic and EBX = physical address of its boot information; both are handed
+//! to Rust, which tells the two apart. The multiboot1 header carries the
+//! address fields ("a.out kludge"): QEMU loads an ELF64 only that way, as one
+//! flat copy of the file from `load_addr` (the linker script keeps the file's
+//! layout equal to the memory layout; `xen-run` checks it). The
 //! image is linked in L4 slot 261, so until paging is on this code uses the
 //! `_phys_*` symbols from the linker script. Boot page tables map:
 //! * the first 4 GiB 1:1 (only for the jump into 64-bit code; dropped when
@@ -15,6 +21,20 @@
 core::arch::global_asm!(
     r#"
     .section .multiboot2, "a"
+    .balign 8
+    // Multiboot1: flags = align modules to 4 KiB (0), memory info (1),
+    // address fields valid (16).
+    .global mb1_header
+mb1_header:
+    .long 0x1BADB002
+    .long 0x00010003
+    .long 0x100000000 - (0x1BADB002 + 0x00010003)
+    .long _phys_mb1_header
+    .long _phys_image_start
+    .long _phys_data_end
+    .long _phys_image_end
+    .long _phys_start32
+
     .balign 8
 mb2_header:
     .long 0xE85250D6
@@ -34,6 +54,12 @@ _start32:
     cld
     mov ebp, eax
     mov esi, ebx
+    // The boot figure's zero point: instructions retired before the
+    // hypervisor runs are the firmware's and the loader's (under -icount
+    // the TSC counts instructions). .data, so the BSS clear keeps it.
+    rdtsc
+    mov dword ptr [_phys_boot_entry_tsc], eax
+    mov dword ptr [_phys_boot_entry_tsc + 4], edx
     mov esp, offset _phys_boot_stack_top
 
     mov edi, offset _phys_bss_start
@@ -43,7 +69,10 @@ _start32:
     rep stosb
 
     cmp ebp, 0x36D76289
+    je 7f
+    cmp ebp, 0x2BADB002
     jne .Lno_multiboot
+7:
 
     mov eax, 0x80000000
     cpuid
@@ -168,6 +197,12 @@ start64:
 6:
     hlt
     jmp 6b
+
+    .section .data.boot_entry_tsc, "aw"
+    .balign 8
+    .global boot_entry_tsc
+boot_entry_tsc:
+    .quad 0
 
     .section .bss.boot_tables, "aw", @nobits
     .balign 4096

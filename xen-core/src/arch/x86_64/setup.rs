@@ -3,6 +3,7 @@
 
 use super::paging::{DirectMap, ImageLayout, BOOT_DIRECT_MAP_LIMIT};
 use super::{cpu, gdt, heap, idt, multiboot, paging, qemu, serial};
+use crate::boot::multiboot1::{Multiboot1, PhysWindow, MULTIBOOT1_MAGIC};
 use crate::boot::{BootDescription, BootInfoError, HvOptions, LogLevel, SelfTest};
 use crate::mm::{FrameAllocator, PhysRange};
 use crate::start::{self, Platform};
@@ -24,15 +25,23 @@ fn fatal(args: core::fmt::Arguments<'_>) -> ! {
     qemu::exit(qemu::EXIT_FAILURE)
 }
 
-fn boot_information(magic: u32, mbi_phys: u64) -> Result<&'static [u8], BootInfoError> {
-    if magic != multiboot::MULTIBOOT2_MAGIC {
-        return Err(BootInfoError::BadMagic(magic));
-    }
+/// The multiboot2 block at `mbi_phys`, bounded by its own total size.
+fn boot_information(mbi_phys: u64) -> Result<&'static [u8], BootInfoError> {
     let header = DirectMap::bytes(PhysRange::new(mbi_phys, mbi_phys + 8), BOOT_DIRECT_MAP_LIMIT)
         .ok_or(BootInfoError::BadTotalSize(0))?;
     let total = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     DirectMap::bytes(PhysRange::new(mbi_phys, mbi_phys + u64::from(total)), BOOT_DIRECT_MAP_LIMIT)
         .ok_or(BootInfoError::BadTotalSize(total))
+}
+
+/// Physical memory below 4 GiB through the boot direct map, where every
+/// multiboot1 pointer points.
+struct BootWindow;
+
+impl PhysWindow<'static> for BootWindow {
+    fn read(&self, range: PhysRange) -> Option<&'static [u8]> {
+        DirectMap::bytes(range, BOOT_DIRECT_MAP_LIMIT)
+    }
 }
 
 fn level_filter(level: LogLevel) -> log::LevelFilter {
@@ -68,9 +77,24 @@ fn enable_protection(nx: bool) -> CpuFeatures {
 #[no_mangle]
 extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     serial::init();
-    let bytes = boot_information(magic, mbi_phys).unwrap_or_else(|e| fatal(format_args!("{e}")));
-    let info = multiboot::load(bytes).unwrap_or_else(|e| fatal(format_args!("{e}")));
-    let desc = BootDescription::from_multiboot(&info).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    // What the description borrows and so must stay reserved: multiboot2's
+    // whole block, or multiboot1's strings.
+    let mut boot_data: FixedVec<PhysRange, { crate::boot::description::MAX_MODULES + 2 }> = FixedVec::new();
+    let mb2_info;
+    let desc = match magic {
+        multiboot::MULTIBOOT2_MAGIC => {
+            let bytes = boot_information(mbi_phys).unwrap_or_else(|e| fatal(format_args!("{e}")));
+            mb2_info = multiboot::load(bytes).unwrap_or_else(|e| fatal(format_args!("{e}")));
+            let _ = boot_data.push(PhysRange::new(mbi_phys, mbi_phys + bytes.len() as u64));
+            BootDescription::from_multiboot(&mb2_info).unwrap_or_else(|e| fatal(format_args!("{e}")))
+        }
+        MULTIBOOT1_MAGIC => {
+            let mb1 = Multiboot1::parse(&BootWindow, mbi_phys).unwrap_or_else(|e| fatal(format_args!("{e}")));
+            boot_data = mb1.strings;
+            mb1.desc
+        }
+        _ => fatal(format_args!("{}", BootInfoError::BadMagic(magic))),
+    };
     let (opts, unknown) = HvOptions::parse(desc.cmdline);
     qemu::set_enabled(opts.debug_exit);
     serial::init_logger(level_filter(opts.log_level));
@@ -78,9 +102,11 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     idt::init();
 
     let image = ImageLayout::get();
-    let mut reserved: FixedVec<PhysRange, 20> = FixedVec::new();
+    let mut reserved: FixedVec<PhysRange, 40> = FixedVec::new();
     let _ = reserved.push(image.phys_range());
-    let _ = reserved.push(PhysRange::new(mbi_phys, mbi_phys + bytes.len() as u64));
+    for r in boot_data.as_slice() {
+        let _ = reserved.push(*r);
+    }
     for m in desc.modules.as_slice() {
         let _ = reserved.push(m.range);
     }
