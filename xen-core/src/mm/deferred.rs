@@ -13,7 +13,7 @@
 use super::model::{Mm, MmHooks, DEFER_SLOTS};
 use super::pte::Pte;
 use super::test_modes::table_entries;
-use super::validate::{is_hv_slot, DROP_DEPTH};
+use super::validate::DROP_DEPTH;
 use super::PhysMemory;
 use crate::util::FixedVec;
 use abi::{DomId, Errno, Mfn};
@@ -65,24 +65,30 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let level = self.info(mfn).page_type().level().unwrap_or(1);
         let owner = self.info(mfn).owner();
         let queued = |mm: &Self| mm.domain(owner).map_or(0, |d| d.deferred_len);
-        let mut next = self.info(mfn).progress() as usize;
+        let mut next = self.info(mfn).progress();
         let mut stack: FixedVec<_, DROP_DEPTH> = FixedVec::new();
-        while next < table_entries() as usize {
+        loop {
+            // Empty slots cost no budget: the work is per present entry.
+            let index = self.next_slot(mfn, level, next, table_entries());
+            if index == table_entries() {
+                break;
+            }
             if preemptible && self.hooks.preempt() {
-                self.info_mut(mfn).set_deval(true, next as u16);
+                self.info_mut(mfn).set_deval(true, index);
                 return Progress::Preempted;
             }
-            let index = next;
-            next += 1;
-            if is_hv_slot(level, index) {
+            next = index + 1;
+            let e = Pte(self.read_entry(mfn, index as usize));
+            if level == 1 {
+                // L1 entries hold no tables: nothing can be queued.
+                self.put_l1_refs(e);
                 continue;
             }
             let before = queued(self);
-            let e = Pte(self.read_entry(mfn, index));
             self.drop_one_with(&mut stack, mfn, level, e, preemptible);
             self.run_drops(&mut stack);
             if queued(self) > before {
-                self.info_mut(mfn).set_deval(true, next as u16);
+                self.info_mut(mfn).set_deval(true, next);
                 return Progress::Descended;
             }
         }
@@ -100,6 +106,31 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if self.is_ram(mfn) && self.info(mfn).deval() {
             let _ = self.work_on(mfn, false);
         }
+    }
+
+    /// Works off what a page-table hypercall's own unpins and entry changes
+    /// queued on `dom`, as far as that hypercall's budget allows: the work
+    /// is charged to the call that caused it, not to the domain's next,
+    /// unrelated one. What the budget leaves stays queued (with its
+    /// progress) for the next page-table hypercall, as before.
+    #[inline(always)]
+    pub(crate) fn settle_queued(&mut self, dom: DomId) {
+        // One load on the common path: nothing queued.
+        if self.domains.get(dom.0 as usize).is_some_and(|d| d.deferred_len > 0) {
+            let _ = self.process_deferred(dom, true);
+        }
+    }
+
+    /// [`Mm::settle_queued`] after a batch by `caller` whose tables belong
+    /// to the caller or to the domain `raw` names (`DOMID_SELF` is the
+    /// caller; an id the caller may not act on is left alone).
+    #[inline(always)]
+    pub(crate) fn settle_queued_after(&mut self, caller: DomId, raw: u16) {
+        let other = DomId(raw);
+        if other != DomId::SELF && other != caller && self.may_act_on(caller, other) {
+            self.settle_queued(other);
+        }
+        self.settle_queued(caller);
     }
 
     /// Works off `dom`'s queue. With `preemptible`, stops with `ERESTART`

@@ -30,6 +30,19 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if let Err(e) = self.process_deferred(caller, true) {
             return BatchResult::refused(e);
         }
+        let r = self.mmu_update_batch(caller, reqs, count, foreigndom);
+        // Dropped upper entries queue tables on the table owner (PFD).
+        self.settle_queued_after(caller, ((foreigndom >> 16) as u16).wrapping_sub(1));
+        r
+    }
+
+    fn mmu_update_batch(
+        &mut self,
+        caller: DomId,
+        reqs: &mut impl RequestSource<MmuUpdate>,
+        count: u32,
+        foreigndom: u32,
+    ) -> BatchResult {
         let fd = match self.resolve_domid(caller, foreigndom as u16) {
             Ok(d) => d,
             Err(e) => return BatchResult::refused(e),

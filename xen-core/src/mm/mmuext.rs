@@ -47,6 +47,20 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if let Err(e) = self.process_deferred(caller, true) {
             return BatchResult::refused(e);
         }
+        let r = self.mmuext_batch(caller, ops, count, foreigndom, guest);
+        // Unpins queue their tables on the table owner (the caller or FD).
+        self.settle_queued_after(caller, foreigndom);
+        r
+    }
+
+    fn mmuext_batch(
+        &mut self,
+        caller: DomId,
+        ops: &mut impl RequestSource<MmuextOp>,
+        count: u32,
+        foreigndom: u16,
+        guest: &mut impl GuestRead,
+    ) -> BatchResult {
         let fd = match self.resolve_domid(caller, foreigndom) {
             Ok(d) if d == DomId::IO => return BatchResult::refused(self.refuse(Errno::EINVAL, "FD is DOMID_IO")),
             Ok(d) => d,

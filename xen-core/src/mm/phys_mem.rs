@@ -24,6 +24,13 @@ pub trait PhysMemory {
             self.write_u64(word, (old & !(0xFF << shift)) | (u64::from(b) << shift));
         }
     }
+    /// The index of the first entry in `from..to` of the page table in
+    /// frame `table` whose present bit (bit 0) is set, or `to` if none is
+    /// (`to` ≤ 512). (De)validation skips empty slots with it, so an empty
+    /// slot costs a fraction of an instruction rather than a loop turn.
+    fn next_present(&self, table: Mfn, from: usize, to: usize) -> usize {
+        (from..to).find(|&i| self.read_u64(PhysAddr(table.to_maddr() + i as u64 * 8)) & 1 != 0).unwrap_or(to)
+    }
     /// Fills frame `mfn` with zeroes.
     fn zero_frame(&mut self, mfn: Mfn) {
         for i in 0..512 {

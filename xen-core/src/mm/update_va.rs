@@ -57,6 +57,8 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let r = self.mod_entry(l1, 1, table_index(va, 1), Pte(val), dom, false);
         self.put_page(l1);
         r?;
+        // An L1 entry change queues nothing (L1 entries map no tables):
+        // there is nothing of this call's own to settle.
         let flush = flags & UVMF_FLUSHTYPE_MASK;
         let target = flags & !UVMF_FLUSHTYPE_MASK;
         let this_vcpu = match target {

@@ -62,6 +62,18 @@ pub(crate) struct DropFrame {
 pub(crate) const DROP_DEPTH: usize = 9;
 
 impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
+    /// The first slot in `from..to` of L`level` table `table` that holds a
+    /// present entry the guest owns (hypervisor slots skipped), or `to`.
+    #[inline(always)]
+    pub(crate) fn next_slot(&self, table: Mfn, level: u8, from: u16, to: u16) -> u16 {
+        let (from, to) = (from as usize, to as usize);
+        let mut i = self.mem.next_present(table, from.min(to), to);
+        if level == 4 && HV_SLOTS.contains(&i) {
+            i = self.mem.next_present(table, (HV_SLOTS.end() + 1).min(to), to);
+        }
+        i as u16
+    }
+
     /// References for a present L1 entry in a table owned by `pt_owner`,
     /// mapping a frame that must belong to `fd`.
     pub(crate) fn get_l1_refs(&mut self, e: Pte, fd: DomId, pt_owner: DomId) -> Result<(), Errno> {
@@ -282,17 +294,19 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 }
                 continue;
             }
+            // Empty slots cost no budget: the work is per present entry.
+            let index = self.next_slot(top.mfn, top.level, top.next, table_entries());
+            if let Some(f) = stack.as_mut_slice().last_mut() {
+                f.next = index;
+            }
+            if index == table_entries() {
+                continue;
+            }
             if self.hooks.preempt() {
                 return Err(Errno::ERESTART);
             }
-            let index = top.next as usize;
+            let index = index as usize;
             let e = Pte(self.read_entry(top.mfn, index));
-            if is_hv_slot(top.level, index) || !e.present() {
-                if let Some(f) = stack.as_mut_slice().last_mut() {
-                    f.next += 1;
-                }
-                continue;
-            }
             let step = if top.level == 1 {
                 let owner = self.info(top.mfn).owner();
                 self.get_l1_refs(e, owner, owner).map(|()| UpperRef::Done)
@@ -378,14 +392,14 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 }
                 continue;
             }
+            let index = self.next_slot(top.mfn, top.level, top.next, top.end);
             if let Some(f) = stack.as_mut_slice().last_mut() {
-                f.next += 1;
+                f.next = (index + 1).min(top.end);
             }
-            let index = top.next as usize;
-            if is_hv_slot(top.level, index) {
+            if index == top.end {
                 continue;
             }
-            let e = Pte(self.read_entry(top.mfn, index));
+            let e = Pte(self.read_entry(top.mfn, index as usize));
             self.drop_one(stack, top.mfn, top.level, e);
         }
     }

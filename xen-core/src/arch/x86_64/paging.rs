@@ -107,6 +107,38 @@ impl PhysMemory for DirectMap {
         unsafe { Self::ptr(addr).write_volatile(value) }
     }
 
+    fn next_present(&self, table: Mfn, from: usize, to: usize) -> usize {
+        debug_assert!(to <= 512);
+        let base = Self::ptr(PhysAddr::of_mfn(table)).cast_const();
+        let mut i = from;
+        // Eight entries per turn, their present bits OR-ed: an empty slot
+        // costs about 1.6 instructions.
+        // SAFETY: every index read is below `to` ≤ 512, inside the RAM frame
+        // `table`, which is in the direct map; plain reads of words the
+        // guest cannot write (the frame is a page table, or has no type).
+        unsafe {
+            while i + 8 <= to {
+                let p = base.add(i);
+                let any = p.read()
+                    | p.add(1).read()
+                    | p.add(2).read()
+                    | p.add(3).read()
+                    | p.add(4).read()
+                    | p.add(5).read()
+                    | p.add(6).read()
+                    | p.add(7).read();
+                if any & 1 != 0 {
+                    break;
+                }
+                i += 8;
+            }
+            while i < to && base.add(i).read() & 1 == 0 {
+                i += 1;
+            }
+        }
+        i
+    }
+
     fn zero_frame(&mut self, mfn: Mfn) {
         // SAFETY: a whole RAM frame inside the direct map, owned by the caller.
         unsafe { core::ptr::write_bytes(Self::ptr(PhysAddr::of_mfn(mfn)).cast::<u8>(), 0, 4096) }
