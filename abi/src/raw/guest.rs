@@ -109,6 +109,24 @@ pub fn fpu_taskswitch(set: bool) -> Result<u64, Errno> {
     call(HypercallNr::FPU_TASKSWITCH, [u64::from(set), 0, 0, 0, 0])
 }
 
+/// `set_debugreg(reg, value)`: DR0–3 addresses (never the hypervisor's
+/// range), DR6, DR7. Breakpoints it enables fire in the guest as #DB
+/// (trap 1), with DR6 readable through [`get_debugreg`].
+///
+/// # Errors
+/// `EPERM` (hypervisor address, DR7.GD, I/O breakpoint without CR4.DE),
+/// `EINVAL` (upper bits in DR6/DR7), `ENODEV` (no such register).
+pub fn set_debugreg(reg: u32, value: u64) -> Result<(), Errno> {
+    call(HypercallNr::SET_DEBUGREG, [u64::from(reg), value, 0, 0, 0]).map(|_| ())
+}
+
+/// `get_debugreg(reg)`: the register's value. As on Xen, a bad register's
+/// -ENODEV comes back in the same word as a value would.
+pub fn get_debugreg(reg: u32) -> u64 {
+    // SAFETY: get_debugreg only reads vCPU state.
+    unsafe { hypercall5(HypercallNr::GET_DEBUGREG.0, u64::from(reg), 0, 0, 0, 0) as u64 }
+}
+
 /// Gives up the CPU.
 pub fn yield_now() {
     let _ = call(HypercallNr::SCHED_OP, [SCHEDOP_YIELD, 0, 0, 0, 0]);
