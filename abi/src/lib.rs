@@ -30,7 +30,7 @@
 //! | `sched_op` (29), `sched_op_compat` (6) | `yield`, `block`, `shutdown`; other commands `-ENOSYS` |
 //! | `iret` (23) | implemented, to guest kernel and guest user mode (CS with RPL 3: the user root, Xen's GS swap) |
 //! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `exchange` (Xen's checks and chunking, XSA-212 sub-range rule, orders up to 9), `current_reservation`, `maximum_reservation`, `maximum_ram_page`, `machphys_mapping`, `machphys_mfn_list`, `memory_map`, `machine_memory_map` (control domain); other sub-ops `-ENOSYS`. A domain that was never built or was torn down does not exist: `-ESRCH` (balloon calls do nothing) |
-//! | `set_debugreg` (8), `get_debugreg` (9) | implemented (Xen's checks; the registers are virtual, see below) |
+//! | `set_debugreg` (8), `get_debugreg` (9) | implemented (Xen's checks; breakpoints fire in the guest, see below) |
 //! | `physdev_op` (33) | `set_iopl`, `set_iobitmap`; other commands `-ENOSYS` |
 //! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, …) | `-ENOSYS` |
 //!
@@ -183,9 +183,10 @@
 //!   `mov` to and from CR0 (only TS may change), CR2, CR3, CR4 and DR0–DR7,
 //!   `clts`, `in`/`out`/`ins`/`outs` by the virtual IOPL and I/O bitmap,
 //!   `cli`/`sti` (no-ops with IOPL), `wbinvd` (no-op), `rdtsc(p)`; `hlt`,
-//!   `invd` and the rest are reflected as #GP. Deliberate differences:
-//!   debug registers are never loaded into the hardware (breakpoints do not
-//!   fire); of the CR4 bits Xen lets a guest choose only DE is kept (TSD,
+//!   `invd` and the rest are reflected as #GP. An emulated instruction
+//!   run under TF raises the single-step #DB after it (DR6.BS), and one
+//!   that accesses a port an enabled I/O breakpoint covers (CR4.DE) raises
+//!   #DB with its B0–B3 bit, as on Xen. Deliberate differences: of the CR4 bits Xen lets a guest choose only DE is kept (TSD,
 //!   FSGSBASE, OSXSAVE are dropped) and reads always show PAE, MCE, OSFXSR
 //!   and OSXMMEXCPT; MISC_ENABLE
 //!   reads #GP unless the CPU is Intel, PLATFORM_ID and UCODE_REV always
@@ -194,8 +195,18 @@
 //!   only for host-readable ones); domain 0 never reaches the PICs, PIT,
 //!   CMOS/RTC (emulated as for a domU), serial console or debug-exit ports
 //!   and may read but not write PCI configuration space (0xCF8 is latched
-//!   as on Xen); `rep ins`/`outs` run 256 iterations per emulation; a
-//!   single-step trap (TF) after an emulated instruction is not raised.
+//!   as on Xen); `rep ins`/`outs` run 256 iterations per emulation.
+//! * **Debug registers.** DR0–3/DR6/DR7 (`set_debugreg`, emulated `mov
+//!   drN`) are loaded into the hardware while a vCPU whose DR7 enables a
+//!   breakpoint runs, and DR7 is cleared when the CPU leaves it. DR0–3 never
+//!   hold an address in the hypervisor's range (`-EPERM`/#GP), so a
+//!   breakpoint fires only on guest addresses. A #DB in the guest is
+//!   delivered to trap 1 with the hardware DR6 merged into the virtual DR6
+//!   (`get_debugreg(6)`), as Xen does; one raised in the hypervisor (a
+//!   watched guest buffer a hypercall reads or writes, a #DB held back by
+//!   `mov ss` until the SYSCALL entry, which has its own IST stack) is
+//!   ignored, as on Xen. Difference: `iret` does not keep RFLAGS.RF, so a
+//!   handler returning to an instruction breakpoint must disable it first.
 //! * **CPUID.** Forced-emulation CPUID applies Xen's PV policy (host ∩
 //!   Xen's default-available features; PSE, PGE, PCID, SMEP, SMAP, UMIP,
 //!   PKU, LA57, 1 GiB pages, VMX/SVM, MONITOR, MPX and x2APIC hidden;

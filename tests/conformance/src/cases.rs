@@ -11,6 +11,7 @@ use guest_kernel::say;
 
 mod compat;
 mod cpuid;
+mod debug;
 mod emulation;
 mod fpu;
 mod hcalls;
@@ -233,6 +234,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     cpuid::cpuid(&mut s);
     fpu::fpu(&mut s);
     emulation::emulation(&mut s);
+    debug::debug(&mut s);
     exchange(&mut s, &mut f);
     compat::compat_syscall(&mut s, &mut f, si);
     hcalls::multicalls(&mut s);

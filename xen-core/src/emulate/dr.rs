@@ -1,8 +1,12 @@
 //! The virtual debug registers: `set_debugreg`/`get_debugreg` (8/9) and
 //! the emulated `mov` to and from DR0–DR7 share these rules (fact sheet
-//! §4.4). They stay virtual in xen-core: the values are validated and kept
-//! per vCPU, but never loaded into the hardware (a deliberate difference,
-//! see the abi docs: breakpoints a PV guest sets do not fire).
+//! §4.4). The validated values are kept per vCPU and loaded into the
+//! hardware while a vCPU whose DR7 enables a breakpoint runs (as Xen:
+//! only then, so vCPUs without breakpoints cost nothing). DR0–3 can never
+//! name the hypervisor's range, so a breakpoint fires only on guest
+//! addresses. A #DB merges the hardware DR6 into the virtual one
+//! ([`DebugRegs::merge_hw_dr6`]) before it is delivered; I/O breakpoints
+//! (CR4.DE) are matched by the emulator ([`DebugRegs::io_breakpoints`]).
 
 use super::cr::CR4_DE;
 use abi::Errno;
@@ -17,8 +21,13 @@ pub const DR7_ONES: u64 = 1 << 10;
 pub const DR7_ZEROS: u64 = (1 << 11) | (1 << 12) | (1 << 14) | (1 << 15);
 /// DR7.GD (general detect): refused.
 pub const DR7_GD: u64 = 1 << 13;
-/// DR7's L0–G3 enable bits.
+/// DR7's L0–G3 enable bits (Xen's DR7_ACTIVE_MASK).
 pub const DR7_ENABLES: u64 = 0xFF;
+/// DR6.BS: the #DB is a single step.
+pub const DR6_BS: u64 = 1 << 14;
+/// DR6 as the hardware holds it with nothing to report (Xen's
+/// X86_DR6_DEFAULT); the hardware register is reset to it after each #DB.
+pub const DR6_DEFAULT: u64 = 0xFFFF_0FF0;
 /// The lowest address above the guest-reserved hole (Xen's
 /// HYPERVISOR_VIRT_END): DR0–3 at or above it are accepted.
 pub const GUEST_HIGH_START: u64 = 0xFFFF_8800_0000_0000;
@@ -95,6 +104,54 @@ impl DebugRegs {
         Ok(())
     }
 
+    /// Whether a breakpoint is enabled: only then are the registers loaded
+    /// into the hardware.
+    pub const fn active(&self) -> bool {
+        self.dr7 & DR7_ENABLES != 0
+    }
+
+    /// Folds the hardware DR6 of a #DB raised in the guest into the
+    /// virtual DR6, as Xen does: bits the hardware set away from their
+    /// default are set, bits it cleared from their default are cleared.
+    pub fn merge_hw_dr6(&mut self, hw: u64) {
+        let hw = hw & 0xFFFF_FFFF;
+        self.dr6 |= hw & !DR6_DEFAULT;
+        self.dr6 &= hw | !DR6_DEFAULT;
+    }
+
+    /// Records the DR6 bits of a #DB the emulator raises (a single step
+    /// or I/O breakpoint match), with the reserved ones set, as Xen does.
+    pub fn note_emulated_debug(&mut self, bits: u64) {
+        self.dr6 |= bits | DR6_ONES;
+    }
+
+    /// The I/O breakpoints (DR0–3 enabled as such in DR7, CR4.DE set) that
+    /// an access of `size` bytes to `port` matches, as DR6's B0–B3 bits.
+    /// Xen's rule: breakpoint `n` covers DRn .. DRn + its length.
+    pub fn io_breakpoints(&self, port: u16, size: u8, cr4: u64) -> u64 {
+        if self.dr7_io == 0 || cr4 & CR4_DE == 0 {
+            return 0;
+        }
+        let (start, end) = (u64::from(port), u64::from(port) + u64::from(size));
+        let mut hit = 0;
+        for n in 0..4 {
+            if self.dr7_io & (3 << (2 * n)) == 0 {
+                continue;
+            }
+            let width = match (self.dr7 >> (18 + 4 * n)) & 3 {
+                0 => 1,
+                1 => 2,
+                2 => 8,
+                _ => 4,
+            };
+            let bp = self.addr[n];
+            if bp < end && bp.wrapping_add(width) > start {
+                hit |= 1 << n;
+            }
+        }
+        hit
+    }
+
     /// `get_debugreg(reg)`.
     ///
     /// # Errors
@@ -161,6 +218,49 @@ mod tests {
         assert_eq!(d.set(7, 0x0002_0001, CR4_DE), Ok(()));
         assert_eq!(d.dr7_io, 1);
         assert_eq!(d.get(7, CR4_DE), Ok(0x0002_0401));
+    }
+
+    #[test]
+    fn only_enabled_breakpoints_make_the_registers_active() {
+        let mut d = DebugRegs::default();
+        assert!(!d.active());
+        assert_eq!(d.set(0, 0x1000, 0), Ok(()));
+        assert!(!d.active(), "an address alone enables nothing");
+        assert_eq!(d.set(7, 0x000D_0002, 0), Ok(()));
+        assert!(d.active(), "G0");
+        assert_eq!(d.set(7, 0x0002_0001, CR4_DE), Ok(()));
+        assert!(!d.active(), "an I/O breakpoint is emulated, never loaded");
+    }
+
+    #[test]
+    fn a_hardware_dr6_is_merged_as_xen_does() {
+        let mut d = DebugRegs::default();
+        d.merge_hw_dr6(DR6_DEFAULT | 0b0010);
+        assert_eq!(d.get(6, 0), Ok(0xFFFF_0FF2), "B1 set");
+        d.merge_hw_dr6(DR6_DEFAULT | DR6_BS);
+        assert_eq!(d.get(6, 0), Ok(0xFFFF_4FF2), "sticky: B1 stays, BS added");
+        d.merge_hw_dr6(DR6_DEFAULT & !(1 << 16));
+        assert_eq!(d.get(6, 0), Ok(0xFFFE_4FF2), "RTM (active low) cleared");
+        d.merge_hw_dr6(u64::MAX << 32 | DR6_DEFAULT);
+        assert_eq!(d.get(6, 0), Ok(0xFFFE_4FF2), "upper half ignored");
+        d.note_emulated_debug(DR6_BS | 1);
+        assert_eq!(d.get(6, 0), Ok(0xFFFF_4FF3));
+    }
+
+    #[test]
+    fn io_breakpoints_match_overlapping_accesses_under_cr4_de() {
+        let mut d = DebugRegs::default();
+        assert_eq!(d.set(0, 0x60, CR4_DE), Ok(()));
+        assert_eq!(d.set(2, 0x70, CR4_DE), Ok(()));
+        // DR0: I/O, 2 bytes (LEN 01); DR2: I/O, 4 bytes (LEN 11), G2.
+        assert_eq!(d.set(7, 0x0E06_0021, CR4_DE), Ok(()));
+        assert_eq!(d.io_breakpoints(0x60, 1, CR4_DE), 1);
+        assert_eq!(d.io_breakpoints(0x61, 1, CR4_DE), 1);
+        assert_eq!(d.io_breakpoints(0x62, 1, CR4_DE), 0);
+        assert_eq!(d.io_breakpoints(0x5F, 2, CR4_DE), 1, "overlaps the start");
+        assert_eq!(d.io_breakpoints(0x73, 4, CR4_DE), 0b100);
+        assert_eq!(d.io_breakpoints(0x74, 1, CR4_DE), 0);
+        assert_eq!(d.io_breakpoints(0x60, 1, 0), 0, "CR4.DE clear now: no match");
     }
 
     #[test]

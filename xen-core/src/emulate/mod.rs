@@ -114,6 +114,14 @@ pub enum Outcome {
     Reflect,
     /// Deliver #UD.
     InvalidOpcode,
+    /// Done, then deliver #DB: the guest had EFLAGS.TF set (a single step
+    /// over the emulated instruction, DR6.BS) or an I/O breakpoint matched
+    /// (its B0–B3 bit), as the hardware or Xen would raise it. The bits are
+    /// already in the virtual DR6.
+    Debug {
+        /// The DR6 bits the #DB reports.
+        dr6: u64,
+    },
     /// Deliver #PF at `va` with `error_code`.
     PageFault {
         /// The faulting address (the guest's CR2).
@@ -131,6 +139,8 @@ const PF_INSN: u64 = 1 << 4;
 pub const REP_BATCH: u64 = 256;
 /// RFLAGS.DF.
 const FLAG_DF: u64 = 1 << 10;
+/// RFLAGS.TF.
+const FLAG_TF: u64 = 1 << 8;
 
 /// Fetches up to 15 instruction bytes at `rip` through `p`, stopping at the
 /// first byte that cannot be read. Returns the bytes and how many there are.
@@ -169,14 +179,33 @@ pub fn emulate<P: Platform>(
     if (vector == 6) != (insn.op == Op::ForcedCpuid) {
         return Outcome::Reflect;
     }
+    let tf = ctx.rflags & FLAG_TF != 0;
     let out = perform(p, st, ctx, &insn, kernel_mode);
-    if out == Step::Next {
-        ctx.rip = ctx.rip.wrapping_add(u64::from(insn.len));
-    }
     match out {
-        Step::Next | Step::Again => Outcome::Done,
+        Step::Next => {
+            ctx.rip = ctx.rip.wrapping_add(u64::from(insn.len));
+            let dr6 = debug_bits(st, ctx, &insn, tf);
+            if dr6 == 0 {
+                return Outcome::Done;
+            }
+            st.dr.note_emulated_debug(dr6);
+            Outcome::Debug { dr6 }
+        }
+        Step::Again => Outcome::Done,
         Step::Out(o) => o,
     }
+}
+
+/// The #DB a completed instruction raises: DR6.BS if the guest single-steps
+/// (TF was set when it started), and the I/O breakpoints a port access hit.
+fn debug_bits(st: &EmulState, ctx: &GuestContext, insn: &Insn, tf: bool) -> u64 {
+    let step = if tf { dr::DR6_BS } else { 0 };
+    let io = match insn.op {
+        Op::In { port, size } | Op::Out { port, size } => Some((port_of(ctx, port), size)),
+        Op::Ins { size } | Op::Outs { size } => Some((ctx.gpr[reg::RDX] as u16, size)),
+        _ => None,
+    };
+    step | io.map_or(0, |(port, size)| st.dr.io_breakpoints(port, size, cr::guest_cr4(st.cr4)))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -382,3 +382,37 @@ fn an_instruction_running_into_an_unmapped_page_faults_there() {
     let mut st = EmulState { io: ports::IoPerms { iopl: 1, ..Default::default() }, ..EmulState::default() };
     assert_eq!(emulate(&mut f, &mut st, &mut ctx, 13, true), Outcome::Done, "a short instruction needs no more");
 }
+
+#[test]
+fn an_emulated_instruction_under_tf_raises_the_single_step_debug_trap() {
+    let (out, _, st, ctx) = run(&[0x0F, 0x31], |_, _, c| c.rflags |= 1 << 8);
+    assert_eq!(out, Outcome::Debug { dr6: dr::DR6_BS }, "rdtsc with TF");
+    assert_eq!(ctx.rip, 0x1002, "the trap comes after the instruction");
+    assert_eq!(st.dr.get(6, 0), Ok(0xFFFF_4FF0), "DR6.BS is set in the virtual DR6");
+    assert_eq!(run(&[0x0F, 0x31], |_, _, _| {}).0, Outcome::Done, "no TF: no trap");
+    let (out, _, _, ctx) = run(&[0x0F, 0x32], |_, _, c| {
+        c.rflags |= 1 << 8;
+        c.gpr[reg::RCX] = 0xC000_0082;
+    });
+    assert_eq!((out, ctx.rip), (Outcome::Reflect, 0x1000), "a refused instruction is a #GP, not a step");
+}
+
+#[test]
+fn emulated_port_io_matching_an_io_breakpoint_raises_debug_with_its_bit() {
+    let setup = |s: &mut EmulState| {
+        s.cr4 = cr::CR4_DE;
+        assert_eq!(s.dr.set(1, 0x80, cr::CR4_DE), Ok(()));
+        // DR1: I/O (RW 10), 1 byte; L1.
+        assert_eq!(s.dr.set(7, 0x0020_0004, cr::CR4_DE), Ok(()));
+    };
+    let (out, _, st, _) = run(&[0xE4, 0x80], |_, s, _| setup(s));
+    assert_eq!(out, Outcome::Debug { dr6: 0b10 });
+    assert_eq!(st.dr.get(6, 0), Ok(0xFFFF_0FF2));
+    assert_eq!(run(&[0xE4, 0x81], |_, s, _| setup(s)).0, Outcome::Done, "another port");
+    let (out, _, _, _) = run(&[0xEE], |_, s, c| {
+        setup(s);
+        c.gpr[reg::RDX] = 0x80;
+        c.rflags |= 1 << 8;
+    });
+    assert_eq!(out, Outcome::Debug { dr6: dr::DR6_BS | 0b10 }, "out to it under TF: both");
+}

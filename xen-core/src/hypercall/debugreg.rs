@@ -14,7 +14,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// -EPERM, -EINVAL or -ENODEV as [`crate::emulate::dr::DebugRegs::set`].
     pub(super) fn set_debugreg(&mut self, reg: u64, value: u64) -> Result<u64, Errno> {
         let cr4 = guest_cr4(self.vcpu.emul.cr4);
-        self.vcpu.emul.dr.set(u64::from(reg as u32), value, cr4).map(|()| 0)
+        self.vcpu.emul.dr.set(u64::from(reg as u32), value, cr4)?;
+        self.mm.hooks.debugregs_changed(self.dom);
+        Ok(0)
     }
 
     /// `get_debugreg(reg)`: the value, or -ENODEV.

@@ -156,6 +156,9 @@ pub trait MmHooks {
     /// must follow before it runs again. Not memory, but the same channel
     /// back to the arch layer as [`MmHooks::gdt_changed`].
     fn fpu_ts_changed(&mut self, _dom: DomId) {}
+    /// `dom`'s debug registers changed (`set_debugreg`): the hardware must
+    /// follow before it runs again (same channel as the FPU's TS).
+    fn debugregs_changed(&mut self, _dom: DomId) {}
     /// Where refusal sites name their rule for the debug log; `None` (the
     /// default) keeps nothing.
     fn refusals(&self) -> Option<&super::refusal::Refusals> {

@@ -68,6 +68,7 @@ trap_\n:
     jmp hypercall_page + 23 * 32
     .endm
 
+    TRAP_NOERR 1
     TRAP_NOERR 6
     TRAP_NOERR 7
 "#
@@ -79,6 +80,7 @@ extern "Rust" {
 }
 
 extern "C" {
+    fn trap_1();
     fn trap_6();
     fn trap_7();
     fn trap_13();
@@ -108,8 +110,16 @@ pub static LAST_FRAME: AtomicU64 = AtomicU64::new(0);
 /// instruction, which then runs.
 pub static NM_COUNT: AtomicU64 = AtomicU64::new(0);
 
-/// The guest's trap table: #UD, #NM, #GP and #PF.
-pub fn table() -> [TrapInfo; 5] {
+/// #DB exceptions taken so far.
+pub static DB_COUNT: AtomicU64 = AtomicU64::new(0);
+/// DR6 (`get_debugreg(6)`) at the last #DB, which the handler then resets
+/// to 0 as an OS does.
+pub static LAST_DR6: AtomicU64 = AtomicU64::new(0);
+/// The RIP the last #DB returns to (after a trap, the next instruction).
+pub static LAST_DB_RIP: AtomicU64 = AtomicU64::new(0);
+
+/// The guest's trap table: #DB, #UD, #NM, #GP and #PF.
+pub fn table() -> [TrapInfo; 6] {
     let e = |vector: u8, f: unsafe extern "C" fn()| TrapInfo {
         vector,
         flags: 0,
@@ -117,7 +127,7 @@ pub fn table() -> [TrapInfo; 5] {
         pad: 0,
         address: f as *const () as u64,
     };
-    [e(6, trap_6), e(7, trap_7), e(13, trap_13), e(14, trap_14), TrapInfo::default()]
+    [e(1, trap_1), e(6, trap_6), e(7, trap_7), e(13, trap_13), e(14, trap_14), TrapInfo::default()]
 }
 
 /// Installs `table`.
@@ -147,7 +157,7 @@ pub fn register_callbacks() -> Result<(), abi::Errno> {
 /// R11 and, for #GP/#PF, the error code.
 #[no_mangle]
 extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
-    let rip_slot = frame.wrapping_add(if matches!(vector, 6 | 7) { 2 } else { 3 });
+    let rip_slot = frame.wrapping_add(if matches!(vector, 1 | 6 | 7) { 2 } else { 3 });
     // SAFETY: the RIP and CS words of the frame the hypervisor built here.
     let (rip, cs) = unsafe { (*rip_slot, *rip_slot.add(1)) };
     if cs & 3 == 3 && super::user::active() {
@@ -156,6 +166,15 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
         super::user::user_fault(vector, frame as u64, rip, cs);
     }
     match vector {
+        1 => {
+            DB_COUNT.fetch_add(1, Ordering::SeqCst);
+            LAST_DR6.store(abi::guest::get_debugreg(6), Ordering::SeqCst);
+            let _ = abi::guest::set_debugreg(6, 0);
+            LAST_DB_RIP.store(rip, Ordering::SeqCst);
+            // SAFETY: the RFLAGS word of the frame the hypervisor built
+            // here: single-stepping stops after one step.
+            unsafe { *rip_slot.add(2) &= !(1 << 8) };
+        }
         7 => {
             NM_COUNT.fetch_add(1, Ordering::SeqCst);
         }

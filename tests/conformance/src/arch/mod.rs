@@ -23,6 +23,7 @@ pub fn xen_cpuid_sub(leaf: u32, sub: u32) -> [u32; 4] {
     [a, b, c, d]
 }
 
+pub mod debug;
 pub mod priv_insn;
 
 /// Issues hypercall `nr` and returns RAX.

@@ -90,6 +90,10 @@ extern "C" {
 
 #[no_mangle]
 extern "C" fn xen_core_exception(frame: &mut TrapFrame) {
+    if frame.vector == 1 {
+        debug_exception(frame);
+        return;
+    }
     if frame.cs & 3 == 3 {
         super::run::guest_entry(frame);
         return;
@@ -106,6 +110,34 @@ extern "C" fn xen_core_exception(frame: &mut TrapFrame) {
     }
     dump(frame);
     qemu::exit(qemu::EXIT_FAILURE);
+}
+
+/// #DB raised in the hypervisor (a guest's data breakpoint on guest
+/// memory the hypervisor accessed, or one held back by a `mov ss` until the
+/// first SYSCALL instruction) since boot. Counted, not logged: the handler
+/// may have interrupted the console. The run's summary reports them.
+pub static HYPERVISOR_DEBUG_TRAPS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// A #DB. From the guest, its DR6 goes to the vCPU and it is bounced (with
+/// the breakpoints disarmed meanwhile, see [`super::debugregs`]). In the
+/// hypervisor it is ignored, as Xen does: data breakpoints and single
+/// steps are traps, so the interrupted code simply continues. An
+/// instruction breakpoint there would fire forever; the address checks
+/// rule it out, and if one fires anyway every breakpoint is disarmed.
+fn debug_exception(frame: &mut TrapFrame) {
+    let dr6 = super::debugregs::take_dr6();
+    if frame.cs & 3 == 3 {
+        super::run::guest_debug_entry(frame, dr6);
+        return;
+    }
+    HYPERVISOR_DEBUG_TRAPS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    // Nothing in the hypervisor single-steps: a TF here came from a guest.
+    frame.rflags &= !(1 << 8);
+    let dr7 = super::debugregs::dr7();
+    let insn_bp = (0..4).any(|n| dr6 & (1 << n) != 0 && dr7 & (3 << (2 * n)) != 0 && (dr7 >> (16 + 4 * n)) & 3 == 0);
+    if insn_bp {
+        super::debugregs::disarm();
+    }
 }
 
 /// If `frame` is a fault of the hypervisor's IRETQ to a guest, the

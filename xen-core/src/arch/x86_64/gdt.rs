@@ -5,7 +5,7 @@
 //! The order of 0xE020..0xE030 is what SYSRET requires.
 //!
 //! The TSS holds RSP0 (the stack for entries from ring 3) and separate IST
-//! stacks for #DF, NMI and #MC, so those are reported even when the
+//! stacks for #DF, NMI, #MC and #DB, so those are reported even when the
 //! faulting stack is unusable.
 
 use crate::domain::segments::{hardware_descriptor, GDT_ENTRIES, RESERVED_DESCRIPTORS};
@@ -19,6 +19,10 @@ pub const IST_DOUBLE_FAULT: u8 = 1;
 pub const IST_NMI: u8 = 2;
 /// IST slot for #MC.
 pub const IST_MACHINE_CHECK: u8 = 3;
+/// IST slot for #DB: a #DB held back by a guest's `mov ss` is taken at the
+/// first instruction of the SYSCALL entry, still on the guest's stack.
+pub const IST_DEBUG: u8 = 4;
+const IST_COUNT: usize = 4;
 
 /// Hypervisor code selector.
 pub const HV_CS: u16 = 0xE008;
@@ -49,7 +53,7 @@ struct Tss {
 struct Gdt([u64; ENTRIES]);
 
 #[repr(C, align(16))]
-struct Stacks([[u8; IST_STACK_SIZE]; 3]);
+struct Stacks([[u8; IST_STACK_SIZE]; IST_COUNT]);
 
 #[repr(C, align(4096))]
 struct EntryStack([u8; GUEST_ENTRY_STACK_SIZE]);
@@ -64,8 +68,11 @@ static mut TSS: Tss = Tss {
     reserved3: 0,
     iomap_base: size_of::<Tss>() as u16,
 };
-static mut IST_STACKS: Stacks = Stacks([[0; IST_STACK_SIZE]; 3]);
+static mut IST_STACKS: Stacks = Stacks([[0; IST_STACK_SIZE]; IST_COUNT]);
+// Named for the #DB stub, which moves a guest's #DB frame to its top.
+#[export_name = "guest_entry_stack"]
 static mut ENTRY_STACK: EntryStack = EntryStack([0; GUEST_ENTRY_STACK_SIZE]);
+const _: () = assert!(GUEST_ENTRY_STACK_SIZE == 0x10000, "the #DB stub in idt.rs uses the size");
 
 /// Top of the stack entries from guests land on (TSS.RSP0).
 pub fn guest_entry_stack_top() -> u64 {
@@ -88,7 +95,7 @@ pub fn init() {
     // SAFETY: runs once on the boot CPU before anything else uses the TSS
     // or GDT; the raw pointers are to 'static data.
     unsafe {
-        for i in 0..3 {
+        for i in 0..IST_COUNT {
             (*tss).ist[i] = stacks + ((i + 1) * IST_STACK_SIZE) as u64;
         }
         (*tss).rsp[0] = guest_entry_stack_top();

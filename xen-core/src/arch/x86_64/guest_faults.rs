@@ -48,9 +48,13 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
         let mut st = d.vcpu.emul;
         let out = emulate(&mut ArchPlatform { hv, i }, &mut st, ctx, vector, !user);
         let d = d_mut(i);
+        if st.dr != d.vcpu.emul.dr {
+            hv.mm.hooks.pending |= super::hooks::PENDING_DEBUGREG;
+        }
         d.vcpu.emul = st;
         match out {
             Outcome::Done => return Action::Continue,
+            Outcome::Debug { .. } => return deliver(d, &roots, ctx, 1, None),
             Outcome::Reflect => {}
             Outcome::InvalidOpcode => return deliver(d, &roots, ctx, 6, None),
             Outcome::PageFault { va, error_code } => {

@@ -35,6 +35,9 @@ pub const PENDING_GDT: u8 = 4;
 pub const PENDING_CHECK: u8 = 8;
 /// The current domain's virtual CR0.TS changed.
 pub const PENDING_FPU_TS: u8 = 16;
+/// The current domain's debug registers changed (`set_debugreg`, an
+/// emulated `mov drN`): the hardware follows before it runs again.
+pub const PENDING_DEBUGREG: u8 = 32;
 
 /// Work per hypercall entry before it is preempted and continued: 8192
 /// page-table entries' worth, a few milliseconds under QEMU. A continuation
@@ -91,6 +94,9 @@ impl MmHooks for ArchHooks {
     }
     fn fpu_ts_changed(&mut self, _: DomId) {
         self.pending |= PENDING_FPU_TS;
+    }
+    fn debugregs_changed(&mut self, _: DomId) {
+        self.pending |= PENDING_DEBUGREG;
     }
     fn refusals(&self) -> Option<&Refusals> {
         Some(&self.refusals)

@@ -22,9 +22,34 @@ exception_stubs:
     push 0
     .endif
     push vector
+    .if vector == 1
+    jmp debug_entry
+    .else
     jmp exception_common
+    .endif
     .set vector, vector + 1
     .endr
+
+    // #DB arrives on its IST stack. From the guest it moves to the top of
+    // the entry stack, where every other guest entry is (the return path
+    // and its fault handling expect it there, and the IST stack is free
+    // again at once); from the hypervisor it stays on the IST stack.
+debug_entry:
+    test byte ptr [rsp + 24], 3
+    jz exception_common
+    push rax
+    push rbx
+    lea rax, [rip + guest_entry_stack + 0x10000]
+    .set dbg_off, 8
+    .rept 9
+    mov rbx, [rsp + 72 - dbg_off]
+    mov [rax - dbg_off], rbx
+    .set dbg_off, dbg_off + 8
+    .endr
+    lea rsp, [rax - 72]
+    pop rbx
+    pop rax
+    jmp exception_common
 
     // The general registers, in the order of `TrapFrame`.
     .macro SAVE_GPRS
@@ -128,6 +153,7 @@ pub fn init() {
                 2 => gdt::IST_NMI,
                 8 => gdt::IST_DOUBLE_FAULT,
                 18 => gdt::IST_MACHINE_CHECK,
+                1 => gdt::IST_DEBUG,
                 _ => 0,
             };
             *gate = Gate {

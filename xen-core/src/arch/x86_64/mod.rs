@@ -2,7 +2,8 @@
 //!
 //! Bare-metal only: `boot32` (multiboot2 header, 32-bit entry, long-mode
 //! switch), `cpu` (control registers, CPUID, port I/O), `serial`, `gdt`,
-//! `idt` and `exception` (exception entry and dump), `fpu` (FPU setup and
+//! `idt` and `exception` (exception entry and dump), `debugregs` (the
+//! guest's breakpoints in the hardware and #DB), `fpu` (FPU setup and
 //! the FXSAVE/FXRSTOR switch), `paging` (the final
 //! hypervisor page tables), `heap`, `qemu` (isa-debug-exit) and `setup`
 //! (the order in which all of that is brought up), `unpack` (a bzImage's
@@ -14,6 +15,8 @@ pub mod multiboot;
 mod boot32;
 #[cfg(target_os = "none")]
 pub mod cpu;
+#[cfg(target_os = "none")]
+mod debugregs;
 #[cfg(target_os = "none")]
 mod domains;
 #[cfg(target_os = "none")]

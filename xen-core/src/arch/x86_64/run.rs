@@ -7,7 +7,8 @@ use super::exception::TrapFrame;
 use super::fpu::Fpu;
 use super::guest_faults::{compat_syscall, guest_exception};
 use super::hooks::{
-    ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_FLUSH, PENDING_FPU_TS, PENDING_GDT, PENDING_ROOT,
+    ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_DEBUGREG, PENDING_FLUSH, PENDING_FPU_TS, PENDING_GDT,
+    PENDING_ROOT,
 };
 use super::invariants::DebugCheck;
 use super::paging::DirectMap;
@@ -91,6 +92,7 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     entry::select_syscall_entry(d.bench_null, d.vcpu.user_mode);
     load_guest_gdt(hv, i);
     switch_fpu(hv, i);
+    super::debugregs::sync(&d_mut(i).vcpu.emul.dr);
     let mut ctx = d.vcpu.ctx;
     restore_segments(hv, i, &mut ctx);
     ctx.sanitize_for_exit();
@@ -254,6 +256,22 @@ pub fn guest_entry(frame: &mut TrapFrame) {
     after_entry(hv, i, ctx, action);
 }
 
+/// A #DB from the current guest, with the hardware DR6 it raised: merged
+/// into the vCPU's DR6 and delivered as any exception, with the hardware
+/// breakpoints disarmed while the hypervisor handles it (the bounce writes
+/// the guest's stack, which may be watched) and then rearmed for whichever
+/// vCPU runs next.
+pub fn guest_debug_entry(frame: &mut TrapFrame, dr6: u64) {
+    super::debugregs::disarm();
+    let Some(hv) = state() else { no_domains() };
+    d_mut(hv.current).vcpu.emul.dr.merge_hw_dr6(dr6);
+    guest_entry(frame);
+    let Some(hv) = state() else { no_domains() };
+    if let Some(d) = domains()[hv.current].as_ref() {
+        super::debugregs::sync(&d.vcpu.emul.dr);
+    }
+}
+
 /// Ticks a domain may run before another runnable domain gets the CPU.
 const SLICE_TICKS: u64 = 5 * super::timer::HZ;
 
@@ -346,6 +364,9 @@ fn apply_pending(hv: &mut Hypervisor, i: usize, pending: u8) {
     }
     if pending & PENDING_FPU_TS != 0 {
         Fpu.set_ts(d_mut(i).vcpu.fpu.virtual_ts());
+    }
+    if pending & PENDING_DEBUGREG != 0 {
+        super::debugregs::sync(&d_mut(i).vcpu.emul.dr);
     }
 }
 
@@ -484,6 +505,10 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
             log::info!("Shutting down: failure (check=: {} violations, {leaked} frames leaked)", c.violations);
             qemu::exit(qemu::EXIT_FAILURE)
         }
+    }
+    let hv_debug = super::exception::HYPERVISOR_DEBUG_TRAPS.load(core::sync::atomic::Ordering::Relaxed);
+    if hv_debug > 0 {
+        log::warn!("{hv_debug} #DB raised in the hypervisor by guest breakpoints were ignored");
     }
     log::info!("Shutting down: {verdict}");
     qemu::exit(if verdict == RunVerdict::Success { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })

@@ -124,6 +124,7 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     if !super::fpu::init() {
         fatal(format_args!("the CPU lacks FXSR or SSE, which every x86_64 CPU has"));
     }
+    super::debugregs::init();
     // check= recounts every frame's references in heap vectors.
     let max_pfn = desc.usable().map(|r| r.end.0.div_ceil(4096)).max().unwrap_or(0);
     let checker = if opts.check_every > 0 { (max_pfn * heap::CHECKER_BYTES_PER_FRAME).div_ceil(4096) } else { 0 };
