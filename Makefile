@@ -30,7 +30,7 @@ setup:
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 
 build: setup
-	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest --target $(TARGET)
+	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest --target $(TARGET)
 	$(CARGO) build --release -p xen-tools
 
 run: build
@@ -39,7 +39,7 @@ run: build
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -q --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -q -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest --target $(TARGET) -- -D warnings
+	$(CARGO) clippy -q -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest --target $(TARGET) -- -D warnings
 
 test-host: setup lint
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --no-deps -p abi
