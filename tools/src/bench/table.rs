@@ -208,6 +208,38 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// The report as a Markdown table (README), marks in the last column.
+pub fn render_markdown(report: &Report) -> String {
+    let mut out =
+        String::from("| operation | xen-core | Xen 4.17 | ratio | target | |\n|---|---:|---:|---:|---|---|\n");
+    for r in &report.rows {
+        let marks = match (r.misses(), r.slower_than_xen()) {
+            (true, true) => "miss, slower than Xen",
+            (true, false) => "miss",
+            (false, true) => "slower than Xen",
+            (false, false) => "",
+        };
+        let target = r.target_text.replace("<=", "≤");
+        let label = r.label.replace("->", "→");
+        out.push_str(&format!(
+            "| {label} | {} | {} | {} | {target} | {marks} |\n",
+            r.xen_core.show(),
+            r.xen.show(),
+            ratio_text(r.ratio())
+        ));
+    }
+    let tcg: Vec<&Row> = report.rows.iter().filter(|r| r.tcg.is_some()).collect();
+    if !tcg.is_empty() {
+        out.push_str("\nPlain TCG, TSC ticks:\n\n| operation | xen-core | Xen 4.17 |\n|---|---:|---:|\n");
+        for r in tcg {
+            if let Some((a, b)) = &r.tcg {
+                out.push_str(&format!("| {} | {} | {} |\n", r.label.replace("->", "→"), a.show(), b.show()));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::parse_run;
@@ -293,5 +325,16 @@ mod tests {
         assert!(row(&r, "user_syscall").tcg.is_some());
         assert!(row(&r, "xen_version").tcg.is_none());
         assert!(render(&r).contains("Plain TCG"));
+    }
+
+    #[test]
+    fn the_markdown_table_has_one_line_per_row_with_its_marks() {
+        let (ours, xen) = runs();
+        let r = build(&ours, &xen, None);
+        let md = render_markdown(&r);
+        assert_eq!(md.lines().count(), 2 + r.rows.len());
+        assert!(md.contains(
+            "| exception bounce ud2 → handler → iret | 1,056 | 716 | 1.47x | ≤ 350 | miss, slower than Xen |"
+        ));
     }
 }

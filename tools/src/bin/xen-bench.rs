@@ -9,7 +9,8 @@
 //! shift=0,align=off,sleep=off -rtc clock=vm` (guest RDTSC = instructions
 //! executed, Xen's RTC poll deterministic), then each under plain TCG for
 //! the TSC-ticks view of the flush-heavy rows (skipped with `--no-tcg`).
-//! Logs go to build/bench-*.log; the report to FILE (build/bench.json).
+//! Logs go to build/bench-*.log; the report to FILE (build/bench.json),
+//! and as a Markdown table beside it (build/bench.md).
 //! `compare` prints what changed between two saved reports (CURRENT
 //! defaults to build/bench.json). Exits 1 if a run failed.
 
@@ -99,7 +100,9 @@ fn run(args: &[String]) -> Result<(), String> {
     let report = table::build(&ours, &theirs, tcg_runs.as_ref().map(|(a, b)| (a, b)));
     print!("{}", table::render(&report));
     std::fs::write(&json_path, json::write(&report)).map_err(|e| format!("{}: {e}", json_path.display()))?;
-    println!("written to {}", json_path.display());
+    let md = json_path.with_extension("md");
+    std::fs::write(&md, table::render_markdown(&report)).map_err(|e| format!("{}: {e}", md.display()))?;
+    println!("written to {} and {}", json_path.display(), md.display());
     Ok(())
 }
 
