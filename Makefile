@@ -17,7 +17,7 @@ HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
 DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M" --module "$(GUEST) name=demo1 mem=16M watch=5"
 
-.PHONY: all setup build lint run test test-host test-qemu conformance conformance-xen bench fuzz fuzz-guest doc clean
+.PHONY: all setup build lint run test test-host test-qemu conformance conformance-xen xen-image bench bench-compare fuzz fuzz-guest doc clean
 
 all: build
 
@@ -32,7 +32,7 @@ setup:
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 
 build: setup
-	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest --target $(TARGET)
+	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest --target $(TARGET)
 	$(CARGO) build --release -p xen-tools
 
 run: build
@@ -41,7 +41,7 @@ run: build
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -q --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -q -p xen-core -p xen-core-pv-rt -p guest-kernel -p conformance-guest -p hostile-guest --target $(TARGET) -- -D warnings
+	$(CARGO) clippy -q -p xen-core -p xen-core-pv-rt -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest --target $(TARGET) -- -D warnings
 
 test-host: setup lint
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --no-deps -p xen-core-pv-abi
@@ -59,11 +59,14 @@ conformance: build
 
 # The same suite on Xen 4.17 (Debian) as dom0, side by side with xen-core.
 XEN_GZ       := /boot/xen-4.17-amd64.gz
-conformance-xen: build
+# Installs Debian's Xen 4.17 if missing and unpacks it for QEMU's loader.
+xen-image:
 	@dpkg -s xen-hypervisor-4.17-amd64 >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends xen-hypervisor-4.17-amd64 >/dev/null; }
 	mkdir -p build && zcat $(XEN_GZ) > build/xen-4.17
+
+conformance-xen: build xen-image
 	target/release/xen-compare $(HV) $(CONFORMANCE) build/xen-4.17
 
 test-qemu: build
@@ -71,13 +74,22 @@ test-qemu: build
 
 test: test-host test-qemu conformance-xen
 
-# Instruction counts under QEMU -icount (guest rdtsc = instructions executed),
-# then the host benchmark of the page-type model.
-bench: build
-	$(RUN) $(HV) --direct --memory 256 --log build/bench.log \
-	  --qemu-arg -icount --qemu-arg shift=0,align=off,sleep=off \
-	  --module "$(GUEST) name=bench mem=16M hcall-ext=int82,vmcall bench-null test=bench"
+# The bench guest (tests/bench) as domain 0 on xen-core and on Xen 4.17,
+# under QEMU -icount shift=0,align=off,sleep=off -rtc clock=vm (guest rdtsc
+# = instructions executed) and again under plain TCG (TSC ticks, the
+# flush-heavy rows): one side-by-side table with ratios and targets, saved
+# to build/bench.json; then the host benchmark of the page-type model.
+# QEMU_LOCK is a command prefix for the QEMU runs (e.g. a flock).
+# `make bench-compare FILE=saved.json` prints what changed between a saved
+# report and build/bench.json.
+BENCH        := $(BARE)/bench
+FILE         ?= build/bench-saved.json
+bench: build xen-image
+	$(QEMU_LOCK) target/release/xen-bench run $(HV) $(BENCH) build/xen-4.17 --json build/bench.json
 	$(CARGO) bench -p xen-core --bench mm
+
+bench-compare:
+	target/release/xen-bench compare $(FILE) build/bench.json
 
 # Coverage-guided fuzzing of mmu_update/mmuext_op with the invariant checker
 # (outside the workspace; not part of `make test`). FUZZ_SECONDS bounds it.

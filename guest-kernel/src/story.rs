@@ -103,7 +103,6 @@ pub fn run(si: &'static StartInfo) -> ! {
             say!("Test result: FAILURE");
             guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
         }
-        Some("bench") => bench(si),
         Some("mmu-flood") => crate::isolation_modes::mmu_flood(si),
         Some("dead-domain") => crate::isolation_modes::dead_domain(),
         Some("console-flood") => crate::isolation_modes::console_flood(si),
@@ -486,58 +485,6 @@ fn refusals(si: &StartInfo) -> ! {
         && not_owned == Err(Errno::EBUSY)
         && batch.is_err_and(|e| e.errno == Errno::EINVAL && e.done == 1);
     say!("Test result: {}", if ok { "SUCCESS" } else { "FAILURE" });
-    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
-}
-
-/// Median, minimum and maximum of `f()` over many runs, less the cost of
-/// the measuring sequence.
-fn stats(mut f: impl FnMut() -> u64) -> (u64, u64, u64) {
-    const N: usize = 301;
-    let overhead = (0..16).map(|_| mem::rdtsc_pair()).min().unwrap_or(0);
-    let mut v = [0u64; N];
-    for slot in v.iter_mut() {
-        *slot = f().saturating_sub(overhead);
-    }
-    v.sort_unstable();
-    (v[N / 2], v[0], v[N - 1])
-}
-
-/// `test=bench`: round-trip instruction counts (run under QEMU `-icount`,
-/// module options `hcall-ext=int82,vmcall bench-null`).
-fn bench(si: &StartInfo) -> ! {
-    use mem::{timed_hypercall, timed_multicall, Entry};
-    let nr = HypercallNr::XEN_VERSION.0;
-    // User mode on the boot tables: a user root, the benchmark's code.
-    map_user_space(mfn_of_pfn((si.pt_base - VIRT_BASE) / 4096), user::bench_code());
-    check("stack_switch and the benchmark's syscall callback", user::bench_setup());
-    // Two xen_version(XENVER_version) entries.
-    let mut list = [abi::multicall::MulticallEntry { op: nr, ..Default::default() }; 2];
-    let rows = [
-        ("bare syscall into a do-nothing entry (floor)", stats(|| timed_hypercall(Entry::Syscall, 127, 0))),
-        ("xen_version(XENVER_version) via syscall", stats(|| timed_hypercall(Entry::Syscall, nr, 0))),
-        ("xen_version(XENVER_version) via int 0x82", stats(|| timed_hypercall(Entry::Int82, nr, 0))),
-        ("xen_version(XENVER_version) via vmcall", stats(|| timed_hypercall(Entry::Vmcall, nr, 0))),
-        (
-            "user syscall -> guest kernel -> iret to user",
-            stats(|| user::bench_round_trip(USER_CODE, USER_CODE + 0x2000)),
-        ),
-        ("multicall of 2 x xen_version(XENVER_version)", stats(|| timed_multicall(&mut list))),
-        ("emulated rdmsr (IA32_PAT): #GP, emulate, return", stats(|| mem::timed_rdmsr(0x277))),
-    ];
-    if list.iter().any(|e| e.result != 0x0004_0011) {
-        fail("multicall results were not stored");
-    }
-    for (what, (med, min, max)) in rows {
-        say!("bench: {what:<48} median {med:>5}  min {min:>5}  max {max:>5} instructions");
-    }
-    let floor = rows[0].1 .0;
-    let syscall = rows[1].1 .0;
-    say!(
-        "bench: dispatch overhead above the floor (syscall path): {} instructions; budget 150 per round trip: {}",
-        syscall.saturating_sub(floor),
-        if syscall <= 150 { "met" } else { "NOT met" }
-    );
-    say!("Test result: SUCCESS");
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }
 

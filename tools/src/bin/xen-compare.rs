@@ -12,51 +12,28 @@
 //! with the hypervisor's success exit).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Duration;
 use xen_tools::conformance::{compare, parse_cases};
 use xen_tools::iso::{IsoSpec, ModuleSpec};
 use xen_tools::qemu::{decode_exit, BootPath, QemuConfig};
 use xen_tools::verdict::{exit_status, judge, parse_results, GuestsVerdict};
+use xen_tools::xen_ref::XenRun;
 
 /// A run's serial log and whether the run passed by its own verdict.
 type RunLog = (String, bool);
 
-/// Boots Xen with the suite as dom0; returns the serial log. Xen does not
-/// end QEMU by itself, so the log is watched and QEMU stopped.
+/// Boots Xen with the suite as dom0; returns the serial log.
 fn run_xen(xen: &Path, suite: &Path, log: &Path) -> Result<String, String> {
-    let _ = std::fs::remove_file(log);
-    let mut child = Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-cpu", "max", "-m", "512", "-display", "none", "-monitor", "none", "-no-reboot"])
-        .arg("-serial")
-        .arg(format!("file:{}", log.display()))
-        .arg("-kernel")
-        .arg(xen)
-        .arg("-initrd")
-        .arg(format!("{} name=conformance", suite.display()))
-        .args([
-            "-append",
-            "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=64M,max:64M dom0_max_vcpus=1 noreboot",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting QEMU: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let text = loop {
-        std::thread::sleep(Duration::from_millis(200));
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let done = text.contains("Dom0 halted") || text.contains("Dom0 crashed") || text.contains("Panic on CPU");
-        if done || Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
-            let _ = child.kill();
-            let _ = child.wait();
-            if !done {
-                return Err(format!("Xen run did not finish; see {}", log.display()));
-            }
-            break text;
-        }
+    let run = XenRun {
+        xen,
+        guest: suite,
+        guest_cmdline: "name=conformance",
+        log,
+        extra: &[],
+        timeout: Duration::from_secs(180),
     };
-    Ok(text)
+    run.run()
 }
 
 fn run_ours(hv: &Path, suite: &Path, dir: &Path) -> Result<RunLog, String> {

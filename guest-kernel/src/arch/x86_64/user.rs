@@ -89,84 +89,7 @@ user_resume:
 "#
 );
 
-core::arch::global_asm!(
-    r#"
-    .section .text.user_bench, "ax"
-    // The benchmark's user code (copied to a user page): RDTSC, a SYSCALL
-    // the kernel answers at once with iret, RDTSC; the difference goes to
-    // the kernel with system call 4.
-    .global user_bench_start
-user_bench_start:
-    rdtsc
-    shl rdx, 32
-    or rax, rdx
-    mov r9, rax
-    mov eax, 3
-    syscall
-    rdtsc
-    shl rdx, 32
-    or rax, rdx
-    sub rax, r9
-    mov rdi, rax
-    mov eax, 4
-    syscall
-    ud2
-    .global user_bench_end
-user_bench_end:
-
-    .section .text.user_bench_entry, "ax"
-    // The benchmark's syscall callback: call 3 goes straight back to user
-    // mode (what a kernel's fast system-call return does); call 4 hands the
-    // result over and resumes the kernel where user_bench_enter left it.
-    .global user_bench_cb
-user_bench_cb:
-    cmp eax, 3
-    jne 1f
-    pop rcx
-    pop r11
-    push 0
-    jmp hypercall_page + 23 * 32
-1:
-    mov [rip + USER_BENCH_RESULT], rdi
-    mov rsp, [rip + USER_BENCH_RSP]
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbp
-    pop rbx
-    ret
-
-    // user_bench_enter(rip, rsp): run the user code once.
-    .global user_bench_enter
-user_bench_enter:
-    push rbx
-    push rbp
-    push r12
-    push r13
-    push r14
-    push r15
-    mov [rip + USER_BENCH_RSP], rsp
-    push 0xE02B
-    push rsi
-    push 0x202
-    push 0xE033
-    push rdi
-    push 0
-    jmp hypercall_page + 23 * 32
-"#
-);
-
-#[no_mangle]
-static USER_BENCH_RSP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-#[no_mangle]
-static USER_BENCH_RESULT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
 extern "C" {
-    fn user_bench_cb();
-    fn user_bench_enter(rip: u64, rsp: u64);
-    static user_bench_start: u8;
-    static user_bench_end: u8;
     fn user_syscall_cb();
     fn user_resume(area: *const u64) -> !;
     static user_task_start: u8;
@@ -233,38 +156,6 @@ pub fn task_code() -> &'static [u8] {
         let len = (&raw const user_task_end as usize) - (start as usize);
         core::slice::from_raw_parts(start, len)
     }
-}
-
-/// The benchmark's user code, to be copied into a user page.
-pub fn bench_code() -> &'static [u8] {
-    // SAFETY: the two labels delimit the code in this image.
-    unsafe {
-        let start = &raw const user_bench_start;
-        let len = (&raw const user_bench_end as usize) - (start as usize);
-        core::slice::from_raw_parts(start, len)
-    }
-}
-
-/// Prepares [`bench_round_trip`]: the kernel stack and the benchmark's
-/// syscall callback.
-pub fn bench_setup() -> Result<(), abi::Errno> {
-    let cb =
-        CallbackRegister { kind: CALLBACKTYPE_SYSCALL, flags: 0, pad: 0, address: user_bench_cb as *const () as u64 };
-    // SAFETY: the stack is ours and unused; the callback is the stub above.
-    unsafe {
-        abi::guest::stack_switch(FLAT_KERNEL_SS64, kstack_top())?;
-        abi::guest::register_callback(&cb)
-    }
-}
-
-/// Instructions (RDTSC under `-icount`) of one user `syscall` → guest
-/// kernel → `iret` back to user, RDTSC included, measured in user mode by
-/// the [`bench_code`] copied at `code` (stack `stack_top`).
-pub fn bench_round_trip(code: u64, stack_top: u64) -> u64 {
-    // SAFETY: the code comes back through the callback, which restores the
-    // callee-saved registers and RSP; the caller mapped code and stack.
-    unsafe { user_bench_enter(code, stack_top) };
-    USER_BENCH_RESULT.load(core::sync::atomic::Ordering::SeqCst)
 }
 
 fn kstack_top() -> u64 {
