@@ -210,6 +210,7 @@
 pub mod console;
 pub mod elfnote;
 pub mod errno;
+pub mod event_channel;
 pub mod hypercall;
 pub mod ids;
 pub mod memory;
