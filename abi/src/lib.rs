@@ -227,6 +227,7 @@
 pub mod console;
 pub mod elfnote;
 pub mod errno;
+pub mod event_channel;
 pub mod guide;
 pub mod hypercall;
 pub mod ids;
