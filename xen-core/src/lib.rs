@@ -20,6 +20,7 @@ pub mod emulate;
 pub mod hypercall;
 pub mod mm;
 pub mod sched;
+pub mod time;
 pub mod util;
 pub mod verdict;
 
