@@ -225,6 +225,7 @@ pub mod sched;
 pub mod shared_info;
 pub mod start_info;
 pub mod traps;
+pub mod vcpu;
 pub mod version;
 
 pub use errno::Errno;

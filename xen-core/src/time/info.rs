@@ -73,6 +73,29 @@ pub fn publish_time<M: PhysMemory + ?Sized>(mem: &mut M, at: PhysAddr, stamp: &T
     true
 }
 
+/// Writes `stamp` into a guest's own `vcpu_time_info` copy at `va`
+/// (`register_vcpu_time_memory_area`), with the version protocol. Faults
+/// are ignored, as Xen ignores them.
+pub fn publish_time_to_guest<G: crate::hypercall::GuestMemory + ?Sized>(
+    g: &crate::hypercall::Guest<'_, G>,
+    va: u64,
+    stamp: &TimeStamp,
+) {
+    let version = g.read_u32(va).unwrap_or(0);
+    let odd = version.wrapping_add(1) | 1;
+    let mut b = [0u8; 32];
+    b[0..4].copy_from_slice(&odd.to_le_bytes());
+    b[8..16].copy_from_slice(&stamp.tsc.to_le_bytes());
+    b[16..24].copy_from_slice(&stamp.system_time.0.to_le_bytes());
+    b[24..28].copy_from_slice(&stamp.mul.to_le_bytes());
+    b[28] = stamp.shift as u8;
+    b[29] = stamp.flags;
+    if g.write(va, &b[..8]).is_err() || g.write(va + 8, &b[8..]).is_err() {
+        return;
+    }
+    let _ = g.write(va, &odd.wrapping_add(1).to_le_bytes());
+}
+
 /// UTC at system time 0, in seconds and nanoseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WallClock {

@@ -11,6 +11,7 @@ pub mod rtc;
 pub mod runstate;
 pub mod scale;
 pub mod timers;
+pub mod vcpu;
 
 pub use clock::{Clock, SystemTime};
 pub use scale::TimeScale;
