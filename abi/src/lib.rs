@@ -246,6 +246,7 @@ pub mod segbase;
 pub mod shared_info;
 pub mod start_info;
 pub mod traps;
+pub mod vcpu;
 pub mod version;
 pub mod vm_assist;
 

@@ -21,6 +21,7 @@ pub mod event;
 pub mod hypercall;
 pub mod mm;
 pub mod sched;
+pub mod time;
 pub mod util;
 pub mod verdict;
 

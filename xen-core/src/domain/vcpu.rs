@@ -127,6 +127,12 @@ pub struct Vcpu {
     /// Virtual CR2/CR4, debug registers, I/O permissions and latches of
     /// the privileged-instruction emulator.
     pub emul: crate::emulate::EmulState,
+    /// Guest timers, runstate, registered areas and what a block waits for.
+    pub time: crate::time::vcpu::VcpuTime,
+    /// Where this vCPU's `vcpu_info` lives: its slot in shared_info, or
+    /// the guest frame `VCPUOP_register_vcpu_info` moved it to. Read only
+    /// through [`Vcpu::vcpu_info_location`].
+    vcpu_info: crate::mm::PhysAddr,
 }
 
 /// The data-segment selectors of a vCPU.
@@ -159,6 +165,22 @@ impl Vcpu {
             vm_assist: 0,
             fpu: FpuState::new(),
             emul: crate::emulate::EmulState::default(),
+            time: crate::time::vcpu::VcpuTime::default(),
+            vcpu_info: crate::mm::PhysAddr(0),
         }
+    }
+
+    /// The machine address of this vCPU's `vcpu_info` (64 bytes:
+    /// `evtchn_upcall_pending` @0, `evtchn_upcall_mask` @1,
+    /// `evtchn_pending_sel` @8, `time` @32). Every reader and writer of
+    /// vcpu_info goes through this, so `register_vcpu_info` moves it for all.
+    pub fn vcpu_info_location(&self) -> crate::mm::PhysAddr {
+        self.vcpu_info
+    }
+
+    /// Places `vcpu_info` at `at` (the builder: the shared_info slot;
+    /// `register_vcpu_info`: the guest's frame).
+    pub fn set_vcpu_info_location(&mut self, at: crate::mm::PhysAddr) {
+        self.vcpu_info = at;
     }
 }

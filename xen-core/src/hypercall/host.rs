@@ -22,11 +22,33 @@ pub struct HostInfo {
     pub m2p_mfn: Mfn,
     /// The hypervisor command line, NUL-padded (truncated to 1023 bytes).
     pub cmdline: [u8; 1024],
+    /// The TSC calibrated at boot: Xen system time.
+    pub clock: crate::time::Clock,
+    /// Reads the TSC (the arch layer's `rdtsc`; a fake in host tests).
+    pub read_tsc: fn() -> u64,
+    /// `vcpu_time_info.flags` (`XEN_PVCLOCK_TSC_STABLE` when the TSC is
+    /// invariant).
+    pub time_flags: u8,
+}
+
+impl HostInfo {
+    /// Xen system time now.
+    pub fn now(&self) -> crate::time::SystemTime {
+        self.clock.at((self.read_tsc)())
+    }
 }
 
 impl Default for HostInfo {
     fn default() -> Self {
-        HostInfo { e820: FixedVec::new(), max_page: 0, m2p_mfn: Mfn(0), cmdline: [0; 1024] }
+        HostInfo {
+            e820: FixedVec::new(),
+            max_page: 0,
+            m2p_mfn: Mfn(0),
+            cmdline: [0; 1024],
+            clock: crate::time::Clock::default(),
+            read_tsc: || 0,
+            time_flags: 0,
+        }
     }
 }
 

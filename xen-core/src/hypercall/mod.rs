@@ -17,6 +17,7 @@ pub mod refusal_log;
 mod sched;
 pub mod system;
 mod traps;
+mod vcpu_op;
 
 #[cfg(test)]
 mod tests;
@@ -178,6 +179,8 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             HypercallNr::SET_DEBUGREG => (self.set_debugreg(a[0], a[1]), Action::Continue),
             HypercallNr::GET_DEBUGREG => (self.get_debugreg(a[0]), Action::Continue),
             HypercallNr::PHYSDEV_OP => (self.physdev_op(a[0], a[1]), Action::Continue),
+            HypercallNr::SET_TIMER_OP => (self.set_timer_op(a[0]), Action::Continue),
+            HypercallNr::VCPU_OP => self.vcpu_op(a[0], a[1], a[2]),
             _ => (Err(Errno::ENOSYS), Action::Continue),
         }
     }

@@ -138,8 +138,9 @@ pub fn fpu_taskswitch(set: bool) -> Result<u64, Errno> {
     call(HypercallNr::FPU_TASKSWITCH, [u64::from(set), 0, 0, 0, 0])
 }
 
-/// Sets virtual debug register `reg` (`set_debugreg`; xen-core never loads
-/// them into the hardware).
+/// Sets debug register `reg` (`set_debugreg`): DR0–3 addresses (never
+/// the hypervisor's range), DR6, DR7. Breakpoints it enables fire in the
+/// guest as #DB (trap 1), with DR6 readable through [`get_debugreg`].
 ///
 /// # Errors
 /// `EPERM` for a DR0–DR3 address in the hypervisor's range, DR7.GD, or an

@@ -43,10 +43,12 @@
 mod cpu;
 mod memory;
 mod system;
+mod time;
 
 pub use cpu::*;
 pub use memory::*;
 pub use system::*;
+pub use time::*;
 
 use super::hypercall5;
 use crate::hypercall::HypercallNr;

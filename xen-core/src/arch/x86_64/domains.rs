@@ -241,10 +241,13 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
     for &b in cfg.name.unwrap_or(&default_name).as_bytes() {
         let _ = name.push(b);
     }
+    let mut vcpu = Vcpu::new(built.ctx);
+    // vCPU 0's slot is the first in shared_info.
+    vcpu.set_vcpu_info_location(PhysAddr(built.shared_info.to_maddr()));
     domains()[index] = Some(Domain {
         id: dom,
         name,
-        vcpu: Vcpu::new(built.ctx),
+        vcpu,
         state: RunState::Runnable,
         shared_info: built.shared_info,
         line: FixedVec::new(),

@@ -8,6 +8,7 @@ mod fpu_taskswitch;
 mod multicall;
 mod segment_base;
 mod subops;
+mod time_ops;
 
 use super::{Action, Call, ConsoleSink, GuestMemory};
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};

@@ -1,0 +1,138 @@
+//! `vcpu_op` (24) and `set_timer_op` (15) (fact sheet §3.3–§3.4). Every
+//! domain has one vCPU, id 0, which is always up and always the caller:
+//! ids from 1 up are `-ENOENT` (Xen's answer for an id at or past
+//! `max_vcpus`), and the commands that need the calling vCPU accept 0.
+
+use super::{Action, Call, ConsoleSink, GuestMemory};
+use crate::mm::{MmHooks, PhysMemory};
+use crate::time::timers::Armed;
+use crate::time::vcpu::guest_timer_fired;
+use abi::vcpu::*;
+use abi::Errno;
+
+/// `sizeof(struct vcpu_guest_context)` on x86_64 (`VCPUOP_initialise`).
+const VCPU_GUEST_CONTEXT_SIZE: u64 = 5168;
+
+impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
+    /// `set_timer_op(timeout)`: always 0.
+    pub(super) fn set_timer_op(&mut self, timeout: u64) -> Result<u64, Errno> {
+        let now = self.host.now();
+        if self.vcpu.time.timers.set_timer_op(now, timeout) == Armed::FireNow {
+            self.timer_fired_now();
+        }
+        Ok(0)
+    }
+
+    /// A timer armed in the past fires at once.
+    fn timer_fired_now(&mut self) {
+        guest_timer_fired(self.mm.mem, self.vcpu.vcpu_info_location());
+    }
+
+    /// `vcpu_op(cmd, vcpuid, arg)`. Xen takes `cmd` as an int and `vcpuid`
+    /// as an unsigned int: the upper halves of both registers are ignored.
+    pub(super) fn vcpu_op(&mut self, cmd: u64, vcpuid: u64, arg: u64) -> (Result<u64, Errno>, Action) {
+        if vcpuid as u32 != 0 {
+            return (Err(Errno::ENOENT), Action::Continue);
+        }
+        let r = match u64::from(cmd as u32) {
+            VCPUOP_INITIALISE => self.vcpu_initialise(arg),
+            // Up already: nothing to wake.
+            VCPUOP_UP => Ok(0),
+            // The last vCPU going down powers the domain off (Xen's rule).
+            VCPUOP_DOWN => return (Ok(0), Action::Shutdown(abi::sched::SHUTDOWN_POWEROFF)),
+            VCPUOP_IS_UP => Ok(u64::from(!self.vcpu.time.down)),
+            VCPUOP_GET_RUNSTATE_INFO => self.get_runstate_info(arg),
+            VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => self.register_runstate_area(arg),
+            VCPUOP_SET_PERIODIC_TIMER => self.set_periodic_timer(arg),
+            VCPUOP_STOP_PERIODIC_TIMER => {
+                self.vcpu.time.timers.stop_periodic();
+                Ok(0)
+            }
+            VCPUOP_SET_SINGLESHOT_TIMER => self.set_singleshot_timer(arg),
+            VCPUOP_STOP_SINGLESHOT_TIMER => {
+                self.vcpu.time.timers.stop_singleshot();
+                Ok(0)
+            }
+            // Only a hardware domain's vCPUs pinned 1:1 have a physical id.
+            VCPUOP_GET_PHYSID => Err(Errno::EINVAL),
+            VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => self.register_time_area(arg),
+            _ => Err(Errno::ENOSYS),
+        };
+        (r, Action::Continue)
+    }
+
+    /// `VCPUOP_initialise` on vCPU 0, which is initialised: the context is
+    /// copied in first (`-EFAULT`), then `-EEXIST`.
+    fn vcpu_initialise(&mut self, arg: u64) -> Result<u64, Errno> {
+        let mut buf = [0u8; 256];
+        let mut off = 0;
+        while off < VCPU_GUEST_CONTEXT_SIZE {
+            let n = (VCPU_GUEST_CONTEXT_SIZE - off).min(buf.len() as u64);
+            self.mem().read(arg.wrapping_add(off), &mut buf[..n as usize])?;
+            off += n;
+        }
+        Err(Errno::EEXIST)
+    }
+
+    fn set_periodic_timer(&mut self, arg: u64) -> Result<u64, Errno> {
+        let period = self.mem().read_u64(arg)?;
+        let now = self.host.now();
+        self.vcpu.time.timers.set_periodic(now, period).map(|()| 0)
+    }
+
+    fn set_singleshot_timer(&mut self, arg: u64) -> Result<u64, Errno> {
+        let mut b = [0u8; 16];
+        self.mem().read(arg, &mut b)?;
+        let timeout = u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+        let now = self.host.now();
+        if self.vcpu.time.timers.set_singleshot(now, timeout) == Armed::FireNow {
+            self.timer_fired_now();
+        }
+        Ok(0)
+    }
+
+    /// The runstate with the current stay counted, as Xen's
+    /// `vcpu_runstate_get` reports it.
+    fn runstate_now(&self) -> [u8; 48] {
+        let mut r = self.vcpu.time.runstate;
+        let now = self.host.now().max(r.entry);
+        r.time[r.state as usize & 3] += now.0 - r.entry.0;
+        r.to_bytes(0)
+    }
+
+    fn get_runstate_info(&mut self, arg: u64) -> Result<u64, Errno> {
+        let bytes = self.runstate_now();
+        self.mem().write(arg, &bytes)?;
+        Ok(0)
+    }
+
+    /// `register_runstate_memory_area`: the area must lie in guest space;
+    /// the current state is copied at once, its faults ignored.
+    fn register_runstate_area(&mut self, arg: u64) -> Result<u64, Errno> {
+        let va = self.mem().read_u64(arg)?;
+        if !abi::GuestVa(va).range_is_guest_accessible(48) {
+            return Err(Errno::EFAULT);
+        }
+        self.vcpu.time.runstate_area = va;
+        if va != 0 {
+            let bytes = self.runstate_now();
+            let _ = self.mem().write(va, &bytes);
+        }
+        Ok(0)
+    }
+
+    /// `register_vcpu_time_memory_area`: a second `vcpu_time_info`, written
+    /// at once and at each switch to the vCPU.
+    fn register_time_area(&mut self, arg: u64) -> Result<u64, Errno> {
+        let va = self.mem().read_u64(arg)?;
+        if !abi::GuestVa(va).range_is_guest_accessible(32) {
+            return Err(Errno::EFAULT);
+        }
+        self.vcpu.time.time_area = va;
+        if va != 0 {
+            let stamp = crate::time::info::TimeStamp::of(&self.host.clock, self.host.time_flags);
+            crate::time::info::publish_time_to_guest(&self.mem(), va, &stamp);
+        }
+        Ok(0)
+    }
+}
