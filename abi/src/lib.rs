@@ -210,6 +210,7 @@
 pub mod console;
 pub mod elfnote;
 pub mod errno;
+pub mod grant_table;
 pub mod hypercall;
 pub mod ids;
 pub mod memory;

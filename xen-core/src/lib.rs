@@ -17,6 +17,7 @@ extern crate alloc;
 pub mod boot;
 pub mod domain;
 pub mod emulate;
+pub mod grant;
 pub mod hypercall;
 pub mod mm;
 pub mod sched;
