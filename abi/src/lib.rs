@@ -229,6 +229,7 @@ pub mod elfnote;
 pub mod errno;
 pub mod event_channel;
 pub mod guide;
+pub mod grant_table;
 pub mod hypercall;
 pub mod ids;
 pub mod memory;

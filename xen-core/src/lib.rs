@@ -18,6 +18,7 @@ pub mod boot;
 pub mod domain;
 pub mod emulate;
 pub mod event;
+pub mod grant;
 pub mod hypercall;
 pub mod mm;
 pub mod sched;

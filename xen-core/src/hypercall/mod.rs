@@ -7,6 +7,7 @@
 
 mod debugreg;
 mod fpu;
+mod grant;
 pub mod guest_mem;
 pub mod host;
 mod memory;
@@ -74,6 +75,8 @@ pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSin
     pub entry_len: u64,
     /// Facts about the host and the hypervisor.
     pub host: &'a HostInfo,
+    /// Every domain's grant tables.
+    pub grants: &'a mut crate::grant::Grants<'m>,
 }
 
 /// A hypercall's arguments. A preempted hypercall rewrites them to describe
@@ -150,6 +153,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             HypercallNr::MMU_UPDATE => (self.mmu_update(a), Action::Continue),
             HypercallNr::MMUEXT_OP => (self.mmuext_op(a), Action::Continue),
             HypercallNr::MEMORY_OP => (self.memory_op(a), Action::Continue),
+            HypercallNr::GRANT_TABLE_OP => (self.grant_table_op(a), Action::Continue),
             _ => self.multicall(a),
         }
     }
@@ -202,6 +206,7 @@ const fn continuable(nr: u64) -> bool {
             | HypercallNr::MMU_UPDATE
             | HypercallNr::MMUEXT_OP
             | HypercallNr::MEMORY_OP
+            | HypercallNr::GRANT_TABLE_OP
             | HypercallNr::MULTICALL
     )
 }

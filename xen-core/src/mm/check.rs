@@ -20,8 +20,38 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 
+/// References held outside the page tables, pins, roots and GDTs: grant
+/// mappings ([`crate::grant::check`]).
+pub trait ExternalRefs {
+    /// General and writable-type references on `mfn` held elsewhere.
+    fn refs(&self, mfn: Mfn) -> (u64, u64);
+    /// Whether an L1 entry of `l1_owner` may map `target`, a frame of
+    /// another domain (a grant host mapping).
+    fn foreign_map_allowed(&self, l1_owner: DomId, target: Mfn) -> bool;
+}
+
+/// No references outside the memory model.
+pub struct NoExternal;
+
+impl ExternalRefs for NoExternal {
+    fn refs(&self, _: Mfn) -> (u64, u64) {
+        (0, 0)
+    }
+    fn foreign_map_allowed(&self, _: DomId, _: Mfn) -> bool {
+        false
+    }
+}
+
 /// Checks every invariant; returns a description of the first violation.
 pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<(), String> {
+    check_invariants_with(mm, &NoExternal)
+}
+
+/// [`check_invariants`], counting the references `ext` holds.
+pub fn check_invariants_with<M: PhysMemory, H: MmHooks>(
+    mm: &Mm<'_, M, H>,
+    ext: &impl ExternalRefs,
+) -> Result<(), String> {
     let n = mm.frames.len();
     let mut count = vec![0u64; n];
     let mut type_count = vec![0u64; n];
@@ -36,6 +66,9 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
             if (info.owner() != DomId::INVALID && !io) || info.pinned() || info.type_count() != 0 || info.allocated() {
                 return Err(format!("free frame {m:?} has state {info:?}"));
             }
+            if ext.refs(m) != (0, 0) {
+                return Err(format!("free frame {m:?} is still referenced by a grant mapping"));
+            }
             continue;
         }
         if let Some(o) = owned.get_mut(info.owner().0 as usize).filter(|_| !info.xen_heap()) {
@@ -44,6 +77,9 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
         if info.allocated() {
             count[i] += 1;
         }
+        let (refs, types) = ext.refs(m);
+        count[i] += refs;
+        type_count[i] += types;
         if info.pinned() {
             if info.page_type().level().is_none() || info.type_count() == 0 {
                 return Err(format!("pinned frame {m:?} is not a live page table: {info:?}"));
@@ -157,7 +193,10 @@ pub fn check_invariants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>) -> Result<
             let t_idx = target.0 as usize;
             if level == 1 {
                 count[t_idx] += 1;
-                if t.owner() != info.owner() && !mm.domain(info.owner()).is_some_and(|d| d.privileged) {
+                if t.owner() != info.owner()
+                    && !mm.domain(info.owner()).is_some_and(|d| d.privileged)
+                    && !ext.foreign_map_allowed(info.owner(), target)
+                {
                     return Err(format!(
                         "L1 {table:?}[{index}] of {:?} maps {target:?} of {:?}",
                         info.owner(),

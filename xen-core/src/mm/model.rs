@@ -300,6 +300,14 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         }
     }
 
+    /// Ends the sharing of a hypervisor frame (a grant status frame): drops
+    /// its allocation reference. The caller checked nothing else holds it.
+    pub fn release_xen_heap_frame(&mut self, mfn: Mfn) {
+        debug_assert!(self.info(mfn).xen_heap() && self.info(mfn).allocated());
+        self.info_mut(mfn).set_allocated(false);
+        self.put_page(mfn);
+    }
+
     /// Takes a general reference on `mfn`, which must be allocated to `owner`.
     pub fn get_page(&mut self, mfn: Mfn, owner: DomId) -> Result<(), RefError> {
         if !self.is_ram(mfn) {

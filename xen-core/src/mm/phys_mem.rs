@@ -31,6 +31,23 @@ pub trait PhysMemory {
     fn next_present(&self, table: Mfn, from: usize, to: usize) -> usize {
         (from..to).find(|&i| self.read_u64(PhysAddr(table.to_maddr() + i as u64 * 8)) & 1 != 0).unwrap_or(to)
     }
+    /// Copies `len` bytes from `src` to `dst` (any alignment; the ranges
+    /// do not overlap unless equal).
+    fn copy_bytes(&mut self, dst: PhysAddr, src: PhysAddr, len: usize) {
+        let mut i = 0;
+        while i < len {
+            let (s, d) = (src.0 + i as u64, dst.0 + i as u64);
+            if s % 8 == 0 && d % 8 == 0 && len - i >= 8 {
+                let w = self.read_u64(PhysAddr(s));
+                self.write_u64(PhysAddr(d), w);
+                i += 8;
+                continue;
+            }
+            let b = (self.read_u64(PhysAddr(s & !7)) >> ((s & 7) * 8)) as u8;
+            self.write_bytes(PhysAddr(d), &[b]);
+            i += 1;
+        }
+    }
     /// Fills frame `mfn` with zeroes.
     fn zero_frame(&mut self, mfn: Mfn) {
         for i in 0..512 {

@@ -41,11 +41,13 @@
 //! the full worked example.
 
 mod cpu;
+mod grant;
 mod memory;
 mod system;
 mod time;
 
 pub use cpu::*;
+pub use grant::*;
 pub use memory::*;
 pub use system::*;
 pub use time::*;

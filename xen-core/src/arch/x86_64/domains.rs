@@ -103,6 +103,7 @@ pub fn run_domains(
         refused_modules: 0,
         hv_root: root,
         fpu_owner: None,
+        grants: boot_grants(nx),
     };
     for (i, d) in hv.mm.domains.iter_mut().enumerate() {
         d.id = DomId(i as u16);
@@ -157,6 +158,18 @@ pub fn run_domains(
     hv.check.arm(&mut hv.mm.hooks.pending);
     state_init(hv);
     entry::enter(&to_frame(&ctx))
+}
+
+/// Grant-table storage for every domain slot, allocated once at boot.
+fn boot_grants(nx: bool) -> crate::grant::Grants<'static> {
+    use crate::grant::{storage_for, Active, GrantTable, MapTrack};
+    let (t, a, m) = storage_for(MAX_DOMAINS);
+    crate::grant::Grants {
+        tables: alloc::vec![GrantTable::NONE; t].leak(),
+        active: alloc::vec![Active::FREE; a].leak(),
+        maptrack: alloc::vec![MapTrack::FREE; m].leak(),
+        nx,
+    }
 }
 
 fn fail(index: usize, what: &dyn core::fmt::Display) {
@@ -236,6 +249,10 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
             return fail(&format_args!("building the start of day failed ({e:?})"));
         }
     };
+    if let Err(e) = hv.grants.init_domain(&mut hv.mm, dom) {
+        let _ = Teardown::new(&hv.mm, dom).run(&mut hv.mm);
+        return fail(&format_args!("no grant table ({e:?})"));
+    }
     let mut name: FixedVec<u8, 32> = FixedVec::new();
     let default_name = alloc::format!("dom{index}");
     for &b in cfg.name.unwrap_or(&default_name).as_bytes() {

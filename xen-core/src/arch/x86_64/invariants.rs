@@ -10,7 +10,6 @@
 //! vectors on the heap, which `setup` enlarges for it.
 
 use super::hooks::PENDING_CHECK;
-use crate::mm::check::check_invariants;
 use crate::mm::{MmHooks, PhysMemory};
 
 /// The checker's schedule and results.
@@ -62,10 +61,11 @@ impl DebugCheck {
     pub fn run<M: PhysMemory, H: MmHooks>(
         &mut self,
         mm: &crate::mm::Mm<'_, M, H>,
+        grants: &crate::grant::Grants<'_>,
         what: core::fmt::Arguments<'_>,
     ) -> bool {
         self.runs += 1;
-        match check_invariants(mm) {
+        match crate::grant::check::check_all(mm, grants) {
             Ok(()) => true,
             Err(msg) => {
                 self.violations += 1;

@@ -139,6 +139,12 @@ impl PhysMemory for DirectMap {
         i
     }
 
+    fn copy_bytes(&mut self, dst: PhysAddr, src: PhysAddr, len: usize) {
+        // SAFETY: callers pass ranges inside RAM frames they hold references
+        // on, all in the direct map; `copy` allows any overlap.
+        unsafe { core::ptr::copy(Self::ptr(src).cast::<u8>(), Self::ptr(dst).cast::<u8>(), len) }
+    }
+
     fn zero_frame(&mut self, mfn: Mfn) {
         // SAFETY: a whole RAM frame inside the direct map, owned by the caller.
         unsafe { core::ptr::write_bytes(Self::ptr(PhysAddr::of_mfn(mfn)).cast::<u8>(), 0, 4096) }

@@ -44,6 +44,8 @@ pub struct Hypervisor {
     pub(super) fpu_owner: Option<usize>,
     /// Facts about the host that hypercalls report.
     pub(super) host: &'static HostInfo,
+    /// Every domain's grant tables.
+    pub(super) grants: crate::grant::Grants<'static>,
 }
 
 /// The hypervisor's state. There is one CPU, the hypervisor runs with
@@ -194,7 +196,7 @@ pub fn syscall_entry(frame: &mut TrapFrame) {
 fn after_hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action: Action) {
     if hv.mm.hooks.pending & PENDING_CHECK != 0 && hv.check.tick() {
         let n = hv.check.hypercalls;
-        if !hv.check.run(&hv.mm, format_args!("after hypercall {n} (domain {i})")) {
+        if !hv.check.run(&hv.mm, &hv.grants, format_args!("after hypercall {n} (domain {i})")) {
             action = Action::Crash("the invariant checker found a violation (check=)");
         }
     }
@@ -457,10 +459,11 @@ fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     // SAFETY: the hypervisor's own L4 maps everything the hypervisor uses.
     unsafe { cpu::set_cr3(hv.hv_root) };
     let mm = &mut hv.mm;
+    hv.grants.release_domain(mm, DomId(i as u16));
     let report = Teardown::new(mm, DomId(i as u16)).run(mm);
     d_mut(i).state = state;
     if hv.check.enabled() {
-        hv.check.run(&hv.mm, format_args!("after the teardown of domain {i}"));
+        hv.check.run(&hv.mm, &hv.grants, format_args!("after the teardown of domain {i}"));
     }
     if report.still_referenced > 0 {
         log::warn!("domain {i}: {} frames still referenced by other domains", report.still_referenced);
@@ -518,7 +521,7 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
 pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u64) -> Action {
     let d = d_mut(i);
     hv.mm.hooks.work = 0;
-    let Hypervisor { mm, console, host, .. } = hv;
+    let Hypervisor { mm, console, host, grants, .. } = hv;
     let nr = ctx.gpr[reg::RAX];
     let mut call = Call {
         dom: DomId(i as u16),
@@ -531,6 +534,7 @@ pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, e
         line: &mut d.line,
         entry_len,
         host,
+        grants,
     };
     call.dispatch(nr)
 }

@@ -13,6 +13,13 @@ fn call(vcpu: &mut Vcpu, g: &FakeGuest, nr: N, args: &[u64]) -> i64 {
     let mut line: FixedVec<u8, 128> = FixedVec::new();
     let mut mm = w.mm();
     let mut ctx = regs(nr.0, args);
+    let (t, a, m) = crate::grant::storage_for(3);
+    let (mut t, mut a, mut m) = (
+        vec![crate::grant::GrantTable::NONE; t],
+        vec![crate::grant::Active::FREE; a],
+        vec![crate::grant::MapTrack::FREE; m],
+    );
+    let mut g_grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
     let mut c = Call {
         dom: D1,
         ctx: &mut ctx,
@@ -24,6 +31,7 @@ fn call(vcpu: &mut Vcpu, g: &FakeGuest, nr: N, args: &[u64]) -> i64 {
         line: &mut line,
         entry_len: 2,
         host: &HOST,
+        grants: &mut g_grants,
     };
     assert_eq!(c.dispatch(nr.0), Action::Continue);
     ctx.gpr[reg::RAX] as i64

@@ -11,6 +11,13 @@ fn taskswitch(w: &mut World, vcpu: &mut Vcpu, arg: u64) -> (u64, Action) {
     let mut line: FixedVec<u8, 128> = FixedVec::new();
     let mut mm = w.mm();
     let mut ctx = regs(N::FPU_TASKSWITCH.0, &[arg]);
+    let (t, a, m) = crate::grant::storage_for(3);
+    let (mut t, mut a, mut m) = (
+        vec![crate::grant::GrantTable::NONE; t],
+        vec![crate::grant::Active::FREE; a],
+        vec![crate::grant::MapTrack::FREE; m],
+    );
+    let mut g_grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
     let mut call = Call {
         dom: D1,
         ctx: &mut ctx,
@@ -22,6 +29,7 @@ fn taskswitch(w: &mut World, vcpu: &mut Vcpu, arg: u64) -> (u64, Action) {
         line: &mut line,
         entry_len: 2,
         host: &HOST,
+        grants: &mut g_grants,
     };
     let action = call.dispatch(N::FPU_TASKSWITCH.0);
     (ctx.gpr[reg::RAX], action)

@@ -5,6 +5,7 @@ mod continuations;
 mod dead_domains;
 mod debug_physdev;
 mod fpu_taskswitch;
+mod grant_ops;
 mod multicall;
 mod segment_base;
 mod subops;
@@ -91,25 +92,53 @@ pub static HOST: std::sync::LazyLock<super::HostInfo> =
 /// Where the hypercall instruction (2 bytes, SYSCALL) ends.
 pub const RIP: u64 = 0x40_0002;
 
+type GrantStorage = (Vec<crate::grant::GrantTable>, Vec<crate::grant::Active>, Vec<crate::grant::MapTrack>);
+
+thread_local! {
+    /// Grant state of the test's domains (each test runs on its own thread).
+    static GRANTS: RefCell<GrantStorage> = RefCell::new({
+        let (t, a, m) = crate::grant::storage_for(3);
+        (vec![crate::grant::GrantTable::NONE; t], vec![crate::grant::Active::FREE; a], vec![crate::grant::MapTrack::FREE; m])
+    });
+}
+
+/// Runs `f` with this test's grant tables.
+pub fn with_grants<R>(f: impl FnOnce(&mut crate::grant::Grants<'_>) -> R) -> R {
+    GRANTS.with(|s| {
+        let mut s = s.borrow_mut();
+        let (t, a, m) = &mut *s;
+        f(&mut crate::grant::Grants { tables: t, active: a, maptrack: m, nx: true })
+    })
+}
+
 /// One entry: the registers before it are `ctx`.
 pub fn enter(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, ctx: &mut GuestContext) -> Action {
     let mut vcpu = Vcpu::new(*ctx);
     let mut line: FixedVec<u8, 128> = FixedVec::new();
-    let mut mm = w.mm();
     let nr = ctx.gpr[reg::RAX];
-    let mut call = Call {
-        dom,
-        ctx,
-        vcpu: &mut vcpu,
-        mm: &mut mm,
-        guest,
-        console,
-        shared_info: Mfn(0),
-        line: &mut line,
-        entry_len: 2,
-        host: &HOST,
-    };
-    call.dispatch(nr)
+    with_grants(|g| {
+        let mut mm = w.mm();
+        let mut grants = crate::grant::Grants {
+            tables: &mut *g.tables,
+            active: &mut *g.active,
+            maptrack: &mut *g.maptrack,
+            nx: g.nx,
+        };
+        let mut call = Call {
+            dom,
+            ctx,
+            vcpu: &mut vcpu,
+            mm: &mut mm,
+            guest,
+            console,
+            shared_info: Mfn(0),
+            line: &mut line,
+            entry_len: 2,
+            host: &HOST,
+            grants: &mut grants,
+        };
+        call.dispatch(nr)
+    })
 }
 
 /// Registers for hypercall `nr` with `args`, just after the instruction.

@@ -1,0 +1,100 @@
+//! `grant_table_op` through the dispatcher: the return-value rows (errno)
+//! and the struct layouts the glue decodes, and a preempted batch.
+
+use super::*;
+use crate::mm::tests::world::{D1, D2};
+use abi::grant_table::*;
+use abi::hypercall::HypercallNr as N;
+use abi::Errno;
+
+fn setup() -> (World, FakeGuest) {
+    let mut w = World::new(64);
+    w.hooks.pool = (40..64).map(Mfn).collect();
+    with_grants(|g| {
+        let mut mm = w.mm();
+        g.init_domain(&mut mm, D1).unwrap();
+        g.init_domain(&mut mm, D2).unwrap();
+    });
+    (w, FakeGuest::new(8192))
+}
+
+fn gt(w: &mut World, g: &FakeGuest, cmd: u64, uop: u64, count: u64) -> i64 {
+    run(w, D1, g, &mut Sink::default(), N::GRANT_TABLE_OP.0, &[cmd, uop, count]).0 as i64
+}
+
+#[test]
+fn grant_table_op_return_values() {
+    let (mut w, g) = setup();
+    let e = |e: Errno| e.to_rax();
+    assert_eq!(gt(&mut w, &g, GNTTABOP_QUERY_SIZE, BASE, 1 << 31), e(Errno::EINVAL), "count above INT_MAX");
+    assert_eq!(gt(&mut w, &g, GNTTABOP_QUERY_SIZE | 1 << 12, BASE, 1), e(Errno::EINVAL), "continuation bits");
+    assert_eq!(gt(&mut w, &g, 13, BASE, 1), e(Errno::ENOSYS));
+    for cmd in [GNTTABOP_DUMP_TABLE, GNTTABOP_TRANSFER, GNTTABOP_SWAP_GRANT_REF] {
+        assert_eq!(gt(&mut w, &g, cmd, BASE, 1), e(Errno::ENOSYS), "cmd {cmd}");
+    }
+    assert_eq!(gt(&mut w, &g, GNTTABOP_QUERY_SIZE, BASE, 2), e(Errno::EINVAL));
+    assert_eq!(gt(&mut w, &g, GNTTABOP_SETUP_TABLE, BASE, 0), e(Errno::EINVAL));
+    assert_eq!(gt(&mut w, &g, GNTTABOP_GET_STATUS_FRAMES, BASE, 2), e(Errno::EINVAL));
+    assert_eq!(gt(&mut w, &g, GNTTABOP_QUERY_SIZE, 0xFFFF_8000_0000_0000, 1), e(Errno::EFAULT));
+    assert_eq!(gt(&mut w, &g, GNTTABOP_MAP_GRANT_REF, 0xFFFF_8000_0000_0000, 1), e(Errno::EFAULT));
+    assert_eq!(gt(&mut w, &g, GNTTABOP_MAP_GRANT_REF, 0xFFFF_8000_0000_0000, 0), 0, "empty batch");
+    assert_eq!(gt(&mut w, &g, GNTTABOP_COPY, (1 << 47) - 40, 2), e(Errno::EFAULT), "array across 2^47");
+    // get_version: unknown domain is the return value.
+    g.put(BASE, &0x33u16.to_le_bytes());
+    assert_eq!(gt(&mut w, &g, GNTTABOP_GET_VERSION, BASE, 1), e(Errno::ESRCH));
+    g.put(BASE, &DomId::SELF.0.to_le_bytes());
+    assert_eq!(gt(&mut w, &g, GNTTABOP_GET_VERSION, BASE, 1), 0);
+    assert_eq!(g.u32_at(BASE + 4), 1);
+    g.put(BASE, &3u32.to_le_bytes());
+    assert_eq!(gt(&mut w, &g, GNTTABOP_SET_VERSION, BASE, 1), e(Errno::EINVAL));
+    assert_eq!(g.u32_at(BASE), 1, "the current version is copied back");
+}
+
+#[test]
+fn setup_table_and_query_size_fill_their_layouts() {
+    let (mut w, g) = setup();
+    // setup_table {dom @0, nr_frames @4, status @8, frame_list @16}
+    g.put(BASE, &DomId::SELF.0.to_le_bytes());
+    g.put(BASE + 4, &2u32.to_le_bytes());
+    g.put(BASE + 8, &0x5555u16.to_le_bytes());
+    g.put_u64s(BASE + 16, &[BASE + 64]);
+    assert_eq!(gt(&mut w, &g, GNTTABOP_SETUP_TABLE, BASE, 1), 0);
+    assert_eq!(g.u32_at(BASE + 8) as u16, 0);
+    let f0 = g.u64_at(BASE + 64);
+    assert!(w.info(Mfn(f0)).xen_heap(), "frame 0 is a Xen-heap frame: {f0:#x}");
+    assert_ne!(g.u64_at(BASE + 72), 0);
+    // A list the hypervisor cannot write: the status says so.
+    g.put_u64s(BASE + 16, &[0xFFFF_8000_0000_0000]);
+    assert_eq!(gt(&mut w, &g, GNTTABOP_SETUP_TABLE, BASE, 1), Errno::EFAULT.to_rax(), "range checked first");
+    // query_size {dom @0, nr_frames @4, max @8, status @12}
+    g.put(BASE + 256, &DomId::SELF.0.to_le_bytes());
+    assert_eq!(gt(&mut w, &g, GNTTABOP_QUERY_SIZE, BASE + 256, 1), 0);
+    assert_eq!((g.u32_at(BASE + 260), g.u32_at(BASE + 264), g.u32_at(BASE + 268) as u16), (2, 4, 0));
+    g.put(BASE + 256, &77u16.to_le_bytes());
+    assert_eq!(gt(&mut w, &g, GNTTABOP_QUERY_SIZE, BASE + 256, 1), 0);
+    assert_eq!(g.u32_at(BASE + 268) as i16, status::BAD_DOMAIN);
+}
+
+#[test]
+fn a_long_copy_batch_is_preempted_and_continued() {
+    let (mut w, g) = setup();
+    let own = w.give(D1, 2);
+    w.hooks.preempt_batch_after = Some(8);
+    let n = 20u64;
+    for i in 0..n {
+        let at = BASE + i * 40;
+        g.put_u64s(at, &[own[0].0]);
+        g.put(at + 8, &DomId::SELF.0.to_le_bytes());
+        g.put_u64s(at + 16, &[own[1].0]);
+        g.put(at + 24, &DomId::SELF.0.to_le_bytes());
+        g.put(at + 26, &((i * 8) as u16).to_le_bytes());
+        g.put(at + 32, &8u16.to_le_bytes());
+        g.put(at + 36, &0x7777u16.to_le_bytes());
+    }
+    let (rax, entries) = run(&mut w, D1, &g, &mut Sink::default(), N::GRANT_TABLE_OP.0, &[GNTTABOP_COPY, BASE, n]);
+    assert_eq!(rax, 0);
+    assert!(entries > 1, "preempted at least once");
+    for i in 0..n {
+        assert_eq!(g.u32_at(BASE + i * 40 + 36) as u16, 0, "element {i} done once");
+    }
+}
