@@ -53,8 +53,16 @@ impl T {
         let mut line: FixedVec<u8, 128> = FixedVec::new();
         let mut mm = self.w.mm();
         let mut ctx = regs(nr.0, args);
+        let (t, a, m) = crate::grant::storage_for(3);
+        let (mut t, mut a, mut m) = (
+            vec![crate::grant::GrantTable::NONE; t],
+            vec![crate::grant::Active::FREE; a],
+            vec![crate::grant::MapTrack::FREE; m],
+        );
+        let mut grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
         let mut c = Call {
             dom: D1,
+            grants: &mut grants,
             ctx: &mut ctx,
             vcpu: &mut self.v,
             mm: &mut mm,
