@@ -6,6 +6,7 @@
 //! Unimplemented hypercall numbers return `-ENOSYS`.
 
 mod debugreg;
+mod event_channel;
 mod fpu;
 pub mod guest_mem;
 pub mod host;
@@ -33,6 +34,13 @@ pub use system::{XEN_MAJOR, XEN_MINOR};
 pub trait ConsoleSink {
     /// Writes console bytes from `dom` (already filtered).
     fn write(&mut self, dom: DomId, bytes: &[u8]);
+    /// Console input for domain 0 (`CONSOLEIO_read`): takes up to
+    /// `buf.len()` bytes. None by default.
+    fn read(&mut self, _buf: &mut [u8]) -> usize {
+        0
+    }
+    /// Puts back the last `n` bytes [`ConsoleSink::read`] gave.
+    fn unread(&mut self, _n: usize) {}
 }
 
 /// What the scheduler must do after a hypercall.
@@ -73,6 +81,8 @@ pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSin
     pub entry_len: u64,
     /// Facts about the host and the hypervisor.
     pub host: &'a HostInfo,
+    /// Every domain's event channels.
+    pub events: &'a mut crate::event::EventChannels,
 }
 
 /// A hypercall's arguments. A preempted hypercall rewrites them to describe
@@ -178,6 +188,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             HypercallNr::SET_DEBUGREG => (self.set_debugreg(a[0], a[1]), Action::Continue),
             HypercallNr::GET_DEBUGREG => (self.get_debugreg(a[0]), Action::Continue),
             HypercallNr::PHYSDEV_OP => (self.physdev_op(a[0], a[1]), Action::Continue),
+            HypercallNr::EVENT_CHANNEL_OP => (self.event_channel_op(a[0], a[1]), Action::Continue),
             _ => (Err(Errno::ENOSYS), Action::Continue),
         }
     }

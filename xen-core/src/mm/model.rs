@@ -156,6 +156,10 @@ pub trait MmHooks {
     /// must follow before it runs again. Not memory, but the same channel
     /// back to the arch layer as [`MmHooks::gdt_changed`].
     fn fpu_ts_changed(&mut self, _dom: DomId) {}
+    /// An event became pending for some domain's vCPU (an upcall may be
+    /// due, or a blocked domain must wake): the arch layer looks before
+    /// it returns to the guest. Same channel as [`MmHooks::gdt_changed`].
+    fn event_kicked(&mut self) {}
     /// Where refusal sites name their rule for the debug log; `None` (the
     /// default) keeps nothing.
     fn refusals(&self) -> Option<&super::refusal::Refusals> {

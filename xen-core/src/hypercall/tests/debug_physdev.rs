@@ -24,6 +24,7 @@ fn call(vcpu: &mut Vcpu, g: &FakeGuest, nr: N, args: &[u64]) -> i64 {
         line: &mut line,
         entry_len: 2,
         host: &HOST,
+        events: &mut crate::event::EventChannels::new(),
     };
     assert_eq!(c.dispatch(nr.0), Action::Continue);
     ctx.gpr[reg::RAX] as i64

@@ -107,6 +107,7 @@ pub fn enter(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, c
         line: &mut line,
         entry_len: 2,
         host: &HOST,
+        events: &mut crate::event::EventChannels::new(),
     };
     call.dispatch(nr)
 }
