@@ -4,6 +4,7 @@
 mod continuations;
 mod dead_domains;
 mod debug_physdev;
+mod event_channel;
 mod fpu_taskswitch;
 mod multicall;
 mod segment_base;
