@@ -12,6 +12,7 @@ use guest_kernel::say;
 mod compat;
 mod cpuid;
 mod emulation;
+mod evtchn;
 mod fpu;
 mod hcalls;
 mod usermode;
@@ -241,6 +242,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     hcalls::version(&mut s);
     hcalls::memory(&mut s);
     usermode::user_mode(&mut s, &mut f, si);
+    evtchn::event_channels(&mut s, &mut f);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",
         s.n,
