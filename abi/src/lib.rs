@@ -23,7 +23,7 @@
 //! | `set_trap_table` (0), `set_callbacks` (4), `callback_op` (30), `stack_switch` (3), `set_segment_base` (25), `vm_assist` (21), `set_gdt` (2) | implemented |
 //! | `fpu_taskswitch` (5) | implemented: sets or clears the vCPU's virtual CR0.TS (Xen's `int` argument); the next x87/MMX/SSE instruction under it raises #NM into trap 7, with TS cleared first, as on Xen |
 //! | `mmu_update` (1), `mmuext_op` (26), `update_va_mapping` (14) | implemented, validated by the page-type model |
-//! | `console_io` (18) | `CONSOLEIO_WRITE`; `CONSOLEIO_READ` is `-ENOSYS` |
+//! | `console_io` (18) | `CONSOLEIO_WRITE`; `CONSOLEIO_READ` for domain 0 (its console input, see *Console*; others `-EPERM`, a count negative as an `int` `-E2BIG`) |
 //! | `xen_version` (17) | `version`, `extraversion`, `compile_info`, `capabilities`, `changeset`, `platform_parameters`, `get_features`, `pagesize`, `guest_handle`, `commandline` (control domain; others read `<denied>`), `build_id` (`-EPERM` unless control domain; `-ENODATA`: xen-core's image has no build-id note); other commands `-ENOSYS` |
 //! | `multicall` (13) | implemented: every entry goes through the hypercall dispatch, its result stored in the entry; nested multicall `-EINVAL` in its result; preempted entries continued from the list, `iret` ends the list |
 //! | `update_descriptor` (10) | implemented: Xen's checks (8-aligned, own RAM, descriptor page or writable-typeable, descriptor check); present descriptors stored with DPL 3 |
@@ -32,7 +32,8 @@
 //! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `exchange` (Xen's checks and chunking, XSA-212 sub-range rule, orders up to 9), `current_reservation`, `maximum_reservation`, `maximum_ram_page`, `machphys_mapping`, `machphys_mfn_list`, `memory_map`, `machine_memory_map` (control domain); other sub-ops `-ENOSYS`. A domain that was never built or was torn down does not exist: `-ESRCH` (balloon calls do nothing) |
 //! | `set_debugreg` (8), `get_debugreg` (9) | implemented (Xen's checks; breakpoints fire in the guest, see below) |
 //! | `physdev_op` (33) | `set_iopl`, `set_iobitmap`; other commands `-ENOSYS` |
-//! | everything else (event channels, grant tables, `vcpu_op`, `set_timer_op`, …) | `-ENOSYS` |
+//! | `event_channel_op` (32) | every command of [`event_channel`]: `bind_interdomain`, `bind_virq`, `bind_pirq` (no pirq is ever mapped: `-EPERM`, or `-EINVAL` past `nr_pirqs`), `close`, `send`, `status`, `alloc_unbound`, `bind_ipi`, `bind_vcpu`, `unmask`, `reset` (and `reset_cont`: `-EBUSY`, no reset is ever in progress), and the FIFO ABI's `init_control`, `expand_array`, `set_priority`; the 2-level ABI until `init_control` succeeds. Upcalls to the event callback with Xen's frame and `evtchn_upcall_mask` rules; `VIRQ_TIMER`, `VIRQ_DEBUG` (per vCPU), `VIRQ_CONSOLE`, `VIRQ_DOM_EXC` (global, domain 0's) |
+//! | everything else (grant tables, `vcpu_op`, `set_timer_op`, …) | `-ENOSYS` |
 //!
 //! ## What isolation xen-core guarantees
 //!
@@ -90,7 +91,21 @@
 //! * **Console.** `console_io` writes are allowed for every domain (Xen
 //!   refuses unprivileged domains with `-EPERM` unless built for debugging).
 //!   Output of domains other than domain 0 keeps printable characters only
-//!   and is written a line at a time; every line is prefixed `(dN)`.
+//!   and is written a line at a time; every line is prefixed `(dN)`. Keys
+//!   typed on the serial console go to the hypervisor's debug keys (`m`
+//!   memory, `q` dump the domains and send them `VIRQ_DEBUG`) until Ctrl-A
+//!   is pressed three times, which switches input to domain 0
+//!   (`CONSOLEIO_read`, `VIRQ_CONSOLE`) and back; Xen switches input to
+//!   domain 0 at the end of its boot.
+//! * **Event channels.** Each domain has at most 1024 ports (0 … 1023,
+//!   Xen's default `max_event_channels=1023` for guests; Xen's domain 0 may
+//!   have more) and one vCPU, so `vcpu` ≥ 1 is `-ENOENT`. Ports become
+//!   valid 64 at a time as on Xen, so a port past the last bucket handed
+//!   out is `-EINVAL` and one inside it but unused is "closed". A global
+//!   VIRQ bound by a domain other than domain 0 is `-EBUSY` (global VIRQs
+//!   go to domain 0). `reset` of another domain is `-EINVAL` (xen-core
+//!   cannot pause domains). A domain's ports and FIFO frames are released
+//!   when it dies; its peers' ports become unbound.
 //! * **Version.** `xen_version` reports the 4.17 interface with
 //!   extraversion `-xen-core`, changeset `unavailable` and no build id
 //!   (`-ENODATA`). `get_features` reports only the features xen-core really
@@ -154,8 +169,10 @@
 //! * **SYSENTER** raises `#GP(0)` (or `#UD`) in the guest even when a
 //!   sysenter callback is registered; see [`traps`] for returns, selectors
 //!   and compatibility mode, which follow Xen.
-//! * **Blocking.** There are no event sources yet; a domain that blocks
-//!   when no other domain can run is crashed.
+//! * **Blocking.** A blocked domain wakes when an event makes its
+//!   `evtchn_upcall_pending` go from 0 to 1 (or one of its ports becomes
+//!   pending); a domain that blocks when no other domain can run, and so
+//!   nothing can wake it, is crashed.
 //! * **Reservations.** `mem_flags` (address-width limits, NUMA nodes,
 //!   populate-on-demand) are not supported: a request with any of them set
 //!   does nothing and returns its start extent. Extents of order > 0 are
@@ -240,6 +257,8 @@ pub mod physdev;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 pub mod raw;
+#[cfg(target_arch = "x86_64")]
+pub use raw::evtchn;
 #[cfg(target_arch = "x86_64")]
 pub use raw::guest;
 pub mod sched;

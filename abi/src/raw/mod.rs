@@ -34,4 +34,5 @@ pub unsafe fn hypercall5(nr: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -
     ret
 }
 
+pub mod evtchn;
 pub mod guest;

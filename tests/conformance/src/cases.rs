@@ -13,6 +13,7 @@ mod compat;
 mod cpuid;
 mod debug;
 mod emulation;
+mod evtchn;
 mod fpu;
 mod hcalls;
 mod usermode;
@@ -243,6 +244,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     hcalls::version(&mut s);
     hcalls::memory(&mut s);
     usermode::user_mode(&mut s, &mut f, si);
+    evtchn::event_channels(&mut s, &mut f);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",
         s.n,

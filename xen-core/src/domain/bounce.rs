@@ -4,7 +4,8 @@
 use super::vcpu::{reg, GuestContext, Selectors, Vcpu, FLAG_FIXED, FLAG_IF};
 use crate::hypercall::{Guest, GuestMemory};
 use abi::traps::{
-    CALLBACKTYPE_FAILSAFE, CALLBACKTYPE_SYSCALL, CALLBACKTYPE_SYSCALL32, FLAT_RING3_CS64, FLAT_RING3_SS64,
+    CALLBACKF_MASK_EVENTS, CALLBACKTYPE_EVENT, CALLBACKTYPE_FAILSAFE, CALLBACKTYPE_SYSCALL, CALLBACKTYPE_SYSCALL32,
+    FLAT_RING3_CS64, FLAT_RING3_SS64,
 };
 
 /// Why a bounce crashed the domain.
@@ -54,7 +55,8 @@ pub fn bounce<G: GuestMemory>(
         return Err("no handler for this exception in the guest's trap table");
     }
     let code = error_code.map(|e| [e]);
-    enter_handler(ctx, vcpu, guest, roots, entry.address, code.as_ref().map_or(&[], |c| &c[..]))
+    let mask = entry.flags & 4 != 0;
+    enter_handler(ctx, vcpu, guest, roots, entry.address, code.as_ref().map_or(&[], |c| &c[..]), mask)
 }
 
 /// A SYSCALL executed in guest user mode (64-bit), as Xen 4.17 delivers
@@ -86,12 +88,12 @@ pub fn failsafe<G: GuestMemory>(
     roots: &Roots,
     old: Selectors,
 ) -> Result<(), Crash> {
-    let callback = vcpu.callbacks[CALLBACKTYPE_FAILSAFE as usize].0;
+    let (callback, flags) = vcpu.callbacks[CALLBACKTYPE_FAILSAFE as usize];
     if callback == 0 {
         return Err("a saved data selector no longer loads and there is no failsafe callback");
     }
     let words = [old.ds, old.es, old.fs, old.gs].map(u64::from);
-    enter_handler(ctx, vcpu, guest, roots, callback, &words)
+    enter_handler(ctx, vcpu, guest, roots, callback, &words, flags & CALLBACKF_MASK_EVENTS != 0)
 }
 
 /// A SYSCALL executed in compatibility mode (the CSTAR entry), answered as
@@ -118,14 +120,36 @@ fn syscall_to<G: GuestMemory>(
     roots: &Roots,
     kind: u16,
 ) -> Result<(), Crash> {
-    let callback = vcpu.callbacks[kind as usize].0;
+    let (callback, flags) = vcpu.callbacks[kind as usize];
     if callback == 0 {
         ctx.rip = ctx.rip.wrapping_sub(SYSCALL_LEN);
         return bounce(ctx, vcpu, guest, roots, VECTOR_UD, None);
     }
-    enter_handler(ctx, vcpu, guest, roots, callback, &[])?;
+    enter_handler(ctx, vcpu, guest, roots, callback, &[], flags & CALLBACKF_MASK_EVENTS != 0)?;
     ctx.rflags &= !FLAG_DF;
     Ok(())
+}
+
+/// An event upcall (platform §2.5): the event callback is entered with
+/// Xen's frame (RCX, R11, RIP, CS with the saved upcall mask in bits
+/// 32-39, RFLAGS with IF = !saved mask, RSP, SS; no error code), and
+/// `evtchn_upcall_mask` becomes 1. The caller has checked that an upcall
+/// is due (`evtchn_upcall_pending` set, mask clear).
+///
+/// # Errors
+/// The domain must be crashed: no event callback, or its stack cannot
+/// take the frame.
+pub fn event_upcall<G: GuestMemory>(
+    ctx: &mut GuestContext,
+    vcpu: &mut Vcpu,
+    guest: &G,
+    roots: &Roots,
+) -> Result<(), Crash> {
+    let callback = vcpu.callbacks[CALLBACKTYPE_EVENT as usize].0;
+    if callback == 0 {
+        return Err("an event upcall is due (evtchn_upcall_pending, mask clear) but there is no event callback");
+    }
+    enter_handler(ctx, vcpu, guest, roots, callback, &[], true)
 }
 
 /// Length of the SYSCALL instruction (0F 05).
@@ -140,7 +164,8 @@ const FLAG_DF: u64 = 1 << 10;
 /// current guest stack. Pushes RCX, R11, `middle` (an error code or the
 /// failsafe selectors), RIP, CS, RFLAGS, RSP, SS below the stack rounded
 /// down to 16 bytes and continues at `handler` in 64-bit mode on the flat
-/// selectors.
+/// selectors. The frame carries the vCPU's `evtchn_upcall_mask` (CS bits
+/// 32-39, and RFLAGS.IF = !mask); `mask_events` then sets the mask.
 fn enter_handler<G: GuestMemory>(
     ctx: &mut GuestContext,
     vcpu: &mut Vcpu,
@@ -148,10 +173,16 @@ fn enter_handler<G: GuestMemory>(
     roots: &Roots,
     handler: u64,
     middle: &[u64],
+    mask_events: bool,
 ) -> Result<(), Crash> {
-    let c = *ctx;
+    let mut c = *ctx;
     let from_user = vcpu.user_mode;
-    let saved_mask = 0u64;
+    let saved_mask = u64::from(guest.upcall_mask());
+    if saved_mask != 0 {
+        c.rflags &= !FLAG_IF;
+    } else {
+        c.rflags |= FLAG_IF;
+    }
     let cs = if from_user { c.cs & 0xFFFF } else { c.cs & !3 } | (saved_mask << 32);
     let mut frame = [0u64; 11];
     let mut n = 0;
@@ -178,6 +209,9 @@ fn enter_handler<G: GuestMemory>(
     ctx.cs = u64::from(FLAT_RING3_CS64);
     ctx.ss = u64::from(FLAT_RING3_SS64);
     ctx.rflags = (c.rflags & !CLEARED_ON_BOUNCE) | FLAG_IF | FLAG_FIXED;
+    if mask_events {
+        guest.set_upcall_mask(1);
+    }
     Ok(())
 }
 

@@ -163,3 +163,45 @@ fn failsafe_without_a_callback_crashes_the_domain() {
     let mut c = compat_entry(0x4000);
     assert!(failsafe(&mut c, &mut v, &s, &ROOTS, Selectors::default()).is_err());
 }
+
+#[test]
+fn an_event_upcall_enters_the_event_callback_with_the_saved_mask_and_masks_events() {
+    let (s, mut v) = (stack(), vcpu());
+    v.callbacks[CALLBACKTYPE_EVENT as usize] = (0xFFFF_8000_0000_5000, 0);
+    let mut c = GuestContext { rip: 0x7000, cs: 0xE033, ss: 0xE02B, rsp: TOP - 8, rflags: 0x202, ..Default::default() };
+    c.gpr[reg::RCX] = 0x11;
+    c.gpr[reg::R11] = 0x22;
+    event_upcall(&mut c, &mut v, &s, &ROOTS).unwrap();
+    assert_eq!((c.rip, c.cs, c.ss), (0xFFFF_8000_0000_5000, 0xE033, 0xE02B));
+    let sp = c.rsp;
+    let frame: Vec<u64> = (0..7).map(|i| word(&s, sp + i * 8)).collect();
+    // No error code; CS with RPL cleared (kernel mode), mask 0 in bits 32-39.
+    assert_eq!(frame, [0x11, 0x22, 0x7000, 0xE030, 0x202, TOP - 8, 0xE02B]);
+    assert_eq!(s.2.get(), 1, "evtchn_upcall_mask set on entry");
+}
+
+#[test]
+fn a_bounce_frame_carries_the_upcall_mask_in_cs_and_if() {
+    let (s, mut v) = (stack(), vcpu());
+    s.2.set(1);
+    v.traps[6] = TrapEntry { address: 0xFFFF_8000_0000_3000, cs: 0xE033, flags: 0 };
+    let mut c = GuestContext { rip: 0x7000, cs: 0xE033, ss: 0xE02B, rsp: TOP - 8, rflags: 0x202, ..Default::default() };
+    bounce(&mut c, &mut v, &s, &ROOTS, 6, None).unwrap();
+    let sp = c.rsp;
+    assert_eq!(word(&s, sp + 24), 0xE030 | 1 << 32, "saved mask in CS bits 32-39");
+    assert_eq!(word(&s, sp + 32) & FLAG_IF, 0, "IF = !mask");
+    assert_eq!(s.2.get(), 1, "flag bit 2 clear: the mask is left as it was");
+    s.2.set(0);
+    v.traps[6].flags = 4;
+    let mut c = GuestContext { rip: 0x7000, cs: 0xE033, ss: 0xE02B, rsp: TOP - 8, rflags: 0x202, ..Default::default() };
+    bounce(&mut c, &mut v, &s, &ROOTS, 6, None).unwrap();
+    assert_eq!(word(&s, c.rsp + 32) & FLAG_IF, FLAG_IF);
+    assert_eq!(s.2.get(), 1, "a trap gate with flag bit 2 masks events");
+}
+
+#[test]
+fn an_event_upcall_without_an_event_callback_crashes_the_domain() {
+    let (s, mut v) = (stack(), vcpu());
+    let mut c = GuestContext { rip: 0x7000, cs: 0xE033, ss: 0xE02B, rsp: TOP - 8, ..Default::default() };
+    assert!(event_upcall(&mut c, &mut v, &s, &ROOTS).is_err());
+}

@@ -102,6 +102,8 @@ pub fn iret<G: GuestMemory, F: Fn(usize) -> u64>(
         ctx.gpr[reg::RCX] = ctx.rip;
         ctx.gpr[reg::R11] = ctx.rflags;
     }
+    // The frame's IF is the guest's virtual interrupt flag.
+    guest.set_upcall_mask(u8::from(frame.rflags & FLAG_IF == 0));
     if to_user {
         vcpu.user_mode = true;
         guest.toggle_mode(true, roots.user);

@@ -188,3 +188,15 @@ fn settled_fault_context_passes_the_checks() {
     let (_, mut c) = run(frame(0xE008, 0xE010, 0x8000_0000_0000), &v, &s);
     assert_eq!(settle_return(&mut c, &mut v.clone(), &s, &ROOTS, &no_guest()), Ok(Returned::Resumed(Mode::Long)));
 }
+
+#[test]
+fn iret_sets_the_upcall_mask_from_the_frames_if() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    s.2.set(1);
+    let _ = run(frame(0xE030, 0xE02B, RET_RIP), &v, &s);
+    assert_eq!(s.2.get(), 0, "IF set: events unmasked");
+    let mut f = frame(0xE030, 0xE02B, RET_RIP);
+    f.rflags &= !0x200;
+    let _ = run(f, &v, &s);
+    assert_eq!(s.2.get(), 1, "IF clear: events masked");
+}

@@ -10,8 +10,9 @@ pub const BASE: u64 = 0x10_0000;
 /// One past its last byte.
 pub const TOP: u64 = BASE + 0x1000;
 
-/// The page, and every guest mode switch made (to user?, root loaded).
-pub struct Stack(pub RefCell<Vec<u8>>, pub RefCell<Vec<(bool, u64)>>);
+/// The page, every guest mode switch made (to user?, root loaded), and
+/// the vCPU's `evtchn_upcall_mask`.
+pub struct Stack(pub RefCell<Vec<u8>>, pub RefCell<Vec<(bool, u64)>>, pub std::cell::Cell<u8>);
 
 fn offset(va: GuestVa, len: usize) -> Option<usize> {
     let off = va.0.checked_sub(BASE)?;
@@ -32,11 +33,17 @@ impl GuestMemory for Stack {
     fn toggle_mode(&self, to_user: bool, root: u64) {
         self.1.borrow_mut().push((to_user, root));
     }
+    fn upcall_mask(&self) -> u8 {
+        self.2.get()
+    }
+    fn set_upcall_mask(&self, mask: u8) {
+        self.2.set(mask);
+    }
 }
 
 /// A zeroed page.
 pub fn stack() -> Stack {
-    Stack(RefCell::new(vec![0; 0x1000]), RefCell::new(Vec::new()))
+    Stack(RefCell::new(vec![0; 0x1000]), RefCell::new(Vec::new()), std::cell::Cell::new(0))
 }
 
 /// The word at `va`.

@@ -16,6 +16,7 @@
 //! can wake it; the upcall itself is entered on the vCPU's next return to
 //! the guest, when `evtchn_upcall_mask` is clear.
 
+mod console_input;
 mod fifo;
 mod invariants;
 mod ops;
@@ -25,6 +26,7 @@ mod two_level;
 #[cfg(test)]
 mod tests;
 
+pub use console_input::{ConsoleInput, Key};
 pub use fifo::Fifo;
 pub use ops::StatusOut;
 pub use port::{Binding, Port};

@@ -407,7 +407,8 @@ impl EventChannels {
     /// `EVTCHNOP_set_priority`: the priority of future deliveries.
     ///
     /// # Errors
-    /// `EINVAL` invalid port or priority > 15; `ENOSYS` not on FIFO.
+    /// `EINVAL` invalid port; `ENOSYS` not on FIFO; `EACCES` an unused
+    /// port; `EINVAL` priority > 15.
     pub fn set_priority(&mut self, caller: DomId, port: u32, priority: u32) -> Result<(), Errno> {
         self.caller(caller)?;
         let d = self.d_mut(caller);
@@ -416,6 +417,9 @@ impl EventChannels {
         }
         if d.fifo.is_none() {
             return Err(Errno::ENOSYS);
+        }
+        if !d.ports[port as usize].in_use() {
+            return Err(Errno::EACCES);
         }
         if priority > FIFO_PRIORITY_MIN {
             return Err(Errno::EINVAL);

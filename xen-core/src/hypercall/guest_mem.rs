@@ -18,6 +18,13 @@ pub trait GuestMemory {
     fn toggle_mode(&self, _to_user: bool, _root: u64) {}
     /// Loads what `set_segment_base` decided into the hardware.
     fn load_segment(&self, _load: crate::domain::guest_segs::SegLoad) {}
+    /// The current vCPU's `evtchn_upcall_mask` (vcpu_info in shared_info),
+    /// which bounce frames carry and `iret` restores. Host fakes: 0.
+    fn upcall_mask(&self) -> u8 {
+        0
+    }
+    /// Sets the current vCPU's `evtchn_upcall_mask`.
+    fn set_upcall_mask(&self, _mask: u8) {}
 }
 
 /// Checked reads and writes on top of [`GuestMemory`].

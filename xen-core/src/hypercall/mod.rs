@@ -6,6 +6,7 @@
 //! Unimplemented hypercall numbers return `-ENOSYS`.
 
 mod debugreg;
+mod event_channel;
 mod fpu;
 mod grant;
 pub mod guest_mem;
@@ -35,6 +36,13 @@ pub use system::{XEN_MAJOR, XEN_MINOR};
 pub trait ConsoleSink {
     /// Writes console bytes from `dom` (already filtered).
     fn write(&mut self, dom: DomId, bytes: &[u8]);
+    /// Console input for domain 0 (`CONSOLEIO_read`): takes up to
+    /// `buf.len()` bytes. None by default.
+    fn read(&mut self, _buf: &mut [u8]) -> usize {
+        0
+    }
+    /// Puts back the last `n` bytes [`ConsoleSink::read`] gave.
+    fn unread(&mut self, _n: usize) {}
 }
 
 /// What the scheduler must do after a hypercall.
@@ -77,6 +85,8 @@ pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSin
     pub host: &'a HostInfo,
     /// Every domain's grant tables.
     pub grants: &'a mut crate::grant::Grants<'m>,
+    /// Every domain's event channels.
+    pub events: &'a mut crate::event::EventChannels,
 }
 
 /// A hypercall's arguments. A preempted hypercall rewrites them to describe
@@ -185,6 +195,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             HypercallNr::PHYSDEV_OP => (self.physdev_op(a[0], a[1]), Action::Continue),
             HypercallNr::SET_TIMER_OP => (self.set_timer_op(a[0]), Action::Continue),
             HypercallNr::VCPU_OP => self.vcpu_op(a[0], a[1], a[2]),
+            HypercallNr::EVENT_CHANNEL_OP => (self.event_channel_op(a[0], a[1]), Action::Continue),
             _ => (Err(Errno::ENOSYS), Action::Continue),
         }
     }

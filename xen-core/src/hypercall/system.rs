@@ -2,7 +2,7 @@
 
 use super::{Args, Call, ConsoleSink, GuestMemory};
 use crate::mm::{MmHooks, PhysMemory};
-use abi::console::CONSOLEIO_WRITE;
+use abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 use abi::version::*;
 use abi::Errno;
 
@@ -49,6 +49,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// and where they start, and the guest's re-executed hypercall goes on.
     pub(super) fn console_io(&mut self, a: &mut Args) -> Result<u64, Errno> {
         let [cmd, count, buf, ..] = *a;
+        if cmd == CONSOLEIO_READ {
+            return self.console_read(count, buf);
+        }
         if cmd != CONSOLEIO_WRITE {
             return Err(Errno::ENOSYS);
         }
@@ -84,6 +87,35 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             off += n as u64;
         }
         Ok(0)
+    }
+
+    /// `CONSOLEIO_read`: domain 0's console input (Xen's rules: the
+    /// hardware domain only, `-EPERM` for others; a count that is negative
+    /// as an `int` is `-E2BIG`; a fault is `-EFAULT`, the bytes it could
+    /// not take stay buffered). Returns the bytes read.
+    fn console_read(&mut self, count: u64, buf: u64) -> Result<u64, Errno> {
+        if !self.mm.domain(self.dom).is_some_and(|d| d.io_caps) {
+            return Err(Errno::EPERM);
+        }
+        let count = count as u32;
+        if (count as i32) < 0 {
+            return Err(Errno::E2BIG);
+        }
+        let mut chunk = [0u8; 128];
+        let mut done = 0u64;
+        while done < u64::from(count) {
+            let want = (u64::from(count) - done).min(chunk.len() as u64) as usize;
+            let n = self.console.read(&mut chunk[..want]);
+            if n == 0 {
+                break;
+            }
+            if self.mem().write(buf.wrapping_add(done), &chunk[..n]).is_err() {
+                self.console.unread(n);
+                return Err(Errno::EFAULT);
+            }
+            done += n as u64;
+        }
+        Ok(done)
     }
 
     /// `xen_version(cmd, arg)`. `XENVER_version` is answered inline: it is

@@ -159,6 +159,10 @@ pub trait MmHooks {
     /// `dom`'s debug registers changed (`set_debugreg`): the hardware must
     /// follow before it runs again (same channel as the FPU's TS).
     fn debugregs_changed(&mut self, _dom: DomId) {}
+    /// An event became pending for some domain's vCPU (an upcall may be
+    /// due, or a blocked domain must wake): the arch layer looks before
+    /// it returns to the guest. Same channel as [`MmHooks::gdt_changed`].
+    fn event_kicked(&mut self) {}
     /// Where refusal sites name their rule for the debug log; `None` (the
     /// default) keeps nothing.
     fn refusals(&self) -> Option<&super::refusal::Refusals> {

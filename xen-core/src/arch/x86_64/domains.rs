@@ -97,7 +97,7 @@ pub fn run_domains(
             clock: Box::leak(Box::new(TlbClock::new())),
         },
         current: 0,
-        console: Console { at_line_start: [true; MAX_DOMAINS] },
+        console: Console { at_line_start: [true; MAX_DOMAINS], input: crate::event::ConsoleInput::new() },
         all_poweroff_required,
         check: DebugCheck::new(check_every),
         refused_modules: 0,
@@ -276,6 +276,7 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
         max_ticks: cfg.timeout * super::timer::HZ,
         started: false,
     });
+    super::events::events().create_domain(dom, built.shared_info, privileged);
     log::info!(
         "domain {index} ({}): {} MiB, entry {:#x}, {} page-table frames{}",
         domains()[index].as_ref().map_or("?", |d| d.name()),

@@ -38,6 +38,8 @@ pub const PENDING_FPU_TS: u8 = 16;
 /// The current domain's debug registers changed (`set_debugreg`, an
 /// emulated `mov drN`): the hardware follows before it runs again.
 pub const PENDING_DEBUGREG: u8 = 32;
+/// An event was sent: wake blocked domains it reached.
+pub const PENDING_EVENT: u8 = 64;
 
 /// Work per hypercall entry before it is preempted and continued: 8192
 /// page-table entries' worth, a few milliseconds under QEMU. A continuation
@@ -98,6 +100,9 @@ impl MmHooks for ArchHooks {
     fn debugregs_changed(&mut self, _: DomId) {
         self.pending |= PENDING_DEBUGREG;
     }
+    fn event_kicked(&mut self) {
+        self.pending |= PENDING_EVENT;
+    }
     fn refusals(&self) -> Option<&Refusals> {
         Some(&self.refusals)
     }
@@ -128,13 +133,27 @@ impl GuestMemory for ArchGuest {
     fn load_segment(&self, load: crate::domain::guest_segs::SegLoad) {
         super::segstate::apply(load);
     }
+    fn upcall_mask(&self) -> u8 {
+        (super::events::current_upcall_word() >> 8) as u8
+    }
+    fn set_upcall_mask(&self, mask: u8) {
+        super::events::set_current_upcall_mask(mask);
+    }
 }
 
 pub(super) struct Console {
     pub(super) at_line_start: [bool; MAX_DOMAINS],
+    /// Keys typed on the serial console, and domain 0's input ring.
+    pub(super) input: crate::event::ConsoleInput,
 }
 
 impl ConsoleSink for Console {
+    fn read(&mut self, buf: &mut [u8]) -> usize {
+        self.input.read(buf)
+    }
+    fn unread(&mut self, n: usize) {
+        self.input.unread(n);
+    }
     fn write(&mut self, dom: DomId, bytes: &[u8]) {
         let start = &mut self.at_line_start[dom.0 as usize % MAX_DOMAINS];
         for part in bytes.split_inclusive(|&b| b == b'\n') {

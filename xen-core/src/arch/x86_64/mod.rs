@@ -24,6 +24,8 @@ mod emul_platform;
 #[cfg(target_os = "none")]
 pub mod entry;
 #[cfg(target_os = "none")]
+mod events;
+#[cfg(target_os = "none")]
 pub mod exception;
 #[cfg(target_os = "none")]
 pub mod fpu;

@@ -7,8 +7,8 @@ use super::exception::TrapFrame;
 use super::fpu::Fpu;
 use super::guest_faults::{compat_syscall, guest_exception};
 use super::hooks::{
-    ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_DEBUGREG, PENDING_FLUSH, PENDING_FPU_TS, PENDING_GDT,
-    PENDING_ROOT,
+    ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_DEBUGREG, PENDING_EVENT, PENDING_FLUSH, PENDING_FPU_TS,
+    PENDING_GDT, PENDING_ROOT,
 };
 use super::invariants::DebugCheck;
 use super::paging::DirectMap;
@@ -95,8 +95,19 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     load_guest_gdt(hv, i);
     switch_fpu(hv, i);
     super::debugregs::sync(&d_mut(i).vcpu.emul.dr);
+    super::events::set_current(i);
     let mut ctx = d.vcpu.ctx;
     restore_segments(hv, i, &mut ctx);
+    if hv.current == i {
+        if let Action::Crash(why) = super::events::deliver(hv, i, &mut ctx) {
+            log::error!("domain {i} ({}) crashed: {why}", d_mut(i).name());
+            end_domain(hv, i, RunState::Crashed);
+            return match next_runnable_slot(i) {
+                Some(n) => switch_to(hv, n),
+                None => finish(hv),
+            };
+        }
+    }
     ctx.sanitize_for_exit();
     ctx
 }
@@ -183,7 +194,7 @@ pub fn syscall_entry(frame: &mut TrapFrame) {
     let i = hv.current;
     let ctx = context_of(frame);
     let action = hypercall(hv, i, ctx, 2);
-    if action == Action::Continue && hv.mm.hooks.pending == 0 {
+    if action == Action::Continue && hv.mm.hooks.pending == 0 && !super::events::current_upcall_is_due() {
         ctx.sanitize_for_exit();
         return;
     }
@@ -223,7 +234,7 @@ pub fn user_syscall_entry(frame: &mut TrapFrame) {
     let d = d_mut(i);
     let action = match crate::domain::bounce::user_syscall(ctx, &mut d.vcpu, &ArchGuest, &roots) {
         // The common case: straight into the guest kernel's callback.
-        Ok(()) if hv.mm.hooks.pending == 0 => {
+        Ok(()) if hv.mm.hooks.pending == 0 && !super::events::current_upcall_is_due() => {
             ctx.sanitize_for_exit();
             return;
         }
@@ -302,13 +313,20 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
     // (`PENDING_CHECK` stays: it is a mode, not work.)
     let pending = hv.mm.hooks.pending;
     hv.mm.hooks.pending = pending & PENDING_CHECK;
+    if pending & PENDING_EVENT != 0 {
+        super::events::wake_kicked();
+    }
     if action == Action::Continue {
-        if pending & PENDING_GDT == 0 {
+        action = if pending & PENDING_GDT == 0 {
             apply_pending(hv, i, pending);
-            ctx.sanitize_for_exit();
-            return;
+            Action::Continue
+        } else {
+            gdt_reloaded(hv, i, ctx, pending)
+        };
+        if action == Action::Continue {
+            // Xen's test_guest_events: an upcall due now is entered first.
+            action = super::events::deliver(hv, i, ctx);
         }
-        action = gdt_reloaded(hv, i, ctx, pending);
         if action == Action::Continue {
             ctx.sanitize_for_exit();
             return;
@@ -334,6 +352,11 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
         Some(n) => *ctx = switch_to(hv, n),
         None if d_mut(i).state == RunState::Runnable => {
             apply_pending(hv, i, pending);
+            if let Action::Crash(why) = super::events::deliver(hv, i, ctx) {
+                log::error!("domain {i} ({}) crashed: {why}", d_mut(i).name());
+                end_domain(hv, i, RunState::Crashed);
+                finish(hv);
+            }
             ctx.sanitize_for_exit();
         }
         None => {
@@ -430,18 +453,12 @@ fn load_guest_gdt(hv: &Hypervisor, i: usize) {
     });
 }
 
-/// Debug keys typed on the console: `m` prints every domain's memory.
-fn console_keys(hv: &Hypervisor) {
+/// Keys typed on the console ([`super::events::console_key`]).
+fn console_keys(hv: &mut Hypervisor) {
     // The refusal log's rate limit also runs on timer ticks.
     hv.mm.hooks.refusals.tick();
     while let Some(key) = serial::poll_key() {
-        if key == b'm' {
-            log::info!("'m' pressed: memory of each domain");
-            for d in domains().iter().flatten() {
-                let mm = &hv.mm.domains[d.id.0 as usize];
-                log::info!("  domain {} ({}): {} pages now, at most {}", d.id.0, d.name(), mm.tot_pages, mm.max_pages);
-            }
-        }
+        super::events::console_key(hv, key);
     }
 }
 
@@ -458,6 +475,7 @@ fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     // Leave the dying domain's page tables before they are freed.
     // SAFETY: the hypervisor's own L4 maps everything the hypervisor uses.
     unsafe { cpu::set_cr3(hv.hv_root) };
+    super::events::domain_died(hv, i);
     let mm = &mut hv.mm;
     hv.grants.release_domain(mm, DomId(i as u16));
     let report = Teardown::new(mm, DomId(i as u16)).run(mm);
@@ -535,6 +553,7 @@ pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, e
         entry_len,
         host,
         grants,
+        events: super::events::events(),
     };
     call.dispatch(nr)
 }

@@ -163,6 +163,7 @@ proptest! {
             let before: Vec<Vec<Binding>> = ev.doms.iter().map(|d| d.ports.iter().map(|p| p.binding).collect()).collect();
             let live_before: Vec<bool> = ev.doms.iter().map(|d| d.live).collect();
             env.writes.clear();
+            let refs_before = env.refs.clone();
             run(&mut ev, &mut env, op);
             if let Err(why) = ev.check() {
                 panic!("step {step} {op:?}: {why}");
@@ -172,7 +173,8 @@ proptest! {
             for &a in &env.writes {
                 let f = a >> 12;
                 let si_of_live = (0..N).any(|d| live_before[d as usize] && si(d).0 == f);
-                prop_assert!(si_of_live || env.refs.contains_key(&f), "step {} {:?}: write to {:#x}", step, op, a);
+                let held = env.refs.contains_key(&f) || refs_before.contains_key(&f);
+                prop_assert!(si_of_live || held, "step {} {:?}: write to {:#x}", step, op, a);
             }
             if let Some(a) = actor(op) {
                 if a != 0 {

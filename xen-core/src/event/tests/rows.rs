@@ -253,6 +253,9 @@ fn set_priority_rows() {
     assert_eq!(ev.set_priority(D0, 64, 0), Err(Errno::EINVAL), "invalid port first");
     assert_eq!(ev.set_priority(D0, 1, 0), Err(Errno::ENOSYS), "2-level");
     ev.init_control(&mut env, D0, frame(0, 1), 0, 0).unwrap();
+    assert_eq!(ev.set_priority(D0, 1, 0), Err(Errno::EACCES), "unused port");
+    assert_eq!(ev.set_priority(D0, 0, 0), Err(Errno::EACCES), "reserved port");
+    ev.bind_ipi(D0, 0).unwrap();
     assert_eq!(ev.set_priority(D0, 1, 16), Err(Errno::EINVAL));
     assert_eq!(ev.set_priority(D0, 1, 15), Ok(()));
 }

@@ -32,6 +32,7 @@ fn call(vcpu: &mut Vcpu, g: &FakeGuest, nr: N, args: &[u64]) -> i64 {
         entry_len: 2,
         host: &HOST,
         grants: &mut g_grants,
+        events: &mut crate::event::EventChannels::new(),
     };
     assert_eq!(c.dispatch(nr.0), Action::Continue);
     ctx.gpr[reg::RAX] as i64

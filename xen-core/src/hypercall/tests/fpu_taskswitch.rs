@@ -30,6 +30,7 @@ fn taskswitch(w: &mut World, vcpu: &mut Vcpu, arg: u64) -> (u64, Action) {
         entry_len: 2,
         host: &HOST,
         grants: &mut g_grants,
+        events: &mut crate::event::EventChannels::new(),
     };
     let action = call.dispatch(N::FPU_TASKSWITCH.0);
     (ctx.gpr[reg::RAX], action)

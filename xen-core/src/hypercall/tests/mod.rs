@@ -4,6 +4,7 @@
 mod continuations;
 mod dead_domains;
 mod debug_physdev;
+mod event_channel;
 mod fpu_taskswitch;
 mod grant_ops;
 mod multicall;
@@ -136,6 +137,7 @@ pub fn enter(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, c
             entry_len: 2,
             host: &HOST,
             grants: &mut grants,
+            events: &mut crate::event::EventChannels::new(),
         };
         call.dispatch(nr)
     })

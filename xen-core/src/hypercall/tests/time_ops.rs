@@ -63,6 +63,7 @@ impl T {
         let mut c = Call {
             dom: D1,
             grants: &mut grants,
+            events: &mut crate::event::EventChannels::new(),
             ctx: &mut ctx,
             vcpu: &mut self.v,
             mm: &mut mm,

@@ -1,0 +1,165 @@
+//! The arch side of event channels: the one table of every domain's
+//! ports, upcall delivery on the way back to a guest (platform §2.5), and
+//! waking the domains an event was sent to.
+
+use super::hooks::ArchGuest;
+use super::paging::DirectMap;
+use super::run::{d_mut, domains, Hypervisor};
+use crate::domain::bounce::Roots;
+use crate::domain::vcpu::GuestContext;
+use crate::event::{upcall_due, EventChannels};
+use crate::hypercall::Action;
+use crate::mm::{PhysAddr, PhysMemory};
+use crate::sched::{RunState, MAX_DOMAINS};
+use abi::DomId;
+
+/// Every domain's event channels. Static (about 130 KiB) rather than in
+/// [`Hypervisor`], which is built on the boot stack.
+static mut EVENTS: EventChannels = EventChannels::new();
+
+/// The event-channel tables, for the one guest entry being handled.
+pub(super) fn events() -> &'static mut EventChannels {
+    // SAFETY: one CPU, interrupts off in the hypervisor, and only code
+    // handling a guest entry (or boot code before guests run) calls this,
+    // as for `run::domains`.
+    unsafe { &mut *core::ptr::addr_of_mut!(EVENTS) }
+}
+
+/// Where the running domain's vcpu_info is (a machine address; 0 before
+/// any domain runs): the exit path's upcall check is one load from it.
+static mut VCPU_INFO: u64 = 0;
+
+/// Domain `i` is now the one running.
+pub(super) fn set_current(i: usize) {
+    let si = domains()[i].as_ref().map_or(0, |d| d.shared_info.to_maddr());
+    // SAFETY: one CPU, entries strictly sequential (see `events`).
+    unsafe { *core::ptr::addr_of_mut!(VCPU_INFO) = si };
+}
+
+fn current_vcpu_info() -> u64 {
+    // SAFETY: as in `set_current`.
+    unsafe { *core::ptr::addr_of!(VCPU_INFO) }
+}
+
+/// The running domain's first vcpu_info word (0 before any domain runs).
+#[inline(always)]
+pub(super) fn current_upcall_word() -> u64 {
+    match current_vcpu_info() {
+        0 => 0,
+        a => DirectMap.read_u64(PhysAddr(a)),
+    }
+}
+
+/// Sets the running domain's `evtchn_upcall_mask`.
+pub(super) fn set_current_upcall_mask(mask: u8) {
+    let a = current_vcpu_info();
+    if a != 0 {
+        DirectMap.write_bytes(PhysAddr(a + 1), &[mask]);
+    }
+}
+
+/// Whether an upcall is due for the running domain: one load and compare,
+/// for the hypercall fast path.
+#[inline(always)]
+pub(super) fn current_upcall_is_due() -> bool {
+    upcall_due(current_upcall_word())
+}
+
+/// The first word of domain `i`'s vCPU 0 vcpu_info: upcall pending (byte
+/// 0) and mask (byte 1).
+#[inline(always)]
+pub(super) fn upcall_word(i: usize) -> u64 {
+    let si = domains()[i].as_ref().map_or(0, |d| d.shared_info.to_maddr());
+    DirectMap.read_u64(PhysAddr(si))
+}
+
+/// Whether an upcall is due for domain `i` (cheap: one load).
+#[inline(always)]
+pub(super) fn upcall_is_due(i: usize) -> bool {
+    upcall_due(upcall_word(i))
+}
+
+/// Domain `i` is about to return to the guest with `ctx`: if an event is
+/// pending and not masked, enters its event callback instead (Xen's
+/// `test_guest_events`). Called on every exit, so a guest that unmasks
+/// with an event pending and then makes any hypercall gets its upcall, as
+/// on Xen.
+pub(super) fn deliver(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
+    if !upcall_is_due(i) {
+        return Action::Continue;
+    }
+    let roots = Roots::of(&hv.mm.domains[i]);
+    match crate::domain::bounce::event_upcall(ctx, &mut d_mut(i).vcpu, &ArchGuest, &roots) {
+        Ok(()) => Action::Continue,
+        Err(why) => Action::Crash(why),
+    }
+}
+
+/// Wakes every blocked domain an event was sent to since the last call.
+pub(super) fn wake_kicked() {
+    let kicks = events().take_kicks() | events().take_port_kicks();
+    for j in 0..MAX_DOMAINS {
+        if kicks & (1 << j) != 0 {
+            if let Some(d) = domains()[j].as_mut() {
+                if d.state == RunState::Blocked {
+                    d.state = RunState::Runnable;
+                }
+            }
+        }
+    }
+}
+
+/// Domain `i` died: its ports close (peers become unbound), its FIFO
+/// frames are released before its memory is torn down, and domain 0 gets
+/// `VIRQ_DOM_EXC`, as Xen sends it on every shutdown and crash.
+pub(super) fn domain_died(hv: &mut Hypervisor, i: usize) {
+    let ev = events();
+    ev.destroy_domain(&mut hv.mm, DomId(i as u16));
+    ev.send_global_virq(&mut hv.mm, abi::event_channel::virq::DOM_EXC);
+    wake_kicked();
+}
+
+/// A key typed on the serial console: a debug key (`m` memory of each
+/// domain; `q` dumps the domains and sends each `VIRQ_DEBUG`, as Xen's
+/// `q` does), or domain 0's input (`VIRQ_CONSOLE`) once Ctrl-A three
+/// times switched it there.
+pub(super) fn console_key(hv: &mut Hypervisor, key: u8) {
+    use crate::event::Key;
+    use abi::event_channel::virq;
+    match hv.console.input.key(key) {
+        Key::Debug(b'm') => {
+            log::info!("'m' pressed: memory of each domain");
+            for d in domains().iter().flatten() {
+                let mm = &hv.mm.domains[d.id.0 as usize];
+                log::info!("  domain {} ({}): {} pages now, at most {}", d.id.0, d.name(), mm.tot_pages, mm.max_pages);
+            }
+        }
+        Key::Debug(b'q') => {
+            log::info!("'q' pressed: dumping the domains");
+            for d in domains().iter().flatten() {
+                let id = d.id;
+                let ports = events().domain(id).map_or(0, |e| e.active());
+                log::info!(
+                    "  domain {} ({}): {:?}, rip {:#x}, {} event channels, upcall {}",
+                    id.0,
+                    d.name(),
+                    d.state,
+                    d.vcpu.ctx.rip,
+                    ports,
+                    if events().upcall_pending(&hv.mm, id) { "pending" } else { "not pending" }
+                );
+                if events().send_virq(&mut hv.mm, id, virq::DEBUG) {
+                    log::info!("  domain {}: notified with VIRQ_DEBUG", id.0);
+                }
+            }
+            wake_kicked();
+        }
+        Key::Debug(_) | Key::Nothing => {}
+        Key::ToDom0 => {
+            events().send_global_virq(&mut hv.mm, virq::CONSOLE);
+            wake_kicked();
+        }
+        Key::Switched(true) => log::info!("*** Serial input to DOM0 (type 'CTRL-a' three times to switch input)"),
+        Key::Switched(false) => log::info!("*** Serial input to Xen (type 'CTRL-a' three times to switch input)"),
+    }
+}
