@@ -60,8 +60,8 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
     assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5'");
     // Every frame ever given comes back: 8193 at build (with shared_info)
     // and 6144 more taken back by the balloon.
-    assert_contains(&out.serial, "0    demo0             poweroff          14337 of 14337");
-    assert_contains(&out.serial, "1    demo1             poweroff          4097 of 4097");
+    assert_contains(&out.serial, "0    demo0             poweroff          14338 of 14338");
+    assert_contains(&out.serial, "1    demo1             poweroff          4098 of 4098");
     assert_contains(&out.serial, "Shutting down: success");
 }
 
@@ -249,8 +249,8 @@ fn a_domain_that_shut_down_cannot_be_named_or_given_memory() {
         &out.serial,
         "(d0) guest-kernel: domain 1 is gone: current_reservation -3 maximum_reservation -3 increase_reservation 0 mmu_update -3 mmuext_op -3 exchange -3",
     );
-    assert_contains(&out.serial, "0    survivor          poweroff          4097 of 4097");
-    assert_contains(&out.serial, "1    victim            poweroff          4097 of 4097");
+    assert_contains(&out.serial, "0    survivor          poweroff          4098 of 4098");
+    assert_contains(&out.serial, "1    victim            poweroff          4098 of 4098");
 }
 
 /// Issue 8, F5: a 4 GiB console write used to run to its end with

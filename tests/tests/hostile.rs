@@ -59,7 +59,7 @@ fn attack_beside_victim(name: &str, mode: &str) -> String {
     assert_hypervisor_survived(&out.serial);
     assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
     assert_contains(&out.serial, "(d0) guest-kernel: watch 2: checksum");
-    assert_contains(&out.serial, "0    victim            poweroff          4097 of 4097");
+    assert_contains(&out.serial, "0    victim            poweroff          4098 of 4098");
     assert_every_frame_returned(&out.serial);
     out.serial
 }
@@ -153,7 +153,7 @@ fn f6_domain_0_cannot_give_memory_to_a_dead_or_never_built_domain() {
     assert_hypervisor_survived(&out.serial);
     assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
     assert_contains(&out.serial, "(d0) f6: defeated");
-    assert_contains(&out.serial, "1    victim            poweroff          4097 of 4097");
+    assert_contains(&out.serial, "1    victim            poweroff          4098 of 4098");
     assert_every_frame_returned(&out.serial);
 }
 
