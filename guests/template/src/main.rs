@@ -1,6 +1,6 @@
 //! template: a complete PV guest. It prints, maps a frame with `mmu_update`,
 //! gives a page back, checks the reservation and shuts down. `make new-guest
-//! NAME=foo` copies it to guests/foo; `make run-guest NAME=foo` boots that.
+//! NAME=x` copies it to guests/x; `make run-guest NAME=template` boots it.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
