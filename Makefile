@@ -17,7 +17,7 @@ HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
 DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M" --module "$(GUEST) name=demo1 mem=16M watch=5"
 
-.PHONY: all setup build lint run test test-host test-qemu conformance conformance-xen xen-image bench bench-compare fuzz fuzz-guest doc clean
+.PHONY: all setup build lint run new-guest run-guest test test-host test-qemu conformance conformance-xen xen-image bench bench-compare fuzz fuzz-guest doc clean
 
 all: build
 
@@ -32,16 +32,36 @@ setup:
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 
 build: setup
-	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest --target $(TARGET)
+	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest -p template --target $(TARGET)
 	$(CARGO) build --release -p xen-tools
 
 run: build
 	$(RUN) $(HV) --memory $(MEMORY_MIB) --cmdline "$(HV_CMDLINE)" $(DEMO_MODULES)
 
+# A new PV guest crate from guests/template: guests/$(NAME), a workspace
+# member at once (guests/*). `make run-guest NAME=foo` builds and boots it
+# as the only domain (GUEST_ARGS: more module options) and fails unless it
+# prints `Test result: SUCCESS`.
+GUEST_ARGS   ?=
+new-guest:
+	@echo "$(NAME)" | grep -Eqx '[a-z][a-z0-9_-]{0,62}' || { echo "usage: make new-guest NAME=foo (lower case, digits, - or _)"; exit 2; }
+	@test ! -e guests/$(NAME) || { echo "guests/$(NAME) already exists"; exit 2; }
+	mkdir -p guests/$(NAME)/src
+	sed 's/template/$(NAME)/g' guests/template/Cargo.toml > guests/$(NAME)/Cargo.toml
+	sed 's/template/$(NAME)/g' guests/template/src/main.rs > guests/$(NAME)/src/main.rs
+	@echo "guests/$(NAME) created: boot it with 'make run-guest NAME=$(NAME)'"
+
+run-guest: setup
+	@test -n "$(NAME)" -a -e guests/$(NAME)/Cargo.toml || { echo "usage: make run-guest NAME=foo (a crate in guests/)"; exit 2; }
+	$(CARGO) build --release -p xen-core -p $(NAME) --target $(TARGET)
+	$(CARGO) build --release -p xen-tools
+	$(RUN) $(HV) --memory 256 --verdicts --log build/$(NAME).log --iso build/$(NAME).iso \
+	  --module "$(BARE)/$(NAME) name=$(NAME) mem=16M $(GUEST_ARGS)"
+
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -q --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -q -p xen-core -p xen-core-pv-rt -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest --target $(TARGET) -- -D warnings
+	$(CARGO) clippy -q -p xen-core -p xen-core-pv-rt -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest -p template --target $(TARGET) -- -D warnings
 
 test-host: setup lint
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --no-deps -p xen-core-pv-abi

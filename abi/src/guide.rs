@@ -21,7 +21,7 @@
 //!
 //! `run-guest` passes when the guest prints `Test result: SUCCESS` and
 //! powers off. The runtime supplies what every guest repeats: the ELF notes
-//! (from one macro, checked at compile time), the entry point and a 64 KiB
+//! (from one macro, checked at compile time), the entry point and a 128 KiB
 //! stack, a panic handler that prints the message and shuts down with
 //! `SHUTDOWN_crash`, `print!`/`println!` over `console_io`, the linker
 //! script, typed access to start_info, the p2m list and the M2P, free
@@ -56,7 +56,7 @@
 //!   at its PFN's address. Never writable: every change goes through a
 //!   hypercall. A table's PFN is found from its MFN through the M2P.
 //! * **The boot stack is one page.** A kernel that needs more switches
-//!   stacks first (the runtime does, to 64 KiB in `.bss`).
+//!   stacks first (the runtime does, to 128 KiB in `.bss`).
 //! * **Frames arrive zeroed.** Every frame of the domain is scrubbed
 //!   before the builder writes the image and start-of-day data, and
 //!   frames from `populate_physmap`/`increase_reservation` are scrubbed too.

@@ -35,6 +35,12 @@ core::arch::global_asm!(
     .section .text.entry, "ax"
     .global _start
 _start:
+    // The TSC first: under QEMU -icount it counts every instruction since
+    // reset, so boot benchmarks can start from here (see entry_tsc).
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    mov [rip + __GUEST_RT_ENTRY_TSC], rax
     // RSI = start_info. The boot stack is one page: move to ours.
     mov rdi, rsi
     lea rsp, [rip + __guest_rt_stack_top]
@@ -50,6 +56,15 @@ __guest_rt_stack_top:
 "#,
     stack = const crate::STACK_SIZE,
 );
+
+/// The TSC at `_start`'s first instruction.
+#[no_mangle]
+static __GUEST_RT_ENTRY_TSC: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The TSC at `_start`'s first instruction.
+pub fn entry_tsc() -> u64 {
+    __GUEST_RT_ENTRY_TSC.load(core::sync::atomic::Ordering::Relaxed)
+}
 
 #[cfg(target_os = "none")]
 extern "Rust" {

@@ -38,9 +38,9 @@
 //!   `ENTRY` = the runtime's `_start`, `HYPERCALL_PAGE` = the page the
 //!   linker script reserves, always emitted; the guest names itself
 //!   (`GUEST_OS`, checked at compile time).
-//! * **Entry and stack**: `_start` switches to a [`STACK_SIZE`]-byte stack
-//!   in `.bss`, checks the start_info magic and calls the guest's `main`
-//!   with a [`Boot`].
+//! * **Entry and stack**: `_start` records the TSC ([`entry_tsc`]),
+//!   switches to a [`STACK_SIZE`]-byte stack in `.bss`, checks the
+//!   start_info magic and calls the guest's `main` with a [`Boot`].
 //! * **Panics** print `panic: <message>` and `Test result: ERROR` on the
 //!   console, then shut the domain down with `SHUTDOWN_crash`.
 //! * **Console**: [`print!`] and [`println!`] write through
@@ -73,7 +73,15 @@ pub use boot::{Boot, Frame};
 pub const VIRT_BASE: u64 = 0xFFFF_FFFF_8000_0000;
 /// Bytes of the stack `_start` switches to (the hypervisor's boot stack is
 /// one page).
-pub const STACK_SIZE: usize = 64 << 10;
+pub const STACK_SIZE: usize = 128 << 10;
+
+/// The time-stamp counter when the guest's first instruction ran (`_start`
+/// reads it before anything else). Under QEMU `-icount shift=0` it is the
+/// number of instructions executed since reset, firmware and hypervisor
+/// included.
+pub fn entry_tsc() -> u64 {
+    arch::entry_tsc()
+}
 
 /// Shuts the domain down with `SHUTDOWN_poweroff`.
 pub fn poweroff() -> ! {

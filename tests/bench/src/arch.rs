@@ -1,6 +1,5 @@
-//! The bench guest's only `unsafe` code: the Xen notes and `_start`, the
-//! trap stubs, the timed regions, the user-mode round trip and raw memory
-//! access.
+//! The bench guest's only `unsafe` code: the trap stubs, the timed
+//! regions, the user-mode round trip and raw memory access.
 //!
 //! Every timed region has the same shape (see [`region!`]): RDTSC into R12,
 //! two register moves that load the last hypercall argument and the
@@ -9,81 +8,22 @@
 //! `ops` subtracts. The same binary runs on both hypervisors, so the
 //! regions are identical there by construction.
 
-use abi::start_info::StartInfo;
 use abi::traps::{TrapInfo, FLAT_KERNEL_CS64};
 
+// The notes, `_start`, the stack and the panic handler are guest-rt's
+// (main.rs); only the kernel stack for the user-mode round trip is ours.
 core::arch::global_asm!(
     r#"
-    .section .note.Xen, "a"
-    .balign 4
-    .long 4, 8, 3
-    .asciz "Xen"
-    .quad 0xFFFFFFFF80000000
-    .long 4, 8, 1
-    .asciz "Xen"
-    .quad _start
-    .long 4, 8, 2
-    .asciz "Xen"
-    .quad hypercall_page
-    .long 4, 12, 6
-    .asciz "Xen"
-    .asciz "bench-guest"
-    .long 4, 8, 5
-    .asciz "Xen"
-    .asciz "xen-3.0"
-    .balign 4
-    .long 4, 8, 8
-    .asciz "Xen"
-    .asciz "generic"
-    .balign 4
-
-    .section .text.entry, "ax"
-    .global _start
-_start:
-    // The TSC first: under -icount it counts every instruction since reset.
-    rdtsc
-    shl rdx, 32
-    or rax, rdx
-    mov [rip + BENCH_ENTRY_TSC], rax
-    mov rdi, rsi
-    lea rsp, [rip + bench_stack_top]
-    call bench_main
-    ud2
-
-    .section .bss.bench_stack, "aw", @nobits
+    .section .bss.bench_kstack, "aw", @nobits
     .balign 16
-    .skip 131072
-bench_stack_top:
     .skip 16384
 bench_kstack_top:
 "#
 );
 
-/// The TSC at the guest's first instruction.
-#[no_mangle]
-static BENCH_ENTRY_TSC: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
-/// The TSC at the guest's first instruction.
+/// The TSC at the guest's first instruction (the runtime's `_start`).
 pub fn entry_tsc() -> u64 {
-    BENCH_ENTRY_TSC.load(core::sync::atomic::Ordering::Relaxed)
-}
-
-extern "Rust" {
-    fn guest_run(si: &'static StartInfo) -> !;
-}
-
-#[no_mangle]
-extern "C" fn bench_main(start_info: *const StartInfo) -> ! {
-    // SAFETY: the domain builder passes the virtual address of start_info,
-    // mapped for the guest's lifetime, in RSI (ABI §8.5).
-    unsafe { guest_run(&*start_info) }
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    crate::say!("bench: panic: {info}");
-    crate::say!("Test result: ERROR");
-    abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH)
+    guest_rt::entry_tsc()
 }
 
 core::arch::global_asm!(

@@ -31,11 +31,7 @@ mod ops;
 mod stats;
 
 #[cfg(target_os = "none")]
-#[allow(unsafe_code)]
-#[no_mangle]
-fn guest_run(si: &'static abi::start_info::StartInfo) -> ! {
-    ops::run(si)
-}
+guest_rt::guest! { name: "bench-guest", main: |boot| ops::run(boot.start_info()) }
 
 #[cfg(not(target_os = "none"))]
 fn main() {

@@ -164,6 +164,19 @@ fn missing_or_bogus_notes_are_refused() {
 }
 
 #[test]
+fn an_image_linked_at_virt_base_without_paddr_offset_is_refused_naming_the_note() {
+    // Physical addresses equal to the virtual ones (no AT() in the linker
+    // script): without PADDR_OFFSET the image would start past 2^64.
+    let mut f = Fixture::pv();
+    f.segs[0].1 = f.segs[0].0;
+    let err = load(&f.bytes()).unwrap_err();
+    assert!(err.contains("start overflows") && err.contains("PADDR_OFFSET = VIRT_BASE"), "{err}");
+    // With the note it loads at the same place as the 0-based image.
+    f.notes.push((XEN_ELFNOTE_PADDR_OFFSET, BASE.to_le_bytes().to_vec()));
+    assert!(load(&f.bytes()).is_ok());
+}
+
+#[test]
 fn a_note_running_past_its_segment_is_refused() {
     let f = Fixture::pv();
     let mut b = f.bytes();

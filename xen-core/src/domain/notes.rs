@@ -160,7 +160,11 @@ impl KernelImage {
         let paddr_offset = notes.paddr_offset.unwrap_or(0);
         let (plo, phi) = elf.paddr_range();
         let shift = |p: u64| p.checked_sub(paddr_offset).and_then(|p| p.checked_add(virt_base));
-        let kstart = shift(plo).ok_or(ImageError::BadRange("start overflows"))?;
+        // The commonest cause: an image linked at VIRT_BASE without AT()
+        // (physical = virtual addresses) and no PADDR_OFFSET note.
+        let kstart = shift(plo).ok_or(ImageError::BadRange(
+            "start overflows: ELF paddr - PADDR_OFFSET + VIRT_BASE does not fit (an image whose physical addresses equal its virtual ones needs PADDR_OFFSET = VIRT_BASE)",
+        ))?;
         let kend = shift(phi).ok_or(ImageError::BadRange("end overflows"))?;
         let entry = notes.entry.unwrap_or(elf.entry);
         if kstart > kend || !(kstart..=kend).contains(&entry) {
