@@ -75,6 +75,7 @@ pub fn run_domains(
         log::error!("mapping the read-only M2P: {e:?}");
     }
     flush_all();
+    super::boot_clock::mark("frame table");
     let mut template = [0u64; 16];
     for (i, t) in template.iter_mut().enumerate() {
         *t = DirectMap.read_u64(PhysAddr(root + (256 + i as u64) * 8));
@@ -119,6 +120,7 @@ pub fn run_domains(
             }
         }
     }
+    super::boot_clock::mark("I/O frames");
     // Each kernel module is a domain, with the `ramdisk` module after it.
     let modules = desc.modules.as_slice();
     let mut plans: FixedVec<DomainModules, 64> = FixedVec::new();
@@ -152,6 +154,7 @@ pub fn run_domains(
         log::error!("no domain could be built");
         finish(&mut hv);
     }
+    super::boot_clock::mark("domains built");
     let first = (0..MAX_DOMAINS).find(|&i| domains()[i].is_some()).unwrap_or(0);
     hv.current = first;
     let ctx = switch_to(&mut hv, first);

@@ -513,6 +513,7 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
     if hv_debug > 0 {
         log::warn!("{hv_debug} #DB raised in the hypervisor by guest breakpoints were ignored");
     }
+    super::boot_clock::report();
     log::info!("Shutting down: {verdict}");
     qemu::exit(if verdict == RunVerdict::Success { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
 }
