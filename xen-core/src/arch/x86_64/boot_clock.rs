@@ -40,6 +40,14 @@ pub fn mark(name: &'static str) {
     }
 }
 
+/// [`mark`], unless `name` was marked already.
+pub fn mark_once(name: &'static str) {
+    let m = marks();
+    if !m.at[..m.count].iter().any(|(n, _)| *n == name) {
+        mark(name);
+    }
+}
+
 struct Line(u64);
 
 impl fmt::Display for Line {

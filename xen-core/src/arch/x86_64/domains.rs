@@ -110,16 +110,7 @@ pub fn run_domains(
         d.id = DomId(i as u16);
     }
     // The first MiB and every hole of the memory map are I/O frames.
-    {
-        let mm = &mut hv.mm;
-        for pfn in 0..max_pfn {
-            let pa = pfn * 4096;
-            let usable = pa >= 0x10_0000 && desc.usable().any(|r| r.start.0 <= pa && pa + 4096 <= r.end.0);
-            if !usable {
-                mm.mark_io(Mfn(pfn));
-            }
-        }
-    }
+    desc.io_frame_runs(max_pfn, |start, end| (start..end).for_each(|pfn| hv.mm.mark_io(Mfn(pfn))));
     super::boot_clock::mark("I/O frames");
     // Each kernel module is a domain, with the `ramdisk` module after it.
     let modules = desc.modules.as_slice();

@@ -458,6 +458,7 @@ fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     // Leave the dying domain's page tables before they are freed.
     // SAFETY: the hypervisor's own L4 maps everything the hypervisor uses.
     unsafe { cpu::set_cr3(hv.hv_root) };
+    super::boot_clock::mark_once("first shutdown");
     let mm = &mut hv.mm;
     hv.grants.release_domain(mm, DomId(i as u16));
     let report = Teardown::new(mm, DomId(i as u16)).run(mm);
