@@ -26,7 +26,8 @@ fn marks() -> &'static mut Marks {
     unsafe { &mut *core::ptr::addr_of_mut!(MARKS) }
 }
 
-fn entry() -> u64 {
+/// The TSC at `_start32`.
+pub fn entry() -> u64 {
     // SAFETY: a plain u64 in .data that `_start32` wrote once before Rust ran.
     unsafe { core::ptr::read_volatile(core::ptr::addr_of!(boot_entry_tsc)) }
 }

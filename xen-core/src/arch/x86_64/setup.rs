@@ -77,8 +77,9 @@ fn enable_protection(nx: bool) -> CpuFeatures {
 #[no_mangle]
 extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     // Under QEMU -icount the TSC counts instructions since reset: `make
-    // bench` takes the hypervisor's share of the boot from here.
-    let entry_tsc = cpu::rdtsc();
+    // bench` takes the hypervisor's share of the boot from `_start32`'s
+    // first reading.
+    let entry_tsc = super::boot_clock::entry();
     serial::init();
     // What the description borrows and so must stay reserved: multiboot2's
     // whole block, or multiboot1's strings.
@@ -101,7 +102,7 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     let (opts, unknown) = HvOptions::parse(desc.cmdline);
     qemu::set_enabled(opts.debug_exit);
     serial::init_logger(level_filter(opts.log_level));
-    log::info!("Boot: TSC {entry_tsc} at the hypervisor's Rust entry");
+    log::info!("Boot: TSC {entry_tsc} at the hypervisor's entry (_start32)");
     gdt::init();
     idt::init();
 
