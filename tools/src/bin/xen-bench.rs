@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use xen_tools::bench::{compare, json, parse_run, table, Run};
-use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
-use xen_tools::qemu::QemuConfig;
+use xen_tools::iso::{IsoSpec, ModuleSpec};
+use xen_tools::qemu::{BootPath, QemuConfig};
 use xen_tools::xen_ref::XenRun;
 
 /// QEMU arguments of the instruction-count runs.
@@ -38,8 +38,8 @@ fn run_xen_core(hv: &Path, guest: &Path, tag: &str, extra: &[String]) -> Result<
             guest.display()
         ))],
     };
-    build_iso(&spec, &iso).map_err(|e| e.to_string())?;
-    let mut cfg = QemuConfig::new(&iso, &log);
+    // Through QEMU's multiboot1 loader, as Xen's run is: no GRUB in either.
+    let mut cfg = QemuConfig::for_spec(&spec, BootPath::Direct, &iso, &log)?;
     cfg.memory_mib = 256;
     cfg.extra = extra.to_vec();
     let mut child = cfg.command().spawn().map_err(|e| format!("starting QEMU: {e}"))?;

@@ -188,7 +188,36 @@ impl<'a> BootDescription<'a> {
     pub fn usable_bytes(&self) -> u64 {
         self.usable().map(|r| r.len()).sum()
     }
+
+    /// Calls `f(start, end)` for each run of frames below `max_pfn` that are
+    /// I/O frames: in the first MiB, or not wholly inside a usable region.
+    /// Walks the gaps between the sorted usable regions, so the cost follows
+    /// the number of regions, not of frames.
+    pub fn io_frame_runs(&self, max_pfn: u64, mut f: impl FnMut(u64, u64)) {
+        let mut spans: FixedVec<(u64, u64), MAX_REGIONS> = FixedVec::new();
+        for r in self.usable() {
+            let (first, end) = r.frames_inside();
+            let first = first.0.max(LOW_MEMORY_FRAMES);
+            if first < end.0 {
+                let _ = spans.push((first, end.0));
+            }
+        }
+        spans.as_mut_slice().sort_unstable();
+        let mut next = 0;
+        for &(start, end) in spans.as_slice() {
+            if start.min(max_pfn) > next {
+                f(next, start.min(max_pfn));
+            }
+            next = next.max(end);
+        }
+        if next < max_pfn {
+            f(next, max_pfn);
+        }
+    }
 }
+
+/// Frames of the first MiB, never RAM for domains.
+const LOW_MEMORY_FRAMES: u64 = 0x100;
 
 fn parse_memory_map(body: &[u8], out: &mut FixedVec<MemoryRegion, MAX_REGIONS>) -> Result<(), BootInfoError> {
     let bad = |reason| BootInfoError::BadTag { tag: TAG_MMAP, reason };

@@ -200,11 +200,56 @@ fn unknown_tags_are_skipped() {
     assert_eq!(describe(&mbi(&tags)).unwrap().2.len(), 1);
 }
 
+/// The definition `io_frame_runs` must agree with, frame by frame.
+fn io_frames_naive(d: &BootDescription<'_>, max_pfn: u64) -> Vec<u64> {
+    (0..max_pfn)
+        .filter(|&pfn| {
+            let pa = pfn * 4096;
+            !(pa >= 0x10_0000 && d.usable().any(|r| r.start.0 <= pa && pa + 4096 <= r.end.0))
+        })
+        .collect()
+}
+
+fn io_frames(d: &BootDescription<'_>, max_pfn: u64) -> Vec<u64> {
+    let mut v = Vec::new();
+    d.io_frame_runs(max_pfn, |s, e| {
+        assert!(s < e, "empty run {s:#x}..{e:#x}");
+        v.extend(s..e);
+    });
+    v
+}
+
+#[test]
+fn io_frames_are_the_first_mib_and_every_hole_and_partial_frame_of_the_map() {
+    with_aligned(&mbi(&qemu_like()), |b| {
+        let info = load(b).unwrap();
+        let d = BootDescription::from_multiboot(&info).unwrap();
+        let io = io_frames(&d, 0x7fe0);
+        assert_eq!(io, (0..0x100).collect::<Vec<u64>>());
+        assert_eq!(io, io_frames_naive(&d, 0x7fe0));
+    });
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
 
     proptest! {
+        /// Unsorted, overlapping, unaligned maps: the runs are exactly the
+        /// frames the per-frame definition picks.
+        #[test]
+        fn io_frame_runs_agree_with_the_per_frame_definition(
+            regions in prop::collection::vec((0u64..0x40_0000, 0u64..0x20_0000, 0u32..3), 0..8),
+            max_pfn in 0u64..0x700,
+        ) {
+            let mut d = BootDescription::default();
+            for (start, len, kind) in regions {
+                let kind = if kind == 0 { MemoryKind::Reserved } else { MemoryKind::Usable };
+                d.memory.push(MemoryRegion { range: PhysRange::new(start, start + len), kind }).unwrap();
+            }
+            prop_assert_eq!(io_frames(&d, max_pfn), io_frames_naive(&d, max_pfn));
+        }
+
         /// Random corruption of a valid block is refused or accepted, never a panic.
         #[test]
         fn corrupted_blocks_never_panic(flips in prop::collection::vec((0usize..512, any::<u8>()), 1..8)) {

@@ -75,6 +75,7 @@ pub fn run_domains(
         log::error!("mapping the read-only M2P: {e:?}");
     }
     flush_all();
+    super::boot_clock::mark("frame table");
     let mut template = [0u64; 16];
     for (i, t) in template.iter_mut().enumerate() {
         *t = DirectMap.read_u64(PhysAddr(root + (256 + i as u64) * 8));
@@ -109,16 +110,8 @@ pub fn run_domains(
         d.id = DomId(i as u16);
     }
     // The first MiB and every hole of the memory map are I/O frames.
-    {
-        let mm = &mut hv.mm;
-        for pfn in 0..max_pfn {
-            let pa = pfn * 4096;
-            let usable = pa >= 0x10_0000 && desc.usable().any(|r| r.start.0 <= pa && pa + 4096 <= r.end.0);
-            if !usable {
-                mm.mark_io(Mfn(pfn));
-            }
-        }
-    }
+    desc.io_frame_runs(max_pfn, |start, end| (start..end).for_each(|pfn| hv.mm.mark_io(Mfn(pfn))));
+    super::boot_clock::mark("I/O frames");
     // Each kernel module is a domain, with the `ramdisk` module after it.
     let modules = desc.modules.as_slice();
     let mut plans: FixedVec<DomainModules, 64> = FixedVec::new();
@@ -152,6 +145,7 @@ pub fn run_domains(
         log::error!("no domain could be built");
         finish(&mut hv);
     }
+    super::boot_clock::mark("domains built");
     let first = (0..MAX_DOMAINS).find(|&i| domains()[i].is_some()).unwrap_or(0);
     hv.current = first;
     let ctx = switch_to(&mut hv, first);

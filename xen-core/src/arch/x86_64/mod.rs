@@ -1,7 +1,8 @@
 //! x86_64 hardware glue.
 //!
-//! Bare-metal only: `boot32` (multiboot2 header, 32-bit entry, long-mode
-//! switch), `cpu` (control registers, CPUID, port I/O), `serial`, `gdt`,
+//! Bare-metal only: `boot32` (multiboot1 and multiboot2 headers, 32-bit
+//! entry, long-mode switch), `boot_clock` (TSC marks for the boot figure),
+//! `cpu` (control registers, CPUID, port I/O), `serial`, `gdt`,
 //! `idt` and `exception` (exception entry and dump), `debugregs` (the
 //! guest's breakpoints in the hardware and #DB), `fpu` (FPU setup and
 //! the FXSAVE/FXRSTOR switch), `paging` (the final
@@ -13,6 +14,8 @@ pub mod multiboot;
 
 #[cfg(target_os = "none")]
 mod boot32;
+#[cfg(target_os = "none")]
+pub mod boot_clock;
 #[cfg(target_os = "none")]
 pub mod cpu;
 #[cfg(target_os = "none")]

@@ -145,6 +145,15 @@ impl PhysMemory for DirectMap {
         unsafe { core::ptr::copy(Self::ptr(src).cast::<u8>(), Self::ptr(dst).cast::<u8>(), len) }
     }
 
+    fn write_bytes(&mut self, addr: PhysAddr, bytes: &[u8]) {
+        // One copy, not the trait's word-by-word merge: domain building
+        // loads kernels and ramdisks through here (155 K bytes of ELF cost
+        // 2.8 M instructions byte by byte).
+        // SAFETY: as for `write_u64`: RAM the caller owns, inside the direct
+        // map, which is contiguous, so the range may cross frames.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), Self::ptr(addr).cast::<u8>(), bytes.len()) }
+    }
+
     fn zero_frame(&mut self, mfn: Mfn) {
         // SAFETY: a whole RAM frame inside the direct map, owned by the caller.
         unsafe { core::ptr::write_bytes(Self::ptr(PhysAddr::of_mfn(mfn)).cast::<u8>(), 0, 4096) }

@@ -476,6 +476,7 @@ fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     // SAFETY: the hypervisor's own L4 maps everything the hypervisor uses.
     unsafe { cpu::set_cr3(hv.hv_root) };
     super::events::domain_died(hv, i);
+    super::boot_clock::mark_once("first shutdown");
     let mm = &mut hv.mm;
     hv.grants.release_domain(mm, DomId(i as u16));
     let report = Teardown::new(mm, DomId(i as u16)).run(mm);
@@ -531,6 +532,7 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
     if hv_debug > 0 {
         log::warn!("{hv_debug} #DB raised in the hypervisor by guest breakpoints were ignored");
     }
+    super::boot_clock::report();
     log::info!("Shutting down: {verdict}");
     qemu::exit(if verdict == RunVerdict::Success { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
 }

@@ -77,8 +77,9 @@ fn enable_protection(nx: bool) -> CpuFeatures {
 #[no_mangle]
 extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     // Under QEMU -icount the TSC counts instructions since reset: `make
-    // bench` takes the hypervisor's share of the boot from here.
-    let entry_tsc = cpu::rdtsc();
+    // bench` takes the hypervisor's share of the boot from `_start32`'s
+    // first reading.
+    let entry_tsc = super::boot_clock::entry();
     serial::init();
     // What the description borrows and so must stay reserved: multiboot2's
     // whole block, or multiboot1's strings.
@@ -101,7 +102,7 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     let (opts, unknown) = HvOptions::parse(desc.cmdline);
     qemu::set_enabled(opts.debug_exit);
     serial::init_logger(level_filter(opts.log_level));
-    log::info!("Boot: TSC {entry_tsc} at the hypervisor's Rust entry");
+    log::info!("Boot: TSC {entry_tsc} at the hypervisor's entry (_start32)");
     gdt::init();
     idt::init();
 
@@ -120,10 +121,12 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     });
     let mut frames = FrameAllocator::new(usable.as_slice(), reserved.as_slice())
         .unwrap_or_else(|e| fatal(format_args!("frame allocator: {e:?}")));
+    super::boot_clock::mark("frames");
 
     let nx = cpu::rdmsr(cpu::MSR_EFER) & cpu::EFER_NXE != 0;
     let audit = paging::build_and_load(&mut frames, desc.usable(), nx)
         .unwrap_or_else(|e| fatal(format_args!("building the hypervisor page tables: {e:?}")));
+    super::boot_clock::mark("paging");
     let features = enable_protection(nx);
     if !super::fpu::init() {
         fatal(format_args!("the CPU lacks FXSR or SSE, which every x86_64 CPU has"));
@@ -134,6 +137,7 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     let checker = if opts.check_every > 0 { (max_pfn * heap::CHECKER_BYTES_PER_FRAME).div_ceil(4096) } else { 0 };
     let heap_bytes = heap::init(&mut frames, checker).unwrap_or_else(|| fatal(format_args!("no memory for the heap")));
 
+    super::boot_clock::mark("heap");
     let platform = Platform { features, audit, heap_bytes, free_frames: frames.free_frames() };
     let frames = frames;
     start::banner(&desc, &platform, unknown.as_slice());
