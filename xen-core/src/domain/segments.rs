@@ -21,7 +21,7 @@
 
 use crate::mm::gdt::descriptor_ok;
 use crate::mm::{DomainMm, PhysAddr, PhysMemory};
-use abi::traps::FIRST_RESERVED_GDT_ENTRY;
+use abi::traps::{FIRST_RESERVED_GDT_ENTRY, FLAT_RING3_CS64, FLAT_RING3_SS64};
 
 /// Entries in the hardware GDT: the guest's 7168 and the hypervisor's
 /// page of 512. A selector with a higher index is beyond the GDT limit.
@@ -158,6 +158,17 @@ const fn canonical(va: u64) -> bool {
 /// * RIP non-canonical in 64-bit mode, or beyond the CS limit in
 ///   compatibility mode → #GP(0).
 pub fn check_return<F: Fn(usize) -> u64>(cs: u16, ss: u16, rip: u64, gdt: &GdtView<F>) -> Result<Mode, Fault> {
+    // The common return, to the flat 64-bit selectors: their descriptors
+    // are the hypervisor's own (DPL 3 long-mode code, DPL 3 writable data),
+    // which no guest can change, so no table lookup is needed.
+    if cs | 3 == FLAT_RING3_CS64 && ss | 3 == FLAT_RING3_SS64 {
+        return if canonical(rip) { Ok(Mode::Long) } else { Err(gp(0, "non-canonical RIP")) };
+    }
+    check_return_in_tables(cs, ss, rip, gdt)
+}
+
+/// [`check_return`] by the descriptor tables, for any selectors.
+fn check_return_in_tables<F: Fn(usize) -> u64>(cs: u16, ss: u16, rip: u64, gdt: &GdtView<F>) -> Result<Mode, Fault> {
     let (cs_code, ss_code) = (u64::from(cs & !3), u64::from(ss & !3));
     if cs & !3 == 0 {
         return Err(gp(0, "null code selector"));

@@ -33,6 +33,19 @@ fn fault(r: Result<Mode, Fault>) -> (u8, u64) {
 }
 
 #[test]
+fn the_flat_selector_shortcut_gives_the_descriptor_tables_answer() {
+    let rips = [0, 0x40_0000, 0x7FFF_FFFF_FFFF, 0x8000_0000_0000, 0xFFFF_8000_0000_0000, 0xFFFF_FFFF_8000_0000];
+    for cs in 0xE030..=0xE033u16 {
+        for ss in 0xE028..=0xE02Bu16 {
+            for rip in rips {
+                let tables = check_return_in_tables(cs, ss, rip, &no_guest());
+                assert_eq!(check_return(cs, ss, rip, &no_guest()), tables, "{cs:#x} {ss:#x} {rip:#x}");
+            }
+        }
+    }
+}
+
+#[test]
 fn flat_64bit_selectors_return_to_long_mode() {
     assert_eq!(check_return(0xE033, 0xE02B, 0xFFFF_FFFF_8000_0000, &no_guest()), Ok(Mode::Long));
     assert_eq!(check_return(0xE033, 0xE02B, 0x40_0000, &no_guest()), Ok(Mode::Long));

@@ -16,23 +16,26 @@ struct GuestArray<'g, G: GuestMemory> {
 }
 
 impl<G: GuestMemory> GuestArray<'_, G> {
-    fn word(&mut self, i: u32, w: u64) -> Result<u64, Errno> {
-        let va =
-            (i as u64).checked_mul(self.size).and_then(|o| o.checked_add(self.base + w * 8)).ok_or(Errno::EFAULT)?;
-        Guest(self.guest).read_u64(va)
+    /// The `N` words of element `i`, in one guest access.
+    fn words<const N: usize>(&mut self, i: u32) -> Result<[u64; N], Errno> {
+        let va = (i as u64).checked_mul(self.size).and_then(|o| o.checked_add(self.base)).ok_or(Errno::EFAULT)?;
+        let mut bytes = [[0u8; 8]; N];
+        Guest(self.guest).read(va, bytes.as_flattened_mut())?;
+        Ok(bytes.map(u64::from_le_bytes))
     }
 }
 
 impl<G: GuestMemory> RequestSource<MmuUpdate> for GuestArray<'_, G> {
     fn get(&mut self, i: u32) -> Result<MmuUpdate, Errno> {
-        Ok(MmuUpdate { ptr: self.word(i, 0)?, val: self.word(i, 1)? })
+        let [ptr, val] = self.words(i)?;
+        Ok(MmuUpdate { ptr, val })
     }
 }
 
 impl<G: GuestMemory> RequestSource<MmuextOp> for GuestArray<'_, G> {
     fn get(&mut self, i: u32) -> Result<MmuextOp, Errno> {
-        let w0 = self.word(i, 0)?;
-        Ok(MmuextOp { cmd: w0 as u32, pad: (w0 >> 32) as u32, arg1: self.word(i, 1)?, arg2: self.word(i, 2)? })
+        let [w0, arg1, arg2] = self.words(i)?;
+        Ok(MmuextOp { cmd: w0 as u32, pad: (w0 >> 32) as u32, arg1, arg2 })
     }
 }
 

@@ -44,13 +44,17 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             new.0 |= old.0 & (ACCESSED | DIRTY);
         }
         if new.present() {
-            let io_caps = self.domain(pt_owner).is_some_and(|d| d.io_caps);
-            if new.has_disallowed_flags(level, io_caps) {
+            // Only L1 cache attributes depend on the owner's I/O rights.
+            if new.has_disallowed_flags(level, false)
+                && !(level == 1 && self.domain(pt_owner).is_some_and(|d| d.io_caps))
+            {
                 return Err(self.refuse(Errno::EINVAL, "entry has disallowed flags"));
             }
             new = new.adjusted(level);
             if !new.is_fast_path_change_from(old) {
-                if level == 1 {
+                if level == 1 && fd == pt_owner {
+                    self.get_own_l1_refs(new, fd)?;
+                } else if level == 1 {
                     self.get_l1_refs(new, fd, pt_owner)?;
                 } else if let UpperRef::Validate(child) = self.get_upper_refs(table, level, new)? {
                     if let Err(e) = self.validate_table(child, level - 1) {

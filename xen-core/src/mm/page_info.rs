@@ -110,6 +110,49 @@ impl Default for PageInfo {
 }
 
 impl PageInfo {
+    /// The common case of taking an L1 entry's references, in one access
+    /// to the metadata: a general reference on a frame allocated to
+    /// `owner` (not the hypervisor's, so not shared_info) and, with
+    /// `writable`, a type reference on a frame that already has the
+    /// writable type. False, with nothing taken, for everything else,
+    /// which the general path decides (type changes, flushes, refusals).
+    #[inline(always)]
+    pub fn try_get_plain(&mut self, owner: DomId, writable: bool) -> bool {
+        if self.owner != owner || self.count == 0 || self.count >= MAX_COUNT || self.flags & FLAG_XEN_HEAP != 0 {
+            return false;
+        }
+        if writable {
+            let tc = self.type_count();
+            if self.type_info >> TYPE_SHIFT != PageType::Writable as u32 || tc == 0 || tc >= MAX_COUNT {
+                return false;
+            }
+            self.type_info += 1;
+        }
+        self.count += 1;
+        true
+    }
+
+    /// The common case of dropping an L1 entry's references: a frame of a
+    /// domain (not `DOMID_IO`) whose general count, and with `writable`
+    /// whose writable type count, stays above zero. Stamps it with `now`
+    /// (a translation of it may still be cached). False, with nothing
+    /// changed, for everything else (the general path frees or retypes).
+    #[inline(always)]
+    pub fn try_put_plain(&mut self, writable: bool, now: u16) -> bool {
+        if self.owner == DomId::IO || self.count <= 1 {
+            return false;
+        }
+        if writable {
+            if self.type_info >> TYPE_SHIFT != PageType::Writable as u32 || self.type_count() <= 1 {
+                return false;
+            }
+            self.type_info -= 1;
+        }
+        self.count -= 1;
+        self.stamp = now;
+        true
+    }
+
     /// General reference count.
     pub const fn count(&self) -> u32 {
         self.count

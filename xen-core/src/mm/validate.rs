@@ -74,6 +74,20 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         i as u16
     }
 
+    /// [`Mm::get_l1_refs`] for an entry of `owner`'s own table mapping
+    /// `owner`'s frame, trying the one-access common case first.
+    #[inline(always)]
+    pub(crate) fn get_own_l1_refs(&mut self, e: Pte, owner: DomId) -> Result<(), Errno> {
+        if e.0 & L1_DISALLOWED == 0 {
+            if let Some(info) = self.frames.get_mut(e.mfn().0 as usize) {
+                if info.try_get_plain(owner, e.writable()) {
+                    return Ok(());
+                }
+            }
+        }
+        self.get_l1_refs(e, owner, owner)
+    }
+
     /// References for a present L1 entry in a table owned by `pt_owner`,
     /// mapping a frame that must belong to `fd`.
     pub(crate) fn get_l1_refs(&mut self, e: Pte, fd: DomId, pt_owner: DomId) -> Result<(), Errno> {
@@ -117,7 +131,21 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     }
 
     /// Drops the references of a present L1 entry.
+    #[inline(always)]
     pub(crate) fn put_l1_refs(&mut self, e: Pte) {
+        if e.present() && !injected(Fault::WritableTableMapping) {
+            let now = self.clock.stamp();
+            if let Some(info) = self.frames.get_mut(e.mfn().0 as usize) {
+                if info.try_put_plain(e.writable(), now) {
+                    return;
+                }
+            }
+        }
+        self.put_l1_refs_slow(e);
+    }
+
+    #[inline(never)]
+    fn put_l1_refs_slow(&mut self, e: Pte) {
         let mfn = e.mfn();
         if !e.present() || self.is_mmio(mfn) {
             return;
@@ -309,7 +337,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             let e = Pte(self.read_entry(top.mfn, index));
             let step = if top.level == 1 {
                 let owner = self.info(top.mfn).owner();
-                self.get_l1_refs(e, owner, owner).map(|()| UpperRef::Done)
+                self.get_own_l1_refs(e, owner).map(|()| UpperRef::Done)
             } else {
                 self.get_upper_refs(top.mfn, top.level, e)
             };
@@ -368,6 +396,11 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
 
     /// Drops the references held by one entry value of L`level` table `table`.
     pub(crate) fn drop_entry(&mut self, table: Mfn, level: u8, e: Pte) {
+        if level == 1 {
+            // L1 entries reference no tables: no walk to set up.
+            self.put_l1_refs(e);
+            return;
+        }
         let mut stack: FixedVec<DropFrame, DROP_DEPTH> = FixedVec::new();
         let defer = self.hooks.defer_devalidation();
         self.drop_one_with(&mut stack, table, level, e, defer);

@@ -109,12 +109,20 @@ enter_frame:
     mov rsp, rdi
     jmp trap_return
 
+    // Words first, then the odd bytes: a string instruction's path length
+    // is per element, so a 72-byte iret frame is 9 moves rather than 72.
     .global guest_copy_smap
 guest_copy_smap:
     mov rcx, rdx
+    shr rcx, 3
+    and edx, 7
     stac
     .global guest_copy_smap_insn
 guest_copy_smap_insn:
+    rep movsq
+    mov ecx, edx
+    .global guest_copy_smap_insn_tail
+guest_copy_smap_insn_tail:
     rep movsb
     clac
     xor eax, eax
@@ -128,8 +136,14 @@ guest_copy_smap_fixup:
     .global guest_copy_plain
 guest_copy_plain:
     mov rcx, rdx
+    shr rcx, 3
+    and edx, 7
     .global guest_copy_plain_insn
 guest_copy_plain_insn:
+    rep movsq
+    mov ecx, edx
+    .global guest_copy_plain_insn_tail
+guest_copy_plain_insn_tail:
     rep movsb
     xor eax, eax
     ret
@@ -149,8 +163,10 @@ extern "C" {
     fn guest_copy_smap(dst: *mut u8, src: *const u8, len: usize) -> u32;
     fn guest_copy_plain(dst: *mut u8, src: *const u8, len: usize) -> u32;
     static guest_copy_smap_insn: u8;
+    static guest_copy_smap_insn_tail: u8;
     static guest_copy_smap_fixup: u8;
     static guest_copy_plain_insn: u8;
+    static guest_copy_plain_insn_tail: u8;
     static guest_copy_plain_fixup: u8;
 }
 
@@ -262,11 +278,13 @@ pub fn copy_to_guest(va: u64, buf: &[u8]) -> bool {
     abi::GuestVa(va).range_is_guest_accessible(buf.len() as u64) && copy(va as *mut u8, buf.as_ptr(), buf.len())
 }
 
-/// If `rip` is the guest-copy instruction, the address to resume at.
+/// If `rip` is one of the guest-copy instructions, the address to resume at.
 pub fn copy_fixup(rip: u64) -> Option<u64> {
     let pairs = [
         (&raw const guest_copy_smap_insn as u64, &raw const guest_copy_smap_fixup as u64),
+        (&raw const guest_copy_smap_insn_tail as u64, &raw const guest_copy_smap_fixup as u64),
         (&raw const guest_copy_plain_insn as u64, &raw const guest_copy_plain_fixup as u64),
+        (&raw const guest_copy_plain_insn_tail as u64, &raw const guest_copy_plain_fixup as u64),
     ];
     pairs.iter().find(|(insn, _)| *insn == rip).map(|(_, fix)| *fix)
 }

@@ -18,14 +18,24 @@ use crate::mm::{PhysAddr, PhysMemory};
 use crate::sched::Domain;
 use abi::GuestVa;
 
-/// Reads guest instruction bytes at `rip`.
-fn insn_bytes(rip: u64) -> [u8; 8] {
+/// Reads guest instruction bytes at `rip`; `None` (and zeros) if they
+/// cannot all be read.
+fn insn_bytes(rip: u64) -> ([u8; 8], bool) {
     let mut b = [0u8; 8];
     if GuestVa(rip).range_is_guest_accessible(8) && ArchGuest.copy_from(GuestVa(rip), &mut b) {
-        b
+        (b, true)
     } else {
-        [0; 8]
+        ([0; 8], false)
     }
+}
+
+/// Whether the emulator may take this #UD: only the forced-emulation
+/// prefix is emulated, so a #UD whose first bytes are readable and are not
+/// the prefix is reflected without decoding. (Unreadable bytes go to the
+/// emulator, which answers a prefix cut by a page boundary with #PF, as
+/// Xen does.)
+fn may_be_forced_emulation(code: &[u8; 8], read: bool) -> bool {
+    !read || code[..5] == crate::emulate::decoder::FORCED_CPUID[..5]
 }
 
 pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, vector: u8) -> Action {
@@ -33,7 +43,7 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
     let roots = Roots::of(&hv.mm.domains[i]);
     let user = d.vcpu.user_mode;
     let rip = ctx.rip;
-    let code = insn_bytes(rip);
+    let (code, read) = insn_bytes(rip);
     // `vmcall` (0F 01 C1) as a hypercall: a documented extension, for the
     // guest kernel only. Tested before the emulator, which would only
     // reflect it, so the extension entry stays short.
@@ -44,7 +54,7 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
     // #UD (forced CPUID) and #GP(0) go to the emulator first; what it does
     // not take is handled below as before (vmcall, `int $n`, bouncing).
     // From user mode it takes only port I/O (by IOPL/bitmap) and CPUID.
-    if vector == 6 || (vector == 13 && ctx.error_code == 0) {
+    if (vector == 6 && may_be_forced_emulation(&code, read)) || (vector == 13 && ctx.error_code == 0) {
         let mut st = d.vcpu.emul;
         let out = emulate(&mut ArchPlatform { hv, i }, &mut st, ctx, vector, !user);
         let d = d_mut(i);
