@@ -135,10 +135,23 @@
 //!   calls, which are restarted while work remains; like Xen, the observable
 //!   counts may lag until then (a table being devalidated is settled at once
 //!   if it is needed again).
-//! * **LDT.** `MMUEXT_SET_LDT` applies Xen's checks and records the LDT,
-//!   but xen-core never loads a non-empty LDT into the hardware (Xen maps
-//!   its pages lazily, on the first access through a TI=1 selector): such
-//!   an access raises `#GP` in the guest.
+//! * **LDT.** `MMUEXT_SET_LDT` applies Xen's checks and records the LDT;
+//!   as on Xen its pages are mapped on first use (a #GP naming a TI=1
+//!   selector into a page not mapped yet): the frame the guest's kernel
+//!   tables map there takes the descriptor-page type (its descriptors
+//!   checked, so it must be mapped read-only and can then only be changed
+//!   with `update_descriptor`) and the access is retried; a page that is
+//!   not mapped or cannot be a descriptor page gives the guest a page fault
+//!   at the descriptor's address, as Xen does. The hardware LDT (selector
+//!   0xE050, Xen's) is a copy of the mapped pages' descriptors, refreshed
+//!   on every change; LDT selectors can be loaded into segment registers,
+//!   survive a deschedule and may be named by `iret`. The pages' references
+//!   go when `SET_LDT` changes the LDT and at teardown. Differences: `lar`,
+//!   `lsl` and `verr` do not fault, so one that is the first access to an
+//!   LDT page sees a null descriptor (Xen maps the page for it); an LDT page
+//!   whose mapping the guest removes stays in use until the next `SET_LDT`
+//!   (Xen drops the LDT's pages then); and, as for the GDT, call gates are
+//!   refused in LDT pages.
 //! * **FPU.** Each vCPU's x87/MMX/SSE registers are saved and restored with
 //!   FXSAVE/FXRSTOR at every domain switch (eagerly; a new vCPU starts from
 //!   the init state). XSAVE state is not managed: CR4.OSXSAVE stays clear,

@@ -26,8 +26,9 @@
 //!   [`FLAT_RING3_SS64`]/[`FLAT_RING3_DS32`], and code/data selectors of the
 //!   domain's own GDT (`set_gdt`), whose descriptors are loaded with DPL 3.
 //!   A not-present guest descriptor keeps its DPL, so a DPL-0 one gives
-//!   `#GP` rather than `#NP`. No LDT is ever loaded into the hardware
-//!   (`MMUEXT_SET_LDT` is checked and recorded only).
+//!   `#GP` rather than `#NP`. Selectors of the domain's LDT
+//!   (`MMUEXT_SET_LDT`) are valid too, once their page has been mapped by
+//!   a first use (see the crate docs, LDT).
 //! * **Compatibility mode** is allowed in kernel mode, as on Xen: an
 //!   `iret` to 0xE020 (or a 32/16-bit code segment of the guest's GDT)
 //!   continues in 32-bit code, which a far jump reaches anyway. Bounces,

@@ -16,6 +16,7 @@ mod emulation;
 mod evtchn;
 mod fpu;
 mod hcalls;
+mod ldt;
 mod usermode;
 
 const VIRT_BASE: u64 = 0xFFFF_FFFF_8000_0000;
@@ -241,6 +242,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     hcalls::multicalls(&mut s);
     hcalls::update_descriptor(&mut s, &mut f);
     hcalls::set_ldt(&mut s);
+    ldt::ldt(&mut s, &mut f);
     hcalls::version(&mut s);
     hcalls::memory(&mut s);
     usermode::user_mode(&mut s, &mut f, si);

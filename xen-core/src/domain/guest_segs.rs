@@ -66,9 +66,9 @@ const PRESENT: u64 = 1 << 47;
 
 /// Whether the hypervisor, in ring 0, can load `selector` into DS, ES, FS
 /// or GS without a fault *and* the guest (ring 3) could have loaded it:
-/// null, or a present DPL 3 data or readable code segment of the GDT the
-/// domain runs with. Refuses the LDT (none is ever loaded) and the
-/// hypervisor's DPL 0 and system descriptors.
+/// null, or a present DPL 3 data or readable code segment of the GDT or
+/// LDT the domain runs with (an LDT page not mapped yet holds only null
+/// descriptors). Refuses the hypervisor's DPL 0 and system descriptors.
 pub fn data_selector_loadable<F: Fn(usize) -> u64>(selector: u16, gdt: &GdtView<F>) -> bool {
     if selector & !3 == 0 {
         return true;

@@ -10,7 +10,7 @@ const CODE_EXEC_ONLY_DPL3: u64 = 0x00AF_F800_0000_FFFF;
 const NOT_PRESENT_DATA: u64 = 0x00CF_7200_0000_FFFF;
 
 fn guest(descs: &[u64]) -> GdtView<impl Fn(usize) -> u64 + '_> {
-    GdtView { guest_entries: descs.len(), read: move |i| descs[i] }
+    GdtView { guest_entries: descs.len(), ldt_entries: 0, read: move |i| descs[i] }
 }
 
 fn vcpu() -> Vcpu {
@@ -56,7 +56,7 @@ fn restore_loads_null_and_flat_selectors() {
 }
 
 #[test]
-fn restore_refuses_hypervisor_ldt_missing_and_unreadable_selectors() {
+fn restore_refuses_hypervisor_missing_and_unreadable_selectors_and_ldt_ones_without_an_ldt() {
     let descs = [0, DATA_DPL3_BASE, DATA_DPL0, CODE_EXEC_ONLY_DPL3, NOT_PRESENT_DATA];
     let g = guest(&descs);
     assert!(data_selector_loadable(0x0B, &g), "DPL 3 data");
@@ -64,7 +64,7 @@ fn restore_refuses_hypervisor_ldt_missing_and_unreadable_selectors() {
     assert!(data_selector_loadable(0x13, &g), "guest DPL 0 data, raised to DPL 3");
     assert!(!data_selector_loadable(0xE010, &g), "hypervisor data is DPL 0");
     assert!(!data_selector_loadable(0xE040, &g), "the TSS is a system descriptor");
-    assert!(!data_selector_loadable(0x0F, &g), "the LDT is never loaded");
+    assert!(!data_selector_loadable(0x0F, &g), "no LDT");
     assert!(!data_selector_loadable(0x1B, &g), "execute-only code cannot be read through DS");
     assert!(!data_selector_loadable(0x23, &g), "not present");
     assert!(!data_selector_loadable(0x2B, &g), "beyond the guest's entries");

@@ -13,7 +13,7 @@ const RET_RIP: u64 = 0xFFFF_8000_0000_5000;
 const RET_SP: u64 = TOP - 0x100;
 
 fn no_guest() -> GdtView<impl Fn(usize) -> u64> {
-    GdtView { guest_entries: 0, read: |_| unreachable!("no guest descriptors") }
+    GdtView { guest_entries: 0, ldt_entries: 0, read: |_| unreachable!("no guest descriptors") }
 }
 
 fn vcpu_with_handlers() -> Vcpu {
@@ -158,7 +158,7 @@ fn compat_rip_above_4g_bounces_gp_zero() {
 #[test]
 fn not_present_guest_segments_bounce_np_and_ss() {
     let gdt_descs = [0u64, 0x00AF_7A00_0000_FFFF, 0x00CF_7200_0000_FFFF]; // DPL 3, P clear
-    let gdt = GdtView { guest_entries: 3, read: |i| gdt_descs[i] };
+    let gdt = GdtView { guest_entries: 3, ldt_entries: 0, read: |i| gdt_descs[i] };
     for (cs, ss, handler, code) in [(0x08, 0xE02B, NP_HANDLER, 0x08), (0xE030, 0x10, SS_HANDLER, 0x10)] {
         let (s, v) = (stack(), vcpu_with_handlers());
         let mut c = GuestContext::kernel(0, 0, 0);

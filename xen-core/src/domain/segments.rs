@@ -69,17 +69,28 @@ pub const fn hardware_descriptor(d: u64) -> u64 {
 pub struct GdtView<F: Fn(usize) -> u64> {
     /// Guest descriptors in use (`set_gdt`'s `entries`).
     pub guest_entries: usize,
-    /// Reads the guest's raw descriptor `i` (`i < guest_entries`).
+    /// Entries of the domain's LDT (`MMUEXT_SET_LDT`; 0: none).
+    pub ldt_entries: usize,
+    /// Reads the guest's raw GDT descriptor `i` (`i < guest_entries`), or
+    /// with `i` = [`LDT_INDEX`] + `n` its LDT descriptor `n` (`n <
+    /// ldt_entries`), 0 if that LDT page is not mapped yet.
     pub read: F,
 }
 
+/// Added to an LDT index for [`GdtView::read`].
+pub const LDT_INDEX: usize = 1 << 16;
+
 impl<F: Fn(usize) -> u64> GdtView<F> {
-    /// The descriptor `selector` names, or `None` if it is beyond the GDT
-    /// limit or in the LDT (none is ever loaded: `MMUEXT_SET_LDT` is only
-    /// recorded and LDTR stays null, see [`crate::mm::ldt`]).
+    /// The descriptor `selector` names as the hardware holds it, or `None`
+    /// if it is beyond the GDT or LDT limit. The hardware LDT holds the
+    /// mapped pages' descriptors as [`hardware_descriptor`] loads them and
+    /// null for pages not mapped yet (see [`crate::mm::ldt`]).
     pub fn descriptor(&self, selector: u16) -> Option<u64> {
         let index = usize::from(selector >> 3);
-        if selector & 4 != 0 || index >= GDT_ENTRIES {
+        if selector & 4 != 0 {
+            return (index < self.ldt_entries).then(|| hardware_descriptor((self.read)(LDT_INDEX + index)));
+        }
+        if index >= GDT_ENTRIES {
             return None;
         }
         if index >= FIRST_RESERVED_GDT_ENTRY {
@@ -97,8 +108,14 @@ impl<F: Fn(usize) -> u64> GdtView<F> {
 /// The GDT domain `d` runs with, its descriptors read from its `set_gdt`
 /// frames in `mem`.
 pub fn domain_gdt<'a, M: PhysMemory>(mem: &'a M, d: &'a DomainMm) -> GdtView<impl Fn(usize) -> u64 + 'a> {
-    let read = move |i: usize| mem.read_u64(PhysAddr(d.gdt[i / 512].to_maddr() + (i % 512) as u64 * 8));
-    GdtView { guest_entries: usize::from(d.gdt_entries), read }
+    let read = move |i: usize| {
+        if i >= LDT_INDEX {
+            let n = i - LDT_INDEX;
+            return d.ldt_frames[n / 512].map_or(0, |m| mem.read_u64(PhysAddr(m.to_maddr() + (n % 512) as u64 * 8)));
+        }
+        mem.read_u64(PhysAddr(d.gdt[i / 512].to_maddr() + (i % 512) as u64 * 8))
+    };
+    GdtView { guest_entries: usize::from(d.gdt_entries), ldt_entries: d.ldt.entries as usize, read }
 }
 
 /// The mode a return lands in.

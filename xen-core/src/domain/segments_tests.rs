@@ -16,11 +16,11 @@ const DPL3: u64 = 3 << 45;
 
 /// A guest GDT with these descriptors at indices 0.. (selector = i * 8).
 fn guest(descs: &[u64]) -> GdtView<impl Fn(usize) -> u64 + '_> {
-    GdtView { guest_entries: descs.len(), read: move |i| descs[i] }
+    GdtView { guest_entries: descs.len(), ldt_entries: 0, read: move |i| descs[i] }
 }
 
 fn no_guest() -> GdtView<impl Fn(usize) -> u64> {
-    GdtView { guest_entries: 0, read: |_| unreachable!("no guest descriptors") }
+    GdtView { guest_entries: 0, ldt_entries: 0, read: |_| unreachable!("no guest descriptors") }
 }
 
 fn gp(code: u64) -> (u8, u64) {
@@ -100,10 +100,28 @@ fn unused_reserved_entries_are_null() {
 }
 
 #[test]
-fn ldt_selectors_are_refused_since_no_ldt_is_loaded() {
+fn ldt_selectors_are_refused_without_an_ldt() {
     let g = [0, CODE64_DPL0, DATA_DPL0];
     assert_eq!(fault(check_return(0x000F, 0x0013, 0x1000, &guest(&g))), gp(0x000C));
     assert_eq!(fault(check_return(0x000B, 0x0017, 0x1000, &guest(&g))), gp(0x0014));
+}
+
+#[test]
+fn ldt_selectors_name_the_ldt_as_loaded_up_to_its_limit() {
+    // LDT entry 0: 64-bit code (DPL 0, loaded with DPL 3), 1: data, 2: a
+    // page not mapped yet (reads 0).
+    let ldt = [CODE64_DPL0, DATA_DPL0, 0];
+    let view = GdtView {
+        guest_entries: 0,
+        ldt_entries: 3,
+        read: |i: usize| ldt[i.checked_sub(LDT_INDEX).expect("only the LDT is read")],
+    };
+    assert_eq!(view.descriptor(0x0007), Some(CODE64_DPL0 | (3 << 45)));
+    assert_eq!(view.descriptor(0x000F), Some(DATA_DPL0 | (3 << 45)));
+    assert_eq!(view.descriptor(0x0017), Some(0), "not mapped: null");
+    assert_eq!(view.descriptor(0x001F), None, "beyond the LDT limit");
+    assert_eq!(check_return(0x0007, 0x000F, 0x1000, &view), Ok(Mode::Long), "iret to LDT code and stack");
+    assert_eq!(fault(check_return(0x0017 | 3, 0x000F, 0x1000, &view)), gp(0x0014));
 }
 
 #[test]

@@ -121,6 +121,14 @@ pub fn check_invariants_with<M: PhysMemory, H: MmHooks>(
             count[g.0 as usize] += 1;
             type_count[g.0 as usize] += 1;
         }
+        for &l in d.ldt_frames.iter().flatten() {
+            let info = mm.info(l);
+            if info.page_type() != PageType::SegDesc || info.type_count() == 0 || info.owner() != d.id {
+                return Err(format!("LDT frame {l:?} of {:?} is not a descriptor page it owns: {info:?}", d.id));
+            }
+            count[l.0 as usize] += 1;
+            type_count[l.0 as usize] += 1;
+        }
         for root in [d.kernel_root, d.user_root].into_iter().flatten() {
             let info = mm.info(root);
             if info.page_type() != PageType::L4 || info.type_count() == 0 || info.owner() != d.id {

@@ -27,7 +27,7 @@ pub const fn descriptor_ok(d: u64) -> bool {
 impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Takes a descriptor-page type reference on `mfn` (general reference
     /// held by the caller), checking its descriptors the first time.
-    fn get_desc_type(&mut self, mfn: Mfn) -> Result<(), Errno> {
+    pub(super) fn get_desc_type(&mut self, mfn: Mfn) -> Result<(), Errno> {
         self.settle(mfn);
         let info = *self.info(mfn);
         if info.type_count() > 0 {

@@ -3,18 +3,24 @@
 //!
 //! Xen checks the arguments (page-aligned, guest address, at most 8192
 //! entries; an empty LDT has base 0) and records them; it maps the LDT's
-//! pages lazily, on the first descriptor access through it, taking the
-//! descriptor-page type then. xen-core records the LDT the same way but
-//! never loads a non-empty LDT into the hardware: the hardware LDT stays
-//! null, so no descriptor the guest can write is ever used, and a selector
-//! with TI=1 faults in the guest (abi docs, deliberate differences).
+//! pages lazily, on the first descriptor access through them, taking the
+//! descriptor-page type then (so a page whose descriptors fail the checks,
+//! or that is mapped writable, cannot be used, and the access becomes a
+//! page fault at the LDT address in the guest). xen-core does the same:
+//! [`Mm::map_ldt_page`] runs on the first #GP with a TI=1 selector into a
+//! page not mapped yet, and the hardware LDT is a copy of the mapped pages'
+//! descriptors (as [`crate::domain::segments::hardware_descriptor`] loads
+//! them), refreshed whenever they can change. The references are dropped
+//! when the LDT changes (`SET_LDT` with other arguments) and at teardown.
 
 use super::model::{Mm, MmHooks};
-use super::PhysMemory;
-use abi::{DomId, Errno, GuestVa};
+use super::{PhysAddr, PhysMemory};
+use abi::{DomId, Errno, GuestVa, Mfn};
 
 /// Most entries of an LDT.
 pub const MAX_LDT_ENTRIES: u32 = 8192;
+/// Pages a full LDT spans.
+pub const LDT_PAGES: usize = MAX_LDT_ENTRIES as usize / 512;
 
 /// A vCPU's LDT as the guest set it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -44,15 +50,105 @@ impl Ldt {
     }
 }
 
+impl Ldt {
+    /// Pages the LDT spans.
+    pub const fn pages(self) -> usize {
+        (self.entries as usize).div_ceil(512)
+    }
+}
+
+/// Why an LDT page could not be mapped: the guest gets a page fault at
+/// the LDT address (Xen's answer for each of these).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LdtMapError {
+    /// The page is beyond the LDT's entries (the hardware limit stops such
+    /// accesses first; never reached from a real fault).
+    OutOfRange,
+    /// The guest's kernel page tables do not map the address.
+    NotMapped,
+    /// The frame is not the domain's, or cannot be a descriptor page
+    /// (mapped writable, a page table, a refused descriptor).
+    NotDescriptorPage,
+}
+
 impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
-    /// `MMUEXT_SET_LDT` for `dom` (the caller itself).
+    /// `MMUEXT_SET_LDT` for `dom` (the caller itself). New arguments drop
+    /// the pages mapped for the old LDT, as Xen's does.
     ///
     /// # Errors
     /// See [`Ldt::checked`]; nothing changes then.
     pub fn set_ldt(&mut self, dom: DomId, linear_addr: u64, nr_ents: u32) -> Result<(), Errno> {
         let ldt = Ldt::checked(linear_addr, nr_ents).map_err(|e| self.refuse(e, "bad SET_LDT arguments"))?;
-        self.domain_mut(dom).ldt = ldt;
+        if self.domain(dom).is_some_and(|d| d.ldt != ldt) {
+            self.destroy_ldt(dom);
+            self.domain_mut(dom).ldt = ldt;
+            // The hardware LDT follows (same channel as the GDT's).
+            self.hooks.gdt_changed(dom);
+        }
         Ok(())
+    }
+
+    /// Drops every LDT page `dom` has mapped (their references go).
+    pub fn destroy_ldt(&mut self, dom: DomId) {
+        let frames = core::mem::replace(&mut self.domain_mut(dom).ldt_frames, [None; LDT_PAGES]);
+        for mfn in frames.into_iter().flatten() {
+            self.put_page_and_type(mfn);
+        }
+    }
+
+    /// The frame the guest's kernel page tables map at `va`, if any (4 KiB
+    /// pages only; the same walk the hardware would do).
+    pub fn guest_frame_at(&self, dom: DomId, va: u64) -> Option<Mfn> {
+        use abi::mmu::pte::{ADDR_MASK, PAT_PSE, PRESENT};
+        let mut table = self.domain(dom)?.kernel_root?;
+        for level in (0..4).rev() {
+            let index = (va >> (12 + 9 * level)) & 511;
+            let e = self.mem.read_u64(PhysAddr(table.to_maddr() + index * 8));
+            if e & PRESENT == 0 || (level > 0 && level < 3 && e & PAT_PSE != 0) {
+                return None;
+            }
+            table = Mfn((e & ADDR_MASK) >> 12);
+        }
+        Some(table)
+    }
+
+    /// Maps page `page` of `dom`'s LDT on its first use: the frame its
+    /// kernel page tables map there takes a descriptor-page type reference
+    /// (its 512 descriptors checked) and is recorded. Already mapped: its
+    /// frame.
+    ///
+    /// # Errors
+    /// See [`LdtMapError`]; nothing changes then.
+    pub fn map_ldt_page(&mut self, dom: DomId, page: usize) -> Result<Mfn, LdtMapError> {
+        let Some(d) = self.domain(dom) else { return Err(LdtMapError::NotMapped) };
+        let ldt = d.ldt;
+        if page >= ldt.pages() {
+            return Err(LdtMapError::OutOfRange);
+        }
+        if let Some(mfn) = d.ldt_frames[page] {
+            return Ok(mfn);
+        }
+        let mfn = self.guest_frame_at(dom, ldt.base + page as u64 * abi::PAGE_SIZE).ok_or(LdtMapError::NotMapped)?;
+        if mfn.0 >= self.frames.len() as u64 || self.get_page(mfn, dom).is_err() {
+            return Err(LdtMapError::NotDescriptorPage);
+        }
+        if self.get_desc_type(mfn).is_err() {
+            self.put_page(mfn);
+            return Err(LdtMapError::NotDescriptorPage);
+        }
+        self.domain_mut(dom).ldt_frames[page] = Some(mfn);
+        Ok(mfn)
+    }
+
+    /// Descriptor `index` of `dom`'s LDT as the guest wrote it, if its page
+    /// is mapped.
+    pub fn ldt_descriptor(&self, dom: DomId, index: usize) -> Option<u64> {
+        let d = self.domain(dom)?;
+        if index >= d.ldt.entries as usize {
+            return None;
+        }
+        let mfn = d.ldt_frames[index / 512]?;
+        Some(self.mem.read_u64(PhysAddr(mfn.to_maddr() + (index % 512) as u64 * 8)))
     }
 }
 

@@ -55,8 +55,11 @@ pub struct DomainMm {
     pub gdt_frames: u8,
     /// Descriptors in the guest GDT.
     pub gdt_entries: u16,
-    /// Its LDT (`MMUEXT_SET_LDT`), recorded only: see [`super::ldt`].
+    /// Its LDT (`MMUEXT_SET_LDT`): see [`super::ldt`].
     pub ldt: super::ldt::Ldt,
+    /// The LDT's pages mapped so far (on first use, as Xen maps them), each
+    /// holding a general and a descriptor-page type reference.
+    pub ldt_frames: [Option<Mfn>; super::ldt::LDT_PAGES],
     /// Frames ever assigned to it (at build, by the balloon, by exchange).
     pub given: u64,
     /// Of those, frames that went back to the allocator, whenever they did.
@@ -91,6 +94,7 @@ impl DomainMm {
             gdt_frames: 0,
             gdt_entries: 0,
             ldt: super::ldt::Ldt::NONE,
+            ldt_frames: [None; super::ldt::LDT_PAGES],
             given: 0,
             returned: 0,
         }

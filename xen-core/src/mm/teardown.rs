@@ -62,6 +62,7 @@ impl Teardown {
             for &mfn in &gdt.0[..gdt.1 as usize] {
                 mm.put_page_and_type(mfn);
             }
+            mm.destroy_ldt(self.dom);
             self.phase = 1;
         }
         let n = mm.frames.len() as u64;

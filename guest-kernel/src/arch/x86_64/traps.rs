@@ -87,8 +87,8 @@ extern "C" {
     fn trap_14();
 }
 
-/// Bytes to skip after the next #GP or #UD (the test instruction's length);
-/// 0 means such a fault is unexpected.
+/// Bytes to skip after the next #GP, #UD or #PF (the test instruction's
+/// length); 0 means such a fault is unexpected.
 pub static SKIP_ON_FAULT: AtomicU64 = AtomicU64::new(0);
 /// The vector of the last fault skipped that way.
 pub static LAST_FAULT: AtomicU64 = AtomicU64::new(0);
@@ -96,7 +96,7 @@ pub static LAST_FAULT: AtomicU64 = AtomicU64::new(0);
 /// mode on the flat selectors, keeping the frame's RSP): for probes whose
 /// faulting frame cannot simply be resumed, such as a refused `iret`.
 pub static RECOVER_AT: AtomicU64 = AtomicU64::new(0);
-/// The error code of the last fault recovered that way (0 for #UD).
+/// The error code of the last fault recovered or skipped (0 for #UD).
 pub static LAST_ERROR: AtomicU64 = AtomicU64::new(0);
 /// The RIP of the last fault recovered that way.
 pub static LAST_RIP: AtomicU64 = AtomicU64::new(0);
@@ -178,7 +178,7 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
         7 => {
             NM_COUNT.fetch_add(1, Ordering::SeqCst);
         }
-        14 => {
+        14 if SKIP_ON_FAULT.load(Ordering::SeqCst) == 0 => {
             // SAFETY: `pv_page_fault` is defined by the binary linking this runtime.
             if !unsafe { pv_page_fault() } {
                 crate::say!("guest: unexpected page fault");
@@ -208,9 +208,13 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
                 abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH);
             }
             LAST_FAULT.store(vector, Ordering::SeqCst);
-            // SAFETY: the slot is the saved RIP in the frame the hypervisor
-            // built on this stack; advancing it skips the faulting instruction.
-            unsafe { *rip_slot += skip };
+            // SAFETY: the frame the hypervisor built on this stack; its
+            // third word is the error code of a #GP or #PF, and advancing
+            // the saved RIP skips the faulting instruction.
+            unsafe {
+                LAST_ERROR.store(if matches!(vector, 13 | 14) { *frame.add(2) } else { 0 }, Ordering::SeqCst);
+                *rip_slot += skip;
+            }
         }
     }
 }

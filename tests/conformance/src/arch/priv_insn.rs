@@ -8,7 +8,7 @@ use guest_kernel::arch::x86_64::traps;
 
 /// Runs `f` with a fault of `len` bytes skipped; returns its value and the
 /// vector raised (0 for none).
-fn guarded<T>(len: u64, f: impl FnOnce() -> T) -> (T, u64) {
+pub fn guarded<T>(len: u64, f: impl FnOnce() -> T) -> (T, u64) {
     traps::LAST_FAULT.store(0, SeqCst);
     traps::SKIP_ON_FAULT.store(len, SeqCst);
     let v = f();

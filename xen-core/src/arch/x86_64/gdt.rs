@@ -32,6 +32,10 @@ pub const HV_DS: u16 = 0xE010;
 pub const TSS_SEL: u16 = 0xE040;
 /// Base selector for SYSRET (CS = base + 16, SS = base + 8).
 pub const SYSRET_BASE: u16 = 0xE020;
+/// LDT descriptor selector (Xen's LDT_ENTRY: two entries after the TSS).
+pub const LDT_SEL: u16 = 0xE050;
+/// Most LDT entries.
+const LDT_ENTRIES: usize = crate::mm::ldt::MAX_LDT_ENTRIES as usize;
 
 const ENTRIES: usize = GDT_ENTRIES;
 const IST_STACK_SIZE: usize = 16 * 1024;
@@ -123,8 +127,7 @@ pub fn init() {
             "mov ds, {ds:x}",
             "mov es, {ds:x}",
             "ltr {tss:x}",
-            // No LDT, ever: a selector with TI set faults (the return
-            // checks refuse it).
+            // No LDT until a guest's is loaded (`load_ldt`).
             "lldt {null:x}",
             cs = in(reg) u64::from(HV_CS),
             ds = in(reg) u64::from(HV_DS),
@@ -134,6 +137,63 @@ pub fn init() {
             tmp = out(reg) _,
         );
     }
+}
+
+/// The hardware LDT: the running domain's LDT descriptors, each as
+/// [`hardware_descriptor`] checks it, null for pages not mapped yet. A copy
+/// like the guest GDT entries, so a guest can never have the CPU use a
+/// descriptor it wrote without the checks.
+#[repr(C, align(4096))]
+struct LdtTable([u64; LDT_ENTRIES]);
+static mut LDT: LdtTable = LdtTable([0; LDT_ENTRIES]);
+static LDT_LOADED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Loads an LDT of `entries` descriptors (0: none, LDTR null); `read(i)`
+/// gives descriptor `i` as the guest wrote it, `None` if its page is not
+/// mapped. Cheap when neither the old nor the new LDT has entries.
+pub fn load_ldt(entries: usize, read: impl Fn(usize) -> Option<u64>) {
+    let entries = entries.min(LDT_ENTRIES);
+    let previous = LDT_LOADED.swap(entries, core::sync::atomic::Ordering::Relaxed);
+    if entries == 0 && previous == 0 {
+        return;
+    }
+    // SAFETY: one CPU; the table is only read by the CPU through LDTR,
+    // which is reloaded below, and by segment loads after this returns.
+    let ldt = unsafe { &mut (*core::ptr::addr_of_mut!(LDT)).0 };
+    for (i, slot) in ldt[..entries].iter_mut().enumerate() {
+        *slot = read(i).map_or(0, hardware_descriptor);
+    }
+    for slot in ldt.iter_mut().take(previous.max(entries)).skip(entries) {
+        *slot = 0;
+    }
+    let selector = if entries == 0 {
+        0u16
+    } else {
+        let base = ldt.as_ptr() as u64;
+        let limit = (entries * 8 - 1) as u64;
+        // SAFETY: entries 7178/7179 are the hypervisor's (no guest
+        // descriptor reaches them); LDTR is loaded from them just below.
+        let gdt = unsafe { &mut (*core::ptr::addr_of_mut!(GDT)).0 };
+        gdt[index(LDT_SEL)] = (limit & 0xFFFF)
+            | ((base & 0xFF_FFFF) << 16)
+            | (0x82 << 40)
+            | (((limit >> 16) & 0xF) << 48)
+            | (((base >> 24) & 0xFF) << 56);
+        gdt[index(LDT_SEL) + 1] = base >> 32;
+        LDT_SEL
+    };
+    // SAFETY: a present LDT descriptor in the GDT (or null): LLDT cannot
+    // fault, and the guest's LDT selectors now name checked descriptors.
+    unsafe { asm!("lldt {0:x}", in(reg) selector, options(nostack, preserves_flags)) };
+}
+
+/// Descriptor `i` of the LDT loaded now (0 beyond it).
+pub fn loaded_ldt_entry(i: usize) -> u64 {
+    if i >= LDT_LOADED.load(core::sync::atomic::Ordering::Relaxed) {
+        return 0;
+    }
+    // SAFETY: a read of the static table; only `load_ldt` writes it.
+    unsafe { (*core::ptr::addr_of!(LDT)).0[i] }
 }
 
 static GUEST_ENTRIES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);

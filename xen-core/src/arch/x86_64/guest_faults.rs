@@ -75,6 +75,13 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
             }
         }
     }
+    // A selector into an LDT page not mapped yet: map it and retry, or give
+    // the guest Xen's page fault at the LDT address.
+    if vector == 13 && ctx.error_code & 7 == 4 {
+        if let Some(action) = ldt_fault(hv, i, ctx, &roots) {
+            return action;
+        }
+    }
     let d = d_mut(i);
     match vector {
         13 if code[0] == 0xCD => {
@@ -108,6 +115,34 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
     }
     let err = has_error_code(vector).then_some(ctx.error_code);
     deliver(d, &roots, ctx, vector, err)
+}
+
+/// A #GP naming LDT selector `ctx.error_code` (TI set, not IDT/EXT) whose
+/// page is not mapped yet: Xen's lazy LDT mapping. `None` if the fault is
+/// an ordinary one (beyond the LDT, or the page is mapped: the descriptor
+/// itself is at fault), to be bounced as it is.
+fn ldt_fault(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, roots: &Roots) -> Option<Action> {
+    let dom = abi::DomId(i as u16);
+    let index = (ctx.error_code >> 3) as usize;
+    let ldt = hv.mm.domains[i].ldt;
+    if index >= ldt.entries as usize || hv.mm.domains[i].ldt_frames[index / 512].is_some() {
+        return None;
+    }
+    if hv.mm.map_ldt_page(dom, index / 512).is_ok() {
+        // Retried: the instruction runs again with the page in the LDT.
+        super::run::load_guest_gdt(hv, i);
+        return Some(Action::Continue);
+    }
+    let va = ldt.base + index as u64 * 8;
+    let d = d_mut(i);
+    if !abi::GuestVa(va).is_guest_accessible() {
+        return Some(deliver(d, roots, ctx, 13, Some((ctx.error_code & !3) | 4)));
+    }
+    // A read of a not-present page, from the guest mode that faulted.
+    d.vcpu.emul.cr2 = va;
+    DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), va);
+    let code = if d.vcpu.user_mode { 4 } else { 0 };
+    Some(deliver(d, roots, ctx, 14, Some(code)))
 }
 
 /// An #NM: Xen clears TS, virtual and hardware, before delivering it.

@@ -444,13 +444,15 @@ pub(super) fn return_faulted(mut f: TrapFrame) -> ! {
     entry::enter(&to_frame(ctx))
 }
 
-/// Loads domain `i`'s GDT descriptors into the hardware GDT.
-fn load_guest_gdt(hv: &Hypervisor, i: usize) {
+/// Loads domain `i`'s GDT descriptors into the hardware GDT, and its LDT
+/// (the pages mapped so far) into the hardware LDT.
+pub(super) fn load_guest_gdt(hv: &Hypervisor, i: usize) {
     let d = &hv.mm.domains[i];
     let (frames, entries) = (d.gdt, d.gdt_entries as usize);
     super::gdt::load_guest(entries, |n| {
         DirectMap.read_u64(PhysAddr(frames[n / 512].to_maddr() + (n % 512) as u64 * 8))
     });
+    super::gdt::load_ldt(d.ldt.entries as usize, |n| hv.mm.ldt_descriptor(DomId(i as u16), n));
 }
 
 /// Keys typed on the console ([`super::events::console_key`]).

@@ -4,6 +4,7 @@ mod dead_domains;
 mod exchange_tests;
 mod exhaustive;
 mod gdt_rules;
+mod ldt_rules;
 mod mmu_update_rows;
 mod mmuext_rows;
 mod preemption;
