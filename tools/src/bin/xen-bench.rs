@@ -40,7 +40,8 @@ fn run_xen_core(hv: &Path, guest: &Path, tag: &str, extra: &[String]) -> Result<
     };
     build_iso(&spec, &iso).map_err(|e| e.to_string())?;
     let mut cfg = QemuConfig::new(&iso, &log);
-    cfg.memory_mib = 256;
+    // The same machine as Xen's run (xen_ref: 512 MiB).
+    cfg.memory_mib = 512;
     cfg.extra = extra.to_vec();
     let mut child = cfg.command().spawn().map_err(|e| format!("starting QEMU: {e}"))?;
     let deadline = Instant::now() + TIMEOUT;
