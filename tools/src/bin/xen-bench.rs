@@ -5,7 +5,8 @@
 //! xen-bench run HYPERVISOR BENCH_GUEST XEN_ELF [--json FILE] [--no-tcg]
 //! xen-bench compare SAVED.json [CURRENT.json]
 //! ```
-//! `run` boots four times: each hypervisor under `-icount
+//! `run` boots four times, each hypervisor through QEMU's multiboot loader
+//! (`-kernel`, no GRUB): under `-icount
 //! shift=0,align=off,sleep=off -rtc clock=vm` (guest RDTSC = instructions
 //! executed, Xen's RTC poll deterministic), then each under plain TCG for
 //! the TSC-ticks view of the flush-heavy rows (skipped with `--no-tcg`).
@@ -18,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use xen_tools::bench::{compare, json, parse_run, table, Run};
-use xen_tools::iso::{build_iso, IsoSpec, ModuleSpec};
-use xen_tools::qemu::QemuConfig;
+use xen_tools::iso::{IsoSpec, ModuleSpec};
+use xen_tools::qemu::{BootPath, QemuConfig};
 use xen_tools::xen_ref::XenRun;
 
 /// QEMU arguments of the instruction-count runs.
@@ -38,8 +39,9 @@ fn run_xen_core(hv: &Path, guest: &Path, tag: &str, extra: &[String]) -> Result<
             guest.display()
         ))],
     };
-    build_iso(&spec, &iso).map_err(|e| e.to_string())?;
-    let mut cfg = QemuConfig::new(&iso, &log);
+    // QEMU's multiboot loader, as for Xen: the reset -> guest rows compare
+    // like with like (no GRUB on either side).
+    let mut cfg = QemuConfig::for_spec(&spec, BootPath::Direct, &iso, &log)?;
     // The same machine as Xen's run (xen_ref: 512 MiB).
     cfg.memory_mib = 512;
     cfg.extra = extra.to_vec();
