@@ -82,8 +82,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("evtchn_upcall", "event send -> upcall -> iret", NEW, false),
     op("evtchn_ping_pong", "event ping-pong round trip", NEW, true),
     op("timer_block", "set_timer_op + block -> wake", NEW, false),
-    op("grant_map_unmap", "grant map + unmap", NEW, true),
-    op("grant_copy", "grant copy", NEW, false),
+    op("grant_map_unmap", "grant map + unmap of a self-grant (host mapping)", NEW, true),
+    op("grant_copy", "grant copy, 64 bytes from a grant reference", NEW, false),
 ];
 
 /// The catalogue entry for `key`.
