@@ -24,6 +24,8 @@ mod arch;
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
+mod events;
+#[cfg(target_os = "none")]
 mod fixture;
 #[cfg(target_os = "none")]
 mod grant;

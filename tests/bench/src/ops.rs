@@ -154,6 +154,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     reservation_rows(&mut b, &mut f);
     cpu_rows(&mut b);
     crate::grant::rows(&mut b, &f);
+    crate::events::rows(&mut b, &f, si);
     let end = arch::rdtsc();
     say!("bench-boot entry={} end={end}", arch::entry_tsc());
     say!("Test result: {}", if b.failed { "FAILURE" } else { "SUCCESS" });
