@@ -100,10 +100,11 @@ test: test-host test-qemu conformance-xen
 # flush-heavy rows): one side-by-side table with ratios and targets, saved
 # to build/bench.json; then the host benchmark of the page-type model.
 # QEMU_LOCK is a command prefix for the QEMU runs (e.g. a flock).
-# `make bench-compare FILE=saved.json` prints what changed between a saved
-# report and build/bench.json.
+# `make bench-compare [FILE=saved.json]` prints what changed between a saved
+# report (default: tests/bench/baseline.json, the README's figures) and
+# build/bench.json.
 BENCH        := $(BARE)/bench
-FILE         ?= build/bench-saved.json
+FILE         ?= tests/bench/baseline.json
 bench: build xen-image
 	$(QEMU_LOCK) target/release/xen-bench run $(HV) $(BENCH) build/xen-4.17 --json build/bench.json
 	$(CARGO) bench -p xen-core --bench mm

@@ -316,6 +316,51 @@ bench_user_enter:
 "#
 );
 
+core::arch::global_asm!(
+    r#"
+    .section .text.bench_event, "ax"
+    // The event callback (frame RCX, R11, RIP, CS, RFLAGS, RSP, SS; events
+    // masked): clears vCPU 0's upcall_pending and pending selector and the
+    // first word of pending ports (the bench binds only ports below 64),
+    // then iret, whose RFLAGS.IF unmasks events again.
+    .global bench_event_cb
+bench_event_cb:
+    push rax
+    mov rax, [rip + BENCH_SHARED_INFO]
+    mov byte ptr [rax], 0
+    mov qword ptr [rax + 8], 0
+    mov qword ptr [rax + 2048], 0
+    pop rax
+    pop rcx
+    pop r11
+    push 0
+    jmp hypercall_page + 23 * 32
+"#
+);
+
+/// Where the bench maps shared_info (for the event callback).
+#[no_mangle]
+static BENCH_SHARED_INFO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+extern "C" {
+    fn bench_event_cb();
+}
+
+/// Registers the event callback, which clears what the bench's sends set;
+/// `shared_info` is where the guest mapped shared_info.
+pub fn event_setup(shared_info: u64) -> Result<(), abi::Errno> {
+    BENCH_SHARED_INFO.store(shared_info, core::sync::atomic::Ordering::SeqCst);
+    let cb = abi::traps::CallbackRegister {
+        kind: abi::traps::CALLBACKTYPE_EVENT,
+        flags: abi::traps::CALLBACKF_MASK_EVENTS,
+        pad: 0,
+        address: bench_event_cb as *const () as u64,
+    };
+    // SAFETY: the callback is the stub above; it touches only the
+    // shared_info mapping stored just before.
+    unsafe { abi::guest::register_callback(&cb) }
+}
+
 #[no_mangle]
 static BENCH_USER_RSP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 #[no_mangle]

@@ -24,7 +24,11 @@ mod arch;
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
+mod events;
+#[cfg(target_os = "none")]
 mod fixture;
+#[cfg(target_os = "none")]
+mod grant;
 #[cfg(target_os = "none")]
 mod ops;
 #[cfg(target_os = "none")]

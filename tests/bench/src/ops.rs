@@ -84,6 +84,11 @@ impl Bench {
         say!("bench-row key={key} median={} min={} max={} n={ITERATIONS} per={per}", s.median, s.min, s.max);
     }
 
+    /// Prints `key` as not available here (`rc`: why).
+    pub fn unavailable(&self, key: &str, rc: i64) {
+        say!("bench-row key={key} n/a=-{}", errno_name(rc));
+    }
+
     fn error(&mut self, key: &str, rc: i64) {
         self.failed = true;
         say!("bench-row key={key} error={rc}");
@@ -148,6 +153,8 @@ pub fn run(si: &'static StartInfo) -> ! {
     mmu_rows(&mut b, &mut f);
     reservation_rows(&mut b, &mut f);
     cpu_rows(&mut b);
+    crate::grant::rows(&mut b, &f);
+    crate::events::rows(&mut b, &f, si);
     let end = arch::rdtsc();
     say!("bench-boot entry={} end={end}", arch::entry_tsc());
     say!("Test result: {}", if b.failed { "FAILURE" } else { "SUCCESS" });

@@ -78,12 +78,10 @@ pub const OPERATIONS: &[Operation] = &[
     op("user_syscall", "user syscall -> guest kernel -> iret to user", NEW, true),
     op("rdmsr_pat", "emulated rdmsr (IA32_PAT)", NEW, false),
     op("multicall_2", "multicall of 2 x xen_version", NEW, false),
-    op("evtchn_send", "event channel send", NEW, false),
-    op("evtchn_upcall", "event send -> upcall -> iret", NEW, false),
-    op("evtchn_ping_pong", "event ping-pong round trip", NEW, true),
-    op("timer_block", "set_timer_op + block -> wake", NEW, false),
-    op("grant_map_unmap", "grant map + unmap", NEW, true),
-    op("grant_copy", "grant copy", NEW, false),
+    op("evtchn_send", "event send, loopback channel, upcalls masked", NEW, false),
+    op("evtchn_upcall", "event send -> upcall -> iret, loopback channel", NEW, false),
+    op("grant_map_unmap", "grant map + unmap of a self-grant (host mapping)", NEW, true),
+    op("grant_copy", "grant copy, 64 bytes from a grant reference", NEW, false),
 ];
 
 /// The catalogue entry for `key`.
