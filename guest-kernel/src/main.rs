@@ -11,6 +11,8 @@
 #[cfg(target_os = "none")]
 mod balloon;
 #[cfg(target_os = "none")]
+mod evtchn_demo;
+#[cfg(target_os = "none")]
 mod isolation_modes;
 #[cfg(target_os = "none")]
 mod story;

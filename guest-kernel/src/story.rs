@@ -147,6 +147,16 @@ pub fn run(si: &'static StartInfo) -> ! {
     // Optional: ballooning, and watching our own memory while others balloon.
     let watch = watched_pages(hole);
     let arg = |key: &str| si.cmdline().split_ascii_whitespace().find_map(|t| t.strip_prefix(key));
+    // Optional: an interdomain event-channel ping-pong.
+    if let Some(spec) = arg("ping=") {
+        crate::evtchn_demo::ping(spec);
+    }
+    if let Some(spec) = arg("pong=") {
+        crate::evtchn_demo::pong(spec);
+    }
+    if si.cmdline().split_ascii_whitespace().any(|t| t == "wait-dom-exc") {
+        crate::evtchn_demo::wait_dom_exc();
+    }
     if let Some(list) = arg("balloon=") {
         run_balloon(list, hole, &watch);
     }
@@ -286,6 +296,7 @@ fn build_tables(si: &StartInfo) -> (u64, u64, u64) {
     push(&[write(l1, idx, 0), write(l1, idx - 1, si.shared_info | PRESENT | RW | USER | ACCESSED)], &mut entries);
     HOLE.store(va, Ordering::Relaxed);
     SHARED_INFO_VA.store(va - 4096, Ordering::Relaxed);
+    guest_kernel::arch::x86_64::events::SHARED_INFO.store(va - 4096, Ordering::SeqCst);
     (l4, frames, entries)
 }
 

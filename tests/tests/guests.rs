@@ -17,7 +17,10 @@ fn assert_contains(serial: &str, needle: &str) {
 #[test]
 fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
     let mut run = Run::new("demo_two_guests");
-    run.modules = vec![guest("name=demo0 mem=32M balloon=16M,8M,24M,32M"), guest("name=demo1 mem=16M watch=5")];
+    run.modules = vec![
+        guest("name=demo0 mem=32M balloon=16M,8M,24M,32M ping=1:1,3"),
+        guest("name=demo1 mem=16M watch=5 pong=0,3"),
+    ];
     run.expected_guests = 2;
     let out = run.boot();
     assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
@@ -48,16 +51,31 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
     // The per-call balloon line is a debug line (issue 8): at the default
     // level the balloon leaves no trace in the hypervisor log.
     assert!(!out.serial.contains("(XEN) domain 0: memory"), "balloon calls are logged at info level");
-    let d0_shrunk = out.serial.find("(d0) balloon: target 8 MiB").unwrap();
+    // (The ping-pong before the balloon shifts domain 1's first watch to
+    // between the first two targets.)
+    let d0_shrunk = out.serial.find("(d0) balloon: target 16 MiB").unwrap();
     let d1_watch = out.serial.find("(d1) guest-kernel: watch 1: checksum").expect("domain 1 watched its memory");
-    let d0_grew = out.serial.find("(d0) balloon: target 24 MiB").unwrap();
-    assert!(d0_shrunk < d1_watch && d1_watch < d0_grew, "the domains interleave on yield");
+    let d0_shrunk_more = out.serial.find("(d0) balloon: target 8 MiB").unwrap();
+    assert!(d0_shrunk < d1_watch && d1_watch < d0_shrunk_more, "the domains interleave on yield");
     assert_contains(&out.serial, "(d1) guest-kernel: watch 5: checksum");
     assert_contains(
         &out.serial,
         "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3",
     );
-    assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5'");
+    assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5 pong=0,3'");
+    // The interdomain ping-pong: domain 1 opens port 1 for domain 0, which
+    // binds to it and pings three times, each answered by an upcall.
+    for line in [
+        "(d1) evtchn: port 1 open for domain 0; answering 3 pings",
+        "(d0) evtchn: bound local port 1 to domain 1 port 1; 3 pings",
+        "(d1) evtchn: pong 1 sent on port 1",
+        "(d0) evtchn: ping 1: pong received on port 1",
+        "(d0) evtchn: ping 3: pong received on port 1",
+        "(d1) evtchn: pong 3 sent on port 1",
+        "(d0) evtchn: ping-pong done: 3 round trips",
+    ] {
+        assert_contains(&out.serial, line);
+    }
     // Every frame ever given comes back: 8193 at build (with shared_info)
     // and 6144 more taken back by the balloon.
     assert_contains(&out.serial, "0    demo0             poweroff          14338 of 14338");

@@ -144,10 +144,12 @@ pub fn clear() -> Result<(), abi::Errno> {
 /// Registers the event and failsafe callbacks (never delivered yet, but a PV
 /// kernel registers them at start of day).
 pub fn register_callbacks() -> Result<(), abi::Errno> {
-    for kind in [abi::traps::CALLBACKTYPE_EVENT, abi::traps::CALLBACKTYPE_FAILSAFE] {
-        let cb = abi::traps::CallbackRegister { kind, flags: 0, pad: 0, address: trap_6 as *const () as u64 };
-        // SAFETY: the address is code; these callbacks are never delivered
-        // by xen-core yet.
+    let event = super::events::event_callback as *const () as u64;
+    for (kind, address) in
+        [(abi::traps::CALLBACKTYPE_EVENT, event), (abi::traps::CALLBACKTYPE_FAILSAFE, trap_6 as *const () as u64)]
+    {
+        let cb = abi::traps::CallbackRegister { kind, flags: 0, pad: 0, address };
+        // SAFETY: the addresses are the entry stubs for these callbacks.
         unsafe { abi::guest::register_callback(&cb)? };
     }
     Ok(())
