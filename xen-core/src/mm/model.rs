@@ -159,6 +159,9 @@ pub trait MmHooks {
     /// `dom`'s debug registers changed (`set_debugreg`): the hardware must
     /// follow before it runs again (same channel as the FPU's TS).
     fn debugregs_changed(&mut self, _dom: DomId) {}
+    /// `dom`'s guest timers changed: the hypervisor timer may need a new
+    /// deadline before the guest runs again.
+    fn timers_changed(&mut self, _dom: DomId) {}
     /// Where refusal sites name their rule for the debug log; `None` (the
     /// default) keeps nothing.
     fn refusals(&self) -> Option<&super::refusal::Refusals> {

@@ -38,6 +38,8 @@ pub const PENDING_FPU_TS: u8 = 16;
 /// The current domain's debug registers changed (`set_debugreg`, an
 /// emulated `mov drN`): the hardware follows before it runs again.
 pub const PENDING_DEBUGREG: u8 = 32;
+/// Guest timers changed: reprogram the hypervisor timer.
+pub const PENDING_TIMER: u8 = 64;
 
 /// Work per hypercall entry before it is preempted and continued: 8192
 /// page-table entries' worth, a few milliseconds under QEMU. A continuation
@@ -97,6 +99,9 @@ impl MmHooks for ArchHooks {
     }
     fn debugregs_changed(&mut self, _: DomId) {
         self.pending |= PENDING_DEBUGREG;
+    }
+    fn timers_changed(&mut self, _: DomId) {
+        self.pending |= PENDING_TIMER;
     }
     fn refusals(&self) -> Option<&Refusals> {
         Some(&self.refusals)
