@@ -53,7 +53,7 @@ impl TimeInfo {
 
 /// System time now, through the shared_info mapping at `va`.
 pub(super) fn now(va: u64) -> u64 {
-    TimeInfo::read(va).at(mem::rdtsc())
+    TimeInfo::read(va).at(crate::arch::rdtsc())
 }
 
 fn poll(ports: &[u32], nr: u32, timeout: u64) -> i64 {
