@@ -27,13 +27,15 @@
 //! | `xen_version` (17) | `version`, `extraversion`, `compile_info`, `capabilities`, `changeset`, `platform_parameters`, `get_features`, `pagesize`, `guest_handle`, `commandline` (control domain; others read `<denied>`), `build_id` (`-EPERM` unless control domain; `-ENODATA`: xen-core's image has no build-id note); other commands `-ENOSYS` |
 //! | `multicall` (13) | implemented: every entry goes through the hypercall dispatch, its result stored in the entry; nested multicall `-EINVAL` in its result; preempted entries continued from the list, `iret` ends the list |
 //! | `update_descriptor` (10) | implemented: Xen's checks (8-aligned, own RAM, descriptor page or writable-typeable, descriptor check); present descriptors stored with DPL 3 |
-//! | `sched_op` (29), `sched_op_compat` (6) | `yield`, `block`, `shutdown`; other commands `-ENOSYS` |
+//! | `sched_op` (29), `sched_op_compat` (6) | `yield`, `block` (unmasks upcalls first; returns at once if one is pending; sleeps until `evtchn_upcall_pending` or the vCPU's timer), `shutdown`, `poll` (29 only: Xen's checks, > 128 ports `-EINVAL`, ports `-EFAULT`, port ≥ 4096 `-EINVAL`; returns at once for an unmasked pending event or a pending listed port, else sleeps until its port, a kick or the timeout); other commands `-ENOSYS` |
+//! | `set_timer_op` (15) | implemented: the vCPU's single-shot timer (0 cancels, negative or > 2^50 ns ahead becomes 100 ms, past fires at once); always 0 |
+//! | `vcpu_op` (24) | vCPU 0 only (ids ≥ 1 `-ENOENT`; `cmd` and `vcpuid` are 32-bit as on Xen): `initialise` (`-EEXIST` after copying the context), `up`, `down` (the last vCPU: poweroff), `is_up`, `get_runstate_info`, `register_runstate_memory_area`, `set/stop_periodic_timer` (1 ms … 2^62 − 1 ns), `set/stop_singleshot_timer` (`VCPU_SSHOTTMR_future` ignored, as by Xen 4.17), `get_physid` (`-EINVAL`), `register_vcpu_time_memory_area`; `register_vcpu_info` and `send_nmi` `-ENOSYS` |
 //! | `iret` (23) | implemented, to guest kernel and guest user mode (CS with RPL 3: the user root, Xen's GS swap) |
 //! | `memory_op` (12) | `increase_reservation`, `decrease_reservation`, `populate_physmap` (orders up to 9, `max_pages` enforced, `mem_flags` must be 0), `exchange` (Xen's checks and chunking, XSA-212 sub-range rule, orders up to 9), `current_reservation`, `maximum_reservation`, `maximum_ram_page`, `machphys_mapping`, `machphys_mfn_list`, `memory_map`, `machine_memory_map` (control domain); other sub-ops `-ENOSYS`. A domain that was never built or was torn down does not exist: `-ESRCH` (balloon calls do nothing) |
 //! | `set_debugreg` (8), `get_debugreg` (9) | implemented (Xen's checks; breakpoints fire in the guest, see below) |
 //! | `physdev_op` (33) | `set_iopl`, `set_iobitmap`; other commands `-ENOSYS` |
 //! | `event_channel_op` (32) | every command of [`event_channel`]: `bind_interdomain`, `bind_virq`, `bind_pirq` (no pirq is ever mapped: `-EPERM`, or `-EINVAL` past `nr_pirqs`), `close`, `send`, `status`, `alloc_unbound`, `bind_ipi`, `bind_vcpu`, `unmask`, `reset` (and `reset_cont`: `-EBUSY`, no reset is ever in progress), and the FIFO ABI's `init_control`, `expand_array`, `set_priority`; the 2-level ABI until `init_control` succeeds. Upcalls to the event callback with Xen's frame and `evtchn_upcall_mask` rules; `VIRQ_TIMER`, `VIRQ_DEBUG` (per vCPU), `VIRQ_CONSOLE`, `VIRQ_DOM_EXC` (global, domain 0's) |
-//! | everything else (grant tables, `vcpu_op`, `set_timer_op`, …) | `-ENOSYS` |
+//! | everything else | `-ENOSYS` |
 //!
 //! ## What isolation xen-core guarantees
 //!

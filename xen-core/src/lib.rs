@@ -22,6 +22,7 @@ pub mod grant;
 pub mod hypercall;
 pub mod mm;
 pub mod sched;
+pub mod scheduler;
 pub mod time;
 pub mod util;
 pub mod verdict;

@@ -1,4 +1,5 @@
-//! Domains and the round-robin choice of who runs next. Pure.
+//! Domains as the scheduler sees them. Pure; the policy (who runs next,
+//! blocking, waking, slices, limits) is [`crate::scheduler`].
 
 use crate::domain::vcpu::Vcpu;
 use crate::util::FixedVec;
@@ -47,12 +48,14 @@ pub struct Domain {
     pub vmcall: bool,
     /// Hypercall 127 takes the do-nothing benchmark entry.
     pub bench_null: bool,
-    /// Timer ticks spent running.
-    pub ticks: u64,
-    /// Ticks since it was last scheduled.
-    pub slice_ticks: u64,
-    /// Ticks after which it is crashed (0 = never).
-    pub max_ticks: u64,
+    /// CPU time used, in ns (charged by [`crate::scheduler::charge`]).
+    pub cpu_ns: u64,
+    /// CPU time used since it was last scheduled.
+    pub slice_ns: u64,
+    /// CPU time after which it is crashed (`timeout=`; 0 = never).
+    pub max_cpu_ns: u64,
+    /// When its CPU time was last charged (while it runs).
+    pub charged_to: crate::time::SystemTime,
     /// Whether it has run yet.
     pub started: bool,
 }

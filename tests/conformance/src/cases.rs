@@ -17,7 +17,9 @@ mod evtchn;
 mod fpu;
 mod hcalls;
 mod ldt;
+mod time;
 mod usermode;
+mod vcpu_op;
 
 const VIRT_BASE: u64 = 0xFFFF_FFFF_8000_0000;
 const SELF: u64 = 0x7FF0;
@@ -247,6 +249,8 @@ pub fn run(si: &'static StartInfo) -> ! {
     hcalls::memory(&mut s);
     usermode::user_mode(&mut s, &mut f, si);
     evtchn::event_channels(&mut s, &mut f);
+    time::time(&mut s, &f);
+    time_vcpu_op(&mut s, &f);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",
         s.n,
@@ -259,6 +263,16 @@ pub fn run(si: &'static StartInfo) -> ! {
         wait_for_other_domains();
     }
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// The `vcpu_op` cases, with shared_info mapped at the scratch page for
+/// the system time they arm timers against.
+fn time_vcpu_op(s: &mut Suite, f: &Fixture) {
+    let va = f.scratch;
+    let own = f.mfn((va - VIRT_BASE) / 4096);
+    let _ = call(N::UPDATE_VA_MAPPING, &[va, (f.shared_info << 12) | RO, abi::mmu::UVMF_INVLPG]);
+    vcpu_op::vcpu_op(s, va);
+    let _ = call(N::UPDATE_VA_MAPPING, &[va, (own << 12) | RWF, abi::mmu::UVMF_INVLPG]);
 }
 
 /// Domain 0 stays alive while other domains run, so the unprivileged run's

@@ -26,6 +26,8 @@ pub struct HostInfo {
     pub clock: crate::time::Clock,
     /// Reads the TSC (the arch layer's `rdtsc`; a fake in host tests).
     pub read_tsc: fn() -> u64,
+    /// UTC at system time 0 (from the RTC at boot), for shared_info.
+    pub wallclock: crate::time::info::WallClock,
     /// `vcpu_time_info.flags` (`XEN_PVCLOCK_TSC_STABLE` when the TSC is
     /// invariant).
     pub time_flags: u8,
@@ -48,6 +50,7 @@ impl Default for HostInfo {
             clock: crate::time::Clock::default(),
             read_tsc: || 0,
             time_flags: 0,
+            wallclock: crate::time::info::WallClock { sec: 0, nsec: 0 },
         }
     }
 }

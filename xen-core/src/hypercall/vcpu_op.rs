@@ -16,6 +16,7 @@ const VCPU_GUEST_CONTEXT_SIZE: u64 = 5168;
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `set_timer_op(timeout)`: always 0.
     pub(super) fn set_timer_op(&mut self, timeout: u64) -> Result<u64, Errno> {
+        self.mm.hooks.timers_changed(self.dom);
         let now = self.host.now();
         if self.vcpu.time.timers.set_timer_op(now, timeout) == Armed::FireNow {
             self.timer_fired_now();
@@ -34,6 +35,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         if vcpuid as u32 != 0 {
             return (Err(Errno::ENOENT), Action::Continue);
         }
+        self.mm.hooks.timers_changed(self.dom);
         let r = match u64::from(cmd as u32) {
             VCPUOP_INITIALISE => self.vcpu_initialise(arg),
             // Up already: nothing to wake.

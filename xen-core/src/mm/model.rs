@@ -167,6 +167,9 @@ pub trait MmHooks {
     /// due, or a blocked domain must wake): the arch layer looks before
     /// it returns to the guest. Same channel as [`MmHooks::gdt_changed`].
     fn event_kicked(&mut self) {}
+    /// `dom`'s guest timers changed: the hypervisor timer may need a new
+    /// deadline before the guest runs again.
+    fn timers_changed(&mut self, _dom: DomId) {}
     /// Where refusal sites name their rule for the debug log; `None` (the
     /// default) keeps nothing.
     fn refusals(&self) -> Option<&super::refusal::Refusals> {

@@ -414,3 +414,9 @@ pub fn fs_gs_words() -> (u64, u64) {
     }
     (f, g)
 }
+
+/// The time-stamp counter (for the time cases' pvclock arithmetic).
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC is allowed (CR4.TSD clear) and has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

@@ -22,6 +22,7 @@
 
 mod cpu;
 mod memory;
+mod time;
 
 use crate::arch::{self, catch, hc};
 use crate::broke;
@@ -370,6 +371,7 @@ impl<'e> Fuzz<'e> {
             89 => return self.fpu(),
             90 => self.update_descriptor(),
             91..=93 => self.emulated(),
+            94..=95 => self.timers(),
             _ => self.probe(),
         };
         if changed && self.every_call {
@@ -431,6 +433,7 @@ impl<'e> Fuzz<'e> {
         let _ = me(MMUEXT_NEW_USER_BASEPTR, 0, 0);
         self.user_root = 0;
         let _ = call(abi::hypercall::HypercallNr::SET_GDT, &[0, 0]);
+        self.timers_cleanup();
         self.n_gdt = 0;
     }
 }

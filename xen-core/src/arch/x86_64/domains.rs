@@ -76,6 +76,7 @@ pub fn run_domains(
     }
     flush_all();
     super::boot_clock::mark("frame table");
+    let clock = super::timer::init(&mut mapper);
     let mut template = [0u64; 16];
     for (i, t) in template.iter_mut().enumerate() {
         *t = DirectMap.read_u64(PhysAddr(root + (256 + i as u64) * 8));
@@ -85,7 +86,17 @@ pub fn run_domains(
     let mm_domains = Box::leak(Box::new([const { DomainMm::empty(DomId(0)) }; MAX_DOMAINS]));
     let hooks = Box::leak(Box::new(ArchHooks { frames, pending: 0, work: 0, refusals: Refusals::new() }));
     let l4_template = Box::leak(Box::new(template));
-    let host = Box::leak(Box::new(HostInfo::new(desc, Mfn(m2p_maddr >> 12))));
+    let mut host_info = HostInfo::new(desc, Mfn(m2p_maddr >> 12));
+    host_info.clock = clock;
+    host_info.read_tsc = super::timer::read_tsc;
+    let utc = super::rtc::unix_seconds();
+    host_info.wallclock = crate::time::info::WallClock::at_boot(utc.unwrap_or(0), super::timer::now());
+    log::info!(
+        "time: wallclock {} s since the epoch at system time 0 (CMOS RTC{})",
+        host_info.wallclock.sec,
+        if utc.is_none() { " unreadable" } else { "" }
+    );
+    let host = Box::leak(Box::new(host_info));
     let mut hv = Hypervisor {
         host,
         mm: Mm {
@@ -255,6 +266,7 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
     let mut vcpu = Vcpu::new(built.ctx);
     // vCPU 0's slot is the first in shared_info.
     vcpu.set_vcpu_info_location(PhysAddr(built.shared_info.to_maddr()));
+    crate::time::info::publish_wallclock(&mut DirectMap, PhysAddr(built.shared_info.to_maddr()), hv.host.wallclock);
     domains()[index] = Some(Domain {
         id: dom,
         name,
@@ -265,9 +277,10 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
         int82: cfg.int82,
         vmcall: cfg.vmcall,
         bench_null: cfg.bench_null,
-        ticks: 0,
-        slice_ticks: 0,
-        max_ticks: cfg.timeout * super::timer::HZ,
+        cpu_ns: 0,
+        slice_ns: 0,
+        max_cpu_ns: cfg.timeout.saturating_mul(1_000_000_000),
+        charged_to: crate::time::SystemTime(0),
         started: false,
     });
     super::events::events().create_domain(dom, built.shared_info, privileged);

@@ -98,6 +98,11 @@ extern "C" fn xen_core_exception(frame: &mut TrapFrame) {
         super::run::guest_entry(frame);
         return;
     }
+    // The hypervisor takes interrupts only while idle, in `timer::idle_wait`.
+    if frame.vector >= 32 {
+        super::run::idle_interrupt(frame.vector);
+        return;
+    }
     if let Some(refused) = return_fault(frame) {
         super::run::return_faulted(refused);
     }

@@ -40,6 +40,8 @@ pub const PENDING_FPU_TS: u8 = 16;
 pub const PENDING_DEBUGREG: u8 = 32;
 /// An event was sent: wake blocked domains it reached.
 pub const PENDING_EVENT: u8 = 64;
+/// Guest timers changed: reprogram the hypervisor timer.
+pub const PENDING_TIMER: u8 = 128;
 
 /// Work per hypercall entry before it is preempted and continued: 8192
 /// page-table entries' worth, a few milliseconds under QEMU. A continuation
@@ -102,6 +104,9 @@ impl MmHooks for ArchHooks {
     }
     fn event_kicked(&mut self) {
         self.pending |= PENDING_EVENT;
+    }
+    fn timers_changed(&mut self, _: DomId) {
+        self.pending |= PENDING_TIMER;
     }
     fn refusals(&self) -> Option<&Refusals> {
         Some(&self.refusals)

@@ -49,6 +49,8 @@ pub mod paging;
 #[cfg(target_os = "none")]
 pub mod qemu;
 #[cfg(target_os = "none")]
+mod rtc;
+#[cfg(target_os = "none")]
 pub mod run;
 #[cfg(target_os = "none")]
 pub mod segstate;

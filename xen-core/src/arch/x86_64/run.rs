@@ -8,19 +8,24 @@ use super::fpu::Fpu;
 use super::guest_faults::{compat_syscall, guest_exception};
 use super::hooks::{
     ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_DEBUGREG, PENDING_EVENT, PENDING_FLUSH, PENDING_FPU_TS,
-    PENDING_GDT, PENDING_ROOT,
+    PENDING_GDT, PENDING_ROOT, PENDING_TIMER,
 };
 use super::invariants::DebugCheck;
 use super::paging::DirectMap;
+use super::timer;
 use super::{cpu, qemu, segstate, serial};
 use crate::domain::bounce::Roots;
 use crate::domain::fpu::FpuHardware;
 use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::{reg, GuestContext};
+use crate::hypercall::Guest;
 use crate::hypercall::{Action, Call, HostInfo};
 use crate::mm::teardown::Teardown;
 use crate::mm::{Mm, PhysAddr, PhysMemory};
 use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
+use crate::scheduler::{self, Verdict};
+use crate::time::info::{publish_time, publish_time_to_guest, TimeStamp, VCPU_INFO_TIME};
+use crate::time::{runstate, SystemTime};
 use crate::verdict::RunVerdict;
 use abi::DomId;
 
@@ -79,7 +84,6 @@ pub(super) fn domains() -> &'static mut [Option<Domain>; MAX_DOMAINS] {
 pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     hv.current = i;
     let d = domains()[i].as_mut().expect("switching to a domain that exists");
-    d.slice_ticks = 0;
     if !d.started {
         d.started = true;
         log::info!("Starting domain {i} ({})", d.name());
@@ -96,7 +100,8 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     switch_fpu(hv, i);
     super::debugregs::sync(&d_mut(i).vcpu.emul.dr);
     super::events::set_current(i);
-    let mut ctx = d.vcpu.ctx;
+    time_switched_in(hv, i);
+    let mut ctx = d_mut(i).vcpu.ctx;
     restore_segments(hv, i, &mut ctx);
     if hv.current == i {
         if let Action::Crash(why) = super::events::deliver(hv, i, &mut ctx) {
@@ -110,6 +115,50 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     }
     ctx.sanitize_for_exit();
     ctx
+}
+
+/// Domain `i` is about to run (its page tables loaded): a fresh slice,
+/// runstate running, the timers that fell due while it waited, its
+/// `vcpu_time_info` stamped now (as Xen does on each switch), its runstate
+/// and time areas written, and the hypervisor timer armed.
+fn time_switched_in(hv: &mut Hypervisor, i: usize) {
+    let tsc = super::cpu::rdtsc();
+    let now = hv.host.clock.at(tsc);
+    let d = d_mut(i);
+    scheduler::switched_in(hv.mm.mem, d, now);
+    let stamp = TimeStamp {
+        tsc,
+        system_time: now,
+        mul: hv.host.clock.scale.mul_frac,
+        shift: hv.host.clock.scale.shift,
+        flags: hv.host.time_flags,
+    };
+    let vi = d.vcpu.vcpu_info_location();
+    publish_time(hv.mm.mem, PhysAddr(vi.0 + VCPU_INFO_TIME), &stamp, false);
+    // Guest-virtual areas only through kernel mappings, as Xen defers them
+    // to the next kernel-mode entry.
+    if !d.vcpu.user_mode {
+        if d.vcpu.time.time_area != 0 {
+            publish_time_to_guest(&Guest(&ArchGuest), d.vcpu.time.time_area, &stamp);
+        }
+        write_runstate(d);
+    }
+    rearm(i, now);
+}
+
+/// Rewrites domain `d`'s registered runstate area (the current page
+/// tables must be its own); a fault is ignored, as on Xen.
+fn write_runstate(d: &Domain) {
+    let va = d.vcpu.time.runstate_area;
+    if va != 0 {
+        let _ = Guest(&ArchGuest).write(va, &d.vcpu.time.runstate.to_bytes(0));
+    }
+}
+
+/// Arms the hypervisor timer for the nearest thing due while the current
+/// domain runs.
+fn rearm(current: usize, now: SystemTime) {
+    timer::program(scheduler::next_event(domains(), Some(current), now));
 }
 
 /// Puts domain `i`'s FPU registers and virtual TS into the CPU, saving the
@@ -259,12 +308,18 @@ pub fn guest_entry(frame: &mut TrapFrame) {
     let Some(hv) = state() else { no_domains() };
     let i = hv.current;
     let ctx = context_of(frame);
-    let action = if ctx.vector == super::timer::TIMER_VECTOR {
-        // Polled here rather than on hypercalls, so it costs them nothing.
-        console_keys(hv);
-        timer_tick(i)
-    } else {
-        guest_exception(hv, i, ctx, ctx.vector as u8)
+    let action = match ctx.vector {
+        timer::TIMER_VECTOR => {
+            timer::eoi();
+            time_event(hv, i)
+        }
+        timer::SERIAL_VECTOR => {
+            console_keys(hv);
+            timer::serial_eoi();
+            Action::Continue
+        }
+        timer::SPURIOUS_VECTOR => Action::Continue,
+        v => guest_exception(hv, i, ctx, v as u8),
     };
     after_entry(hv, i, ctx, action);
 }
@@ -285,24 +340,47 @@ pub fn guest_debug_entry(frame: &mut TrapFrame, dr6: u64) {
     }
 }
 
-/// Ticks a domain may run before another runnable domain gets the CPU.
-const SLICE_TICKS: u64 = 5 * super::timer::HZ;
-
-/// A timer tick while domain `i` ran: charge it, crash it past its CPU
-/// limit, and switch away when its slice is over and others wait.
-fn timer_tick(i: usize) -> Action {
-    super::timer::eoi();
+/// The hypervisor timer fired while domain `i` ran: charge it, fire its
+/// due timers, wake blocked domains whose time came, and let the policy
+/// decide (crash past its CPU limit, switch when its slice is over).
+fn time_event(hv: &mut Hypervisor, i: usize) -> Action {
+    let now = timer::now();
+    refusal_ticks(hv, now);
     let d = d_mut(i);
-    d.ticks += 1;
-    d.slice_ticks += 1;
-    if d.max_ticks != 0 && d.ticks >= d.max_ticks {
-        return Action::Crash("used up its CPU time (timeout=)");
+    scheduler::charge(d, now);
+    scheduler::run_timers(hv.mm.mem, d, now);
+    wake_blocked(hv, now);
+    // The timer is one-shot: arm it again before returning to the guest.
+    hv.mm.hooks.pending |= PENDING_TIMER;
+    match scheduler::verdict(d_mut(i), scheduler::others_runnable(domains(), i)) {
+        Verdict::OverLimit => Action::Crash("used up its CPU time (timeout=)"),
+        Verdict::Yield => Action::Yield,
+        Verdict::Continue => Action::Continue,
     }
-    if d.slice_ticks >= SLICE_TICKS {
-        d.slice_ticks = 0;
-        return Action::Yield;
+}
+
+/// The refusal log regains a line per 10 ms elapsed (it counted 100 Hz
+/// ticks before the timer went tickless).
+fn refusal_ticks(hv: &mut Hypervisor, now: SystemTime) {
+    static mut LAST: u64 = 0;
+    // SAFETY: one CPU, hypervisor entries never nest.
+    let last = unsafe { &mut *core::ptr::addr_of_mut!(LAST) };
+    let n = (now.0.saturating_sub(*last) / 10_000_000).min(64);
+    if n > 0 {
+        *last = now.0;
+        for _ in 0..n {
+            hv.mm.hooks.refusals.tick();
+        }
     }
-    Action::Continue
+}
+
+/// Wakes every blocked domain whose event, timer or poll timeout came.
+fn wake_blocked(hv: &mut Hypervisor, now: SystemTime) -> bool {
+    let mut any = false;
+    for d in domains().iter_mut().flatten() {
+        any |= scheduler::wake_check(hv.mm.mem, d, now);
+    }
+    any
 }
 
 /// Finishes an entry: reloads CR3 or flushes if the model asked for it,
@@ -336,6 +414,9 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
     // Its selectors and bases stay in the registers until now: the next
     // domain must not inherit them.
     segstate::save(&mut d_mut(i).vcpu);
+    let now = timer::now();
+    let out_state = if action == Action::Block { runstate::BLOCKED } else { runstate::RUNNABLE };
+    scheduler::switched_out(d_mut(i), now, out_state);
     match action {
         Action::Continue | Action::Yield => {}
         Action::Block => d_mut(i).state = RunState::Blocked,
@@ -348,27 +429,54 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
             end_domain(hv, i, RunState::Crashed);
         }
     }
+    if !d_mut(i).state.finished() {
+        write_runstate(d_mut(i));
+    }
+    wake_blocked(hv, now);
     match next_runnable_slot(i) {
         Some(n) => *ctx = switch_to(hv, n),
-        None if d_mut(i).state == RunState::Runnable => {
-            apply_pending(hv, i, pending);
-            if let Action::Crash(why) = super::events::deliver(hv, i, ctx) {
-                log::error!("domain {i} ({}) crashed: {why}", d_mut(i).name());
-                end_domain(hv, i, RunState::Crashed);
-                finish(hv);
-            }
-            ctx.sanitize_for_exit();
+        None => *ctx = idle(hv),
+    }
+}
+
+/// Nothing is runnable: halt until a blocked domain's time comes or an
+/// event wakes it, then enter it. Ends the run when no domain is left,
+/// or when every one left is blocked with nothing that could wake it.
+fn idle(hv: &mut Hypervisor) -> GuestContext {
+    loop {
+        let now = timer::now();
+        wake_blocked(hv, now);
+        if let Some(n) = next_runnable_slot(hv.current) {
+            return switch_to(hv, n);
         }
-        None => {
-            // Blocked domains can never wake: there are no event sources yet.
+        let blocked = domains().iter().flatten().any(|d| d.state == RunState::Blocked);
+        let next = scheduler::next_event(domains(), None, now);
+        if !blocked {
+            finish(hv);
+        }
+        if next.is_none() {
+            // No timer, and no other domain that could send an event.
             for j in 0..MAX_DOMAINS {
                 if domains()[j].as_ref().is_some_and(|d| d.state == RunState::Blocked) {
-                    log::error!("domain {j} blocked with no event source; crashing it");
+                    log::error!("domain {j} blocked with no timer and no domain left to wake it; crashing it");
                     end_domain(hv, j, RunState::Crashed);
                 }
             }
             finish(hv);
         }
+        timer::program(next);
+        timer::idle_wait();
+        console_keys(hv);
+    }
+}
+
+/// An interrupt taken in the hypervisor, which happens only in
+/// [`timer::idle_wait`]: acknowledged here; the idle loop does the rest.
+pub(super) fn idle_interrupt(vector: u64) {
+    match vector {
+        timer::TIMER_VECTOR => timer::eoi(),
+        timer::SERIAL_VECTOR => timer::serial_eoi(),
+        _ => {}
     }
 }
 
@@ -392,6 +500,9 @@ fn apply_pending(hv: &mut Hypervisor, i: usize, pending: u8) {
     }
     if pending & PENDING_DEBUGREG != 0 {
         super::debugregs::sync(&d_mut(i).vcpu.emul.dr);
+    }
+    if pending & PENDING_TIMER != 0 {
+        rearm(i, timer::now());
     }
 }
 
@@ -469,8 +580,7 @@ pub(super) fn d_mut(i: usize) -> &'static mut Domain {
 }
 
 fn next_runnable_slot(current: usize) -> Option<usize> {
-    let n = MAX_DOMAINS;
-    (1..=n).map(|k| (current + k) % n).find(|&j| domains()[j].as_ref().is_some_and(|d| d.state == RunState::Runnable))
+    scheduler::pick_next(domains(), current)
 }
 
 fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
@@ -483,6 +593,7 @@ fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     hv.grants.release_domain(mm, DomId(i as u16));
     let report = Teardown::new(mm, DomId(i as u16)).run(mm);
     d_mut(i).state = state;
+    d_mut(i).vcpu.time.runstate.change(runstate::OFFLINE, timer::now());
     if hv.check.enabled() {
         hv.check.run(&hv.mm, &hv.grants, format_args!("after the teardown of domain {i}"));
     }

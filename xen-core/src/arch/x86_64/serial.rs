@@ -41,6 +41,15 @@ pub fn write_bytes(bytes: &[u8]) {
     }
 }
 
+/// Has COM1 raise IRQ 4 when a byte arrives (the PIC routes it once
+/// [`super::timer::init`] unmasks it).
+pub fn enable_rx_interrupt() {
+    if COM1.lock().is_some() {
+        // SAFETY: COM1's interrupt-enable register; only "data available".
+        unsafe { super::cpu::outb(0x3F9, 0x01) };
+    }
+}
+
 /// A key pressed on the console, if any (non-blocking).
 pub fn poll_key() -> Option<u8> {
     COM1.lock().as_mut().and_then(|p| p.try_receive_byte().ok())

@@ -149,7 +149,7 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
         qemu::exit(if code { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
     }
     mask_legacy_pic();
-    super::timer::init();
+    serial::enable_rx_interrupt();
     super::entry::init(features.smap);
     super::domains::run_domains(&desc, frames, opts.require_poweroff, opts.check_every)
 }

@@ -1,0 +1,306 @@
+//! The run loop's policy, pure: who runs next (round robin over runnable
+//! domains), what wakes a blocked vCPU (an event pending, its timer, a
+//! poll's port or timeout), time slices and `timeout=` CPU limits, and the
+//! nearest moment the hypervisor timer must fire for any of them. The arch
+//! layer keeps only the context switch and the hardware timer; every
+//! decision is made here, on the host-testable [`Domain`] table.
+
+use crate::mm::{PhysAddr, PhysMemory};
+use crate::sched::{Domain, RunState};
+use crate::time::runstate;
+use crate::time::vcpu::{guest_timer_fired, upcall_masked, upcall_pending, Wait};
+use crate::time::SystemTime;
+
+/// How long a domain may keep the CPU while another is runnable: 5 s,
+/// the slice the 100 Hz tick gave (500 ticks). Domains that yield or
+/// block give the CPU up long before.
+pub const SLICE_NS: u64 = 5_000_000_000;
+
+/// Charges the current domain's CPU time up to `now`.
+pub fn charge(d: &mut Domain, now: SystemTime) {
+    let ran = now.0.saturating_sub(d.charged_to.0);
+    d.cpu_ns = d.cpu_ns.saturating_add(ran);
+    d.slice_ns = d.slice_ns.saturating_add(ran);
+    d.charged_to = now.max(d.charged_to);
+}
+
+/// What a timer interrupt (or any scheduling point) decides for the
+/// domain that was running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep running it.
+    Continue,
+    /// Its slice is over: let another runnable domain in.
+    Yield,
+    /// It used up its `timeout=` CPU time.
+    OverLimit,
+}
+
+/// At `now`, for the running domain `d` (charged up to now): its limit,
+/// then its slice if `others_runnable`.
+pub fn verdict(d: &Domain, others_runnable: bool) -> Verdict {
+    if d.max_cpu_ns != 0 && d.cpu_ns >= d.max_cpu_ns {
+        Verdict::OverLimit
+    } else if others_runnable && d.slice_ns >= SLICE_NS {
+        Verdict::Yield
+    } else {
+        Verdict::Continue
+    }
+}
+
+/// Fires the running domain's due timers (single-shot and periodic).
+pub fn run_timers<M: PhysMemory + ?Sized>(mem: &mut M, d: &mut Domain, now: SystemTime) {
+    if d.vcpu.time.timers.due(now, true) {
+        guest_timer_fired(mem, d.vcpu.vcpu_info_location());
+    }
+}
+
+/// Whether the port `port` of a 2-level domain whose shared_info is at
+/// `si` is pending.
+fn port_pending<M: PhysMemory + ?Sized>(mem: &M, si: PhysAddr, port: u32) -> bool {
+    port < 4096 && mem.read_u64(PhysAddr(si.0 + 2048 + u64::from(port / 64) * 8)) >> (port % 64) & 1 != 0
+}
+
+/// At `now`, fires a blocked domain's due single-shot timer and wakes it
+/// if what it waits for happened. Returns whether it woke.
+pub fn wake_check<M: PhysMemory + ?Sized>(mem: &mut M, d: &mut Domain, now: SystemTime) -> bool {
+    if d.state != RunState::Blocked {
+        return false;
+    }
+    let vi = d.vcpu.vcpu_info_location();
+    if d.vcpu.time.timers.due(now, false) {
+        guest_timer_fired(mem, vi);
+    }
+    let pending = upcall_pending(mem, vi);
+    let wake = match d.vcpu.time.wait {
+        Wait::None => true,
+        Wait::Block => pending,
+        Wait::Poll { port, deadline } => {
+            (pending && !upcall_masked(mem, vi))
+                || d.vcpu.time.poll_kicked
+                || deadline.is_some_and(|t| t <= now)
+                || port.is_some_and(|p| port_pending(mem, PhysAddr(d.shared_info.to_maddr()), p))
+        }
+    };
+    if wake {
+        d.state = RunState::Runnable;
+        d.vcpu.time.wait = Wait::None;
+        d.vcpu.time.poll_kicked = false;
+        d.vcpu.time.runstate.change(runstate::RUNNABLE, now);
+    }
+    wake
+}
+
+/// The next runnable domain after `current`, round robin (`current`
+/// itself last).
+pub fn pick_next(domains: &[Option<Domain>], current: usize) -> Option<usize> {
+    let n = domains.len();
+    (1..=n).map(|k| (current + k) % n).find(|&j| domains[j].as_ref().is_some_and(|d| d.state == RunState::Runnable))
+}
+
+/// Whether a domain other than `current` is runnable.
+pub fn others_runnable(domains: &[Option<Domain>], current: usize) -> bool {
+    domains.iter().enumerate().any(|(j, d)| j != current && d.as_ref().is_some_and(|d| d.state == RunState::Runnable))
+}
+
+/// The nearest moment something must happen, for the hypervisor timer:
+/// the running domain's timers, its slice end (if others wait) and its
+/// limit; every blocked domain's single-shot timer and poll timeout.
+/// `None`: nothing is due, ever (the timer stays off).
+pub fn next_event(domains: &[Option<Domain>], running: Option<usize>, now: SystemTime) -> Option<SystemTime> {
+    let mut next: Option<SystemTime> = None;
+    let mut at = |t: SystemTime| next = Some(next.map_or(t, |n| n.min(t)));
+    for (j, d) in domains.iter().enumerate() {
+        let Some(d) = d else { continue };
+        match d.state {
+            RunState::Runnable if Some(j) == running => {
+                if let Some(t) = d.vcpu.time.timers.next_deadline(true) {
+                    at(t);
+                }
+                if d.max_cpu_ns != 0 {
+                    at(now.plus(d.max_cpu_ns.saturating_sub(d.cpu_ns)));
+                }
+                if others_runnable(domains, j) {
+                    at(now.plus(SLICE_NS.saturating_sub(d.slice_ns)));
+                }
+            }
+            RunState::Blocked => {
+                if let Some(t) = d.vcpu.time.timers.next_deadline(false) {
+                    at(t);
+                }
+                if let Wait::Poll { deadline: Some(t), .. } = d.vcpu.time.wait {
+                    at(t);
+                }
+            }
+            _ => {}
+        }
+    }
+    next
+}
+
+/// The domain `d` stops running at `now`: charged, and its runstate moves
+/// to `state` (`RUNSTATE_runnable`, `_blocked` or `_offline`).
+pub fn switched_out(d: &mut Domain, now: SystemTime, state: u32) {
+    charge(d, now);
+    d.vcpu.time.runstate.change(state, now);
+}
+
+/// The domain `d` starts running at `now`: a fresh slice, charging from
+/// now, runstate running, and the timers that fell due while it waited.
+pub fn switched_in<M: PhysMemory + ?Sized>(mem: &mut M, d: &mut Domain, now: SystemTime) {
+    d.slice_ns = 0;
+    d.charged_to = now;
+    d.vcpu.time.runstate.change(runstate::RUNNING, now);
+    run_timers(mem, d, now);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::vcpu::{GuestContext, Vcpu};
+    use crate::mm::phys_mem::fake::FakeMemory;
+    use crate::sched::MAX_DOMAINS;
+    use crate::util::FixedVec;
+    use abi::{DomId, Mfn};
+
+    fn dom(i: usize) -> Domain {
+        let mut vcpu = Vcpu::new(GuestContext::default());
+        vcpu.set_vcpu_info_location(PhysAddr((0x10 + i as u64) << 12));
+        vcpu.time.timers.stop_periodic();
+        Domain {
+            id: DomId(i as u16),
+            name: FixedVec::new(),
+            vcpu,
+            state: RunState::Runnable,
+            shared_info: Mfn(0x10 + i as u64),
+            line: FixedVec::new(),
+            int82: false,
+            vmcall: false,
+            bench_null: false,
+            cpu_ns: 0,
+            slice_ns: 0,
+            max_cpu_ns: 0,
+            charged_to: SystemTime(0),
+            started: false,
+        }
+    }
+
+    fn table(n: usize) -> Vec<Option<Domain>> {
+        let mut t: Vec<Option<Domain>> = (0..MAX_DOMAINS).map(|_| None).collect();
+        for (i, slot) in t.iter_mut().enumerate().take(n) {
+            *slot = Some(dom(i));
+        }
+        t
+    }
+
+    #[test]
+    fn round_robin_skips_blocked_and_finished_and_comes_back_to_current_last() {
+        let mut t = table(4);
+        t[1].as_mut().unwrap().state = RunState::Blocked;
+        t[2].as_mut().unwrap().state = RunState::Crashed;
+        assert_eq!(pick_next(&t, 0), Some(3));
+        assert_eq!(pick_next(&t, 3), Some(0));
+        t[0].as_mut().unwrap().state = RunState::Blocked;
+        assert_eq!(pick_next(&t, 3), Some(3));
+        t[3].as_mut().unwrap().state = RunState::Shutdown(0);
+        assert_eq!(pick_next(&t, 3), None);
+    }
+
+    #[test]
+    fn the_slice_ends_only_when_others_wait_and_the_limit_always() {
+        let mut d = dom(0);
+        charge(&mut d, SystemTime(SLICE_NS - 1));
+        assert_eq!(verdict(&d, true), Verdict::Continue);
+        charge(&mut d, SystemTime(SLICE_NS));
+        assert_eq!(verdict(&d, true), Verdict::Yield);
+        assert_eq!(verdict(&d, false), Verdict::Continue);
+        d.max_cpu_ns = SLICE_NS;
+        assert_eq!(verdict(&d, false), Verdict::OverLimit);
+    }
+
+    #[test]
+    fn block_wakes_on_upcall_pending_and_its_timer_fires_while_blocked() {
+        let mut m = FakeMemory::default();
+        let mut d = dom(1);
+        d.state = RunState::Blocked;
+        d.vcpu.time.wait = Wait::Block;
+        d.vcpu.time.timers.set_singleshot(SystemTime(0), 1000);
+        assert!(!wake_check(&mut m, &mut d, SystemTime(999)));
+        assert!(wake_check(&mut m, &mut d, SystemTime(1000)), "the timer marks events pending");
+        assert_eq!(d.state, RunState::Runnable);
+        assert_eq!(d.vcpu.time.runstate.state, runstate::RUNNABLE);
+        let mut d = dom(2);
+        d.state = RunState::Blocked;
+        d.vcpu.time.wait = Wait::Block;
+        assert!(!wake_check(&mut m, &mut d, SystemTime(5)));
+        m.write_bytes(d.vcpu.vcpu_info_location(), &[1]);
+        assert!(wake_check(&mut m, &mut d, SystemTime(6)), "an event from elsewhere");
+    }
+
+    #[test]
+    fn poll_wakes_on_its_port_its_deadline_a_kick_or_an_unmasked_event() {
+        let mut m = FakeMemory::default();
+        let blocked = |port, deadline| {
+            let mut d = dom(3);
+            d.state = RunState::Blocked;
+            d.vcpu.time.wait = Wait::Poll { port, deadline };
+            m_masked(&mut FakeMemory::default(), &d);
+            d
+        };
+        fn m_masked(m: &mut FakeMemory, d: &Domain) {
+            m.write_bytes(PhysAddr(d.vcpu.vcpu_info_location().0 + 1), &[1]);
+        }
+        let mut d = blocked(Some(9), None);
+        m_masked(&mut m, &d);
+        m.write_bytes(d.vcpu.vcpu_info_location(), &[1]);
+        assert!(!wake_check(&mut m, &mut d, SystemTime(1)), "pending but masked");
+        m.write_u64(PhysAddr(d.shared_info.to_maddr() + 2048), 1 << 9);
+        assert!(wake_check(&mut m, &mut d, SystemTime(2)), "its port");
+        let mut m = FakeMemory::default();
+        let mut d = blocked(None, Some(SystemTime(50)));
+        m_masked(&mut m, &d);
+        assert!(!wake_check(&mut m, &mut d, SystemTime(49)));
+        assert!(wake_check(&mut m, &mut d, SystemTime(50)), "the timeout");
+        let mut d = blocked(None, None);
+        d.vcpu.time.poll_kicked = true;
+        assert!(wake_check(&mut m, &mut d, SystemTime(1)), "a kick");
+    }
+
+    #[test]
+    fn next_event_is_the_nearest_of_timers_slice_limit_and_poll_timeouts() {
+        let mut t = table(3);
+        let now = SystemTime(1_000_000);
+        assert_eq!(next_event(&t, Some(0), now), Some(now.plus(SLICE_NS)), "others wait: the slice end");
+        t[1].as_mut().unwrap().state = RunState::Blocked;
+        t[2].as_mut().unwrap().state = RunState::Blocked;
+        assert_eq!(next_event(&t, Some(0), now), None, "alone with no timer: nothing, ever");
+        t[0].as_mut().unwrap().max_cpu_ns = 7_000_000;
+        t[0].as_mut().unwrap().cpu_ns = 2_000_000;
+        assert_eq!(next_event(&t, Some(0), now), Some(now.plus(5_000_000)), "the limit");
+        t[1].as_mut().unwrap().vcpu.time.timers.set_singleshot(now, 3_000_000);
+        assert_eq!(next_event(&t, Some(0), now), Some(SystemTime(3_000_000)), "a blocked domain's timer");
+        t[2].as_mut().unwrap().vcpu.time.wait = Wait::Poll { port: None, deadline: Some(SystemTime(2_000_000)) };
+        assert_eq!(next_event(&t, Some(0), now), Some(SystemTime(2_000_000)), "a poll timeout");
+        t[0].as_mut().unwrap().vcpu.time.timers.set_periodic(now, 1_000_000).unwrap();
+        assert_eq!(next_event(&t, Some(0), now), Some(SystemTime(2_000_000)));
+        t[2].as_mut().unwrap().vcpu.time.timers.set_periodic(now, 1_000_000).unwrap();
+        t[2].as_mut().unwrap().vcpu.time.timers.periodic_last = SystemTime(0);
+        assert_eq!(next_event(&t, Some(0), now), Some(SystemTime(2_000_000)), "no periodic timer while blocked");
+        assert_eq!(next_event(&t, None, now), Some(SystemTime(2_000_000)), "idle: the blocked ones only");
+    }
+
+    #[test]
+    fn switching_charges_the_stay_and_fires_timers_that_fell_due() {
+        let mut m = FakeMemory::default();
+        let mut d = dom(0);
+        switched_in(&mut m, &mut d, SystemTime(100));
+        switched_out(&mut d, SystemTime(400), runstate::RUNNABLE);
+        assert_eq!(d.cpu_ns, 300);
+        assert_eq!(d.vcpu.time.runstate.time[runstate::RUNNING as usize], 300);
+        d.vcpu.time.timers.set_singleshot(SystemTime(400), 500);
+        switched_in(&mut m, &mut d, SystemTime(600));
+        assert!(upcall_pending(&m, d.vcpu.vcpu_info_location()));
+        assert_eq!(d.slice_ns, 0);
+        assert_eq!(d.vcpu.time.runstate.time[runstate::RUNNABLE as usize], 200);
+    }
+}
