@@ -14,6 +14,9 @@ mod cpuid;
 mod debug;
 mod emulation;
 mod fpu;
+mod grant;
+mod grant_v1;
+mod grant_v2;
 mod hcalls;
 mod usermode;
 
@@ -24,6 +27,7 @@ const EFAULT: i64 = -14;
 const ESRCH: i64 = -3;
 const EPERM: i64 = -1;
 const EBUSY: i64 = -16;
+const ERANGE: i64 = -34;
 const EACCES: i64 = -13;
 const ENOSYS: i64 = -38;
 const EOPNOTSUPP: i64 = -95;
@@ -243,6 +247,9 @@ pub fn run(si: &'static StartInfo) -> ! {
     hcalls::version(&mut s);
     hcalls::memory(&mut s);
     usermode::user_mode(&mut s, &mut f, si);
+    let g = grant::table_ops(&mut s);
+    grant_v1::grant_v1(&mut s, &mut f, &g);
+    grant_v2::grant_v2(&mut s, &mut f, &g);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",
         s.n,
