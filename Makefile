@@ -15,7 +15,7 @@ GUEST        := $(BARE)/guest-kernel
 RUN          := target/release/xen-run
 HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
-DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M" --module "$(GUEST) name=demo1 mem=16M watch=5"
+DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M share" --module "$(GUEST) name=demo1 mem=16M watch=5 share"
 
 .PHONY: all setup build lint run test test-host test-qemu conformance conformance-xen xen-image bench bench-compare fuzz fuzz-guest doc clean
 
