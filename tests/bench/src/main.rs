@@ -26,6 +26,8 @@ mod console;
 #[cfg(target_os = "none")]
 mod fixture;
 #[cfg(target_os = "none")]
+mod grant_rows;
+#[cfg(target_os = "none")]
 mod ops;
 #[cfg(target_os = "none")]
 mod stats;

@@ -168,7 +168,7 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
     match vector {
         1 => {
             DB_COUNT.fetch_add(1, Ordering::SeqCst);
-            LAST_DR6.store(abi::guest::get_debugreg(6), Ordering::SeqCst);
+            LAST_DR6.store(abi::guest::get_debugreg(6).unwrap_or(0), Ordering::SeqCst);
             let _ = abi::guest::set_debugreg(6, 0);
             LAST_DB_RIP.store(rip, Ordering::SeqCst);
             // SAFETY: the RFLAGS word of the frame the hypervisor built

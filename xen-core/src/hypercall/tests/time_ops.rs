@@ -51,21 +51,31 @@ impl T {
     fn call(&mut self, nr: N, args: &[u64]) -> (i64, Action) {
         let mut out = Sink::default();
         let mut line: FixedVec<u8, 128> = FixedVec::new();
-        let mut mm = self.w.mm();
         let mut ctx = regs(nr.0, args);
-        let mut c = Call {
-            dom: D1,
-            ctx: &mut ctx,
-            vcpu: &mut self.v,
-            mm: &mut mm,
-            guest: &self.g,
-            console: &mut out,
-            shared_info: SHARED,
-            line: &mut line,
-            entry_len: 2,
-            host: &CLOCKED,
-        };
-        let action = c.dispatch(nr.0);
+        let (w, g, v) = (&mut self.w, &self.g, &mut self.v);
+        let action = with_grants(|gr| {
+            let mut mm = w.mm();
+            let mut grants = crate::grant::Grants {
+                tables: &mut *gr.tables,
+                active: &mut *gr.active,
+                maptrack: &mut *gr.maptrack,
+                nx: gr.nx,
+            };
+            let mut c = Call {
+                dom: D1,
+                ctx: &mut ctx,
+                vcpu: v,
+                mm: &mut mm,
+                guest: g,
+                console: &mut out,
+                shared_info: SHARED,
+                line: &mut line,
+                entry_len: 2,
+                host: &CLOCKED,
+                grants: &mut grants,
+            };
+            c.dispatch(nr.0)
+        });
         (ctx.gpr[reg::RAX] as i64, action)
     }
 
