@@ -35,6 +35,7 @@
 //! | `set_debugreg` (8), `get_debugreg` (9) | implemented (Xen's checks; breakpoints fire in the guest, see below) |
 //! | `physdev_op` (33) | `set_iopl`, `set_iobitmap`; other commands `-ENOSYS` |
 //! | `event_channel_op` (32) | every command of [`event_channel`]: `bind_interdomain`, `bind_virq`, `bind_pirq` (no pirq is ever mapped: `-EPERM`, or `-EINVAL` past `nr_pirqs`), `close`, `send`, `status`, `alloc_unbound`, `bind_ipi`, `bind_vcpu`, `unmask`, `reset` (and `reset_cont`: `-EBUSY`, no reset is ever in progress), and the FIFO ABI's `init_control`, `expand_array`, `set_priority`; the 2-level ABI until `init_control` succeeds. Upcalls to the event callback with Xen's frame and `evtchn_upcall_mask` rules; `VIRQ_TIMER`, `VIRQ_DEBUG` (per vCPU), `VIRQ_CONSOLE`, `VIRQ_DOM_EXC` (global, domain 0's) |
+//! | `grant_table_op` (20) | `map_grant_ref` (host maps by VA or with `GNTMAP_contains_pte` by PTE machine address, device maps), `unmap_grant_ref`, `unmap_and_replace`, `copy`, `setup_table`, `query_size`, `set_version` (v1 and v2), `get_version`, `get_status_frames`; Xen's `GNTST_*` statuses and errno; batches preempted and continued; `dump_table`, `transfer`, `swap_grant_ref`, `cache_flush` `-ENOSYS` (see [`grant_table`]) |
 //! | everything else | `-ENOSYS` |
 //!
 //! ## What isolation xen-core guarantees
@@ -111,11 +112,20 @@
 //! * **Version.** `xen_version` reports the 4.17 interface with
 //!   extraversion `-xen-core`, changeset `unavailable` and no build id
 //!   (`-ENODATA`). `get_features` reports only the features xen-core really
-//!   has: `mmu_pt_update_preserve_ad`, `highmem_assist`, `direct_mapped`,
-//!   `pae_pgdir_above_4gb` once `VMASST_TYPE_pae_extended_cr3` is on, and
-//!   `dom0` for domain 0. Xen also sets `gnttab_map_avail_bits` (there are
-//!   no grant tables yet: Linux 6.1 panics without it),
-//!   `memory_op_vnode_supported` and `dm_msix_all_writes`.
+//!   has: `mmu_pt_update_preserve_ad`, `highmem_assist`,
+//!   `gnttab_map_avail_bits`, `direct_mapped`, `pae_pgdir_above_4gb` once
+//!   `VMASST_TYPE_pae_extended_cr3` is on, and `dom0` for domain 0. Xen also
+//!   sets `memory_op_vnode_supported` and `dm_msix_all_writes`.
+//! * **Grant tables.** At most 4 shared frames per domain (Xen's default is
+//!   64: `query_size` reports `max_nr_frames` 4) and 256 mappings held at
+//!   once (`GNTST_no_space` beyond); the storage is fixed at boot. Transitive
+//!   grants are not supported (as Xen with `gnttab=no-transitive`: a copy
+//!   through one is `GNTST_general_error`); `transfer`, `swap_grant_ref` and
+//!   `dump_table` are `-ENOSYS`. A batch's whole array is range-checked
+//!   first (`-EFAULT` before any element runs; Xen checks only its start).
+//!   A host mapping's PTE must go into a validated L1 (Xen only checks the
+//!   type). PV guests map the frames `setup_table` lists with ordinary PTEs,
+//!   as Linux does (`XENMEM_add_to_physmap` is for translated guests).
 //! * **Memory maps.** `memory_map` gives a domain other than domain 0 one
 //!   RAM entry covering its maximum reservation (the map Xen's toolstack
 //!   sets, without its slack); domain 0 has none (`-ENOSYS`), as on Xen.

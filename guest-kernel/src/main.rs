@@ -3,7 +3,8 @@
 //! It tells its start-of-day story on the console, one line per step:
 //! banner, trap table, new page tables built through `mmu_update` (direct
 //! paging), the switch to them, a deliberate page fault fixed up by its own
-//! handler, ballooning, two user tasks making system calls in ring 3
+//! handler, ballooning, sharing a page with another domain through grant
+//! tables, two user tasks making system calls in ring 3
 //! (switched by its own scheduler), and a clean shutdown.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
@@ -14,6 +15,8 @@ mod balloon;
 mod evtchn_demo;
 #[cfg(target_os = "none")]
 mod isolation_modes;
+#[cfg(target_os = "none")]
+mod sharing;
 #[cfg(target_os = "none")]
 mod story;
 

@@ -166,6 +166,10 @@ pub fn run(si: &'static StartInfo) -> ! {
             check_watched(&watch, round);
         }
     }
+    if si.cmdline().split_ascii_whitespace().any(|t| t == "share") {
+        crate::sharing::run(si, hole);
+        check_watched(&watch, 0);
+    }
 
     // 6. Two user tasks, then done.
     user_tasks(new_l4)

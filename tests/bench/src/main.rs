@@ -28,7 +28,7 @@ mod events;
 #[cfg(target_os = "none")]
 mod fixture;
 #[cfg(target_os = "none")]
-mod grant;
+mod grant_rows;
 #[cfg(target_os = "none")]
 mod ops;
 #[cfg(target_os = "none")]

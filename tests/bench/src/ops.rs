@@ -152,8 +152,8 @@ pub fn run(si: &'static StartInfo) -> ! {
     hypercall_rows(&mut b, on_xen_core);
     mmu_rows(&mut b, &mut f);
     reservation_rows(&mut b, &mut f);
+    crate::grant_rows::grant_rows(&mut b, &f);
     cpu_rows(&mut b);
-    crate::grant::rows(&mut b, &f);
     crate::events::rows(&mut b, &f, si);
     let end = arch::rdtsc();
     say!("bench-boot entry={} end={end}", arch::entry_tsc());

@@ -15,6 +15,9 @@ mod debug;
 mod emulation;
 mod evtchn;
 mod fpu;
+mod grant;
+mod grant_v1;
+mod grant_v2;
 mod hcalls;
 mod ldt;
 mod time;
@@ -28,6 +31,7 @@ const EFAULT: i64 = -14;
 const ESRCH: i64 = -3;
 const EPERM: i64 = -1;
 const EBUSY: i64 = -16;
+const ERANGE: i64 = -34;
 const EACCES: i64 = -13;
 const ENOSYS: i64 = -38;
 const EOPNOTSUPP: i64 = -95;
@@ -251,6 +255,9 @@ pub fn run(si: &'static StartInfo) -> ! {
     evtchn::event_channels(&mut s, &mut f);
     time::time(&mut s, &f);
     time_vcpu_op(&mut s, &f);
+    let g = grant::table_ops(&mut s);
+    grant_v1::grant_v1(&mut s, &mut f, &g);
+    grant_v2::grant_v2(&mut s, &mut f, &g);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",
         s.n,

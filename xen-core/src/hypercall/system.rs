@@ -22,13 +22,15 @@ const CHANGESET: &[u8] = b"unavailable";
 /// `VMASST_TYPE_pae_extended_cr3`.
 const VMASST_PAE_EXTENDED_CR3: u32 = 3;
 
-/// Feature submap 0: only what xen-core really provides. Xen also sets
-/// `gnttab_map_avail_bits` (there are no grant tables yet),
-/// `memory_op_vnode_supported` (no `get_vnumainfo`) and
+/// Feature submap 0: only what xen-core really provides (grant maps put
+/// `GNTMAP` bits 16+ into the PTE's available bits: `gnttab_map_avail_bits`).
+/// Xen also sets `memory_op_vnode_supported` (no `get_vnumainfo`) and
 /// `dm_msix_all_writes` (no device model).
 pub const fn features(hardware: bool, vm_assist: u64) -> u32 {
-    let mut map =
-        (1 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD) | (1 << XENFEAT_HIGHMEM_ASSIST) | (1 << XENFEAT_DIRECT_MAPPED);
+    let mut map = (1 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD)
+        | (1 << XENFEAT_HIGHMEM_ASSIST)
+        | (1 << XENFEAT_GNTTAB_MAP_AVAIL_BITS)
+        | (1 << XENFEAT_DIRECT_MAPPED);
     if vm_assist & (1 << VMASST_PAE_EXTENDED_CR3) != 0 {
         // Any L3 above 4 GiB works: 64-bit roots may sit in any frame.
         map |= 1 << XENFEAT_PAE_PGDIR_ABOVE_4GB;

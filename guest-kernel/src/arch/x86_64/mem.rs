@@ -138,3 +138,11 @@ pub fn decrease(mfns: &mut [abi::Mfn]) -> u64 {
     // cursor, which are never mapped or used, and drops them from the p2m.
     unsafe { guest::decrease_reservation(mfns) }
 }
+
+/// `grant_table_op(cmd)` over `ops`, returning raw RAX (statuses are in
+/// the elements).
+pub fn grant_op<T>(cmd: u64, ops: &mut [T]) -> i64 {
+    // SAFETY: the callers pass the element type of `cmd`, and host mappings
+    // only at addresses this kernel keeps for them.
+    unsafe { guest::grant_table_op(cmd, ops) }
+}

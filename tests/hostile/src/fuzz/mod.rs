@@ -21,6 +21,7 @@
 #![allow(clippy::needless_range_loop)]
 
 mod cpu;
+mod grant;
 mod memory;
 mod time;
 
@@ -114,6 +115,8 @@ struct Fuzz<'e> {
     /// Walk after every successful mapping change (`oracle=every`, the
     /// default), or only every 4096 operations (`oracle=periodic`).
     every_call: bool,
+    /// Its grant table and the mappings it made.
+    grants: grant::GrantState,
 }
 
 /// Runs `ops` operations from `seed`.
@@ -217,6 +220,7 @@ impl<'e> Fuzz<'e> {
             recent: [(0, [0; 5], 0); RECENT],
             n_recent: 0,
             every_call: true,
+            grants: grant::GrantState::new(),
         })
     }
 
@@ -350,7 +354,7 @@ impl<'e> Fuzz<'e> {
     // ---- the operations -----------------------------------------------------
 
     fn op(&mut self) -> Verdict {
-        let changed = match self.rng.below(100) {
+        let changed = match self.rng.below(108) {
             0..=27 => self.mmu_update(),
             28..=45 => self.mmuext_op(),
             46..=57 => self.update_va(),
@@ -372,6 +376,7 @@ impl<'e> Fuzz<'e> {
             90 => self.update_descriptor(),
             91..=93 => self.emulated(),
             94..=95 => self.timers(),
+            100..=107 => self.grant_op(),
             _ => self.probe(),
         };
         if changed && self.every_call {
@@ -426,6 +431,7 @@ impl<'e> Fuzz<'e> {
     /// Drops pins, the user root and the GDT, so a full walk can retire
     /// zombie frames.
     fn cleanup(&mut self) {
+        self.grant_cleanup();
         for i in 0..self.n_pinned {
             let _ = me(MMUEXT_UNPIN_TABLE, self.pinned[i], 0);
         }

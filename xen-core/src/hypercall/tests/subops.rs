@@ -63,8 +63,8 @@ fn the_command_line_is_denied_to_unprivileged_domains_and_build_id_refused() {
 #[test]
 fn features_are_only_what_works() {
     let f = crate::hypercall::system::features(false, 0);
-    assert_eq!(f, (1 << 5) | (1 << 6) | (1 << 17));
-    assert_eq!(f & (1 << XENFEAT_GNTTAB_MAP_AVAIL_BITS), 0, "no grant tables yet");
+    assert_eq!(f, (1 << 5) | (1 << 6) | (1 << 7) | (1 << 17));
+    assert_ne!(f & (1 << XENFEAT_GNTTAB_MAP_AVAIL_BITS), 0, "grant maps take the avail bits");
     assert_eq!(crate::hypercall::system::features(true, 0) & (1 << XENFEAT_DOM0), 1 << XENFEAT_DOM0);
     assert_ne!(crate::hypercall::system::features(false, 1 << 3) & (1 << XENFEAT_PAE_PGDIR_ABOVE_4GB), 0);
     let mut w = World::new(64);

@@ -51,7 +51,6 @@ impl T {
     fn call(&mut self, nr: N, args: &[u64]) -> (i64, Action) {
         let mut out = Sink::default();
         let mut line: FixedVec<u8, 128> = FixedVec::new();
-        let mut mm = self.w.mm();
         let mut ctx = regs(nr.0, args);
         let (t, a, m) = crate::grant::storage_for(3);
         let (mut t, mut a, mut m) = (
