@@ -6,7 +6,6 @@
 use super::{Action, Call, ConsoleSink, GuestMemory};
 use crate::mm::{MmHooks, PhysMemory};
 use crate::time::timers::Armed;
-use crate::time::vcpu::guest_timer_fired;
 use abi::vcpu::*;
 use abi::Errno;
 
@@ -24,9 +23,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         Ok(0)
     }
 
-    /// A timer armed in the past fires at once.
+    /// A timer armed in the past fires at once: VIRQ_TIMER, if bound.
     fn timer_fired_now(&mut self) {
-        guest_timer_fired(self.mm.mem, self.vcpu.vcpu_info_location());
+        self.events.send_virq(&mut *self.mm, self.dom, abi::event_channel::virq::TIMER);
     }
 
     /// `vcpu_op(cmd, vcpuid, arg)`. Xen takes `cmd` as an int and `vcpuid`

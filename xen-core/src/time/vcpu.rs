@@ -1,7 +1,7 @@
 //! A vCPU's time state: its timers, runstate, the guest areas it asked the
 //! hypervisor to keep up to date, and what it waits for while blocked.
-//! Also the one place a timer expiry turns into an event
-//! ([`guest_timer_fired`]).
+//! (A timer expiry becomes VIRQ_TIMER through the event core, sent by
+//! the arch layer and by `set_timer_op`.)
 
 use super::clock::SystemTime;
 use super::runstate::Runstate;
@@ -71,11 +71,10 @@ pub fn upcall_masked<M: PhysMemory + ?Sized>(mem: &M, vi: PhysAddr) -> bool {
 }
 
 /// The single-shot or periodic timer of the vCPU whose vcpu_info is at
-/// `vi` fired: VIRQ_TIMER. Until the event core's `send_virq` is wired
-/// here, this marks events pending on the vCPU (`evtchn_upcall_pending`
-/// := 1), which is what sending a bound, unmasked VIRQ_TIMER does to
-/// vcpu_info, and wakes a `SCHEDOP_block`. Returns whether it set it (the
-/// 0→1 edge that wakes a blocked vCPU on Xen).
+/// What a bound, unmasked VIRQ_TIMER does to the vcpu_info at `vi`
+/// (`evtchn_upcall_pending` := 1), for host tests of the policy that do
+/// not model the event core. Returns whether it set it (the 0→1 edge
+/// that wakes a blocked vCPU on Xen).
 pub fn guest_timer_fired<M: PhysMemory + ?Sized>(mem: &mut M, vi: PhysAddr) -> bool {
     if upcall_pending(mem, vi) {
         return false;

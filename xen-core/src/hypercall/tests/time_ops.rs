@@ -36,6 +36,8 @@ struct T {
     w: World,
     g: FakeGuest,
     v: Vcpu,
+    /// D1 exists with VIRQ_TIMER bound (see [`T::unbound`]).
+    ev: Box<crate::event::EventChannels>,
 }
 
 impl T {
@@ -45,7 +47,18 @@ impl T {
         let mut w = World::new(16);
         // Events masked, as the builder leaves them.
         w.mem.write_bytes(PhysAddr(SHARED.to_maddr() + 1), &[1]);
-        T { w, g: FakeGuest::new(4096), v }
+        let mut ev = Box::new(crate::event::EventChannels::new());
+        ev.create_domain(D1, SHARED, false);
+        ev.bind_virq(D1, abi::event_channel::virq::TIMER, 0).expect("VIRQ_TIMER binds");
+        T { w, g: FakeGuest::new(4096), v, ev }
+    }
+
+    /// The same, with VIRQ_TIMER not bound.
+    fn unbound() -> T {
+        let mut t = T::new();
+        t.ev = Box::new(crate::event::EventChannels::new());
+        t.ev.create_domain(D1, SHARED, false);
+        t
     }
 
     fn call(&mut self, nr: N, args: &[u64]) -> (i64, Action) {
@@ -63,7 +76,7 @@ impl T {
         let mut c = Call {
             dom: D1,
             grants: &mut grants,
-            events: &mut crate::event::EventChannels::new(),
+            events: &mut self.ev,
             ctx: &mut ctx,
             vcpu: &mut self.v,
             mm: &mut mm,
@@ -94,6 +107,14 @@ const EINVAL: i64 = -22;
 const EFAULT: i64 = -14;
 const ENOSYS: i64 = -38;
 const EEXIST: i64 = -17;
+
+#[test]
+fn a_past_deadline_with_virq_timer_unbound_marks_nothing_pending() {
+    let mut t = T::unbound();
+    set_now(1_000_000);
+    assert_eq!(t.rc(N::SET_TIMER_OP, &[5]), 0);
+    assert!(!t.pending(), "an unbound VIRQ_TIMER goes nowhere, as on Xen");
+}
 
 #[test]
 fn set_timer_op_arms_cancels_and_fires_past_deadlines_at_once() {
