@@ -103,6 +103,7 @@ pub fn run(si: &'static StartInfo) -> ! {
             say!("Test result: FAILURE");
             guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
         }
+        Some("native-iret") => native_iret(),
         Some("mmu-flood") => crate::isolation_modes::mmu_flood(si),
         Some("dead-domain") => crate::isolation_modes::dead_domain(),
         Some("console-flood") => crate::isolation_modes::console_flood(si),
@@ -441,6 +442,23 @@ fn unhandled_fault() -> ! {
     mem::ud2();
     say!("guest-kernel: still running after an unhandled #UD");
     say!("Test result: FAILURE");
+    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
+}
+
+/// `test=native-iret`: the guest's own `iretq`, which QEMU 7.2 TCG checks
+/// as a supervisor access under SMAP (the hypervisor completes it): one to
+/// itself resumes, one to a CS with RPL 0 raises #GP like the hardware.
+fn native_iret() -> ! {
+    let cs = mem::code_selector();
+    mem::iretq_to_self(cs);
+    say!("guest-kernel: native iretq to itself (cs {cs:#x}) returned");
+    traps::SKIP_ON_FAULT.store(2, Ordering::SeqCst);
+    traps::LAST_FAULT.store(0, Ordering::SeqCst);
+    mem::iretq_to_self(cs & !3);
+    traps::SKIP_ON_FAULT.store(0, Ordering::SeqCst);
+    let vector = traps::LAST_FAULT.swap(0, Ordering::SeqCst);
+    say!("guest-kernel: native iretq to cs {:#x} raised vector {vector}", cs & !3);
+    say!("Test result: {}", if vector == 13 { "SUCCESS" } else { "FAILURE" });
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }
 

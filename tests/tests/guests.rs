@@ -185,6 +185,19 @@ fn a_crashed_domain_makes_the_run_fail_by_default() {
 }
 
 #[test]
+fn a_guest_iretq_completes_with_smap_on_despite_qemus_supervisor_check() {
+    // QEMU 7.2 TCG faults a ring-3 iretq's frame read as a supervisor
+    // access under SMAP; xen-core completes the iretq (Xen needs smap=off).
+    let mut run = Run::new("native_iret");
+    run.modules = vec![guest("name=iret test=native-iret")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert_contains(&out.serial, "native iretq to itself (cs 0xe033) returned");
+    assert_contains(&out.serial, "native iretq to cs 0xe030 raised vector 13");
+}
+
+#[test]
 fn with_the_extension_int82_and_vmcall_give_the_same_result_as_syscall() {
     let mut run = Run::new("hcall_ext_on");
     run.modules = vec![guest("name=ext hcall-ext=int82,vmcall test=hcall-entries")];

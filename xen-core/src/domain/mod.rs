@@ -31,6 +31,7 @@ pub mod hypercall_page;
 pub mod iret;
 pub mod layout;
 pub mod modules;
+pub mod native_iret;
 pub mod notes;
 pub mod segments;
 #[cfg(test)]

@@ -146,3 +146,39 @@ pub fn grant_op<T>(cmd: u64, ops: &mut [T]) -> i64 {
     // only at addresses this kernel keeps for them.
     unsafe { guest::grant_table_op(cmd, ops) }
 }
+
+/// The current CS selector.
+pub fn code_selector() -> u64 {
+    let cs: u64;
+    // SAFETY: reads a segment register.
+    unsafe { core::arch::asm!("mov {0:r}, cs", out(reg) cs, options(nomem, nostack)) };
+    cs & 0xFFFF
+}
+
+/// A native `iretq` to the next instruction with code selector `cs` and
+/// the current SS, RSP and RFLAGS, as Linux's `sync_core()` does. If it
+/// faults, the trap handler skips it (the caller sets SKIP_ON_FAULT to 2)
+/// and the frame is dropped all the same.
+pub fn iretq_to_self(cs: u64) {
+    // SAFETY: the frame returns to the label below on this stack; R12
+    // (callee-saved, so the trap handler keeps it) restores RSP whether
+    // the iretq popped its frame or faulted.
+    unsafe {
+        core::arch::asm!(
+            "mov r12, rsp",
+            "mov eax, ss",
+            "push rax",
+            "push r12",
+            "pushfq",
+            "push {cs}",
+            "lea rax, [rip + 2f]",
+            "push rax",
+            "iretq",
+            "2:",
+            "mov rsp, r12",
+            cs = in(reg) cs,
+            out("rax") _,
+            out("r12") _,
+        )
+    };
+}

@@ -145,6 +145,12 @@ hg_raw_iret:
     mov rsp, rdi
     mov eax, 23
     syscall
+    // A native iretq with its frame at RDI (the guest's own, not the
+    // hypercall): returns only through a fault or the target's ud2.
+    .global hg_native_iretq
+hg_native_iretq:
+    mov rsp, rdi
+    iretq
     .global hg_iret_returned
 hg_iret_returned:
     ud2
@@ -158,6 +164,7 @@ extern "C" {
     fn hg_catch(f: extern "C" fn(*mut u8), arg: *mut u8) -> u64;
     fn hg_landing();
     fn hg_raw_iret(frame: *const u64) -> !;
+    fn hg_native_iretq(frame: *const u64) -> !;
     fn hg_iret_returned();
     fn hg_iret_target();
     fn hg_callback_1();
@@ -353,6 +360,15 @@ pub fn raw_iret(frame: &[u64; 9]) {
     // SAFETY: returns only through a fault or callback into `catch`; the
     // frame is read by the hypervisor and never used afterwards.
     unsafe { hg_raw_iret(frame.as_ptr()) }
+}
+
+/// Issues a native `iretq` with its 5-word frame (RIP, CS, RFLAGS, RSP,
+/// SS) at `frame`, which must have writable stack below it for a fault's
+/// bounce frame.
+pub fn native_iretq(frame: u64) {
+    // SAFETY: returns only through a fault or callback into `catch` (the
+    // frame's RIP is the target's ud2, or IRETQ faults on the frame).
+    unsafe { hg_native_iretq(frame as *const u64) }
 }
 
 /// guest-kernel's trap stubs call this on #PF; our trap table never routes here.

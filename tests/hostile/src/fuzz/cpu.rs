@@ -231,6 +231,44 @@ impl Fuzz<'_> {
         false
     }
 
+    /// The guest's own `iretq` (not the hypercall) with hostile CS, SS,
+    /// RIP and RFLAGS, or a frame running into the unmapped page after
+    /// `edge`. Under QEMU 7.2 TCG with SMAP every one of these faults
+    /// spuriously and the hypervisor completes it: whatever it decides,
+    /// the guest must land in `catch` (the target's ud2, or IRETQ's fault)
+    /// with the hypervisor intact.
+    pub(super) fn native_iretq(&mut self) -> bool {
+        let stack = arch::iret_stack_top();
+        let cs = self.rng.pick(&[0xE033u64, 0xE033, 0xE030, 0xE02B, 0xE008, 0xE023, 0, 0x7, 0xFFFF, 0xE053]);
+        let ss = self.rng.pick(&[0xE02Bu64, 0xE02B, 0xE028, 0xE033, 0xE010, 0, 0xFFFF]);
+        let rip = match self.rng.below(4) {
+            0 | 1 => arch::iret_target(),
+            2 => self.rng.pick(&HOSTILE_PTRS),
+            _ => self.rng.next(),
+        };
+        let rflags = self.rng.next() & !(1 << 8) | 0x202;
+        let words = [rip, cs, rflags, stack, ss];
+        let at = if self.rng.below(8) == 0 {
+            // The frame crosses into the unmapped page: the guest's own #PF.
+            let at = self.edge + 4096 - 16;
+            arch::write(at, words[0]);
+            arch::write(at + 8, words[1]);
+            at
+        } else {
+            let at = stack - 256;
+            for (i, w) in words.iter().enumerate() {
+                arch::write(at + i as u64 * 8, *w);
+            }
+            at
+        };
+        let f = catch(|| arch::native_iretq(at));
+        self.native_irets += 1;
+        if f.is_some_and(|x| x.vector == 6 && x.rip == arch::iret_target()) {
+            self.native_irets_ok += 1;
+        }
+        false
+    }
+
     /// A descriptor to write: good ones of every kind, system descriptors
     /// that must be refused, and random bits.
     pub(super) fn descriptor(&mut self) -> u64 {

@@ -104,6 +104,9 @@ struct Fuzz<'e> {
     /// Calls and successes per hypercall number.
     calls: [u64; 48],
     oks: [u64; 48],
+    /// Native `iretq`s issued, and those that reached their target.
+    native_irets: u64,
+    native_irets_ok: u64,
     walks: u64,
     leaves: u64,
     bufs: Bufs,
@@ -159,6 +162,9 @@ pub fn run(env: &mut Env, seed: u64, ops: u64, trace: bool, every_call: bool) ->
             say!("fuzz:   hypercall {nr:>2}: {:>8} calls, {:>8} ok", f.calls[nr], f.oks[nr]);
         }
     }
+    if f.native_irets > 0 {
+        say!("fuzz:   native iretq: {:>8} issued, {:>8} reached their target", f.native_irets, f.native_irets_ok);
+    }
     Ok(())
 }
 
@@ -213,6 +219,8 @@ impl<'e> Fuzz<'e> {
             n_gdt: 0,
             calls: [0; 48],
             oks: [0; 48],
+            native_irets: 0,
+            native_irets_ok: 0,
             walks: 0,
             leaves: 0,
             bufs: Bufs { page: [0; 512] },
@@ -374,7 +382,8 @@ impl<'e> Fuzz<'e> {
             88 => self.multicall(),
             89 => return self.fpu(),
             90 => self.update_descriptor(),
-            91..=93 => self.emulated(),
+            91..=92 => self.emulated(),
+            93 => self.native_iretq(),
             94..=95 => self.timers(),
             100..=107 => self.grant_op(),
             _ => self.probe(),

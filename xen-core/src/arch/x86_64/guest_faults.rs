@@ -11,7 +11,9 @@ use super::paging::DirectMap;
 use super::run::{d_mut, hypercall, Hypervisor};
 use crate::domain::bounce::{bounce, has_error_code, Roots};
 use crate::domain::fpu::{DeviceNotAvailable, FpuHardware};
-use crate::domain::vcpu::GuestContext;
+use crate::domain::native_iret::{complete_iretq, is_spurious_iretq_fault, Completed};
+use crate::domain::segments::domain_gdt;
+use crate::domain::vcpu::{reg, GuestContext};
 use crate::emulate::{emulate, Outcome};
 use crate::hypercall::{Action, GuestMemory};
 use crate::mm::{PhysAddr, PhysMemory};
@@ -104,6 +106,10 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
         7 => return device_not_available(d, &roots, ctx),
         14 => {
             let cr2 = cpu::cr2();
+            if is_spurious_iretq_fault(ctx.error_code, &code, cr2, ctx.rsp) {
+                return native_iretq(hv, i, ctx, cr2);
+            }
+            let d = d_mut(i);
             d.vcpu.emul.cr2 = cr2;
             DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), cr2);
             // Both guest modes run in ring 3; Xen's U/S bit says which
@@ -145,6 +151,28 @@ fn ldt_fault(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, roots: &Root
     Some(deliver(d, roots, ctx, 14, Some(code)))
 }
 
+/// Completes a guest `iretq` that QEMU faulted spuriously
+/// ([`crate::domain::native_iret`]).
+#[cold]
+fn native_iretq(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, cr2: u64) -> Action {
+    let d = d_mut(i);
+    let dm = &hv.mm.domains[i];
+    let roots = Roots::of(dm);
+    let gdt = domain_gdt(&*hv.mm.mem, dm);
+    match complete_iretq(ctx, &mut d.vcpu, &ArchGuest, &roots, &gdt, cr2) {
+        Ok(Completed::Returned(_)) => Action::Continue,
+        Ok(Completed::PageFault { va, error_code }) => {
+            d.vcpu.emul.cr2 = va;
+            DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), va);
+            deliver(d, &roots, ctx, 14, Some(error_code))
+        }
+        Err(why) => {
+            log::error!("domain {} ({}): {why}", d.id.0, d.name());
+            Action::Crash(why)
+        }
+    }
+}
+
 /// An #NM: Xen clears TS, virtual and hardware, before delivering it.
 #[cold]
 fn device_not_available(d: &mut Domain, roots: &Roots, ctx: &mut GuestContext) -> Action {
@@ -175,7 +203,36 @@ fn deliver(d: &mut Domain, roots: &Roots, ctx: &mut GuestContext, vector: u8, er
         Err(why) => {
             let (m, w) = super::exception::vector_name(u64::from(vector));
             log::error!("domain {} ({}): unhandled {m} ({w}), error code {:?}", d.id.0, d.name(), error_code);
+            log_guest_stack(ctx);
             Action::Crash(why)
         }
+    }
+}
+
+/// The top of the guest's stack, at debug level, for a post-mortem of a
+/// domain crashed by an exception it could not take.
+#[cold]
+fn log_guest_stack(ctx: &GuestContext) {
+    if !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    log::debug!(
+        "  rsp {:#x} rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x}",
+        ctx.rsp,
+        ctx.gpr[reg::RAX],
+        ctx.gpr[reg::RBX],
+        ctx.gpr[reg::RCX],
+        ctx.gpr[reg::RDX]
+    );
+    for row in 0..16u64 {
+        let mut w = [0u64; 4];
+        for (k, word) in w.iter_mut().enumerate() {
+            let mut b = [0u8; 8];
+            let va = ctx.rsp.wrapping_add((row * 4 + k as u64) * 8);
+            if GuestVa(va).range_is_guest_accessible(8) && ArchGuest.copy_from(GuestVa(va), &mut b) {
+                *word = u64::from_le_bytes(b);
+            }
+        }
+        log::debug!("  stack+{:#04x}: {:016x} {:016x} {:016x} {:016x}", row * 32, w[0], w[1], w[2], w[3]);
     }
 }
