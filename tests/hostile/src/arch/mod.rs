@@ -55,6 +55,10 @@ hg_catch:
 hg_landing:
     mov rsp, [rip + HG_RECOVER_RSP]
     mov qword ptr [rip + HG_RECOVER_RSP], 0
+    // Back to plain flags (IF set, DF and AC clear): what ran before the
+    // fault may have popped random ones.
+    push 0x202
+    popfq
     mov eax, 1
     pop r15
     pop r14
@@ -100,6 +104,9 @@ hg_trap_\n:
     lea rsi, [rsp + 64]
     .endif
     mov rdx, rsp
+    // The faulting context may have had DF set (random iret flags): the
+    // ABI wants it clear in Rust code. The frame keeps the guest's flags.
+    cld
     call hg_trap
     pop rbx
     pop r10

@@ -85,7 +85,14 @@ impl Fuzz<'_> {
                 self.bufs.page[0] = ports;
                 self.bufs.page[1] = n;
                 self.bufs.page[2] = 1 + self.rng.below(1_000_000);
-                let arg = if self.rng.chance(230) { self.bufs.page.as_ptr() as u64 } else { self.out_ptr() };
+                // Only our own buffer (deadline in the past) or a pointer that
+                // cannot be read: a readable stray argument could carry no
+                // timeout and block the fuzzer for good, on Xen as here.
+                let arg = if self.rng.chance(230) {
+                    self.bufs.page.as_ptr() as u64
+                } else {
+                    self.rng.pick(&super::HOSTILE_PTRS[..6])
+                };
                 let _ = self.hcall(29, [3, arg, 0, 0, 0]);
             }
         }
