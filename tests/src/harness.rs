@@ -94,6 +94,15 @@ pub struct RunOutcome {
     pub results: Vec<GuestResult>,
 }
 
+/// QEMU's loader, unless `XEN_TEST_BOOT=grub` asks for GRUB ISOs (to time
+/// the two, or to run every test the way `make run` boots).
+pub fn default_boot() -> BootPath {
+    match std::env::var("XEN_TEST_BOOT").as_deref() {
+        Ok("grub") => BootPath::Grub,
+        _ => BootPath::Direct,
+    }
+}
+
 /// Where `make` puts the bare-metal images.
 pub fn artifacts_dir() -> PathBuf {
     std::env::var_os("XEN_ARTIFACTS")
@@ -119,7 +128,7 @@ impl Run {
             memory_mib: 256,
             phases: Phases::default(),
             qemu_extra: Vec::new(),
-            boot: BootPath::Direct,
+            boot: default_boot(),
         }
     }
 
