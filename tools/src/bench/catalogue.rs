@@ -80,8 +80,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("multicall_2", "multicall of 2 x xen_version", NEW, false),
     op("evtchn_send", "event send, loopback channel, upcalls masked", NEW, false),
     op("evtchn_upcall", "event send -> upcall -> iret, loopback channel", NEW, false),
-    op("grant_map_unmap", "grant map + unmap of a self-grant (host mapping)", NEW, true),
-    op("grant_copy", "grant copy, 64 bytes from a grant reference", NEW, false),
+    op("grant_map_unmap", "grant map + unmap of a self-grant (GNTMAP_contains_pte)", NEW, true),
+    op("grant_copy", "grant copy, 4 KiB from a grant reference", NEW, false),
 ];
 
 /// The catalogue entry for `key`.
