@@ -1,5 +1,5 @@
 //! `event_channel_op` (32): commands, argument structs and constants
-//! (fact sheet §9.4, platform §2). Layouts are Xen's public
+//! Layouts are Xen's public
 //! `event_channel.h` for x86_64; each is checked at compile time.
 
 use crate::DomId;

@@ -1,5 +1,5 @@
 //! `grant_table_op` (20): grant tables, Xen's inter-domain memory sharing
-//! (public `grant_table.h`; fact sheet §6).
+//! (Xen's public `grant_table.h`).
 //!
 //! A domain publishes entries in its *shared* grant table (hypervisor frames
 //! it maps, whose MFNs `GNTTABOP_setup_table` returns); another domain maps

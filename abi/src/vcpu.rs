@@ -1,6 +1,5 @@
 //! `vcpu_op` (24) and `set_timer_op` (15): vCPU state, timers, the
-//! runstate area and vcpu_info registration (fact sheet §3.3–§3.4, Xen's
-//! `public/vcpu.h`). `vcpu_op(cmd, vcpuid, arg)`.
+//! runstate area and vcpu_info registration (Xen's `public/vcpu.h`). `vcpu_op(cmd, vcpuid, arg)`.
 
 use core::mem::{offset_of, size_of};
 

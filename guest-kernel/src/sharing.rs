@@ -54,12 +54,12 @@ fn granter(table_va: u64, page_va: u64, copy_va: u64) {
         say!("guest-kernel: step 5a: no domain 1 to share with; skipped");
         return;
     }
-    let mut frames = [0u64; 1];
+    let mut frames = [abi::Mfn(0); 1];
     match guest::grant_setup_table(&mut frames) {
         Ok(0) => {}
         _ => fail("grant setup_table"),
     }
-    map_rw(table_va, frames[0]);
+    map_rw(table_va, frames[0].0);
     let (page, copy_page) = (alloc_frame(), alloc_frame());
     clear(page);
     clear(copy_page);
@@ -72,7 +72,7 @@ fn granter(table_va: u64, page_va: u64, copy_va: u64) {
     mem::write(table_va + u64::from(REF_MAP) * 8, entry(page));
     say!(
         "guest-kernel: step 5a: granted frame {page:#x} to domain 1 as ref {REF_MAP} (and {copy_page:#x} as ref {REF_COPY} for copies); table frame {:#x}",
-        frames[0]
+        frames[0].0
     );
     let flags = |r: u32| mem::read(table_va + u64::from(r) * 8) as u16;
     let busy = gtf::READING | gtf::WRITING;

@@ -23,6 +23,7 @@ mod ldt;
 mod time;
 mod usermode;
 mod vcpu_op;
+mod wrappers;
 
 const VIRT_BASE: u64 = 0xFFFF_FFFF_8000_0000;
 const SELF: u64 = 0x7FF0;
@@ -258,6 +259,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     let g = grant::table_ops(&mut s);
     grant_v1::grant_v1(&mut s, &mut f, &g);
     grant_v2::grant_v2(&mut s, &mut f, &g);
+    wrappers::wrappers(&mut s);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",
         s.n,

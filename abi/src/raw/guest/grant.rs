@@ -3,7 +3,7 @@
 
 use super::{call, hypercall5};
 use crate::hypercall::HypercallNr;
-use crate::{DomId, Errno};
+use crate::{DomId, Errno, Mfn};
 
 /// `grant_table_op(cmd, ops, count)` over a slice of `T`, returning raw RAX.
 /// The per-element results are in each element's `status`.
@@ -24,7 +24,7 @@ pub unsafe fn grant_table_op<T>(cmd: u64, ops: &mut [T]) -> i64 {
 ///
 /// # Errors
 /// The hypercall's own errno (`EFAULT` for an unreadable list).
-pub fn grant_setup_table(frames: &mut [u64]) -> Result<i16, Errno> {
+pub fn grant_setup_table(frames: &mut [Mfn]) -> Result<i16, Errno> {
     use crate::grant_table::{SetupTable, GNTTABOP_SETUP_TABLE};
     let mut op = SetupTable {
         dom: DomId::SELF,
