@@ -73,6 +73,7 @@ impl T {
             vec![crate::grant::MapTrack::FREE; m],
         );
         let mut grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
+        let mut mm = self.w.mm();
         let mut c = Call {
             dom: D1,
             grants: &mut grants,
