@@ -455,3 +455,21 @@ fn swap_rows_exchange_entries_unless_in_use() {
     assert_eq!(g.with(|mm, gr| gr.swap(mm, D2, 10, 12)), status::EAGAIN);
     g.check();
 }
+
+#[test]
+fn a_grant_pte_dropped_by_the_guest_then_the_frame_ballooned_keeps_a_pin_but_no_reference() {
+    let mut g = GWorld::new();
+    let (page, c) = granted(&mut g);
+    let op = g.map_host(D1, D2, 10, va(2), false);
+    assert_eq!(op.status, 0);
+    // The grantee clears its grant PTE with an ordinary update: the PTE's
+    // references go with it, the pin stays (Xen's release build).
+    assert_eq!(g.w.update(D1, c.l1, 2, 0), Ok(()));
+    assert_eq!(g.with(|mm, _| mm.release_frame(D2, page)), Ok(()));
+    assert!(g.w.hooks.freed.contains(&page), "nothing references it any more");
+    g.check();
+    // The stale pin refuses new uses of the frame; unmapping finds no PTE.
+    assert_eq!(g.map_host(D1, D2, 10, va(3), false).status, status::GENERAL_ERROR);
+    assert_eq!(g.unmap(D1, va(2), 0, op.handle), status::GENERAL_ERROR);
+    g.check();
+}
