@@ -65,7 +65,6 @@ impl T {
         let mut out = Sink::default();
         let mut line: FixedVec<u8, 128> = FixedVec::new();
         let mut ctx = regs(nr.0, args);
-        let mut mm = self.w.mm();
         let (t, a, m) = crate::grant::storage_for(3);
         let (mut t, mut a, mut m) = (
             vec![crate::grant::GrantTable::NONE; t],
