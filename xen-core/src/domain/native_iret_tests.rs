@@ -15,7 +15,7 @@ const IRETQ_RIP: u64 = 0xFFFF_8000_0000_4000;
 const ROOTS: Roots = Roots { kernel: 0x1000, user: 0x2000 };
 
 fn no_guest() -> GdtView<impl Fn(usize) -> u64> {
-    GdtView { guest_entries: 0, read: |_| unreachable!("no guest descriptors") }
+    GdtView { guest_entries: 0, ldt_entries: 0, read: |_| unreachable!("no guest descriptors") }
 }
 
 fn vcpu() -> Vcpu {
