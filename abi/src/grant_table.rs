@@ -36,7 +36,7 @@ pub const GNTTABOP_SET_VERSION: u64 = 8;
 pub const GNTTABOP_GET_STATUS_FRAMES: u64 = 9;
 /// Current entry format ([`GetVersion`]).
 pub const GNTTABOP_GET_VERSION: u64 = 10;
-/// Swap two entries (not supported: `-ENOSYS`).
+/// Swap two of the caller's entries (batch of [`SwapGrantRef`]).
 pub const GNTTABOP_SWAP_GRANT_REF: u64 = 11;
 /// Cache maintenance (Arm; not supported: `-ENOSYS`).
 pub const GNTTABOP_CACHE_FLUSH: u64 = 12;
@@ -350,3 +350,19 @@ pub struct GetVersion {
 }
 const _: () = assert!(size_of::<GetVersion>() == 8);
 const _: () = assert!(offset_of!(GetVersion, version) == 4);
+
+/// `GNTTABOP_swap_grant_ref` element (12 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SwapGrantRef {
+    /// @0 IN.
+    pub ref_a: GrantRef,
+    /// @4 IN.
+    pub ref_b: GrantRef,
+    /// @8 OUT: `GNTST_*`.
+    pub status: i16,
+    /// @10: padding.
+    pub pad: u16,
+}
+const _: () = assert!(size_of::<SwapGrantRef>() == 12);
+const _: () = assert!(offset_of!(SwapGrantRef, status) == 8);

@@ -35,7 +35,7 @@
 //! | `set_debugreg` (8), `get_debugreg` (9) | implemented (Xen's checks; breakpoints fire in the guest, see below) |
 //! | `physdev_op` (33) | `set_iopl`, `set_iobitmap`; other commands `-ENOSYS` |
 //! | `event_channel_op` (32) | every command of [`event_channel`]: `bind_interdomain`, `bind_virq`, `bind_pirq` (no pirq is ever mapped: `-EPERM`, or `-EINVAL` past `nr_pirqs`), `close`, `send`, `status`, `alloc_unbound`, `bind_ipi`, `bind_vcpu`, `unmask`, `reset` (and `reset_cont`: `-EBUSY`, no reset is ever in progress), and the FIFO ABI's `init_control`, `expand_array`, `set_priority`; the 2-level ABI until `init_control` succeeds. Upcalls to the event callback with Xen's frame and `evtchn_upcall_mask` rules; `VIRQ_TIMER`, `VIRQ_DEBUG` (per vCPU), `VIRQ_CONSOLE`, `VIRQ_DOM_EXC` (global, domain 0's) |
-//! | `grant_table_op` (20) | `map_grant_ref` (host maps by VA or with `GNTMAP_contains_pte` by PTE machine address, device maps), `unmap_grant_ref`, `unmap_and_replace`, `copy`, `setup_table`, `query_size`, `set_version` (v1 and v2), `get_version`, `get_status_frames`; Xen's `GNTST_*` statuses and errno; batches preempted and continued; `dump_table`, `transfer`, `swap_grant_ref`, `cache_flush` `-ENOSYS` (see [`grant_table`]) |
+//! | `grant_table_op` (20) | `map_grant_ref` (host maps by VA or with `GNTMAP_contains_pte` by PTE machine address, device maps), `unmap_grant_ref`, `unmap_and_replace`, `copy`, `setup_table`, `query_size`, `set_version` (v1 and v2), `get_version`, `get_status_frames`, `swap_grant_ref`; Xen's `GNTST_*` statuses and errno; batches preempted and continued; `dump_table`, `transfer`, `cache_flush` `-ENOSYS` (see [`grant_table`]) |
 //! | everything else | `-ENOSYS` |
 //!
 //! ## What isolation xen-core guarantees
@@ -120,8 +120,8 @@
 //!   64: `query_size` reports `max_nr_frames` 4) and 256 mappings held at
 //!   once (`GNTST_no_space` beyond); the storage is fixed at boot. Transitive
 //!   grants are not supported (as Xen with `gnttab=no-transitive`: a copy
-//!   through one is `GNTST_general_error`); `transfer`, `swap_grant_ref` and
-//!   `dump_table` are `-ENOSYS`. A batch's whole array is range-checked
+//!   through one is `GNTST_general_error`); `transfer` and `dump_table` are
+//!   `-ENOSYS`. A batch's whole array is range-checked
 //!   first (`-EFAULT` before any element runs; Xen checks only its start).
 //!   A host mapping's PTE must go into a validated L1 (Xen only checks the
 //!   type). PV guests map the frames `setup_table` lists with ordinary PTEs,

@@ -20,14 +20,18 @@ use guest_kernel::say;
 const MESSAGE: &[u8; 32] = b"hello dom0, from dom1 via ref 8\0";
 const PING: u64 = u64::from_le_bytes(*b"ping-d0\0");
 const PONG: u64 = u64::from_le_bytes(*b"pong-d1\0");
+/// Domain 0's go-ahead, written after the message into the shared page.
+const ACK: u64 = u64::from_le_bytes(*b"ack-d0\0\0");
 const REF_MAP: u32 = 8;
 const REF_COPY: u32 = 9;
 /// How long either side waits for the other, in yields.
 const PATIENCE: u32 = 20_000;
 
-/// Virtual address `k` pages after the hole (same L1, unmapped so far).
+/// The `k`th page below the 16 watched pages (which end 2 pages below the
+/// hole): part of the region's unused tail, mapped to free frames of its
+/// own, so the demo may map anything there.
 fn slot(hole: u64, k: u64) -> Option<u64> {
-    ((hole >> 12) & 511).checked_add(k).filter(|&i| i < 512).map(|_| hole + k * 4096)
+    hole.checked_sub(2 * 4096 + 16 * 4096 + k * 4096)
 }
 
 fn map_rw(va: u64, mfn: u64) {
@@ -39,7 +43,7 @@ fn map_rw(va: u64, mfn: u64) {
 /// Runs this domain's side; `hole` is step 5's address.
 pub fn run(si: &abi::start_info::StartInfo, hole: u64) {
     let (Some(a), Some(b), Some(c)) = (slot(hole, 1), slot(hole, 2), slot(hole, 3)) else {
-        say!("guest-kernel: step 5a: no room after the hole for the sharing demo; skipped");
+        say!("guest-kernel: step 5a: no room below the watched pages for the sharing demo; skipped");
         return;
     };
     if si.flags & abi::start_info::SIF_INITDOMAIN != 0 {
@@ -76,31 +80,30 @@ fn granter(table_va: u64, page_va: u64, copy_va: u64) {
     );
     let flags = |r: u32| mem::read(table_va + u64::from(r) * 8) as u16;
     let busy = gtf::READING | gtf::WRITING;
-    let mut seen_busy = false;
-    let mut waited = 0;
-    let done = loop {
-        seen_busy |= flags(REF_MAP) & busy != 0;
-        let message = mem::read(page_va) == u64::from_le_bytes(MESSAGE[..8].try_into().unwrap_or_default());
-        if message && mem::read(copy_va) == PONG && flags(REF_MAP) & busy == 0 && flags(REF_COPY) & busy == 0 {
-            break true;
-        }
-        waited += 1;
-        if waited > PATIENCE {
-            break false;
-        }
-        guest::yield_now();
-    };
-    if !done {
-        fail("domain 1 did not use the grants");
+    let first = u64::from_le_bytes(MESSAGE[..8].try_into().unwrap_or_default());
+    if !wait(|| mem::read(page_va) == first) {
+        fail("domain 1 did not write into the shared page");
+    }
+    // Domain 1 still maps the page: the entry shows it, so no revoke yet.
+    let in_use = flags(REF_MAP);
+    say!(
+        "guest-kernel: step 5a: ref {REF_MAP} in use: flags {in_use:#x} (reading {}, writing {}); not revoked while mapped",
+        in_use & gtf::READING != 0,
+        in_use & gtf::WRITING != 0
+    );
+    if in_use & busy == 0 {
+        fail("a mapped grant does not show reading/writing");
+    }
+    mem::write(page_va + 32, ACK);
+    if !wait(|| mem::read(copy_va) == PONG && flags(REF_MAP) & busy == 0 && flags(REF_COPY) & busy == 0) {
+        fail("domain 1 did not finish with the grants");
     }
     let mut text = [0u8; 32];
     for (i, chunk) in text.chunks_mut(8).enumerate() {
         chunk.copy_from_slice(&mem::read(page_va + i as u64 * 8).to_le_bytes());
     }
     let text = core::str::from_utf8(&text).unwrap_or("?").trim_end_matches('\0');
-    say!(
-        "guest-kernel: step 5a: domain 1 wrote \"{text}\" into the shared page; ref {REF_MAP} was in use (reading/writing set): {seen_busy}"
-    );
+    say!("guest-kernel: step 5a: domain 1 wrote \"{text}\" into the shared page");
     say!("guest-kernel: step 5a: grant copy round trip: ref {REF_COPY} now holds \"pong-d1\" in place of \"ping-d0\"");
     // Revoke only what is no longer in use, as Linux's end_foreign_access.
     for r in [REF_MAP, REF_COPY] {
@@ -110,6 +113,17 @@ fn granter(table_va: u64, page_va: u64, copy_va: u64) {
         mem::write(table_va + u64::from(r) * 8, 0);
     }
     say!("guest-kernel: step 5a: domain 1 unmapped; refs {REF_MAP} and {REF_COPY} revoked");
+}
+
+/// Yields until `done` holds; false after [`PATIENCE`] yields.
+fn wait(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..PATIENCE {
+        if done() {
+            return true;
+        }
+        guest::yield_now();
+    }
+    done()
 }
 
 fn grantee(map_va: u64, own_va: u64) {
@@ -136,6 +150,9 @@ fn grantee(map_va: u64, own_va: u64) {
         op.dev_bus_addr >> 12,
         op.handle
     );
+    if !wait(|| mem::read(map_va + 32) == ACK) {
+        fail("domain 0 did not read the message");
+    }
     let own = alloc_frame();
     clear(own);
     map_rw(own_va, own);

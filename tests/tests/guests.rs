@@ -18,8 +18,8 @@ fn assert_contains(serial: &str, needle: &str) {
 fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
     let mut run = Run::new("demo_two_guests");
     run.modules = vec![
-        guest("name=demo0 mem=32M balloon=16M,8M,24M,32M ping=1:1,3"),
-        guest("name=demo1 mem=16M watch=5 pong=0,3"),
+        guest("name=demo0 mem=32M balloon=16M,8M,24M,32M ping=1:1,3 share"),
+        guest("name=demo1 mem=16M watch=5 pong=0,3 share"),
     ];
     run.expected_guests = 2;
     let out = run.boot();
@@ -62,7 +62,7 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
         &out.serial,
         "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3",
     );
-    assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5 pong=0,3'");
+    assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5 pong=0,3 share'");
     // The interdomain ping-pong: domain 1 opens port 1 for domain 0, which
     // binds to it and pings three times, each answered by an upcall.
     for line in [
@@ -76,8 +76,26 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
     ] {
         assert_contains(&out.serial, line);
     }
-    // Every frame ever given comes back: 8193 at build (with shared_info)
-    // and 6144 more taken back by the balloon.
+    // Step 5a: a page shared through a grant, a grant-copy round trip, and
+    // the revoke only once domain 1 let go.
+    for line in [
+        "(d0) guest-kernel: step 5a: granted frame",
+        "(d1) guest-kernel: step 5a: mapped domain 0's ref 8",
+        "(d1) guest-kernel: step 5a: grant copy: read \"ping-d0\" from ref 9, wrote \"pong-d1\" back",
+        "(d1) guest-kernel: step 5a: unmapped ref 8",
+        "(d0) guest-kernel: step 5a: ref 8 in use: flags 0x19 (reading true, writing true); not revoked while mapped",
+        "(d0) guest-kernel: step 5a: domain 1 wrote \"hello dom0, from dom1 via ref 8\" into the shared page",
+        "(d0) guest-kernel: step 5a: grant copy round trip: ref 9 now holds \"pong-d1\"",
+        "(d0) guest-kernel: step 5a: domain 1 unmapped; refs 8 and 9 revoked",
+    ] {
+        assert_contains(&out.serial, line);
+    }
+    let in_use = out.serial.find("(d0) guest-kernel: step 5a: ref 8 in use").unwrap();
+    let unmapped = out.serial.find("(d1) guest-kernel: step 5a: unmapped ref 8").unwrap();
+    let revoked = out.serial.find("(d0) guest-kernel: step 5a: domain 1 unmapped").unwrap();
+    assert!(in_use < unmapped && unmapped < revoked, "seen in use while mapped, revoked only after the unmap");
+    // Every frame ever given comes back: 8194 at build (with shared_info
+    // and the grant table's frame) and 6144 more taken back by the balloon.
     assert_contains(&out.serial, "0    demo0             poweroff          14338 of 14338");
     assert_contains(&out.serial, "1    demo1             poweroff          4098 of 4098");
     assert_contains(&out.serial, "Shutting down: success");

@@ -22,6 +22,7 @@
 //!
 //! Files: [`shared`] (entry formats in the shared frames), [`table`]
 //! (setup, query, versions, status frames), [`map`], [`unmap`], [`copy`],
+//! [`swap`],
 //! [`release`] (a dying domain's mappings), [`check`] (the invariant
 //! checker).
 
@@ -30,6 +31,7 @@ pub mod copy;
 pub mod map;
 pub mod release;
 pub mod shared;
+pub mod swap;
 pub mod table;
 pub mod unmap;
 

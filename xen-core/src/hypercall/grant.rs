@@ -3,8 +3,8 @@
 //!
 //! As on Xen (fact sheet §6.2): `count` above `INT_MAX` → `-EINVAL`; bits
 //! above the sub-op in `cmd` → `-EINVAL`; unknown, debug or unsupported
-//! sub-ops (dump_table, transfer, swap_grant_ref, cache_flush) →
-//! `-ENOSYS`. Batches (map, unmap, unmap_and_replace, copy) check the whole
+//! sub-ops (dump_table, transfer, cache_flush) → `-ENOSYS`. Batches (map,
+//! unmap, unmap_and_replace, copy, swap_grant_ref) check the whole
 //! array's range first (`-EFAULT`), report a status per element and return
 //! 0; a long batch is preempted between elements and continued
 //! transparently (the arguments are rewritten to the remaining elements).
@@ -48,6 +48,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             GNTTABOP_UNMAP_GRANT_REF => self.grant_batch(a, 24, |c, va| c.unmap_one(va, false)),
             GNTTABOP_UNMAP_AND_REPLACE => self.grant_batch(a, 24, |c, va| c.unmap_one(va, true)),
             GNTTABOP_COPY => self.grant_batch(a, 40, Self::copy_one),
+            GNTTABOP_SWAP_GRANT_REF => self.grant_batch(a, 12, Self::swap_one),
             GNTTABOP_SETUP_TABLE => self.setup_table(uop, count),
             GNTTABOP_QUERY_SIZE => self.query_size(uop, count),
             GNTTABOP_SET_VERSION => self.set_version(uop),
@@ -127,6 +128,14 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let dom = self.dom;
         let status = self.grants.copy(self.mm, dom, &op);
         self.mem().write(va + 36, &status.to_le_bytes())
+    }
+
+    fn swap_one(&mut self, va: u64) -> Result<(), Errno> {
+        let mut b = [0u8; 12];
+        self.mem().read(va, &mut b)?;
+        let dom = self.dom;
+        let status = self.grants.swap(self.mm, dom, u32_at(&b, 0), u32_at(&b, 4));
+        self.mem().write(va + 8, &status.to_le_bytes())
     }
 
     fn setup_table(&mut self, uop: u64, count: u32) -> Result<u64, Errno> {

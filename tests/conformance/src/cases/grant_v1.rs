@@ -151,6 +151,29 @@ pub(super) fn grant_v1(s: &mut Suite, f: &mut Fixture, g: &Gnt) {
     s.check("grant v1 map batch first element", -3, i64::from(two[0].status));
     s.check("grant v1 map batch second element", 0, i64::from(two[1].status));
     s.check("grant v1 unmap of the batch's map", 0, unmap(pte_at, 0, two[1].handle));
+    // swap_grant_ref.
+    let swap = |a: u32, b: u32| {
+        let mut op = SwapGrantRef { ref_a: a, ref_b: b, ..Default::default() };
+        let rc = gop(GNTTABOP_SWAP_GRANT_REF, &mut op);
+        if rc != 0 {
+            rc
+        } else {
+            i64::from(op.status)
+        }
+    };
+    s.check("grant v1 swap of two entries", 0, swap(10, 11));
+    s.check("grant v1 swap moved entry 11 to 10", (P | (0x100 << 16)) as i64, (peek(f, t, 10) & 0xFFFF_FFFF) as i64);
+    s.check(
+        "grant v1 swap moved entry 10 to 11",
+        (P | (u64::from(me_) << 16)) as i64,
+        (peek(f, t, 11) & 0xFFFF_FFFF) as i64,
+    );
+    s.check("grant v1 swap of an entry with itself", 0, swap(12, 12));
+    s.check("grant v1 swap with a ref beyond the table", -3, swap(10, 100_000));
+    let m = map(pte_at, host_pte, 11, me_);
+    s.check("grant v1 map of the swapped entry", 0, i64::from(m.status));
+    s.check("grant v1 swap of an entry in use", -12, swap(11, 12));
+    s.check("grant v1 unmap of the swapped entry", 0, unmap(pte_at, 0, m.handle));
     for r in 10..16 {
         grant(f, t, r, 0, 0, 0);
     }

@@ -5,7 +5,7 @@
 //! arena addresses and at PTE machine addresses (misaligned, not an L1, its
 //! own tables), double and mismatched unmaps, copies with hostile sides,
 //! offsets and lengths, version switches while entries are in use, and the
-//! table queries with hostile pointers.
+//! table queries and swaps with hostile pointers and references.
 //!
 //! It stays alive the same way as the other generators: entries granting
 //! a frame of its own image are always read-only, so no map or copy can
@@ -238,6 +238,10 @@ impl Fuzz<'_> {
                 let mut op =
                     GetStatusFrames { nr_frames: nr, dom: abi::DomId(self.grant_dom()), status: 0, frame_list: out };
                 self.gop(GNTTABOP_GET_STATUS_FRAMES, core::slice::from_mut(&mut op));
+            }
+            5 if self.rng.chance(128) => {
+                let mut op = SwapGrantRef { ref_a: self.grant_ref(), ref_b: self.grant_ref(), ..Default::default() };
+                self.gop(GNTTABOP_SWAP_GRANT_REF, core::slice::from_mut(&mut op));
             }
             _ => {
                 // Raw: hostile pointers, counts and sub-ops.

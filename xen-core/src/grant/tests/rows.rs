@@ -432,3 +432,44 @@ fn a_dying_grantee_releases_its_pins_and_the_granter_can_revoke() {
     assert_eq!(g.w.info(page).type_count(), 0);
     g.check();
 }
+
+#[test]
+fn swap_rows_exchange_entries_unless_in_use() {
+    let mut g = GWorld::new();
+    let (page, _) = granted(&mut g);
+    g.grant(D2, 11, D0, page, P | gtf::READONLY);
+    assert_eq!(g.with(|mm, gr| gr.swap(mm, D2, 10, 512)), status::BAD_GNTREF);
+    assert_eq!(g.with(|mm, gr| gr.swap(mm, D2, 10, 10)), status::OKAY);
+    assert_eq!(g.with(|mm, gr| gr.swap(mm, D2, 10, 11)), status::OKAY);
+    let t = g.tables[2];
+    assert_eq!((t.header(&g.w.mem, 10).domid, t.header(&g.w.mem, 11).domid), (D0, D1));
+    let op = g.map_host(D1, D2, 11, va(2), false);
+    assert_eq!(op.status, 0);
+    assert_eq!(g.with(|mm, gr| gr.swap(mm, D2, 10, 11)), status::EAGAIN);
+    g.check();
+    assert_eq!(g.unmap(D1, va(2), 0, op.handle), 0);
+    // v2: the status words move with the entries.
+    assert_eq!(g.with(|mm, gr| gr.set_version(mm, D2, 2)), (Ok(()), 2));
+    g.grant(D2, 10, D1, page, P);
+    assert_eq!(g.map_host(D1, D2, 10, va(2), true).status, 0);
+    assert_eq!(g.with(|mm, gr| gr.swap(mm, D2, 10, 12)), status::EAGAIN);
+    g.check();
+}
+
+#[test]
+fn a_grant_pte_dropped_by_the_guest_then_the_frame_ballooned_keeps_a_pin_but_no_reference() {
+    let mut g = GWorld::new();
+    let (page, c) = granted(&mut g);
+    let op = g.map_host(D1, D2, 10, va(2), false);
+    assert_eq!(op.status, 0);
+    // The grantee clears its grant PTE with an ordinary update: the PTE's
+    // references go with it, the pin stays (Xen's release build).
+    assert_eq!(g.w.update(D1, c.l1, 2, 0), Ok(()));
+    assert_eq!(g.with(|mm, _| mm.release_frame(D2, page)), Ok(()));
+    assert!(g.w.hooks.freed.contains(&page), "nothing references it any more");
+    g.check();
+    // The stale pin refuses new uses of the frame; unmapping finds no PTE.
+    assert_eq!(g.map_host(D1, D2, 10, va(3), false).status, status::GENERAL_ERROR);
+    assert_eq!(g.unmap(D1, va(2), 0, op.handle), status::GENERAL_ERROR);
+    g.check();
+}

@@ -65,7 +65,6 @@ impl T {
         let mut out = Sink::default();
         let mut line: FixedVec<u8, 128> = FixedVec::new();
         let mut ctx = regs(nr.0, args);
-        let mut mm = self.w.mm();
         let (t, a, m) = crate::grant::storage_for(3);
         let (mut t, mut a, mut m) = (
             vec![crate::grant::GrantTable::NONE; t],
@@ -73,6 +72,7 @@ impl T {
             vec![crate::grant::MapTrack::FREE; m],
         );
         let mut grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
+        let mut mm = self.w.mm();
         let mut c = Call {
             dom: D1,
             grants: &mut grants,
