@@ -8,7 +8,7 @@
 use crate::mm::{PhysAddr, PhysMemory};
 use crate::sched::{Domain, RunState};
 use crate::time::runstate;
-use crate::time::vcpu::{guest_timer_fired, upcall_masked, upcall_pending, Wait};
+use crate::time::vcpu::{upcall_masked, upcall_pending, Wait};
 use crate::time::SystemTime;
 
 /// How long a domain may keep the CPU while another is runnable: 5 s,
@@ -48,11 +48,18 @@ pub fn verdict(d: &Domain, others_runnable: bool) -> Verdict {
     }
 }
 
-/// Fires the running domain's due timers (single-shot and periodic).
-pub fn run_timers<M: PhysMemory + ?Sized>(mem: &mut M, d: &mut Domain, now: SystemTime) {
-    if d.vcpu.time.timers.due(now, true) {
-        guest_timer_fired(mem, d.vcpu.vcpu_info_location());
-    }
+/// Takes the running domain's due timers (single-shot and periodic):
+/// true if the caller must fire VIRQ_TIMER
+/// ([`crate::time::vcpu::guest_timer_fired`]).
+pub fn run_timers(d: &mut Domain, now: SystemTime) -> bool {
+    d.vcpu.time.timers.due(now, true)
+}
+
+/// Takes a blocked domain's due single-shot timer (its periodic timer
+/// does not run while it is blocked): true if VIRQ_TIMER must fire, before
+/// [`wake_check`] looks at what it waits for.
+pub fn blocked_timer_due(d: &mut Domain, now: SystemTime) -> bool {
+    d.state == RunState::Blocked && d.vcpu.time.timers.due(now, false)
 }
 
 /// Whether the port `port` of a 2-level domain whose shared_info is at
@@ -61,16 +68,13 @@ fn port_pending<M: PhysMemory + ?Sized>(mem: &M, si: PhysAddr, port: u32) -> boo
     port < 4096 && mem.read_u64(PhysAddr(si.0 + 2048 + u64::from(port / 64) * 8)) >> (port % 64) & 1 != 0
 }
 
-/// At `now`, fires a blocked domain's due single-shot timer and wakes it
-/// if what it waits for happened. Returns whether it woke.
+/// At `now`, wakes a blocked domain if what it waits for happened.
+/// Returns whether it woke.
 pub fn wake_check<M: PhysMemory + ?Sized>(mem: &mut M, d: &mut Domain, now: SystemTime) -> bool {
     if d.state != RunState::Blocked {
         return false;
     }
     let vi = d.vcpu.vcpu_info_location();
-    if d.vcpu.time.timers.due(now, false) {
-        guest_timer_fired(mem, vi);
-    }
     let pending = upcall_pending(mem, vi);
     let wake = match d.vcpu.time.wait {
         Wait::None => true,
@@ -146,12 +150,13 @@ pub fn switched_out(d: &mut Domain, now: SystemTime, state: u32) {
 }
 
 /// The domain `d` starts running at `now`: a fresh slice, charging from
-/// now, runstate running, and the timers that fell due while it waited.
-pub fn switched_in<M: PhysMemory + ?Sized>(mem: &mut M, d: &mut Domain, now: SystemTime) {
+/// now, runstate running. Returns whether timers fell due while it waited
+/// (VIRQ_TIMER must fire).
+pub fn switched_in(d: &mut Domain, now: SystemTime) -> bool {
     d.slice_ns = 0;
     d.charged_to = now;
     d.vcpu.time.runstate.change(runstate::RUNNING, now);
-    run_timers(mem, d, now);
+    run_timers(d, now)
 }
 
 #[cfg(test)]
@@ -225,8 +230,13 @@ mod tests {
         d.state = RunState::Blocked;
         d.vcpu.time.wait = Wait::Block;
         d.vcpu.time.timers.set_singleshot(SystemTime(0), 1000);
+        assert!(!blocked_timer_due(&mut d, SystemTime(999)));
         assert!(!wake_check(&mut m, &mut d, SystemTime(999)));
-        assert!(wake_check(&mut m, &mut d, SystemTime(1000)), "the timer marks events pending");
+        assert!(blocked_timer_due(&mut d, SystemTime(1000)), "the timer is due");
+        assert!(!blocked_timer_due(&mut d, SystemTime(1001)), "once");
+        assert!(!wake_check(&mut m, &mut d, SystemTime(1000)), "VIRQ_TIMER not bound: no event, no wake");
+        m.write_bytes(d.vcpu.vcpu_info_location(), &[1]);
+        assert!(wake_check(&mut m, &mut d, SystemTime(1000)), "the timer's event");
         assert_eq!(d.state, RunState::Runnable);
         assert_eq!(d.vcpu.time.runstate.state, runstate::RUNNABLE);
         let mut d = dom(2);
@@ -291,15 +301,13 @@ mod tests {
 
     #[test]
     fn switching_charges_the_stay_and_fires_timers_that_fell_due() {
-        let mut m = FakeMemory::default();
         let mut d = dom(0);
-        switched_in(&mut m, &mut d, SystemTime(100));
+        assert!(!switched_in(&mut d, SystemTime(100)));
         switched_out(&mut d, SystemTime(400), runstate::RUNNABLE);
         assert_eq!(d.cpu_ns, 300);
         assert_eq!(d.vcpu.time.runstate.time[runstate::RUNNING as usize], 300);
         d.vcpu.time.timers.set_singleshot(SystemTime(400), 500);
-        switched_in(&mut m, &mut d, SystemTime(600));
-        assert!(upcall_pending(&m, d.vcpu.vcpu_info_location()));
+        assert!(switched_in(&mut d, SystemTime(600)), "the timer fell due while it waited");
         assert_eq!(d.slice_ns, 0);
         assert_eq!(d.vcpu.time.runstate.time[runstate::RUNNABLE as usize], 200);
     }

@@ -1,7 +1,7 @@
 //! A vCPU's time state: its timers, runstate, the guest areas it asked the
 //! hypervisor to keep up to date, and what it waits for while blocked.
 //! Also the one place a timer expiry turns into an event
-//! ([`guest_timer_fired`]).
+//! ([`guest_timer_fired`], VIRQ_TIMER through the event core).
 
 use super::clock::SystemTime;
 use super::runstate::Runstate;
@@ -70,18 +70,16 @@ pub fn upcall_masked<M: PhysMemory + ?Sized>(mem: &M, vi: PhysAddr) -> bool {
     read_byte(mem, PhysAddr(vi.0 + UPCALL_MASK)) != 0
 }
 
-/// The single-shot or periodic timer of the vCPU whose vcpu_info is at
-/// `vi` fired: VIRQ_TIMER. Until the event core's `send_virq` is wired
-/// here, this marks events pending on the vCPU (`evtchn_upcall_pending`
-/// := 1), which is what sending a bound, unmasked VIRQ_TIMER does to
-/// vcpu_info, and wakes a `SCHEDOP_block`. Returns whether it set it (the
-/// 0→1 edge that wakes a blocked vCPU on Xen).
-pub fn guest_timer_fired<M: PhysMemory + ?Sized>(mem: &mut M, vi: PhysAddr) -> bool {
-    if upcall_pending(mem, vi) {
-        return false;
-    }
-    mem.write_bytes(PhysAddr(vi.0 + UPCALL_PENDING), &[1]);
-    true
+/// The single-shot or periodic timer of `dom`'s vCPU fired: VIRQ_TIMER,
+/// through the event core (nothing happens if the domain has not bound
+/// it, as on Xen). Every timer expiry goes through here. Returns whether
+/// the port is now pending.
+pub fn guest_timer_fired(
+    ev: &mut crate::event::EventChannels,
+    env: &mut impl crate::event::EventEnv,
+    dom: abi::DomId,
+) -> bool {
+    ev.send_virq(env, dom, abi::event_channel::virq::TIMER)
 }
 
 /// The event core's hook: a port became pending in a domain whose vCPU
@@ -97,18 +95,6 @@ pub fn poll_kick(t: &mut VcpuTime, port: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::phys_mem::fake::FakeMemory;
-
-    #[test]
-    fn a_timer_sets_upcall_pending_once_and_reports_the_edge() {
-        let mut m = FakeMemory::default();
-        let vi = PhysAddr(0x7000);
-        m.write_bytes(PhysAddr(0x7001), &[1]);
-        assert!(guest_timer_fired(&mut m, vi));
-        assert!(upcall_pending(&m, vi));
-        assert!(upcall_masked(&m, vi), "the mask is left alone");
-        assert!(!guest_timer_fired(&mut m, vi), "already pending: no edge");
-    }
 
     #[test]
     fn a_kick_wakes_only_a_poll_on_that_port_or_on_several() {

@@ -125,7 +125,10 @@ fn time_switched_in(hv: &mut Hypervisor, i: usize) {
     let tsc = super::cpu::rdtsc();
     let now = hv.host.clock.at(tsc);
     let d = d_mut(i);
-    scheduler::switched_in(hv.mm.mem, d, now);
+    if scheduler::switched_in(d, now) {
+        timer_fired(hv, i);
+    }
+    let d = d_mut(i);
     let stamp = TimeStamp {
         tsc,
         system_time: now,
@@ -348,7 +351,9 @@ fn time_event(hv: &mut Hypervisor, i: usize) -> Action {
     refusal_ticks(hv, now);
     let d = d_mut(i);
     scheduler::charge(d, now);
-    scheduler::run_timers(hv.mm.mem, d, now);
+    if scheduler::run_timers(d, now) {
+        timer_fired(hv, i);
+    }
     wake_blocked(hv, now);
     // The timer is one-shot: arm it again before returning to the guest.
     hv.mm.hooks.pending |= PENDING_TIMER;
@@ -377,10 +382,21 @@ fn refusal_ticks(hv: &mut Hypervisor, now: SystemTime) {
 /// Wakes every blocked domain whose event, timer or poll timeout came.
 fn wake_blocked(hv: &mut Hypervisor, now: SystemTime) -> bool {
     let mut any = false;
-    for d in domains().iter_mut().flatten() {
-        any |= scheduler::wake_check(hv.mm.mem, d, now);
+    for j in 0..MAX_DOMAINS {
+        let Some(d) = domains()[j].as_mut() else { continue };
+        if scheduler::blocked_timer_due(d, now) {
+            timer_fired(hv, j);
+        }
+        if let Some(d) = domains()[j].as_mut() {
+            any |= scheduler::wake_check(hv.mm.mem, d, now);
+        }
     }
     any
+}
+
+/// Domain `j`'s timer fired: VIRQ_TIMER through the event core.
+fn timer_fired(hv: &mut Hypervisor, j: usize) {
+    crate::time::vcpu::guest_timer_fired(super::events::events(), &mut hv.mm, DomId(j as u16));
 }
 
 /// Finishes an entry: reloads CR3 or flushes if the model asked for it,
