@@ -4,7 +4,8 @@
 //! banner, trap table, new page tables built through `mmu_update` (direct
 //! paging), the switch to them, a deliberate page fault fixed up by its own
 //! handler, ballooning, sharing a page with another domain through grant
-//! tables, two user tasks making system calls in ring 3
+//! tables, its uptime and a few sleeps in `SCHEDOP_block` on its single-shot
+//! timer, two user tasks making system calls in ring 3
 //! (switched by its own scheduler), and a clean shutdown.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
@@ -19,6 +20,8 @@ mod isolation_modes;
 mod sharing;
 #[cfg(target_os = "none")]
 mod story;
+#[cfg(target_os = "none")]
+mod timekeeping;
 
 #[cfg(target_os = "none")]
 guest_rt::guest! { name: "guest-kernel", main: |boot| story::run(boot.start_info()) }

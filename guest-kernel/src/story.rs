@@ -172,6 +172,12 @@ pub fn run(si: &'static StartInfo) -> ! {
         check_watched(&watch, 0);
     }
 
+    // Time: uptime, then idling on the single-shot timer (`idle=N` sleeps
+    // of 10 ms, default 3; `sleep=S` one more of S seconds).
+    let idle = arg("idle=").and_then(|r| r.parse::<u32>().ok()).unwrap_or(3);
+    let sleep = arg("sleep=").and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
+    crate::timekeeping::idle_step(SHARED_INFO_VA.load(Ordering::Relaxed), idle, sleep);
+
     // 6. Two user tasks, then done.
     user_tasks(new_l4)
 }

@@ -12,8 +12,6 @@ use abi::Errno;
 
 /// `SCHEDOP_poll` accepts at most this many ports.
 pub const POLL_MAX_PORTS: u32 = 128;
-/// Ports a 2-level event domain has (`EVTCHN_2L_NR_CHANNELS`).
-pub const MAX_EVTCHNS_2L: u32 = 4096;
 
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `sched_op(cmd, arg)`.
@@ -46,15 +44,10 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     }
 
     /// Whether the domain's event port `port` is pending (Xen's
-    /// `evtchn_port_is_pending`), or `EINVAL` past the domain's ports.
-    /// The 2-level ABI's answer: the port's bit in shared_info. (Hook for
-    /// the event core: a FIFO domain answers from its event words.)
+    /// `evtchn_port_is_pending`), or `EINVAL` for a port that is not in
+    /// use, as Xen 4.17 answers.
     fn poll_port_pending(&self, port: u32) -> Result<bool, Errno> {
-        if port >= MAX_EVTCHNS_2L {
-            return Err(Errno::EINVAL);
-        }
-        let word = PhysAddr(self.shared_info.to_maddr() + 2048 + u64::from(port / 64) * 8);
-        Ok(self.mm.mem.read_u64(word) >> (port % 64) & 1 != 0)
+        self.events.port_pending(&*self.mm, self.dom, port)
     }
 
     /// `SCHEDOP_poll(&sched_poll)`: the checks and the order of Xen's

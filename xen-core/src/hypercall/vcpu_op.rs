@@ -54,8 +54,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 self.vcpu.time.timers.stop_singleshot();
                 Ok(0)
             }
-            // Only a hardware domain's vCPUs pinned 1:1 have a physical id.
-            VCPUOP_GET_PHYSID => Err(Errno::EINVAL),
+            VCPUOP_GET_PHYSID => self.get_physid(arg),
             VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => self.register_time_area(arg),
             _ => Err(Errno::ENOSYS),
         };
@@ -73,6 +72,17 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             off += n;
         }
         Err(Errno::EEXIST)
+    }
+
+    /// `VCPUOP_get_physid`: only a hardware domain's vCPU pinned to one
+    /// CPU has one (`-EINVAL`); on the one CPU xen-core runs on, domain 0's
+    /// vCPU is, as Xen's is with one CPU: APIC id 0, ACPI id 0.
+    fn get_physid(&mut self, arg: u64) -> Result<u64, Errno> {
+        if !self.privileged() {
+            return Err(Errno::EINVAL);
+        }
+        self.mem().write(arg, &0u64.to_le_bytes())?;
+        Ok(0)
     }
 
     fn set_periodic_timer(&mut self, arg: u64) -> Result<u64, Errno> {

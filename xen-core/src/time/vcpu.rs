@@ -96,18 +96,6 @@ pub fn poll_kick(t: &mut VcpuTime, port: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::phys_mem::fake::FakeMemory;
-
-    #[test]
-    fn a_timer_sets_upcall_pending_once_and_reports_the_edge() {
-        let mut m = FakeMemory::default();
-        let vi = PhysAddr(0x7000);
-        m.write_bytes(PhysAddr(0x7001), &[1]);
-        assert!(guest_timer_fired(&mut m, vi));
-        assert!(upcall_pending(&m, vi));
-        assert!(upcall_masked(&m, vi), "the mask is left alone");
-        assert!(!guest_timer_fired(&mut m, vi), "already pending: no edge");
-    }
 
     #[test]
     fn a_kick_wakes_only_a_poll_on_that_port_or_on_several() {

@@ -83,3 +83,16 @@ pub fn poll(ports: &[u32], timeout_ns: u64) -> Result<u64, Errno> {
     let p = &arg as *const crate::sched::SchedPoll as u64;
     call(HypercallNr::SCHED_OP, [crate::sched::SCHEDOP_POLL, p, 0, 0, 0])
 }
+
+/// `EVTCHNOP_bind_virq`: binds VIRQ `virq` on vCPU `vcpu` to a new port
+/// (for VIRQ_TIMER, the timer's events). Returns the port.
+///
+/// # Errors
+/// `EEXIST` if already bound, `EINVAL` for a bad VIRQ or vCPU, `ENOSYS`
+/// where there are no event channels.
+pub fn bind_virq(virq: u32, vcpu: u32) -> Result<u32, Errno> {
+    let mut arg = crate::event_channel::BindVirq { virq, vcpu, port: 0 };
+    let p = &mut arg as *mut crate::event_channel::BindVirq as u64;
+    call(HypercallNr::EVENT_CHANNEL_OP, [crate::event_channel::EVTCHNOP_BIND_VIRQ, p, 0, 0, 0])?;
+    Ok(arg.port)
+}

@@ -99,3 +99,9 @@ pub fn set_mask(masked: bool) {
         let _ = abi::guest::version();
     }
 }
+
+/// The TSC (pvclock arithmetic and the cost of a sleep in ticks).
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC is allowed in the guest kernel and has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

@@ -32,7 +32,14 @@ pub(super) fn vcpu_op(s: &mut Suite, time_va: u64) {
     s.check("vcpu_op up(0) (already up)", 0, vop(VCPUOP_UP, 0, 0));
     s.check("vcpu_op up(1)", ENOENT, vop(VCPUOP_UP, 1, 0));
     s.check("vcpu_op down(1)", ENOENT, vop(VCPUOP_DOWN, 1, 0));
-    s.check("vcpu_op get_physid(0) (not a pinned hardware vCPU)", EINVAL, vop(VCPUOP_GET_PHYSID, 0, 0));
+    // Domain 0's one vCPU on a one-CPU machine is "pinned": it has an id.
+    s.by_privilege("vcpu_op get_physid(0) into NULL", EFAULT, EINVAL, vop(VCPUOP_GET_PHYSID, 0, 0));
+    let mut physid = u64::MAX;
+    s.by_privilege("vcpu_op get_physid(0)", 0, EINVAL, vop(VCPUOP_GET_PHYSID, 0, &mut physid as *mut u64 as u64));
+    if !s.domu {
+        s.observe("vcpu_op get_physid(0): APIC and ACPI ids", physid as i64);
+    }
+    s.check("vcpu_op get_physid(1)", ENOENT, vop(VCPUOP_GET_PHYSID, 1, 0));
     s.check("vcpu_op initialise(0) (already initialised)", EEXIST, vop(VCPUOP_INITIALISE, 0, ptr(&CONTEXT)));
     s.check("vcpu_op initialise(0) with a NULL context", EFAULT, vop(VCPUOP_INITIALISE, 0, 0));
     s.check("vcpu_op initialise(1)", ENOENT, vop(VCPUOP_INITIALISE, 1, ptr(&CONTEXT)));

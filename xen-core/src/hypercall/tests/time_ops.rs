@@ -36,7 +36,6 @@ struct T {
     w: World,
     g: FakeGuest,
     v: Vcpu,
-    /// D1 exists with VIRQ_TIMER bound (see [`T::unbound`]).
     ev: Box<crate::event::EventChannels>,
 }
 
@@ -49,22 +48,22 @@ impl T {
         w.mem.write_bytes(PhysAddr(SHARED.to_maddr() + 1), &[1]);
         let mut ev = Box::new(crate::event::EventChannels::new());
         ev.create_domain(D1, SHARED, false);
-        ev.bind_virq(D1, abi::event_channel::virq::TIMER, 0).expect("VIRQ_TIMER binds");
         T { w, g: FakeGuest::new(4096), v, ev }
     }
 
-    /// The same, with VIRQ_TIMER not bound.
-    fn unbound() -> T {
-        let mut t = T::new();
-        t.ev = Box::new(crate::event::EventChannels::new());
-        t.ev.create_domain(D1, SHARED, false);
-        t
+    /// Binds VIRQ_TIMER as a guest does; returns the port.
+    fn bind_timer(&mut self) -> u64 {
+        let arg = BASE + 3000;
+        self.g.put(arg, &[0u8; 12]);
+        assert_eq!(self.rc(N::EVENT_CHANNEL_OP, &[abi::event_channel::EVTCHNOP_BIND_VIRQ, arg]), 0);
+        u64::from(self.g.u32_at(arg + 8))
     }
 
     fn call(&mut self, nr: N, args: &[u64]) -> (i64, Action) {
         let mut out = Sink::default();
         let mut line: FixedVec<u8, 128> = FixedVec::new();
         let mut ctx = regs(nr.0, args);
+        let mut mm = self.w.mm();
         let (t, a, m) = crate::grant::storage_for(3);
         let (mut t, mut a, mut m) = (
             vec![crate::grant::GrantTable::NONE; t],
@@ -72,7 +71,6 @@ impl T {
             vec![crate::grant::MapTrack::FREE; m],
         );
         let mut grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
-        let mut mm = self.w.mm();
         let mut c = Call {
             dom: D1,
             grants: &mut grants,
@@ -109,14 +107,6 @@ const ENOSYS: i64 = -38;
 const EEXIST: i64 = -17;
 
 #[test]
-fn a_past_deadline_with_virq_timer_unbound_marks_nothing_pending() {
-    let mut t = T::unbound();
-    set_now(1_000_000);
-    assert_eq!(t.rc(N::SET_TIMER_OP, &[5]), 0);
-    assert!(!t.pending(), "an unbound VIRQ_TIMER goes nowhere, as on Xen");
-}
-
-#[test]
 fn set_timer_op_arms_cancels_and_fires_past_deadlines_at_once() {
     let mut t = T::new();
     set_now(1_000_000);
@@ -126,7 +116,12 @@ fn set_timer_op_arms_cancels_and_fires_past_deadlines_at_once() {
     assert_eq!(t.v.time.timers.singleshot, None);
     assert!(!t.pending());
     assert_eq!(t.rc(N::SET_TIMER_OP, &[5]), 0);
+    assert!(!t.pending(), "VIRQ_TIMER not bound: nothing is sent, as on Xen");
+    t.w.mem.write_bytes(PhysAddr(SHARED.to_maddr() + 1), &[0]);
+    let port = t.bind_timer();
+    assert_eq!(t.rc(N::SET_TIMER_OP, &[5]), 0);
     assert!(t.pending(), "a past deadline is VIRQ_TIMER now");
+    assert_eq!(t.w.mem.read_u64(PhysAddr(SHARED.to_maddr() + 2048)) >> port & 1, 1, "its port is pending");
     assert_eq!(t.rc(N::SET_TIMER_OP, &[u64::MAX]), 0);
     assert_eq!(t.v.time.timers.singleshot, Some(SystemTime(101_000_000)), "negative: 100 ms");
 }
@@ -143,7 +138,7 @@ fn vcpu_op_names_only_vcpu_0_and_ignores_the_upper_halves() {
     assert_eq!(t.rc(N::VCPU_OP, &[(1 << 32) | VCPUOP_IS_UP, 0, 0]), 1, "cmd is an int");
     assert_eq!(t.rc(N::VCPU_OP, &[VCPUOP_UP, 0, 0]), 0);
     assert_eq!(t.rc(N::VCPU_OP, &[99, 0, 0]), ENOSYS);
-    assert_eq!(t.rc(N::VCPU_OP, &[VCPUOP_GET_PHYSID, 0, BASE]), EINVAL);
+    assert_eq!(t.rc(N::VCPU_OP, &[VCPUOP_GET_PHYSID, 0, BASE]), EINVAL, "domain 1 is not the hardware domain");
     assert_eq!(t.call(N::VCPU_OP, &[VCPUOP_DOWN, 0, 0]), (0, Action::Shutdown(SHUTDOWN_POWEROFF)));
 }
 
@@ -173,6 +168,8 @@ fn periodic_timer_limits_and_faults() {
 #[test]
 fn singleshot_timer_arms_fires_past_deadlines_and_ignores_the_future_flag() {
     let mut t = T::new();
+    t.bind_timer();
+    t.w.mem.write_bytes(PhysAddr(SHARED.to_maddr() + 1), &[0]);
     set_now(50_000);
     let arg = BASE + 128;
     t.g.put_u64s(arg, &[60_000, u64::from(VCPU_SSHOTTMR_FUTURE)]);
@@ -241,20 +238,16 @@ fn poll_checks_arguments_in_xens_order() {
         t.call(N::SCHED_OP, &[SCHEDOP_POLL, arg])
     };
     assert_eq!(poll(&mut t, 129, 0, &[]), (EINVAL, Action::Continue), "more than 128 ports");
-    assert_eq!(poll(&mut t, u64::from(u32::MAX) + 2, 0, &[0]), (0, Action::Block), "nr_ports is 32 bits: 1 port");
+    assert_eq!(poll(&mut t, u64::from(u32::MAX) + 2, 0, &[0]).0, EINVAL, "nr_ports is 32 bits: 1 port, unbound");
     assert_eq!(t.call(N::SCHED_OP, &[SCHEDOP_POLL, 0]).0, EFAULT);
     t.g.put_u64s(arg, &[0xFFFF_8000_0000_0000, 1, 0]);
     assert_eq!(t.call(N::SCHED_OP, &[SCHEDOP_POLL, arg]).0, EFAULT, "ports in hypervisor space");
     t.g.put_u64s(arg, &[BASE + 4094, 1, 0]);
     assert_eq!(t.call(N::SCHED_OP, &[SCHEDOP_POLL, arg]).0, EFAULT, "port array faults");
     assert_eq!(poll(&mut t, 1, 0, &[4096]), (EINVAL, Action::Continue), "port past the 2-level limit");
-    assert_eq!(poll(&mut t, 2, 0, &[3, 4096]).0, EINVAL);
-    // A listed port pending: at once.
-    t.w.mem.write_u64(PhysAddr(SHARED.to_maddr() + 2048), 1 << 3);
-    assert_eq!(poll(&mut t, 2, 0, &[3, 4096]), (0, Action::Continue), "pending before the bad port");
-    t.w.mem.write_u64(PhysAddr(SHARED.to_maddr() + 2048), 0);
-    assert_eq!(poll(&mut t, 1, 20_000, &[7]), (0, Action::Block));
-    assert_eq!(t.v.time.wait, Wait::Poll { port: Some(7), deadline: Some(SystemTime(20_000)) });
+    assert_eq!(poll(&mut t, 1, 20_000, &[7]), (EINVAL, Action::Continue), "no port is bound (Xen: -EINVAL)");
+    assert_eq!(poll(&mut t, 0, 20_000, &[]), (0, Action::Block));
+    assert_eq!(t.v.time.wait, Wait::Poll { port: None, deadline: Some(SystemTime(20_000)) });
     assert_eq!(poll(&mut t, 0, 0, &[]), (0, Action::Block));
     assert_eq!(t.v.time.wait, Wait::Poll { port: None, deadline: None });
     assert_eq!(poll(&mut t, 0, 5_000, &[]), (0, Action::Continue), "timeout already past");
