@@ -114,36 +114,38 @@ impl PageInfo {
     /// to the metadata: a general reference on a frame allocated to
     /// `owner` (not the hypervisor's, so not shared_info) and, with
     /// `writable`, a type reference on a frame that already has the
-    /// writable type. False, with nothing taken, for everything else,
-    /// which the general path decides (type changes, flushes, refusals).
+    /// writable type (held, or kept from its last writable mapping: its
+    /// type count may be zero, and no flush is due since the type does not
+    /// change). False, with nothing taken, for everything else, which the
+    /// general path decides (type changes, flushes, refusals).
     #[inline(always)]
     pub fn try_get_plain(&mut self, owner: DomId, writable: bool) -> bool {
         if self.owner != owner || self.count == 0 || self.count >= MAX_COUNT || self.flags & FLAG_XEN_HEAP != 0 {
             return false;
         }
         if writable {
-            let tc = self.type_count();
-            if self.type_info >> TYPE_SHIFT != PageType::Writable as u32 || tc == 0 || tc >= MAX_COUNT {
+            if self.type_info >> TYPE_SHIFT != PageType::Writable as u32 || self.type_count() >= MAX_COUNT {
                 return false;
             }
-            self.type_info += 1;
+            self.type_info = (self.type_info | VALIDATED) + 1;
         }
         self.count += 1;
         true
     }
 
     /// The common case of dropping an L1 entry's references: a frame of a
-    /// domain (not `DOMID_IO`) whose general count, and with `writable`
-    /// whose writable type count, stays above zero. Stamps it with `now`
-    /// (a translation of it may still be cached). False, with nothing
-    /// changed, for everything else (the general path frees or retypes).
+    /// domain (not `DOMID_IO`) whose general count stays above zero, with
+    /// `writable` holding the writable type (which stays when its count
+    /// reaches zero, as on the general path). Stamps it with `now` (a
+    /// translation of it may still be cached). False, with nothing
+    /// changed, for everything else (the general path frees).
     #[inline(always)]
     pub fn try_put_plain(&mut self, writable: bool, now: u16) -> bool {
         if self.owner == DomId::IO || self.count <= 1 {
             return false;
         }
         if writable {
-            if self.type_info >> TYPE_SHIFT != PageType::Writable as u32 || self.type_count() <= 1 {
+            if self.type_info >> TYPE_SHIFT != PageType::Writable as u32 || self.type_count() == 0 {
                 return false;
             }
             self.type_info -= 1;

@@ -322,6 +322,15 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 }
                 continue;
             }
+            if top.level == 1 {
+                // The common level, in its own tight loop.
+                let (next, r) = self.validate_l1_from(top.mfn, top.next);
+                if let Some(f) = stack.as_mut_slice().last_mut() {
+                    f.next = next;
+                }
+                r?;
+                continue;
+            }
             // Empty slots cost no budget: the work is per present entry.
             let index = self.next_slot(top.mfn, top.level, top.next, table_entries());
             if let Some(f) = stack.as_mut_slice().last_mut() {
@@ -368,6 +377,38 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             }
         }
         Ok(())
+    }
+
+    /// Validates the entries of L1 `table` from `from` on, as
+    /// [`Mm::run_validation`] would one by one: returns the index reached
+    /// (all entries: `table_entries()`) and, if it stopped early, why: the
+    /// budget ran out before that entry (`ERESTART`) or the entry was
+    /// refused. Entries before the index hold their references.
+    #[inline(always)]
+    fn validate_l1_from(&mut self, table: Mfn, from: u16) -> (u16, Result<(), Errno>) {
+        let owner = self.info(table).owner();
+        let end = table_entries();
+        let mut i = from;
+        loop {
+            // Empty slots cost no budget: the work is per present entry.
+            i = self.next_slot(table, 1, i, end);
+            if i == end {
+                return (end, Ok(()));
+            }
+            if self.hooks.preempt() {
+                return (i, Err(Errno::ERESTART));
+            }
+            let e = Pte(self.read_entry(table, i as usize));
+            if let Err(err) = self.get_own_l1_refs(e, owner) {
+                return (i, Err(err));
+            }
+            // Xen stores the guest-visible adjustments (§3.5) as it goes.
+            let adjusted = e.adjusted(1);
+            if adjusted != e {
+                self.write_entry(table, i as usize, adjusted.0);
+            }
+            i += 1;
+        }
     }
 
     /// Undoes a failed validation: every frame on the stack drops the

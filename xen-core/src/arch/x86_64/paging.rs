@@ -117,6 +117,10 @@ impl PhysMemory for DirectMap {
         // `table`, which is in the direct map; plain reads of words the
         // guest cannot write (the frame is a page table, or has no type).
         unsafe {
+            // Dense tables first: the very next entry is often present.
+            if i < to && base.add(i).read() & 1 != 0 {
+                return i;
+            }
             while i + 8 <= to {
                 let p = base.add(i);
                 let any = p.read()
