@@ -31,7 +31,7 @@ static mut VCPU_INFO: u64 = 0;
 
 /// Domain `i` is now the one running.
 pub(super) fn set_current(i: usize) {
-    let si = domains()[i].as_ref().map_or(0, |d| d.shared_info.to_maddr());
+    let si = domains()[i].as_ref().map_or(0, |d| d.vcpu.vcpu_info_location().0);
     // SAFETY: one CPU, entries strictly sequential (see `events`).
     unsafe { *core::ptr::addr_of_mut!(VCPU_INFO) = si };
 }
@@ -69,7 +69,7 @@ pub(super) fn current_upcall_is_due() -> bool {
 /// 0) and mask (byte 1).
 #[inline(always)]
 pub(super) fn upcall_word(i: usize) -> u64 {
-    let si = domains()[i].as_ref().map_or(0, |d| d.shared_info.to_maddr());
+    let si = domains()[i].as_ref().map_or(0, |d| d.vcpu.vcpu_info_location().0);
     DirectMap.read_u64(PhysAddr(si))
 }
 
