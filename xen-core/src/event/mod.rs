@@ -28,6 +28,7 @@ mod tests;
 
 pub use console_input::{ConsoleInput, Key};
 pub use fifo::Fifo;
+pub use invariants::FifoRefs;
 pub use ops::StatusOut;
 pub use port::{Binding, Port};
 

@@ -21,6 +21,7 @@
 #![allow(clippy::needless_range_loop)]
 
 mod cpu;
+mod events;
 mod grant;
 mod memory;
 mod time;
@@ -122,6 +123,7 @@ struct Fuzz<'e> {
 /// Runs `ops` operations from `seed`.
 pub fn run(env: &mut Env, seed: u64, ops: u64, trace: bool, every_call: bool) -> Verdict {
     let mut f = Fuzz::new(env, seed)?;
+    f.events_setup();
     f.trace = trace;
     f.every_call = every_call;
     say!("fuzz: seed {seed}, {ops} operations, arena of {ARENA} frames, L4 slots {FIRST_SLOT}-{LAST_SLOT}");
@@ -154,6 +156,7 @@ pub fn run(env: &mut Env, seed: u64, ops: u64, trace: bool, every_call: bool) ->
         f.leaves,
         arch::oracle_state().zombies.len()
     );
+    say!("fuzz: {} event upcalls taken", arch::upcalls());
     for nr in 0..48 {
         if f.calls[nr] > 0 {
             say!("fuzz:   hypercall {nr:>2}: {:>8} calls, {:>8} ok", f.calls[nr], f.oks[nr]);
@@ -376,6 +379,7 @@ impl<'e> Fuzz<'e> {
             90 => self.update_descriptor(),
             91..=93 => self.emulated(),
             94..=95 => self.timers(),
+            96..=97 => self.evtchn(),
             100..=107 => self.grant_op(),
             _ => self.probe(),
         };
@@ -441,5 +445,6 @@ impl<'e> Fuzz<'e> {
         let _ = call(abi::hypercall::HypercallNr::SET_GDT, &[0, 0]);
         self.timers_cleanup();
         self.n_gdt = 0;
+        self.evtchn_cleanup();
     }
 }
