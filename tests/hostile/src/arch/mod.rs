@@ -84,11 +84,15 @@ hg_callback_\n:
     HG_CALLBACK 7
 
     // The event callback (frame RCX, R11, RIP, CS, RFLAGS, RSP, SS):
-    // counts the upcall, clears evtchn_upcall_pending where vcpu_info is
-    // mapped (so the iret's unmask does not redeliver it) and returns.
+    // counts the upcall, clears evtchn_upcall_pending where shared_info's
+    // vcpu_info is mapped, and returns with IF clear in the frame, so the
+    // iret leaves events masked: the fuzzer may have moved vcpu_info
+    // (register_vcpu_info) where this stub cannot clear it, and an unmask
+    // would redeliver the same upcall forever.
     .global hg_event
 hg_event:
     push rax
+    and qword ptr [rsp + 40], ~0x200
     lock inc qword ptr [rip + HG_UPCALLS]
     mov rax, [rip + HG_VCPU_INFO]
     test rax, rax
