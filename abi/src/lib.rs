@@ -69,6 +69,14 @@
 //!   another domain keeps its turn. A domain that keeps the CPU for a 5 s
 //!   slice is preempted. One that uses up its `timeout=` CPU limit is
 //!   crashed.
+//! * **Events.** Event channels live in fixed tables (1024 ports per
+//!   domain, 128 FIFO array frames): nothing a guest does grows the
+//!   hypervisor's memory. FIFO control blocks and event arrays must be the
+//!   domain's own RAM and hold a writable page reference while registered,
+//!   so they cannot become page tables, be given back or be freed under
+//!   the hypervisor; they are released at reset and at the domain's death.
+//!   An unprivileged domain reaches another domain's ports only through a
+//!   channel that domain opened for it.
 //! * **Lifetime.** A domain id names a domain only from its build to the
 //!   end of its teardown. Every other id answers `-ESRCH`, so no memory can
 //!   be given to, mapped from or queried about a dead domain. The end-of-run

@@ -3,9 +3,40 @@
 
 use super::{Binding, EventChannels, BUCKET, MAX_PORTS};
 use abi::event_channel::{virq, FIFO_MAX_ARRAY_PAGES, FIFO_PRIORITIES};
-use abi::DomId;
+use abi::{DomId, Mfn};
+
+extern crate alloc;
+use alloc::collections::BTreeMap;
+
+/// The page references the event channels hold: one general and one
+/// writable-type reference per registration of a FIFO control block or
+/// event-array frame, for the memory model's invariant checker.
+pub struct FifoRefs(BTreeMap<u64, u64>);
+
+impl crate::mm::check::ExternalRefs for FifoRefs {
+    fn refs(&self, mfn: Mfn) -> (u64, u64) {
+        let n = self.0.get(&mfn.0).copied().unwrap_or(0);
+        (n, n)
+    }
+    fn foreign_map_allowed(&self, _: DomId, _: Mfn) -> bool {
+        false
+    }
+}
 
 impl EventChannels {
+    /// The FIFO frames every live domain registered, with how often.
+    pub fn frame_refs(&self) -> FifoRefs {
+        let mut m = BTreeMap::new();
+        for d in self.doms.iter().filter(|d| d.live) {
+            if let Some(f) = &d.fifo {
+                for mfn in f.control.iter().map(|c| c.0).chain(f.array[..f.pages as usize].iter().copied()) {
+                    *m.entry(mfn.0).or_default() += 1;
+                }
+            }
+        }
+        FifoRefs(m)
+    }
+
     /// Checks the tables' invariants; the first one broken is named.
     ///
     /// # Errors

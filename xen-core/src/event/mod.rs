@@ -28,6 +28,7 @@ mod tests;
 
 pub use console_input::{ConsoleInput, Key};
 pub use fifo::Fifo;
+pub use invariants::FifoRefs;
 pub use ops::StatusOut;
 pub use port::{Binding, Port};
 
@@ -72,8 +73,11 @@ pub struct DomainEvents {
     pub live: bool,
     /// It may name other domains (domain 0: Xen's `XSM_TARGET` rule).
     pub privileged: bool,
-    /// Its shared_info frame (2-level bitmaps and vcpu_info).
+    /// Its shared_info frame (2-level bitmaps).
     pub shared_info: Mfn,
+    /// Where vCPU 0's vcpu_info is: its shared_info slot, or where
+    /// `VCPUOP_register_vcpu_info` moved it ([`EventChannels::set_vcpu_info`]).
+    pub vcpu_info: PhysAddr,
     /// Ports below this are valid (whole buckets).
     pub valid: u32,
     /// The port table.
@@ -89,6 +93,7 @@ impl DomainEvents {
         live: false,
         privileged: false,
         shared_info: Mfn(0),
+        vcpu_info: PhysAddr(0),
         valid: 0,
         ports: [Port::FREE; MAX_PORTS as usize],
         virq: [0; virq::NR as usize],
@@ -115,8 +120,7 @@ impl DomainEvents {
     }
 
     fn vcpu_info(&self) -> PhysAddr {
-        // vCPU 0's vcpu_info is at offset 0 of shared_info.
-        PhysAddr(self.shared_info.to_maddr())
+        self.vcpu_info
     }
 }
 
@@ -151,6 +155,8 @@ impl EventChannels {
         d.live = true;
         d.privileged = privileged;
         d.shared_info = shared_info;
+        // vCPU 0's slot in shared_info.
+        d.vcpu_info = PhysAddr(shared_info.to_maddr());
         d.valid = BUCKET;
         d.ports[0].binding = Binding::Reserved;
     }
@@ -169,6 +175,14 @@ impl EventChannels {
         d.live = false;
         self.kicks &= !(1 << dom.0);
         self.port_kicks &= !(1 << dom.0);
+    }
+
+    /// vCPU 0 of `dom` now has its vcpu_info at `at` (whoever implements
+    /// `VCPUOP_register_vcpu_info` calls this with the new location).
+    pub fn set_vcpu_info(&mut self, dom: DomId, at: PhysAddr) {
+        if let Some(d) = self.doms.get_mut(dom.0 as usize) {
+            d.vcpu_info = at;
+        }
     }
 
     /// Whether `dom` exists.

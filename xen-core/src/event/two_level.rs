@@ -12,7 +12,7 @@ use crate::mm::PhysAddr;
 const PENDING: u64 = 2048;
 /// Offset of `evtchn_mask`.
 const MASK: u64 = 2560;
-/// Offset of vCPU 0's `evtchn_pending_sel`.
+/// Offset of `evtchn_pending_sel` in vcpu_info.
 const SEL: u64 = 8;
 
 fn word_at(d: &DomainEvents, base: u64, port: u32) -> PhysAddr {
@@ -46,7 +46,7 @@ pub fn set_pending(env: &mut impl EventEnv, d: &DomainEvents, port: u32) -> (boo
     if test_and_set(env, word_at(d, PENDING, port), port % 64) {
         return (false, false);
     }
-    let sel = PhysAddr(d.shared_info.to_maddr() + SEL);
+    let sel = PhysAddr(d.vcpu_info.0 + SEL);
     let mark = !is_masked(env, d, port) && !test_and_set(env, sel, port / 64);
     (true, mark)
 }
@@ -60,7 +60,7 @@ pub fn unmask(env: &mut impl EventEnv, d: &DomainEvents, port: u32) -> bool {
         return false;
     }
     env.write_u64(at, w & !(1 << (port % 64)));
-    let sel = PhysAddr(d.shared_info.to_maddr() + SEL);
+    let sel = PhysAddr(d.vcpu_info.0 + SEL);
     is_pending(env, d, port) && !test_and_set(env, sel, port / 64)
 }
 

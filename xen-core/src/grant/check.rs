@@ -50,8 +50,31 @@ impl ExternalRefs for GrantRefs {
 /// Checks the memory model's invariants and the grant tables'; returns a
 /// description of the first violation.
 pub fn check_all<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>, g: &Grants<'_>) -> Result<(), String> {
+    check_all_with(mm, g, &crate::mm::check::NoExternal)
+}
+
+/// [`check_all`], also counting the references `extra` holds (the event
+/// channels' FIFO frames).
+pub fn check_all_with<M: PhysMemory, H: MmHooks>(
+    mm: &Mm<'_, M, H>,
+    g: &Grants<'_>,
+    extra: &impl ExternalRefs,
+) -> Result<(), String> {
     let refs = check_grants(mm, g)?;
-    check_invariants_with(mm, &refs)
+    check_invariants_with(mm, &Both(&refs, extra))
+}
+
+/// Two holders of references outside the memory model, counted together.
+struct Both<'a, A, B>(&'a A, &'a B);
+
+impl<A: ExternalRefs, B: ExternalRefs> ExternalRefs for Both<'_, A, B> {
+    fn refs(&self, mfn: Mfn) -> (u64, u64) {
+        let (a, b) = (self.0.refs(mfn), self.1.refs(mfn));
+        (a.0 + b.0, a.1 + b.1)
+    }
+    fn foreign_map_allowed(&self, l1_owner: DomId, target: Mfn) -> bool {
+        self.0.foreign_map_allowed(l1_owner, target) || self.1.foreign_map_allowed(l1_owner, target)
+    }
 }
 
 fn check_grants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>, g: &Grants<'_>) -> Result<GrantRefs, String> {

@@ -23,6 +23,12 @@ HG_RECOVER_RSP:
     .global HG_CALLBACK_HIT
 HG_CALLBACK_HIT:
     .skip 8
+    .global HG_VCPU_INFO
+HG_VCPU_INFO:
+    .skip 8
+    .global HG_UPCALLS
+HG_UPCALLS:
+    .skip 8
 
     .section .text.hostile, "ax"
     // catch(f, arg): rdi = extern "C" fn(*mut u8), rsi = arg; returns 0,
@@ -80,6 +86,28 @@ hg_callback_\n:
     HG_CALLBACK 2
     HG_CALLBACK 5
     HG_CALLBACK 7
+
+    // The event callback (frame RCX, R11, RIP, CS, RFLAGS, RSP, SS):
+    // counts the upcall, clears evtchn_upcall_pending where shared_info's
+    // vcpu_info is mapped, and returns with IF clear in the frame, so the
+    // iret leaves events masked: the fuzzer may have moved vcpu_info
+    // (register_vcpu_info) where this stub cannot clear it, and an unmask
+    // would redeliver the same upcall forever.
+    .global hg_event
+hg_event:
+    push rax
+    and qword ptr [rsp + 40], ~0x200
+    lock inc qword ptr [rip + HG_UPCALLS]
+    mov rax, [rip + HG_VCPU_INFO]
+    test rax, rax
+    jz 1f
+    mov byte ptr [rax], 0
+1:
+    pop rax
+    pop rcx
+    pop r11
+    push 0
+    jmp hypercall_page + 23 * 32
 
     // Trap stubs. The frame from RSP up is RCX, R11, [error code], RIP, CS,
     // RFLAGS, RSP, SS; hg_trap may rewrite it, then Xen's iret returns.
@@ -175,6 +203,7 @@ extern "C" {
     fn hg_iret_returned();
     fn hg_iret_target();
     fn hg_callback_1();
+    fn hg_event();
     fn hg_callback_2();
     fn hg_callback_5();
     fn hg_callback_7();
@@ -195,6 +224,20 @@ extern "C" {
     fn hg_trap_19();
     static mut HG_RECOVER_RSP: u64;
     static mut HG_CALLBACK_HIT: u64;
+    static mut HG_VCPU_INFO: u64;
+    static mut HG_UPCALLS: u64;
+}
+
+/// Tells the event callback where vcpu_info is mapped (0: not mapped).
+pub fn set_vcpu_info_va(va: u64) {
+    // SAFETY: a plain word read by the event stub; one vCPU.
+    unsafe { core::ptr::addr_of_mut!(HG_VCPU_INFO).write_volatile(va) };
+}
+
+/// Upcalls the event callback has taken.
+pub fn upcalls() -> u64 {
+    // SAFETY: a plain word written by the event stub.
+    unsafe { core::ptr::addr_of!(HG_UPCALLS).read_volatile() }
 }
 
 /// A fault that came back to [`catch`].
@@ -307,9 +350,13 @@ pub fn trap_table() -> [TrapInfo; 16] {
 pub fn install_traps() {
     let t = trap_table();
     let _ = hc(0, [t.as_ptr() as u64, 0, 0, 0, 0]);
-    for (kind, f) in
-        [(1u16, hg_callback_1 as unsafe extern "C" fn()), (2, hg_callback_2), (5, hg_callback_5), (7, hg_callback_7)]
-    {
+    for (kind, f) in [
+        (0u16, hg_event as unsafe extern "C" fn()),
+        (1, hg_callback_1),
+        (2, hg_callback_2),
+        (5, hg_callback_5),
+        (7, hg_callback_7),
+    ] {
         let cb = CallbackRegister { kind, flags: 0, pad: 0, address: f as *const () as u64 };
         let _ = hc(30, [0, &cb as *const CallbackRegister as u64, 0, 0, 0]);
     }

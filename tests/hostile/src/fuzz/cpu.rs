@@ -320,7 +320,7 @@ impl Fuzz<'_> {
     pub(super) fn unknown(&mut self) -> bool {
         let nr = self
             .rng
-            .pick(&[7u64, 8, 9, 11, 16, 19, 20, 27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 47, 63, 126]);
+            .pick(&[7u64, 8, 9, 11, 16, 19, 20, 27, 28, 31, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 47, 63, 126]);
         let _ = {
             let a = [self.rng.next(), self.rng.next(), 0, 0, 0];
             self.hcall(nr, a)

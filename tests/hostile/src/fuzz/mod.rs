@@ -21,6 +21,7 @@
 #![allow(clippy::needless_range_loop)]
 
 mod cpu;
+mod events;
 mod grant;
 mod memory;
 mod time;
@@ -125,6 +126,7 @@ struct Fuzz<'e> {
 /// Runs `ops` operations from `seed`.
 pub fn run(env: &mut Env, seed: u64, ops: u64, trace: bool, every_call: bool) -> Verdict {
     let mut f = Fuzz::new(env, seed)?;
+    f.events_setup();
     f.trace = trace;
     f.every_call = every_call;
     say!("fuzz: seed {seed}, {ops} operations, arena of {ARENA} frames, L4 slots {FIRST_SLOT}-{LAST_SLOT}");
@@ -157,6 +159,7 @@ pub fn run(env: &mut Env, seed: u64, ops: u64, trace: bool, every_call: bool) ->
         f.leaves,
         arch::oracle_state().zombies.len()
     );
+    say!("fuzz: {} event upcalls taken", arch::upcalls());
     for nr in 0..48 {
         if f.calls[nr] > 0 {
             say!("fuzz:   hypercall {nr:>2}: {:>8} calls, {:>8} ok", f.calls[nr], f.oks[nr]);
@@ -385,6 +388,7 @@ impl<'e> Fuzz<'e> {
             91..=92 => self.emulated(),
             93 => self.native_iretq(),
             94..=95 => self.timers(),
+            96..=97 => self.evtchn(),
             100..=107 => self.grant_op(),
             _ => self.probe(),
         };
@@ -450,5 +454,6 @@ impl<'e> Fuzz<'e> {
         let _ = call(abi::hypercall::HypercallNr::SET_GDT, &[0, 0]);
         self.timers_cleanup();
         self.n_gdt = 0;
+        self.evtchn_cleanup();
     }
 }

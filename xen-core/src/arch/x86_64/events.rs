@@ -29,11 +29,21 @@ pub(super) fn events() -> &'static mut EventChannels {
 /// any domain runs): the exit path's upcall check is one load from it.
 static mut VCPU_INFO: u64 = 0;
 
+/// The same place as a pointer into the direct map to its first two
+/// bytes (upcall pending, mask), or to a zero word before any domain runs:
+/// the SYSCALL fast path's whole check is two loads and a compare.
+static mut UPCALL_WORD: *const u16 = &NO_UPCALL;
+static NO_UPCALL: u16 = 0;
+
 /// Domain `i` is now the one running.
 pub(super) fn set_current(i: usize) {
-    let si = domains()[i].as_ref().map_or(0, |d| d.shared_info.to_maddr());
+    let si = domains()[i].as_ref().map_or(0, |d| d.vcpu.vcpu_info_location().0);
+    let word = if si == 0 { &NO_UPCALL as *const u16 } else { (super::paging::DIRECT_MAP_BASE + si) as *const u16 };
     // SAFETY: one CPU, entries strictly sequential (see `events`).
-    unsafe { *core::ptr::addr_of_mut!(VCPU_INFO) = si };
+    unsafe {
+        *core::ptr::addr_of_mut!(VCPU_INFO) = si;
+        *core::ptr::addr_of_mut!(UPCALL_WORD) = word;
+    }
 }
 
 fn current_vcpu_info() -> u64 {
@@ -58,18 +68,26 @@ pub(super) fn set_current_upcall_mask(mask: u8) {
     }
 }
 
-/// Whether an upcall is due for the running domain: one load and compare,
-/// for the hypercall fast path.
+/// Whether an upcall may be due for the running domain, for the hypercall
+/// fast paths: false means certainly not.
+///
+/// Only `evtchn_upcall_pending` is tested (one byte compare): while an
+/// event is pending but masked the exit takes the slow path, whose
+/// [`deliver`] looks at the mask. That window is short (a guest clears the
+/// flag first thing in its handler), and the null hypercall stays cheap.
 #[inline(always)]
 pub(super) fn current_upcall_is_due() -> bool {
-    upcall_due(current_upcall_word())
+    // SAFETY: UPCALL_WORD points at the running vCPU's vcpu_info in the
+    // direct map (RAM, 8-aligned) or at NO_UPCALL.
+    let w = unsafe { (*core::ptr::addr_of!(UPCALL_WORD)).cast::<u8>().read_volatile() };
+    w != 0
 }
 
 /// The first word of domain `i`'s vCPU 0 vcpu_info: upcall pending (byte
 /// 0) and mask (byte 1).
 #[inline(always)]
 pub(super) fn upcall_word(i: usize) -> u64 {
-    let si = domains()[i].as_ref().map_or(0, |d| d.shared_info.to_maddr());
+    let si = domains()[i].as_ref().map_or(0, |d| d.vcpu.vcpu_info_location().0);
     DirectMap.read_u64(PhysAddr(si))
 }
 

@@ -65,7 +65,8 @@ impl DebugCheck {
         what: core::fmt::Arguments<'_>,
     ) -> bool {
         self.runs += 1;
-        match crate::grant::check::check_all(mm, grants) {
+        let fifo = super::events::events().frame_refs();
+        match crate::grant::check::check_all_with(mm, grants, &fifo) {
             Ok(()) => true,
             Err(msg) => {
                 self.violations += 1;

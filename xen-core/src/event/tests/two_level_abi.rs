@@ -109,3 +109,17 @@ fn send_virq_reaches_a_bound_virq_and_reports_it_pending() {
     assert_eq!(ev.port_pending(&env, D0, c), Ok(true));
     assert_eq!(ev.port_pending(&env, D0, 40), Err(abi::Errno::EINVAL));
 }
+
+#[test]
+fn a_moved_vcpu_info_gets_the_selector_and_upcall_pending() {
+    let (mut ev, mut env) = world(1);
+    let moved = PhysAddr(Mfn(frame(0, 5)).to_maddr() + 64);
+    ev.set_vcpu_info(D0, moved);
+    let p = ev.bind_ipi(D0, 0).unwrap();
+    ev.send(&mut env, D0, p).unwrap();
+    assert!(env.pending(0, p), "the bitmaps stay in shared_info");
+    assert_eq!(env.vcpu_info(0), (0, 0, 0), "the old slot is not used");
+    assert_eq!(env.mem.get(&moved.0), Some(&1), "upcall_pending at the new place");
+    assert_eq!(env.mem.get(&(moved.0 + 8)), Some(&1), "selector at the new place");
+    assert!(ev.upcall_pending(&env, D0));
+}

@@ -106,3 +106,14 @@ fn init_control_reports_link_bits_and_holds_a_writable_reference_until_reset() {
     let info = *e.w.mm().info(cb);
     assert_eq!((info.count(), info.type_count()), (1, 0), "reset dropped it");
 }
+
+#[test]
+fn the_memory_checker_counts_fifo_frame_references_as_held_by_the_event_channels() {
+    let mut e = Ev::new();
+    let cb = e.w.give(D1, 1)[0];
+    e.g.put_u64s(BASE, &[cb.0, 0, 0]);
+    assert_eq!(e.op(D1, EVTCHNOP_INIT_CONTROL, BASE), 0);
+    let mm = e.w.mm();
+    assert!(crate::mm::check::check_invariants(&mm).is_err(), "without them the count looks wrong");
+    assert_eq!(crate::mm::check::check_invariants_with(&mm, &e.ev.frame_refs()), Ok(()));
+}
