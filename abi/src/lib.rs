@@ -166,7 +166,8 @@
 //!   refused in LDT pages.
 //! * **FPU.** Each vCPU's x87/MMX/SSE registers are saved and restored with
 //!   FXSAVE/FXRSTOR at every domain switch (eagerly; a new vCPU starts from
-//!   the init state). XSAVE state is not managed: CR4.OSXSAVE stays clear,
+//!   the init state); on AMD CPUs that keep the x87 error pointers
+//!   (FIP/FDP/FOP) across FXRSTOR they are scrubbed first, as Xen does. XSAVE state is not managed: CR4.OSXSAVE stays clear,
 //!   so AVX instructions and XSETBV raise #UD. As on Xen, `mov r, cr0`
 //!   reads the real CR0 with the virtual TS, and `mov cr0, r` (TS only)
 //!   and CLTS act as `fpu_taskswitch`.
