@@ -385,6 +385,8 @@ impl<'e> Fuzz<'e> {
             91..=92 => self.emulated(),
             93 => self.native_iretq(),
             94..=95 => self.timers(),
+            96 if self.rng.chance(128) => return self.breakpoints(),
+            96 => return self.ldt(),
             100..=107 => self.grant_op(),
             _ => self.probe(),
         };
