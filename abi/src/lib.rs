@@ -248,8 +248,8 @@
 //!   (`get_debugreg(6)`), as Xen does; one raised in the hypervisor (a
 //!   watched guest buffer a hypercall reads or writes, a #DB held back by
 //!   `mov ss` until the SYSCALL entry, which has its own IST stack) is
-//!   ignored, as on Xen. Difference: `iret` does not keep RFLAGS.RF, so a
-//!   handler returning to an instruction breakpoint must disable it first.
+//!   ignored, as on Xen. `iret` keeps RFLAGS.RF, as Xen's does, so a
+//!   handler returns past an instruction breakpoint by setting it.
 //! * **CPUID.** Forced-emulation CPUID applies Xen's PV policy (host ∩
 //!   Xen's default-available features; PSE, PGE, PCID, SMEP, SMAP, UMIP,
 //!   PKU, LA57, 1 GiB pages, VMX/SVM, MONITOR, MPX and x2APIC hidden;
