@@ -18,6 +18,14 @@ pub fn fs_selector() -> u16 {
     v as u16
 }
 
+/// The GS selector.
+pub fn gs_selector() -> u16 {
+    let v: u32;
+    // SAFETY: reading a selector has no effect.
+    unsafe { core::arch::asm!("xor eax, eax", "mov ax, gs", out("eax") v, options(nomem, nostack)) };
+    v as u16
+}
+
 /// `lsl` of `sel`: its segment limit, or `None` if it names no valid
 /// descriptor (ZF clear).
 pub fn lsl(sel: u16) -> Option<u32> {
