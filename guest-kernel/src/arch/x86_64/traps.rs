@@ -184,7 +184,7 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
         14 if SKIP_ON_FAULT.load(Ordering::SeqCst) == 0 => {
             // SAFETY: `pv_page_fault` is defined by the binary linking this runtime.
             if !unsafe { pv_page_fault() } {
-                crate::say!("guest: unexpected page fault");
+                crate::say!("guest: unexpected page fault at rip {rip:#x} cs {cs:#x}");
                 crate::say!("Test result: FAILURE");
                 abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH);
             }
