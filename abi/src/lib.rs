@@ -174,7 +174,8 @@
 //!   refused in LDT pages.
 //! * **FPU.** Each vCPU's x87/MMX/SSE registers are saved and restored with
 //!   FXSAVE/FXRSTOR at every domain switch (eagerly; a new vCPU starts from
-//!   the init state). XSAVE state is not managed: CR4.OSXSAVE stays clear,
+//!   the init state); on AMD CPUs that keep the x87 error pointers
+//!   (FIP/FDP/FOP) across FXRSTOR they are scrubbed first, as Xen does. XSAVE state is not managed: CR4.OSXSAVE stays clear,
 //!   so AVX instructions and XSETBV raise #UD. As on Xen, `mov r, cr0`
 //!   reads the real CR0 with the virtual TS, and `mov cr0, r` (TS only)
 //!   and CLTS act as `fpu_taskswitch`.
@@ -255,8 +256,8 @@
 //!   (`get_debugreg(6)`), as Xen does; one raised in the hypervisor (a
 //!   watched guest buffer a hypercall reads or writes, a #DB held back by
 //!   `mov ss` until the SYSCALL entry, which has its own IST stack) is
-//!   ignored, as on Xen. Difference: `iret` does not keep RFLAGS.RF, so a
-//!   handler returning to an instruction breakpoint must disable it first.
+//!   ignored, as on Xen. `iret` keeps RFLAGS.RF, as Xen's does, so a
+//!   handler returns past an instruction breakpoint by setting it.
 //! * **CPUID.** Forced-emulation CPUID applies Xen's PV policy (host ∩
 //!   Xen's default-available features; PSE, PGE, PCID, SMEP, SMAP, UMIP,
 //!   PKU, LA57, 1 GiB pages, VMX/SVM, MONITOR, MPX and x2APIC hidden;

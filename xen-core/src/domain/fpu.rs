@@ -24,12 +24,33 @@
 //!   instruction raises #NM, which Xen delivers to the guest's trap 7
 //!   after clearing TS (hardware and virtual), so the handler and the
 //!   retried instruction run with TS clear.
+//! * **Error pointers.** On AMD CPUs that leave FIP/FDP/FOP out of FXRSTOR
+//!   unless an exception is pending, each restore first overwrites them
+//!   (FNCLEX, FFREE ST(7), FILD of a word of the image), as Xen does, so
+//!   one domain never reads another's last x87 instruction and data
+//!   addresses.
 //! * The hypervisor itself never uses the FPU: `x86_64-unknown-none` is a
 //!   soft-float target (no `sse`/`sse2` target features), so compiled
 //!   code never touches x87 or XMM registers; only the switch does.
 //!
 //! Pure: the instructions are behind [`FpuHardware`], which the arch layer
 //! implements and tests simulate.
+
+/// Whether a CPU's FXSAVE/FXRSTOR leave FIP/FDP/FOP alone unless an x87
+/// exception is pending (AMD and Hygon without CPUID 0x80000008 EBX bit 2,
+/// RSTR_FP_ERR_PTRS), given its vendor string (CPUID 0 EBX, EDX, ECX) and
+/// that EBX: then each restore scrubs them first, as Xen does.
+pub const fn leaks_fpu_pointers(vendor: [u32; 3], ext8_ebx: Option<u32>) -> bool {
+    const AMD: [u32; 3] = [0x6874_7541, 0x6974_6E65, 0x444D_4163];
+    const HYGON: [u32; 3] = [0x6F67_7948, 0x6E65_476E, 0x656E_6975];
+    let amd_like = (vendor[0] == AMD[0] && vendor[1] == AMD[1] && vendor[2] == AMD[2])
+        || (vendor[0] == HYGON[0] && vendor[1] == HYGON[1] && vendor[2] == HYGON[2]);
+    let fixed = match ext8_ebx {
+        Some(ebx) => ebx & (1 << 2) != 0,
+        None => false,
+    };
+    amd_like && !fixed
+}
 
 /// The FXSAVE image: 512 bytes, 16-byte aligned as FXSAVE requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +87,20 @@ impl FxsaveArea {
             i += 1;
         }
         FxsaveArea(b)
+    }
+
+    /// The x87 status word.
+    pub fn fsw(&self) -> u16 {
+        u16::from_le_bytes([self.0[2], self.0[3]])
+    }
+
+    /// Whether restoring this image on a CPU that leaks the x87 error
+    /// pointers ([`leaks_fpu_pointers`]) must first overwrite them: AMD's
+    /// FXRSTOR loads FIP, FDP and FOP only when the image has an unmasked
+    /// exception pending, so otherwise the previous owner's pointers would
+    /// stay visible to the next FXSAVE (Xen's rule, `cpu_bug_fpu_ptrs`).
+    pub fn needs_pointer_scrub(&self) -> bool {
+        self.fsw() & !self.fcw() & 0x3F == 0
     }
 
     /// The x87 control word.

@@ -128,3 +128,25 @@ fn a_save_while_ts_is_set_clears_ts_first() {
     v.switch_out(&mut cpu);
     assert!(v.virtual_ts(), "the virtual TS is kept across the save");
 }
+
+#[test]
+fn amd_cpus_without_rstr_fp_err_ptrs_leak_the_x87_pointers() {
+    let amd = [0x6874_7541, 0x6974_6E65, 0x444D_4163];
+    let hygon = [0x6F67_7948, 0x6E65_476E, 0x656E_6975];
+    let intel = [0x756E_6547, 0x4965_6E69, 0x6C65_746E];
+    assert!(leaks_fpu_pointers(amd, Some(0)));
+    assert!(leaks_fpu_pointers(amd, None), "no leaf 0x80000008: not fixed");
+    assert!(leaks_fpu_pointers(hygon, Some(0)));
+    assert!(!leaks_fpu_pointers(amd, Some(1 << 2)), "RSTR_FP_ERR_PTRS");
+    assert!(!leaks_fpu_pointers(intel, Some(0)));
+}
+
+#[test]
+fn pointers_are_scrubbed_unless_an_unmasked_exception_is_pending() {
+    let mut a = FxsaveArea::init();
+    assert!(a.needs_pointer_scrub(), "init image: all masked, none pending");
+    a.0[2] = 0x01; // FSW.IE pending, but masked by FCW 0x037F
+    assert!(a.needs_pointer_scrub());
+    a.0[0] = 0x7E; // IE unmasked: FXRSTOR loads the pointers itself
+    assert!(!a.needs_pointer_scrub());
+}

@@ -56,6 +56,17 @@ fn in_syscall_frame_returns_as_sysret_with_rcx_rip_and_r11_flags() {
 }
 
 #[test]
+fn rf_is_kept_and_iopl_nt_vm_dropped_as_xen_does() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    let mut f = frame(0xE030, 0xE02B, RET_RIP);
+    // RF, VM, NT, IOPL 3, TF, IF clear.
+    f.rflags = (1 << 16) | (1 << 17) | (1 << 14) | (3 << 12) | (1 << 8) | 0x2;
+    let (_, mut c) = run(f, &v, &s);
+    c.sanitize_for_exit();
+    assert_eq!(c.rflags, (1 << 16) | (1 << 8) | (1 << 9) | 0x2, "RF and TF kept, IF forced");
+}
+
+#[test]
 fn upper_selector_bits_are_dropped() {
     let (s, v) = (stack(), vcpu_with_handlers());
     let (r, c) = run(frame(0xFF_0000_E030, 0x1_0000_E02B, RET_RIP), &v, &s);

@@ -44,8 +44,10 @@ pub mod reg {
     pub const R11: usize = 10;
 }
 
-/// Architectural flags a guest may keep (CF PF AF ZF SF TF IF DF OF, AC, ID).
-pub const GUEST_FLAGS_MASK: u64 = 0x0000_0000_0024_0FD5;
+/// Architectural flags a guest may keep (CF PF AF ZF SF TF IF DF OF, RF,
+/// AC, ID). RF is kept as Xen's `iret` keeps it: a #DB handler returning to
+/// an instruction breakpoint sets it to get past the breakpoint once.
+pub const GUEST_FLAGS_MASK: u64 = 0x0000_0000_0025_0FD5;
 /// IF.
 pub const FLAG_IF: u64 = 1 << 9;
 /// Reserved bit 1, always set.
@@ -72,7 +74,7 @@ impl GuestContext {
     }
 
     /// Makes the context safe to return to: ring 3 selectors, IF set, IOPL
-    /// 0, and NT, VM, RF cleared (XSA-202).
+    /// 0, and NT, VM cleared (XSA-202).
     pub fn sanitize_for_exit(&mut self) {
         self.rflags = (self.rflags & GUEST_FLAGS_MASK) | FLAG_IF | FLAG_FIXED;
         self.cs |= 3;

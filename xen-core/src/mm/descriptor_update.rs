@@ -56,7 +56,20 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         }
         self.mem.write_u64(PhysAddr(maddr), stored);
         if ty == PageType::SegDesc {
-            // A live GDT frame: the hardware copy must see the new entry.
+            // A live GDT or LDT frame: the hardware copy must see the new
+            // entry, at once and again when the tables are reloaded.
+            let slot = ((maddr & 0xFFF) / 8) as usize;
+            let d = *self.domain_mut(dom);
+            for (k, &g) in d.gdt[..d.gdt_frames as usize].iter().enumerate() {
+                if g == mfn && k * 512 + slot < usize::from(d.gdt_entries) {
+                    self.hooks.descriptor_written(dom, false, k * 512 + slot, stored);
+                }
+            }
+            for (k, l) in d.ldt_frames.iter().enumerate() {
+                if *l == Some(mfn) && k * 512 + slot < d.ldt.entries as usize {
+                    self.hooks.descriptor_written(dom, true, k * 512 + slot, stored);
+                }
+            }
             self.hooks.gdt_changed(dom);
         }
         self.put_page_and_type(mfn);

@@ -160,6 +160,10 @@ pub trait MmHooks {
     /// must follow before it runs again. Not memory, but the same channel
     /// back to the arch layer as [`MmHooks::gdt_changed`].
     fn fpu_ts_changed(&mut self, _dom: DomId) {}
+    /// `update_descriptor` wrote descriptor `index` of `dom`'s live GDT
+    /// (`ldt` false) or LDT (`ldt` true): the hardware copy follows at once,
+    /// so later calls of the same batch see what the checks saw.
+    fn descriptor_written(&mut self, _dom: DomId, _ldt: bool, _index: usize, _desc: u64) {}
     /// `dom`'s debug registers changed (`set_debugreg`): the hardware must
     /// follow before it runs again (same channel as the FPU's TS).
     fn debugregs_changed(&mut self, _dom: DomId) {}

@@ -174,8 +174,9 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
             let _ = abi::guest::set_debugreg(6, 0);
             LAST_DB_RIP.store(rip, Ordering::SeqCst);
             // SAFETY: the RFLAGS word of the frame the hypervisor built
-            // here: single-stepping stops after one step.
-            unsafe { *rip_slot.add(2) &= !(1 << 8) };
+            // here: single-stepping stops after one step, and RF lets the
+            // instruction an instruction breakpoint stopped run once.
+            unsafe { *rip_slot.add(2) = (*rip_slot.add(2) & !(1 << 8)) | (1 << 16) };
         }
         7 => {
             NM_COUNT.fetch_add(1, Ordering::SeqCst);
@@ -183,7 +184,7 @@ extern "C" fn guest_trap(vector: u64, frame: *mut u64) {
         14 if SKIP_ON_FAULT.load(Ordering::SeqCst) == 0 => {
             // SAFETY: `pv_page_fault` is defined by the binary linking this runtime.
             if !unsafe { pv_page_fault() } {
-                crate::say!("guest: unexpected page fault");
+                crate::say!("guest: unexpected page fault at rip {rip:#x} cs {cs:#x}");
                 crate::say!("Test result: FAILURE");
                 abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH);
             }

@@ -65,3 +65,14 @@ pub fn step_rdmsr(msr: u32) -> u64 {
     }
     after
 }
+
+/// A function an instruction breakpoint is put on.
+#[inline(never)]
+pub fn bp_target() -> u64 {
+    core::hint::black_box(0x5EED)
+}
+
+/// `bp_target`'s address.
+pub fn bp_target_addr() -> u64 {
+    bp_target as *const () as u64
+}

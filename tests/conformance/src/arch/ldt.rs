@@ -3,11 +3,12 @@
 
 use super::priv_insn::guarded;
 
-/// `mov fs, ax` (2 bytes): the vector raised (0 for none).
+/// `mov fs, eax` (2 bytes, 8E E0: no operand-size prefix): the vector
+/// raised (0 for none).
 pub fn load_fs(sel: u16) -> u64 {
     // SAFETY: the hypervisor never uses FS; a refused selector faults
     // into the guest's handler, which skips the instruction.
-    guarded(2, || unsafe { core::arch::asm!("mov fs, ax", in("eax") u32::from(sel), options(nostack)) }).1
+    guarded(2, || unsafe { core::arch::asm!("mov fs, eax", in("eax") u32::from(sel), options(nostack)) }).1
 }
 
 /// The FS selector.
@@ -15,6 +16,14 @@ pub fn fs_selector() -> u16 {
     let v: u32;
     // SAFETY: reading a selector has no effect.
     unsafe { core::arch::asm!("xor eax, eax", "mov ax, fs", out("eax") v, options(nomem, nostack)) };
+    v as u16
+}
+
+/// The GS selector.
+pub fn gs_selector() -> u16 {
+    let v: u32;
+    // SAFETY: reading a selector has no effect.
+    unsafe { core::arch::asm!("xor eax, eax", "mov ax, gs", out("eax") v, options(nomem, nostack)) };
     v as u16
 }
 

@@ -56,6 +56,19 @@ pub(super) fn debug(s: &mut Suite) {
     s.check("dbg: mov to dr7 disarms it", 0, write_dr7(0) as i64);
     let _ = call(N::SET_DEBUGREG, &[6, 0]);
 
+    // An instruction breakpoint is a fault: the handler returns with RF
+    // set (the guest's iret keeps it), so the function then runs.
+    s.check("dbg: set_debugreg(0) to a function", 0, call(N::SET_DEBUGREG, &[0, bp_target_addr()]));
+    s.check("dbg: set_debugreg(7) arms an instruction breakpoint", 0, call(N::SET_DEBUGREG, &[7, 1]));
+    let mut r = 0;
+    s.check("dbg: calling the function raises #DB once", 1, traps_during(|| r = bp_target()));
+    s.truth("dbg: the instruction breakpoint's #DB is at the function", LAST_DB_RIP.load(SeqCst) == bp_target_addr());
+    s.check("dbg: the function then runs (RF kept by iret)", 0x5EED, r as i64);
+    s.check("dbg: the instruction breakpoint's DR6", 0xFFFF_0FF1, LAST_DR6.load(SeqCst) as i64);
+    s.check("dbg: a second call raises #DB again", 1, traps_during(|| r = bp_target()));
+    let _ = call(N::SET_DEBUGREG, &[7, 0]);
+    let _ = call(N::SET_DEBUGREG, &[6, 0]);
+
     let mut after = 0;
     s.check("dbg: a single step over a nop raises one #DB", 1, traps_during(|| after = step_nop()));
     s.truth("dbg: the nop's step #DB comes after it", LAST_DB_RIP.load(SeqCst) == after);

@@ -16,13 +16,13 @@ const ENOBUFS: i64 = -105;
 const VERSION: i64 = 0x0004_0011;
 const UNTOUCHED: u64 = 0x5555;
 
-fn entry(op: N, args: &[u64]) -> MulticallEntry {
+pub(super) fn entry(op: N, args: &[u64]) -> MulticallEntry {
     let mut e = MulticallEntry { op: op.0, result: UNTOUCHED, args: [0; 6] };
     e.args[..args.len()].copy_from_slice(args);
     e
 }
 
-fn multicall(list: &mut [MulticallEntry], n: u64) -> i64 {
+pub(super) fn multicall(list: &mut [MulticallEntry], n: u64) -> i64 {
     call(N::MULTICALL, &[list.as_mut_ptr() as u64, n])
 }
 

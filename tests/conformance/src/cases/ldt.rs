@@ -6,7 +6,7 @@
 //! at the LDT address.
 
 use super::{call, me, Fixture, Suite, N, RO, RWF};
-use crate::arch::ldt::{fs_selector, load_fs, lsl};
+use crate::arch::ldt::{fs_selector, gs_selector, load_fs, lsl};
 use crate::arch::priv_insn::read_cr2;
 use abi::mmu::{MMUEXT_CLEAR_PAGE, MMUEXT_SET_LDT, UVMF_INVLPG};
 use core::sync::atomic::Ordering::SeqCst;
@@ -56,6 +56,17 @@ pub(super) fn ldt(s: &mut Suite, f: &mut Fixture) {
     s.check("ldt: mov fs with LDT entry 0 (flat data)", 0, load(0x07).0);
     s.check("ldt: a null LDT descriptor raises #GP(sel)", (GP << 16) | 0x14, pack(load(0x17)));
     s.check("ldt: a selector beyond the LDT limit raises #GP(sel)", (GP << 16) | 0x1C, pack(load(0x1F)));
+    // One batch writes LDT entry 2 and loads it into GS: the load must see
+    // the new descriptor (the hardware copy follows the write at once).
+    let mut list = [
+        super::hcalls::entry(N::UPDATE_DESCRIPTOR, &[(frame << 12) + 16, FLAT_DATA]),
+        super::hcalls::entry(N::SET_SEGMENT_BASE, &[3, 0x17]),
+    ];
+    s.check("ldt: multicall of update_descriptor then GS_USER_SEL", 0, super::hcalls::multicall(&mut list, 2));
+    s.check("ldt: ... the update_descriptor entry", 0, list[0].result as i64);
+    s.check("ldt: GS holds the LDT selector written in the same batch", 0x17, i64::from(gs_selector()));
+    let _ = call(N::SET_SEGMENT_BASE, &[3, 0]);
+    let _ = ud(2, 0);
     s.check("ldt: mov fs with the null selector", 0, load(0).0);
     s.check("ldt: SET_LDT again with the same arguments", 0, set_ldt(va, 3));
     s.check("ldt: SET_LDT of none", 0, set_ldt(0, 0));

@@ -393,6 +393,25 @@ pub fn write(va: u64, v: u64) {
     unsafe { (va as *mut u64).write_volatile(v) }
 }
 
+/// Loads `selector` into FS (may fault; use inside [`catch`]), then FS
+/// back to the null selector.
+pub fn load_fs(selector: u16) {
+    // SAFETY: the hypervisor never uses FS; a refused selector faults into
+    // the stubs and is recovered by `catch`.
+    unsafe {
+        core::arch::asm!("mov fs, {0:x}", "xor {0:e}, {0:e}", "mov fs, {0:x}", inout(reg) u64::from(selector) => _)
+    };
+}
+
+/// `pushfq; or TF; popfq; nop; nop`: the single-step #DB after the first
+/// `nop` ends it (use inside [`catch`]; the recovery leaves TF behind in
+/// the trap frame only).
+pub fn step_nop() {
+    // SAFETY: only RFLAGS.TF changes, and the #DB it raises is recovered
+    // by `catch`, which resumes with the flags of its own frame.
+    unsafe { core::arch::asm!("pushfq", "or qword ptr [rsp], 0x100", "popfq", "nop", "nop") };
+}
+
 /// Far call through `selector` (any offset: a call gate ignores it).
 pub fn far_call(selector: u16) {
     let target: [u32; 2] = [0, u32::from(selector)];

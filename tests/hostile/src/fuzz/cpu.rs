@@ -1,7 +1,8 @@
 //! The fuzzer's CPU-side generators: descriptor tables, traps and
 //! callbacks, segment bases, `iret` (kernel and user mode), `multicall`,
 //! console, version and scheduler calls, unknown hypercalls, privileged
-//! instructions, `fpu_taskswitch`, and probes through arena addresses.
+//! instructions, `fpu_taskswitch`, breakpoints and single steps, LDT
+//! segment loads, and probes through arena addresses.
 
 use super::*;
 
@@ -427,9 +428,87 @@ impl Fuzz<'_> {
         // `rep ins`/`rep outs` stay inside the scratch buffer.
         let string = code[..n].iter().any(|b| (0x6C..=0x6F).contains(b));
         let _ = arch::run_insn(&code[..n], regs, string);
-        // Whatever the instruction did to the virtual TS, no #NM later.
+        // Whatever the instruction did to the virtual TS, no #NM later,
+        // and no breakpoint it may have armed fires elsewhere.
         let _ = hc(5, [0, 0, 0, 0, 0]);
+        let _ = hc(8, [7, 0, 0, 0, 0]);
         false
+    }
+
+    /// A breakpoint on a word of our buffer (write or read/write, set with
+    /// `set_debugreg`, DR0–3 at random): our own write must raise exactly
+    /// that #DB with its DR6 bit, a hypercall writing the word must not
+    /// (the hypervisor's access is ignored); or a single step, which must
+    /// raise #DB with DR6.BS. DR7 and DR6 are cleared afterwards.
+    pub(super) fn breakpoints(&mut self) -> Verdict {
+        let _ = hc(8, [6, 0, 0, 0, 0]);
+        if self.rng.chance(64) {
+            let f = catch(arch::step_nop);
+            let dr6 = hc(9, [6, 0, 0, 0, 0]) as u64;
+            let _ = hc(8, [6, 0, 0, 0, 0]);
+            return match f.map(|f| f.vector) {
+                Some(1) if dr6 & (1 << 14) != 0 => Ok(()),
+                got => broke!("a single step gave fault {got:?}, DR6 {dr6:#x}"),
+            };
+        }
+        let n = self.rng.below(4);
+        let word = 8 + self.rng.below(56) as usize;
+        let va = self.bufs.page.as_ptr() as u64 + word as u64 * 8;
+        // R/W 01 (write) or 11 (read/write), LEN 10 (8 bytes), Ln.
+        let rw = self.rng.pick(&[1u64, 3]);
+        let dr7 = (((2 << 2) | rw) << (16 + 4 * n)) | (1 << (2 * n));
+        if hc(8, [n, va, 0, 0, 0]) != 0 || hc(8, [7, dr7, 0, 0, 0]) != 0 {
+            return broke!("set_debugreg refused a breakpoint on our own word {va:#x} (DR{n}, DR7 {dr7:#x})");
+        }
+        let verdict = (|| {
+            // submap_idx 0 in the low half, for get_features below.
+            let v = self.rng.next() << 32;
+            let f = catch(|| arch::write(va, v));
+            let dr6 = hc(9, [6, 0, 0, 0, 0]) as u64;
+            let _ = hc(8, [6, 0, 0, 0, 0]);
+            match f.map(|f| f.vector) {
+                Some(1) if dr6 & 0xF == 1 << n => {}
+                got => return broke!("a write to a watched word gave fault {got:?}, DR6 {dr6:#x}"),
+            }
+            // get_features writes its 8-byte answer into the word.
+            let f = catch(|| _ = hc(17, [6, va, 0, 0, 0]));
+            let dr6 = hc(9, [6, 0, 0, 0, 0]) as u64;
+            match f.map(|f| f.vector) {
+                None if dr6 & 0xF == 0 => Ok(()),
+                got => broke!("the hypervisor's write to a watched word gave fault {got:?}, DR6 {dr6:#x}"),
+            }
+        })();
+        let _ = hc(8, [7, 0, 0, 0, 0]);
+        let _ = hc(8, [6, 0, 0, 0, 0]);
+        verdict
+    }
+
+    /// `MMUEXT_SET_LDT` at an arena (or hostile) address, then loads of
+    /// random LDT selectors into FS: each either loads or raises #GP, #NP
+    /// or #PF (a page that is not mapped, or cannot be a descriptor page).
+    /// The LDT is sometimes left in place, so other generators meet its
+    /// descriptor pages (mapping them writable, unpinning, giving back).
+    pub(super) fn ldt(&mut self) -> Verdict {
+        let base = self.va();
+        let ents = self.rng.pick(&[1u64, 16, 512, 513, 8192]);
+        let op = [abi::mmu::MmuextOp { cmd: abi::mmu::MMUEXT_SET_LDT, pad: 0, arg1: base, arg2: ents }];
+        let r = self.hcall(26, [op.as_ptr() as u64, 1, 0, crate::env::SELF, 0]);
+        if r != 0 {
+            return Ok(());
+        }
+        for _ in 0..1 + self.rng.below(4) {
+            let index = if self.rng.chance(200) { self.rng.below(ents) } else { self.rng.below(8192) };
+            let sel = ((index << 3) | 4 | self.rng.below(4)) as u16;
+            match catch(|| arch::load_fs(sel)).map(|f| f.vector) {
+                None | Some(11 | 13 | 14) => {}
+                got => return broke!("a load of LDT selector {sel:#x} (LDT {base:#x}, {ents}) gave fault {got:?}"),
+            }
+        }
+        if self.rng.chance(128) {
+            let none = [abi::mmu::MmuextOp { cmd: abi::mmu::MMUEXT_SET_LDT, pad: 0, arg1: 0, arg2: 0 }];
+            let _ = self.hcall(26, [none.as_ptr() as u64, 1, 0, crate::env::SELF, 0]);
+        }
+        Ok(())
     }
 
     /// `fpu_taskswitch` with any argument (Xen's is an `int`: only the low

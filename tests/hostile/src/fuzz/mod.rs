@@ -389,6 +389,8 @@ impl<'e> Fuzz<'e> {
             93 => self.native_iretq(),
             94..=95 => self.timers(),
             96..=97 => self.evtchn(),
+            98 if self.rng.chance(128) => return self.breakpoints(),
+            98 => return self.ldt(),
             100..=107 => self.grant_op(),
             _ => self.probe(),
         };

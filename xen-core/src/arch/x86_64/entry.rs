@@ -151,6 +151,21 @@ guest_copy_plain_insn_tail:
 guest_copy_plain_fixup:
     mov eax, 1
     ret
+
+    // gs_load_checked(selector): 0, or 1 with GS null if the load faulted.
+    .global gs_load_checked
+gs_load_checked:
+    .global gs_load_insn
+gs_load_insn:
+    mov gs, di
+    xor eax, eax
+    ret
+    .global gs_load_fixup
+gs_load_fixup:
+    xor eax, eax
+    mov gs, ax
+    mov eax, 1
+    ret
 "#
 );
 
@@ -168,6 +183,20 @@ extern "C" {
     static guest_copy_plain_insn: u8;
     static guest_copy_plain_insn_tail: u8;
     static guest_copy_plain_fixup: u8;
+    fn gs_load_checked(selector: u64) -> u32;
+    static gs_load_insn: u8;
+    static gs_load_fixup: u8;
+}
+
+/// Loads GS with `selector` in ring 0; `false` (GS null) if the CPU
+/// refused it. The checks decide from the descriptors in guest memory,
+/// which a batch may have changed before the hardware copies are reloaded
+/// at its end (`update_descriptor` or `set_gdt` then `set_segment_base`
+/// in one multicall): a refusal then must not be a fault in the hypervisor.
+pub fn load_gs(selector: u16) -> bool {
+    // SAFETY: the hypervisor does not use GS; a #GP/#NP of the load is
+    // redirected by the exception handler to the fixup, which loads null.
+    unsafe { gs_load_checked(u64::from(selector)) == 0 }
 }
 
 /// Rust side of the CSTAR entry (a guest in compatibility mode) and of
@@ -285,6 +314,7 @@ pub fn copy_fixup(rip: u64) -> Option<u64> {
         (&raw const guest_copy_smap_insn_tail as u64, &raw const guest_copy_smap_fixup as u64),
         (&raw const guest_copy_plain_insn as u64, &raw const guest_copy_plain_fixup as u64),
         (&raw const guest_copy_plain_insn_tail as u64, &raw const guest_copy_plain_fixup as u64),
+        (&raw const gs_load_insn as u64, &raw const gs_load_fixup as u64),
     ];
     pairs.iter().find(|(insn, _)| *insn == rip).map(|(_, fix)| *fix)
 }

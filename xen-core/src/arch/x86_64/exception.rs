@@ -106,8 +106,9 @@ extern "C" fn xen_core_exception(frame: &mut TrapFrame) {
     if let Some(refused) = return_fault(frame) {
         super::run::return_faulted(refused);
     }
-    // A fault while copying to or from a guest pointer becomes an error.
-    if frame.vector == 14 || frame.vector == 13 {
+    // A fault while copying to or from a guest pointer, or of a checked
+    // GS load, becomes an error.
+    if matches!(frame.vector, 11 | 13 | 14) {
         if let Some(fixup) = super::entry::copy_fixup(frame.rip) {
             frame.rip = fixup;
             return;

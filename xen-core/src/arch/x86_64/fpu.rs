@@ -3,8 +3,9 @@
 //! switch of [`crate::domain::fpu`] is made of.
 
 use super::cpu;
-use crate::domain::fpu::{FpuHardware, FxsaveArea, CR0_TS};
+use crate::domain::fpu::{leaks_fpu_pointers, FpuHardware, FxsaveArea, CR0_TS};
 use core::arch::asm;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// CR0.MP: WAIT/FWAIT honour TS.
 const CR0_MP: u64 = 1 << 1;
@@ -23,6 +24,10 @@ pub const CR4_OSXMMEXCPT: u64 = 1 << 10;
 /// CPUID.1:EDX FXSR and SSE (architectural on x86_64; checked anyway).
 const CPUID1_EDX_FXSR_SSE: u32 = (1 << 24) | (1 << 25);
 
+/// The CPU keeps FIP/FDP/FOP across FXRSTOR unless an exception is
+/// pending (see [`leaks_fpu_pointers`]).
+static LEAKS_POINTERS: AtomicBool = AtomicBool::new(false);
+
 /// Sets CR0 and CR4 as an OS that uses the FPU does (EM clear, MP and NE
 /// set, TS clear; OSFXSR and OSXMMEXCPT set; AM as on Xen) and leaves the registers in
 /// the init state. `false` if the CPU lacks FXSR or SSE.
@@ -36,8 +41,16 @@ pub fn init() -> bool {
         cpu::set_cr0((cpu::cr0() & !(CR0_EM | CR0_TS)) | CR0_MP | CR0_NE | CR0_AM);
         cpu::set_cr4(cpu::cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
     }
+    let v = cpu::cpuid(0, 0);
+    let ext8 = (cpu::cpuid(0x8000_0000, 0).eax >= 0x8000_0008).then(|| cpu::cpuid(0x8000_0008, 0).ebx);
+    LEAKS_POINTERS.store(leaks_fpu_pointers([v.ebx, v.edx, v.ecx], ext8), Relaxed);
     Fpu.restore(&FxsaveArea::init());
     true
+}
+
+/// Whether each restore scrubs the x87 error pointers first.
+pub fn scrubs_pointers() -> bool {
+    LEAKS_POINTERS.load(Relaxed)
 }
 
 /// The boot CPU's FPU.
@@ -51,6 +64,16 @@ impl FpuHardware for Fpu {
         unsafe { asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack)) };
     }
     fn restore(&mut self, area: &FxsaveArea) {
+        if LEAKS_POINTERS.load(Relaxed) && area.needs_pointer_scrub() {
+            // SAFETY: TS is clear (the caller's order); FNCLEX clears any
+            // pending exception so FILD cannot raise one, FFREE empties
+            // ST(7) so the load cannot overflow the stack, and FILD reads
+            // 4 bytes of the area. It leaves FIP/FDP/FOP pointing at the
+            // hypervisor, and FXRSTOR below replaces every register.
+            unsafe {
+                asm!("fnclex", "ffree st(7)", "fild dword ptr [{}]", in(reg) area.0.as_ptr(), options(nostack, readonly))
+            };
+        }
         // SAFETY: as for `save`; the image is the init image or one FXSAVE
         // stored, so MXCSR has no reserved bit set and FXRSTOR cannot #GP.
         unsafe { asm!("fxrstor64 [{}]", in(reg) area.0.as_ptr(), options(nostack, readonly)) };

@@ -187,6 +187,24 @@ pub fn load_ldt(entries: usize, read: impl Fn(usize) -> Option<u64>) {
     unsafe { asm!("lldt {0:x}", in(reg) selector, options(nostack, preserves_flags)) };
 }
 
+/// Writes guest descriptor `index` of the loaded GDT (`ldt` false) or LDT
+/// into the hardware copy, checked as a full load checks it; an index
+/// beyond what is loaded is ignored (the next load sees the frame anyway).
+pub fn write_entry(ldt: bool, index: usize, desc: u64) {
+    let d = hardware_descriptor(desc);
+    // SAFETY: one CPU; the guest area of the GDT and the LDT table are
+    // only read by the CPU on segment loads, which come after this.
+    unsafe {
+        if ldt {
+            if index < LDT_LOADED.load(core::sync::atomic::Ordering::Relaxed) {
+                (*core::ptr::addr_of_mut!(LDT)).0[index] = d;
+            }
+        } else if index < GUEST_ENTRIES.load(core::sync::atomic::Ordering::Relaxed) {
+            (*core::ptr::addr_of_mut!(GDT)).0[index] = d;
+        }
+    }
+}
+
 /// Descriptor `i` of the LDT loaded now (0 beyond it).
 pub fn loaded_ldt_entry(i: usize) -> u64 {
     if i >= LDT_LOADED.load(core::sync::atomic::Ordering::Relaxed) {

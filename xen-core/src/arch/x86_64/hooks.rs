@@ -99,6 +99,9 @@ impl MmHooks for ArchHooks {
     fn fpu_ts_changed(&mut self, _: DomId) {
         self.pending |= PENDING_FPU_TS;
     }
+    fn descriptor_written(&mut self, _: DomId, ldt: bool, index: usize, desc: u64) {
+        super::gdt::write_entry(ldt, index, desc);
+    }
     fn debugregs_changed(&mut self, _: DomId) {
         self.pending |= PENDING_DEBUGREG;
     }

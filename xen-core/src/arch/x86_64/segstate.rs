@@ -79,7 +79,9 @@ pub fn apply(load: SegLoad) {
             SegLoad::ShadowGs(b) => cpu::wrmsr(MSR_KERNEL_GS_BASE, b),
             SegLoad::UserGsSelector { selector, base } => {
                 let kernel = cpu::rdmsr(MSR_GS_BASE);
-                asm!("mov gs, {0:x}", in(reg) selector, options(nostack, preserves_flags));
+                if !super::entry::load_gs(selector) {
+                    log::warn!("set_segment_base: GS selector {selector:#x} refused by the CPU (descriptor tables not reloaded yet); GS is null");
+                }
                 cpu::wrmsr(MSR_GS_BASE, kernel);
                 cpu::wrmsr(MSR_KERNEL_GS_BASE, base);
             }

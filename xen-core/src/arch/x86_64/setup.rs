@@ -131,6 +131,9 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     if !super::fpu::init() {
         fatal(format_args!("the CPU lacks FXSR or SSE, which every x86_64 CPU has"));
     }
+    if super::fpu::scrubs_pointers() {
+        log::info!("FPU: this CPU keeps x87 error pointers across FXRSTOR; each restore scrubs them");
+    }
     super::debugregs::init();
     // check= recounts every frame's references in heap vectors.
     let max_pfn = desc.usable().map(|r| r.end.0.div_ceil(4096)).max().unwrap_or(0);
