@@ -41,12 +41,14 @@
 //! the full worked example.
 
 mod cpu;
+mod events;
 mod grant;
 mod memory;
 mod system;
 mod time;
 
 pub use cpu::*;
+pub use events::*;
 pub use grant::*;
 pub use memory::*;
 pub use system::*;

@@ -86,4 +86,27 @@ pub(super) fn wrappers(s: &mut Suite) {
         "wrapper errno names print",
         Errno::EBUSY.name() == Some("EBUSY") && Errno::from_rax(-16) == Err(Errno::EBUSY),
     );
+
+    // Event channels through the wrappers: a loopback channel, then gone.
+    let unbound = guest::alloc_unbound(DomId::SELF, DomId::SELF);
+    s.check("wrapper alloc_unbound to itself", 0, rax(unbound));
+    let remote = unbound.unwrap_or(0);
+    let local = guest::bind_interdomain(DomId::SELF, remote);
+    s.check("wrapper bind_interdomain to its own unbound port", 0, rax(local));
+    let local = local.unwrap_or(0);
+    s.truth(
+        "wrapper status of the bound port is interdomain",
+        guest::status(DomId::SELF, local).is_ok_and(|st| st.status == abi::event_channel::EVTCHNSTAT_INTERDOMAIN),
+    );
+    s.check("wrapper unmask", 0, rax(guest::unmask(local)));
+    s.check("wrapper bind_vcpu to vCPU 0", 0, rax(guest::bind_vcpu(local, 0)));
+    s.check("wrapper set_priority under 2-level", ENOSYS, rax(guest::set_priority(local, 7)));
+    s.check("wrapper close", 0, rax(guest::close(local)));
+    s.check("wrapper close of the peer", 0, rax(guest::close(remote)));
+    s.check("wrapper send on a closed port", EINVAL, rax(guest::send(local)));
+    s.check("wrapper close of a closed port", EINVAL, rax(guest::close(local)));
+    let ipi = guest::bind_ipi(0);
+    s.check("wrapper bind_ipi", 0, rax(ipi));
+    let _ = guest::close(ipi.unwrap_or(0));
+    s.check("wrapper bind_ipi to a vCPU that does not exist", -2, rax(guest::bind_ipi(7)));
 }
