@@ -181,6 +181,18 @@
 //!   and CLTS act as `fpu_taskswitch`.
 //! * **L1TF.** Not-present entries are not inspected (Xen may switch a
 //!   domain to shadow paging for them).
+//! * **A guest's own `iretq` under QEMU 7.2's SMAP bug.** A PV guest runs
+//!   in ring 3, so its `iretq` reads the frame as a user access; QEMU 7.2
+//!   TCG checks it as a supervisor access and, with SMAP on, faults it
+//!   (#PF with U/S clear on a present page). Xen needs SMAP off there.
+//!   xen-core keeps SMAP on and recognizes exactly that fault (a read of a
+//!   present page, U/S clear, raised by `REX.W iretq` in ring 3 with CR2
+//!   inside the 40-byte frame), then does the `iretq` for the guest with
+//!   ring-3 rules: the frame is read as the guest would read it (a frame
+//!   it cannot read gets the #PF a correct CPU raises, U/S set), IF stays
+//!   set, IOPL and NT cannot be popped, CS and SS need RPL 3 and pass the
+//!   `iret` hypercall's descriptor checks, and a bad frame gets IRETQ's
+//!   #GP/#NP/#SS at the `iretq` itself. On a correct CPU this never runs.
 //! * **Writable page tables.** `vm_assist(VMASST_TYPE_writable_pagetables)`
 //!   is accepted, but writes to read-only page tables are not emulated: the
 //!   guest receives the page fault.
