@@ -2,7 +2,7 @@
 //! memory safety depends on.
 
 use super::call;
-use crate::console::CONSOLEIO_WRITE;
+use crate::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
 use crate::hypercall::HypercallNr;
 use crate::sched::{SchedShutdown, SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD};
 use crate::version::*;
@@ -14,6 +14,19 @@ use crate::Errno;
 /// `EFAULT` if the buffer is not readable by the hypervisor.
 pub fn console_write(bytes: &[u8]) -> Result<(), Errno> {
     call(HypercallNr::CONSOLE_IO, [CONSOLEIO_WRITE, bytes.len() as u64, bytes.as_ptr() as u64, 0, 0]).map(|_| ())
+}
+
+/// Reads console input into `buf` (`console_io(CONSOLEIO_read)`):
+/// returns how many bytes were waiting (0 if none). Only the hardware
+/// domain has console input; it arrives after Ctrl-A three times on the
+/// serial console, with `VIRQ_CONSOLE` sent for each key.
+///
+/// # Errors
+/// `EPERM` for an unprivileged domain, `EFAULT` for a buffer the
+/// hypervisor cannot write.
+pub fn console_read(buf: &mut [u8]) -> Result<usize, Errno> {
+    let n = call(HypercallNr::CONSOLE_IO, [CONSOLEIO_READ, buf.len() as u64, buf.as_mut_ptr() as u64, 0, 0])?;
+    Ok(n as usize)
 }
 
 /// `console_io(CONSOLEIO_WRITE)` with an arbitrary pointer, returning raw

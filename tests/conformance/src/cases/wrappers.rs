@@ -109,4 +109,6 @@ pub(super) fn wrappers(s: &mut Suite) {
     s.check("wrapper bind_ipi", 0, rax(ipi));
     let _ = guest::close(ipi.unwrap_or(0));
     s.check("wrapper bind_ipi to a vCPU that does not exist", -2, rax(guest::bind_ipi(7)));
+    let mut input = [0u8; 16];
+    s.by_privilege("wrapper console_read with nothing typed", 0, EPERM, rax(guest::console_read(&mut input)));
 }
