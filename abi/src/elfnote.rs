@@ -41,5 +41,7 @@ pub const XEN_ELFNOTE_INIT_P2M: u32 = 15;
 pub const XEN_ELFNOTE_MOD_START_PFN: u32 = 16;
 /// Supported feature bitmap.
 pub const XEN_ELFNOTE_SUPPORTED_FEATURES: u32 = 17;
-/// PVH entry (not for PV).
+/// PVH entry: the 32-bit GUEST-PHYSICAL entry point of a PVH kernel,
+/// entered with EBX pointing at [`crate::hvm_start_info::HvmStartInfo`]
+/// (not used for PV; xen-core does not boot PVH guests yet).
 pub const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;

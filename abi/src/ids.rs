@@ -15,6 +15,13 @@ pub struct Mfn(pub u64);
 #[repr(transparent)]
 pub struct Pfn(pub u64);
 
+/// A guest frame number: a 4 KiB frame of a translated (PVH) guest's
+/// guest-physical address space. The hypervisor turns it into an [`Mfn`]
+/// through the domain's p2m; the guest never sees machine frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct Gfn(pub u64);
+
 /// A guest virtual address, as passed in hypercall pointer arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[repr(transparent)]
@@ -49,6 +56,13 @@ impl DomId {
 impl Mfn {
     /// Machine address of the first byte of this frame.
     pub const fn to_maddr(self) -> u64 {
+        self.0 << crate::PAGE_SHIFT
+    }
+}
+
+impl Gfn {
+    /// Guest-physical address of the first byte of this frame.
+    pub const fn to_gpa(self) -> u64 {
         self.0 << crate::PAGE_SHIFT
     }
 }

@@ -36,6 +36,7 @@
 //! | `physdev_op` (33) | `set_iopl`, `set_iobitmap`; other commands `-ENOSYS` |
 //! | `event_channel_op` (32) | every command of [`event_channel`]: `bind_interdomain`, `bind_virq`, `bind_pirq` (no pirq is ever mapped: `-EPERM`, or `-EINVAL` past `nr_pirqs`), `close`, `send`, `status`, `alloc_unbound`, `bind_ipi`, `bind_vcpu`, `unmask`, `reset` (and `reset_cont`: `-EBUSY`, no reset is ever in progress), and the FIFO ABI's `init_control`, `expand_array`, `set_priority`; the 2-level ABI until `init_control` succeeds. Upcalls to the event callback with Xen's frame and `evtchn_upcall_mask` rules; `VIRQ_TIMER`, `VIRQ_DEBUG` (per vCPU), `VIRQ_CONSOLE`, `VIRQ_DOM_EXC` (global, domain 0's) |
 //! | `grant_table_op` (20) | `map_grant_ref` (host maps by VA or with `GNTMAP_contains_pte` by PTE machine address, device maps), `unmap_grant_ref`, `unmap_and_replace`, `copy`, `setup_table`, `query_size`, `set_version` (v1 and v2), `get_version`, `get_status_frames`, `swap_grant_ref`; Xen's `GNTST_*` statuses and errno; batches preempted and continued; `dump_table`, `transfer`, `cache_flush` `-ENOSYS` (see [`grant_table`]) |
+//! | `hvm_op` (34) | not yet: there are no PVH domains, so `-ENOSYS`; [`hvm`] and [`hvm_start_info`] are types only |
 //! | everything else | `-ENOSYS` |
 //!
 //! ## What isolation xen-core guarantees
@@ -293,6 +294,8 @@ pub mod errno;
 pub mod event_channel;
 pub mod grant_table;
 pub mod guide;
+pub mod hvm;
+pub mod hvm_start_info;
 pub mod hypercall;
 pub mod ids;
 pub mod memory;
@@ -317,7 +320,7 @@ pub mod version;
 pub mod vm_assist;
 
 pub use errno::Errno;
-pub use ids::{DomId, GuestVa, Mfn, Pfn};
+pub use ids::{DomId, Gfn, GuestVa, Mfn, Pfn};
 
 /// Size of a page and of a machine frame on x86_64.
 pub const PAGE_SIZE: u64 = 4096;
