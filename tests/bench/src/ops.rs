@@ -61,6 +61,9 @@ fn errno_name(rc: i64) -> &'static str {
 pub struct Bench {
     overhead: u64,
     failed: bool,
+    /// `only=KEY` on the command line: run that row alone (for an
+    /// instruction trace of one operation).
+    only: Option<&'static str>,
 }
 
 impl Bench {
@@ -68,6 +71,9 @@ impl Bench {
     /// then [`ITERATIONS`] times; prints the row with `regions` empty-region
     /// costs subtracted from each sample and the figures divided by `per`.
     pub fn row(&mut self, key: &str, per: u64, regions: u64, mut f: impl FnMut() -> Sample) {
+        if self.only.is_some_and(|o| o != key) {
+            return;
+        }
         let mut v = [0u64; ITERATIONS];
         match f() {
             Sample::Ticks(_) => {}
@@ -148,7 +154,8 @@ pub fn run(si: &'static StartInfo) -> ! {
         overhead.min,
         overhead.max
     );
-    let mut b = Bench { overhead: overhead.median, failed: false };
+    let only = si.cmdline().split_whitespace().find_map(|w| w.strip_prefix("only="));
+    let mut b = Bench { overhead: overhead.median, failed: false, only };
     hypercall_rows(&mut b, on_xen_core);
     mmu_rows(&mut b, &mut f);
     reservation_rows(&mut b, &mut f);

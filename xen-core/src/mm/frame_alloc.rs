@@ -1,14 +1,28 @@
-//! The machine-frame allocator.
+//! The machine-frame allocator, and the scrub state of every free frame.
 //!
 //! It starts from the usable RAM ranges of the boot memory map minus every
 //! reserved range (the first MiB, the hypervisor image, the multiboot2
 //! modules and boot information). Fresh frames are handed out in ascending
-//! order from those ranges; freed frames go onto an intrusive free list
+//! order from those ranges; freed frames go onto intrusive free lists
 //! threaded through the frames themselves, so the allocator needs no
 //! metadata of its own and allocation is O(1) with no heap.
 //!
-//! Invariants: a frame is in at most one of {a free range, the free list,
-//! handed out}; a reserved frame is never in a free range.
+//! Scrubbing happens when the CPU has nothing else to do (the idle loop,
+//! and the TSC calibration's PIT wait at boot), not on the allocation path:
+//! [`FrameAllocator::scrub_some`] zeroes freed frames (the *dirty* list,
+//! moving them to the *clean* list) and then the never-used frames at the
+//! front of each range (each range's scrubbed prefix grows). The guarantee
+//! that no frame carries data between domains is kept by
+//! [`FrameAllocator::alloc_zeroed`], the allocation every frame a domain
+//! gets comes from: it hands out a clean frame when there is one, and
+//! otherwise scrubs the frame before handing it out. A clean frame on the
+//! list is zero except its first word (the link), which is cleared when it
+//! is taken.
+//!
+//! Invariants: a frame is in at most one of {a free range, the dirty list,
+//! the clean list, handed out}; a reserved frame is never in a free range;
+//! every frame on the clean list and in a range's scrubbed prefix is zero
+//! (but the clean list's links).
 
 use super::{PhysAddr, PhysMemory, PhysRange};
 use crate::util::FixedVec;
@@ -20,11 +34,13 @@ pub const MAX_RANGES: usize = 64;
 /// The first MiB of RAM holds firmware structures and is never handed out.
 pub const LOW_MEMORY_END: u64 = 0x10_0000;
 
-/// A half-open range of frames `[start, end)`.
+/// A half-open range of frames `[start, end)`, of which `[start, clean)`
+/// has been scrubbed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct FrameSpan {
     start: u64,
     end: u64,
+    clean: u64,
 }
 
 /// Why the allocator could not be built.
@@ -40,51 +56,87 @@ pub enum FrameAllocError {
 #[derive(Debug)]
 pub struct FrameAllocator {
     spans: FixedVec<FrameSpan, MAX_RANGES>,
-    free_list: Option<Mfn>,
+    /// Freed frames not scrubbed yet.
+    dirty: Option<Mfn>,
+    /// Freed frames scrubbed since (zero but their link word).
+    clean: Option<Mfn>,
     free_frames: u64,
     total_frames: u64,
 }
 
-/// Sentinel stored in the last frame of the free list.
+/// Sentinel stored in the last frame of a free list.
 const LIST_END: u64 = u64::MAX;
 
 impl FrameAllocator {
     /// Builds the allocator over `usable` minus `reserved` (and minus the
-    /// first MiB). Partial frames at range edges are left out.
+    /// first MiB). Partial frames at range edges are left out. No frame
+    /// counts as scrubbed yet: RAM holds whatever firmware and loader left.
     pub fn new(usable: &[PhysRange], reserved: &[PhysRange]) -> Result<Self, FrameAllocError> {
         let mut spans: FixedVec<FrameSpan, MAX_RANGES> = FixedVec::new();
         for range in usable {
             let (first, end) = range.frames_inside();
             let first = first.0.max(LOW_MEMORY_END / abi::PAGE_SIZE);
             if first < end.0 {
-                insert_span(&mut spans, FrameSpan { start: first, end: end.0 })?;
+                insert_span(&mut spans, FrameSpan { start: first, end: end.0, clean: first })?;
             }
         }
         for range in reserved {
             let (first, end) = range.frames_touched();
-            remove_span(&mut spans, FrameSpan { start: first.0, end: end.0 })?;
+            remove_span(&mut spans, FrameSpan { start: first.0, end: end.0, clean: first.0 })?;
+        }
+        for s in spans.as_mut_slice() {
+            s.clean = s.start;
         }
         let total: u64 = spans.as_slice().iter().map(|s| s.end - s.start).sum();
         if total == 0 {
             return Err(FrameAllocError::NoUsableMemory);
         }
-        Ok(FrameAllocator { spans, free_list: None, free_frames: total, total_frames: total })
+        Ok(FrameAllocator { spans, dirty: None, clean: None, free_frames: total, total_frames: total })
     }
 
-    /// Takes one frame. Its contents are whatever was there before; callers
-    /// that hand it to a domain must scrub it.
+    /// Takes one frame for the hypervisor's own use. Its contents are
+    /// whatever was there before (freed frames not scrubbed yet are taken
+    /// first, so scrubbed ones stay for domains): a frame a domain gets
+    /// comes from [`Self::alloc_zeroed`] instead.
     pub fn alloc(&mut self, mem: &impl PhysMemory) -> Option<Mfn> {
-        if let Some(head) = self.free_list {
-            let next = mem.read_u64(PhysAddr::of_mfn(head));
-            self.free_list = if next == LIST_END { None } else { Some(Mfn(next)) };
+        if let Some(head) = pop(&mut self.dirty, mem) {
+            self.free_frames -= 1;
+            return Some(head);
+        }
+        if let Some(head) = pop(&mut self.clean, mem) {
             self.free_frames -= 1;
             return Some(head);
         }
         self.alloc_contiguous(1)
     }
 
+    /// Takes one frame filled with zeroes: a scrubbed one when there is
+    /// one (the clean list, then a range's scrubbed prefix), else a dirty
+    /// or fresh one, scrubbed here before it is handed out.
+    pub fn alloc_zeroed(&mut self, mem: &mut impl PhysMemory) -> Option<Mfn> {
+        if let Some(head) = pop(&mut self.clean, mem) {
+            self.free_frames -= 1;
+            // The rest of the frame was scrubbed when it joined the list.
+            mem.write_u64(PhysAddr::of_mfn(head), 0);
+            return Some(head);
+        }
+        if let Some(span) = self.spans.as_slice().iter().position(|s| s.clean > s.start) {
+            let s = &mut self.spans.as_mut_slice()[span];
+            let mfn = Mfn(s.start);
+            s.start += 1;
+            if s.start == s.end {
+                self.spans.remove(span);
+            }
+            self.free_frames -= 1;
+            return Some(mfn);
+        }
+        let mfn = self.alloc(mem)?;
+        mem.zero_frame(mfn);
+        Some(mfn)
+    }
+
     /// Takes `count` physically contiguous fresh frames (never from the free
-    /// list), returning the first.
+    /// lists), returning the first. Their contents are unknown.
     pub fn alloc_contiguous(&mut self, count: u64) -> Option<Mfn> {
         if count == 0 {
             return None;
@@ -93,6 +145,7 @@ impl FrameAllocator {
         let span = &mut self.spans.as_mut_slice()[index];
         let first = span.start;
         span.start += count;
+        span.clean = span.clean.max(span.start);
         if span.start == span.end {
             self.spans.remove(index);
         }
@@ -100,13 +153,37 @@ impl FrameAllocator {
         Some(Mfn(first))
     }
 
-    /// Returns a frame. The caller guarantees it was handed out by this
-    /// allocator and is no longer used; the frame table enforces that.
+    /// Returns a frame, to be scrubbed before anyone gets it again. The
+    /// caller guarantees it was handed out by this allocator and is no
+    /// longer used; the frame table enforces that.
     pub fn free(&mut self, mfn: Mfn, mem: &mut impl PhysMemory) {
-        let next = self.free_list.map_or(LIST_END, |m| m.0);
-        mem.write_u64(PhysAddr::of_mfn(mfn), next);
-        self.free_list = Some(mfn);
+        push(&mut self.dirty, mfn, mem);
         self.free_frames += 1;
+    }
+
+    /// Scrubs up to `max` free frames that are not scrubbed yet: freed
+    /// ones first, then never-used ones. Returns how many it scrubbed
+    /// (fewer than `max` only when every free frame is scrubbed).
+    pub fn scrub_some(&mut self, mem: &mut impl PhysMemory, max: u64) -> u64 {
+        let mut done = 0;
+        while done < max {
+            if let Some(mfn) = pop(&mut self.dirty, mem) {
+                mem.zero_frame(mfn);
+                push(&mut self.clean, mfn, mem);
+            } else if let Some(s) = self.spans.as_mut_slice().iter_mut().find(|s| s.clean < s.end) {
+                mem.zero_frame(Mfn(s.clean));
+                s.clean += 1;
+            } else {
+                break;
+            }
+            done += 1;
+        }
+        done
+    }
+
+    /// Whether some free frame is not scrubbed yet.
+    pub fn has_unscrubbed(&self) -> bool {
+        self.dirty.is_some() || self.spans.as_slice().iter().any(|s| s.clean < s.end)
     }
 
     /// Frames currently available.
@@ -118,6 +195,20 @@ impl FrameAllocator {
     pub fn total_frames(&self) -> u64 {
         self.total_frames
     }
+}
+
+/// Takes the head of an intrusive list.
+fn pop(list: &mut Option<Mfn>, mem: &impl PhysMemory) -> Option<Mfn> {
+    let head = (*list)?;
+    let next = mem.read_u64(PhysAddr::of_mfn(head));
+    *list = if next == LIST_END { None } else { Some(Mfn(next)) };
+    Some(head)
+}
+
+/// Puts `mfn` at the head of an intrusive list.
+fn push(list: &mut Option<Mfn>, mfn: Mfn, mem: &mut impl PhysMemory) {
+    mem.write_u64(PhysAddr::of_mfn(mfn), list.map_or(LIST_END, |m| m.0));
+    *list = Some(mfn);
 }
 
 /// Adds a span, merging with overlapping or touching neighbours.
@@ -149,12 +240,14 @@ fn remove_span(spans: &mut FixedVec<FrameSpan, MAX_RANGES>, hole: FrameSpan) -> 
         spans.remove(i);
         if s.start < hole.start {
             spans
-                .insert(i, FrameSpan { start: s.start, end: hole.start })
+                .insert(i, FrameSpan { start: s.start, end: hole.start, clean: s.start })
                 .map_err(|_| FrameAllocError::TooFragmented)?;
             i += 1;
         }
         if hole.end < s.end {
-            spans.insert(i, FrameSpan { start: hole.end, end: s.end }).map_err(|_| FrameAllocError::TooFragmented)?;
+            spans
+                .insert(i, FrameSpan { start: hole.end, end: s.end, clean: hole.end })
+                .map_err(|_| FrameAllocError::TooFragmented)?;
             i += 1;
         }
     }
@@ -247,9 +340,143 @@ mod tests {
         assert_eq!(a.alloc(&mem), Some(x));
     }
 
+    /// Fills frames `[first, first + n)` with a non-zero pattern, as RAM
+    /// left by firmware or by a domain would be.
+    fn soil(mem: &mut FakeMemory, first: u64, n: u64, tag: u64) {
+        for f in first..first + n {
+            for w in 0..512 {
+                mem.write_u64(PhysAddr((f << 12) + w * 8), tag | f << 16 | w | 1);
+            }
+        }
+    }
+
+    fn is_zero(mem: &FakeMemory, mfn: Mfn) -> bool {
+        (0..512).all(|w| mem.read_u64(PhysAddr(mfn.to_maddr() + w * 8)) == 0)
+    }
+
+    #[test]
+    fn a_freed_frame_not_scrubbed_yet_is_scrubbed_before_it_is_handed_out_again() {
+        let mut a = FrameAllocator::new(&[PhysRange::new(MIB, 2 * MIB)], &[]).unwrap();
+        let mut mem = FakeMemory::default();
+        let x = a.alloc_zeroed(&mut mem).unwrap();
+        soil(&mut mem, x.0, 1, 0xd0 << 56);
+        a.free(x, &mut mem);
+        // Nothing is scrubbed yet, so the next frame is scrubbed on the way out.
+        let y = a.alloc_zeroed(&mut mem).unwrap();
+        assert_eq!(y, x, "the dirty frame is reused first");
+        assert!(is_zero(&mem, y), "a domain's data reached the next owner");
+    }
+
+    #[test]
+    fn never_used_frames_are_scrubbed_before_a_domain_gets_them() {
+        let mut a = FrameAllocator::new(&[PhysRange::new(MIB, MIB + 8 * 4096)], &[]).unwrap();
+        let mut mem = FakeMemory::default();
+        soil(&mut mem, MIB >> 12, 8, 0xf1 << 56);
+        for _ in 0..8 {
+            let m = a.alloc_zeroed(&mut mem).unwrap();
+            assert!(is_zero(&mem, m), "boot-time contents of {m:?} reached a domain");
+        }
+        assert_eq!(a.alloc_zeroed(&mut mem), None);
+    }
+
+    #[test]
+    fn idle_scrubbing_takes_the_scrub_off_the_allocation_path() {
+        let mut a = FrameAllocator::new(&[PhysRange::new(MIB, MIB + 4 * 4096)], &[]).unwrap();
+        let mut mem = FakeMemory::default();
+        soil(&mut mem, MIB >> 12, 4, 0xf1 << 56);
+        let x = a.alloc_zeroed(&mut mem).unwrap();
+        soil(&mut mem, x.0, 1, 0xd0 << 56);
+        a.free(x, &mut mem);
+        assert!(a.has_unscrubbed());
+        // The freed frame and the three never-used ones; then nothing is left.
+        assert_eq!(a.scrub_some(&mut mem, 10), 4);
+        assert!(!a.has_unscrubbed());
+        assert_eq!(a.scrub_some(&mut mem, 10), 0);
+        for _ in 0..4 {
+            let before = mem.writes;
+            let m = a.alloc_zeroed(&mut mem).unwrap();
+            assert!(mem.writes - before <= 1, "only the list link is cleared");
+            assert!(is_zero(&mem, m));
+        }
+        assert_eq!(a.free_frames(), 0);
+    }
+
+    #[test]
+    fn hypervisor_allocations_take_dirty_frames_first_and_leave_scrubbed_ones_for_domains() {
+        let mut a = FrameAllocator::new(&[PhysRange::new(MIB, MIB + 4 * 4096)], &[]).unwrap();
+        let mut mem = FakeMemory::default();
+        let x = a.alloc(&mem).unwrap();
+        let y = a.alloc(&mem).unwrap();
+        a.free(x, &mut mem);
+        a.scrub_some(&mut mem, 1);
+        a.free(y, &mut mem);
+        assert_eq!(a.alloc(&mem), Some(y), "the dirty one");
+        assert_eq!(a.alloc_zeroed(&mut mem), Some(x), "the scrubbed one");
+    }
+
+    #[test]
+    fn contiguous_runs_taken_from_a_scrubbed_prefix_keep_the_rest_of_it_scrubbed() {
+        let mut a = FrameAllocator::new(&[PhysRange::new(MIB, MIB + 8 * 4096)], &[]).unwrap();
+        let mut mem = FakeMemory::default();
+        soil(&mut mem, MIB >> 12, 8, 0xf1 << 56);
+        a.scrub_some(&mut mem, 3);
+        let run = a.alloc_contiguous(2).unwrap();
+        soil(&mut mem, run.0, 2, 0xd0 << 56);
+        let before = mem.writes;
+        let m = a.alloc_zeroed(&mut mem).unwrap();
+        assert_eq!((m.0, mem.writes - before), (run.0 + 2, 0), "the third scrubbed frame, as it is");
+        let n = a.alloc_zeroed(&mut mem).unwrap();
+        assert!(is_zero(&mem, n), "past the prefix it is scrubbed on the way out");
+    }
+
     fn ranges() -> impl Strategy<Value = Vec<PhysRange>> {
         prop::collection::vec((0u64..64 * MIB, 1u64..8 * MIB), 0..8)
             .prop_map(|v| v.into_iter().map(|(s, l)| PhysRange::new(s, s + l)).collect())
+    }
+
+    proptest! {
+        /// Random sequences of allocation (for a domain or for the
+        /// hypervisor), frees, writes into held frames and idle scrubbing,
+        /// over RAM that starts soiled: every frame handed out for a domain
+        /// is all zeroes, whoever held it before, and the counts are exact.
+        #[test]
+        fn no_frame_ever_carries_data_to_its_next_domain(
+            ops in prop::collection::vec((0u8..5, 0usize..64), 0..300),
+        ) {
+            const N: u64 = 24;
+            let mut a = FrameAllocator::new(&[PhysRange::new(MIB, MIB + N * 4096)], &[]).unwrap();
+            let mut mem = FakeMemory::default();
+            soil(&mut mem, MIB >> 12, N, 0xf1 << 56);
+            let mut held: Vec<u64> = Vec::new();
+            for (op, arg) in ops {
+                match op {
+                    0 => if let Some(m) = a.alloc_zeroed(&mut mem) {
+                        prop_assert!(is_zero(&mem, m), "frame {:#x} handed to a domain with data in it", m.0);
+                        prop_assert!(!held.contains(&m.0));
+                        soil(&mut mem, m.0, 1, (arg as u64) << 56);
+                        held.push(m.0);
+                    },
+                    1 => if let Some(m) = a.alloc(&mem) {
+                        prop_assert!(!held.contains(&m.0));
+                        soil(&mut mem, m.0, 1, 0x77 << 56);
+                        held.push(m.0);
+                    },
+                    2 => if let Some(m) = a.alloc_contiguous(arg as u64 % 3 + 1) {
+                        for f in m.0..m.0 + arg as u64 % 3 + 1 {
+                            prop_assert!(!held.contains(&f));
+                            soil(&mut mem, f, 1, 0x66 << 56);
+                            held.push(f);
+                        }
+                    },
+                    3 => if !held.is_empty() {
+                        let f = held.swap_remove(arg % held.len());
+                        a.free(Mfn(f), &mut mem);
+                    },
+                    _ => { a.scrub_some(&mut mem, arg as u64 % 5); }
+                }
+                prop_assert_eq!(a.free_frames() + held.len() as u64, N);
+            }
+        }
     }
 
     proptest! {

@@ -223,9 +223,8 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
     }
     let mut list: alloc::vec::Vec<Mfn> = alloc::vec::Vec::with_capacity(nr_pages as usize + 1);
     for _ in 0..=nr_pages {
-        let Some(m) = hv.mm.hooks.frames.alloc(&DirectMap) else { return fail(&"out of memory") };
-        // Scrubbed before the domain gets it.
-        DirectMap.zero_frame(m);
+        // Zero: mostly frames scrubbed during the TSC calibration's wait.
+        let Some(m) = hv.mm.hooks.frames.alloc_zeroed(&mut DirectMap) else { return fail(&"out of memory") };
         list.push(m);
     }
     let privileged = index == 0;

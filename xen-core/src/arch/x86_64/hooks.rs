@@ -115,8 +115,11 @@ impl MmHooks for ArchHooks {
         Some(&self.refusals)
     }
     fn alloc_extent(&mut self, order: u32) -> Option<Mfn> {
-        let first =
-            if order == 0 { self.frames.alloc(&DirectMap)? } else { self.frames.alloc_contiguous(1 << order)? };
+        if order == 0 {
+            // Zero, from the frames idle time scrubbed when there are any.
+            return self.frames.alloc_zeroed(&mut DirectMap);
+        }
+        let first = self.frames.alloc_contiguous(1 << order)?;
         // Scrubbed before the domain gets them.
         for j in 0..1u64 << order {
             DirectMap.zero_frame(Mfn(first.0 + j));

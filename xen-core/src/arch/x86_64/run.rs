@@ -456,6 +456,9 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
     }
 }
 
+/// Frames the idle loop scrubs between two looks at interrupts and timers.
+const IDLE_SCRUB_FRAMES: u64 = 16;
+
 /// Nothing is runnable: halt until a blocked domain's time comes or an
 /// event wakes it, then enter it. Ends the run when no domain is left,
 /// or when every one left is blocked with nothing that could wake it.
@@ -480,6 +483,14 @@ fn idle(hv: &mut Hypervisor) -> GuestContext {
                 }
             }
             finish(hv);
+        }
+        // Idle time scrubs free frames first, a few at a time, looking at
+        // interrupts and timers between batches (one batch is ~8 K
+        // instructions), so allocations find them scrubbed.
+        if hv.mm.hooks.frames.scrub_some(hv.mm.mem, IDLE_SCRUB_FRAMES) != 0 {
+            timer::poll_interrupts();
+            console_keys(hv);
+            continue;
         }
         timer::program(next);
         timer::idle_wait();
