@@ -21,6 +21,7 @@ pub mod event;
 pub mod grant;
 pub mod hypercall;
 pub mod mm;
+pub mod p2m;
 pub mod sched;
 pub mod scheduler;
 pub mod time;
