@@ -194,9 +194,19 @@
 //!   set, IOPL and NT cannot be popped, CS and SS need RPL 3 and pass the
 //!   `iret` hypercall's descriptor checks, and a bad frame gets IRETQ's
 //!   #GP/#NP/#SS at the `iretq` itself. On a correct CPU this never runs.
-//! * **Writable page tables.** `vm_assist(VMASST_TYPE_writable_pagetables)`
-//!   is accepted, but writes to read-only page tables are not emulated: the
-//!   guest receives the page fault.
+//! * **Writable page tables** follow Xen: with
+//!   `vm_assist(VMASST_TYPE_writable_pagetables)` on, a guest-kernel store
+//!   that faults on a present read-only page which is one of the domain's
+//!   own L1 tables in use is emulated. The store must be naturally aligned
+//!   at the faulting address; a store of 1, 2 or 4 bytes is merged into the
+//!   8-byte entry, and the entry is checked and adjusted exactly as
+//!   `mmu_update` would (a refused entry, or anything else, is the guest's
+//!   page fault, unchanged). L2-L4 tables are never written this way.
+//!   Difference: Xen's emulator takes any instruction that writes memory;
+//!   xen-core takes the ones kernels write entries with: `mov` (88/89,
+//!   C6/C7), `xchg`, `cmpxchg` (a failed comparison writes nothing and
+//!   loads the accumulator), `and`/`or` (80/81/83, 08/09, 20/21) and
+//!   `bts`/`btr`, with any prefixes; other writers get the page fault.
 //! * **Guest user mode** follows Xen: `iret` to a CS with RPL 3 loads the
 //!   user root (`MMUEXT_NEW_USER_BASEPTR`; none crashes the domain) and
 //!   swaps the GS bases; SYSCALL in user mode goes to the

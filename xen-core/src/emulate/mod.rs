@@ -9,6 +9,8 @@
 //! * [`cr`]: virtual CR0.TS, CR4, CR2.
 //! * [`dr`]: the virtual debug registers (also `set_debugreg`).
 //! * [`ports`]: I/O permission and what each port does.
+//! * [`store`], [`pte_write`]: decoding a store, and emulating it into a
+//!   page table the guest maps read-only (writable page tables).
 //!
 //! Pure: everything the machine holds comes through [`Platform`], so the
 //! whole emulator runs on the host in unit tests and under cargo-fuzz.
@@ -18,6 +20,8 @@ pub mod decoder;
 pub mod dr;
 pub mod msr_policy;
 pub mod ports;
+pub mod pte_write;
+pub mod store;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,8 @@
 //!   [`model`] (frame table, domains, reference operations), [`pte`] (entry
 //!   bit rules), [`validate`] (table validation and devalidation),
 //!   [`entry_update`], [`mmu_update`], [`mmuext`], [`update_va`] (the
-//!   request semantics), [`reservation`] (the balloon), [`exchange`]
+//!   request semantics), [`ptwr`] (the L1 tables writable-page-table
+//!   emulation writes), [`reservation`] (the balloon), [`exchange`]
 //!   (`XENMEM_exchange`), [`teardown`] and
 //!   [`check`] (the invariant checker).
 //! * [`refusal`]: the rule behind each refusal, for the debug log.
@@ -32,6 +33,7 @@ pub mod page_info;
 pub mod phys;
 pub mod phys_mem;
 pub mod pte;
+pub mod ptwr;
 pub mod refusal;
 pub mod requests;
 pub mod reservation;

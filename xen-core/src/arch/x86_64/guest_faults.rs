@@ -1,7 +1,8 @@
 //! Exceptions raised by guests: privileged-instruction emulation
 //! ([`crate::emulate`], forced CPUID included), the extension hypercall
-//! entries, `int $n`, #NM under the virtual CR0.TS, and bouncing the rest
-//! to the guest's trap table.
+//! entries, `int $n`, #NM under the virtual CR0.TS, kernel stores into
+//! read-only L1 tables (writable page tables), and bouncing the rest to
+//! the guest's trap table.
 
 use super::cpu;
 use super::emul_platform::ArchPlatform;
@@ -14,8 +15,10 @@ use crate::domain::fpu::{DeviceNotAvailable, FpuHardware};
 use crate::domain::native_iret::{complete_iretq, is_spurious_iretq_fault, Completed};
 use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::{reg, GuestContext};
+use crate::emulate::pte_write::{self, NotEmulated, SegBases};
 use crate::emulate::{emulate, Outcome};
 use crate::hypercall::{Action, GuestMemory};
+use crate::mm::ptwr::GuestL1s;
 use crate::mm::{PhysAddr, PhysMemory};
 use crate::sched::Domain;
 use abi::GuestVa;
@@ -109,6 +112,11 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
             if is_spurious_iretq_fault(ctx.error_code, &code, cr2, ctx.rsp) {
                 return native_iretq(hv, i, ctx, cr2);
             }
+            if !user && is_ptwr_candidate(ctx.error_code, d_mut(i).vcpu.vm_assist) {
+                if let Some(action) = ptwr(hv, i, ctx, cr2, &roots) {
+                    return action;
+                }
+            }
             let d = d_mut(i);
             d.vcpu.emul.cr2 = cr2;
             DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), cr2);
@@ -121,6 +129,43 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
     }
     let err = has_error_code(vector).then_some(ctx.error_code);
     deliver(d, &roots, ctx, vector, err)
+}
+
+/// Whether a kernel-mode #PF may be a write to a page table the guest
+/// maps read-only, to emulate: the guest enabled writable page tables and
+/// the fault is a write to a present page (no reserved bit, no fetch).
+fn is_ptwr_candidate(error_code: u64, vm_assist: u64) -> bool {
+    const P: u64 = 1;
+    const W: u64 = 2;
+    const RSVD: u64 = 8;
+    const FETCH: u64 = 16;
+    vm_assist & (1 << abi::vm_assist::VMASST_TYPE_WRITABLE_PAGETABLES) != 0
+        && error_code & (P | W | RSVD | FETCH) == P | W
+}
+
+/// Emulates the kernel's store at `cr2` into one of its L1 tables
+/// ([`crate::emulate::pte_write`]); `None` if it is not one, and the guest
+/// gets its page fault.
+fn ptwr(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, cr2: u64, roots: &Roots) -> Option<Action> {
+    let (code, n) = crate::emulate::fetch(&mut ArchPlatform { hv, i }, ctx.rip);
+    let v = &d_mut(i).vcpu;
+    let seg = SegBases { fs: v.fs_base, gs: v.gs_base_kernel };
+    let single_step = ctx.rflags & (1 << 8) != 0;
+    let mut l1s = GuestL1s { mm: &mut hv.mm, dom: abi::DomId(i as u16) };
+    if let Err(why) = pte_write::emulate(&code[..n], ctx, cr2, seg, &mut l1s) {
+        if why != NotEmulated::NotATable {
+            log::debug!("domain {i}: write to {cr2:#x} at {:#x} not emulated: {why:?}", ctx.rip);
+        }
+        return None;
+    }
+    if !single_step {
+        return Some(Action::Continue);
+    }
+    // As after any emulated instruction: the single step's #DB.
+    let d = d_mut(i);
+    d.vcpu.emul.dr.note_emulated_debug(crate::emulate::dr::DR6_BS);
+    hv.mm.hooks.pending |= super::hooks::PENDING_DEBUGREG;
+    Some(deliver(d, roots, ctx, 1, None))
 }
 
 /// A #GP naming LDT selector `ctx.error_code` (TI set, not IDT/EXT) whose

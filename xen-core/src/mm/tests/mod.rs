@@ -9,6 +9,7 @@ mod mmu_update_rows;
 mod mmuext_rows;
 mod preemption;
 mod properties;
+mod ptwr_tests;
 mod refusal_rules;
 mod reservation_tests;
 mod teardown_tests;
