@@ -17,7 +17,7 @@ HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
 DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M ping=1:1,3 share" --module "$(GUEST) name=demo1 mem=16M watch=5 pong=0,3 share"
 
-.PHONY: all setup build lint run new-guest run-guest test test-host test-qemu conformance conformance-xen xen-image bench bench-compare fuzz fuzz-guest doc clean
+.PHONY: all setup build lint run new-guest run-guest test test-host test-qemu conformance conformance-xen xen-image bench bench-compare fuzz fuzz-guest doc clean linux linux-fetch linux-initramfs linux-dom0 linux-domu linux-xen
 
 all: build
 
@@ -89,8 +89,8 @@ xen-image:
 conformance-xen: build xen-image
 	target/release/xen-compare $(HV) $(CONFORMANCE) build/xen-4.17
 
-test-qemu: build
-	$(CARGO) test -p xen-tests --features qemu
+test-qemu: build linux-initramfs
+	XEN_LINUX_KERNEL=$(LINUX_KERNEL) XEN_LINUX_INITRD=$(LINUX_INITRD) $(CARGO) test -p xen-tests --features qemu
 
 test: test-host test-qemu conformance-xen
 
@@ -156,6 +156,82 @@ fuzz-guest: build
 	    "$$(echo "$$t1 - $$t0" | bc | cut -c1-6) s wall:" \
 	    "$$(grep -a -o 'Test result: [A-Z]*' build/fuzz-$$s.log | sort | uniq -c | tr -s ' ' | paste -sd,) (build/fuzz-$$s.log)"; \
 	done; exit $$fail
+
+# Linux guests (issue 12): Debian bookworm's kernel and static busybox,
+# fetched with `apt-get download` (never installed) and cached under
+# build/linux/; the initramfs is built by our own cpio writer (xen-linux).
+# The pins, in this one place: LINUX_PKG is the package linux-image-amd64
+# depends on (checked and printed by linux-fetch). Only the kernel and the
+# two modules /init loads (xenfs and xen-privcmd) are unpacked from the
+# image package (dpkg-deb --fsys-tarfile): `dpkg-deb -x` would write its
+# 400 MB of modules; busybox-static is unpacked whole with `dpkg-deb -x`.
+#   make linux         both xen-core boots (domain 0; domain 1 beside a
+#                      guest-kernel domain 0), then Xen 4.17 with the same
+#                      kernel and initramfs, each console in full, then the
+#                      wall times side by side
+#   make linux-dom0 | linux-domu | linux-xen   one of them
+# LINUX_MEM is the Linux domain's memory (Xen's dom0_mem too).
+LINUX_PKG       := linux-image-6.1.0-57-amd64
+LINUX_VERSION   := 6.1.192-3
+BUSYBOX_VERSION := 1:1.35.0-4+deb12u1+b1
+LINUX_KVER      := $(patsubst linux-image-%,%,$(LINUX_PKG))
+LINUX_DIR       := build/linux
+LINUX_KERNEL    := $(LINUX_DIR)/boot/vmlinuz-$(LINUX_KVER)
+LINUX_KO        := $(LINUX_DIR)/lib/modules/$(LINUX_KVER)/kernel/drivers/xen
+LINUX_INITRD    := $(LINUX_DIR)/initramfs.cpio
+LINUX_MEM       ?= 256
+XEN_LINUX       := target/release/xen-linux
+linux-fetch: setup
+	@mkdir -p $(LINUX_DIR)
+	@dep=$$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $$2; exit }'); \
+	echo "make: Linux guest kernel: $(LINUX_PKG) $(LINUX_VERSION) (linux-image-amd64 now depends on $${dep:-?}), busybox-static $(BUSYBOX_VERSION)"; \
+	fetch() { \
+	  ls $(LINUX_DIR)/$$1_*$$3_amd64.deb >/dev/null 2>&1 && return 0; \
+	  echo "make: apt-get download $$1=$$2 into $(LINUX_DIR)/"; \
+	  ( cd $(LINUX_DIR) && apt-get download -q "$$1=$$2" 2>/dev/null ) || \
+	  { if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; $$sudo apt-get update -qq && \
+	    ( cd $(LINUX_DIR) && apt-get download -q "$$1=$$2" ); } || \
+	  { echo "make: $$1=$$2 is not in the archive any more: update the pin in the Makefile"; return 1; }; \
+	}; \
+	fetch $(LINUX_PKG) $(LINUX_VERSION) $(LINUX_VERSION) && \
+	fetch busybox-static $(BUSYBOX_VERSION) $(lastword $(subst :, ,$(BUSYBOX_VERSION)))
+	@test -e $(LINUX_KERNEL) -a -e $(LINUX_KO)/xenfs/xenfs.ko || \
+	  dpkg-deb --fsys-tarfile $(LINUX_DIR)/$(LINUX_PKG)_$(LINUX_VERSION)_amd64.deb | \
+	  tar -x -C $(LINUX_DIR) ./boot/vmlinuz-$(LINUX_KVER) ./lib/modules/$(LINUX_KVER)/kernel/drivers/xen/xenfs/xenfs.ko \
+	    ./lib/modules/$(LINUX_KVER)/kernel/drivers/xen/xen-privcmd.ko
+	@test -e $(LINUX_DIR)/bin/busybox || dpkg-deb -x $(LINUX_DIR)/busybox-static_*_amd64.deb $(LINUX_DIR)
+
+linux-initramfs: linux-fetch
+	$(CARGO) build -q --release -p xen-tools
+	$(XEN_LINUX) initramfs $(LINUX_INITRD) $(LINUX_DIR)/bin/busybox $(LINUX_KO)/xen-privcmd.ko $(LINUX_KO)/xenfs/xenfs.ko
+
+# Each boot's console goes to the terminal and to $(LINUX_DIR)/NAME.out;
+# `m` (the hypervisor's memory table) is typed when /init has ballooned down.
+LINUX_RUN = $(QEMU_LOCK) $(RUN) $(HV) --direct --memory 512 --verdicts --timeout 180 \
+	  --keys-on "$$($(XEN_LINUX) print balloon-mark)=m"
+LINUX_MODULES = --module "$(LINUX_KERNEL) name=linux mem=$(LINUX_MEM)M $$($(XEN_LINUX) print cmdline)" \
+	  --module "$(LINUX_INITRD) ramdisk"
+linux-dom0: build linux-initramfs
+	$(LINUX_RUN) --log $(LINUX_DIR)/dom0.log $(LINUX_MODULES) 2>&1 | tee $(LINUX_DIR)/dom0.out; exit $${PIPESTATUS[0]}
+
+linux-domu: build linux-initramfs
+	$(LINUX_RUN) --log $(LINUX_DIR)/domu.log --module "$(GUEST) name=dom0 mem=16M" $(LINUX_MODULES) 2>&1 | \
+	  tee $(LINUX_DIR)/domu.out; exit $${PIPESTATUS[0]}
+
+linux-xen: build linux-initramfs xen-image
+	$(QEMU_LOCK) $(XEN_LINUX) xen build/xen-4.17 $(LINUX_KERNEL) $(LINUX_INITRD) --dom0-mem $(LINUX_MEM) \
+	  --log $(LINUX_DIR)/xen.log 2>&1 | tee $(LINUX_DIR)/xen.out; exit $${PIPESTATUS[0]}
+
+linux: build linux-initramfs xen-image
+	@fail=0; for t in dom0 domu xen; do $(MAKE) -s --no-print-directory linux-$$t || fail=1; done; \
+	echo; echo "make linux: $(LINUX_PKG) $(LINUX_VERSION), $(LINUX_MEM) MiB, wall time from QEMU's start:"; \
+	for d in 0 1; do t=$$([ $$d = 0 ] && echo dom0 || echo domu); \
+	  v=$$(grep -a -o -m1 "(d$$d) Test result: [A-Z]*" $(LINUX_DIR)/$$t.log 2>/dev/null | cut -d' ' -f2-); \
+	  printf '  xen-core, Linux as domain %s: %s; /init: %s\n' $$d \
+	    "$$(grep -a -o 'QEMU exited: .*after [0-9.]* s' $(LINUX_DIR)/$$t.out | sed 's/QEMU exited: //')" "$${v:-no verdict}"; \
+	done; \
+	printf '  Xen 4.17, Linux as dom0: %s\n' "$$(grep -a -o 'Xen 4.17: .*after [0-9.-]* s' $(LINUX_DIR)/xen.out | sed 's/Xen 4.17: //')"; \
+	exit $$fail
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p xen-core-pv-abi

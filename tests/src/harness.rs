@@ -14,6 +14,8 @@ pub enum Phase {
     Banner,
     /// Waiting for guest `n` to start.
     GuestStart(usize),
+    /// Waiting for the run's milestone `n` ([`Run::milestones`]).
+    Milestone(usize),
     /// Waiting for QEMU to exit.
     Result,
 }
@@ -27,6 +29,9 @@ pub struct Phases {
     pub guest_start: Duration,
     /// From the last milestone to QEMU's exit.
     pub result: Duration,
+    /// The whole run, whatever the phases allow: past it the run times out
+    /// in the phase it is in.
+    pub total: Duration,
 }
 
 impl Default for Phases {
@@ -35,6 +40,7 @@ impl Default for Phases {
             banner: Duration::from_secs(30),
             guest_start: Duration::from_secs(30),
             result: Duration::from_secs(90),
+            total: Duration::from_secs(600),
         }
     }
 }
@@ -79,6 +85,10 @@ pub struct Run {
     pub qemu_extra: Vec<String>,
     /// QEMU's own loader (the default) or GRUB.
     pub boot: BootPath,
+    /// After the last guest has started: texts that must appear in the
+    /// serial log in this order, each within its timeout of the one
+    /// before (a long guest boot, judged phase by phase). None by default.
+    pub milestones: Vec<(String, Duration)>,
 }
 
 /// What happened.
@@ -129,6 +139,7 @@ impl Run {
             phases: Phases::default(),
             qemu_extra: Vec::new(),
             boot: default_boot(),
+            milestones: Vec::new(),
         }
     }
 
@@ -164,32 +175,45 @@ impl Run {
         };
 
         let mut phase = Phase::Banner;
-        let mut deadline = Instant::now() + self.phases.banner;
+        let started = Instant::now();
+        let mut deadline = started + self.phases.banner;
+        // Where the next milestone is looked for: after the previous one.
+        let mut milestone_from = 0;
+        let after_guests = |m: usize| if m < self.milestones.len() { Phase::Milestone(m) } else { Phase::Result };
         let (exit, timed_out) = loop {
-            let serial = std::fs::read_to_string(&log).unwrap_or_default();
+            let serial = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
             // Advance through every milestone already visible.
             loop {
                 let next = match phase {
                     Phase::Banner if serial.contains("(XEN) xen-core ") => {
-                        Some(if self.expected_guests > 0 { Phase::GuestStart(0) } else { Phase::Result })
+                        Some(if self.expected_guests > 0 { Phase::GuestStart(0) } else { after_guests(0) })
                     }
                     Phase::GuestStart(n) if serial.contains(&format!("Starting domain {n} ")) => {
-                        Some(if n + 1 < self.expected_guests { Phase::GuestStart(n + 1) } else { Phase::Result })
+                        Some(if n + 1 < self.expected_guests { Phase::GuestStart(n + 1) } else { after_guests(0) })
                     }
+                    Phase::Milestone(m) => serial.get(milestone_from..).and_then(|rest| {
+                        let at = rest.find(self.milestones[m].0.as_str())?;
+                        milestone_from += at + self.milestones[m].0.len();
+                        Some(after_guests(m + 1))
+                    }),
                     _ => None,
                 };
                 match next {
                     Some(p) => {
                         phase = p;
                         deadline = Instant::now()
-                            + if p == Phase::Result { self.phases.result } else { self.phases.guest_start };
+                            + match p {
+                                Phase::Result => self.phases.result,
+                                Phase::Milestone(m) => self.milestones[m].1,
+                                _ => self.phases.guest_start,
+                            };
                     }
                     None => break,
                 }
             }
             match child.try_wait() {
                 Ok(Some(status)) => break (Some(decode_exit(status)), None),
-                Ok(None) if Instant::now() > deadline => {
+                Ok(None) if Instant::now() > deadline.min(started + self.phases.total) => {
                     let _ = child.kill();
                     let _ = child.wait();
                     break (None, Some(phase));
@@ -198,7 +222,7 @@ impl Run {
                 Err(e) => return harness_error(format!("waiting for QEMU: {e}")),
             }
         };
-        let serial = std::fs::read_to_string(&log).unwrap_or_default();
+        let serial = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
         let results = parse_results(&serial);
         let mut stderr = String::new();
         if let Some(mut e) = child.stderr.take() {

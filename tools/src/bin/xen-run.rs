@@ -4,7 +4,7 @@
 //! ```text
 //! xen-run [--memory MIB] [--cmdline "HV OPTIONS"] [--log FILE] [--iso FILE | --direct]
 //!         [--timeout SECS] [--qemu-arg ARG]... [--verdicts [--allow-skip]]
-//!         HYPERVISOR [--module "PATH CMDLINE"]...
+//!         [--keys-on TEXT=KEYS]... HYPERVISOR [--module "PATH CMDLINE"]...
 //! ```
 //! `--direct` skips the ISO and GRUB: QEMU's own multiboot1 loader
 //! (`-kernel`/`-initrd`) starts the hypervisor, about half a second sooner.
@@ -16,16 +16,23 @@
 //!
 //! `--module "PATH ramdisk"` passes PATH as the initial ramdisk of the
 //! kernel module before it (it is not a domain and prints no verdict).
+//!
+//! `--keys-on TEXT=KEYS` types KEYS on the serial console once TEXT shows
+//! up in the log (a debug key at a script's cue: `m`, the memory table);
+//! the terminal's own keys then do not reach QEMU. The wall time from
+//! QEMU's start to its exit is printed with the exit.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use xen_tools::iso::{domains_of, IsoSpec, ModuleSpec};
+use xen_tools::keys::KeysOn;
 use xen_tools::qemu::{decode_exit, BootPath, QemuConfig};
 use xen_tools::verdict::{exit_status, judge, parse_results, GuestsVerdict};
 
 fn usage() -> ExitCode {
-    eprintln!("usage: xen-run [--memory MIB] [--cmdline OPTS] [--log FILE] [--iso FILE | --direct] [--timeout SECS] [--qemu-arg ARG]... [--verdicts [--allow-skip]] HYPERVISOR [--module \"PATH CMDLINE\"]...");
+    eprintln!("usage: xen-run [--memory MIB] [--cmdline OPTS] [--log FILE] [--iso FILE | --direct] [--timeout SECS] [--qemu-arg ARG]... [--verdicts [--allow-skip]] [--keys-on TEXT=KEYS]... HYPERVISOR [--module \"PATH CMDLINE\"]...");
     ExitCode::from(2)
 }
 
@@ -36,6 +43,7 @@ fn main() -> ExitCode {
     let mut hypervisor = None;
     let mut modules = Vec::new();
     let mut qemu_extra = Vec::new();
+    let mut keys_on = Vec::new();
     let (mut verdicts, mut allow_skip) = (false, false);
     let mut boot = BootPath::Grub;
     while let Some(a) = args.next() {
@@ -58,6 +66,10 @@ fn main() -> ExitCode {
             },
             "--module" => match value() {
                 Some(v) => modules.push(ModuleSpec::parse(&v)),
+                None => return usage(),
+            },
+            "--keys-on" => match value().as_deref().and_then(KeysOn::parse) {
+                Some(k) => keys_on.push(k),
                 None => return usage(),
             },
             "--direct" => boot = BootPath::Direct,
@@ -87,9 +99,14 @@ fn main() -> ExitCode {
     cfg.memory_mib = memory;
     cfg.console = true;
     // Debug keys (`m`) only from an interactive terminal.
-    cfg.keyboard = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    cfg.keyboard = keys_on.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stdin());
     cfg.extra = qemu_extra;
-    let mut child = match cfg.command().spawn() {
+    let mut command = cfg.command();
+    if !keys_on.is_empty() {
+        command.stdin(std::process::Stdio::piped());
+    }
+    let started = Instant::now();
+    let mut child = match command.spawn() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("xen-run: starting qemu-system-x86_64: {e}");
@@ -97,7 +114,16 @@ fn main() -> ExitCode {
         }
     };
     let deadline = Instant::now() + Duration::from_secs(timeout);
+    let mut keys_in = child.stdin.take();
     let status = loop {
+        if let Some(stdin) = keys_in.as_mut() {
+            let serial = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+            for k in keys_on.iter_mut() {
+                if let Some(keys) = k.due(&serial) {
+                    let _ = stdin.write_all(keys).and_then(|()| stdin.flush());
+                }
+            }
+        }
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) if Instant::now() > deadline => {
@@ -113,7 +139,11 @@ fn main() -> ExitCode {
         }
     };
     let kind = decode_exit(status);
-    eprintln!("xen-run: QEMU exited: {kind:?} (serial log: {})", log.display());
+    eprintln!(
+        "xen-run: QEMU exited: {kind:?} after {:.1} s (serial log: {})",
+        started.elapsed().as_secs_f64(),
+        log.display()
+    );
     let guests = verdicts.then(|| {
         let serial = std::fs::read_to_string(&log).unwrap_or_default();
         judge(&parse_results(&serial), expected_guests, allow_skip)
