@@ -24,6 +24,7 @@ pub mod mm;
 pub mod p2m;
 pub mod sched;
 pub mod scheduler;
+pub mod shadow;
 pub mod time;
 pub mod util;
 pub mod verdict;

@@ -23,7 +23,7 @@ pub mod refs;
 pub mod table;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use abi::{Gfn, Mfn};
 pub use entry::{Order, P2mEntry, P2mType, Rights};
