@@ -173,7 +173,8 @@ fn write_start_info<M: PhysMemory, H: MmHooks>(
     // store_mfn/store_evtchn (56, 64) stay 0: there is no store. The
     // console union (72–83) is `console.domU` {mfn, evtchn} for a domain
     // with a ring; domain 0's `console.dom0` {info_off, info_size} stays
-    // 0 as Xen leaves it without a VGA console.
+    // 0: there is no VGA console to describe (Xen 4.17 describes its VGA
+    // text console there, info_off 1168, info_size 40).
     mm.mem.write_bytes(PhysAddr(base), START_INFO_MAGIC);
     let words = [
         (32, layout.nr_pages),
