@@ -15,7 +15,7 @@ GUEST        := $(BARE)/guest-kernel
 RUN          := target/release/xen-run
 HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
-DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M ping=1:1,3 share" --module "$(GUEST) name=demo1 mem=16M watch=5 pong=0,3 share"
+DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M ping=1:2,3 share" --module "$(GUEST) name=demo1 mem=16M watch=5 pong=0,3 share"
 
 .PHONY: all setup build lint run new-guest run-guest test test-host test-qemu conformance conformance-xen xen-image bench bench-compare fuzz fuzz-guest doc clean linux linux-fetch linux-initramfs linux-dom0 linux-domu linux-xen
 

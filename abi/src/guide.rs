@@ -43,6 +43,7 @@
 //! | the initial ramdisk | next page | only with a `ramdisk` module; start_info `mod_start`/`mod_len` |
 //! | the p2m list | next page | `nr_pages` u64 MFNs, PFN order; start_info `mfn_list` |
 //! | start_info | next page | RSI at entry; [`crate::start_info::StartInfo`] |
+//! | the console ring | next page | every domain but domain 0: start_info `console_mfn`, [`crate::console::XenconsInterface`]; where Xen's PV builder puts it, less the xenstore page before it (no store) |
 //! | bootstrap page tables | `pt_base`, `nr_pt_frames` frames | L4 first; mapped **read-only** |
 //! | boot stack | the page after the tables | **one page**; RSP starts at its top |
 //! | free frames | up to the end of the region | mapped read-write, unused |

@@ -109,6 +109,34 @@
 //!   is pressed three times, which switches input to domain 0
 //!   (`CONSOLEIO_read`, `VIRQ_CONSOLE`) and back; Xen switches input to
 //!   domain 0 at the end of its boot.
+//! * **Console rings, served by the hypervisor (an extension: no console
+//!   daemon).** Every domain but domain 0 gets a console page
+//!   ([`console::XenconsInterface`], Xen's `io/console.h`) and an event
+//!   channel, in start_info's `console_mfn`/`console_evtchn` as Xen's
+//!   toolstack gives a domU; the page is the one after start_info (see the
+//!   [guide](guide#the-start-of-day-layout)). The port is unbound with
+//!   remote domain `DOMID_XEN` (0x7FF2): `EVTCHNOP_status` says
+//!   `EVTCHNSTAT_unbound`, and it is port 1 (Xen's toolstack gives store 1
+//!   and console 2, bound by xenconsoled). xen-core itself drains the `out`
+//!   ring: at each `EVTCHNOP_send` on that port, at every hypervisor timer
+//!   interrupt and idle wake-up (so a guest that never notifies is still
+//!   printed, a little later) and when the domain dies. Its output is
+//!   filtered, split into lines and prefixed `(dN)` as `console_io`'s; it
+//!   is at most 2048 bytes per drain, and a ring whose `out_prod` is more
+//!   than 2048 ahead of `out_cons` (wrapping) is left alone (logged once)
+//!   until the guest puts its indices right, as xenconsoled does. The
+//!   hypervisor holds a writable-type reference on the page for the
+//!   domain's life: it cannot become a page table or descriptor page
+//!   (refused as for any page mapped writable), and a
+//!   `decrease_reservation` of it frees it only once the domain is gone.
+//!   Input is not served: `in_cons`/`in_prod` stay 0 (serial input is the
+//!   debug keys' or domain 0's). Domain 0 keeps `console_io` and no ring:
+//!   its `console.dom0` {`info_off`, `info_size`} is 0, as xen-core drives
+//!   no VGA console (Xen 4.17 describes its VGA text console there:
+//!   `info_off` 1168, `info_size` 40, even under QEMU's `-vga none`). **No store:** `store_mfn` and `store_evtchn`
+//!   are 0 in every domain's start_info until a xenstore exists, so a
+//!   guest that needs one (Linux's xenbus) sees none and goes on without
+//!   it. `console_io` writes keep working for every domain.
 //! * **Event channels.** Each domain has at most 1024 ports (0 … 1023,
 //!   Xen's default `max_event_channels=1023` for guests; Xen's domain 0 may
 //!   have more) and one vCPU, so `vcpu` ≥ 1 is `-ENOENT`. Ports become

@@ -1,7 +1,8 @@
 //! An interdomain event-channel ping-pong. Until a store exists, the two
 //! domains learn the port from their command lines: the answering domain
-//! (`pong=DOM,N`) allocates an unbound port for domain DOM, which is port 1
-//! in a fresh domain (ports are handed out lowest first); the asking domain
+//! (`pong=DOM,N`) allocates an unbound port for domain DOM, which is port 2
+//! in a fresh domain other than domain 0 (ports are handed out lowest
+//! first, and port 1 is its console ring's); the asking domain
 //! (`ping=DOM:PORT,N`) binds to that port (retrying, yielding, while the
 //! other side has not allocated it yet) and sends N pings, each answered
 //! before the next. Events arrive through the event callback

@@ -17,14 +17,21 @@ mod evtchn_demo;
 #[cfg(target_os = "none")]
 mod isolation_modes;
 #[cfg(target_os = "none")]
+mod ring_test;
+#[cfg(target_os = "none")]
 mod sharing;
 #[cfg(target_os = "none")]
 mod story;
 #[cfg(target_os = "none")]
 mod timekeeping;
 
+// Every domain but domain 0 prints through its console ring from the
+// first line on (domain 0 keeps console_io).
 #[cfg(target_os = "none")]
-guest_rt::guest! { name: "guest-kernel", main: |boot| story::run(boot.start_info()) }
+guest_rt::guest! { name: "guest-kernel", main: |boot| {
+    let ring = guest_rt::console_ring::use_ring(&boot);
+    story::run(boot.start_info(), ring)
+} }
 
 // The trap stubs (guest_kernel::arch) call this by name.
 #[cfg(target_os = "none")]

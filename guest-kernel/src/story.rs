@@ -8,6 +8,7 @@ use abi::{guest, Errno};
 use core::sync::atomic::{AtomicU64, Ordering};
 use guest_kernel::arch::x86_64::{mem, traps, user};
 use guest_kernel::say;
+use guest_rt::console_ring::{NoRing, Ring};
 
 /// Virtual address of the page left unmapped on purpose.
 static HOLE: AtomicU64 = AtomicU64::new(0);
@@ -51,7 +52,7 @@ fn pfn_of_mfn(mfn: u64, nr_pages: u64) -> Option<u64> {
 }
 
 /// Runs the story. Never returns.
-pub fn run(si: &'static StartInfo) -> ! {
+pub fn run(si: &'static StartInfo, ring: Result<Ring, NoRing>) -> ! {
     // 1. Banner.
     let (major, minor) = guest::version();
     say!(
@@ -63,6 +64,16 @@ pub fn run(si: &'static StartInfo) -> ! {
     );
     if !si.magic_ok() {
         fail("bad start_info magic");
+    }
+    match ring {
+        Ok(r) => say!(
+            "guest-kernel: console: printing through its console ring (mfn {:#x}, pfn {}, event channel {}), served by the hypervisor",
+            r.mfn.0,
+            r.pfn.0,
+            r.port
+        ),
+        Err(NoRing::InitialDomain) => say!("guest-kernel: console: domain 0 prints with console_io"),
+        Err(why) => say!("guest-kernel: console: no console ring ({why:?}); printing with console_io"),
     }
     if si.mod_len != 0 {
         say!(
@@ -177,6 +188,11 @@ pub fn run(si: &'static StartInfo) -> ! {
     let idle = arg("idle=").and_then(|r| r.parse::<u32>().ok()).unwrap_or(3);
     let sleep = arg("sleep=").and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
     crate::timekeeping::idle_step(SHARED_INFO_VA.load(Ordering::Relaxed), idle, sleep);
+    // Optional: abusing its own console ring (`ring-test`).
+    if si.cmdline().split_ascii_whitespace().any(|t| t == "ring-test") {
+        let Ok(r) = ring else { fail("ring-test needs a console ring (a domain other than 0)") };
+        crate::ring_test::run(r, SHARED_INFO_VA.load(Ordering::Relaxed));
+    }
 
     // 6. Three user tasks, preempted by the kernel's tick, then done.
     user_tasks(new_l4)

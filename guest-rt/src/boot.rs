@@ -4,7 +4,8 @@
 //! At entry the domain builder has mapped one contiguous region from
 //! [`VIRT_BASE`]: PFN *n* at `VIRT_BASE + n × 4096`, holding in order the
 //! kernel image, the initial ramdisk (if any), the p2m list, the start_info
-//! page, the bootstrap page tables (mapped read-only) and the one-page boot
+//! page, the console ring page (every domain but domain 0; see
+//! [`crate::console_ring`]), the bootstrap page tables (mapped read-only) and the one-page boot
 //! stack. The mapping continues over whole 4 MiB (at least 512 KiB past the
 //! boot stack), so the frames after the stack are mapped, writable and
 //! unused; every frame of the domain arrives zeroed. [`Layout`] computes

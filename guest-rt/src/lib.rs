@@ -45,7 +45,9 @@
 //!   console, then shut the domain down with `SHUTDOWN_crash`.
 //! * **Console**: [`print!`] and [`println!`] write through
 //!   [`console::write_bytes`], a line per hypercall (`console_io`), or
-//!   through a sink installed with [`console::set_sink`].
+//!   through a sink installed with [`console::set_sink`];
+//!   [`console_ring::use_ring`] installs the console ring start_info names
+//!   (every domain but domain 0 has one), a line per ring notification.
 //! * **Linker script**: `pv-guest.ld`, put on the link search path by this
 //!   crate's build script and selected by `guest-build.rs`.
 //! * **Memory**: [`Boot`] (start_info, p2m, M2P, the [`boot::Layout`]),
@@ -63,6 +65,7 @@
 mod arch;
 pub mod boot;
 pub mod console;
+pub mod console_ring;
 pub mod mm;
 pub mod notes;
 

@@ -18,7 +18,7 @@ fn assert_contains(serial: &str, needle: &str) {
 fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
     let mut run = Run::new("demo_two_guests");
     run.modules = vec![
-        guest("name=demo0 mem=32M balloon=16M,8M,24M,32M ping=1:1,3 share"),
+        guest("name=demo0 mem=32M balloon=16M,8M,24M,32M ping=1:2,3 share"),
         guest("name=demo1 mem=16M watch=5 pong=0,3 share"),
     ];
     run.expected_guests = 2;
@@ -99,15 +99,16 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
         "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3",
     );
     assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5 pong=0,3 share'");
-    // The interdomain ping-pong: domain 1 opens port 1 for domain 0, which
-    // binds to it and pings three times, each answered by an upcall.
+    // The interdomain ping-pong: domain 1 opens port 2 for domain 0 (its
+    // port 1 is its console ring's), which binds to it and pings three
+    // times, each answered by an upcall.
     for line in [
-        "(d1) evtchn: port 1 open for domain 0; answering 3 pings",
-        "(d0) evtchn: bound local port 1 to domain 1 port 1; 3 pings",
-        "(d1) evtchn: pong 1 sent on port 1",
+        "(d1) evtchn: port 2 open for domain 0; answering 3 pings",
+        "(d0) evtchn: bound local port 1 to domain 1 port 2; 3 pings",
+        "(d1) evtchn: pong 1 sent on port 2",
         "(d0) evtchn: ping 1: pong received on port 1",
         "(d0) evtchn: ping 3: pong received on port 1",
-        "(d1) evtchn: pong 3 sent on port 1",
+        "(d1) evtchn: pong 3 sent on port 2",
         "(d0) evtchn: ping-pong done: 3 round trips",
     ] {
         assert_contains(&out.serial, line);

@@ -185,6 +185,8 @@ fn campaign(name: &str, cmdline: &str, seed: u64, ops: u64) -> String {
     assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
     assert_contains(&out.serial, &format!("(d1) fuzz: seed {seed}: "));
     assert_contains(&out.serial, "(d0) guest-kernel: watch 20: checksum");
+    // The console-ring generator ran against the hypervisor's server.
+    assert_contains(&out.serial, "(d1) fuzz: console ring: ");
     assert_every_frame_returned(&out.serial);
     out.serial
 }

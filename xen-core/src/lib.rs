@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod boot;
+pub mod console;
 pub mod domain;
 pub mod emulate;
 pub mod event;

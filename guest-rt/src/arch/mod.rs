@@ -134,6 +134,34 @@ pub fn read_cr3() -> u64 {
     v
 }
 
+/// The console ring page mapped at this address (see
+/// `console_ring::use_ring`, which found it in the initial mapping).
+pub struct MappedRing(pub u64);
+
+impl crate::console_ring::RingPage for MappedRing {
+    fn out_cons(&self) -> u32 {
+        // SAFETY: the ring page is mapped read-write at `self.0` for the
+        // domain's life (use_ring's rule); the hypervisor writes out_cons
+        // at any time, which a volatile read tolerates.
+        unsafe { ((self.0 + abi::console::OUT_CONS_OFFSET as u64) as *const u32).read_volatile() }
+    }
+    fn out_prod(&self) -> u32 {
+        // SAFETY: as in `out_cons`.
+        unsafe { ((self.0 + abi::console::OUT_PROD_OFFSET as u64) as *const u32).read_volatile() }
+    }
+    fn put(&mut self, slot: usize, b: u8) {
+        let at = self.0 + (abi::console::OUT_OFFSET + slot % abi::console::OUT_RING) as u64;
+        // SAFETY: as in `out_cons`; the slot is inside `out`.
+        unsafe { (at as *mut u8).write_volatile(b) }
+    }
+    fn publish(&mut self, prod: u32) {
+        // The data first: the consumer may look as soon as out_prod moves.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        // SAFETY: as in `out_cons`.
+        unsafe { ((self.0 + abi::console::OUT_PROD_OFFSET as u64) as *mut u32).write_volatile(prod) }
+    }
+}
+
 /// A console sink stored as a pointer (see `console::set_sink`).
 pub fn sink_to_ptr(f: fn(&[u8])) -> *mut () {
     f as *mut ()

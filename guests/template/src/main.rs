@@ -10,6 +10,9 @@ use guest_rt::{mm, println, Boot};
 guest_rt::guest! { name: "template", main: start }
 
 fn start(mut boot: Boot) -> ! {
+    // Print through the console ring when there is one (every domain but
+    // domain 0, which keeps console_io).
+    let _ = guest_rt::console_ring::use_ring(&boot);
     let (major, minor) = guest::version();
     println!("template: hello from a PV guest on {major}.{minor}, cmdline '{}'", boot.cmdline());
 

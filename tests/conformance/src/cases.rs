@@ -10,6 +10,7 @@ use guest_kernel::arch::x86_64::{mem, traps};
 use guest_kernel::say;
 
 mod compat;
+mod console_ring;
 mod cpuid;
 mod debug;
 mod emulation;
@@ -229,6 +230,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     say!("conformance: running on {}", if on_xen_core { "xen-core" } else { "Xen" });
     version(&mut s);
     console(&mut s);
+    console_ring::start_info_console(&mut s, si);
     unknown(&mut s);
     sched(&mut s);
     trap_calls(&mut s, &table);

@@ -63,6 +63,10 @@ pub struct Env {
     low_l1: Option<u64>,
     /// The low window's L2, once built.
     pub low_l2: Option<u64>,
+    /// Where its console ring page is mapped (0: it has none, domain 0).
+    pub console_va: u64,
+    /// The ring's event channel (start_info's `console_evtchn`).
+    pub console_port: u32,
 }
 
 impl Env {
@@ -81,6 +85,8 @@ impl Env {
             low_l1: None,
             low_l2: None,
             m2p_frames: 0,
+            console_va: 0,
+            console_port: si.console_evtchn,
         };
         e.l4 = e.mfn((si.pt_base - VIRT_BASE) / 4096);
         // How far the M2P is mapped: probe one entry per page until a fault.
@@ -94,6 +100,11 @@ impl Env {
             pages += 1;
         }
         e.m2p_frames = pages * 512;
+        // The console ring lies in the initial mapping (after start_info).
+        let pfn = if si.console_mfn == 0 { u64::MAX } else { e.m2p(si.console_mfn) };
+        if pfn < e.first_free_in_region && e.mfn(pfn) == si.console_mfn {
+            e.console_va = VIRT_BASE + pfn * 4096;
+        }
         e
     }
 

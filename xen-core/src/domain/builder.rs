@@ -26,7 +26,16 @@ pub struct Built {
     pub shared_info: Mfn,
     /// The bootstrap L4 (pinned, and the kernel root).
     pub l4: Mfn,
+    /// The start_info frame.
+    pub start_info: Mfn,
+    /// The console ring frame (scrubbed; named in start_info), if the
+    /// layout has one.
+    pub console: Option<Mfn>,
 }
+
+/// start_info's `console.domU.evtchn` (offset 80): written once the
+/// domain's event channels exist, after the build.
+pub const CONSOLE_EVTCHN_OFFSET: u64 = 80;
 
 /// Lower-level flags of bootstrap entries (the domU builder's choice; the
 /// model adds USER and the kernel marker when validating).
@@ -87,7 +96,8 @@ pub fn build<M: PhysMemory, H: MmHooks>(
         let va = layout.p2m + pfn * 8;
         mm.mem.write_u64(PhysAddr(mfn(va & !(PAGE_SIZE - 1)).to_maddr() + va % PAGE_SIZE), frames[pfn as usize].0);
     }
-    write_start_info(mm, mfn(layout.start_info), layout, shared_info, cmdline, si_flags);
+    let console = (layout.console != 0).then(|| mfn(layout.console));
+    write_start_info(mm, mfn(layout.start_info), layout, shared_info, console, cmdline, si_flags);
 
     // Bootstrap page tables: frames handed out in order from pt_base.
     let mut next_pt = 0u64;
@@ -122,7 +132,7 @@ pub fn build<M: PhysMemory, H: MmHooks>(
     mm.set_root(dom, Root::Kernel, l4)?;
     debug_assert_eq!(mm.info(l4).page_type(), PageType::L4);
     let ctx = GuestContext::kernel(image.entry, layout.stack + PAGE_SIZE, layout.start_info);
-    Ok(Built { ctx, shared_info, l4 })
+    Ok(Built { ctx, shared_info, l4, start_info: mfn(layout.start_info), console })
 }
 
 /// Pins the bootstrap L4 (`tables` frames in all). A large tree (Linux 6.1
@@ -155,10 +165,16 @@ fn write_start_info<M: PhysMemory, H: MmHooks>(
     page: Mfn,
     layout: &Layout,
     shared_info: Mfn,
+    console: Option<Mfn>,
     cmdline: &[u8],
     flags: u32,
 ) {
     let base = page.to_maddr();
+    // store_mfn/store_evtchn (56, 64) stay 0: there is no store. The
+    // console union (72–83) is `console.domU` {mfn, evtchn} for a domain
+    // with a ring; domain 0's `console.dom0` {info_off, info_size} stays
+    // 0: there is no VGA console to describe (Xen 4.17 describes its VGA
+    // text console there, info_off 1168, info_size 40).
     mm.mem.write_bytes(PhysAddr(base), START_INFO_MAGIC);
     let words = [
         (32, layout.nr_pages),
@@ -170,6 +186,7 @@ fn write_start_info<M: PhysMemory, H: MmHooks>(
         // A virtual address (SIF_MOD_START_PFN clear), 0 without a ramdisk.
         (112, if layout.ramdisk_len == 0 { 0 } else { layout.ramdisk }),
         (120, layout.ramdisk_len),
+        (72, console.map_or(0, |m| m.0)),
     ];
     for (off, v) in words {
         mm.mem.write_u64(PhysAddr(base + off), v);
@@ -239,6 +256,37 @@ mod tests {
             assert_eq!(e & RW != 0, !layout.is_page_table(va), "va {va:#x}");
             va += PAGE_SIZE;
         }
+    }
+
+    #[test]
+    fn a_console_page_after_start_info_is_named_in_start_info_and_mapped_writable() {
+        let mut w = World::new(2048);
+        let bytes = Fixture::pv().bytes();
+        let elf = Elf::parse(&bytes).unwrap();
+        let image = KernelImage::accept(&elf, &XenNotes::read(&elf).unwrap()).unwrap();
+        let layout = Layout::with_console(&image, 0, 1024, true).unwrap();
+        let frames: Vec<Mfn> = (100..100 + 1025).map(Mfn).collect();
+        let built = build(&mut w.mm(), D1, &frames, &elf, &image, &layout, &[], b"", 0).unwrap();
+        w.check();
+        let ring = frames[layout.pfn(layout.console) as usize];
+        assert_eq!(built.console, Some(ring));
+        assert_eq!(built.start_info, frames[layout.pfn(layout.start_info) as usize]);
+        let si = built.start_info;
+        assert_eq!(w.read(si, 9), ring.0, "console.domU.mfn");
+        assert_eq!(w.read(si, 10), 0, "the event channel comes later");
+        assert_eq!((w.read(si, 7), w.read(si, 8)), (0, 0), "no store");
+        assert_eq!(w.read(si, 11), layout.pt_base);
+        assert!((0..512).all(|i| w.read(ring, i) == 0), "the ring starts empty");
+        let l1 = w.mm().l1_for_va(D1, layout.console).unwrap();
+        let e = w.read(l1, crate::mm::pte::table_index(layout.console, 1));
+        assert_eq!(e & ADDR_MASK, ring.to_maddr());
+        assert_ne!(e & RW, 0);
+        // Without one the union stays zero (domain 0).
+        let plain = Layout::compute(&image, 1024).unwrap();
+        let mut w = World::new(2048);
+        let built = build(&mut w.mm(), D1, &frames, &elf, &image, &plain, &[], b"", 0).unwrap();
+        assert_eq!(built.console, None);
+        assert_eq!((w.read(built.start_info, 9), w.read(built.start_info, 10)), (0, 0));
     }
 
     #[test]

@@ -1,8 +1,13 @@
 //! The start-of-day virtual layout of a 64-bit PV guest (fact sheet §8.4):
 //! one contiguous region from `VIRT_BASE`, mapping PFN *n* at
 //! `VIRT_BASE + n × 4096`, holding in order the kernel, the initial ramdisk
-//! (if any), the p2m list, the start_info page, the bootstrap page tables (read-only) and the boot
+//! (if any), the p2m list, the start_info page, the console ring page (domains
+//! other than domain 0), the bootstrap page tables (read-only) and the boot
 //! stack, padded to 4 MiB with at least 512 KiB free after the stack.
+//!
+//! The console page follows start_info as in Xen's PV domain builder
+//! (libxenguest's `alloc_magic_pages`), which puts the xenstore page
+//! between the two; xen-core has no store, so it has no store page.
 
 use super::notes::KernelImage;
 use abi::PAGE_SIZE;
@@ -25,6 +30,8 @@ pub struct Layout {
     pub p2m_pages: u64,
     /// The start_info page.
     pub start_info: u64,
+    /// The console ring page, right after start_info (0 for none).
+    pub console: u64,
     /// The first bootstrap page table (the L4).
     pub pt_base: u64,
     /// Number of bootstrap page-table frames.
@@ -82,6 +89,17 @@ impl Layout {
     /// the ramdisk follows the kernel, page-aligned, inside the mapping,
     /// so `mod_start` is a virtual address).
     pub fn with_ramdisk(image: &KernelImage, ramdisk_len: u64, nr_pages: u64) -> Result<Layout, LayoutError> {
+        Layout::with_console(image, ramdisk_len, nr_pages, false)
+    }
+
+    /// As [`Layout::with_ramdisk`], with a console ring page after
+    /// start_info when `console` is set.
+    pub fn with_console(
+        image: &KernelImage,
+        ramdisk_len: u64,
+        nr_pages: u64,
+        console: bool,
+    ) -> Result<Layout, LayoutError> {
         let v_start = image.virt_base & !(PAGE_SIZE - 1);
         let kernel_end = round_up(image.kend, PAGE_SIZE);
         let ramdisk = kernel_end;
@@ -93,7 +111,8 @@ impl Layout {
         let p2m = ramdisk.checked_add(round_up(ramdisk_len, PAGE_SIZE)).ok_or(LayoutError::OutOfRange)?;
         let p2m_pages = round_up(nr_pages * 8, PAGE_SIZE) / PAGE_SIZE;
         let start_info = p2m + p2m_pages * PAGE_SIZE;
-        let pt_base = start_info + PAGE_SIZE;
+        let console = if console { start_info + PAGE_SIZE } else { 0 };
+        let pt_base = start_info + PAGE_SIZE * (1 + u64::from(console != 0));
         // The tables live inside the region they map: grow until they fit.
         let mut nr_pt_frames = 1;
         let (stack, v_end) = loop {
@@ -121,6 +140,7 @@ impl Layout {
             p2m,
             p2m_pages,
             start_info,
+            console,
             pt_base,
             nr_pt_frames,
             stack,
@@ -211,6 +231,21 @@ mod tests {
         assert_eq!(l.p2m, l.ramdisk + 4 * 4096);
         assert_eq!(l.start_info, plain.start_info + 4 * 4096);
         assert!(!l.is_page_table(l.ramdisk));
+        assert!(l.v_end >= l.stack + 4096 + (512 << 10));
+    }
+
+    #[test]
+    fn a_console_page_follows_start_info_and_the_tables_move_up_one_page() {
+        let base = 0xFFFF_FFFF_8000_0000;
+        let img = image(base, base, base + 0x12345);
+        let plain = Layout::with_ramdisk(&img, 4096, 8192).unwrap();
+        assert_eq!(plain.console, 0);
+        let l = Layout::with_console(&img, 4096, 8192, true).unwrap();
+        assert_eq!(l.start_info, plain.start_info);
+        assert_eq!(l.console, l.start_info + 4096);
+        assert_eq!(l.pt_base, l.console + 4096);
+        assert_eq!(l.stack, l.pt_base + l.nr_pt_frames * 4096);
+        assert!(!l.is_page_table(l.console));
         assert!(l.v_end >= l.stack + 4096 + (512 << 10));
     }
 

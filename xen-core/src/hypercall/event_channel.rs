@@ -75,7 +75,10 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             EVTCHNOP_BIND_VIRQ => put(8, ev.bind_virq(me, u32_at(0), u32_at(4))?),
             EVTCHNOP_BIND_PIRQ => put(8, ev.bind_pirq(me, u32_at(0), u32_at(4))?),
             EVTCHNOP_CLOSE => ev.close(mm, me, u32_at(0))?,
-            EVTCHNOP_SEND => ev.send(mm, me, u32_at(0))?,
+            EVTCHNOP_SEND => {
+                ev.send(mm, me, u32_at(0))?;
+                self.console.notified(mm, me, u32_at(0));
+            }
             EVTCHNOP_STATUS => {
                 let s = ev.status(me, DomId(u16_at(0)), u32_at(4))?;
                 for (i, v) in [s.status, s.vcpu, s.u[0], s.u[1]].into_iter().enumerate() {

@@ -43,6 +43,11 @@ pub trait ConsoleSink {
     }
     /// Puts back the last `n` bytes [`ConsoleSink::read`] gave.
     fn unread(&mut self, _n: usize) {}
+    /// Domain `dom` sent an event on its `port` (`EVTCHNOP_send`
+    /// succeeded): if that is its console ring's port, the hypervisor, the
+    /// ring's other end, drains the ring ([`crate::console`]). Nothing by
+    /// default.
+    fn notified(&mut self, _mem: &mut dyn crate::event::EventEnv, _dom: DomId, _port: u32) {}
 }
 
 /// What the scheduler must do after a hypercall.

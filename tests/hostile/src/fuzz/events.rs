@@ -37,7 +37,7 @@ impl Fuzz<'_> {
 
     /// Upcalls stay masked and nothing is left pending for the vCPU, so
     /// no upcall reaches the random callbacks `callbacks()` installs.
-    fn quiet_events(&mut self) {
+    pub(super) fn quiet_events(&mut self) {
         let si = self.si_va();
         guest_kernel::arch::x86_64::mem::write(si, 1 << 8);
     }

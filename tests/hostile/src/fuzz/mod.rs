@@ -20,6 +20,7 @@
 // arena slots, hypervisor answers).
 #![allow(clippy::needless_range_loop)]
 
+mod console_ring;
 mod cpu;
 mod events;
 mod grant;
@@ -160,6 +161,7 @@ pub fn run(env: &mut Env, seed: u64, ops: u64, trace: bool, every_call: bool) ->
         arch::oracle_state().zombies.len()
     );
     say!("fuzz: {} event upcalls taken", arch::upcalls());
+    console_ring::report();
     for nr in 0..48 {
         if f.calls[nr] > 0 {
             say!("fuzz:   hypercall {nr:>2}: {:>8} calls, {:>8} ok", f.calls[nr], f.oks[nr]);
@@ -391,6 +393,7 @@ impl<'e> Fuzz<'e> {
             96..=97 => self.evtchn(),
             98 if self.rng.chance(128) => return self.breakpoints(),
             98 => return self.ldt(),
+            99 => return self.console_ring(),
             100..=107 => self.grant_op(),
             _ => self.probe(),
         };

@@ -214,7 +214,8 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
         Err(e) => return fail(&e),
     };
     let nr_pages = cfg.mem / 4096;
-    let layout = match Layout::with_ramdisk(&image, ramdisk.len() as u64, nr_pages) {
+    // Every domain but domain 0 (which keeps console_io) gets a console ring.
+    let layout = match Layout::with_console(&image, ramdisk.len() as u64, nr_pages, index != 0) {
         Ok(l) => l,
         Err(e) => return fail(&e),
     };
@@ -283,6 +284,9 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
         started: false,
     });
     super::events::events().create_domain(dom, built.shared_info, privileged);
+    if let Some(ring) = built.console {
+        super::console_rings::attach(hv, dom, ring, built.start_info);
+    }
     log::info!(
         "domain {index} ({}): {} MiB, entry {:#x}, {} page-table frames{}",
         domains()[index].as_ref().map_or("?", |d| d.name()),

@@ -165,6 +165,9 @@ impl ConsoleSink for Console {
     fn unread(&mut self, n: usize) {
         self.input.unread(n);
     }
+    fn notified(&mut self, mem: &mut dyn crate::event::EventEnv, dom: DomId, port: u32) {
+        super::console_rings::notified(self, mem, dom, port);
+    }
     fn write(&mut self, dom: DomId, bytes: &[u8]) {
         let start = &mut self.at_line_start[dom.0 as usize % MAX_DOMAINS];
         for part in bytes.split_inclusive(|&b| b == b'\n') {

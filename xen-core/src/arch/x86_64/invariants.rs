@@ -66,7 +66,8 @@ impl DebugCheck {
     ) -> bool {
         self.runs += 1;
         let fifo = super::events::events().frame_refs();
-        match crate::grant::check::check_all_with(mm, grants, &fifo) {
+        let held = crate::console::WithRings(&fifo, super::console_rings::rings());
+        match crate::grant::check::check_all_with(mm, grants, &held) {
             Ok(()) => true,
             Err(msg) => {
                 self.violations += 1;

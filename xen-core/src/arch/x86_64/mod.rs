@@ -17,6 +17,8 @@ mod boot32;
 #[cfg(target_os = "none")]
 pub mod boot_clock;
 #[cfg(target_os = "none")]
+mod console_rings;
+#[cfg(target_os = "none")]
 pub mod cpu;
 #[cfg(target_os = "none")]
 mod debugregs;

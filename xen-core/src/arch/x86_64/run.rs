@@ -349,6 +349,7 @@ pub fn guest_debug_entry(frame: &mut TrapFrame, dr6: u64) {
 fn time_event(hv: &mut Hypervisor, i: usize) -> Action {
     let now = timer::now();
     refusal_ticks(hv, now);
+    super::console_rings::poll(hv);
     let d = d_mut(i);
     scheduler::charge(d, now);
     if scheduler::run_timers(d, now) {
@@ -498,6 +499,7 @@ fn idle(hv: &mut Hypervisor) -> GuestContext {
         timer::program(next);
         timer::idle_wait();
         console_keys(hv);
+        super::console_rings::poll(hv);
     }
 }
 
@@ -618,6 +620,7 @@ fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     // Leave the dying domain's page tables before they are freed.
     // SAFETY: the hypervisor's own L4 maps everything the hypervisor uses.
     unsafe { cpu::set_cr3(hv.hv_root) };
+    super::console_rings::domain_died(hv, i);
     super::events::domain_died(hv, i);
     super::boot_clock::mark_once("first shutdown");
     let mm = &mut hv.mm;
