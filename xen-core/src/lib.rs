@@ -20,6 +20,7 @@ pub mod domain;
 pub mod emulate;
 pub mod event;
 pub mod grant;
+pub mod hvm;
 pub mod hypercall;
 pub mod mm;
 pub mod p2m;

@@ -22,7 +22,8 @@
 //!   shadow: its writes fault and come back through [`Shadow::emulate_write`].
 //!
 //! Writes are taken already decoded ([`PteWrite`]): the instruction
-//! decoder for page-table writes is shared with PV writable page tables.
+//! decoder for page-table writes is shared with PV writable page tables
+//! ([`crate::emulate::pte_write`], reached through [`ptwr`]).
 //!
 //! Pure: machine memory is reached through [`PhysMemory`], shadow frames
 //! come from [`ShadowFrames`], TLB flushes go to [`ShadowHooks`]. Lookups
@@ -32,6 +33,7 @@ pub mod cache;
 pub mod entries;
 pub mod fault;
 pub mod guest;
+pub mod ptwr;
 pub mod sync;
 
 #[cfg(test)]

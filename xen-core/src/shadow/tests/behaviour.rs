@@ -194,3 +194,28 @@ fn a_pool_too_small_for_one_path_crashes_the_domain() {
     let mut s = ShadowWorld::new(32, 2);
     assert_eq!(s.access(5 << 12, READ, None), Ended::Crashed);
 }
+
+#[test]
+fn the_shared_store_emulator_writes_a_protected_table_through_the_shadow_model() {
+    use crate::domain::vcpu::{reg, GuestContext};
+    use crate::emulate::pte_write::{emulate, SegBases};
+    use crate::shadow::fault::Outcome;
+    use crate::shadow::ptwr::ShadowPteTables;
+    let mut s = ShadowWorld::new(32, 64);
+    s.access(0, READ, None);
+    // `mov [rbx], rbp` at VA 3 << 12 + 8*7: entry 7 of the L1 (frame 3).
+    let va = (3 << 12) + 7 * 8;
+    let Outcome::EmulateWrite(target) = s.run(|sh, env| sh.page_fault(env, va, ec::WRITE)) else { panic!() };
+    let mut ctx = GuestContext { rip: 0x1000, ..Default::default() };
+    ctx.gpr[reg::RBX] = va;
+    ctx.gpr[reg::RBP] = (10 << 12) | PRESENT | RW | USER | ACCESSED | DIRTY;
+    let r = s.run(|sh, env| {
+        let mut t = ShadowPteTables { shadow: sh, env, target, page_va: 3 << 12 };
+        emulate(&[0x48, 0x89, 0x2B], &mut ctx, va, SegBases::default(), &mut t)
+    });
+    assert_eq!(r, Ok(()));
+    assert_eq!(ctx.rip, 0x1003);
+    let ten = s.mfn(10);
+    assert_eq!(s.access(7 << 12, READ, None), Ended::Done(ten));
+    s.check().unwrap();
+}

@@ -1,0 +1,21 @@
+//! Hardware-assisted (PVH) domains on AMD SVM: the pure parts.
+//!
+//! * [`exit`]: a VMCB's exit code and exit information decoded into a
+//!   typed [`Exit`].
+//! * [`policy`]: what the hypervisor does with each exit, per paging mode.
+//! * [`walk`]: page-walk memory references per TLB miss, by formula and by
+//!   replaying a guest's own tables (1-D for direct and shadow paging,
+//!   2-D for nested paging), for `make modes`.
+//!
+//! Everything that touches the VMCB or runs VMRUN lives under
+//! `arch/x86_64/svm/`; it hands this module plain numbers.
+
+pub mod exit;
+pub mod policy;
+pub mod walk;
+
+#[cfg(test)]
+mod tests;
+
+pub use exit::{Exit, RawExit};
+pub use policy::{Action, Paging};
