@@ -90,7 +90,7 @@ conformance-xen: build xen-image
 	target/release/xen-compare $(HV) $(CONFORMANCE) build/xen-4.17
 
 test-qemu: build linux-initramfs
-	XEN_LINUX_KERNEL=$(LINUX_KERNEL) XEN_LINUX_INITRD=$(LINUX_INITRD) $(CARGO) test -p xen-tests --features qemu
+	XEN_LINUX_KERNEL=$(abspath $(LINUX_KERNEL)) XEN_LINUX_INITRD=$(abspath $(LINUX_INITRD)) $(CARGO) test -p xen-tests --features qemu
 
 test: test-host test-qemu conformance-xen
 
