@@ -23,6 +23,7 @@ mod ldt;
 mod paging;
 mod time;
 mod usermode;
+mod vcpu_info;
 mod vcpu_op;
 mod wrappers;
 
@@ -261,6 +262,8 @@ pub fn run(si: &'static StartInfo) -> ! {
     grant_v1::grant_v1(&mut s, &mut f, &g);
     grant_v2::grant_v2(&mut s, &mut f, &g);
     wrappers::wrappers(&mut s);
+    // Last: it moves vcpu_info out of shared_info for good.
+    vcpu_info::vcpu_info(&mut s, &mut f);
     say!(
         "conformance: {} cases, {} deliberate differences from Xen{}",
         s.n,

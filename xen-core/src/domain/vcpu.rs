@@ -93,6 +93,10 @@ pub struct TrapEntry {
     pub flags: u8,
 }
 
+/// Offset of `arch.cr2` in vcpu_info: where a bounced page fault's
+/// address is written for the guest (Linux PV reads CR2 there).
+pub const VCPU_INFO_CR2: u64 = 16;
+
 /// Callbacks, indexed by `CALLBACKTYPE_*` (0..=7).
 pub const CALLBACK_SLOTS: usize = 8;
 

@@ -9,8 +9,9 @@ extern crate alloc;
 use alloc::collections::BTreeMap;
 
 /// The page references the event channels hold: one general and one
-/// writable-type reference per registration of a FIFO control block or
-/// event-array frame, for the memory model's invariant checker.
+/// writable-type reference per registration of a FIFO control block,
+/// event-array frame or vcpu_info frame, for the memory model's invariant
+/// checker.
 pub struct FifoRefs(BTreeMap<u64, u64>);
 
 impl crate::mm::check::ExternalRefs for FifoRefs {
@@ -24,10 +25,14 @@ impl crate::mm::check::ExternalRefs for FifoRefs {
 }
 
 impl EventChannels {
-    /// The FIFO frames every live domain registered, with how often.
+    /// The FIFO and vcpu_info frames every live domain registered, with
+    /// how often.
     pub fn frame_refs(&self) -> FifoRefs {
         let mut m = BTreeMap::new();
         for d in self.doms.iter().filter(|d| d.live) {
+            if let Some(mfn) = d.vcpu_info_frame {
+                *m.entry(mfn.0).or_default() += 1;
+            }
             if let Some(f) = &d.fifo {
                 for mfn in f.control.iter().map(|c| c.0).chain(f.array[..f.pages as usize].iter().copied()) {
                     *m.entry(mfn.0).or_default() += 1;

@@ -22,6 +22,7 @@ mod invariants;
 mod ops;
 mod port;
 mod two_level;
+mod vcpu_info;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ pub use fifo::Fifo;
 pub use invariants::FifoRefs;
 pub use ops::StatusOut;
 pub use port::{Binding, Port};
+pub use vcpu_info::VCPU_INFO_SIZE;
 
 use crate::mm::PhysAddr;
 use crate::sched::MAX_DOMAINS;
@@ -76,8 +78,11 @@ pub struct DomainEvents {
     /// Its shared_info frame (2-level bitmaps).
     pub shared_info: Mfn,
     /// Where vCPU 0's vcpu_info is: its shared_info slot, or where
-    /// `VCPUOP_register_vcpu_info` moved it ([`EventChannels::set_vcpu_info`]).
+    /// `VCPUOP_register_vcpu_info` moved it ([`EventChannels::register_vcpu_info`]).
     pub vcpu_info: PhysAddr,
+    /// The frame it was moved to: a general and a writable type reference
+    /// are held on it until the domain dies.
+    pub vcpu_info_frame: Option<Mfn>,
     /// Ports below this are valid (whole buckets).
     pub valid: u32,
     /// The port table.
@@ -94,6 +99,7 @@ impl DomainEvents {
         privileged: false,
         shared_info: Mfn(0),
         vcpu_info: PhysAddr(0),
+        vcpu_info_frame: None,
         valid: 0,
         ports: [Port::FREE; MAX_PORTS as usize],
         virq: [0; virq::NR as usize],
@@ -162,7 +168,8 @@ impl EventChannels {
     }
 
     /// Domain `dom` died: closes every port (interdomain peers go back to
-    /// unbound, accepting `dom`), drops its FIFO frames and forgets it.
+    /// unbound, accepting `dom`), drops its FIFO frames and its registered
+    /// vcpu_info frame, and forgets it.
     pub fn destroy_domain(&mut self, env: &mut impl EventEnv, dom: DomId) {
         if !self.live(dom) {
             return;
@@ -171,14 +178,16 @@ impl EventChannels {
             let _ = self.close_port(env, dom, port);
         }
         self.drop_fifo(env, dom);
+        self.release_vcpu_info(env, dom);
         let d = &mut self.doms[dom.0 as usize];
         d.live = false;
         self.kicks &= !(1 << dom.0);
         self.port_kicks &= !(1 << dom.0);
     }
 
-    /// vCPU 0 of `dom` now has its vcpu_info at `at` (whoever implements
-    /// `VCPUOP_register_vcpu_info` calls this with the new location).
+    /// vCPU 0 of `dom` now has its vcpu_info at `at`, with no reference
+    /// held (tests; `VCPUOP_register_vcpu_info` goes through
+    /// [`EventChannels::register_vcpu_info`]).
     pub fn set_vcpu_info(&mut self, dom: DomId, at: PhysAddr) {
         if let Some(d) = self.doms.get_mut(dom.0 as usize) {
             d.vcpu_info = at;

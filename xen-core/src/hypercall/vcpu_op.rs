@@ -4,7 +4,8 @@
 //! `max_vcpus`), and the commands that need the calling vCPU accept 0.
 
 use super::{Action, Call, ConsoleSink, GuestMemory};
-use crate::mm::{MmHooks, PhysMemory};
+use crate::mm::{MmHooks, PhysAddr, PhysMemory};
+use crate::time::info::VCPU_INFO_TIME;
 use crate::time::timers::Armed;
 use abi::vcpu::*;
 use abi::Errno;
@@ -56,6 +57,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             }
             VCPUOP_GET_PHYSID => self.get_physid(arg),
             VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => self.register_time_area(arg),
+            VCPUOP_REGISTER_VCPU_INFO => self.register_vcpu_info(arg),
             _ => Err(Errno::ENOSYS),
         };
         (r, Action::Continue)
@@ -118,7 +120,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     }
 
     /// `register_runstate_memory_area`: the area must lie in guest space;
-    /// the current state is copied at once, its faults ignored.
+    /// the runstate is copied at once, its faults ignored. As Xen does for
+    /// the calling vCPU, it is copied as it stands: the stay in progress is
+    /// not counted (`get_runstate_info` counts it).
     fn register_runstate_area(&mut self, arg: u64) -> Result<u64, Errno> {
         let va = self.mem().read_u64(arg)?;
         if !abi::GuestVa(va).range_is_guest_accessible(48) {
@@ -126,10 +130,39 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         }
         self.vcpu.time.runstate_area = va;
         if va != 0 {
-            let bytes = self.runstate_now();
+            let bytes = self.vcpu.time.runstate.to_bytes(0);
             let _ = self.mem().write(va, &bytes);
         }
         Ok(0)
+    }
+
+    /// `register_vcpu_info(&{mfn, offset, rsvd})` ([`crate::event`] moves
+    /// it): the vCPU, the event core and the arch layer's cached pointer
+    /// (through the kick hook) all follow. The time info is then stamped
+    /// wherever vcpu_info is, whether the move succeeded or not, as Xen's
+    /// `force_update_vcpu_system_time` does after `map_vcpu_info`.
+    fn register_vcpu_info(&mut self, arg: u64) -> Result<u64, Errno> {
+        let mut b = [0u8; 16];
+        self.mem().read(arg, &mut b)?;
+        let mfn = abi::Mfn(u64::from_le_bytes(b[..8].try_into().unwrap_or_default()));
+        let offset = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
+        let r = self.events.register_vcpu_info(&mut *self.mm, self.dom, mfn, offset);
+        if let Ok(at) = r {
+            self.vcpu.set_vcpu_info_location(at);
+            self.mm.hooks.event_kicked();
+        }
+        let tsc = (self.host.read_tsc)();
+        let clock = &self.host.clock;
+        let stamp = crate::time::info::TimeStamp {
+            tsc,
+            system_time: clock.at(tsc),
+            mul: clock.scale.mul_frac,
+            shift: clock.scale.shift,
+            flags: self.host.time_flags,
+        };
+        let vi = self.vcpu.vcpu_info_location();
+        crate::time::info::publish_time(self.mm.mem, PhysAddr(vi.0 + VCPU_INFO_TIME), &stamp, true);
+        r.map(|_| 0)
     }
 
     /// `register_vcpu_time_memory_area`: a second `vcpu_time_info`, written

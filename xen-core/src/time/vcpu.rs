@@ -7,7 +7,6 @@ use super::clock::SystemTime;
 use super::runstate::Runstate;
 use super::timers::VcpuTimers;
 use crate::mm::{PhysAddr, PhysMemory};
-use abi::Mfn;
 
 /// What a blocked vCPU waits for (Xen's `SCHEDOP_block` / `SCHEDOP_poll`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,9 +37,6 @@ pub struct VcpuTime {
     pub runstate_area: u64,
     /// `register_vcpu_time_memory_area`: guest VA (0 = none).
     pub time_area: u64,
-    /// `register_vcpu_info` done: the frame it lives in (a page reference
-    /// and a writable type reference held until the domain dies).
-    pub vcpu_info_frame: Option<Mfn>,
     /// What the vCPU waits for while blocked.
     pub wait: Wait,
     /// The event core says a port this vCPU polls became pending

@@ -132,3 +132,13 @@ pub fn outp(port: u16, size: u8, v: u32) -> u64 {
     })
     .1
 }
+
+/// A load from `va` (`mov rax, [rdi]`, 3 bytes) that may page-fault: the
+/// vector raised (0 for none).
+pub fn load(va: u64) -> u64 {
+    // SAFETY: a read; a fault on it is skipped by the suite's handler.
+    guarded(3, || unsafe {
+        core::arch::asm!(".byte 0x48, 0x8b, 0x07", in("rdi") va, out("rax") _, options(nostack, readonly))
+    })
+    .1
+}

@@ -44,7 +44,7 @@ pub(super) fn vcpu_op(s: &mut Suite, time_va: u64) {
     s.check("vcpu_op initialise(0) with a NULL context", EFAULT, vop(VCPUOP_INITIALISE, 0, 0));
     s.check("vcpu_op initialise(1)", ENOENT, vop(VCPUOP_INITIALISE, 1, ptr(&CONTEXT)));
     timers(s, time_va);
-    runstate(s);
+    runstate(s, time_va);
     time_area(s);
 }
 
@@ -75,7 +75,7 @@ fn timers(s: &mut Suite, time_va: u64) {
 /// Where the hypervisor keeps the runstate (never moved while registered).
 static mut AREA: VcpuRunstateInfo = VcpuRunstateInfo { state: -1, pad: 0, state_entry_time: 0, time: [0; 4] };
 
-fn runstate(s: &mut Suite) {
+fn runstate(s: &mut Suite, time_va: u64) {
     let mut r = VcpuRunstateInfo { state: -1, ..Default::default() };
     s.check("get_runstate_info(0)", 0, vop(VCPUOP_GET_RUNSTATE_INFO, 0, &mut r as *mut _ as u64));
     s.check("get_runstate_info: the caller is running", i64::from(RUNSTATE_RUNNING), i64::from(r.state));
@@ -86,6 +86,11 @@ fn runstate(s: &mut Suite) {
     s.check("get_runstate_info(1)", ENOENT, vop(VCPUOP_GET_RUNSTATE_INFO, 1, ptr(&r)));
     let area = &raw mut AREA as u64;
     let reg = |va: u64| vop(VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA, 0, ptr(&VcpuRegisterArea { addr: va }));
+    // The area gets the caller's runstate as of its last switch (the stay
+    // in progress is not counted, on Xen as here): a short sleep first
+    // makes sure there was one since it last started running.
+    let nap = abi::sched::SchedPoll { ports: 0, nr_ports: 0, pad: 0, timeout: super::time::now(time_va) + 1_000_000 };
+    s.check("a 1 ms SCHEDOP_poll on no ports", 0, call(N::SCHED_OP, &[abi::sched::SCHEDOP_POLL, ptr(&nap)]));
     s.check("register_runstate_memory_area", 0, reg(area));
     // Written by the hypervisor: read through volatile loads.
     let (state, entry, running) = (mem::read(area) as u32, mem::read(area + 8), mem::read(area + 16));

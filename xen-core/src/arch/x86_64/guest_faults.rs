@@ -14,7 +14,7 @@ use crate::domain::bounce::{bounce, has_error_code, Roots};
 use crate::domain::fpu::{DeviceNotAvailable, FpuHardware};
 use crate::domain::native_iret::{complete_iretq, is_spurious_iretq_fault, Completed};
 use crate::domain::segments::domain_gdt;
-use crate::domain::vcpu::{reg, GuestContext};
+use crate::domain::vcpu::{reg, GuestContext, VCPU_INFO_CR2};
 use crate::emulate::pte_write::{self, NotEmulated, SegBases};
 use crate::emulate::{emulate, Outcome};
 use crate::hypercall::{Action, GuestMemory};
@@ -74,7 +74,7 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
             Outcome::InvalidOpcode => return deliver(d, &roots, ctx, 6, None),
             Outcome::PageFault { va, error_code } => {
                 d.vcpu.emul.cr2 = va;
-                DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), va);
+                DirectMap.write_u64(PhysAddr(d.vcpu.vcpu_info_location().0 + VCPU_INFO_CR2), va);
                 let code = if user { error_code | 4 } else { error_code };
                 return deliver(d, &roots, ctx, 14, Some(code));
             }
@@ -119,7 +119,7 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
             }
             let d = d_mut(i);
             d.vcpu.emul.cr2 = cr2;
-            DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), cr2);
+            DirectMap.write_u64(PhysAddr(d.vcpu.vcpu_info_location().0 + VCPU_INFO_CR2), cr2);
             // Both guest modes run in ring 3; Xen's U/S bit says which
             // guest mode faulted.
             let code = if user { ctx.error_code | 4 } else { ctx.error_code & !4 };
@@ -191,7 +191,7 @@ fn ldt_fault(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, roots: &Root
     }
     // A read of a not-present page, from the guest mode that faulted.
     d.vcpu.emul.cr2 = va;
-    DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), va);
+    DirectMap.write_u64(PhysAddr(d.vcpu.vcpu_info_location().0 + VCPU_INFO_CR2), va);
     let code = if d.vcpu.user_mode { 4 } else { 0 };
     Some(deliver(d, roots, ctx, 14, Some(code)))
 }
@@ -208,7 +208,7 @@ fn native_iretq(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, cr2: u64)
         Ok(Completed::Returned(_)) => Action::Continue,
         Ok(Completed::PageFault { va, error_code }) => {
             d.vcpu.emul.cr2 = va;
-            DirectMap.write_u64(PhysAddr(d.shared_info.to_maddr() + 16), va);
+            DirectMap.write_u64(PhysAddr(d.vcpu.vcpu_info_location().0 + VCPU_INFO_CR2), va);
             deliver(d, &roots, ctx, 14, Some(error_code))
         }
         Err(why) => {

@@ -410,6 +410,9 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
     hv.mm.hooks.pending = pending & PENDING_CHECK;
     if pending & PENDING_EVENT != 0 {
         super::events::wake_kicked();
+        // register_vcpu_info may have moved vcpu_info: the exit path's
+        // cached pointer to it follows.
+        super::events::set_current(i);
     }
     if action == Action::Continue {
         action = if pending & PENDING_GDT == 0 {

@@ -11,6 +11,7 @@ mod multicall;
 mod segment_base;
 mod subops;
 mod time_ops;
+mod vcpu_info;
 
 use super::{Action, Call, ConsoleSink, GuestMemory};
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};
