@@ -178,7 +178,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     let sleep = arg("sleep=").and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
     crate::timekeeping::idle_step(SHARED_INFO_VA.load(Ordering::Relaxed), idle, sleep);
 
-    // 6. Two user tasks, then done.
+    // 6. Three user tasks, preempted by the kernel's tick, then done.
     user_tasks(new_l4)
 }
 
@@ -186,12 +186,25 @@ pub fn run(si: &'static StartInfo) -> ! {
 /// pages. L4 slot 0, mapped by both roots through the same L3.
 const USER_CODE: u64 = 0x40_0000;
 
-/// Step 6: a user page table mapping only user space (code and two stacks)
-/// and the same L3 hooked into the kernel table, then two tasks in ring 3
-/// making system calls, switched by this kernel's own scheduler.
+/// The kernel's tick while the user tasks run: VIRQ_TIMER every 10 ms
+/// from the periodic vCPU timer.
+const TICK_NS: u64 = 10_000_000;
+
+/// Step 6: a user page table mapping only user space (code and stacks)
+/// and the same L3 hooked into the kernel table, then three tasks in ring
+/// 3, switched by this kernel's own scheduler: two making system calls,
+/// one only spinning, which only the tick preempts.
 fn user_tasks(kernel_l4: u64) -> ! {
     map_user_space(kernel_l4, user::task_code());
-    user::run_tasks(USER_CODE, [USER_CODE + 0x2000, USER_CODE + 0x3000], tasks_done)
+    let port = crate::timekeeping::TIMER_PORT.load(Ordering::SeqCst);
+    if port != 0 {
+        let _ = guest::set_periodic_timer(0, TICK_NS);
+    }
+    // Events left from the sleeps before are taken now, so the first tick
+    // the tasks see is the periodic timer's.
+    guest_kernel::arch::x86_64::events::guest_event();
+    let stacks = [USER_CODE + 0x2000, USER_CODE + 0x3000, USER_CODE + 0x4000];
+    user::run_tasks(USER_CODE, stacks, port, tasks_done)
 }
 
 /// A user root mapping a code page holding `code` and two stack pages at
@@ -204,13 +217,14 @@ fn map_user_space(kernel_l4: u64, code: &[u8]) {
         m
     };
     let (user_l4, l3, l2, l1) = (fresh(), fresh(), fresh(), fresh());
-    let pages = [fresh(), fresh(), fresh()];
+    let pages = [fresh(), fresh(), fresh(), fresh()];
     let e = |table: u64, idx: u64, mfn: u64| MmuUpdate {
         ptr: (table << 12) + idx * 8,
         val: (mfn << 12) | PRESENT | RW | USER | ACCESSED,
     };
     let mut n = 0;
-    push(&[e(l1, 0, pages[0]), e(l1, 1, pages[1]), e(l1, 2, pages[2]), e(l2, 2, l1), e(l3, 0, l2)], &mut n);
+    push(&[e(l1, 0, pages[0]), e(l1, 1, pages[1]), e(l1, 2, pages[2]), e(l1, 3, pages[3])], &mut n);
+    push(&[e(l2, 2, l1), e(l3, 0, l2)], &mut n);
     push(&[e(user_l4, 0, l3), e(kernel_l4, 0, l3)], &mut n);
     let op = |cmd, mfn| MmuextOp { cmd, pad: 0, arg1: mfn, arg2: 0 };
     if let Err(e) = mem::mmuext(&[op(MMUEXT_PIN_L4_TABLE, user_l4), op(MMUEXT_NEW_USER_BASEPTR, user_l4)]) {
@@ -225,11 +239,22 @@ fn map_user_space(kernel_l4: u64, code: &[u8]) {
 
 /// Step 6's line and the end of the story, in kernel mode again.
 fn tasks_done(r: &user::Report) -> ! {
+    let _ = guest::vcpu_op_simple(abi::vcpu::VCPUOP_STOP_PERIODIC_TIMER, 0);
     say!(
-        "guest-kernel: step 6: 2 user tasks in ring 3 made {} system calls, switched by this kernel: {}",
+        "guest-kernel: step 6: 3 user tasks in ring 3 made {} system calls, switched by this kernel: {}",
         r.syscalls,
         r.log().trim_end()
     );
+    match r.spinner_ended {
+        Some(loops) if r.spinner_preempted > 0 => say!(
+            "guest-kernel: step 6: ticks preempted tasks {} times (spinner C {}); others ran after C {} times; C ended at {loops} loops",
+            r.preemptions,
+            r.spinner_preempted,
+            r.ran_after_spinner
+        ),
+        // (Lines of an unprivileged domain are cut at 128 bytes.)
+        _ => say!("guest-kernel: step 6: no tick (VIRQ_TIMER not bound): task C did not run"),
+    }
     match r.fault {
         Some((6, rip, cs, true)) if cs == 0xE033 => say!(
             "guest-kernel: step 6: user task B's ud2 at {rip:#x} reached the #UD handler on the kernel stack, CS {cs:#x}"

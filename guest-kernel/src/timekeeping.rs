@@ -4,9 +4,12 @@
 //! until the single-shot timer fires.
 
 use abi::guest;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU32, Ordering};
 use guest_kernel::arch::x86_64::{events, mem};
 use guest_kernel::say;
+
+/// VIRQ_TIMER's port once bound (0: not bound): the kernel's tick.
+pub static TIMER_PORT: AtomicU32 = AtomicU32::new(0);
 
 /// System time in ns from the vcpu_info mapped at `vi` (version protocol).
 pub fn now_ns(vi: u64) -> u64 {
@@ -47,6 +50,9 @@ pub fn idle_step(si_va: u64, rounds: u32, long_sleep_s: u64) {
         events::SHARED_INFO.store(si_va, Ordering::SeqCst);
     }
     let bound = guest::bind_virq(abi::event_channel::virq::TIMER, 0);
+    if let Ok(port) = bound {
+        TIMER_PORT.store(port, Ordering::SeqCst);
+    }
     // The single-shot timer only, as Linux uses it.
     let _ = guest::vcpu_op_simple(abi::vcpu::VCPUOP_STOP_PERIODIC_TIMER, 0);
     let start = now_ns(si_va);

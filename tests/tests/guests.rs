@@ -32,11 +32,47 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
             "step 3: built new page tables",
             "step 4: pinned the new L4, switched to it, unpinned",
             "step 5: page fault at",
-            "step 6: 2 user tasks in ring 3 made 7 system calls, switched by this kernel: A1 B1 A2 B2 A3 B3",
+            "step 6: 3 user tasks in ring 3 made 7 system calls, switched by this kernel: ",
             "step 6: user task B's ud2 at 0x40001f reached the #UD handler on the kernel stack, CS 0xe033",
             "step 7: all steps passed",
         ] {
             assert_contains(&out.serial, &format!("{d} guest-kernel: {step}"));
+        }
+    }
+    // The kernel's VIRQ_TIMER tick preempts its user tasks: task C only
+    // spins, so only the tick takes the CPU back, and the others run after.
+    for d in ["(d0)", "(d1)"] {
+        let line = out
+            .serial
+            .lines()
+            .find(|l| l.starts_with(&format!("{d} guest-kernel: step 6: ticks preempted tasks")))
+            .unwrap_or_else(|| panic!("{d} reports no preemption:\n{}", out.serial));
+        let n = |after: &str| -> u32 {
+            let rest = &line[line.find(after).unwrap_or_else(|| panic!("{line:?} lacks {after:?}")) + after.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().expect("a count")
+        };
+        assert!(n("(spinner C ") >= 3, "C preempted on each of its turns: {line}");
+        assert!(n("others ran after C ") >= 2, "A and B ran after C was preempted: {line}");
+        assert!(line.contains("; C ended at "), "{line}");
+        // Each task's steps in its own order (a tick may preempt A or B
+        // too, so the interleaving may vary).
+        let steps = out
+            .serial
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "{d} guest-kernel: step 6: 3 user tasks in ring 3 made 7 system calls, switched by this kernel: "
+                ))
+            })
+            .expect("the step 6 line");
+        for task in ['A', 'B'] {
+            let at = |n: u8| {
+                steps
+                    .find(&format!("{task}{}", n as char))
+                    .unwrap_or_else(|| panic!("{task}{} in {steps:?}", n as char))
+            };
+            assert!(at(b'1') < at(b'2') && at(b'2') < at(b'3'), "{task}'s steps in order: {steps:?}");
         }
     }
     // Domain 0 balloons down and up while domain 1 checks its own memory.

@@ -4,7 +4,10 @@
 //! the 2-level bitmaps in Linux's order (clear upcall_pending, take the
 //! selector, then each word's pending & ~mask), counts each port and
 //! clears its pending bit, and returns through `iret`, whose frame's IF
-//! clears the mask again.
+//! clears the mask again. An upcall that interrupts guest user mode while
+//! the user tasks run goes to their scheduler instead
+//! (`user::user_event_cb`), which takes the same events and, on a timer
+//! tick, preempts the task.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -13,6 +16,14 @@ core::arch::global_asm!(
     .section .text.traps, "ax"
     .global event_callback
 event_callback:
+    // From guest user mode (the frame's CS has RPL 3; a kernel-mode frame
+    // has it cleared) while the user tasks run: their entry, which may
+    // preempt the task.
+    test byte ptr [rsp + 24], 3
+    jz 1f
+    cmp byte ptr [rip + GK_USER_TASKS], 0
+    jne user_event_cb
+1:
     push rax
     push rdx
     push rsi
@@ -49,8 +60,11 @@ pub static COUNTS: [AtomicU32; COUNTED_PORTS] = [const { AtomicU32::new(0) }; CO
 /// Upcalls entered.
 pub static UPCALLS: AtomicU64 = AtomicU64::new(0);
 
+/// Takes the pending events: clears `evtchn_upcall_pending`, then for
+/// each word the selector names, counts and clears its pending unmasked
+/// ports (Linux's order).
 #[no_mangle]
-extern "C" fn guest_event() {
+pub extern "C" fn guest_event() {
     UPCALLS.fetch_add(1, Ordering::SeqCst);
     let si = SHARED_INFO.load(Ordering::SeqCst);
     if si == 0 {

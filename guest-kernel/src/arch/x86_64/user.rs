@@ -12,6 +12,14 @@
 //!   same place, and switching tasks is copying it.
 //!
 //! System calls: 1 = "ran step RDI" (logged), 2 = exit.
+//!
+//! Preemption: the kernel's own tick is VIRQ_TIMER (the periodic vCPU
+//! timer). An upcall taken in user mode arrives, like a system call, at the
+//! top of the kernel stack with Xen's 7-word frame ([`user_event_cb`]);
+//! the events are taken as in kernel mode, and if the tick came, the task's
+//! registers are saved and the next task runs. Task C never makes a system
+//! call, it only spins: only the tick takes the CPU back from it, and the
+//! kernel ends it once it is the only task left.
 
 use abi::traps::{CallbackRegister, CALLBACKTYPE_SYSCALL, FLAT_KERNEL_SS64, FLAT_RING3_CS64, FLAT_RING3_SS64};
 use core::ptr::addr_of_mut;
@@ -37,6 +45,11 @@ user_task_start:
     syscall
 3:
     ud2
+    // Task C: spins, counting in RBX, never entering the kernel.
+    .global user_spin_start
+user_spin_start:
+    inc rbx
+    jmp user_spin_start
     .global user_task_end
 user_task_end:
 
@@ -60,6 +73,29 @@ user_syscall_cb:
     push rax
     mov rdi, rsp
     call user_syscall_rust
+    ud2
+
+    // An upcall from user mode (the event callback sends it here): the
+    // same save area as a system call.
+    .global user_event_cb
+user_event_cb:
+    push r15
+    push r14
+    push r13
+    push r12
+    push r11
+    push r10
+    push r9
+    push r8
+    push rbp
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rbx
+    push rax
+    mov rdi, rsp
+    call user_event_rust
     ud2
 
     // rdi = a save area at the top of the kernel stack: restore it and
@@ -93,29 +129,44 @@ extern "C" {
     fn user_syscall_cb();
     fn user_resume(area: *const u64) -> !;
     static user_task_start: u8;
+    static user_spin_start: u8;
     static user_task_end: u8;
 }
 
 /// Registers, then Xen's frame: RCX, R11, RIP, CS, RFLAGS, RSP, SS.
 const AREA: usize = 22;
 const RAX: usize = 0;
+const RBX: usize = 1;
 const RDI: usize = 5;
 const R12: usize = 11;
 const F_RIP: usize = 17;
-const TASKS: usize = 2;
+const TASKS: usize = 3;
+/// Task C, the spinner.
+const SPINNER: usize = 2;
+
+/// Nonzero while the user tasks run: the event callback then sends
+/// upcalls from user mode to [`user_event_cb`].
+#[no_mangle]
+static GK_USER_TASKS: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
 
 #[repr(C, align(16))]
 struct KernelStack([u8; 16384]);
 
 static mut KSTACK: KernelStack = KernelStack([0; 16384]);
 static mut SAVED: [[u64; AREA]; TASKS] = [[0; AREA]; TASKS];
-static mut STATE: State = State { current: 0, done: [false; TASKS], report: Report::new(), finish: None };
+static mut STATE: State =
+    State { current: 0, done: [false; TASKS], report: Report::new(), finish: None, tick_port: 0, after_spin: false };
 
 struct State {
     current: usize,
     done: [bool; TASKS],
     report: Report,
     finish: Option<fn(&Report) -> !>,
+    /// VIRQ_TIMER's port: its events are the ticks.
+    tick_port: u32,
+    /// The spinner was just preempted: the next system call shows another
+    /// task running after it.
+    after_spin: bool,
 }
 
 /// What the tasks did, for the story.
@@ -128,11 +179,28 @@ pub struct Report {
     /// The user fault: vector, RIP and CS from its frame, and whether the
     /// frame was on the kernel stack.
     pub fault: Option<(u64, u64, u64, bool)>,
+    /// Ticks that preempted a task, and how many of them preempted C.
+    pub preemptions: u32,
+    /// See `preemptions`.
+    pub spinner_preempted: u32,
+    /// Times another task made a system call right after C was preempted.
+    pub ran_after_spinner: u32,
+    /// C's loop count (RBX) when the kernel ended it, if it did.
+    pub spinner_ended: Option<u64>,
 }
 
 impl Report {
     const fn new() -> Report {
-        Report { log: [0; 48], len: 0, syscalls: 0, fault: None }
+        Report {
+            log: [0; 48],
+            len: 0,
+            syscalls: 0,
+            fault: None,
+            preemptions: 0,
+            spinner_preempted: 0,
+            ran_after_spinner: 0,
+            spinner_ended: None,
+        }
     }
     /// The order the steps ran in.
     pub fn log(&self) -> &str {
@@ -148,7 +216,13 @@ impl Report {
     }
 }
 
-/// The user task's code, to be copied into a user page.
+/// Where task C starts in [`task_code`].
+pub fn spinner_offset() -> u64 {
+    // Both labels are in this image, C's after the start.
+    (&raw const user_spin_start as u64) - (&raw const user_task_start as u64)
+}
+
+/// The user tasks' code, to be copied into a user page.
 pub fn task_code() -> &'static [u8] {
     // SAFETY: the two labels delimit the task's code in this image.
     unsafe {
@@ -162,11 +236,13 @@ fn kstack_top() -> u64 {
     addr_of_mut!(KSTACK) as u64 + 16384
 }
 
-/// Runs two user tasks at `code` (user mode, user page table already set
+/// Runs three user tasks at `code` (user mode, user page table already set
 /// with `MMUEXT_NEW_USER_BASEPTR`) on the stacks `stack_tops`, task 0
-/// exiting and task 1 ending with `ud2`, then calls `finish` in kernel
-/// mode on the kernel stack.
-pub fn run_tasks(code: u64, stack_tops: [u64; TASKS], finish: fn(&Report) -> !) -> ! {
+/// exiting, task 1 ending with `ud2` and task 2 spinning until the kernel
+/// ends it, preempted by the ticks on `tick_port` (VIRQ_TIMER, whose timer
+/// the caller runs); then calls `finish` in kernel mode on the kernel
+/// stack.
+pub fn run_tasks(code: u64, stack_tops: [u64; TASKS], tick_port: u32, finish: fn(&Report) -> !) -> ! {
     let cb =
         CallbackRegister { kind: CALLBACKTYPE_SYSCALL, flags: 0, pad: 0, address: user_syscall_cb as *const () as u64 };
     // SAFETY: the stack is ours and unused; the callback is the entry stub.
@@ -181,8 +257,9 @@ pub fn run_tasks(code: u64, stack_tops: [u64; TASKS], finish: fn(&Report) -> !) 
         for (i, area) in saved.iter_mut().enumerate() {
             *area = [0; AREA];
             area[R12] = i as u64;
+            let rip = if i == SPINNER { code + spinner_offset() } else { code };
             area[F_RIP..].copy_from_slice(&[
-                code,
+                rip,
                 u64::from(FLAT_RING3_CS64),
                 0x202,
                 stack_tops[i],
@@ -190,7 +267,11 @@ pub fn run_tasks(code: u64, stack_tops: [u64; TASKS], finish: fn(&Report) -> !) 
             ]);
         }
         (*addr_of_mut!(STATE)).finish = Some(finish);
+        (*addr_of_mut!(STATE)).tick_port = tick_port;
+        // No tick, nothing could take the CPU back from the spinner.
+        (*addr_of_mut!(STATE)).done[SPINNER] = tick_port == 0;
     }
+    GK_USER_TASKS.store(1, core::sync::atomic::Ordering::SeqCst);
     resume(0)
 }
 
@@ -218,10 +299,13 @@ fn schedule() -> ! {
     let next = (1..=TASKS).map(|k| (s.current + k) % TASKS).find(|&j| !s.done[j]);
     match next {
         Some(j) => resume(j),
-        None => match s.finish {
-            Some(f) => f(&s.report),
-            None => abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH),
-        },
+        None => {
+            GK_USER_TASKS.store(0, core::sync::atomic::Ordering::SeqCst);
+            match s.finish {
+                Some(f) => f(&s.report),
+                None => abi::guest::shutdown(abi::sched::SHUTDOWN_CRASH),
+            }
+        }
     }
 }
 
@@ -231,6 +315,9 @@ extern "C" fn user_syscall_rust(area: *const [u64; AREA]) -> ! {
     // never nest.
     let (s, a) = unsafe { (&mut *addr_of_mut!(STATE), *area) };
     s.report.syscalls += 1;
+    if core::mem::take(&mut s.after_spin) {
+        s.report.ran_after_spinner += 1;
+    }
     match a[RAX] {
         1 => {
             let step = b'0' + (a[RDI] % 10) as u8;
@@ -252,5 +339,35 @@ pub fn user_fault(vector: u64, frame: u64, rip: u64, cs: u64) -> ! {
     let on_kstack = (top - 16384..top).contains(&frame);
     s.report.fault = Some((vector, rip, cs, on_kstack));
     s.done[s.current] = true;
+    schedule()
+}
+
+/// An upcall taken in user mode, with the save area its stub pushed: the
+/// events are taken; without a tick the task goes on, with one it is
+/// preempted and the next task runs (C, the spinner, is ended instead
+/// once no other task is left).
+#[no_mangle]
+extern "C" fn user_event_rust(area: *const [u64; AREA]) -> ! {
+    // SAFETY: entries never nest; the events are masked until the iret.
+    let s = unsafe { &mut *addr_of_mut!(STATE) };
+    let ticks = super::events::count(s.tick_port);
+    super::events::guest_event();
+    if super::events::count(s.tick_port) == ticks {
+        // SAFETY: the save area at the top of the kernel stack, as pushed.
+        unsafe { user_resume(area.cast()) }
+    }
+    // SAFETY: as above.
+    let a = unsafe { *area };
+    s.report.preemptions += 1;
+    if s.current == SPINNER {
+        s.report.spinner_preempted += 1;
+        s.after_spin = true;
+        if (0..TASKS).all(|j| j == SPINNER || s.done[j]) {
+            s.report.spinner_ended = Some(a[RBX]);
+            s.done[SPINNER] = true;
+        }
+    }
+    // SAFETY: entries never nest.
+    unsafe { (*addr_of_mut!(SAVED))[s.current] = a };
     schedule()
 }
