@@ -39,6 +39,12 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
             assert_contains(&out.serial, &format!("{d} guest-kernel: {step}"));
         }
     }
+    // Time: the uptime from vcpu_time_info, then sleeps ended by VIRQ_TIMER.
+    for d in ["(d0)", "(d1)"] {
+        assert_contains(&out.serial, &format!("{d} guest-kernel: uptime "));
+        assert_contains(&out.serial, &format!("{d} guest-kernel: step 5b: idled 3 x 10 ms in SCHEDOP_block"));
+    }
+    assert_contains(&out.serial, "3 timer ticks on VIRQ_TIMER");
     // The kernel's VIRQ_TIMER tick preempts its user tasks: task C only
     // spins, so only the tick takes the CPU back, and the others run after.
     for d in ["(d0)", "(d1)"] {

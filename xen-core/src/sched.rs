@@ -58,6 +58,9 @@ pub struct Domain {
     pub charged_to: crate::time::SystemTime,
     /// Whether it has run yet.
     pub started: bool,
+    /// Woken from a block or poll since it last ran: it takes the CPU from
+    /// a running domain that has had [`crate::scheduler::WAKE_RATELIMIT_NS`].
+    pub woken: bool,
 }
 
 impl Domain {

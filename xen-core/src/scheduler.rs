@@ -1,7 +1,12 @@
 //! The run loop's policy, pure: who runs next (round robin over runnable
 //! domains), what wakes a blocked vCPU (an event pending, its timer, a
 //! poll's port or timeout), time slices and `timeout=` CPU limits, and the
-//! nearest moment the hypervisor timer must fire for any of them. The arch
+//! nearest moment the hypervisor timer must fire for any of them.
+//!
+//! A domain woken from a block takes the CPU from the running one once
+//! that has run [`WAKE_RATELIMIT_NS`] of its slice, as a waking vCPU
+//! preempts a spinning one on Xen (credit2's 1 ms rate limit): an event or
+//! timer reaches a blocked vCPU at once, not at the end of a 5 s slice. The arch
 //! layer keeps only the context switch and the hardware timer; every
 //! decision is made here, on the host-testable [`Domain`] table.
 
@@ -15,6 +20,10 @@ use crate::time::SystemTime;
 /// the slice the 100 Hz tick gave (500 ticks). Domains that yield or
 /// block give the CPU up long before.
 pub const SLICE_NS: u64 = 5_000_000_000;
+
+/// How long the running domain keeps the CPU before a woken domain
+/// preempts it (Xen credit2's default `sched_ratelimit_us`).
+pub const WAKE_RATELIMIT_NS: u64 = 1_000_000;
 
 /// Charges the current domain's CPU time up to `now`.
 pub fn charge(d: &mut Domain, now: SystemTime) {
@@ -36,12 +45,42 @@ pub enum Verdict {
     OverLimit,
 }
 
+/// Whether others wait for the CPU, and whether one of them was woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    /// Another domain is runnable.
+    pub others: bool,
+    /// One of them was woken since it last ran.
+    pub woken: bool,
+}
+
+/// Who waits for the CPU while `current` runs.
+pub fn waiting(domains: &[Option<Domain>], current: usize) -> Waiting {
+    let mut w = Waiting { others: false, woken: false };
+    for (j, d) in domains.iter().enumerate() {
+        if let Some(d) = d.as_ref().filter(|d| j != current && d.state == RunState::Runnable) {
+            w.others = true;
+            w.woken |= d.woken;
+        }
+    }
+    w
+}
+
+/// How much of its slice the running domain may use while `w` waits.
+fn slice_limit(w: Waiting) -> Option<u64> {
+    match w {
+        Waiting { woken: true, .. } => Some(WAKE_RATELIMIT_NS),
+        Waiting { others: true, .. } => Some(SLICE_NS),
+        _ => None,
+    }
+}
+
 /// At `now`, for the running domain `d` (charged up to now): its limit,
-/// then its slice if `others_runnable`.
-pub fn verdict(d: &Domain, others_runnable: bool) -> Verdict {
+/// then its slice while others wait (the rate limit if one was woken).
+pub fn verdict(d: &Domain, w: Waiting) -> Verdict {
     if d.max_cpu_ns != 0 && d.cpu_ns >= d.max_cpu_ns {
         Verdict::OverLimit
-    } else if others_runnable && d.slice_ns >= SLICE_NS {
+    } else if slice_limit(w).is_some_and(|limit| d.slice_ns >= limit) {
         Verdict::Yield
     } else {
         Verdict::Continue
@@ -89,11 +128,24 @@ pub fn wake_check<M: PhysMemory + ?Sized>(mem: &mut M, d: &mut Domain, now: Syst
     };
     if wake {
         d.state = RunState::Runnable;
+        d.woken = true;
         d.vcpu.time.wait = Wait::None;
         d.vcpu.time.poll_kicked = false;
         d.vcpu.time.runstate.change(runstate::RUNNABLE, now);
     }
     wake
+}
+
+/// An event was sent to blocked domain `d` (its upcall became pending, or
+/// a port it may poll): runnable again, and woken. The next
+/// [`wake_check`]-style checks of what it waits for are the guest's own.
+pub fn kicked(d: &mut Domain) -> bool {
+    if d.state != RunState::Blocked {
+        return false;
+    }
+    d.state = RunState::Runnable;
+    d.woken = true;
+    true
 }
 
 /// The next runnable domain after `current`, round robin (`current`
@@ -125,8 +177,8 @@ pub fn next_event(domains: &[Option<Domain>], running: Option<usize>, now: Syste
                 if d.max_cpu_ns != 0 {
                     at(now.plus(d.max_cpu_ns.saturating_sub(d.cpu_ns)));
                 }
-                if others_runnable(domains, j) {
-                    at(now.plus(SLICE_NS.saturating_sub(d.slice_ns)));
+                if let Some(limit) = slice_limit(waiting(domains, j)) {
+                    at(now.plus(limit.saturating_sub(d.slice_ns)));
                 }
             }
             RunState::Blocked => {
@@ -155,6 +207,7 @@ pub fn switched_out(d: &mut Domain, now: SystemTime, state: u32) {
 /// (the caller sends VIRQ_TIMER).
 pub fn switched_in(d: &mut Domain, now: SystemTime) -> bool {
     d.slice_ns = 0;
+    d.woken = false;
     d.charged_to = now;
     d.vcpu.time.runstate.change(runstate::RUNNING, now);
     run_timers(d, now)
@@ -189,6 +242,7 @@ mod tests {
             max_cpu_ns: 0,
             charged_to: SystemTime(0),
             started: false,
+            woken: false,
         }
     }
 
@@ -216,13 +270,45 @@ mod tests {
     #[test]
     fn the_slice_ends_only_when_others_wait_and_the_limit_always() {
         let mut d = dom(0);
+        let (others, alone) = (Waiting { others: true, woken: false }, Waiting { others: false, woken: false });
         charge(&mut d, SystemTime(SLICE_NS - 1));
-        assert_eq!(verdict(&d, true), Verdict::Continue);
+        assert_eq!(verdict(&d, others), Verdict::Continue);
         charge(&mut d, SystemTime(SLICE_NS));
-        assert_eq!(verdict(&d, true), Verdict::Yield);
-        assert_eq!(verdict(&d, false), Verdict::Continue);
+        assert_eq!(verdict(&d, others), Verdict::Yield);
+        assert_eq!(verdict(&d, alone), Verdict::Continue);
         d.max_cpu_ns = SLICE_NS;
-        assert_eq!(verdict(&d, false), Verdict::OverLimit);
+        assert_eq!(verdict(&d, alone), Verdict::OverLimit);
+    }
+
+    #[test]
+    fn a_woken_domain_preempts_the_running_one_after_the_rate_limit() {
+        let mut t = table(2);
+        let now = SystemTime(10_000_000);
+        t[1].as_mut().unwrap().state = RunState::Blocked;
+        assert_eq!(waiting(&t, 0), Waiting { others: false, woken: false });
+        assert_eq!(next_event(&t, Some(0), now), None);
+        assert!(kicked(t[1].as_mut().unwrap()), "an event wakes it");
+        assert!(!kicked(t[1].as_mut().unwrap()), "already runnable");
+        let w = waiting(&t, 0);
+        assert_eq!(w, Waiting { others: true, woken: true });
+        let d = t[0].as_mut().unwrap();
+        switched_in(d, SystemTime(9_500_000));
+        charge(d, now);
+        assert_eq!(verdict(d, w), Verdict::Continue, "half a millisecond in: not yet");
+        assert_eq!(next_event(&t, Some(0), now), Some(SystemTime(10_500_000)), "the rate limit's end");
+        let d = t[0].as_mut().unwrap();
+        charge(d, SystemTime(10_500_000));
+        assert_eq!(verdict(d, w), Verdict::Yield);
+        // Once it has run, the woken domain waits its turn like any other.
+        switched_in(t[1].as_mut().unwrap(), SystemTime(10_500_000));
+        assert_eq!(waiting(&t, 0), Waiting { others: true, woken: false });
+        let mut m = FakeMemory::default();
+        let d = t[1].as_mut().unwrap();
+        d.state = RunState::Blocked;
+        d.vcpu.time.wait = Wait::Block;
+        m.write_bytes(d.vcpu.vcpu_info_location(), &[1]);
+        assert!(wake_check(&mut m, d, SystemTime(11_000_000)));
+        assert!(d.woken, "a timer or event found by the wake check counts too");
     }
 
     #[test]

@@ -234,6 +234,12 @@ pub fn set_vcpu_info_va(va: u64) {
     unsafe { core::ptr::addr_of_mut!(HG_VCPU_INFO).write_volatile(va) };
 }
 
+/// Where the event callback believes vcpu_info is mapped (0: not mapped).
+pub fn vcpu_info_va() -> u64 {
+    // SAFETY: a plain word; one vCPU.
+    unsafe { core::ptr::addr_of!(HG_VCPU_INFO).read_volatile() }
+}
+
 /// Upcalls the event callback has taken.
 pub fn upcalls() -> u64 {
     // SAFETY: a plain word written by the event stub.

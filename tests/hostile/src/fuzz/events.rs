@@ -38,8 +38,9 @@ impl Fuzz<'_> {
     /// Upcalls stay masked and nothing is left pending for the vCPU, so
     /// no upcall reaches the random callbacks `callbacks()` installs.
     pub(super) fn quiet_events(&mut self) {
-        let si = self.si_va();
-        guest_kernel::arch::x86_64::mem::write(si, 1 << 8);
+        let _ = self.si_va();
+        // shared_info's slot, or where register_vcpu_info moved it.
+        guest_kernel::arch::x86_64::mem::write(crate::arch::vcpu_info_va(), 1 << 8);
     }
 
     fn port(&mut self) -> u32 {

@@ -1,6 +1,9 @@
 //! The fuzzer's time generators: `set_timer_op` with any deadline,
 //! `vcpu_op` with random commands, vCPU ids and argument pointers (never
-//! `VCPUOP_down` on vCPU 0, which would power the fuzzer off), and
+//! `VCPUOP_down` on vCPU 0, which would power the fuzzer off),
+//! `VCPUOP_register_vcpu_info` with hostile frames and offsets (a move
+//! that succeeds lands in a page of its own, which the event callback
+//! then uses), and
 //! `SCHEDOP_poll` with hostile port arrays and counts but always a
 //! deadline already past, so it returns after its checks. Areas the
 //! hypervisor keeps writing (runstate, secondary time) only ever point at
@@ -11,6 +14,12 @@ use super::*;
 /// Registered runstate / time areas: written by the hypervisor at every
 /// switch, so nothing else lives there.
 static mut AREAS: [u64; 16] = [0; 16];
+
+/// The page `register_vcpu_info` may move vcpu_info into: the hypervisor
+/// writes it from then on, so nothing else lives there.
+#[repr(C, align(4096))]
+struct VcpuInfoPage([u64; 512]);
+static mut VCPU_INFO_PAGE: VcpuInfoPage = VcpuInfoPage([0; 512]);
 
 impl Fuzz<'_> {
     fn area_ptr(&mut self) -> u64 {
@@ -57,6 +66,7 @@ impl Fuzz<'_> {
                 }
                 let vcpu = self.rng.pick(&[0, 0, 0, 1, 31, 32, 0xFFFF_FFFF, 1 << 32, u64::MAX]);
                 let arg = match cmd as u32 {
+                    10 => self.vcpu_info_arg(),
                     5 | 13 => {
                         self.bufs.page[0] = self.area_ptr();
                         if self.rng.chance(200) {
@@ -68,7 +78,10 @@ impl Fuzz<'_> {
                     4 => self.out_ptr(),
                     _ => self.vcpu_arg(),
                 };
-                let _ = self.hcall(24, [cmd, vcpu, arg, 0, 0]);
+                let rc = self.hcall(24, [cmd, vcpu, arg, 0, 0]);
+                if cmd as u32 == 10 && vcpu as u32 == 0 && rc == 0 {
+                    self.vcpu_info_moved(arg);
+                }
                 // A short period would flood the fuzzer with timer work.
                 let _ = self.hcall(24, [7, 0, 0, 0, 0]);
             }
@@ -97,6 +110,48 @@ impl Fuzz<'_> {
             }
         }
         false
+    }
+
+    /// A `register_vcpu_info` argument: its own page at a random offset
+    /// (some past the page or misaligned), or a frame the hypervisor must
+    /// refuse: a live page table, no frame at all, a random number. Never
+    /// a frame that could succeed elsewhere (shared_info, the arena), where
+    /// the event callback could no longer reach vcpu_info.
+    fn vcpu_info_arg(&mut self) -> u64 {
+        let own = crate::env::Env::pfn_of_va(&raw const VCPU_INFO_PAGE as u64);
+        let mfn = match self.rng.below(8) {
+            0..=3 => self.env.mfn(own),
+            4 => self.boot[self.rng.below(4) as usize],
+            5 => u64::MAX,
+            6 => self.env.mfn(own) | self.rng.next() << 40,
+            _ => (1 << 27) + self.rng.below(1 << 20),
+        };
+        let offset = match self.rng.below(6) {
+            0..=2 => self.rng.below(505) * 8,
+            3 => self.rng.pick(&[4032, 4033, 4040, 4096, u64::from(u32::MAX)]),
+            4 => self.rng.below(4096),
+            _ => self.rng.next(),
+        };
+        self.bufs.page[0] = mfn;
+        self.bufs.page[1] = offset;
+        // Unreadable pointers only: stray readable memory could name a
+        // frame of the arena that the move would then succeed into.
+        if self.rng.chance(16) {
+            self.rng.pick(&super::HOSTILE_PTRS[..6])
+        } else {
+            self.bufs.page.as_ptr() as u64
+        }
+    }
+
+    /// `register_vcpu_info` succeeded with the struct at `arg`: the move
+    /// went into the fuzzer's own page (the only frame it offers that can
+    /// be accepted: the others are typed, absent or not RAM), so the
+    /// event callback and the quieting follow.
+    fn vcpu_info_moved(&mut self, arg: u64) {
+        let offset = guest_kernel::arch::x86_64::mem::read(arg + 8) as u32;
+        let va = &raw const VCPU_INFO_PAGE as u64 + u64::from(offset);
+        crate::arch::set_vcpu_info_va(va);
+        say!("fuzz: register_vcpu_info moved vcpu_info to offset {offset} of its own page");
     }
 
     /// Unregisters the areas and stops the timers.

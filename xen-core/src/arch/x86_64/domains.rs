@@ -282,6 +282,7 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
         max_cpu_ns: cfg.timeout.saturating_mul(1_000_000_000),
         charged_to: crate::time::SystemTime(0),
         started: false,
+        woken: false,
     });
     super::events::events().create_domain(dom, built.shared_info, privileged);
     if let Some(ring) = built.console {

@@ -10,7 +10,7 @@ use crate::domain::vcpu::GuestContext;
 use crate::event::{upcall_due, EventChannels};
 use crate::hypercall::Action;
 use crate::mm::{PhysAddr, PhysMemory};
-use crate::sched::{RunState, MAX_DOMAINS};
+use crate::sched::MAX_DOMAINS;
 use abi::DomId;
 
 /// Every domain's event channels. Static (about 130 KiB) rather than in
@@ -113,18 +113,20 @@ pub(super) fn deliver(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Acti
     }
 }
 
-/// Wakes every blocked domain an event was sent to since the last call.
-pub(super) fn wake_kicked() {
+/// Wakes every blocked domain an event was sent to since the last call;
+/// returns whether one woke (the caller rearms the hypervisor timer: a
+/// woken domain preempts the running one at the rate limit's end).
+pub(super) fn wake_kicked() -> bool {
     let kicks = events().take_kicks() | events().take_port_kicks();
+    let mut woke = false;
     for j in 0..MAX_DOMAINS {
         if kicks & (1 << j) != 0 {
             if let Some(d) = domains()[j].as_mut() {
-                if d.state == RunState::Blocked {
-                    d.state = RunState::Runnable;
-                }
+                woke |= crate::scheduler::kicked(d);
             }
         }
     }
+    woke
 }
 
 /// Domain `i` died: its ports close (peers become unbound), its FIFO
@@ -134,7 +136,7 @@ pub(super) fn domain_died(hv: &mut Hypervisor, i: usize) {
     let ev = events();
     ev.destroy_domain(&mut hv.mm, DomId(i as u16));
     ev.send_global_virq(&mut hv.mm, abi::event_channel::virq::DOM_EXC);
-    wake_kicked();
+    let _ = wake_kicked();
 }
 
 /// A key typed on the serial console: a debug key (`m` memory of each
@@ -170,14 +172,22 @@ pub(super) fn console_key(hv: &mut Hypervisor, key: u8) {
                     log::info!("  domain {}: notified with VIRQ_DEBUG", id.0);
                 }
             }
-            wake_kicked();
+            woken(hv);
         }
         Key::Debug(_) | Key::Nothing => {}
         Key::ToDom0 => {
             events().send_global_virq(&mut hv.mm, virq::CONSOLE);
-            wake_kicked();
+            woken(hv);
         }
         Key::Switched(true) => log::info!("*** Serial input to DOM0 (type 'CTRL-a' three times to switch input)"),
         Key::Switched(false) => log::info!("*** Serial input to Xen (type 'CTRL-a' three times to switch input)"),
+    }
+}
+
+/// Wakes the domains a console key sent an event to; the timer is then
+/// rearmed on the way back to the guest, for the preemption.
+fn woken(hv: &mut Hypervisor) {
+    if wake_kicked() {
+        hv.mm.hooks.pending |= super::hooks::PENDING_TIMER;
     }
 }

@@ -358,7 +358,7 @@ fn time_event(hv: &mut Hypervisor, i: usize) -> Action {
     wake_blocked(hv, now);
     // The timer is one-shot: arm it again before returning to the guest.
     hv.mm.hooks.pending |= PENDING_TIMER;
-    match scheduler::verdict(d_mut(i), scheduler::others_runnable(domains(), i)) {
+    match scheduler::verdict(d_mut(i), scheduler::waiting(domains(), i)) {
         Verdict::OverLimit => Action::Crash("used up its CPU time (timeout=)"),
         Verdict::Yield => Action::Yield,
         Verdict::Continue => Action::Continue,
@@ -407,10 +407,13 @@ fn fire_guest_timer(hv: &mut Hypervisor, i: usize) {
 fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action: Action) {
     // Work the model asked for; a switch to another domain does all of it.
     // (`PENDING_CHECK` stays: it is a mode, not work.)
-    let pending = hv.mm.hooks.pending;
+    let mut pending = hv.mm.hooks.pending;
     hv.mm.hooks.pending = pending & PENDING_CHECK;
     if pending & PENDING_EVENT != 0 {
-        super::events::wake_kicked();
+        if super::events::wake_kicked() {
+            // A woken domain preempts this one at the rate limit's end.
+            pending |= PENDING_TIMER;
+        }
         // register_vcpu_info may have moved vcpu_info: the exit path's
         // cached pointer to it follows.
         super::events::set_current(i);
