@@ -82,7 +82,7 @@ fn a_send_on_the_console_port_drains_the_ring_and_other_sends_do_not() {
     w.mem.write_u64(PhysAddr(ring.to_maddr() + OUT_CONS_OFFSET as u64), (text.len() as u64) << 32);
     assert_eq!(send(&mut w, &mut ev, &mut console, other), 0);
     assert!(console.out.is_empty(), "another port's send is not the console's");
-    assert_eq!(send(&mut w, &mut ev, &mut console, 9), Errno::EINVAL.to_rax() as i64);
+    assert_eq!(send(&mut w, &mut ev, &mut console, 9), Errno::EINVAL.to_rax());
     assert_eq!(console.notified, [(D1, other)], "a failed send notifies nothing");
     assert_eq!(send(&mut w, &mut ev, &mut console, port), 0);
     assert_eq!(console.out, b"hi\n");
