@@ -77,7 +77,10 @@
 //!   so they cannot become page tables, be given back or be freed under
 //!   the hypervisor; they are released at reset and at the domain's death.
 //!   An unprivileged domain reaches another domain's ports only through a
-//!   channel that domain opened for it.
+//!   channel that domain opened for it. A console ring page is held the
+//!   same way from the domain's build to its death, and whatever its
+//!   indices say, one drain reads at most 2048 bytes of it and writes only
+//!   its `out_cons`.
 //! * **Lifetime.** A domain id names a domain only from its build to the
 //!   end of its teardown. Every other id answers `-ESRCH`, so no memory can
 //!   be given to, mapped from or queried about a dead domain. The end-of-run

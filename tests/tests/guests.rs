@@ -105,6 +105,10 @@ fn two_guests_build_their_own_page_tables_fault_balloon_and_power_off() {
         "(d0) guest-kernel: started on Xen-compatible hypervisor 4.17: 8192 pages (32 MiB), flags 0x3",
     );
     assert_contains(&out.serial, "(d1) guest-kernel: started on Xen-compatible hypervisor 4.17: 4096 pages (16 MiB), flags 0x0, cmdline 'watch=5 pong=0,3 share'");
+    // Domain 1 tells its story through its console ring (issue 11),
+    // domain 0 through console_io.
+    assert_contains(&out.serial, "(d1) guest-kernel: console: printing through its console ring (mfn ");
+    assert_contains(&out.serial, "(d0) guest-kernel: console: domain 0 prints with console_io");
     // The interdomain ping-pong: domain 1 opens port 2 for domain 0 (its
     // port 1 is its console ring's), which binds to it and pings three
     // times, each answered by an upcall.

@@ -165,6 +165,7 @@ impl ConsoleSink for Console {
     fn unread(&mut self, n: usize) {
         self.input.unread(n);
     }
+    #[inline(always)]
     fn notified(&mut self, mem: &mut dyn crate::event::EventEnv, dom: DomId, port: u32) {
         super::console_rings::notified(self, mem, dom, port);
     }

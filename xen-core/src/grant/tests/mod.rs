@@ -4,5 +4,6 @@
 
 mod harness;
 mod properties;
+mod replace;
 mod rows;
 mod xsa;

@@ -1,6 +1,7 @@
 //! Host tests of the hypercall layer: a fake guest memory and console,
 //! and a driver that re-executes a preempted hypercall as a guest does.
 
+mod console_notify;
 mod continuations;
 mod dead_domains;
 mod debug_physdev;
