@@ -225,10 +225,11 @@
 //!   set, IOPL and NT cannot be popped, CS and SS need RPL 3 and pass the
 //!   `iret` hypercall's descriptor checks, and a bad frame gets IRETQ's
 //!   #GP/#NP/#SS at the `iretq` itself. On a correct CPU this never runs.
-//! * **Writable page tables** follow Xen: with
-//!   `vm_assist(VMASST_TYPE_writable_pagetables)` on, a guest-kernel store
-//!   that faults on a present read-only page which is one of the domain's
-//!   own L1 tables in use is emulated. The store must be naturally aligned
+//! * **Writable page tables** follow Xen 4.17: a guest-kernel store that
+//!   faults on a present read-only page which is one of the domain's own
+//!   L1 tables in use is emulated, whether or not the guest enabled
+//!   `vm_assist(VMASST_TYPE_writable_pagetables)` (Xen does not look at it
+//!   either). The store must be naturally aligned
 //!   at the faulting address; a store of 1, 2 or 4 bytes is merged into the
 //!   8-byte entry, and the entry is checked and adjusted exactly as
 //!   `mmu_update` would (a refused entry, or anything else, is the guest's

@@ -22,6 +22,7 @@ mod grant_v2;
 mod hcalls;
 mod ldt;
 mod paging;
+mod ptwr;
 mod time;
 mod usermode;
 mod vcpu_info;
@@ -254,6 +255,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     hcalls::update_descriptor(&mut s, &mut f);
     hcalls::set_ldt(&mut s);
     ldt::ldt(&mut s, &mut f);
+    ptwr::ptwr(&mut s, &mut f);
     hcalls::version(&mut s);
     hcalls::memory(&mut s);
     usermode::user_mode(&mut s, &mut f, si);

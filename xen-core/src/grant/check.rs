@@ -7,8 +7,10 @@
 //!   are exactly the sum over the grantee's live slots naming it, and the
 //!   grantee is the one recorded in the active entry (copies hold no pin
 //!   across a hypercall).
-//! * A pinned entry of a live table shows `reading`, and `writing` exactly
-//!   while a writable mapping exists.
+//! * A pinned entry of a live v2 table shows `reading`, and `writing`
+//!   exactly while a writable mapping exists (except the reserved entries,
+//!   whose status a version switch takes from the guest's v1 flags; v1
+//!   keeps the bits in the guest-written entry, so nothing is required).
 //! * Frame references: device mappings hold one general (and, writable, one
 //!   type) reference each; host mappings' references are their PTEs', which
 //!   the memory model's walk counts, and a foreign frame appears in a
@@ -144,6 +146,13 @@ fn check_grants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>, g: &Grants<'_>) ->
             }
             if r >= t.nr_entries() {
                 return Err(format!("{dom:?} ref {r} is pinned beyond its table"));
+            }
+            // What the guest may write: v1 keeps these bits in the entry's
+            // flags, which are the guest's; and a switch to v2 carries a
+            // reserved entry's v1 bits into its status word, as Xen does,
+            // so those are the guest's too.
+            if t.version == 1 || r < abi::grant_table::NR_RESERVED_ENTRIES {
+                continue;
             }
             let flags = t.status_flags(mm.mem, r);
             let writing = super::table::pinned_writable(a);

@@ -26,6 +26,7 @@ pub fn xen_cpuid_sub(leaf: u32, sub: u32) -> [u32; 4] {
 pub mod debug;
 pub mod ldt;
 pub mod priv_insn;
+pub mod stores;
 
 /// Issues hypercall `nr` and returns RAX.
 pub fn hc(nr: u64, a: [u64; 5]) -> i64 {

@@ -522,3 +522,29 @@ pub fn run_insn(code: &[u8], regs: [u64; 7], string: bool) -> Option<Fault> {
         }
     })
 }
+
+/// One of the stores a kernel writes page-table entries with, at `va`
+/// (may fault; use inside [`catch`]): by `form`, a 64/32/16/8-bit `mov`,
+/// `xchg`, `lock cmpxchg` (RAX = `v`, so it stores when the entry is `v`),
+/// `lock and`/`or` of the low byte, `lock bts`/`btr` of bit `v & 63`.
+pub fn pte_store(form: u64, va: u64, v: u64) {
+    // SAFETY: as for `write`; every form touches only the operand at `va`
+    // (the bit forms take their bit number modulo 64 from an immediate or
+    // a register masked to 0..63) and the registers named.
+    unsafe {
+        match form % 10 {
+            0 => core::arch::asm!("mov [rdi], rax", in("rdi") va, in("rax") v, options(nostack)),
+            1 => core::arch::asm!("mov [rdi], eax", in("rdi") va, in("eax") v as u32, options(nostack)),
+            2 => core::arch::asm!("mov [rdi], ax", in("rdi") va, in("ax") v as u16, options(nostack)),
+            3 => core::arch::asm!("mov [rdi], al", in("rdi") va, in("al") v as u8, options(nostack)),
+            4 => core::arch::asm!("xchg [rdi], rax", in("rdi") va, inout("rax") v => _, options(nostack)),
+            5 => {
+                core::arch::asm!("lock cmpxchg [rdi], rcx", in("rdi") va, in("rcx") v, inout("rax") v => _, options(nostack))
+            }
+            6 => core::arch::asm!("lock and [rdi], al", in("rdi") va, in("al") v as u8, options(nostack)),
+            7 => core::arch::asm!("lock or [rdi], al", in("rdi") va, in("al") v as u8, options(nostack)),
+            8 => core::arch::asm!("lock bts [rdi], rax", in("rdi") va, in("rax") v & 63, options(nostack)),
+            _ => core::arch::asm!("lock btr qword ptr [rdi], 1", in("rdi") va, options(nostack)),
+        }
+    }
+}

@@ -25,6 +25,7 @@ mod cpu;
 mod events;
 mod grant;
 mod memory;
+mod ptwr;
 mod time;
 
 use crate::arch::{self, catch, hc};
@@ -33,6 +34,7 @@ use crate::env::*;
 use crate::oracle::{self, va_of, Known};
 use abi::mmu::pte::*;
 use abi::mmu::*;
+use core::sync::atomic::Ordering::Relaxed;
 use guest_kernel::say;
 
 /// Result of the campaign.
@@ -166,6 +168,10 @@ pub fn run(env: &mut Env, seed: u64, ops: u64, trace: bool, every_call: bool) ->
         if f.calls[nr] > 0 {
             say!("fuzz:   hypercall {nr:>2}: {:>8} calls, {:>8} ok", f.calls[nr], f.oks[nr]);
         }
+    }
+    let (stores, emulated) = (ptwr::STORES[0].load(Relaxed), ptwr::STORES[1].load(Relaxed));
+    if stores > 0 {
+        say!("fuzz:   page-table stores: {stores:>8} issued, {emulated:>8} emulated");
     }
     if f.native_irets > 0 {
         say!("fuzz:   native iretq: {:>8} issued, {:>8} reached their target", f.native_irets, f.native_irets_ok);
@@ -367,7 +373,7 @@ impl<'e> Fuzz<'e> {
     // ---- the operations -----------------------------------------------------
 
     fn op(&mut self) -> Verdict {
-        let changed = match self.rng.below(108) {
+        let changed = match self.rng.below(110) {
             0..=27 => self.mmu_update(),
             28..=45 => self.mmuext_op(),
             46..=57 => self.update_va(),
@@ -395,6 +401,7 @@ impl<'e> Fuzz<'e> {
             98 => return self.ldt(),
             99 => return self.console_ring(),
             100..=107 => self.grant_op(),
+            108..=109 => self.ptwr(),
             _ => self.probe(),
         };
         if changed && self.every_call {

@@ -112,7 +112,7 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
             if is_spurious_iretq_fault(ctx.error_code, &code, cr2, ctx.rsp) {
                 return native_iretq(hv, i, ctx, cr2);
             }
-            if !user && is_ptwr_candidate(ctx.error_code, d_mut(i).vcpu.vm_assist) {
+            if !user && is_ptwr_candidate(ctx.error_code) {
                 if let Some(action) = ptwr(hv, i, ctx, cr2, &roots) {
                     return action;
                 }
@@ -132,15 +132,16 @@ pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestCont
 }
 
 /// Whether a kernel-mode #PF may be a write to a page table the guest
-/// maps read-only, to emulate: the guest enabled writable page tables and
-/// the fault is a write to a present page (no reserved bit, no fetch).
-fn is_ptwr_candidate(error_code: u64, vm_assist: u64) -> bool {
+/// maps read-only, to emulate: a write to a present page (no reserved
+/// bit, no fetch). Xen 4.17 emulates these whether or not the guest
+/// enabled `VMASST_TYPE_writable_pagetables` (the conformance suite shows
+/// it), so the assist is not consulted.
+fn is_ptwr_candidate(error_code: u64) -> bool {
     const P: u64 = 1;
     const W: u64 = 2;
     const RSVD: u64 = 8;
     const FETCH: u64 = 16;
-    vm_assist & (1 << abi::vm_assist::VMASST_TYPE_WRITABLE_PAGETABLES) != 0
-        && error_code & (P | W | RSVD | FETCH) == P | W
+    error_code & (P | W | RSVD | FETCH) == P | W
 }
 
 /// Emulates the kernel's store at `cr2` into one of its L1 tables
