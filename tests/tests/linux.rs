@@ -37,9 +37,9 @@ const STAGES: &[(&str, &str, u64)] = &[
 const BALLOON_STAGE: usize = 5;
 
 /// Stages Linux reaches on xen-core today as domain 0.
-const EXPECTED_DOM0: usize = 2;
+const EXPECTED_DOM0: usize = 3;
 /// Stages Linux reaches on xen-core today as domain 1.
-const EXPECTED_DOMU: usize = 2;
+const EXPECTED_DOMU: usize = 3;
 
 /// One Linux boot at a time: two side by side would each take longer than
 /// their bound allows on a small machine.
