@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use xen_tools::iso::{IsoSpec, ModuleSpec};
+use xen_tools::keys::KeysOn;
 use xen_tools::qemu::{decode_exit, BootPath, ExitKind, QemuConfig};
 use xen_tools::verdict::{judge, parse_results, GuestResult, GuestsVerdict};
 
@@ -89,6 +90,10 @@ pub struct Run {
     /// serial log in this order, each within its timeout of the one
     /// before (a long guest boot, judged phase by phase). None by default.
     pub milestones: Vec<(String, Duration)>,
+    /// Keys typed on the serial console once a text shows up in the log
+    /// (`xen_tools::keys`, as `xen-run --keys-on`): a hypervisor debug key
+    /// at the guest's cue. None by default.
+    pub keys_on: Vec<KeysOn>,
 }
 
 /// What happened.
@@ -140,6 +145,7 @@ impl Run {
             qemu_extra: Vec::new(),
             boot: default_boot(),
             milestones: Vec::new(),
+            keys_on: Vec::new(),
         }
     }
 
@@ -167,8 +173,15 @@ impl Run {
         };
         cfg.memory_mib = self.memory_mib;
         cfg.extra = self.qemu_extra.clone();
+        // Keys need the serial port on QEMU's stdin (a stdio chardev that
+        // still logs to the file); its stdout is dropped.
+        cfg.console = !self.keys_on.is_empty();
         let mut cmd = cfg.command();
         cmd.stderr(std::process::Stdio::piped());
+        if cfg.console {
+            cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
+        }
+        let mut keys_on = self.keys_on.clone();
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => return harness_error(format!("starting QEMU: {e}")),
@@ -179,9 +192,18 @@ impl Run {
         let mut deadline = started + self.phases.banner;
         // Where the next milestone is looked for: after the previous one.
         let mut milestone_from = 0;
+        let mut keys_in = child.stdin.take();
         let after_guests = |m: usize| if m < self.milestones.len() { Phase::Milestone(m) } else { Phase::Result };
         let (exit, timed_out) = loop {
             let serial = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+            if let Some(stdin) = keys_in.as_mut() {
+                use std::io::Write as _;
+                for k in keys_on.iter_mut() {
+                    if let Some(keys) = k.due(&serial) {
+                        let _ = stdin.write_all(keys).and_then(|()| stdin.flush());
+                    }
+                }
+            }
             // Advance through every milestone already visible.
             loop {
                 let next = match phase {

@@ -16,7 +16,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 use xen_tests::{artifacts_dir, Run, RunOutcome, Verdict};
+use xen_tools::initramfs::BALLOON_MARK;
 use xen_tools::iso::ModuleSpec;
+use xen_tools::keys::KeysOn;
 use xen_tools::linux::{KERNEL_CMDLINE, SUCCESS};
 
 /// A Linux boot's stages in order: what the domain prints at each, and how
@@ -31,10 +33,13 @@ const STAGES: &[(&str, &str, u64)] = &[
     ("/init's verdict", SUCCESS, 10),
 ];
 
+/// The stage after which the hypervisor's memory table must show the balloon.
+const BALLOON_STAGE: usize = 5;
+
 /// Stages Linux reaches on xen-core today as domain 0.
-const EXPECTED_DOM0: usize = 2;
+const EXPECTED_DOM0: usize = 3;
 /// Stages Linux reaches on xen-core today as domain 1.
-const EXPECTED_DOMU: usize = 2;
+const EXPECTED_DOMU: usize = 3;
 
 /// One Linux boot at a time: two side by side would each take longer than
 /// their bound allows on a small machine.
@@ -98,6 +103,8 @@ fn linux_boot(name: &str, before: Vec<ModuleSpec>, expected: usize) -> RunOutcom
             (text, Duration::from_secs(secs))
         })
         .collect();
+    // The memory table while the balloon holds 32 MiB back.
+    run.keys_on = vec![KeysOn::parse(&format!("{BALLOON_MARK}=m")).unwrap()];
     let out = {
         let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         run.boot()
@@ -120,10 +127,31 @@ fn linux_boot(name: &str, before: Vec<ModuleSpec>, expected: usize) -> RunOutcom
     if n > expected {
         eprintln!("Linux as domain {dom} got further than expected: raise EXPECTED_* in tests/tests/linux.rs to {n}");
     }
+    if n >= BALLOON_STAGE {
+        check_memory_table(&out.serial, dom);
+    }
     if n == STAGES.len() || expected == STAGES.len() {
         assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
     }
     out
+}
+
+/// Between the balloon's way down and its way back, the hypervisor's
+/// memory table (`m`) shows the domain 32 MiB (8192 pages) or more below
+/// its ceiling.
+fn check_memory_table(serial: &str, dom: u16) {
+    let down = serial.find("init: balloon: lowered").expect("balloon lowered");
+    let up = serial.find("init: balloon: raised back").expect("balloon raised");
+    let between = &serial[down..up];
+    let row = format!("domain {dom} (linux): ");
+    let line = between
+        .lines()
+        .find(|l| l.contains("'m' pressed"))
+        .and_then(|_| between.lines().find_map(|l| l.split_once(&row).map(|(_, rest)| rest.to_string())));
+    let Some(line) = line else { panic!("no memory table between the balloon's steps:\n{between}") };
+    let nums: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    let [now, max] = nums[..] else { panic!("memory table row {line:?}") };
+    assert!(now + 8192 <= max, "the hypervisor sees {now} of {max} pages while Linux holds 8192 back: {line:?}");
 }
 
 #[test]
@@ -135,6 +163,20 @@ fn linux_as_domain_0_reaches_init_which_balloons_and_reports_success() {
 fn linux_as_domain_1_beside_a_guest_kernel_domain_0_reaches_init_which_balloons_and_reports_success() {
     let dom0 = ModuleSpec::parse(&format!("{} name=dom0 mem=16M", artifacts_dir().join("guest-kernel").display()));
     linux_boot("linux_domu", vec![dom0], EXPECTED_DOMU);
+}
+
+#[test]
+fn the_memory_table_must_show_the_balloon_down() {
+    let log = |now: u64| {
+        format!(
+            "(d0) init: balloon: lowered: ...\n(XEN) 'm' pressed: memory of each domain\n\
+             (XEN)   domain 0 (linux): {now} pages now, at most 65536\n(d0) init: balloon: raised back: ...\n"
+        )
+    };
+    check_memory_table(&log(57344), 0);
+    assert!(std::panic::catch_unwind(|| check_memory_table(&log(60000), 0)).is_err());
+    assert!(std::panic::catch_unwind(|| check_memory_table("init: balloon: lowered\ninit: balloon: raised back", 0))
+        .is_err());
 }
 
 #[test]
