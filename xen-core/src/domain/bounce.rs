@@ -54,9 +54,11 @@ pub fn bounce<G: GuestMemory>(
     if entry.address == 0 {
         return Err("no handler for this exception in the guest's trap table");
     }
-    let code = error_code.map(|e| [e]);
     let mask = entry.flags & 4 != 0;
-    enter_handler(ctx, vcpu, guest, roots, entry.address, code.as_ref().map_or(&[], |c| &c[..]), mask)
+    match error_code {
+        Some(e) => enter_handler(ctx, vcpu, guest, roots, entry.address, [e], mask),
+        None => enter_handler(ctx, vcpu, guest, roots, entry.address, [], mask),
+    }
 }
 
 /// A SYSCALL executed in guest user mode (64-bit), as Xen 4.17 delivers
@@ -93,7 +95,7 @@ pub fn failsafe<G: GuestMemory>(
         return Err("a saved data selector no longer loads and there is no failsafe callback");
     }
     let words = [old.ds, old.es, old.fs, old.gs].map(u64::from);
-    enter_handler(ctx, vcpu, guest, roots, callback, &words, flags & CALLBACKF_MASK_EVENTS != 0)
+    enter_handler(ctx, vcpu, guest, roots, callback, words, flags & CALLBACKF_MASK_EVENTS != 0)
 }
 
 /// A SYSCALL executed in compatibility mode (the CSTAR entry), answered as
@@ -125,7 +127,7 @@ fn syscall_to<G: GuestMemory>(
         ctx.rip = ctx.rip.wrapping_sub(SYSCALL_LEN);
         return bounce(ctx, vcpu, guest, roots, VECTOR_UD, None);
     }
-    enter_handler(ctx, vcpu, guest, roots, callback, &[], flags & CALLBACKF_MASK_EVENTS != 0)?;
+    enter_handler(ctx, vcpu, guest, roots, callback, [], flags & CALLBACKF_MASK_EVENTS != 0)?;
     ctx.rflags &= !FLAG_DF;
     Ok(())
 }
@@ -139,6 +141,7 @@ fn syscall_to<G: GuestMemory>(
 /// # Errors
 /// The domain must be crashed: no event callback, or its stack cannot
 /// take the frame.
+#[inline(never)]
 pub fn event_upcall<G: GuestMemory>(
     ctx: &mut GuestContext,
     vcpu: &mut Vcpu,
@@ -149,7 +152,7 @@ pub fn event_upcall<G: GuestMemory>(
     if callback == 0 {
         return Err("an event upcall is due (evtchn_upcall_pending, mask clear) but there is no event callback");
     }
-    enter_handler(ctx, vcpu, guest, roots, callback, &[], true)
+    enter_handler(ctx, vcpu, guest, roots, callback, [], true)
 }
 
 /// Length of the SYSCALL instruction (0F 05).
@@ -163,35 +166,27 @@ const FLAG_DF: u64 = 1 << 10;
 /// kernel mode and uses its `stack_switch` stack; from kernel mode, the
 /// current guest stack. Pushes RCX, R11, `middle` (an error code or the
 /// failsafe selectors), RIP, CS, RFLAGS, RSP, SS below the stack rounded
-/// down to 16 bytes and continues at `handler` in 64-bit mode on the flat
-/// selectors. The frame carries the vCPU's `evtchn_upcall_mask` (CS bits
-/// 32-39, and RFLAGS.IF = !mask); `mask_events` then sets the mask.
-fn enter_handler<G: GuestMemory>(
+/// down to 16 bytes, in one guest access, and continues at `handler` in
+/// 64-bit mode on the flat selectors. The frame carries the vCPU's
+/// `evtchn_upcall_mask` (CS bits 32-39, and RFLAGS.IF = !mask);
+/// `mask_events` then sets the mask. `M` (0, 1 or 4) is a constant, so
+/// the frame is built with plain stores.
+#[inline(always)]
+fn enter_handler<G: GuestMemory, const M: usize>(
     ctx: &mut GuestContext,
     vcpu: &mut Vcpu,
     guest: &G,
     roots: &Roots,
     handler: u64,
-    middle: &[u64],
+    middle: [u64; M],
     mask_events: bool,
 ) -> Result<(), Crash> {
-    let mut c = *ctx;
     let from_user = vcpu.user_mode;
     let saved_mask = u64::from(guest.upcall_mask());
-    if saved_mask != 0 {
-        c.rflags &= !FLAG_IF;
-    } else {
-        c.rflags |= FLAG_IF;
-    }
-    let cs = if from_user { c.cs & 0xFFFF } else { c.cs & !3 } | (saved_mask << 32);
-    let mut frame = [0u64; 11];
-    let mut n = 0;
-    for &v in [c.gpr[reg::RCX], c.gpr[reg::R11]].iter().chain(middle).chain(&[c.rip, cs, c.rflags, c.rsp, c.ss]) {
-        frame[n] = v;
-        n += 1;
-    }
-    let top = if from_user { vcpu.kernel_sp } else { c.rsp };
-    let sp = (top & !15).wrapping_sub(n as u64 * 8);
+    let rflags = if saved_mask != 0 { ctx.rflags & !FLAG_IF } else { ctx.rflags | FLAG_IF };
+    let cs = if from_user { ctx.cs & 0xFFFF } else { ctx.cs & !3 } | (saved_mask << 32);
+    let top = if from_user { vcpu.kernel_sp } else { ctx.rsp };
+    let sp = (top & !15).wrapping_sub((7 + M) as u64 * 8);
     if (abi::HYPERVISOR_VIRT_START..abi::HYPERVISOR_VIRT_END + 64).contains(&sp) {
         return Err("guest kernel stack points into the hypervisor's range");
     }
@@ -199,16 +194,19 @@ fn enter_handler<G: GuestMemory>(
         vcpu.user_mode = false;
         guest.toggle_mode(false, roots.kernel);
     }
-    let mut bytes = [0u8; 88];
-    for (i, v) in frame[..n].iter().enumerate() {
-        bytes[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-    }
-    Guest(guest).write(sp, &bytes[..n * 8]).map_err(|_| "fault writing the exception frame to the guest stack")?;
+    // Right-aligned in 11 words (the largest frame), so every index is a
+    // constant.
+    let mut w = [0u64; 11];
+    w[4 - M] = ctx.gpr[reg::RCX];
+    w[5 - M] = ctx.gpr[reg::R11];
+    w[6 - M..6].copy_from_slice(&middle);
+    w[6..].copy_from_slice(&[ctx.rip, cs, rflags, ctx.rsp, ctx.ss]);
+    Guest(guest).write_words(sp, &w[4 - M..]).map_err(|_| "fault writing the exception frame to the guest stack")?;
     ctx.rsp = sp;
     ctx.rip = handler;
     ctx.cs = u64::from(FLAT_RING3_CS64);
     ctx.ss = u64::from(FLAT_RING3_SS64);
-    ctx.rflags = (c.rflags & !CLEARED_ON_BOUNCE) | FLAG_IF | FLAG_FIXED;
+    ctx.rflags = (rflags & !CLEARED_ON_BOUNCE) | FLAG_IF | FLAG_FIXED;
     if mask_events {
         guest.set_upcall_mask(1);
     }

@@ -147,6 +147,24 @@ fn kernel_mode_exception_stays_on_its_stack_and_clears_the_cs_rpl() {
 }
 
 #[test]
+fn every_bounce_frame_is_written_in_one_guest_access() {
+    for (vector, code, words_in_frame) in [(6, None, 7), (13, Some(0x18), 8)] {
+        let (s, mut v) = (stack(), vcpu());
+        v.traps[vector as usize] = TrapEntry { address: HANDLER, cs: 0xE033, flags: 0 };
+        let mut c = compat_entry(0x4000);
+        c.cs = 0xE033;
+        bounce(&mut c, &mut v, &s, &ROOTS, vector, code).unwrap();
+        assert_eq!(s.3.get(), 1, "vector {vector}: one write");
+        assert_eq!(c.rsp, TOP - 16 - words_in_frame * 8);
+    }
+    let (s, mut v) = (stack(), vcpu());
+    v.callbacks[abi::traps::CALLBACKTYPE_FAILSAFE as usize] = (HANDLER, 0);
+    let mut c = compat_entry(0x4000);
+    failsafe(&mut c, &mut v, &s, &ROOTS, Selectors::default()).unwrap();
+    assert_eq!(s.3.get(), 1, "failsafe: one write");
+}
+
+#[test]
 fn failsafe_frame_carries_the_old_selectors() {
     let (s, mut v) = (stack(), vcpu());
     v.callbacks[abi::traps::CALLBACKTYPE_FAILSAFE as usize] = (HANDLER, 0);

@@ -75,6 +75,7 @@ pub enum Returned {
 /// # Errors
 /// Crashes the domain for a return to user mode without a user root
 /// (as Xen does), or when the fault IRETQ would raise cannot be delivered.
+#[inline(always)]
 pub fn iret<G: GuestMemory, F: Fn(usize) -> u64>(
     ctx: &mut GuestContext,
     vcpu: &mut Vcpu,
@@ -118,6 +119,7 @@ pub fn iret<G: GuestMemory, F: Fn(usize) -> u64>(
 /// # Errors
 /// The domain must be crashed: the guest has no handler for the fault or
 /// its stack cannot take the frame.
+#[inline(always)]
 pub fn settle_return<G: GuestMemory, F: Fn(usize) -> u64>(
     ctx: &mut GuestContext,
     vcpu: &mut Vcpu,
@@ -127,27 +129,36 @@ pub fn settle_return<G: GuestMemory, F: Fn(usize) -> u64>(
 ) -> Result<Returned, Crash> {
     match check_return(ctx.cs as u16, ctx.ss as u16, ctx.rip, gdt) {
         Ok(mode) => Ok(Returned::Resumed(mode)),
-        Err(fault) => {
-            log::debug!(
-                "return to cs {:#x} ss {:#x} rip {:#x} refused ({}): vector {} error {:#x} to the guest",
-                ctx.cs,
-                ctx.ss,
-                ctx.rip,
-                fault.why,
-                fault.vector,
-                fault.error_code
-            );
-            let (cs, ss, rip) = (ctx.cs, ctx.ss, ctx.rip);
-            bounce(ctx, vcpu, guest, roots, fault.vector, Some(fault.error_code)).map_err(|why| {
-                log::error!(
-                    "return to cs {cs:#x} ss {ss:#x} rip {rip:#x} faults ({}); delivering it: {why}",
-                    fault.why
-                );
-                "the return to the guest faults (bad CS, SS or RIP) and the fault cannot be delivered"
-            })?;
-            Ok(Returned::Faulted(fault))
-        }
+        Err(fault) => deliver_return_fault(ctx, vcpu, guest, roots, fault),
     }
+}
+
+/// The fault a return would raise, bounced to the guest (off the fast
+/// path: a return the guest got wrong).
+#[cold]
+#[inline(never)]
+fn deliver_return_fault<G: GuestMemory>(
+    ctx: &mut GuestContext,
+    vcpu: &mut Vcpu,
+    guest: &G,
+    roots: &Roots,
+    fault: Fault,
+) -> Result<Returned, Crash> {
+    log::debug!(
+        "return to cs {:#x} ss {:#x} rip {:#x} refused ({}): vector {} error {:#x} to the guest",
+        ctx.cs,
+        ctx.ss,
+        ctx.rip,
+        fault.why,
+        fault.vector,
+        fault.error_code
+    );
+    let (cs, ss, rip) = (ctx.cs, ctx.ss, ctx.rip);
+    bounce(ctx, vcpu, guest, roots, fault.vector, Some(fault.error_code)).map_err(|why| {
+        log::error!("return to cs {cs:#x} ss {ss:#x} rip {rip:#x} faults ({}); delivering it: {why}", fault.why);
+        "the return to the guest faults (bad CS, SS or RIP) and the fault cannot be delivered"
+    })?;
+    Ok(Returned::Faulted(fault))
 }
 
 #[cfg(test)]

@@ -174,6 +174,7 @@ const fn canonical(va: u64) -> bool {
 ///   segment, or DPL ≠ 3 → #GP(SS); not present → #SS(SS).
 /// * RIP non-canonical in 64-bit mode, or beyond the CS limit in
 ///   compatibility mode → #GP(0).
+#[inline(always)]
 pub fn check_return<F: Fn(usize) -> u64>(cs: u16, ss: u16, rip: u64, gdt: &GdtView<F>) -> Result<Mode, Fault> {
     // The common return, to the flat 64-bit selectors: their descriptors
     // are the hypervisor's own (DPL 3 long-mode code, DPL 3 writable data),
@@ -185,6 +186,7 @@ pub fn check_return<F: Fn(usize) -> u64>(cs: u16, ss: u16, rip: u64, gdt: &GdtVi
 }
 
 /// [`check_return`] by the descriptor tables, for any selectors.
+#[inline(never)]
 fn check_return_in_tables<F: Fn(usize) -> u64>(cs: u16, ss: u16, rip: u64, gdt: &GdtView<F>) -> Result<Mode, Fault> {
     let (cs_code, ss_code) = (u64::from(cs & !3), u64::from(ss & !3));
     if cs & !3 == 0 {

@@ -10,9 +10,15 @@ pub const BASE: u64 = 0x10_0000;
 /// One past its last byte.
 pub const TOP: u64 = BASE + 0x1000;
 
-/// The page, every guest mode switch made (to user?, root loaded), and
-/// the vCPU's `evtchn_upcall_mask`.
-pub struct Stack(pub RefCell<Vec<u8>>, pub RefCell<Vec<(bool, u64)>>, pub std::cell::Cell<u8>);
+/// The page, every guest mode switch made (to user?, root loaded), the
+/// vCPU's `evtchn_upcall_mask`, and the guest writes made (each
+/// `copy_to`, however long).
+pub struct Stack(
+    pub RefCell<Vec<u8>>,
+    pub RefCell<Vec<(bool, u64)>>,
+    pub std::cell::Cell<u8>,
+    pub std::cell::Cell<u32>,
+);
 
 fn offset(va: GuestVa, len: usize) -> Option<usize> {
     let off = va.0.checked_sub(BASE)?;
@@ -26,6 +32,7 @@ impl GuestMemory for Stack {
         true
     }
     fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool {
+        self.3.set(self.3.get() + 1);
         let Some(off) = offset(va, buf.len()) else { return false };
         self.0.borrow_mut()[off..off + buf.len()].copy_from_slice(buf);
         true
@@ -43,7 +50,7 @@ impl GuestMemory for Stack {
 
 /// A zeroed page.
 pub fn stack() -> Stack {
-    Stack(RefCell::new(vec![0; 0x1000]), RefCell::new(Vec::new()), std::cell::Cell::new(0))
+    Stack(RefCell::new(vec![0; 0x1000]), RefCell::new(Vec::new()), std::cell::Cell::new(0), std::cell::Cell::new(0))
 }
 
 /// The word at `va`.

@@ -31,6 +31,7 @@ use abi::{DomId, Errno, Mfn};
 pub use guest_mem::{Guest, GuestMemory};
 pub use host::HostInfo;
 pub use system::{XEN_MAJOR, XEN_MINOR};
+pub use traps::iret_hypercall;
 
 /// Where guest console output goes.
 pub trait ConsoleSink {
@@ -215,7 +216,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
 /// Whether hypercall `nr` may be preempted and continued, rewriting its
 /// arguments.
 #[inline(always)]
-const fn continuable(nr: u64) -> bool {
+pub(crate) const fn continuable(nr: u64) -> bool {
     matches!(
         HypercallNr(nr),
         HypercallNr::CONSOLE_IO

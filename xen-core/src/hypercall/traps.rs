@@ -2,12 +2,12 @@
 //! (4), `callback_op` (30), `stack_switch` (3), `set_segment_base` (25) and
 //! `iret` (23).
 
-use super::{canonical, Action, Call, ConsoleSink, GuestMemory};
+use super::{canonical, Action, Call, ConsoleSink, Guest, GuestMemory};
 use crate::domain::bounce::Roots;
 use crate::domain::iret::{iret, IretFrame};
 use crate::domain::segments::domain_gdt;
-use crate::domain::vcpu::TrapEntry;
-use crate::mm::{MmHooks, PhysMemory};
+use crate::domain::vcpu::{GuestContext, TrapEntry, Vcpu};
+use crate::mm::{DomainMm, MmHooks, PhysMemory};
 use abi::traps::*;
 use abi::Errno;
 
@@ -117,23 +117,36 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         Ok(0)
     }
 
-    /// `iret`: restore the frame the hypercall-page stub left on the guest
-    /// stack (fact sheet §1.3), then settle the return as Xen's faulting
-    /// exit would ([`crate::domain::iret`]). A frame that cannot be read,
-    /// or a fault that cannot be delivered, crashes the domain.
+    /// `iret`: see [`iret_hypercall`].
     pub(super) fn iret(&mut self) -> Action {
-        let mut bytes = [0u8; 72];
-        if self.mem().read(self.ctx.rsp, &mut bytes).is_err() {
-            return Action::Crash("iret frame unreadable");
-        }
-        let w = core::array::from_fn(|i| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8])));
-        let frame = IretFrame::from_words(w);
         let Some(d) = self.mm.domain(self.dom) else { return Action::Crash("iret from a domain with no memory") };
-        let roots = Roots::of(d);
-        let gdt = domain_gdt(&*self.mm.mem, d);
-        match iret(self.ctx, self.vcpu, self.guest, &roots, &frame, &gdt) {
-            Ok(_) => Action::Continue,
-            Err(why) => Action::Crash(why),
-        }
+        iret_hypercall(self.ctx, self.vcpu, self.guest, &*self.mm.mem, d)
+    }
+}
+
+/// `iret`: restore the frame the hypercall-page stub left on the guest
+/// stack (fact sheet §1.3), read in one guest access, then settle the
+/// return as Xen's faulting exit would ([`crate::domain::iret`]). A frame
+/// that cannot be read, or a fault that cannot be delivered, crashes the
+/// domain. A free function over domain `d`'s memory, so the SYSCALL entry
+/// runs it without assembling a [`Call`].
+#[inline(always)]
+pub fn iret_hypercall<M: PhysMemory, G: GuestMemory>(
+    ctx: &mut GuestContext,
+    vcpu: &mut Vcpu,
+    guest: &G,
+    mem: &M,
+    d: &DomainMm,
+) -> Action {
+    let mut w = [0u64; 9];
+    if Guest(guest).read_words(ctx.rsp, &mut w).is_err() {
+        return Action::Crash("iret frame unreadable");
+    }
+    let frame = IretFrame::from_words(w);
+    let roots = Roots::of(d);
+    let gdt = domain_gdt(mem, d);
+    match iret(ctx, vcpu, guest, &roots, &frame, &gdt) {
+        Ok(_) => Action::Continue,
+        Err(why) => Action::Crash(why),
     }
 }

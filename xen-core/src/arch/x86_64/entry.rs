@@ -152,6 +152,50 @@ guest_copy_plain_fixup:
     mov eax, 1
     ret
 
+    // Whole words: one string move for a bounce frame or an iret frame
+    // (a REP iteration is one instruction to -icount, so 9 words are 10
+    // counts), no byte tail. Faults land on the fixups above.
+    .global guest_words_smap
+guest_words_smap:
+    mov rcx, rdx
+    stac
+    .global guest_words_smap_insn
+guest_words_smap_insn:
+    rep movsq
+    clac
+    xor eax, eax
+    ret
+
+    .global guest_words_plain
+guest_words_plain:
+    mov rcx, rdx
+    .global guest_words_plain_insn
+guest_words_plain_insn:
+    rep movsq
+    xor eax, eax
+    ret
+
+    // One word read (a #UD's instruction bytes): a single move.
+    .global guest_read_u64_smap
+guest_read_u64_smap:
+    stac
+    .global guest_read_u64_smap_insn
+guest_read_u64_smap_insn:
+    mov rax, [rsi]
+    clac
+    mov [rdi], rax
+    xor eax, eax
+    ret
+
+    .global guest_read_u64_plain
+guest_read_u64_plain:
+    .global guest_read_u64_plain_insn
+guest_read_u64_plain_insn:
+    mov rax, [rsi]
+    mov [rdi], rax
+    xor eax, eax
+    ret
+
     // gs_load_checked(selector): 0, or 1 with GS null if the load faulted.
     .global gs_load_checked
 gs_load_checked:
@@ -183,6 +227,14 @@ extern "C" {
     static guest_copy_plain_insn: u8;
     static guest_copy_plain_insn_tail: u8;
     static guest_copy_plain_fixup: u8;
+    fn guest_words_smap(dst: *mut u64, src: *const u64, words: usize) -> u32;
+    fn guest_words_plain(dst: *mut u64, src: *const u64, words: usize) -> u32;
+    static guest_words_smap_insn: u8;
+    static guest_words_plain_insn: u8;
+    fn guest_read_u64_smap(dst: *mut u64, src: *const u64) -> u32;
+    fn guest_read_u64_plain(dst: *mut u64, src: *const u64) -> u32;
+    static guest_read_u64_smap_insn: u8;
+    static guest_read_u64_plain_insn: u8;
     fn gs_load_checked(selector: u64) -> u32;
     static gs_load_insn: u8;
     static gs_load_fixup: u8;
@@ -307,6 +359,55 @@ pub fn copy_to_guest(va: u64, buf: &[u8]) -> bool {
     abi::GuestVa(va).range_is_guest_accessible(buf.len() as u64) && copy(va as *mut u8, buf.as_ptr(), buf.len())
 }
 
+fn copy_words(dst: *mut u64, src: *const u64, words: usize) -> bool {
+    // SAFETY: as in `copy`: a hypervisor buffer of `words` words and a
+    // checked guest range whose faults go to the fixup label.
+    unsafe {
+        if SMAP.load(Ordering::Relaxed) {
+            guest_words_smap(dst, src, words) == 0
+        } else {
+            guest_words_plain(dst, src, words) == 0
+        }
+    }
+}
+
+/// Copies `words.len()` words of guest memory at `va` into `words` with
+/// one string move; `false` if the range is not guest address space or
+/// faults.
+#[inline(always)]
+pub fn copy_words_from_guest(va: u64, words: &mut [u64]) -> bool {
+    abi::GuestVa(va).range_is_guest_accessible(words.len() as u64 * 8)
+        && copy_words(words.as_mut_ptr(), va as *const u64, words.len())
+}
+
+/// Copies `words` to guest memory at `va` with one string move; `false`
+/// if the range is not guest address space or faults.
+#[inline(always)]
+pub fn copy_words_to_guest(va: u64, words: &[u64]) -> bool {
+    abi::GuestVa(va).range_is_guest_accessible(words.len() as u64 * 8)
+        && copy_words(va as *mut u64, words.as_ptr(), words.len())
+}
+
+/// The guest word at `va` (little endian); `None` if the range is not
+/// guest address space or faults.
+#[inline(always)]
+pub fn read_u64_from_guest(va: u64) -> Option<u64> {
+    if !abi::GuestVa(va).range_is_guest_accessible(8) {
+        return None;
+    }
+    let mut w = 0u64;
+    // SAFETY: `w` is a local word; the range was checked to lie in guest
+    // space, and a fault of the one load goes to the fixup label.
+    let ok = unsafe {
+        if SMAP.load(Ordering::Relaxed) {
+            guest_read_u64_smap(&mut w, va as *const u64) == 0
+        } else {
+            guest_read_u64_plain(&mut w, va as *const u64) == 0
+        }
+    };
+    ok.then_some(w)
+}
+
 /// If `rip` is one of the guest-copy instructions, the address to resume at.
 pub fn copy_fixup(rip: u64) -> Option<u64> {
     let pairs = [
@@ -314,6 +415,10 @@ pub fn copy_fixup(rip: u64) -> Option<u64> {
         (&raw const guest_copy_smap_insn_tail as u64, &raw const guest_copy_smap_fixup as u64),
         (&raw const guest_copy_plain_insn as u64, &raw const guest_copy_plain_fixup as u64),
         (&raw const guest_copy_plain_insn_tail as u64, &raw const guest_copy_plain_fixup as u64),
+        (&raw const guest_words_smap_insn as u64, &raw const guest_copy_smap_fixup as u64),
+        (&raw const guest_words_plain_insn as u64, &raw const guest_copy_plain_fixup as u64),
+        (&raw const guest_read_u64_smap_insn as u64, &raw const guest_copy_smap_fixup as u64),
+        (&raw const guest_read_u64_plain_insn as u64, &raw const guest_copy_plain_fixup as u64),
         (&raw const gs_load_insn as u64, &raw const gs_load_fixup as u64),
     ];
     pairs.iter().find(|(insn, _)| *insn == rip).map(|(_, fix)| *fix)

@@ -23,14 +23,12 @@ use crate::mm::{PhysAddr, PhysMemory};
 use crate::sched::Domain;
 use abi::GuestVa;
 
-/// Reads guest instruction bytes at `rip`; `None` (and zeros) if they
-/// cannot all be read.
+/// Reads guest instruction bytes at `rip` (one word load); zeros and
+/// `false` if they cannot all be read.
 fn insn_bytes(rip: u64) -> ([u8; 8], bool) {
-    let mut b = [0u8; 8];
-    if GuestVa(rip).range_is_guest_accessible(8) && ArchGuest.copy_from(GuestVa(rip), &mut b) {
-        (b, true)
-    } else {
-        ([0; 8], false)
+    match super::entry::read_u64_from_guest(rip) {
+        Some(w) => (w.to_le_bytes(), true),
+        None => ([0; 8], false),
     }
 }
 
@@ -43,7 +41,21 @@ fn may_be_forced_emulation(code: &[u8; 8], read: bool) -> bool {
     !read || code[..5] == crate::emulate::decoder::FORCED_CPUID[..5]
 }
 
+/// An exception raised by guest `i`. Only #UD, #NM, #GP and #PF need a
+/// closer look (emulation, the extension entries, `int $n`, lazy LDT
+/// pages, the virtual CR0.TS and CR2); every other vector is bounced at
+/// once, without reading the instruction.
 pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, vector: u8) -> Action {
+    if matches!(vector, 6 | 7 | 13 | 14) {
+        return special_exception(hv, i, ctx, vector);
+    }
+    let roots = Roots::of(&hv.mm.domains[i]);
+    let err = has_error_code(vector).then_some(ctx.error_code);
+    deliver(d_mut(i), &roots, ctx, vector, err)
+}
+
+#[inline(never)]
+fn special_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, vector: u8) -> Action {
     let d = d_mut(i);
     let roots = Roots::of(&hv.mm.domains[i]);
     let user = d.vcpu.user_mode;

@@ -138,6 +138,14 @@ impl GuestMemory for ArchGuest {
     fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool {
         entry::copy_to_guest(va.0, buf)
     }
+    #[inline(always)]
+    fn copy_words_from(&self, va: GuestVa, words: &mut [u64]) -> bool {
+        entry::copy_words_from_guest(va.0, words)
+    }
+    #[inline(always)]
+    fn copy_words_to(&self, va: GuestVa, words: &[u64]) -> bool {
+        entry::copy_words_to_guest(va.0, words)
+    }
     fn toggle_mode(&self, to_user: bool, root: u64) {
         super::segstate::toggle(to_user, root);
     }

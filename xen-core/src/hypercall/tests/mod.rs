@@ -26,13 +26,19 @@ pub struct FakeGuest {
     pub bytes: RefCell<Vec<u8>>,
     /// What `set_segment_base` loaded into the "hardware".
     pub segment_loads: RefCell<Vec<crate::domain::guest_segs::SegLoad>>,
+    /// Guest reads made (each `copy_from`, however long).
+    pub reads: std::cell::Cell<u32>,
 }
 
 pub const BASE: u64 = 0x1000_0000;
 
 impl FakeGuest {
     pub fn new(len: usize) -> FakeGuest {
-        FakeGuest { bytes: RefCell::new(vec![0; len]), segment_loads: RefCell::new(Vec::new()) }
+        FakeGuest {
+            bytes: RefCell::new(vec![0; len]),
+            segment_loads: RefCell::new(Vec::new()),
+            reads: Default::default(),
+        }
     }
 
     fn range(&self, va: GuestVa, len: usize) -> Option<core::ops::Range<usize>> {
@@ -64,6 +70,7 @@ impl FakeGuest {
 
 impl GuestMemory for FakeGuest {
     fn copy_from(&self, va: GuestVa, buf: &mut [u8]) -> bool {
+        self.reads.set(self.reads.get() + 1);
         let Some(r) = self.range(va, buf.len()) else { return false };
         buf.copy_from_slice(&self.bytes.borrow()[r]);
         true

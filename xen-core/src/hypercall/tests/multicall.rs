@@ -96,6 +96,23 @@ fn iret_ends_the_list() {
 }
 
 #[test]
+fn a_direct_iret_reads_its_whole_frame_in_one_guest_access() {
+    let mut w = World::new(64);
+    let g = FakeGuest::new(8192);
+    let sp = BASE + 0x1000;
+    let frame = [7, 0x11, 0x22, 0, 0x40_5000, 0xE030, 0x202, BASE + 0x1800, 0xE02B];
+    for (k, v) in frame.iter().enumerate() {
+        g.bytes.borrow_mut()[0x1000 + k * 8..0x1008 + k * 8].copy_from_slice(&v.to_le_bytes());
+    }
+    let mut ctx = regs(N::IRET.0, &[]);
+    ctx.rsp = sp;
+    let action = enter(&mut w, D1, &g, &mut Sink::default(), &mut ctx);
+    assert_eq!(action, Action::Continue);
+    assert_eq!((ctx.rip, ctx.rsp, ctx.gpr[crate::domain::vcpu::reg::RAX]), (0x40_5000, BASE + 0x1800, 7));
+    assert_eq!(g.reads.get(), 1, "one read for the 72-byte frame");
+}
+
+#[test]
 fn the_list_is_preempted_between_entries_and_continues_from_the_first_not_run() {
     let mut w = World::new(64);
     let g = FakeGuest::new(8192);
