@@ -133,7 +133,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Drops the references of a present L1 entry.
     #[inline(always)]
     pub(crate) fn put_l1_refs(&mut self, e: Pte) {
-        if e.present() && !injected(Fault::WritableTableMapping) {
+        // An empty slot holds nothing: no call (it was ~9 instructions per
+        // entry of every map over an empty slot).
+        if !e.present() {
+            return;
+        }
+        if !injected(Fault::WritableTableMapping) {
             let now = self.clock.stamp();
             if let Some(info) = self.frames.get_mut(e.mfn().0 as usize) {
                 if info.try_put_plain(e.writable(), now) {
