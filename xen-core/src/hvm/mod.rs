@@ -1,5 +1,7 @@
 //! Hardware-assisted (PVH) domains on AMD SVM: the pure parts.
 //!
+//! * [`asid`]: an ASID per vCPU, with generations.
+//! * [`caps`]: the CPU's SVM features from CPUID, for the boot log.
 //! * [`exit`]: a VMCB's exit code and exit information decoded into a
 //!   typed [`Exit`].
 //! * [`policy`]: what the hypervisor does with each exit, per paging mode.
@@ -10,6 +12,8 @@
 //! Everything that touches the VMCB or runs VMRUN lives under
 //! `arch/x86_64/svm/`; it hands this module plain numbers.
 
+pub mod asid;
+pub mod caps;
 pub mod exit;
 pub mod policy;
 pub mod walk;

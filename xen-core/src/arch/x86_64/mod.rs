@@ -7,7 +7,8 @@
 //! guest's breakpoints in the hardware and #DB), `fpu` (FPU setup and
 //! the FXSAVE/FXRSTOR switch), `paging` (the final
 //! hypervisor page tables), `heap`, `qemu` (isa-debug-exit) and `setup`
-//! (the order in which all of that is brought up), `unpack` (a bzImage's
+//! (the order in which all of that is brought up), `svm` (SVM detection
+//! and enabling), `unpack` (a bzImage's
 //! payload decompressed into free frames for the domain builder).
 
 pub mod multiboot;
@@ -60,6 +61,8 @@ pub mod segstate;
 pub mod serial;
 #[cfg(target_os = "none")]
 pub mod setup;
+#[cfg(target_os = "none")]
+pub mod svm;
 #[cfg(target_os = "none")]
 pub mod timer;
 #[cfg(target_os = "none")]

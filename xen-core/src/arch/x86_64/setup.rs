@@ -141,9 +141,12 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     let heap_bytes = heap::init(&mut frames, checker).unwrap_or_else(|| fatal(format_args!("no memory for the heap")));
 
     super::boot_clock::mark("heap");
+    let svm = super::svm::detect();
+    let hsave = super::svm::enable(&svm, &mut frames);
     let platform = Platform { features, audit, heap_bytes, free_frames: frames.free_frames() };
     let frames = frames;
     start::banner(&desc, &platform, unknown.as_slice());
+    super::svm::log(&svm, hsave);
     if let Some(test) = opts.selftest {
         run_selftest(test);
     }
