@@ -5,6 +5,7 @@
 //! * [`exit`]: a VMCB's exit code and exit information decoded into a
 //!   typed [`Exit`].
 //! * [`policy`]: what the hypervisor does with each exit, per paging mode.
+//! * [`vmcb`]: the VMCB's layout and the intercepts of a PVH guest.
 //! * [`walk`]: page-walk memory references per TLB miss, by formula and by
 //!   replaying a guest's own tables (1-D for direct and shadow paging,
 //!   2-D for nested paging), for `make modes`.
@@ -16,6 +17,7 @@ pub mod asid;
 pub mod caps;
 pub mod exit;
 pub mod policy;
+pub mod vmcb;
 pub mod walk;
 
 #[cfg(test)]
