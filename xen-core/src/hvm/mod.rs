@@ -5,6 +5,7 @@
 //! * [`exit`]: a VMCB's exit code and exit information decoded into a
 //!   typed [`Exit`].
 //! * [`policy`]: what the hypervisor does with each exit, per paging mode.
+//! * [`pvh_entry`]: the PVH start state and VMRUN's consistency checks.
 //! * [`vmcb`]: the VMCB's layout and the intercepts of a PVH guest.
 //! * [`walk`]: page-walk memory references per TLB miss, by formula and by
 //!   replaying a guest's own tables (1-D for direct and shadow paging,
@@ -17,6 +18,7 @@ pub mod asid;
 pub mod caps;
 pub mod exit;
 pub mod policy;
+pub mod pvh_entry;
 pub mod vmcb;
 pub mod walk;
 

@@ -259,47 +259,8 @@ pub mod intercept {
 }
 
 impl VmcbControl {
-    /// Whether intercept `i` is set.
-    pub const fn is_intercepted(&self, i: (usize, u32)) -> bool {
-        self.intercepts[i.0] & (1 << i.1) != 0
-    }
-
-    fn set(&mut self, i: (usize, u32)) {
-        self.intercepts[i.0] |= 1 << i.1;
-    }
-
-    /// The intercepts of a PVH guest paged by `paging` (see
-    /// [`super::policy`]), and nested paging on or off to match.
-    pub fn set_pvh_intercepts(&mut self, paging: Paging) {
-        self.intercepts = [0; 6];
-        use intercept::*;
-        for i in [INTR, NMI, CPUID, HLT, IOIO_PROT, MSR_PROT, SHUTDOWN, VMRUN, VMMCALL] {
-            self.set(i);
-        }
-        match paging {
-            Paging::Nested => self.nested_ctl |= NP_ENABLE,
-            Paging::Shadow => {
-                self.nested_ctl &= !NP_ENABLE;
-                for i in [CR3_WRITE, EXCEPTION_PF, INVLPG] {
-                    self.set(i);
-                }
-            }
-        }
-    }
-
-    /// The exit the hardware left.
-    pub const fn exit(&self, decode_assists: bool) -> RawExit {
-        RawExit { code: self.exit_code, info1: self.exit_info1, info2: self.exit_info2, decode_assists }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::hvm::exit::{code, decode};
-    use crate::hvm::policy::{policy, Action, CrashCause};
-
-    fn zeroed() -> VmcbControl {
+    /// An all-zero control area.
+    pub const fn zeroed() -> VmcbControl {
         VmcbControl {
             intercepts: [0; 6],
             reserved1: [0; 9],
@@ -334,6 +295,93 @@ mod tests {
         }
     }
 
+    /// Whether intercept `i` is set.
+    pub const fn is_intercepted(&self, i: (usize, u32)) -> bool {
+        self.intercepts[i.0] & (1 << i.1) != 0
+    }
+
+    fn set(&mut self, i: (usize, u32)) {
+        self.intercepts[i.0] |= 1 << i.1;
+    }
+
+    /// The intercepts of a PVH guest paged by `paging` (see
+    /// [`super::policy`]), and nested paging on or off to match.
+    pub fn set_pvh_intercepts(&mut self, paging: Paging) {
+        self.intercepts = [0; 6];
+        use intercept::*;
+        for i in [INTR, NMI, CPUID, HLT, IOIO_PROT, MSR_PROT, SHUTDOWN, VMRUN, VMMCALL] {
+            self.set(i);
+        }
+        match paging {
+            Paging::Nested => self.nested_ctl |= NP_ENABLE,
+            Paging::Shadow => {
+                self.nested_ctl &= !NP_ENABLE;
+                for i in [CR3_WRITE, EXCEPTION_PF, INVLPG] {
+                    self.set(i);
+                }
+            }
+        }
+    }
+
+    /// The exit the hardware left.
+    pub const fn exit(&self, decode_assists: bool) -> RawExit {
+        RawExit { code: self.exit_code, info1: self.exit_info1, info2: self.exit_info2, decode_assists }
+    }
+}
+
+impl VmcbSave {
+    /// An all-zero save area.
+    pub const fn zeroed() -> VmcbSave {
+        const Z: VmcbSeg = VmcbSeg { selector: 0, attrib: 0, limit: 0, base: 0 };
+        VmcbSave {
+            es: Z,
+            cs: Z,
+            ss: Z,
+            ds: Z,
+            fs: Z,
+            gs: Z,
+            gdtr: Z,
+            ldtr: Z,
+            idtr: Z,
+            tr: Z,
+            reserved1: [0; 43],
+            cpl: 0,
+            reserved2: 0,
+            efer: 0,
+            reserved3: [0; 112],
+            cr4: 0,
+            cr3: 0,
+            cr0: 0,
+            dr7: 0,
+            dr6: 0,
+            rflags: 0,
+            rip: 0,
+            reserved4: [0; 88],
+            rsp: 0,
+            cet: [0; 3],
+            rax: 0,
+            star: 0,
+            lstar: 0,
+            cstar: 0,
+            sfmask: 0,
+            kernel_gs_base: 0,
+            sysenter_cs: 0,
+            sysenter_esp: 0,
+            sysenter_eip: 0,
+            cr2: 0,
+            reserved5: [0; 32],
+            g_pat: 0,
+            reserved6: [0; 0x1000 - 0x670],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hvm::exit::{code, decode};
+    use crate::hvm::policy::{policy, Action, CrashCause};
+
     /// The exit code each intercept produces.
     const EXITS: [((usize, u32), u64); 12] = [
         (intercept::CR3_WRITE, code::CR3_WRITE),
@@ -353,7 +401,7 @@ mod tests {
     #[test]
     fn intercepts_match_the_policy_in_each_mode() {
         for paging in [Paging::Nested, Paging::Shadow] {
-            let mut c = zeroed();
+            let mut c = VmcbControl::zeroed();
             c.set_pvh_intercepts(paging);
             assert_eq!(c.nested_ctl & NP_ENABLE != 0, paging == Paging::Nested);
             for (bit, exit_code) in EXITS {
@@ -375,7 +423,7 @@ mod tests {
 
     #[test]
     fn the_exit_fields_read_back_as_a_raw_exit() {
-        let mut c = zeroed();
+        let mut c = VmcbControl::zeroed();
         c.exit_code = code::NPF;
         c.exit_info1 = 6;
         c.exit_info2 = 0x1234_5000;
