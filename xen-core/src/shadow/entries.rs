@@ -10,7 +10,9 @@
 //! * execute only if neither the guest nor the p2m forbids it.
 //!
 //! Shadow entries never set G (a CR3 switch flushes everything) nor PS
-//! (a guest 2 MiB page is shadowed by a table of 4 KiB entries).
+//! (a guest 2 MiB page is shadowed by a table of 4 KiB entries). The
+//! guest's cache attributes (PWT, PCD, PAT) are not carried over yet:
+//! RAM is mapped write-back, MMIO uncached.
 
 use crate::p2m::{P2mEntry, P2mType};
 use abi::mmu::pte::{ACCESSED, DIRTY, NX, PCD, PRESENT, PWT, RW, USER};
