@@ -13,6 +13,8 @@
 #[cfg(target_os = "none")]
 mod balloon;
 #[cfg(target_os = "none")]
+mod console_keys;
+#[cfg(target_os = "none")]
 mod evtchn_demo;
 #[cfg(target_os = "none")]
 mod isolation_modes;

@@ -166,6 +166,9 @@ pub fn run(si: &'static StartInfo, ring: Result<Ring, NoRing>) -> ! {
     if let Some(spec) = arg("pong=") {
         crate::evtchn_demo::pong(spec);
     }
+    if si.cmdline().split_ascii_whitespace().any(|t| t == "wait-keys") {
+        crate::console_keys::wait_keys();
+    }
     if si.cmdline().split_ascii_whitespace().any(|t| t == "wait-dom-exc") {
         crate::evtchn_demo::wait_dom_exc();
     }

@@ -49,3 +49,39 @@ fn guest_timers_wake_a_blocked_domain_through_the_tickless_apic_timer() {
         .unwrap_or_else(|| panic!("no idle step:\n{}", out.serial));
     assert!(count_before(idle, " timer ticks on VIRQ_TIMER") >= 5, "each sleep ended by its tick: {idle}");
 }
+
+/// The console's virtual IRQs end to end, typed by `xen-run --keys-on`:
+/// domain 0 spins without a hypercall, so each key reaches the hypervisor
+/// as COM1's interrupt while the guest runs; `q` dumps the domains and
+/// sends `VIRQ_DEBUG`, and after Ctrl-A three times the keys are domain
+/// 0's input (`VIRQ_CONSOLE`, then `CONSOLEIO_read`).
+#[test]
+fn console_keys_reach_a_running_domain_0_as_virq_debug_and_virq_console_input() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-tests/console_keys");
+    std::fs::create_dir_all(&dir).expect("test directory");
+    let log = dir.join("serial.log");
+    let module = format!("{} name=keys wait-keys", artifacts_dir().join("guest-kernel").display());
+    let status = std::process::Command::new(artifacts_dir().join("../../release/xen-run"))
+        .args(["--memory", "128", "--direct", "--verdicts", "--timeout", "120", "--log"])
+        .arg(&log)
+        .args(["--keys-on", "spinning until 'q' is typed=q"])
+        .args(["--keys-on", "now type for domain 0=\u{1}\u{1}\u{1}hi"])
+        .arg(xen_tests::hypervisor_elf())
+        .arg("--module")
+        .arg(&module)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("running xen-run (make build builds it)");
+    let serial = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{serial}");
+    let at = |line: &str| serial.find(line).unwrap_or_else(|| panic!("serial log lacks {line:?}:\n{serial}"));
+    let spinning = at("(d0) keys: VIRQ_DEBUG on port 1, VIRQ_CONSOLE on port 2; spinning until 'q' is typed");
+    let dumped = at("(XEN) 'q' pressed: dumping the domains");
+    let notified = at("(XEN)   domain 0: notified with VIRQ_DEBUG");
+    let debug = at("(d0) keys: VIRQ_DEBUG received on port 1 while spinning");
+    let switched = at("(XEN) *** Serial input to DOM0");
+    let console = at("CONSOLEIO_read gave 2 bytes: \"hi\"");
+    assert!(spinning < dumped && dumped < notified && notified < debug && debug < switched && switched < console);
+    assert!(serial.contains("(d0) Test result: SUCCESS"), "{serial}");
+}

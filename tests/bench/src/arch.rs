@@ -187,6 +187,22 @@ timed_fn!(
     "int3"
 );
 
+timed_fn!(
+    /// `set_timer_op(RDI)` through the stub at R13, then `SCHEDOP_block`
+    /// (1), which returns once the timer's upcall has been taken.
+    region_timer_block,
+    "call r13\n mov edi, 1\n xor esi, esi\n call hypercall_page + 29 * 32"
+);
+
+/// `set_timer_op(deadline)` then `SCHEDOP_block`, timed as one region
+/// through to the return after the wake-up.
+pub fn timer_block(deadline: u64) -> Timed {
+    let stub = &raw const hypercall_page as u64 + abi::hypercall::HypercallNr::SET_TIMER_OP.0 * 32;
+    // SAFETY: value arguments only; the block returns once an event is
+    // pending, and the timer armed just before is one.
+    unsafe { region_timer_block(abi::hypercall::HypercallNr::SET_TIMER_OP.0, [deadline, 0, 0, 0, 0], stub) }
+}
+
 /// The empty region: what every measurement subtracts.
 pub fn empty() -> Timed {
     // SAFETY: register moves and RDTSC only.
@@ -322,7 +338,8 @@ core::arch::global_asm!(
     // The event callback (frame RCX, R11, RIP, CS, RFLAGS, RSP, SS; events
     // masked): clears vCPU 0's upcall_pending and pending selector and the
     // first word of pending ports (the bench binds only ports below 64),
-    // then iret, whose RFLAGS.IF unmasks events again.
+    // sends the pong if one is armed (EVTCHNOP_send = 4 on
+    // BENCH_PONG_PORT), then iret, whose RFLAGS.IF unmasks events again.
     .global bench_event_cb
 bench_event_cb:
     push rax
@@ -330,6 +347,19 @@ bench_event_cb:
     mov byte ptr [rax], 0
     mov qword ptr [rax + 8], 0
     mov qword ptr [rax + 2048], 0
+    // The ping-pong row: answer once on the channel's other end; that
+    // event's upcall is then delivered again at this callback's iret.
+    cmp dword ptr [rip + BENCH_PONG_ARMED], 0
+    je 1f
+    mov dword ptr [rip + BENCH_PONG_ARMED], 0
+    push rdi
+    push rsi
+    mov edi, 4
+    lea rsi, [rip + BENCH_PONG_PORT]
+    call hypercall_page + 32 * 32
+    pop rsi
+    pop rdi
+1:
     pop rax
     pop rcx
     pop r11
@@ -342,8 +372,27 @@ bench_event_cb:
 #[no_mangle]
 static BENCH_SHARED_INFO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
+/// The port the callback answers on while [`BENCH_PONG_ARMED`] is set
+/// (an `evtchn_send` struct: the port alone).
+#[no_mangle]
+static BENCH_PONG_PORT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+/// Nonzero: the next upcall sends one pong on [`BENCH_PONG_PORT`].
+#[no_mangle]
+static BENCH_PONG_ARMED: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
 extern "C" {
     fn bench_event_cb();
+}
+
+/// Makes the next upcall answer with one `EVTCHNOP_send` on `port`.
+pub fn arm_pong(port: u32) {
+    BENCH_PONG_PORT.store(port, core::sync::atomic::Ordering::SeqCst);
+    BENCH_PONG_ARMED.store(1, core::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether the armed pong is still unsent.
+pub fn pong_armed() -> bool {
+    BENCH_PONG_ARMED.load(core::sync::atomic::Ordering::SeqCst) != 0
 }
 
 /// Registers the event callback, which clears what the bench's sends set;

@@ -2,8 +2,13 @@
 //! own, bound to by domain 0 itself), `EVTCHNOP_send` on it with upcalls
 //! masked (the sender's path: pending, selector and upcall_pending set),
 //! then with upcalls unmasked (send → upcall to the event callback →
-//! `iret` back). shared_info is mapped at an empty bench-L1 slot; between
-//! iterations the bench clears what the send set.
+//! `iret` back), then a ping-pong round trip between the channel's two
+//! ends (send on one → upcall, whose callback sends on the other → that
+//! upcall, delivered again at the callback's `iret` → `iret` back), and
+//! `set_timer_op` 1 µs ahead plus `SCHEDOP_block` through to the
+//! VIRQ_TIMER upcall and the block's return. shared_info is mapped at an
+//! empty bench-L1 slot; between iterations the bench clears what the send
+//! set.
 
 use crate::arch::{self, page_call, Timed};
 use crate::fixture::{self, mmu_update, pte, Fixture, BENCH_VA, RWF};
@@ -19,7 +24,7 @@ const UPCALL_MASKED: u64 = 1 << 8;
 const PENDING_SEL: u64 = 8;
 const PENDING: u64 = 2048;
 const MASK: u64 = 2048 + 64 * 8;
-const KEYS: [&str; 2] = ["evtchn_send", "evtchn_upcall"];
+const KEYS: [&str; 4] = ["evtchn_send", "evtchn_upcall", "evtchn_ping_pong", "timer_block"];
 
 fn evtchn<T>(cmd: u64, op: &mut T) -> Timed {
     page_call(N::EVENT_CHANNEL_OP.0, [cmd, op as *mut T as u64, 0, 0, 0])
@@ -78,5 +83,55 @@ pub fn rows(b: &mut Bench, f: &Fixture, si: &StartInfo) {
             Sample::Failed(-1)
         }
     });
+    b.row(KEYS[2], 1, 1, || {
+        arch::write(si_va, 0);
+        arch::arm_pong(unbound.port);
+        let s = ok(evtchn(EVTCHNOP_SEND, &mut { port }));
+        // Both upcalls came: the pong went out and the callback then
+        // cleared what it set.
+        let delivered = !arch::pong_armed() && arch::read(si_va + PENDING) == 0;
+        clear();
+        if delivered {
+            s
+        } else {
+            Sample::Failed(-1)
+        }
+    });
+    timer_row(b, si_va, clear);
     let _ = mmu_update(&[pte(f.l1, SHARED_SLOT, 0)]);
+}
+
+/// `set_timer_op(now + 1 µs)` + `SCHEDOP_block` through to wake-up: the
+/// block unmasks events and returns after the VIRQ_TIMER upcall (or at
+/// once, with the upcall on the way out, if the timer fired before it).
+fn timer_row(b: &mut Bench, si_va: u64, clear: impl Fn()) {
+    let mut bind = BindVirq { virq: virq::TIMER, vcpu: 0, port: 0 };
+    let t = evtchn(EVTCHNOP_BIND_VIRQ, &mut bind);
+    if t.rax != 0 || bind.port >= 64 {
+        return b.unavailable(KEYS[3], t.rax.min(-1));
+    }
+    clear();
+    b.row(KEYS[3], 1, 1, || {
+        let s = ok(arch::timer_block(now_ns(si_va) + 1000));
+        clear();
+        s
+    });
+    let _ = evtchn(EVTCHNOP_CLOSE, &mut { bind.port });
+    clear();
+}
+
+/// System time in ns from vCPU 0's `vcpu_time_info` in the shared_info
+/// mapping at `si` (the version protocol, pvclock arithmetic).
+fn now_ns(si: u64) -> u64 {
+    loop {
+        let v0 = arch::read(si + 32);
+        let (tsc, st, w) = (arch::read(si + 40), arch::read(si + 48), arch::read(si + 56));
+        if v0 & 1 != 0 || arch::read(si + 32) != v0 {
+            continue;
+        }
+        let (mul, shift) = (w as u32, (w >> 32) as u8 as i8);
+        let d = arch::rdtsc().wrapping_sub(tsc);
+        let d = if shift >= 0 { d << shift } else { d >> -shift };
+        return st + ((u128::from(d) * u128::from(mul)) >> 32) as u64;
+    }
 }

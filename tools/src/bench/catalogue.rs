@@ -45,7 +45,7 @@ pub struct Operation {
     /// Its target.
     pub target: Target,
     /// Shown again in the plain-TCG view (TLB and CR3 work icount does not
-    /// see).
+    /// see, and waiting, which icount skips).
     pub flush_heavy: bool,
 }
 
@@ -80,6 +80,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("multicall_2", "multicall of 2 x xen_version", NEW, false),
     op("evtchn_send", "event send, loopback channel, upcalls masked", NEW, false),
     op("evtchn_upcall", "event send -> upcall -> iret, loopback channel", NEW, false),
+    op("evtchn_ping_pong", "interdomain ping-pong round trip (send, upcall, send back, upcall)", NEW, false),
+    op("timer_block", "set_timer_op(now + 1 us) + SCHEDOP_block to wake-up (upcall, return)", NEW, true),
     op("grant_map_unmap", "grant map + unmap of a self-grant (GNTMAP_contains_pte)", NEW, true),
     op("grant_copy", "grant copy, 4 KiB from a grant reference", NEW, false),
 ];

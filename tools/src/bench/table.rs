@@ -193,7 +193,7 @@ pub fn render(report: &Report) -> String {
     let tcg: Vec<&Row> = report.rows.iter().filter(|r| r.tcg.is_some()).collect();
     if !tcg.is_empty() {
         out.push_str(
-            "\nPlain TCG (no icount), TSC ticks (host time; icount does not see TLB cost), flush-heavy rows\n",
+            "\nPlain TCG (no icount), TSC ticks (host time; icount does not see TLB cost or waiting), flush-heavy rows and waits\n",
         );
         line(&mut out, ["operation", "xen-core", "Xen 4.17", "ratio", "", ""]);
         for r in tcg {
