@@ -10,7 +10,7 @@ use crate::domain::vcpu::GuestContext;
 use crate::event::{upcall_due, EventChannels};
 use crate::hypercall::Action;
 use crate::mm::{PhysAddr, PhysMemory};
-use crate::sched::{RunState, MAX_DOMAINS};
+use crate::sched::RunState;
 use abi::DomId;
 
 /// Every domain's event channels. Static (about 130 KiB) rather than in
@@ -115,13 +115,14 @@ pub(super) fn deliver(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Acti
 
 /// Wakes every blocked domain an event was sent to since the last call.
 pub(super) fn wake_kicked() {
-    let kicks = events().take_kicks() | events().take_port_kicks();
-    for j in 0..MAX_DOMAINS {
-        if kicks & (1 << j) != 0 {
-            if let Some(d) = domains()[j].as_mut() {
-                if d.state == RunState::Blocked {
-                    d.state = RunState::Runnable;
-                }
+    let mut kicks = events().take_kicks() | events().take_port_kicks();
+    // Only the kicked domains: an event send visits one, not every slot.
+    while kicks != 0 {
+        let j = kicks.trailing_zeros() as usize;
+        kicks &= kicks - 1;
+        if let Some(d) = domains().get_mut(j).and_then(Option::as_mut) {
+            if d.state == RunState::Blocked {
+                d.state = RunState::Runnable;
             }
         }
     }
