@@ -319,7 +319,9 @@
 //!   HYPERVISOR set; MTRR for domain 0 only) and agrees with Xen 4.17 on the
 //!   same QEMU leaf by leaf, except: OSXSAVE (leaf 1 ECX bit 27) is clear,
 //!   since xen-core neither runs with CR4.OSXSAVE nor manages a guest's
-//!   XCR0 (Xen sets it by the same rule because it does); and the highest
+//!   XCR0 (Xen sets it by the same rule because it does); FSGSBASE (leaf
+//!   7.0 EBX bit 0) is clear, since CR4.FSGSBASE is one of the CR4 bits a
+//!   guest cannot set here (Xen offers both); and the highest
 //!   extended leaf is the host's, where Xen 4.17 raises it to 0x80000021
 //!   to describe its LFENCE setup. A plain CPUID is not intercepted.
 //!

@@ -21,6 +21,7 @@ mod grant_v1;
 mod grant_v2;
 mod hcalls;
 mod ldt;
+mod mce;
 mod paging;
 mod ptwr;
 mod time;
@@ -248,6 +249,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     cpuid::cpuid(&mut s);
     fpu::fpu(&mut s);
     emulation::emulation(&mut s);
+    mce::mce(&mut s);
     debug::debug(&mut s);
     paging::exchange(&mut s, &mut f);
     compat::compat_syscall(&mut s, &mut f, si);

@@ -53,9 +53,12 @@ const L1_ECX: u32 = bits(&[0, 1, 9, 12, 13, 19, 20, 22, 23, 25, 26, 28, 29, 30])
 const L1_ECX_XSAVE: u32 = 1 << 26;
 const L1_ECX_AVX: u32 = 1 << 28;
 const L1_ECX_HYPERVISOR: u32 = 1 << 31;
-/// Leaf 7.0 EBX: FSGSBASE BMI1 AVX2 BMI2 ERMS RTM AVX512F/DQ RDSEED ADX
-/// AVX512_IFMA CLFLUSHOPT CLWB AVX512PF/ER/CD SHA AVX512BW/VL.
-const L7_EBX: u32 = bits(&[0, 3, 5, 8, 9, 11, 16, 17, 18, 19, 21, 23, 24, 26, 27, 28, 29, 30, 31]);
+/// Leaf 7.0 EBX: BMI1 AVX2 BMI2 ERMS RTM AVX512F/DQ RDSEED ADX AVX512_IFMA
+/// CLFLUSHOPT CLWB AVX512PF/ER/CD SHA AVX512BW/VL. Not FSGSBASE (bit 0),
+/// which Xen offers: xen-core does not let a guest set CR4.FSGSBASE
+/// ([`crate::emulate::cr::CR4_GUEST_MASK`]), so `rdfsbase` would raise
+/// #UD in a guest that believed CPUID (Linux does, at its first fork).
+const L7_EBX: u32 = bits(&[3, 5, 8, 9, 11, 16, 17, 18, 19, 21, 23, 24, 26, 27, 28, 29, 30, 31]);
 const L7_EBX_AVX512F: u32 = 1 << 16;
 /// Leaf 7.0 ECX: PREFETCHWT1 AVX512_VBMI AVX512_VBMI2 GFNI VAES VPCLMULQDQ
 /// AVX512_VNNI AVX512_BITALG AVX512_VPOPCNTDQ RDPID CLDEMOTE.
@@ -226,8 +229,9 @@ mod tests {
     }
 
     #[test]
-    fn leaf_7_hides_supervisor_and_paging_features_like_xen() {
-        assert_eq!(dom0(7, 0), [0, 0x0188_0329, 0x200, 0], "SMEP, MPX, SMAP, UMIP, PKU, LA57, PKS hidden");
+    fn leaf_7_hides_supervisor_and_paging_features_like_xen_and_fsgsbase() {
+        // Xen's EBX is 0x0188_0329: it offers FSGSBASE (bit 0) too.
+        assert_eq!(dom0(7, 0), [0, 0x0188_0328, 0x200, 0], "SMEP, MPX, SMAP, UMIP, PKU, LA57, PKS hidden");
         assert_eq!(dom0(7, 1), [0; 4]);
     }
 

@@ -61,6 +61,9 @@ pub struct EmulState {
     pub cmos_index: u8,
     /// Virtual TSC_AUX.
     pub tsc_aux: u32,
+    /// Virtual MCG_STATUS (the guest's to write; no machine check is ever
+    /// forwarded).
+    pub mcg_status: u64,
 }
 
 /// Everything outside the emulator: guest memory through the guest's
@@ -450,6 +453,15 @@ pub fn rdmsr<P: Platform>(p: &mut P, st: &EmulState, m: u32) -> Option<u64> {
         Read::Tsc => p.tsc(),
         Read::Base(b) => p.segment_base(b),
         Read::TscAux => u64::from(st.tsc_aux),
+        Read::McgCap => {
+            // "GenuineIntel" in leaf 0.
+            if p.cpuid(0, 0)[1] == 0x756E_6547 {
+                msr_policy::MCG_CAP_INTEL
+            } else {
+                msr_policy::MCG_CAP_AMD
+            }
+        }
+        Read::McgStatus => st.mcg_status,
         Read::Fault => return None,
     })
 }
@@ -473,6 +485,10 @@ pub fn wrmsr<P: Platform>(p: &mut P, st: &mut EmulState, m: u32, v: u64) -> bool
                 st.tsc_aux = v as u32;
             }
             ok
+        }
+        Write::McgStatus => {
+            st.mcg_status = v;
+            true
         }
         Write::Fault => false,
     }

@@ -25,6 +25,18 @@ pub mod msr {
     pub const SYSENTER_ESP: u32 = 0x175;
     /// SYSENTER_EIP.
     pub const SYSENTER_EIP: u32 = 0x176;
+    /// IA32_MCG_CAP.
+    pub const MCG_CAP: u32 = 0x179;
+    /// IA32_MCG_STATUS.
+    pub const MCG_STATUS: u32 = 0x17A;
+    /// IA32_MCG_CTL.
+    pub const MCG_CTL: u32 = 0x17B;
+    /// IA32_MC0_CTL2 (Intel CMCI), one per bank up to bank 31.
+    pub const MC0_CTL2: u32 = 0x280;
+    /// IA32_MC0_CTL: each bank has CTL, STATUS, ADDR, MISC, up to bank 31.
+    pub const MC0_CTL: u32 = 0x400;
+    /// IA32_MCG_EXT_CTL (local machine checks).
+    pub const MCG_EXT_CTL: u32 = 0x4D0;
     /// IA32_PERF_STATUS (Intel).
     pub const PERF_STATUS: u32 = 0x198;
     /// IA32_PERF_CTL (Intel).
@@ -72,6 +84,14 @@ pub const MISC_ENABLE_HIDDEN: u64 = (1 << 7) | (1 << 18);
 /// XTPR_DISABLE (23).
 pub const MISC_ENABLE_FORCED: u64 = (1 << 11) | (1 << 12) | (1 << 23);
 
+/// Machine-check banks a guest sees (Xen's virtual MCE: bank 0 for the
+/// old-CPU quirk, bank 1 for the errors it would forward).
+pub const GUEST_MC_BANKS: u64 = 2;
+/// MCG_CAP on an AMD host: the bank count only.
+pub const MCG_CAP_AMD: u64 = GUEST_MC_BANKS;
+/// MCG_CAP on an Intel host: also TES_P (11), SER_P (24) and CMCI_P (10).
+pub const MCG_CAP_INTEL: u64 = GUEST_MC_BANKS | (1 << 11) | (1 << 24) | (1 << 10);
+
 /// What a read returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Read {
@@ -89,6 +109,10 @@ pub enum Read {
     Base(SegBase),
     /// The vCPU's virtual TSC_AUX.
     TscAux,
+    /// [`MCG_CAP_INTEL`] or [`MCG_CAP_AMD`], by the CPU vendor.
+    McgCap,
+    /// The vCPU's virtual MCG_STATUS.
+    McgStatus,
     /// #GP.
     Fault,
 }
@@ -107,6 +131,8 @@ pub enum Write {
     Base(SegBase),
     /// The virtual TSC_AUX; upper 32 bits set is #GP.
     TscAux,
+    /// The virtual MCG_STATUS, any value.
+    McgStatus,
     /// #GP.
     Fault,
 }
@@ -128,6 +154,24 @@ pub fn rule(msr: u32) -> (Read, Write) {
         FEATURE_CONTROL => (Read::Fixed(1), Write::Fault),
         MISC_FEATURES_ENABLES => (Read::Fixed(0), Write::OnlyZero),
         TSC_AUX => (Read::TscAux, Write::TscAux),
+        // Xen's virtual MCE (vmce.c), which Linux's machine-check setup
+        // needs: its MCG_STATUS read may not fault ("MCA architectural
+        // violation"). No MCG_CTL_P (MCG_CTL reads 0, writes dropped), no
+        // LMCE (MCG_EXT_CTL faults); writes to MCG_CAP are dropped (Xen
+        // 4.17 accepts them: the conformance suite shows it).
+        MCG_CAP => (Read::McgCap, Write::Ignore),
+        MCG_STATUS => (Read::McgStatus, Write::McgStatus),
+        MCG_CTL => (Read::Fixed(0), Write::Ignore),
+        MCG_EXT_CTL => (Read::Fault, Write::Fault),
+        // Banks: CTL reads all ones and ignores writes; STATUS, ADDR and
+        // MISC hold no error, and only 0 may be written (as on hardware).
+        // Registers of banks beyond the two, and the CTL2 range, read 0
+        // and drop writes, as Xen's "not handled" answer does.
+        MC0_CTL..=0x47F if u64::from((msr - MC0_CTL) / 4) < GUEST_MC_BANKS => match msr & 3 {
+            0 => (Read::Fixed(u64::MAX), Write::Ignore),
+            _ => (Read::Fixed(0), Write::OnlyZero),
+        },
+        MC0_CTL..=0x47F | MC0_CTL2..=0x29F => (Read::Fixed(0), Write::Ignore),
         // SYSCALL/SYSENTER setup is Xen's: reads and writes fault (Linux's
         // PV wrmsr wrapper never issues these).
         STAR | LSTAR | CSTAR | SFMASK | SYSENTER_CS | SYSENTER_ESP | SYSENTER_EIP => (Read::Fault, Write::Fault),
@@ -177,6 +221,19 @@ mod tests {
             (0x800, Read::Fault, Write::Fault), // x2APIC
             (0x6A2, Read::Fault, Write::Fault), // CET
             (0x4000_0000, Read::Fault, Write::Fault),
+            (MCG_CAP, Read::McgCap, Write::Ignore),
+            (MCG_STATUS, Read::McgStatus, Write::McgStatus),
+            (MCG_CTL, Read::Fixed(0), Write::Ignore),
+            (MCG_EXT_CTL, Read::Fault, Write::Fault),
+            (0x400, Read::Fixed(u64::MAX), Write::Ignore),
+            (0x401, Read::Fixed(0), Write::OnlyZero),
+            (0x406, Read::Fixed(0), Write::OnlyZero),
+            (0x407, Read::Fixed(0), Write::OnlyZero),
+            (0x408, Read::Fixed(0), Write::Ignore),
+            (0x47F, Read::Fixed(0), Write::Ignore),
+            (0x480, Read::Fault, Write::Fault),
+            (0x280, Read::Fixed(0), Write::Ignore),
+            (0x29F, Read::Fixed(0), Write::Ignore),
         ];
         for &(m, r, w) in rows {
             assert_eq!(rule(m), (r, w), "MSR {m:#x}");

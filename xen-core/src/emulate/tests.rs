@@ -416,3 +416,28 @@ fn emulated_port_io_matching_an_io_breakpoint_raises_debug_with_its_bit() {
     });
     assert_eq!(out, Outcome::Debug { dr6: dr::DR6_BS | 0b10 }, "out to it under TF: both");
 }
+
+#[test]
+fn machine_check_msrs_are_xens_virtual_mce() {
+    // The fake's CPUID leaf 0 is no "GenuineIntel": the AMD capabilities.
+    assert_eq!(rdmsr_of(msr_policy::msr::MCG_CAP), (Outcome::Done, 2));
+    assert_eq!(rdmsr_of(msr_policy::msr::MCG_CTL), (Outcome::Done, 0));
+    assert_eq!(rdmsr_of(0x400), (Outcome::Done, u64::MAX), "MC0_CTL");
+    assert_eq!(rdmsr_of(0x405), (Outcome::Done, 0), "MC1_STATUS");
+    assert_eq!(rdmsr_of(0x441), (Outcome::Done, 0), "MC16_STATUS, beyond the banks");
+    assert_eq!(rdmsr_of(msr_policy::msr::MCG_EXT_CTL).0, Outcome::Reflect);
+    assert_eq!(wrmsr_of(msr_policy::msr::MCG_CAP, 0).0, Outcome::Done, "dropped");
+    assert_eq!(wrmsr_of(0x405, 0).0, Outcome::Done);
+    assert_eq!(wrmsr_of(0x405, 1).0, Outcome::Reflect, "only 0 into MCi_STATUS");
+    assert_eq!(wrmsr_of(0x400, 0).0, Outcome::Done, "MCi_CTL writes are dropped");
+    let (out, _, st, _) = run(&[0x0F, 0x30], |_, _, c| {
+        c.gpr[reg::RCX] = u64::from(msr_policy::msr::MCG_STATUS);
+        c.gpr[reg::RAX] = 5;
+    });
+    assert_eq!((out, st.mcg_status), (Outcome::Done, 5));
+    let (out, _, _, ctx) = run(&[0x0F, 0x32], |_, s, c| {
+        s.mcg_status = 5;
+        c.gpr[reg::RCX] = u64::from(msr_policy::msr::MCG_STATUS);
+    });
+    assert_eq!((out, ctx.gpr[reg::RAX]), (Outcome::Done, 5));
+}
