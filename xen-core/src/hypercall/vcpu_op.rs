@@ -138,7 +138,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
 
     /// `register_vcpu_info(&{mfn, offset, rsvd})` ([`crate::event`] moves
     /// it): the vCPU, the event core and the arch layer's cached pointer
-    /// (through the kick hook) all follow. The time info is then stamped
+    /// (through [`MmHooks::vcpu_info_moved`]) all follow. The time info is then stamped
     /// wherever vcpu_info is, whether the move succeeded or not, as Xen's
     /// `force_update_vcpu_system_time` does after `map_vcpu_info`.
     fn register_vcpu_info(&mut self, arg: u64) -> Result<u64, Errno> {
@@ -149,6 +149,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let r = self.events.register_vcpu_info(&mut *self.mm, self.dom, mfn, offset);
         if let Ok(at) = r {
             self.vcpu.set_vcpu_info_location(at);
+            self.mm.hooks.vcpu_info_moved();
             self.mm.hooks.event_kicked();
         }
         let tsc = (self.host.read_tsc)();

@@ -171,6 +171,9 @@ pub trait MmHooks {
     /// due, or a blocked domain must wake): the arch layer looks before
     /// it returns to the guest. Same channel as [`MmHooks::gdt_changed`].
     fn event_kicked(&mut self) {}
+    /// The calling vCPU's vcpu_info moved (`VCPUOP_register_vcpu_info`):
+    /// whatever caches where it is must follow.
+    fn vcpu_info_moved(&mut self) {}
     /// `dom`'s guest timers changed: the hypervisor timer may need a new
     /// deadline before the guest runs again.
     fn timers_changed(&mut self, _dom: DomId) {}

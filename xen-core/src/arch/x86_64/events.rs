@@ -34,12 +34,23 @@ static mut VCPU_INFO: u64 = 0;
 static mut UPCALL_WORD: *const u16 = &NO_UPCALL;
 static NO_UPCALL: u16 = 0;
 
+/// The running domain's index (for [`follow_vcpu_info`]).
+static mut CURRENT: usize = 0;
+
+/// The running domain's vcpu_info moved (`register_vcpu_info`): the
+/// cached pointers follow.
+pub(super) fn follow_vcpu_info() {
+    // SAFETY: as in `set_current`.
+    set_current(unsafe { *core::ptr::addr_of!(CURRENT) });
+}
+
 /// Domain `i` is now the one running.
 pub(super) fn set_current(i: usize) {
     let si = domains()[i].as_ref().map_or(0, |d| d.vcpu.vcpu_info_location().0);
     let word = if si == 0 { &NO_UPCALL as *const u16 } else { (super::paging::DIRECT_MAP_BASE + si) as *const u16 };
     // SAFETY: one CPU, entries strictly sequential (see `events`).
     unsafe {
+        *core::ptr::addr_of_mut!(CURRENT) = i;
         *core::ptr::addr_of_mut!(VCPU_INFO) = si;
         *core::ptr::addr_of_mut!(UPCALL_WORD) = word;
     }

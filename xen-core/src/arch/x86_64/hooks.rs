@@ -108,6 +108,9 @@ impl MmHooks for ArchHooks {
     fn event_kicked(&mut self) {
         self.pending |= PENDING_EVENT;
     }
+    fn vcpu_info_moved(&mut self) {
+        super::events::follow_vcpu_info();
+    }
     fn timers_changed(&mut self, _: DomId) {
         self.pending |= PENDING_TIMER;
     }

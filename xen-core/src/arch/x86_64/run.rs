@@ -419,9 +419,6 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
             // A woken domain preempts this one at the rate limit's end.
             pending |= PENDING_TIMER;
         }
-        // register_vcpu_info may have moved vcpu_info: the exit path's
-        // cached pointer to it follows.
-        super::events::set_current(i);
     }
     if action == Action::Continue {
         action = if pending & PENDING_GDT == 0 {
