@@ -414,11 +414,9 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
     // (`PENDING_CHECK` stays: it is a mode, not work.)
     let mut pending = hv.mm.hooks.pending;
     hv.mm.hooks.pending = pending & PENDING_CHECK;
-    if pending & PENDING_EVENT != 0 {
-        if super::events::wake_kicked() {
-            // A woken domain preempts this one at the rate limit's end.
-            pending |= PENDING_TIMER;
-        }
+    // A woken domain preempts this one at the rate limit's end.
+    if pending & PENDING_EVENT != 0 && super::events::wake_kicked() {
+        pending |= PENDING_TIMER;
     }
     if action == Action::Continue {
         action = if pending & PENDING_GDT == 0 {
