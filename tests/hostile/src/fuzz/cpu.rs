@@ -414,6 +414,16 @@ impl Fuzz<'_> {
             0xC000_0102,
             0xC000_0103,
             0x4000_0000,
+            // The virtual machine-check MSRs: MCG_CAP/STATUS/CTL, bank 1's
+            // CTL and STATUS, a bank beyond the two, CTL2, MCG_EXT_CTL.
+            0x179,
+            0x17A,
+            0x17B,
+            0x404,
+            0x405,
+            0x409,
+            0x280,
+            0x4D0,
         ]);
         let (any, any_port) = (self.rng.next(), self.rng.next());
         let regs = [
