@@ -10,7 +10,6 @@ use crate::domain::vcpu::GuestContext;
 use crate::event::{upcall_due, EventChannels};
 use crate::hypercall::Action;
 use crate::mm::{PhysAddr, PhysMemory};
-use crate::sched::MAX_DOMAINS;
 use abi::DomId;
 
 /// Every domain's event channels. Static (about 130 KiB) rather than in
@@ -117,13 +116,14 @@ pub(super) fn deliver(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Acti
 /// returns whether one woke (the caller rearms the hypervisor timer: a
 /// woken domain preempts the running one at the rate limit's end).
 pub(super) fn wake_kicked() -> bool {
-    let kicks = events().take_kicks() | events().take_port_kicks();
+    let mut kicks = events().take_kicks() | events().take_port_kicks();
     let mut woke = false;
-    for j in 0..MAX_DOMAINS {
-        if kicks & (1 << j) != 0 {
-            if let Some(d) = domains()[j].as_mut() {
-                woke |= crate::scheduler::kicked(d);
-            }
+    // Only the kicked domains: an event send visits one, not every slot.
+    while kicks != 0 {
+        let j = kicks.trailing_zeros() as usize;
+        kicks &= kicks - 1;
+        if let Some(d) = domains().get_mut(j).and_then(Option::as_mut) {
+            woke |= crate::scheduler::kicked(d);
         }
     }
     woke

@@ -425,7 +425,10 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
     }
     if action == Action::Continue {
         action = if pending & PENDING_GDT == 0 {
-            apply_pending(hv, i, pending);
+            // One test when only an event was sent (a common slow exit).
+            if pending & !(PENDING_CHECK | PENDING_EVENT) != 0 {
+                apply_pending(hv, i, pending);
+            }
             Action::Continue
         } else {
             gdt_reloaded(hv, i, ctx, pending)
