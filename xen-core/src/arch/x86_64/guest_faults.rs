@@ -46,12 +46,50 @@ fn may_be_forced_emulation(code: &[u8; 8], read: bool) -> bool {
 /// pages, the virtual CR0.TS and CR2); every other vector is bounced at
 /// once, without reading the instruction.
 pub(super) fn guest_exception(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, vector: u8) -> Action {
-    if matches!(vector, 6 | 7 | 13 | 14) {
+    if vector == 6 {
+        match invalid_opcode(d_mut(i), ctx.rip) {
+            Ud::Bounce => {}
+            Ud::Vmcall => return vmcall(hv, i, ctx),
+            Ud::Other => return special_exception(hv, i, ctx, vector),
+        }
+    }
+    if matches!(vector, 7 | 13 | 14) {
         return special_exception(hv, i, ctx, vector);
     }
     let roots = Roots::of(&hv.mm.domains[i]);
     let err = has_error_code(vector).then_some(ctx.error_code);
     deliver(d_mut(i), &roots, ctx, vector, err)
+}
+
+/// What a #UD is, from its first bytes.
+enum Ud {
+    /// Bounced to the guest's handler.
+    Bounce,
+    /// The `vmcall` extension entry.
+    Vmcall,
+    /// Unreadable or the forced-emulation prefix: [`special_exception`].
+    Other,
+}
+
+/// Reads the bytes of a #UD at `rip` once and classifies it as
+/// [`special_exception`] would, so the common cases skip its frame.
+#[inline(always)]
+fn invalid_opcode(d: &Domain, rip: u64) -> Ud {
+    let (code, read) = insn_bytes(rip);
+    if d.vmcall && !d.vcpu.user_mode && code[..3] == [0x0F, 0x01, 0xC1] {
+        Ud::Vmcall
+    } else if read && !may_be_forced_emulation(&code, read) {
+        Ud::Bounce
+    } else {
+        Ud::Other
+    }
+}
+
+/// `vmcall` as a hypercall (a documented extension, guest kernel only).
+#[inline(never)]
+fn vmcall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
+    ctx.rip += 3;
+    hypercall(hv, i, ctx, 3)
 }
 
 #[inline(never)]
