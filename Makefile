@@ -171,9 +171,8 @@ fuzz-guest: build
 #                      wall times side by side
 #   make linux-dom0 | linux-domu | linux-xen   one of them
 # LINUX_MEM is the Linux domain's memory (Xen's dom0_mem too). The kernel
-# command line is `xen-linux print cmdline` (tools/src/linux.rs: the Xen
-# console, and WORKAROUNDS for what xen-core does not do yet), the same on
-# both hypervisors.
+# command line is `xen-linux print cmdline` (tools/src/linux.rs), the same
+# on both hypervisors.
 LINUX_PKG       := linux-image-6.1.0-57-amd64
 LINUX_VERSION   := 6.1.192-3
 BUSYBOX_VERSION := 1:1.35.0-4+deb12u1+b1

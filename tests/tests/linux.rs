@@ -6,13 +6,9 @@
 //! `Test result: SUCCESS`, judged by the verdict rules, within 90 s of QEMU
 //! time and each stage within its own timeout.
 //!
-//! Both boot with `xen_tools::linux::WORKAROUNDS` (kernel options that step
-//! around two things xen-core does not do yet) and must pass in full. A
-//! third boot, as domain 0 with the plain command line, shows how far Linux
-//! gets without them: it holds the stages it must reach today
-//! (`EXPECTED_PLAIN`): falling short is a regression and fails; getting
-//! further is reported (raise the constant; at every stage the test
-//! demands the full pass, and the workarounds can go).
+//! Both must pass in full, by the harness's verdict rules, with the
+//! hypervisor's memory table (`m`, typed at `/init`'s cue) showing the
+//! balloon down; the stages only say how far a failing boot got.
 #![cfg(feature = "qemu")]
 
 use std::path::PathBuf;
@@ -21,7 +17,7 @@ use xen_tests::{artifacts_dir, Run, RunOutcome, Verdict};
 use xen_tools::initramfs::BALLOON_MARK;
 use xen_tools::iso::ModuleSpec;
 use xen_tools::keys::KeysOn;
-use xen_tools::linux::{kernel_cmdline, KERNEL_CMDLINE, SUCCESS, WORKAROUNDS};
+use xen_tools::linux::{KERNEL_CMDLINE, SUCCESS};
 
 /// A Linux boot's stages in order: what the domain prints at each, and how
 /// long it may take from the stage before (the first: from the domain's
@@ -37,10 +33,6 @@ const STAGES: &[(&str, &str, u64)] = &[
 
 /// The stage after which the hypervisor's memory table must show the balloon.
 const BALLOON_STAGE: usize = 5;
-
-/// Stages Linux reaches on xen-core today as domain 0 with the plain
-/// command line (`KERNEL_CMDLINE`, no workarounds).
-const EXPECTED_PLAIN: usize = 3;
 
 /// One Linux boot at a time: two side by side would each take longer than
 /// their bound allows on a small machine.
@@ -82,15 +74,14 @@ fn reached(serial: &str, dom: u16) -> usize {
 }
 
 /// Boots Linux as domain `dom` (after `before`, the modules of the domains
-/// before it) with kernel command line `cmdline` and holds it to
-/// `expected` stages.
-fn linux_boot(name: &str, before: Vec<ModuleSpec>, cmdline: &str, expected: usize) -> RunOutcome {
+/// before it) and demands the full pass.
+fn linux_boot(name: &str, before: Vec<ModuleSpec>) -> RunOutcome {
     let (kernel, initrd) = linux_files();
     let dom = before.len() as u16;
     let mut run = Run::new(name);
     run.memory_mib = 512;
     run.modules = before;
-    run.modules.push(ModuleSpec::parse(&format!("{} name=linux mem={LINUX_MEM} {cmdline}", kernel.display())));
+    run.modules.push(ModuleSpec::parse(&format!("{} name=linux mem={LINUX_MEM} {KERNEL_CMDLINE}", kernel.display())));
     run.modules.push(ModuleSpec::parse(&format!("{} ramdisk", initrd.display())));
     run.expected_guests = usize::from(dom) + 1;
     run.phases.banner = Duration::from_secs(10);
@@ -120,23 +111,11 @@ fn linux_boot(name: &str, before: Vec<ModuleSpec>, cmdline: &str, expected: usiz
         names.get(n).unwrap_or(&"none"),
         out.verdict
     );
-    assert!(
-        n >= expected,
-        "Linux as domain {dom} reached only {n} stages, {expected} expected ({}):\n{}",
-        names[..expected].join(", "),
-        out.serial
-    );
-    if n > expected {
-        eprintln!(
-            "Linux as domain {dom} got further than expected: raise EXPECTED_PLAIN in tests/tests/linux.rs to {n}"
-        );
-    }
     if n >= BALLOON_STAGE {
         check_memory_table(&out.serial, dom);
     }
-    if n == STAGES.len() || expected == STAGES.len() {
-        assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
-    }
+    assert_eq!(out.verdict, Verdict::Pass, "Linux as domain {dom}:\n{}", out.serial);
+    assert_eq!(n, STAGES.len(), "{}", out.serial);
     out
 }
 
@@ -160,20 +139,13 @@ fn check_memory_table(serial: &str, dom: u16) {
 
 #[test]
 fn linux_as_domain_0_reaches_init_which_balloons_and_reports_success() {
-    linux_boot("linux_dom0", Vec::new(), &kernel_cmdline(), STAGES.len());
+    linux_boot("linux_dom0", Vec::new());
 }
 
 #[test]
 fn linux_as_domain_1_beside_a_guest_kernel_domain_0_reaches_init_which_balloons_and_reports_success() {
     let dom0 = ModuleSpec::parse(&format!("{} name=dom0 mem=16M", artifacts_dir().join("guest-kernel").display()));
-    linux_boot("linux_domu", vec![dom0], &kernel_cmdline(), STAGES.len());
-}
-
-/// Without the workarounds: how far xen-core gets on its own.
-#[test]
-fn linux_as_domain_0_with_the_plain_command_line_gets_at_least_as_far_as_today() {
-    assert!(!WORKAROUNDS.is_empty() || EXPECTED_PLAIN == STAGES.len(), "no workarounds left: the full pass is due");
-    linux_boot("linux_dom0_plain", Vec::new(), KERNEL_CMDLINE, EXPECTED_PLAIN);
+    linux_boot("linux_domu", vec![dom0]);
 }
 
 #[test]

@@ -22,30 +22,6 @@ use std::time::{Duration, Instant};
 /// a dying kernel ends the run instead of waiting out its timeout.
 pub const KERNEL_CMDLINE: &str = "console=hvc0 earlyprintk=xen panic=-1";
 
-/// Kernel options that step around what xen-core does not do yet, added
-/// to [`KERNEL_CMDLINE`] on every boot (Xen's too, so both run the same
-/// command line) until the hypervisor catches up; each names its gap:
-/// * `mce=off`: Linux sees MCE/MCA in CPUID and reads `MCG_STATUS` (MSR
-///   0x17a), which xen-core refuses with #GP, and Linux panics ("MCA
-///   architectural violation!"); Xen answers its virtual MCE MSRs.
-/// * `nofsgsbase`: Linux sees FSGSBASE in CPUID, sets CR4.FSGSBASE and
-///   runs `rdfsbase`, which raises #UD because xen-core does not honour
-///   that CR4 bit for the guest.
-///
-/// With both, Debian's 6.1 runs `/init` to `Test result: SUCCESS` on
-/// xen-core as domain 0 and as domain 1. Empty this once the hypervisor
-/// handles both (the plain-command-line test in tests/linux.rs shows when).
-pub const WORKAROUNDS: &str = "mce=off nofsgsbase";
-
-/// [`KERNEL_CMDLINE`] and [`WORKAROUNDS`].
-pub fn kernel_cmdline() -> String {
-    if WORKAROUNDS.is_empty() {
-        KERNEL_CMDLINE.to_string()
-    } else {
-        format!("{KERNEL_CMDLINE} {WORKAROUNDS}")
-    }
-}
-
 /// The line `/init` prints last when every step passed.
 pub const SUCCESS: &str = "Test result: SUCCESS";
 
@@ -88,7 +64,7 @@ impl XenLinux<'_> {
     /// The QEMU command.
     pub fn command(&self) -> Result<Command, String> {
         let modules = [
-            ModuleSpec { path: self.kernel.into(), cmdline: kernel_cmdline() },
+            ModuleSpec { path: self.kernel.into(), cmdline: KERNEL_CMDLINE.into() },
             ModuleSpec { path: self.initrd.into(), cmdline: String::new() },
         ];
         let mut c = Command::new("qemu-system-x86_64");
@@ -175,7 +151,7 @@ mod tests {
         assert_eq!(args[at("-cpu")], "max,smap=off");
         assert_eq!(args[at("-m")], "512");
         assert_eq!(args[at("-kernel")], "xen-4.17");
-        assert_eq!(args[at("-initrd")], format!("vmlinuz {},initrd.cpio", kernel_cmdline()));
+        assert_eq!(args[at("-initrd")], format!("vmlinuz {KERNEL_CMDLINE},initrd.cpio"));
         assert!(args[at("-append")].contains("dom0_mem=128M,max:128M dom0_max_vcpus=1"));
     }
 
@@ -184,8 +160,7 @@ mod tests {
         for opt in ["console=hvc0", "earlyprintk=xen", "panic=-1"] {
             assert!(KERNEL_CMDLINE.split(' ').any(|o| o == opt), "{opt}");
         }
-        assert!(!kernel_cmdline().contains(','), "QEMU's -initrd would need the commas doubled");
-        assert!(kernel_cmdline().starts_with(KERNEL_CMDLINE));
+        assert!(!KERNEL_CMDLINE.contains(','), "QEMU's -initrd would need the commas doubled");
     }
 
     #[test]

@@ -10,8 +10,7 @@
 //! 4.17 (XEN_ELF uncompressed) under QEMU, shows the whole console, and
 //! prints how long it took to `Test result: SUCCESS` and to dom0's end;
 //! exits 0 only if `/init` reported success and dom0 powered off. `print`
-//! prints the kernel command line every Linux boot uses (with the
-//! workarounds of `xen_tools::linux::WORKAROUNDS`), or the line
+//! prints the kernel command line every Linux boot uses, or the line
 //! `/init` prints where the hypervisor's memory table should show the
 //! balloon (for `make linux`).
 
@@ -19,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 use xen_tools::initramfs::BALLOON_MARK;
-use xen_tools::linux::{kernel_cmdline, powered_off, secs, XenLinux, SUCCESS};
+use xen_tools::linux::{powered_off, secs, XenLinux, KERNEL_CMDLINE, SUCCESS};
 
 fn usage() -> ExitCode {
     eprintln!("usage: xen-linux initramfs OUT BUSYBOX [MODULE.ko]...");
@@ -118,7 +117,7 @@ fn main() -> ExitCode {
         Some((cmd, rest)) if cmd == "xen" => xen(rest),
         Some((cmd, [what])) if cmd == "print" => match what.as_str() {
             "cmdline" => {
-                println!("{}", kernel_cmdline());
+                println!("{KERNEL_CMDLINE}");
                 ExitCode::SUCCESS
             }
             "balloon-mark" => {
