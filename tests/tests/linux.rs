@@ -40,7 +40,7 @@ const BALLOON_STAGE: usize = 5;
 
 /// Stages Linux reaches on xen-core today as domain 0 with the plain
 /// command line (`KERNEL_CMDLINE`, no workarounds).
-const EXPECTED_PLAIN: usize = 3;
+const EXPECTED_PLAIN: usize = 6;
 
 /// One Linux boot at a time: two side by side would each take longer than
 /// their bound allows on a small machine.

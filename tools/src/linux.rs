@@ -24,18 +24,12 @@ pub const KERNEL_CMDLINE: &str = "console=hvc0 earlyprintk=xen panic=-1";
 
 /// Kernel options that step around what xen-core does not do yet, added
 /// to [`KERNEL_CMDLINE`] on every boot (Xen's too, so both run the same
-/// command line) until the hypervisor catches up; each names its gap:
-/// * `mce=off`: Linux sees MCE/MCA in CPUID and reads `MCG_STATUS` (MSR
-///   0x17a), which xen-core refuses with #GP, and Linux panics ("MCA
-///   architectural violation!"); Xen answers its virtual MCE MSRs.
-/// * `nofsgsbase`: Linux sees FSGSBASE in CPUID, sets CR4.FSGSBASE and
-///   runs `rdfsbase`, which raises #UD because xen-core does not honour
-///   that CR4 bit for the guest.
-///
-/// With both, Debian's 6.1 runs `/init` to `Test result: SUCCESS` on
-/// xen-core as domain 0 and as domain 1. Empty this once the hypervisor
-/// handles both (the plain-command-line test in tests/linux.rs shows when).
-pub const WORKAROUNDS: &str = "mce=off nofsgsbase";
+/// command line) until the hypervisor catches up; each names its gap.
+/// None today: `mce=off` and `nofsgsbase` went once xen-core answered
+/// Xen's virtual MCE MSRs and stopped offering FSGSBASE in CPUID (it does
+/// not honour CR4.FSGSBASE for a guest); the plain-command-line test in
+/// tests/linux.rs now demands the full pass.
+pub const WORKAROUNDS: &str = "";
 
 /// [`KERNEL_CMDLINE`] and [`WORKAROUNDS`].
 pub fn kernel_cmdline() -> String {
