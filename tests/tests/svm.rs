@@ -18,3 +18,40 @@ fn svm_with_nested_paging_is_detected_and_enabled_at_boot_under_cpu_max() {
     assert_contains(&out.serial, ", NPT yes, NRIPS no, decode assists no");
     assert_contains(&out.serial, "(XEN) SVM: EFER.SVME on, VM_HSAVE_PA 0x");
 }
+
+/// `svm-probe`: the hypervisor runs two tiny PVH-style guests under nested
+/// paging (NPT built from each one's p2m). The hostile one reads outside
+/// its p2m: a nested page fault that crashes it alone. The good one then
+/// reads its start info through the NPT, makes a vmmcall with its magic,
+/// runs CPUID, writes and reads ports (the null device) and halts; the
+/// hypervisor logs each exit and boots on to a clean end.
+#[test]
+fn svm_probe_guests_run_under_nested_paging_and_an_npf_crashes_only_its_domain() {
+    let mut run = Run::new("svm_probe");
+    run.cmdline = "svm-probe".into();
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    let s = &out.serial;
+    let in_order = [
+        "(XEN) SVM probe: d1 at 0x1000",
+        "(XEN) SVM probe: d1 NPF at gpa 0x800000",
+        "SVM probe: d1 crashed: Unmapped(Gfn(2048)) at rip 0x1000",
+        "(XEN) SVM probe: d1 ended: Some(Crashed)",
+        "(XEN) SVM probe: d2 at 0x1000",
+        "(XEN) SVM probe: d2 vmmcall rax 0x336ec578",
+        "(XEN) SVM probe: d2 cpuid 0x0:0x0",
+        "(XEN) SVM probe: d2 out port 0x80 size 1 value 0x42",
+        "(XEN) SVM probe: d2 in port 0x71 size 1 value 0xff",
+        "(XEN) SVM probe: d2 vmmcall rax 0xff",
+        "(XEN) SVM probe: d2 hlt at 0x1017 with nothing to wait for: done",
+        "(XEN) SVM probe: d2 ended: Some(Halted)",
+        "(XEN) SVM probe: done; the hypervisor runs on",
+    ];
+    let mut from = 0;
+    for needle in in_order {
+        let at =
+            s[from..].find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?} after byte {from}:\n{s}"));
+        from += at + needle.len();
+    }
+    assert!(!s.contains("did not end as expected"), "{s}");
+}

@@ -8,6 +8,7 @@
 //! | `no-debug-exit` | never write QEMU's isa-debug-exit port; halt instead |
 //! | `exit-success=poweroff\|always` | exit QEMU with success only if every domain powered off (default), or whatever they did; a refused module always fails the run |
 //! | `selftest=panic\|triple-fault\|page-fault\|write-text` | deliberately fail after boot, so the test harness can prove it detects failures |
+//! | `svm-probe` | after boot, run the two SVM probe guests (`hvm::probe_guest`) under nested paging and log their exits; needs SVM with NPT |
 //! | `check=N` | debugging: run the memory model's invariant checker every N SYSCALL hypercalls and after every teardown; a violation crashes the calling domain and fails the run, and frames not returned at the end fail it too |
 //!
 //! Unknown options are reported, not fatal.
@@ -59,6 +60,8 @@ pub struct HvOptions {
     pub require_poweroff: bool,
     /// Run the invariant checker every this many hypercalls (0: never).
     pub check_every: u64,
+    /// Run the SVM probe guests after boot.
+    pub svm_probe: bool,
 }
 
 impl Default for HvOptions {
@@ -69,6 +72,7 @@ impl Default for HvOptions {
             selftest: None,
             require_poweroff: true,
             check_every: 0,
+            svm_probe: false,
         }
     }
 }
@@ -87,6 +91,10 @@ impl HvOptions {
                 "loglvl" => parse_level(value).map(|l| opts.log_level = l).is_some(),
                 "no-debug-exit" if value.is_empty() => {
                     opts.debug_exit = false;
+                    true
+                }
+                "svm-probe" if value.is_empty() => {
+                    opts.svm_probe = true;
                     true
                 }
                 "selftest" => parse_selftest(value).map(|s| opts.selftest = Some(s)).is_some(),
@@ -143,6 +151,14 @@ mod tests {
         let (o, u) = HvOptions::parse("");
         assert_eq!(o, HvOptions::default());
         assert!(u.is_empty());
+    }
+
+    #[test]
+    fn svm_probe_is_a_bare_flag() {
+        assert!(HvOptions::parse("svm-probe").0.svm_probe);
+        let (o, u) = HvOptions::parse("svm-probe=1");
+        assert!(!o.svm_probe);
+        assert_eq!(u.as_slice(), &["svm-probe=1"]);
     }
 
     #[test]

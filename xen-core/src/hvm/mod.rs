@@ -5,6 +5,7 @@
 //! * [`exit`]: a VMCB's exit code and exit information decoded into a
 //!   typed [`Exit`].
 //! * [`policy`]: what the hypervisor does with each exit, per paging mode.
+//! * [`probe_guest`]: the tiny guests `svm-probe` runs at boot.
 //! * [`pvh_entry`]: the PVH start state and VMRUN's consistency checks.
 //! * [`vmcb`]: the VMCB's layout and the intercepts of a PVH guest.
 //! * [`walk`]: page-walk memory references per TLB miss, by formula and by
@@ -18,6 +19,7 @@ pub mod asid;
 pub mod caps;
 pub mod exit;
 pub mod policy;
+pub mod probe_guest;
 pub mod pvh_entry;
 pub mod vmcb;
 pub mod walk;

@@ -69,6 +69,19 @@ impl<'a> P2m<'a> {
         self.slots.iter().enumerate().filter_map(|(i, e)| e.map(|e| (Gfn(i as u64), e)))
     }
 
+    /// Maps `gfn` (4 KiB) to a frame the hypervisor owns outside any
+    /// domain's frame-table accounting, such as the boot-time SVM probe
+    /// guest's memory: no reference is taken (see [`super::refs`] for
+    /// domain RAM), so the caller keeps the frame alive and unused
+    /// elsewhere until this map is gone. Returns false outside the map.
+    pub fn map_untracked(&mut self, gfn: Gfn, entry: P2mEntry) -> bool {
+        if !self.in_range(gfn, 1) {
+            return false;
+        }
+        self.store(gfn, Some(entry));
+        true
+    }
+
     /// Writes `entry` at `gfn` (absent: removes it). A change inside a
     /// 2 MiB entry splits it. The caller checked the range.
     pub(super) fn store(&mut self, gfn: Gfn, entry: Option<P2mEntry>) {

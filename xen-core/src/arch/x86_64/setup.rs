@@ -144,9 +144,12 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     let svm = super::svm::detect();
     let hsave = super::svm::enable(&svm, &mut frames);
     let platform = Platform { features, audit, heap_bytes, free_frames: frames.free_frames() };
-    let frames = frames;
     start::banner(&desc, &platform, unknown.as_slice());
     super::svm::log(&svm, hsave);
+    if opts.svm_probe && hsave.is_some() {
+        super::svm::probe::run(&svm, &mut frames);
+    }
+    let frames = frames;
     if let Some(test) = opts.selftest {
         run_selftest(test);
     }

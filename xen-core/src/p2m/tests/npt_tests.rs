@@ -54,3 +54,17 @@ fn running_out_of_table_frames_is_enomem() {
     let p = P2m::new(crate::mm::tests::world::D1, &mut slots, &mut supers);
     assert_eq!(npt::build(&p, &mut FakeMemory::default(), &mut None0), Err(abi::Errno::ENOMEM));
 }
+
+#[test]
+fn untracked_entries_map_in_range_and_split_nothing_they_should_not() {
+    let (mut slots, mut supers) = (vec![None; 8], vec![false; 1]);
+    let mut p = P2m::new(crate::mm::tests::world::D1, &mut slots, &mut supers);
+    let e = P2mEntry { mfn: Mfn(0x40), ty: P2mType::Ram, rights: Rights::RWX };
+    assert!(p.map_untracked(Gfn(3), e));
+    assert!(!p.map_untracked(Gfn(8), e), "past the end of the map");
+    assert_eq!(p.get(Gfn(3)), Some((e, Order::Page4K)));
+    let mut mem = FakeMemory::default();
+    let root = npt::build(&p, &mut mem, &mut Bump(100)).unwrap();
+    assert_eq!(npt::walk(&mem, root, Gfn(3)).entry, Some((e, Order::Page4K)));
+    assert_eq!(npt::walk(&mem, root, Gfn(4)).entry, None);
+}

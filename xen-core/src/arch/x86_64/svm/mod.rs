@@ -1,8 +1,14 @@
 //! AMD SVM hardware glue: detection and enabling. What the CPUID leaves
 //! mean is decided by the pure [`crate::hvm::caps`]; here they are read,
 //! and, when SVM is usable, EFER.SVME is set and the host save area that
-//! VMRUN needs is given to the CPU (VM_HSAVE_PA). Nothing runs a guest
-//! with SVM yet.
+//! VMRUN needs is given to the CPU (VM_HSAVE_PA).
+//!
+//! * [`vmrun`]: a vCPU's VMCB frame and VMRUN with the guest's GPRs.
+//! * [`probe`]: `svm-probe`, the tiny guests run under nested paging at
+//!   boot (no PVH domain is loaded from a module yet).
+
+pub mod probe;
+pub mod vmrun;
 
 use super::cpu;
 use super::paging::DirectMap;
