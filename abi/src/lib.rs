@@ -106,7 +106,9 @@
 //! * **Console.** `console_io` writes are allowed for every domain (Xen
 //!   refuses unprivileged domains with `-EPERM` unless built for debugging).
 //!   Output of domains other than domain 0 keeps printable characters only
-//!   and is written a line at a time; every line is prefixed `(dN)`. Keys
+//!   and is written a line at a time, whole up to 512 bytes (a longer line
+//!   is broken there; a partial line is written when the domain dies);
+//!   every line is prefixed `(dN)`. Keys
 //!   typed on the serial console go to the hypervisor's debug keys (`m`
 //!   memory, `q` dump the domains and send them `VIRQ_DEBUG`) until Ctrl-A
 //!   is pressed three times, which switches input to domain 0

@@ -36,7 +36,7 @@ fn send(w: &mut World, ev: &mut EventChannels, console: &mut RingSink, port: u32
     let guest = FakeGuest::new(4096);
     guest.put(BASE, &port.to_le_bytes());
     let mut vcpu = Vcpu::new(GuestContext::default());
-    let mut line: FixedVec<u8, 128> = FixedVec::new();
+    let mut line = crate::console::LineBuf::new();
     let mut ctx = regs(N::EVENT_CHANNEL_OP.0, &[EVTCHNOP_SEND, BASE]);
     with_grants(|g| {
         let mut mm = w.mm();

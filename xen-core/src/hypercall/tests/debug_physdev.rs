@@ -10,7 +10,7 @@ use abi::physdev;
 fn call(vcpu: &mut Vcpu, g: &FakeGuest, nr: N, args: &[u64]) -> i64 {
     let mut w = World::new(16);
     let mut out = Sink::default();
-    let mut line: FixedVec<u8, 128> = FixedVec::new();
+    let mut line = crate::console::LineBuf::new();
     let mut mm = w.mm();
     let mut ctx = regs(nr.0, args);
     let (t, a, m) = crate::grant::storage_for(3);

@@ -27,7 +27,7 @@ impl Ev {
 
     fn op(&mut self, dom: DomId, cmd: u64, arg: u64) -> i64 {
         let mut vcpu = Vcpu::new(GuestContext::default());
-        let mut line: FixedVec<u8, 128> = FixedVec::new();
+        let mut line = crate::console::LineBuf::new();
         let mut out = Sink::default();
         let mut mm = self.w.mm();
         let mut ctx = regs(N::EVENT_CHANNEL_OP.0, &[cmd, arg]);

@@ -8,7 +8,7 @@ use abi::hypercall::HypercallNr as N;
 fn taskswitch(w: &mut World, vcpu: &mut Vcpu, arg: u64) -> (u64, Action) {
     let g = FakeGuest::new(16);
     let mut out = Sink::default();
-    let mut line: FixedVec<u8, 128> = FixedVec::new();
+    let mut line = crate::console::LineBuf::new();
     let mut mm = w.mm();
     let mut ctx = regs(N::FPU_TASKSWITCH.0, &[arg]);
     let (t, a, m) = crate::grant::storage_for(3);

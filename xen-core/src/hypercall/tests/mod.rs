@@ -1,6 +1,7 @@
 //! Host tests of the hypercall layer: a fake guest memory and console,
 //! and a driver that re-executes a preempted hypercall as a guest does.
 
+mod console_io;
 mod console_notify;
 mod continuations;
 mod dead_domains;
@@ -17,7 +18,6 @@ mod vcpu_info;
 use super::{Action, Call, ConsoleSink, GuestMemory};
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};
 use crate::mm::tests::world::World;
-use crate::util::FixedVec;
 use abi::{DomId, GuestVa, Mfn};
 use std::cell::RefCell;
 
@@ -124,7 +124,7 @@ pub fn with_grants<R>(f: impl FnOnce(&mut crate::grant::Grants<'_>) -> R) -> R {
 /// One entry: the registers before it are `ctx`.
 pub fn enter(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, ctx: &mut GuestContext) -> Action {
     let mut vcpu = Vcpu::new(*ctx);
-    let mut line: FixedVec<u8, 128> = FixedVec::new();
+    let mut line = crate::console::LineBuf::new();
     let nr = ctx.gpr[reg::RAX];
     with_grants(|g| {
         let mut mm = w.mm();

@@ -61,7 +61,7 @@ impl T {
 
     fn call(&mut self, nr: N, args: &[u64]) -> (i64, Action) {
         let mut out = Sink::default();
-        let mut line: FixedVec<u8, 128> = FixedVec::new();
+        let mut line = crate::console::LineBuf::new();
         let mut ctx = regs(nr.0, args);
         let mut mm = self.w.mm();
         let (t, a, m) = crate::grant::storage_for(3);

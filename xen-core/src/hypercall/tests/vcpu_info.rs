@@ -47,7 +47,7 @@ impl V {
     }
 
     fn call(&mut self, nr: N, args: &[u64]) -> i64 {
-        let mut line: FixedVec<u8, 128> = FixedVec::new();
+        let mut line = crate::console::LineBuf::new();
         let mut out = Sink::default();
         let mut mm = self.w.mm();
         let mut ctx = regs(nr.0, args);
