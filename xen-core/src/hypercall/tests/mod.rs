@@ -1,6 +1,7 @@
 //! Host tests of the hypercall layer: a fake guest memory and console,
 //! and a driver that re-executes a preempted hypercall as a guest does.
 
+mod add_to_physmap;
 mod console_io;
 mod console_notify;
 mod continuations;
