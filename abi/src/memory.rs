@@ -89,6 +89,24 @@ pub const XENMEM_MEMORY_MAP: u64 = 9;
 pub const XENMEM_MACHINE_MEMORY_MAP: u64 = 10;
 /// Where the read-only M2P is mapped ([`MachphysMapping`]).
 pub const XENMEM_MACHPHYS_MAPPING: u64 = 12;
+/// Puts a frame of some space at a guest frame number: translated guests
+/// only (argument: `xen_add_to_physmap`, 24 bytes: `domid` u16 at 0,
+/// `size` u16 at 2, `space` u32 at 4, `idx` at 8, `gpfn` at 16).
+pub const XENMEM_ADD_TO_PHYSMAP: u64 = 7;
+/// The batched form (argument: `xen_add_to_physmap_batch`, 32 bytes:
+/// `domid` u16 at 0, `space` u16 at 2, `size` u16 at 4, `foreign_domid`
+/// u16 at 6, then the `idxs`, `gpfns` and `errs` handles at 8, 16, 24).
+pub const XENMEM_ADD_TO_PHYSMAP_BATCH: u64 = 23;
+/// `add_to_physmap` space: the shared_info page.
+pub const XENMAPSPACE_SHARED_INFO: u32 = 0;
+/// `add_to_physmap` space: a grant-table frame.
+pub const XENMAPSPACE_GRANT_TABLE: u32 = 1;
+/// `add_to_physmap` space: a frame of the guest's own.
+pub const XENMAPSPACE_GMFN: u32 = 2;
+/// `add_to_physmap` space: `size` frames of the guest's own.
+pub const XENMAPSPACE_GMFN_RANGE: u32 = 3;
+/// `add_to_physmap` space: another domain's frame (batch only).
+pub const XENMAPSPACE_GMFN_FOREIGN: u32 = 4;
 
 /// `machphys_mfn_list` argument (24 bytes).
 #[derive(Clone, Copy, Debug, Default)]

@@ -40,8 +40,8 @@ pub struct Domain {
     pub state: RunState,
     /// Its shared_info frame.
     pub shared_info: Mfn,
-    /// Console line buffer.
-    pub line: FixedVec<u8, 128>,
+    /// Partial `console_io` line (not the hardware domain's).
+    pub line: crate::console::LineBuf,
     /// `int 0x82` accepted as a hypercall.
     pub int82: bool,
     /// `vmcall` accepted as a hypercall.

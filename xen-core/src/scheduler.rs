@@ -233,7 +233,7 @@ mod tests {
             vcpu,
             state: RunState::Runnable,
             shared_info: Mfn(0x10 + i as u64),
-            line: FixedVec::new(),
+            line: crate::console::LineBuf::new(),
             int82: false,
             vmcall: false,
             bench_null: false,

@@ -23,6 +23,7 @@ mod hcalls;
 mod ldt;
 mod mce;
 mod paging;
+mod physmap;
 mod ptwr;
 mod time;
 mod usermode;
@@ -252,6 +253,7 @@ pub fn run(si: &'static StartInfo) -> ! {
     mce::mce(&mut s);
     debug::debug(&mut s);
     paging::exchange(&mut s, &mut f);
+    physmap::add_to_physmap(&mut s);
     compat::compat_syscall(&mut s, &mut f, si);
     hcalls::multicalls(&mut s);
     hcalls::update_descriptor(&mut s, &mut f);

@@ -13,24 +13,24 @@
 //! on every hypervisor timer interrupt and idle wake-up (so a guest that
 //! never notifies is still printed, a little later), and a last time when
 //! the domain dies. It is filtered as `console_io` output of an
-//! unprivileged domain is: printable characters and tabs, a line at a time
-//! (at most 127 characters, longer ones are split), each line prefixed
-//! `(dN)` by the serial console. The line buffer is the ring's own, so a
-//! partial line in the ring never interleaves with another domain's.
+//! unprivileged domain is ([`line::LineBuf`]): printable characters and
+//! tabs, a line at a time (up to [`LINE_MAX`] bytes whole, a longer one is
+//! broken there), each line prefixed `(dN)` by the serial console. The line
+//! buffer is the ring's own, so a partial line in the ring never
+//! interleaves with another domain's.
 //!
 //! Input is not served: serial input goes to the hypervisor's debug keys
 //! or domain 0 (Ctrl-A three times switches, as on Xen); `in_cons` and
 //! `in_prod` are never written, so a domU reads an empty input ring.
 
+pub mod line;
 pub mod ring;
 
 use crate::event::EventEnv;
 use crate::sched::MAX_DOMAINS;
 use abi::{DomId, Mfn};
+pub use line::{LineBuf, LINE_MAX};
 pub use ring::Drain;
-
-/// Longest line kept before it is written out anyway (as `console_io`).
-pub const LINE_MAX: usize = 127;
 
 /// One domain's served ring.
 #[derive(Clone, Copy, Debug)]
@@ -45,8 +45,7 @@ pub struct RingConsole {
     pub drains: u64,
     /// The last drain found corrupt indices (logged once per episode).
     pub corrupt: bool,
-    line: [u8; LINE_MAX],
-    len: usize,
+    line: LineBuf,
 }
 
 /// What a drain means for the log.
@@ -88,7 +87,7 @@ impl ConsoleRings {
         if slot.is_some() || !env.take_writable(dom, ring) {
             return false;
         }
-        *slot = Some(RingConsole { ring, port, bytes: 0, drains: 0, corrupt: false, line: [0; LINE_MAX], len: 0 });
+        *slot = Some(RingConsole { ring, port, bytes: 0, drains: 0, corrupt: false, line: LineBuf::new() });
         true
     }
 
@@ -97,11 +96,8 @@ impl ConsoleRings {
     /// the domain's memory is torn down). Returns what it had been.
     pub fn detach(&mut self, env: &mut dyn EventEnv, dom: DomId, out: &mut dyn FnMut(&[u8])) -> Option<RingConsole> {
         self.drain(env, dom, out);
-        let r = self.doms.get_mut(dom.0 as usize)?.take()?;
-        if r.len > 0 {
-            out(&r.line[..r.len]);
-            out(b"\n");
-        }
+        let mut r = self.doms.get_mut(dom.0 as usize)?.take()?;
+        r.line.flush(out);
         env.put_writable(r.ring);
         Some(r)
     }
@@ -120,18 +116,8 @@ impl ConsoleRings {
     /// line (without its newline) and then `b"\n"` to `out`.
     pub fn drain(&mut self, env: &mut dyn EventEnv, dom: DomId, out: &mut dyn FnMut(&[u8])) -> Event {
         let Some(Some(r)) = self.doms.get_mut(dom.0 as usize) else { return Event::Quiet };
-        let (line, len) = (&mut r.line, &mut r.len);
-        let d = ring::drain_out(env, r.ring, &mut |b| {
-            if b == b'\n' || *len >= LINE_MAX {
-                out(&line[..*len]);
-                out(b"\n");
-                *len = 0;
-            }
-            if (0x20..0x7f).contains(&b) || b == b'\t' {
-                line[*len] = b;
-                *len += 1;
-            }
-        });
+        let line = &mut r.line;
+        let d = ring::drain_out(env, r.ring, &mut |b| line.push(b, out));
         match d {
             Drain::Empty => Event::Quiet,
             Drain::Took(n) => {

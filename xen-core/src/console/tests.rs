@@ -102,16 +102,28 @@ fn other_ports_and_other_domains_do_not_drain_the_ring() {
 }
 
 #[test]
-fn a_long_line_is_split_at_127_characters() {
+fn a_line_of_300_characters_is_printed_whole() {
+    // Regression: lines used to be cut at 127 characters, mid-word.
     let (mut w, mut rings, ring) = setup();
-    produce(&mut w, ring, &[b'a'; 300]);
+    let mut text = vec![b'a'; 300];
+    text.push(b'\n');
+    produce(&mut w, ring, &text);
+    let mut out = Vec::new();
+    rings.drain(&mut w.mm(), D1, &mut |l| out.push(l.to_vec()));
+    assert_eq!(printed(&out), String::from_utf8(text).unwrap());
+}
+
+#[test]
+fn a_line_longer_than_line_max_breaks_there_and_the_rest_comes_out_at_death() {
+    let (mut w, mut rings, ring) = setup();
+    produce(&mut w, ring, &[b'a'; LINE_MAX + 88]);
     let mut out = Vec::new();
     rings.drain(&mut w.mm(), D1, &mut |l| out.push(l.to_vec()));
     let lines: Vec<_> = out.iter().filter(|l| l.as_slice() != b"\n").map(|l| l.len()).collect();
-    assert_eq!(lines, [127, 127]);
+    assert_eq!(lines, [LINE_MAX]);
     let mut last = Vec::new();
     rings.detach(&mut w.mm(), D1, &mut |l| last.push(l.to_vec()));
-    assert_eq!(printed(&last), format!("{}\n", "a".repeat(46)), "the rest comes out at the end");
+    assert_eq!(printed(&last), format!("{}\n", "a".repeat(88)), "the rest comes out at the end");
 }
 
 #[test]
@@ -160,7 +172,7 @@ fn random_hostile_index_sequences_never_take_more_than_a_ring_and_keep_the_refer
             let mut taken = 0usize;
             rings.drain(&mut w.mm(), D1, &mut |l| taken += l.len());
             let waiting = prod.wrapping_sub(cons) as usize;
-            assert!(taken <= waiting.min(2048) + 2 * (2048 / 127 + 2));
+            assert!(taken <= waiting.min(2048) + LINE_MAX + 2048 / LINE_MAX + 1);
             let (c, p) = {
                 let v = w.mem.read_u64(PhysAddr(ring.to_maddr() + OUT_CONS_OFFSET as u64));
                 (v as u32, (v >> 32) as u32)

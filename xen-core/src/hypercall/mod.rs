@@ -83,7 +83,7 @@ pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSin
     /// Its shared_info frame.
     pub shared_info: Mfn,
     /// Partial console line of a domain that is not the hardware domain.
-    pub line: &'a mut crate::util::FixedVec<u8, 128>,
+    pub line: &'a mut crate::console::LineBuf,
     /// Length of the instruction that made the hypercall (SYSCALL 2,
     /// `int 0x82` 2, `vmcall` 3): a preempted hypercall rewinds by it.
     pub entry_len: u64,

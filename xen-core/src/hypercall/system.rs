@@ -74,16 +74,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 self.console.write(self.dom, &chunk[..n]);
             } else {
                 // Other domains: printable characters only, one line at a time.
+                let (console, dom) = (&mut *self.console, self.dom);
                 for &b in &chunk[..n] {
-                    if b == b'\n' || self.line.len() >= 127 {
-                        let line = *self.line;
-                        self.console.write(self.dom, line.as_slice());
-                        self.console.write(self.dom, b"\n");
-                        *self.line = Default::default();
-                    }
-                    if (0x20..0x7f).contains(&b) || b == b'\t' {
-                        let _ = self.line.push(b);
-                    }
+                    self.line.push(b, &mut |s| console.write(dom, s));
                 }
             }
             off += n as u64;

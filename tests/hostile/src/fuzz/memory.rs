@@ -190,7 +190,7 @@ impl Fuzz<'_> {
     }
 
     pub(super) fn memory_op(&mut self) -> bool {
-        let sub = self.rng.pick(&[0u64, 1, 1, 1, 6, 6, 6, 3, 4, 2, 11, 11, 5, 7, 40, 9, 10, 12]);
+        let sub = self.rng.pick(&[0u64, 1, 1, 1, 6, 6, 6, 3, 4, 2, 11, 11, 5, 7, 23, 40, 9, 10, 12]);
         let start = if self.rng.chance(16) { self.rng.below(4) } else { 0 };
         let cmd = sub | (start << abi::memory::MEMOP_EXTENT_SHIFT);
         let dom = if self.rng.chance(230) { SELF as u16 } else { self.rng.pick(&[0u16, 1, 2, 5, 7, 8, 100, 0x7FF2]) };
@@ -302,6 +302,26 @@ impl Fuzz<'_> {
                 self.bufs.page[0] = room;
                 self.bufs.page[1] = if sub == 10 && self.rng.chance(32) { 0 } else { out };
                 self.bufs.page[2] = 0;
+                let arg = if self.rng.chance(220) { page } else { self.rng.pick(&HOSTILE_PTRS) };
+                let _ = self.hcall(12, [cmd, arg, 0, 0, 0]);
+                false
+            }
+            7 | 23 => {
+                // add_to_physmap and its batch: refused to a PV domain
+                // whatever it names (space, domain, size, handles); the
+                // argument is its page, or an address it must not read.
+                let page = self.bufs.page.as_mut_ptr() as u64;
+                let space = self.rng.pick(&[0u64, 1, 2, 3, 4, 5, 6, 0xFFFF, u64::from(u32::MAX)]);
+                let size = self.rng.pick(&[0u64, 1, 2, 0xFFFF]);
+                let (w0, w1) = if sub == 7 {
+                    (u64::from(dom) | size << 16 | space << 32, self.rng.below(1 << 20))
+                } else {
+                    (u64::from(dom) | (space & 0xFFFF) << 16 | size << 32 | self.rng.below(8) << 48, page + 2048)
+                };
+                self.bufs.page[0] = w0;
+                self.bufs.page[1] = w1;
+                self.bufs.page[2] = if self.rng.chance(200) { page + 2048 } else { self.rng.pick(&HOSTILE_PTRS) };
+                self.bufs.page[3] = self.rng.pick(&HOSTILE_PTRS);
                 let arg = if self.rng.chance(220) { page } else { self.rng.pick(&HOSTILE_PTRS) };
                 let _ = self.hcall(12, [cmd, arg, 0, 0, 0]);
                 false

@@ -88,11 +88,15 @@ pub(super) fn poll(hv: &mut Hypervisor) {
     }
 }
 
-/// Domain `i` is dying: a last drain, then its ring page's references go,
-/// before its memory is torn down.
+/// Domain `i` is dying: its partial `console_io` line is written out, its
+/// ring drained a last time, then the ring page's references go, before
+/// its memory is torn down.
 pub(super) fn domain_died(hv: &mut Hypervisor, i: usize) {
     let dom = DomId(i as u16);
     let console = &mut hv.console;
+    if let Some(Some(d)) = super::run::domains().get_mut(i) {
+        d.line.flush(&mut |line| console.write(dom, line));
+    }
     if let Some(r) = rings().detach(&mut hv.mm, dom, &mut |line| console.write(dom, line)) {
         log::info!("domain {i}: console ring: {} bytes in {} drains", r.bytes, r.drains);
     }

@@ -36,32 +36,10 @@ fn send(w: &mut World, ev: &mut EventChannels, console: &mut RingSink, port: u32
     let guest = FakeGuest::new(4096);
     guest.put(BASE, &port.to_le_bytes());
     let mut vcpu = Vcpu::new(GuestContext::default());
-    let mut line: FixedVec<u8, 128> = FixedVec::new();
     let mut ctx = regs(N::EVENT_CHANNEL_OP.0, &[EVTCHNOP_SEND, BASE]);
-    with_grants(|g| {
-        let mut mm = w.mm();
-        let mut grants = crate::grant::Grants {
-            tables: &mut *g.tables,
-            active: &mut *g.active,
-            maptrack: &mut *g.maptrack,
-            nx: g.nx,
-        };
-        let mut c = Call {
-            grants: &mut grants,
-            dom: D1,
-            ctx: &mut ctx,
-            vcpu: &mut vcpu,
-            mm: &mut mm,
-            guest: &guest,
-            console,
-            shared_info: Mfn(0),
-            line: &mut line,
-            entry_len: 2,
-            host: &HOST,
-            events: ev,
-        };
-        assert_eq!(c.dispatch(N::EVENT_CHANNEL_OP.0), Action::Continue);
-    });
+    let caller =
+        Caller { dom: D1, vcpu: &mut vcpu, guest: &guest, console, shared_info: Mfn(0), host: &HOST, events: ev };
+    assert_eq!(with_grants(|g| caller.dispatch(w, g, &mut ctx)), Action::Continue);
     ctx.gpr[reg::RAX] as i64
 }
 

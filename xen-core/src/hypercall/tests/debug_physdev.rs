@@ -9,32 +9,17 @@ use abi::physdev;
 /// Runs hypercall `nr(args)` on `vcpu` with guest memory `g`; returns RAX.
 fn call(vcpu: &mut Vcpu, g: &FakeGuest, nr: N, args: &[u64]) -> i64 {
     let mut w = World::new(16);
-    let mut out = Sink::default();
-    let mut line: FixedVec<u8, 128> = FixedVec::new();
-    let mut mm = w.mm();
     let mut ctx = regs(nr.0, args);
-    let (t, a, m) = crate::grant::storage_for(3);
-    let (mut t, mut a, mut m) = (
-        vec![crate::grant::GrantTable::NONE; t],
-        vec![crate::grant::Active::FREE; a],
-        vec![crate::grant::MapTrack::FREE; m],
-    );
-    let mut g_grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
-    let mut c = Call {
+    let caller = Caller {
         dom: D1,
-        ctx: &mut ctx,
         vcpu,
-        mm: &mut mm,
         guest: g,
-        console: &mut out,
+        console: &mut Sink::default(),
         shared_info: Mfn(0),
-        line: &mut line,
-        entry_len: 2,
         host: &HOST,
-        grants: &mut g_grants,
         events: &mut crate::event::EventChannels::new(),
     };
-    assert_eq!(c.dispatch(nr.0), Action::Continue);
+    assert_eq!(caller.dispatch_fresh(&mut w, &mut ctx), Action::Continue);
     ctx.gpr[reg::RAX] as i64
 }
 

@@ -27,32 +27,17 @@ impl Ev {
 
     fn op(&mut self, dom: DomId, cmd: u64, arg: u64) -> i64 {
         let mut vcpu = Vcpu::new(GuestContext::default());
-        let mut line: FixedVec<u8, 128> = FixedVec::new();
-        let mut out = Sink::default();
-        let mut mm = self.w.mm();
         let mut ctx = regs(N::EVENT_CHANNEL_OP.0, &[cmd, arg]);
-        let (t, a, m) = crate::grant::storage_for(3);
-        let (mut t, mut a, mut m) = (
-            vec![crate::grant::GrantTable::NONE; t],
-            vec![crate::grant::Active::FREE; a],
-            vec![crate::grant::MapTrack::FREE; m],
-        );
-        let mut grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
-        let mut c = Call {
-            grants: &mut grants,
+        let caller = Caller {
             dom,
-            ctx: &mut ctx,
             vcpu: &mut vcpu,
-            mm: &mut mm,
             guest: &self.g,
-            console: &mut out,
+            console: &mut Sink::default(),
             shared_info: Mfn(0),
-            line: &mut line,
-            entry_len: 2,
             host: &HOST,
             events: &mut self.ev,
         };
-        assert_eq!(c.dispatch(N::EVENT_CHANNEL_OP.0), Action::Continue);
+        assert_eq!(caller.dispatch_fresh(&mut self.w, &mut ctx), Action::Continue);
         ctx.gpr[reg::RAX] as i64
     }
 }

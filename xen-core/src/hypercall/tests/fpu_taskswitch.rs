@@ -7,32 +7,17 @@ use abi::hypercall::HypercallNr as N;
 /// Runs `fpu_taskswitch(arg)` on `vcpu`; returns RAX and the action.
 fn taskswitch(w: &mut World, vcpu: &mut Vcpu, arg: u64) -> (u64, Action) {
     let g = FakeGuest::new(16);
-    let mut out = Sink::default();
-    let mut line: FixedVec<u8, 128> = FixedVec::new();
-    let mut mm = w.mm();
     let mut ctx = regs(N::FPU_TASKSWITCH.0, &[arg]);
-    let (t, a, m) = crate::grant::storage_for(3);
-    let (mut t, mut a, mut m) = (
-        vec![crate::grant::GrantTable::NONE; t],
-        vec![crate::grant::Active::FREE; a],
-        vec![crate::grant::MapTrack::FREE; m],
-    );
-    let mut g_grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
-    let mut call = Call {
+    let caller = Caller {
         dom: D1,
-        ctx: &mut ctx,
         vcpu,
-        mm: &mut mm,
         guest: &g,
-        console: &mut out,
+        console: &mut Sink::default(),
         shared_info: Mfn(0),
-        line: &mut line,
-        entry_len: 2,
         host: &HOST,
-        grants: &mut g_grants,
         events: &mut crate::event::EventChannels::new(),
     };
-    let action = call.dispatch(N::FPU_TASKSWITCH.0);
+    let action = caller.dispatch_fresh(w, &mut ctx);
     (ctx.gpr[reg::RAX], action)
 }
 

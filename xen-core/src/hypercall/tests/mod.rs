@@ -1,6 +1,8 @@
 //! Host tests of the hypercall layer: a fake guest memory and console,
 //! and a driver that re-executes a preempted hypercall as a guest does.
 
+mod add_to_physmap;
+mod console_io;
 mod console_notify;
 mod continuations;
 mod dead_domains;
@@ -17,7 +19,6 @@ mod vcpu_info;
 use super::{Action, Call, ConsoleSink, GuestMemory};
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};
 use crate::mm::tests::world::World;
-use crate::util::FixedVec;
 use abi::{DomId, GuestVa, Mfn};
 use std::cell::RefCell;
 
@@ -121,12 +122,25 @@ pub fn with_grants<R>(f: impl FnOnce(&mut crate::grant::Grants<'_>) -> R) -> R {
     })
 }
 
-/// One entry: the registers before it are `ctx`.
-pub fn enter(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, ctx: &mut GuestContext) -> Action {
-    let mut vcpu = Vcpu::new(*ctx);
-    let mut line: FixedVec<u8, 128> = FixedVec::new();
-    let nr = ctx.gpr[reg::RAX];
-    with_grants(|g| {
+/// What a test's hypercall runs against besides the memory model and the
+/// grant tables: the caller, its vCPU and memory, the console, its
+/// shared_info frame, the host and the event channels.
+pub struct Caller<'a, C: ConsoleSink> {
+    pub dom: DomId,
+    pub vcpu: &'a mut Vcpu,
+    pub guest: &'a FakeGuest,
+    pub console: &'a mut C,
+    pub shared_info: Mfn,
+    pub host: &'a super::HostInfo,
+    pub events: &'a mut crate::event::EventChannels,
+}
+
+impl<C: ConsoleSink> Caller<'_, C> {
+    /// Dispatches the hypercall in `ctx` (its number in RAX) with grant
+    /// tables `g` and an empty console line, as one SYSCALL entry.
+    pub fn dispatch(self, w: &mut World, g: &mut crate::grant::Grants<'_>, ctx: &mut GuestContext) -> Action {
+        let mut line = crate::console::LineBuf::new();
+        let nr = ctx.gpr[reg::RAX];
         let mut mm = w.mm();
         let mut grants = crate::grant::Grants {
             tables: &mut *g.tables,
@@ -135,21 +149,41 @@ pub fn enter(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, c
             nx: g.nx,
         };
         let mut call = Call {
-            dom,
+            dom: self.dom,
             ctx,
-            vcpu: &mut vcpu,
+            vcpu: self.vcpu,
             mm: &mut mm,
-            guest,
-            console,
-            shared_info: Mfn(0),
+            guest: self.guest,
+            console: self.console,
+            shared_info: self.shared_info,
             line: &mut line,
             entry_len: 2,
-            host: &HOST,
+            host: self.host,
             grants: &mut grants,
-            events: &mut crate::event::EventChannels::new(),
+            events: self.events,
         };
         call.dispatch(nr)
-    })
+    }
+
+    /// [`Caller::dispatch`] with grant tables of its own (nothing granted).
+    pub fn dispatch_fresh(self, w: &mut World, ctx: &mut GuestContext) -> Action {
+        let (t, a, m) = crate::grant::storage_for(3);
+        let (mut t, mut a, mut m) = (
+            vec![crate::grant::GrantTable::NONE; t],
+            vec![crate::grant::Active::FREE; a],
+            vec![crate::grant::MapTrack::FREE; m],
+        );
+        let mut g = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
+        self.dispatch(w, &mut g, ctx)
+    }
+}
+
+/// One entry: the registers before it are `ctx`.
+pub fn enter(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, ctx: &mut GuestContext) -> Action {
+    let mut vcpu = Vcpu::new(*ctx);
+    let mut events = crate::event::EventChannels::new();
+    let caller = Caller { dom, vcpu: &mut vcpu, guest, console, shared_info: Mfn(0), host: &HOST, events: &mut events };
+    with_grants(|g| caller.dispatch(w, g, ctx))
 }
 
 /// Registers for hypercall `nr` with `args`, just after the instruction.

@@ -60,32 +60,17 @@ impl T {
     }
 
     fn call(&mut self, nr: N, args: &[u64]) -> (i64, Action) {
-        let mut out = Sink::default();
-        let mut line: FixedVec<u8, 128> = FixedVec::new();
         let mut ctx = regs(nr.0, args);
-        let mut mm = self.w.mm();
-        let (t, a, m) = crate::grant::storage_for(3);
-        let (mut t, mut a, mut m) = (
-            vec![crate::grant::GrantTable::NONE; t],
-            vec![crate::grant::Active::FREE; a],
-            vec![crate::grant::MapTrack::FREE; m],
-        );
-        let mut grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
-        let mut c = Call {
+        let caller = Caller {
             dom: D1,
-            grants: &mut grants,
-            events: &mut self.ev,
-            ctx: &mut ctx,
             vcpu: &mut self.v,
-            mm: &mut mm,
             guest: &self.g,
-            console: &mut out,
+            console: &mut Sink::default(),
             shared_info: SHARED,
-            line: &mut line,
-            entry_len: 2,
             host: &CLOCKED,
+            events: &mut self.ev,
         };
-        let action = c.dispatch(nr.0);
+        let action = caller.dispatch_fresh(&mut self.w, &mut ctx);
         (ctx.gpr[reg::RAX] as i64, action)
     }
 

@@ -47,32 +47,17 @@ impl V {
     }
 
     fn call(&mut self, nr: N, args: &[u64]) -> i64 {
-        let mut line: FixedVec<u8, 128> = FixedVec::new();
-        let mut out = Sink::default();
-        let mut mm = self.w.mm();
         let mut ctx = regs(nr.0, args);
-        let (t, a, m) = crate::grant::storage_for(3);
-        let (mut t, mut a, mut m) = (
-            vec![crate::grant::GrantTable::NONE; t],
-            vec![crate::grant::Active::FREE; a],
-            vec![crate::grant::MapTrack::FREE; m],
-        );
-        let mut grants = crate::grant::Grants { tables: &mut t, active: &mut a, maptrack: &mut m, nx: true };
-        let mut c = Call {
-            grants: &mut grants,
+        let caller = Caller {
             dom: D1,
-            ctx: &mut ctx,
             vcpu: &mut self.v,
-            mm: &mut mm,
             guest: &self.g,
-            console: &mut out,
+            console: &mut Sink::default(),
             shared_info: self.si,
-            line: &mut line,
-            entry_len: 2,
             host: &CLOCKED,
             events: &mut self.ev,
         };
-        assert_eq!(c.dispatch(nr.0), Action::Continue);
+        assert_eq!(caller.dispatch_fresh(&mut self.w, &mut ctx), Action::Continue);
         ctx.gpr[reg::RAX] as i64
     }
 
