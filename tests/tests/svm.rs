@@ -23,7 +23,8 @@ fn svm_with_nested_paging_is_detected_and_enabled_at_boot_under_cpu_max() {
 /// paging (NPT built from each one's p2m). The hostile one reads outside
 /// its p2m: a nested page fault that crashes it alone. The good one then
 /// reads its start info through the NPT, makes a vmmcall with its magic,
-/// runs CPUID, writes and reads ports (the null device) and halts; the
+/// runs CPUID, writes and reads ports (the null device), reports its TR
+/// (VMLOAD state) and halts; the
 /// hypervisor logs each exit and boots on to a clean end.
 #[test]
 fn svm_probe_guests_run_under_nested_paging_and_an_npf_crashes_only_its_domain() {
@@ -43,7 +44,9 @@ fn svm_probe_guests_run_under_nested_paging_and_an_npf_crashes_only_its_domain()
         "(XEN) SVM probe: d2 out port 0x80 size 1 value 0x42",
         "(XEN) SVM probe: d2 in port 0x71 size 1 value 0xff",
         "(XEN) SVM probe: d2 vmmcall rax 0xff",
-        "(XEN) SVM probe: d2 hlt at 0x1017 with nothing to wait for: done",
+        // TR from its VMCB: VMLOAD gave the guest its own, not the host's.
+        "(XEN) SVM probe: d2 vmmcall rax 0x18",
+        "(XEN) SVM probe: d2 hlt at 0x101d with nothing to wait for: done",
         "(XEN) SVM probe: d2 ended: Some(Halted)",
         "(XEN) SVM probe: done; the hypervisor runs on",
     ];

@@ -5,7 +5,8 @@
 //!
 //! * [`GOOD`] reads the start info's magic through its p2m (the NPT must
 //!   map it), makes a `vmmcall` with it in EAX, runs CPUID, writes a byte
-//!   to port 0x80, reads port 0x71 and halts: every exit a PVH guest makes
+//!   to port 0x80, reads port 0x71, reports its TR selector (state only
+//!   VMLOAD gives it) and halts: every exit a PVH guest makes
 //!   at boot, ending cleanly.
 //! * [`HOSTILE`] reads a guest-physical address its p2m does not map: the
 //!   nested page fault must crash that domain alone.
@@ -24,7 +25,7 @@ pub const UNMAPPED_GPA: u32 = 0x0080_0000;
 pub const OUT_BYTE: u8 = 0x42;
 
 /// The well-behaved guest.
-pub const GOOD: [u8; 28] = [
+pub const GOOD: [u8; 32] = [
     0x8B, 0x03, // mov eax, [ebx]           ; the start info's magic
     0x0F, 0x01, 0xD9, // vmmcall            ; "hypercall" number = magic
     0x31, 0xC0, // xor eax, eax
@@ -35,9 +36,10 @@ pub const GOOD: [u8; 28] = [
     0xE4, 0x71, // in al, 0x71              ; the null device: 0xFF
     0x0F, 0xB6, 0xC0, // movzx eax, al
     0x0F, 0x01, 0xD9, // vmmcall            ; reports what IN read
+    0x0F, 0x00, 0xC8, // str eax            ; TR, loaded by VMLOAD
+    0x0F, 0x01, 0xD9, // vmmcall            ; reports it (0x18)
     0xF4, // hlt                            ; the end
     0xEB, 0xFE, // jmp $                    ; never reached
-    0x90, 0x90,
 ];
 
 /// The guest that reaches outside its p2m.

@@ -10,7 +10,7 @@
 
 use super::super::cpu;
 use super::super::paging::DirectMap;
-use super::vmrun::{Gprs, VmcbFrame};
+use super::vmrun::{Gprs, HostState, VmcbFrame};
 use crate::hvm::asid::{AsidPool, TlbFlush, VcpuAsid};
 use crate::hvm::caps::SvmCaps;
 use crate::hvm::exit::decode;
@@ -29,6 +29,13 @@ const MAX_EXITS: u32 = 64;
 /// Frames of the I/O permission map (12 KiB) and the MSR map (8 KiB).
 const IOPM_FRAMES: u64 = 3;
 const MSRPM_FRAMES: u64 = 2;
+
+/// What every probe domain on this CPU shares.
+struct Shared {
+    iopm: Mfn,
+    msrpm: Mfn,
+    host: HostState,
+}
 
 /// How a probe domain ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +84,8 @@ pub fn run(caps: &SvmCaps, frames: &mut FrameAllocator) {
         return;
     }
     // The permission maps intercept every port and MSR; shared by both
-    // probe domains, and kept for good (3 + 2 frames).
+    // probe domains, and kept for good (3 + 2 frames, and one for the
+    // host's VMSAVE state).
     let (Some(iopm), Some(msrpm)) = (frames.alloc_contiguous(IOPM_FRAMES), frames.alloc_contiguous(MSRPM_FRAMES))
     else {
         log::error!("SVM probe: no memory for the permission maps");
@@ -90,13 +98,18 @@ pub fn run(caps: &SvmCaps, frames: &mut FrameAllocator) {
             }
         }
     }
+    let Some(host) = frames.alloc_zeroed(&mut DirectMap).map(HostState::new) else {
+        log::error!("SVM probe: no memory for the host state");
+        return;
+    };
+    let shared = Shared { iopm, msrpm, host };
     let mut pool = AsidPool::new(caps.asids.max(2));
     let guests: [(DomId, &[u8], End); 2] =
         [(DomId(1), &probe_guest::HOSTILE, End::Crashed), (DomId(2), &probe_guest::GOOD, End::Halted)];
     let mut ok = true;
     for (dom, image, expected) in guests {
         let mut f = Frames { alloc: frames, used: FixedVec::new() };
-        let end = run_domain(caps, &mut f, &mut pool, dom, image, iopm, msrpm);
+        let end = run_domain(caps, &mut f, &mut pool, &shared, dom, image);
         f.free_all();
         log::info!("SVM probe: d{} ended: {:?}", dom.0, end);
         ok &= end == Some(expected);
@@ -112,10 +125,9 @@ fn run_domain(
     caps: &SvmCaps,
     f: &mut Frames<'_>,
     pool: &mut AsidPool,
+    shared: &Shared,
     dom: DomId,
     image: &[u8],
-    iopm: Mfn,
-    msrpm: Mfn,
 ) -> Option<End> {
     // The p2m: gfn 0 .. RAM_FRAMES, each a fresh frame of RAM, RWX.
     let mut slots = [None; RAM_FRAMES as usize];
@@ -149,8 +161,8 @@ fn run_domain(
     {
         let v = vcpu.vmcb();
         v.control.set_pvh_intercepts(Paging::Nested);
-        v.control.iopm_base_pa = iopm.to_maddr();
-        v.control.msrpm_base_pa = msrpm.to_maddr();
+        v.control.iopm_base_pa = shared.iopm.to_maddr();
+        v.control.msrpm_base_pa = shared.msrpm.to_maddr();
         v.control.nested_cr3 = root.to_maddr();
         gprs.0[3] = pvh_entry(&mut v.save, ENTRY_GPA, START_INFO_GPA);
     }
@@ -172,7 +184,7 @@ fn run_domain(
             log::error!("SVM probe: d{} crashed: VMRUN would refuse its state: {e:?}", dom.0);
             return Some(End::Crashed);
         }
-        vcpu.run(&mut gprs);
+        vcpu.run(&mut gprs, &shared.host);
         let v = vcpu.vmcb();
         v.control.tlb_ctl = tlb_control::DO_NOTHING;
         let exit = decode(&v.control.exit(caps.decode_assists));

@@ -7,10 +7,11 @@
 //! GPRs are the guest's while it runs: `svm_vmrun` loads them from a
 //! [`Gprs`] before VMRUN and stores them back after #VMEXIT, keeping the
 //! host's callee-saved registers on its stack. FS, GS, TR, LDTR and the
-//! SYSCALL MSRs are VMLOAD/VMSAVE state, not executed here: a guest that
-//! never touches them (the probe guests) runs on the host's. GIF is
-//! cleared around VMRUN so no host interrupt arrives between loading the
-//! guest's registers and entering it, and set again at once after.
+//! SYSCALL/SYSENTER MSRs and KernelGSbase are VMLOAD/VMSAVE state: the
+//! host's are VMSAVEd to a frame of their own ([`HostState`]) and the
+//! guest's VMLOADed from its VMCB before VMRUN, and the other way round
+//! after. GIF is cleared from before the first VMLOAD until the host's
+//! state is back, so no interrupt or NMI runs the host on guest state.
 
 use super::super::paging::DIRECT_MAP_BASE;
 use crate::hvm::vmcb::Vmcb;
@@ -25,7 +26,8 @@ pub struct Gprs(pub [u64; 16]);
 core::arch::global_asm!(
     ".pushsection .text.svm_vmrun, \"ax\"",
     ".global svm_vmrun",
-    // rdi = &mut Gprs, rsi = the VMCB's physical address.
+    // rdi = &mut Gprs, rsi = the VMCB's physical address, rdx = the host
+    // state frame's.
     "svm_vmrun:",
     "push rbx",
     "push rbp",
@@ -34,7 +36,12 @@ core::arch::global_asm!(
     "push r14",
     "push r15",
     "push rdi",
+    "push rdx",
+    "clgi",
+    "mov rax, rdx",
+    "vmsave rax",
     "mov rax, rsi",
+    "vmload rax",
     "mov rcx, [rdi + 8*1]",
     "mov rdx, [rdi + 8*2]",
     "mov rbx, [rdi + 8*3]",
@@ -49,10 +56,15 @@ core::arch::global_asm!(
     "mov r14, [rdi + 8*14]",
     "mov r15, [rdi + 8*15]",
     "mov rdi, [rdi + 8*7]",
-    "clgi",
     "vmrun rax",
+    // Host RSP and RAX (the VMCB's address) are back; the guest's GPRs
+    // are live, so only RAX is used until they are stored.
+    "vmsave rax",
+    "mov rax, [rsp]",
+    "vmload rax",
     "stgi",
-    // Host RSP and RAX are back; the Gprs pointer is on top of the stack.
+    "add rsp, 8",
+    // The Gprs pointer is on top of the stack.
     "xchg rdi, [rsp]",
     "mov [rdi + 8*1], rcx",
     "mov [rdi + 8*2], rdx",
@@ -80,7 +92,20 @@ core::arch::global_asm!(
 );
 
 extern "C" {
-    fn svm_vmrun(gprs: *mut Gprs, vmcb_pa: u64);
+    fn svm_vmrun(gprs: *mut Gprs, vmcb_pa: u64, host_pa: u64);
+}
+
+/// The host's VMSAVE state (a VMCB-format frame only VMSAVE/VMLOAD use),
+/// one per CPU.
+pub struct HostState {
+    mfn: Mfn,
+}
+
+impl HostState {
+    /// Takes `mfn`, a zeroed frame that stays the hypervisor's.
+    pub fn new(mfn: Mfn) -> HostState {
+        HostState { mfn }
+    }
 }
 
 /// A vCPU's VMCB, in a frame of the hypervisor's own.
@@ -109,13 +134,15 @@ impl VmcbFrame {
     }
 
     /// Runs the guest until its next #VMEXIT.
-    pub fn run(&mut self, gprs: &mut Gprs) {
+    pub fn run(&mut self, gprs: &mut Gprs, host: &HostState) {
         // SAFETY: EFER.SVME is set and VM_HSAVE_PA names a host save area
         // (only callers that got one from `super::enable` get here); the
         // VMCB frame is the caller's, its state passed the pure VMRUN
         // checks, and its intercepts include VMRUN, INTR and NMI, so the
-        // guest cannot keep the CPU. `svm_vmrun` saves and restores every
-        // callee-saved register and leaves GIF set.
-        unsafe { svm_vmrun(gprs, self.mfn.to_maddr()) }
+        // guest cannot keep the CPU. `host` is a frame of its own, so the
+        // VMSAVE of the host's state clobbers nothing. `svm_vmrun` saves
+        // and restores every callee-saved register, gives the host its
+        // VMLOAD state back and leaves GIF set.
+        unsafe { svm_vmrun(gprs, self.mfn.to_maddr(), host.mfn.to_maddr()) }
     }
 }
