@@ -19,9 +19,11 @@ fn svm_with_nested_paging_is_detected_and_enabled_at_boot_under_cpu_max() {
     assert_contains(&out.serial, "(XEN) SVM: EFER.SVME on, VM_HSAVE_PA 0x");
 }
 
-/// `svm-probe`: the hypervisor runs two tiny PVH-style guests under nested
+/// `svm-probe`: the hypervisor runs three tiny PVH-style guests under nested
 /// paging (NPT built from each one's p2m). The hostile one reads outside
-/// its p2m: a nested page fault that crashes it alone. The good one then
+/// its p2m: a nested page fault that crashes it alone. The second reads an
+/// MSR: the #GP injected finds no IDT, and its triple fault crashes it
+/// alone. The good one then
 /// reads its start info through the NPT, makes a vmmcall with its magic,
 /// runs CPUID, writes and reads ports (the null device), reports its TR
 /// (VMLOAD state) and halts; the
@@ -38,16 +40,19 @@ fn svm_probe_guests_run_under_nested_paging_and_an_npf_crashes_only_its_domain()
         "(XEN) SVM probe: d1 NPF at gpa 0x800000",
         "SVM probe: d1 crashed: Unmapped(Gfn(2048)) at rip 0x1000",
         "(XEN) SVM probe: d1 ended: Some(Crashed)",
-        "(XEN) SVM probe: d2 at 0x1000",
-        "(XEN) SVM probe: d2 vmmcall rax 0x336ec578",
-        "(XEN) SVM probe: d2 cpuid 0x0:0x0",
-        "(XEN) SVM probe: d2 out port 0x80 size 1 value 0x42",
-        "(XEN) SVM probe: d2 in port 0x71 size 1 value 0xff",
-        "(XEN) SVM probe: d2 vmmcall rax 0xff",
+        "(XEN) SVM probe: d2 rdmsr 0x0: #GP",
+        "SVM probe: d2 crashed: TripleFault at rip 0x1002",
+        "(XEN) SVM probe: d2 ended: Some(Crashed)",
+        "(XEN) SVM probe: d3 at 0x1000",
+        "(XEN) SVM probe: d3 vmmcall rax 0x336ec578",
+        "(XEN) SVM probe: d3 cpuid 0x0:0x0",
+        "(XEN) SVM probe: d3 out port 0x80 size 1 value 0x42",
+        "(XEN) SVM probe: d3 in port 0x71 size 1 value 0xff",
+        "(XEN) SVM probe: d3 vmmcall rax 0xff",
         // TR from its VMCB: VMLOAD gave the guest its own, not the host's.
-        "(XEN) SVM probe: d2 vmmcall rax 0x18",
-        "(XEN) SVM probe: d2 hlt at 0x101d with nothing to wait for: done",
-        "(XEN) SVM probe: d2 ended: Some(Halted)",
+        "(XEN) SVM probe: d3 vmmcall rax 0x18",
+        "(XEN) SVM probe: d3 hlt at 0x101d with nothing to wait for: done",
+        "(XEN) SVM probe: d3 ended: Some(Halted)",
         "(XEN) SVM probe: done; the hypervisor runs on",
     ];
     let mut from = 0;

@@ -10,6 +10,8 @@
 //!   at boot, ending cleanly.
 //! * [`HOSTILE`] reads a guest-physical address its p2m does not map: the
 //!   nested page fault must crash that domain alone.
+//! * [`NO_IDT`] reads an MSR it may not: the #GP injected for it finds no
+//!   IDT, so the guest triple-faults, and the shutdown exit crashes it.
 //!
 //! Pure: the arch layer copies an image to [`ENTRY_GPA`] of a fresh p2m.
 
@@ -53,6 +55,14 @@ pub const HOSTILE: [u8; 9] = [
     0xEB,
     0xFE,
     0x90,
+];
+
+/// The guest whose refused RDMSR becomes a triple fault.
+pub const NO_IDT: [u8; 8] = [
+    0x31, 0xC9, // xor ecx, ecx
+    0x0F, 0x32, // rdmsr                ; MSR 0: #GP, and no IDT
+    0xF4, // hlt                        ; must never be reached
+    0xEB, 0xFE, 0x90,
 ];
 
 #[cfg(test)]

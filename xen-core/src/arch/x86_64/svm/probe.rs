@@ -1,8 +1,9 @@
 //! `svm-probe`: runs the probe guests of [`crate::hvm::probe_guest`] under
 //! nested paging, one domain after the other, each with its own VMCB,
 //! ASID, p2m and nested tables built from that p2m, and logs every exit.
-//! The hostile guest's nested fault must crash it alone: the good guest
-//! runs after it on the same CPU and ends at its HLT.
+//! The hostile guest's nested fault and the other's triple fault must
+//! crash each alone: the good guest runs after them on the same CPU and
+//! ends at its HLT.
 //!
 //! Exits are decoded by [`crate::hvm::exit::decode`] and handled as
 //! [`crate::hvm::policy::policy`] says; only performing the action is
@@ -76,7 +77,8 @@ impl TableFrames for Frames<'_> {
     }
 }
 
-/// Runs both probe guests (hostile first, then the good one) and logs the
+/// Runs the probe guests (the two that must crash first, then the good
+/// one) and logs the
 /// outcome. Needs SVM enabled with NPT.
 pub fn run(caps: &SvmCaps, frames: &mut FrameAllocator) {
     if !caps.usable() || !caps.npt {
@@ -104,8 +106,11 @@ pub fn run(caps: &SvmCaps, frames: &mut FrameAllocator) {
     };
     let shared = Shared { iopm, msrpm, host };
     let mut pool = AsidPool::new(caps.asids.max(2));
-    let guests: [(DomId, &[u8], End); 2] =
-        [(DomId(1), &probe_guest::HOSTILE, End::Crashed), (DomId(2), &probe_guest::GOOD, End::Halted)];
+    let guests: [(DomId, &[u8], End); 3] = [
+        (DomId(1), &probe_guest::HOSTILE, End::Crashed),
+        (DomId(2), &probe_guest::NO_IDT, End::Crashed),
+        (DomId(3), &probe_guest::GOOD, End::Halted),
+    ];
     let mut ok = true;
     for (dom, image, expected) in guests {
         let mut f = Frames { alloc: frames, used: FixedVec::new() };
