@@ -1,8 +1,9 @@
 //! Building the domains from the boot modules and starting the first one.
 
+use super::ending::finish;
 use super::invariants::DebugCheck;
 use super::paging::{DirectMap, DIRECT_MAP_BASE};
-use super::run::{domains, finish, flush_all, state_init, switch_to, to_frame, Hypervisor};
+use super::run::{domains, flush_all, state_init, switch_to, to_frame, Hypervisor};
 use super::unpack::unpack;
 use super::{
     cpu, entry,

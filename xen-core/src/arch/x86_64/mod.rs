@@ -28,6 +28,8 @@ mod domains;
 #[cfg(target_os = "none")]
 mod emul_platform;
 #[cfg(target_os = "none")]
+mod ending;
+#[cfg(target_os = "none")]
 pub mod entry;
 #[cfg(target_os = "none")]
 mod events;

@@ -1,7 +1,9 @@
 //! Running PV domains: building them from the boot modules, handling every
-//! entry from a guest (hypercalls, exceptions), switching between domains
-//! and ending the machine when all have finished.
+//! entry from a guest (hypercalls, exceptions) and switching between
+//! domains; a domain's teardown and the machine's end are in
+//! [`super::ending`].
 
+use super::ending::{end_domain, finish};
 use super::entry;
 use super::exception::TrapFrame;
 use super::fpu::Fpu;
@@ -20,13 +22,11 @@ use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::{reg, GuestContext};
 use crate::hypercall::Guest;
 use crate::hypercall::{Action, Call, HostInfo};
-use crate::mm::teardown::Teardown;
 use crate::mm::{Mm, PhysAddr, PhysMemory};
 use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
 use crate::scheduler::{self, Verdict};
 use crate::time::info::{publish_time, publish_time_to_guest, TimeStamp, VCPU_INFO_TIME};
 use crate::time::{runstate, SystemTime};
-use crate::verdict::RunVerdict;
 use abi::DomId;
 
 /// Everything the hypervisor keeps while guests run.
@@ -620,74 +620,6 @@ pub(super) fn d_mut(i: usize) -> &'static mut Domain {
 
 fn next_runnable_slot(current: usize) -> Option<usize> {
     scheduler::pick_next(domains(), current)
-}
-
-fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
-    // Leave the dying domain's page tables before they are freed.
-    // SAFETY: the hypervisor's own L4 maps everything the hypervisor uses.
-    unsafe { cpu::set_cr3(hv.hv_root) };
-    super::console_rings::domain_died(hv, i);
-    super::events::domain_died(hv, i);
-    super::boot_clock::mark_once("first shutdown");
-    let mm = &mut hv.mm;
-    hv.grants.release_domain(mm, DomId(i as u16));
-    let report = Teardown::new(mm, DomId(i as u16)).run(mm);
-    d_mut(i).state = state;
-    d_mut(i).vcpu.time.runstate.change(runstate::OFFLINE, timer::now());
-    if hv.check.enabled() {
-        hv.check.run(&hv.mm, &hv.grants, format_args!("after the teardown of domain {i}"));
-    }
-    if report.still_referenced > 0 {
-        log::warn!("domain {i}: {} frames still referenced by other domains", report.still_referenced);
-    }
-}
-
-pub(super) fn finish(hv: &mut Hypervisor) -> ! {
-    log::info!("All domains have finished.");
-    log::info!("  dom  name              shutdown reason   frames returned");
-    // Counted per frame as it goes back to the allocator, whenever it does:
-    // at teardown, or later when another domain drops a zombie it mapped.
-    for d in domains().iter().flatten() {
-        let reason = match d.state {
-            RunState::Shutdown(r) => reason_name(r),
-            RunState::Crashed => "crashed",
-            _ => "unfinished",
-        };
-        let mm = &hv.mm.domains[d.id.0 as usize];
-        let kept = mm.given - mm.returned;
-        let note = if kept == 0 { "" } else { " NOT RETURNED" };
-        log::info!("  {:<4} {:<17} {:<17} {} of {}{note}", d.id.0, d.name(), reason, mm.returned, mm.given);
-    }
-    let ended = domains().iter().flatten().map(|d| d.state);
-    let verdict = RunVerdict::decide(hv.refused_modules, ended, hv.all_poweroff_required);
-    if hv.check.enabled() {
-        let leaked: u64 = domains()
-            .iter()
-            .flatten()
-            .map(|d| {
-                let mm = &hv.mm.domains[d.id.0 as usize];
-                mm.given - mm.returned
-            })
-            .sum();
-        let c = &hv.check;
-        log::info!(
-            "check: {} invariant checks over {} hypercalls, {} violations; frames leaked: {leaked}",
-            c.runs,
-            c.hypercalls,
-            c.violations
-        );
-        if c.violations > 0 || leaked > 0 {
-            log::info!("Shutting down: failure (check=: {} violations, {leaked} frames leaked)", c.violations);
-            qemu::exit(qemu::EXIT_FAILURE)
-        }
-    }
-    let hv_debug = super::exception::HYPERVISOR_DEBUG_TRAPS.load(core::sync::atomic::Ordering::Relaxed);
-    if hv_debug > 0 {
-        log::warn!("{hv_debug} #DB raised in the hypervisor by guest breakpoints were ignored");
-    }
-    super::boot_clock::report();
-    log::info!("Shutting down: {verdict}");
-    qemu::exit(if verdict == RunVerdict::Success { qemu::EXIT_SUCCESS } else { qemu::EXIT_FAILURE })
 }
 
 /// `iret` by domain `i`. Out of line: inlined, its registers would cost
