@@ -1,11 +1,14 @@
 //! Decompressing a bzImage payload into a buffer of exactly the size its
-//! trailer gives (see [`super::bzimage`]), with well-kept no_std crates:
-//! `miniz_oxide` for gzip's deflate stream and `xz4rust` for xz (LZMA2 with
-//! the x86 BCJ filter, as Linux builds it). Neither allocates: the caller
-//! hands in the output and, for xz, the dictionary, both usually frames
-//! mapped through the direct map since a Linux ELF is tens of MiB.
+//! trailer gives (see [`super::bzimage`]): gzip's deflate stream with the
+//! well-kept no_std crate `miniz_oxide`, xz (LZMA2 with the x86 BCJ
+//! filter, as Linux builds it) with xen-core's own single-call decoder
+//! [`super::xz`], which uses the output as its dictionary (why our own:
+//! that module's header). The caller hands in the output, usually frames
+//! mapped through the direct map since a Linux ELF is tens of MiB; neither
+//! decoder needs more than a few KiB of heap besides.
 
 use super::bzimage::Compression;
+use super::xz::XzError;
 use alloc::boxed::Box;
 use miniz_oxide::inflate::core::{decompress as inflate, inflate_flags, DecompressorOxide};
 use miniz_oxide::inflate::TINFLStatus;
@@ -19,9 +22,8 @@ pub enum DecompressError {
     Corrupt,
     /// The data decompresses to a different size than the trailer said.
     WrongSize,
-    /// xz needs a dictionary of this many bytes, more than was given; the
-    /// caller may retry with one that large.
-    DictionaryTooLarge(u64),
+    /// The xz stream is malformed or uses what the decoder does not support.
+    Xz(XzError),
     /// A format [`Compression::supported`] says no to.
     Unsupported,
 }
@@ -32,18 +34,17 @@ impl core::fmt::Display for DecompressError {
             DecompressError::BadGzipHeader => f.write_str("malformed gzip header"),
             DecompressError::Corrupt => f.write_str("compressed payload is corrupt or truncated"),
             DecompressError::WrongSize => f.write_str("payload does not decompress to its recorded size"),
-            DecompressError::DictionaryTooLarge(n) => write!(f, "xz dictionary of {n} bytes needed"),
+            DecompressError::Xz(e) => e.fmt(f),
             DecompressError::Unsupported => f.write_str("compression not supported"),
         }
     }
 }
 
 /// Decompresses `payload` (size trailer included) into all of `out`.
-/// `dict` is scratch for xz's dictionary; gzip does not use it.
-pub fn decompress(format: Compression, payload: &[u8], out: &mut [u8], dict: &mut [u8]) -> Result<(), DecompressError> {
+pub fn decompress(format: Compression, payload: &[u8], out: &mut [u8]) -> Result<(), DecompressError> {
     match format {
         Compression::Gzip => gunzip(payload, out),
-        Compression::Xz => unxz(payload, out, dict),
+        Compression::Xz => unxz(payload, out),
         _ => Err(DecompressError::Unsupported),
     }
 }
@@ -94,22 +95,11 @@ fn gunzip(payload: &[u8], out: &mut [u8]) -> Result<(), DecompressError> {
 }
 
 #[inline(never)]
-fn unxz(payload: &[u8], out: &mut [u8], dict: &mut [u8]) -> Result<(), DecompressError> {
-    let mut dec = Box::new(xz4rust::XzDecoder::with_fixed_size_dict(dict));
-    let (mut inp, mut outp) = (0usize, 0usize);
-    loop {
-        let r = dec.decode(&payload[inp..], &mut out[outp..]).map_err(|e| match e {
-            xz4rust::XzError::DictionaryTooLarge(n) => DecompressError::DictionaryTooLarge(n),
-            _ => DecompressError::Corrupt,
-        })?;
-        inp += r.input_consumed();
-        outp += r.output_produced();
-        if r.is_end_of_stream() {
-            return if outp == out.len() { Ok(()) } else { Err(DecompressError::WrongSize) };
-        }
-        if !r.made_progress() {
-            // Output full with the stream unfinished, or input exhausted.
-            return Err(if outp == out.len() { DecompressError::WrongSize } else { DecompressError::Corrupt });
-        }
+fn unxz(payload: &[u8], out: &mut [u8]) -> Result<(), DecompressError> {
+    // The stream is followed by the 4-byte size trailer, which is not read.
+    match super::xz::decode(payload, out) {
+        Ok(d) if d.produced == out.len() => Ok(()),
+        Ok(_) | Err(XzError::OutputFull) => Err(DecompressError::WrongSize),
+        Err(e) => Err(DecompressError::Xz(e)),
     }
 }

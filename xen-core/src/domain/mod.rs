@@ -3,6 +3,7 @@
 //! * [`elf`]: the ELF64 parser with every bound checked.
 //! * [`bzimage`]: plain ELF or bzImage (`vmlinuz`): the setup header and the payload's compression.
 //! * [`decompress`]: the payload's gzip/xz decompression into a caller's buffer.
+//! * [`xz`]: the single-call XZ decoder (LZMA2, x86 BCJ, CRC32/CRC64) it uses.
 //! * [`notes`]: the Xen ELF notes and the loader's acceptance checks.
 //! * [`layout`]: the start-of-day virtual layout (fact sheet §8.4).
 //! * [`modules`]: which boot module is a kernel and which the previous kernel's ramdisk.
@@ -37,3 +38,4 @@ pub mod segments;
 #[cfg(test)]
 mod test_stack;
 pub mod vcpu;
+pub mod xz;

@@ -60,7 +60,7 @@ pub enum UnpackError {
     Format(crate::domain::bzimage::BzImageError),
     /// The payload did not decompress.
     Decompress(Compression, DecompressError),
-    /// No contiguous frames for the output or the dictionary.
+    /// No contiguous frames for the output.
     NoMemory(&'static str, u64),
 }
 
@@ -81,29 +81,11 @@ pub fn unpack(frames: &mut FrameAllocator, module: &'static [u8]) -> Result<Unpa
         KernelFile::Compressed { format, payload, output_len } => (format, payload, u64::from(output_len)),
     };
     let mut out = Run::take(frames, len).ok_or(UnpackError::NoMemory("decompressed kernel", len))?;
-    // The dictionary's size is in the xz stream; a small first guess is
-    // refused at once with the size needed (before any output), then the
-    // decompression starts again with that.
-    let mut dict_len = if format == Compression::Xz { 64 << 10 } else { 0 };
-    let result = loop {
-        let mut dict = if dict_len == 0 { None } else { Run::take(frames, dict_len) };
-        if dict_len != 0 && dict.is_none() {
-            break Err(UnpackError::NoMemory("xz dictionary", dict_len));
-        }
-        let dict_bytes = dict.as_mut().map_or(&mut [][..], |d| d.bytes(dict_len as usize));
-        let r = decompress(format, payload, out.bytes(len as usize), dict_bytes);
-        if let Some(d) = dict {
-            d.give_back(frames);
-        }
-        match r {
-            Err(DecompressError::DictionaryTooLarge(n)) if n > dict_len => dict_len = n,
-            Err(e) => break Err(UnpackError::Decompress(format, e)),
-            Ok(()) => break Ok(()),
-        }
-    };
-    if let Err(e) = result {
+    // Straight into the frames: the xz decoder uses its output as the
+    // dictionary, so nothing else is taken.
+    if let Err(e) = decompress(format, payload, out.bytes(len as usize)) {
         out.give_back(frames);
-        return Err(e);
+        return Err(UnpackError::Decompress(format, e));
     }
     log::info!("bzImage: {} payload of {} bytes decompressed to {len} bytes", format.name(), payload.len());
     let elf = out.bytes(len as usize);
