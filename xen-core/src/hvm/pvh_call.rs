@@ -89,13 +89,14 @@ const fn guest_may_get(index: u32) -> bool {
 }
 
 /// Keeps the nested tables in step with the p2m.
-pub trait NptSync {
+pub trait NptSync<M: PhysMemory, H: MmHooks> {
     /// `[gfn, gfn + order)` changed in `p2m`: make the nested tables agree
-    /// and have the domain's ASID flushed before it runs again.
+    /// (new table frames from `mm`'s allocator) and have the domain's ASID
+    /// flushed before it runs again.
     ///
     /// # Errors
     /// `ENOMEM`: the tables could not follow.
-    fn changed(&mut self, p2m: &P2m<'_>, gfn: Gfn, order: Order) -> Result<(), Errno>;
+    fn changed(&mut self, p2m: &P2m<'_>, mm: &mut Mm<'_, M, H>, gfn: Gfn, order: Order) -> Result<(), Errno>;
 }
 
 /// Everything a PVH hypercall may touch.
@@ -115,7 +116,7 @@ pub struct PvhCall<'c, 'a, 'm, M: PhysMemory, H: MmHooks> {
     /// Where its console lines go.
     pub console: &'c mut dyn FnMut(&[u8]),
     /// The nested tables.
-    pub npt: &'c mut dyn NptSync,
+    pub npt: &'c mut dyn NptSync<M, H>,
 }
 
 impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
@@ -268,7 +269,7 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
             // A decrease that stopped part-way through an extent changed
             // some of it: the tables follow either way.
             let in_map = self.p2m.in_range(gfn, order.frames()) && order.aligned(gfn.0);
-            if in_map && self.npt.changed(self.p2m, gfn, order).is_err() {
+            if in_map && self.npt.changed(self.p2m, self.mm, gfn, order).is_err() {
                 log::warn!("domain {}: nested tables cannot follow a p2m change: crashed", self.dom.0);
                 return (Ok(done), Outcome::Crash);
             }

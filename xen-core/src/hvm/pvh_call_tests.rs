@@ -14,8 +14,8 @@ struct Rec {
     fail: bool,
 }
 
-impl NptSync for Rec {
-    fn changed(&mut self, _: &P2m<'_>, gfn: Gfn, order: Order) -> Result<(), Errno> {
+impl<M: PhysMemory, H: MmHooks> NptSync<M, H> for Rec {
+    fn changed(&mut self, _: &P2m<'_>, _: &mut Mm<'_, M, H>, gfn: Gfn, order: Order) -> Result<(), Errno> {
         self.changed.push((gfn.0, order));
         if self.fail {
             Err(Errno::ENOMEM)

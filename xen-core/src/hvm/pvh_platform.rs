@@ -34,6 +34,19 @@ const EFER_SVME: u64 = 1 << 12;
 pub const PASSTHROUGH_MSRS: [u32; 10] =
     [0xC000_0100, 0xC000_0101, 0xC000_0102, 0xC000_0081, 0xC000_0082, 0xC000_0083, 0xC000_0084, 0x174, 0x175, 0x176];
 
+/// The bit of the 8 KiB MSR permission map that intercepts reads of
+/// `msr` (the write bit is the next one), or `None` for an MSR outside the
+/// map's three ranges (always intercepted).
+pub const fn msrpm_read_bit(msr: u32) -> Option<u32> {
+    let (base, at) = match msr {
+        0..=0x1FFF => (0, 0),
+        0xC000_0000..=0xC000_1FFF => (0xC000_0000, 0x800),
+        0xC001_0000..=0xC001_1FFF => (0xC001_0000, 0x1000),
+        _ => return None,
+    };
+    Some(at * 8 + (msr - base) * 2)
+}
+
 /// CPUID leaf 1 ECX: the hypervisor bit.
 const LEAF1_ECX_HYPERVISOR: u32 = 1 << 31;
 /// CPUID leaf 0x80000001 ECX: SVM.
@@ -115,6 +128,15 @@ mod tests {
         assert_eq!(cpuid(0x8000_0001, [0, 0, !0, 0], (4, 17))[2] & (1 << 2), 0);
         assert_eq!(cpuid(0x8000_000A, [1; 4], (4, 17)), [0; 4]);
         assert_eq!(cpuid(0, [7, 8, 9, 10], (4, 17)), [7, 8, 9, 10]);
+    }
+
+    #[test]
+    fn the_msr_map_bits_follow_the_apm_layout() {
+        assert_eq!(msrpm_read_bit(0), Some(0));
+        assert_eq!(msrpm_read_bit(0x176), Some(0x176 * 2));
+        assert_eq!(msrpm_read_bit(0xC000_0080), Some(0x800 * 8 + 0x100));
+        assert_eq!(msrpm_read_bit(0xC001_0000), Some(0x1000 * 8));
+        assert_eq!(msrpm_read_bit(MSR_HYPERCALL_PAGE), None);
     }
 
     #[test]
