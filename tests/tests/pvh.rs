@@ -89,20 +89,23 @@ fn an_access_outside_the_p2m_crashes_only_the_pvh_domain_and_domain_0_goes_on() 
 }
 
 /// A PVH domain that loops without a VM exit cannot keep the machine: the
-/// timer fires at its `timeout=`, the INTR exit crashes it.
+/// timer fires at its `timeout=`, the INTR exit crashes it. A `maxmem=`
+/// whose p2m cannot be had is refused at build time (not a heap failure),
+/// and the refusal fails the run.
 #[test]
-fn a_spinning_pvh_domain_is_crashed_at_its_timeout() {
+fn a_spinning_pvh_domain_is_crashed_at_its_timeout_and_an_impossible_maxmem_is_refused() {
     let mut run = Run::new("pvh_spin");
     run.cmdline = "exit-success=always".into();
-    run.modules = vec![pvh("name=spin mem=8M type=pvh timeout=1 spin")];
+    run.modules = vec![pvh("name=spin mem=8M type=pvh timeout=1 spin"), pvh("name=huge mem=8M maxmem=64G type=pvh")];
     let out = run.boot();
     in_order(
         &out.serial,
         &[
             "(d0) pvh-hello: spin: looping without an exit",
             "domain 0 crashed: ran past its 1 s timeout",
+            "domain 1: refused: not enough memory for its p2m; skipping it",
             "(XEN)   0    spin              crashed",
-            "(XEN) Shutting down: success",
+            "(XEN) Shutting down: failure (1 module was refused)",
         ],
     );
 }

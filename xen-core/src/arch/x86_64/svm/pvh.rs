@@ -128,6 +128,56 @@ impl NptSync<DirectMap, ArchHooks> for Npt {
     }
 }
 
+/// A p2m's storage (one slot per guest frame, one flag per 2 MiB chunk)
+/// in contiguous frames of the hypervisor's, not on its small heap: a
+/// domain's `maxmem=` decides its size, and a size the allocator cannot
+/// give refuses the domain rather than failing a heap allocation.
+struct P2mStore {
+    first: Mfn,
+    frames: u64,
+}
+
+impl P2mStore {
+    const SLOT: u64 = core::mem::size_of::<Option<P2mEntry>>() as u64;
+
+    /// The storage for `gfns` guest frames, and its slots and flags, all
+    /// empty (handed out once, here).
+    #[allow(clippy::type_complexity)]
+    fn new(
+        alloc: &mut FrameAllocator,
+        gfns: u64,
+    ) -> Option<(P2mStore, &'static mut [Option<P2mEntry>], &'static mut [bool])> {
+        let bytes = gfns.checked_mul(Self::SLOT)?.checked_add(gfns / 512)?;
+        let frames = bytes.div_ceil(4096);
+        let first = alloc.alloc_contiguous(frames)?;
+        let base = super::super::paging::DIRECT_MAP_BASE + first.to_maddr();
+        let flags = base + gfns * Self::SLOT;
+        // SAFETY: the frames were just taken from the allocator and are
+        // this store's alone, in the direct map (frame aligned, so the slot
+        // array is aligned; the flags follow it). Every slot and flag is
+        // written before the slices are made, and the slices are the only
+        // references to the storage: they go with the p2m made from them,
+        // before the caller gives the frames back through `free`.
+        unsafe {
+            for i in 0..gfns as usize {
+                (base as *mut Option<P2mEntry>).add(i).write(None);
+            }
+            core::ptr::write_bytes(flags as *mut bool, 0, (gfns / 512) as usize);
+            Some((
+                P2mStore { first, frames },
+                core::slice::from_raw_parts_mut(base as *mut Option<P2mEntry>, gfns as usize),
+                core::slice::from_raw_parts_mut(flags as *mut bool, (gfns / 512) as usize),
+            ))
+        }
+    }
+
+    fn free(self, alloc: &mut FrameAllocator) {
+        for i in 0..self.frames {
+            alloc.free(Mfn(self.first.0 + i), &mut DirectMap);
+        }
+    }
+}
+
 fn fail(index: usize, what: &dyn core::fmt::Display) {
     log::error!("domain {index}: refused: {what}; skipping it");
 }
@@ -164,9 +214,11 @@ pub fn run(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) -> Op
     // The p2m covers maxmem (the balloon may populate up to it), in whole
     // 2 MiB chunks.
     let gfns = (cfg.maxmem.max(cfg.mem) / 4096).div_ceil(512) * 512;
-    let mut slots: Vec<Option<P2mEntry>> = alloc::vec![None; gfns as usize];
-    let mut supers = alloc::vec![false; (gfns / 512) as usize];
-    let mut p2m = P2m::new(dom, &mut slots, &mut supers);
+    let Some((store, slots, supers)) = P2mStore::new(&mut hv.mm.hooks.frames, gfns) else {
+        fail(index, &"not enough memory for its p2m");
+        return None;
+    };
+    let mut p2m = P2m::new(dom, slots, supers);
     hv.mm.domains[index] = DomainMm::new(dom, cfg.maxmem / 4096);
     let mut hw = Frames(Vec::new());
     let built = build(hv, &mut p2m, &mut hw, &elf, &layout, &guest_cmdline[..cmd_len]);
@@ -196,6 +248,7 @@ pub fn run(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) -> Op
     p2m.clear(&mut hv.mm);
     let report = Teardown::new(&hv.mm, dom).run(&mut hv.mm);
     hw.free_all(&mut hv.mm.hooks.frames);
+    store.free(&mut hv.mm.hooks.frames);
     let d = &hv.mm.domains[index];
     log::info!(
         "domain {index} ({name}): PVH domain gone, {} of {} frames returned{}",
