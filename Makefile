@@ -32,7 +32,7 @@ setup:
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 
 build: setup
-	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest -p template --target $(TARGET)
+	$(CARGO) build --release -p xen-core -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest -p template -p pvh-hello --target $(TARGET)
 	$(CARGO) build --release -p xen-tools
 
 run: build
@@ -61,7 +61,7 @@ run-guest: setup
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -q --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -q -p xen-core -p xen-core-pv-rt -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest -p template --target $(TARGET) -- -D warnings
+	$(CARGO) clippy -q -p xen-core -p xen-core-pv-rt -p guest-kernel -p conformance-guest -p hostile-guest -p bench-guest -p template -p pvh-hello --target $(TARGET) -- -D warnings
 
 test-host: setup lint
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --no-deps -p xen-core-pv-abi

@@ -2,9 +2,8 @@
 //! parameter numbers a PVH guest uses at boot (Xen's `hvm/hvm_op.h` and
 //! `hvm/params.h`).
 //!
-//! **Status in xen-core: not yet — types only.** There are no HVM or PVH
-//! domains yet, so `hvm_op` answers `-ENOSYS` like every unimplemented
-//! hypercall.
+//! **Status in xen-core:** `HVMOP_set_param` / `HVMOP_get_param` for PVH
+//! domains (see the crate docs' *PVH domains*); PV domains get `-ENOSYS`.
 //!
 //! Prototype: `long hvm_op(unsigned long op, void *arg)` with `op` one of
 //! the `HVMOP_*` values and `arg` the VIRTUAL address of the op's structure

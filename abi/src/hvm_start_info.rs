@@ -1,9 +1,9 @@
 //! `hvm_start_info`: what a PVH guest finds at start of day (Xen's
 //! `arch-x86/hvm/start_info.h`).
 //!
-//! **Status in xen-core: not yet — types only.** xen-core boots PV guests
-//! only; these definitions let a guest kernel and the future PVH domain
-//! builder agree on the layout.
+//! **Status in xen-core:** the PVH domain builder writes a version-1
+//! structure with a memory map and the command line (no modules, no RSDP);
+//! see the crate docs' *PVH domains*.
 //!
 //! A PVH guest is entered at the 32-bit physical entry point named by the
 //! ELF note [`crate::elfnote::XEN_ELFNOTE_PHYS32_ENTRY`], in 32-bit

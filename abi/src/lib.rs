@@ -36,8 +36,48 @@
 //! | `physdev_op` (33) | `set_iopl`, `set_iobitmap`; other commands `-ENOSYS` |
 //! | `event_channel_op` (32) | every command of [`event_channel`]: `bind_interdomain`, `bind_virq`, `bind_pirq` (no pirq is ever mapped: `-EPERM`, or `-EINVAL` past `nr_pirqs`), `close`, `send`, `status`, `alloc_unbound`, `bind_ipi`, `bind_vcpu`, `unmask`, `reset` (and `reset_cont`: `-EBUSY`, no reset is ever in progress), and the FIFO ABI's `init_control`, `expand_array`, `set_priority`; the 2-level ABI until `init_control` succeeds. Upcalls to the event callback with Xen's frame and `evtchn_upcall_mask` rules; `VIRQ_TIMER`, `VIRQ_DEBUG` (per vCPU), `VIRQ_CONSOLE`, `VIRQ_DOM_EXC` (global, domain 0's) |
 //! | `grant_table_op` (20) | `map_grant_ref` (host maps by VA or with `GNTMAP_contains_pte` by PTE machine address, device maps), `unmap_grant_ref`, `unmap_and_replace`, `copy`, `setup_table`, `query_size`, `set_version` (v1 and v2), `get_version`, `get_status_frames`, `swap_grant_ref`; Xen's `GNTST_*` statuses and errno; batches preempted and continued; `dump_table`, `transfer`, `cache_flush` `-ENOSYS` (see [`grant_table`]) |
-//! | `hvm_op` (34) | not yet: there are no PVH domains, so `-ENOSYS`; [`hvm`] and [`hvm_start_info`] are types only |
+//! | `hvm_op` (34) | PV domains: `-ENOSYS`. PVH domains: see *PVH domains* below |
 //! | everything else | `-ENOSYS` |
+//!
+//! ## PVH domains
+//!
+//! A module with `type=pvh` is a PVH domain: an ELF with
+//! [`elfnote::XEN_ELFNOTE_PHYS32_ENTRY`], run under AMD SVM with nested
+//! paging, entered as Xen's PVH ABI says (32-bit protected mode, paging
+//! off, EBX = the guest-physical address of an [`hvm_start_info`] version
+//! 1 with a memory map: RAM below 0xA0000, reserved 0xA0000–0x100000, RAM
+//! from 1 MiB to `mem=`; the command line; no modules, no RSDP). The Xen
+//! CPUID leaves 0x40000000–2 are answered (leaf 2: one hypercall page
+//! through MSR 0x40000000); a write of that MSR with a page-aligned guest
+//! address fills the page with `mov eax, n; vmmcall; ret` stubs (stub 23,
+//! `iret`, is all RET, as on Xen); bits 11:0 non-zero or a frame that is
+//! not its RAM: #GP. Hypercalls: number in RAX, arguments in RDI RSI RDX
+//! R10 R8 (64-bit mode) or EBX ECX EDX ESI EDI (32-bit mode); from CPL > 0
+//! `-EPERM`. Pointers are guest-virtual through the guest's own 4-level
+//! tables (guest-physical with paging off) and then the p2m; anything not
+//! reachable as its RAM is `-EFAULT`.
+//!
+//! | hypercall | PVH status |
+//! |---|---|
+//! | `console_io` (18) | `CONSOLEIO_WRITE` (printable bytes, a line at a time, like every PV domain but domain 0); `CONSOLEIO_READ` `-EPERM`; others `-ENOSYS` |
+//! | `xen_version` (17) | `version`, `extraversion`, `capabilities` (`hvm-3.0-x86_64`), `get_features` (writable_page_tables, auto_translated_physmap), `pagesize`, `guest_handle`; others `-ENOSYS` (difference: Xen answers them) |
+//! | `sched_op` (29) | `yield`, `shutdown`; `block` ends the domain as crashed, since nothing can ever wake it (no event channels or timer for PVH yet; Xen would leave it blocked); others `-ENOSYS` |
+//! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frame numbers (orders 0 and 9, `mem_flags` 0, the domain itself only: another existing domain `-EPERM` as for an unprivileged caller, returning the extents done); `current_reservation`, `maximum_reservation`; others `-ENOSYS` (difference: `increase_reservation`, `exchange`, `add_to_physmap` are Xen's) |
+//! | `hvm_op` (34) | `HVMOP_set_param` / `HVMOP_get_param` on itself (`DOMID_SELF` or its id): index ≥ `HVM_NR_PARAMS` `-EINVAL`; another domain `-EPERM` (`-ESRCH` if none); Xen 4.17's per-parameter guest permissions (set: `CALLBACK_IRQ`, `VM86_TSS(_SIZED)`, `ACPI_IOPORTS_LOCATION`, `VM_GENERATION_ID_ADDR`, `STORE_EVTCHN`, `CONSOLE_EVTCHN`, `X87_FIP_WIDTH`; get: those and `STORE_PFN`, `CONSOLE_PFN`, `ALTP2M`; others `-EPERM`); values are stored as given (`CALLBACK_IRQ` of every type; nothing is delivered yet: there are no event channels for PVH); other `HVMOP_*` `-ENOSYS` |
+//! | everything else | `-ENOSYS` |
+//!
+//! MSRs: FS/GS bases, KernelGSbase, STAR/LSTAR/CSTAR/SFMASK and SYSENTER
+//! pass through; EFER (SCE, LME, NXE writable), PAT and the hypercall-page
+//! MSR are emulated; every other MSR #GP. CPUID: the host's, with the
+//! hypervisor bit set and SVM hidden. Ports: a null device (reads all ones,
+//! writes dropped); string I/O crashes the domain. A nested page fault the
+//! p2m does not explain, a triple fault, or HLT with nothing to wake it
+//! crash the domain alone with a log line, as does running past its
+//! `timeout=` (default 60 s). Deliberate differences beyond the table: a
+//! PVH domain runs to its end on the boot CPU before the PV domains start;
+//! it has no event channels, grant table, timer or upcall; its page-table
+//! walks for hypercall copies do not set accessed/dirty bits; legacy 32-bit
+//! and PAE guest paging are not walked (`-EFAULT`).
 //!
 //! ## What isolation xen-core guarantees
 //!

@@ -48,6 +48,11 @@ const _: () = assert!(size_of::<FeatureInfo>() == 8);
 pub const XENFEAT_MMU_PT_UPDATE_PRESERVE_AD: u32 = 5;
 /// XENFEAT bit: the domain is the hardware domain.
 pub const XENFEAT_DOM0: u32 = 11;
+/// Feature bit: the guest writes its page tables directly (translated
+/// guests: PVH).
+pub const XENFEAT_WRITABLE_PAGE_TABLES: u32 = 0;
+/// Feature bit: the hypervisor translates guest frames (PVH: the p2m).
+pub const XENFEAT_AUTO_TRANSLATED_PHYSMAP: u32 = 2;
 
 /// Writes [`CompileInfo`].
 pub const XENVER_COMPILE_INFO_LEN: usize = 144;

@@ -7,6 +7,7 @@
 //! | `maxmem=SIZE` | most memory it may balloon up to (default = `mem`) |
 //! | `hcall-ext=int82,vmcall` | also accept hypercalls through `int 0x82` and `vmcall` (xen-core extension, off by default) |
 //! | `timeout=SECONDS` | crash the domain once it has used this much CPU time |
+//! | `type=pv\|pvh` | the kind of domain (default `pv`); `pvh`: a PVH kernel (PHYS32 entry note) run under SVM with nested paging, as Xen's xl `type=pvh` |
 //! | `bench-null` | benchmark floor: hypercall 127 returns immediately through a do-nothing entry (xen-core extension) |
 //!
 //! Every other token is passed to the guest as its command line.
@@ -31,6 +32,8 @@ pub struct DomainConfig<'a> {
     pub bench_null: bool,
     /// CPU time after which the domain is crashed, in seconds (0 = none).
     pub timeout: u64,
+    /// `type=pvh`: a PVH domain (hardware-assisted, nested paging).
+    pub pvh: bool,
 }
 
 /// Why a module command line was refused.
@@ -42,6 +45,8 @@ pub enum ConfigError {
     MaxBelowMem,
     /// An unknown `hcall-ext` entry.
     BadExtension,
+    /// A `type=` other than `pv` or `pvh`.
+    BadType,
 }
 
 impl core::fmt::Display for ConfigError {
@@ -50,6 +55,7 @@ impl core::fmt::Display for ConfigError {
             ConfigError::BadSize(k) => write!(f, "bad size in {k}="),
             ConfigError::MaxBelowMem => write!(f, "maxmem= is below mem="),
             ConfigError::BadExtension => write!(f, "hcall-ext= takes int82 and/or vmcall"),
+            ConfigError::BadType => write!(f, "type= takes pv or pvh"),
         }
     }
 }
@@ -77,6 +83,7 @@ impl<'a> DomainConfig<'a> {
             vmcall: false,
             bench_null: false,
             timeout: 0,
+            pvh: false,
         };
         let mut len = 0;
         for token in cmdline.split_ascii_whitespace() {
@@ -84,6 +91,9 @@ impl<'a> DomainConfig<'a> {
                 Some(("name", v)) => cfg.name = Some(&v[..v.len().min(MAX_NAME)]),
                 Some(("mem", v)) => cfg.mem = parse_size(v).ok_or(ConfigError::BadSize("mem"))?,
                 Some(("maxmem", v)) => cfg.maxmem = parse_size(v).ok_or(ConfigError::BadSize("maxmem"))?,
+                Some(("type", "pv")) => cfg.pvh = false,
+                Some(("type", "pvh")) => cfg.pvh = true,
+                Some(("type", _)) => return Err(ConfigError::BadType),
                 Some(("timeout", v)) => cfg.timeout = v.parse().map_err(|_| ConfigError::BadSize("timeout"))?,
                 Some(("hcall-ext", v)) => {
                     for e in v.split(',') {
@@ -140,6 +150,9 @@ mod tests {
         assert_eq!(DomainConfig::parse("mem=99999999999999999999G", &mut buf), Err(ConfigError::BadSize("mem")));
         assert_eq!(DomainConfig::parse("mem=32M maxmem=16M", &mut buf), Err(ConfigError::MaxBelowMem));
         assert_eq!(DomainConfig::parse("hcall-ext=sysenter", &mut buf), Err(ConfigError::BadExtension));
+        assert_eq!(DomainConfig::parse("type=hvm", &mut buf), Err(ConfigError::BadType));
+        assert!(DomainConfig::parse("type=pvh", &mut buf).unwrap().0.pvh);
+        assert!(!DomainConfig::parse("type=pv", &mut buf).unwrap().0.pvh);
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct XenNotes<'a> {
     pub features: Option<&'a str>,
     /// XEN_ELFNOTE_INIT_P2M.
     pub init_p2m: Option<u64>,
+    /// XEN_ELFNOTE_PHYS32_ENTRY: the PVH entry (guest-physical, 32-bit).
+    pub phys32_entry: Option<u64>,
     /// How many Xen notes were found.
     pub count: usize,
 }
@@ -100,6 +102,7 @@ impl<'a> XenNotes<'a> {
                         XEN_ELFNOTE_VIRT_BASE => n.virt_base = Some(numeric(desc)?),
                         XEN_ELFNOTE_PADDR_OFFSET => n.paddr_offset = Some(numeric(desc)?),
                         XEN_ELFNOTE_INIT_P2M => n.init_p2m = Some(numeric(desc)?),
+                        XEN_ELFNOTE_PHYS32_ENTRY => n.phys32_entry = Some(numeric(desc)?),
                         XEN_ELFNOTE_XEN_VERSION => n.xen_version = Some(string(desc)?),
                         XEN_ELFNOTE_GUEST_OS => n.guest_os = Some(string(desc)?),
                         XEN_ELFNOTE_LOADER => n.loader = Some(string(desc)?),

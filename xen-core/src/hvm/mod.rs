@@ -4,8 +4,14 @@
 //! * [`caps`]: the CPU's SVM features from CPUID, for the boot log.
 //! * [`exit`]: a VMCB's exit code and exit information decoded into a
 //!   typed [`Exit`].
+//! * [`gmem`]: a PVH guest's memory reached through its page tables and
+//!   its p2m (hypercall arguments, the builder's copies).
 //! * [`policy`]: what the hypervisor does with each exit, per paging mode.
 //! * [`probe_guest`]: the tiny guests `svm-probe` runs at boot.
+//! * [`pvh_build`]: the PVH domain builder: layout, RAM, image, start info.
+//! * [`pvh_call`]: a PVH guest's hypercalls (VMMCALL), with Xen's HVM
+//!   register convention.
+//! * [`pvh_platform`]: the CPUID and MSRs a PVH guest sees.
 //! * [`pvh_entry`]: the PVH start state and VMRUN's consistency checks.
 //! * [`vmcb`]: the VMCB's layout and the intercepts of a PVH guest.
 //! * [`walk`]: page-walk memory references per TLB miss, by formula and by
@@ -18,9 +24,13 @@
 pub mod asid;
 pub mod caps;
 pub mod exit;
+pub mod gmem;
 pub mod policy;
 pub mod probe_guest;
+pub mod pvh_build;
+pub mod pvh_call;
 pub mod pvh_entry;
+pub mod pvh_platform;
 pub mod vmcb;
 pub mod walk;
 

@@ -109,6 +109,53 @@ pub fn build<M: PhysMemory>(p2m: &P2m<'_>, mem: &mut M, frames: &mut impl TableF
     Ok(root)
 }
 
+/// Makes the nested tables at `root` agree with `p2m` again for
+/// `[gfn, gfn + order)` after a change there (ballooning): a chunk that is
+/// one 2 MiB entry becomes one 2 MiB leaf; otherwise its L1 table gets the
+/// changed entries, and a 2 MiB leaf being split gets a new L1 table,
+/// filled completely before the L2 entry points at it, so the hardware
+/// never walks a half-written table. An L1 table a merge left unreachable
+/// stays the caller's (it frees every table frame at teardown). The
+/// caller flushes the domain's ASID before the guest runs again.
+///
+/// # Errors
+/// `ENOMEM` when a table frame is needed and [`TableFrames`] has none: the
+/// tables may then still map what the p2m no longer does, so the caller
+/// must not run the guest again (it crashes the domain).
+pub fn update<M: PhysMemory>(
+    p2m: &P2m<'_>,
+    mem: &mut M,
+    frames: &mut impl TableFrames,
+    root: Mfn,
+    gfn: Gfn,
+    order: Order,
+) -> Result<(), Errno> {
+    let base = Gfn(gfn.0 - gfn.0 % 512);
+    let l3 = child(mem, frames, root, index(base, 4))?;
+    let l2 = child(mem, frames, l3, index(base, 3))?;
+    let l2e = entry_addr(l2, index(base, 2));
+    if p2m.is_super(base) {
+        let (e, _) = p2m.get(base).ok_or(Errno::EINVAL)?;
+        mem.write_u64(l2e, leaf(e, Order::Page2M));
+        return Ok(());
+    }
+    let old = mem.read_u64(l2e);
+    let l4k = |g: u64| p2m.get(Gfn(g)).map_or(0, |(e, _)| leaf(e, Order::Page4K));
+    if old & PRESENT != 0 && old & PAT_PSE == 0 {
+        let l1 = Mfn((old & ADDR_MASK) >> 12);
+        for g in gfn.0..gfn.0 + order.frames() {
+            mem.write_u64(entry_addr(l1, index(Gfn(g), 1)), l4k(g));
+        }
+        return Ok(());
+    }
+    let l1 = frames.alloc_table().ok_or(Errno::ENOMEM)?;
+    for i in 0..512 {
+        mem.write_u64(entry_addr(l1, i as usize), l4k(base.0 + i));
+    }
+    mem.write_u64(l2e, l1.to_maddr() | UPPER);
+    Ok(())
+}
+
 /// What a nested walk of one guest frame found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NptWalk {

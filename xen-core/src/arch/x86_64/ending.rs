@@ -47,7 +47,16 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
         let note = if kept == 0 { "" } else { " NOT RETURNED" };
         log::info!("  {:<4} {:<17} {:<17} {} of {}{note}", d.id.0, d.name(), reason, mm.returned, mm.given);
     }
-    let ended = domains().iter().flatten().map(|d| d.state);
+    let pvh = super::svm::pvh::ENDED.lock();
+    for d in pvh.iter() {
+        let reason = match d.state {
+            RunState::Shutdown(r) => reason_name(r),
+            _ => "crashed",
+        };
+        let mm = &hv.mm.domains[d.dom.0 as usize];
+        log::info!("  {:<4} {:<17} {:<17} {} of {} (PVH)", d.dom.0, d.name, reason, mm.returned, mm.given);
+    }
+    let ended = domains().iter().flatten().map(|d| d.state).chain(pvh.iter().map(|d| d.state));
     let verdict = RunVerdict::decide(hv.refused_modules, ended, hv.all_poweroff_required);
     if hv.check.enabled() {
         let leaked: u64 = domains()

@@ -68,3 +68,45 @@ fn untracked_entries_map_in_range_and_split_nothing_they_should_not() {
     assert_eq!(npt::walk(&mem, root, Gfn(3)).entry, Some((e, Order::Page4K)));
     assert_eq!(npt::walk(&mem, root, Gfn(4)).entry, None);
 }
+
+/// Ballooning out of a 2 MiB entry and back in: after each change
+/// `npt::update` on the changed frames alone makes a walk of every guest
+/// frame agree with the p2m again (split to an L1 table, 4 KiB removals,
+/// a repopulated chunk).
+#[test]
+fn incremental_updates_keep_the_nested_tables_equal_to_the_p2m_through_a_balloon() {
+    let mut t = P2mWorld::new();
+    t.w.hooks.pool = (512..1024).chain(1600..2400).map(Mfn).collect();
+    t.with(|p, mm| p.populate(mm, Gfn(512), Order::Page2M)).unwrap();
+    t.with(|p, mm| p.populate(mm, Gfn(3), Order::Page4K)).unwrap();
+    let mut mem = FakeMemory::default();
+    let mut frames = Bump(1 << 20);
+    let root = t.with(|p, _| npt::build(p, &mut mem, &mut frames)).unwrap();
+    let agree = |t: &mut P2mWorld, mem: &FakeMemory| {
+        t.with(|p, _| {
+            for g in 0..super::world::GFNS as u64 {
+                assert_eq!(npt::walk(mem, root, Gfn(g)).entry, p.get(Gfn(g)), "gfn {g}");
+            }
+        })
+    };
+    // Out: two frames of the 2 MiB entry (a split), and the lone frame.
+    for g in [600, 601, 3] {
+        t.with(|p, mm| p.decrease(mm, Gfn(g), Order::Page4K)).unwrap();
+        t.with(|p, _| npt::update(p, &mut mem, &mut frames, root, Gfn(g), Order::Page4K)).unwrap();
+        agree(&mut t, &mem);
+    }
+    // In again, at a frame of the split chunk and in a new chunk.
+    for g in [600, 1100] {
+        t.with(|p, mm| p.populate(mm, Gfn(g), Order::Page4K)).unwrap();
+        t.with(|p, _| npt::update(p, &mut mem, &mut frames, root, Gfn(g), Order::Page4K)).unwrap();
+        agree(&mut t, &mem);
+    }
+    // A whole chunk out and back in as 2 MiB.
+    t.with(|p, mm| p.decrease(mm, Gfn(512), Order::Page2M)).unwrap_or(());
+    t.with(|p, _| npt::update(p, &mut mem, &mut frames, root, Gfn(512), Order::Page2M)).unwrap();
+    agree(&mut t, &mem);
+    t.with(|p, mm| p.populate(mm, Gfn(512), Order::Page2M)).unwrap();
+    t.with(|p, _| npt::update(p, &mut mem, &mut frames, root, Gfn(512), Order::Page2M)).unwrap();
+    agree(&mut t, &mem);
+    t.check().unwrap();
+}

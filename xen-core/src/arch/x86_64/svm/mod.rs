@@ -5,9 +5,12 @@
 //!
 //! * [`vmrun`]: a vCPU's VMCB frame and VMRUN with the guest's GPRs.
 //! * [`probe`]: `svm-probe`, the tiny guests run under nested paging at
-//!   boot (no PVH domain is loaded from a module yet).
+//!   boot.
+//! * [`pvh`]: PVH domains from boot modules (`type=pvh`), run under
+//!   nested paging.
 
 pub mod probe;
+pub mod pvh;
 pub mod vmrun;
 
 use super::cpu;
@@ -39,6 +42,15 @@ pub fn detect() -> SvmCaps {
     SvmCaps::decode(max_ext, ext1_ecx, leaf_a, vm_cr)
 }
 
+/// The CPU's SVM features once SVM is on with nested paging (set by
+/// [`enable`]).
+static READY: spin::Once<SvmCaps> = spin::Once::new();
+
+/// SVM's features if it is on and has nested paging (what a PVH domain needs).
+pub fn ready() -> Option<SvmCaps> {
+    READY.get().copied()
+}
+
 /// Turns SVM on if it is usable: EFER.SVME, and a zeroed frame of the
 /// hypervisor's as the host save area. Returns that frame.
 pub fn enable(caps: &SvmCaps, frames: &mut FrameAllocator) -> Option<Mfn> {
@@ -54,6 +66,9 @@ pub fn enable(caps: &SvmCaps, frames: &mut FrameAllocator) -> Option<Mfn> {
     unsafe {
         cpu::wrmsr(cpu::MSR_EFER, efer | EFER_SVME);
         cpu::wrmsr(MSR_VM_HSAVE_PA, hsave.to_maddr());
+    }
+    if caps.npt {
+        READY.call_once(|| *caps);
     }
     Some(hsave)
 }

@@ -1,0 +1,31 @@
+//! pvh-hello: a small PVH guest (module line `type=pvh`). It is entered
+//! at its `XEN_ELFNOTE_PHYS32_ENTRY` in 32-bit protected mode with paging
+//! off and EBX = its `hvm_start_info`, writes its own page tables (the
+//! first GiB 1:1 in 2 MiB pages: no `mmu_update`, the hardware walks them
+//! through the nested tables), enters long mode, finds the hypervisor
+//! through the Xen CPUID leaves, asks for its hypercall page through the
+//! MSR they name, and then, by VMMCALL hypercalls:
+//!
+//! * prints through `console_io` (its start info, memory map, command line);
+//! * checks that a pointer outside its memory gets `-EFAULT`;
+//! * sets and reads back `HVM_PARAM_CALLBACK_IRQ` (vector type);
+//! * balloons four pages out and back in (`decrease_reservation`,
+//!   `populate_physmap` on guest frames), checking the reservation and
+//!   that the new frames are zeroed;
+//! * with `hostile` on its command line, then reads a guest-physical
+//!   address its p2m does not map (the legacy hole): the nested page fault
+//!   must crash it, and only it;
+//! * otherwise prints `Test result: SUCCESS` and shuts down (poweroff).
+//!
+//! Not on guest-rt (a PV runtime): the entry, the GDT and the tables are
+//! the assembly below, the rest is plain Rust.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+mod pvh;
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("pvh-hello is a PVH guest: build it with `--target x86_64-unknown-none` and boot it with type=pvh.");
+    std::process::exit(2);
+}

@@ -1,0 +1,317 @@
+//! The bare-metal guest: entry, hypercalls, the checks.
+
+use abi::console::CONSOLEIO_WRITE;
+use abi::hvm::{callback, param, HVMOP_GET_PARAM, HVMOP_SET_PARAM};
+use abi::hvm_start_info::{memmap_type, XEN_HVM_START_MAGIC_VALUE};
+use abi::hypercall::HypercallNr;
+use abi::memory::{XENMEM_CURRENT_RESERVATION, XENMEM_DECREASE_RESERVATION, XENMEM_POPULATE_PHYSMAP};
+use abi::sched::{SCHEDOP_SHUTDOWN, SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
+use abi::DomId;
+use core::fmt::Write;
+
+// The Xen notes: the PVH entry (what the builder needs), the OS and the
+// interface version.
+core::arch::global_asm!(
+    ".pushsection .note.Xen, \"a\"",
+    ".balign 4",
+    ".long 4, 4, 18",
+    ".asciz \"Xen\"",
+    ".long pvh_start",
+    ".balign 4",
+    ".long 4, 10, 6",
+    ".asciz \"Xen\"",
+    ".asciz \"pvh-hello\"",
+    ".balign 4",
+    ".long 4, 8, 5",
+    ".asciz \"Xen\"",
+    ".asciz \"xen-3.0\"",
+    ".balign 4",
+    ".popsection",
+);
+
+// The 32-bit entry: EBX = start info (kept in ESI). Builds the tables
+// (PML4 → PDPT → one PD of 512 2 MiB pages: the first GiB 1:1), turns on
+// PAE, LME and paging, loads a GDT with a 64-bit code segment and jumps
+// to long mode, which calls `pvh_main(start_info)`.
+core::arch::global_asm!(
+    ".pushsection .text.entry, \"ax\"",
+    ".code32",
+    ".global pvh_start",
+    "pvh_start:",
+    "mov esi, ebx",
+    "mov esp, offset stack_top",
+    "mov edi, offset pvh_pd",
+    "xor ecx, ecx",
+    "2:",
+    "mov eax, ecx",
+    "shl eax, 21",
+    "or eax, 0x83",
+    "mov [edi + ecx*8], eax",
+    "mov dword ptr [edi + ecx*8 + 4], 0",
+    "inc ecx",
+    "cmp ecx, 512",
+    "jne 2b",
+    "mov eax, offset pvh_pd",
+    "or eax, 3",
+    "mov [pvh_pdpt], eax",
+    "mov eax, offset pvh_pdpt",
+    "or eax, 3",
+    "mov [pvh_pml4], eax",
+    "mov eax, cr4",
+    "or eax, 0x20",
+    "mov cr4, eax",
+    "mov eax, offset pvh_pml4",
+    "mov cr3, eax",
+    "mov ecx, 0xC0000080",
+    "rdmsr",
+    "or eax, 0x100",
+    "wrmsr",
+    "mov eax, cr0",
+    "or eax, 0x80000001",
+    "mov cr0, eax",
+    "lgdt [pvh_gdt_ptr]",
+    "push 0x08",
+    "mov eax, offset pvh_long",
+    "push eax",
+    "retf",
+    ".code64",
+    "pvh_long:",
+    "mov ax, 0x10",
+    "mov ds, ax",
+    "mov es, ax",
+    "mov ss, ax",
+    "mov edi, esi",
+    "call pvh_main",
+    "ud2",
+    ".balign 8",
+    "pvh_gdt:",
+    ".quad 0",
+    ".quad 0x00AF9A000000FFFF",
+    ".quad 0x00CF92000000FFFF",
+    "pvh_gdt_ptr:",
+    ".word 23",
+    ".long pvh_gdt",
+    ".popsection",
+    ".pushsection .bss.pages, \"aw\", @nobits",
+    ".balign 4096",
+    "pvh_pml4: .skip 4096",
+    "pvh_pdpt: .skip 4096",
+    "pvh_pd: .skip 4096",
+    ".global pvh_hypercall_page",
+    "pvh_hypercall_page: .skip 4096",
+    "pvh_scratch: .skip 4096",
+    ".global pvh_scratch",
+    "pvh_stack: .skip 16384",
+    "stack_top:",
+    ".popsection",
+);
+
+extern "C" {
+    static pvh_hypercall_page: u8;
+    static pvh_scratch: u8;
+}
+
+/// Hypercall `nr` through the hypercall page: stub `nr` at 32 × `nr`.
+fn hypercall(nr: HypercallNr, a1: u64, a2: u64, a3: u64) -> i64 {
+    // SAFETY: the page was filled by the hypervisor (asked for first in
+    // `pvh_main`); each stub is `mov eax, nr; vmmcall; ret`, and the
+    // hypervisor changes only RAX.
+    unsafe {
+        let stub = (&raw const pvh_hypercall_page) as u64 + nr.0 * 32;
+        let r: i64;
+        core::arch::asm!("call {s}", s = in(reg) stub, inout("rdi") a1 => _, inout("rsi") a2 => _,
+            inout("rdx") a3 => _, lateout("rax") r);
+        r
+    }
+}
+
+fn console(bytes: &[u8]) -> i64 {
+    hypercall(HypercallNr::CONSOLE_IO, CONSOLEIO_WRITE, bytes.len() as u64, bytes.as_ptr() as u64)
+}
+
+struct Out;
+
+impl Write for Out {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        console(s.as_bytes());
+        Ok(())
+    }
+}
+
+macro_rules! say {
+    ($($t:tt)*) => {{ let _ = writeln!(Out, $($t)*); }};
+}
+
+/// Reads guest-physical (= virtual, 1:1) memory.
+fn peek<T: Copy>(addr: u64) -> T {
+    // SAFETY: the caller names memory of this guest's RAM, mapped 1:1.
+    unsafe { core::ptr::read_volatile(addr as *const T) }
+}
+
+fn poke<T: Copy>(addr: u64, v: T) {
+    // SAFETY: as for `peek`.
+    unsafe { core::ptr::write_volatile(addr as *mut T, v) }
+}
+
+fn cpuid(leaf: u32) -> [u32; 4] {
+    let r = core::arch::x86_64::__cpuid(leaf);
+    [r.eax, r.ebx, r.ecx, r.edx]
+}
+
+fn shutdown(reason: u32) -> ! {
+    let r = reason;
+    hypercall(HypercallNr::SCHED_OP, SCHEDOP_SHUTDOWN, (&raw const r) as u64, 0);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+fn fail(what: &str) -> ! {
+    say!("pvh-hello: FAILED: {what}");
+    say!("Test result: FAILURE");
+    shutdown(SHUTDOWN_CRASH)
+}
+
+fn check(ok: bool, what: &str) {
+    if !ok {
+        fail(what);
+    }
+}
+
+/// A reservation op on `gfns` (at most 8) of this domain.
+fn reservation(op: u64, gfns: &[u64]) -> i64 {
+    // The scratch page is this guest's own, used by nothing else.
+    let scratch = (&raw const pvh_scratch) as u64;
+    for (i, g) in gfns.iter().enumerate() {
+        poke(scratch + 64 + 8 * i as u64, *g);
+    }
+    poke(scratch, scratch + 64);
+    poke(scratch + 8, gfns.len() as u64);
+    poke(scratch + 16, 0u64); // extent_order 0, mem_flags 0
+    poke(scratch + 24, u64::from(DomId::SELF.0));
+    hypercall(HypercallNr::MEMORY_OP, op, scratch, 0)
+}
+
+fn current_reservation() -> i64 {
+    let d = DomId::SELF.0;
+    hypercall(HypercallNr::MEMORY_OP, XENMEM_CURRENT_RESERVATION, (&raw const d) as u64, 0)
+}
+
+fn hvm_param(op: u64, index: u32, value: u64) -> (i64, u64) {
+    let mut p = [0u64; 2];
+    p[0] = u64::from(DomId::SELF.0) | (u64::from(index) << 32);
+    p[1] = value;
+    let r = hypercall(HypercallNr::HVM_OP, op, (&raw mut p) as u64, 0);
+    (r, p[1])
+}
+
+#[no_mangle]
+extern "C" fn pvh_main(start_info: u64) -> ! {
+    // The hypercall page first: nothing can be said before it.
+    let sig = cpuid(0x4000_0000);
+    let leaf2 = cpuid(0x4000_0002);
+    if [sig[1], sig[2], sig[3]] != [0x566E_6558, 0x6558_4D4D, 0x4D4D_566E] || leaf2[0] < 1 {
+        shutdown(SHUTDOWN_CRASH);
+    }
+    // SAFETY: the page is this guest's own; the MSR is the one leaf
+    // 0x40000002 names, and the hypervisor fills the page it is given.
+    unsafe {
+        let page = (&raw const pvh_hypercall_page) as u64;
+        core::arch::asm!("wrmsr", in("ecx") leaf2[1], in("eax") page as u32, in("edx") (page >> 32) as u32);
+    }
+    let v = hypercall(HypercallNr::XEN_VERSION, 0, 0, 0);
+    say!(
+        "pvh-hello: hello from a PVH guest in long mode on Xen {}.{} (hypercall page via MSR {:#x})",
+        v >> 16,
+        v & 0xFFFF,
+        leaf2[1]
+    );
+
+    // The start info.
+    check(peek::<u32>(start_info) == XEN_HVM_START_MAGIC_VALUE, "start info magic");
+    let version: u32 = peek(start_info + 4);
+    let cmdline: u64 = peek(start_info + 24);
+    let (memmap, entries): (u64, u32) = (peek(start_info + 40), peek(start_info + 48));
+    let mut line = [0u8; 128];
+    let mut n = 0;
+    while n < line.len() && cmdline != 0 && peek::<u8>(cmdline + n as u64) != 0 {
+        line[n] = peek(cmdline + n as u64);
+        n += 1;
+    }
+    let cmd = core::str::from_utf8(&line[..n]).unwrap_or("?");
+    say!("pvh-hello: start info v{version} at {start_info:#x}, cmdline '{cmd}', {entries} memory map entries");
+    let mut ram_end = 0;
+    for i in 0..u64::from(entries) {
+        let e = memmap + i * 24;
+        let (addr, size, ty): (u64, u64, u32) = (peek(e), peek(e + 8), peek(e + 16));
+        say!(
+            "pvh-hello:   {addr:#010x}-{:#010x} {}",
+            addr + size,
+            if ty == memmap_type::RAM { "RAM" } else { "reserved" }
+        );
+        if ty == memmap_type::RAM {
+            ram_end = ram_end.max(addr + size);
+        }
+    }
+    check(ram_end >= 2 << 20, "a RAM entry above 2 MiB");
+
+    // A pointer outside its memory: the legacy hole (mapped by its own
+    // tables, not by its p2m), and an address its tables do not map.
+    let efault = -i64::from(abi::Errno::EFAULT.0);
+    let r1 = hypercall(HypercallNr::CONSOLE_IO, CONSOLEIO_WRITE, 16, 0xA_0000);
+    let r2 = hypercall(HypercallNr::CONSOLE_IO, CONSOLEIO_WRITE, 16, 0x8000_0000);
+    say!("pvh-hello: console_io from gpa 0xa0000 -> {r1}, from unmapped va 0x80000000 -> {r2}");
+    check(r1 == efault && r2 == efault, "-EFAULT for pointers outside the guest");
+
+    // The event-channel callback: vector type, stored and read back.
+    let want = callback::vector(0xF3);
+    let (set, _) = hvm_param(HVMOP_SET_PARAM, param::CALLBACK_IRQ, want);
+    let (get, got) = hvm_param(HVMOP_GET_PARAM, param::CALLBACK_IRQ, 0);
+    let (bad, _) = hvm_param(HVMOP_SET_PARAM, param::STORE_PFN, 1);
+    say!("pvh-hello: HVM_PARAM_CALLBACK_IRQ set {set}, get {get} = {got:#x}; STORE_PFN set {bad}");
+    check(set == 0 && get == 0 && got == want, "CALLBACK_IRQ round trip");
+    check(bad == -i64::from(abi::Errno::EPERM.0), "STORE_PFN is not the guest's to set");
+
+    // The balloon: four pages near the end of RAM, out and back in.
+    let top = ram_end / 4096;
+    let gfns = [top - 8, top - 7, top - 6, top - 5];
+    for g in gfns {
+        poke(g * 4096, 0x5A5A_5A5A_u64);
+    }
+    let before = current_reservation();
+    let out = reservation(XENMEM_DECREASE_RESERVATION, &gfns);
+    let during = current_reservation();
+    let again = reservation(XENMEM_DECREASE_RESERVATION, &gfns[..1]);
+    let back = reservation(XENMEM_POPULATE_PHYSMAP, &gfns);
+    let after = current_reservation();
+    say!("pvh-hello: balloon: {before} pages, out {out} -> {during}, out again {again}, in {back} -> {after}");
+    check(out == 4 && during == before - 4, "decrease_reservation of 4 pages");
+    check(again == 0, "a page already given back cannot be given again");
+    check(back == 4 && after == before, "populate_physmap of 4 pages");
+    for g in gfns {
+        check(peek::<u64>(g * 4096) == 0, "a repopulated page is zeroed");
+        poke(g * 4096 + 8, g);
+        check(peek::<u64>(g * 4096 + 8) == g, "a repopulated page is writable");
+    }
+    say!("pvh-hello: the repopulated pages are fresh and writable");
+
+    if cmd.split(' ').any(|t| t == "spin") {
+        say!("pvh-hello: spin: looping without an exit");
+        loop {
+            core::hint::spin_loop();
+        }
+    }
+    if cmd.split(' ').any(|t| t == "hostile") {
+        say!("pvh-hello: hostile: reading gpa 0xa0000, outside my p2m");
+        let v: u64 = peek(0xA_0000);
+        say!("pvh-hello: hostile: read {v:#x} and was not stopped");
+        fail("an access outside the p2m went through");
+    }
+    say!("Test result: SUCCESS");
+    shutdown(SHUTDOWN_POWEROFF)
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    fail("panic")
+}

@@ -1,0 +1,111 @@
+//! QEMU tests of PVH domains (issue 15): guests/pvh-hello loaded from a
+//! module with `type=pvh` and run under SVM with nested paging (QEMU's TCG
+//! `-cpu max` has both). Xen 4.17 cannot run this PVH domU here (it needs
+//! a toolstack), so these are xen-core's checks alone.
+#![cfg(feature = "qemu")]
+
+use xen_tests::{artifacts_dir, Run, Verdict};
+use xen_tools::iso::ModuleSpec;
+
+fn in_order(s: &str, needles: &[&str]) {
+    let mut from = 0;
+    for needle in needles {
+        let at =
+            s[from..].find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?} after byte {from}:\n{s}"));
+        from += at + needle.len();
+    }
+}
+
+fn pvh(cmdline: &str) -> ModuleSpec {
+    ModuleSpec::parse(&format!("{} {cmdline}", artifacts_dir().join("pvh-hello").display()))
+}
+
+/// The guest enters at its PHYS32 entry with EBX = its start info, writes
+/// its own page tables, reaches long mode, gets its hypercall page through
+/// the Xen CPUID leaves' MSR, prints through console_io, and balloons four
+/// pages out and back in on guest frames (the p2m and the NPT change), then
+/// powers off.
+#[test]
+fn a_pvh_domain_boots_from_a_module_under_nested_paging_and_balloons_out_and_in() {
+    let mut run = Run::new("pvh_boot");
+    run.modules = vec![pvh("name=pvh mem=16M type=pvh hello there")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    in_order(
+        &out.serial,
+        &[
+            "(XEN) domain 0 (pvh): PVH, 16 MiB, entry 0x100000, start info 0x10d000, N_CR3 0x",
+            "(XEN) Starting domain 0 (pvh, PVH under SVM with nested paging)",
+            "(XEN) domain 0: hypercall page at gfn 0x106",
+            "(d0) pvh-hello: hello from a PVH guest in long mode on Xen 4.17 (hypercall page via MSR 0x40000000)",
+            "(d0) pvh-hello: start info v1 at 0x10d000, cmdline 'hello there', 3 memory map entries",
+            "(d0) pvh-hello:   0x00000000-0x000a0000 RAM",
+            "(d0) pvh-hello:   0x000a0000-0x00100000 reserved",
+            "(d0) pvh-hello:   0x00100000-0x01000000 RAM",
+            "(d0) pvh-hello: console_io from gpa 0xa0000 -> -14, from unmapped va 0x80000000 -> -14",
+            "(d0) pvh-hello: HVM_PARAM_CALLBACK_IRQ set 0, get 0 = 0x2000000000000f3; STORE_PFN set -1",
+            "(d0) pvh-hello: balloon: 4000 pages, out 4 -> 3996, out again 0, in 4 -> 4000",
+            "(d0) pvh-hello: the repopulated pages are fresh and writable",
+            "(d0) Test result: SUCCESS",
+            "(XEN) domain 0: shut down (poweroff)",
+            "(XEN) domain 0 (pvh): PVH domain gone, 4004 of 4004 frames returned",
+            "(XEN)   0    pvh               poweroff          4004 of 4004 (PVH)",
+            "(XEN) Shutting down: success",
+        ],
+    );
+}
+
+/// A hostile PVH domain: hypercall pointers outside its memory get
+/// -EFAULT, and its read of a guest-physical address its p2m does not map
+/// is a nested page fault that crashes it alone, with a log line, while
+/// the PV domain 0 then runs to its own success.
+#[test]
+fn an_access_outside_the_p2m_crashes_only_the_pvh_domain_and_domain_0_goes_on() {
+    let mut run = Run::new("pvh_hostile");
+    run.cmdline = "exit-success=always".into();
+    run.modules = vec![
+        ModuleSpec::parse(&format!("{} name=dom0 mem=16M", artifacts_dir().join("template").display())),
+        pvh("name=bad mem=8M type=pvh hostile"),
+    ];
+    let out = run.boot();
+    in_order(
+        &out.serial,
+        &[
+            "(XEN) Starting domain 1 (bad, PVH under SVM with nested paging)",
+            "(d1) pvh-hello: console_io from gpa 0xa0000 -> -14, from unmapped va 0x80000000 -> -14",
+            "(d1) pvh-hello: hostile: reading gpa 0xa0000, outside my p2m",
+            "domain 1 crashed: nested page fault at gpa 0xa0000 (Unmapped(Gfn(160)), ",
+            "the hypervisor runs on",
+            "(XEN) domain 1 (bad): PVH domain gone, 1956 of 1956 frames returned",
+            "(XEN) Starting domain 0 (dom0)",
+            "(d0) Test result: SUCCESS",
+            "(XEN)   0    dom0              poweroff",
+            "(XEN)   1    bad               crashed           1956 of 1956 (PVH)",
+            "(XEN) Shutting down: success",
+        ],
+    );
+    assert!(!out.serial.contains("was not stopped"), "{}", out.serial);
+}
+
+/// A PVH domain that loops without a VM exit cannot keep the machine: the
+/// timer fires at its `timeout=`, the INTR exit crashes it. A `maxmem=`
+/// whose p2m cannot be had is refused at build time (not a heap failure),
+/// and the refusal fails the run.
+#[test]
+fn a_spinning_pvh_domain_is_crashed_at_its_timeout_and_an_impossible_maxmem_is_refused() {
+    let mut run = Run::new("pvh_spin");
+    run.cmdline = "exit-success=always".into();
+    run.modules = vec![pvh("name=spin mem=8M type=pvh timeout=1 spin"), pvh("name=huge mem=8M maxmem=64G type=pvh")];
+    let out = run.boot();
+    in_order(
+        &out.serial,
+        &[
+            "(d0) pvh-hello: spin: looping without an exit",
+            "domain 0 crashed: ran past its 1 s timeout",
+            "domain 1: refused: not enough memory for its p2m; skipping it",
+            "(XEN)   0    spin              crashed",
+            "(XEN) Shutting down: failure (1 module was refused)",
+        ],
+    );
+}

@@ -1,0 +1,488 @@
+//! PVH domains from boot modules (`type=pvh` on the module line), run
+//! under SVM with nested paging: built by the pure
+//! [`crate::hvm::pvh_build`] into a p2m of the domain's own RAM (frames of
+//! the memory model, counted as the domain's), the NPT built from that
+//! p2m, then entered at the PHYS32 entry and run until it shuts down or is
+//! crashed. Hypercalls go to [`crate::hvm::pvh_call`]; the other exits are
+//! decoded by [`crate::hvm::exit`] and handled as [`crate::hvm::policy`]
+//! says.
+//!
+//! A PVH domain runs to its end on the boot CPU before the PV domains
+//! start: it is not yet scheduled beside them (no event channels, no
+//! timer, no upcall). A watchdog bounds it: the APIC timer fires at its
+//! `timeout=` (default [`DEFAULT_TIMEOUT_S`] s) and the INTR exit crashes
+//! it if it has not ended, so a spinning guest cannot keep the machine.
+//! HLT or `SCHEDOP_block` with nothing that could ever wake it ends the
+//! domain as crashed, with the reason logged.
+
+use super::super::paging::DirectMap;
+use super::super::run::Hypervisor;
+use super::super::{cpu, hooks::ArchHooks, timer};
+use super::vmrun::{Gprs, HostState, VmcbFrame};
+use crate::console::LineBuf;
+use crate::domain::config::DomainConfig;
+use crate::domain::elf::Elf;
+use crate::domain::hypercall_page::hvm_hypercall_page;
+use crate::domain::notes::XenNotes;
+use crate::hvm::asid::{AsidPool, TlbFlush, VcpuAsid};
+use crate::hvm::caps::SvmCaps;
+use crate::hvm::exit::decode;
+use crate::hvm::gmem::{write_phys, GuestPaging};
+use crate::hvm::policy::{npf_action, policy, Action, Paging};
+use crate::hvm::pvh_build::{self, PvhLayout};
+use crate::hvm::pvh_call::{args, HvmParams, NptSync, Outcome, PvhCall};
+use crate::hvm::pvh_entry::{pvh_entry, vmrun_check};
+use crate::hvm::pvh_platform::{self, MsrAction, PASSTHROUGH_MSRS};
+use crate::hvm::vmcb::tlb_control;
+use crate::mm::teardown::Teardown;
+use crate::mm::{DomainMm, FrameAllocator, Mm, PhysAddr, PhysMemory};
+use crate::p2m::npt::{self, TableFrames};
+use crate::p2m::{Order, P2m, P2mEntry};
+use crate::sched::RunState;
+use crate::time::SystemTime;
+use abi::{DomId, Errno, Gfn, Mfn};
+use alloc::vec::Vec;
+
+/// CPU time a PVH domain may use when its module line sets no `timeout=`.
+pub const DEFAULT_TIMEOUT_S: u64 = 60;
+/// Frames of the I/O permission map (12 KiB) and the MSR map (8 KiB).
+const IOPM_FRAMES: u64 = 3;
+const MSRPM_FRAMES: u64 = 2;
+/// #GP as EVENTINJ: vector 13, exception, error code (0) valid, valid.
+const INJECT_GP: u64 = 13 | (3 << 8) | (1 << 11) | (1 << 31);
+/// VMCB V_INTR_MASKING (int_ctl bit 24): the guest's IF masks only
+/// virtual interrupts; physical ones follow the host's IF.
+const V_INTR_MASKING: u32 = 1 << 24;
+/// EFER.LMA.
+const EFER_LMA: u64 = 1 << 10;
+
+/// How each PVH domain ended, for the end-of-run table and verdict.
+pub struct PvhEnd {
+    /// Its id.
+    pub dom: DomId,
+    /// Its name.
+    pub name: alloc::string::String,
+    /// How it ended.
+    pub state: RunState,
+}
+
+/// Every PVH domain that ran.
+pub static ENDED: spin::Mutex<Vec<PvhEnd>> = spin::Mutex::new(Vec::new());
+
+/// Whether a module line asks for a PVH domain.
+pub fn wanted(cmdline: &str) -> bool {
+    DomainConfig::parse(cmdline, &mut []).is_ok_and(|(c, _)| c.pvh)
+}
+
+/// The hypervisor's frames one PVH domain uses (nested tables, VMCB,
+/// permission maps, host state), freed when it is gone.
+struct Frames(Vec<Mfn>);
+
+impl Frames {
+    fn take(&mut self, alloc: &mut FrameAllocator) -> Option<Mfn> {
+        let m = alloc.alloc_zeroed(&mut DirectMap)?;
+        self.0.push(m);
+        Some(m)
+    }
+
+    fn free_all(&mut self, alloc: &mut FrameAllocator) {
+        for m in self.0.drain(..) {
+            alloc.free(m, &mut DirectMap);
+        }
+    }
+}
+
+/// Table frames for the first build, from the allocator.
+struct BuildFrames<'f> {
+    frames: &'f mut Frames,
+    alloc: &'f mut FrameAllocator,
+}
+
+impl TableFrames for BuildFrames<'_> {
+    fn alloc_table(&mut self) -> Option<Mfn> {
+        self.frames.take(self.alloc)
+    }
+}
+
+/// The nested tables of the running domain, kept in step with its p2m.
+struct Npt {
+    root: Mfn,
+    frames: Frames,
+    flush: bool,
+}
+
+impl NptSync<DirectMap, ArchHooks> for Npt {
+    fn changed(
+        &mut self,
+        p2m: &P2m<'_>,
+        mm: &mut Mm<'_, DirectMap, ArchHooks>,
+        gfn: Gfn,
+        order: Order,
+    ) -> Result<(), Errno> {
+        let mut f = BuildFrames { frames: &mut self.frames, alloc: &mut mm.hooks.frames };
+        let r = npt::update(p2m, &mut DirectMap, &mut f, self.root, gfn, order);
+        // Flushed at the next VMRUN, before the guest runs again: a frame
+        // it gave back cannot be reached through a stale translation.
+        self.flush = true;
+        r
+    }
+}
+
+/// A p2m's storage (one slot per guest frame, one flag per 2 MiB chunk)
+/// in contiguous frames of the hypervisor's, not on its small heap: a
+/// domain's `maxmem=` decides its size, and a size the allocator cannot
+/// give refuses the domain rather than failing a heap allocation.
+struct P2mStore {
+    first: Mfn,
+    frames: u64,
+}
+
+impl P2mStore {
+    const SLOT: u64 = core::mem::size_of::<Option<P2mEntry>>() as u64;
+
+    /// The storage for `gfns` guest frames, and its slots and flags, all
+    /// empty (handed out once, here).
+    #[allow(clippy::type_complexity)]
+    fn new(
+        alloc: &mut FrameAllocator,
+        gfns: u64,
+    ) -> Option<(P2mStore, &'static mut [Option<P2mEntry>], &'static mut [bool])> {
+        let bytes = gfns.checked_mul(Self::SLOT)?.checked_add(gfns / 512)?;
+        let frames = bytes.div_ceil(4096);
+        let first = alloc.alloc_contiguous(frames)?;
+        let base = super::super::paging::DIRECT_MAP_BASE + first.to_maddr();
+        let flags = base + gfns * Self::SLOT;
+        // SAFETY: the frames were just taken from the allocator and are
+        // this store's alone, in the direct map (frame aligned, so the slot
+        // array is aligned; the flags follow it). Every slot and flag is
+        // written before the slices are made, and the slices are the only
+        // references to the storage: they go with the p2m made from them,
+        // before the caller gives the frames back through `free`.
+        unsafe {
+            for i in 0..gfns as usize {
+                (base as *mut Option<P2mEntry>).add(i).write(None);
+            }
+            core::ptr::write_bytes(flags as *mut bool, 0, (gfns / 512) as usize);
+            Some((
+                P2mStore { first, frames },
+                core::slice::from_raw_parts_mut(base as *mut Option<P2mEntry>, gfns as usize),
+                core::slice::from_raw_parts_mut(flags as *mut bool, (gfns / 512) as usize),
+            ))
+        }
+    }
+
+    fn free(self, alloc: &mut FrameAllocator) {
+        for i in 0..self.frames {
+            alloc.free(Mfn(self.first.0 + i), &mut DirectMap);
+        }
+    }
+}
+
+fn fail(index: usize, what: &dyn core::fmt::Display) {
+    log::error!("domain {index}: refused: {what}; skipping it");
+}
+
+/// Builds the PVH domain of module `index` and runs it to its end.
+/// Returns how it ended, or `None` if it was refused (logged).
+pub fn run(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) -> Option<RunState> {
+    let Some(caps) = super::ready() else {
+        fail(index, &"a PVH domain needs SVM with nested paging");
+        return None;
+    };
+    let mut guest_cmdline = [0u8; 1024];
+    let (cfg, cmd_len) = match DomainConfig::parse(cmdline, &mut guest_cmdline) {
+        Ok(c) => c,
+        Err(e) => {
+            fail(index, &e);
+            return None;
+        }
+    };
+    let (elf, layout) = match Elf::parse(bytes).map_err(|e| alloc::format!("{e}")).and_then(|elf| {
+        let notes = XenNotes::read(&elf).map_err(|e| alloc::format!("{e}"))?;
+        let l = PvhLayout::plan(&elf, &notes, cfg.mem).map_err(|e| alloc::format!("{e}"))?;
+        Ok((elf, l))
+    }) {
+        Ok(x) => x,
+        Err(e) => {
+            fail(index, &e);
+            return None;
+        }
+    };
+    let dom = DomId(index as u16);
+    let default_name = alloc::format!("dom{index}");
+    let name = alloc::string::String::from(cfg.name.unwrap_or(&default_name));
+    // The p2m covers maxmem (the balloon may populate up to it), in whole
+    // 2 MiB chunks.
+    let gfns = (cfg.maxmem.max(cfg.mem) / 4096).div_ceil(512) * 512;
+    let Some((store, slots, supers)) = P2mStore::new(&mut hv.mm.hooks.frames, gfns) else {
+        fail(index, &"not enough memory for its p2m");
+        return None;
+    };
+    let mut p2m = P2m::new(dom, slots, supers);
+    hv.mm.domains[index] = DomainMm::new(dom, cfg.maxmem / 4096);
+    let mut hw = Frames(Vec::new());
+    let built = build(hv, &mut p2m, &mut hw, &elf, &layout, &guest_cmdline[..cmd_len]);
+    let state = match built {
+        Ok(root) => {
+            log::info!(
+                "domain {index} ({name}): PVH, {} MiB, entry {:#x}, start info {:#x}, N_CR3 {:#x}",
+                cfg.mem >> 20,
+                layout.entry,
+                layout.start_info,
+                root.to_maddr()
+            );
+            log::info!("Starting domain {index} ({name}, PVH under SVM with nested paging)");
+            let timeout = if cfg.timeout == 0 { DEFAULT_TIMEOUT_S } else { cfg.timeout };
+            let mut npt = Npt { root, frames: Frames(Vec::new()), flush: false };
+            let s = run_vcpu(hv, &caps, dom, &mut p2m, &mut npt, &mut hw, &layout, timeout);
+            npt.frames.free_all(&mut hv.mm.hooks.frames);
+            s
+        }
+        Err(e) => {
+            fail(index, &format_args!("building the PVH domain failed ({e:?})"));
+            None
+        }
+    };
+    // Teardown: the p2m's references, then the domain's RAM, then the
+    // hypervisor's own frames.
+    p2m.clear(&mut hv.mm);
+    let report = Teardown::new(&hv.mm, dom).run(&mut hv.mm);
+    hw.free_all(&mut hv.mm.hooks.frames);
+    store.free(&mut hv.mm.hooks.frames);
+    let d = &hv.mm.domains[index];
+    log::info!(
+        "domain {index} ({name}): PVH domain gone, {} of {} frames returned{}",
+        d.returned,
+        d.given,
+        if report.still_referenced > 0 { " (some still referenced)" } else { "" }
+    );
+    if let Some(s) = state {
+        ENDED.lock().push(PvhEnd { dom, name, state: s });
+    }
+    state
+}
+
+/// RAM, image, start info and the nested tables; returns N_CR3.
+fn build(
+    hv: &mut Hypervisor,
+    p2m: &mut P2m<'_>,
+    hw: &mut Frames,
+    elf: &Elf<'_>,
+    layout: &PvhLayout,
+    cmdline: &[u8],
+) -> Result<Mfn, Errno> {
+    pvh_build::populate(p2m, &mut hv.mm, layout)?;
+    pvh_build::load(p2m, &mut DirectMap, elf, layout, cmdline)?;
+    let mut f = BuildFrames { frames: hw, alloc: &mut hv.mm.hooks.frames };
+    npt::build(p2m, &mut DirectMap, &mut f)
+}
+
+/// The permission maps: every port intercepted; every MSR but the VMCB's
+/// own state intercepted.
+fn permission_maps(hw: &mut Frames, alloc: &mut FrameAllocator) -> Option<(Mfn, Mfn)> {
+    let iopm = alloc.alloc_contiguous(IOPM_FRAMES)?;
+    let Some(msrpm) = alloc.alloc_contiguous(MSRPM_FRAMES) else {
+        (0..IOPM_FRAMES).for_each(|i| alloc.free(Mfn(iopm.0 + i), &mut DirectMap));
+        return None;
+    };
+    hw.0.extend((0..IOPM_FRAMES).map(|i| Mfn(iopm.0 + i)));
+    hw.0.extend((0..MSRPM_FRAMES).map(|i| Mfn(msrpm.0 + i)));
+    for (base, n) in [(iopm, IOPM_FRAMES), (msrpm, MSRPM_FRAMES)] {
+        for w in 0..n * 512 {
+            DirectMap.write_u64(PhysAddr(base.to_maddr() + w * 8), u64::MAX);
+        }
+    }
+    for msr in PASSTHROUGH_MSRS {
+        if let Some(bit) = pvh_platform::msrpm_read_bit(msr) {
+            let word = PhysAddr(msrpm.to_maddr() + u64::from(bit / 64) * 8);
+            let mask = 3u64 << (bit % 64);
+            DirectMap.write_u64(word, DirectMap.read_u64(word) & !mask);
+        }
+    }
+    Some((iopm, msrpm))
+}
+
+/// Runs the domain's vCPU until the domain ends; `None` if it could not
+/// be started (logged).
+#[allow(clippy::too_many_arguments)]
+fn run_vcpu(
+    hv: &mut Hypervisor,
+    caps: &SvmCaps,
+    dom: DomId,
+    p2m: &mut P2m<'_>,
+    npt: &mut Npt,
+    hw: &mut Frames,
+    layout: &PvhLayout,
+    timeout_s: u64,
+) -> Option<RunState> {
+    let i = dom.0;
+    let alloc = &mut hv.mm.hooks.frames;
+    let Some((iopm, msrpm)) = permission_maps(hw, alloc) else {
+        log::error!("domain {i}: no memory for the permission maps");
+        return None;
+    };
+    let (Some(host), Some(vmcb)) = (hw.take(alloc), hw.take(alloc)) else {
+        log::error!("domain {i}: no memory for the VMCB");
+        return None;
+    };
+    let host = HostState::new(host);
+    let mut vcpu = VmcbFrame::new(vmcb);
+    let mut gprs = Gprs::default();
+    {
+        let v = vcpu.vmcb();
+        v.control.set_pvh_intercepts(Paging::Nested);
+        v.control.iopm_base_pa = iopm.to_maddr();
+        v.control.msrpm_base_pa = msrpm.to_maddr();
+        v.control.nested_cr3 = npt.root.to_maddr();
+        v.control.int_ctl |= V_INTR_MASKING;
+        gprs.0[3] = pvh_entry(&mut v.save, layout.entry, layout.start_info);
+    }
+    let mut pool = AsidPool::new(caps.asids.max(2));
+    let mut asid = VcpuAsid::default();
+    let mut params = HvmParams::default();
+    let mut line = LineBuf::new();
+    let deadline = SystemTime(timer::now().0.saturating_add(timeout_s.saturating_mul(1_000_000_000)));
+    timer::program(Some(deadline));
+    let crashed = |why: &dyn core::fmt::Display, rip: u64| {
+        log::warn!("domain {i} crashed: {why} at rip {rip:#x}; the hypervisor runs on");
+        Some(RunState::Crashed)
+    };
+    let end = loop {
+        let flush = pool.assign(&mut asid);
+        let v = vcpu.vmcb();
+        v.control.asid = asid.asid;
+        if flush == TlbFlush::All {
+            v.control.tlb_ctl = tlb_control::FLUSH_ALL;
+        } else if core::mem::take(&mut npt.flush) {
+            v.control.tlb_ctl = tlb_control::FLUSH_ASID;
+        }
+        if let Err(e) = vmrun_check(&v.control, &v.save) {
+            break crashed(&format_args!("VMRUN would refuse its state ({e:?})"), v.save.rip);
+        }
+        // Host interrupts stay on under the guest (V_INTR_MASKING: the
+        // host's IF decides), so the watchdog's timer makes an INTR exit
+        // even while the guest runs with IF clear. Taken in the hypervisor
+        // once GIF is set again, they are only acknowledged.
+        // SAFETY: interrupts taken in the hypervisor here are acknowledged
+        // and nothing else (`run::idle_interrupt`), as in `timer::poll_interrupts`;
+        // the CLI right after the run restores the boot path's state.
+        unsafe { core::arch::asm!("sti", options(nomem, nostack)) };
+        vcpu.run(&mut gprs, &host);
+        // SAFETY: see the STI above.
+        unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
+        let v = vcpu.vmcb();
+        v.control.tlb_ctl = tlb_control::DO_NOTHING;
+        let exit = decode(&v.control.exit(caps.decode_assists));
+        let rip = v.save.rip;
+        let mut action = policy(&exit, Paging::Nested);
+        if let Action::NestedFault { gpa, error } = action {
+            action = npf_action(p2m, gpa, error);
+            if let Action::Crash(cause) = action {
+                break crashed(&format_args!("nested page fault at gpa {gpa:#x} ({cause:?}, {error:?})"), rip);
+            }
+        }
+        match action {
+            Action::Hypercall { insn_len } => {
+                let long = v.save.efer & EFER_LMA != 0 && v.save.cs.attrib & crate::hvm::pvh_entry::attrib::L != 0;
+                let nr = if long { v.save.rax } else { v.save.rax & 0xFFFF_FFFF };
+                v.save.rip += u64::from(insn_len);
+                if v.save.cpl != 0 {
+                    // Xen: hypercalls from user mode are -EPERM.
+                    v.save.rax = (-i64::from(Errno::EPERM.0)) as u64;
+                    continue;
+                }
+                let paging = GuestPaging::of(v.save.cr0, v.save.cr3, v.save.cr4, v.save.efer);
+                let a = args(&gprs.0, long);
+                let (mm, console) = (&mut hv.mm, &mut hv.console);
+                let mut out = |b: &[u8]| crate::hypercall::ConsoleSink::write(console, dom, b);
+                let mut call =
+                    PvhCall { dom, mm, p2m, paging, params: &mut params, line: &mut line, console: &mut out, npt };
+                let (ret, outcome) = call.dispatch(nr, a);
+                let v = vcpu.vmcb();
+                v.save.rax = ret;
+                match outcome {
+                    Outcome::Continue | Outcome::Yield => {}
+                    Outcome::Shutdown(reason) => {
+                        log::info!("domain {i}: shut down ({})", crate::sched::reason_name(reason));
+                        break Some(RunState::Shutdown(reason));
+                    }
+                    Outcome::Block => break crashed(&"SCHEDOP_block with no event source to wake it", rip),
+                    Outcome::Crash => break crashed(&"its nested tables could not follow its p2m", rip),
+                }
+            }
+            Action::Cpuid { insn_len } => {
+                let (leaf, sub) = (v.save.rax as u32, gprs.0[1] as u32);
+                let h = cpu::cpuid(leaf, sub);
+                let r = pvh_platform::cpuid(leaf, [h.eax, h.ebx, h.ecx, h.edx], (4, 17));
+                v.save.rax = u64::from(r[0]);
+                gprs.0[3] = u64::from(r[1]);
+                gprs.0[1] = u64::from(r[2]);
+                gprs.0[2] = u64::from(r[3]);
+                v.save.rip += u64::from(insn_len);
+            }
+            Action::Msr { write, insn_len } => {
+                let msr = gprs.0[1] as u32;
+                let value = (gprs.0[2] << 32) | (v.save.rax & 0xFFFF_FFFF);
+                let ok = match pvh_platform::msr(msr, write, value, v.save.efer, v.save.g_pat) {
+                    MsrAction::Read(x) => {
+                        v.save.rax = x & 0xFFFF_FFFF;
+                        gprs.0[2] = x >> 32;
+                        true
+                    }
+                    MsrAction::SetEfer(e) => {
+                        v.save.efer = e;
+                        true
+                    }
+                    MsrAction::SetPat(p) => {
+                        v.save.g_pat = p;
+                        true
+                    }
+                    MsrAction::HypercallPage(gfn) => {
+                        let ok = write_phys(p2m, &mut DirectMap, gfn << 12, &hvm_hypercall_page()).is_ok();
+                        if ok {
+                            log::info!("domain {i}: hypercall page at gfn {gfn:#x}");
+                        } else {
+                            log::warn!("domain {i}: hypercall page at gfn {gfn:#x} refused (not its RAM): #GP");
+                        }
+                        ok
+                    }
+                    MsrAction::Fault => false,
+                };
+                if ok {
+                    v.save.rip += u64::from(insn_len);
+                } else {
+                    log::debug!("domain {i}: {} {msr:#x}: #GP", if write { "wrmsr" } else { "rdmsr" });
+                    v.control.event_inj = INJECT_GP;
+                }
+            }
+            Action::NullIo(io) => {
+                if io.string {
+                    break crashed(&"string I/O (no device model to emulate it)", rip);
+                }
+                if io.input {
+                    v.save.rax |= (1u64 << (8 * u32::from(io.size))) - 1;
+                }
+                v.save.rip = io.next_rip;
+            }
+            Action::Block { .. } => {
+                break crashed(&"HLT with no event source to wake it", rip);
+            }
+            Action::HostInterrupt => {
+                // The host takes it (acknowledged only), then the watchdog.
+                timer::poll_interrupts();
+                if timer::now() >= deadline {
+                    break crashed(&format_args!("ran past its {timeout_s} s timeout"), rip);
+                }
+                // The one-shot timer's reach is limited: fired early, re-armed.
+                timer::program(Some(deadline));
+            }
+            Action::HostNmi => {}
+            Action::FlushAndRetry => v.control.tlb_ctl = tlb_control::FLUSH_ASID,
+            Action::Crash(cause) => break crashed(&format_args!("{cause:?}"), rip),
+            other => break crashed(&format_args!("{other:?} in nested mode"), rip),
+        }
+    };
+    timer::program(None);
+    line.flush(&mut |b: &[u8]| crate::hypercall::ConsoleSink::write(&mut hv.console, dom, b));
+    end
+}
