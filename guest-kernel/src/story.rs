@@ -191,6 +191,11 @@ pub fn run(si: &'static StartInfo, ring: Result<Ring, NoRing>) -> ! {
     let idle = arg("idle=").and_then(|r| r.parse::<u32>().ok()).unwrap_or(3);
     let sleep = arg("sleep=").and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
     crate::timekeeping::idle_step(SHARED_INFO_VA.load(Ordering::Relaxed), idle, sleep);
+    // Optional: reading the time without pause until system time MS ms
+    // (`time-spin=MS`), across the hypervisor's TSC refinements.
+    if let Some(ms) = arg("time-spin=").and_then(|r| r.parse::<u64>().ok()) {
+        crate::timekeeping::spin_step(SHARED_INFO_VA.load(Ordering::Relaxed), ms);
+    }
     // Optional: abusing its own console ring (`ring-test`).
     if si.cmdline().split_ascii_whitespace().any(|t| t == "ring-test") {
         let Ok(r) = ring else { fail("ring-test needs a console ring (a domain other than 0)") };

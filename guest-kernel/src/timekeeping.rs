@@ -13,16 +13,58 @@ pub static TIMER_PORT: AtomicU32 = AtomicU32::new(0);
 
 /// System time in ns from the vcpu_info mapped at `vi` (version protocol).
 pub fn now_ns(vi: u64) -> u64 {
+    now_at(vi).0
+}
+
+/// Nanoseconds in `d` TSC ticks at the scale in word 3 of vcpu_time_info.
+fn scaled(d: u64, w: u64) -> u64 {
+    let (mul, shift) = (w as u32, (w >> 32) as u8 as i8);
+    let d = if shift >= 0 { d << shift } else { d >> -shift };
+    ((u128::from(d) * u128::from(mul)) >> 32) as u64
+}
+
+/// System time, the TSC it was computed from, and the scale word used.
+fn now_at(vi: u64) -> (u64, u64, u64) {
     loop {
         let v0 = mem::read(vi + 32);
         let (tsc, st, w) = (mem::read(vi + 40), mem::read(vi + 48), mem::read(vi + 56));
+        let now = events::rdtsc();
         if v0 & 1 != 0 || mem::read(vi + 32) != v0 {
             continue;
         }
-        let (mul, shift) = (w as u32, (w >> 32) as u8 as i8);
-        let d = events::rdtsc().wrapping_sub(tsc);
-        let d = if shift >= 0 { d << shift } else { d >> -shift };
-        return st + ((u128::from(d) * u128::from(mul)) >> 32) as u64;
+        return (st + scaled(now.wrapping_sub(tsc), w), now, w & 0xFF_FFFF_FFFF);
+    }
+}
+
+/// Reads system time without pause until system time `until_ms`, checking
+/// that it never goes back nor jumps (each step is what the TSC ticks
+/// since the last read make at the last read's scale or at this read's,
+/// or between the two, within 16 ns of rounding), and reports how many scales (`tsc_to_system_mul`, `tsc_shift`)
+/// it saw: a hypervisor that refines its TSC frequency meanwhile
+/// publishes new ones.
+pub fn spin_step(vi: u64, until_ms: u64) {
+    let (start, mut last_tsc, mut scale) = now_at(vi);
+    let (mut last, mut reads, mut bad, mut scales) = (start, 0u64, 0u64, 1u32);
+    while last < until_ms * 1_000_000 {
+        let (now, tsc, w) = now_at(vi);
+        reads += 1;
+        let (a, b) = (scaled(tsc - last_tsc, scale), scaled(tsc - last_tsc, w));
+        if now < last || now - last + 16 < a.min(b) || now - last > a.max(b) + 16 {
+            bad += 1;
+            say!("guest-kernel: time stepped from {last} to {now} ns in {} TSC ticks", tsc - last_tsc);
+        }
+        if w != scale {
+            scales += 1;
+        }
+        (last, last_tsc, scale) = (now.max(last), tsc, w);
+    }
+    say!(
+        "guest-kernel: read the time {reads} times from {} ms to {until_ms} ms: {}, {scales} scale(s) seen",
+        start / 1_000_000,
+        if bad == 0 { "never back, no jump" } else { "WENT BACK OR JUMPED" }
+    );
+    if bad != 0 {
+        crate::story::fail("system time went back or jumped");
     }
 }
 

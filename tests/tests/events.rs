@@ -50,6 +50,30 @@ fn guest_timers_wake_a_blocked_domain_through_the_tickless_apic_timer() {
     assert!(count_before(idle, " timer ticks on VIRQ_TIMER") >= 5, "each sleep ended by its tick: {idle}");
 }
 
+/// The boot calibration is three 1 ms windows, refined against the
+/// free-running PIT while guests run: a domain that reads its
+/// vcpu_time_info without pause until 1.1 s of system time (past the
+/// 256 ms and 1,024 ms refinement points) sees the new scales and never
+/// sees time go back or jump.
+#[test]
+fn system_time_stays_monotonic_across_the_tsc_refinements() {
+    let mut run = Run::new("time_refined");
+    run.modules = vec![guest("name=reader mem=16M idle=1 time-spin=1100")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    let boot = out.serial.lines().find(|l| l.starts_with("(XEN) time: TSC")).expect("the timer line");
+    assert!(boot.contains("3 x 1 ms"), "{boot}");
+    let refined = out.serial.lines().filter(|l| l.starts_with("(XEN) time: TSC refined to")).count();
+    assert!(refined >= 3, "the 64 ms, 256 ms and 1,024 ms refinements:\n{}", out.serial);
+    let spin = out
+        .serial
+        .lines()
+        .find(|l| l.starts_with("(d0) guest-kernel: read the time"))
+        .unwrap_or_else(|| panic!("no time spin:\n{}", out.serial));
+    assert!(spin.contains("to 1100 ms: never back, no jump"), "{spin}");
+}
+
 /// The console's virtual IRQs end to end, typed by `xen-run --keys-on`:
 /// domain 0 spins without a hypercall, so each key reaches the hypervisor
 /// as COM1's interrupt while the guest runs; `q` dumps the domains and

@@ -152,15 +152,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             self.mm.hooks.vcpu_info_moved();
             self.mm.hooks.event_kicked();
         }
-        let tsc = (self.host.read_tsc)();
-        let clock = &self.host.clock;
-        let stamp = crate::time::info::TimeStamp {
-            tsc,
-            system_time: clock.at(tsc),
-            mul: clock.scale.mul_frac,
-            shift: clock.scale.shift,
-            flags: self.host.time_flags,
-        };
+        let stamp = crate::time::info::TimeStamp::at(&self.host.clock, (self.host.read_tsc)(), self.host.time_flags);
         let vi = self.vcpu.vcpu_info_location();
         crate::time::info::publish_time(self.mm.mem, PhysAddr(vi.0 + VCPU_INFO_TIME), &stamp, true);
         r.map(|_| 0)

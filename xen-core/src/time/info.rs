@@ -31,15 +31,21 @@ pub struct TimeStamp {
 }
 
 impl TimeStamp {
-    /// The stamp of `clock`: its calibration point, which never moves.
+    /// The stamp of `clock`: its base point.
     pub fn of(clock: &Clock, flags: u8) -> TimeStamp {
         TimeStamp {
-            tsc: clock.tsc_at_zero,
-            system_time: SystemTime(0),
+            tsc: clock.tsc_base,
+            system_time: clock.sys_base,
             mul: clock.scale.mul_frac,
             shift: clock.scale.shift,
             flags,
         }
+    }
+
+    /// A stamp of `clock` at TSC `tsc` (a fresh stamp, as published at
+    /// each switch to a vCPU).
+    pub fn at(clock: &Clock, tsc: u64, flags: u8) -> TimeStamp {
+        TimeStamp { tsc, system_time: clock.at(tsc), mul: clock.scale.mul_frac, shift: clock.scale.shift, flags }
     }
 
     /// Time at `tsc`, computed as a guest computes it from these fields.

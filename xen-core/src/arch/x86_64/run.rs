@@ -48,7 +48,7 @@ pub struct Hypervisor {
     /// the init state from [`super::fpu::init`]).
     pub(super) fpu_owner: Option<usize>,
     /// Facts about the host that hypercalls report.
-    pub(super) host: &'static HostInfo,
+    pub(super) host: &'static mut HostInfo,
     /// Every domain's grant tables.
     pub(super) grants: crate::grant::Grants<'static>,
 }
@@ -129,13 +129,7 @@ fn time_switched_in(hv: &mut Hypervisor, i: usize) {
         fire_guest_timer(hv, i);
     }
     let d = d_mut(i);
-    let stamp = TimeStamp {
-        tsc,
-        system_time: now,
-        mul: hv.host.clock.scale.mul_frac,
-        shift: hv.host.clock.scale.shift,
-        flags: hv.host.time_flags,
-    };
+    let stamp = TimeStamp::at(&hv.host.clock, tsc, hv.host.time_flags);
     let vi = d.vcpu.vcpu_info_location();
     publish_time(hv.mm.mem, PhysAddr(vi.0 + VCPU_INFO_TIME), &stamp, false);
     // Guest-virtual areas only through kernel mappings, as Xen defers them
@@ -147,6 +141,28 @@ fn time_switched_in(hv: &mut Hypervisor, i: usize) {
         write_runstate(d);
     }
     rearm(i, now);
+}
+
+/// The TSC frequency was refined (`timer::refine_due`): the hypercalls'
+/// clock follows, and every domain's `vcpu_time_info` is restamped at the
+/// new clock's base point (where old and new agree) before any guest runs
+/// again, so no guest reads the old scale past the change. The running
+/// domain's registered time area is rewritten too when it is in kernel
+/// mode (`in_guest`: its page tables are loaded); other time areas are
+/// rewritten at their next switch in kernel mode, as Xen defers them.
+#[cold]
+#[inline(never)]
+fn clock_refined(hv: &mut Hypervisor, clock: crate::time::Clock, in_guest: bool) {
+    hv.host.clock = clock;
+    let stamp = TimeStamp::of(&clock, hv.host.time_flags);
+    for (j, d) in domains().iter().enumerate() {
+        let Some(d) = d.as_ref() else { continue };
+        let vi = d.vcpu.vcpu_info_location();
+        publish_time(hv.mm.mem, PhysAddr(vi.0 + VCPU_INFO_TIME), &stamp, false);
+        if in_guest && j == hv.current && !d.vcpu.user_mode && d.vcpu.time.time_area != 0 {
+            publish_time_to_guest(&Guest(&ArchGuest), d.vcpu.time.time_area, &stamp);
+        }
+    }
 }
 
 /// Rewrites domain `d`'s registered runstate area (the current page
@@ -352,6 +368,9 @@ pub fn guest_debug_entry(frame: &mut TrapFrame, dr6: u64) {
 /// due timers, wake blocked domains whose time came, and let the policy
 /// decide (crash past its CPU limit, switch when its slice is over).
 fn time_event(hv: &mut Hypervisor, i: usize) -> Action {
+    if let Some(clock) = timer::refine_due() {
+        clock_refined(hv, clock, true);
+    }
     let now = timer::now();
     refusal_ticks(hv, now);
     super::console_rings::poll(hv);
@@ -474,6 +493,9 @@ const IDLE_SCRUB_FRAMES: u64 = 16;
 /// or when every one left is blocked with nothing that could wake it.
 fn idle(hv: &mut Hypervisor) -> GuestContext {
     loop {
+        if let Some(clock) = timer::refine_due() {
+            clock_refined(hv, clock, false);
+        }
         let now = timer::now();
         wake_blocked(hv, now);
         if let Some(n) = next_runnable_slot(hv.current) {

@@ -1,13 +1,15 @@
 //! The hypervisor's timer, tickless: the local APIC timer in one-shot mode
 //! (or TSC-deadline mode where CPUID has it) is programmed for the nearest
 //! thing the scheduler waits for ([`crate::scheduler::next_event`]) and
-//! nothing else. The TSC is calibrated once at boot against PIT channel 2,
-//! and the APIC timer against the TSC. COM1's receive interrupt comes
+//! nothing else. The TSC is calibrated at boot over three 1 ms windows of
+//! PIT channel 2, which then runs free, and is refined against it while
+//! guests run ([`crate::time::refine`]; [`refine_due`]); the APIC timer is
+//! calibrated against the TSC. COM1's receive interrupt comes
 //! through the legacy PIC (IRQ 4, vector 0x24), so console keys arrive
 //! whenever they are typed. The PIT's IRQ 0 stays masked.
 
 use super::cpu;
-use crate::time::clock::calibrate;
+use crate::time::refine::{self, Outcome, Refiner, Sample, PIT_HZ};
 use crate::time::{Clock, SystemTime};
 
 /// Vector of the APIC timer.
@@ -20,7 +22,6 @@ pub const SPURIOUS_VECTOR: u64 = 0xFF;
 /// APIC's physical address: no RAM is there).
 pub const LAPIC_PHYS: u64 = 0xFEE0_0000;
 const LAPIC_VA: u64 = super::paging::DIRECT_MAP_BASE + LAPIC_PHYS;
-const PIT_HZ: u64 = 1_193_182;
 const MSR_TSC_DEADLINE: u32 = 0x6E0;
 
 const APIC_EOI: u64 = 0xB0;
@@ -30,24 +31,40 @@ const APIC_TIMER_INIT: u64 = 0x380;
 const APIC_TIMER_CUR: u64 = 0x390;
 const APIC_TIMER_DIV: u64 = 0x3E0;
 
-/// What boot found out.
+/// What boot found out, and the refinement since.
 #[derive(Clone, Copy, Debug)]
 struct TimerState {
     clock: Clock,
     /// APIC timer counts per TSC tick, as a 32.32 fraction.
     apic_per_tsc: u64,
     tsc_deadline: bool,
+    refiner: Option<Refiner>,
+    /// The TSC at which the refiner's next sample is due (`u64::MAX`: none).
+    refine_at: u64,
 }
 
 static mut STATE: TimerState = TimerState {
-    clock: Clock { tsc_hz: 1, scale: crate::time::TimeScale { mul_frac: 0, shift: 0 }, tsc_at_zero: 0 },
+    clock: Clock {
+        tsc_hz: 1,
+        scale: crate::time::TimeScale { mul_frac: 0, shift: 0 },
+        tsc_base: 0,
+        sys_base: SystemTime(0),
+    },
     apic_per_tsc: 0,
     tsc_deadline: false,
+    refiner: None,
+    refine_at: u64::MAX,
 };
 
 fn state() -> TimerState {
-    // SAFETY: written once at boot before interrupts are enabled; read-only after.
+    // SAFETY: written at boot before interrupts are enabled, and after only
+    // by `refine_due` from a hypervisor entry (one CPU; entries never nest).
     unsafe { *core::ptr::addr_of!(STATE) }
+}
+
+fn state_mut() -> &'static mut TimerState {
+    // SAFETY: as for `state`; the caller holds no other reference.
+    unsafe { &mut *core::ptr::addr_of_mut!(STATE) }
 }
 
 fn out(port: u16, v: u8) {
@@ -71,21 +88,35 @@ fn apic_write(reg: u64, v: u32) {
     unsafe { ((LAPIC_VA + reg) as *mut u32).write_volatile(v) }
 }
 
-/// TSC ticks while PIT channel 2 counts `count` (mode 0, polled on port
-/// 0x61 bit 5). Between polls it runs `idle` (one frame's scrub), so the
-/// end is seen at most one scrub late: about 0.5 us in a 10 ms window.
-fn tsc_over_pit(count: u16, idle: &mut dyn FnMut()) -> u64 {
-    // Gate 2 on, speaker off.
+/// Starts PIT channel 2 free running: mode 2 (rate generator) over the
+/// full 65,536 count, gate on, speaker off. Its count is then read with a
+/// latch command whenever the time is wanted ([`sample`]).
+fn pit_start() {
     out(0x61, (inb(0x61) & !0x02) | 0x01);
-    out(0x43, 0xB0);
-    out(0x42, count as u8);
-    out(0x42, (count >> 8) as u8);
-    let start = cpu::rdtsc();
-    while inb(0x61) & 0x20 == 0 {
-        idle();
-    }
-    cpu::rdtsc() - start
+    out(0x43, 0xB4);
+    out(0x42, 0);
+    out(0x42, 0);
 }
+
+/// The TSC and PIT channel 2's count, latched between two TSC reads: of
+/// three tries the one with the tightest bracket (an I/O access can be
+/// slow, under TCG or an SMI), its TSC the bracket's middle.
+fn sample() -> Sample {
+    let mut best = (u64::MAX, Sample { tsc: 0, pit: 0 });
+    for _ in 0..3 {
+        let a = cpu::rdtsc();
+        out(0x43, 0x80);
+        let b = cpu::rdtsc();
+        let pit = u16::from_le_bytes([inb(0x42), inb(0x42)]);
+        if b - a < best.0 {
+            best = (b - a, Sample { tsc: a + (b - a) / 2, pit });
+        }
+    }
+    best.1
+}
+
+/// The boot calibration's windows: 1 ms of the PIT each.
+const WINDOW_TICKS: u64 = PIT_HZ / 1000;
 
 /// Remaps the PICs (IRQ 0-15 on 0x20-0x2F) with only COM1 unmasked,
 /// calibrates the TSC, maps and starts the local APIC, and returns the
@@ -106,37 +137,52 @@ pub fn init(mapper: &mut crate::mm::hv_map::HvMapper<'_, super::paging::DirectMa
     apic_write(APIC_SVR, 0x100 | SPURIOUS_VECTOR as u32);
     apic_write(APIC_TIMER_DIV, 0xB); // divide by 1
     apic_write(APIC_LVT_TIMER, (1 << 16) | TIMER_VECTOR as u32);
-    // 10 ms of the PIT (11,932 counts: 0.01 % resolution), three times:
-    // the TSC and the APIC timer (masked, counting down) both measured
-    // against it; the median TSC run is kept. (Three 50 ms runs cost every
-    // boot 150 ms, 150 M instructions under -icount.)
-    let count = (PIT_HZ / 100) as u16;
-    let mut runs = [(0u64, 0u64); 3];
-    for r in &mut runs {
-        apic_write(APIC_TIMER_INIT, u32::MAX);
-        // The wait is idle time: free frames are scrubbed meanwhile, so
-        // domain 0's frames and later allocations need no scrub of their own.
+    apic_write(APIC_TIMER_INIT, u32::MAX);
+    // Three 1 ms windows of the free-running PIT, back to back, the TSC
+    // and the APIC timer (masked, counting down) read at each edge; the
+    // median window's TSC rate is kept, to be refined while guests run.
+    // (Three 10 ms windows cost every boot 30 ms, 30 M instructions
+    // under -icount.) The waits are idle time: free frames are scrubbed
+    // meanwhile, so domain 0's first frames need no scrub of their own.
+    pit_start();
+    let mut edges = [(Sample { tsc: 0, pit: 0 }, 0u32); 4];
+    edges[0] = (sample(), apic_read(APIC_TIMER_CUR));
+    for k in 1..edges.len() {
+        let start = edges[k - 1].0;
         let frames = &mut *mapper.frames;
-        let tsc = tsc_over_pit(count, &mut || {
+        loop {
             if frames.scrub_some(&mut super::paging::DirectMap, 1) == 0 {
                 core::hint::spin_loop();
             }
-        });
-        *r = (tsc, u64::from(u32::MAX - apic_read(APIC_TIMER_CUR)));
+            let s = sample();
+            if refine::pit_elapsed(start.pit, s.pit) >= WINDOW_TICKS {
+                edges[k] = (s, apic_read(APIC_TIMER_CUR));
+                break;
+            }
+        }
     }
     apic_write(APIC_TIMER_INIT, 0);
+    let mut runs = [(0u64, 0u64, 0u64); 3];
+    for (r, w) in runs.iter_mut().zip(edges.windows(2)) {
+        let tsc = w[1].0.tsc - w[0].0.tsc;
+        let hz = refine::hz_over(tsc, refine::pit_elapsed(w[0].0.pit, w[1].0.pit));
+        *r = (hz, tsc, u64::from(w[0].1.wrapping_sub(w[1].1)));
+    }
     runs.sort_unstable();
-    let (tsc_ticks, apic_ticks) = runs[1];
-    let tsc_hz = calibrate(tsc_ticks, u64::from(count), PIT_HZ);
+    let (tsc_hz, tsc_ticks, apic_ticks) = runs[1];
     let clock = Clock::new(tsc_hz, cpu::rdtsc());
     let apic_per_tsc = ((u128::from(apic_ticks) << 32) / u128::from(tsc_ticks.max(1))) as u64;
     let tsc_deadline = cpu::cpuid(1, 0).ecx & (1 << 24) != 0;
     let mode = if tsc_deadline { 2 << 17 } else { 0 };
     apic_write(APIC_LVT_TIMER, mode | TIMER_VECTOR as u32);
+    let refiner = Refiner::new(edges[0].0, edges[3].0, tsc_hz, refine::BOOT_ERR_PPM);
     // SAFETY: boot, before interrupts: nothing reads STATE yet.
-    unsafe { *core::ptr::addr_of_mut!(STATE) = TimerState { clock, apic_per_tsc, tsc_deadline } };
+    unsafe {
+        *core::ptr::addr_of_mut!(STATE) =
+            TimerState { clock, apic_per_tsc, tsc_deadline, refiner: Some(refiner), refine_at: refiner.due_tsc() }
+    };
     log::info!(
-        "time: TSC {}.{:06} MHz (PIT-calibrated), APIC timer {} MHz, {} mode, tsc_to_system_mul {:#x} tsc_shift {}",
+        "time: TSC {}.{:06} MHz (PIT-calibrated, 3 x 1 ms; refined while guests run), APIC timer {} MHz, {} mode, tsc_to_system_mul {:#x} tsc_shift {}",
         tsc_hz / 1_000_000,
         tsc_hz % 1_000_000,
         ((u128::from(apic_per_tsc) * u128::from(tsc_hz)) >> 32) / 1_000_000,
@@ -145,6 +191,42 @@ pub fn init(mapper: &mut crate::mm::hv_map::HvMapper<'_, super::paging::DirectMa
         clock.scale.shift
     );
     clock
+}
+
+/// At a refinement point (the timer is armed for it), samples the PIT and
+/// returns the rescaled clock when the TSC frequency was refined: the
+/// caller republishes every vCPU's time before any guest runs again.
+/// Cheap otherwise: one TSC read and a compare.
+pub fn refine_due() -> Option<Clock> {
+    let st = state_mut();
+    if cpu::rdtsc() < st.refine_at {
+        return None;
+    }
+    let r = st.refiner.as_mut()?;
+    let s = sample();
+    let outcome = r.sample(s);
+    st.refine_at = r.due_tsc();
+    match outcome {
+        Outcome::Counted => None,
+        Outcome::Restarted => {
+            log::warn!("time: the PIT disagreed with the TSC estimate; refinement restarts");
+            None
+        }
+        Outcome::Refined(hz) => {
+            let old = st.clock;
+            st.clock = old.rescaled(s.tsc, hz);
+            log::info!(
+                "time: TSC refined to {}.{:06} MHz (was {}.{:06}), tsc_to_system_mul {:#x} tsc_shift {}",
+                hz / 1_000_000,
+                hz % 1_000_000,
+                old.tsc_hz / 1_000_000,
+                old.tsc_hz % 1_000_000,
+                st.clock.scale.mul_frac,
+                st.clock.scale.shift
+            );
+            Some(st.clock)
+        }
+    }
 }
 
 /// Xen system time now.
@@ -161,7 +243,7 @@ pub fn read_tsc() -> u64 {
 /// already past fires at once.
 pub fn program(at: Option<SystemTime>) {
     let s = state();
-    let Some(at) = at else {
+    let Some(at) = at.or((s.refine_at != u64::MAX).then_some(SystemTime(u64::MAX))) else {
         if s.tsc_deadline {
             // SAFETY: the TSC-deadline MSR exists (CPUID); 0 disarms it.
             unsafe { cpu::wrmsr(MSR_TSC_DEADLINE, 0) };
@@ -170,7 +252,8 @@ pub fn program(at: Option<SystemTime>) {
         }
         return;
     };
-    let deadline = s.clock.tsc_of(at);
+    // The next refinement point is a deadline too.
+    let deadline = s.clock.tsc_of(at).min(s.refine_at);
     if s.tsc_deadline {
         // SAFETY: as above; a past deadline fires at once.
         unsafe { cpu::wrmsr(MSR_TSC_DEADLINE, deadline.max(1)) };
