@@ -6,7 +6,7 @@ use super::{Args, Call, ConsoleSink, Guest, GuestMemory};
 use crate::mm::requests::{GuestRead, RequestSource};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::mmu::{MmuUpdate, MmuextOp, MMU_UPDATE_PREEMPTED};
-use abi::Errno;
+use abi::{DomId, Errno};
 
 /// A guest array of `size`-byte elements at `base`.
 struct GuestArray<'g, G: GuestMemory> {
@@ -19,9 +19,10 @@ impl<G: GuestMemory> GuestArray<'_, G> {
     /// The `N` words of element `i`, in one guest access.
     fn words<const N: usize>(&mut self, i: u32) -> Result<[u64; N], Errno> {
         let va = (i as u64).checked_mul(self.size).and_then(|o| o.checked_add(self.base)).ok_or(Errno::EFAULT)?;
-        let mut bytes = [[0u8; 8]; N];
-        Guest(self.guest).read(va, bytes.as_flattened_mut())?;
-        Ok(bytes.map(u64::from_le_bytes))
+        // Whole words: a byte copy costs one count per byte under icount.
+        let mut words = [0u64; N];
+        Guest(self.guest).read_words(va, &mut words)?;
+        Ok(words)
     }
 }
 
@@ -70,6 +71,21 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         }
         let mut array = GuestArray { guest: self.guest, base: reqs, size };
         let r = run(self, &mut array, count);
+        self.batch_end(a, size, start, count, r)
+    }
+
+    /// The end of a batch of `count` requests that resumed at `start`:
+    /// writes `*pdone`, and rewrites the arguments of a preempted batch.
+    #[inline(always)]
+    fn batch_end(
+        &mut self,
+        a: &mut Args,
+        size: u64,
+        start: u32,
+        count: u32,
+        r: crate::mm::BatchResult,
+    ) -> Result<u64, Errno> {
+        let [reqs, _, pdone, ..] = *a;
         if pdone != 0 {
             self.mem().write_u32(pdone, start.wrapping_add(r.done))?;
         }
@@ -89,6 +105,37 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
 
     /// `mmuext_op(ops, count, pdone, foreigndom)`.
     pub(super) fn mmuext_op(&mut self, a: &mut Args) -> Result<u64, Errno> {
+        if a[1] == 1 && a[3] as u16 == DomId::SELF.0 && self.mm.nothing_queued(self.dom) {
+            return self.mmuext_single(a);
+        }
+        self.mmuext_batch(a)
+    }
+
+    /// One operation on the caller's own memory with no deferred work
+    /// queued (a flush, a pin, a new base pointer): what [`Self::batch`]
+    /// and [`Mm::mmuext_op`](crate::mm::Mm::mmuext_op) do for it, with
+    /// the same checks in the same order, without their loop and domain
+    /// resolution.
+    fn mmuext_single(&mut self, a: &mut Args) -> Result<u64, Errno> {
+        if !abi::GuestVa(a[0]).range_is_guest_accessible(24) {
+            return Err(Errno::EFAULT);
+        }
+        let mut w = [0u64; 3];
+        let r = match self.mem().read_words(a[0], &mut w) {
+            Ok(()) => {
+                let op = MmuextOp { cmd: w[0] as u32, pad: (w[0] >> 32) as u32, arg1: w[1], arg2: w[2] };
+                self.mm.mmuext_single(self.dom, op, &mut GuestWords(self.guest))
+            }
+            Err(e) => Err(e),
+        };
+        if r.is_ok() && a[2] == 0 {
+            return Ok(0);
+        }
+        self.batch_end(a, 24, 0, 1, crate::mm::BatchResult { done: u32::from(r.is_ok()), result: r })
+    }
+
+    #[inline(never)]
+    fn mmuext_batch(&mut self, a: &mut Args) -> Result<u64, Errno> {
         let (dom, fd) = (self.dom, a[3]);
         let guest = self.guest;
         self.batch(a, 24, |c, arr, n| c.mm.mmuext_op(dom, arr, n, fd as u16, &mut GuestWords(guest)))

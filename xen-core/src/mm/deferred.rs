@@ -121,6 +121,26 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         }
     }
 
+    /// Whether `dom` has no deferred devalidation queued, so
+    /// [`Mm::process_deferred`] would do nothing for it.
+    #[inline(always)]
+    pub fn nothing_queued(&self, dom: DomId) -> bool {
+        self.domains.get(dom.0 as usize).is_none_or(|d| d.deferred_len == 0)
+    }
+
+    /// [`Mm::process_deferred`] for `dom` at the start of a page-table
+    /// hypercall, with the common case (nothing queued) in one load.
+    ///
+    /// # Errors
+    /// `ERESTART` only.
+    #[inline(always)]
+    pub(crate) fn settle_queued_first(&mut self, dom: DomId) -> Result<(), Errno> {
+        if self.nothing_queued(dom) {
+            return Ok(());
+        }
+        self.process_deferred(dom, true)
+    }
+
     /// [`Mm::settle_queued`] after a batch by `caller` whose tables belong
     /// to the caller or to the domain `raw` names (`DOMID_SELF` is the
     /// caller; an id the caller may not act on is left alone).

@@ -5,7 +5,7 @@
 //! are dropped after, so a failure changes nothing.
 
 use super::model::{Mm, MmHooks};
-use super::pte::Pte;
+use super::pte::{Pte, L1_DISALLOWED};
 use super::validate::{is_hv_slot, UpperRef};
 use super::PhysMemory;
 use abi::mmu::pte::{ACCESSED, DIRTY};
@@ -32,6 +32,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         preserve_ad: bool,
     ) -> Result<(), Errno> {
         let pt_owner = self.info(table).owner();
+        if level == 1 {
+            return self.mod_l1_entry(table, pt_owner, index, new, fd, preserve_ad);
+        }
         if is_hv_slot(level, index) {
             return Err(self.refuse(Errno::EINVAL, "hypervisor L4 slot"));
         }
@@ -75,6 +78,52 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             self.drop_entry(table, level, old);
         }
         self.flush_after_upper_change(level, pt_owner);
+        Ok(())
+    }
+
+    /// [`Mm::mod_entry`] for an entry of validated L1 table `table`, owned
+    /// by `pt_owner`: the same rules with the level known, so the common
+    /// map and unmap take no calls (L1 entries reference no tables, so
+    /// nothing is validated, queued or flushed here).
+    ///
+    /// # Errors
+    /// As [`Mm::mod_entry`] for level 1.
+    #[inline(always)]
+    pub(crate) fn mod_l1_entry(
+        &mut self,
+        table: Mfn,
+        pt_owner: DomId,
+        index: usize,
+        new: Pte,
+        fd: DomId,
+        preserve_ad: bool,
+    ) -> Result<(), Errno> {
+        let old = Pte(self.read_entry(table, index));
+        let mut new = new;
+        if preserve_ad {
+            new.0 |= old.0 & (ACCESSED | DIRTY);
+        }
+        if new.present() {
+            // Cache attributes only with the table owner's I/O rights.
+            if new.0 & L1_DISALLOWED != 0 && !self.domain(pt_owner).is_some_and(|d| d.io_caps) {
+                return Err(self.refuse(Errno::EINVAL, "entry has disallowed flags"));
+            }
+            new = new.adjusted(1);
+            if !new.is_fast_path_change_from(old) {
+                if fd == pt_owner {
+                    self.get_own_l1_refs(new, fd)?;
+                } else {
+                    self.get_l1_refs(new, fd, pt_owner)?;
+                }
+                self.write_entry(table, index, new.0);
+                self.put_l1_refs(old);
+                return Ok(());
+            }
+            self.write_entry(table, index, new.0);
+            return Ok(());
+        }
+        self.write_entry(table, index, new.0);
+        self.put_l1_refs(old);
         Ok(())
     }
 

@@ -27,7 +27,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         count: u32,
         foreigndom: u32,
     ) -> BatchResult {
-        if let Err(e) = self.process_deferred(caller, true) {
+        if let Err(e) = self.settle_queued_first(caller) {
             return BatchResult::refused(e);
         }
         let r = self.mmu_update_batch(caller, reqs, count, foreigndom);
@@ -55,39 +55,73 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 Err(e) => return BatchResult::refused(e),
             },
         };
+        // Per call, not per request: both depend only on the caller, FD
+        // and PFD. A refusal still belongs to the first request.
+        let allowed = self.may_act_on(caller, fd) && self.may_act_on(caller, pfd);
+        // A general reference on the table frame of the last page-table
+        // request, kept while consecutive requests write the same frame (a
+        // batch usually fills one table). It changes nothing the requests
+        // see: a request never drops the frame's last other reference (a
+        // table is held by whatever holds its type, a data frame by its
+        // allocation), so the per-request reference Xen takes would always
+        // succeed, and the frame's count never exceeds what that one would
+        // make it.
+        let mut held: Option<Mfn> = None;
+        let mut r = BatchResult { done: count, result: Ok(()) };
         for i in 0..count {
             // Between requests, never before the first: each call progresses.
             if i != 0 && self.hooks.preempt_batch(1) {
-                return BatchResult { done: i, result: Err(Errno::ERESTART) };
+                r = BatchResult { done: i, result: Err(Errno::ERESTART) };
+                break;
             }
-            let r = reqs.get(i).and_then(|req| self.mmu_update_one(caller, fd, pfd, req));
-            if let Err(e) = r {
-                return BatchResult { done: i, result: Err(e) };
+            let one = match reqs.get(i) {
+                Ok(_) if !allowed => Err(self.refuse(Errno::EPERM, "unprivileged caller names another domain")),
+                Ok(req) => self.mmu_update_one(caller, fd, pfd, req, &mut held),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = one {
+                r = BatchResult { done: i, result: Err(e) };
+                break;
             }
         }
-        BatchResult { done: count, result: Ok(()) }
+        if let Some(frame) = held {
+            self.put_page(frame);
+        }
+        r
     }
 
-    /// One `mmu_update` request.
+    /// One `mmu_update` request, whose caller may act on FD and PFD.
+    /// `held` is the table frame the previous request left a general
+    /// reference on, if any; this one may keep or replace it.
     ///
     /// # Errors
-    /// `EPERM` when an unprivileged caller names another domain, or for a
-    /// MACHPHYS update of a foreign table owner; `EINVAL` when the target
-    /// frame is not RAM owned by PFD or is not a page table or data frame;
-    /// `ENOSYS` for commands 4–7; every error of [`Mm::mod_entry`].
-    pub fn mmu_update_one(&mut self, caller: DomId, fd: DomId, pfd: DomId, req: MmuUpdate) -> Result<(), Errno> {
-        if !self.may_act_on(caller, fd) || !self.may_act_on(caller, pfd) {
-            return Err(self.refuse(Errno::EPERM, "unprivileged caller names another domain"));
-        }
+    /// `EPERM` for a MACHPHYS update of a foreign table owner; `EINVAL`
+    /// when the target frame is not RAM owned by PFD or is not a page table
+    /// or data frame; `ENOSYS` for commands 4–7; every error of
+    /// [`Mm::mod_entry`].
+    #[inline(always)]
+    fn mmu_update_one(
+        &mut self,
+        caller: DomId,
+        fd: DomId,
+        pfd: DomId,
+        req: MmuUpdate,
+        held: &mut Option<Mfn>,
+    ) -> Result<(), Errno> {
         let frame = Mfn(req.ptr >> 12);
         match req.ptr & 7 {
             MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD | MMU_PT_UPDATE_NO_TRANSLATE => {
                 let index = ((req.ptr & 0xFFF) >> 3) as usize;
                 let preserve_ad = req.ptr & 7 == MMU_PT_UPDATE_PRESERVE_AD;
-                self.get_page(frame, pfd).map_err(|_| self.refuse(Errno::EINVAL, "table frame not owned by PFD"))?;
-                let r = self.update_frame_word(frame, index, req.val, fd, preserve_ad);
-                self.put_page(frame);
-                r
+                if *held != Some(frame) {
+                    if let Some(old) = held.take() {
+                        self.put_page(old);
+                    }
+                    self.get_page(frame, pfd)
+                        .map_err(|_| self.refuse(Errno::EINVAL, "table frame not owned by PFD"))?;
+                    *held = Some(frame);
+                }
+                self.update_frame_word(frame, pfd, index, req.val, fd, preserve_ad)
             }
             MMU_MACHPHYS_UPDATE => {
                 if pfd != caller {
@@ -103,9 +137,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     }
 
     /// Writes word `index` of `frame` according to the frame's type.
+    /// `frame` is owned by `owner` (the caller holds a general reference).
+    #[inline(always)]
     fn update_frame_word(
         &mut self,
         frame: Mfn,
+        owner: DomId,
         index: usize,
         val: u64,
         fd: DomId,
@@ -114,6 +151,8 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let info = *self.info(frame);
         if info.type_count() > 0 {
             return match (info.page_type().level(), info.page_type()) {
+                // The common case first: an entry of a validated L1.
+                (Some(1), _) if info.validated() => self.mod_l1_entry(frame, owner, index, Pte(val), fd, preserve_ad),
                 (Some(level), _) if info.validated() => self.mod_entry(frame, level, index, Pte(val), fd, preserve_ad),
                 // Plain guest data mapped writable somewhere: no rules apply.
                 (None, PageType::Writable) => {

@@ -44,12 +44,36 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         foreigndom: u16,
         guest: &mut impl GuestRead,
     ) -> BatchResult {
-        if let Err(e) = self.process_deferred(caller, true) {
+        if let Err(e) = self.settle_queued_first(caller) {
             return BatchResult::refused(e);
         }
         let r = self.mmuext_batch(caller, ops, count, foreigndom, guest);
         // Unpins queue their tables on the table owner (the caller or FD).
         self.settle_queued_after(caller, foreigndom);
+        r
+    }
+
+    /// [`Mm::mmuext_op`] for the one operation `op` of `caller` on its own
+    /// memory (`count` 1, `foreigndom` `DOMID_SELF`) when
+    /// [`Mm::nothing_queued`] for it: the same work without the batch's
+    /// domain resolution and loop (the one operation is never preempted
+    /// before it runs).
+    ///
+    /// # Errors
+    /// Those of [`Mm::mmuext_one`].
+    #[inline(always)]
+    pub fn mmuext_single(&mut self, caller: DomId, op: MmuextOp, guest: &mut impl GuestRead) -> Result<(), Errno> {
+        debug_assert!(self.nothing_queued(caller));
+        if op.cmd == MMUEXT_TLB_FLUSH_LOCAL {
+            // Flushed now instead of at the hypercall's exit: the same for
+            // the guest (nothing runs in between), and the exit has nothing
+            // left to do. A flush queues nothing.
+            self.flush_tlb_now();
+            return Ok(());
+        }
+        let r = self.mmuext_one(caller, caller, op, guest);
+        // Unpins queue their tables on the caller.
+        self.settle_queued(caller);
         r
     }
 

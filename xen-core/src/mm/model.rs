@@ -267,6 +267,13 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         self.clock.flushed();
     }
 
+    /// A full TLB flush now (the arch layer's), with the flush clock told.
+    #[inline(always)]
+    pub(crate) fn flush_tlb_now(&mut self) {
+        self.hooks.flush_tlb_now();
+        self.clock.flushed();
+    }
+
     /// A reference through which a translation of `mfn` could have been
     /// cached goes: stamp it with the flush clock.
     #[inline(always)]

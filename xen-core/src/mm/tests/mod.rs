@@ -1,5 +1,6 @@
 //! Host tests of the direct-paging model.
 
+mod batch_glue;
 mod dead_domains;
 mod exchange_tests;
 mod exhaustive;
