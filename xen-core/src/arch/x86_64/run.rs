@@ -152,7 +152,7 @@ fn time_switched_in(hv: &mut Hypervisor, i: usize) {
 /// rewritten at their next switch in kernel mode, as Xen defers them.
 #[cold]
 #[inline(never)]
-fn clock_refined(hv: &mut Hypervisor, clock: crate::time::Clock, in_guest: bool) {
+pub(super) fn clock_refined(hv: &mut Hypervisor, clock: crate::time::Clock, in_guest: bool) {
     hv.host.clock = clock;
     let stamp = TimeStamp::of(&clock, hv.host.time_flags);
     for (j, d) in domains().iter().enumerate() {

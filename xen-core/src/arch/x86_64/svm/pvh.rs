@@ -470,6 +470,12 @@ fn run_vcpu(
             Action::HostInterrupt => {
                 // The host takes it (acknowledged only), then the watchdog.
                 timer::poll_interrupts();
+                // A TSC refinement point arms the timer too; it must be
+                // taken here as on the PV paths, or the timer stays armed
+                // for the passed point and fires again at once.
+                if let Some(clock) = timer::refine_due() {
+                    super::super::run::clock_refined(hv, clock, false);
+                }
                 if timer::now() >= deadline {
                     break crashed(&format_args!("ran past its {timeout_s} s timeout"), rip);
                 }
