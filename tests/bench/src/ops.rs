@@ -61,7 +61,7 @@ fn errno_name(rc: i64) -> &'static str {
 pub struct Bench {
     overhead: u64,
     failed: bool,
-    /// `only=KEY` on the command line: run that row alone (for an
+    /// `only=KEY[,KEY...]` on the command line: run those rows alone (for an
     /// instruction trace of one operation).
     only: Option<&'static str>,
 }
@@ -71,7 +71,7 @@ impl Bench {
     /// then [`ITERATIONS`] times; prints the row with `regions` empty-region
     /// costs subtracted from each sample and the figures divided by `per`.
     pub fn row(&mut self, key: &str, per: u64, regions: u64, mut f: impl FnMut() -> Sample) {
-        if self.only.is_some_and(|o| o != key) {
+        if self.only.is_some_and(|o| !o.split(',').any(|k| k == key)) {
             return;
         }
         let mut v = [0u64; ITERATIONS];

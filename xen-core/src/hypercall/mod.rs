@@ -113,27 +113,47 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// result in RAX and returns what the scheduler must do.
     #[inline(always)]
     pub fn dispatch(&mut self, nr: u64) -> Action {
-        let (result, action) = if nr == HypercallNr::IRET.0 {
+        if nr == HypercallNr::IRET.0 {
             // It restores RAX itself: nothing to store.
             return self.iret();
-        } else if continuable(nr) {
-            self.dispatch_continuable(nr)
-        } else {
-            // The arguments stay in registers: nothing rewrites them.
-            self.perform_simple(nr, self.ctx.hypercall_args())
-        };
-        self.ctx.gpr[reg::RAX] = match result {
-            Ok(v) => v,
+        }
+        if continuable(nr) {
+            let (result, action) = self.dispatch_continuable(nr);
+            self.store_result(nr, result);
+            return action;
+        }
+        // The arguments stay in registers: nothing rewrites them. Each
+        // handler's arm stores its own result, so a result is not carried
+        // through memory to a store shared by all of them.
+        self.perform_simple_then(nr, self.ctx.hypercall_args(), |c, result, action| {
+            c.store_result(nr, result);
+            action
+        })
+    }
+
+    /// Puts `result` in RAX; an error goes out of line.
+    #[inline(always)]
+    fn store_result(&mut self, nr: u64, result: Result<u64, Errno>) {
+        match result {
+            Ok(v) => self.ctx.gpr[reg::RAX] = v,
+            Err(e) => self.store_error(nr, e),
+        }
+    }
+
+    /// Puts error `e` of hypercall `nr` in RAX (logged as a refusal), or
+    /// sets up the continuation of a preempted one.
+    #[cold]
+    #[inline(never)]
+    fn store_error(&mut self, nr: u64, e: Errno) {
+        self.ctx.gpr[reg::RAX] = if e == Errno::ERESTART {
             // Preempted: the arguments now describe the remaining work;
             // executing the instruction again continues it.
-            Err(e) if e == Errno::ERESTART => {
-                log::debug!("domain {}: hypercall {nr} preempted; it will continue", self.dom.0);
-                self.ctx.rip = self.ctx.rip.wrapping_sub(self.entry_len);
-                nr
-            }
-            Err(e) => self.refused(nr, e),
+            log::debug!("domain {}: hypercall {nr} preempted; it will continue", self.dom.0);
+            self.ctx.rip = self.ctx.rip.wrapping_sub(self.entry_len);
+            nr
+        } else {
+            self.refused(nr, e)
         };
-        action
     }
 
     /// A direct hypercall that may be preempted: its arguments are copied
@@ -178,31 +198,105 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// the result changes nothing.
     #[inline(always)]
     fn perform_simple(&mut self, nr: u64, a: Args) -> (Result<u64, Errno>, Action) {
+        self.perform_simple_then(nr, a, |_, result, action| (result, action))
+    }
+
+    /// [`Self::perform_simple`], handing each handler's result and action
+    /// to `then` in the handler's own arm.
+    #[inline(always)]
+    fn perform_simple_then<R>(
+        &mut self,
+        nr: u64,
+        a: Args,
+        then: impl FnOnce(&mut Self, Result<u64, Errno>, Action) -> R,
+    ) -> R {
+        let go = Action::Continue;
         match HypercallNr(nr) {
-            HypercallNr::XEN_VERSION => (self.xen_version(a[0], a[1]), Action::Continue),
-            HypercallNr::SCHED_OP => self.sched_op(a[0], a[1]),
-            HypercallNr::SCHED_OP_COMPAT => self.sched_op_compat(a[0], a[1]),
-            HypercallNr::SET_TRAP_TABLE => (self.set_trap_table(a[0]), Action::Continue),
-            HypercallNr::SET_CALLBACKS => (self.set_callbacks(a[0], a[1], a[2]), Action::Continue),
-            HypercallNr::CALLBACK_OP => (self.callback_op(a[0], a[1]), Action::Continue),
-            HypercallNr::STACK_SWITCH => (self.stack_switch(a[0], a[1]), Action::Continue),
-            HypercallNr::SET_GDT => (self.set_gdt(a[0], a[1]), Action::Continue),
-            HypercallNr::SET_SEGMENT_BASE => (self.set_segment_base(a[0], a[1]), Action::Continue),
-            HypercallNr::VM_ASSIST => (self.vm_assist(a[0], a[1]), Action::Continue),
-            HypercallNr::FPU_TASKSWITCH => (self.fpu_taskswitch(a[0]), Action::Continue),
-            HypercallNr::IRET => {
-                let action = self.iret();
-                (Ok(self.ctx.gpr[reg::RAX]), action)
+            HypercallNr::XEN_VERSION => {
+                let r = self.xen_version(a[0], a[1]);
+                then(self, r, go)
             }
-            HypercallNr::UPDATE_VA_MAPPING => (self.update_va_mapping(a[0], a[1], a[2]), Action::Continue),
-            HypercallNr::UPDATE_DESCRIPTOR => (self.update_descriptor(a[0], a[1]), Action::Continue),
-            HypercallNr::SET_DEBUGREG => (self.set_debugreg(a[0], a[1]), Action::Continue),
-            HypercallNr::GET_DEBUGREG => (self.get_debugreg(a[0]), Action::Continue),
-            HypercallNr::PHYSDEV_OP => (self.physdev_op(a[0], a[1]), Action::Continue),
-            HypercallNr::SET_TIMER_OP => (self.set_timer_op(a[0]), Action::Continue),
-            HypercallNr::VCPU_OP => self.vcpu_op(a[0], a[1], a[2]),
-            HypercallNr::EVENT_CHANNEL_OP => (self.event_channel_op(a[0], a[1]), Action::Continue),
-            _ => (Err(Errno::ENOSYS), Action::Continue),
+            HypercallNr::SCHED_OP => {
+                let (r, act) = self.sched_op(a[0], a[1]);
+                then(self, r, act)
+            }
+            HypercallNr::SCHED_OP_COMPAT => {
+                let (r, act) = self.sched_op_compat(a[0], a[1]);
+                then(self, r, act)
+            }
+            HypercallNr::SET_TRAP_TABLE => {
+                let r = self.set_trap_table(a[0]);
+                then(self, r, go)
+            }
+            HypercallNr::SET_CALLBACKS => {
+                let r = self.set_callbacks(a[0], a[1], a[2]);
+                then(self, r, go)
+            }
+            HypercallNr::CALLBACK_OP => {
+                let r = self.callback_op(a[0], a[1]);
+                then(self, r, go)
+            }
+            HypercallNr::STACK_SWITCH => {
+                let r = self.stack_switch(a[0], a[1]);
+                then(self, r, go)
+            }
+            HypercallNr::SET_GDT => {
+                let r = self.set_gdt(a[0], a[1]);
+                then(self, r, go)
+            }
+            HypercallNr::SET_SEGMENT_BASE => {
+                let r = self.set_segment_base(a[0], a[1]);
+                then(self, r, go)
+            }
+            HypercallNr::VM_ASSIST => {
+                let r = self.vm_assist(a[0], a[1]);
+                then(self, r, go)
+            }
+            HypercallNr::FPU_TASKSWITCH => {
+                let r = self.fpu_taskswitch(a[0]);
+                then(self, r, go)
+            }
+            HypercallNr::IRET => {
+                let act = self.iret();
+                let r = Ok(self.ctx.gpr[reg::RAX]);
+                then(self, r, act)
+            }
+            HypercallNr::UPDATE_VA_MAPPING => {
+                let r = self.update_va_mapping(a[0], a[1], a[2]);
+                then(self, r, go)
+            }
+            HypercallNr::UPDATE_DESCRIPTOR => {
+                let r = self.update_descriptor(a[0], a[1]);
+                then(self, r, go)
+            }
+            HypercallNr::SET_DEBUGREG => {
+                let r = self.set_debugreg(a[0], a[1]);
+                then(self, r, go)
+            }
+            HypercallNr::GET_DEBUGREG => {
+                let r = self.get_debugreg(a[0]);
+                then(self, r, go)
+            }
+            HypercallNr::PHYSDEV_OP => {
+                let r = self.physdev_op(a[0], a[1]);
+                then(self, r, go)
+            }
+            HypercallNr::SET_TIMER_OP => {
+                let r = self.set_timer_op(a[0]);
+                then(self, r, go)
+            }
+            HypercallNr::VCPU_OP => {
+                let (r, act) = self.vcpu_op(a[0], a[1], a[2]);
+                then(self, r, act)
+            }
+            HypercallNr::EVENT_CHANNEL_OP => {
+                let r = self.event_channel_op(a[0], a[1]);
+                then(self, r, go)
+            }
+            _ => {
+                debug_assert!(!implemented(nr), "hypercall {nr} is in IMPLEMENTED but has no handler");
+                then(self, Err(Errno::ENOSYS), go)
+            }
         }
     }
 
@@ -211,6 +305,56 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         let dom = self.dom;
         self.mm.update_descriptor(dom, maddr, desc).map(|()| 0)
     }
+}
+
+/// The hypercalls with a handler (in [`Call::dispatch`]); every other
+/// number answers -ENOSYS.
+pub const IMPLEMENTED: [HypercallNr; 26] = [
+    HypercallNr::SET_TRAP_TABLE,
+    HypercallNr::MMU_UPDATE,
+    HypercallNr::SET_GDT,
+    HypercallNr::STACK_SWITCH,
+    HypercallNr::SET_CALLBACKS,
+    HypercallNr::FPU_TASKSWITCH,
+    HypercallNr::SCHED_OP_COMPAT,
+    HypercallNr::SET_DEBUGREG,
+    HypercallNr::GET_DEBUGREG,
+    HypercallNr::UPDATE_DESCRIPTOR,
+    HypercallNr::MEMORY_OP,
+    HypercallNr::MULTICALL,
+    HypercallNr::UPDATE_VA_MAPPING,
+    HypercallNr::SET_TIMER_OP,
+    HypercallNr::XEN_VERSION,
+    HypercallNr::CONSOLE_IO,
+    HypercallNr::GRANT_TABLE_OP,
+    HypercallNr::VM_ASSIST,
+    HypercallNr::IRET,
+    HypercallNr::VCPU_OP,
+    HypercallNr::SET_SEGMENT_BASE,
+    HypercallNr::MMUEXT_OP,
+    HypercallNr::SCHED_OP,
+    HypercallNr::CALLBACK_OP,
+    HypercallNr::EVENT_CHANNEL_OP,
+    HypercallNr::PHYSDEV_OP,
+];
+
+/// [`IMPLEMENTED`] as a table indexed by number (all are below 64).
+static IMPLEMENTED_TABLE: [bool; 64] = {
+    let mut table = [false; 64];
+    let mut k = 0;
+    while k < IMPLEMENTED.len() {
+        table[IMPLEMENTED[k].0 as usize] = true;
+        k += 1;
+    }
+    table
+};
+
+/// Whether hypercall `nr` has a handler: one table test, so that an entry
+/// answers -ENOSYS (through [`refusal_log::refuse`], as every refusal)
+/// before it builds a [`Call`].
+#[inline(always)]
+pub fn implemented(nr: u64) -> bool {
+    nr < 64 && IMPLEMENTED_TABLE[nr as usize]
 }
 
 /// Whether hypercall `nr` may be preempted and continued, rewriting its

@@ -5,7 +5,7 @@
 //! is printed.
 
 use super::{Call, ConsoleSink, GuestMemory};
-use crate::mm::refusal::Refusal;
+use crate::mm::refusal::{Refusal, Refusals};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::hypercall::HypercallNr;
 use abi::{DomId, Errno};
@@ -50,22 +50,45 @@ impl fmt::Display for RefusalLine {
     }
 }
 
+/// Hypercall `nr` of `dom` failed with `errno`: logs it at debug level,
+/// rate-limited by `refusals` (the rule or entry noted for it is taken
+/// whatever the level, so nothing is left for the next refusal), and
+/// returns the value for RAX. Also the entries' answer for a number with
+/// no handler, before any `Call` is built.
+/// Inline up to the level test (below debug level the note is only
+/// cleared); the line itself is out of line.
+#[inline(always)]
+pub fn refuse(refusals: Option<&Refusals>, dom: DomId, nr: u64, errno: Errno) -> u64 {
+    if let Some(r) = refusals {
+        if log::max_level() >= log::LevelFilter::Debug {
+            log_refusal(r, dom, nr, errno);
+        } else {
+            r.forget();
+        }
+    }
+    errno.to_rax() as u64
+}
+
+/// Takes the note and prints the line, unless the logger or the rate
+/// limit holds it back (it then counts as unlogged).
+#[cold]
+#[inline(never)]
+fn log_refusal(r: &Refusals, dom: DomId, nr: u64, errno: Errno) {
+    let refusal = r.take();
+    if log::log_enabled!(log::Level::Debug) {
+        if let Some(unlogged) = r.admit() {
+            log::debug!("{}", RefusalLine { dom, nr, errno, refusal, unlogged });
+        }
+    }
+}
+
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// Hypercall `nr` failed with `errno`: logs it at debug level,
     /// rate-limited, and returns the value for RAX.
     #[cold]
     #[inline(never)]
     pub(super) fn refused(&mut self, nr: u64, errno: Errno) -> u64 {
-        if let Some(r) = self.mm.hooks.refusals() {
-            // Taken whatever the level, so nothing is left for the next one.
-            let refusal = r.take();
-            if log::log_enabled!(log::Level::Debug) {
-                if let Some(unlogged) = r.admit() {
-                    log::debug!("{}", RefusalLine { dom: self.dom, nr, errno, refusal, unlogged });
-                }
-            }
-        }
-        errno.to_rax() as u64
+        refuse(self.mm.hooks.refusals(), self.dom, nr, errno)
     }
 
     /// A batch stopped at entry `index` with `e`; returns `e`.

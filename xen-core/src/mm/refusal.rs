@@ -76,6 +76,13 @@ impl Refusals {
         Refusal { rule: self.rule.take(), entry: self.entry.take() }
     }
 
+    /// Ends a refused hypercall whose line is not wanted: clears what was
+    /// noted, as [`Self::take`] does, without reading it.
+    pub fn forget(&self) {
+        self.rule.set(None);
+        self.entry.set(None);
+    }
+
     /// The rate limit: whether a line may be printed now. `Some(n)`: yes,
     /// and `n` refusals went unlogged before it; `None`: no, and this one is
     /// counted as unlogged.

@@ -649,6 +649,19 @@ pub(super) fn d_mut(i: usize) -> &'static mut Domain {
     domains()[i].as_mut().expect("domain exists")
 }
 
+/// [`d_mut`] for the domain a hypercall came from (`hv.current`), without
+/// testing the index and the slot again on the hypercall path (debug
+/// builds still do).
+#[inline(always)]
+fn calling_domain(i: usize) -> &'static mut Domain {
+    debug_assert!(domains().get(i).is_some_and(Option::is_some), "hypercall from slot {i}");
+    // SAFETY: `i` is `hv.current`, which only ever names a slot that was
+    // found to hold a domain (at boot and in `switch_to`); a slot, once
+    // filled, is never emptied (a domain that ends stays, finished), and a
+    // hypercall arrives only from the domain running.
+    unsafe { domains().get_unchecked_mut(i).as_mut().unwrap_unchecked() }
+}
+
 fn next_runnable_slot(current: usize) -> Option<usize> {
     scheduler::pick_next(domains(), current)
 }
@@ -664,14 +677,20 @@ fn iret_hypercall(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
 /// `entry_len` bytes.
 #[inline(always)]
 pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u64) -> Action {
-    let d = d_mut(i);
     let nr = ctx.gpr[reg::RAX];
-    // `iret` straight from the registers: it needs no `Call`. Tested
-    // where the dispatcher tests it (after the continuable ones), so it
-    // costs the other hypercalls nothing.
-    if !crate::hypercall::continuable(nr) && nr == abi::hypercall::HypercallNr::IRET.0 {
+    // `iret` straight from the registers: it needs no `Call` (nor the
+    // domain lookup below).
+    if nr == abi::hypercall::HypercallNr::IRET.0 {
         return iret_hypercall(hv, i, ctx);
     }
+    // A number with no handler is answered (and logged, rate-limited, as
+    // any refusal) before anything is looked up or built.
+    if !crate::hypercall::implemented(nr) {
+        let refusals = crate::mm::MmHooks::refusals(&*hv.mm.hooks);
+        ctx.gpr[reg::RAX] = crate::hypercall::refusal_log::refuse(refusals, DomId(i as u16), nr, abi::Errno::ENOSYS);
+        return Action::Continue;
+    }
+    let d = calling_domain(i);
     hv.mm.hooks.work = 0;
     let Hypervisor { mm, console, host, grants, .. } = hv;
     let mut call = Call {

@@ -14,6 +14,7 @@ mod multicall;
 mod segment_base;
 mod subops;
 mod time_ops;
+mod unimplemented;
 mod vcpu_info;
 
 use super::{Action, Call, ConsoleSink, GuestMemory};
