@@ -249,6 +249,9 @@ pub fn run(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) -> Op
     let report = Teardown::new(&hv.mm, dom).run(&mut hv.mm);
     hw.free_all(&mut hv.mm.hooks.frames);
     store.free(&mut hv.mm.hooks.frames);
+    if hv.check.enabled() {
+        hv.check.run(&hv.mm, &hv.grants, format_args!("after the teardown of PVH domain {index}"));
+    }
     let d = &hv.mm.domains[index];
     log::info!(
         "domain {index} ({name}): PVH domain gone, {} of {} frames returned{}",
