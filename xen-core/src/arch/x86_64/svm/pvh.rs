@@ -350,6 +350,8 @@ fn run_vcpu(
         log::warn!("domain {i} crashed: {why} at rip {rip:#x}; the hypervisor runs on");
         Some(RunState::Crashed)
     };
+    // VM exits by kind: hypercall, CPUID, MSR, I/O, nested fault, interrupt.
+    let mut counts = [0u64; 6];
     let end = loop {
         let flush = pool.assign(&mut asid);
         let v = vcpu.vmcb();
@@ -378,6 +380,15 @@ fn run_vcpu(
         let exit = decode(&v.control.exit(caps.decode_assists));
         let rip = v.save.rip;
         let mut action = policy(&exit, Paging::Nested);
+        let kind = match action {
+            Action::Hypercall { .. } => 0,
+            Action::Cpuid { .. } => 1,
+            Action::Msr { .. } => 2,
+            Action::NullIo(_) => 3,
+            Action::NestedFault { .. } => 4,
+            _ => 5,
+        };
+        counts[kind] += 1;
         if let Action::NestedFault { gpa, error } = action {
             action = npf_action(p2m, gpa, error);
             if let Action::Crash(cause) = action {
@@ -492,6 +503,11 @@ fn run_vcpu(
         }
     };
     timer::program(None);
+    let [h, c, m, io, npf, other] = counts;
+    log::info!(
+        "domain {i}: {} VM exits: {h} hypercalls, {c} CPUID, {m} MSR, {io} I/O, {npf} nested faults, {other} other",
+        counts.iter().sum::<u64>()
+    );
     line.flush(&mut |b: &[u8]| crate::hypercall::ConsoleSink::write(&mut hv.console, dom, b));
     end
 }
