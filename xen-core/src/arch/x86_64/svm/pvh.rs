@@ -345,7 +345,6 @@ fn run_vcpu(
     let mut params = HvmParams::default();
     let mut line = LineBuf::new();
     let deadline = SystemTime(timer::now().0.saturating_add(timeout_s.saturating_mul(1_000_000_000)));
-    timer::program(Some(deadline));
     let crashed = |why: &dyn core::fmt::Display, rip: u64| {
         log::warn!("domain {i} crashed: {why} at rip {rip:#x}; the hypervisor runs on");
         Some(RunState::Crashed)
@@ -353,6 +352,17 @@ fn run_vcpu(
     // VM exits by kind: hypercall, CPUID, MSR, I/O, nested fault, interrupt.
     let mut counts = [0u64; 6];
     let end = loop {
+        // The watchdog, before every VMRUN: a due TSC refinement as the PV
+        // entries do it, the deadline, and the timer re-armed (an interrupt
+        // may have been taken in the host between STI and VMRUN, leaving
+        // the timer disarmed; the one-shot timer's reach is limited too).
+        if let Some(clock) = timer::refine_due() {
+            super::super::run::clock_refined(hv, clock, false);
+        }
+        if timer::now() >= deadline {
+            break crashed(&format_args!("ran past its {timeout_s} s timeout"), vcpu.vmcb().save.rip);
+        }
+        timer::program(Some(deadline));
         let flush = pool.assign(&mut asid);
         let v = vcpu.vmcb();
         v.control.asid = asid.asid;
@@ -482,19 +492,9 @@ fn run_vcpu(
                 break crashed(&"HLT with no event source to wake it", rip);
             }
             Action::HostInterrupt => {
-                // The host takes it (acknowledged only), then the watchdog.
+                // The host took it (acknowledged only); the watchdog is at
+                // the top of the loop.
                 timer::poll_interrupts();
-                // A TSC refinement point arms the timer too; it must be
-                // taken here as on the PV paths, or the timer stays armed
-                // for the passed point and fires again at once.
-                if let Some(clock) = timer::refine_due() {
-                    super::super::run::clock_refined(hv, clock, false);
-                }
-                if timer::now() >= deadline {
-                    break crashed(&format_args!("ran past its {timeout_s} s timeout"), rip);
-                }
-                // The one-shot timer's reach is limited: fired early, re-armed.
-                timer::program(Some(deadline));
             }
             Action::HostNmi => {}
             Action::FlushAndRetry => v.control.tlb_ctl = tlb_control::FLUSH_ASID,
