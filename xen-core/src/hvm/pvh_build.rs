@@ -32,6 +32,8 @@ use abi::{Errno, Gfn};
 pub const HOLE_START: u64 = 0xA_0000;
 /// End of the legacy hole: RAM again from here.
 pub const HOLE_END: u64 = 0x10_0000;
+/// The least memory a PVH domain is built with (both RAM ranges exist).
+pub const MIN_MEM: u64 = 2 << 20;
 /// Memory-map entries the builder writes.
 pub const MEMMAP_ENTRIES: usize = 3;
 /// Offset of the memory map in the start-of-day page.
@@ -50,7 +52,7 @@ pub enum PvhError {
     BadEntry,
     /// A segment across the legacy hole, above 4 GiB or past the domain's RAM.
     SegmentOutsideRam,
-    /// RAM too small for the image and its start-of-day page.
+    /// RAM below [`MIN_MEM`], or too small for the image and its start-of-day page.
     TooSmall,
 }
 
@@ -60,7 +62,7 @@ impl core::fmt::Display for PvhError {
             PvhError::NoPhys32Entry => "no XEN_ELFNOTE_PHYS32_ENTRY note: not a PVH kernel",
             PvhError::BadEntry => "the PHYS32 entry is not inside a loaded segment below 4 GiB",
             PvhError::SegmentOutsideRam => "a segment crosses the legacy hole, lies above 4 GiB or past mem=",
-            PvhError::TooSmall => "mem= leaves no room for the start-of-day page",
+            PvhError::TooSmall => "mem= is below 2 MiB or leaves no room for the start-of-day page",
         };
         f.write_str(s)
     }
@@ -89,6 +91,10 @@ impl PvhLayout {
     pub fn plan(elf: &Elf<'_>, notes: &XenNotes<'_>, mem: u64) -> Result<PvhLayout, PvhError> {
         let entry = notes.phys32_entry.ok_or(PvhError::NoPhys32Entry)?;
         let ram_end = mem & !0xFFF;
+        // Both RAM ranges exist: the map below the hole and the one above.
+        if ram_end < MIN_MEM {
+            return Err(PvhError::TooSmall);
+        }
         let mut image_end = 0;
         for s in elf.segments.as_slice() {
             let end = s.paddr.checked_add(s.memsz).ok_or(PvhError::SegmentOutsideRam)?;
