@@ -18,6 +18,10 @@ mod console_keys;
 mod evtchn_demo;
 #[cfg(target_os = "none")]
 mod isolation_modes;
+// The PVH entry (one ELF with both notes, as Linux): its own hardware glue.
+#[cfg(target_os = "none")]
+#[allow(unsafe_code)]
+mod pvh;
 #[cfg(target_os = "none")]
 mod ring_test;
 #[cfg(target_os = "none")]

@@ -38,7 +38,9 @@ fn a_pvh_domain_boots_from_a_module_under_nested_paging_and_balloons_out_and_in(
             "(XEN) domain 0 (pvh): PVH, 16 MiB, entry 0x100000, start info 0x10d000, N_CR3 0x",
             "(XEN) Starting domain 0 (pvh, PVH under SVM with nested paging)",
             "(XEN) domain 0: hypercall page at gfn 0x106",
+            "(d0) pvh-hello: a hypercall from 32-bit protected mode, paging off",
             "(d0) pvh-hello: hello from a PVH guest in long mode on Xen 4.17 (hypercall page via MSR 0x40000000)",
+            "(d0) pvh-hello: the 32-bit console_io returned 0",
             "(d0) pvh-hello: start info v1 at 0x10d000, cmdline 'hello there', 3 memory map entries",
             "(d0) pvh-hello:   0x00000000-0x000a0000 RAM",
             "(d0) pvh-hello:   0x000a0000-0x00100000 reserved",
@@ -106,6 +108,38 @@ fn a_spinning_pvh_domain_is_crashed_at_its_timeout_and_an_impossible_maxmem_is_r
             "domain 1: refused: not enough memory for its p2m; skipping it",
             "(XEN)   0    spin              crashed",
             "(XEN) Shutting down: failure (1 module was refused)",
+        ],
+    );
+}
+
+/// guest-kernel is one ELF with both entries (as Linux): the same binary
+/// boots as the PV domain 0 and, with `type=pvh`, as a PVH domain 1 that
+/// enters at its PHYS32 entry, writes its own page tables, and balloons
+/// under nested paging.
+#[test]
+fn the_same_guest_kernel_binary_boots_as_pv_and_as_pvh() {
+    let gk = artifacts_dir().join("guest-kernel");
+    let mut run = Run::new("pvh_guest_kernel");
+    run.modules = vec![
+        ModuleSpec::parse(&format!("{} name=pv mem=32M", gk.display())),
+        ModuleSpec::parse(&format!("{} name=pvh mem=16M type=pvh", gk.display())),
+    ];
+    run.expected_guests = 2;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    in_order(
+        &out.serial,
+        &[
+            "(XEN) domain 1 (pvh): PVH, 16 MiB, entry 0x2000",
+            "(d1) guest-kernel: PVH entry (32-bit, paging off) to long mode with its own page tables, on Xen 4.17",
+            "(d1) guest-kernel: PVH start info at 0x",
+            "(d1) guest-kernel: PVH balloon: 4000 pages, 4 out (4), 4 in (4), 4000 pages",
+            "(d1) Test result: SUCCESS",
+            "(XEN) Starting domain 0 (pv)",
+            "(d0) Test result: SUCCESS",
+            "(XEN)   0    pv                poweroff",
+            "(XEN)   1    pvh               poweroff          4004 of 4004 (PVH)",
+            "(XEN) Shutting down: success",
         ],
     );
 }

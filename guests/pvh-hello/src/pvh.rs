@@ -40,6 +40,20 @@ core::arch::global_asm!(
     "pvh_start:",
     "mov esi, ebx",
     "mov esp, offset stack_top",
+    // Still 32-bit with paging off: the hypercall page (MSR 0x40000000, as
+    // Xen's leaf 0x40000002 names it) and one console_io with the 32-bit
+    // convention (EBX, ECX, EDX), its result kept for the 64-bit part.
+    "mov ecx, 0x40000000",
+    "mov eax, offset pvh_hypercall_page",
+    "xor edx, edx",
+    "wrmsr",
+    "xor ebx, ebx",
+    "mov ecx, offset pvh_msg32_end",
+    "sub ecx, offset pvh_msg32",
+    "mov edx, offset pvh_msg32",
+    "mov eax, offset pvh_hypercall_page + 18 * 32",
+    "call eax",
+    "mov [pvh_rc32], eax",
     "mov edi, offset pvh_pd",
     "xor ecx, ecx",
     "2:",
@@ -91,6 +105,12 @@ core::arch::global_asm!(
     "pvh_gdt_ptr:",
     ".word 23",
     ".long pvh_gdt",
+    "pvh_msg32:",
+    ".ascii \"pvh-hello: a hypercall from 32-bit protected mode, paging off\\n\"",
+    "pvh_msg32_end:",
+    ".balign 4",
+    ".global pvh_rc32",
+    "pvh_rc32: .long 1",
     ".popsection",
     ".pushsection .bss.pages, \"aw\", @nobits",
     ".balign 4096",
@@ -109,6 +129,8 @@ core::arch::global_asm!(
 extern "C" {
     static pvh_hypercall_page: u8;
     static pvh_scratch: u8;
+    /// What the 32-bit console_io returned (EAX).
+    static pvh_rc32: u32;
 }
 
 /// Hypercall `nr` through the hypercall page: stub `nr` at 32 × `nr`.
@@ -226,6 +248,10 @@ extern "C" fn pvh_main(start_info: u64) -> ! {
         v & 0xFFFF,
         leaf2[1]
     );
+
+    let rc32 = peek::<u32>((&raw const pvh_rc32) as u64);
+    say!("pvh-hello: the 32-bit console_io returned {}", rc32 as i32);
+    check(rc32 == 0, "console_io from 32-bit mode");
 
     // The start info.
     check(peek::<u32>(start_info) == XEN_HVM_START_MAGIC_VALUE, "start info magic");

@@ -10,8 +10,9 @@
 //! |---|---|---|
 //! | 0 – 0xA0000 | RAM | RAM |
 //! | 0xA0000 – 0x100000 | the legacy hole: nothing mapped | reserved |
-//! | 0x100000 – `mem` | RAM; the image at its ELF physical addresses | RAM |
-//! | first page after the image | `hvm_start_info`, its memory map, the command line | (inside RAM) |
+//! | 0x100000 – `mem` | RAM | RAM |
+//! | the image's ELF physical addresses | its segments, each wholly inside one of the RAM ranges | (inside RAM) |
+//! | first page after the image | `hvm_start_info`, its memory map, the command line (in the same RAM range) | (inside RAM) |
 //!
 //! Xen's libxl places the start info after the kernel and modules too.
 //! Every 2 MiB chunk wholly inside RAM is populated as one 2 MiB p2m entry
@@ -29,9 +30,10 @@ use abi::{Errno, Gfn};
 
 /// Start of the legacy hole (not RAM).
 pub const HOLE_START: u64 = 0xA_0000;
-/// End of the legacy hole: RAM again from here, and the lowest address an
-/// image may be loaded at.
+/// End of the legacy hole: RAM again from here.
 pub const HOLE_END: u64 = 0x10_0000;
+/// The least memory a PVH domain is built with (both RAM ranges exist).
+pub const MIN_MEM: u64 = 2 << 20;
 /// Memory-map entries the builder writes.
 pub const MEMMAP_ENTRIES: usize = 3;
 /// Offset of the memory map in the start-of-day page.
@@ -48,9 +50,9 @@ pub enum PvhError {
     NoPhys32Entry,
     /// The entry is not a 32-bit address inside a loaded segment.
     BadEntry,
-    /// A segment below 1 MiB, above 4 GiB or past the domain's RAM.
+    /// A segment across the legacy hole, above 4 GiB or past the domain's RAM.
     SegmentOutsideRam,
-    /// RAM too small for the image and its start-of-day page.
+    /// RAM below [`MIN_MEM`], or too small for the image and its start-of-day page.
     TooSmall,
 }
 
@@ -59,8 +61,8 @@ impl core::fmt::Display for PvhError {
         let s = match self {
             PvhError::NoPhys32Entry => "no XEN_ELFNOTE_PHYS32_ENTRY note: not a PVH kernel",
             PvhError::BadEntry => "the PHYS32 entry is not inside a loaded segment below 4 GiB",
-            PvhError::SegmentOutsideRam => "a segment lies below 1 MiB, above 4 GiB or past mem=",
-            PvhError::TooSmall => "mem= leaves no room for the start-of-day page",
+            PvhError::SegmentOutsideRam => "a segment crosses the legacy hole, lies above 4 GiB or past mem=",
+            PvhError::TooSmall => "mem= is below 2 MiB or leaves no room for the start-of-day page",
         };
         f.write_str(s)
     }
@@ -89,20 +91,27 @@ impl PvhLayout {
     pub fn plan(elf: &Elf<'_>, notes: &XenNotes<'_>, mem: u64) -> Result<PvhLayout, PvhError> {
         let entry = notes.phys32_entry.ok_or(PvhError::NoPhys32Entry)?;
         let ram_end = mem & !0xFFF;
-        let mut image_end = HOLE_END;
+        // Both RAM ranges exist: the map below the hole and the one above.
+        if ram_end < MIN_MEM {
+            return Err(PvhError::TooSmall);
+        }
+        let mut image_end = 0;
         for s in elf.segments.as_slice() {
             let end = s.paddr.checked_add(s.memsz).ok_or(PvhError::SegmentOutsideRam)?;
-            if s.paddr < HOLE_END || end > ram_end || end > 1 << 32 {
+            let low = end <= HOLE_START;
+            if !(low || (s.paddr >= HOLE_END && end <= ram_end)) || end > 1 << 32 {
                 return Err(PvhError::SegmentOutsideRam);
             }
             image_end = image_end.max(end);
         }
+        // The start page follows the image in the RAM range the image ends in.
+        let range_end = if image_end <= HOLE_START { HOLE_START } else { ram_end };
         let inside = elf.segments.as_slice().iter().any(|s| s.paddr <= entry && entry < s.paddr + s.memsz);
         if entry >> 32 != 0 || !inside {
             return Err(PvhError::BadEntry);
         }
         let page = image_end.div_ceil(4096) * 4096;
-        if page + 4096 > ram_end || page + 4096 > 1 << 32 {
+        if page + 4096 > range_end || page + 4096 > ram_end || page + 4096 > 1 << 32 {
             return Err(PvhError::TooSmall);
         }
         let page = page as u32;

@@ -32,10 +32,21 @@ fn a_pvh_kernel_is_laid_out_with_its_start_info_in_the_page_after_it() {
 }
 
 #[test]
+fn an_image_in_low_ram_gets_its_start_page_below_the_hole() {
+    // guest-kernel's one ELF: PV virtual addresses, physical ones from 0.
+    let l = plan(&pvh(0x10, 0), 4 << 20).unwrap();
+    assert_eq!((l.entry, l.start_info), (0x10, 0x3000));
+}
+
+#[test]
 fn images_that_are_not_pvh_or_do_not_fit_are_refused() {
     assert_eq!(plan(&Fixture::pv(), 4 << 20), Err(PvhError::NoPhys32Entry));
     assert_eq!(plan(&pvh(0x20_0000, 0x10_0000), 4 << 20), Err(PvhError::BadEntry), "entry outside the image");
-    assert_eq!(plan(&pvh(0x8_0000, 0x8_0000), 4 << 20), Err(PvhError::SegmentOutsideRam), "below 1 MiB");
+    assert_eq!(plan(&pvh(0x10, 0), 1 << 20), Err(PvhError::TooSmall), "no RAM above the hole");
+    assert_eq!(plan(&pvh(0x10, 0), 0x8_0000), Err(PvhError::TooSmall), "RAM below the hole's start");
+    assert_eq!(plan(&pvh(0x9_F000, 0x9_F000), 4 << 20), Err(PvhError::SegmentOutsideRam), "across the hole");
+    assert_eq!(plan(&pvh(0xB_0000, 0xB_0000), 4 << 20), Err(PvhError::SegmentOutsideRam), "in the hole");
+    assert_eq!(plan(&pvh(0x9_D010, 0x9_D000), 4 << 20), Err(PvhError::TooSmall), "no start page below the hole");
     assert_eq!(plan(&pvh(0x3F_F000, 0x3F_F000), 4 << 20), Err(PvhError::SegmentOutsideRam), "past mem=");
     assert_eq!(plan(&pvh(0x3F_D000, 0x3F_D000), 4 << 20), Err(PvhError::TooSmall), "no room for the start page");
 }

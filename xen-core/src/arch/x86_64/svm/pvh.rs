@@ -249,6 +249,9 @@ pub fn run(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) -> Op
     let report = Teardown::new(&hv.mm, dom).run(&mut hv.mm);
     hw.free_all(&mut hv.mm.hooks.frames);
     store.free(&mut hv.mm.hooks.frames);
+    if hv.check.enabled() {
+        hv.check.run(&hv.mm, &hv.grants, format_args!("after the teardown of PVH domain {index}"));
+    }
     let d = &hv.mm.domains[index];
     log::info!(
         "domain {index} ({name}): PVH domain gone, {} of {} frames returned{}",
@@ -342,12 +345,24 @@ fn run_vcpu(
     let mut params = HvmParams::default();
     let mut line = LineBuf::new();
     let deadline = SystemTime(timer::now().0.saturating_add(timeout_s.saturating_mul(1_000_000_000)));
-    timer::program(Some(deadline));
     let crashed = |why: &dyn core::fmt::Display, rip: u64| {
         log::warn!("domain {i} crashed: {why} at rip {rip:#x}; the hypervisor runs on");
         Some(RunState::Crashed)
     };
+    // VM exits by kind: hypercall, CPUID, MSR, I/O, nested fault, interrupt.
+    let mut counts = [0u64; 6];
     let end = loop {
+        // The watchdog, before every VMRUN: a due TSC refinement as the PV
+        // entries do it, the deadline, and the timer re-armed (an interrupt
+        // may have been taken in the host between STI and VMRUN, leaving
+        // the timer disarmed; the one-shot timer's reach is limited too).
+        if let Some(clock) = timer::refine_due() {
+            super::super::run::clock_refined(hv, clock, false);
+        }
+        if timer::now() >= deadline {
+            break crashed(&format_args!("ran past its {timeout_s} s timeout"), vcpu.vmcb().save.rip);
+        }
+        timer::program(Some(deadline));
         let flush = pool.assign(&mut asid);
         let v = vcpu.vmcb();
         v.control.asid = asid.asid;
@@ -375,6 +390,15 @@ fn run_vcpu(
         let exit = decode(&v.control.exit(caps.decode_assists));
         let rip = v.save.rip;
         let mut action = policy(&exit, Paging::Nested);
+        let kind = match action {
+            Action::Hypercall { .. } => 0,
+            Action::Cpuid { .. } => 1,
+            Action::Msr { .. } => 2,
+            Action::NullIo(_) => 3,
+            Action::NestedFault { .. } => 4,
+            _ => 5,
+        };
+        counts[kind] += 1;
         if let Action::NestedFault { gpa, error } = action {
             action = npf_action(p2m, gpa, error);
             if let Action::Crash(cause) = action {
@@ -468,19 +492,9 @@ fn run_vcpu(
                 break crashed(&"HLT with no event source to wake it", rip);
             }
             Action::HostInterrupt => {
-                // The host takes it (acknowledged only), then the watchdog.
+                // The host took it (acknowledged only); the watchdog is at
+                // the top of the loop.
                 timer::poll_interrupts();
-                // A TSC refinement point arms the timer too; it must be
-                // taken here as on the PV paths, or the timer stays armed
-                // for the passed point and fires again at once.
-                if let Some(clock) = timer::refine_due() {
-                    super::super::run::clock_refined(hv, clock, false);
-                }
-                if timer::now() >= deadline {
-                    break crashed(&format_args!("ran past its {timeout_s} s timeout"), rip);
-                }
-                // The one-shot timer's reach is limited: fired early, re-armed.
-                timer::program(Some(deadline));
             }
             Action::HostNmi => {}
             Action::FlushAndRetry => v.control.tlb_ctl = tlb_control::FLUSH_ASID,
@@ -489,6 +503,11 @@ fn run_vcpu(
         }
     };
     timer::program(None);
+    let [h, c, m, io, npf, other] = counts;
+    log::info!(
+        "domain {i}: {} VM exits: {h} hypercalls, {c} CPUID, {m} MSR, {io} I/O, {npf} nested faults, {other} other",
+        counts.iter().sum::<u64>()
+    );
     line.flush(&mut |b: &[u8]| crate::hypercall::ConsoleSink::write(&mut hv.console, dom, b));
     end
 }

@@ -1,0 +1,227 @@
+//! guest-kernel's PVH entry, beside its PV one in the same ELF (as Linux
+//! has both): `XEN_ELFNOTE_PHYS32_ENTRY` names `gk_pvh32`, which a PVH
+//! loader enters in 32-bit protected mode with paging off and EBX = the
+//! `hvm_start_info`. The image's physical addresses start at 0 (guest-rt's
+//! linker script), so the entry runs from low memory and addresses its
+//! symbols as `symbol - VIRT_BASE`. It writes its own page tables directly
+//! (no `mmu_update`: one PD of 2 MiB pages mapping the first GiB both 1:1,
+//! for the switch, and at `VIRT_BASE`, where the kernel is linked), enters
+//! long mode and jumps up to the kernel's addresses.
+//!
+//! What runs then is a PVH story of its own, not the PV one (which needs
+//! the PV MMU, trap table and event channels): the hypercall page through
+//! the Xen CPUID leaves' MSR (the same page the PV loader fills with
+//! SYSCALL stubs; here the hypervisor fills it with VMMCALL ones), the
+//! console through `console_io`, the start info, a balloon of four pages
+//! out and back in on guest frames, and a clean shutdown.
+
+use abi::console::CONSOLEIO_WRITE;
+use abi::hvm_start_info::{memmap_type, XEN_HVM_START_MAGIC_VALUE};
+use abi::hypercall::HypercallNr;
+use abi::memory::{XENMEM_CURRENT_RESERVATION, XENMEM_DECREASE_RESERVATION, XENMEM_POPULATE_PHYSMAP};
+use abi::sched::{SCHEDOP_SHUTDOWN, SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
+use abi::DomId;
+use guest_rt::{println, VIRT_BASE};
+
+core::arch::global_asm!(
+    ".pushsection .note.Xen, \"a\"",
+    ".balign 4",
+    ".long 4, 4, 18",
+    ".asciz \"Xen\"",
+    ".long gk_pvh32 - 0xFFFFFFFF80000000",
+    ".balign 4",
+    ".popsection",
+    ".pushsection .text.gk_pvh, \"ax\"",
+    ".code32",
+    "gk_pvh32:",
+    "mov esi, ebx",
+    "mov esp, offset gk_pvh_stack_top - 0xFFFFFFFF80000000",
+    "mov edi, offset gk_pvh_pd - 0xFFFFFFFF80000000",
+    "xor ecx, ecx",
+    "2:",
+    "mov eax, ecx",
+    "shl eax, 21",
+    "or eax, 0x83",
+    "mov [edi + ecx*8], eax",
+    "mov dword ptr [edi + ecx*8 + 4], 0",
+    "inc ecx",
+    "cmp ecx, 512",
+    "jne 2b",
+    "mov eax, offset gk_pvh_pd - 0xFFFFFFFF80000000",
+    "or eax, 3",
+    "mov edi, offset gk_pvh_pdpt - 0xFFFFFFFF80000000",
+    "mov [edi], eax",
+    "mov [edi + 510*8], eax",
+    "mov eax, offset gk_pvh_pdpt - 0xFFFFFFFF80000000",
+    "or eax, 3",
+    "mov edi, offset gk_pvh_pml4 - 0xFFFFFFFF80000000",
+    "mov [edi], eax",
+    "mov [edi + 511*8], eax",
+    "mov eax, cr4",
+    "or eax, 0x20",
+    "mov cr4, eax",
+    "mov cr3, edi",
+    "mov ecx, 0xC0000080",
+    "rdmsr",
+    "or eax, 0x100",
+    "wrmsr",
+    "mov eax, cr0",
+    "or eax, 0x80000001",
+    "mov cr0, eax",
+    "mov eax, offset gk_pvh_gdtp - 0xFFFFFFFF80000000",
+    "lgdt [eax]",
+    "push 0x08",
+    "mov eax, offset gk_pvh64 - 0xFFFFFFFF80000000",
+    "push eax",
+    "retf",
+    ".code64",
+    "gk_pvh64:",
+    "mov rax, offset gk_pvh_high",
+    "jmp rax",
+    "gk_pvh_high:",
+    "mov ax, 0x10",
+    "mov ds, ax",
+    "mov es, ax",
+    "mov ss, ax",
+    "lea rsp, [rip + gk_pvh_stack_top]",
+    "mov edi, esi",
+    "call gk_pvh_main",
+    "ud2",
+    ".balign 8",
+    "gk_pvh_gdt:",
+    ".quad 0",
+    ".quad 0x00AF9A000000FFFF",
+    ".quad 0x00CF92000000FFFF",
+    "gk_pvh_gdtp:",
+    ".word 23",
+    ".long gk_pvh_gdt - 0xFFFFFFFF80000000",
+    ".popsection",
+    ".pushsection .bss.gk_pvh, \"aw\", @nobits",
+    ".balign 4096",
+    "gk_pvh_pml4: .skip 4096",
+    "gk_pvh_pdpt: .skip 4096",
+    "gk_pvh_pd: .skip 4096",
+    "gk_pvh_scratch: .skip 4096",
+    "gk_pvh_stack: .skip 16384",
+    "gk_pvh_stack_top:",
+    ".popsection",
+);
+
+extern "C" {
+    /// guest-rt's hypercall page (its linker script's symbol).
+    static hypercall_page: u8;
+    static gk_pvh_scratch: u8;
+}
+
+/// Hypercall `nr` through the hypercall page (VMMCALL stubs under PVH).
+fn hypercall(nr: HypercallNr, a1: u64, a2: u64, a3: u64) -> i64 {
+    // SAFETY: `pvh_main` asked the hypervisor to fill the page before any
+    // call; each stub is `mov eax, nr; vmmcall; ret`, and only RAX changes.
+    unsafe {
+        let stub = (&raw const hypercall_page) as u64 + nr.0 * 32;
+        let r: i64;
+        core::arch::asm!("call {s}", s = in(reg) stub, inout("rdi") a1 => _, inout("rsi") a2 => _,
+            inout("rdx") a3 => _, lateout("rax") r);
+        r
+    }
+}
+
+/// The runtime's console sink under PVH.
+fn console(bytes: &[u8]) {
+    hypercall(HypercallNr::CONSOLE_IO, CONSOLEIO_WRITE, bytes.len() as u64, bytes.as_ptr() as u64);
+}
+
+/// Guest-physical `addr`, read through the kernel's mapping of the first GiB.
+fn peek<T: Copy>(addr: u64) -> T {
+    // SAFETY: the caller names this guest's RAM below 1 GiB, mapped at
+    // VIRT_BASE by the entry's tables.
+    unsafe { core::ptr::read_volatile((VIRT_BASE + addr) as *const T) }
+}
+
+fn poke<T: Copy>(addr: u64, v: T) {
+    // SAFETY: as for `peek`.
+    unsafe { core::ptr::write_volatile((VIRT_BASE + addr) as *mut T, v) }
+}
+
+fn shutdown(reason: u32) -> ! {
+    hypercall(HypercallNr::SCHED_OP, SCHEDOP_SHUTDOWN, (&raw const reason) as u64, 0);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+fn check(ok: bool, what: &str) {
+    if !ok {
+        println!("guest-kernel: PVH: FAILED: {what}");
+        println!("Test result: FAILURE");
+        shutdown(SHUTDOWN_CRASH);
+    }
+}
+
+/// A reservation op of this domain on `gfns` (at most 8).
+fn reservation(op: u64, gfns: &[u64]) -> i64 {
+    let scratch = (&raw const gk_pvh_scratch) as u64;
+    // SAFETY: the scratch page is this kernel's own, used by nothing else.
+    unsafe {
+        let p = scratch as *mut u64;
+        for (i, g) in gfns.iter().enumerate() {
+            p.add(8 + i).write_volatile(*g);
+        }
+        p.write_volatile(scratch + 64);
+        p.add(1).write_volatile(gfns.len() as u64);
+        p.add(2).write_volatile(0);
+        p.add(3).write_volatile(u64::from(DomId::SELF.0));
+    }
+    hypercall(HypercallNr::MEMORY_OP, op, scratch, 0)
+}
+
+fn current_reservation() -> i64 {
+    let d = DomId::SELF.0;
+    hypercall(HypercallNr::MEMORY_OP, XENMEM_CURRENT_RESERVATION, (&raw const d) as u64, 0)
+}
+
+#[no_mangle]
+extern "C" fn gk_pvh_main(start_info: u64) -> ! {
+    let leaf2 = core::arch::x86_64::__cpuid(0x4000_0002);
+    let page = (&raw const hypercall_page) as u64 - VIRT_BASE;
+    // SAFETY: the MSR is the one CPUID leaf 0x40000002 names; the page is
+    // this kernel's own hypercall page (guest-physical address).
+    unsafe {
+        core::arch::asm!("wrmsr", in("ecx") leaf2.ebx, in("eax") page as u32, in("edx") (page >> 32) as u32);
+    }
+    guest_rt::console::set_sink(console);
+    let v = hypercall(HypercallNr::XEN_VERSION, 0, 0, 0);
+    println!(
+        "guest-kernel: PVH entry (32-bit, paging off) to long mode with its own page tables, on Xen {}.{}",
+        v >> 16,
+        v & 0xFFFF
+    );
+    check(peek::<u32>(start_info) == XEN_HVM_START_MAGIC_VALUE, "start info magic");
+    let (memmap, entries): (u64, u32) = (peek(start_info + 40), peek(start_info + 48));
+    let mut ram_end = 0;
+    for i in 0..u64::from(entries) {
+        let e = memmap + i * 24;
+        let (addr, size, ty): (u64, u64, u32) = (peek(e), peek(e + 8), peek(e + 16));
+        if ty == memmap_type::RAM {
+            ram_end = ram_end.max(addr + size);
+        }
+    }
+    println!("guest-kernel: PVH start info at {start_info:#x}, {entries} memory map entries, RAM up to {ram_end:#x}");
+    check((4 << 20..=1 << 30).contains(&ram_end), "RAM between 4 MiB and 1 GiB");
+
+    let top = ram_end / 4096;
+    let gfns = [top - 8, top - 7, top - 6, top - 5];
+    let before = current_reservation();
+    let out = reservation(XENMEM_DECREASE_RESERVATION, &gfns);
+    let back = reservation(XENMEM_POPULATE_PHYSMAP, &gfns);
+    let after = current_reservation();
+    println!("guest-kernel: PVH balloon: {before} pages, 4 out ({out}), 4 in ({back}), {after} pages");
+    check(out == 4 && back == 4 && after == before, "balloon out and in");
+    for g in gfns {
+        check(peek::<u64>(g * 4096) == 0, "a repopulated page is zeroed");
+        poke(g * 4096, g);
+        check(peek::<u64>(g * 4096) == g, "a repopulated page is writable");
+    }
+    println!("Test result: SUCCESS");
+    shutdown(SHUTDOWN_POWEROFF)
+}
