@@ -122,7 +122,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         if r.is_ok() && a[2] == 0 {
             return Ok(0);
         }
-        self.batch_end(a, 16, 0, 1, crate::mm::BatchResult { done: u32::from(r.is_ok()), result: r })
+        self.single_end(a, 16, r)
     }
 
     #[inline(never)]
@@ -144,6 +144,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// and [`Mm::mmuext_op`](crate::mm::Mm::mmuext_op) do for it, with
     /// the same checks in the same order, without their loop and domain
     /// resolution.
+    #[inline(always)]
     fn mmuext_single(&mut self, a: &mut Args) -> Result<u64, Errno> {
         if !abi::GuestVa(a[0]).range_is_guest_accessible(24) {
             return Err(Errno::EFAULT);
@@ -159,7 +160,14 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         if r.is_ok() && a[2] == 0 {
             return Ok(0);
         }
-        self.batch_end(a, 24, 0, 1, crate::mm::BatchResult { done: u32::from(r.is_ok()), result: r })
+        self.single_end(a, 24, r)
+    }
+
+    /// [`Self::batch_end`] of a one-request call that failed or has a
+    /// `pdone`: out of line, off the common path.
+    #[inline(never)]
+    fn single_end(&mut self, a: &mut Args, size: u64, r: Result<(), Errno>) -> Result<u64, Errno> {
+        self.batch_end(a, size, 0, 1, crate::mm::BatchResult { done: u32::from(r.is_ok()), result: r })
     }
 
     #[inline(never)]
