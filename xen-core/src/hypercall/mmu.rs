@@ -99,6 +99,34 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
 
     /// `mmu_update(reqs, count, pdone, foreigndom)`.
     pub(super) fn mmu_update(&mut self, a: &mut Args) -> Result<u64, Errno> {
+        if a[1] == 1 && a[3] as u32 == u32::from(DomId::SELF.0) && self.mm.nothing_queued(self.dom) {
+            return self.mmu_update_single(a);
+        }
+        self.mmu_update_batch(a)
+    }
+
+    /// One request on the caller's own tables with no deferred work
+    /// queued: what [`Self::batch`] and
+    /// [`Mm::mmu_update`](crate::mm::Mm::mmu_update) do for it, with the
+    /// same checks in the same order, without their loop and domain
+    /// resolution.
+    fn mmu_update_single(&mut self, a: &mut Args) -> Result<u64, Errno> {
+        if !abi::GuestVa(a[0]).range_is_guest_accessible(16) {
+            return Err(Errno::EFAULT);
+        }
+        let mut w = [0u64; 2];
+        let r = match self.mem().read_words(a[0], &mut w) {
+            Ok(()) => self.mm.mmu_update_single(self.dom, MmuUpdate { ptr: w[0], val: w[1] }),
+            Err(e) => Err(e),
+        };
+        if r.is_ok() && a[2] == 0 {
+            return Ok(0);
+        }
+        self.single_end(a, 16, r)
+    }
+
+    #[inline(never)]
+    fn mmu_update_batch(&mut self, a: &mut Args) -> Result<u64, Errno> {
         let (dom, fd) = (self.dom, a[3]);
         self.batch(a, 16, |c, arr, n| c.mm.mmu_update(dom, arr, n, fd as u32))
     }
@@ -116,6 +144,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// and [`Mm::mmuext_op`](crate::mm::Mm::mmuext_op) do for it, with
     /// the same checks in the same order, without their loop and domain
     /// resolution.
+    #[inline(always)]
     fn mmuext_single(&mut self, a: &mut Args) -> Result<u64, Errno> {
         if !abi::GuestVa(a[0]).range_is_guest_accessible(24) {
             return Err(Errno::EFAULT);
@@ -131,7 +160,14 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         if r.is_ok() && a[2] == 0 {
             return Ok(0);
         }
-        self.batch_end(a, 24, 0, 1, crate::mm::BatchResult { done: u32::from(r.is_ok()), result: r })
+        self.single_end(a, 24, r)
+    }
+
+    /// [`Self::batch_end`] of a one-request call that failed or has a
+    /// `pdone`: out of line, off the common path.
+    #[inline(never)]
+    fn single_end(&mut self, a: &mut Args, size: u64, r: Result<(), Errno>) -> Result<u64, Errno> {
+        self.batch_end(a, size, 0, 1, crate::mm::BatchResult { done: u32::from(r.is_ok()), result: r })
     }
 
     #[inline(never)]

@@ -36,6 +36,26 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         r
     }
 
+    /// [`Mm::mmu_update`] for the one request `req` of `caller` on its own
+    /// tables (`count` 1, `foreigndom` `DOMID_SELF`) when
+    /// [`Mm::nothing_queued`] for it: the same work without the batch's
+    /// domain resolution and loop.
+    ///
+    /// # Errors
+    /// Those of [`Mm::mmu_update`] for one request.
+    #[inline(always)]
+    pub fn mmu_update_single(&mut self, caller: DomId, req: MmuUpdate) -> Result<(), Errno> {
+        debug_assert!(self.nothing_queued(caller));
+        let mut held = None;
+        let r = self.mmu_update_one(caller, caller, caller, req, &mut held);
+        if let Some(frame) = held {
+            self.put_page(frame);
+        }
+        // Dropped upper entries queue tables on the caller.
+        self.settle_queued(caller);
+        r
+    }
+
     fn mmu_update_batch(
         &mut self,
         caller: DomId,

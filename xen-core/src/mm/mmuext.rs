@@ -71,6 +71,13 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             self.flush_tlb_now();
             return Ok(());
         }
+        self.mmuext_single_other(caller, op, guest)
+    }
+
+    /// [`Mm::mmuext_single`] for the other commands: out of line, so the
+    /// flush's path keeps few registers.
+    #[inline(never)]
+    fn mmuext_single_other(&mut self, caller: DomId, op: MmuextOp, guest: &mut impl GuestRead) -> Result<(), Errno> {
         let r = self.mmuext_one(caller, caller, op, guest);
         // Unpins queue their tables on the caller.
         self.settle_queued(caller);

@@ -111,7 +111,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
 
     /// For each guest frame number in the array, gives `dom` an extent,
     /// records it in the M2P and writes its first MFN back.
-    pub fn populate_physmap(&mut self, dom: DomId, r: Reservation, array: &mut dyn ExtentArray) -> ExtentsDone {
+    pub fn populate_physmap<A: ExtentArray + ?Sized>(
+        &mut self,
+        dom: DomId,
+        r: Reservation,
+        array: &mut A,
+    ) -> ExtentsDone {
         if !r.acceptable() {
             return ExtentsDone::stopped(r.start);
         }
@@ -132,7 +137,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     }
 
     /// Takes the extents named by MFN in the array away from `dom`.
-    pub fn decrease_reservation(&mut self, dom: DomId, r: Reservation, array: &mut dyn ExtentArray) -> ExtentsDone {
+    pub fn decrease_reservation<A: ExtentArray + ?Sized>(
+        &mut self,
+        dom: DomId,
+        r: Reservation,
+        array: &mut A,
+    ) -> ExtentsDone {
         if !r.acceptable() {
             return ExtentsDone::stopped(r.start);
         }

@@ -51,10 +51,11 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         flags: u64,
         guest: &mut impl GuestRead,
     ) -> Result<(), Errno> {
-        self.process_deferred(dom, true)?;
+        self.settle_queued_first(dom)?;
         let l1 = self.l1_for_va(dom, va)?;
         self.get_page(l1, dom).map_err(|_| self.refuse(Errno::EINVAL, "L1 not owned by the domain"))?;
-        let r = self.mod_entry(l1, 1, table_index(va, 1), Pte(val), dom, false);
+        // `l1_for_va` checked that `dom` owns it.
+        let r = self.mod_l1_entry(l1, dom, table_index(va, 1), Pte(val), dom, false);
         self.put_page(l1);
         r?;
         // An L1 entry change queues nothing (L1 entries map no tables):

@@ -157,3 +157,43 @@ fn a_table_frame_freed_by_its_own_batch_is_freed_when_the_batch_ends() {
     assert_eq!(w.info(t).count(), 0);
     assert_eq!(w.hooks.freed, vec![t]);
 }
+
+#[test]
+fn a_single_mmu_update_gives_what_the_batch_path_gives() {
+    let (base, c, l1, data) = world(false);
+    let foreign = Mfn(40);
+    let reqs = [
+        map(c.l1, 5, data, RO),
+        map(c.l1, 5, data, FLAGS),
+        map(c.l1, 1, data, RO),
+        MmuUpdate { ptr: c.l1.to_maddr() + 8, val: 0 },
+        map(c.l1, 6, c.l2, FLAGS),
+        map(c.l1, 6, data, RO | abi::mmu::pte::PCD),
+        map(c.l2, 7, l1, FLAGS),
+        MmuUpdate { ptr: c.l2.to_maddr() + 8, val: 0 },
+        map(c.l4, 300, c.l3, FLAGS),
+        map(data, 3, data, FLAGS),
+        map(foreign, 0, data, RO),
+        MmuUpdate { ptr: data.to_maddr() | MMU_MACHPHYS_UPDATE, val: 9 },
+        MmuUpdate { ptr: data.to_maddr() | MMU_PT_UPDATE_PRESERVE_AD, val: 0 },
+        MmuUpdate { ptr: c.l1.to_maddr() | 5, val: 0 },
+    ];
+    for defer in [false, true] {
+        for req in reqs {
+            let (mut a, mut b) = (base.clone(), base.clone());
+            a.hooks.defer = defer;
+            b.hooks.defer = defer;
+            a.touch(D1, &[Chain::va(1)]);
+            b.touch(D1, &[Chain::va(1)]);
+            let via_batch = a.mmu_batch(D1, &[req], DomId::SELF.0.into());
+            let r = b.mm().mmu_update_single(D1, req);
+            let single = BatchResult { done: u32::from(r.is_ok()), result: r };
+            let what = format!("{req:x?} (defer {defer})");
+            assert_eq!(single, via_batch, "{what}");
+            assert_eq!(b.snapshot(), a.snapshot(), "{what}");
+            assert_eq!(b.hooks.domain_flushes, a.hooks.domain_flushes, "{what}");
+            assert_eq!(b.hooks.freed, a.hooks.freed, "{what}");
+            b.check();
+        }
+    }
+}
