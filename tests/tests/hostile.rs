@@ -108,6 +108,26 @@ fn f3_iret_with_bad_selectors_or_rip_never_faults_in_the_hypervisor() {
 }
 
 #[test]
+fn f9_an_exception_on_a_hostile_kernel_stack_crashes_only_that_domain() {
+    // Seven cases: with the victim, every domain slot.
+    let cases = ["hv-int3", "hv-ud2", "hole-int3", "hole-ud2", "unmapped-int3", "unmapped-ud2", "wrap-int3"];
+    let serial = cases_beside_victim("f9", "mode=f9", &cases, 60);
+    for (i, c) in cases.iter().enumerate() {
+        let why = if c.starts_with("hv") {
+            "guest kernel stack points into the hypervisor's range"
+        } else {
+            "fault writing the exception frame to the guest stack"
+        };
+        // The exception itself could not be delivered: no handler ran on
+        // a stack it must not have had (a write into the hypervisor's
+        // range would let the handler run, and fault, first).
+        let exception = if c.ends_with("ud2") { "#UD (invalid opcode)" } else { "#BP (breakpoint)" };
+        assert_contains(&serial, &format!("domain {} (f9-{c}): unhandled {exception}", i + 1));
+        assert_contains(&serial, &format!("domain {} (f9-{c}) crashed: {why}", i + 1));
+    }
+}
+
+#[test]
 fn f4_syscall_from_compatibility_mode_is_answered_without_a_hypervisor_fault() {
     cases_beside_victim("f4", "mode=f4", &["compat"], 60);
 }

@@ -31,7 +31,13 @@ def sym(a):
     i = bisect.bisect_right(addrs, a) - 1
     return S[i][1] if i >= 0 else '?'
 gs = {n: a for a, n in syms(guest)}
-RC = gs['bench::arch::region_call']; RC_END = RC + 0x60
+# Every timed function (`region_call`, `region_ud2`, ...) has the same
+# prologue: its region's first block starts 0x2a in, after the first RDTSC.
+# The empty region (no hypervisor work) is left out of the average.
+REGIONS = sorted(a for n, a in gs.items() if n.startswith('bench::arch::region_') and n != 'bench::arch::region_empty')
+def region_of(pc):
+    i = bisect.bisect_right(REGIONS, pc) - 1
+    return REGIONS[i] if i >= 0 and pc < REGIONS[i] + 0x60 else None
 HP = gs['hypercall_page']; HP_END = HP + 0x1000
 tbs = {}  # pc -> list of insn addrs
 cur = None
@@ -40,7 +46,6 @@ counts = collections.Counter()  # insn addr -> executions, inside regions
 seg = []  # hv TB pcs of current segment
 regions = 0
 in_region = False
-CALL_TB = RC + 0x2a
 guest_in_region = 0
 import os, pickle
 if log.endswith('.pkl'):
@@ -63,14 +68,15 @@ if True:
                 tbs[pc] = cur
             cur = None
             if pc >= GUEST:
-                if RC <= pc < RC_END:
+                rc = region_of(pc)
+                if rc is not None:
                     if in_region:
                         regions += 1
                         for t in seg:
                             for a in tbs.get(t, ()):
                                 counts[a] += 1
                         in_region = False
-                    if pc == CALL_TB:
+                    if pc == rc + 0x2a:
                         in_region = True
                     seg = []
                 elif in_region:

@@ -13,6 +13,7 @@
 //! | `mode=f5 case=mmu\|console` | a 2³¹-entry `mmu_update` / a 4 GiB `console_io` (never return; bounded by `timeout=`) |
 //! | `mode=f6` | (as domain 0) reservations of dead and never-built domains |
 //! | `mode=f7` | shared_info as a page table, written by the hypervisor's own CR2 store (found by the fuzzer) |
+//! | `mode=f9 case=hv\|hole\|unmapped\|wrap` + `-int3\|-ud2` | an exception on a hostile kernel stack pointer (the domain is crashed) |
 //! | `mode=f8` | shared_info given back with `decrease_reservation` and handed out again (found by the fuzzer) |
 //!
 //! Each mode ends with `Test result: SUCCESS` when the attack was defeated
@@ -26,6 +27,8 @@
 mod arch;
 #[cfg(target_os = "none")]
 mod attacks;
+#[cfg(target_os = "none")]
+mod bounce_stack;
 #[cfg(target_os = "none")]
 mod env;
 #[cfg(target_os = "none")]
@@ -91,6 +94,7 @@ pub fn run(si: &'static abi::start_info::StartInfo) -> ! {
         "f6" => attacks::f6(&mut env),
         "f7" => attacks::f7(&mut env),
         "f8" => attacks::f8(&mut env),
+        "f9" => bounce_stack::f9(&mut env, o.case),
         "fuzz" => fuzz::run(&mut env, o.seed, o.ops, o.trace, o.every_call),
         other => crate::broke!("unknown mode '{other}'"),
     };

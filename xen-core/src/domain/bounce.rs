@@ -17,7 +17,7 @@ pub const fn has_error_code(vector: u8) -> bool {
 }
 
 /// Flags cleared in the handler's RFLAGS: TF, NT, RF, VM, AC.
-const CLEARED_ON_BOUNCE: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 18);
+pub(crate) const CLEARED_ON_BOUNCE: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 18);
 
 /// The domain's two page-table roots as CR3 values (0 = none), for the
 /// guest mode switches a bounce or an `iret` makes.

@@ -18,9 +18,10 @@
 //! mode has its own answer ([`super::bounce::compat_syscall`]).
 
 use super::bounce::{bounce, Crash, Roots};
-use super::segments::{check_return, Fault, GdtView, Mode};
+use super::segments::{canonical, check_return, Fault, GdtView, Mode};
 use super::vcpu::{reg, GuestContext, Vcpu, FLAG_FIXED, FLAG_IF, GUEST_FLAGS_MASK};
 use crate::hypercall::GuestMemory;
+use abi::traps::{FLAT_RING3_CS64, FLAT_RING3_SS64};
 
 /// VGCF_in_syscall: iret returns as if from SYSCALL (RCX/R11 not restored).
 const VGCF_IN_SYSCALL: u64 = 1 << 8;
@@ -110,6 +111,51 @@ pub fn iret<G: GuestMemory, F: Fn(usize) -> u64>(
         guest.toggle_mode(true, roots.user);
     }
     settle_return(ctx, vcpu, guest, roots, gdt)
+}
+
+/// The common `iret`, restored exactly as [`iret`] restores it: a frame
+/// returning to the flat 64-bit selectors at a canonical RIP, in kernel
+/// mode or to user mode with a user root (`user_root`, asked for only
+/// then). Such a return cannot fault, so no descriptor table is read.
+/// `false`, with nothing changed, for every other frame: the caller then
+/// takes [`iret`] with the same words.
+#[inline(always)]
+pub fn iret_flat<G: GuestMemory>(
+    ctx: &mut GuestContext,
+    vcpu: &mut Vcpu,
+    guest: &G,
+    w: &[u64; 9],
+    user_root: impl FnOnce() -> u64,
+) -> bool {
+    let [rax, r11, rcx, flags, rip, cs, rflags, rsp, ss] = *w;
+    let (cs, ss) = ((cs & 0xFFFF) | 3, (ss & 0xFFFF) | 3);
+    if cs != u64::from(FLAT_RING3_CS64) || ss != u64::from(FLAT_RING3_SS64) || !canonical(rip) {
+        return false;
+    }
+    let to_user = w[5] & 3 == 3;
+    let root = if to_user { user_root() } else { 0 };
+    if to_user && root == 0 {
+        return false;
+    }
+    ctx.gpr[reg::RAX] = rax;
+    ctx.rip = rip;
+    ctx.cs = cs;
+    ctx.rflags = (rflags & GUEST_FLAGS_MASK) | FLAG_IF | FLAG_FIXED;
+    ctx.rsp = rsp;
+    ctx.ss = ss;
+    if flags & VGCF_IN_SYSCALL == 0 {
+        ctx.gpr[reg::R11] = r11;
+        ctx.gpr[reg::RCX] = rcx;
+    } else {
+        ctx.gpr[reg::RCX] = rip;
+        ctx.gpr[reg::R11] = ctx.rflags;
+    }
+    guest.set_upcall_mask(u8::from(rflags & FLAG_IF == 0));
+    if to_user {
+        vcpu.user_mode = true;
+        guest.toggle_mode(true, root);
+    }
+    true
 }
 
 /// Makes `ctx` safe for the hypervisor's IRETQ: if IRETQ would fault on

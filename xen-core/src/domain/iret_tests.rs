@@ -211,3 +211,77 @@ fn iret_sets_the_upcall_mask_from_the_frames_if() {
     let _ = run(f, &v, &s);
     assert_eq!(s.2.get(), 1, "IF clear: events masked");
 }
+
+/// Selectors, RIPs and flags the fast path must tell apart: the flat
+/// ones with either RPL, their neighbours, 32-bit and garbage in the high
+/// bits, canonical and not.
+fn fast_path_frames() -> impl proptest::strategy::Strategy<Value = (IretFrame, bool, u8)> {
+    use proptest::prelude::*;
+    let sel = prop_oneof![
+        Just(0xE030u64),
+        Just(0xE033),
+        Just(0xE02B),
+        Just(0xE028),
+        Just(0xE023),
+        Just(0x1_0000_E033),
+        Just(0xE008),
+        any::<u64>()
+    ];
+    let rip = prop_oneof![
+        Just(RET_RIP),
+        Just(0x4000u64),
+        Just(0x7FFF_FFFF_FFFF),
+        Just(0x8000_0000_0000),
+        Just(0xFFFF_7FFF_FFFF_FFFF),
+        any::<u64>()
+    ];
+    let flags = prop_oneof![Just(0u64), Just(VGCF_IN_SYSCALL), any::<u64>()];
+    (sel.clone(), sel, rip, flags, any::<u64>(), any::<bool>(), any::<u8>()).prop_map(
+        |(cs, ss, rip, flags, rflags, user_root, mask)| {
+            let f = IretFrame { rax: 7, r11: 0x11, rcx: 0xC, flags, rip, cs, rflags, rsp: RET_SP, ss };
+            (f, user_root, mask)
+        },
+    )
+}
+
+proptest::proptest! {
+    /// `iret_flat` (the arch fast path's restore) either declines with
+    /// nothing changed, or leaves the context, vCPU, mask and mode
+    /// switches exactly as the general `iret` does, and only for returns
+    /// the general path resumes without a fault.
+    #[test]
+    fn the_flat_fast_path_agrees_with_iret_or_declines((f, has_user_root, mask) in fast_path_frames()) {
+        let roots = Roots { kernel: 0x1000, user: if has_user_root { 0x2000 } else { 0 } };
+        let words = [f.rax, f.r11, f.rcx, f.flags, f.rip, f.cs, f.rflags, f.rsp, f.ss];
+        let entry = GuestContext::kernel(0x1234, 0x5678, 0);
+        let (fast_s, slow_s) = (stack(), stack());
+        fast_s.2.set(mask);
+        slow_s.2.set(mask);
+        let v = vcpu_with_handlers();
+        let (mut fast_ctx, mut fast_v) = (entry, v.clone());
+        let took = iret_flat(&mut fast_ctx, &mut fast_v, &fast_s, &words, || roots.user);
+        if !took {
+            proptest::prop_assert_eq!(fast_ctx, entry);
+            proptest::prop_assert_eq!(fast_v.user_mode, false);
+            proptest::prop_assert_eq!(fast_s.2.get(), mask);
+            proptest::prop_assert!(fast_s.1.borrow().is_empty());
+        } else {
+            let (mut slow_ctx, mut slow_v) = (entry, v.clone());
+            let r = iret(&mut slow_ctx, &mut slow_v, &slow_s, &roots, &f, &no_guest());
+            proptest::prop_assert_eq!(r, Ok(Returned::Resumed(Mode::Long)));
+            proptest::prop_assert_eq!(fast_ctx, slow_ctx);
+            proptest::prop_assert_eq!(fast_v.user_mode, slow_v.user_mode);
+            proptest::prop_assert_eq!(fast_s.2.get(), slow_s.2.get());
+            proptest::prop_assert_eq!(&*fast_s.1.borrow(), &*slow_s.1.borrow());
+        }
+    }
+}
+
+#[test]
+fn the_flat_fast_path_takes_the_bounce_frames_return() {
+    let (s, mut v) = (stack(), vcpu_with_handlers());
+    let mut c = GuestContext::kernel(0x1234, 0x5678, 0);
+    let w = [7, 0x11, 0xC, 0, RET_RIP, 0xE030, 0x246, RET_SP, 0xE02B];
+    assert!(iret_flat(&mut c, &mut v, &s, &w, || unreachable!("a kernel return needs no user root")));
+    assert_eq!((c.rip, c.cs, c.ss, c.rsp, c.gpr[reg::RAX]), (RET_RIP, 0xE033, 0xE02B, RET_SP, 7));
+}

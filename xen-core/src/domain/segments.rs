@@ -157,7 +157,7 @@ const fn limit(d: u64) -> u64 {
 }
 
 /// Whether `va` is canonical (48-bit virtual addresses).
-const fn canonical(va: u64) -> bool {
+pub(crate) const fn canonical(va: u64) -> bool {
     va < (1 << 47) || va >= 0xFFFF_8000_0000_0000
 }
 

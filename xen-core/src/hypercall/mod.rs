@@ -31,7 +31,7 @@ use abi::{DomId, Errno, Mfn};
 pub use guest_mem::{Guest, GuestMemory};
 pub use host::HostInfo;
 pub use system::{XEN_MAJOR, XEN_MINOR};
-pub use traps::iret_hypercall;
+pub use traps::{iret_hypercall, iret_words};
 
 /// Where guest console output goes.
 pub trait ConsoleSink {

@@ -142,7 +142,22 @@ pub fn iret_hypercall<M: PhysMemory, G: GuestMemory>(
     if Guest(guest).read_words(ctx.rsp, &mut w).is_err() {
         return Action::Crash("iret frame unreadable");
     }
-    let frame = IretFrame::from_words(w);
+    iret_words(ctx, vcpu, guest, mem, d, &w)
+}
+
+/// `iret` with its frame already read: the words restored and the return
+/// settled ([`crate::domain::iret::iret`]); for the arch fast path's
+/// frames that [`crate::domain::iret::iret_flat`] does not take.
+#[inline(never)]
+pub fn iret_words<M: PhysMemory, G: GuestMemory>(
+    ctx: &mut GuestContext,
+    vcpu: &mut Vcpu,
+    guest: &G,
+    mem: &M,
+    d: &DomainMm,
+    w: &[u64; 9],
+) -> Action {
+    let frame = IretFrame::from_words(*w);
     let roots = Roots::of(d);
     let gdt = domain_gdt(mem, d);
     match iret(ctx, vcpu, guest, &roots, &frame, &gdt) {

@@ -434,6 +434,20 @@ pub fn far_jump(selector: u16, offset: u32) {
     unsafe { core::arch::asm!("ljmpl *({0})", in(reg) target.as_ptr(), options(att_syntax)) };
 }
 
+/// Raises `ud2` (or `int3`) with RSP = `rsp`: for a stack no bounce frame
+/// fits on, so the hypervisor crashes the domain and this never returns.
+pub fn trap_on_stack(rsp: u64, ud2: bool) -> ! {
+    // SAFETY: deliberately hostile; nothing of this domain runs after the
+    // instruction (the exception cannot be delivered).
+    unsafe {
+        if ud2 {
+            core::arch::asm!("mov rsp, {0}", "ud2", in(reg) rsp, options(noreturn));
+        } else {
+            core::arch::asm!("mov rsp, {0}", "int3", in(reg) rsp, options(noreturn));
+        }
+    }
+}
+
 /// Issues `iret` with the 9-word frame at `frame` as its stack.
 pub fn raw_iret(frame: &[u64; 9]) {
     // SAFETY: returns only through a fault or callback into `catch`; the

@@ -185,6 +185,9 @@ pub fn run_domains(
     let ctx = switch_to(&mut hv, first);
     hv.check.arm(&mut hv.mm.hooks.pending);
     state_init(hv);
+    if let Some(hv) = super::run::state() {
+        super::fast_paths::init(hv);
+    }
     entry::enter(&to_frame(&ctx))
 }
 

@@ -9,6 +9,7 @@
 use super::cpu;
 use super::exception::TrapFrame;
 use super::gdt;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Pseudo-vector recorded in the frame for SYSCALL entries.
@@ -388,6 +389,20 @@ pub fn copy_words_to_guest(va: u64, words: &[u64]) -> bool {
         && copy_words(va as *mut u64, words.as_ptr(), words.len())
 }
 
+/// `N` words of guest memory at `va`, read with one string move into the
+/// caller's uninitialised buffer (no zeroing first, no copy after);
+/// `None` if the range is not guest address space or faults.
+#[inline(always)]
+pub fn read_words_from_guest<const N: usize>(va: u64, buf: &mut MaybeUninit<[u64; N]>) -> Option<&[u64; N]> {
+    if !abi::GuestVa(va).range_is_guest_accessible(N as u64 * 8)
+        || !copy_words(buf.as_mut_ptr().cast(), va as *const u64, N)
+    {
+        return None;
+    }
+    // SAFETY: the string move wrote all N words (it returned success).
+    Some(unsafe { buf.assume_init_ref() })
+}
+
 /// The guest word at `va` (little endian); `None` if the range is not
 /// guest address space or faults.
 #[inline(always)]
@@ -406,6 +421,18 @@ pub fn read_u64_from_guest(va: u64) -> Option<u64> {
         }
     };
     ok.then_some(w)
+}
+
+/// The guest-copy routines for the assembly fast paths, for this CPU's
+/// SMAP setting: the word copy (RDI destination, RSI source, RDX words)
+/// and the one-word read (RDI destination, RSI source). Both return 0, or
+/// 1 if the guest access faulted, and clobber only RAX, RCX, RSI, RDI.
+pub(super) fn fast_copy_routines() -> (u64, u64) {
+    if SMAP.load(Ordering::Relaxed) {
+        (guest_words_smap as *const () as u64, guest_read_u64_smap as *const () as u64)
+    } else {
+        (guest_words_plain as *const () as u64, guest_read_u64_plain as *const () as u64)
+    }
 }
 
 /// If `rip` is one of the guest-copy instructions, the address to resume at.

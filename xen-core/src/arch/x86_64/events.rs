@@ -46,7 +46,9 @@ pub(super) fn follow_vcpu_info() {
 
 /// Domain `i` is now the one running.
 pub(super) fn set_current(i: usize) {
-    let si = domains()[i].as_ref().map_or(0, |d| d.vcpu.vcpu_info_location().0);
+    let d = domains()[i].as_ref();
+    let si = d.map_or(0, |d| d.vcpu.vcpu_info_location().0);
+    super::fast_paths::follow(d.map(|d| &d.vcpu), si);
     let word = if si == 0 { &NO_UPCALL as *const u16 } else { (super::paging::DIRECT_MAP_BASE + si) as *const u16 };
     // SAFETY: one CPU, entries strictly sequential (see `events`).
     unsafe {

@@ -85,6 +85,16 @@ fn invalid_opcode(d: &Domain, rip: u64) -> Ud {
     }
 }
 
+/// A #UD in guest kernel mode whose bytes are `vmcall`: the extension
+/// hypercall if domain `i` has it, else whatever [`guest_exception`]
+/// makes of the #UD.
+pub(super) fn vmcall_seen(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
+    if d_mut(i).vmcall && !d_mut(i).vcpu.user_mode {
+        return vmcall(hv, i, ctx);
+    }
+    guest_exception(hv, i, ctx, 6)
+}
+
 /// `vmcall` as a hypercall (a documented extension, guest kernel only).
 #[inline(never)]
 fn vmcall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {

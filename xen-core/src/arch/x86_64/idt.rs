@@ -24,6 +24,8 @@ exception_stubs:
     push vector
     .if vector == 1
     jmp debug_entry
+    .elseif (vector == 3) || (vector == 6)
+    jmp fast_bounce_entry
     .else
     jmp exception_common
     .endif

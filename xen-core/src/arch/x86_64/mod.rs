@@ -3,7 +3,8 @@
 //! Bare-metal only: `boot32` (multiboot1 and multiboot2 headers, 32-bit
 //! entry, long-mode switch), `boot_clock` (TSC marks for the boot figure),
 //! `cpu` (control registers, CPUID, port I/O), `serial`, `gdt`,
-//! `idt` and `exception` (exception entry and dump), `debugregs` (the
+//! `idt` and `exception` (exception entry and dump), `fast_paths` (the
+//! exception bounce and `iret` round trip's short paths), `debugregs` (the
 //! guest's breakpoints in the hardware and #DB), `fpu` (FPU setup and
 //! the FXSAVE/FXRSTOR switch), `paging` (the final
 //! hypervisor page tables), `heap`, `qemu` (isa-debug-exit) and `setup`
@@ -35,6 +36,8 @@ pub mod entry;
 mod events;
 #[cfg(target_os = "none")]
 pub mod exception;
+#[cfg(target_os = "none")]
+mod fast_paths;
 #[cfg(target_os = "none")]
 pub mod fpu;
 #[cfg(target_os = "none")]

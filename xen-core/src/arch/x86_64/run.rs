@@ -243,7 +243,7 @@ pub(super) fn to_frame(c: &GuestContext) -> TrapFrame {
 }
 
 /// The entry frame seen as the guest's live context (same layout).
-fn context_of(frame: &mut TrapFrame) -> &mut GuestContext {
+pub(super) fn context_of(frame: &mut TrapFrame) -> &mut GuestContext {
     const _: () = assert!(core::mem::size_of::<TrapFrame>() == core::mem::size_of::<GuestContext>());
     const _: () = assert!(core::mem::offset_of!(TrapFrame, rip) == core::mem::offset_of!(GuestContext, rip));
     const _: () = assert!(core::mem::offset_of!(TrapFrame, ss) == core::mem::offset_of!(GuestContext, ss));
@@ -350,6 +350,21 @@ pub fn guest_entry(frame: &mut TrapFrame) {
         v => guest_exception(hv, i, ctx, v as u8),
     };
     // The common case, as for SYSCALL: one test, then straight back.
+    if action == Action::Continue && hv.mm.hooks.pending == 0 && !super::events::current_upcall_is_due() {
+        ctx.sanitize_for_exit();
+        return;
+    }
+    after_entry(hv, i, ctx, action);
+}
+
+/// A #UD at a `vmcall` in guest kernel mode, classified by the bounce
+/// stub ([`super::fast_paths`]): as [`guest_entry`] without reading the
+/// instruction again.
+pub fn vmcall_entry(frame: &mut TrapFrame) {
+    let Some(hv) = state() else { no_domains() };
+    let i = hv.current;
+    let ctx = context_of(frame);
+    let action = super::guest_faults::vmcall_seen(hv, i, ctx);
     if action == Action::Continue && hv.mm.hooks.pending == 0 && !super::events::current_upcall_is_due() {
         ctx.sanitize_for_exit();
         return;
@@ -670,7 +685,7 @@ fn next_runnable_slot(current: usize) -> Option<usize> {
 /// every other hypercall two saves and restores.
 #[inline(never)]
 fn iret_hypercall(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
-    crate::hypercall::iret_hypercall(ctx, &mut d_mut(i).vcpu, &ArchGuest, &*hv.mm.mem, &hv.mm.domains[i])
+    super::fast_paths::iret(hv, i, ctx)
 }
 
 /// Hypercall `ctx.rax` by domain `i`, made with an instruction of
