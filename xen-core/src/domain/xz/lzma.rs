@@ -114,15 +114,33 @@ impl Rc<'_> {
         }
     }
 
+    /// A bit as 0 or 1 without a branch on its value: inside a tree the
+    /// bit only steers the index, and under TCG every conditional branch
+    /// ends a translation block (the guest registers go back to memory),
+    /// which costs more than the few extra ALU operations here.
+    #[inline(always)]
+    fn bit_value(&mut self, prob: &mut u16) -> usize {
+        self.normalize();
+        let p = u32::from(*prob);
+        let bound = (self.range >> BIT_MODEL_TOTAL_BITS) * p;
+        let one = u32::from(self.code >= bound);
+        let mask = 0u32.wrapping_sub(one);
+        self.range = (bound & !mask) | (self.range.wrapping_sub(bound) & mask);
+        self.code = self.code.wrapping_sub(bound & mask);
+        let if_zero = p + (((1 << BIT_MODEL_TOTAL_BITS) - p) >> MOVE_BITS);
+        let if_one = p - (p >> MOVE_BITS);
+        *prob = ((if_zero & !mask) | (if_one & mask)) as u16;
+        one as usize
+    }
+
     /// A `bits`-bit symbol, most significant bit first, from `probs[1..]`.
     #[inline(always)]
     fn tree(&mut self, probs: &mut [u16], bits: u32) -> u32 {
         let mut sym = 1usize;
-        let top = 1usize << bits;
-        while sym < top {
-            sym = (sym << 1) | usize::from(self.bit(&mut probs[sym]));
+        for _ in 0..bits {
+            sym = (sym << 1) | self.bit_value(&mut probs[sym]);
         }
-        (sym - top) as u32
+        (sym - (1 << bits)) as u32
     }
 
     /// A `bits`-bit symbol, least significant bit first, from the tree
@@ -132,9 +150,9 @@ impl Rc<'_> {
         let mut sym = 1usize;
         let mut out = 0u32;
         for i in 0..bits {
-            let b = self.bit(&mut probs[sym - 1]);
-            sym = (sym << 1) | usize::from(b);
-            out |= u32::from(b) << i;
+            let b = self.bit_value(&mut probs[sym - 1]);
+            sym = (sym << 1) | b;
+            out |= (b as u32) << i;
         }
         out
     }
@@ -257,24 +275,23 @@ impl Lzma {
                 let probs = &mut self.literal[coder];
                 let mut sym = 1usize;
                 if state < 7 {
-                    while sym < 0x100 {
-                        sym = (sym << 1) | usize::from(rc.bit(&mut probs[sym]));
+                    for _ in 0..8 {
+                        sym = (sym << 1) | rc.bit_value(&mut probs[sym & 0xff]);
                     }
                 } else {
                     // A literal right after a match: the byte at rep0
                     // steers the model until the first differing bit.
                     let mut match_byte = usize::from(out[pos - rep0 as usize - 1]) << 1;
                     let mut offset = 0x100usize;
-                    while sym < 0x100 {
+                    for _ in 0..8 {
                         let match_bit = match_byte & offset;
                         match_byte <<= 1;
-                        if rc.bit(&mut probs[offset + match_bit + sym]) {
-                            sym = (sym << 1) | 1;
-                            offset = match_bit;
-                        } else {
-                            sym <<= 1;
-                            offset &= !match_bit;
-                        }
+                        let b = rc.bit_value(&mut probs[(offset + match_bit + sym) % LITERAL_CODER_SIZE]);
+                        sym = (sym << 1) | b;
+                        // On a 1 the offset becomes match_bit, on a 0 it
+                        // keeps only the bits match_bit lacks.
+                        let keep = 0usize.wrapping_sub(b);
+                        offset = (match_bit & keep) | (offset & !match_bit & !keep);
                     }
                 }
                 out[pos] = sym as u8;
