@@ -115,7 +115,7 @@ bench-compare:
 # Coverage-guided fuzzing of mmu_update/mmuext_op with the invariant checker
 # (outside the workspace; not part of `make test`). FUZZ_SECONDS bounds it.
 # FUZZ_TARGET=emulate fuzzes the privileged-instruction emulator over raw
-# instruction bytes instead.
+# instruction bytes instead; FUZZ_TARGET=xz the kernel payload's xz decoder.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGET  ?= mmu_ops
 fuzz:

@@ -10,12 +10,14 @@
 //! streaming port of xz-embedded: state kept in memory between calls, a
 //! separate 32 MiB dictionary, the output copied out of it): under QEMU
 //! TCG, where the hypervisor decompresses Debian's 66 MB Linux kernel at
-//! boot, guest memory accesses dominate, and that crate made 1.24 G of
-//! them for this kernel (4.70 G instructions, host cachegrind); this
-//! decoder makes 0.52 G (3.04 G instructions), and the boot's domain
-//! build went from 9.2 s to 3.2 s of TCG wall time (Xen 4.17's own
-//! decompression of the same kernel: 5.0 s). `cargo bench -p xen-core
-//! --bench xz` decodes that kernel with both and compares the bytes.
+//! boot, guest memory accesses and branches dominate. For that kernel
+//! (host cachegrind) the crate made 4.70 G instructions and 1.24 G data
+//! accesses; this decoder makes 3.38 G and 0.59 G (its branch-free bits,
+//! see [`lzma`], cost host instructions but save TCG time). The boot's
+//! decompression step went from 9.2 s to 2.4 to 3.3 s of QEMU CPU time
+//! (Xen 4.17's own on the same kernel and QEMU: 4.1 s); README "Linux
+//! guests" has the whole boots. `cargo bench -p xen-core --bench xz`
+//! decodes that kernel with both decoders and compares the bytes.
 //!
 //! * [`crc`]: CRC32 and CRC64, slice-by-8.
 //! * [`lzma`]: the range decoder and LZMA's symbol model, one chunk at a time.
