@@ -142,8 +142,8 @@ mod tests {
         /// read before it, reads keep going forward, and none steps by more
         /// than the ticks since the previous read take at the slower rate.
         /// (Two stamps of one clock at different TSCs may round apart by a
-        /// nanosecond or two, as on Xen; that is not the refinement's and
-        /// is allowed only between two old stamps.)
+        /// nanosecond or two, as on Xen, either way; that is not the
+        /// refinement's and is allowed only between two old stamps.)
         #[test]
         fn guest_time_never_goes_back_nor_jumps_across_a_refinement(
             hz in 100_000_000u64..8_000_000_000,

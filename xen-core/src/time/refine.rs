@@ -13,7 +13,9 @@
 //! delta and the current frequency predict. That is unambiguous while the
 //! prediction's uncertainty stays well under half a wrap; a sample where
 //! it does not (a sample far later than planned), or whose count disagrees
-//! with the prediction, restarts the interval there instead of guessing.
+//! with the prediction, restarts the interval there instead of guessing;
+//! a disagreement also doubles the estimate's error bound (up to 10 %), so
+//! a boot estimate worse than it claimed is replaced a little later.
 //! The new frequency is applied with [`super::Clock::rescaled`].
 
 /// The PIT's input clock.
@@ -29,6 +31,10 @@ const READ_TICKS: u64 = 4;
 /// The relative error (ppm) assumed for the boot calibration's estimate:
 /// generous, since its windows are 1 ms each.
 pub const BOOT_ERR_PPM: u64 = 20_000;
+/// The widest error bound (ppm) the estimate is given: a refinement that
+/// disagrees with the estimate doubles its bound up to this, so that a
+/// boot estimate worse than it claimed is still replaced, a little later.
+pub const MAX_ERR_PPM: u64 = 100_000;
 /// Refinement points, in milliseconds after the first sample.
 pub const SCHEDULE_MS: [u64; 4] = [64, 256, 1_024, 4_096];
 /// After the schedule, a refinement every this many milliseconds.
@@ -123,7 +129,7 @@ impl Refiner {
         let wraps = (predicted + WRAP / 2).saturating_sub(low) / WRAP;
         let counted = wraps * WRAP + low;
         if counted.abs_diff(predicted) > slack as u64 {
-            return self.restart(s);
+            return self.disagreed(s);
         }
         self.pit_ticks += counted;
         self.last = s;
@@ -132,10 +138,13 @@ impl Refiner {
         }
         let hz = hz_over(s.tsc - self.first.tsc, self.pit_ticks);
         // The old estimate's bound (and the new one's) must hold the new
-        // figure; otherwise one of them is wrong and neither is trusted.
+        // figure; otherwise one of them is wrong and neither is trusted
+        // yet: the interval restarts, with the old estimate's bound
+        // doubled, so a boot estimate worse than it claimed is replaced
+        // by a later refinement that agrees within the wider bound.
         let err = self.err_ppm + self.interval_err_ppm();
         if u128::from(hz.abs_diff(self.hz)) * 1_000_000 > u128::from(self.hz) * u128::from(err) {
-            return self.restart(s);
+            return self.disagreed(s);
         }
         self.hz = hz;
         self.err_ppm = self.interval_err_ppm();
@@ -147,6 +156,13 @@ impl Refiner {
     /// the reading jitter at both ends.
     fn interval_err_ppm(&self) -> u64 {
         (2 * READ_TICKS * 1_000_000).div_ceil(self.pit_ticks.max(1))
+    }
+
+    /// The PIT disagreed with the estimate beyond its bound: restart with
+    /// the bound doubled (up to [`MAX_ERR_PPM`]).
+    fn disagreed(&mut self, s: Sample) -> Outcome {
+        self.err_ppm = (self.err_ppm * 2).min(MAX_ERR_PPM);
+        self.restart(s)
     }
 
     fn restart(&mut self, s: Sample) -> Outcome {
@@ -229,12 +245,24 @@ mod tests {
     }
 
     #[test]
-    fn a_boot_estimate_outside_its_own_error_bound_is_not_replaced_by_a_guess() {
+    fn a_boot_estimate_outside_its_own_error_bound_is_replaced_once_the_bound_has_widened() {
         let hz = 1_000_000_000;
-        // 5 % off, beyond the 2 % it claims: the refinement disagrees and restarts.
+        // 5 % off, beyond the 2 % it claims: the refinement disagrees and
+        // restarts, keeping the estimate, with the bound widened to 4 %.
         let mut r = booted(hz, hz + hz / 20);
         assert_eq!(r.sample(at(hz, 70_000_000)), Outcome::Restarted);
         assert_eq!(r.hz(), hz + hz / 20);
+        // Still outside 4 %: restarts again (8 %).
+        assert_eq!(r.sample(at(hz, 140_000_000)), Outcome::Restarted);
+        // Within 8 %: replaced by the measured frequency.
+        let Outcome::Refined(f) = r.sample(at(hz, 210_000_000)) else { panic!("not refined") };
+        assert!(f.abs_diff(hz) * 100_000 < hz, "{f}");
+        // A wrong estimate never widens the bound past 10 %.
+        let mut r = booted(hz, hz * 2);
+        for k in 1..20 {
+            assert_eq!(r.sample(at(hz, k * 70_000_000)), Outcome::Restarted);
+        }
+        assert_eq!(r.hz(), hz * 2);
     }
 
     proptest! {
