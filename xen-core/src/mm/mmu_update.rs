@@ -169,10 +169,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         preserve_ad: bool,
     ) -> Result<(), Errno> {
         let info = *self.info(frame);
+        // The common case first, in one test: an entry of a validated L1.
+        if info.is_validated_l1() {
+            return self.mod_l1_entry(frame, owner, index, Pte(val), fd, preserve_ad);
+        }
         if info.type_count() > 0 {
             return match (info.page_type().level(), info.page_type()) {
-                // The common case first: an entry of a validated L1.
-                (Some(1), _) if info.validated() => self.mod_l1_entry(frame, owner, index, Pte(val), fd, preserve_ad),
                 (Some(level), _) if info.validated() => self.mod_entry(frame, level, index, Pte(val), fd, preserve_ad),
                 // Plain guest data mapped writable somewhere: no rules apply.
                 (None, PageType::Writable) => {

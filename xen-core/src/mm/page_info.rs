@@ -155,6 +155,14 @@ impl PageInfo {
         true
     }
 
+    /// Whether the frame is a validated L1 table in use (type count above
+    /// zero): one test of the type word, for the common entry update.
+    #[inline(always)]
+    pub const fn is_validated_l1(&self) -> bool {
+        const MASK: u32 = (7 << TYPE_SHIFT) | VALIDATED;
+        self.type_info & MASK == ((PageType::L1 as u32) << TYPE_SHIFT) | VALIDATED && self.type_count() > 0
+    }
+
     /// General reference count.
     pub const fn count(&self) -> u32 {
         self.count
@@ -307,6 +315,23 @@ mod tests {
         assert_eq!(p.page_type(), PageType::Writable);
         assert_eq!(p.type_count(), MAX_COUNT);
         assert!(!p.pinned() && p.validated());
+    }
+
+    #[test]
+    fn only_a_validated_l1_in_use_is_a_validated_l1() {
+        for ty in [PageType::None, PageType::L1, PageType::L2, PageType::L4, PageType::SegDesc, PageType::Writable] {
+            for validated in [false, true] {
+                for count in [0, 1, MAX_COUNT] {
+                    let mut p = PageInfo::default();
+                    p.set_type(ty);
+                    p.set_validated(validated);
+                    p.set_type_count(count);
+                    p.set_pinned(count == 1);
+                    let want = ty == PageType::L1 && validated && count > 0;
+                    assert_eq!(p.is_validated_l1(), want, "{ty:?} validated {validated} count {count}");
+                }
+            }
+        }
     }
 
     #[test]

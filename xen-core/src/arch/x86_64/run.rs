@@ -273,15 +273,6 @@ pub fn syscall_entry(frame: &mut TrapFrame) {
 /// [`after_entry`].
 #[inline(never)]
 fn after_hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action: Action) {
-    // A flush is the only work (MMUEXT_TLB_FLUSH_LOCAL, an unmap): done
-    // here, as `apply_pending` would, without the rest of `after_entry`.
-    if action == Action::Continue && hv.mm.hooks.pending == PENDING_FLUSH && !super::events::current_upcall_is_due() {
-        hv.mm.hooks.pending = 0;
-        flush_all();
-        hv.mm.tlb_flushed();
-        ctx.sanitize_for_exit();
-        return;
-    }
     if hv.mm.hooks.pending & PENDING_CHECK != 0 && hv.check.tick() {
         let n = hv.check.hypercalls;
         if !hv.check.run(&hv.mm, &hv.grants, format_args!("after hypercall {n} (domain {i})")) {
