@@ -24,6 +24,9 @@ const UPCALL_MASKED: u64 = 1 << 8;
 const PENDING_SEL: u64 = 8;
 const PENDING: u64 = 2048;
 const MASK: u64 = 2048 + 64 * 8;
+/// How long the bench guest blocks after the event rows (see [`timer_row`]).
+const IDLE_PAUSE_NS: u64 = 50_000_000;
+
 const KEYS: [&str; 4] = ["evtchn_send", "evtchn_upcall", "evtchn_ping_pong", "timer_block"];
 
 fn evtchn<T>(cmd: u64, op: &mut T) -> Timed {
@@ -116,6 +119,10 @@ fn timer_row(b: &mut Bench, si_va: u64, clear: impl Fn()) {
         clear();
         s
     });
+    // The idle pause the next rows rely on: 50 ms blocked, untimed. Both
+    // hypervisors scrub freed frames when idle (Xen 4.17 since 4.10).
+    let _ = arch::timer_block(now_ns(si_va) + IDLE_PAUSE_NS);
+    clear();
     let _ = evtchn(EVTCHNOP_CLOSE, &mut { bind.port });
     clear();
 }
