@@ -12,6 +12,11 @@
 //! * balloons four pages out and back in (`decrease_reservation`,
 //!   `populate_physmap` on guest frames), checking the reservation and
 //!   that the new frames are zeroed;
+//! * writes its own page directory (a 2 MiB alias, used, INVLPG'd and
+//!   removed): under shadow paging that write is trapped and emulated;
+//! * with `ptforeign` on its command line, then maps a huge guest frame
+//!   number through its own page directory and reads it: the domain must
+//!   be crashed, and only it;
 //! * with `hostile` on its command line, then reads a guest-physical
 //!   address its p2m does not map (the legacy hole): the nested page fault
 //!   must crash it, and only it;

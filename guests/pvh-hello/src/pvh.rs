@@ -116,6 +116,7 @@ core::arch::global_asm!(
     ".balign 4096",
     "pvh_pml4: .skip 4096",
     "pvh_pdpt: .skip 4096",
+    ".global pvh_pd",
     "pvh_pd: .skip 4096",
     ".global pvh_hypercall_page",
     "pvh_hypercall_page: .skip 4096",
@@ -129,6 +130,7 @@ core::arch::global_asm!(
 extern "C" {
     static pvh_hypercall_page: u8;
     static pvh_scratch: u8;
+    static pvh_pd: u8;
     /// What the 32-bit console_io returned (EAX).
     static pvh_rc32: u32;
 }
@@ -173,6 +175,11 @@ fn peek<T: Copy>(addr: u64) -> T {
 fn poke<T: Copy>(addr: u64, v: T) {
     // SAFETY: as for `peek`.
     unsafe { core::ptr::write_volatile(addr as *mut T, v) }
+}
+
+fn invlpg(va: u64) {
+    // SAFETY: only drops a TLB entry of this guest's own.
+    unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack)) };
 }
 
 fn cpuid(leaf: u32) -> [u32; 4] {
@@ -321,6 +328,33 @@ extern "C" fn pvh_main(start_info: u64) -> ! {
     }
     say!("pvh-hello: the repopulated pages are fresh and writable");
 
+    // Its own page tables, written directly: a 2 MiB alias of guest
+    // frames 0–511 at 0x3fc00000 (PD entry 510), flushed with INVLPG, then
+    // written through the alias and read directly. Under shadow paging the
+    // PD write traps and is emulated, the INVLPG exits.
+    let pd = (&raw const pvh_pd) as u64;
+    let alias = 510u64 << 21;
+    poke(pd + 510 * 8, 0x83u64);
+    invlpg(alias);
+    let scratch = (&raw const pvh_scratch) as u64;
+    poke(alias + scratch + 128, 0x1234_5678_9ABC_DEF0u64);
+    check(peek::<u64>(scratch + 128) == 0x1234_5678_9ABC_DEF0, "a write through a new alias");
+    poke(pd + 510 * 8, 0u64);
+    invlpg(alias);
+    say!("pvh-hello: page-table update: an alias at {alias:#x} wrote through, and is gone again");
+
+    if cmd.split(' ').any(|t| t == "ptforeign") {
+        // Its own PD entry 509 names a guest frame far past its memory (a
+        // huge gfn): no translation may reach any frame for it.
+        let va = 509u64 << 21;
+        let gfn = 0xF_FFFF_FE00u64;
+        say!("pvh-hello: hostile: my PD maps gfn {gfn:#x} at va {va:#x}; reading it");
+        poke(pd + 509 * 8, (gfn << 12) | 0x83);
+        invlpg(va);
+        let v: u64 = peek(va);
+        say!("pvh-hello: hostile: read {v:#x} and was not stopped");
+        fail("a mapping of a frame outside the p2m went through");
+    }
     if cmd.split(' ').any(|t| t == "spin") {
         say!("pvh-hello: spin: looping without an exit");
         loop {

@@ -8,6 +8,7 @@
 //! | `hcall-ext=int82,vmcall` | also accept hypercalls through `int 0x82` and `vmcall` (xen-core extension, off by default) |
 //! | `timeout=SECONDS` | crash the domain once it has used this much CPU time |
 //! | `type=pv\|pvh` | the kind of domain (default `pv`); `pvh`: a PVH kernel (PHYS32 entry note) run under SVM with nested paging, as Xen's xl `type=pvh` |
+//! | `paging=nested\|shadow` | a PVH domain's memory virtualization (default `nested`): AMD NPT, or shadow page tables the hypervisor keeps |
 //! | `bench-null` | benchmark floor: hypercall 127 returns immediately through a do-nothing entry (xen-core extension) |
 //!
 //! Every other token is passed to the guest as its command line.
@@ -34,6 +35,8 @@ pub struct DomainConfig<'a> {
     pub timeout: u64,
     /// `type=pvh`: a PVH domain (hardware-assisted, nested paging).
     pub pvh: bool,
+    /// `paging=shadow`: a PVH domain under shadow paging (else nested).
+    pub shadow: bool,
 }
 
 /// Why a module command line was refused.
@@ -47,6 +50,8 @@ pub enum ConfigError {
     BadExtension,
     /// A `type=` other than `pv` or `pvh`.
     BadType,
+    /// A `paging=` other than `nested` or `shadow`.
+    BadPaging,
 }
 
 impl core::fmt::Display for ConfigError {
@@ -56,6 +61,7 @@ impl core::fmt::Display for ConfigError {
             ConfigError::MaxBelowMem => write!(f, "maxmem= is below mem="),
             ConfigError::BadExtension => write!(f, "hcall-ext= takes int82 and/or vmcall"),
             ConfigError::BadType => write!(f, "type= takes pv or pvh"),
+            ConfigError::BadPaging => write!(f, "paging= takes nested or shadow"),
         }
     }
 }
@@ -84,6 +90,7 @@ impl<'a> DomainConfig<'a> {
             bench_null: false,
             timeout: 0,
             pvh: false,
+            shadow: false,
         };
         let mut len = 0;
         for token in cmdline.split_ascii_whitespace() {
@@ -94,6 +101,9 @@ impl<'a> DomainConfig<'a> {
                 Some(("type", "pv")) => cfg.pvh = false,
                 Some(("type", "pvh")) => cfg.pvh = true,
                 Some(("type", _)) => return Err(ConfigError::BadType),
+                Some(("paging", "nested")) => cfg.shadow = false,
+                Some(("paging", "shadow")) => cfg.shadow = true,
+                Some(("paging", _)) => return Err(ConfigError::BadPaging),
                 Some(("timeout", v)) => cfg.timeout = v.parse().map_err(|_| ConfigError::BadSize("timeout"))?,
                 Some(("hcall-ext", v)) => {
                     for e in v.split(',') {
@@ -153,6 +163,10 @@ mod tests {
         assert_eq!(DomainConfig::parse("type=hvm", &mut buf), Err(ConfigError::BadType));
         assert!(DomainConfig::parse("type=pvh", &mut buf).unwrap().0.pvh);
         assert!(!DomainConfig::parse("type=pv", &mut buf).unwrap().0.pvh);
+        assert_eq!(DomainConfig::parse("paging=hap", &mut buf), Err(ConfigError::BadPaging));
+        assert!(DomainConfig::parse("type=pvh paging=shadow", &mut buf).unwrap().0.shadow);
+        assert!(!DomainConfig::parse("type=pvh paging=nested", &mut buf).unwrap().0.shadow);
+        assert!(!DomainConfig::parse("type=pvh", &mut buf).unwrap().0.shadow, "nested is the default");
     }
 
     #[test]

@@ -5,8 +5,16 @@
 
 /// Exit codes (VMCB offset 0x70).
 pub mod code {
+    /// Read of CR0 (CR n read is 0x00 + n).
+    pub const CR0_READ: u64 = 0x00;
+    /// Read of CR3.
+    pub const CR3_READ: u64 = 0x03;
+    /// Read of CR4.
+    pub const CR4_READ: u64 = 0x04;
     /// Write of CR0 (CR n write is 0x10 + n).
     pub const CR0_WRITE: u64 = 0x10;
+    /// Write of CR4.
+    pub const CR4_WRITE: u64 = 0x14;
     /// Write of CR3.
     pub const CR3_WRITE: u64 = 0x13;
     /// First exception intercept (exception vector v is 0x40 + v).
@@ -127,6 +135,16 @@ pub enum Exit {
         /// The source general-purpose register (0 = RAX … 15 = R15).
         gpr: Option<u8>,
     },
+    /// A read of CR0, CR3 or CR4, or a write of CR0 or CR4 (shadow paging
+    /// keeps the guest's own values apart from the real ones).
+    CrAccess {
+        /// The control register (0, 3 or 4).
+        cr: u8,
+        /// A write (else a read).
+        write: bool,
+        /// The general-purpose register, when decode assists name it.
+        gpr: Option<u8>,
+    },
     /// INVLPG: the linear address when decode assists name it.
     Invlpg {
         /// The address.
@@ -214,6 +232,11 @@ pub fn decode(raw: &RawExit) -> Exit {
             // Bit 63: a MOV (not LMSW/CLTS, which only touch CR0); bits 3:0 the GPR.
             let gpr = (raw.decode_assists && raw.info1 & (1 << 63) != 0).then_some((raw.info1 & 15) as u8);
             Exit::Cr3Write { gpr }
+        }
+        c @ (code::CR0_READ | code::CR3_READ | code::CR4_READ | code::CR0_WRITE | code::CR4_WRITE) => {
+            // Same EXITINFO1 as a CR3 write: bit 63 a MOV, bits 3:0 the GPR.
+            let gpr = (raw.decode_assists && raw.info1 & (1 << 63) != 0).then_some((raw.info1 & 15) as u8);
+            Exit::CrAccess { cr: (c & 0xF) as u8, write: c >= code::CR0_WRITE, gpr }
         }
         code::INVLPG => Exit::Invlpg { linear: raw.decode_assists.then_some(raw.info1) },
         code::EXCEPTION_PF => Exit::PageFault { error_code: raw.info1 as u32, cr2: raw.info2 },

@@ -13,6 +13,10 @@
 //!   register convention.
 //! * [`pvh_platform`]: the CPUID and MSRs a PVH guest sees.
 //! * [`pvh_entry`]: the PVH start state and VMRUN's consistency checks.
+//! * [`shadow_cr`]: a shadow-paged guest's own CR0/CR3/CR4/EFER beside
+//!   the real ones, and the `mov cr` / INVLPG decoding their exits need.
+//! * [`shadow_fault`]: what a #PF intercept does with the shadow model's
+//!   decision (retry, reflect, emulate, crash).
 //! * [`vmcb`]: the VMCB's layout and the intercepts of a PVH guest.
 //! * [`walk`]: page-walk memory references per TLB miss, by formula and by
 //!   replaying a guest's own tables (1-D for direct and shadow paging,
@@ -31,6 +35,8 @@ pub mod pvh_build;
 pub mod pvh_call;
 pub mod pvh_entry;
 pub mod pvh_platform;
+pub mod shadow_cr;
+pub mod shadow_fault;
 pub mod vmcb;
 pub mod walk;
 

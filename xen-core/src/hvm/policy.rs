@@ -3,7 +3,8 @@
 //!
 //! Intercepts by mode: both modes intercept VMMCALL, CPUID, MSR (through
 //! the permission map), I/O, HLT, INTR, NMI and shutdown; shadow paging
-//! adds #PF, CR3 writes and INVLPG, and has no nested page faults. An exit
+//! adds #PF, CR0/CR3/CR4 reads and writes and INVLPG, and has no nested
+//! page faults. An exit
 //! that is not intercepted in the domain's mode cannot be the guest's
 //! doing on a correct CPU: the domain is crashed with its code logged,
 //! never the hypervisor.
@@ -103,6 +104,16 @@ pub enum Action {
         /// The source register.
         gpr: Option<u8>,
     },
+    /// A CR0/CR3/CR4 read or CR0/CR4 write in shadow mode: done on the
+    /// guest's own copy ([`super::shadow_cr`]), `None`: decode it.
+    ShadowCr {
+        /// The control register.
+        cr: u8,
+        /// A write.
+        write: bool,
+        /// The general-purpose register.
+        gpr: Option<u8>,
+    },
     /// Hand the INVLPG to the shadow model (`None`: decode it).
     ShadowInvlpg {
         /// The address.
@@ -132,11 +143,15 @@ pub fn policy(exit: &Exit, paging: Paging) -> Action {
         Exit::PageFault { error_code, cr2 } if shadow => Action::ShadowFault { va: cr2, error_code },
         Exit::Cr3Write { gpr } if shadow => Action::ShadowCr3 { gpr },
         Exit::Invlpg { linear } if shadow => Action::ShadowInvlpg { va: linear },
+        Exit::CrAccess { cr, write, gpr } if shadow => Action::ShadowCr { cr, write, gpr },
         Exit::Malformed(c) => Action::Crash(CrashCause::Malformed(c)),
         Exit::Npf { .. } => Action::Crash(CrashCause::UnexpectedExit(super::exit::code::NPF)),
         Exit::PageFault { .. } => Action::Crash(CrashCause::UnexpectedExit(super::exit::code::EXCEPTION_PF)),
         Exit::Cr3Write { .. } => Action::Crash(CrashCause::UnexpectedExit(super::exit::code::CR3_WRITE)),
         Exit::Invlpg { .. } => Action::Crash(CrashCause::UnexpectedExit(super::exit::code::INVLPG)),
+        Exit::CrAccess { cr, write, .. } => {
+            Action::Crash(CrashCause::UnexpectedExit(u64::from(cr) + if write { 0x10 } else { 0 }))
+        }
         Exit::Exception { vector, .. } => {
             Action::Crash(CrashCause::UnexpectedExit(super::exit::code::EXCEPTION_BASE + u64::from(vector)))
         }

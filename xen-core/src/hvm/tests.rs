@@ -272,3 +272,21 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn cr0_and_cr4_accesses_and_cr3_reads_decode_and_go_to_shadow_mode_only() {
+    for (c, cr, write) in [
+        (code::CR0_READ, 0, false),
+        (code::CR3_READ, 3, false),
+        (code::CR4_READ, 4, false),
+        (code::CR0_WRITE, 0, true),
+        (code::CR4_WRITE, 4, true),
+    ] {
+        let e = decode(&raw(c, (1 << 63) | 2, 0));
+        assert_eq!(e, Exit::CrAccess { cr, write, gpr: None }, "no decode assists: decode at RIP");
+        let assisted = RawExit { decode_assists: true, ..raw(c, (1 << 63) | 2, 0) };
+        assert_eq!(decode(&assisted), Exit::CrAccess { cr, write, gpr: Some(2) });
+        assert_eq!(policy(&e, Paging::Shadow), Action::ShadowCr { cr, write, gpr: None });
+        assert_eq!(policy(&e, Paging::Nested), Action::Crash(CrashCause::UnexpectedExit(c)));
+    }
+}

@@ -232,8 +232,18 @@ pub mod tlb_control {
 
 /// Intercept bits: (vector index, bit).
 pub mod intercept {
-    /// Vector 0 bit 16 + n: writes of CRn; CR3 is bit 19.
+    /// Vector 0 bit n: reads of CRn.
+    pub const CR0_READ: (usize, u32) = (0, 0);
+    /// Reads of CR3.
+    pub const CR3_READ: (usize, u32) = (0, 3);
+    /// Reads of CR4.
+    pub const CR4_READ: (usize, u32) = (0, 4);
+    /// Vector 0 bit 16 + n: writes of CRn.
+    pub const CR0_WRITE: (usize, u32) = (0, 16);
+    /// Writes of CR3.
     pub const CR3_WRITE: (usize, u32) = (0, 16 + 3);
+    /// Writes of CR4.
+    pub const CR4_WRITE: (usize, u32) = (0, 16 + 4);
     /// Vector 2 bit v: exception v; #PF is bit 14.
     pub const EXCEPTION_PF: (usize, u32) = (2, 14);
     /// Vector 3: physical interrupts.
@@ -316,7 +326,9 @@ impl VmcbControl {
             Paging::Nested => self.nested_ctl |= NP_ENABLE,
             Paging::Shadow => {
                 self.nested_ctl &= !NP_ENABLE;
-                for i in [CR3_WRITE, EXCEPTION_PF, INVLPG] {
+                // The real CR0/CR3/CR4 are the hypervisor's (paging on, its
+                // shadow root): the guest reads and writes its own copies.
+                for i in [CR0_READ, CR3_READ, CR4_READ, CR0_WRITE, CR3_WRITE, CR4_WRITE, EXCEPTION_PF, INVLPG] {
                     self.set(i);
                 }
             }
@@ -383,7 +395,12 @@ mod tests {
     use crate::hvm::policy::{policy, Action, CrashCause};
 
     /// The exit code each intercept produces.
-    const EXITS: [((usize, u32), u64); 12] = [
+    const EXITS: [((usize, u32), u64); 17] = [
+        (intercept::CR0_READ, code::CR0_READ),
+        (intercept::CR3_READ, code::CR3_READ),
+        (intercept::CR4_READ, code::CR4_READ),
+        (intercept::CR0_WRITE, code::CR0_WRITE),
+        (intercept::CR4_WRITE, code::CR4_WRITE),
         (intercept::CR3_WRITE, code::CR3_WRITE),
         (intercept::EXCEPTION_PF, code::EXCEPTION_PF),
         (intercept::INTR, code::INTR),

@@ -7,10 +7,12 @@
 //! * [`probe`]: `svm-probe`, the tiny guests run under nested paging at
 //!   boot.
 //! * [`pvh`]: PVH domains from boot modules (`type=pvh`), run under
-//!   nested paging.
+//!   nested paging or shadow paging.
+//! * [`shadow`]: shadow paging for a PVH domain (`paging=shadow`).
 
 pub mod probe;
 pub mod pvh;
+pub mod shadow;
 pub mod vmrun;
 
 use super::cpu;

@@ -1,5 +1,6 @@
 //! PVH domains from boot modules (`type=pvh` on the module line), run
-//! under SVM with nested paging: built by the pure
+//! under SVM with nested paging, or with shadow paging (`paging=shadow`,
+//! [`super::shadow`]): built by the pure
 //! [`crate::hvm::pvh_build`] into a p2m of the domain's own RAM (frames of
 //! the memory model, counted as the domain's), the NPT built from that
 //! p2m, then entered at the PHYS32 entry and run until it shuts down or is
@@ -18,6 +19,7 @@
 use super::super::paging::DirectMap;
 use super::super::run::Hypervisor;
 use super::super::{cpu, hooks::ArchHooks, timer};
+use super::shadow::{self, ShadowVcpu};
 use super::vmrun::{Gprs, HostState, VmcbFrame};
 use crate::console::LineBuf;
 use crate::domain::config::DomainConfig;
@@ -33,7 +35,10 @@ use crate::hvm::pvh_build::{self, PvhLayout};
 use crate::hvm::pvh_call::{args, HvmParams, NptSync, Outcome, PvhCall};
 use crate::hvm::pvh_entry::{pvh_entry, vmrun_check};
 use crate::hvm::pvh_platform::{self, MsrAction, PASSTHROUGH_MSRS};
+use crate::hvm::shadow_cr::{decode_mov_cr, invlpg_len, CrEffect};
+use crate::hvm::shadow_fault::{inject_pf, PfAction, EXIT_INT_INFO_VALID};
 use crate::hvm::vmcb::tlb_control;
+use crate::hvm::vmcb::VmcbSave;
 use crate::mm::teardown::Teardown;
 use crate::mm::{DomainMm, FrameAllocator, Mm, PhysAddr, PhysMemory};
 use crate::p2m::npt::{self, TableFrames};
@@ -222,6 +227,8 @@ pub fn run(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) -> Op
     hv.mm.domains[index] = DomainMm::new(dom, cfg.maxmem / 4096);
     let mut hw = Frames(Vec::new());
     let built = build(hv, &mut p2m, &mut hw, &elf, &layout, &guest_cmdline[..cmd_len]);
+    let paging = if cfg.shadow { Paging::Shadow } else { Paging::Nested };
+    let mode = if cfg.shadow { "shadow" } else { "nested" };
     let state = match built {
         Ok(root) => {
             log::info!(
@@ -231,10 +238,10 @@ pub fn run(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) -> Op
                 layout.start_info,
                 root.to_maddr()
             );
-            log::info!("Starting domain {index} ({name}, PVH under SVM with nested paging)");
+            log::info!("Starting domain {index} ({name}, PVH under SVM with {mode} paging)");
             let timeout = if cfg.timeout == 0 { DEFAULT_TIMEOUT_S } else { cfg.timeout };
             let mut npt = Npt { root, frames: Frames(Vec::new()), flush: false };
-            let s = run_vcpu(hv, &caps, dom, &mut p2m, &mut npt, &mut hw, &layout, timeout);
+            let s = run_vcpu(hv, &caps, dom, &mut p2m, &mut npt, &mut hw, &layout, timeout, paging);
             npt.frames.free_all(&mut hv.mm.hooks.frames);
             s
         }
@@ -317,6 +324,7 @@ fn run_vcpu(
     hw: &mut Frames,
     layout: &PvhLayout,
     timeout_s: u64,
+    paging: Paging,
 ) -> Option<RunState> {
     let i = dom.0;
     let alloc = &mut hv.mm.hooks.frames;
@@ -333,12 +341,19 @@ fn run_vcpu(
     let mut gprs = Gprs::default();
     {
         let v = vcpu.vmcb();
-        v.control.set_pvh_intercepts(Paging::Nested);
+        v.control.set_pvh_intercepts(paging);
         v.control.iopm_base_pa = iopm.to_maddr();
         v.control.msrpm_base_pa = msrpm.to_maddr();
         v.control.nested_cr3 = npt.root.to_maddr();
         v.control.int_ctl |= V_INTR_MASKING;
         gprs.0[3] = pvh_entry(&mut v.save, layout.entry, layout.start_info);
+    }
+    // Shadow paging: the guest's own CRs kept apart, the real ones the
+    // hypervisor's; it starts on the identity map of its p2m (the NPT
+    // image, which the balloon keeps in step).
+    let mut sv = (paging == Paging::Shadow).then(|| ShadowVcpu::new(&vcpu.vmcb().save, npt.root));
+    if let Some(sv) = &sv {
+        sv.apply(&mut vcpu.vmcb().save);
     }
     let mut pool = AsidPool::new(caps.asids.max(2));
     let mut asid = VcpuAsid::default();
@@ -366,9 +381,11 @@ fn run_vcpu(
         let flush = pool.assign(&mut asid);
         let v = vcpu.vmcb();
         v.control.asid = asid.asid;
+        let shadow_flush = sv.as_mut().is_some_and(|s| core::mem::take(&mut s.flush));
+        let npt_flush = core::mem::take(&mut npt.flush);
         if flush == TlbFlush::All {
             v.control.tlb_ctl = tlb_control::FLUSH_ALL;
-        } else if core::mem::take(&mut npt.flush) {
+        } else if npt_flush || shadow_flush {
             v.control.tlb_ctl = tlb_control::FLUSH_ASID;
         }
         if let Err(e) = vmrun_check(&v.control, &v.save) {
@@ -389,7 +406,7 @@ fn run_vcpu(
         v.control.tlb_ctl = tlb_control::DO_NOTHING;
         let exit = decode(&v.control.exit(caps.decode_assists));
         let rip = v.save.rip;
-        let mut action = policy(&exit, Paging::Nested);
+        let mut action = policy(&exit, paging);
         let kind = match action {
             Action::Hypercall { .. } => 0,
             Action::Cpuid { .. } => 1,
@@ -415,13 +432,21 @@ fn run_vcpu(
                     v.save.rax = (-i64::from(Errno::EPERM.0)) as u64;
                     continue;
                 }
-                let paging = GuestPaging::of(v.save.cr0, v.save.cr3, v.save.cr4, v.save.efer);
+                let paging = match &sv {
+                    Some(s) => s.guest_paging(),
+                    None => GuestPaging::of(v.save.cr0, v.save.cr3, v.save.cr4, v.save.efer),
+                };
                 let a = args(&gprs.0, long);
                 let (mm, console) = (&mut hv.mm, &mut hv.console);
                 let mut out = |b: &[u8]| crate::hypercall::ConsoleSink::write(console, dom, b);
                 let mut call =
                     PvhCall { dom, mm, p2m, paging, params: &mut params, line: &mut line, console: &mut out, npt };
                 let (ret, outcome) = call.dispatch(nr, a);
+                // The p2m changed under the shadows (the NPT image, the
+                // identity map, was updated and asked for a flush).
+                if let (Some(s), true) = (sv.as_mut(), npt.flush) {
+                    s.p2m_changed(p2m, &mut hv.mm.hooks.frames);
+                }
                 let v = vcpu.vmcb();
                 v.save.rax = ret;
                 match outcome {
@@ -447,14 +472,21 @@ fn run_vcpu(
             Action::Msr { write, insn_len } => {
                 let msr = gprs.0[1] as u32;
                 let value = (gprs.0[2] << 32) | (v.save.rax & 0xFFFF_FFFF);
-                let ok = match pvh_platform::msr(msr, write, value, v.save.efer, v.save.g_pat) {
+                let efer = sv.as_ref().map_or(v.save.efer, |s| s.crs.efer);
+                let ok = match pvh_platform::msr(msr, write, value, efer, v.save.g_pat) {
                     MsrAction::Read(x) => {
                         v.save.rax = x & 0xFFFF_FFFF;
                         gprs.0[2] = x >> 32;
                         true
                     }
                     MsrAction::SetEfer(e) => {
-                        v.save.efer = e;
+                        match &mut sv {
+                            Some(s) => {
+                                s.crs.efer = e;
+                                s.apply(&mut v.save);
+                            }
+                            None => v.save.efer = e,
+                        }
                         true
                     }
                     MsrAction::SetPat(p) => {
@@ -498,8 +530,58 @@ fn run_vcpu(
             }
             Action::HostNmi => {}
             Action::FlushAndRetry => v.control.tlb_ctl = tlb_control::FLUSH_ASID,
+            Action::ShadowFault { va, error_code } => {
+                let Some(s) = sv.as_mut() else { break crashed(&"a #PF exit in nested mode", rip) };
+                let alloc = &mut hv.mm.hooks.frames;
+                let v = vcpu.vmcb();
+                match s.page_fault(p2m, alloc, va, error_code) {
+                    PfAction::Retry => {
+                        // The fault may have interrupted an event's delivery.
+                        if v.control.exit_int_info & EXIT_INT_INFO_VALID != 0 {
+                            v.control.event_inj = v.control.exit_int_info;
+                        }
+                    }
+                    PfAction::Reflect(ec) => {
+                        v.save.cr2 = va;
+                        v.control.event_inj = inject_pf(ec);
+                    }
+                    PfAction::Emulate(target) => {
+                        let linear = v.save.cs.base.wrapping_add(v.save.rip);
+                        let (code, n) = shadow::fetch(p2m, s.guest_paging(), linear);
+                        if let Err(why) = s.emulate_write(p2m, alloc, &mut v.save, &mut gprs, &code[..n], va, target) {
+                            break crashed(&why, rip);
+                        }
+                    }
+                    PfAction::Crash(c) => {
+                        break crashed(&format_args!("page fault at {va:#x} (error code {error_code:#x}): {c:?}"), rip)
+                    }
+                }
+            }
+            Action::ShadowCr3 { .. } | Action::ShadowCr { .. } => {
+                let Some(s) = sv.as_mut() else { break crashed(&"a CR exit in nested mode", rip) };
+                let v = vcpu.vmcb();
+                match cr_exit(s, p2m, &mut hv.mm.hooks.frames, &mut v.save, &mut gprs) {
+                    Ok(false) => {}
+                    Ok(true) => v.control.event_inj = INJECT_GP,
+                    Err(why) => break crashed(&why, rip),
+                }
+            }
+            Action::ShadowInvlpg { .. } => {
+                let Some(s) = sv.as_mut() else { break crashed(&"an INVLPG exit in nested mode", rip) };
+                let v = vcpu.vmcb();
+                let long = v.save.cs.attrib & crate::hvm::pvh_entry::attrib::L != 0;
+                let (code, n) = shadow::fetch(p2m, s.guest_paging(), v.save.cs.base.wrapping_add(v.save.rip));
+                let Some(len) = invlpg_len(&code[..n], long) else {
+                    break crashed(&"an INVLPG exit without an INVLPG at RIP", rip);
+                };
+                // The shadows are coherent already (writes to guest tables
+                // are trapped); only the TLB needs it.
+                s.counts.invlpg += 1;
+                s.flush = true;
+                v.save.rip += u64::from(len);
+            }
             Action::Crash(cause) => break crashed(&format_args!("{cause:?}"), rip),
-            other => break crashed(&format_args!("{other:?} in nested mode"), rip),
+            other => break crashed(&format_args!("{other:?} in {paging:?} mode"), rip),
         }
     };
     timer::program(None);
@@ -508,6 +590,66 @@ fn run_vcpu(
         "domain {i}: {} VM exits: {h} hypercalls, {c} CPUID, {m} MSR, {io} I/O, {npf} nested faults, {other} other",
         counts.iter().sum::<u64>()
     );
+    if let Some(s) = sv.as_mut() {
+        let c = &s.counts;
+        log::info!(
+            "domain {i}: shadow paging: {} faults fixed, {} reflected, {} page-table writes emulated, {} CR accesses, \
+             {} INVLPG, {} p2m changes (shadows dropped), {} shadows at the end",
+            c.fixed,
+            c.reflected,
+            c.emulated,
+            c.cr,
+            c.invlpg,
+            c.blown,
+            s.live()
+        );
+        s.teardown(&mut hv.mm.hooks.frames);
+    }
     line.flush(&mut |b: &[u8]| crate::hypercall::ConsoleSink::write(&mut hv.console, dom, b));
     end
+}
+
+/// A CR access in shadow mode: the `mov` at RIP decoded and done on the
+/// guest's own registers; the real ones follow. `true`: inject #GP.
+fn cr_exit(
+    s: &mut ShadowVcpu,
+    p2m: &P2m<'_>,
+    alloc: &mut FrameAllocator,
+    save: &mut VmcbSave,
+    gprs: &mut Gprs,
+) -> Result<bool, shadow::Crash> {
+    s.counts.cr += 1;
+    let long = save.cs.attrib & crate::hvm::pvh_entry::attrib::L != 0;
+    let (code, n) = shadow::fetch(p2m, s.guest_paging(), save.cs.base.wrapping_add(save.rip));
+    let m = decode_mov_cr(&code[..n], long).ok_or_else(|| {
+        alloc::string::String::from("a CR access that is not a MOV (LMSW, CLTS, SMSW are not emulated)")
+    })?;
+    let width = if long { u64::MAX } else { 0xFFFF_FFFF };
+    if m.write {
+        let value = match m.gpr {
+            0 => save.rax,
+            4 => save.rsp,
+            r => gprs.0[r as usize],
+        } & width;
+        match s.crs.write(m.cr, value) {
+            CrEffect::Done => {}
+            CrEffect::Flush => s.flush = true,
+            CrEffect::PagingOn(gfn) | CrEffect::NewRoot(gfn) => s
+                .set_root(p2m, alloc, gfn)
+                .map_err(|e| alloc::format!("its page-table root gfn {gfn:#x} cannot be shadowed ({e:?})"))?,
+            // The instruction faults: RIP stays.
+            CrEffect::Gp => return Ok(true),
+            CrEffect::Unsupported(why) => return Err(alloc::format!("shadow paging: {why}")),
+        }
+    } else {
+        let v = s.crs.read(m.cr).ok_or_else(|| alloc::format!("a read of CR{}", m.cr))? & width;
+        match m.gpr {
+            0 => save.rax = v,
+            4 => save.rsp = v,
+            r => gprs.0[r as usize] = v,
+        }
+    }
+    save.rip += u64::from(m.len);
+    s.apply(save);
+    Ok(false)
 }
