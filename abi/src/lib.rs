@@ -79,6 +79,25 @@
 //! walks for hypercall copies do not set accessed/dirty bits; legacy 32-bit
 //! and PAE guest paging are not walked (`-EFAULT`).
 //!
+//! `paging=shadow` on the module line runs the same PVH domain under
+//! shadow paging instead (`paging=nested`, the default, is AMD NPT): NPT
+//! off, the hardware walks tables the hypervisor builds from the guest's
+//! (through the p2m); guest page-table pages are write-protected and the
+//! guest's writes to them are emulated; `mov` to and from CR0/CR3/CR4,
+//! INVLPG and #PF exit; the guest reads back its own CR values. Its 32-bit
+//! entry runs, paging off, on the hypervisor's identity map of its p2m.
+//! Differences from Xen's shadow mode: only 4-level guest paging is
+//! shadowed (enabling 32-bit or PAE paging, or turning paging off again,
+//! crashes the domain with a log line); LMSW, CLTS and SMSW are not
+//! emulated (crash); an access through a guest entry naming a frame its
+//! p2m does not map crashes the domain, as under nested paging (Xen would
+//! hand it to a device model, which a PVH domain here does not have);
+//! CR0.WP is always on underneath (a guest clearing it still cannot write
+//! its read-only pages from its kernel); hypercall copies into guest
+//! memory do not go through the write protection, so a guest passing its
+//! own page table as a buffer may see stale translations (never of a frame
+//! outside its p2m).
+//!
 //! ## What isolation xen-core guarantees
 //!
 //! Every guest is assumed hostile. Whatever an unprivileged domain passes
