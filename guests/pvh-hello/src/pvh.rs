@@ -114,12 +114,15 @@ core::arch::global_asm!(
     ".popsection",
     ".pushsection .bss.pages, \"aw\", @nobits",
     ".balign 4096",
+    ".global pvh_pml4",
     "pvh_pml4: .skip 4096",
     "pvh_pdpt: .skip 4096",
     ".global pvh_pd",
     "pvh_pd: .skip 4096",
     ".global pvh_hypercall_page",
     "pvh_hypercall_page: .skip 4096",
+    ".global pvh_pml4b",
+    "pvh_pml4b: .skip 4096",
     "pvh_scratch: .skip 4096",
     ".global pvh_scratch",
     "pvh_stack: .skip 16384",
@@ -131,6 +134,8 @@ extern "C" {
     static pvh_hypercall_page: u8;
     static pvh_scratch: u8;
     static pvh_pd: u8;
+    static pvh_pml4: u8;
+    static pvh_pml4b: u8;
     /// What the 32-bit console_io returned (EAX).
     static pvh_rc32: u32;
 }
@@ -180,6 +185,12 @@ fn poke<T: Copy>(addr: u64, v: T) {
 fn invlpg(va: u64) {
     // SAFETY: only drops a TLB entry of this guest's own.
     unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack)) };
+}
+
+fn set_cr3(root: u64) {
+    // SAFETY: `root` is one of this guest's own PML4s, each mapping this
+    // code, its stack and data at the same addresses.
+    unsafe { core::arch::asm!("mov cr3, {}", in(reg) root, options(nostack)) };
 }
 
 fn cpuid(leaf: u32) -> [u32; 4] {
@@ -342,6 +353,25 @@ extern "C" fn pvh_main(start_info: u64) -> ! {
     poke(pd + 510 * 8, 0u64);
     invlpg(alias);
     say!("pvh-hello: page-table update: an alias at {alias:#x} wrote through, and is gone again");
+
+    // A second address space: its own PML4 (the first GiB as before, and
+    // the same GiB again at 512 GiB), switched to and back twice. Under
+    // shadow paging each `mov cr3` exits; the second visit of each root
+    // finds its shadow in the cache.
+    let pml4 = (&raw const pvh_pml4) as u64;
+    let pml4b = (&raw const pvh_pml4b) as u64;
+    let high = 1u64 << 39;
+    poke(pml4b, peek::<u64>(pml4));
+    poke(pml4b + 8, peek::<u64>(pml4));
+    poke(scratch + 136, 0xC3C3_u64);
+    let mut seen = 0;
+    for _ in 0..2 {
+        set_cr3(pml4b);
+        seen += peek::<u64>(high + scratch + 136);
+        set_cr3(pml4);
+    }
+    check(seen == 2 * 0xC3C3, "the second address space's own mapping");
+    say!("pvh-hello: a second address space: CR3 there and back twice, its mapping at {high:#x} reads my page");
 
     if cmd.split(' ').any(|t| t == "ptforeign") {
         // Its own PD entry 509 names a guest frame far past its memory (a

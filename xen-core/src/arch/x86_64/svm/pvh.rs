@@ -594,12 +594,14 @@ fn run_vcpu(
         let c = &s.counts;
         log::info!(
             "domain {i}: shadow paging: {} faults fixed, {} reflected, {} page-table writes emulated, {} CR accesses, \
-             {} INVLPG, {} p2m changes (shadows dropped), {} shadows at the end",
+             {} INVLPG, {} root switches ({} from the cache), {} p2m changes (shadows dropped), {} shadows at the end",
             c.fixed,
             c.reflected,
             c.emulated,
             c.cr,
             c.invlpg,
+            c.roots,
+            c.cached_roots,
             c.blown,
             s.live()
         );

@@ -23,6 +23,7 @@ use crate::mm::FrameAllocator;
 use crate::p2m::P2m;
 use crate::shadow::fault::CrashReason;
 use crate::shadow::ptwr::ShadowPteTables;
+use crate::shadow::{guest, Kind};
 use crate::shadow::{Env, Shadow, ShadowFrames, ShadowHooks, Slot, WriteTarget};
 use abi::{Gfn, Mfn};
 use alloc::vec;
@@ -83,6 +84,10 @@ pub struct Counts {
     pub invlpg: u64,
     /// Times every shadow was dropped after a p2m change.
     pub blown: u64,
+    /// Root switches (paging turned on, CR3 loads).
+    pub roots: u64,
+    /// Of those, roots whose shadow was still in the cache.
+    pub cached_roots: u64,
 }
 
 /// One shadow-paged vCPU.
@@ -160,6 +165,10 @@ impl ShadowVcpu {
     /// CR3 load): the real CR3 becomes its shadow, from the cache if the
     /// guest has been there before.
     pub fn set_root(&mut self, p2m: &P2m<'_>, alloc: &mut FrameAllocator, gfn: u64) -> Result<(), CrashReason> {
+        self.counts.roots += 1;
+        let cached = guest::table_mfn(p2m, Gfn(gfn))
+            .is_some_and(|mfn| self.slots.iter().flatten().any(|s| s.kind == Kind::Table { mfn, level: 4 }));
+        self.counts.cached_roots += u64::from(cached);
         let r = self.with(p2m, alloc, |s, env| s.write_cr3(env, Gfn(gfn)));
         self.shadow_root = Some(r?);
         Ok(())
