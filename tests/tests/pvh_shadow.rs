@@ -43,12 +43,13 @@ fn a_pvh_domain_boots_and_balloons_under_shadow_paging() {
             "(d0) pvh-hello: a hypercall from 32-bit protected mode, paging off",
             "(d0) pvh-hello: hello from a PVH guest in long mode on Xen 4.17 (hypercall page via MSR 0x40000000)",
             "(d0) pvh-hello: the 32-bit console_io returned 0",
-            "(d0) pvh-hello: start info v1 at 0x10e000, cmdline 'hello there', 3 memory map entries",
+            "(d0) pvh-hello: start info v1 at 0x10f000, cmdline 'hello there', 3 memory map entries",
             "(d0) pvh-hello: console_io from gpa 0xa0000 -> -14, from unmapped va 0x80000000 -> -14",
             "(d0) pvh-hello: balloon: 4000 pages, out 4 -> 3996, out again 0, in 4 -> 4000",
             "(d0) pvh-hello: the repopulated pages are fresh and writable",
             "(d0) pvh-hello: page-table update: an alias at 0x3fc00000 wrote through, and is gone again",
             "(d0) pvh-hello: a second address space: CR3 there and back twice, its mapping at 0x8000000000 reads my page",
+            "(d0) pvh-hello: #PF to my handler: read cr2 0x80000000 error code 0x0, write cr2 0x80000000 error code 0x2",
             "(d0) Test result: SUCCESS",
             "(XEN) domain 0: shut down (poweroff)",
             "(XEN) domain 0: shadow paging: ",
@@ -67,6 +68,7 @@ fn a_pvh_domain_boots_and_balloons_under_shadow_paging() {
     assert!(n(" faults fixed") > 0 && n(" page-table writes emulated") >= 2, "{line}");
     assert!(n(" INVLPG") >= 2 && n(" CR accesses") >= 9 && n(" p2m changes") >= 2, "{line}");
     // Paging on, then 4 switches: the last three roots were shadowed before.
+    assert!(n(" reflected") == 2, "{line}");
     assert!(n(" root switches") == 5 && n(" from the cache)") >= 3, "{line}");
 }
 

@@ -130,7 +130,50 @@ core::arch::global_asm!(
     ".popsection",
 );
 
+// A #PF handler of its own (64-bit interrupt gate): records the error
+// code and CR2, and resumes at `pvh_pf_resume` (the probe's return).
+core::arch::global_asm!(
+    ".pushsection .text, \"ax\"",
+    ".code64",
+    ".global pvh_pf_handler",
+    "pvh_pf_handler:",
+    "pop rax",
+    "mov [rip + pvh_pf_ec], rax",
+    "mov rax, cr2",
+    "mov [rip + pvh_pf_cr2], rax",
+    "lea rax, [rip + pvh_pf_resume]",
+    "mov [rsp], rax",
+    "iretq",
+    // pvh_pf_read(va), pvh_pf_write(va): one access that may fault.
+    ".global pvh_pf_read",
+    "pvh_pf_read:",
+    "mov rax, [rdi]",
+    "jmp pvh_pf_resume",
+    ".global pvh_pf_write",
+    "pvh_pf_write:",
+    "mov qword ptr [rdi], 0",
+    "pvh_pf_resume:",
+    "ret",
+    ".popsection",
+    ".pushsection .data, \"aw\"",
+    ".balign 8",
+    ".global pvh_pf_ec",
+    "pvh_pf_ec: .quad 0",
+    ".global pvh_pf_cr2",
+    "pvh_pf_cr2: .quad 0",
+    ".balign 16",
+    "pvh_idt: .skip 15 * 16",
+    ".global pvh_idt",
+    ".popsection",
+);
+
 extern "C" {
+    static pvh_pf_ec: u64;
+    static pvh_pf_cr2: u64;
+    static pvh_idt: u8;
+    fn pvh_pf_handler();
+    fn pvh_pf_read(va: u64);
+    fn pvh_pf_write(va: u64);
     static pvh_hypercall_page: u8;
     static pvh_scratch: u8;
     static pvh_pd: u8;
@@ -372,6 +415,34 @@ extern "C" fn pvh_main(start_info: u64) -> ! {
     }
     check(seen == 2 * 0xC3C3, "the second address space's own mapping");
     say!("pvh-hello: a second address space: CR3 there and back twice, its mapping at {high:#x} reads my page");
+
+    // Its own #PF handler: a read and a write of an address its tables do
+    // not map are delivered to it with the hardware's CR2 and error code
+    // (under shadow paging: reflected by the hypervisor).
+    let idt = (&raw const pvh_idt) as u64;
+    let h = pvh_pf_handler as *const () as u64;
+    poke(idt + 14 * 16, (h & 0xFFFF) | (0x08 << 16) | (0x8E << 40) | (((h >> 16) & 0xFFFF) << 48));
+    poke(idt + 14 * 16 + 8, h >> 32);
+    let idtr: [u16; 5] = [15 * 16 - 1, idt as u16, (idt >> 16) as u16, (idt >> 32) as u16, (idt >> 48) as u16];
+    // SAFETY: the IDT is this guest's own, with one valid gate (14, its last).
+    unsafe { core::arch::asm!("lidt [{}]", in(reg) &idtr, options(nostack)) };
+    let fault = |write: bool| {
+        poke((&raw const pvh_pf_cr2) as u64, 0u64);
+        // SAFETY: the access faults (unmapped) and the handler resumes
+        // at the probe's return.
+        unsafe {
+            if write {
+                pvh_pf_write(0x8000_0000)
+            } else {
+                pvh_pf_read(0x8000_0000)
+            }
+        };
+        (peek::<u64>((&raw const pvh_pf_cr2) as u64), peek::<u64>((&raw const pvh_pf_ec) as u64))
+    };
+    let (rc, re) = fault(false);
+    let (wc, we) = fault(true);
+    say!("pvh-hello: #PF to my handler: read cr2 {rc:#x} error code {re:#x}, write cr2 {wc:#x} error code {we:#x}");
+    check(rc == 0x8000_0000 && re == 0 && wc == 0x8000_0000 && we == 2, "the #PF the hardware would give");
 
     if cmd.split(' ').any(|t| t == "ptforeign") {
         // Its own PD entry 509 names a guest frame far past its memory (a
