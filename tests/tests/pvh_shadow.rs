@@ -74,7 +74,7 @@ fn a_pvh_domain_boots_and_balloons_under_shadow_paging() {
 
 /// Hostile shadow-paged PVH domains: one writes its own page directory to
 /// map a huge guest frame number and reads through it, one reads the
-/// legacy hole its p2m does not map. Each is crashed alone with a log
+/// legacy hole its p2m does not map, one maps the 2 MiB right past its RAM. Each is crashed alone with a log
 /// line (no shadow entry is ever made for a frame outside its p2m), and
 /// the PV domain 0 then runs to its own success.
 #[test]
@@ -85,6 +85,7 @@ fn a_shadow_paged_domain_mapping_frames_outside_its_p2m_is_crashed_alone_and_dom
         ModuleSpec::parse(&format!("{} name=dom0 mem=16M", artifacts_dir().join("template").display())),
         pvh("name=bad mem=8M type=pvh paging=shadow ptforeign"),
         pvh("name=hole mem=8M type=pvh paging=shadow hostile"),
+        pvh("name=past mem=8M type=pvh paging=shadow ptpast"),
     ];
     let out = run.boot();
     in_order(
@@ -100,11 +101,15 @@ fn a_shadow_paged_domain_mapping_frames_outside_its_p2m_is_crashed_alone_and_dom
             "(d2) pvh-hello: hostile: reading gpa 0xa0000, outside my p2m",
             "domain 2 crashed: page fault at 0xa0000 (error code 0x0): NotInP2m(Gfn(160))",
             "(XEN) domain 2 (hole): PVH domain gone, 1956 of 1956 frames returned",
+            "(d3) pvh-hello: hostile: my PD maps gfn 0x800 at va 0x3fa00000; reading it",
+            "domain 3 crashed: page fault at 0x3fa00000 (error code 0x0): NotInP2m(Gfn(2048))",
+            "(XEN) domain 3 (past): PVH domain gone, 1956 of 1956 frames returned",
             "(XEN) Starting domain 0 (dom0)",
             "(d0) Test result: SUCCESS",
             "(XEN)   0    dom0              poweroff",
             "(XEN)   1    bad               crashed           1956 of 1956 (PVH)",
             "(XEN)   2    hole              crashed           1956 of 1956 (PVH)",
+            "(XEN)   3    past              crashed           1956 of 1956 (PVH)",
             "(XEN) Shutting down: success",
         ],
     );

@@ -15,8 +15,8 @@
 //! * writes its own page directory (a 2 MiB alias, used, INVLPG'd and
 //!   removed): under shadow paging that write is trapped and emulated;
 //! * with `ptforeign` on its command line, then maps a huge guest frame
-//!   number through its own page directory and reads it: the domain must
-//!   be crashed, and only it;
+//!   number through its own page directory and reads it (`ptpast`: the
+//!   first 2 MiB past its RAM): the domain must be crashed, and only it;
 //! * with `hostile` on its command line, then reads a guest-physical
 //!   address its p2m does not map (the legacy hole): the nested page fault
 //!   must crash it, and only it;

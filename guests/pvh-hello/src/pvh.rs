@@ -444,11 +444,13 @@ extern "C" fn pvh_main(start_info: u64) -> ! {
     say!("pvh-hello: #PF to my handler: read cr2 {rc:#x} error code {re:#x}, write cr2 {wc:#x} error code {we:#x}");
     check(rc == 0x8000_0000 && re == 0 && wc == 0x8000_0000 && we == 2, "the #PF the hardware would give");
 
-    if cmd.split(' ').any(|t| t == "ptforeign") {
+    let ptforeign = cmd.split(' ').any(|t| t == "ptforeign");
+    if ptforeign || cmd.split(' ').any(|t| t == "ptpast") {
         // Its own PD entry 509 names a guest frame far past its memory (a
-        // huge gfn): no translation may reach any frame for it.
+        // huge gfn), or the first 2 MiB past its RAM: no translation may
+        // reach any frame for it.
         let va = 509u64 << 21;
-        let gfn = 0xF_FFFF_FE00u64;
+        let gfn = if ptforeign { 0xF_FFFF_FE00u64 } else { ram_end.div_ceil(2 << 20) * 512 };
         say!("pvh-hello: hostile: my PD maps gfn {gfn:#x} at va {va:#x}; reading it");
         poke(pd + 509 * 8, (gfn << 12) | 0x83);
         invlpg(va);
