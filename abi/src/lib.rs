@@ -93,7 +93,9 @@
 //! p2m does not map crashes the domain, as under nested paging (Xen would
 //! hand it to a device model, which a PVH domain here does not have);
 //! CR0.WP is always on underneath (a guest clearing it still cannot write
-//! its read-only pages from its kernel); hypercall copies into guest
+//! its read-only pages from its kernel), and so is long mode (its 32-bit
+//! code runs in compatibility mode, so a 64-bit code segment would run as
+//! 64-bit even with its paging off); hypercall copies into guest
 //! memory do not go through the write protection, so a guest passing its
 //! own page table as a buffer may see stale translations (never of a frame
 //! outside its p2m).
