@@ -394,11 +394,16 @@ fn run_vcpu(
         // Host interrupts stay on under the guest (V_INTR_MASKING: the
         // host's IF decides), so the watchdog's timer makes an INTR exit
         // even while the guest runs with IF clear. Taken in the hypervisor
-        // once GIF is set again, they are only acknowledged.
+        // once GIF is set again, they are only acknowledged. GIF is cleared
+        // before IF is set: a timer interrupt due between here and VMRUN
+        // then waits for VMRUN and makes an INTR exit at once, instead of
+        // being taken (and its one-shot timer spent) in the hypervisor
+        // while a guest that never exits runs on unwatched.
         // SAFETY: interrupts taken in the hypervisor here are acknowledged
         // and nothing else (`run::idle_interrupt`), as in `timer::poll_interrupts`;
-        // the CLI right after the run restores the boot path's state.
-        unsafe { core::arch::asm!("sti", options(nomem, nostack)) };
+        // CLGI only holds them until VMRUN (svm_vmrun sets GIF again after
+        // the exit); the CLI right after the run restores the boot path's state.
+        unsafe { core::arch::asm!("clgi", "sti", options(nomem, nostack)) };
         vcpu.run(&mut gprs, &host);
         // SAFETY: see the STI above.
         unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
