@@ -68,6 +68,13 @@ impl Domain {
     pub fn name(&self) -> &str {
         core::str::from_utf8(self.name.as_slice()).unwrap_or("?")
     }
+
+    /// Where the hypervisor may write this domain's `vcpu_info` (its time
+    /// on a clock change): none once it has ended, since the teardown gave
+    /// the frame back and it may already be another domain's page table.
+    pub fn live_vcpu_info(&self) -> Option<crate::mm::PhysAddr> {
+        (!self.state.finished()).then(|| self.vcpu.vcpu_info_location())
+    }
 }
 
 /// The name of a shutdown reason.

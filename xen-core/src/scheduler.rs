@@ -255,6 +255,21 @@ mod tests {
     }
 
     #[test]
+    fn an_ended_domain_names_no_vcpu_info_to_write() {
+        // Regression: the TSC refinement restamped every domain's vcpu_info,
+        // ended ones too, writing into freed frames (the hostile fuzzer saw
+        // a system time appear as an L1 entry of the next owner).
+        let mut d = dom(3);
+        assert_eq!(d.live_vcpu_info(), Some(PhysAddr(0x13 << 12)));
+        d.state = RunState::Blocked;
+        assert!(d.live_vcpu_info().is_some());
+        for end in [RunState::Shutdown(0), RunState::Crashed] {
+            d.state = end;
+            assert_eq!(d.live_vcpu_info(), None, "{end:?}");
+        }
+    }
+
+    #[test]
     fn round_robin_skips_blocked_and_finished_and_comes_back_to_current_last() {
         let mut t = table(4);
         t[1].as_mut().unwrap().state = RunState::Blocked;

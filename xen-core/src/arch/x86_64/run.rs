@@ -156,8 +156,9 @@ pub(super) fn clock_refined(hv: &mut Hypervisor, clock: crate::time::Clock, in_g
     hv.host.clock = clock;
     let stamp = TimeStamp::of(&clock, hv.host.time_flags);
     for (j, d) in domains().iter().enumerate() {
-        let Some(d) = d.as_ref() else { continue };
-        let vi = d.vcpu.vcpu_info_location();
+        // An ended domain's frames are freed: writing its old vcpu_info
+        // would write into whatever domain got the frame next.
+        let Some((d, vi)) = d.as_ref().and_then(|d| Some((d, d.live_vcpu_info()?))) else { continue };
         publish_time(hv.mm.mem, PhysAddr(vi.0 + VCPU_INFO_TIME), &stamp, false);
         if in_guest && j == hv.current && !d.vcpu.user_mode && d.vcpu.time.time_area != 0 {
             publish_time_to_guest(&Guest(&ArchGuest), d.vcpu.time.time_area, &stamp);
