@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Per-symbol instruction counts of the hypervisor inside the bench guest's
-timed `region_call` regions, from a QEMU `-d in_asm,exec,nochain` log.
+timed regions (`region_call`, `region_ud2`, `region_rdmsr`, ...; not the
+empty one), from a QEMU `-d in_asm,exec,nochain` log.
 
 usage: tb_profile.py LOG|LOG.pkl HYPERVISOR_ELF BENCH_ELF [FUNCTION]
 
 Each executed translation block counts its instructions (from its `IN:`
-listing); blocks executed between the guest's `call r13` block in
-`region_call` and its return there are summed per address, then per symbol
+listing); blocks executed between the block holding a region's
+operation (`call r13`, `ud2`, ...) and the return into that region are
+summed per address, then per symbol
 (nm), divided by the number of regions. A region is one timed call,
 including the bench's own set-up calls that go through `page_call`, so a
 row whose clean-up is also timed elsewhere shows both kinds averaged.
