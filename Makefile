@@ -17,7 +17,7 @@ HV_CMDLINE   ?= loglvl=info
 MEMORY_MIB   ?= 512
 DEMO_MODULES := --module "$(GUEST) name=demo0 mem=32M balloon=16M,8M,24M,32M ping=1:2,3 share" --module "$(GUEST) name=demo1 mem=16M watch=5 pong=0,3 share"
 
-.PHONY: all setup build lint run new-guest run-guest test test-host test-qemu conformance conformance-xen xen-image bench bench-compare fuzz fuzz-guest doc clean linux linux-fetch linux-initramfs linux-dom0 linux-domu linux-xen
+.PHONY: all setup build lint run new-guest run-guest test test-host test-qemu conformance conformance-xen xen-image bench modes bench-compare fuzz fuzz-guest doc clean linux linux-fetch linux-initramfs linux-dom0 linux-domu linux-xen
 
 all: build
 
@@ -108,6 +108,11 @@ FILE         ?= tests/bench/baseline.json
 bench: build xen-image
 	$(QEMU_LOCK) target/release/xen-bench run $(HV) $(BENCH) build/xen-4.17 --json build/bench.json
 	$(CARGO) bench -p xen-core --bench mm
+
+# Issue 15 item 5: guest-kernel's `modes` workload as PV, PVH+shadow and
+# PVH+nested under icount (instructions per op), then plain TCG (ticks).
+modes: build
+	$(QEMU_LOCK) target/release/xen-modes $(HV) $(GUEST) --tcg
 
 bench-compare:
 	target/release/xen-bench compare $(FILE) build/bench.json

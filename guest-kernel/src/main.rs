@@ -20,6 +20,8 @@ mod evtchn_demo;
 mod isolation_modes;
 // The PVH entry (one ELF with both notes, as Linux): its own hardware glue.
 #[cfg(target_os = "none")]
+mod modes;
+#[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 mod pvh;
 #[cfg(target_os = "none")]

@@ -14,6 +14,7 @@ pub mod initramfs;
 pub mod iso;
 pub mod keys;
 pub mod linux;
+pub mod modes;
 pub mod qemu;
 pub mod verdict;
 pub mod xen_ref;
