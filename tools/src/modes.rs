@@ -24,6 +24,9 @@ pub struct ModeRun {
     pub exits: Option<String>,
     /// The hypervisor's `shadow paging: ...` summary.
     pub shadow: Option<String>,
+    /// The hypervisor's walk references per TLB miss (the pure counter's
+    /// replay of the walk's first page), and how it walked.
+    pub walk_refs: Option<String>,
     /// The guest's `Test result:` word.
     pub verdict: Option<String>,
 }
@@ -48,6 +51,8 @@ pub fn parse(log: &str) -> ModeRun {
         } else if let Some((_, rest)) = line.split_once(" VM exits: ") {
             let total = line[..line.len() - rest.len() - " VM exits: ".len()].rsplit(' ').next().unwrap_or("?");
             run.exits = Some(format!("{total} VM exits: {rest}"));
+        } else if let Some((_, rest)) = line.split_once("walk refs per TLB miss at ") {
+            run.walk_refs = rest.split_once(": ").map(|(_, r)| r.trim().to_string());
         } else if let Some((_, rest)) = line.split_once("shadow paging: ") {
             run.shadow = Some(rest.trim().to_string());
         } else if let Some((_, rest)) = line.split_once("Test result: ") {
@@ -100,6 +105,11 @@ pub fn table(modes: &[(&str, ModeRun, Option<ModeRun>)]) -> String {
         }
         s += "\n";
     }
+    s += "\nwalk references per TLB miss (the pure walk counter's replay):";
+    for (m, ic, _) in modes {
+        s += &format!(" {m} {};", ic.walk_refs.as_deref().unwrap_or("n/a"));
+    }
+    s += "\n";
     for (m, ic, _) in modes {
         if let Some(e) = &ic.exits {
             s += &format!("\n{m}: whole run: {e}");
@@ -121,6 +131,7 @@ mod tests {
 (d0) mode-row op=balloon error=failed
 (d0) Test result: SUCCESS
 (XEN) domain 0: 120 VM exits: 7 hypercalls, 3 CPUID, 1 MSR, 0 I/O, 0 nested faults, 109 other
+(XEN) domain 0: walk refs per TLB miss at 0xffffffff80400000: 3 (Shadow)
 (XEN) domain 0: shadow paging: 5 faults fixed, 0 reflected
 ";
 
@@ -136,6 +147,7 @@ mod tests {
             Some("120 VM exits: 7 hypercalls, 3 CPUID, 1 MSR, 0 I/O, 0 nested faults, 109 other")
         );
         assert_eq!(r.shadow.as_deref(), Some("5 faults fixed, 0 reflected"));
+        assert_eq!(r.walk_refs.as_deref(), Some("3 (Shadow)"));
         assert_eq!(r.verdict.as_deref(), Some("SUCCESS"));
     }
 
@@ -145,5 +157,6 @@ mod tests {
         assert!(t.contains("| switch | 40 | not run | 0 |"), "{t}");
         assert!(t.contains("| fault | n/a | not run | n/a |"), "{t}");
         assert!(t.contains("pvh: whole run: 120 VM exits"), "{t}");
+        assert!(t.contains(" pvh 3 (Shadow);"), "{t}");
     }
 }

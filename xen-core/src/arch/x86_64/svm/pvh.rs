@@ -595,6 +595,19 @@ fn run_vcpu(
         "domain {i}: {} VM exits: {h} hypercalls, {c} CPUID, {m} MSR, {io} I/O, {npf} nested faults, {other} other",
         counts.iter().sum::<u64>()
     );
+    // `make modes`' walk references per TLB miss: the pure counter replays
+    // the tables a hardware walk would read for the workload's first page
+    // (guest-kernel's modes walk: 4 MiB up, at -2 GiB), as they stand now.
+    let walk_va = 0xFFFF_FFFF_8040_0000;
+    let cr3 = vcpu.vmcb().save.cr3;
+    let refs = match paging {
+        Paging::Shadow => crate::hvm::walk::replay_one_d(&DirectMap, Mfn(cr3 >> 12), walk_va),
+        Paging::Nested => crate::hvm::walk::replay_two_d(&DirectMap, npt.root, Gfn(cr3 >> 12), walk_va),
+    };
+    match refs {
+        Some(r) => log::info!("domain {i}: walk refs per TLB miss at {walk_va:#x}: {r} ({paging:?})"),
+        None => log::info!("domain {i}: walk refs per TLB miss at {walk_va:#x}: not mapped ({paging:?})"),
+    }
     if let Some(s) = sv.as_mut() {
         let c = &s.counts;
         log::info!(
