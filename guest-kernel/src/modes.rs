@@ -32,8 +32,27 @@ fn median(per: u64, mut op: impl FnMut()) -> u64 {
     s[SAMPLES / 2]
 }
 
+/// A timed operation: what it does `per` times per call, and the
+/// hypercalls one operation makes.
+pub struct Timed<'a> {
+    /// Does `per` operations.
+    pub run: &'a mut dyn FnMut(),
+    /// Operations per call of `run`.
+    pub per: u64,
+    /// Hypercalls per operation.
+    pub calls: u64,
+}
+
 /// One mode's ways of doing the operations.
 pub struct Ops<'a> {
+    /// Maps fresh pages: writes present entries into an empty L1 (per
+    /// entry); `None` where not done.
+    pub pt_build: Option<Timed<'a>>,
+    /// Unmaps one entry and maps it again, each with its INVLPG.
+    pub pt_update: Option<Timed<'a>>,
+    /// Unmaps a page and touches it: the kernel's own #PF handler maps a
+    /// fresh frame there.
+    pub fault: Option<Timed<'a>>,
     /// `pv`, `pvh-shadow` or `pvh-nested` (as the guest knows it).
     pub mode: &'a str,
     /// Loads the current address-space root again (PV: `MMUEXT_NEW_BASEPTR`;
@@ -51,8 +70,14 @@ pub struct Ops<'a> {
 /// Runs every row and prints it.
 pub fn run(ops: Ops) {
     println!("mode-start mode={} samples={SAMPLES} pages={}", ops.mode, ops.pages);
-    for op in ["pt-build", "pt-update", "fault"] {
-        println!("mode-row op={op} n/a");
+    for (op, t) in [("pt-build", ops.pt_build), ("pt-update", ops.pt_update), ("fault", ops.fault)] {
+        match t {
+            Some(t) => {
+                let ticks = median(t.per, t.run);
+                println!("mode-row op={op} ticks={ticks} calls={}", t.calls);
+            }
+            None => println!("mode-row op={op} n/a"),
+        }
     }
     let (switch, calls) = ops.switch;
     let ticks = median(64, || {

@@ -111,6 +111,7 @@ extern "C" {
     /// guest-rt's hypercall page (its linker script's symbol).
     static hypercall_page: u8;
     static gk_pvh_scratch: u8;
+    static gk_pvh_pd: u8;
 }
 
 /// Hypercall `nr` through the hypercall page (VMMCALL stubs under PVH).
@@ -141,6 +142,12 @@ fn peek<T: Copy>(addr: u64) -> T {
 fn poke<T: Copy>(addr: u64, v: T) {
     // SAFETY: as for `peek`.
     unsafe { core::ptr::write_volatile((VIRT_BASE + addr) as *mut T, v) }
+}
+
+/// The u64 at virtual address `va`.
+fn read_va(va: u64) -> u64 {
+    // SAFETY: the caller names an address its own tables map.
+    unsafe { core::ptr::read_volatile(va as *const u64) }
 }
 
 fn shutdown(reason: u32) -> ! {
@@ -244,7 +251,7 @@ extern "C" fn gk_pvh_main(start_info: u64) -> ! {
 /// its RAM from 4 MiB up (its own 2 MiB mappings), and one page
 /// ballooned out and in per sample.
 fn modes(ram_end: u64) -> ! {
-    check(ram_end >= 12 << 20, "modes needs 12 MiB of RAM");
+    check(ram_end >= 18 << 20, "modes needs 18 MiB of RAM");
     let mut switch = || {
         // SAFETY: the current root again: every mapping stays.
         unsafe {
@@ -254,11 +261,50 @@ fn modes(ram_end: u64) -> ! {
         }
     };
     let touch = |i: u64| peek::<u64>((4 << 20) + i * 4096);
+    // Its own 4 KiB mappings for the table rows: the PD's last slot (1 GiB
+    // - 2 MiB, nothing there) points at an L1 at 16 MiB, whose entries map
+    // frames from 17 MiB; written directly, no mmu_update.
+    const L1: u64 = 16 << 20;
+    const FRAMES: u64 = 17 << 20;
+    const BUILD: u64 = 64;
+    let va = VIRT_BASE + (511 << 21);
+    for i in 0..512u64 {
+        poke::<u64>(L1 + i * 8, 0);
+    }
+    let pd = (&raw const gk_pvh_pd) as u64 - VIRT_BASE;
+    poke::<u64>(pd + 511 * 8, L1 | 3);
+    switch();
+    let invlpg = |a: u64| {
+        // SAFETY: INVLPG only drops a TLB entry.
+        unsafe { core::arch::asm!("invlpg [{}]", in(reg) a) };
+    };
+    let mut build = || {
+        for i in 0..BUILD {
+            poke::<u64>(L1 + i * 8, (FRAMES + i * 4096) | 3);
+        }
+        // Emptied again inside the sample for the next one: the row is per
+        // entry written, mapping and unmapping.
+        for i in 0..BUILD {
+            poke::<u64>(L1 + i * 8, 0);
+            invlpg(va + i * 4096);
+        }
+    };
+    poke::<u64>(L1, FRAMES | 3);
+    check(peek::<u64>(FRAMES) == read_va(va), "the L1 maps its first frame");
+    let mut update = || {
+        poke::<u64>(L1, 0);
+        invlpg(va);
+        poke::<u64>(L1, FRAMES | 3);
+        invlpg(va);
+    };
     let gfn = ram_end / 4096 - 8;
     let mut balloon =
         || reservation(XENMEM_DECREASE_RESERVATION, &[gfn]) == 1 && reservation(XENMEM_POPULATE_PHYSMAP, &[gfn]) == 1;
     crate::modes::run(crate::modes::Ops {
         mode: "pvh",
+        pt_build: Some(crate::modes::Timed { run: &mut build, per: 2 * BUILD, calls: 0 }),
+        pt_update: Some(crate::modes::Timed { run: &mut update, per: 1, calls: 0 }),
+        fault: None,
         switch: (&mut switch, 0),
         touch: &touch,
         pages: 2048,

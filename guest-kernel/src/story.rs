@@ -645,9 +645,37 @@ fn pv_modes(si: &StartInfo) -> ! {
             fail_errno("new_baseptr", e.errno);
         }
     };
+    // The demand-faulted hole's entry: unmapped and mapped again, each
+    // with update_va_mapping's INVLPG.
+    let hole = HOLE.load(Ordering::Relaxed);
+    let frame = HOLE_MFN.load(Ordering::Relaxed);
+    let mut update = || {
+        let a = mem::update_va(hole, 0, UVMF_INVLPG);
+        let b = mem::update_va(hole, (frame << 12) | PRESENT | RW | USER | ACCESSED, UVMF_INVLPG);
+        if a.is_err() || b.is_err() {
+            fail("modes: update_va_mapping of the hole");
+        }
+    };
+    // A fault the kernel's own #PF handler fixes: the hole unmapped, then
+    // touched (the handler maps a fresh frame with update_va_mapping).
+    let mut fault = || {
+        if mem::update_va(hole, 0, UVMF_INVLPG).is_err() {
+            fail("modes: unmapping the hole");
+        }
+        mem::write(hole, 1);
+    };
     let pages = (si.pt_base - VIRT_BASE) / 4096 + si.nr_pt_frames;
     let touch = |i: u64| mem::read(VIRT_BASE + i * 4096);
-    crate::modes::run(crate::modes::Ops { mode: "pv", switch: (&mut switch, 1), touch: &touch, pages, balloon: None });
+    crate::modes::run(crate::modes::Ops {
+        mode: "pv",
+        pt_build: None,
+        pt_update: Some(crate::modes::Timed { run: &mut update, per: 1, calls: 2 }),
+        fault: Some(crate::modes::Timed { run: &mut fault, per: 1, calls: 2 }),
+        switch: (&mut switch, 1),
+        touch: &touch,
+        pages,
+        balloon: None,
+    });
     say!("Test result: SUCCESS");
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }
