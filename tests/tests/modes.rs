@@ -1,0 +1,62 @@
+//! QEMU tests of `make modes`' workload (issue 15 item 5): the same
+//! guest-kernel ELF with `modes` under PV direct paging and as a PVH
+//! domain under shadow and nested paging, each printing its rows and the
+//! hypervisor the pure walk counter's replay. The figures themselves are
+//! `make modes`' business; these check that every mode runs its rows and
+//! that the counter sees each mode's walk shape.
+#![cfg(feature = "qemu")]
+
+use xen_tests::{artifacts_dir, Run, Verdict};
+use xen_tools::iso::ModuleSpec;
+use xen_tools::modes::parse;
+
+fn boot(name: &str, module: &str) -> xen_tools::modes::ModeRun {
+    let gk = artifacts_dir().join("guest-kernel");
+    let mut run = Run::new(name);
+    run.modules = vec![ModuleSpec::parse(&format!("{} {module}", gk.display()))];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    parse(&out.serial)
+}
+
+fn measured(r: &xen_tools::modes::ModeRun, op: &str) -> bool {
+    r.rows.iter().any(|x| x.op == op && x.ticks.is_some())
+}
+
+/// PV: hypercalls per table change and root reload, 1-D walks of 4.
+#[test]
+fn the_modes_workload_runs_under_pv_with_one_d_walks() {
+    let r = boot("modes_pv", "name=pv mem=32M modes");
+    for op in ["pt-update", "fault", "switch", "walk"] {
+        assert!(measured(&r, op), "{op}: {r:?}");
+    }
+    assert_eq!(r.walk_refs.as_deref(), Some("4 (Direct)"));
+}
+
+/// Shadow: the table writes and INVLPGs are emulated exits; the
+/// hardware walks 4 KiB shadows.
+#[test]
+fn the_modes_workload_runs_under_shadow_paging_with_its_table_writes_emulated() {
+    let r = boot("modes_shadow", "name=pvh mem=32M type=pvh paging=shadow modes");
+    for op in ["pt-build", "pt-update", "switch", "balloon", "walk"] {
+        assert!(measured(&r, op), "{op}: {r:?}");
+    }
+    assert_eq!(r.walk_refs.as_deref(), Some("4 (Shadow)"));
+    let shadow = r.shadow.expect("the shadow end-of-run line");
+    assert!(shadow.contains(" 1951 page-table writes emulated, "), "{shadow}");
+}
+
+/// Nested: no nested faults (and no shadow work); 2-D walks over the guest's 2 MiB
+/// mapping, (3+1)(4+1)-1.
+#[test]
+fn the_modes_workload_runs_under_nested_paging_without_paging_exits_and_two_d_walks() {
+    let r = boot("modes_nested", "name=pvh mem=32M type=pvh modes");
+    for op in ["pt-build", "pt-update", "switch", "balloon", "walk"] {
+        assert!(measured(&r, op), "{op}: {r:?}");
+    }
+    assert_eq!(r.walk_refs.as_deref(), Some("19 (Nested)"));
+    let exits = r.exits.expect("the exit-count line");
+    // "other" may hold a timer interrupt's exit; none is a paging one.
+    assert!(exits.contains(" 0 nested faults, "), "{exits}");
+}
