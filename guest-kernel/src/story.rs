@@ -635,8 +635,8 @@ fn run_balloon(list: &str, hole: u64, watch: &[u64]) {
 
 /// `make modes` under PV direct paging: the root reloaded with
 /// `MMUEXT_NEW_BASEPTR`, a walk over the pages the boot mapping covers
-/// (the image, start info and boot tables). Ballooning is not measured
-/// here yet (the PV balloon needs the p2m and mapping kept in step).
+/// (the image, start info and boot tables), and one free page ballooned
+/// out and in.
 fn pv_modes(si: &StartInfo) -> ! {
     let root = mem::read_cr3() >> 12;
     let mut switch = || {
@@ -664,6 +664,20 @@ fn pv_modes(si: &StartInfo) -> ! {
         }
         mem::write(hole, 1);
     };
+    // One free page (the allocator's next, never mapped) given back and
+    // taken again, its p2m entry kept in step as the balloon driver does.
+    let mut balloon = || {
+        let pfn = NEXT_FREE_PFN.load(Ordering::Relaxed);
+        let slot = P2M.load(Ordering::Relaxed) + pfn * 8;
+        let mut out = [abi::Mfn(mem::read(slot))];
+        if mem::decrease(&mut out) != 1 {
+            return false;
+        }
+        let mut back = [abi::Mfn(0)];
+        let ok = guest::populate_physmap(&[abi::Pfn(pfn)], &mut back) == 1;
+        mem::write(slot, back[0].0);
+        ok
+    };
     let pages = (si.pt_base - VIRT_BASE) / 4096 + si.nr_pt_frames;
     let touch = |i: u64| mem::read(VIRT_BASE + i * 4096);
     crate::modes::run(crate::modes::Ops {
@@ -674,7 +688,7 @@ fn pv_modes(si: &StartInfo) -> ! {
         switch: (&mut switch, 1),
         touch: &touch,
         pages,
-        balloon: None,
+        balloon: Some((&mut balloon, 2)),
     });
     say!("Test result: SUCCESS");
     guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)

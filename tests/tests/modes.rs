@@ -28,7 +28,7 @@ fn measured(r: &xen_tools::modes::ModeRun, op: &str) -> bool {
 #[test]
 fn the_modes_workload_runs_under_pv_with_one_d_walks() {
     let r = boot("modes_pv", "name=pv mem=32M modes");
-    for op in ["pt-update", "fault", "switch", "walk"] {
+    for op in ["pt-update", "fault", "switch", "balloon", "walk"] {
         assert!(measured(&r, op), "{op}: {r:?}");
     }
     assert_eq!(r.walk_refs.as_deref(), Some("4 (Direct)"));
