@@ -96,12 +96,44 @@ core::arch::global_asm!(
     ".word 23",
     ".long gk_pvh_gdt - 0xFFFFFFFF80000000",
     ".popsection",
+    // `make modes`' page fault: the kernel's own #PF handler (vector 14,
+    // error code pushed), the caller-saved registers kept around the Rust
+    // fix-up, RSP 16-aligned at the call.
+    ".pushsection .text.gk_pvh_pf, \"ax\"",
+    ".global gk_pvh_pf",
+    "gk_pvh_pf:",
+    "push rax",
+    "push rcx",
+    "push rdx",
+    "push rsi",
+    "push rdi",
+    "push r8",
+    "push r9",
+    "push r10",
+    "push r11",
+    "sub rsp, 8",
+    "mov rdi, cr2",
+    "call gk_pvh_fault",
+    "add rsp, 8",
+    "pop r11",
+    "pop r10",
+    "pop r9",
+    "pop r8",
+    "pop rdi",
+    "pop rsi",
+    "pop rdx",
+    "pop rcx",
+    "pop rax",
+    "add rsp, 8",
+    "iretq",
+    ".popsection",
     ".pushsection .bss.gk_pvh, \"aw\", @nobits",
     ".balign 4096",
     "gk_pvh_pml4: .skip 4096",
     "gk_pvh_pdpt: .skip 4096",
     "gk_pvh_pd: .skip 4096",
     "gk_pvh_scratch: .skip 4096",
+    "gk_pvh_idt: .skip 4096",
     "gk_pvh_stack: .skip 16384",
     "gk_pvh_stack_top:",
     ".popsection",
@@ -112,6 +144,42 @@ extern "C" {
     static hypercall_page: u8;
     static gk_pvh_scratch: u8;
     static gk_pvh_pd: u8;
+    static gk_pvh_idt: u8;
+    fn gk_pvh_pf();
+}
+
+/// The modes L1 (guest-physical), the frames it maps, and its window's VA.
+const MODES_L1: u64 = 16 << 20;
+const MODES_FRAMES: u64 = 17 << 20;
+const MODES_VA: u64 = VIRT_BASE + (511 << 21);
+
+/// The #PF handler's fix-up: a not-present page in the modes window gets
+/// its frame mapped again; anything else is a bug of this kernel.
+#[no_mangle]
+extern "C" fn gk_pvh_fault(cr2: u64) {
+    if !(MODES_VA..MODES_VA + (2 << 20)).contains(&cr2) {
+        println!("guest-kernel: PVH: unexpected page fault at {cr2:#x}");
+        println!("Test result: FAILURE");
+        shutdown(SHUTDOWN_CRASH);
+    }
+    let i = (cr2 - MODES_VA) >> 12;
+    poke::<u64>(MODES_L1 + i * 8, (MODES_FRAMES + i * 4096) | 3);
+}
+
+/// Loads an IDT with only the #PF gate (vector 14, interrupt gate, ring 0).
+fn install_pf_handler() {
+    let idt = (&raw const gk_pvh_idt) as u64;
+    let h = gk_pvh_pf as *const () as u64;
+    let lo = (h & 0xFFFF) | (0x08 << 16) | (0x8E << 40) | ((h >> 16) & 0xFFFF) << 48;
+    // SAFETY: the IDT page is this kernel's own; the gate names its
+    // handler in its code segment; LIDT takes the 10-byte pseudo-descriptor.
+    unsafe {
+        let p = idt as *mut u64;
+        p.add(28).write_volatile(lo);
+        p.add(29).write_volatile(h >> 32);
+        let desc: [u16; 5] = [16 * 15 - 1, idt as u16, (idt >> 16) as u16, (idt >> 32) as u16, (idt >> 48) as u16];
+        core::arch::asm!("lidt [{}]", in(reg) desc.as_ptr());
+    }
 }
 
 /// Hypercall `nr` through the hypercall page (VMMCALL stubs under PVH).
@@ -264,10 +332,10 @@ fn modes(ram_end: u64) -> ! {
     // Its own 4 KiB mappings for the table rows: the PD's last slot (1 GiB
     // - 2 MiB, nothing there) points at an L1 at 16 MiB, whose entries map
     // frames from 17 MiB; written directly, no mmu_update.
-    const L1: u64 = 16 << 20;
-    const FRAMES: u64 = 17 << 20;
+    const L1: u64 = MODES_L1;
+    const FRAMES: u64 = MODES_FRAMES;
     const BUILD: u64 = 64;
-    let va = VIRT_BASE + (511 << 21);
+    let va = MODES_VA;
     for i in 0..512u64 {
         poke::<u64>(L1 + i * 8, 0);
     }
@@ -297,6 +365,14 @@ fn modes(ram_end: u64) -> ! {
         poke::<u64>(L1, FRAMES | 3);
         invlpg(va);
     };
+    // A fault its own #PF handler fixes: the window's second page unmapped
+    // and read (the handler maps its frame again; the read retries).
+    install_pf_handler();
+    let mut fault = || {
+        poke::<u64>(L1 + 8, 0);
+        invlpg(va + 4096);
+        read_va(va + 4096);
+    };
     let gfn = ram_end / 4096 - 8;
     let mut balloon =
         || reservation(XENMEM_DECREASE_RESERVATION, &[gfn]) == 1 && reservation(XENMEM_POPULATE_PHYSMAP, &[gfn]) == 1;
@@ -304,7 +380,7 @@ fn modes(ram_end: u64) -> ! {
         mode: "pvh",
         pt_build: Some(crate::modes::Timed { run: &mut build, per: 2 * BUILD, calls: 0 }),
         pt_update: Some(crate::modes::Timed { run: &mut update, per: 1, calls: 0 }),
-        fault: None,
+        fault: Some(crate::modes::Timed { run: &mut fault, per: 1, calls: 0 }),
         switch: (&mut switch, 0),
         touch: &touch,
         pages: 2048,
