@@ -17,6 +17,8 @@
 //! same ones `xen-run --verdicts` applies.
 
 pub mod harness;
+pub mod serial;
 
 pub use harness::{artifacts_dir, hypervisor_elf, Phase, Phases, Run, RunOutcome, Verdict};
+pub use serial::{in_order, pvh_hello};
 pub use xen_tools::verdict::{parse_results, GuestResult, TestResult};

@@ -4,21 +4,8 @@
 //! a toolstack), so these are xen-core's checks alone.
 #![cfg(feature = "qemu")]
 
-use xen_tests::{artifacts_dir, Run, Verdict};
+use xen_tests::{artifacts_dir, in_order, pvh_hello as pvh, Run, Verdict};
 use xen_tools::iso::ModuleSpec;
-
-fn in_order(s: &str, needles: &[&str]) {
-    let mut from = 0;
-    for needle in needles {
-        let at =
-            s[from..].find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?} after byte {from}:\n{s}"));
-        from += at + needle.len();
-    }
-}
-
-fn pvh(cmdline: &str) -> ModuleSpec {
-    ModuleSpec::parse(&format!("{} {cmdline}", artifacts_dir().join("pvh-hello").display()))
-}
 
 /// The guest enters at its PHYS32 entry with EBX = its start info, writes
 /// its own page tables, reaches long mode, gets its hypercall page through

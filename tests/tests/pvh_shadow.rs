@@ -5,21 +5,8 @@
 //! (Xen 4.17 here cannot run a shadow-paged PVH domU).
 #![cfg(feature = "qemu")]
 
-use xen_tests::{artifacts_dir, Run, Verdict};
+use xen_tests::{artifacts_dir, in_order, pvh_hello as pvh, Run, Verdict};
 use xen_tools::iso::ModuleSpec;
-
-fn in_order(s: &str, needles: &[&str]) {
-    let mut from = 0;
-    for needle in needles {
-        let at =
-            s[from..].find(needle).unwrap_or_else(|| panic!("serial log lacks {needle:?} after byte {from}:\n{s}"));
-        from += at + needle.len();
-    }
-}
-
-fn pvh(cmdline: &str) -> ModuleSpec {
-    ModuleSpec::parse(&format!("{} {cmdline}", artifacts_dir().join("pvh-hello").display()))
-}
 
 /// pvh-hello under shadow paging: its 32-bit entry runs on the identity
 /// map of its p2m, its `mov cr0` turns 4-level paging on over the shadow
