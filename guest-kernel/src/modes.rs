@@ -13,11 +13,7 @@ const SAMPLES: usize = 15;
 
 /// TSC now.
 pub fn tsc() -> u64 {
-    // SAFETY: RDTSC reads a counter; it has no memory effects.
-    #[allow(unsafe_code)]
-    unsafe {
-        core::arch::x86_64::_rdtsc()
-    }
+    guest_kernel::arch::x86_64::events::rdtsc()
 }
 
 /// The median over `SAMPLES` runs of `op`, which does `per` operations.

@@ -21,6 +21,7 @@ use abi::hypercall::HypercallNr;
 use abi::memory::{XENMEM_CURRENT_RESERVATION, XENMEM_DECREASE_RESERVATION, XENMEM_POPULATE_PHYSMAP};
 use abi::sched::{SCHEDOP_SHUTDOWN, SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
 use abi::DomId;
+use guest_kernel::arch::x86_64::{mem, pvh as raw};
 use guest_rt::{println, VIRT_BASE};
 
 core::arch::global_asm!(
@@ -170,29 +171,13 @@ extern "C" fn gk_pvh_fault(cr2: u64) {
 fn install_pf_handler() {
     let idt = (&raw const gk_pvh_idt) as u64;
     let h = gk_pvh_pf as *const () as u64;
-    let lo = (h & 0xFFFF) | (0x08 << 16) | (0x8E << 40) | ((h >> 16) & 0xFFFF) << 48;
-    // SAFETY: the IDT page is this kernel's own; the gate names its
-    // handler in its code segment; LIDT takes the 10-byte pseudo-descriptor.
-    unsafe {
-        let p = idt as *mut u64;
-        p.add(28).write_volatile(lo);
-        p.add(29).write_volatile(h >> 32);
-        let desc: [u16; 5] = [16 * 15 - 1, idt as u16, (idt >> 16) as u16, (idt >> 32) as u16, (idt >> 48) as u16];
-        core::arch::asm!("lidt [{}]", in(reg) desc.as_ptr());
-    }
+    raw::load_pf_idt(idt, h);
 }
 
 /// Hypercall `nr` through the hypercall page (VMMCALL stubs under PVH).
 fn hypercall(nr: HypercallNr, a1: u64, a2: u64, a3: u64) -> i64 {
-    // SAFETY: `pvh_main` asked the hypervisor to fill the page before any
-    // call; each stub is `mov eax, nr; vmmcall; ret`, and only RAX changes.
-    unsafe {
-        let stub = (&raw const hypercall_page) as u64 + nr.0 * 32;
-        let r: i64;
-        core::arch::asm!("call {s}", s = in(reg) stub, inout("rdi") a1 => _, inout("rsi") a2 => _,
-            inout("rdx") a3 => _, lateout("rax") r);
-        r
-    }
+    // `gk_pvh_main` asked the hypervisor to fill the page before any call.
+    raw::hypercall((&raw const hypercall_page) as u64 + nr.0 * 32, a1, a2, a3)
 }
 
 /// The runtime's console sink under PVH.
@@ -202,20 +187,17 @@ fn console(bytes: &[u8]) {
 
 /// Guest-physical `addr`, read through the kernel's mapping of the first GiB.
 fn peek<T: Copy>(addr: u64) -> T {
-    // SAFETY: the caller names this guest's RAM below 1 GiB, mapped at
-    // VIRT_BASE by the entry's tables.
-    unsafe { core::ptr::read_volatile((VIRT_BASE + addr) as *const T) }
+    // The caller names this guest's RAM below 1 GiB, mapped at VIRT_BASE.
+    raw::read(VIRT_BASE + addr)
 }
 
 fn poke<T: Copy>(addr: u64, v: T) {
-    // SAFETY: as for `peek`.
-    unsafe { core::ptr::write_volatile((VIRT_BASE + addr) as *mut T, v) }
+    raw::write(VIRT_BASE + addr, v)
 }
 
 /// The u64 at virtual address `va`.
 fn read_va(va: u64) -> u64 {
-    // SAFETY: the caller names an address its own tables map.
-    unsafe { core::ptr::read_volatile(va as *const u64) }
+    raw::read(va)
 }
 
 fn shutdown(reason: u32) -> ! {
@@ -236,17 +218,14 @@ fn check(ok: bool, what: &str) {
 /// A reservation op of this domain on `gfns` (at most 8).
 fn reservation(op: u64, gfns: &[u64]) -> i64 {
     let scratch = (&raw const gk_pvh_scratch) as u64;
-    // SAFETY: the scratch page is this kernel's own, used by nothing else.
-    unsafe {
-        let p = scratch as *mut u64;
-        for (i, g) in gfns.iter().enumerate() {
-            p.add(8 + i).write_volatile(*g);
-        }
-        p.write_volatile(scratch + 64);
-        p.add(1).write_volatile(gfns.len() as u64);
-        p.add(2).write_volatile(0);
-        p.add(3).write_volatile(u64::from(DomId::SELF.0));
+    // The scratch page is this kernel's own, used by nothing else.
+    for (i, g) in gfns.iter().enumerate() {
+        raw::write(scratch + 64 + 8 * i as u64, *g);
     }
+    raw::write(scratch, scratch + 64);
+    raw::write(scratch + 8, gfns.len() as u64);
+    raw::write(scratch + 16, 0u64);
+    raw::write(scratch + 24, u64::from(DomId::SELF.0));
     hypercall(HypercallNr::MEMORY_OP, op, scratch, 0)
 }
 
@@ -259,11 +238,9 @@ fn current_reservation() -> i64 {
 extern "C" fn gk_pvh_main(start_info: u64) -> ! {
     let leaf2 = core::arch::x86_64::__cpuid(0x4000_0002);
     let page = (&raw const hypercall_page) as u64 - VIRT_BASE;
-    // SAFETY: the MSR is the one CPUID leaf 0x40000002 names; the page is
-    // this kernel's own hypercall page (guest-physical address).
-    unsafe {
-        core::arch::asm!("wrmsr", in("ecx") leaf2.ebx, in("eax") page as u32, in("edx") (page >> 32) as u32);
-    }
+    // The MSR CPUID leaf 0x40000002 names, given the guest-physical
+    // address of this kernel's own hypercall page.
+    raw::wrmsr(leaf2.ebx, page);
     guest_rt::console::set_sink(console);
     let v = hypercall(HypercallNr::XEN_VERSION, 0, 0, 0);
     println!(
@@ -320,14 +297,8 @@ extern "C" fn gk_pvh_main(start_info: u64) -> ! {
 /// ballooned out and in per sample.
 fn modes(ram_end: u64) -> ! {
     check(ram_end >= 18 << 20, "modes needs 18 MiB of RAM");
-    let mut switch = || {
-        // SAFETY: the current root again: every mapping stays.
-        unsafe {
-            let v: u64;
-            core::arch::asm!("mov {}, cr3", out(reg) v);
-            core::arch::asm!("mov cr3, {}", in(reg) v);
-        }
-    };
+    // The current root again: every mapping stays.
+    let mut switch = || mem::write_cr3(mem::read_cr3());
     let touch = |i: u64| peek::<u64>((4 << 20) + i * 4096);
     // Its own 4 KiB mappings for the table rows: the PD's last slot (1 GiB
     // - 2 MiB, nothing there) points at an L1 at 16 MiB, whose entries map
@@ -342,10 +313,7 @@ fn modes(ram_end: u64) -> ! {
     let pd = (&raw const gk_pvh_pd) as u64 - VIRT_BASE;
     poke::<u64>(pd + 511 * 8, L1 | 3);
     switch();
-    let invlpg = |a: u64| {
-        // SAFETY: INVLPG only drops a TLB entry.
-        unsafe { core::arch::asm!("invlpg [{}]", in(reg) a) };
-    };
+    let invlpg = raw::invlpg;
     let mut build = || {
         for i in 0..BUILD {
             poke::<u64>(L1 + i * 8, (FRAMES + i * 4096) | 3);

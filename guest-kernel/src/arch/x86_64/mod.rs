@@ -3,5 +3,6 @@
 pub mod events;
 pub mod fpu;
 pub mod mem;
+pub mod pvh;
 pub mod traps;
 pub mod user;
