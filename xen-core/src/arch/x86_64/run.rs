@@ -8,6 +8,7 @@ use super::entry;
 use super::exception::TrapFrame;
 use super::fpu::Fpu;
 use super::guest_faults::{compat_syscall, guest_exception};
+use super::guest_time::{clock_refined, rearm, time_event, time_switched_in, wake_blocked, write_runstate};
 use super::hooks::{
     ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_DEBUGREG, PENDING_EVENT, PENDING_FLUSH, PENDING_FPU_TS,
     PENDING_GDT, PENDING_ROOT, PENDING_TIMER,
@@ -20,13 +21,11 @@ use crate::domain::bounce::Roots;
 use crate::domain::fpu::FpuHardware;
 use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::{reg, GuestContext};
-use crate::hypercall::Guest;
 use crate::hypercall::{Action, Call, HostInfo};
 use crate::mm::{Mm, PhysAddr, PhysMemory};
 use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
-use crate::scheduler::{self, Verdict};
-use crate::time::info::{publish_time, publish_time_to_guest, TimeStamp, VCPU_INFO_TIME};
-use crate::time::{runstate, SystemTime};
+use crate::scheduler;
+use crate::time::runstate;
 use abi::DomId;
 
 /// Everything the hypervisor keeps while guests run.
@@ -115,70 +114,6 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     }
     ctx.sanitize_for_exit();
     ctx
-}
-
-/// Domain `i` is about to run (its page tables loaded): a fresh slice,
-/// runstate running, the timers that fell due while it waited, its
-/// `vcpu_time_info` stamped now (as Xen does on each switch), its runstate
-/// and time areas written, and the hypervisor timer armed.
-fn time_switched_in(hv: &mut Hypervisor, i: usize) {
-    let tsc = super::cpu::rdtsc();
-    let now = hv.host.clock.at(tsc);
-    let d = d_mut(i);
-    if scheduler::switched_in(d, now) {
-        fire_guest_timer(hv, i);
-    }
-    let d = d_mut(i);
-    let stamp = TimeStamp::at(&hv.host.clock, tsc, hv.host.time_flags);
-    let vi = d.vcpu.vcpu_info_location();
-    publish_time(hv.mm.mem, PhysAddr(vi.0 + VCPU_INFO_TIME), &stamp, false);
-    // Guest-virtual areas only through kernel mappings, as Xen defers them
-    // to the next kernel-mode entry.
-    if !d.vcpu.user_mode {
-        if d.vcpu.time.time_area != 0 {
-            publish_time_to_guest(&Guest(&ArchGuest), d.vcpu.time.time_area, &stamp);
-        }
-        write_runstate(d);
-    }
-    rearm(i, now);
-}
-
-/// The TSC frequency was refined (`timer::refine_due`): the hypercalls'
-/// clock follows, and every domain's `vcpu_time_info` is restamped at the
-/// new clock's base point (where old and new agree) before any guest runs
-/// again, so no guest reads the old scale past the change. The running
-/// domain's registered time area is rewritten too when it is in kernel
-/// mode (`in_guest`: its page tables are loaded); other time areas are
-/// rewritten at their next switch in kernel mode, as Xen defers them.
-#[cold]
-#[inline(never)]
-pub(super) fn clock_refined(hv: &mut Hypervisor, clock: crate::time::Clock, in_guest: bool) {
-    hv.host.clock = clock;
-    let stamp = TimeStamp::of(&clock, hv.host.time_flags);
-    for (j, d) in domains().iter().enumerate() {
-        // An ended domain's frames are freed: writing its old vcpu_info
-        // would write into whatever domain got the frame next.
-        let Some((d, vi)) = d.as_ref().and_then(|d| Some((d, d.live_vcpu_info()?))) else { continue };
-        publish_time(hv.mm.mem, PhysAddr(vi.0 + VCPU_INFO_TIME), &stamp, false);
-        if in_guest && j == hv.current && !d.vcpu.user_mode && d.vcpu.time.time_area != 0 {
-            publish_time_to_guest(&Guest(&ArchGuest), d.vcpu.time.time_area, &stamp);
-        }
-    }
-}
-
-/// Rewrites domain `d`'s registered runstate area (the current page
-/// tables must be its own); a fault is ignored, as on Xen.
-fn write_runstate(d: &Domain) {
-    let va = d.vcpu.time.runstate_area;
-    if va != 0 {
-        let _ = Guest(&ArchGuest).write(va, &d.vcpu.time.runstate.to_bytes(0));
-    }
-}
-
-/// Arms the hypervisor timer for the nearest thing due while the current
-/// domain runs.
-fn rearm(current: usize, now: SystemTime) {
-    timer::program(scheduler::next_event(domains(), Some(current), now));
 }
 
 /// Puts domain `i`'s FPU registers and virtual TS into the CPU, saving the
@@ -378,67 +313,6 @@ pub fn guest_debug_entry(frame: &mut TrapFrame, dr6: u64) {
     if let Some(d) = domains()[hv.current].as_ref() {
         super::debugregs::sync(&d.vcpu.emul.dr);
     }
-}
-
-/// The hypervisor timer fired while domain `i` ran: charge it, fire its
-/// due timers, wake blocked domains whose time came, and let the policy
-/// decide (crash past its CPU limit, switch when its slice is over).
-fn time_event(hv: &mut Hypervisor, i: usize) -> Action {
-    if let Some(clock) = timer::refine_due() {
-        clock_refined(hv, clock, true);
-    }
-    let now = timer::now();
-    refusal_ticks(hv, now);
-    super::console_rings::poll(hv);
-    let d = d_mut(i);
-    scheduler::charge(d, now);
-    if scheduler::run_timers(d, now) {
-        fire_guest_timer(hv, i);
-    }
-    wake_blocked(hv, now);
-    // The timer is one-shot: arm it again before returning to the guest.
-    hv.mm.hooks.pending |= PENDING_TIMER;
-    match scheduler::verdict(d_mut(i), scheduler::waiting(domains(), i)) {
-        Verdict::OverLimit => Action::Crash("used up its CPU time (timeout=)"),
-        Verdict::Yield => Action::Yield,
-        Verdict::Continue => Action::Continue,
-    }
-}
-
-/// The refusal log regains a line per 10 ms elapsed (it counted 100 Hz
-/// ticks before the timer went tickless).
-fn refusal_ticks(hv: &mut Hypervisor, now: SystemTime) {
-    static mut LAST: u64 = 0;
-    // SAFETY: one CPU, hypervisor entries never nest.
-    let last = unsafe { &mut *core::ptr::addr_of_mut!(LAST) };
-    let n = (now.0.saturating_sub(*last) / 10_000_000).min(64);
-    if n > 0 {
-        *last = now.0;
-        for _ in 0..n {
-            hv.mm.hooks.refusals.tick();
-        }
-    }
-}
-
-/// Wakes every blocked domain whose event, timer or poll timeout came.
-fn wake_blocked(hv: &mut Hypervisor, now: SystemTime) -> bool {
-    let mut any = false;
-    for j in 0..MAX_DOMAINS {
-        if domains()[j].as_mut().is_some_and(|d| scheduler::blocked_timer_due(d, now)) {
-            fire_guest_timer(hv, j);
-        }
-        if let Some(d) = domains()[j].as_mut() {
-            any |= scheduler::wake_check(hv.mm.mem, d, now);
-        }
-    }
-    any
-}
-
-/// Domain `i`'s guest timer expired: VIRQ_TIMER through the event core,
-/// which marks its port pending if the domain bound it (an unbound one
-/// goes nowhere, as on Xen).
-fn fire_guest_timer(hv: &mut Hypervisor, i: usize) {
-    super::events::events().send_virq(&mut hv.mm, DomId(i as u16), abi::event_channel::virq::TIMER);
 }
 
 /// Finishes an entry: reloads CR3 or flushes if the model asked for it,

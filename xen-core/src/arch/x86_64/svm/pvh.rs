@@ -372,7 +372,7 @@ fn run_vcpu(
         // may have been taken in the host between STI and VMRUN, leaving
         // the timer disarmed; the one-shot timer's reach is limited too).
         if let Some(clock) = timer::refine_due() {
-            super::super::run::clock_refined(hv, clock, false);
+            super::super::guest_time::clock_refined(hv, clock, false);
         }
         if timer::now() >= deadline {
             break crashed(&format_args!("ran past its {timeout_s} s timeout"), vcpu.vmcb().save.rip);
