@@ -128,6 +128,18 @@ fn f9_an_exception_on_a_hostile_kernel_stack_crashes_only_that_domain() {
 }
 
 #[test]
+fn f9_an_iret_frame_on_a_hostile_kernel_stack_crashes_only_that_domain() {
+    // The SYSCALL entry's short `iret` reads the frame first: in the
+    // hypervisor's range, the hole, an unmapped page or wrapping past the
+    // top, it must decline, and the general path crash the domain.
+    let cases = ["hv-iret", "hole-iret", "unmapped-iret", "wrap-iret"];
+    let serial = cases_beside_victim("f9i", "mode=f9", &cases, 60);
+    for (i, c) in cases.iter().enumerate() {
+        assert_contains(&serial, &format!("domain {} (f9i-{c}) crashed: iret frame unreadable", i + 1));
+    }
+}
+
+#[test]
 fn f4_syscall_from_compatibility_mode_is_answered_without_a_hypervisor_fault() {
     cases_beside_victim("f4", "mode=f4", &["compat"], 60);
 }

@@ -448,6 +448,13 @@ pub fn trap_on_stack(rsp: u64, ud2: bool) -> ! {
     }
 }
 
+/// Issues the `iret` hypercall with RSP (its frame) at `rsp`.
+pub fn iret_on_stack(rsp: u64) -> ! {
+    // SAFETY: deliberately hostile; nothing of this domain runs after the
+    // hypercall (its frame cannot be read).
+    unsafe { hg_raw_iret(rsp as *const u64) }
+}
+
 /// Issues `iret` with the 9-word frame at `frame` as its stack.
 pub fn raw_iret(frame: &[u64; 9]) {
     // SAFETY: returns only through a fault or callback into `catch`; the

@@ -52,6 +52,13 @@ syscall_entry:
     push r11
     push 0xE033
     push rcx
+    // `iret` and the numbers without a handler: `syscall_special` (in
+    // `syscall_fast`), which takes the general path (`xen_core_syscall`)
+    // for anything unusual; every other number `xen_core_syscall_handled`.
+    cmp rax, 63
+    ja syscall_special
+    bt qword ptr [rip + SYSCALL_SPECIAL], rax
+    jc syscall_special
     push 0
     push 0x100
     jmp syscall_common
@@ -263,10 +270,17 @@ extern "C" fn xen_core_cstar(frame: &mut TrapFrame) {
     }
 }
 
-/// Rust side of SYSCALL: always a guest entry.
+/// Rust side of SYSCALL: always a guest entry. `iret` and numbers without
+/// a handler come here only when their short path declined.
 #[no_mangle]
 extern "C" fn xen_core_syscall(frame: &mut TrapFrame) {
     super::run::syscall_entry(frame);
+}
+
+/// Rust side of SYSCALL for every other number.
+#[no_mangle]
+extern "C" fn xen_core_syscall_handled(frame: &mut TrapFrame) {
+    super::run::syscall_entry_handled(frame);
 }
 
 /// Sets up SYSCALL from every guest mode, SYSENTER, and the entry stack.
@@ -435,6 +449,11 @@ pub(super) fn fast_copy_routines() -> (u64, u64) {
     }
 }
 
+/// Whether guest accesses need STAC/CLAC.
+pub(super) fn smap() -> bool {
+    SMAP.load(Ordering::Relaxed)
+}
+
 /// If `rip` is one of the guest-copy instructions, the address to resume at.
 pub fn copy_fixup(rip: u64) -> Option<u64> {
     let pairs = [
@@ -448,5 +467,6 @@ pub fn copy_fixup(rip: u64) -> Option<u64> {
         (&raw const guest_read_u64_plain_insn as u64, &raw const guest_copy_plain_fixup as u64),
         (&raw const gs_load_insn as u64, &raw const gs_load_fixup as u64),
     ];
-    pairs.iter().find(|(insn, _)| *insn == rip).map(|(_, fix)| *fix)
+    let iret = super::syscall_fast::fixups();
+    pairs.iter().chain(iret.iter()).find(|(insn, _)| *insn == rip).map(|(_, fix)| *fix)
 }

@@ -66,6 +66,7 @@ pub(super) fn init(hv: &Hypervisor) {
         *addr_of_mut!(FAST_READ_U64) = read;
         *addr_of_mut!(FAST_PENDING) = addr_of!(hv.mm.hooks.pending);
     }
+    super::syscall_fast::init();
 }
 
 // #BP and #UD from their IDT stubs, with vector and error code pushed.

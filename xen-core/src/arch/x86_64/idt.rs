@@ -90,12 +90,13 @@ cstar_common:
     call xen_core_cstar
     jmp trap_return
 
-    // SYSCALL entries, once `syscall_entry` has built the hardware-like part.
+    // SYSCALL entries, once `syscall_entry` has built the hardware-like
+    // part and found the number handled and not `iret`.
     .global syscall_common
 syscall_common:
     SAVE_GPRS
     mov rdi, rsp
-    call xen_core_syscall
+    call xen_core_syscall_handled
     .global trap_return
 trap_return:
     pop rax

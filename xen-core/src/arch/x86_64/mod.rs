@@ -4,7 +4,8 @@
 //! entry, long-mode switch), `boot_clock` (TSC marks for the boot figure),
 //! `cpu` (control registers, CPUID, port I/O), `serial`, `gdt`,
 //! `idt` and `exception` (exception entry and dump), `fast_paths` (the
-//! exception bounce and `iret` round trip's short paths), `debugregs` (the
+//! exception bounce and `iret` round trip's short paths), `syscall_fast`
+//! (the SYSCALL entry's -ENOSYS and `iret` in assembly), `debugregs` (the
 //! guest's breakpoints in the hardware and #DB), `fpu` (FPU setup and
 //! the FXSAVE/FXRSTOR switch), `paging` (the final
 //! hypervisor page tables), `heap`, `qemu` (isa-debug-exit) and `setup`
@@ -70,6 +71,8 @@ pub mod serial;
 pub mod setup;
 #[cfg(target_os = "none")]
 pub mod svm;
+#[cfg(target_os = "none")]
+mod syscall_fast;
 #[cfg(target_os = "none")]
 pub mod timer;
 #[cfg(target_os = "none")]

@@ -194,10 +194,21 @@ pub(super) fn context_of(frame: &mut TrapFrame) -> &mut GuestContext {
 /// continues, nothing to flush) stays in this small function; everything
 /// else goes through [`after_entry`].
 pub fn syscall_entry(frame: &mut TrapFrame) {
+    syscall_entry_as::<false>(frame);
+}
+
+/// [`syscall_entry`] for a number the entry stub found handled and not
+/// `iret` (`super::syscall_fast`): the same without those two tests.
+pub fn syscall_entry_handled(frame: &mut TrapFrame) {
+    syscall_entry_as::<true>(frame);
+}
+
+#[inline(always)]
+fn syscall_entry_as<const HANDLED: bool>(frame: &mut TrapFrame) {
     let Some(hv) = state() else { no_domains() };
     let i = hv.current;
     let ctx = context_of(frame);
-    let action = hypercall(hv, i, ctx, 2);
+    let action = if HANDLED { hypercall_handled(hv, i, ctx, 2) } else { hypercall(hv, i, ctx, 2) };
     if action == Action::Continue && hv.mm.hooks.pending == 0 && !super::events::current_upcall_is_due() {
         ctx.sanitize_for_exit();
         return;
@@ -579,6 +590,15 @@ pub(super) fn hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, e
         ctx.gpr[reg::RAX] = crate::hypercall::refusal_log::refuse(refusals, DomId(i as u16), nr, abi::Errno::ENOSYS);
         return Action::Continue;
     }
+    hypercall_handled(hv, i, ctx, entry_len)
+}
+
+/// [`hypercall`] for a number known to have a handler and not to be
+/// `iret` (a number without one would still get -ENOSYS from dispatch).
+#[inline(always)]
+fn hypercall_handled(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entry_len: u64) -> Action {
+    let nr = ctx.gpr[reg::RAX];
+    debug_assert!(crate::hypercall::implemented(nr) && nr != abi::hypercall::HypercallNr::IRET.0);
     let d = calling_domain(i);
     hv.mm.hooks.work = 0;
     let Hypervisor { mm, console, host, grants, .. } = hv;
