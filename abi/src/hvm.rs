@@ -25,6 +25,16 @@ pub const HVMOP_GET_MEM_TYPE: u64 = 15;
 /// `arg` → [`XenHvmEvtchnUpcallVector`].
 pub const HVMOP_SET_EVTCHN_UPCALL_VECTOR: u64 = 23;
 
+/// CPUID leaf of a PVH domain on xen-core (an extension: Xen answers the
+/// leaves of its range past its last one with zeros) reporting the
+/// domain's own VM exits, by kind in ECX: 0 VMMCALL, 1 CPUID, 2 MSR, 3 I/O,
+/// 4 nested fault, 5 #PF, 6 CR access, 7 INVLPG, 8 host interrupt or NMI,
+/// 9 other. EAX [`XEN_CORE_EXIT_COUNT_MAGIC`], EBX:ECX the count (low,
+/// high), EDX the number of kinds; a kind past the last, all zeros.
+pub const XEN_CORE_EXIT_COUNT_LEAF: u32 = 0x4000_00F0;
+/// EAX of an answered [`XEN_CORE_EXIT_COUNT_LEAF`]: `XCnt` in ASCII.
+pub const XEN_CORE_EXIT_COUNT_MAGIC: u32 = 0x746E_4358;
+
 /// `HVMOP_set_param` / `HVMOP_get_param` argument: 16 bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]

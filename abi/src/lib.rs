@@ -69,8 +69,10 @@
 //! MSRs: FS/GS bases, KernelGSbase, STAR/LSTAR/CSTAR/SFMASK and SYSENTER
 //! pass through; EFER (SCE, LME, NXE writable), PAT and the hypercall-page
 //! MSR are emulated; every other MSR #GP. CPUID: the host's, with the
-//! hypervisor bit set and SVM hidden. Ports: a null device (reads all ones,
-//! writes dropped); string I/O crashes the domain. A nested page fault the
+//! hypervisor bit set and SVM hidden; leaf 0x400000F0
+//! ([`hvm::XEN_CORE_EXIT_COUNT_LEAF`], an extension: zeros on Xen) tells the
+//! domain its own VM exits so far, by kind (`make modes`' per-op counts).
+//! Ports: a null device (reads all ones, writes dropped); string I/O crashes the domain. A nested page fault the
 //! p2m does not explain, a triple fault, or HLT with nothing to wake it
 //! crash the domain alone with a log line, as does running past its
 //! `timeout=` (default 60 s). Deliberate differences beyond the table: a

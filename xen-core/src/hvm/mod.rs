@@ -4,6 +4,8 @@
 //! * [`caps`]: the CPU's SVM features from CPUID, for the boot log.
 //! * [`exit`]: a VMCB's exit code and exit information decoded into a
 //!   typed [`Exit`].
+//! * [`exit_count`]: a domain's exits by kind, and the CPUID leaf that
+//!   reports them to it.
 //! * [`gmem`]: a PVH guest's memory reached through its page tables and
 //!   its p2m (hypercall arguments, the builder's copies).
 //! * [`policy`]: what the hypervisor does with each exit, per paging mode.
@@ -28,6 +30,7 @@
 pub mod asid;
 pub mod caps;
 pub mod exit;
+pub mod exit_count;
 pub mod gmem;
 pub mod policy;
 pub mod probe_guest;

@@ -29,6 +29,7 @@ use crate::domain::notes::XenNotes;
 use crate::hvm::asid::{AsidPool, TlbFlush, VcpuAsid};
 use crate::hvm::caps::SvmCaps;
 use crate::hvm::exit::decode;
+use crate::hvm::exit_count::{ExitCounts, ExitKind, EXIT_COUNT_LEAF};
 use crate::hvm::gmem::{write_phys, GuestPaging};
 use crate::hvm::policy::{npf_action, policy, Action, Paging};
 use crate::hvm::pvh_build::{self, PvhLayout};
@@ -364,8 +365,8 @@ fn run_vcpu(
         log::warn!("domain {i} crashed: {why} at rip {rip:#x}; the hypervisor runs on");
         Some(RunState::Crashed)
     };
-    // VM exits by kind: hypercall, CPUID, MSR, I/O, nested fault, interrupt.
-    let mut counts = [0u64; 6];
+    // VM exits by kind, which the guest may read (`make modes`).
+    let mut counts = ExitCounts::default();
     let end = loop {
         // The watchdog, before every VMRUN: a due TSC refinement as the PV
         // entries do it, the deadline, and the timer re-armed (an interrupt
@@ -412,15 +413,7 @@ fn run_vcpu(
         let exit = decode(&v.control.exit(caps.decode_assists));
         let rip = v.save.rip;
         let mut action = policy(&exit, paging);
-        let kind = match action {
-            Action::Hypercall { .. } => 0,
-            Action::Cpuid { .. } => 1,
-            Action::Msr { .. } => 2,
-            Action::NullIo(_) => 3,
-            Action::NestedFault { .. } => 4,
-            _ => 5,
-        };
-        counts[kind] += 1;
+        counts.record(ExitKind::of(&action));
         if let Action::NestedFault { gpa, error } = action {
             action = npf_action(p2m, gpa, error);
             if let Action::Crash(cause) = action {
@@ -466,8 +459,12 @@ fn run_vcpu(
             }
             Action::Cpuid { insn_len } => {
                 let (leaf, sub) = (v.save.rax as u32, gprs.0[1] as u32);
-                let h = cpu::cpuid(leaf, sub);
-                let r = pvh_platform::cpuid(leaf, [h.eax, h.ebx, h.ecx, h.edx], (4, 17));
+                let r = if leaf == EXIT_COUNT_LEAF {
+                    counts.leaf(sub)
+                } else {
+                    let h = cpu::cpuid(leaf, sub);
+                    pvh_platform::cpuid(leaf, [h.eax, h.ebx, h.ecx, h.edx], (4, 17))
+                };
                 v.save.rax = u64::from(r[0]);
                 gprs.0[3] = u64::from(r[1]);
                 gprs.0[1] = u64::from(r[2]);
@@ -590,10 +587,13 @@ fn run_vcpu(
         }
     };
     timer::program(None);
-    let [h, c, m, io, npf, other] = counts;
+    let k = |kind| counts.get(kind);
+    let (h, c, m, io, npf) =
+        (k(ExitKind::Vmmcall), k(ExitKind::Cpuid), k(ExitKind::Msr), k(ExitKind::Io), k(ExitKind::Npf));
+    let other = counts.total() - h - c - m - io - npf;
     log::info!(
         "domain {i}: {} VM exits: {h} hypercalls, {c} CPUID, {m} MSR, {io} I/O, {npf} nested faults, {other} other",
-        counts.iter().sum::<u64>()
+        counts.total()
     );
     // `make modes`' walk references per TLB miss: the pure counter replays
     // the tables a hardware walk would read for the workload's first page
