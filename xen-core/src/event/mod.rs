@@ -216,6 +216,15 @@ impl EventChannels {
         core::mem::take(&mut self.port_kicks)
     }
 
+    /// `dom` is running (it made the hypercall that sent): its own kicks
+    /// wake no one (it is neither blocked nor polling), so they are dropped
+    /// here instead of taking the exit's wake-up path.
+    pub fn forget_kicks_of(&mut self, dom: DomId) {
+        let Some(bit) = 1u8.checked_shl(u32::from(dom.0)) else { return };
+        self.kicks &= !bit;
+        self.port_kicks &= !bit;
+    }
+
     /// Whether any kick is waiting (cheap).
     pub fn kicked(&self) -> bool {
         self.kicks | self.port_kicks != 0

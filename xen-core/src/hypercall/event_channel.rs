@@ -38,6 +38,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// `event_channel_op(cmd, arg)`.
     pub(super) fn event_channel_op(&mut self, cmd: u64, arg: u64) -> Result<u64, Errno> {
         let r = self.evtchn(cmd, arg);
+        self.events.forget_kicks_of(self.dom);
         if self.events.kicked() {
             self.mm.hooks.event_kicked();
         }

@@ -83,16 +83,19 @@ pub(super) fn set_current_upcall_mask(mask: u8) {
 /// Whether an upcall may be due for the running domain, for the hypercall
 /// fast paths: false means certainly not.
 ///
-/// Only `evtchn_upcall_pending` is tested (one byte compare): while an
-/// event is pending but masked the exit takes the slow path, whose
-/// [`deliver`] looks at the mask. That window is short (a guest clears the
-/// flag first thing in its handler), and the null hypercall stays cheap.
+/// `evtchn_upcall_pending` first (one byte compare, all a hypercall with
+/// nothing pending pays), then the mask: an event pending but masked (a
+/// send with upcalls masked) takes the fast exit too, as [`deliver`] would
+/// do nothing for it.
 #[inline(always)]
 pub(super) fn current_upcall_is_due() -> bool {
     // SAFETY: UPCALL_WORD points at the running vCPU's vcpu_info in the
-    // direct map (RAM, 8-aligned) or at NO_UPCALL.
-    let w = unsafe { (*core::ptr::addr_of!(UPCALL_WORD)).cast::<u8>().read_volatile() };
-    w != 0
+    // direct map (RAM, 8-aligned) or at NO_UPCALL: pending at byte 0,
+    // mask at byte 1.
+    unsafe {
+        let w = *core::ptr::addr_of!(UPCALL_WORD);
+        w.cast::<u8>().read_volatile() != 0 && w.cast::<u8>().add(1).read_volatile() == 0
+    }
 }
 
 /// The first word of domain `i`'s vCPU 0 vcpu_info: upcall pending (byte

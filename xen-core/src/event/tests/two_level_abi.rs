@@ -123,3 +123,18 @@ fn a_moved_vcpu_info_gets_the_selector_and_upcall_pending() {
     assert_eq!(env.mem.get(&(moved.0 + 8)), Some(&1), "selector at the new place");
     assert!(ev.upcall_pending(&env, D0));
 }
+
+#[test]
+fn forgetting_the_senders_kicks_keeps_the_other_domains_kicks() {
+    let (mut ev, mut env) = world(2);
+    let own = ev.bind_ipi(D0, 0).unwrap();
+    let unbound = ev.alloc_unbound(D1, SELF, D0).unwrap();
+    let to_d1 = ev.bind_interdomain(&mut env, D0, D1, unbound).unwrap();
+    let _ = (ev.take_kicks(), ev.take_port_kicks());
+    ev.send(&mut env, D0, own).unwrap();
+    ev.send(&mut env, D0, to_d1).unwrap();
+    ev.forget_kicks_of(DomId(9));
+    ev.forget_kicks_of(D0);
+    assert_eq!(ev.take_kicks(), 0b10, "domain 1's upcall kick stays");
+    assert_eq!(ev.take_port_kicks(), 0b10, "domain 1's port kick stays");
+}
