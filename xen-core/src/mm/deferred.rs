@@ -66,6 +66,17 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let owner = self.info(mfn).owner();
         let queued = |mm: &Self| mm.domain(owner).map_or(0, |d| d.deferred_len);
         let mut next = self.info(mfn).progress();
+        let end = table_entries();
+        if level == 1 && (!preemptible || u32::from(end - next) <= self.hooks.budget_room()) {
+            // An L1 whose slots left all fit the budget: one tight walk, the
+            // budget charged once for its present entries (L1 entries hold
+            // no tables, so nothing can be queued on the way).
+            let done = self.drop_l1_range(mfn, next, end);
+            if preemptible {
+                self.hooks.charge(done);
+            }
+            next = end;
+        }
         let mut stack: FixedVec<_, DROP_DEPTH> = FixedVec::new();
         loop {
             // Empty slots cost no budget: the work is per present entry.

@@ -8,6 +8,7 @@
 //! * The direct-paging model: [`page_info`] (16-byte per-frame metadata),
 //!   [`model`] (frame table, domains, reference operations), [`pte`] (entry
 //!   bit rules), [`validate`] (table validation and devalidation),
+//!   [`l1_walk`] (their per-table L1 loops),
 //!   [`entry_update`], [`mmu_update`], [`mmuext`], [`update_va`] (the
 //!   request semantics), [`ptwr`] (the L1 tables writable-page-table
 //!   emulation writes), [`reservation`] (the balloon), [`exchange`]
@@ -25,6 +26,7 @@ pub mod exchange;
 pub mod frame_alloc;
 pub mod gdt;
 pub mod hv_map;
+pub mod l1_walk;
 pub mod ldt;
 pub mod mmu_update;
 pub mod mmuext;

@@ -130,6 +130,17 @@ pub trait MmHooks {
     fn preempt(&mut self) -> bool {
         false
     }
+    /// How many more calls of [`MmHooks::preempt`] would return false now.
+    /// A loop whose work fits asks once, does its entries without a test
+    /// each, and then [`MmHooks::charge`]s them, leaving the budget where
+    /// the per-entry tests would have. Implementors that override
+    /// `preempt` override both.
+    fn budget_room(&self) -> u32 {
+        u32::MAX
+    }
+    /// Counts `n` units of work (`n` ≤ [`MmHooks::budget_room`]) as `n`
+    /// calls of [`MmHooks::preempt`] returning false would.
+    fn charge(&mut self, _n: u32) {}
     /// Starts a fresh preemption budget: the work counted by [`preempt`]
     /// and [`preempt_batch`] begins again from zero. The domain builder
     /// calls it before each round of a preempted bootstrap pin, since at

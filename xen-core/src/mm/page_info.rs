@@ -124,13 +124,31 @@ impl PageInfo {
             return false;
         }
         if writable {
-            if self.type_info >> TYPE_SHIFT != PageType::Writable as u32 || self.type_count() >= MAX_COUNT {
+            if !self.writable_below_max() {
                 return false;
             }
             self.type_info = (self.type_info | VALIDATED) + 1;
         }
         self.count += 1;
         true
+    }
+
+    /// The writable type with a type count below [`MAX_COUNT`], in one
+    /// compare: the type and count bits less the writable type's are the
+    /// count itself exactly when the type is writable (any other type
+    /// wraps or lands at or above 2^29).
+    #[inline(always)]
+    const fn writable_below_max(&self) -> bool {
+        let t = self.type_info & !(VALIDATED | PINNED);
+        t.wrapping_sub((PageType::Writable as u32) << TYPE_SHIFT) < MAX_COUNT
+    }
+
+    /// The writable type with a type count above zero, in one compare (as
+    /// [`PageInfo::writable_below_max`], shifted by one).
+    #[inline(always)]
+    const fn writable_held(&self) -> bool {
+        let t = self.type_info & !(VALIDATED | PINNED);
+        t.wrapping_sub(((PageType::Writable as u32) << TYPE_SHIFT) + 1) < TYPE_COUNT_MASK
     }
 
     /// The common case of dropping an L1 entry's references: a frame of a
@@ -145,7 +163,7 @@ impl PageInfo {
             return false;
         }
         if writable {
-            if self.type_info >> TYPE_SHIFT != PageType::Writable as u32 || self.type_count() == 0 {
+            if !self.writable_held() {
                 return false;
             }
             self.type_info -= 1;
@@ -332,6 +350,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn one_compare_writable_tests_match_type_and_count() {
+        let types = [PageType::None, PageType::L1, PageType::L4, PageType::SegDesc, PageType::Writable];
+        for ty in types {
+            for count in [0, 1, 2, MAX_COUNT - 1, MAX_COUNT, TYPE_COUNT_MASK] {
+                for (validated, pinned) in [(false, false), (true, false), (true, true)] {
+                    let mut p = PageInfo::default();
+                    p.set_type(ty);
+                    p.set_type_count(count);
+                    p.set_validated(validated);
+                    p.set_pinned(pinned);
+                    let w = ty == PageType::Writable;
+                    assert_eq!(p.writable_below_max(), w && count < MAX_COUNT, "{ty:?} {count}");
+                    assert_eq!(p.writable_held(), w && count > 0, "{ty:?} {count}");
+                }
+            }
+        }
+        // The unused type bits 7 are neither.
+        let p = PageInfo { type_info: 7 << TYPE_SHIFT | 5, ..PageInfo::default() };
+        assert!(!p.writable_below_max() && !p.writable_held());
     }
 
     #[test]

@@ -74,6 +74,15 @@ impl Pte {
         Pte(v)
     }
 
+    /// Whether a present L1 entry is already stored as [`Pte::adjusted`]
+    /// would store it (`adjusted(1) == self`), told by its bits alone: USER
+    /// set, and the kernel mark or GLOBAL with it. Two tests instead of
+    /// building the adjusted value, for the per-entry loops.
+    #[inline(always)]
+    pub const fn l1_already_adjusted(self) -> bool {
+        self.0 & USER != 0 && self.0 & (GUEST_KERNEL | GLOBAL) != 0
+    }
+
     /// Whether replacing `old` by `self` (both present, `self` already
     /// adjusted) changes only bits that need no revalidation.
     pub const fn is_fast_path_change_from(self, old: Pte) -> bool {
@@ -118,6 +127,21 @@ mod tests {
         assert_eq!(Pte(PRESENT).adjusted(3), Pte(PRESENT | USER));
         assert_eq!(Pte(PRESENT).adjusted(4), Pte(PRESENT | USER | ACCESSED));
         assert_eq!(Pte(0x1234_5000).adjusted(4), Pte(0x1234_5000));
+    }
+
+    #[test]
+    fn l1_entries_already_adjusted_are_told_by_their_bits() {
+        // Every combination of the bits the adjustment reads or sets, over
+        // a few frames and other flags.
+        for other in [PRESENT, PRESENT | RW | ACCESSED | DIRTY, PRESENT | NX | (0x1234 << 12)] {
+            for bits in 0..8u64 {
+                let e = Pte(other
+                    | if bits & 1 != 0 { USER } else { 0 }
+                    | if bits & 2 != 0 { GLOBAL } else { 0 }
+                    | if bits & 4 != 0 { GUEST_KERNEL } else { 0 });
+                assert_eq!(e.l1_already_adjusted(), e.adjusted(1) == e, "{e:x?}");
+            }
+        }
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     }
 
     #[inline(never)]
-    fn put_l1_refs_slow(&mut self, e: Pte) {
+    pub(crate) fn put_l1_refs_slow(&mut self, e: Pte) {
         let mfn = e.mfn();
         if !e.present() || self.is_mmio(mfn) {
             return;
@@ -393,6 +393,9 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     fn validate_l1_from(&mut self, table: Mfn, from: u16) -> (u16, Result<(), Errno>) {
         let owner = self.info(table).owner();
         let end = table_entries();
+        if u32::from(end - from) <= self.hooks.budget_room() {
+            return self.validate_l1_in_budget(table, owner, from, end);
+        }
         let mut i = from;
         loop {
             // Empty slots cost no budget: the work is per present entry.

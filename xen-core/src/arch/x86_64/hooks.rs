@@ -83,6 +83,12 @@ impl MmHooks for ArchHooks {
         self.work += 1;
         self.work > PREEMPT_ENTRIES
     }
+    fn budget_room(&self) -> u32 {
+        PREEMPT_ENTRIES.saturating_sub(self.work)
+    }
+    fn charge(&mut self, n: u32) {
+        self.work += n;
+    }
     fn preempt_batch(&mut self, cost: u32) -> bool {
         self.work = self.work.saturating_add(cost);
         self.work > PREEMPT_ENTRIES

@@ -5,6 +5,7 @@ mod dead_domains;
 mod exchange_tests;
 mod exhaustive;
 mod gdt_rules;
+mod l1_walk_tests;
 mod ldt_rules;
 mod mmu_update_rows;
 mod mmuext_rows;

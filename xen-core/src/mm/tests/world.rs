@@ -35,6 +35,9 @@ pub struct RecHooks {
     pub batch_work: u32,
     /// Defer devalidations as the hypervisor does under hypercalls.
     pub defer: bool,
+    /// Report no budget room, so (de)validation takes its per-entry walks
+    /// instead of the per-table L1 loops (the reference they are compared with).
+    pub per_entry: bool,
     /// Immediate full flushes the model asked for.
     pub now_flushes: usize,
     /// A flush or CR3 reload due at the end of the hypercall ([`World::exit`]).
@@ -87,6 +90,23 @@ impl MmHooks for RecHooks {
             return true;
         }
         false
+    }
+    fn budget_room(&self) -> u32 {
+        if self.per_entry {
+            return 0;
+        }
+        if let Some(budget) = self.budget {
+            return budget.saturating_sub(self.budget_used);
+        }
+        // `preempt` says true on the call that brings `work` to `every`.
+        self.preempt_every.map_or(u32::MAX, |every| every.saturating_sub(self.work + 1))
+    }
+    fn charge(&mut self, n: u32) {
+        if self.budget.is_some() {
+            self.budget_used += n;
+        } else if self.preempt_every.is_some() {
+            self.work += n;
+        }
     }
     fn preempt_batch(&mut self, cost: u32) -> bool {
         let Some(limit) = self.preempt_batch_after else { return false };
