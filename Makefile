@@ -109,10 +109,11 @@ bench: build xen-image
 	$(QEMU_LOCK) target/release/xen-bench run $(HV) $(BENCH) build/xen-4.17 --json build/bench.json
 	$(CARGO) bench -p xen-core --bench mm
 
-# Issue 15 item 5: guest-kernel's `modes` workload as PV, PVH+shadow and
-# PVH+nested under icount (instructions per op), then plain TCG (ticks).
-modes: build
-	$(QEMU_LOCK) target/release/xen-modes $(HV) $(GUEST) --tcg
+# Issue 15 items 5 and 6: guest-kernel's `modes` workload as PV, PVH+shadow
+# and PVH+nested on xen-core, and as a PV and a PVH (HAP) dom0 on Xen 4.17,
+# under icount (instructions per op), then plain TCG (ticks).
+modes: build xen-image
+	$(QEMU_LOCK) target/release/xen-modes $(HV) $(GUEST) --tcg --xen build/xen-4.17
 
 bench-compare:
 	target/release/xen-bench compare $(FILE) build/bench.json

@@ -22,6 +22,8 @@ mod isolation_modes;
 #[cfg(target_os = "none")]
 mod modes;
 #[cfg(target_os = "none")]
+mod pv_modes;
+#[cfg(target_os = "none")]
 // Its 32-bit entry (`global_asm!`) and the `#[no_mangle]` functions that
 // entry and its #PF gate call; no `unsafe` blocks (those are in
 // `guest_kernel::arch::x86_64::pvh`).

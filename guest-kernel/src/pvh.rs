@@ -16,11 +16,15 @@
 //! out and back in on guest frames, and a clean shutdown.
 
 use abi::console::CONSOLEIO_WRITE;
+use abi::hvm::{XEN_CORE_EXIT_COUNT_LEAF, XEN_CORE_EXIT_COUNT_MAGIC};
 use abi::hvm_start_info::{memmap_type, XEN_HVM_START_MAGIC_VALUE};
 use abi::hypercall::HypercallNr;
-use abi::memory::{XENMEM_CURRENT_RESERVATION, XENMEM_DECREASE_RESERVATION, XENMEM_POPULATE_PHYSMAP};
+use abi::memory::{
+    MemoryMap, XENMEM_CURRENT_RESERVATION, XENMEM_DECREASE_RESERVATION, XENMEM_MEMORY_MAP, XENMEM_POPULATE_PHYSMAP,
+};
 use abi::sched::{SCHEDOP_SHUTDOWN, SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
 use abi::DomId;
+use core::sync::atomic::{AtomicU64, Ordering};
 use guest_kernel::arch::x86_64::{mem, pvh as raw};
 use guest_rt::{println, VIRT_BASE};
 
@@ -135,6 +139,13 @@ core::arch::global_asm!(
     "gk_pvh_pd: .skip 4096",
     "gk_pvh_scratch: .skip 4096",
     "gk_pvh_idt: .skip 4096",
+    // `make modes`' second address space: its root, and each space's own
+    // PDPT and PD for the one 2 MiB mapping in which they differ.
+    "gk_pvh_pml4b: .skip 4096",
+    "gk_pvh_pdpt_a: .skip 4096",
+    "gk_pvh_pd_a: .skip 4096",
+    "gk_pvh_pdpt_b: .skip 4096",
+    "gk_pvh_pd_b: .skip 4096",
     "gk_pvh_stack: .skip 16384",
     "gk_pvh_stack_top:",
     ".popsection",
@@ -146,6 +157,12 @@ extern "C" {
     static gk_pvh_scratch: u8;
     static gk_pvh_pd: u8;
     static gk_pvh_idt: u8;
+    static gk_pvh_pml4: u8;
+    static gk_pvh_pml4b: u8;
+    static gk_pvh_pdpt_a: u8;
+    static gk_pvh_pd_a: u8;
+    static gk_pvh_pdpt_b: u8;
+    static gk_pvh_pd_b: u8;
     fn gk_pvh_pf();
 }
 
@@ -174,8 +191,13 @@ fn install_pf_handler() {
     raw::load_pf_idt(idt, h);
 }
 
+/// Hypercalls made so far (`make modes` counts them where the hypervisor
+/// does not count its exits for the guest: on Xen).
+static HYPERCALLS: AtomicU64 = AtomicU64::new(0);
+
 /// Hypercall `nr` through the hypercall page (VMMCALL stubs under PVH).
 fn hypercall(nr: HypercallNr, a1: u64, a2: u64, a3: u64) -> i64 {
+    HYPERCALLS.fetch_add(1, Ordering::Relaxed);
     // `gk_pvh_main` asked the hypervisor to fill the page before any call.
     raw::hypercall((&raw const hypercall_page) as u64 + nr.0 * 32, a1, a2, a3)
 }
@@ -229,6 +251,30 @@ fn reservation(op: u64, gfns: &[u64]) -> i64 {
     hypercall(HypercallNr::MEMORY_OP, op, scratch, 0)
 }
 
+/// The end of the highest RAM range of `XENMEM_memory_map` (0 if refused);
+/// at most 128 entries are read, into the scratch page.
+fn e820_ram_end() -> u64 {
+    let scratch = (&raw const gk_pvh_scratch) as u64;
+    let buf = scratch + 64;
+    let map = MemoryMap { nr_entries: 128, pad: 0, buffer: buf };
+    raw::write(scratch, map);
+    if hypercall(HypercallNr::MEMORY_OP, XENMEM_MEMORY_MAP, scratch, 0) != 0 {
+        return 0;
+    }
+    let n = u64::from(raw::read::<MemoryMap>(scratch).nr_entries.min(128));
+    (0..n)
+        .map(|i| {
+            // Packed 20-byte records: every field is 4-aligned only.
+            let e = buf + i * 20;
+            let u64_at = |a: u64| u64::from(raw::read::<u32>(a)) | u64::from(raw::read::<u32>(a + 4)) << 32;
+            (u64_at(e), u64_at(e + 8), raw::read::<u32>(e + 16))
+        })
+        .filter(|&(_, _, ty)| ty == abi::memory::E820_RAM)
+        .map(|(addr, size, _)| addr + size)
+        .max()
+        .unwrap_or(0)
+}
+
 fn current_reservation() -> i64 {
     let d = DomId::SELF.0;
     hypercall(HypercallNr::MEMORY_OP, XENMEM_CURRENT_RESERVATION, (&raw const d) as u64, 0)
@@ -258,7 +304,16 @@ extern "C" fn gk_pvh_main(start_info: u64) -> ! {
             ram_end = ram_end.max(addr + size);
         }
     }
-    println!("guest-kernel: PVH start info at {start_info:#x}, {entries} memory map entries, RAM up to {ram_end:#x}");
+    let mut from = "start info";
+    if entries == 0 {
+        // A start info without a map (version 0, or Xen's PVH dom0, which
+        // gives its map through XENMEM_memory_map instead).
+        ram_end = e820_ram_end();
+        from = "XENMEM_memory_map";
+    }
+    println!(
+        "guest-kernel: PVH start info at {start_info:#x}, {entries} memory map entries, RAM up to {ram_end:#x} (from {from})"
+    );
     check((4 << 20..=1 << 30).contains(&ram_end), "RAM between 4 MiB and 1 GiB");
 
     let cmdline_at: u64 = peek(start_info + 24);
@@ -291,18 +346,60 @@ extern "C" fn gk_pvh_main(start_info: u64) -> ! {
     shutdown(SHUTDOWN_POWEROFF)
 }
 
+/// `make modes`' second address space: one 2 MiB page at PML4 slot 510
+/// maps a different frame in each (a marker in each), the rest is shared.
+const SPACE_VA: u64 = 0xFFFF_FF00_0000_0000;
+const SPACE_FRAMES: [u64; 2] = [18 << 20, 20 << 20];
+const SPACE_MARK: u64 = 0x5A5A_0000;
+
+/// The VM-exit kinds of xen-core's CPUID leaf, in subleaf order.
+const EXIT_KINDS: [&str; 10] = ["vmmcall", "cpuid", "msr", "io", "npf", "pf", "cr", "invlpg", "host", "other"];
+
+/// xen-core's count of this domain's exits of each kind so far.
+fn read_exits(c: &mut [u64; crate::modes::MAX_COUNTERS]) {
+    for (k, v) in c.iter_mut().enumerate() {
+        let r = core::arch::x86_64::__cpuid_count(XEN_CORE_EXIT_COUNT_LEAF, k as u32);
+        *v = u64::from(r.ebx) | u64::from(r.ecx) << 32;
+    }
+}
+
+fn read_hypercalls(c: &mut [u64; crate::modes::MAX_COUNTERS]) {
+    c[0] = HYPERCALLS.load(Ordering::Relaxed);
+}
+
 /// `make modes` under PVH (shadow or nested: the guest cannot tell, so the
-/// tool names the mode): `mov cr3` of its own root, a walk over 8 MiB of
-/// its RAM from 4 MiB up (its own 2 MiB mappings), and one page
-/// ballooned out and in per sample.
+/// tool names the mode): its own tables written directly, switches between
+/// two roots of its own, a walk over 8 MiB of its RAM from 4 MiB up (its
+/// own 2 MiB mappings), and one page ballooned out and in per sample.
 fn modes(ram_end: u64) -> ! {
-    check(ram_end >= 18 << 20, "modes needs 18 MiB of RAM");
-    // The current root again: every mapping stays.
-    let mut switch = || mem::write_cr3(mem::read_cr3());
+    check(ram_end >= 22 << 20, "modes needs 22 MiB of RAM");
+    let gpa = |sym: *const u8| sym as u64 - VIRT_BASE;
+    // Two roots: the boot one and a copy, which share every table but the
+    // PDPT and PD of SPACE_VA.
+    let roots = [gpa(&raw const gk_pvh_pml4), gpa(&raw const gk_pvh_pml4b)];
+    let pdpts = [gpa(&raw const gk_pvh_pdpt_a), gpa(&raw const gk_pvh_pdpt_b)];
+    let pds = [gpa(&raw const gk_pvh_pd_a), gpa(&raw const gk_pvh_pd_b)];
+    for i in 0..512u64 {
+        poke::<u64>(roots[1] + i * 8, peek::<u64>(roots[0] + i * 8));
+    }
+    for s in 0..2 {
+        poke::<u64>(SPACE_FRAMES[s], SPACE_MARK + s as u64);
+        poke::<u64>(pds[s], SPACE_FRAMES[s] | 0x83);
+        poke::<u64>(pdpts[s], pds[s] | 3);
+        poke::<u64>(roots[s] + 510 * 8, pdpts[s] | 3);
+    }
+    let mut space = 0;
+    // To the other root, and the translation that tells them apart.
+    let mut switch = || {
+        space ^= 1;
+        mem::write_cr3(roots[space]);
+        check(read_va(SPACE_VA) == SPACE_MARK + space as u64, "the other address space's own mapping");
+    };
     let touch = |i: u64| peek::<u64>((4 << 20) + i * 4096);
     // Its own 4 KiB mappings for the table rows: the PD's last slot (1 GiB
     // - 2 MiB, nothing there) points at an L1 at 16 MiB, whose entries map
-    // frames from 17 MiB; written directly, no mmu_update.
+    // frames from 17 MiB; written directly, no mmu_update. Both roots
+    // share that PD.
     const L1: u64 = MODES_L1;
     const FRAMES: u64 = MODES_FRAMES;
     const BUILD: u64 = 64;
@@ -312,7 +409,8 @@ fn modes(ram_end: u64) -> ! {
     }
     let pd = (&raw const gk_pvh_pd) as u64 - VIRT_BASE;
     poke::<u64>(pd + 511 * 8, L1 | 3);
-    switch();
+    mem::write_cr3(roots[0]);
+    check(read_va(SPACE_VA) == SPACE_MARK, "the first address space's own mapping");
     let invlpg = raw::invlpg;
     let mut build = || {
         for i in 0..BUILD {
@@ -344,15 +442,29 @@ fn modes(ram_end: u64) -> ! {
     let gfn = ram_end / 4096 - 8;
     let mut balloon =
         || reservation(XENMEM_DECREASE_RESERVATION, &[gfn]) == 1 && reservation(XENMEM_POPULATE_PHYSMAP, &[gfn]) == 1;
+    // The hypervisor's own count of exits where it gives it (xen-core),
+    // else the hypercalls this kernel makes (the exits Xen takes for its
+    // table writes, faults and CR3 loads, if any, are not seen).
+    let xen_core = core::arch::x86_64::__cpuid_count(XEN_CORE_EXIT_COUNT_LEAF, 0).eax == XEN_CORE_EXIT_COUNT_MAGIC;
+    let counter = if xen_core {
+        let mut overhead = [0; crate::modes::MAX_COUNTERS];
+        // Between the CPUID-kind reads of two snapshots: ten CPUIDs.
+        overhead[1] = EXIT_KINDS.len() as u64;
+        crate::modes::Counter { what: "exits", names: &EXIT_KINDS, read: &read_exits, overhead }
+    } else {
+        let overhead = [0; crate::modes::MAX_COUNTERS];
+        crate::modes::Counter { what: "hcalls", names: &["hcall"], read: &read_hypercalls, overhead }
+    };
     crate::modes::run(crate::modes::Ops {
         mode: "pvh",
-        pt_build: Some(crate::modes::Timed { run: &mut build, per: 2 * BUILD, calls: 0 }),
-        pt_update: Some(crate::modes::Timed { run: &mut update, per: 1, calls: 0 }),
-        fault: Some(crate::modes::Timed { run: &mut fault, per: 1, calls: 0 }),
-        switch: (&mut switch, 0),
+        pt_build: crate::modes::Timed { run: &mut build, per: 2 * BUILD },
+        pt_update: crate::modes::Timed { run: &mut update, per: 1 },
+        fault: crate::modes::Timed { run: &mut fault, per: 1 },
+        switch: &mut switch,
         touch: &touch,
         pages: 2048,
-        balloon: Some((&mut balloon, 2)),
+        balloon: &mut balloon,
+        counter,
     });
     println!("Test result: SUCCESS");
     shutdown(SHUTDOWN_POWEROFF)

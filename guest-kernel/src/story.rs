@@ -13,11 +13,14 @@ use guest_rt::console_ring::{NoRing, Ring};
 /// Virtual address of the page left unmapped on purpose.
 static HOLE: AtomicU64 = AtomicU64::new(0);
 /// Next free PFN, counting down from the top of memory.
-static NEXT_FREE_PFN: AtomicU64 = AtomicU64::new(0);
+pub(crate) static NEXT_FREE_PFN: AtomicU64 = AtomicU64::new(0);
 /// Virtual address of the p2m list.
-static P2M: AtomicU64 = AtomicU64::new(0);
+pub(crate) static P2M: AtomicU64 = AtomicU64::new(0);
 /// The frame mapped at the hole by the page-fault handler.
 static HOLE_MFN: AtomicU64 = AtomicU64::new(0);
+/// The new tables' L3 and L2 for the kernel's GiB at VIRT_BASE (`make modes`).
+static KERNEL_L3: AtomicU64 = AtomicU64::new(0);
+static KERNEL_L2: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn mfn_of_pfn(pfn: u64) -> u64 {
     mem::read(P2M.load(Ordering::Relaxed) + pfn * 8)
@@ -158,7 +161,11 @@ pub fn run(si: &'static StartInfo, ring: Result<Ring, NoRing>) -> ! {
 
     // Optional: `make modes`' workload on the new tables, then power off.
     if si.cmdline().split_ascii_whitespace().any(|t| t == "modes") {
-        pv_modes(si);
+        let (l3, l2) = (KERNEL_L3.load(Ordering::Relaxed), KERNEL_L2.load(Ordering::Relaxed));
+        if l3 == 0 || l2 == 0 {
+            fail("modes: the kernel's L3 or L2 was not found");
+        }
+        crate::pv_modes::run(si, l3, l2, hole, &HOLE_MFN);
     }
 
     // Optional: ballooning, and watching our own memory while others balloon.
@@ -322,6 +329,9 @@ fn build_tables(si: &StartInfo) -> (u64, u64, u64) {
         }
         let l3 = new(&mut frames);
         push(&[write(l4, i4, (l3 << 12) | (e4 & 0xFFF))], &mut entries);
+        if i4 == 511 {
+            KERNEL_L3.store(l3, Ordering::Relaxed);
+        }
         let old_l3 = va_of((e4 & ADDR_MASK) >> 12).unwrap_or_else(|| fail("boot L3 not mapped"));
         for i3 in 0..512 {
             let e3 = mem::read(old_l3 + i3 as u64 * 8);
@@ -330,6 +340,9 @@ fn build_tables(si: &StartInfo) -> (u64, u64, u64) {
             }
             let l2 = new(&mut frames);
             push(&[write(l3, i3, (l2 << 12) | (e3 & 0xFFF))], &mut entries);
+            if i4 == 511 && i3 == 510 {
+                KERNEL_L2.store(l2, Ordering::Relaxed);
+            }
             let old_l2 = va_of((e3 & ADDR_MASK) >> 12).unwrap_or_else(|| fail("boot L2 not mapped"));
             for i2 in 0..512 {
                 let e2 = mem::read(old_l2 + i2 as u64 * 8);
@@ -380,6 +393,7 @@ pub fn page_fault() -> bool {
     if hole == 0 || cr2 & !0xFFF != hole {
         return false;
     }
+    crate::pv_modes::FAULTS.fetch_add(1, Ordering::Relaxed);
     let mfn = alloc_frame();
     HOLE_MFN.store(mfn, Ordering::Relaxed);
     mem::update_va(hole, (mfn << 12) | PRESENT | RW | USER | ACCESSED, UVMF_INVLPG).is_ok()
@@ -631,65 +645,4 @@ fn run_balloon(list: &str, hole: u64, watch: &[u64]) {
         guest::yield_now();
     }
     NEXT_FREE_PFN.store(next_free, Ordering::Relaxed);
-}
-
-/// `make modes` under PV direct paging: the root reloaded with
-/// `MMUEXT_NEW_BASEPTR`, a walk over the pages the boot mapping covers
-/// (the image, start info and boot tables), and one free page ballooned
-/// out and in.
-fn pv_modes(si: &StartInfo) -> ! {
-    let root = mem::read_cr3() >> 12;
-    let mut switch = || {
-        let op = MmuextOp { cmd: MMUEXT_NEW_BASEPTR, pad: 0, arg1: root, arg2: 0 };
-        if let Err(e) = mem::mmuext(&[op]) {
-            fail_errno("new_baseptr", e.errno);
-        }
-    };
-    // The demand-faulted hole's entry: unmapped and mapped again, each
-    // with update_va_mapping's INVLPG.
-    let hole = HOLE.load(Ordering::Relaxed);
-    let frame = HOLE_MFN.load(Ordering::Relaxed);
-    let mut update = || {
-        let a = mem::update_va(hole, 0, UVMF_INVLPG);
-        let b = mem::update_va(hole, (frame << 12) | PRESENT | RW | USER | ACCESSED, UVMF_INVLPG);
-        if a.is_err() || b.is_err() {
-            fail("modes: update_va_mapping of the hole");
-        }
-    };
-    // A fault the kernel's own #PF handler fixes: the hole unmapped, then
-    // touched (the handler maps a fresh frame with update_va_mapping).
-    let mut fault = || {
-        if mem::update_va(hole, 0, UVMF_INVLPG).is_err() {
-            fail("modes: unmapping the hole");
-        }
-        mem::write(hole, 1);
-    };
-    // One free page (the allocator's next, never mapped) given back and
-    // taken again, its p2m entry kept in step as the balloon driver does.
-    let mut balloon = || {
-        let pfn = NEXT_FREE_PFN.load(Ordering::Relaxed);
-        let slot = P2M.load(Ordering::Relaxed) + pfn * 8;
-        let mut out = [abi::Mfn(mem::read(slot))];
-        if mem::decrease(&mut out) != 1 {
-            return false;
-        }
-        let mut back = [abi::Mfn(0)];
-        let ok = guest::populate_physmap(&[abi::Pfn(pfn)], &mut back) == 1;
-        mem::write(slot, back[0].0);
-        ok
-    };
-    let pages = (si.pt_base - VIRT_BASE) / 4096 + si.nr_pt_frames;
-    let touch = |i: u64| mem::read(VIRT_BASE + i * 4096);
-    crate::modes::run(crate::modes::Ops {
-        mode: "pv",
-        pt_build: None,
-        pt_update: Some(crate::modes::Timed { run: &mut update, per: 1, calls: 2 }),
-        fault: Some(crate::modes::Timed { run: &mut fault, per: 1, calls: 2 }),
-        switch: (&mut switch, 1),
-        touch: &touch,
-        pages,
-        balloon: Some((&mut balloon, 2)),
-    });
-    say!("Test result: SUCCESS");
-    guest::shutdown(abi::sched::SHUTDOWN_POWEROFF)
 }

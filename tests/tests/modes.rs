@@ -24,14 +24,29 @@ fn measured(r: &xen_tools::modes::ModeRun, op: &str) -> bool {
     r.rows.iter().any(|x| x.op == op && x.ticks.is_some())
 }
 
-/// PV: hypercalls per table change and root reload, 1-D walks of 4.
+/// The row's counter `name` per operation (0 if it did not count).
+fn per_op(r: &xen_tools::modes::ModeRun, op: &str, name: &str) -> f64 {
+    let row = r.rows.iter().find(|x| x.op == op).unwrap_or_else(|| panic!("no {op} row: {r:?}"));
+    let n = row.counts.iter().find(|(k, _)| k == name).map_or(0, |(_, v)| *v);
+    n as f64 / row.ops.expect("the row's operation count") as f64
+}
+
+/// PV: hypercalls per table change and switch, 1-D walks of 4.
 #[test]
 fn the_modes_workload_runs_under_pv_with_one_d_walks() {
     let r = boot("modes_pv", "name=pv mem=32M modes");
-    for op in ["pt-update", "fault", "switch", "balloon", "walk"] {
+    for op in ["pt-build", "pt-update", "fault", "switch", "balloon", "walk"] {
         assert!(measured(&r, op), "{op}: {r:?}");
     }
+    // The walk's first page is in one of the L1s the workload built.
     assert_eq!(r.walk_refs.as_deref(), Some("4 (Direct)"));
+    // Counted by the guest: 6 hypercalls per 128 entries built and torn
+    // down; one NEW_BASEPTR per switch between its two roots; the fault's
+    // unmap and the handler's remap, and the bounce between them.
+    assert_eq!(per_op(&r, "pt-build", "hcall"), 6.0 / 128.0);
+    assert_eq!(per_op(&r, "switch", "hcall"), 1.0);
+    assert_eq!((per_op(&r, "fault", "hcall"), per_op(&r, "fault", "trap")), (2.0, 1.0));
+    assert_eq!(r.rows.iter().find(|x| x.op == "walk").and_then(|x| x.ops), Some(15 * 2048));
 }
 
 /// Shadow: the table writes and INVLPGs are emulated exits, the guest's
@@ -43,11 +58,16 @@ fn the_modes_workload_runs_under_shadow_paging_with_its_table_writes_emulated() 
         assert!(measured(&r, op), "{op}: {r:?}");
     }
     assert_eq!(r.walk_refs.as_deref(), Some("4 (Shadow)"));
-    let shadow = r.shadow.expect("the shadow end-of-run line");
+    let shadow = r.shadow.clone().expect("the shadow end-of-run line");
     // 64·2·15 (pt-build) + 2·15 (pt-update) + 2·15 (fault: the unmap and
-    // the handler's remap) + the PD slot; each fault reflected to the
-    // guest's own handler.
-    assert!(shadow.contains(" 15 reflected, 1981 page-table writes emulated, "), "{shadow}");
+    // the handler's remap) + the PD slot and the first root's slot for
+    // the second space; each fault reflected to the guest's own handler.
+    assert!(shadow.contains(" 15 reflected, 1982 page-table writes emulated, "), "{shadow}");
+    // The hypervisor's own exit counts, per op: an INVLPG exit per INVLPG,
+    // a CR exit per switch between the two roots (from the shadow cache).
+    assert_eq!(per_op(&r, "pt-update", "invlpg"), 2.0);
+    assert_eq!(per_op(&r, "switch", "cr"), 1.0);
+    assert!(shadow.contains("(960 from the cache)"), "{shadow}");
 }
 
 /// Nested: no nested faults (and no shadow work); 2-D walks over the guest's 2 MiB
@@ -59,7 +79,14 @@ fn the_modes_workload_runs_under_nested_paging_without_paging_exits_and_two_d_wa
         assert!(measured(&r, op), "{op}: {r:?}");
     }
     assert_eq!(r.walk_refs.as_deref(), Some("19 (Nested)"));
-    let exits = r.exits.expect("the exit-count line");
+    let exits = r.exits.clone().expect("the exit-count line");
     // "other" may hold a timer interrupt's exit; none is a paging one.
     assert!(exits.contains(" 0 nested faults, "), "{exits}");
+    // Per op: no exit for table writes, faults or switches; the balloon's
+    // two hypercalls.
+    for op in ["pt-build", "pt-update", "fault", "switch"] {
+        let row = r.rows.iter().find(|x| x.op == op).expect("the row");
+        assert!(row.counts.iter().all(|(k, _)| k == "host"), "{op}: {row:?}");
+    }
+    assert_eq!(per_op(&r, "balloon", "vmmcall"), 2.0);
 }

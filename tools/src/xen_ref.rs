@@ -37,6 +37,12 @@ pub struct XenRun<'a> {
 impl XenRun<'_> {
     /// The QEMU command.
     pub fn command(&self) -> Command {
+        self.command_with("")
+    }
+
+    /// The QEMU command with `more` after Xen's own command line (e.g.
+    /// `dom0=pvh`).
+    pub fn command_with(&self, more: &str) -> Command {
         let mut c = Command::new("qemu-system-x86_64");
         c.args(["-accel", "tcg", "-cpu", "max", "-m", "512", "-display", "none", "-monitor", "none", "-no-reboot"])
             .arg("-serial")
@@ -45,7 +51,8 @@ impl XenRun<'_> {
             .arg(self.xen)
             .arg("-initrd")
             .arg(format!("{} {}", self.guest.display(), self.guest_cmdline))
-            .args(["-append", XEN_CMDLINE])
+            .arg("-append")
+            .arg(if more.is_empty() { XEN_CMDLINE.to_string() } else { format!("{XEN_CMDLINE} {more}") })
             .args(self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null());
@@ -54,8 +61,13 @@ impl XenRun<'_> {
 
     /// Boots Xen and returns the serial log once dom0 has ended.
     pub fn run(&self) -> Result<String, String> {
+        self.run_with("")
+    }
+
+    /// [`Self::run`] with `more` on Xen's command line.
+    pub fn run_with(&self, more: &str) -> Result<String, String> {
         let _ = std::fs::remove_file(self.log);
-        let mut child = self.command().spawn().map_err(|e| format!("starting QEMU: {e}"))?;
+        let mut child = self.command_with(more).spawn().map_err(|e| format!("starting QEMU: {e}"))?;
         let deadline = Instant::now() + self.timeout;
         loop {
             std::thread::sleep(Duration::from_millis(200));
@@ -93,6 +105,9 @@ mod tests {
         assert!(joined.contains("-kernel xen-4.17 -initrd g.elf name=g"));
         assert!(joined.contains("dom0_mem=64M,max:64M"));
         assert!(joined.ends_with("-icount shift=0"));
+        let pvh: Vec<String> =
+            run.command_with("dom0=pvh").get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(pvh.join(" ").contains("max:64M dom0_max_vcpus=1 noreboot dom0=pvh -icount"), "{pvh:?}");
     }
 
     #[test]

@@ -2,6 +2,15 @@
 
 use abi::mmu::{MmuUpdate, MmuextOp};
 use abi::{guest, DomId, Errno};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Hypercalls made through `mmu_update`, `mmuext`, `update_va`,
+/// `decrease` and `populate` (`make modes` counts them per operation).
+pub static HYPERCALLS: AtomicU64 = AtomicU64::new(0);
+
+fn counted() {
+    HYPERCALLS.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Reads a u64 at `va` (mapped).
 pub fn read(va: u64) -> u64 {
@@ -18,6 +27,7 @@ pub fn write(va: u64, v: u64) {
 
 /// `mmu_update` on the guest's own tables.
 pub fn mmu_update(reqs: &[MmuUpdate]) -> Result<(), guest::BatchError> {
+    counted();
     // SAFETY: the story only writes entries of tables that are not in use
     // yet, or the one demand-fault entry.
     unsafe { guest::mmu_update(reqs, DomId::SELF) }
@@ -58,6 +68,7 @@ pub fn batches_on_dead_domain(dom: DomId) -> (Result<(), Errno>, Result<(), Errn
 
 /// `mmuext_op` on the guest's own tables.
 pub fn mmuext(ops: &[MmuextOp]) -> Result<(), guest::BatchError> {
+    counted();
     // SAFETY: the new tables map everything the old ones did before the
     // switch, so code, stack and data stay mapped.
     unsafe { guest::mmuext_op(ops, DomId::SELF) }
@@ -65,6 +76,7 @@ pub fn mmuext(ops: &[MmuextOp]) -> Result<(), guest::BatchError> {
 
 /// `update_va_mapping`.
 pub fn update_va(va: u64, val: u64, flags: u64) -> Result<(), Errno> {
+    counted();
     // SAFETY: only pages the story owns are remapped.
     unsafe { guest::update_va_mapping(abi::GuestVa(va), abi::pagetable::Pte(val), flags) }
 }
@@ -126,17 +138,27 @@ pub fn read_cr3() -> u64 {
     v
 }
 
-/// Writes CR3 (emulated as NEW_BASEPTR).
+/// Writes CR3 (emulated as NEW_BASEPTR for PV kernels).
 pub fn write_cr3(v: u64) {
-    // SAFETY: callers pass the current root again, which keeps every mapping.
+    // SAFETY: callers pass the current root again, or (PVH `make modes`)
+    // a root of their own that maps the kernel, its stack and data as the
+    // current one does.
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) v) };
 }
 
 /// Gives frames back (`decrease_reservation`); returns how many went.
 pub fn decrease(mfns: &mut [abi::Mfn]) -> u64 {
+    counted();
     // SAFETY: the balloon only gives back frames above the story's free
     // cursor, which are never mapped or used, and drops them from the p2m.
     unsafe { guest::decrease_reservation(mfns) }
+}
+
+/// Takes frames back at `pfns` (`populate_physmap`), their MFNs into
+/// `mfns`; returns how many came.
+pub fn populate(pfns: &[abi::Pfn], mfns: &mut [abi::Mfn]) -> u64 {
+    counted();
+    guest::populate_physmap(pfns, mfns)
 }
 
 /// `grant_table_op(cmd)` over `ops`, returning raw RAX (statuses are in

@@ -370,9 +370,10 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
         Action::Shutdown(reason) => {
             log::info!("domain {i} ({}) shut down: {}", d_mut(i).name(), reason_name(reason));
             // `make modes`: the pure walk counter on its own tables, at the
-            // kernel's first page (where guest-kernel's PV modes walk starts).
+            // first page of guest-kernel's PV modes walk (4 MiB above the
+            // kernel's base, as under PVH).
             if let Some(root) = hv.mm.domains[i].kernel_root {
-                let va = 0xFFFF_FFFF_8000_0000;
+                let va = 0xFFFF_FFFF_8040_0000;
                 if let Some(r) = crate::hvm::walk::replay_one_d(&DirectMap, root, va) {
                     log::info!("domain {i}: walk refs per TLB miss at {va:#x}: {r} (Direct)");
                 }
