@@ -25,6 +25,18 @@ pub trait GuestMemory {
         }
         true
     }
+    /// `N` (at most [`MAX_WORDS`]) little-endian words at `va` (range
+    /// checked) in one guest access, returned by value; `None` if the copy
+    /// faulted. The arch copy reads into an uninitialised buffer, so
+    /// nothing is zeroed first.
+    #[inline(always)]
+    fn read_array<const N: usize>(&self, va: GuestVa) -> Option<[u64; N]>
+    where
+        Self: Sized,
+    {
+        let mut words = [0u64; N];
+        self.copy_words_from(va, &mut words).then_some(words)
+    }
     /// Copies `words` to `va` as little-endian words (range checked).
     fn copy_words_to(&self, va: GuestVa, words: &[u64]) -> bool {
         let mut b = [0u8; 8 * MAX_WORDS];

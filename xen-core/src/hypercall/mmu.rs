@@ -99,30 +99,52 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
 
     /// `mmu_update(reqs, count, pdone, foreigndom)`.
     pub(super) fn mmu_update(&mut self, a: &mut Args) -> Result<u64, Errno> {
-        if a[1] == 1 && a[3] as u32 == u32::from(DomId::SELF.0) && self.mm.nothing_queued(self.dom) {
-            return self.mmu_update_single(a);
+        if self.one_own_request(a[1], a[3]) {
+            return Self::single_continues(a, self.mmu_update_single(a[0], a[2]));
         }
         self.mmu_update_batch(a)
     }
 
-    /// One request on the caller's own tables with no deferred work
-    /// queued: what [`Self::batch`] and
+    /// A one-request call's result; a preempted one (a pin's validation
+    /// ran out of budget) continues as Xen's do, with the count's
+    /// continuation bit set and nothing done.
+    #[inline(always)]
+    fn single_continues(a: &mut Args, r: Result<u64, Errno>) -> Result<u64, Errno> {
+        if r == Err(Errno::ERESTART) {
+            a[1] = u64::from(1 | MMU_UPDATE_PREEMPTED);
+        }
+        r
+    }
+
+    /// The count register of a one-request call preempted with `e`
+    /// ([`Self::single_continues`] for the registers).
+    #[cold]
+    pub(super) fn single_preempted_in_registers(&mut self, e: Errno) {
+        if e == Errno::ERESTART {
+            self.ctx.gpr[crate::domain::vcpu::reg::RSI] = u64::from(1 | MMU_UPDATE_PREEMPTED);
+        }
+    }
+
+    /// One request at `reqs` on the caller's own tables with no deferred
+    /// work queued ([`Self::one_own_request`]): what [`Self::batch`] and
     /// [`Mm::mmu_update`](crate::mm::Mm::mmu_update) do for it, with the
     /// same checks in the same order, without their loop and domain
-    /// resolution.
-    fn mmu_update_single(&mut self, a: &mut Args) -> Result<u64, Errno> {
-        if !abi::GuestVa(a[0]).range_is_guest_accessible(16) {
+    /// resolution. `ERESTART` leaves the count to the caller
+    /// ([`Self::single_continues`]).
+    #[inline(always)]
+    pub(super) fn mmu_update_single(&mut self, reqs: u64, pdone: u64) -> Result<u64, Errno> {
+        if !abi::GuestVa(reqs).range_is_guest_accessible(16) {
             return Err(Errno::EFAULT);
         }
         let mut w = [0u64; 2];
-        let r = match self.mem().read_words(a[0], &mut w) {
+        let r = match self.mem().read_words(reqs, &mut w) {
             Ok(()) => self.mm.mmu_update_single(self.dom, MmuUpdate { ptr: w[0], val: w[1] }),
             Err(e) => Err(e),
         };
-        if r.is_ok() && a[2] == 0 {
+        if r.is_ok() && pdone == 0 {
             return Ok(0);
         }
-        self.single_end(a, 16, r)
+        self.single_end(reqs, pdone, 16, r)
     }
 
     #[inline(never)]
@@ -133,41 +155,42 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
 
     /// `mmuext_op(ops, count, pdone, foreigndom)`.
     pub(super) fn mmuext_op(&mut self, a: &mut Args) -> Result<u64, Errno> {
-        if a[1] == 1 && a[3] as u16 == DomId::SELF.0 && self.mm.nothing_queued(self.dom) {
-            return self.mmuext_single(a);
+        if self.one_own_request(a[1], a[3] & 0xffff) {
+            return Self::single_continues(a, self.mmuext_single(a[0], a[2]));
         }
         self.mmuext_batch(a)
     }
 
-    /// One operation on the caller's own memory with no deferred work
-    /// queued (a flush, a pin, a new base pointer): what [`Self::batch`]
-    /// and [`Mm::mmuext_op`](crate::mm::Mm::mmuext_op) do for it, with
-    /// the same checks in the same order, without their loop and domain
-    /// resolution.
+    /// One operation at `ops` on the caller's own memory with no deferred
+    /// work queued (a flush, a pin, a new base pointer): what
+    /// [`Self::batch`] and [`Mm::mmuext_op`](crate::mm::Mm::mmuext_op) do
+    /// for it, with the same checks in the same order, without their loop
+    /// and domain resolution. `ERESTART` leaves the count to the caller.
     #[inline(always)]
-    fn mmuext_single(&mut self, a: &mut Args) -> Result<u64, Errno> {
-        if !abi::GuestVa(a[0]).range_is_guest_accessible(24) {
+    pub(super) fn mmuext_single(&mut self, ops: u64, pdone: u64) -> Result<u64, Errno> {
+        if !abi::GuestVa(ops).range_is_guest_accessible(24) {
             return Err(Errno::EFAULT);
         }
         let mut w = [0u64; 3];
-        let r = match self.mem().read_words(a[0], &mut w) {
+        let r = match self.mem().read_words(ops, &mut w) {
             Ok(()) => {
                 let op = MmuextOp { cmd: w[0] as u32, pad: (w[0] >> 32) as u32, arg1: w[1], arg2: w[2] };
                 self.mm.mmuext_single(self.dom, op, &mut GuestWords(self.guest))
             }
             Err(e) => Err(e),
         };
-        if r.is_ok() && a[2] == 0 {
+        if r.is_ok() && pdone == 0 {
             return Ok(0);
         }
-        self.single_end(a, 24, r)
+        self.single_end(ops, pdone, 24, r)
     }
 
-    /// [`Self::batch_end`] of a one-request call that failed or has a
-    /// `pdone`: out of line, off the common path.
+    /// [`Self::batch_end`] of a one-request call at `reqs` that failed or
+    /// has a `pdone`: out of line, off the common path.
     #[inline(never)]
-    fn single_end(&mut self, a: &mut Args, size: u64, r: Result<(), Errno>) -> Result<u64, Errno> {
-        self.batch_end(a, size, 0, 1, crate::mm::BatchResult { done: u32::from(r.is_ok()), result: r })
+    fn single_end(&mut self, reqs: u64, pdone: u64, size: u64, r: Result<(), Errno>) -> Result<u64, Errno> {
+        let mut a = [reqs, 1, pdone, u64::from(DomId::SELF.0), 0];
+        self.batch_end(&mut a, size, 0, 1, crate::mm::BatchResult { done: u32::from(r.is_ok()), result: r })
     }
 
     #[inline(never)]

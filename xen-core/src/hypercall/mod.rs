@@ -111,24 +111,32 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
 
     /// Runs hypercall `nr` with the vCPU's argument registers, stores the
     /// result in RAX and returns what the scheduler must do.
+    ///
+    /// One jump table over every number: a simple hypercall reads its
+    /// arguments straight from the registers and stores its own result; a
+    /// continuable one copies them out (and back, if preempted) in its own
+    /// arm; a one-request `mmu_update`/`mmuext_op` on the caller's own
+    /// tables takes them from the registers too, since a single request
+    /// is never rewritten into a continuation on the common path.
     #[inline(always)]
     pub fn dispatch(&mut self, nr: u64) -> Action {
-        if nr == HypercallNr::IRET.0 {
-            // It restores RAX itself: nothing to store.
-            return self.iret();
-        }
-        if continuable(nr) {
-            let (result, action) = self.dispatch_continuable(nr);
-            self.store_result(nr, result);
-            return action;
-        }
-        // The arguments stay in registers: nothing rewrites them. Each
-        // handler's arm stores its own result, so a result is not carried
-        // through memory to a store shared by all of them.
-        self.perform_simple_then(nr, self.ctx.hypercall_args(), |c, result, action| {
-            c.store_result(nr, result);
-            action
-        })
+        self.route(
+            nr,
+            self.ctx.hypercall_args(),
+            |c, result, action| {
+                c.store_result(nr, result);
+                action
+            },
+            |c| c.dispatch_continuable(nr),
+        )
+    }
+
+    /// Whether a `mmu_update`/`mmuext_op` of `count` requests on
+    /// `foreigndom` is one request on the caller's own memory with no
+    /// deferred work queued: the case the single-request paths serve.
+    #[inline(always)]
+    fn one_own_request(&self, count: u64, foreigndom: u64) -> bool {
+        count == 1 && foreigndom as u32 == u32::from(DomId::SELF.0) && self.mm.nothing_queued(self.dom)
     }
 
     /// Puts `result` in RAX; an error goes out of line.
@@ -157,27 +165,41 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     }
 
     /// A direct hypercall that may be preempted: its arguments are copied
-    /// out of the registers, and copied back rewritten if it was.
+    /// out of the registers, and copied back rewritten if it was; its
+    /// result goes to RAX. A one-request `mmu_update`/`mmuext_op` on the
+    /// caller's own tables takes its arguments straight from the
+    /// registers: a single request is never rewritten into a continuation
+    /// but for its count ([`Self::single_preempted_in_registers`]).
     #[inline(never)]
-    fn dispatch_continuable(&mut self, nr: u64) -> (Result<u64, Errno>, Action) {
-        let mut a = self.ctx.hypercall_args();
-        let r = self.perform_continuable(nr, &mut a);
-        if r.0 == Err(Errno::ERESTART) {
-            for (&reg, &v) in [reg::RDI, reg::RSI, reg::RDX, reg::R10, reg::R8].iter().zip(&a) {
-                self.ctx.gpr[reg] = v;
+    fn dispatch_continuable(&mut self, nr: u64) -> Action {
+        let a = self.ctx.hypercall_args();
+        let single = match HypercallNr(nr) {
+            HypercallNr::MMU_UPDATE if self.one_own_request(a[1], a[3]) => self.mmu_update_single(a[0], a[2]),
+            HypercallNr::MMUEXT_OP if self.one_own_request(a[1], a[3] & 0xffff) => self.mmuext_single(a[0], a[2]),
+            _ => {
+                let mut a = a;
+                let (result, action) = self.perform_continuable(nr, &mut a);
+                if result == Err(Errno::ERESTART) {
+                    self.set_args(&a);
+                }
+                self.store_result(nr, result);
+                return action;
+            }
+        };
+        match single {
+            Ok(v) => self.ctx.gpr[reg::RAX] = v,
+            Err(e) => {
+                self.single_preempted_in_registers(e);
+                self.store_error(nr, e);
             }
         }
-        r
+        Action::Continue
     }
 
-    /// Runs hypercall `nr` with arguments `a`, the same way whether it came
-    /// from the guest's registers or from a multicall entry. A preempted
-    /// hypercall (`ERESTART`) has rewritten `a` to describe the work left.
-    fn perform(&mut self, nr: u64, a: &mut Args) -> (Result<u64, Errno>, Action) {
-        if continuable(nr) {
-            self.perform_continuable(nr, a)
-        } else {
-            self.perform_simple(nr, *a)
+    /// Writes a continuation's arguments back into the argument registers.
+    fn set_args(&mut self, a: &Args) {
+        for (&reg, &v) in [reg::RDI, reg::RSI, reg::RDX, reg::R10, reg::R8].iter().zip(a) {
+            self.ctx.gpr[reg] = v;
         }
     }
 
@@ -194,24 +216,26 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         }
     }
 
-    /// The other hypercalls. `iret` returns the RAX it restored, so storing
-    /// the result changes nothing.
+    /// Hypercall `nr`'s arm of one jump table: a simple hypercall runs
+    /// with arguments `a` and hands its result and action to `then` in its
+    /// own arm; a continuable one goes to `continuable`. `iret` returns
+    /// the RAX it restored, so storing the result changes nothing.
     #[inline(always)]
-    fn perform_simple(&mut self, nr: u64, a: Args) -> (Result<u64, Errno>, Action) {
-        self.perform_simple_then(nr, a, |_, result, action| (result, action))
-    }
-
-    /// [`Self::perform_simple`], handing each handler's result and action
-    /// to `then` in the handler's own arm.
-    #[inline(always)]
-    fn perform_simple_then<R>(
+    fn route<R>(
         &mut self,
         nr: u64,
         a: Args,
         then: impl FnOnce(&mut Self, Result<u64, Errno>, Action) -> R,
+        continuable: impl FnOnce(&mut Self) -> R,
     ) -> R {
         let go = Action::Continue;
         match HypercallNr(nr) {
+            HypercallNr::CONSOLE_IO
+            | HypercallNr::MMU_UPDATE
+            | HypercallNr::MMUEXT_OP
+            | HypercallNr::MEMORY_OP
+            | HypercallNr::GRANT_TABLE_OP
+            | HypercallNr::MULTICALL => continuable(self),
             HypercallNr::XEN_VERSION => {
                 let r = self.xen_version(a[0], a[1]);
                 then(self, r, go)
@@ -355,21 +379,6 @@ static IMPLEMENTED_TABLE: [bool; 64] = {
 #[inline(always)]
 pub fn implemented(nr: u64) -> bool {
     nr < 64 && IMPLEMENTED_TABLE[nr as usize]
-}
-
-/// Whether hypercall `nr` may be preempted and continued, rewriting its
-/// arguments.
-#[inline(always)]
-pub(crate) const fn continuable(nr: u64) -> bool {
-    matches!(
-        HypercallNr(nr),
-        HypercallNr::CONSOLE_IO
-            | HypercallNr::MMU_UPDATE
-            | HypercallNr::MMUEXT_OP
-            | HypercallNr::MEMORY_OP
-            | HypercallNr::GRANT_TABLE_OP
-            | HypercallNr::MULTICALL
-    )
 }
 
 /// Whether `va` is canonical.

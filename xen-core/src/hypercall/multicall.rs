@@ -31,9 +31,27 @@ use abi::{Errno, GuestVa};
 /// cheap entries is preempted every 1024 entries.
 const ENTRY_COST: u32 = 8;
 
+/// How one multicall entry ended, for the loop.
+enum EntryEnd {
+    /// On to the next entry.
+    Next,
+    /// The multicall returns this now.
+    Return((Result<u64, Errno>, Action)),
+    /// The entry succeeded and its action (yield, block, shutdown) ends
+    /// this slice: the rest of the list continues later.
+    Yielded(Action),
+    /// The entry was preempted and its continuation written back: the
+    /// multicall continues from it.
+    Preempted(Action),
+}
+
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `multicall(call_list, nr_calls)`. A continuation rewrites `a` to the
     /// first entry still to run and the number left.
+    ///
+    /// Each entry is one 8-word guest read and one 1-word result write; a
+    /// simple hypercall's entry is finished in its own arm of the dispatch
+    /// ([`Call::route`]), a continuable one out of line.
     #[inline(never)]
     pub(super) fn multicall(&mut self, a: &mut Args) -> (Result<u64, Errno>, Action) {
         let list = a[0];
@@ -46,54 +64,139 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             if i != 0 && self.mm.hooks.preempt_batch(ENTRY_COST) {
                 return Self::continue_at(a, at, n - i, Action::Continue);
             }
-            let mut raw = [0u8; 64];
-            if self.mem().read(at, &mut raw).is_err() {
+            // op, result, args[6]: one guest access (the whole list's
+            // range was checked above; the copy checks it again).
+            let Some(e) = self.guest.read_array::<8>(GuestVa(at)) else {
                 return (Err(Errno::EFAULT), Action::Continue);
-            }
-            let word = |w: usize| u64::from_le_bytes(raw[w * 8..w * 8 + 8].try_into().unwrap_or([0; 8]));
-            let op = word(0);
-            let mut args: Args = core::array::from_fn(|k| word(2 + k));
-            let (result, action) = if op == HypercallNr::MULTICALL.0 {
-                (Err(Errno::EINVAL), Action::Continue)
+            };
+            let op = e[0];
+            let args: Args = [e[2], e[3], e[4], e[5], e[6]];
+            // The common end, a simple hypercall that succeeded and lets
+            // the caller go on, leaves the dispatch as a value; anything
+            // else is carried out of it to `slow_entry`.
+            let slow = core::cell::Cell::new(None);
+            let fast = if op == HypercallNr::IRET.0 {
+                let action = self.iret();
+                slow.set(Some(((Ok(self.ctx.gpr[crate::domain::vcpu::reg::RAX]), action), None)));
+                None
             } else {
-                self.perform(op, &mut args)
+                self.route(
+                    op,
+                    args,
+                    |_, result, action| match (result, action) {
+                        (Ok(v), Action::Continue) => Some(v),
+                        other => {
+                            slow.set(Some((other, None)));
+                            None
+                        }
+                    },
+                    |c| {
+                        slow.set(Some(c.continuable_entry(op, args)));
+                        None
+                    },
+                )
             };
-            if op == HypercallNr::IRET.0 {
-                // Best effort, as on Xen: the list ends whatever happens.
-                let _ = self.mem().write_u64(at + 8, self.ctx.gpr[crate::domain::vcpu::reg::RAX]);
-                return (result, action);
-            }
-            if let Action::Crash(_) = action {
-                return (Ok(0), action);
-            }
-            if result == Err(Errno::ERESTART) {
-                // The entry's continuation goes back into the guest's list.
-                let mut back = [0u8; 56];
-                back[..8].copy_from_slice(&op.to_le_bytes());
-                for (k, v) in args.iter().enumerate() {
-                    back[16 + k * 8..24 + k * 8].copy_from_slice(&v.to_le_bytes());
+            let end = match (fast, slow.take()) {
+                (Some(v), _) => {
+                    if !self.guest.copy_words_to(GuestVa(at + 8), &[v]) {
+                        return (Err(Errno::EFAULT), Action::Continue);
+                    }
+                    continue;
                 }
-                back[8..16].copy_from_slice(&op.to_le_bytes());
-                if self.mem().write(at, &back).is_err() {
-                    return (Err(Errno::EFAULT), Action::Continue);
-                }
-                return Self::continue_at(a, at, n - i, action);
-            }
-            let value = match result {
-                Ok(v) => v,
-                Err(e) => self.refused(op, e),
+                (None, Some(((result, action), args))) => self.entry_done(at, op, args.as_ref(), result, action),
+                (None, None) => EntryEnd::Next,
             };
-            if self.mem().write_u64(at + 8, value).is_err() {
-                return (Err(Errno::EFAULT), Action::Continue);
-            }
-            if action != Action::Continue {
-                if i + 1 < n {
+            match end {
+                EntryEnd::Next => {}
+                EntryEnd::Return(r) => return r,
+                EntryEnd::Yielded(action) if i + 1 < n => {
                     return Self::continue_at(a, at + MULTICALL_ENTRY_SIZE, n - i - 1, action);
                 }
-                return (Ok(0), action);
+                EntryEnd::Yielded(action) => return (Ok(0), action),
+                EntryEnd::Preempted(action) => return Self::continue_at(a, at, n - i, action),
             }
         }
         (Ok(0), Action::Continue)
+    }
+
+    /// A continuable hypercall's entry (a nested multicall gets
+    /// `-EINVAL`): out of line, so that the simple entries' loop stays
+    /// small. Returns its result and action, and its arguments as it left
+    /// them.
+    #[inline(never)]
+    fn continuable_entry(&mut self, op: u64, mut args: Args) -> ((Result<u64, Errno>, Action), Option<Args>) {
+        let r = if op == HypercallNr::MULTICALL.0 {
+            (Err(Errno::EINVAL), Action::Continue)
+        } else {
+            self.perform_continuable(op, &mut args)
+        };
+        (r, Some(args))
+    }
+
+    /// The end of entry `op` at `at` other than the common one: its
+    /// `result` written back, and what the loop does next. `args`: a
+    /// continuable hypercall's arguments as it left them (a simple one
+    /// leaves the entry's as they are).
+    #[cold]
+    #[inline(never)]
+    fn entry_done(
+        &mut self,
+        at: u64,
+        op: u64,
+        args: Option<&Args>,
+        result: Result<u64, Errno>,
+        action: Action,
+    ) -> EntryEnd {
+        if op == HypercallNr::IRET.0 {
+            // Best effort, as on Xen: the list ends whatever happens.
+            let _ = self.mem().write_words(at + 8, &[self.ctx.gpr[crate::domain::vcpu::reg::RAX]]);
+            return EntryEnd::Return((result, action));
+        }
+        if let Action::Crash(_) = action {
+            return EntryEnd::Return((Ok(0), action));
+        }
+        let value = match result {
+            Ok(v) => v,
+            Err(e) => match self.entry_refused(at, op, args, e, action) {
+                Ok(v) => v,
+                Err(end) => return end,
+            },
+        };
+        if self.mem().write_words(at + 8, &[value]).is_err() {
+            return EntryEnd::Return((Err(Errno::EFAULT), Action::Continue));
+        }
+        if action != Action::Continue {
+            return EntryEnd::Yielded(action);
+        }
+        EntryEnd::Next
+    }
+
+    /// An entry that failed with `e`: the value for its `result`, or, if
+    /// it was preempted, its continuation written back into the guest's
+    /// list (`op`, rewritten `args`, `result` = `op`; a simple hypercall's
+    /// arguments are the entry's own) and the multicall continuing from
+    /// it.
+    #[cold]
+    #[inline(never)]
+    fn entry_refused(
+        &mut self,
+        at: u64,
+        op: u64,
+        args: Option<&Args>,
+        e: Errno,
+        action: Action,
+    ) -> Result<u64, EntryEnd> {
+        if e != Errno::ERESTART {
+            return Ok(self.refused(op, e));
+        }
+        let written = match args {
+            Some(a) => self.mem().write_words(at, &[op, op, a[0], a[1], a[2], a[3], a[4]]),
+            None => self.mem().write_words(at + 8, &[op]),
+        };
+        if written.is_err() {
+            return Err(EntryEnd::Return((Err(Errno::EFAULT), Action::Continue)));
+        }
+        Err(EntryEnd::Preempted(action))
     }
 
     /// The multicall's own continuation: `left` entries from `at`.

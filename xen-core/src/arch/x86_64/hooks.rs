@@ -155,6 +155,11 @@ impl GuestMemory for ArchGuest {
     fn copy_words_to(&self, va: GuestVa, words: &[u64]) -> bool {
         entry::copy_words_to_guest(va.0, words)
     }
+    #[inline(always)]
+    fn read_array<const N: usize>(&self, va: GuestVa) -> Option<[u64; N]> {
+        let mut buf = core::mem::MaybeUninit::uninit();
+        entry::read_words_from_guest(va.0, &mut buf).copied()
+    }
     fn toggle_mode(&self, to_user: bool, root: u64) {
         super::segstate::toggle(to_user, root);
     }

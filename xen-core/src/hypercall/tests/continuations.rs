@@ -280,3 +280,29 @@ fn a_preempted_exchange_keeps_its_arguments_and_records_progress_in_the_guest() 
     assert!((0..3).all(|j| w.info(Mfn(g.u64_at(outs + j * 8))).owner() == D1));
     w.check();
 }
+
+/// A one-request `mmuext_op` (the single-request path) whose pin runs out
+/// of validation budget continues as Xen's do: the instruction again, the
+/// same request, the count with the continuation bit and nothing done.
+#[test]
+fn a_preempted_single_pin_continues_with_the_count_marked_and_then_pins() {
+    let mut w = World::new(256);
+    let f = w.give(D1, 3);
+    let (l1, data) = (f[0], f[1]);
+    for i in 0..8 {
+        w.update(D1, l1, i, data.to_maddr() | crate::mm::tests::world::RO).unwrap();
+    }
+    let g = FakeGuest::new(4096);
+    g.put_u64s(BASE, &[u64::from(abi::mmu::MMUEXT_PIN_L1_TABLE), l1.0, 0]);
+    w.hooks.budget = Some(2);
+    let mut ctx = regs(N::MMUEXT_OP.0, &[BASE, 1, 0, SELF]);
+    assert_eq!(enter(&mut w, D1, &g, &mut Sink::default(), &mut ctx), Action::Continue);
+    assert_eq!(ctx.rip, RIP - 2, "the instruction is executed again");
+    assert_eq!(ctx.gpr[reg::RAX], N::MMUEXT_OP.0);
+    assert_eq!((ctx.gpr[reg::RDI], ctx.gpr[reg::RSI]), (BASE, 1 | u64::from(MMU_UPDATE_PREEMPTED)));
+    w.hooks.budget = None;
+    ctx.rip = RIP;
+    enter(&mut w, D1, &g, &mut Sink::default(), &mut ctx);
+    assert_eq!((ctx.rip, ctx.gpr[reg::RAX]), (RIP, 0), "the continuation pins the table");
+    w.check();
+}
