@@ -307,6 +307,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Assigns a free frame to `dom` (count 1: the allocation reference).
     /// The caller has scrubbed it. No translation from its previous life
     /// can be cached: it was flushed for when it was freed.
+    #[inline(always)]
     pub fn assign_frame(&mut self, mfn: Mfn, dom: DomId) {
         let info = self.info_mut(mfn);
         debug_assert_eq!(info.count(), 0, "assigning a frame in use");
@@ -363,6 +364,13 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Drops a general reference. At zero the frame leaves its owner and is
     /// handed to [`MmHooks::frame_freed`].
     pub fn put_page(&mut self, mfn: Mfn) {
+        self.put_page_inline(mfn);
+    }
+
+    /// [`Mm::put_page`], inlined into the loops that free a frame per
+    /// element (`decrease_reservation`).
+    #[inline(always)]
+    pub(crate) fn put_page_inline(&mut self, mfn: Mfn) {
         let info = self.info_mut(mfn);
         debug_assert!(info.count() > 0, "put_page on a free frame {mfn:?}");
         let count = info.count() - 1;
@@ -469,6 +477,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// # Errors
     /// `EINVAL` if `mfn` is not RAM; `ENXIO` if `dom` does not own it or
     /// already released it.
+    #[inline(always)]
     pub fn release_frame(&mut self, dom: DomId, mfn: Mfn) -> Result<(), abi::Errno> {
         if !self.is_ram(mfn) {
             return Err(abi::Errno::EINVAL);
@@ -483,7 +492,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             return Err(self.refuse(abi::Errno::ENXIO, "shared_info cannot be given back"));
         }
         self.info_mut(mfn).set_allocated(false);
-        self.put_page(mfn);
+        self.put_page_inline(mfn);
         Ok(())
     }
 }

@@ -120,6 +120,20 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if !r.acceptable() {
             return ExtentsDone::stopped(r.start);
         }
+        if r.extent_order == 0 {
+            return self.populate_pages(dom, r, array);
+        }
+        self.populate_extents(dom, r, array)
+    }
+
+    /// [`Mm::populate_physmap`] for extents of any order (the general loop;
+    /// host tests compare it with [`Mm::populate_pages`] at order 0).
+    pub(crate) fn populate_extents<A: ExtentArray + ?Sized>(
+        &mut self,
+        dom: DomId,
+        r: Reservation,
+        array: &mut A,
+    ) -> ExtentsDone {
         for i in r.start..r.nr_extents {
             if self.preempt_extent(&r, i) {
                 return ExtentsDone { done: i, preempted: true };
@@ -146,6 +160,20 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if !r.acceptable() {
             return ExtentsDone::stopped(r.start);
         }
+        if r.extent_order == 0 {
+            return self.decrease_pages(dom, r, array);
+        }
+        self.decrease_extents(dom, r, array)
+    }
+
+    /// [`Mm::decrease_reservation`] for extents of any order (the general
+    /// loop; host tests compare it with [`Mm::decrease_pages`] at order 0).
+    pub(crate) fn decrease_extents<A: ExtentArray + ?Sized>(
+        &mut self,
+        dom: DomId,
+        r: Reservation,
+        array: &mut A,
+    ) -> ExtentsDone {
         for i in r.start..r.nr_extents {
             if self.preempt_extent(&r, i) {
                 return ExtentsDone { done: i, preempted: true };
@@ -156,6 +184,59 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 if self.release_frame(dom, Mfn(mfn)).is_err() {
                     return ExtentsDone::stopped(i);
                 }
+            }
+        }
+        ExtentsDone::stopped(r.nr_extents)
+    }
+
+    /// [`Mm::decrease_reservation`] for single pages (order 0, the
+    /// balloon's usual size): the same checks per element, without the
+    /// per-extent inner loop, and with the release (checks and free)
+    /// inlined.
+    #[inline(never)]
+    pub(crate) fn decrease_pages<A: ExtentArray + ?Sized>(
+        &mut self,
+        dom: DomId,
+        r: Reservation,
+        array: &mut A,
+    ) -> ExtentsDone {
+        debug_assert_eq!(r.extent_order, 0);
+        for i in r.start..r.nr_extents {
+            if self.preempt_extent(&r, i) {
+                return ExtentsDone { done: i, preempted: true };
+            }
+            let Ok(mfn) = array.read(i) else { return ExtentsDone::stopped(i) };
+            if self.release_frame(dom, Mfn(mfn)).is_err() {
+                return ExtentsDone::stopped(i);
+            }
+        }
+        ExtentsDone::stopped(r.nr_extents)
+    }
+
+    /// [`Mm::populate_physmap`] for single pages (order 0): the same steps
+    /// per element in the same order (read, `max_pages`, allocate, assign,
+    /// M2P, write back), without the per-extent inner loops.
+    #[inline(never)]
+    pub(crate) fn populate_pages<A: ExtentArray + ?Sized>(
+        &mut self,
+        dom: DomId,
+        r: Reservation,
+        array: &mut A,
+    ) -> ExtentsDone {
+        debug_assert_eq!(r.extent_order, 0);
+        for i in r.start..r.nr_extents {
+            if self.preempt_extent(&r, i) {
+                return ExtentsDone { done: i, preempted: true };
+            }
+            let Ok(gpfn) = array.read(i) else { return ExtentsDone::stopped(i) };
+            if !self.fits(dom, 1) {
+                return ExtentsDone::stopped(i);
+            }
+            let Some(mfn) = self.hooks.alloc_extent(0) else { return ExtentsDone::stopped(i) };
+            self.assign_frame(mfn, dom);
+            self.m2p[mfn.0 as usize] = gpfn;
+            if array.write(i, mfn.0).is_err() {
+                return ExtentsDone::stopped(i);
             }
         }
         ExtentsDone::stopped(r.nr_extents)

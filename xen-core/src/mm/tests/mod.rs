@@ -13,6 +13,7 @@ mod preemption;
 mod properties;
 mod ptwr_tests;
 mod refusal_rules;
+mod reservation_pages;
 mod reservation_tests;
 mod teardown_tests;
 pub(crate) mod tlb_sim;
