@@ -60,10 +60,13 @@
 //! | hypercall | PVH status |
 //! |---|---|
 //! | `console_io` (18) | `CONSOLEIO_WRITE` (printable bytes, a line at a time, like every PV domain but domain 0); `CONSOLEIO_READ` `-EPERM`; others `-ENOSYS` |
-//! | `xen_version` (17) | `version`, `extraversion`, `capabilities` (`hvm-3.0-x86_64`), `get_features` (writable_page_tables, auto_translated_physmap), `pagesize`, `guest_handle`; others `-ENOSYS` (difference: Xen answers them) |
-//! | `sched_op` (29) | `yield`, `shutdown`; `block` ends the domain as crashed, since nothing can ever wake it (no event channels or timer for PVH yet; Xen would leave it blocked); others `-ENOSYS` |
-//! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frame numbers (orders 0 and 9, `mem_flags` 0, the domain itself only: another existing domain `-EPERM` as for an unprivileged caller, returning the extents done); `current_reservation`, `maximum_reservation`; others `-ENOSYS` (difference: `increase_reservation`, `exchange`, `add_to_physmap` are Xen's) |
-//! | `hvm_op` (34) | `HVMOP_set_param` / `HVMOP_get_param` on itself (`DOMID_SELF` or its id): index ≥ `HVM_NR_PARAMS` `-EINVAL`; another domain `-EPERM` (`-ESRCH` if none); Xen 4.17's per-parameter guest permissions (set: `CALLBACK_IRQ`, `VM86_TSS(_SIZED)`, `ACPI_IOPORTS_LOCATION`, `VM_GENERATION_ID_ADDR`, `STORE_EVTCHN`, `CONSOLE_EVTCHN`, `X87_FIP_WIDTH`; get: those and `STORE_PFN`, `CONSOLE_PFN`, `ALTP2M`; others `-EPERM`); values are stored as given (`CALLBACK_IRQ` of every type; nothing is delivered yet: there are no event channels for PVH); other `HVMOP_*` `-ENOSYS` |
+//! | `xen_version` (17) | `version`, `extraversion`, `capabilities` (`hvm-3.0-x86_64`), `get_features` (writable_page_tables, auto_translated_physmap, hvm_callback_vector), `pagesize`, `guest_handle`; others `-ENOSYS` (difference: Xen answers them) |
+//! | `sched_op` (29) | `yield` (the CPU goes to the next runnable domain), `block` (clears `evtchn_upcall_mask`; blocks until an event is pending or its timer fires, returns at once with one pending), `shutdown`; others `-ENOSYS` |
+//! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frame numbers (orders 0 and 9, `mem_flags` 0, the domain itself only: another existing domain `-EPERM` as for an unprivileged caller, returning the extents done); `current_reservation`, `maximum_reservation`; `add_to_physmap` with `XENMAPSPACE_shared_info` (idx 0; its shared_info at `gpfn`, the RAM there given back, an earlier place unmapped; idx ≠ 0 or `gpfn` outside its p2m `-EINVAL`, another domain `-EPERM`/`-ESRCH`); others `-ENOSYS` (difference: `increase_reservation`, `exchange` and the other `add_to_physmap` spaces are Xen's) |
+//! | `event_channel_op` (32) | every `EVTCHNOP_*` a PV domain has, on the same event core with the same errno; frame numbers (`init_control`, `expand_array`) are guest frames, one not its RAM `-EINVAL`. A PVH domain is never privileged here (even in slot 0) |
+//! | `set_timer_op` (15) | as for PV: the single-shot timer, `VIRQ_TIMER` when it fires (at once if already past); no periodic timer (an HVM vCPU has none) |
+//! | `vcpu_op` (24) | `register_vcpu_info` with a GUEST frame (`-ENXIO` offset, `-EINVAL` not its RAM or registered already); vCPU ids but 0 `-ENOENT`; others `-ENOSYS` (difference: Xen has the timer and runstate ops for HVM too) |
+//! | `hvm_op` (34) | `HVMOP_set_param` / `HVMOP_get_param` on itself (`DOMID_SELF` or its id): index ≥ `HVM_NR_PARAMS` `-EINVAL`; another domain `-EPERM` (`-ESRCH` if none); Xen 4.17's per-parameter guest permissions (set: `CALLBACK_IRQ`, `VM86_TSS(_SIZED)`, `ACPI_IOPORTS_LOCATION`, `VM_GENERATION_ID_ADDR`, `STORE_EVTCHN`, `CONSOLE_EVTCHN`, `X87_FIP_WIDTH`; get: those and `STORE_PFN`, `CONSOLE_PFN`, `ALTP2M`; others `-EPERM`); values are stored as given; `CALLBACK_IRQ` with the vector method (type 2 in bits 63:56) delivers upcalls, the GSI and PCI INTx methods deliver nothing (no emulated interrupt controller); other `HVMOP_*` `-ENOSYS` (difference: `HVMOP_set_evtchn_upcall_vector` is Xen's) |
 //! | everything else | `-ENOSYS` |
 //!
 //! MSRs: FS/GS bases, KernelGSbase, STAR/LSTAR/CSTAR/SFMASK and SYSENTER
@@ -75,9 +78,19 @@
 //! Ports: a null device (reads all ones, writes dropped); string I/O crashes the domain. A nested page fault the
 //! p2m does not explain, a triple fault, or HLT with nothing to wake it
 //! crash the domain alone with a log line, as does running past its
-//! `timeout=` (default 60 s). Deliberate differences beyond the table: a
-//! PVH domain runs to its end on the boot CPU before the PV domains start;
-//! it has no event channels, grant table, timer or upcall; its page-table
+//! `timeout=` (default 60 s of CPU time, the scheduler's limit). A PVH
+//! domain is scheduled beside the PV ones by the same policy: its state
+//! stays in its VMCB between slices, the scheduler's timer makes an INTR
+//! exit, and HLT with RFLAGS.IF set blocks it until an event is pending or
+//! its timer fires (with IF clear it crashes it: nothing could wake it).
+//! Upcalls: while vcpu_info's `evtchn_upcall_pending` is set (shared_info's
+//! slot until `register_vcpu_info` moves it) the callback vector is
+//! injected as an external interrupt (EVENTINJ) at the next VMRUN at
+//! which RFLAGS.IF is set and no interrupt shadow or other event is in
+//! flight, as Xen does; `evtchn_upcall_mask` plays no part. Difference:
+//! a due upcall held by IF clear waits for the guest's next exit (Xen opens
+//! an interrupt window). Deliberate differences beyond the table: it has no
+//! grant table; its page-table
 //! walks for hypercall copies do not set accessed/dirty bits; legacy 32-bit
 //! and PAE guest paging are not walked (`-EFAULT`).
 //!

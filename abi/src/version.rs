@@ -53,6 +53,9 @@ pub const XENFEAT_DOM0: u32 = 11;
 pub const XENFEAT_WRITABLE_PAGE_TABLES: u32 = 0;
 /// Feature bit: the hypervisor translates guest frames (PVH: the p2m).
 pub const XENFEAT_AUTO_TRANSLATED_PHYSMAP: u32 = 2;
+/// Feature bit: event-channel upcalls may come on an interrupt vector
+/// (`HVM_PARAM_CALLBACK_IRQ`'s vector method; PVH).
+pub const XENFEAT_HVM_CALLBACK_VECTOR: u32 = 8;
 
 /// Writes [`CompileInfo`].
 pub const XENVER_COMPILE_INFO_LEN: usize = 144;

@@ -61,9 +61,41 @@ pub struct Domain {
     /// Woken from a block or poll since it last ran: it takes the CPU from
     /// a running domain that has had [`crate::scheduler::WAKE_RATELIMIT_NS`].
     pub woken: bool,
+    /// A PVH domain: its vCPU runs under SVM from its VMCB (the arch
+    /// layer's), and `vcpu` holds only its time, timers, wait and FPU.
+    pub pvh: bool,
 }
 
 impl Domain {
+    /// A PVH domain about to start, with `shared_info` lent to it: no
+    /// periodic timer (an HVM vCPU has none until it asks).
+    pub fn pvh(id: DomId, name: &str, shared_info: Mfn) -> Domain {
+        let mut vcpu = Vcpu::new(crate::domain::vcpu::GuestContext::default());
+        vcpu.time.timers.stop_periodic();
+        let mut n = FixedVec::new();
+        for &b in name.as_bytes() {
+            let _ = n.push(b);
+        }
+        Domain {
+            id,
+            name: n,
+            vcpu,
+            state: RunState::Runnable,
+            shared_info,
+            line: crate::console::LineBuf::new(),
+            int82: false,
+            vmcall: false,
+            bench_null: false,
+            cpu_ns: 0,
+            slice_ns: 0,
+            max_cpu_ns: 0,
+            charged_to: crate::time::SystemTime(0),
+            started: false,
+            woken: false,
+            pvh: true,
+        }
+    }
+
     /// The name as text.
     pub fn name(&self) -> &str {
         core::str::from_utf8(self.name.as_slice()).unwrap_or("?")

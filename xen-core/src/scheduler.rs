@@ -243,6 +243,7 @@ mod tests {
             charged_to: SystemTime(0),
             started: false,
             woken: false,
+            pvh: false,
         }
     }
 

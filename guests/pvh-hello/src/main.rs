@@ -14,6 +14,12 @@
 //!   that the new frames are zeroed;
 //! * writes its own page directory (a 2 MiB alias, used, INVLPG'd and
 //!   removed): under shadow paging that write is trapped and emulated;
+//! * with `pong=DOM,N`, `timer=N` or `evbad` on its command line
+//!   ([`events`]): its shared_info placed at a frame of its own, its
+//!   vcpu_info moved to another, upcalls on its `HVM_PARAM_CALLBACK_IRQ`
+//!   vector, then an interdomain ping-pong with domain DOM (N pongs),
+//!   N `VIRQ_TIMER` upcalls from `set_timer_op`, or bad ports, domains and
+//!   frames refused with Xen's errno;
 //! * with `ptforeign` on its command line, then maps a huge guest frame
 //!   number through its own page directory and reads it (`ptpast`: the
 //!   first 2 MiB past its RAM): the domain must be crashed, and only it;
@@ -26,6 +32,8 @@
 //! the assembly below, the rest is plain Rust.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
+#[cfg(target_os = "none")]
+mod events;
 #[cfg(target_os = "none")]
 mod pvh;
 

@@ -125,6 +125,10 @@ core::arch::global_asm!(
     "pvh_pml4b: .skip 4096",
     "pvh_scratch: .skip 4096",
     ".global pvh_scratch",
+    ".global pvh_shinfo",
+    "pvh_shinfo: .skip 4096",
+    ".global pvh_vcpu_page",
+    "pvh_vcpu_page: .skip 4096",
     "pvh_stack: .skip 16384",
     "stack_top:",
     ".popsection",
@@ -154,6 +158,31 @@ core::arch::global_asm!(
     "mov qword ptr [rdi], 0",
     "pvh_pf_resume:",
     "ret",
+    // The event-channel upcall (HVM_PARAM_CALLBACK_IRQ's vector): the
+    // caller-saved registers around `pvh_upcall`, then back.
+    ".global pvh_upcall_entry",
+    "pvh_upcall_entry:",
+    "push rax",
+    "push rcx",
+    "push rdx",
+    "push rsi",
+    "push rdi",
+    "push r8",
+    "push r9",
+    "push r10",
+    "push r11",
+    "cld",
+    "call pvh_upcall",
+    "pop r11",
+    "pop r10",
+    "pop r9",
+    "pop r8",
+    "pop rdi",
+    "pop rsi",
+    "pop rdx",
+    "pop rcx",
+    "pop rax",
+    "iretq",
     ".popsection",
     ".pushsection .data, \"aw\"",
     ".balign 8",
@@ -162,7 +191,7 @@ core::arch::global_asm!(
     ".global pvh_pf_cr2",
     "pvh_pf_cr2: .quad 0",
     ".balign 16",
-    "pvh_idt: .skip 15 * 16",
+    "pvh_idt: .skip 256 * 16",
     ".global pvh_idt",
     ".popsection",
 );
@@ -172,6 +201,9 @@ extern "C" {
     static pvh_pf_cr2: u64;
     static pvh_idt: u8;
     fn pvh_pf_handler();
+    fn pvh_upcall_entry();
+    static pvh_shinfo: u8;
+    static pvh_vcpu_page: u8;
     fn pvh_pf_read(va: u64);
     fn pvh_pf_write(va: u64);
     static pvh_hypercall_page: u8;
@@ -184,7 +216,7 @@ extern "C" {
 }
 
 /// Hypercall `nr` through the hypercall page: stub `nr` at 32 × `nr`.
-fn hypercall(nr: HypercallNr, a1: u64, a2: u64, a3: u64) -> i64 {
+pub(crate) fn hypercall(nr: HypercallNr, a1: u64, a2: u64, a3: u64) -> i64 {
     // SAFETY: the page was filled by the hypervisor (asked for first in
     // `pvh_main`); each stub is `mov eax, nr; vmmcall; ret`, and the
     // hypervisor changes only RAX.
@@ -197,11 +229,27 @@ fn hypercall(nr: HypercallNr, a1: u64, a2: u64, a3: u64) -> i64 {
     }
 }
 
+pub(crate) fn upcall_gate() -> u64 {
+    pvh_upcall_entry as *const () as u64
+}
+
+pub(crate) fn idt_base() -> u64 {
+    (&raw const pvh_idt) as u64
+}
+
+pub(crate) fn shinfo_page() -> u64 {
+    (&raw const pvh_shinfo) as u64
+}
+
+pub(crate) fn vcpu_page() -> u64 {
+    (&raw const pvh_vcpu_page) as u64
+}
+
 fn console(bytes: &[u8]) -> i64 {
     hypercall(HypercallNr::CONSOLE_IO, CONSOLEIO_WRITE, bytes.len() as u64, bytes.as_ptr() as u64)
 }
 
-struct Out;
+pub(crate) struct Out;
 
 impl Write for Out {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
@@ -211,16 +259,17 @@ impl Write for Out {
 }
 
 macro_rules! say {
-    ($($t:tt)*) => {{ let _ = writeln!(Out, $($t)*); }};
+    ($($t:tt)*) => {{ let _ = writeln!($crate::pvh::Out, $($t)*); }};
 }
+pub(crate) use say;
 
 /// Reads guest-physical (= virtual, 1:1) memory.
-fn peek<T: Copy>(addr: u64) -> T {
+pub(crate) fn peek<T: Copy>(addr: u64) -> T {
     // SAFETY: the caller names memory of this guest's RAM, mapped 1:1.
     unsafe { core::ptr::read_volatile(addr as *const T) }
 }
 
-fn poke<T: Copy>(addr: u64, v: T) {
+pub(crate) fn poke<T: Copy>(addr: u64, v: T) {
     // SAFETY: as for `peek`.
     unsafe { core::ptr::write_volatile(addr as *mut T, v) }
 }
@@ -241,7 +290,7 @@ fn cpuid(leaf: u32) -> [u32; 4] {
     [r.eax, r.ebx, r.ecx, r.edx]
 }
 
-fn shutdown(reason: u32) -> ! {
+pub(crate) fn shutdown(reason: u32) -> ! {
     let r = reason;
     hypercall(HypercallNr::SCHED_OP, SCHEDOP_SHUTDOWN, (&raw const r) as u64, 0);
     loop {
@@ -249,13 +298,13 @@ fn shutdown(reason: u32) -> ! {
     }
 }
 
-fn fail(what: &str) -> ! {
+pub(crate) fn fail(what: &str) -> ! {
     say!("pvh-hello: FAILED: {what}");
     say!("Test result: FAILURE");
     shutdown(SHUTDOWN_CRASH)
 }
 
-fn check(ok: bool, what: &str) {
+pub(crate) fn check(ok: bool, what: &str) {
     if !ok {
         fail(what);
     }
@@ -424,7 +473,8 @@ extern "C" fn pvh_main(start_info: u64) -> ! {
     poke(idt + 14 * 16, (h & 0xFFFF) | (0x08 << 16) | (0x8E << 40) | (((h >> 16) & 0xFFFF) << 48));
     poke(idt + 14 * 16 + 8, h >> 32);
     let idtr: [u16; 5] = [15 * 16 - 1, idt as u16, (idt >> 16) as u16, (idt >> 32) as u16, (idt >> 48) as u16];
-    // SAFETY: the IDT is this guest's own, with one valid gate (14, its last).
+    // SAFETY: the IDT is this guest's own, with one valid gate (14, its last
+    // within the limit).
     unsafe { core::arch::asm!("lidt [{}]", in(reg) &idtr, options(nostack)) };
     let fault = |write: bool| {
         poke((&raw const pvh_pf_cr2) as u64, 0u64);
@@ -458,6 +508,7 @@ extern "C" fn pvh_main(start_info: u64) -> ! {
         say!("pvh-hello: hostile: read {v:#x} and was not stopped");
         fail("a mapping of a frame outside the p2m went through");
     }
+    crate::events::run(cmd);
     if cmd.split(' ').any(|t| t == "spin") {
         say!("pvh-hello: spin: looping without an exit");
         loop {

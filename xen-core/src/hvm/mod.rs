@@ -13,6 +13,10 @@
 //! * [`pvh_build`]: the PVH domain builder: layout, RAM, image, start info.
 //! * [`pvh_call`]: a PVH guest's hypercalls (VMMCALL), with Xen's HVM
 //!   register convention.
+//! * [`pvh_events`]: a PVH guest's event channels, vcpu_info, timer and
+//!   shared_info placement, on the shared event core.
+//! * [`upcall`]: when the `HVM_PARAM_CALLBACK_IRQ` vector is injected,
+//!   and what a HLT does.
 //! * [`pvh_platform`]: the CPUID and MSRs a PVH guest sees.
 //! * [`pvh_entry`]: the PVH start state and VMRUN's consistency checks.
 //! * [`shadow_cr`]: a shadow-paged guest's own CR0/CR3/CR4/EFER beside
@@ -37,9 +41,11 @@ pub mod probe_guest;
 pub mod pvh_build;
 pub mod pvh_call;
 pub mod pvh_entry;
+pub mod pvh_events;
 pub mod pvh_platform;
 pub mod shadow_cr;
 pub mod shadow_fault;
+pub mod upcall;
 pub mod vmcb;
 pub mod walk;
 

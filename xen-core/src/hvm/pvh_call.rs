@@ -8,8 +8,11 @@
 //! |---|---|
 //! | `console_io` (18) | `CONSOLEIO_write` (printable bytes, a line at a time, as for every PV domain but domain 0); `CONSOLEIO_read` `-EPERM` (not the hardware domain); others `-ENOSYS` |
 //! | `xen_version` (17) | `version`, `extraversion`, `capabilities` (`hvm-3.0-x86_64`), `get_features` (writable page tables, auto-translated physmap), `pagesize`, `guest_handle`; others `-ENOSYS` |
-//! | `sched_op` (29) | `yield`, `block`, `shutdown`; others `-ENOSYS` |
-//! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frames (the p2m and the NPT change); `current`/`maximum_reservation`; others `-ENOSYS` |
+//! | `sched_op` (29) | `yield`, `block` (until an event is pending or its timer fires), `shutdown`; others `-ENOSYS` |
+//! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frames (the p2m and the NPT change); `current`/`maximum_reservation`; `add_to_physmap` with `XENMAPSPACE_shared_info`; others `-ENOSYS` |
+//! | `event_channel_op` (32) | every op the PV side has, on the same core ([`super::pvh_events`]); frame numbers are guest frames |
+//! | `set_timer_op` (15) | as for PV: the single-shot timer, VIRQ_TIMER when it fires |
+//! | `vcpu_op` (24) | `register_vcpu_info` on a guest frame; vCPU ids but 0 `-ENOENT`; others `-ENOSYS` |
 //! | `hvm_op` (34) | `set_param`/`get_param` with Xen 4.17's per-parameter guest permissions; others `-ENOSYS` |
 //! | anything else | `-ENOSYS` |
 //!
@@ -117,10 +120,16 @@ pub struct PvhCall<'c, 'a, 'm, M: PhysMemory, H: MmHooks> {
     pub console: &'c mut dyn FnMut(&[u8]),
     /// The nested tables.
     pub npt: &'c mut dyn NptSync<M, H>,
+    /// Every domain's event channels (the shared core).
+    pub events: &'c mut crate::event::EventChannels,
+    /// Its vCPU's timers and vcpu_info placement.
+    pub vcpu: &'c mut crate::domain::vcpu::Vcpu,
+    /// System time at the call.
+    pub now: crate::time::SystemTime,
 }
 
 impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
-    fn view<R>(&mut self, f: impl FnOnce(&mut GuestView<'_, '_, M>) -> R) -> R {
+    pub(super) fn view<R>(&mut self, f: impl FnOnce(&mut GuestView<'_, '_, M>) -> R) -> R {
         let mut v = GuestView { p2m: self.p2m, mem: self.mm.mem, paging: self.paging };
         f(&mut v)
     }
@@ -134,6 +143,9 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
             HypercallNr::SCHED_OP => self.sched_op(a[0], a[1]),
             HypercallNr::MEMORY_OP => self.memory_op(a[0], a[1]),
             HypercallNr::HVM_OP => (self.hvm_op(a[0], a[1]), Outcome::Continue),
+            HypercallNr::EVENT_CHANNEL_OP => (self.event_channel_op(a[0], a[1]), Outcome::Continue),
+            HypercallNr::SET_TIMER_OP => (self.set_timer_op(a[0]), Outcome::Continue),
+            HypercallNr::VCPU_OP => (self.vcpu_op(a[0], a[1], a[2]), Outcome::Continue),
             _ => (Err(Errno::ENOSYS), Outcome::Continue),
         };
         (r.unwrap_or_else(|e| (-i64::from(e.0)) as u64), o)
@@ -180,7 +192,9 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
                 if idx != 0 {
                     return Err(Errno::EINVAL);
                 }
-                let map: u32 = (1 << XENFEAT_WRITABLE_PAGE_TABLES) | (1 << XENFEAT_AUTO_TRANSLATED_PHYSMAP);
+                let map: u32 = (1 << XENFEAT_WRITABLE_PAGE_TABLES)
+                    | (1 << XENFEAT_AUTO_TRANSLATED_PHYSMAP)
+                    | (1 << XENFEAT_HVM_CALLBACK_VECTOR);
                 self.view(|v| v.write(arg + 4, &map.to_le_bytes())).map(|()| 0)
             }
             XENVER_GUEST_HANDLE => write(self, &[0u8; 16]),
@@ -193,7 +207,13 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
     fn sched_op(&mut self, cmd: u64, arg: u64) -> (Result<u64, Errno>, Outcome) {
         match cmd {
             SCHEDOP_YIELD => (Ok(0), Outcome::Yield),
-            SCHEDOP_BLOCK => (Ok(0), Outcome::Block),
+            SCHEDOP_BLOCK => {
+                // Xen's `vcpu_block_enable_events`: events unmasked first;
+                // the arch layer does not block with one pending.
+                let mask = crate::mm::PhysAddr(self.vcpu.vcpu_info_location().0 + 1);
+                self.mm.mem.write_bytes(mask, &[0]);
+                (Ok(0), Outcome::Block)
+            }
             SCHEDOP_SHUTDOWN => match self.view(|v| v.read_u32(arg)) {
                 Ok(reason) => (Ok(0), Outcome::Shutdown(reason & 0xFF)),
                 Err(e) => (Err(e), Outcome::Continue),
@@ -202,7 +222,7 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
         }
     }
 
-    fn target(&mut self, raw: u16) -> Result<(), Errno> {
+    pub(super) fn target(&mut self, raw: u16) -> Result<(), Errno> {
         let target = if DomId(raw) == DomId::SELF { self.dom } else { DomId(raw) };
         if target == self.dom {
             return Ok(());
@@ -227,6 +247,7 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
                 Ok(if op == XENMEM_CURRENT_RESERVATION { d.tot_pages } else { d.max_pages })
             })(),
             XENMEM_DECREASE_RESERVATION | XENMEM_POPULATE_PHYSMAP => return self.reservation(op, start, arg),
+            XENMEM_ADD_TO_PHYSMAP => return self.add_to_physmap(arg),
             _ => Err(Errno::ENOSYS),
         };
         (r, Outcome::Continue)

@@ -9,9 +9,9 @@ use abi::hvm::callback;
 
 /// Records the nested-table updates asked for; fails when told to.
 #[derive(Default)]
-struct Rec {
-    changed: Vec<(u64, Order)>,
-    fail: bool,
+pub(super) struct Rec {
+    pub(super) changed: Vec<(u64, Order)>,
+    pub(super) fail: bool,
 }
 
 impl<M: PhysMemory, H: MmHooks> NptSync<M, H> for Rec {
@@ -25,40 +25,52 @@ impl<M: PhysMemory, H: MmHooks> NptSync<M, H> for Rec {
     }
 }
 
-struct T {
-    w: P2mWorld,
+pub(super) struct T {
+    pub(super) w: P2mWorld,
     params: HvmParams,
     line: LineBuf,
     out: Vec<u8>,
-    npt: Rec,
+    pub(super) npt: Rec,
+    pub(super) events: Box<crate::event::EventChannels>,
+    pub(super) vcpu: crate::domain::vcpu::Vcpu,
+    pub(super) now: u64,
 }
 
-const ERR: fn(Errno) -> u64 = |e| (-i64::from(e.0)) as u64;
+pub(super) const ERR: fn(Errno) -> u64 = |e| (-i64::from(e.0)) as u64;
 
 impl T {
     /// Domain 1 with RAM at gfns 0..32.
-    fn new() -> T {
+    pub(super) fn new() -> T {
         let mut w = P2mWorld::new();
         w.with(|p, mm| {
             (0..32).for_each(|g| {
                 p.populate(mm, Gfn(g), Order::Page4K).unwrap();
             })
         });
-        T { w, params: HvmParams::default(), line: LineBuf::new(), out: Vec::new(), npt: Rec::default() }
+        T {
+            w,
+            params: HvmParams::default(),
+            line: LineBuf::new(),
+            out: Vec::new(),
+            npt: Rec::default(),
+            events: Box::default(),
+            vcpu: crate::domain::vcpu::Vcpu::new(Default::default()),
+            now: 1_000_000,
+        }
     }
 
-    fn poke(&mut self, gpa: u64, bytes: &[u8]) {
+    pub(super) fn poke(&mut self, gpa: u64, bytes: &[u8]) {
         self.w.with(|p, mm| write_phys(p, mm.mem, gpa, bytes)).unwrap();
     }
 
-    fn peek(&mut self, gpa: u64, n: usize) -> Vec<u8> {
+    pub(super) fn peek(&mut self, gpa: u64, n: usize) -> Vec<u8> {
         let mut b = vec![0u8; n];
         self.w.with(|p, mm| GuestView { p2m: p, mem: mm.mem, paging: GuestPaging::Off }.read(gpa, &mut b)).unwrap();
         b
     }
 
-    fn call(&mut self, nr: HypercallNr, a: [u64; 5]) -> (u64, Outcome) {
-        let T { w, params, line, out, npt } = self;
+    pub(super) fn call(&mut self, nr: HypercallNr, a: [u64; 5]) -> (u64, Outcome) {
+        let T { w, params, line, out, npt, events, vcpu, now } = self;
         let mut sink = |b: &[u8]| out.extend_from_slice(b);
         w.with(|p2m, mm| {
             let mut c = PvhCall {
@@ -70,6 +82,9 @@ impl T {
                 line,
                 console: &mut sink,
                 npt,
+                events,
+                vcpu,
+                now: crate::time::SystemTime(*now),
             };
             c.dispatch(nr.0, a)
         })
@@ -112,7 +127,7 @@ fn xen_version_reports_4_17_and_the_translated_features() {
     let mut t = T::new();
     assert_eq!(t.call(HypercallNr::XEN_VERSION, [XENVER_VERSION, 0, 0, 0, 0]).0, 0x4_0011);
     assert_eq!(t.call(HypercallNr::XEN_VERSION, [XENVER_GET_FEATURES, 0x3000, 0, 0, 0]).0, 0);
-    assert_eq!(t.peek(0x3004, 4), 0b101u32.to_le_bytes());
+    assert_eq!(t.peek(0x3004, 4), 0x105u32.to_le_bytes(), "page tables, translated, callback vector");
     assert_eq!(t.call(HypercallNr::XEN_VERSION, [XENVER_CAPABILITIES, 0x3000, 0, 0, 0]).0, 0);
     assert_eq!(&t.peek(0x3000, 15), b"hvm-3.0-x86_64 ");
     assert_eq!(t.call(HypercallNr::XEN_VERSION, [XENVER_EXTRAVERSION, 0x40_0000, 0, 0, 0]).0, ERR(Errno::EFAULT));
@@ -268,7 +283,26 @@ mod fuzz {
     }
 
     fn step() -> impl Strategy<Value = Step> {
-        prop_oneof![3 => balloon(), 2 => any_step()]
+        prop_oneof![3 => balloon(), 2 => any_step(), 2 => event_step()]
+    }
+
+    /// Event channels, vcpu_info, the timer and add_to_physmap: a
+    /// structure at 0x1000 of small fields (ports, domains, spaces, gfns).
+    fn event_step() -> impl Strategy<Value = Step> {
+        let small = prop_oneof![0..4u64, Just(0x7FF0), 0..40u64, any::<u64>()];
+        let word = (small.clone(), small.clone()).prop_map(|(a, b)| a | (b << 32));
+        (
+            prop_oneof![3 => Just(32u64), 1 => Just(24), 1 => Just(15), 1 => Just(12)],
+            prop_oneof![0..12u64, Just(XENMEM_ADD_TO_PHYSMAP), Just(10)],
+            [word.clone(), word.clone(), word.clone(), word],
+        )
+            .prop_map(|(nr, cmd, res)| {
+                // vcpu_op: (cmd, vcpuid, arg); the others: (cmd, arg).
+                let a = if nr == 24 { [cmd, 0, 0x1000] } else { [cmd, 0x1000, 0] };
+                let cmd = if nr == 12 { XENMEM_ADD_TO_PHYSMAP } else { cmd };
+                let a = if nr == 12 { [cmd, 0x1000, 0] } else { a };
+                Step { nr, a, res, gfns: [0; 4] }
+            })
     }
 
     fn any_step() -> impl Strategy<Value = Step> {
@@ -302,6 +336,10 @@ mod fuzz {
             steps in proptest::collection::vec(step(), 1..24)
         ) {
             let mut t = T::new();
+            t.w.with(|_, mm| mm.assign_xen_heap_frame(abi::Mfn(2550), crate::mm::tests::world::D1));
+            t.events.create_domain(crate::mm::tests::world::D0, abi::Mfn(2560), true);
+            t.events.create_domain(crate::mm::tests::world::D1, abi::Mfn(2550), false);
+            t.vcpu.set_vcpu_info_location(crate::mm::PhysAddr(abi::Mfn(2550).to_maddr()));
             let mut npt = RealNpt { mem: Default::default(), frames: Bump(1 << 20), root: abi::Mfn(0) };
             npt.root = t.w.with(|p, _| crate::p2m::npt::build(p, &mut npt.mem, &mut npt.frames)).unwrap();
             for s in steps {
@@ -315,7 +353,7 @@ mod fuzz {
                 let _ = t.w.with(|p, mm| {
                     write_phys(p, mm.mem, 0x1000, &r).and_then(|()| write_phys(p, mm.mem, 0x2000, &list))
                 });
-                let T { w, params, line, out, .. } = &mut t;
+                let T { w, params, line, out, events, vcpu, now, .. } = &mut t;
                 let mut sink = |b: &[u8]| out.extend_from_slice(b);
                 let (_, outcome) = w.with(|p2m, mm| {
                     PvhCall {
@@ -327,11 +365,16 @@ mod fuzz {
                         line,
                         console: &mut sink,
                         npt: &mut npt,
+                        events,
+                        vcpu,
+                        now: crate::time::SystemTime(*now),
                     }
                     .dispatch(s.nr, [s.a[0], s.a[1], s.a[2], 0, 0])
                 });
                 prop_assert_ne!(outcome, Outcome::Crash);
-                prop_assert!(t.w.check().is_ok(), "{:?}", t.w.check());
+                let refs = t.events.frame_refs();
+                prop_assert!(t.w.check_with(&refs).is_ok(), "{:?}", t.w.check_with(&refs));
+                prop_assert_eq!(t.events.check(), Ok(()));
                 let bad = t.w.with(|p, _| {
                     (0..GFNS as u64).find(|&g| crate::p2m::npt::walk(&npt.mem, npt.root, Gfn(g)).entry != p.get(Gfn(g)))
                 });
@@ -340,3 +383,6 @@ mod fuzz {
         }
     }
 }
+
+#[path = "pvh_events_tests.rs"]
+mod events;

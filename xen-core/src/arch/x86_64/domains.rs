@@ -150,33 +150,25 @@ pub fn run_domains(
         }
         let kernel = &modules[d.kernel];
         if super::svm::pvh::wanted(kernel.cmdline) {
-            // Run after every PV domain is built, before any runs.
+            let built = match DirectMap::bytes(kernel.range, u64::MAX) {
+                Some(bytes) => super::svm::pvh::build_domain(&mut hv, i, bytes, kernel.cmdline),
+                None => {
+                    fail(i, &"module outside RAM");
+                    false
+                }
+            };
+            hv.refused_modules += usize::from(!built) + usize::from(d.ramdisk.is_some());
+            if d.ramdisk.is_some() {
+                fail(i, &"a PVH domain takes no ramdisk module yet");
+            }
             continue;
         }
         create_domain(&mut hv, i, kernel.range, kernel.cmdline, d.ramdisk.map(|r| modules[r].range));
         // A refused module fails the run (see `crate::verdict`).
         hv.refused_modules += usize::from(domains()[i].is_none());
     }
-    for (i, d) in plans.as_slice().iter().enumerate().take(MAX_DOMAINS) {
-        let kernel = &modules[d.kernel];
-        if super::svm::pvh::wanted(kernel.cmdline) {
-            let ran = match DirectMap::bytes(kernel.range, u64::MAX) {
-                Some(bytes) => super::svm::pvh::run(&mut hv, i, bytes, kernel.cmdline),
-                None => {
-                    fail(i, &"module outside RAM");
-                    None
-                }
-            };
-            hv.refused_modules += usize::from(ran.is_none()) + usize::from(d.ramdisk.is_some());
-            if d.ramdisk.is_some() {
-                fail(i, &"a PVH domain takes no ramdisk module yet");
-            }
-        }
-    }
     if domains().iter().all(|d| d.is_none()) {
-        if super::svm::pvh::ENDED.lock().is_empty() {
-            log::error!("no domain could be built");
-        }
+        log::error!("no domain could be built");
         finish(&mut hv);
     }
     super::boot_clock::mark("domains built");
@@ -309,6 +301,7 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
         charged_to: crate::time::SystemTime(0),
         started: false,
         woken: false,
+        pvh: false,
     });
     super::events::events().create_domain(dom, built.shared_info, privileged);
     if let Some(ring) = built.console {

@@ -20,7 +20,21 @@ pub(super) fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     super::boot_clock::mark_once("first shutdown");
     let mm = &mut hv.mm;
     hv.grants.release_domain(mm, DomId(i as u16));
+    // A PVH domain's p2m references and hardware frames go first.
+    let pvh = d_mut(i).pvh;
+    super::svm::pvh::release(hv, i);
+    let mm = &mut hv.mm;
     let report = Teardown::new(mm, DomId(i as u16)).run(mm);
+    if pvh {
+        let d = &hv.mm.domains[i];
+        log::info!(
+            "domain {i} ({}): PVH domain gone, {} of {} frames returned{}",
+            d_mut(i).name(),
+            d.returned,
+            d.given,
+            if report.still_referenced > 0 { " (some still referenced)" } else { "" }
+        );
+    }
     d_mut(i).state = state;
     d_mut(i).vcpu.time.runstate.change(runstate::OFFLINE, timer::now());
     if hv.check.enabled() {
@@ -45,18 +59,10 @@ pub(super) fn finish(hv: &mut Hypervisor) -> ! {
         let mm = &hv.mm.domains[d.id.0 as usize];
         let kept = mm.given - mm.returned;
         let note = if kept == 0 { "" } else { " NOT RETURNED" };
-        log::info!("  {:<4} {:<17} {:<17} {} of {}{note}", d.id.0, d.name(), reason, mm.returned, mm.given);
+        let pvh = if d.pvh { " (PVH)" } else { "" };
+        log::info!("  {:<4} {:<17} {:<17} {} of {}{note}{pvh}", d.id.0, d.name(), reason, mm.returned, mm.given);
     }
-    let pvh = super::svm::pvh::ENDED.lock();
-    for d in pvh.iter() {
-        let reason = match d.state {
-            RunState::Shutdown(r) => reason_name(r),
-            _ => "crashed",
-        };
-        let mm = &hv.mm.domains[d.dom.0 as usize];
-        log::info!("  {:<4} {:<17} {:<17} {} of {} (PVH)", d.dom.0, d.name, reason, mm.returned, mm.given);
-    }
-    let ended = domains().iter().flatten().map(|d| d.state).chain(pvh.iter().map(|d| d.state));
+    let ended = domains().iter().flatten().map(|d| d.state);
     let verdict = RunVerdict::decide(hv.refused_modules, ended, hv.all_poweroff_required);
     if hv.check.enabled() {
         let leaked: u64 = domains()

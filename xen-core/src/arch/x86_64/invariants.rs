@@ -66,7 +66,8 @@ impl DebugCheck {
     ) -> bool {
         self.runs += 1;
         let fifo = super::events::events().frame_refs();
-        let held = crate::console::WithRings(&fifo, super::console_rings::rings());
+        let both = Both(fifo, super::svm::pvh::P2mHeld(mm.m2p));
+        let held = crate::console::WithRings(&both, super::console_rings::rings());
         match crate::grant::check::check_all_with(mm, grants, &held) {
             Ok(()) => true,
             Err(msg) => {
@@ -75,5 +76,19 @@ impl DebugCheck {
                 false
             }
         }
+    }
+}
+
+/// Two holders of references outside the page tables: the event core's
+/// frames and the live PVH domains' p2m entries.
+struct Both<'m>(crate::event::FifoRefs, super::svm::pvh::P2mHeld<'m>);
+
+impl crate::mm::check::ExternalRefs for Both<'_> {
+    fn refs(&self, mfn: abi::Mfn) -> (u64, u64) {
+        let (a, b) = (self.0.refs(mfn), self.1.refs(mfn));
+        (a.0 + b.0, a.1 + b.1)
+    }
+    fn foreign_map_allowed(&self, dom: abi::DomId, mfn: abi::Mfn) -> bool {
+        self.0.foreign_map_allowed(dom, mfn)
     }
 }

@@ -77,10 +77,46 @@ pub(super) fn domains() -> &'static mut [Option<Domain>; MAX_DOMAINS] {
     unsafe { &mut *core::ptr::addr_of_mut!(DOMAINS) }
 }
 
-/// Loads domain `i`: its page tables and its registers as a trap frame.
-/// Makes domain `i` current: its page tables, its SYSCALL entry, and its
-/// saved registers as the context to return to.
+/// Makes domain `i` current and returns the PV context to enter. A PVH
+/// domain runs its slice here, under SVM ([`pvh_slice`]), and the next
+/// domain the scheduler picks follows, until a PV domain is picked.
 pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
+    let mut i = i;
+    while d_mut(i).pvh {
+        i = match pvh_slice(hv, i) {
+            Some(n) => n,
+            None => idle_slot(hv),
+        };
+    }
+    switch_to_pv(hv, i)
+}
+
+/// Runs PVH domain `i` until it gives the CPU back, then settles it as
+/// [`after_entry`] settles a PV domain; returns the next runnable slot.
+fn pvh_slice(hv: &mut Hypervisor, i: usize) -> Option<usize> {
+    use super::svm::pvh::{run_slice, SliceEnd};
+    let end = run_slice(hv, i);
+    // Host-side work the PVH domain's hypercalls asked for is done by the
+    // next PV switch in full (CR3, flush, GDT, FPU, debug registers).
+    hv.mm.hooks.pending &= PENDING_CHECK;
+    let now = timer::now();
+    let out_state = if end == SliceEnd::Block { runstate::BLOCKED } else { runstate::RUNNABLE };
+    scheduler::switched_out(d_mut(i), now, out_state);
+    match end {
+        SliceEnd::Yield => {}
+        SliceEnd::Block => {
+            d_mut(i).state = RunState::Blocked;
+            d_mut(i).vcpu.time.wait = crate::time::vcpu::Wait::Block;
+        }
+        SliceEnd::Ended(state) => end_domain(hv, i, state),
+    }
+    wake_blocked(hv, now);
+    next_runnable_slot(i)
+}
+
+/// Loads PV domain `i`: its page tables, its SYSCALL entry, and its
+/// saved registers as the context to return to.
+fn switch_to_pv(hv: &mut Hypervisor, i: usize) -> GuestContext {
     hv.current = i;
     let d = domains()[i].as_mut().expect("switching to a domain that exists");
     if !d.started {
@@ -119,7 +155,7 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
 /// Puts domain `i`'s FPU registers and virtual TS into the CPU, saving the
 /// previous owner's first (a domain that ended is saved too: harmless, and
 /// its registers still leave the CPU).
-fn switch_fpu(hv: &mut Hypervisor, i: usize) {
+pub(super) fn switch_fpu(hv: &mut Hypervisor, i: usize) {
     if hv.fpu_owner == Some(i) {
         Fpu.set_ts(d_mut(i).vcpu.fpu.virtual_ts());
         return;
@@ -399,9 +435,16 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
 const IDLE_SCRUB_FRAMES: u64 = 16;
 
 /// Nothing is runnable: halt until a blocked domain's time comes or an
-/// event wakes it, then enter it. Ends the run when no domain is left,
-/// or when every one left is blocked with nothing that could wake it.
+/// event wakes it, then enter it.
 fn idle(hv: &mut Hypervisor) -> GuestContext {
+    let n = idle_slot(hv);
+    switch_to(hv, n)
+}
+
+/// Halts until a blocked domain's time comes or an event wakes it;
+/// returns it. Ends the run when no domain is left, or when every one left
+/// is blocked with nothing that could wake it.
+fn idle_slot(hv: &mut Hypervisor) -> usize {
     loop {
         if let Some(clock) = timer::refine_due() {
             clock_refined(hv, clock, false);
@@ -409,7 +452,7 @@ fn idle(hv: &mut Hypervisor) -> GuestContext {
         let now = timer::now();
         wake_blocked(hv, now);
         if let Some(n) = next_runnable_slot(hv.current) {
-            return switch_to(hv, n);
+            return n;
         }
         let blocked = domains().iter().flatten().any(|d| d.state == RunState::Blocked);
         let next = scheduler::next_event(domains(), None, now);
@@ -538,7 +581,7 @@ pub(super) fn load_guest_gdt(hv: &Hypervisor, i: usize) {
 }
 
 /// Keys typed on the console ([`super::events::console_key`]).
-fn console_keys(hv: &mut Hypervisor) {
+pub(super) fn console_keys(hv: &mut Hypervisor) {
     // The refusal log's rate limit also runs on timer ticks.
     hv.mm.hooks.refusals.tick();
     while let Some(key) = serial::poll_key() {

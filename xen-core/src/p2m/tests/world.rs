@@ -48,7 +48,13 @@ impl P2mWorld {
     /// The memory model's invariants, the p2m's references counted, and the
     /// p2m's own 2 MiB invariant.
     pub fn check(&mut self) -> Result<(), String> {
-        let refs = P2mRefs::of(&self.slots);
+        self.check_with(&crate::mm::check::NoExternal)
+    }
+
+    /// [`P2mWorld::check`] with references held elsewhere too (the event
+    /// core's vcpu_info and FIFO frames).
+    pub fn check_with(&mut self, extra: &impl ExternalRefs) -> Result<(), String> {
+        let refs = Sum(P2mRefs::of(&self.slots), extra);
         let p2m_ok = {
             let p = P2m::reopen(D1, &mut self.slots, &mut self.supers);
             p.check().map_err(String::from)
@@ -90,6 +96,19 @@ impl TableFrames for Bump {
     fn alloc_table(&mut self) -> Option<Mfn> {
         self.0 += 1;
         Some(Mfn(self.0 - 1))
+    }
+}
+
+/// Two sets of external references together.
+struct Sum<'e, E: ExternalRefs>(P2mRefs, &'e E);
+
+impl<E: ExternalRefs> ExternalRefs for Sum<'_, E> {
+    fn refs(&self, mfn: Mfn) -> (u64, u64) {
+        let (a, b) = (self.0.refs(mfn), self.1.refs(mfn));
+        (a.0 + b.0, a.1 + b.1)
+    }
+    fn foreign_map_allowed(&self, dom: DomId, target: Mfn) -> bool {
+        self.0.foreign_map_allowed(dom, target) || self.1.foreign_map_allowed(dom, target)
     }
 }
 

@@ -3,22 +3,27 @@
 //! [`super::shadow`]): built by the pure
 //! [`crate::hvm::pvh_build`] into a p2m of the domain's own RAM (frames of
 //! the memory model, counted as the domain's), the NPT built from that
-//! p2m, then entered at the PHYS32 entry and run until it shuts down or is
-//! crashed. Hypercalls go to [`crate::hvm::pvh_call`]; the other exits are
-//! decoded by [`crate::hvm::exit`] and handled as [`crate::hvm::policy`]
-//! says.
+//! p2m, then entered at the PHYS32 entry. Hypercalls go to
+//! [`crate::hvm::pvh_call`]; the other exits are decoded by
+//! [`crate::hvm::exit`] and handled as [`crate::hvm::policy`] says.
 //!
-//! A PVH domain runs to its end on the boot CPU before the PV domains
-//! start: it is not yet scheduled beside them (no event channels, no
-//! timer, no upcall). A watchdog bounds it: the APIC timer fires at its
-//! `timeout=` (default [`DEFAULT_TIMEOUT_S`] s) and the INTR exit crashes
-//! it if it has not ended, so a spinning guest cannot keep the machine.
-//! HLT or `SCHEDOP_block` with nothing that could ever wake it ends the
-//! domain as crashed, with the reason logged.
+//! A PVH domain is a domain of the scheduler like any PV one
+//! ([`crate::sched::Domain`] with `pvh` set): [`run_slice`] runs its vCPU
+//! from its VMCB, which keeps its state between slices, until the
+//! scheduler's tick (an INTR exit with the timer interrupt) says its slice
+//! is over, or it yields, blocks (HLT with interrupts on, or
+//! `SCHEDOP_block`) or ends; the run loop then picks the next domain by the
+//! same policy ([`crate::scheduler`]). Its `timeout=` (default
+//! [`DEFAULT_TIMEOUT_S`] s of CPU time) is the scheduler's CPU limit, so a
+//! spinning guest cannot keep the machine. Its event channels are the
+//! shared core's, and an upcall is injected through EVENTINJ on its
+//! `HVM_PARAM_CALLBACK_IRQ` vector ([`crate::hvm::upcall`]).
 
+use super::super::guest_time::{clock_refined, rearm, time_event, time_switched_in};
+use super::super::hooks::{ArchHooks, PENDING_TIMER};
 use super::super::paging::DirectMap;
-use super::super::run::Hypervisor;
-use super::super::{cpu, hooks::ArchHooks, timer};
+use super::super::run::{console_keys, d_mut, switch_fpu, Hypervisor};
+use super::super::{cpu, timer};
 use super::shadow::{self, ShadowVcpu};
 use super::vmrun::{Gprs, HostState, VmcbFrame};
 use crate::console::LineBuf;
@@ -38,14 +43,14 @@ use crate::hvm::pvh_entry::{pvh_entry, vmrun_check};
 use crate::hvm::pvh_platform::{self, MsrAction, PASSTHROUGH_MSRS};
 use crate::hvm::shadow_cr::{decode_mov_cr, invlpg_len, CrEffect};
 use crate::hvm::shadow_fault::{inject_pf, PfAction, EXIT_INT_INFO_VALID};
+use crate::hvm::upcall::{self, Hlt, Upcall};
 use crate::hvm::vmcb::tlb_control;
 use crate::hvm::vmcb::VmcbSave;
 use crate::mm::teardown::Teardown;
 use crate::mm::{DomainMm, FrameAllocator, Mm, PhysAddr, PhysMemory};
 use crate::p2m::npt::{self, TableFrames};
 use crate::p2m::{Order, P2m, P2mEntry};
-use crate::sched::RunState;
-use crate::time::SystemTime;
+use crate::sched::{Domain, RunState, MAX_DOMAINS};
 use abi::{DomId, Errno, Gfn, Mfn};
 use alloc::vec::Vec;
 
@@ -61,19 +66,6 @@ const INJECT_GP: u64 = 13 | (3 << 8) | (1 << 11) | (1 << 31);
 const V_INTR_MASKING: u32 = 1 << 24;
 /// EFER.LMA.
 const EFER_LMA: u64 = 1 << 10;
-
-/// How each PVH domain ended, for the end-of-run table and verdict.
-pub struct PvhEnd {
-    /// Its id.
-    pub dom: DomId,
-    /// Its name.
-    pub name: alloc::string::String,
-    /// How it ended.
-    pub state: RunState,
-}
-
-/// Every PVH domain that ran.
-pub static ENDED: spin::Mutex<Vec<PvhEnd>> = spin::Mutex::new(Vec::new());
 
 /// Whether a module line asks for a PVH domain.
 pub fn wanted(cmdline: &str) -> bool {
@@ -188,19 +180,85 @@ fn fail(index: usize, what: &dyn core::fmt::Display) {
     log::error!("domain {index}: refused: {what}; skipping it");
 }
 
-/// Builds the PVH domain of module `index` and runs it to its end.
-/// Returns how it ended, or `None` if it was refused (logged).
-pub fn run(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) -> Option<RunState> {
+/// One PVH domain's vCPU and memory as the hardware sees them, kept
+/// between its slices: its VMCB (the guest's state while it does not
+/// run), the GPRs VMRUN does not switch, its p2m and nested tables, its
+/// shadow paging, its ASID and HVM parameters.
+struct PvhVcpu {
+    caps: SvmCaps,
+    p2m: P2m<'static>,
+    store: Option<P2mStore>,
+    npt: Npt,
+    hw: Frames,
+    host: HostState,
+    vmcb: VmcbFrame,
+    gprs: Gprs,
+    sv: Option<ShadowVcpu>,
+    asid: VcpuAsid,
+    params: HvmParams,
+    line: LineBuf,
+    paging: Paging,
+    timeout_s: u64,
+    /// VM exits by kind, which the guest may read (`make modes`).
+    counts: ExitCounts,
+    /// Upcalls injected.
+    upcalls: u64,
+}
+
+/// Every PVH domain's vCPU, by domain slot.
+static mut PVH: [Option<PvhVcpu>; MAX_DOMAINS] = [const { None }; MAX_DOMAINS];
+/// The CPU's ASIDs, shared by every PVH vCPU (one ASID per vCPU per
+/// generation: two domains never share one).
+static mut ASIDS: Option<AsidPool> = None;
+
+fn slot(i: usize) -> Option<&'static mut PvhVcpu> {
+    // SAFETY: one CPU, interrupts off in the hypervisor, and only the run
+    // loop (or boot code before guests run) calls this, as for
+    // `run::domains`; no caller keeps the reference past its own use.
+    unsafe { (*core::ptr::addr_of_mut!(PVH)).get_mut(i)?.as_mut() }
+}
+
+fn asids(caps: &SvmCaps) -> &'static mut AsidPool {
+    // SAFETY: as in `slot`.
+    unsafe { (*core::ptr::addr_of_mut!(ASIDS)).get_or_insert_with(|| AsidPool::new(caps.asids.max(2))) }
+}
+
+/// Whether slot `i` holds a PVH domain's vCPU.
+pub fn is_pvh(i: usize) -> bool {
+    slot(i).is_some()
+}
+
+/// General references the live PVH domains' p2m entries hold, for the
+/// invariant checker: a RAM entry's frame is found through the M2P.
+pub struct P2mHeld<'m>(pub &'m [u64]);
+
+impl crate::mm::check::ExternalRefs for P2mHeld<'_> {
+    fn refs(&self, mfn: Mfn) -> (u64, u64) {
+        let Some(&gfn) = self.0.get(mfn.0 as usize) else { return (0, 0) };
+        let held = (0..MAX_DOMAINS).filter_map(slot).any(|p| {
+            let g = Gfn(gfn);
+            p.p2m.in_range(g, 1) && p.p2m.get(g).is_some_and(|(e, _)| e.mfn == mfn && e.ty.holds_reference())
+        });
+        (u64::from(held), 0)
+    }
+    fn foreign_map_allowed(&self, _: DomId, _: Mfn) -> bool {
+        false
+    }
+}
+
+/// Builds the PVH domain of module `index` into slot `index` (a domain of
+/// the scheduler, runnable). Returns false if it was refused (logged).
+pub fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) -> bool {
     let Some(caps) = super::ready() else {
         fail(index, &"a PVH domain needs SVM with nested paging");
-        return None;
+        return false;
     };
     let mut guest_cmdline = [0u8; 1024];
     let (cfg, cmd_len) = match DomainConfig::parse(cmdline, &mut guest_cmdline) {
         Ok(c) => c,
         Err(e) => {
             fail(index, &e);
-            return None;
+            return false;
         }
     };
     let (elf, layout) = match Elf::parse(bytes).map_err(|e| alloc::format!("{e}")).and_then(|elf| {
@@ -211,66 +269,130 @@ pub fn run(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str) -> Op
         Ok(x) => x,
         Err(e) => {
             fail(index, &e);
-            return None;
+            return false;
         }
     };
     let dom = DomId(index as u16);
     let default_name = alloc::format!("dom{index}");
-    let name = alloc::string::String::from(cfg.name.unwrap_or(&default_name));
+    let name = cfg.name.unwrap_or(&default_name);
     // The p2m covers maxmem (the balloon may populate up to it), in whole
     // 2 MiB chunks.
     let gfns = (cfg.maxmem.max(cfg.mem) / 4096).div_ceil(512) * 512;
     let Some((store, slots, supers)) = P2mStore::new(&mut hv.mm.hooks.frames, gfns) else {
         fail(index, &"not enough memory for its p2m");
-        return None;
+        return false;
+    };
+    // Its shared_info: a hypervisor frame lent to it (as a PV domain's),
+    // placed in its physmap by XENMEM_add_to_physmap.
+    let Some(si) = hv.mm.hooks.frames.alloc_zeroed(&mut DirectMap) else {
+        store.free(&mut hv.mm.hooks.frames);
+        fail(index, &"not enough memory for its shared_info");
+        return false;
     };
     let mut p2m = P2m::new(dom, slots, supers);
     hv.mm.domains[index] = DomainMm::new(dom, cfg.maxmem / 4096);
     let mut hw = Frames(Vec::new());
-    let built = build(hv, &mut p2m, &mut hw, &elf, &layout, &guest_cmdline[..cmd_len]);
     let paging = if cfg.shadow { Paging::Shadow } else { Paging::Nested };
-    let mode = if cfg.shadow { "shadow" } else { "nested" };
-    let state = match built {
+    let vcpu = match build(hv, &mut p2m, &mut hw, &elf, &layout, &guest_cmdline[..cmd_len]) {
         Ok(root) => {
-            log::info!(
-                "domain {index} ({name}): PVH, {} MiB, entry {:#x}, start info {:#x}, N_CR3 {:#x}",
-                cfg.mem >> 20,
-                layout.entry,
-                layout.start_info,
-                root.to_maddr()
-            );
-            log::info!("Starting domain {index} ({name}, PVH under SVM with {mode} paging)");
-            let timeout = if cfg.timeout == 0 { DEFAULT_TIMEOUT_S } else { cfg.timeout };
-            let mut npt = Npt { root, frames: Frames(Vec::new()), flush: false };
-            let s = run_vcpu(hv, &caps, dom, &mut p2m, &mut npt, &mut hw, &layout, timeout, paging);
-            npt.frames.free_all(&mut hv.mm.hooks.frames);
-            s
+            let npt = Npt { root, frames: Frames(Vec::new()), flush: false };
+            new_vcpu(hv, caps, p2m, npt, hw, &layout, paging).ok_or(Errno::ENOMEM)
         }
         Err(e) => {
-            fail(index, &format_args!("building the PVH domain failed ({e:?})"));
-            None
+            p2m.clear(&mut hv.mm);
+            hw.free_all(&mut hv.mm.hooks.frames);
+            Err(e)
         }
     };
-    // Teardown: the p2m's references, then the domain's RAM, then the
-    // hypervisor's own frames.
-    p2m.clear(&mut hv.mm);
-    let report = Teardown::new(&hv.mm, dom).run(&mut hv.mm);
-    hw.free_all(&mut hv.mm.hooks.frames);
-    store.free(&mut hv.mm.hooks.frames);
-    if hv.check.enabled() {
-        hv.check.run(&hv.mm, &hv.grants, format_args!("after the teardown of PVH domain {index}"));
-    }
-    let d = &hv.mm.domains[index];
+    let mut vcpu = match vcpu {
+        Ok(v) => v,
+        Err(e) => {
+            // What was taken goes back (the p2m's references went first).
+            let _ = Teardown::new(&hv.mm, dom).run(&mut hv.mm);
+            hv.mm.hooks.frames.free(si, &mut DirectMap);
+            store.free(&mut hv.mm.hooks.frames);
+            fail(index, &format_args!("building the PVH domain failed ({e:?})"));
+            return false;
+        }
+    };
+    vcpu.store = Some(store);
+    vcpu.timeout_s = if cfg.timeout == 0 { DEFAULT_TIMEOUT_S } else { cfg.timeout };
+    hv.mm.assign_xen_heap_frame(si, dom);
+    crate::time::info::publish_wallclock(&mut DirectMap, PhysAddr(si.to_maddr()), hv.host.wallclock);
+    let mut d = Domain::pvh(dom, name, si);
+    d.max_cpu_ns = vcpu.timeout_s.saturating_mul(1_000_000_000);
+    d.vcpu.set_vcpu_info_location(PhysAddr(si.to_maddr()));
+    super::super::run::domains()[index] = Some(d);
+    super::super::events::events().create_domain(dom, si, false);
     log::info!(
-        "domain {index} ({name}): PVH domain gone, {} of {} frames returned{}",
-        d.returned,
-        d.given,
-        if report.still_referenced > 0 { " (some still referenced)" } else { "" }
+        "domain {index} ({name}): PVH, {} MiB, entry {:#x}, start info {:#x}, N_CR3 {:#x}",
+        cfg.mem >> 20,
+        layout.entry,
+        layout.start_info,
+        vcpu.npt.root.to_maddr()
     );
-    if let Some(s) = state {
-        ENDED.lock().push(PvhEnd { dom, name, state: s });
+    // SAFETY: as in `slot`.
+    unsafe { (*core::ptr::addr_of_mut!(PVH))[index] = Some(vcpu) };
+    true
+}
+
+/// The VMCB and its maps, the start state, shadow paging if asked.
+fn new_vcpu(
+    hv: &mut Hypervisor,
+    caps: SvmCaps,
+    p2m: P2m<'static>,
+    npt: Npt,
+    mut hw: Frames,
+    layout: &PvhLayout,
+    paging: Paging,
+) -> Option<PvhVcpu> {
+    let maps = permission_maps(&mut hw, &mut hv.mm.hooks.frames);
+    let alloc = &mut hv.mm.hooks.frames;
+    let (Some((iopm, msrpm)), Some(host), Some(vmcb)) = (maps, hw.take(alloc), hw.take(alloc)) else {
+        let mut p2m = p2m;
+        let mut npt = npt;
+        p2m.clear(&mut hv.mm);
+        hw.free_all(&mut hv.mm.hooks.frames);
+        npt.frames.free_all(&mut hv.mm.hooks.frames);
+        return None;
+    };
+    let host = HostState::new(host);
+    let mut vmcb = VmcbFrame::new(vmcb);
+    let mut gprs = Gprs::default();
+    {
+        let v = vmcb.vmcb();
+        v.control.set_pvh_intercepts(paging);
+        v.control.iopm_base_pa = iopm.to_maddr();
+        v.control.msrpm_base_pa = msrpm.to_maddr();
+        v.control.nested_cr3 = npt.root.to_maddr();
+        v.control.int_ctl |= V_INTR_MASKING;
+        gprs.0[3] = pvh_entry(&mut v.save, layout.entry, layout.start_info);
     }
-    state
+    // Shadow paging: the guest's own CRs kept apart, the real ones the
+    // hypervisor's; it starts on the identity map of its p2m (the NPT
+    // image, which the balloon keeps in step).
+    let sv = (paging == Paging::Shadow).then(|| ShadowVcpu::new(&vmcb.vmcb().save, npt.root));
+    if let Some(sv) = &sv {
+        sv.apply(&mut vmcb.vmcb().save);
+    }
+    Some(PvhVcpu {
+        caps,
+        p2m,
+        store: None,
+        npt,
+        hw,
+        host,
+        vmcb,
+        gprs,
+        sv,
+        asid: VcpuAsid::default(),
+        params: HvmParams::default(),
+        line: LineBuf::new(),
+        paging,
+        timeout_s: DEFAULT_TIMEOUT_S,
+        counts: ExitCounts::default(),
+        upcalls: 0,
+    })
 }
 
 /// RAM, image, start info and the nested tables; returns N_CR3.
@@ -313,87 +435,81 @@ fn permission_maps(hw: &mut Frames, alloc: &mut FrameAllocator) -> Option<(Mfn, 
     Some((iopm, msrpm))
 }
 
-/// Runs the domain's vCPU until the domain ends; `None` if it could not
-/// be started (logged).
-#[allow(clippy::too_many_arguments)]
-fn run_vcpu(
-    hv: &mut Hypervisor,
-    caps: &SvmCaps,
-    dom: DomId,
-    p2m: &mut P2m<'_>,
-    npt: &mut Npt,
-    hw: &mut Frames,
-    layout: &PvhLayout,
-    timeout_s: u64,
-    paging: Paging,
-) -> Option<RunState> {
-    let i = dom.0;
-    let alloc = &mut hv.mm.hooks.frames;
-    let Some((iopm, msrpm)) = permission_maps(hw, alloc) else {
-        log::error!("domain {i}: no memory for the permission maps");
-        return None;
-    };
-    let (Some(host), Some(vmcb)) = (hw.take(alloc), hw.take(alloc)) else {
-        log::error!("domain {i}: no memory for the VMCB");
-        return None;
-    };
-    let host = HostState::new(host);
-    let mut vcpu = VmcbFrame::new(vmcb);
-    let mut gprs = Gprs::default();
-    {
-        let v = vcpu.vmcb();
-        v.control.set_pvh_intercepts(paging);
-        v.control.iopm_base_pa = iopm.to_maddr();
-        v.control.msrpm_base_pa = msrpm.to_maddr();
-        v.control.nested_cr3 = npt.root.to_maddr();
-        v.control.int_ctl |= V_INTR_MASKING;
-        gprs.0[3] = pvh_entry(&mut v.save, layout.entry, layout.start_info);
+/// How a PVH domain's slice ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliceEnd {
+    /// Its slice is over, or it yielded: runnable.
+    Yield,
+    /// It waits for an event or its timer.
+    Block,
+    /// It shut down or was crashed (logged).
+    Ended(RunState),
+}
+
+/// Whether vcpu_info's `evtchn_upcall_pending` is set for domain `i`.
+fn upcall_pending(i: usize) -> bool {
+    let vi = d_mut(i).vcpu.vcpu_info_location();
+    DirectMap.read_u64(vi) & 0xFF != 0
+}
+
+/// Runs PVH domain `i` (its slot holds a vCPU) from its VMCB until it
+/// must give the CPU back: the scheduler's verdict on a timer interrupt,
+/// a yield, a block, or its end.
+pub fn run_slice(hv: &mut Hypervisor, i: usize) -> SliceEnd {
+    let Some(p) = slot(i) else { return SliceEnd::Ended(RunState::Crashed) };
+    hv.current = i;
+    let d = d_mut(i);
+    if !d.started {
+        d.started = true;
+        let mode = if p.paging == Paging::Shadow { "shadow" } else { "nested" };
+        log::info!("Starting domain {i} ({}, PVH under SVM with {mode} paging)", d.name());
     }
-    // Shadow paging: the guest's own CRs kept apart, the real ones the
-    // hypervisor's; it starts on the identity map of its p2m (the NPT
-    // image, which the balloon keeps in step).
-    let mut sv = (paging == Paging::Shadow).then(|| ShadowVcpu::new(&vcpu.vmcb().save, npt.root));
-    if let Some(sv) = &sv {
-        sv.apply(&mut vcpu.vmcb().save);
-    }
-    let mut pool = AsidPool::new(caps.asids.max(2));
-    let mut asid = VcpuAsid::default();
-    let mut params = HvmParams::default();
-    let mut line = LineBuf::new();
-    let deadline = SystemTime(timer::now().0.saturating_add(timeout_s.saturating_mul(1_000_000_000)));
+    // The host side while the guest runs: the hypervisor's own tables
+    // (the last PV domain's may go away meanwhile), this domain's FPU
+    // registers, its time stamped and the timer armed.
+    // SAFETY: the hypervisor's L4 maps everything the hypervisor uses.
+    unsafe { cpu::set_cr3(hv.hv_root) };
+    switch_fpu(hv, i);
+    super::super::events::set_current(i);
+    time_switched_in(hv, i);
+    let dom = DomId(i as u16);
     let crashed = |why: &dyn core::fmt::Display, rip: u64| {
         log::warn!("domain {i} crashed: {why} at rip {rip:#x}; the hypervisor runs on");
-        Some(RunState::Crashed)
+        SliceEnd::Ended(RunState::Crashed)
     };
-    // VM exits by kind, which the guest may read (`make modes`).
-    let mut counts = ExitCounts::default();
-    let end = loop {
-        // The watchdog, before every VMRUN: a due TSC refinement as the PV
-        // entries do it, the deadline, and the timer re-armed (an interrupt
-        // may have been taken in the host between STI and VMRUN, leaving
-        // the timer disarmed; the one-shot timer's reach is limited too).
+    loop {
+        // Before every VMRUN: a due TSC refinement as the PV entries do it,
+        // the timer re-armed (an interrupt taken in the host right after
+        // an exit that was not its own was only acknowledged), and a due
+        // upcall injected.
         if let Some(clock) = timer::refine_due() {
-            super::super::guest_time::clock_refined(hv, clock, false);
+            clock_refined(hv, clock, false);
         }
-        if timer::now() >= deadline {
-            break crashed(&format_args!("ran past its {timeout_s} s timeout"), vcpu.vmcb().save.rip);
+        rearm(i, timer::now());
+        let pending = upcall_pending(i);
+        let callback = p.params.0[abi::hvm::param::CALLBACK_IRQ as usize];
+        let v = p.vmcb.vmcb();
+        if let Upcall::Inject(e) =
+            upcall::decide(callback, pending, v.save.rflags, v.control.int_state, v.control.event_inj)
+        {
+            v.control.event_inj = e;
+            p.upcalls += 1;
         }
-        timer::program(Some(deadline));
-        let flush = pool.assign(&mut asid);
-        let v = vcpu.vmcb();
-        v.control.asid = asid.asid;
-        let shadow_flush = sv.as_mut().is_some_and(|s| core::mem::take(&mut s.flush));
-        let npt_flush = core::mem::take(&mut npt.flush);
+        let flush = asids(&p.caps).assign(&mut p.asid);
+        let v = p.vmcb.vmcb();
+        v.control.asid = p.asid.asid;
+        let shadow_flush = p.sv.as_mut().is_some_and(|s| core::mem::take(&mut s.flush));
+        let npt_flush = core::mem::take(&mut p.npt.flush);
         if flush == TlbFlush::All {
             v.control.tlb_ctl = tlb_control::FLUSH_ALL;
         } else if npt_flush || shadow_flush {
             v.control.tlb_ctl = tlb_control::FLUSH_ASID;
         }
         if let Err(e) = vmrun_check(&v.control, &v.save) {
-            break crashed(&format_args!("VMRUN would refuse its state ({e:?})"), v.save.rip);
+            return crashed(&format_args!("VMRUN would refuse its state ({e:?})"), v.save.rip);
         }
         // Host interrupts stay on under the guest (V_INTR_MASKING: the
-        // host's IF decides), so the watchdog's timer makes an INTR exit
+        // host's IF decides), so the scheduler's timer makes an INTR exit
         // even while the guest runs with IF clear. Taken in the hypervisor
         // once GIF is set again, they are only acknowledged. GIF is cleared
         // before IF is set: a timer interrupt due between here and VMRUN
@@ -403,21 +519,21 @@ fn run_vcpu(
         // SAFETY: interrupts taken in the hypervisor here are acknowledged
         // and nothing else (`run::idle_interrupt`), as in `timer::poll_interrupts`;
         // CLGI only holds them until VMRUN (svm_vmrun sets GIF again after
-        // the exit); the CLI right after the run restores the boot path's state.
+        // the exit); the CLI right after the run restores the run loop's state.
         unsafe { core::arch::asm!("clgi", "sti", options(nomem, nostack)) };
-        vcpu.run(&mut gprs, &host);
+        p.vmcb.run(&mut p.gprs, &p.host);
         // SAFETY: see the STI above.
         unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
-        let v = vcpu.vmcb();
+        let v = p.vmcb.vmcb();
         v.control.tlb_ctl = tlb_control::DO_NOTHING;
-        let exit = decode(&v.control.exit(caps.decode_assists));
+        let exit = decode(&v.control.exit(p.caps.decode_assists));
         let rip = v.save.rip;
-        let mut action = policy(&exit, paging);
-        counts.record(ExitKind::of(&action));
+        let mut action = policy(&exit, p.paging);
+        p.counts.record(ExitKind::of(&action));
         if let Action::NestedFault { gpa, error } = action {
-            action = npf_action(p2m, gpa, error);
+            action = npf_action(&p.p2m, gpa, error);
             if let Action::Crash(cause) = action {
-                break crashed(&format_args!("nested page fault at gpa {gpa:#x} ({cause:?}, {error:?})"), rip);
+                return crashed(&format_args!("nested page fault at gpa {gpa:#x} ({cause:?}, {error:?})"), rip);
             }
         }
         match action {
@@ -430,59 +546,78 @@ fn run_vcpu(
                     v.save.rax = (-i64::from(Errno::EPERM.0)) as u64;
                     continue;
                 }
-                let paging = match &sv {
+                let paging = match &p.sv {
                     Some(s) => s.guest_paging(),
                     None => GuestPaging::of(v.save.cr0, v.save.cr3, v.save.cr4, v.save.efer),
                 };
-                let a = args(&gprs.0, long);
+                let a = args(&p.gprs.0, long);
                 let (mm, console) = (&mut hv.mm, &mut hv.console);
                 let mut out = |b: &[u8]| crate::hypercall::ConsoleSink::write(console, dom, b);
-                let mut call =
-                    PvhCall { dom, mm, p2m, paging, params: &mut params, line: &mut line, console: &mut out, npt };
+                let mut call = PvhCall {
+                    dom,
+                    mm,
+                    p2m: &mut p.p2m,
+                    paging,
+                    params: &mut p.params,
+                    line: &mut p.line,
+                    console: &mut out,
+                    npt: &mut p.npt,
+                    events: super::super::events::events(),
+                    vcpu: &mut d_mut(i).vcpu,
+                    now: timer::now(),
+                };
                 let (ret, outcome) = call.dispatch(nr, a);
                 // The p2m changed under the shadows (the NPT image, the
                 // identity map, was updated and asked for a flush).
-                if let (Some(s), true) = (sv.as_mut(), npt.flush) {
-                    s.p2m_changed(p2m, &mut hv.mm.hooks.frames);
+                if let (Some(s), true) = (p.sv.as_mut(), p.npt.flush) {
+                    s.p2m_changed(&p.p2m, &mut hv.mm.hooks.frames);
                 }
-                let v = vcpu.vmcb();
+                // An event sent to a blocked domain wakes it (it preempts
+                // this one at the rate limit's end, as for PV).
+                if super::super::events::events().kicked() {
+                    super::super::events::wake_kicked();
+                }
+                let v = p.vmcb.vmcb();
                 v.save.rax = ret;
                 match outcome {
-                    Outcome::Continue | Outcome::Yield => {}
+                    Outcome::Continue => {}
+                    Outcome::Yield => return SliceEnd::Yield,
+                    // Not with an event already pending (Xen's do_block).
+                    Outcome::Block if upcall_pending(i) => {}
+                    Outcome::Block => return SliceEnd::Block,
                     Outcome::Shutdown(reason) => {
                         log::info!("domain {i}: shut down ({})", crate::sched::reason_name(reason));
-                        break Some(RunState::Shutdown(reason));
+                        return SliceEnd::Ended(RunState::Shutdown(reason));
                     }
-                    Outcome::Block => break crashed(&"SCHEDOP_block with no event source to wake it", rip),
-                    Outcome::Crash => break crashed(&"its nested tables could not follow its p2m", rip),
+                    Outcome::Crash => return crashed(&"its nested tables could not follow its p2m", rip),
                 }
             }
             Action::Cpuid { insn_len } => {
-                let (leaf, sub) = (v.save.rax as u32, gprs.0[1] as u32);
+                let (leaf, sub) = (v.save.rax as u32, p.gprs.0[1] as u32);
                 let r = if leaf == EXIT_COUNT_LEAF {
-                    counts.leaf(sub)
+                    p.counts.leaf(sub)
                 } else {
                     let h = cpu::cpuid(leaf, sub);
                     pvh_platform::cpuid(leaf, [h.eax, h.ebx, h.ecx, h.edx], (4, 17))
                 };
                 v.save.rax = u64::from(r[0]);
-                gprs.0[3] = u64::from(r[1]);
-                gprs.0[1] = u64::from(r[2]);
-                gprs.0[2] = u64::from(r[3]);
+                p.gprs.0[3] = u64::from(r[1]);
+                p.gprs.0[1] = u64::from(r[2]);
+                p.gprs.0[2] = u64::from(r[3]);
                 v.save.rip += u64::from(insn_len);
             }
             Action::Msr { write, insn_len } => {
-                let msr = gprs.0[1] as u32;
-                let value = (gprs.0[2] << 32) | (v.save.rax & 0xFFFF_FFFF);
-                let efer = sv.as_ref().map_or(v.save.efer, |s| s.crs.efer);
+                let msr = p.gprs.0[1] as u32;
+                let value = (p.gprs.0[2] << 32) | (v.save.rax & 0xFFFF_FFFF);
+                let efer = p.sv.as_ref().map_or(v.save.efer, |s| s.crs.efer);
                 let ok = match pvh_platform::msr(msr, write, value, efer, v.save.g_pat) {
                     MsrAction::Read(x) => {
                         v.save.rax = x & 0xFFFF_FFFF;
-                        gprs.0[2] = x >> 32;
+                        p.gprs.0[2] = x >> 32;
                         true
                     }
                     MsrAction::SetEfer(e) => {
-                        match &mut sv {
+                        match &mut p.sv {
                             Some(s) => {
                                 s.crs.efer = e;
                                 s.apply(&mut v.save);
@@ -491,12 +626,12 @@ fn run_vcpu(
                         }
                         true
                     }
-                    MsrAction::SetPat(p) => {
-                        v.save.g_pat = p;
+                    MsrAction::SetPat(pat) => {
+                        v.save.g_pat = pat;
                         true
                     }
                     MsrAction::HypercallPage(gfn) => {
-                        let ok = write_phys(p2m, &mut DirectMap, gfn << 12, &hvm_hypercall_page()).is_ok();
+                        let ok = write_phys(&p.p2m, &mut DirectMap, gfn << 12, &hvm_hypercall_page()).is_ok();
                         if ok {
                             log::info!("domain {i}: hypercall page at gfn {gfn:#x}");
                         } else {
@@ -515,28 +650,48 @@ fn run_vcpu(
             }
             Action::NullIo(io) => {
                 if io.string {
-                    break crashed(&"string I/O (no device model to emulate it)", rip);
+                    return crashed(&"string I/O (no device model to emulate it)", rip);
                 }
                 if io.input {
                     v.save.rax |= (1u64 << (8 * u32::from(io.size))) - 1;
                 }
                 v.save.rip = io.next_rip;
             }
-            Action::Block { .. } => {
-                break crashed(&"HLT with no event source to wake it", rip);
-            }
+            Action::Block { insn_len } => match upcall::hlt(callback, upcall_pending(i), v.save.rflags) {
+                Hlt::Dead => return crashed(&"HLT with interrupts off (nothing can wake it)", rip),
+                h => {
+                    // Past the HLT, out of any STI shadow it sat in (Xen's
+                    // `__update_guest_eip`).
+                    v.save.rip += u64::from(insn_len);
+                    v.control.int_state &= !1;
+                    if h == Hlt::Block {
+                        return SliceEnd::Block;
+                    }
+                }
+            },
             Action::HostInterrupt => {
-                // The host took it (acknowledged only); the watchdog is at
-                // the top of the loop.
+                // The host took it (acknowledged only): the scheduler's
+                // tick, as for a PV domain (charge, timers, wake-ups, the
+                // verdict), and console input.
                 timer::poll_interrupts();
+                console_keys(hv);
+                let act = time_event(hv, i);
+                hv.mm.hooks.pending &= !PENDING_TIMER;
+                match act {
+                    crate::hypercall::Action::Crash(_) => {
+                        return crashed(&format_args!("ran past its {} s timeout", p.timeout_s), rip)
+                    }
+                    crate::hypercall::Action::Yield => return SliceEnd::Yield,
+                    _ => {}
+                }
             }
             Action::HostNmi => {}
             Action::FlushAndRetry => v.control.tlb_ctl = tlb_control::FLUSH_ASID,
             Action::ShadowFault { va, error_code } => {
-                let Some(s) = sv.as_mut() else { break crashed(&"a #PF exit in nested mode", rip) };
+                let Some(s) = p.sv.as_mut() else { return crashed(&"a #PF exit in nested mode", rip) };
                 let alloc = &mut hv.mm.hooks.frames;
-                let v = vcpu.vmcb();
-                match s.page_fault(p2m, alloc, va, error_code) {
+                let v = p.vmcb.vmcb();
+                match s.page_fault(&p.p2m, alloc, va, error_code) {
                     PfAction::Retry => {
                         // The fault may have interrupted an event's delivery.
                         if v.control.exit_int_info & EXIT_INT_INFO_VALID != 0 {
@@ -549,32 +704,34 @@ fn run_vcpu(
                     }
                     PfAction::Emulate(target) => {
                         let linear = v.save.cs.base.wrapping_add(v.save.rip);
-                        let (code, n) = shadow::fetch(p2m, s.guest_paging(), linear);
-                        if let Err(why) = s.emulate_write(p2m, alloc, &mut v.save, &mut gprs, &code[..n], va, target) {
-                            break crashed(&why, rip);
+                        let (code, n) = shadow::fetch(&p.p2m, s.guest_paging(), linear);
+                        if let Err(why) =
+                            s.emulate_write(&p.p2m, alloc, &mut v.save, &mut p.gprs, &code[..n], va, target)
+                        {
+                            return crashed(&why, rip);
                         }
                     }
                     PfAction::Crash(c) => {
-                        break crashed(&format_args!("page fault at {va:#x} (error code {error_code:#x}): {c:?}"), rip)
+                        return crashed(&format_args!("page fault at {va:#x} (error code {error_code:#x}): {c:?}"), rip)
                     }
                 }
             }
             Action::ShadowCr3 { .. } | Action::ShadowCr { .. } => {
-                let Some(s) = sv.as_mut() else { break crashed(&"a CR exit in nested mode", rip) };
-                let v = vcpu.vmcb();
-                match cr_exit(s, p2m, &mut hv.mm.hooks.frames, &mut v.save, &mut gprs) {
+                let Some(s) = p.sv.as_mut() else { return crashed(&"a CR exit in nested mode", rip) };
+                let v = p.vmcb.vmcb();
+                match cr_exit(s, &p.p2m, &mut hv.mm.hooks.frames, &mut v.save, &mut p.gprs) {
                     Ok(false) => {}
                     Ok(true) => v.control.event_inj = INJECT_GP,
-                    Err(why) => break crashed(&why, rip),
+                    Err(why) => return crashed(&why, rip),
                 }
             }
             Action::ShadowInvlpg { .. } => {
-                let Some(s) = sv.as_mut() else { break crashed(&"an INVLPG exit in nested mode", rip) };
-                let v = vcpu.vmcb();
+                let Some(s) = p.sv.as_mut() else { return crashed(&"an INVLPG exit in nested mode", rip) };
+                let v = p.vmcb.vmcb();
                 let long = v.save.cs.attrib & crate::hvm::pvh_entry::attrib::L != 0;
-                let (code, n) = shadow::fetch(p2m, s.guest_paging(), v.save.cs.base.wrapping_add(v.save.rip));
+                let (code, n) = shadow::fetch(&p.p2m, s.guest_paging(), v.save.cs.base.wrapping_add(v.save.rip));
                 let Some(len) = invlpg_len(&code[..n], long) else {
-                    break crashed(&"an INVLPG exit without an INVLPG at RIP", rip);
+                    return crashed(&"an INVLPG exit without an INVLPG at RIP", rip);
                 };
                 // The shadows are coherent already (writes to guest tables
                 // are trapped); only the TLB needs it.
@@ -582,33 +739,44 @@ fn run_vcpu(
                 s.flush = true;
                 v.save.rip += u64::from(len);
             }
-            Action::Crash(cause) => break crashed(&format_args!("{cause:?}"), rip),
-            other => break crashed(&format_args!("{other:?} in {paging:?} mode"), rip),
+            Action::Crash(cause) => return crashed(&format_args!("{cause:?}"), rip),
+            other => return crashed(&format_args!("{other:?} in {:?} mode", p.paging), rip),
         }
-    };
-    timer::program(None);
-    let k = |kind| counts.get(kind);
+    }
+}
+
+/// PVH domain `i` ended: its end-of-run figures are logged, then its p2m
+/// references, nested tables, shadows and hardware frames go, before the
+/// memory model's teardown takes its RAM back. Nothing for a PV domain.
+pub fn release(hv: &mut Hypervisor, i: usize) {
+    // SAFETY: as in `slot`.
+    let Some(mut p) = (unsafe { (*core::ptr::addr_of_mut!(PVH))[i].take() }) else { return };
+    let k = |kind| p.counts.get(kind);
     let (h, c, m, io, npf) =
         (k(ExitKind::Vmmcall), k(ExitKind::Cpuid), k(ExitKind::Msr), k(ExitKind::Io), k(ExitKind::Npf));
-    let other = counts.total() - h - c - m - io - npf;
+    let other = p.counts.total() - h - c - m - io - npf;
     log::info!(
         "domain {i}: {} VM exits: {h} hypercalls, {c} CPUID, {m} MSR, {io} I/O, {npf} nested faults, {other} other",
-        counts.total()
+        p.counts.total()
     );
+    if p.upcalls > 0 {
+        log::info!("domain {i}: {} event upcalls injected on its callback vector", p.upcalls);
+    }
     // `make modes`' walk references per TLB miss: the pure counter replays
     // the tables a hardware walk would read for the workload's first page
     // (guest-kernel's modes walk: 4 MiB up, at -2 GiB), as they stand now.
     let walk_va = 0xFFFF_FFFF_8040_0000;
-    let cr3 = vcpu.vmcb().save.cr3;
-    let refs = match paging {
+    let cr3 = p.vmcb.vmcb().save.cr3;
+    let refs = match p.paging {
         Paging::Shadow => crate::hvm::walk::replay_one_d(&DirectMap, Mfn(cr3 >> 12), walk_va),
-        Paging::Nested => crate::hvm::walk::replay_two_d(&DirectMap, npt.root, Gfn(cr3 >> 12), walk_va),
+        Paging::Nested => crate::hvm::walk::replay_two_d(&DirectMap, p.npt.root, Gfn(cr3 >> 12), walk_va),
     };
+    let paging = p.paging;
     match refs {
         Some(r) => log::info!("domain {i}: walk refs per TLB miss at {walk_va:#x}: {r} ({paging:?})"),
         None => log::info!("domain {i}: walk refs per TLB miss at {walk_va:#x}: not mapped ({paging:?})"),
     }
-    if let Some(s) = sv.as_mut() {
+    if let Some(s) = p.sv.as_mut() {
         let c = &s.counts;
         log::info!(
             "domain {i}: shadow paging: {} faults fixed, {} reflected, {} page-table writes emulated, {} CR accesses, \
@@ -625,8 +793,14 @@ fn run_vcpu(
         );
         s.teardown(&mut hv.mm.hooks.frames);
     }
-    line.flush(&mut |b: &[u8]| crate::hypercall::ConsoleSink::write(&mut hv.console, dom, b));
-    end
+    let dom = DomId(i as u16);
+    p.line.flush(&mut |b: &[u8]| crate::hypercall::ConsoleSink::write(&mut hv.console, dom, b));
+    p.p2m.clear(&mut hv.mm);
+    p.npt.frames.free_all(&mut hv.mm.hooks.frames);
+    p.hw.free_all(&mut hv.mm.hooks.frames);
+    if let Some(store) = p.store.take() {
+        store.free(&mut hv.mm.hooks.frames);
+    }
 }
 
 /// A CR access in shadow mode: the `mov` at RIP decoded and done on the
