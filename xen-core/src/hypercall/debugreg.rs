@@ -12,6 +12,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     ///
     /// # Errors
     /// -EPERM, -EINVAL or -ENODEV as [`crate::emulate::dr::DebugRegs::set`].
+    #[inline(never)]
     pub(super) fn set_debugreg(&mut self, reg: u64, value: u64) -> Result<u64, Errno> {
         let cr4 = guest_cr4(self.vcpu.emul.cr4);
         self.vcpu.emul.dr.set(u64::from(reg as u32), value, cr4)?;
@@ -23,6 +24,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     ///
     /// # Errors
     /// -ENODEV for DR4/5 under CR4.DE and registers above 7.
+    #[inline(never)]
     pub(super) fn get_debugreg(&mut self, reg: u64) -> Result<u64, Errno> {
         let cr4 = guest_cr4(self.vcpu.emul.cr4);
         self.vcpu.emul.dr.get(u64::from(reg as u32), cr4)

@@ -27,7 +27,7 @@ mod tests;
 use crate::domain::vcpu::{reg, GuestContext, Vcpu};
 use crate::mm::{Mm, MmHooks, PhysMemory};
 use abi::hypercall::HypercallNr;
-use abi::{DomId, Errno, Mfn};
+use abi::{DomId, Errno};
 pub use guest_mem::{Guest, GuestMemory};
 pub use host::HostInfo;
 pub use system::{XEN_MAJOR, XEN_MINOR};
@@ -80,8 +80,6 @@ pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSin
     pub guest: &'a G,
     /// Console output.
     pub console: &'a mut C,
-    /// Its shared_info frame.
-    pub shared_info: Mfn,
     /// Partial console line of a domain that is not the hardware domain.
     pub line: &'a mut crate::console::LineBuf,
     /// Length of the instruction that made the hypercall (SYSCALL 2,
@@ -325,6 +323,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     }
 
     /// `update_descriptor(maddr, desc)`.
+    #[inline(never)]
     fn update_descriptor(&mut self, maddr: u64, desc: u64) -> Result<u64, Errno> {
         let dom = self.dom;
         self.mm.update_descriptor(dom, maddr, desc).map(|()| 0)

@@ -85,6 +85,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     }
 
     /// `sched_op_compat(cmd, reason)`: the reason is passed by value.
+    #[inline(never)]
     pub(super) fn sched_op_compat(&mut self, cmd: u64, arg: u64) -> (Result<u64, Errno>, Action) {
         match cmd {
             SCHEDOP_YIELD => (Ok(0), Action::Yield),

@@ -183,6 +183,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     }
 
     /// `vm_assist(cmd, type)`.
+    #[inline(never)]
     pub(super) fn vm_assist(&mut self, cmd: u64, kind: u64) -> Result<u64, Errno> {
         if !matches!(kind, 0..=5 | 32) {
             return Err(Errno::EINVAL);

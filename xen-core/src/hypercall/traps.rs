@@ -17,6 +17,7 @@ const MAX_TRAP_ENTRIES: u64 = 1024;
 
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `set_trap_table(table)`.
+    #[inline(never)]
     pub(super) fn set_trap_table(&mut self, table: u64) -> Result<u64, Errno> {
         if table == 0 {
             self.vcpu.traps = [TrapEntry::default(); 256];
@@ -40,6 +41,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
 
     /// `set_callbacks(event, failsafe, syscall)`: non-canonical addresses
     /// are silently not installed, as on Xen.
+    #[inline(never)]
     pub(super) fn set_callbacks(&mut self, event: u64, failsafe: u64, syscall: u64) -> Result<u64, Errno> {
         for (kind, address) in
             [(CALLBACKTYPE_EVENT, event), (CALLBACKTYPE_FAILSAFE, failsafe), (CALLBACKTYPE_SYSCALL, syscall)]
@@ -100,6 +102,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     }
 
     /// `stack_switch(ss, sp)`.
+    #[inline(never)]
     pub(super) fn stack_switch(&mut self, ss: u64, sp: u64) -> Result<u64, Errno> {
         self.vcpu.kernel_ss = (ss & 0xFFFF) | 3;
         self.vcpu.kernel_sp = sp;

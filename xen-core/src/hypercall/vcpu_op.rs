@@ -15,6 +15,7 @@ const VCPU_GUEST_CONTEXT_SIZE: u64 = 5168;
 
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `set_timer_op(timeout)`: always 0.
+    #[inline(never)]
     pub(super) fn set_timer_op(&mut self, timeout: u64) -> Result<u64, Errno> {
         self.mm.hooks.timers_changed(self.dom);
         let now = self.host.now();

@@ -653,7 +653,6 @@ fn hypercall_handled(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entr
         mm,
         guest: &ArchGuest,
         console,
-        shared_info: d.shared_info,
         line: &mut d.line,
         entry_len,
         host,

@@ -37,8 +37,7 @@ fn send(w: &mut World, ev: &mut EventChannels, console: &mut RingSink, port: u32
     guest.put(BASE, &port.to_le_bytes());
     let mut vcpu = Vcpu::new(GuestContext::default());
     let mut ctx = regs(N::EVENT_CHANNEL_OP.0, &[EVTCHNOP_SEND, BASE]);
-    let caller =
-        Caller { dom: D1, vcpu: &mut vcpu, guest: &guest, console, shared_info: Mfn(0), host: &HOST, events: ev };
+    let caller = Caller { dom: D1, vcpu: &mut vcpu, guest: &guest, console, host: &HOST, events: ev };
     assert_eq!(with_grants(|g| caller.dispatch(w, g, &mut ctx)), Action::Continue);
     ctx.gpr[reg::RAX] as i64
 }

@@ -15,7 +15,7 @@ fn call(vcpu: &mut Vcpu, g: &FakeGuest, nr: N, args: &[u64]) -> i64 {
         vcpu,
         guest: g,
         console: &mut Sink::default(),
-        shared_info: Mfn(0),
+
         host: &HOST,
         events: &mut crate::event::EventChannels::new(),
     };

@@ -33,7 +33,7 @@ impl Ev {
             vcpu: &mut vcpu,
             guest: &self.g,
             console: &mut Sink::default(),
-            shared_info: Mfn(0),
+
             host: &HOST,
             events: &mut self.ev,
         };

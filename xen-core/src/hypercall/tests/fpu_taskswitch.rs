@@ -13,7 +13,7 @@ fn taskswitch(w: &mut World, vcpu: &mut Vcpu, arg: u64) -> (u64, Action) {
         vcpu,
         guest: &g,
         console: &mut Sink::default(),
-        shared_info: Mfn(0),
+
         host: &HOST,
         events: &mut crate::event::EventChannels::new(),
     };

@@ -131,7 +131,6 @@ pub struct Caller<'a, C: ConsoleSink> {
     pub vcpu: &'a mut Vcpu,
     pub guest: &'a FakeGuest,
     pub console: &'a mut C,
-    pub shared_info: Mfn,
     pub host: &'a super::HostInfo,
     pub events: &'a mut crate::event::EventChannels,
 }
@@ -156,7 +155,6 @@ impl<C: ConsoleSink> Caller<'_, C> {
             mm: &mut mm,
             guest: self.guest,
             console: self.console,
-            shared_info: self.shared_info,
             line: &mut line,
             entry_len: 2,
             host: self.host,
@@ -183,7 +181,7 @@ impl<C: ConsoleSink> Caller<'_, C> {
 pub fn enter(w: &mut World, dom: DomId, guest: &FakeGuest, console: &mut Sink, ctx: &mut GuestContext) -> Action {
     let mut vcpu = Vcpu::new(*ctx);
     let mut events = crate::event::EventChannels::new();
-    let caller = Caller { dom, vcpu: &mut vcpu, guest, console, shared_info: Mfn(0), host: &HOST, events: &mut events };
+    let caller = Caller { dom, vcpu: &mut vcpu, guest, console, host: &HOST, events: &mut events };
     with_grants(|g| caller.dispatch(w, g, ctx))
 }
 

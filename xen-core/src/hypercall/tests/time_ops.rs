@@ -66,7 +66,6 @@ impl T {
             vcpu: &mut self.v,
             guest: &self.g,
             console: &mut Sink::default(),
-            shared_info: SHARED,
             host: &CLOCKED,
             events: &mut self.ev,
         };

@@ -53,7 +53,6 @@ impl V {
             vcpu: &mut self.v,
             guest: &self.g,
             console: &mut Sink::default(),
-            shared_info: self.si,
             host: &CLOCKED,
             events: &mut self.ev,
         };
