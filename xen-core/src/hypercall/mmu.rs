@@ -136,10 +136,9 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         if !abi::GuestVa(reqs).range_is_guest_accessible(16) {
             return Err(Errno::EFAULT);
         }
-        let mut w = [0u64; 2];
-        let r = match self.mem().read_words(reqs, &mut w) {
-            Ok(()) => self.mm.mmu_update_single(self.dom, MmuUpdate { ptr: w[0], val: w[1] }),
-            Err(e) => Err(e),
+        let r = match self.guest.read_array::<2>(abi::GuestVa(reqs)) {
+            Some([ptr, val]) => self.mm.mmu_update_single(self.dom, MmuUpdate { ptr, val }),
+            None => Err(Errno::EFAULT),
         };
         if r.is_ok() && pdone == 0 {
             return Ok(0);
@@ -171,13 +170,12 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         if !abi::GuestVa(ops).range_is_guest_accessible(24) {
             return Err(Errno::EFAULT);
         }
-        let mut w = [0u64; 3];
-        let r = match self.mem().read_words(ops, &mut w) {
-            Ok(()) => {
-                let op = MmuextOp { cmd: w[0] as u32, pad: (w[0] >> 32) as u32, arg1: w[1], arg2: w[2] };
+        let r = match self.guest.read_array::<3>(abi::GuestVa(ops)) {
+            Some([w0, arg1, arg2]) => {
+                let op = MmuextOp { cmd: w0 as u32, pad: (w0 >> 32) as u32, arg1, arg2 };
                 self.mm.mmuext_single(self.dom, op, &mut GuestWords(self.guest))
             }
-            Err(e) => Err(e),
+            None => Err(Errno::EFAULT),
         };
         if r.is_ok() && pdone == 0 {
             return Ok(0);

@@ -125,8 +125,50 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
                 c.store_result(nr, result);
                 action
             },
-            |c| c.dispatch_continuable(nr),
+            |c| match HypercallNr(nr) {
+                HypercallNr::MMU_UPDATE => c.mmu_update_registers(),
+                HypercallNr::MMUEXT_OP => c.mmuext_registers(),
+                _ => c.dispatch_continuable(nr),
+            },
         )
+    }
+
+    /// `mmu_update` from the registers: one request on the caller's own
+    /// tables takes the single-request path with the arguments where they
+    /// are; anything else is [`Self::dispatch_continuable`].
+    #[inline(never)]
+    fn mmu_update_registers(&mut self) -> Action {
+        let a = self.ctx.hypercall_args();
+        if !self.one_own_request(a[1], a[3]) {
+            return self.dispatch_continuable(HypercallNr::MMU_UPDATE.0);
+        }
+        let r = self.mmu_update_single(a[0], a[2]);
+        self.store_single(HypercallNr::MMU_UPDATE.0, r)
+    }
+
+    /// `mmuext_op` from the registers, as [`Self::mmu_update_registers`].
+    #[inline(never)]
+    fn mmuext_registers(&mut self) -> Action {
+        let a = self.ctx.hypercall_args();
+        if !self.one_own_request(a[1], a[3] & 0xffff) {
+            return self.dispatch_continuable(HypercallNr::MMUEXT_OP.0);
+        }
+        let r = self.mmuext_single(a[0], a[2]);
+        self.store_single(HypercallNr::MMUEXT_OP.0, r)
+    }
+
+    /// Puts a one-request call's result in RAX; a preempted one also marks
+    /// its count ([`Self::single_preempted_in_registers`]).
+    #[inline(always)]
+    fn store_single(&mut self, nr: u64, r: Result<u64, Errno>) -> Action {
+        match r {
+            Ok(v) => self.ctx.gpr[reg::RAX] = v,
+            Err(e) => {
+                self.single_preempted_in_registers(e);
+                self.store_error(nr, e);
+            }
+        }
+        Action::Continue
     }
 
     /// Whether a `mmu_update`/`mmuext_op` of `count` requests on
@@ -164,34 +206,16 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
 
     /// A direct hypercall that may be preempted: its arguments are copied
     /// out of the registers, and copied back rewritten if it was; its
-    /// result goes to RAX. A one-request `mmu_update`/`mmuext_op` on the
-    /// caller's own tables takes its arguments straight from the
-    /// registers: a single request is never rewritten into a continuation
-    /// but for its count ([`Self::single_preempted_in_registers`]).
+    /// result goes to RAX.
     #[inline(never)]
     fn dispatch_continuable(&mut self, nr: u64) -> Action {
-        let a = self.ctx.hypercall_args();
-        let single = match HypercallNr(nr) {
-            HypercallNr::MMU_UPDATE if self.one_own_request(a[1], a[3]) => self.mmu_update_single(a[0], a[2]),
-            HypercallNr::MMUEXT_OP if self.one_own_request(a[1], a[3] & 0xffff) => self.mmuext_single(a[0], a[2]),
-            _ => {
-                let mut a = a;
-                let (result, action) = self.perform_continuable(nr, &mut a);
-                if result == Err(Errno::ERESTART) {
-                    self.set_args(&a);
-                }
-                self.store_result(nr, result);
-                return action;
-            }
-        };
-        match single {
-            Ok(v) => self.ctx.gpr[reg::RAX] = v,
-            Err(e) => {
-                self.single_preempted_in_registers(e);
-                self.store_error(nr, e);
-            }
+        let mut a = self.ctx.hypercall_args();
+        let (result, action) = self.perform_continuable(nr, &mut a);
+        if result == Err(Errno::ERESTART) {
+            self.set_args(&a);
         }
-        Action::Continue
+        self.store_result(nr, result);
+        action
     }
 
     /// Writes a continuation's arguments back into the argument registers.
