@@ -32,12 +32,22 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     }
 
     /// `SCHEDOP_block`: upcalls are unmasked first; an event already
-    /// pending returns at once, else the vCPU sleeps until one is.
+    /// pending returns at once, else the vCPU sleeps until one is. A timer
+    /// whose deadline has passed fires first (Xen expires it in the timer
+    /// softirq before the block is even made), so a block on a timer
+    /// already due returns with its VIRQ_TIMER pending instead of a
+    /// deschedule and a wake-up.
     fn block(&mut self) -> Action {
         let vi = self.vcpu.vcpu_info_location();
         self.mm.mem.write_bytes(PhysAddr(vi.0 + UPCALL_MASK), &[0]);
         if upcall_pending(self.mm.mem, vi) {
             return Action::Continue;
+        }
+        if self.vcpu.time.timers.due(self.host.now(), true) {
+            self.timer_fired_now();
+            if upcall_pending(self.mm.mem, vi) {
+                return Action::Continue;
+            }
         }
         self.vcpu.time.wait = Wait::Block;
         Action::Block

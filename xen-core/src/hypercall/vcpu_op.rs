@@ -26,7 +26,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     }
 
     /// A timer armed in the past fires at once: VIRQ_TIMER, if bound.
-    fn timer_fired_now(&mut self) {
+    pub(super) fn timer_fired_now(&mut self) {
         self.events.send_virq(&mut *self.mm, self.dom, abi::event_channel::virq::TIMER);
     }
 

@@ -82,7 +82,8 @@ cstar_entry:
 
     // SYSCALL in guest user mode (LSTAR points here while the vCPU is in
     // user mode, so the hypercall entry above never tests the mode): the
-    // same frame as a hypercall, handled by `run::user_syscall_entry`.
+    // same frame as a hypercall, for `user_syscall_fast` (syscall_fast.rs)
+    // or, when it declines, `run::user_syscall_entry`.
     .global user_syscall_entry
 user_syscall_entry:
     mov [rip + GUEST_RSP_SCRATCH], rsp
@@ -92,9 +93,7 @@ user_syscall_entry:
     push r11
     push 0xE033
     push rcx
-    push 0
-    push 0x102
-    jmp cstar_common
+    jmp user_syscall_fast
 
     // Benchmark floor (module option `bench-null`): hypercall 127 returns at
     // once with SYSRET; anything else takes the normal path. SYSRET is used
@@ -313,7 +312,9 @@ pub fn init(smap: bool) {
     }
 }
 
-/// The 64-bit SYSCALL entry for guest kernel mode of the running domain.
+/// The 64-bit SYSCALL entry for guest kernel mode of the running domain
+/// (also read by `user_syscall_fast`).
+#[no_mangle]
 static KERNEL_LSTAR: AtomicU64 = AtomicU64::new(0);
 
 /// Selects the SYSCALL entry for the domain about to run: the normal one

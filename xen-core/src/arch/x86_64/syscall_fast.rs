@@ -1,6 +1,9 @@
 //! The SYSCALL entry's short paths, in assembly before the general
-//! register save: a hypercall number with no handler (-ENOSYS) and the
-//! `iret` hypercall to the flat selectors, in kernel mode or to user mode.
+//! register save: a hypercall number with no handler (-ENOSYS), the
+//! `iret` hypercall to the flat selectors, in kernel mode or to user mode,
+//! and a SYSCALL in guest user mode into the kernel's syscall callback
+//! (`user_syscall_fast`, the whole of [`crate::domain::bounce::user_syscall`]
+//! when a callback is registered).
 //!
 //! `syscall_entry` (in [`super::entry`]) tests one bit of
 //! [`SYSCALL_SPECIAL`] for the number in RAX; only those numbers come
@@ -64,6 +67,23 @@ pub(super) fn init() {
 extern "C" fn xen_core_fast_user_root() -> u64 {
     state().map_or(0, |hv| hv.mm.domains[hv.current].user_root.map_or(0, |m| m.to_maddr()))
 }
+
+/// The running domain's kernel root, 0 if it has none (the user SYSCALL
+/// then takes the general path).
+#[no_mangle]
+extern "C" fn xen_core_fast_kernel_root() -> u64 {
+    state().map_or(0, |hv| hv.mm.domains[hv.current].kernel_root.map_or(0, |m| m.to_maddr()))
+}
+
+/// Where the syscall callback's address and flags are in a [`Vcpu`].
+const SYSCALL_CB: usize =
+    offset_of!(Vcpu, callbacks) + abi::traps::CALLBACKTYPE_SYSCALL as usize * core::mem::size_of::<(u64, u16)>();
+const CB_ADDRESS: usize = SYSCALL_CB + offset_of!((u64, u16), 0);
+const CB_FLAGS: usize = SYSCALL_CB + offset_of!((u64, u16), 1);
+const _: () = assert!(abi::traps::CALLBACKF_MASK_EVENTS == 1, "the stub tests bit 0 of the flags");
+/// The handler's RFLAGS as the general path leaves them: the bounce's
+/// clears, DF cleared (the PV SYSCALL mask), then the exit's sanitising.
+const USER_SYSCALL_FLAGS: u64 = GUEST_FLAGS_MASK & !crate::domain::bounce::CLEARED_ON_BOUNCE & !(1 << 10);
 
 // Entered from `syscall_entry` with the hardware-like frame (RIP, CS,
 // RFLAGS, RSP, SS) at RSP, the hypercall number in RAX, and RCX and R11
@@ -251,7 +271,157 @@ syscall_iret_fault_plain:
     mov rdi, rsp
     call xen_core_syscall
     jmp trap_return
+
+    // SYSCALL in guest user mode, from `user_syscall_entry` with the
+    // hardware-like frame at RSP and every register the guest's (RCX =
+    // RIP, R11 = RFLAGS). With nothing pending, no upcall pending, a
+    // syscall callback, a kernel root and a kernel stack that takes the
+    // 7-word frame, this is `bounce::user_syscall`: the toggle to kernel
+    // mode (root, SWAPGS, the kernel SYSCALL entry), the frame (RCX, R11,
+    // RIP, CS 0xE033 with the saved mask in bits 32-39, RFLAGS with IF =
+    // !mask, RSP, SS) in one guest access below `kernel_sp` rounded down
+    // to 16, the callback on the flat selectors with DF cleared, and the
+    // mask set if the callback asks for it. A faulting frame write
+    // toggles back first; every decline leaves with the frame and the
+    // registers as they came, for `xen_core_cstar`.
+    .global user_syscall_fast
+user_syscall_fast:
+    push rax
+    push rdx
+    push rsi
+    push rdi
+    push r8
+    push r9
+    push r10
+    // The hardware frame at [rsp + 56]: RIP, CS 64, RFLAGS 72, RSP 80, SS 88.
+    mov rax, [rip + FAST_PENDING]
+    cmp byte ptr [rax], 0
+    jne .Lus_decline
+    mov rsi, [rip + FAST_VCPU_INFO]
+    test rsi, rsi
+    jz .Lus_decline
+    cmp byte ptr [rsi], 0
+    jne .Lus_decline
+    mov rdi, [rip + FAST_VCPU]
+    cmp qword ptr [rdi + {cb_address}], 0
+    je .Lus_decline
+    call xen_core_fast_kernel_root
+    test rax, rax
+    jz .Lus_decline
+    mov r9, rax
+    mov rsi, [rip + FAST_VCPU_INFO]
+    mov rdi, [rip + FAST_VCPU]
+    // The new RSP (R8): not in the hypervisor's range, the frame in guest
+    // space.
+    mov r8, [rdi + {kernel_sp}]
+    and r8, -16
+    sub r8, 56
+    mov rax, r8
+    mov rdx, {hv_start}
+    sub rax, rdx
+    mov rdx, {hv_span}
+    cmp rax, rdx
+    jb .Lus_decline
+    mov rax, r8
+    add rax, 55
+    jc .Lus_decline
+    shr rax, 47
+    jz 1f
+    mov rax, {hv_end}
+    cmp r8, rax
+    jb .Lus_decline
+1:
+    // The frame on our stack: RFLAGS with IF = !mask (RAX), CS with the
+    // mask (RDX).
+    movzx edx, byte ptr [rsi + 1]
+    mov rax, [rsp + 72]
+    or rax, 0x200
+    test edx, edx
+    jz 2f
+    and rax, -0x201
+2:
+    shl rdx, 32
+    or rdx, {cs}
+    push qword ptr [rsp + 88]
+    push qword ptr [rsp + 88]
+    push rax
+    push rdx
+    push qword ptr [rsp + 88]
+    push qword ptr [rsp + 112]
+    push qword ptr [rsp + 104]
+    // Kernel mode: the old root kept (R10) in case the write faults.
+    mov r10, cr3
+    mov byte ptr [rdi + {user_mode}], 0
+    mov cr3, r9
+    swapgs
+    mov ecx, 0xC0000082
+    mov rax, [rip + KERNEL_LSTAR]
+    mov rdx, rax
+    shr rdx, 32
+    wrmsr
+    mov rdi, r8
+    mov rsi, rsp
+    mov edx, 7
+    call [rip + FAST_WORDS_TO_GUEST]
+    lea rsp, [rsp + 56]
+    test eax, eax
+    jnz .Lus_untoggle
+    // Committed: the callback on the flat selectors.
+    mov rdi, [rip + FAST_VCPU]
+    mov rax, [rdi + {cb_address}]
+    mov rcx, [rsp + 56]
+    mov r11, [rsp + 72]
+    mov [rsp + 56], rax
+    mov qword ptr [rsp + 64], {cs}
+    mov rax, r11
+    and rax, {us_flags}
+    or rax, 0x202
+    mov [rsp + 72], rax
+    mov [rsp + 80], r8
+    mov qword ptr [rsp + 88], {ss}
+    test byte ptr [rdi + {cb_flags}], 1
+    jz 3f
+    mov rax, [rip + FAST_VCPU_INFO]
+    mov byte ptr [rax + 1], 1
+3:
+    pop r10
+    pop r9
+    pop r8
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rax
+    jmp trap_return_iretq
+.Lus_untoggle:
+    mov rdi, [rip + FAST_VCPU]
+    mov byte ptr [rdi + {user_mode}], 1
+    mov cr3, r10
+    swapgs
+    mov ecx, 0xC0000082
+    lea rax, [rip + user_syscall_entry]
+    mov rdx, rax
+    shr rdx, 32
+    wrmsr
+.Lus_decline:
+    mov rcx, [rsp + 56]
+    mov r11, [rsp + 72]
+    pop r10
+    pop r9
+    pop r8
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rax
+    push 0
+    push 0x102
+    jmp cstar_common
 "#,
+    cb_address = const CB_ADDRESS,
+    cb_flags = const CB_FLAGS,
+    kernel_sp = const offset_of!(Vcpu, kernel_sp),
+    hv_start = const abi::HYPERVISOR_VIRT_START,
+    hv_span = const abi::HYPERVISOR_VIRT_END + 64 - abi::HYPERVISOR_VIRT_START,
+    us_flags = const USER_SYSCALL_FLAGS,
     flags_mask = const GUEST_FLAGS_MASK,
     hv_end = const abi::HYPERVISOR_VIRT_END,
     cs = const abi::traps::FLAT_RING3_CS64 as u64,

@@ -239,11 +239,40 @@ pub fn read_tsc() -> u64 {
     cpu::rdtsc()
 }
 
+/// What the timer was last programmed for: a TSC deadline, [`OFF`], or
+/// [`UNKNOWN`] once it may have fired (every APIC interrupt's [`eoi`]).
+static mut ARMED: u64 = UNKNOWN;
+const UNKNOWN: u64 = 0;
+const OFF: u64 = u64::MAX;
+
+/// Whether the timer is already programmed for `target` or earlier (it
+/// then fires first, and the timer event programs the next deadline);
+/// else records that it is about to be programmed for `target`. Under
+/// QEMU every APIC timer write is an exit to the device model, and one
+/// for a deadline nearer than any QEMU has pending wakes its main loop:
+/// 66 K TSC ticks per write in the plain-TCG timer row (199 writes for
+/// 203 rearms, 13.1 M ticks), where the running domain's CPU-limit
+/// deadline (now + what is left) moves on with every hypercall. A
+/// deadline once reached fires, and the interrupt's EOI forgets it.
+fn already_armed(target: u64) -> bool {
+    // SAFETY: one CPU; the hypervisor runs with interrupts off except in
+    // `idle_wait`/`poll_interrupts`, whose handlers only reach `eoi`.
+    let armed = unsafe { &mut *core::ptr::addr_of_mut!(ARMED) };
+    if *armed != UNKNOWN && *armed <= target {
+        return true;
+    }
+    *armed = target;
+    false
+}
+
 /// Programs the timer for system time `at` (`None`: off). A deadline
 /// already past fires at once.
 pub fn program(at: Option<SystemTime>) {
     let s = state();
     let Some(at) = at.or((s.refine_at != u64::MAX).then_some(SystemTime(u64::MAX))) else {
+        if already_armed(OFF) {
+            return;
+        }
         if s.tsc_deadline {
             // SAFETY: the TSC-deadline MSR exists (CPUID); 0 disarms it.
             unsafe { cpu::wrmsr(MSR_TSC_DEADLINE, 0) };
@@ -253,7 +282,10 @@ pub fn program(at: Option<SystemTime>) {
         return;
     };
     // The next refinement point is a deadline too.
-    let deadline = s.clock.tsc_of(at).min(s.refine_at);
+    let deadline = s.clock.tsc_of(at).min(s.refine_at).clamp(1, OFF - 1);
+    if already_armed(deadline) {
+        return;
+    }
     if s.tsc_deadline {
         // SAFETY: as above; a past deadline fires at once.
         unsafe { cpu::wrmsr(MSR_TSC_DEADLINE, deadline.max(1)) };
@@ -264,8 +296,12 @@ pub fn program(at: Option<SystemTime>) {
     apic_write(APIC_TIMER_INIT, count);
 }
 
-/// Acknowledges the APIC timer (or any APIC interrupt).
+/// Acknowledges the APIC timer (or any APIC interrupt): the deadline it
+/// was programmed for may have been reached, so the next [`program`]
+/// writes it again.
 pub fn eoi() {
+    // SAFETY: as in `already_armed`.
+    unsafe { *core::ptr::addr_of_mut!(ARMED) = UNKNOWN };
     apic_write(APIC_EOI, 0);
 }
 

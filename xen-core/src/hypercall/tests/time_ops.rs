@@ -251,3 +251,19 @@ fn poll_returns_at_once_for_an_unmasked_pending_event_only() {
     t.w.mem.write_bytes(PhysAddr(SHARED.to_maddr() + 1), &[0]);
     assert_eq!(t.call(N::SCHED_OP, &[SCHEDOP_POLL, arg]), (0, Action::Continue));
 }
+
+#[test]
+fn block_on_a_timer_already_due_fires_it_and_returns_at_once() {
+    let mut t = T::new();
+    t.bind_timer();
+    set_now(50_000);
+    t.v.time.timers.singleshot = Some(SystemTime(60_000));
+    assert_eq!(t.call(N::SCHED_OP, &[SCHEDOP_BLOCK, 0]), (0, Action::Block), "not due yet: sleeps");
+    assert!(!t.pending());
+    t.v.time.wait = Wait::None;
+    set_now(60_000);
+    assert_eq!(t.call(N::SCHED_OP, &[SCHEDOP_BLOCK, 0]), (0, Action::Continue), "due: VIRQ_TIMER, no sleep");
+    assert!(t.pending());
+    assert_eq!(t.v.time.timers.singleshot, None);
+    assert_eq!(t.v.time.wait, Wait::None);
+}
