@@ -27,9 +27,6 @@ fn u32_at(b: &[u8], o: usize) -> u32 {
 fn u64_at(b: &[u8], o: usize) -> u64 {
     u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
 }
-fn copy_ptr(b: &[u8], o: usize) -> CopyPtr {
-    CopyPtr { u: u64_at(b, o), domid: DomId(u16_at(b, o + 8)), offset: u16_at(b, o + 10), pad: 0 }
-}
 
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `grant_table_op`.
@@ -80,34 +77,39 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         Ok(0)
     }
 
+    // The per-element structs are read (and map's written back) as whole
+    // words: a byte copy costs one count per byte under icount, and the
+    // three structs are whole numbers of words (abi; the hypervisor's own
+    // accesses need no alignment). The bytes moved are the same as before.
     fn map_one(&mut self, va: u64) -> Result<(), Errno> {
-        let mut b = [0u8; 32];
-        self.mem().read(va, &mut b)?;
+        let mut w = [0u64; 4];
+        self.mem().read_words(va, &mut w)?;
         let mut op = MapGrantRef {
-            host_addr: u64_at(&b, 0),
-            flags: u32_at(&b, 8),
-            ref_: u32_at(&b, 12),
-            dom: DomId(u16_at(&b, 16)),
+            host_addr: w[0],
+            flags: w[1] as u32,
+            ref_: (w[1] >> 32) as u32,
+            dom: DomId(w[2] as u16),
             status: 0,
-            handle: u32_at(&b, 20),
-            dev_bus_addr: u64_at(&b, 24),
+            handle: (w[2] >> 32) as u32,
+            dev_bus_addr: w[3],
         };
         let dom = self.dom;
         self.grants.map(self.mm, dom, &mut op);
-        b[18..20].copy_from_slice(&op.status.to_le_bytes());
-        b[20..24].copy_from_slice(&op.handle.to_le_bytes());
-        b[24..32].copy_from_slice(&op.dev_bus_addr.to_le_bytes());
-        self.mem().write(va, &b)
+        // The whole struct back, as on Xen: `dom` as read, then status,
+        // handle and dev_bus_addr.
+        w[2] = (w[2] & 0xFFFF) | u64::from(op.status as u16) << 16 | u64::from(op.handle) << 32;
+        w[3] = op.dev_bus_addr;
+        self.mem().write_words(va, &w)
     }
 
     fn unmap_one(&mut self, va: u64, replace: bool) -> Result<(), Errno> {
-        let mut b = [0u8; 24];
-        self.mem().read(va, &mut b)?;
-        let (second, handle) = (u64_at(&b, 8), u32_at(&b, 16));
+        let mut w = [0u64; 3];
+        self.mem().read_words(va, &mut w)?;
+        let (second, handle) = (w[1], w[2] as u32);
         let u = if replace {
-            Unmap { host_addr: u64_at(&b, 0), dev_bus_addr: 0, new_addr: second, handle }
+            Unmap { host_addr: w[0], dev_bus_addr: 0, new_addr: second, handle }
         } else {
-            Unmap { host_addr: u64_at(&b, 0), dev_bus_addr: second, new_addr: 0, handle }
+            Unmap { host_addr: w[0], dev_bus_addr: second, new_addr: 0, handle }
         };
         let dom = self.dom;
         let status = self.grants.unmap(self.mm, dom, u);
@@ -115,13 +117,14 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     }
 
     fn copy_one(&mut self, va: u64) -> Result<(), Errno> {
-        let mut b = [0u8; 40];
-        self.mem().read(va, &mut b)?;
+        let mut w = [0u64; 5];
+        self.mem().read_words(va, &mut w)?;
+        let side = |a: u64, b: u64| CopyPtr { u: a, domid: DomId(b as u16), offset: (b >> 16) as u16, pad: 0 };
         let op = GnttabCopy {
-            source: copy_ptr(&b, 0),
-            dest: copy_ptr(&b, 16),
-            len: u16_at(&b, 32),
-            flags: u16_at(&b, 34),
+            source: side(w[0], w[1]),
+            dest: side(w[2], w[3]),
+            len: w[4] as u16,
+            flags: (w[4] >> 16) as u16,
             status: 0,
             pad: 0,
         };

@@ -25,6 +25,7 @@ use super::model::{Mm, MmHooks};
 use super::pte::{Pte, L1_DISALLOWED};
 use super::test_modes::{injected, Fault};
 use super::{PageInfo, PhysAddr, PhysMemory};
+use abi::mmu::pte::{GLOBAL, USER};
 use abi::{DomId, Errno, Mfn};
 
 impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
@@ -105,35 +106,40 @@ fn plain_gets<M: PhysMemory>(
     from: usize,
     end: usize,
 ) -> (usize, u32) {
-    // The loop steps an address, not an index (one register less to keep).
-    let base = table.to_maddr();
-    let (mut at, stop) = (base + from as u64 * 8, base + end as u64 * 8);
-    let index = |at: u64| ((at - base) / 8) as usize;
-    // Empty slots are counted where they are skipped, off the dense path.
-    let mut empty = 0usize;
-    while at < stop {
-        let e = Pte(mem.read_u64(PhysAddr(at)));
+    // The loop steps a negative byte offset up to zero from the end, not
+    // an index: one register, and the step's own flags end the loop.
+    let stop = table.to_maddr() + end as u64 * 8;
+    let mut off = (from as i64 - end as i64) * 8;
+    let index = |off: i64| (end as i64 + off / 8) as usize;
+    // `from` plus the empty slots skipped (counted where they are skipped,
+    // off the dense path): the present entries met are the index reached
+    // less this.
+    let mut uncounted = from;
+    while off != 0 {
+        let at = PhysAddr(stop.wrapping_add(off as u64));
+        let e = Pte(mem.read_u64(at));
         if !e.present() {
             // From this slot, not the next: an empty table is then scanned
             // in aligned groups of eight.
-            let (i, next) = (index(at), mem.next_present(table, index(at), end));
-            empty += next - i;
-            at = base + next as u64 * 8;
+            let (i, next) = (index(off), mem.next_present(table, index(off), end));
+            uncounted += next - i;
+            off = (next as i64 - end as i64) * 8;
             continue;
         }
         let plain = e.0 & L1_DISALLOWED == 0
             && frames.get_mut(e.mfn().0 as usize).is_some_and(|f| f.try_get_plain(owner, e.writable()));
         if !plain {
-            let i = index(at);
-            return (i, (i + 1 - from - empty) as u32);
+            let i = index(off);
+            return (i, (i + 1 - uncounted) as u32);
         }
-        // Xen stores the guest-visible adjustments (§3.5) as it goes.
-        if !e.l1_already_adjusted() {
-            mem.write_u64(PhysAddr(at), e.adjusted(1).0);
+        // Xen stores the guest-visible adjustments (§3.5) as it goes; a
+        // user mapping already made global is told by one mask.
+        if e.0 & (USER | GLOBAL) != USER | GLOBAL && !e.l1_already_adjusted() {
+            mem.write_u64(at, e.adjusted(1).0);
         }
-        at += 8;
+        off += 8;
     }
-    (end, (end - from - empty) as u32)
+    (end, (end - uncounted) as u32)
 }
 
 /// The devalidation loop's common entries, from `i` to `end`: as
@@ -153,23 +159,23 @@ fn plain_puts<M: PhysMemory>(
         let i = mem.next_present(table, from, end);
         return (i, u32::from(i < end));
     }
-    let base = table.to_maddr();
-    let (mut at, stop) = (base + from as u64 * 8, base + end as u64 * 8);
-    let index = |at: u64| ((at - base) / 8) as usize;
-    let mut empty = 0usize;
-    while at < stop {
-        let e = Pte(mem.read_u64(PhysAddr(at)));
+    let stop = table.to_maddr() + end as u64 * 8;
+    let mut off = (from as i64 - end as i64) * 8;
+    let index = |off: i64| (end as i64 + off / 8) as usize;
+    let mut uncounted = from;
+    while off != 0 {
+        let e = Pte(mem.read_u64(PhysAddr(stop.wrapping_add(off as u64))));
         if !e.present() {
-            let (i, next) = (index(at), mem.next_present(table, index(at), end));
-            empty += next - i;
-            at = base + next as u64 * 8;
+            let (i, next) = (index(off), mem.next_present(table, index(off), end));
+            uncounted += next - i;
+            off = (next as i64 - end as i64) * 8;
             continue;
         }
         if !frames.get_mut(e.mfn().0 as usize).is_some_and(|f| f.try_put_plain(e.writable(), now)) {
-            let i = index(at);
-            return (i, (i + 1 - from - empty) as u32);
+            let i = index(off);
+            return (i, (i + 1 - uncounted) as u32);
         }
-        at += 8;
+        off += 8;
     }
-    (end, (end - from - empty) as u32)
+    (end, (end - uncounted) as u32)
 }

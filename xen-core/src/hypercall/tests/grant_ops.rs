@@ -98,3 +98,36 @@ fn a_long_copy_batch_is_preempted_and_continued() {
         assert_eq!(g.u32_at(BASE + i * 40 + 36) as u16, 0, "element {i} done once");
     }
 }
+
+#[test]
+fn map_and_unmap_elements_are_decoded_and_written_back_at_their_offsets() {
+    let (mut w, g) = setup();
+    // map {host_addr @0, flags @8, ref @12, dom @16, status @18, handle @20,
+    // dev_bus_addr @24}, two elements at an odd address: an unknown domain,
+    // then D2 with a reference beyond its table.
+    let at = BASE + 3;
+    for (i, dom) in [(0u64, 0x7FF0u16), (1, D2.0)] {
+        let e = at + i * 32;
+        g.put_u64s(e, &[0x1234_5000, u64::from(gntmap::HOST_MAP) | 0xFFFF_FF00 << 32]);
+        g.put(e + 16, &dom.to_le_bytes());
+        g.put(e + 18, &0x5555u16.to_le_bytes());
+        g.put(e + 20, &0x6666_6666u32.to_le_bytes());
+        g.put_u64s(e + 24, &[0x7777_7777_7777_7777]);
+    }
+    assert_eq!(gt(&mut w, &g, GNTTABOP_MAP_GRANT_REF, at, 2), 0);
+    for (i, (dom, st)) in [(0x7FF0u16, status::BAD_DOMAIN), (D2.0, status::BAD_GNTREF)].into_iter().enumerate() {
+        let e = at + i as u64 * 32;
+        assert_eq!(g.u64_at(e), 0x1234_5000, "host_addr kept");
+        assert_eq!(g.u64_at(e + 8), u64::from(gntmap::HOST_MAP) | 0xFFFF_FF00 << 32, "flags and ref kept");
+        assert_eq!(g.u32_at(e + 16) as u16, dom, "dom kept");
+        assert_eq!((g.u32_at(e + 16) >> 16) as i16, st, "status at 18");
+    }
+    // unmap {host_addr @0, dev_bus_addr @8, handle @16, status @20}: a bad
+    // handle; only the status changes.
+    g.put_u64s(BASE, &[0x1234_5000, 0x99, 0xAAAA_BBBB_0000_7FFF]);
+    assert_eq!(gt(&mut w, &g, GNTTABOP_UNMAP_GRANT_REF, BASE, 1), 0);
+    assert_eq!((g.u64_at(BASE), g.u64_at(BASE + 8)), (0x1234_5000, 0x99));
+    assert_eq!(g.u32_at(BASE + 16), 0x7FFF, "handle kept");
+    assert_eq!(g.u32_at(BASE + 20) as i16, status::BAD_HANDLE, "status at 20");
+    assert_eq!((g.u32_at(BASE + 20) >> 16) as u16, 0xAAAA, "the pad after it kept");
+}
