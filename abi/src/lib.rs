@@ -87,9 +87,10 @@
 //! slot until `register_vcpu_info` moves it) the callback vector is
 //! injected as an external interrupt (EVENTINJ) at the next VMRUN at
 //! which RFLAGS.IF is set and no interrupt shadow or other event is in
-//! flight, as Xen does; `evtchn_upcall_mask` plays no part. Difference:
-//! a due upcall held by IF clear waits for the guest's next exit (Xen opens
-//! an interrupt window). Deliberate differences beyond the table: it has no
+//! flight, as Xen does; `evtchn_upcall_mask` plays no part. One held
+//! back opens an interrupt window (V_IRQ with the VINTR intercept, as Xen's
+//! `svm_enable_intr_window`): the guest exits as soon as it can take it.
+//! Deliberate differences beyond the table: it has no
 //! grant table; its page-table
 //! walks for hypercall copies do not set accessed/dirty bits; legacy 32-bit
 //! and PAE guest paging are not walked (`-EFAULT`).

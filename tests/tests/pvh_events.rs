@@ -32,6 +32,7 @@ fn a_pvh_and_a_pv_domain_ping_pong_over_an_interdomain_channel_and_the_pvh_one_g
             "(XEN) Starting domain 0 (pv)",
             "(XEN) Starting domain 1 (pvh, PVH under SVM with nested paging)",
             "(d1) pvh-hello: events: shared_info at gfn 0x",
+            "(d1) pvh-hello: events: an upcall held while IF was clear came after STI (",
             "(d1) pvh-hello: evtchn: port 1 open for domain 0; answering 3 pings",
             "(d0) evtchn: bound local port",
             "to domain 1 port 1; 3 pings",
@@ -60,10 +61,13 @@ fn a_pvh_and_a_pv_domain_ping_pong_over_an_interdomain_channel_and_the_pvh_one_g
 /// A hostile PVH guest names a bad port, a missing domain, domain 0's
 /// ports and physmap, and frames outside its p2m, while domain 0 is alive
 /// (it waits for the PVH guest's pong, which comes after): each gets Xen's
-/// errno, domain 0's channel still works, and both succeed.
+/// errno, domain 0's channel still works, and both succeed. The invariant
+/// checker runs every 10 PV hypercalls while the PVH domain is alive (its
+/// p2m's references counted) and after its teardown.
 #[test]
 fn a_pvh_guest_naming_bad_ports_domains_and_frames_gets_errno_and_cannot_touch_domain_0() {
     let mut run = Run::new("pvh_events_hostile");
+    run.cmdline = "check=10".into();
     run.modules = vec![guest_kernel("name=pv mem=32M ping=1:1,1"), pvh("name=bad mem=8M type=pvh evbad pong=0,1")];
     run.expected_guests = 2;
     let out = run.boot();
@@ -71,6 +75,7 @@ fn a_pvh_guest_naming_bad_ports_domains_and_frames_gets_errno_and_cannot_touch_d
     in_order(
         &out.serial,
         &[
+            "(d1) pvh-hello: events: an upcall held while IF was clear came after STI (",
             "(d1) pvh-hello: evbad: send 999 -> -22, bind to domain 7 -> -3, to domain 0's port 1 -> -22, \
              alloc_unbound for domain 0 -> -1, status of domain 0's port 1 -> -1, vcpu_info at gfn 0xfffffffff -> -22, \
              shared_info there -> -22, domain 0's shared_info -> -1",
@@ -79,4 +84,5 @@ fn a_pvh_guest_naming_bad_ports_domains_and_frames_gets_errno_and_cannot_touch_d
         ],
     );
     in_order(&out.serial, &["(d0) evtchn: ping 1: pong received on port", "(d0) Test result: SUCCESS"]);
+    assert!(out.serial.contains(" 0 violations; frames leaked: 0"), "{}", out.serial);
 }

@@ -25,6 +25,9 @@ pub mod code {
     pub const INTR: u64 = 0x60;
     /// Physical NMI.
     pub const NMI: u64 = 0x61;
+    /// A virtual interrupt (V_IRQ) became deliverable: the guest opened
+    /// its interrupt window.
+    pub const VINTR: u64 = 0x64;
     /// CPUID.
     pub const CPUID: u64 = 0x72;
     /// HLT.
@@ -121,6 +124,9 @@ pub enum Exit {
     Intr,
     /// A physical NMI arrived while the guest ran.
     Nmi,
+    /// The guest can take an interrupt again (the window asked for with
+    /// V_IRQ and the VINTR intercept).
+    Vintr,
     /// The guest triple-faulted.
     Shutdown,
     /// A nested page fault at guest-physical `gpa`.
@@ -214,6 +220,7 @@ pub fn decode(raw: &RawExit) -> Exit {
         code::HLT => Exit::Hlt,
         code::INTR => Exit::Intr,
         code::NMI => Exit::Nmi,
+        code::VINTR => Exit::Vintr,
         code::SHUTDOWN => Exit::Shutdown,
         code::NPF => {
             let e = raw.info1;

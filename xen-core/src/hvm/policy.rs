@@ -84,6 +84,9 @@ pub enum Action {
     HostInterrupt,
     /// Nothing for the guest: the host takes the NMI.
     HostNmi,
+    /// The guest's interrupt window opened: a held upcall can be
+    /// injected at the next VMRUN.
+    InterruptWindow,
     /// Classify the nested fault against the p2m ([`npf_action`]).
     NestedFault {
         /// Guest-physical address.
@@ -136,6 +139,7 @@ pub fn policy(exit: &Exit, paging: Paging) -> Action {
         Exit::Io(io) => Action::NullIo(io),
         Exit::Hlt => Action::Block { insn_len: 1 },
         Exit::Intr => Action::HostInterrupt,
+        Exit::Vintr => Action::InterruptWindow,
         Exit::Nmi => Action::HostNmi,
         Exit::Shutdown => Action::Crash(CrashCause::TripleFault),
         Exit::Invalid => Action::Crash(CrashCause::InvalidState),

@@ -290,3 +290,28 @@ fn cr0_and_cr4_accesses_and_cr3_reads_decode_and_go_to_shadow_mode_only() {
         assert_eq!(policy(&e, Paging::Nested), Action::Crash(CrashCause::UnexpectedExit(c)));
     }
 }
+
+#[test]
+fn the_interrupt_window_exit_decodes_and_lets_a_held_upcall_in() {
+    assert_eq!(decode(&raw(code::VINTR, 0, 0)), Exit::Vintr);
+    for paging in [Paging::Nested, Paging::Shadow] {
+        assert_eq!(policy(&Exit::Vintr, paging), Action::InterruptWindow);
+    }
+}
+
+#[test]
+fn opening_the_interrupt_window_sets_v_irq_and_the_vintr_intercept_and_closing_clears_only_those() {
+    use crate::hvm::vmcb::{intercept, VmcbControl, V_IGN_TPR, V_IRQ};
+    let mut c = VmcbControl::zeroed();
+    c.set_pvh_intercepts(Paging::Nested);
+    c.int_ctl = 1 << 24;
+    let before = c;
+    c.interrupt_window(true);
+    assert!(c.intercepted(intercept::VINTR));
+    assert_eq!(c.int_ctl, (1 << 24) | V_IRQ | V_IGN_TPR);
+    assert!(c.intercepted(intercept::INTR) && c.intercepted(intercept::HLT), "the others stay");
+    c.interrupt_window(false);
+    assert!(!c.intercepted(intercept::VINTR));
+    assert_eq!(c.int_ctl, before.int_ctl);
+    assert_eq!(c.intercepts, before.intercepts);
+}

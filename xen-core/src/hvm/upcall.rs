@@ -39,7 +39,8 @@ pub enum Upcall {
     /// Inject this EVENTINJ value now.
     Inject(u64),
     /// Due, but the guest cannot take an interrupt now (IF clear, a
-    /// shadow, or another event in flight): it waits for a later VMRUN.
+    /// shadow, or another event in flight): the arch layer opens the
+    /// interrupt window, and a later VMRUN injects it.
     Held,
 }
 

@@ -230,6 +230,11 @@ pub mod tlb_control {
     pub const FLUSH_ASID: u8 = 3;
 }
 
+/// `int_ctl` V_IRQ (bit 8): a virtual interrupt is pending.
+pub const V_IRQ: u32 = 1 << 8;
+/// `int_ctl` V_IGN_TPR (bit 20): the virtual interrupt ignores V_TPR.
+pub const V_IGN_TPR: u32 = 1 << 20;
+
 /// Intercept bits: (vector index, bit).
 pub mod intercept {
     /// Vector 0 bit n: reads of CRn.
@@ -250,6 +255,8 @@ pub mod intercept {
     pub const INTR: (usize, u32) = (3, 0);
     /// Vector 3: physical NMIs.
     pub const NMI: (usize, u32) = (3, 1);
+    /// Vector 3: a virtual interrupt (V_IRQ) deliverable.
+    pub const VINTR: (usize, u32) = (3, 4);
     /// Vector 3: CPUID.
     pub const CPUID: (usize, u32) = (3, 18);
     /// Vector 3: HLT.
@@ -312,6 +319,25 @@ impl VmcbControl {
 
     fn set(&mut self, i: (usize, u32)) {
         self.intercepts[i.0] |= 1 << i.1;
+    }
+
+    /// Whether intercept `i` is on.
+    pub const fn intercepted(&self, i: (usize, u32)) -> bool {
+        self.intercepts[i.0] & (1 << i.1) != 0
+    }
+
+    /// Asks for a VINTR exit as soon as the guest can take an interrupt
+    /// (a virtual interrupt pending, TPR ignored, and the VINTR intercept:
+    /// Xen's `svm_enable_intr_window`), or stops asking. The virtual
+    /// interrupt itself is never delivered: the exit comes first.
+    pub fn interrupt_window(&mut self, open: bool) {
+        if open {
+            self.int_ctl |= V_IRQ | V_IGN_TPR;
+            self.set(intercept::VINTR);
+        } else {
+            self.int_ctl &= !(V_IRQ | V_IGN_TPR);
+            self.intercepts[intercept::VINTR.0] &= !(1 << intercept::VINTR.1);
+        }
     }
 
     /// The intercepts of a PVH guest paged by `paging` (see

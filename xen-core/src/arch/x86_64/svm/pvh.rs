@@ -203,6 +203,8 @@ struct PvhVcpu {
     counts: ExitCounts,
     /// Upcalls injected.
     upcalls: u64,
+    /// Interrupt windows that opened for a held upcall (VINTR exits).
+    windows: u64,
 }
 
 /// Every PVH domain's vCPU, by domain slot.
@@ -392,6 +394,7 @@ fn new_vcpu(
         timeout_s: DEFAULT_TIMEOUT_S,
         counts: ExitCounts::default(),
         upcalls: 0,
+        windows: 0,
     })
 }
 
@@ -489,11 +492,16 @@ pub fn run_slice(hv: &mut Hypervisor, i: usize) -> SliceEnd {
         let pending = upcall_pending(i);
         let callback = p.params.0[abi::hvm::param::CALLBACK_IRQ as usize];
         let v = p.vmcb.vmcb();
-        if let Upcall::Inject(e) =
-            upcall::decide(callback, pending, v.save.rflags, v.control.int_state, v.control.event_inj)
-        {
-            v.control.event_inj = e;
-            p.upcalls += 1;
+        // Held (IF clear, a shadow, an event in flight): the interrupt
+        // window makes the guest exit as soon as it can take it.
+        match upcall::decide(callback, pending, v.save.rflags, v.control.int_state, v.control.event_inj) {
+            Upcall::Inject(e) => {
+                v.control.event_inj = e;
+                v.control.interrupt_window(false);
+                p.upcalls += 1;
+            }
+            Upcall::Held => v.control.interrupt_window(true),
+            Upcall::None => v.control.interrupt_window(false),
         }
         let flush = asids(&p.caps).assign(&mut p.asid);
         let v = p.vmcb.vmcb();
@@ -686,6 +694,11 @@ pub fn run_slice(hv: &mut Hypervisor, i: usize) -> SliceEnd {
                 }
             }
             Action::HostNmi => {}
+            // The next VMRUN injects what was held.
+            Action::InterruptWindow => {
+                v.control.interrupt_window(false);
+                p.windows += 1;
+            }
             Action::FlushAndRetry => v.control.tlb_ctl = tlb_control::FLUSH_ASID,
             Action::ShadowFault { va, error_code } => {
                 let Some(s) = p.sv.as_mut() else { return crashed(&"a #PF exit in nested mode", rip) };
@@ -760,7 +773,11 @@ pub fn release(hv: &mut Hypervisor, i: usize) {
         p.counts.total()
     );
     if p.upcalls > 0 {
-        log::info!("domain {i}: {} event upcalls injected on its callback vector", p.upcalls);
+        log::info!(
+            "domain {i}: {} event upcalls injected on its callback vector, {} after an interrupt window",
+            p.upcalls,
+            p.windows
+        );
     }
     // `make modes`' walk references per TLB miss: the pure counter replays
     // the tables a hardware walk would read for the workload's first page
