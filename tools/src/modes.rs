@@ -212,7 +212,7 @@ mod tests {
 (d0) mode-row op=balloon error=failed
 (d0) Test result: SUCCESS
 (XEN) domain 0: 120 VM exits: 7 hypercalls, 3 CPUID, 1 MSR, 0 I/O, 0 nested faults, 109 other
-(XEN) domain 0: walk refs per TLB miss at 0xffffffff80400000: 3 (Shadow)
+(XEN) domain 0: walk refs per TLB miss at 0xffffffff80400000 over 2048 pages: 3 (Shadow)
 (XEN) domain 0: shadow paging: 5 faults fixed, 0 reflected
 ";
 

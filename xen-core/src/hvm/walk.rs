@@ -68,3 +68,78 @@ pub fn replay_two_d<M: PhysMemory>(mem: &M, npt_root: Mfn, cr3: Gfn, va: u64) ->
     }
     None
 }
+
+/// `make modes`' working set: 2048 pages from 4 MiB above the kernel's
+/// base (guest-kernel's walk, PV and PVH alike).
+pub const MODES_WALK: (u64, u64) = (0xFFFF_FFFF_8040_0000, 2048);
+
+/// The references per TLB miss over a range of pages, one replay each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RangeRefs {
+    /// Fewest references of a mapped page.
+    pub min: u32,
+    /// Most.
+    pub max: u32,
+    /// Their sum over the mapped pages.
+    pub total: u64,
+    /// Pages whose walk completes.
+    pub mapped: u64,
+    /// Pages whose walk faults (not mapped, or a shadow not built yet).
+    pub unmapped: u64,
+}
+
+/// Replays `pages` pages from `va` with `one` (a page's references, `None`
+/// if its walk faults).
+pub fn over_range(va: u64, pages: u64, mut one: impl FnMut(u64) -> Option<u32>) -> RangeRefs {
+    let mut r = RangeRefs { min: u32::MAX, ..RangeRefs::default() };
+    for p in 0..pages {
+        match one(va.wrapping_add(p << 12)) {
+            Some(n) => {
+                r.min = r.min.min(n);
+                r.max = r.max.max(n);
+                r.total += u64::from(n);
+                r.mapped += 1;
+            }
+            None => r.unmapped += 1,
+        }
+    }
+    if r.mapped == 0 {
+        r.min = 0;
+    }
+    r
+}
+
+impl core::fmt::Display for RangeRefs {
+    /// `4`, or `4-19 (mean 11.5)`, then `, N pages not mapped` if any;
+    /// `not mapped` if none is.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.mapped == 0 {
+            return write!(f, "not mapped");
+        }
+        if self.min == self.max {
+            write!(f, "{}", self.min)?;
+        } else {
+            let tenths = self.total * 10 / self.mapped;
+            write!(f, "{}-{} (mean {}.{})", self.min, self.max, tenths / 10, tenths % 10)?;
+        }
+        if self.unmapped > 0 {
+            write!(f, ", {} pages not mapped", self.unmapped)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn a_range_reports_its_fewest_and_most_references_and_the_pages_not_mapped() {
+        let r = over_range(0x1000, 4, |va| [Some(4), None, Some(19), Some(4)][(va >> 12) as usize - 1]);
+        assert_eq!(r, RangeRefs { min: 4, max: 19, total: 27, mapped: 3, unmapped: 1 });
+        assert_eq!(r.to_string(), "4-19 (mean 9.0), 1 pages not mapped");
+        assert_eq!(over_range(0, 3, |_| Some(4)).to_string(), "4");
+        assert_eq!(over_range(0, 3, |_| None).to_string(), "not mapped");
+    }
+}

@@ -405,13 +405,14 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
         Action::Block => d_mut(i).state = RunState::Blocked,
         Action::Shutdown(reason) => {
             log::info!("domain {i} ({}) shut down: {}", d_mut(i).name(), reason_name(reason));
-            // `make modes`: the pure walk counter on its own tables, at the
-            // first page of guest-kernel's PV modes walk (4 MiB above the
-            // kernel's base, as under PVH).
+            // `make modes`: the pure walk counter on its own tables, over
+            // every page of guest-kernel's modes walk (as under PVH).
             if let Some(root) = hv.mm.domains[i].kernel_root {
-                let va = 0xFFFF_FFFF_8040_0000;
-                if let Some(r) = crate::hvm::walk::replay_one_d(&DirectMap, root, va) {
-                    log::info!("domain {i}: walk refs per TLB miss at {va:#x}: {r} (Direct)");
+                let (va, pages) = crate::hvm::walk::MODES_WALK;
+                let r =
+                    crate::hvm::walk::over_range(va, pages, |va| crate::hvm::walk::replay_one_d(&DirectMap, root, va));
+                if r.mapped > 0 {
+                    log::info!("domain {i}: walk refs per TLB miss at {va:#x} over {pages} pages: {r} (Direct)");
                 }
             }
             end_domain(hv, i, RunState::Shutdown(reason));

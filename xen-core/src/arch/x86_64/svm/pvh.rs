@@ -780,19 +780,16 @@ pub fn release(hv: &mut Hypervisor, i: usize) {
         );
     }
     // `make modes`' walk references per TLB miss: the pure counter replays
-    // the tables a hardware walk would read for the workload's first page
-    // (guest-kernel's modes walk: 4 MiB up, at -2 GiB), as they stand now.
-    let walk_va = 0xFFFF_FFFF_8040_0000;
+    // the tables a hardware walk would read for every page of the
+    // workload's walk (guest-kernel's: 4 MiB up, at -2 GiB), as they stand.
+    let (walk_va, pages) = crate::hvm::walk::MODES_WALK;
     let cr3 = p.vmcb.vmcb().save.cr3;
-    let refs = match p.paging {
-        Paging::Shadow => crate::hvm::walk::replay_one_d(&DirectMap, Mfn(cr3 >> 12), walk_va),
-        Paging::Nested => crate::hvm::walk::replay_two_d(&DirectMap, p.npt.root, Gfn(cr3 >> 12), walk_va),
-    };
-    let paging = p.paging;
-    match refs {
-        Some(r) => log::info!("domain {i}: walk refs per TLB miss at {walk_va:#x}: {r} ({paging:?})"),
-        None => log::info!("domain {i}: walk refs per TLB miss at {walk_va:#x}: not mapped ({paging:?})"),
-    }
+    let (paging, npt_root) = (p.paging, p.npt.root);
+    let refs = crate::hvm::walk::over_range(walk_va, pages, |va| match paging {
+        Paging::Shadow => crate::hvm::walk::replay_one_d(&DirectMap, Mfn(cr3 >> 12), va),
+        Paging::Nested => crate::hvm::walk::replay_two_d(&DirectMap, npt_root, Gfn(cr3 >> 12), va),
+    });
+    log::info!("domain {i}: walk refs per TLB miss at {walk_va:#x} over {pages} pages: {refs} ({paging:?})");
     if let Some(s) = p.sv.as_mut() {
         let c = &s.counts;
         log::info!(
