@@ -36,15 +36,7 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
     /// `event_channel_op(cmd, arg)`: the PV structures, the pure core.
     pub(super) fn event_channel_op(&mut self, cmd: u64, arg: u64) -> Result<u64, Errno> {
         let me = self.dom;
-        let len = match cmd {
-            EVTCHNOP_BIND_INTERDOMAIN | EVTCHNOP_BIND_VIRQ | EVTCHNOP_BIND_PIRQ => 12,
-            EVTCHNOP_CLOSE | EVTCHNOP_SEND | EVTCHNOP_UNMASK => 4,
-            EVTCHNOP_STATUS | EVTCHNOP_INIT_CONTROL => 24,
-            EVTCHNOP_ALLOC_UNBOUND | EVTCHNOP_BIND_IPI | EVTCHNOP_BIND_VCPU => 8,
-            EVTCHNOP_EXPAND_ARRAY | EVTCHNOP_SET_PRIORITY => 8,
-            EVTCHNOP_RESET | EVTCHNOP_RESET_CONT => 2,
-            _ => return Err(Errno::ENOSYS),
-        };
+        let Some(len) = crate::hypercall::event_channel::arg_len(cmd) else { return Err(Errno::ENOSYS) };
         // The whole structure first, as on Xen.
         let mut b = [0u8; 24];
         self.view(|v| v.read(arg, &mut b[..len]))?;

@@ -34,6 +34,20 @@ impl<M: PhysMemory, H: MmHooks> EventEnv for Mm<'_, M, H> {
     }
 }
 
+/// The size of `EVTCHNOP_*` `cmd`'s argument structure (PV and PVH read
+/// the same structures); `None` for a command Xen does not have.
+pub(crate) const fn arg_len(cmd: u64) -> Option<usize> {
+    Some(match cmd {
+        EVTCHNOP_BIND_INTERDOMAIN | EVTCHNOP_BIND_VIRQ | EVTCHNOP_BIND_PIRQ => 12,
+        EVTCHNOP_CLOSE | EVTCHNOP_SEND | EVTCHNOP_UNMASK => 4,
+        EVTCHNOP_STATUS | EVTCHNOP_INIT_CONTROL => 24,
+        EVTCHNOP_ALLOC_UNBOUND | EVTCHNOP_BIND_IPI | EVTCHNOP_BIND_VCPU => 8,
+        EVTCHNOP_EXPAND_ARRAY | EVTCHNOP_SET_PRIORITY => 8,
+        EVTCHNOP_RESET | EVTCHNOP_RESET_CONT => 2,
+        _ => return None,
+    })
+}
+
 impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, H, G, C> {
     /// `event_channel_op(cmd, arg)`.
     pub(super) fn event_channel_op(&mut self, cmd: u64, arg: u64) -> Result<u64, Errno> {
@@ -48,15 +62,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     fn evtchn(&mut self, cmd: u64, arg: u64) -> Result<u64, Errno> {
         let me = self.dom;
         let g = self.mem();
-        let len = match cmd {
-            EVTCHNOP_BIND_INTERDOMAIN | EVTCHNOP_BIND_VIRQ | EVTCHNOP_BIND_PIRQ => 12,
-            EVTCHNOP_CLOSE | EVTCHNOP_SEND | EVTCHNOP_UNMASK => 4,
-            EVTCHNOP_STATUS | EVTCHNOP_INIT_CONTROL => 24,
-            EVTCHNOP_ALLOC_UNBOUND | EVTCHNOP_BIND_IPI | EVTCHNOP_BIND_VCPU => 8,
-            EVTCHNOP_EXPAND_ARRAY | EVTCHNOP_SET_PRIORITY => 8,
-            EVTCHNOP_RESET | EVTCHNOP_RESET_CONT => 2,
-            _ => return Err(Errno::ENOSYS),
-        };
+        let Some(len) = arg_len(cmd) else { return Err(Errno::ENOSYS) };
         // The whole struct is copied in before anything is done, as on Xen.
         let mut b = [0u8; 24];
         g.read(arg, &mut b[..len])?;

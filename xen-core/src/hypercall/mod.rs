@@ -6,7 +6,7 @@
 //! Unimplemented hypercall numbers return `-ENOSYS`.
 
 mod debugreg;
-mod event_channel;
+pub(crate) mod event_channel;
 mod fpu;
 mod grant;
 pub mod guest_mem;
