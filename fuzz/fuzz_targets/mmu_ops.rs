@@ -40,6 +40,18 @@ impl MmHooks for Hooks {
         self.work += 1;
         self.work % self.preempt_every == 0
     }
+    fn budget_room(&self) -> u32 {
+        // The calls `preempt` would still answer false.
+        if self.preempt_every == 0 {
+            return u32::MAX;
+        }
+        self.preempt_every - 1 - self.work % self.preempt_every
+    }
+    fn charge(&mut self, n: u32) {
+        if self.preempt_every != 0 {
+            self.work += n;
+        }
+    }
     fn defer_devalidation(&mut self) -> bool {
         self.defer
     }
