@@ -128,6 +128,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             |c| match HypercallNr(nr) {
                 HypercallNr::MMU_UPDATE => c.mmu_update_registers(),
                 HypercallNr::MMUEXT_OP => c.mmuext_registers(),
+                HypercallNr::MULTICALL => c.multicall_registers(),
                 _ => c.dispatch_continuable(nr),
             },
         )
@@ -155,6 +156,19 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         }
         let r = self.mmuext_single(a[0], a[2]);
         self.store_single(HypercallNr::MMUEXT_OP.0, r)
+    }
+
+    /// `multicall` from the registers: [`Self::dispatch_continuable`] for
+    /// it alone, without the second jump table.
+    #[inline(never)]
+    fn multicall_registers(&mut self) -> Action {
+        let mut a = self.ctx.hypercall_args();
+        let (result, action) = self.multicall(&mut a);
+        if result == Err(Errno::ERESTART) {
+            self.set_args(&a);
+        }
+        self.store_result(HypercallNr::MULTICALL.0, result);
+        action
     }
 
     /// Puts a one-request call's result in RAX; a preempted one also marks

@@ -52,7 +52,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// Each entry is one 8-word guest read and one 1-word result write; a
     /// simple hypercall's entry is finished in its own arm of the dispatch
     /// ([`Call::route`]), a continuable one out of line.
-    #[inline(never)]
+    #[inline(always)]
     pub(super) fn multicall(&mut self, a: &mut Args) -> (Result<u64, Errno>, Action) {
         let list = a[0];
         let n = u64::from(a[1] as u32);
