@@ -102,3 +102,12 @@ fn the_memory_checker_counts_fifo_frame_references_as_held_by_the_event_channels
     assert!(crate::mm::check::check_invariants(&mm).is_err(), "without them the count looks wrong");
     assert_eq!(crate::mm::check::check_invariants_with(&mm, &e.ev.frame_refs()), Ok(()));
 }
+
+#[test]
+fn send_reads_only_its_4_byte_struct_then_checks_the_port() {
+    let mut e = Ev::new();
+    // The last 4 bytes of the guest: readable, so the answer is the port's.
+    e.g.put(BASE + 4096 - 4, &77u32.to_le_bytes());
+    assert_eq!(e.op(D1, EVTCHNOP_SEND, BASE + 4096 - 4), -22, "port 77 is not in use: -EINVAL");
+    assert_eq!(e.op(D1, EVTCHNOP_SEND, BASE + 4096 - 3), -14, "the struct crosses the end: -EFAULT");
+}
