@@ -18,6 +18,8 @@
 //! * [`upcall`]: when the `HVM_PARAM_CALLBACK_IRQ` vector is injected,
 //!   and what a HLT does.
 //! * [`pvh_platform`]: the CPUID and MSRs a PVH guest sees.
+//! * [`rearm`]: which exits may move a scheduler deadline (the timer is
+//!   re-armed before VMRUN only after those).
 //! * [`pvh_entry`]: the PVH start state and VMRUN's consistency checks.
 //! * [`shadow_cr`]: a shadow-paged guest's own CR0/CR3/CR4/EFER beside
 //!   the real ones, and the `mov cr` / INVLPG decoding their exits need.
@@ -43,6 +45,7 @@ pub mod pvh_call;
 pub mod pvh_entry;
 pub mod pvh_events;
 pub mod pvh_platform;
+pub mod rearm;
 pub mod shadow_cr;
 pub mod shadow_fault;
 pub mod upcall;

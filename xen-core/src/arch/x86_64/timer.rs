@@ -265,6 +265,14 @@ fn already_armed(target: u64) -> bool {
     false
 }
 
+/// Whether the timer still holds the deadline last programmed: no APIC
+/// interrupt was acknowledged since ([`eoi`] forgets it, as it may have
+/// fired).
+pub fn armed() -> bool {
+    // SAFETY: as in `already_armed`.
+    unsafe { *core::ptr::addr_of!(ARMED) != UNKNOWN }
+}
+
 /// Programs the timer for system time `at` (`None`: off). A deadline
 /// already past fires at once.
 pub fn program(at: Option<SystemTime>) {
