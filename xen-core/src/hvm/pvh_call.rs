@@ -61,6 +61,23 @@ pub const fn args(gpr: &[u64; 16], long_mode: bool) -> [u64; 5] {
     }
 }
 
+/// Whether a hypercall comes from 64-bit code: EFER.LMA set and CS's L
+/// bit (compatibility mode and 32-bit protected mode use the 32-bit
+/// convention, as Xen's `hvm_long_mode_active` with a 64-bit CS).
+pub const fn long_mode(efer: u64, cs_attrib: u16) -> bool {
+    const EFER_LMA: u64 = 1 << 10;
+    efer & EFER_LMA != 0 && cs_attrib & crate::hvm::pvh_entry::attrib::L != 0
+}
+
+/// The hypercall number in RAX: all 64 bits in 64-bit mode, EAX otherwise.
+pub const fn number(rax: u64, long_mode: bool) -> u64 {
+    if long_mode {
+        rax
+    } else {
+        rax & 0xFFFF_FFFF
+    }
+}
+
 /// The HVM parameters of one domain (`HVM_NR_PARAMS` values, 0 until set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HvmParams(pub [u64; param::HVM_NR_PARAMS as usize]);

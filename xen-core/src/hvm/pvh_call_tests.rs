@@ -111,6 +111,17 @@ fn arguments_follow_xens_hvm_register_convention() {
 }
 
 #[test]
+fn the_hypercall_number_is_rax_in_64_bit_code_and_eax_otherwise() {
+    let l = crate::hvm::pvh_entry::attrib::L;
+    let lma = 1 << 10;
+    assert!(long_mode(lma, l));
+    assert!(!long_mode(lma, 0), "compatibility mode");
+    assert!(!long_mode(0, l), "EFER.LMA clear");
+    assert_eq!(number(0x1_0000_0011, true), 0x1_0000_0011);
+    assert_eq!(number(0x1_0000_0011, false), 0x11);
+}
+
+#[test]
 fn console_writes_go_out_a_line_at_a_time_and_bad_pointers_are_efault() {
     let mut t = T::new();
     t.poke(0x3000, b"hello\x1b pvh\n");

@@ -16,7 +16,7 @@ use crate::domain::hypercall_page::hvm_hypercall_page;
 use crate::hvm::exit_count::EXIT_COUNT_LEAF;
 use crate::hvm::gmem::{write_phys, GuestPaging};
 use crate::hvm::policy::Action;
-use crate::hvm::pvh_call::{args, Outcome, PvhCall};
+use crate::hvm::pvh_call::{args, long_mode, number, Outcome, PvhCall};
 use crate::hvm::pvh_platform::{self, MsrAction};
 use crate::hvm::rearm::hypercall_moves_deadlines;
 use crate::hvm::shadow_cr::{decode_mov_cr, invlpg_len, CrEffect};
@@ -31,8 +31,6 @@ use core::ops::ControlFlow::{self, Break, Continue};
 
 /// #GP as EVENTINJ: vector 13, exception, error code (0) valid, valid.
 const INJECT_GP: u64 = 13 | (3 << 8) | (1 << 11) | (1 << 31);
-/// EFER.LMA.
-const EFER_LMA: u64 = 1 << 10;
 
 /// Handles exit `action` of PVH domain `i` (`rip`: where it exited).
 /// `Continue(moved)`: run on, and `moved` says whether the exit may have
@@ -52,8 +50,8 @@ pub(super) fn handle(
     let mut moved = false;
     match action {
         Action::Hypercall { insn_len } => {
-            let long = v.save.efer & EFER_LMA != 0 && v.save.cs.attrib & crate::hvm::pvh_entry::attrib::L != 0;
-            let nr = if long { v.save.rax } else { v.save.rax & 0xFFFF_FFFF };
+            let long = long_mode(v.save.efer, v.save.cs.attrib);
+            let nr = number(v.save.rax, long);
             v.save.rip += u64::from(insn_len);
             if v.save.cpl != 0 {
                 // Xen: hypercalls from user mode are -EPERM.
