@@ -82,8 +82,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     // three structs are whole numbers of words (abi; the hypervisor's own
     // accesses need no alignment). The bytes moved are the same as before.
     fn map_one(&mut self, va: u64) -> Result<(), Errno> {
-        let mut w = [0u64; 4];
-        self.mem().read_words(va, &mut w)?;
+        let mut w: [u64; 4] = self.mem().read_array(va)?;
         let mut op = MapGrantRef {
             host_addr: w[0],
             flags: w[1] as u32,
@@ -99,12 +98,11 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         // handle and dev_bus_addr.
         w[2] = (w[2] & 0xFFFF) | u64::from(op.status as u16) << 16 | u64::from(op.handle) << 32;
         w[3] = op.dev_bus_addr;
-        self.mem().write_words(va, &w)
+        self.mem().write_array(va, &w)
     }
 
     fn unmap_one(&mut self, va: u64, replace: bool) -> Result<(), Errno> {
-        let mut w = [0u64; 3];
-        self.mem().read_words(va, &mut w)?;
+        let w: [u64; 3] = self.mem().read_array(va)?;
         let (second, handle) = (w[1], w[2] as u32);
         let u = if replace {
             Unmap { host_addr: w[0], dev_bus_addr: 0, new_addr: second, handle }
@@ -113,12 +111,11 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         };
         let dom = self.dom;
         let status = self.grants.unmap(self.mm, dom, u);
-        self.mem().write(va + 20, &status.to_le_bytes())
+        self.mem().store_u16(va.wrapping_add(20), status as u16)
     }
 
     fn copy_one(&mut self, va: u64) -> Result<(), Errno> {
-        let mut w = [0u64; 5];
-        self.mem().read_words(va, &mut w)?;
+        let w: [u64; 5] = self.mem().read_array(va)?;
         let side = |a: u64, b: u64| CopyPtr { u: a, domid: DomId(b as u16), offset: (b >> 16) as u16, pad: 0 };
         let op = GnttabCopy {
             source: side(w[0], w[1]),
@@ -130,7 +127,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         };
         let dom = self.dom;
         let status = self.grants.copy(self.mm, dom, &op);
-        self.mem().write(va + 36, &status.to_le_bytes())
+        self.mem().store_u16(va.wrapping_add(36), status as u16)
     }
 
     fn swap_one(&mut self, va: u64) -> Result<(), Errno> {

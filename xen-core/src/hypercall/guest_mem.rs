@@ -37,6 +37,35 @@ pub trait GuestMemory {
         let mut words = [0u64; N];
         self.copy_words_from(va, &mut words).then_some(words)
     }
+    /// The `N` words at `at` (range checked by its type) read just now,
+    /// each word once; `None` if the access faulted. Bare metal inlines
+    /// one `mov` per word for small `N`.
+    #[inline(always)]
+    fn load<const N: usize>(&self, at: CheckedWords<N>) -> Option<[u64; N]>
+    where
+        Self: Sized,
+    {
+        let mut words = [0u64; N];
+        self.copy_words_from(at.va(), &mut words).then_some(words)
+    }
+    /// Writes `words` at `at` (range checked by its type); `false` if the
+    /// access faulted.
+    #[inline(always)]
+    fn store<const N: usize>(&self, at: CheckedWords<N>, words: &[u64; N]) -> bool
+    where
+        Self: Sized,
+    {
+        self.copy_words_to(at.va(), words)
+    }
+    /// Writes the little-endian 16-bit `v` at `at` (range checked by its
+    /// type); `false` if the access faulted.
+    #[inline(always)]
+    fn store_u16(&self, at: CheckedU16, v: u16) -> bool
+    where
+        Self: Sized,
+    {
+        self.copy_to(at.va(), &v.to_le_bytes())
+    }
     /// Copies `words` to `va` as little-endian words (range checked).
     fn copy_words_to(&self, va: GuestVa, words: &[u64]) -> bool {
         let mut b = [0u8; 8 * MAX_WORDS];
@@ -68,6 +97,43 @@ pub trait GuestMemory {
 /// The longest word copy [`GuestMemory`] carries (an 11-word failsafe
 /// frame).
 pub const MAX_WORDS: usize = 16;
+
+/// `N` words at a guest address whose whole range was checked to lie in
+/// guest space: only [`Self::new`] makes one, so an access through it is
+/// checked exactly once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckedWords<const N: usize>(GuestVa);
+
+impl<const N: usize> CheckedWords<N> {
+    /// `va`, if its `N` words lie in guest address space.
+    #[inline(always)]
+    pub fn new(va: u64) -> Option<Self> {
+        GuestVa(va).range_is_guest_accessible(N as u64 * 8).then_some(Self(GuestVa(va)))
+    }
+    /// The first word's address.
+    #[inline(always)]
+    pub fn va(self) -> GuestVa {
+        self.0
+    }
+}
+
+/// A 16-bit field (a grant status) at a checked guest address (as
+/// [`CheckedWords`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckedU16(GuestVa);
+
+impl CheckedU16 {
+    /// `va`, if its 2 bytes lie in guest address space.
+    #[inline(always)]
+    pub fn new(va: u64) -> Option<Self> {
+        GuestVa(va).range_is_guest_accessible(2).then_some(Self(GuestVa(va)))
+    }
+    /// The field's address.
+    #[inline(always)]
+    pub fn va(self) -> GuestVa {
+        self.0
+    }
+}
 
 /// Checked reads and writes on top of [`GuestMemory`].
 pub struct Guest<'a, G: GuestMemory + ?Sized>(pub &'a G);
@@ -122,6 +188,55 @@ impl<G: GuestMemory + ?Sized> Guest<'_, G> {
         Ok(())
     }
 
+    /// The `N` little-endian words at `va`, read now in one guest access,
+    /// the range checked once.
+    ///
+    /// # Errors
+    /// `EFAULT` for a range outside guest space or a fault.
+    #[inline(always)]
+    pub fn read_array<const N: usize>(&self, va: u64) -> Result<[u64; N], Errno>
+    where
+        G: Sized,
+    {
+        let at = CheckedWords::<N>::new(va).ok_or(Errno::EFAULT)?;
+        self.0.load(at).ok_or(Errno::EFAULT)
+    }
+
+    /// Writes the `N` words at `va` in one guest access, the range checked
+    /// once.
+    ///
+    /// # Errors
+    /// `EFAULT` for a range outside guest space or a fault.
+    #[inline(always)]
+    pub fn write_array<const N: usize>(&self, va: u64, words: &[u64; N]) -> Result<(), Errno>
+    where
+        G: Sized,
+    {
+        let at = CheckedWords::<N>::new(va).ok_or(Errno::EFAULT)?;
+        if self.0.store(at, words) {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    /// Writes a little-endian u16 in one access, the range checked once.
+    ///
+    /// # Errors
+    /// `EFAULT` for a range outside guest space or a fault.
+    #[inline(always)]
+    pub fn store_u16(&self, va: u64, v: u16) -> Result<(), Errno>
+    where
+        G: Sized,
+    {
+        let at = CheckedU16::new(va).ok_or(Errno::EFAULT)?;
+        if self.0.store_u16(at, v) {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
     /// Reads a little-endian u64.
     ///
     /// # Errors
@@ -166,5 +281,99 @@ impl<G: GuestMemory + ?Sized> Guest<'_, G> {
     /// `EFAULT`.
     pub fn write_u32(&self, va: u64, v: u32) -> Result<(), Errno> {
         self.write(va, &v.to_le_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::{Cell, RefCell};
+
+    /// 64 bytes of guest memory at `BASE`, counting the copies made.
+    struct Window {
+        bytes: RefCell<[u8; 64]>,
+        copies: Cell<u32>,
+    }
+
+    const BASE: u64 = 0x1000;
+
+    impl Window {
+        fn new() -> Self {
+            let mut b = [0u8; 64];
+            for (i, x) in b.iter_mut().enumerate() {
+                *x = i as u8;
+            }
+            Self { bytes: RefCell::new(b), copies: Cell::new(0) }
+        }
+        fn span(va: GuestVa, len: usize) -> Option<core::ops::Range<usize>> {
+            let at = va.0.checked_sub(BASE)? as usize;
+            (at + len <= 64).then_some(at..at + len)
+        }
+    }
+
+    impl GuestMemory for Window {
+        fn copy_from(&self, va: GuestVa, buf: &mut [u8]) -> bool {
+            self.copies.set(self.copies.get() + 1);
+            let Some(r) = Self::span(va, buf.len()) else { return false };
+            buf.copy_from_slice(&self.bytes.borrow()[r]);
+            true
+        }
+        fn copy_to(&self, va: GuestVa, buf: &[u8]) -> bool {
+            self.copies.set(self.copies.get() + 1);
+            let Some(r) = Self::span(va, buf.len()) else { return false };
+            self.bytes.borrow_mut()[r].copy_from_slice(buf);
+            true
+        }
+    }
+
+    #[test]
+    fn checked_words_cover_every_word_of_the_range() {
+        let top = 1u64 << 47;
+        assert!(CheckedWords::<2>::new(top - 16).is_some());
+        assert!(CheckedWords::<2>::new(top - 8).is_none());
+        assert!(CheckedWords::<5>::new(top - 32).is_none());
+        assert!(CheckedWords::<1>::new(u64::MAX - 3).is_none());
+        assert!(CheckedWords::<1>::new(abi::HYPERVISOR_VIRT_START).is_none());
+        assert!(CheckedU16::new(top - 2).is_some());
+        assert!(CheckedU16::new(top - 1).is_none());
+    }
+
+    #[test]
+    fn a_range_outside_guest_space_is_efault_without_an_access() {
+        let w = Window::new();
+        let g = Guest(&w);
+        assert_eq!(g.read_array::<2>((1 << 47) - 8), Err(Errno::EFAULT));
+        assert_eq!(g.write_array::<1>(abi::HYPERVISOR_VIRT_START, &[1]), Err(Errno::EFAULT));
+        assert_eq!(g.store_u16((1 << 47) - 1, 1), Err(Errno::EFAULT));
+        assert_eq!(w.copies.get(), 0);
+    }
+
+    #[test]
+    fn a_faulting_access_is_efault() {
+        let w = Window::new();
+        let g = Guest(&w);
+        assert_eq!(g.read_array::<4>(BASE + 40), Err(Errno::EFAULT));
+        assert_eq!(g.write_array::<3>(BASE + 48, &[0; 3]), Err(Errno::EFAULT));
+        assert_eq!(g.store_u16(BASE + 63, 0), Err(Errno::EFAULT));
+    }
+
+    #[test]
+    fn each_read_sees_the_guest_memory_as_it_is_then() {
+        // A batch may rewrite its own array: every element is read anew.
+        let w = Window::new();
+        let g = Guest(&w);
+        let first = g.read_array::<2>(BASE + 8).unwrap();
+        assert_eq!(first[0], u64::from_le_bytes([8, 9, 10, 11, 12, 13, 14, 15]));
+        g.write_array(BASE + 8, &[7, 9]).unwrap();
+        assert_eq!(g.read_array::<2>(BASE + 8), Ok([7, 9]));
+    }
+
+    #[test]
+    fn a_status_store_writes_only_its_two_bytes() {
+        let w = Window::new();
+        let g = Guest(&w);
+        g.store_u16(BASE + 20, 0xBEEF).unwrap();
+        let b = w.bytes.borrow();
+        assert_eq!(&b[18..24], &[18, 19, 0xEF, 0xBE, 22, 23]);
     }
 }

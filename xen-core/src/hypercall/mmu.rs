@@ -19,10 +19,9 @@ impl<G: GuestMemory> GuestArray<'_, G> {
     /// The `N` words of element `i`, in one guest access.
     fn words<const N: usize>(&mut self, i: u32) -> Result<[u64; N], Errno> {
         let va = (i as u64).checked_mul(self.size).and_then(|o| o.checked_add(self.base)).ok_or(Errno::EFAULT)?;
-        // Whole words: a byte copy costs one count per byte under icount.
-        let mut words = [0u64; N];
-        Guest(self.guest).read_words(va, &mut words)?;
-        Ok(words)
+        // Read now, just before it is used (a batch may rewrite its own
+        // array): one range check, one `mov` per word.
+        Guest(self.guest).read_array(va)
     }
 }
 

@@ -375,7 +375,7 @@ pub fn copy_to_guest(va: u64, buf: &[u8]) -> bool {
     abi::GuestVa(va).range_is_guest_accessible(buf.len() as u64) && copy(va as *mut u8, buf.as_ptr(), buf.len())
 }
 
-fn copy_words(dst: *mut u64, src: *const u64, words: usize) -> bool {
+pub(super) fn copy_words(dst: *mut u64, src: *const u64, words: usize) -> bool {
     // SAFETY: as in `copy`: a hypervisor buffer of `words` words and a
     // checked guest range whose faults go to the fixup label.
     unsafe {
@@ -469,5 +469,10 @@ pub fn copy_fixup(rip: u64) -> Option<u64> {
         (&raw const gs_load_insn as u64, &raw const gs_load_fixup as u64),
     ];
     let iret = super::syscall_fast::fixups();
-    pairs.iter().chain(iret.iter()).find(|(insn, _)| *insn == rip).map(|(_, fix)| *fix)
+    pairs
+        .iter()
+        .chain(iret.iter())
+        .find(|(insn, _)| *insn == rip)
+        .map(|(_, fix)| *fix)
+        .or_else(|| super::guest_small::fixup(rip))
 }

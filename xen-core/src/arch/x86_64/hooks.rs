@@ -4,6 +4,7 @@
 use super::entry;
 use super::paging::DirectMap;
 use super::serial;
+use crate::hypercall::guest_mem::{CheckedU16, CheckedWords};
 use crate::hypercall::{ConsoleSink, GuestMemory};
 use crate::mm::refusal::Refusals;
 use crate::mm::{FrameAllocator, MmHooks, PhysMemory};
@@ -159,6 +160,18 @@ impl GuestMemory for ArchGuest {
     fn read_array<const N: usize>(&self, va: GuestVa) -> Option<[u64; N]> {
         let mut buf = core::mem::MaybeUninit::uninit();
         entry::read_words_from_guest(va.0, &mut buf).copied()
+    }
+    #[inline(always)]
+    fn load<const N: usize>(&self, at: CheckedWords<N>) -> Option<[u64; N]> {
+        super::guest_small::read(at)
+    }
+    #[inline(always)]
+    fn store<const N: usize>(&self, at: CheckedWords<N>, words: &[u64; N]) -> bool {
+        super::guest_small::write(at, words)
+    }
+    #[inline(always)]
+    fn store_u16(&self, at: CheckedU16, v: u16) -> bool {
+        super::guest_small::write_u16(at, v)
     }
     fn toggle_mode(&self, to_user: bool, root: u64) {
         super::segstate::toggle(to_user, root);

@@ -46,6 +46,8 @@ pub mod gdt;
 #[cfg(target_os = "none")]
 mod guest_faults;
 #[cfg(target_os = "none")]
+mod guest_small;
+#[cfg(target_os = "none")]
 mod guest_time;
 #[cfg(target_os = "none")]
 mod heap;
