@@ -327,7 +327,22 @@ mod fuzz {
     }
 
     fn step() -> impl Strategy<Value = Step> {
-        prop_oneof![3 => balloon(), 2 => any_step(), 2 => event_step()]
+        prop_oneof![3 => balloon(), 2 => any_step(), 2 => event_step(), 2 => grant_step()]
+    }
+
+    /// grant_table_op: a structure at 0x1000 of small fields (domains,
+    /// frame counts, guest frames, references, copy flags), or a bad
+    /// pointer; counts around the limits.
+    fn grant_step() -> impl Strategy<Value = Step> {
+        let small = prop_oneof![0..4u64, Just(0x7FF0), 0..40u64, Just(0xFFFF), any::<u64>()];
+        let word = (small.clone(), small.clone()).prop_map(|(a, b)| a | (b << 32));
+        (
+            prop_oneof![0..13u64, Just(6 | (1 << 12)), any::<u64>()],
+            prop_oneof![3 => Just(0x1000u64), 1 => pointer()],
+            prop_oneof![Just(1u64), Just(0), Just(2), Just(513), Just(1 << 31)],
+            [word.clone(), word.clone(), word.clone(), word],
+        )
+            .prop_map(|(cmd, arg, count, res)| Step { nr: 20, a: [cmd, arg, count], res, gfns: [0; 4] })
     }
 
     /// Event channels, vcpu_info, the timer and add_to_physmap: a
