@@ -101,6 +101,8 @@ pub const XENMEM_ADD_TO_PHYSMAP_BATCH: u64 = 23;
 pub const XENMAPSPACE_SHARED_INFO: u32 = 0;
 /// `add_to_physmap` space: a grant-table frame.
 pub const XENMAPSPACE_GRANT_TABLE: u32 = 1;
+/// `XENMAPSPACE_grant_table` idx bit: a v2 status frame, not a shared one.
+pub const XENMAPIDX_GRANT_TABLE_STATUS: u64 = 1 << 31;
 /// `add_to_physmap` space: a frame of the guest's own.
 pub const XENMAPSPACE_GMFN: u32 = 2;
 /// `add_to_physmap` space: `size` frames of the guest's own.

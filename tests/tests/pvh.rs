@@ -22,13 +22,13 @@ fn a_pvh_domain_boots_from_a_module_under_nested_paging_and_balloons_out_and_in(
     in_order(
         &out.serial,
         &[
-            "(XEN) domain 0 (pvh): PVH, 16 MiB, entry 0x100000, start info 0x114000, N_CR3 0x",
+            "(XEN) domain 0 (pvh): PVH, 16 MiB, entry 0x100000, start info 0x118000, N_CR3 0x",
             "(XEN) Starting domain 0 (pvh, PVH under SVM with nested paging)",
-            "(XEN) domain 0: hypercall page at gfn 0x109",
+            "(XEN) domain 0: hypercall page at gfn 0x10a",
             "(d0) pvh-hello: a hypercall from 32-bit protected mode, paging off",
             "(d0) pvh-hello: hello from a PVH guest in long mode on Xen 4.17 (hypercall page via MSR 0x40000000)",
             "(d0) pvh-hello: the 32-bit console_io returned 0",
-            "(d0) pvh-hello: start info v1 at 0x114000, cmdline 'hello there', 3 memory map entries",
+            "(d0) pvh-hello: start info v1 at 0x118000, cmdline 'hello there', 3 memory map entries",
             "(d0) pvh-hello:   0x00000000-0x000a0000 RAM",
             "(d0) pvh-hello:   0x000a0000-0x00100000 reserved",
             "(d0) pvh-hello:   0x00100000-0x01000000 RAM",

@@ -30,7 +30,7 @@ fn a_pvh_domain_boots_and_balloons_under_shadow_paging() {
             "(d0) pvh-hello: a hypercall from 32-bit protected mode, paging off",
             "(d0) pvh-hello: hello from a PVH guest in long mode on Xen 4.17 (hypercall page via MSR 0x40000000)",
             "(d0) pvh-hello: the 32-bit console_io returned 0",
-            "(d0) pvh-hello: start info v1 at 0x114000, cmdline 'hello there', 3 memory map entries",
+            "(d0) pvh-hello: start info v1 at 0x118000, cmdline 'hello there', 3 memory map entries",
             "(d0) pvh-hello: console_io from gpa 0xa0000 -> -14, from unmapped va 0x80000000 -> -14",
             "(d0) pvh-hello: balloon: 4000 pages, out 4 -> 3996, out again 0, in 4 -> 4000",
             "(d0) pvh-hello: the repopulated pages are fresh and writable",

@@ -20,6 +20,10 @@
 //!   vector, then an interdomain ping-pong with domain DOM (N pongs),
 //!   N `VIRQ_TIMER` upcalls from `set_timer_op`, or bad ports, domains and
 //!   frames refused with Xen's errno;
+//! * with `grants` on its command line ([`grants`]): its grant table's
+//!   frame 0 placed at a frame of its own, `setup_table` naming that guest
+//!   frame, a `GNTTABOP_copy` between two of its guest frames, and bad
+//!   frames and unsupported ops refused with Xen's status or errno;
 //! * with `ptforeign` on its command line, then maps a huge guest frame
 //!   number through its own page directory and reads it (`ptpast`: the
 //!   first 2 MiB past its RAM): the domain must be crashed, and only it;
@@ -34,6 +38,8 @@
 
 #[cfg(target_os = "none")]
 mod events;
+#[cfg(target_os = "none")]
+mod grants;
 #[cfg(target_os = "none")]
 mod pvh;
 

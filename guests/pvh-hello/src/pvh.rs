@@ -129,6 +129,8 @@ core::arch::global_asm!(
     "pvh_shinfo: .skip 4096",
     ".global pvh_vcpu_page",
     "pvh_vcpu_page: .skip 4096",
+    ".global pvh_grant_pages",
+    "pvh_grant_pages: .skip 12288",
     "pvh_stack: .skip 16384",
     "stack_top:",
     ".popsection",
@@ -204,6 +206,7 @@ extern "C" {
     fn pvh_upcall_entry();
     static pvh_shinfo: u8;
     static pvh_vcpu_page: u8;
+    static pvh_grant_pages: u8;
     fn pvh_pf_read(va: u64);
     fn pvh_pf_write(va: u64);
     static pvh_hypercall_page: u8;
@@ -243,6 +246,12 @@ pub(crate) fn shinfo_page() -> u64 {
 
 pub(crate) fn vcpu_page() -> u64 {
     (&raw const pvh_vcpu_page) as u64
+}
+
+/// Three pages for [`crate::grants`]: the grant frame's place, a copy
+/// source and a copy destination.
+pub(crate) fn grant_pages() -> u64 {
+    (&raw const pvh_grant_pages) as u64
 }
 
 fn console(bytes: &[u8]) -> i64 {
@@ -509,6 +518,9 @@ extern "C" fn pvh_main(start_info: u64) -> ! {
         fail("a mapping of a frame outside the p2m went through");
     }
     crate::events::run(cmd);
+    if cmd.split(' ').any(|t| t == "grants") {
+        crate::grants::run();
+    }
     if cmd.split(' ').any(|t| t == "spin") {
         say!("pvh-hello: spin: looping without an exit");
         loop {

@@ -8,7 +8,7 @@
 //! → `bad_copy_arg`, outside a sub-page grant → `general_error`). A grant
 //! is pinned only for the duration of the copy.
 
-use super::map::own_frame;
+use super::map::{granted_frame, own_frame};
 use super::table::{by_any_id, pinned_writable};
 use super::{pin, Active, Grants};
 use crate::mm::page_info::PageType;
@@ -123,7 +123,7 @@ impl Grants<'_> {
         } else if act.pin == 0 {
             let sub = t.version == 2 && h.flags & gtf::SUB_PAGE != 0;
             let (start, length) = if sub { (h.word1 as u16, (h.word1 >> 16) as u16) } else { (0, 4096) };
-            own_frame(mm, t.frame(mm.mem, r), rd).map(|mfn| {
+            granted_frame(mm, &t, r, rd).map(|mfn| {
                 *self.active_mut(rd, r) = Active { pin: 0, domid: ld, mfn, start, length, sub_page: sub };
             })
         } else {

@@ -61,8 +61,8 @@ impl Grants<'_> {
         if act.pin == 0 || (!ro && !pinned_writable(&act)) {
             self.claim_status(mm, rd, r, act.pin == 0, ro, true, ld)?;
             if act.pin == 0 {
-                let gfn = self.tables[rd.0 as usize].frame(mm.mem, r);
-                match own_frame(mm, gfn, rd) {
+                let t = self.tables[rd.0 as usize];
+                match granted_frame(mm, &t, r, rd) {
                     Ok(mfn) => {
                         let a = self.active_mut(rd, r);
                         *a = super::Active { pin: 0, domid: ld, mfn, start: 0, length: 4096, sub_page: false };
@@ -212,6 +212,22 @@ pub(crate) fn own_frame<M: PhysMemory, H: MmHooks>(mm: &mut Mm<'_, M, H>, gfn: u
     }
     mm.get_page(mfn, rd).map_err(|_| status::BAD_PAGE)?;
     Ok(mfn)
+}
+
+/// The frame reference `r` of `rd`'s table `t` names, referenced. A
+/// translated (PVH) granter's entries hold guest frame numbers, which the
+/// core cannot resolve without that domain's p2m: refused with
+/// `general_error` rather than read as machine frames.
+pub(crate) fn granted_frame<M: PhysMemory, H: MmHooks>(
+    mm: &mut Mm<'_, M, H>,
+    t: &super::GrantTable,
+    r: u32,
+    rd: DomId,
+) -> Result<Mfn, i16> {
+    if t.translated {
+        return Err(status::GENERAL_ERROR);
+    }
+    own_frame(mm, t.frame(mm.mem, r), rd)
 }
 
 /// The PTE a host mapping of `mfn` with map `flags` gets (Xen's

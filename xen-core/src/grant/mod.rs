@@ -90,6 +90,10 @@ pub struct GrantTable {
     pub status: [Mfn; MAX_STATUS_FRAMES],
     /// Most shared frames (setup_table beyond → general_error).
     pub max_frames: u8,
+    /// The domain is translated (PVH): its entries name guest frames,
+    /// which this core does not translate, so other domains' maps and
+    /// copies of its references are refused (`general_error`).
+    pub translated: bool,
 }
 
 impl GrantTable {
@@ -101,6 +105,7 @@ impl GrantTable {
         nr_status: 0,
         status: [Mfn(0); MAX_STATUS_FRAMES],
         max_frames: MAX_GRANT_FRAMES as u8,
+        translated: false,
     };
 
     /// Entries in the table at its current size and version.

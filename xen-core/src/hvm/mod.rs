@@ -44,6 +44,7 @@ pub mod pvh_build;
 pub mod pvh_call;
 pub mod pvh_entry;
 pub mod pvh_events;
+pub mod pvh_grant;
 pub mod pvh_platform;
 pub mod rearm;
 pub mod shadow_cr;

@@ -9,10 +9,11 @@
 //! | `console_io` (18) | `CONSOLEIO_write` (printable bytes, a line at a time, as for every PV domain but domain 0); `CONSOLEIO_read` `-EPERM` (not the hardware domain); others `-ENOSYS` |
 //! | `xen_version` (17) | `version`, `extraversion`, `capabilities` (`hvm-3.0-x86_64`), `get_features` (writable page tables, auto-translated physmap), `pagesize`, `guest_handle`; others `-ENOSYS` |
 //! | `sched_op` (29) | `yield`, `block` (until an event is pending or its timer fires), `shutdown`; others `-ENOSYS` |
-//! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frames (the p2m and the NPT change); `current`/`maximum_reservation`; `add_to_physmap` with `XENMAPSPACE_shared_info`; others `-ENOSYS` |
+//! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frames (the p2m and the NPT change); `current`/`maximum_reservation`; `add_to_physmap` with `XENMAPSPACE_shared_info` and `XENMAPSPACE_grant_table`; others `-ENOSYS` |
 //! | `event_channel_op` (32) | every op the PV side has, on the same core ([`super::pvh_events`]); frame numbers are guest frames |
 //! | `set_timer_op` (15) | as for PV: the single-shot timer, VIRQ_TIMER when it fires |
 //! | `vcpu_op` (24) | `register_vcpu_info` on a guest frame; vCPU ids but 0 `-ENOENT`; others `-ENOSYS` |
+//! | `grant_table_op` (20) | `setup_table`, `query_size`, `set_version`, `get_version`, `get_status_frames`, `copy` on the shared core with guest frames ([`super::pvh_grant`]); map/unmap and others `-ENOSYS` |
 //! | `hvm_op` (34) | `set_param`/`get_param` with Xen 4.17's per-parameter guest permissions; others `-ENOSYS` |
 //! | anything else | `-ENOSYS` |
 //!
@@ -120,7 +121,7 @@ pub trait NptSync<M: PhysMemory, H: MmHooks> {
 }
 
 /// Everything a PVH hypercall may touch.
-pub struct PvhCall<'c, 'a, 'm, M: PhysMemory, H: MmHooks> {
+pub struct PvhCall<'c, 'a, 'm, 'g, M: PhysMemory, H: MmHooks> {
     /// The calling domain.
     pub dom: DomId,
     /// The memory model (frame ownership, reservations).
@@ -139,13 +140,15 @@ pub struct PvhCall<'c, 'a, 'm, M: PhysMemory, H: MmHooks> {
     pub npt: &'c mut dyn NptSync<M, H>,
     /// Every domain's event channels (the shared core).
     pub events: &'c mut crate::event::EventChannels,
+    /// Every domain's grant tables (the shared core).
+    pub grants: &'c mut crate::grant::Grants<'g>,
     /// Its vCPU's timers and vcpu_info placement.
     pub vcpu: &'c mut crate::domain::vcpu::Vcpu,
     /// System time at the call.
     pub now: crate::time::SystemTime,
 }
 
-impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
+impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
     pub(super) fn view<R>(&mut self, f: impl FnOnce(&mut GuestView<'_, '_, M>) -> R) -> R {
         let mut v = GuestView { p2m: self.p2m, mem: self.mm.mem, paging: self.paging };
         f(&mut v)
@@ -163,6 +166,7 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
             HypercallNr::EVENT_CHANNEL_OP => (self.event_channel_op(a[0], a[1]), Outcome::Continue),
             HypercallNr::SET_TIMER_OP => (self.set_timer_op(a[0]), Outcome::Continue),
             HypercallNr::VCPU_OP => (self.vcpu_op(a[0], a[1], a[2]), Outcome::Continue),
+            HypercallNr::GRANT_TABLE_OP => (self.grant_table_op(a[0], a[1], a[2]), Outcome::Continue),
             _ => (Err(Errno::ENOSYS), Outcome::Continue),
         };
         (r.unwrap_or_else(|e| (-i64::from(e.0)) as u64), o)

@@ -25,8 +25,38 @@ impl<M: PhysMemory, H: MmHooks> NptSync<M, H> for Rec {
     }
 }
 
+/// Grant storage for a few domains.
+pub(super) struct GrantStore {
+    tables: Vec<crate::grant::GrantTable>,
+    active: Vec<crate::grant::Active>,
+    maptrack: Vec<crate::grant::MapTrack>,
+}
+
+impl Default for GrantStore {
+    fn default() -> Self {
+        let (t, a, m) = crate::grant::storage_for(4);
+        GrantStore {
+            tables: vec![crate::grant::GrantTable::NONE; t],
+            active: vec![crate::grant::Active::FREE; a],
+            maptrack: vec![crate::grant::MapTrack::FREE; m],
+        }
+    }
+}
+
+impl GrantStore {
+    pub(super) fn grants(&mut self) -> crate::grant::Grants<'_> {
+        crate::grant::Grants {
+            tables: &mut self.tables,
+            active: &mut self.active,
+            maptrack: &mut self.maptrack,
+            nx: true,
+        }
+    }
+}
+
 pub(super) struct T {
     pub(super) w: P2mWorld,
+    pub(super) gt: GrantStore,
     params: HvmParams,
     line: LineBuf,
     out: Vec<u8>,
@@ -54,6 +84,7 @@ impl T {
             out: Vec::new(),
             npt: Rec::default(),
             events: Box::default(),
+            gt: GrantStore::default(),
             vcpu: crate::domain::vcpu::Vcpu::new(Default::default()),
             now: 1_000_000,
         }
@@ -70,8 +101,9 @@ impl T {
     }
 
     pub(super) fn call(&mut self, nr: HypercallNr, a: [u64; 5]) -> (u64, Outcome) {
-        let T { w, params, line, out, npt, events, vcpu, now } = self;
+        let T { w, params, line, out, npt, events, vcpu, now, gt } = self;
         let mut sink = |b: &[u8]| out.extend_from_slice(b);
+        let mut grants = gt.grants();
         w.with(|p2m, mm| {
             let mut c = PvhCall {
                 dom: crate::mm::tests::world::D1,
@@ -83,6 +115,7 @@ impl T {
                 console: &mut sink,
                 npt,
                 events,
+                grants: &mut grants,
                 vcpu,
                 now: crate::time::SystemTime(*now),
             };
@@ -294,7 +327,22 @@ mod fuzz {
     }
 
     fn step() -> impl Strategy<Value = Step> {
-        prop_oneof![3 => balloon(), 2 => any_step(), 2 => event_step()]
+        prop_oneof![3 => balloon(), 2 => any_step(), 2 => event_step(), 2 => grant_step()]
+    }
+
+    /// grant_table_op: a structure at 0x1000 of small fields (domains,
+    /// frame counts, guest frames, references, copy flags), or a bad
+    /// pointer; counts around the limits.
+    fn grant_step() -> impl Strategy<Value = Step> {
+        let small = prop_oneof![0..4u64, Just(0x7FF0), 0..40u64, Just(0xFFFF), any::<u64>()];
+        let word = (small.clone(), small.clone()).prop_map(|(a, b)| a | (b << 32));
+        (
+            prop_oneof![0..13u64, Just(6 | (1 << 12)), any::<u64>()],
+            prop_oneof![3 => Just(0x1000u64), 1 => pointer()],
+            prop_oneof![Just(1u64), Just(0), Just(2), Just(513), Just(1 << 31)],
+            [word.clone(), word.clone(), word.clone(), word],
+        )
+            .prop_map(|(cmd, arg, count, res)| Step { nr: 20, a: [cmd, arg, count], res, gfns: [0; 4] })
     }
 
     /// Event channels, vcpu_info, the timer and add_to_physmap: a
@@ -364,8 +412,9 @@ mod fuzz {
                 let _ = t.w.with(|p, mm| {
                     write_phys(p, mm.mem, 0x1000, &r).and_then(|()| write_phys(p, mm.mem, 0x2000, &list))
                 });
-                let T { w, params, line, out, events, vcpu, now, .. } = &mut t;
+                let T { w, params, line, out, events, vcpu, now, gt, .. } = &mut t;
                 let mut sink = |b: &[u8]| out.extend_from_slice(b);
+                let mut grants = gt.grants();
                 let (_, outcome) = w.with(|p2m, mm| {
                     PvhCall {
                         dom: crate::mm::tests::world::D1,
@@ -377,6 +426,7 @@ mod fuzz {
                         console: &mut sink,
                         npt: &mut npt,
                         events,
+                        grants: &mut grants,
                         vcpu,
                         now: crate::time::SystemTime(*now),
                     }
@@ -397,3 +447,6 @@ mod fuzz {
 
 #[path = "pvh_events_tests.rs"]
 mod events;
+
+#[path = "pvh_grant_tests.rs"]
+mod grant;

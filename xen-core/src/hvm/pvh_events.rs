@@ -16,14 +16,14 @@ use crate::mm::{MmHooks, PhysMemory};
 use crate::p2m::{Order, P2mEntry, P2mType, Rights};
 use crate::time::timers::Armed;
 use abi::event_channel::*;
-use abi::memory::XENMAPSPACE_SHARED_INFO;
+use abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMAPSPACE_SHARED_INFO};
 use abi::vcpu::VCPUOP_REGISTER_VCPU_INFO;
 use abi::{DomId, Errno, Gfn, Mfn};
 
-impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
+impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
     /// The machine frame of guest frame `gfn` if it is this domain's RAM
     /// (a 4 KiB piece of a 2 MiB entry included).
-    fn ram_frame(&self, gfn: u64) -> Option<Mfn> {
+    pub(super) fn ram_frame(&self, gfn: u64) -> Option<Mfn> {
         let g = Gfn(gfn);
         if !self.p2m.in_range(g, 1) {
             return None;
@@ -115,10 +115,11 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
         Ok(0)
     }
 
-    /// `XENMEM_add_to_physmap(&{domid, size, space, idx, gpfn})`: only
+    /// `XENMEM_add_to_physmap(&{domid, size, space, idx, gpfn})`:
     /// `XENMAPSPACE_shared_info` (idx 0): the domain's shared_info frame at
-    /// guest frame `gpfn`. The RAM there goes back (Xen's
-    /// `guest_remove_page`), and a previous mapping of shared_info goes.
+    /// guest frame `gpfn`; `XENMAPSPACE_grant_table`: grant frame `idx`
+    /// ([`Self::grant_frame`]). The RAM there goes back (Xen's
+    /// `guest_remove_page`), and a previous mapping of the frame goes.
     /// Other spaces are `-ENOSYS`.
     pub(super) fn add_to_physmap(&mut self, arg: u64) -> (Result<u64, Errno>, Outcome) {
         let mut b = [0u8; 24];
@@ -132,13 +133,23 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, M, H> {
         if let Err(e) = self.target(domid) {
             return (Err(e), Outcome::Continue);
         }
-        if space != XENMAPSPACE_SHARED_INFO {
-            return (Err(Errno::ENOSYS), Outcome::Continue);
-        }
-        let Some(si) = self.events.domain(self.dom).map(|d| d.shared_info) else {
-            return (Err(Errno::ESRCH), Outcome::Continue);
+        let si = match space {
+            XENMAPSPACE_SHARED_INFO => {
+                let Some(si) = self.events.domain(self.dom).map(|d| d.shared_info) else {
+                    return (Err(Errno::ESRCH), Outcome::Continue);
+                };
+                if idx != 0 {
+                    return (Err(Errno::EINVAL), Outcome::Continue);
+                }
+                si
+            }
+            XENMAPSPACE_GRANT_TABLE => match self.grant_frame(idx) {
+                Ok(mfn) => mfn,
+                Err(e) => return (Err(e), Outcome::Continue),
+            },
+            _ => return (Err(Errno::ENOSYS), Outcome::Continue),
         };
-        if idx != 0 || !self.p2m.in_range(gpfn, 1) {
+        if !self.p2m.in_range(gpfn, 1) {
             return (Err(Errno::EINVAL), Outcome::Continue);
         }
         match self.p2m.get(gpfn) {

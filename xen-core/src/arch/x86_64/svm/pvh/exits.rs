@@ -75,6 +75,7 @@ pub(super) fn handle(
                 console: &mut out,
                 npt: &mut p.npt,
                 events: crate::arch::x86_64::events::events(),
+                grants: &mut hv.grants,
                 vcpu: &mut d_mut(i).vcpu,
                 now: timer::now(),
             };
