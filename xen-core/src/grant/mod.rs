@@ -38,6 +38,25 @@ pub mod unmap;
 #[cfg(test)]
 mod tests;
 
+use abi::grant_table::{GNTTABOP_CACHE_FLUSH, GNTTABOP_CMD_MASK};
+use abi::Errno;
+
+/// Decodes `grant_table_op`'s command and count the same way for PV and
+/// PVH callers: a count above `i32::MAX`, or bits above the sub-op on any
+/// sub-op but `cache_flush` (whose flags live there), is `-EINVAL`, as on
+/// Xen. Returns the sub-op and the count.
+pub fn decode_cmd(cmd: u64, count: u64) -> Result<(u64, u32), Errno> {
+    let (cmd, count) = (u64::from(cmd as u32), count as u32);
+    if count > i32::MAX as u32 {
+        return Err(Errno::EINVAL);
+    }
+    let op = cmd & GNTTABOP_CMD_MASK;
+    if op != GNTTABOP_CACHE_FLUSH && cmd & !GNTTABOP_CMD_MASK != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok((op, count))
+}
+
 use abi::{DomId, Mfn};
 
 /// Most shared-table frames a domain may have (Xen's default is 64: see the

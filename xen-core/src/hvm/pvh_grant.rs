@@ -63,14 +63,7 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
 
     /// `grant_table_op(cmd, uop, count)`.
     pub(super) fn grant_table_op(&mut self, cmd: u64, uop: u64, count: u64) -> Result<u64, Errno> {
-        let (cmd, count) = (cmd as u32, count as u32);
-        if count > i32::MAX as u32 {
-            return Err(Errno::EINVAL);
-        }
-        let op = u64::from(cmd) & GNTTABOP_CMD_MASK;
-        if op != GNTTABOP_CACHE_FLUSH && u64::from(cmd) & !GNTTABOP_CMD_MASK != 0 {
-            return Err(Errno::EINVAL);
-        }
+        let (op, count) = crate::grant::decode_cmd(cmd, count)?;
         match op {
             GNTTABOP_SETUP_TABLE
             | GNTTABOP_QUERY_SIZE

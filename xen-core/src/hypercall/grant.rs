@@ -32,14 +32,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// `grant_table_op`.
     pub(super) fn grant_table_op(&mut self, a: &mut Args) -> Result<u64, Errno> {
         let [cmd, uop, count, ..] = *a;
-        let (cmd, count) = (cmd as u32, count as u32);
-        if count > i32::MAX as u32 {
-            return Err(Errno::EINVAL);
-        }
-        let op = u64::from(cmd) & GNTTABOP_CMD_MASK;
-        if op != GNTTABOP_CACHE_FLUSH && u64::from(cmd) & !GNTTABOP_CMD_MASK != 0 {
-            return Err(Errno::EINVAL);
-        }
+        let (op, count) = crate::grant::decode_cmd(cmd, count)?;
         match op {
             GNTTABOP_MAP_GRANT_REF => self.grant_batch(a, 32, Self::map_one),
             GNTTABOP_UNMAP_GRANT_REF => self.grant_batch(a, 24, |c, va| c.unmap_one(va, false)),
