@@ -2,6 +2,7 @@
 //! arrays are read element by element from guest memory and handed to the
 //! direct-paging model.
 
+use super::guest_mem::CheckedWords;
 use super::{Args, Call, ConsoleSink, Guest, GuestMemory};
 use crate::mm::requests::{GuestRead, RequestSource};
 use crate::mm::{MmHooks, PhysMemory};
@@ -132,10 +133,12 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// ([`Self::single_continues`]).
     #[inline(always)]
     pub(super) fn mmu_update_single(&mut self, reqs: u64, pdone: u64) -> Result<u64, Errno> {
-        if !abi::GuestVa(reqs).range_is_guest_accessible(16) {
+        // The range is checked once, by the checked type; the read is the
+        // inlined small access (no call, no second check).
+        let Some(at) = CheckedWords::<2>::new(reqs) else {
             return Err(Errno::EFAULT);
-        }
-        let r = match self.guest.read_array::<2>(abi::GuestVa(reqs)) {
+        };
+        let r = match self.guest.load(at) {
             Some([ptr, val]) => self.mm.mmu_update_single(self.dom, MmuUpdate { ptr, val }),
             None => Err(Errno::EFAULT),
         };
@@ -166,10 +169,10 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// and domain resolution. `ERESTART` leaves the count to the caller.
     #[inline(always)]
     pub(super) fn mmuext_single(&mut self, ops: u64, pdone: u64) -> Result<u64, Errno> {
-        if !abi::GuestVa(ops).range_is_guest_accessible(24) {
+        let Some(at) = CheckedWords::<3>::new(ops) else {
             return Err(Errno::EFAULT);
-        }
-        let r = match self.guest.read_array::<3>(abi::GuestVa(ops)) {
+        };
+        let r = match self.guest.load(at) {
             Some([w0, arg1, arg2]) => {
                 let op = MmuextOp { cmd: w0 as u32, pad: (w0 >> 32) as u32, arg1, arg2 };
                 self.mm.mmuext_single(self.dom, op, &mut GuestWords(self.guest))
