@@ -16,7 +16,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     pub(super) fn set_debugreg(&mut self, reg: u64, value: u64) -> Result<u64, Errno> {
         let cr4 = guest_cr4(self.vcpu.emul.cr4);
         self.vcpu.emul.dr.set(u64::from(reg as u32), value, cr4)?;
-        self.mm.hooks.debugregs_changed(self.dom);
+        self.hv.mm.hooks.debugregs_changed(self.dom);
         Ok(0)
     }
 

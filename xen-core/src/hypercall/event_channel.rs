@@ -54,7 +54,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let r = if cmd == EVTCHNOP_SEND { self.send_op(arg) } else { self.evtchn(cmd, arg) };
         self.events.forget_kicks_of(self.dom);
         if self.events.kicked() {
-            self.mm.hooks.event_kicked();
+            self.hv.mm.hooks.event_kicked();
         }
         r
     }
@@ -67,8 +67,8 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     fn send_op(&mut self, arg: u64) -> Result<u64, Errno> {
         let port = self.mem().read_u32(arg)?;
         let me = self.dom;
-        self.events.send(&mut *self.mm, me, port)?;
-        self.console.notified(&mut *self.mm, me, port);
+        self.events.send(&mut self.hv.mm, me, port)?;
+        self.hv.console.notified(&mut self.hv.mm, me, port);
         Ok(0)
     }
 
@@ -82,7 +82,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
         let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
         let u64_at = |o: usize| u64::from(u32_at(o)) | u64::from(u32_at(o + 4)) << 32;
-        let (ev, mm) = (&mut *self.events, &mut *self.mm);
+        let (ev, mm) = (&mut *self.events, &mut self.hv.mm);
         // OUT fields: (offset, value), copied back with the whole struct.
         let mut out: [(usize, u32); 4] = [(0, 0); 4];
         let mut n_out = 0;
@@ -97,7 +97,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             EVTCHNOP_CLOSE => ev.close(mm, me, u32_at(0))?,
             EVTCHNOP_SEND => {
                 ev.send(mm, me, u32_at(0))?;
-                self.console.notified(mm, me, u32_at(0));
+                self.hv.console.notified(mm, me, u32_at(0));
             }
             EVTCHNOP_STATUS => {
                 let s = ev.status(me, DomId(u16_at(0)), u32_at(4))?;

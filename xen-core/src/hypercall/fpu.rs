@@ -15,7 +15,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     #[inline(never)]
     pub(super) fn fpu_taskswitch(&mut self, set: u64) -> Result<u64, Errno> {
         self.vcpu.fpu.taskswitch(set as u32 != 0);
-        self.mm.hooks.fpu_ts_changed(self.dom);
+        self.hv.mm.hooks.fpu_ts_changed(self.dom);
         Ok(0)
     }
 }

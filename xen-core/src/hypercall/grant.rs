@@ -60,7 +60,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             return Err(Errno::EFAULT);
         }
         for i in 0..count {
-            if i != 0 && self.mm.hooks.preempt_batch(ELEMENT_COST) {
+            if i != 0 && self.hv.mm.hooks.preempt_batch(ELEMENT_COST) {
                 a[1] = uop + u64::from(i) * size;
                 a[2] = u64::from(count - i);
                 return Err(Errno::ERESTART);
@@ -86,7 +86,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             dev_bus_addr: w[3],
         };
         let dom = self.dom;
-        self.grants.map(self.mm, dom, &mut op);
+        self.hv.grants.map(&mut self.hv.mm, dom, &mut op);
         // The whole struct back, as on Xen: `dom` as read, then status,
         // handle and dev_bus_addr.
         w[2] = (w[2] & 0xFFFF) | u64::from(op.status as u16) << 16 | u64::from(op.handle) << 32;
@@ -103,7 +103,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             Unmap { host_addr: w[0], dev_bus_addr: second, new_addr: 0, handle }
         };
         let dom = self.dom;
-        let status = self.grants.unmap(self.mm, dom, u);
+        let status = self.hv.grants.unmap(&mut self.hv.mm, dom, u);
         self.mem().store_u16(va.wrapping_add(20), status as u16)
     }
 
@@ -119,7 +119,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             pad: 0,
         };
         let dom = self.dom;
-        let status = self.grants.copy(self.mm, dom, &op);
+        let status = self.hv.grants.copy(&mut self.hv.mm, dom, &op);
         self.mem().store_u16(va.wrapping_add(36), status as u16)
     }
 
@@ -127,7 +127,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let mut b = [0u8; 12];
         self.mem().read(va, &mut b)?;
         let dom = self.dom;
-        let status = self.grants.swap(self.mm, dom, u32_at(&b, 0), u32_at(&b, 4));
+        let status = self.hv.grants.swap(&mut self.hv.mm, dom, u32_at(&b, 0), u32_at(&b, 4));
         self.mem().write(va + 8, &status.to_le_bytes())
     }
 
@@ -142,9 +142,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             return Err(Errno::EFAULT);
         }
         let caller = self.dom;
-        let status = match self.grants.setup_table(self.mm, caller, dom, nr) {
+        let status = match self.hv.grants.setup_table(&mut self.hv.mm, caller, dom, nr) {
             Ok(d) => {
-                let t = self.grants.tables[d.0 as usize];
+                let t = self.hv.grants.tables[d.0 as usize];
                 let mut s = status::OKAY;
                 for (i, f) in t.shared[..nr as usize].iter().enumerate() {
                     if Guest(self.guest).write_u64(list + i as u64 * 8, f.0).is_err() {
@@ -164,7 +164,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         }
         let mut b = [0u8; 16];
         self.mem().read(uop, &mut b)?;
-        match self.grants.query_size(self.mm, self.dom, DomId(u16_at(&b, 0))) {
+        match self.hv.grants.query_size(&self.hv.mm, self.dom, DomId(u16_at(&b, 0))) {
             Ok((nr, max)) => {
                 b[4..8].copy_from_slice(&nr.to_le_bytes());
                 b[8..12].copy_from_slice(&max.to_le_bytes());
@@ -178,7 +178,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     fn set_version(&mut self, uop: u64) -> Result<u64, Errno> {
         let v = self.mem().read_u32(uop)?;
         let dom = self.dom;
-        let (r, now) = self.grants.set_version(self.mm, dom, v);
+        let (r, now) = self.hv.grants.set_version(&mut self.hv.mm, dom, v);
         self.mem().write_u32(uop, now)?;
         r.map(|()| 0)
     }
@@ -186,7 +186,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     fn get_version(&mut self, uop: u64) -> Result<u64, Errno> {
         let mut b = [0u8; 8];
         self.mem().read(uop, &mut b)?;
-        let v = self.grants.get_version(self.mm, self.dom, DomId(u16_at(&b, 0)))?;
+        let v = self.hv.grants.get_version(&self.hv.mm, self.dom, DomId(u16_at(&b, 0)))?;
         self.mem().write_u32(uop + 4, v).map(|()| 0)
     }
 
@@ -197,9 +197,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let mut b = [0u8; 16];
         self.mem().read(uop, &mut b)?;
         let (nr, dom, list) = (u32_at(&b, 0), DomId(u16_at(&b, 4)), u64_at(&b, 8));
-        let status = match self.grants.get_status_frames(self.mm, self.dom, dom, nr) {
+        let status = match self.hv.grants.get_status_frames(&self.hv.mm, self.dom, dom, nr) {
             Ok(d) => {
-                let t = self.grants.tables[d.0 as usize];
+                let t = self.hv.grants.tables[d.0 as usize];
                 let mut s = status::OKAY;
                 for (i, f) in t.status[..nr as usize].iter().enumerate() {
                     if Guest(self.guest).write_u64(list.wrapping_add(i as u64 * 8), f.0).is_err() {

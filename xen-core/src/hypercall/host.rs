@@ -13,6 +13,7 @@ use abi::Mfn;
 pub const MAX_E820: usize = crate::boot::description::MAX_REGIONS;
 
 /// Facts about the host, read by hypercalls.
+#[derive(Clone)]
 pub struct HostInfo {
     /// The host memory map, in boot order.
     pub e820: FixedVec<E820Entry, MAX_E820>,

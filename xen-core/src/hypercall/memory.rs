@@ -65,7 +65,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 }
                 let raw = DomId(self.mem().read_u16(arg)?);
                 let target = if raw == DomId::SELF { self.dom } else { raw };
-                let d = *self.mm.domain(target).ok_or(Errno::ESRCH)?;
+                let d = *self.hv.mm.domain(target).ok_or(Errno::ESRCH)?;
                 if target != self.dom && !self.privileged() {
                     return Err(Errno::EPERM);
                 }
@@ -87,17 +87,17 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 self.exchange(arg)
             }
             XENMEM_MAXIMUM_RAM_PAGE if start_extent != 0 => Err(Errno::EINVAL),
-            XENMEM_MAXIMUM_RAM_PAGE => Ok(self.host.max_page),
+            XENMEM_MAXIMUM_RAM_PAGE => Ok(self.hv.host.max_page),
             XENMEM_ADD_TO_PHYSMAP | XENMEM_ADD_TO_PHYSMAP_BATCH => self.add_to_physmap(op, start_extent, arg),
             // The remaining sub-ops are Xen's arch ones, which match the
             // whole command: progress bits make them unknown.
             _ if start_extent != 0 => Err(Errno::ENOSYS),
             XENMEM_MACHPHYS_MAPPING => {
-                let hardware = self.mm.domain(self.dom).is_some_and(|d| d.io_caps);
+                let hardware = self.hv.mm.domain(self.dom).is_some_and(|d| d.io_caps);
                 let mut out = [0u8; 24];
                 out[..8].copy_from_slice(&abi::MACH2PHYS_VIRT_START.to_le_bytes());
                 out[8..16].copy_from_slice(&abi::MACH2PHYS_VIRT_END.to_le_bytes());
-                out[16..].copy_from_slice(&machphys_max_mfn(hardware, self.host.max_page).to_le_bytes());
+                out[16..].copy_from_slice(&machphys_max_mfn(hardware, self.hv.host.max_page).to_le_bytes());
                 self.mem().write(arg, &out).map(|()| 0)
             }
             XENMEM_MACHPHYS_MFN_LIST => self.machphys_mfn_list(arg),
@@ -135,7 +135,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             return Err(Errno::EOPNOTSUPP);
         }
         let target = if domid == DomId::SELF { self.dom } else { domid };
-        self.mm.domain(target).ok_or(Errno::ESRCH)?;
+        self.hv.mm.domain(target).ok_or(Errno::ESRCH)?;
         Err(Errno::EACCES)
     }
 
@@ -144,9 +144,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     fn machphys_mfn_list(&mut self, arg: u64) -> Result<u64, Errno> {
         let max = self.mem().read_u32(arg)?;
         let start = self.mem().read_u64(arg + 8)?;
-        let n = m2p_extents(self.host.max_page).min(u64::from(max));
+        let n = m2p_extents(self.hv.host.max_page).min(u64::from(max));
         for i in 0..n {
-            self.mem().write_u64(start.wrapping_add(i * 8), self.host.m2p_mfn.0 + i * 512)?;
+            self.mem().write_u64(start.wrapping_add(i * 8), self.hv.host.m2p_mfn.0 + i * 512)?;
         }
         self.mem().write_u32(arg + 16, n as u32).map(|()| 0)
     }
@@ -158,7 +158,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     fn memory_map(&mut self, arg: u64) -> Result<u64, Errno> {
         let room = self.mem().read_u32(arg)?;
         let buffer = self.mem().read_u64(arg + 8)?;
-        let d = *self.mm.domain(self.dom).ok_or(Errno::ESRCH)?;
+        let d = *self.hv.mm.domain(self.dom).ok_or(Errno::ESRCH)?;
         if d.io_caps {
             return Err(Errno::ENOSYS);
         }
@@ -179,7 +179,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         }
         let room = self.mem().read_u32(arg)?;
         let buffer = self.mem().read_u64(arg + 8)?;
-        let map = self.host.e820.as_slice();
+        let map = self.hv.host.e820.as_slice();
         if buffer != 0 {
             if (room as usize) < map.len() + 1 {
                 return Err(Errno::EINVAL);
@@ -211,7 +211,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let mut input = GuestExtents { guest: self.guest, base: x.input.extent_start };
         let mut output = GuestExtents { guest: self.guest, base: x.output.extent_start };
         let dom = self.dom;
-        let done = self.mm.exchange(dom, &x, &mut ExchangeArrays { input: &mut input, output: &mut output });
+        let done = self.hv.mm.exchange(dom, &x, &mut ExchangeArrays { input: &mut input, output: &mut output });
         if let Some(n) = done.nr_exchanged {
             self.mem().write_u64(arg + 64, n)?;
         }
@@ -234,7 +234,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let mem_flags = u32::from_le_bytes([raw[20], raw[21], raw[22], raw[23]]);
         let raw_dom = DomId(u16::from_le_bytes([raw[24], raw[25]]));
         let target = if raw_dom == DomId::SELF { self.dom } else { raw_dom };
-        if self.mm.domain(target).is_none() || (target != self.dom && !self.privileged()) {
+        if self.hv.mm.domain(target).is_none() || (target != self.dom && !self.privileged()) {
             return refused;
         }
         // Address-width limits, NUMA placement and populate-on-demand are
@@ -256,15 +256,15 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let done = match op {
             XENMEM_INCREASE_RESERVATION => {
                 let array: Option<&mut dyn ExtentArray> = if extent_start == 0 { None } else { Some(&mut array) };
-                self.mm.increase_reservation(target, r, array)
+                self.hv.mm.increase_reservation(target, r, array)
             }
-            XENMEM_DECREASE_RESERVATION => self.mm.decrease_reservation(target, r, &mut array),
-            _ => self.mm.populate_physmap(target, r, &mut array),
+            XENMEM_DECREASE_RESERVATION => self.hv.mm.decrease_reservation(target, r, &mut array),
+            _ => self.hv.mm.populate_physmap(target, r, &mut array),
         };
         // Debug only: the balloon may call this thousands of times, and an
         // info line costs about 2,900 instructions per call.
         if done.done != start {
-            if let Some(d) = self.mm.domain(target) {
+            if let Some(d) = self.hv.mm.domain(target) {
                 log::debug!(
                     "domain {}: memory {} of at most {} pages after {} extents of order {extent_order}",
                     target.0,

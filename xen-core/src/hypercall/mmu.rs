@@ -139,7 +139,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
             return Err(Errno::EFAULT);
         };
         let r = match self.guest.load(at) {
-            Some([ptr, val]) => self.mm.mmu_update_single(self.dom, MmuUpdate { ptr, val }),
+            Some([ptr, val]) => self.hv.mm.mmu_update_single(self.dom, MmuUpdate { ptr, val }),
             None => Err(Errno::EFAULT),
         };
         if r.is_ok() && pdone == 0 {
@@ -151,7 +151,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     #[inline(never)]
     fn mmu_update_batch(&mut self, a: &mut Args) -> Result<u64, Errno> {
         let (dom, fd) = (self.dom, a[3]);
-        self.batch(a, 16, |c, arr, n| c.mm.mmu_update(dom, arr, n, fd as u32))
+        self.batch(a, 16, |c, arr, n| c.hv.mm.mmu_update(dom, arr, n, fd as u32))
     }
 
     /// `mmuext_op(ops, count, pdone, foreigndom)`.
@@ -175,7 +175,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         let r = match self.guest.load(at) {
             Some([w0, arg1, arg2]) => {
                 let op = MmuextOp { cmd: w0 as u32, pad: (w0 >> 32) as u32, arg1, arg2 };
-                self.mm.mmuext_single(self.dom, op, &mut GuestWords(self.guest))
+                self.hv.mm.mmuext_single(self.dom, op, &mut GuestWords(self.guest))
             }
             None => Err(Errno::EFAULT),
         };
@@ -197,13 +197,13 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     fn mmuext_batch(&mut self, a: &mut Args) -> Result<u64, Errno> {
         let (dom, fd) = (self.dom, a[3]);
         let guest = self.guest;
-        self.batch(a, 24, |c, arr, n| c.mm.mmuext_op(dom, arr, n, fd as u16, &mut GuestWords(guest)))
+        self.batch(a, 24, |c, arr, n| c.hv.mm.mmuext_op(dom, arr, n, fd as u16, &mut GuestWords(guest)))
     }
 
     /// `update_va_mapping(va, val, flags)`.
     pub(super) fn update_va_mapping(&mut self, va: u64, val: u64, flags: u64) -> Result<u64, Errno> {
         let dom = self.dom;
         let mut words = GuestWords(self.guest);
-        self.mm.update_va_mapping(dom, va, val, flags, &mut words).map(|()| 0)
+        self.hv.mm.update_va_mapping(dom, va, val, flags, &mut words).map(|()| 0)
     }
 }

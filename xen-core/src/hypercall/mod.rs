@@ -51,6 +51,22 @@ pub trait ConsoleSink {
     fn notified(&mut self, _mem: &mut dyn crate::event::EventEnv, _dom: DomId, _port: u32) {}
 }
 
+/// A borrowed sink is a sink (host tests lend theirs to a [`Hv`]).
+impl<C: ConsoleSink + ?Sized> ConsoleSink for &mut C {
+    fn write(&mut self, dom: DomId, bytes: &[u8]) {
+        (**self).write(dom, bytes);
+    }
+    fn read(&mut self, buf: &mut [u8]) -> usize {
+        (**self).read(buf)
+    }
+    fn unread(&mut self, n: usize) {
+        (**self).unread(n);
+    }
+    fn notified(&mut self, mem: &mut dyn crate::event::EventEnv, dom: DomId, port: u32) {
+        (**self).notified(mem, dom, port);
+    }
+}
+
 /// What the scheduler must do after a hypercall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -66,7 +82,22 @@ pub enum Action {
     Crash(&'static str),
 }
 
-/// Everything a hypercall may touch.
+/// The hypervisor-wide state a hypercall may touch, kept alive by the arch
+/// layer for as long as the hypervisor runs: a [`Call`] borrows it through
+/// one pointer, so an entry builds no copy of its parts.
+pub struct Hv<'m, M: PhysMemory, H: MmHooks, C: ConsoleSink> {
+    /// The direct-paging model.
+    pub mm: Mm<'m, M, H>,
+    /// Console output.
+    pub console: C,
+    /// Facts about the host and the hypervisor.
+    pub host: HostInfo,
+    /// Every domain's grant tables.
+    pub grants: crate::grant::Grants<'m>,
+}
+
+/// Everything a hypercall may touch: the caller's own state, and the
+/// hypervisor-wide state behind [`Call::hv`].
 pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> {
     /// The calling domain.
     pub dom: DomId,
@@ -74,23 +105,18 @@ pub struct Call<'a, 'm, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSin
     pub ctx: &'a mut GuestContext,
     /// Its vCPU (trap table, callbacks, stack).
     pub vcpu: &'a mut Vcpu,
-    /// The direct-paging model.
-    pub mm: &'a mut Mm<'m, M, H>,
     /// The caller's memory.
     pub guest: &'a G,
-    /// Console output.
-    pub console: &'a mut C,
     /// Partial console line of a domain that is not the hardware domain.
     pub line: &'a mut crate::console::LineBuf,
     /// Length of the instruction that made the hypercall (SYSCALL 2,
     /// `int 0x82` 2, `vmcall` 3): a preempted hypercall rewinds by it.
     pub entry_len: u64,
-    /// Facts about the host and the hypervisor.
-    pub host: &'a HostInfo,
-    /// Every domain's grant tables.
-    pub grants: &'a mut crate::grant::Grants<'m>,
-    /// Every domain's event channels.
+    /// Every domain's event channels (a static of the arch layer, about
+    /// 130 KiB, outside [`Hv`], which is built on the boot stack).
     pub events: &'a mut crate::event::EventChannels,
+    /// The memory model, console, host facts and grant tables.
+    pub hv: &'a mut Hv<'m, M, H, C>,
 }
 
 /// A hypercall's arguments. A preempted hypercall rewrites them to describe
@@ -100,7 +126,7 @@ pub type Args = [u64; 5];
 
 impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_, M, H, G, C> {
     fn privileged(&self) -> bool {
-        self.mm.domain(self.dom).is_some_and(|d| d.privileged)
+        self.hv.mm.domain(self.dom).is_some_and(|d| d.privileged)
     }
 
     fn mem(&self) -> Guest<'a, G> {
@@ -190,7 +216,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     /// deferred work queued: the case the single-request paths serve.
     #[inline(always)]
     fn one_own_request(&self, count: u64, foreigndom: u64) -> bool {
-        count == 1 && foreigndom as u32 == u32::from(DomId::SELF.0) && self.mm.nothing_queued(self.dom)
+        count == 1 && foreigndom as u32 == u32::from(DomId::SELF.0) && self.hv.mm.nothing_queued(self.dom)
     }
 
     /// Puts `result` in RAX; an error goes out of line.
@@ -364,7 +390,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     #[inline(never)]
     fn update_descriptor(&mut self, maddr: u64, desc: u64) -> Result<u64, Errno> {
         let dom = self.dom;
-        self.mm.update_descriptor(dom, maddr, desc).map(|()| 0)
+        self.hv.mm.update_descriptor(dom, maddr, desc).map(|()| 0)
     }
 }
 

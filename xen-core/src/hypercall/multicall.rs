@@ -61,7 +61,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         }
         for i in 0..n {
             let at = list + i * MULTICALL_ENTRY_SIZE;
-            if i != 0 && self.mm.hooks.preempt_batch(ENTRY_COST) {
+            if i != 0 && self.hv.mm.hooks.preempt_batch(ENTRY_COST) {
                 return Self::continue_at(a, at, n - i, Action::Continue);
             }
             // op, result, args[6]: one guest access (the whole list's

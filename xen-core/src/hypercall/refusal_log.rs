@@ -88,13 +88,13 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     #[cold]
     #[inline(never)]
     pub(super) fn refused(&mut self, nr: u64, errno: Errno) -> u64 {
-        refuse(self.mm.hooks.refusals(), self.dom, nr, errno)
+        refuse(self.hv.mm.hooks.refusals(), self.dom, nr, errno)
     }
 
     /// A batch stopped at entry `index` with `e`; returns `e`.
     #[cold]
     pub(super) fn refused_entry(&self, e: Errno, index: u32) -> Errno {
-        if let Some(r) = self.mm.hooks.refusals().filter(|_| e != Errno::ERESTART) {
+        if let Some(r) = self.hv.mm.hooks.refusals().filter(|_| e != Errno::ERESTART) {
             r.note_entry(index);
         }
         e

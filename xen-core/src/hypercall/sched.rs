@@ -39,13 +39,13 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// deschedule and a wake-up.
     fn block(&mut self) -> Action {
         let vi = self.vcpu.vcpu_info_location();
-        self.mm.mem.write_bytes(PhysAddr(vi.0 + UPCALL_MASK), &[0]);
-        if upcall_pending(self.mm.mem, vi) {
+        self.hv.mm.mem.write_bytes(PhysAddr(vi.0 + UPCALL_MASK), &[0]);
+        if upcall_pending(self.hv.mm.mem, vi) {
             return Action::Continue;
         }
-        if self.vcpu.time.timers.due(self.host.now(), true) {
+        if self.vcpu.time.timers.due(self.hv.host.now(), true) {
             self.timer_fired_now();
-            if upcall_pending(self.mm.mem, vi) {
+            if upcall_pending(self.hv.mm.mem, vi) {
                 return Action::Continue;
             }
         }
@@ -57,7 +57,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// `evtchn_port_is_pending`), or `EINVAL` for a port that is not in
     /// use, as Xen 4.17 answers.
     fn poll_port_pending(&self, port: u32) -> Result<bool, Errno> {
-        self.events.port_pending(&*self.mm, self.dom, port)
+        self.events.port_pending(&self.hv.mm, self.dom, port)
     }
 
     /// `SCHEDOP_poll(&sched_poll)`: the checks and the order of Xen's
@@ -75,7 +75,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             return Err(Errno::EFAULT);
         }
         let vi = self.vcpu.vcpu_info_location();
-        if upcall_pending(self.mm.mem, vi) && !upcall_masked(self.mm.mem, vi) {
+        if upcall_pending(self.hv.mm.mem, vi) && !upcall_masked(self.hv.mm.mem, vi) {
             return Ok(Action::Continue);
         }
         let mut last = 0;
@@ -86,7 +86,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             }
         }
         let deadline = (timeout != 0).then_some(SystemTime(timeout));
-        if deadline.is_some_and(|d| d <= self.host.now()) {
+        if deadline.is_some_and(|d| d <= self.hv.host.now()) {
             return Ok(Action::Continue);
         }
         self.vcpu.time.poll_kicked = false;

@@ -60,9 +60,9 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let count = count as u32 as u64;
         let mut chunk = [0u8; 128];
         let mut off = 0;
-        let hardware = self.mm.domain(self.dom).is_some_and(|d| d.io_caps);
+        let hardware = self.hv.mm.domain(self.dom).is_some_and(|d| d.io_caps);
         while off < count {
-            if off != 0 && self.mm.hooks.preempt_batch(CONSOLE_CHUNK_COST) {
+            if off != 0 && self.hv.mm.hooks.preempt_batch(CONSOLE_CHUNK_COST) {
                 a[1] = count - off;
                 a[2] = buf + off;
                 return Err(Errno::ERESTART);
@@ -71,10 +71,10 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             let va = buf.checked_add(off).ok_or(Errno::EFAULT)?;
             self.mem().read(va, &mut chunk[..n])?;
             if hardware {
-                self.console.write(self.dom, &chunk[..n]);
+                self.hv.console.write(self.dom, &chunk[..n]);
             } else {
                 // Other domains: printable characters only, one line at a time.
-                let (console, dom) = (&mut *self.console, self.dom);
+                let (console, dom) = (&mut self.hv.console, self.dom);
                 for &b in &chunk[..n] {
                     self.line.push(b, &mut |s| console.write(dom, s));
                 }
@@ -89,7 +89,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// as an `int` is `-E2BIG`; a fault is `-EFAULT`, the bytes it could
     /// not take stay buffered). Returns the bytes read.
     fn console_read(&mut self, count: u64, buf: u64) -> Result<u64, Errno> {
-        if !self.mm.domain(self.dom).is_some_and(|d| d.io_caps) {
+        if !self.hv.mm.domain(self.dom).is_some_and(|d| d.io_caps) {
             return Err(Errno::EPERM);
         }
         let count = count as u32;
@@ -100,12 +100,12 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let mut done = 0u64;
         while done < u64::from(count) {
             let want = (u64::from(count) - done).min(chunk.len() as u64) as usize;
-            let n = self.console.read(&mut chunk[..want]);
+            let n = self.hv.console.read(&mut chunk[..want]);
             if n == 0 {
                 break;
             }
             if self.mem().write(buf.wrapping_add(done), &chunk[..n]).is_err() {
-                self.console.unread(n);
+                self.hv.console.unread(n);
                 return Err(Errno::EFAULT);
             }
             done += n as u64;
@@ -144,7 +144,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                 if idx != 0 {
                     return Err(Errno::EINVAL);
                 }
-                let hardware = self.mm.domain(self.dom).is_some_and(|d| d.io_caps);
+                let hardware = self.hv.mm.domain(self.dom).is_some_and(|d| d.io_caps);
                 self.mem().write_u32(arg + 4, features(hardware, self.vcpu.vm_assist)).map(|()| 0)
             }
             XENVER_COMPILE_INFO => {
@@ -163,7 +163,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             // every domain's is zero (as domain 0's is on Xen).
             XENVER_GUEST_HANDLE => self.mem().write(arg, &[0u8; 16]).map(|()| 0),
             // Only the control domain may read it; others get "<denied>".
-            XENVER_COMMANDLINE if self.privileged() => self.mem().write(arg, &self.host.cmdline).map(|()| 0),
+            XENVER_COMMANDLINE if self.privileged() => self.mem().write(arg, &self.hv.host.cmdline).map(|()| 0),
             XENVER_COMMANDLINE => self.mem().write(arg, XEN_DENY).map(|()| 0),
             XENVER_BUILD_ID => {
                 if !self.privileged() {

@@ -98,7 +98,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             *slot = abi::Mfn(self.mem().read_u64(list.wrapping_add(i as u64 * 8))?);
         }
         let dom = self.dom;
-        self.mm.set_gdt(dom, &frames[..n], entries).map(|()| 0)
+        self.hv.mm.set_gdt(dom, &frames[..n], entries).map(|()| 0)
     }
 
     /// `stack_switch(ss, sp)`.
@@ -113,8 +113,8 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// [`crate::domain::guest_segs::set_segment_base`]; the hardware is
     /// loaded at once, so the next guest instruction sees the base.
     pub(super) fn set_segment_base(&mut self, which: u64, base: u64) -> Result<u64, Errno> {
-        let Some(d) = self.mm.domain(self.dom) else { return Err(Errno::EINVAL) };
-        let gdt = domain_gdt(&*self.mm.mem, d);
+        let Some(d) = self.hv.mm.domain(self.dom) else { return Err(Errno::EINVAL) };
+        let gdt = domain_gdt(&*self.hv.mm.mem, d);
         let load = crate::domain::guest_segs::set_segment_base(self.vcpu, which, base, &gdt)?;
         self.guest.load_segment(load);
         Ok(0)
@@ -122,8 +122,8 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
 
     /// `iret`: see [`iret_hypercall`].
     pub(super) fn iret(&mut self) -> Action {
-        let Some(d) = self.mm.domain(self.dom) else { return Action::Crash("iret from a domain with no memory") };
-        iret_hypercall(self.ctx, self.vcpu, self.guest, &*self.mm.mem, d)
+        let Some(d) = self.hv.mm.domain(self.dom) else { return Action::Crash("iret from a domain with no memory") };
+        iret_hypercall(self.ctx, self.vcpu, self.guest, &*self.hv.mm.mem, d)
     }
 }
 

@@ -17,8 +17,8 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// `set_timer_op(timeout)`: always 0.
     #[inline(never)]
     pub(super) fn set_timer_op(&mut self, timeout: u64) -> Result<u64, Errno> {
-        self.mm.hooks.timers_changed(self.dom);
-        let now = self.host.now();
+        self.hv.mm.hooks.timers_changed(self.dom);
+        let now = self.hv.host.now();
         if self.vcpu.time.timers.set_timer_op(now, timeout) == Armed::FireNow {
             self.timer_fired_now();
         }
@@ -27,7 +27,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
 
     /// A timer armed in the past fires at once: VIRQ_TIMER, if bound.
     pub(super) fn timer_fired_now(&mut self) {
-        self.events.send_virq(&mut *self.mm, self.dom, abi::event_channel::virq::TIMER);
+        self.events.send_virq(&mut self.hv.mm, self.dom, abi::event_channel::virq::TIMER);
     }
 
     /// `vcpu_op(cmd, vcpuid, arg)`. Xen takes `cmd` as an int and `vcpuid`
@@ -36,7 +36,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         if vcpuid as u32 != 0 {
             return (Err(Errno::ENOENT), Action::Continue);
         }
-        self.mm.hooks.timers_changed(self.dom);
+        self.hv.mm.hooks.timers_changed(self.dom);
         let r = match u64::from(cmd as u32) {
             VCPUOP_INITIALISE => self.vcpu_initialise(arg),
             // Up already: nothing to wake.
@@ -90,7 +90,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
 
     fn set_periodic_timer(&mut self, arg: u64) -> Result<u64, Errno> {
         let period = self.mem().read_u64(arg)?;
-        let now = self.host.now();
+        let now = self.hv.host.now();
         self.vcpu.time.timers.set_periodic(now, period).map(|()| 0)
     }
 
@@ -98,7 +98,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let mut b = [0u8; 16];
         self.mem().read(arg, &mut b)?;
         let timeout = u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
-        let now = self.host.now();
+        let now = self.hv.host.now();
         if self.vcpu.time.timers.set_singleshot(now, timeout) == Armed::FireNow {
             self.timer_fired_now();
         }
@@ -109,7 +109,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// `vcpu_runstate_get` reports it.
     fn runstate_now(&self) -> [u8; 48] {
         let mut r = self.vcpu.time.runstate;
-        let now = self.host.now().max(r.entry);
+        let now = self.hv.host.now().max(r.entry);
         r.time[r.state as usize & 3] += now.0 - r.entry.0;
         r.to_bytes(0)
     }
@@ -147,15 +147,16 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         self.mem().read(arg, &mut b)?;
         let mfn = abi::Mfn(u64::from_le_bytes(b[..8].try_into().unwrap_or_default()));
         let offset = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
-        let r = self.events.register_vcpu_info(&mut *self.mm, self.dom, mfn, offset);
+        let r = self.events.register_vcpu_info(&mut self.hv.mm, self.dom, mfn, offset);
         if let Ok(at) = r {
             self.vcpu.set_vcpu_info_location(at);
-            self.mm.hooks.vcpu_info_moved();
-            self.mm.hooks.event_kicked();
+            self.hv.mm.hooks.vcpu_info_moved();
+            self.hv.mm.hooks.event_kicked();
         }
-        let stamp = crate::time::info::TimeStamp::at(&self.host.clock, (self.host.read_tsc)(), self.host.time_flags);
+        let stamp =
+            crate::time::info::TimeStamp::at(&self.hv.host.clock, (self.hv.host.read_tsc)(), self.hv.host.time_flags);
         let vi = self.vcpu.vcpu_info_location();
-        crate::time::info::publish_time(self.mm.mem, PhysAddr(vi.0 + VCPU_INFO_TIME), &stamp, true);
+        crate::time::info::publish_time(self.hv.mm.mem, PhysAddr(vi.0 + VCPU_INFO_TIME), &stamp, true);
         r.map(|_| 0)
     }
 
@@ -168,7 +169,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         }
         self.vcpu.time.time_area = va;
         if va != 0 {
-            let stamp = crate::time::info::TimeStamp::of(&self.host.clock, self.host.time_flags);
+            let stamp = crate::time::info::TimeStamp::of(&self.hv.host.clock, self.hv.host.time_flags);
             crate::time::info::publish_time_to_guest(&self.mem(), va, &stamp);
         }
         Ok(0)

@@ -83,7 +83,7 @@ pub(super) fn poll(hv: &mut Hypervisor) {
     for i in 0..crate::sched::MAX_DOMAINS {
         let dom = DomId(i as u16);
         if rings().get(dom).is_some() {
-            hv.console.drain(&mut hv.mm, dom);
+            hv.core.console.drain(&mut hv.core.mm, dom);
         }
     }
 }
@@ -93,11 +93,11 @@ pub(super) fn poll(hv: &mut Hypervisor) {
 /// its memory is torn down.
 pub(super) fn domain_died(hv: &mut Hypervisor, i: usize) {
     let dom = DomId(i as u16);
-    let console = &mut hv.console;
+    let console = &mut hv.core.console;
     if let Some(Some(d)) = super::run::domains().get_mut(i) {
         d.line.flush(&mut |line| console.write(dom, line));
     }
-    if let Some(r) = rings().detach(&mut hv.mm, dom, &mut |line| console.write(dom, line)) {
+    if let Some(r) = rings().detach(&mut hv.core.mm, dom, &mut |line| console.write(dom, line)) {
         log::info!("domain {i}: console ring: {} bytes in {} drains", r.bytes, r.drains);
     }
 }

@@ -97,26 +97,27 @@ pub fn run_domains(
         host_info.wallclock.sec,
         if utc.is_none() { " unreadable" } else { "" }
     );
-    let host = Box::leak(Box::new(host_info));
     let mut hv = Hypervisor {
-        host,
-        mm: Mm {
-            frames: ft,
-            m2p,
-            domains: mm_domains,
-            mem: Box::leak(Box::new(DirectMap)),
-            hooks,
-            l4_template,
-            clock: Box::leak(Box::new(TlbClock::new())),
+        core: crate::hypercall::Hv {
+            host: host_info,
+            mm: Mm {
+                frames: ft,
+                m2p,
+                domains: mm_domains,
+                mem: Box::leak(Box::new(DirectMap)),
+                hooks,
+                l4_template,
+                clock: Box::leak(Box::new(TlbClock::new())),
+            },
+            console: Console { at_line_start: [true; MAX_DOMAINS], input: crate::event::ConsoleInput::new() },
+            grants: boot_grants(nx),
         },
         current: 0,
-        console: Console { at_line_start: [true; MAX_DOMAINS], input: crate::event::ConsoleInput::new() },
         all_poweroff_required,
         check: DebugCheck::new(check_every),
         refused_modules: 0,
         hv_root: root,
         fpu_owner: None,
-        grants: boot_grants(nx),
     };
     for (i, d) in hv.mm.domains.iter_mut().enumerate() {
         d.id = DomId(i as u16);
@@ -175,7 +176,7 @@ pub fn run_domains(
     let first = (0..MAX_DOMAINS).find(|&i| domains()[i].is_some()).unwrap_or(0);
     hv.current = first;
     let ctx = switch_to(&mut hv, first);
-    hv.check.arm(&mut hv.mm.hooks.pending);
+    hv.check.arm(&mut hv.core.mm.hooks.pending);
     state_init(hv);
     if let Some(hv) = super::run::state() {
         super::fast_paths::init(hv);
@@ -272,7 +273,7 @@ fn build_domain(hv: &mut Hypervisor, index: usize, bytes: &[u8], cmdline: &str, 
             return fail(&format_args!("building the start of day failed ({e:?})"));
         }
     };
-    if let Err(e) = hv.grants.init_domain(&mut hv.mm, dom) {
+    if let Err(e) = hv.core.grants.init_domain(&mut hv.core.mm, dom) {
         let _ = Teardown::new(&hv.mm, dom).run(&mut hv.mm);
         return fail(&format_args!("no grant table ({e:?})"));
     }

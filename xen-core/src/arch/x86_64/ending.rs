@@ -18,8 +18,8 @@ pub(super) fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     super::console_rings::domain_died(hv, i);
     super::events::domain_died(hv, i);
     super::boot_clock::mark_once("first shutdown");
-    let mm = &mut hv.mm;
-    hv.grants.release_domain(mm, DomId(i as u16));
+    let mm = &mut hv.core.mm;
+    hv.core.grants.release_domain(mm, DomId(i as u16));
     // A PVH domain's p2m references and hardware frames go first.
     let pvh = d_mut(i).pvh;
     super::svm::pvh::release(hv, i);
@@ -38,7 +38,7 @@ pub(super) fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     d_mut(i).state = state;
     d_mut(i).vcpu.time.runstate.change(runstate::OFFLINE, timer::now());
     if hv.check.enabled() {
-        hv.check.run(&hv.mm, &hv.grants, format_args!("after the teardown of domain {i}"));
+        hv.check.run(&hv.core.mm, &hv.core.grants, format_args!("after the teardown of domain {i}"));
     }
     if report.still_referenced > 0 {
         log::warn!("domain {i}: {} frames still referenced by other domains", report.still_referenced);

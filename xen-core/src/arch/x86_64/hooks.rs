@@ -187,7 +187,7 @@ impl GuestMemory for ArchGuest {
     }
 }
 
-pub(super) struct Console {
+pub struct Console {
     pub(super) at_line_start: [bool; MAX_DOMAINS],
     /// Keys typed on the serial console, and domain 0's input ring.
     pub(super) input: crate::event::ConsoleInput,

@@ -21,8 +21,8 @@ use crate::domain::bounce::Roots;
 use crate::domain::fpu::FpuHardware;
 use crate::domain::segments::domain_gdt;
 use crate::domain::vcpu::{reg, GuestContext};
-use crate::hypercall::{Action, Call, HostInfo};
-use crate::mm::{Mm, PhysAddr, PhysMemory};
+use crate::hypercall::{Action, Call};
+use crate::mm::{PhysAddr, PhysMemory};
 use crate::sched::{reason_name, Domain, RunState, MAX_DOMAINS};
 use crate::scheduler;
 use crate::time::runstate;
@@ -30,12 +30,14 @@ use abi::DomId;
 
 /// Everything the hypervisor keeps while guests run.
 pub struct Hypervisor {
-    /// The direct-paging model over the frame table, M2P, per-domain
-    /// memory state, arch hooks and L4 template. Built once at boot, so a
-    /// hypercall borrows it instead of assembling it.
-    pub(super) mm: Mm<'static, DirectMap, ArchHooks>,
+    /// The hypervisor-wide state hypercalls see: the direct-paging model
+    /// (frame table, M2P, per-domain memory state, arch hooks, L4
+    /// template), the console, the host facts and the grant tables. Built
+    /// once at boot, so a hypercall borrows it through one pointer instead
+    /// of assembling it. The arch code reaches its fields as its own
+    /// (`hv.mm`, ...) through [`core::ops::Deref`].
+    pub(super) core: HvCore,
     pub(super) current: usize,
-    pub(super) console: Console,
     pub(super) all_poweroff_required: bool,
     /// Boot modules that did not become a domain; any fails the run.
     pub(super) refused_modules: usize,
@@ -46,10 +48,22 @@ pub struct Hypervisor {
     /// The domain whose FPU registers are live in the CPU (`None` at boot:
     /// the init state from [`super::fpu::init`]).
     pub(super) fpu_owner: Option<usize>,
-    /// Facts about the host that hypercalls report.
-    pub(super) host: &'static mut HostInfo,
-    /// Every domain's grant tables.
-    pub(super) grants: crate::grant::Grants<'static>,
+}
+
+/// The hypervisor-wide part of [`Hypervisor`] on this machine.
+pub type HvCore = crate::hypercall::Hv<'static, DirectMap, ArchHooks, Console>;
+
+impl core::ops::Deref for Hypervisor {
+    type Target = HvCore;
+    fn deref(&self) -> &HvCore {
+        &self.core
+    }
+}
+
+impl core::ops::DerefMut for Hypervisor {
+    fn deref_mut(&mut self) -> &mut HvCore {
+        &mut self.core
+    }
 }
 
 /// The hypervisor's state. There is one CPU, the hypervisor runs with
@@ -258,7 +272,7 @@ fn syscall_entry_as<const HANDLED: bool>(frame: &mut TrapFrame) {
 fn after_hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action: Action) {
     if hv.mm.hooks.pending & PENDING_CHECK != 0 && hv.check.tick() {
         let n = hv.check.hypercalls;
-        if !hv.check.run(&hv.mm, &hv.grants, format_args!("after hypercall {n} (domain {i})")) {
+        if !hv.check.run(&hv.core.mm, &hv.core.grants, format_args!("after hypercall {n} (domain {i})")) {
             action = Action::Crash("the invariant checker found a violation (check=)");
         }
     }
@@ -473,7 +487,7 @@ fn idle_slot(hv: &mut Hypervisor) -> usize {
         // Idle time scrubs free frames first, a few at a time, looking at
         // interrupts and timers between batches (one batch is ~8 K
         // instructions), so allocations find them scrubbed.
-        if hv.mm.hooks.frames.scrub_some(hv.mm.mem, IDLE_SCRUB_FRAMES) != 0 {
+        if hv.core.mm.hooks.frames.scrub_some(hv.core.mm.mem, IDLE_SCRUB_FRAMES) != 0 {
             timer::poll_interrupts();
             console_keys(hv);
             continue;
@@ -646,19 +660,15 @@ fn hypercall_handled(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, entr
     debug_assert!(crate::hypercall::implemented(nr) && nr != abi::hypercall::HypercallNr::IRET.0);
     let d = calling_domain(i);
     hv.mm.hooks.work = 0;
-    let Hypervisor { mm, console, host, grants, .. } = hv;
     let mut call = Call {
         dom: DomId(i as u16),
         ctx,
         vcpu: &mut d.vcpu,
-        mm,
         guest: &ArchGuest,
-        console,
         line: &mut d.line,
         entry_len,
-        host,
-        grants,
         events: super::events::events(),
+        hv: &mut hv.core,
     };
     call.dispatch(nr)
 }

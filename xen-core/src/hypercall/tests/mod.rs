@@ -141,25 +141,23 @@ impl<C: ConsoleSink> Caller<'_, C> {
     pub fn dispatch(self, w: &mut World, g: &mut crate::grant::Grants<'_>, ctx: &mut GuestContext) -> Action {
         let mut line = crate::console::LineBuf::new();
         let nr = ctx.gpr[reg::RAX];
-        let mut mm = w.mm();
-        let mut grants = crate::grant::Grants {
+        let mm = w.mm();
+        let grants = crate::grant::Grants {
             tables: &mut *g.tables,
             active: &mut *g.active,
             maptrack: &mut *g.maptrack,
             nx: g.nx,
         };
+        let mut hv = super::Hv { mm, console: &mut *self.console, host: self.host.clone(), grants };
         let mut call = Call {
             dom: self.dom,
             ctx,
             vcpu: self.vcpu,
-            mm: &mut mm,
             guest: self.guest,
-            console: self.console,
             line: &mut line,
             entry_len: 2,
-            host: self.host,
-            grants: &mut grants,
             events: self.events,
+            hv: &mut hv,
         };
         call.dispatch(nr)
     }

@@ -63,7 +63,7 @@ pub(super) fn handle(
                 None => GuestPaging::of(v.save.cr0, v.save.cr3, v.save.cr4, v.save.efer),
             };
             let a = args(&p.gprs.0, long);
-            let (mm, console) = (&mut hv.mm, &mut hv.console);
+            let (mm, console) = (&mut hv.core.mm, &mut hv.core.console);
             let mut out = |b: &[u8]| crate::hypercall::ConsoleSink::write(console, dom, b);
             let mut call = PvhCall {
                 dom,
@@ -75,7 +75,7 @@ pub(super) fn handle(
                 console: &mut out,
                 npt: &mut p.npt,
                 events: crate::arch::x86_64::events::events(),
-                grants: &mut hv.grants,
+                grants: &mut hv.core.grants,
                 vcpu: &mut d_mut(i).vcpu,
                 now: timer::now(),
             };
