@@ -16,6 +16,8 @@ use core::mem::{offset_of, size_of};
 pub const HVMOP_SET_PARAM: u64 = 0;
 /// Read a parameter: `arg` → [`XenHvmParam`] (`value` OUT).
 pub const HVMOP_GET_PARAM: u64 = 1;
+/// Flush every vCPU's TLB: `arg` must be NULL.
+pub const HVMOP_FLUSH_TLBS: u64 = 5;
 /// A guest announces that a page-table tree is going away (shadow paging
 /// hint).
 pub const HVMOP_PAGETABLE_DYING: u64 = 9;

@@ -28,7 +28,7 @@ use crate::mm::reservation::Reservation;
 use crate::mm::{Mm, MmHooks, PhysMemory};
 use crate::p2m::{Order, P2m};
 use abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
-use abi::hvm::{param, HVMOP_GET_PARAM, HVMOP_SET_PARAM};
+use abi::hvm::{param, HVMOP_FLUSH_TLBS, HVMOP_GET_PARAM, HVMOP_SET_EVTCHN_UPCALL_VECTOR, HVMOP_SET_PARAM};
 use abi::hypercall::HypercallNr;
 use abi::memory::*;
 use abi::sched::{SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD};
@@ -146,6 +146,13 @@ pub struct PvhCall<'c, 'a, 'm, 'g, M: PhysMemory, H: MmHooks> {
     pub vcpu: &'c mut crate::domain::vcpu::Vcpu,
     /// System time at the call.
     pub now: crate::time::SystemTime,
+    /// The vCPU's time info at the call (for the time areas).
+    pub stamp: crate::time::info::TimeStamp,
+    /// Its PVH-only state: upcall vector, registered areas, requests to
+    /// the arch layer ([`super::pvh_vcpu`]).
+    pub hvcpu: &'c mut super::pvh_vcpu::HvmVcpu,
+    /// Whether the call came from 64-bit code (the multicall entry layout).
+    pub long_mode: bool,
 }
 
 impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
@@ -165,7 +172,9 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
             HypercallNr::HVM_OP => (self.hvm_op(a[0], a[1]), Outcome::Continue),
             HypercallNr::EVENT_CHANNEL_OP => (self.event_channel_op(a[0], a[1]), Outcome::Continue),
             HypercallNr::SET_TIMER_OP => (self.set_timer_op(a[0]), Outcome::Continue),
-            HypercallNr::VCPU_OP => (self.vcpu_op(a[0], a[1], a[2]), Outcome::Continue),
+            HypercallNr::VCPU_OP => self.vcpu_op(a[0], a[1], a[2]),
+            HypercallNr::MULTICALL => self.multicall(a[0], a[1]),
+            HypercallNr::VM_ASSIST => (self.vm_assist(a[0], a[1]), Outcome::Continue),
             HypercallNr::GRANT_TABLE_OP => (self.grant_table_op(a[0], a[1], a[2]), Outcome::Continue),
             _ => (Err(Errno::ENOSYS), Outcome::Continue),
         };
@@ -324,8 +333,11 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
     }
 
     fn hvm_op(&mut self, op: u64, arg: u64) -> Result<u64, Errno> {
-        if op != HVMOP_SET_PARAM && op != HVMOP_GET_PARAM {
-            return Err(Errno::ENOSYS);
+        match op {
+            HVMOP_SET_PARAM | HVMOP_GET_PARAM => {}
+            HVMOP_SET_EVTCHN_UPCALL_VECTOR => return self.set_evtchn_upcall_vector(arg),
+            HVMOP_FLUSH_TLBS => return self.flush_tlbs(arg),
+            _ => return Err(Errno::ENOSYS),
         }
         let mut raw = [0u8; 16];
         self.view(|v| v.read(arg, &mut raw))?;
