@@ -1,9 +1,10 @@
-//! `hvm_op` (34): `HVMOP_set_param` / `HVMOP_get_param` and the HVM
-//! parameter numbers a PVH guest uses at boot (Xen's `hvm/hvm_op.h` and
+//! `hvm_op` (34): `HVMOP_set_param` / `HVMOP_get_param`, the per-vCPU
+//! upcall vector, the TLB flush, and the HVM parameter numbers a PVH guest uses at boot (Xen's `hvm/hvm_op.h` and
 //! `hvm/params.h`).
 //!
-//! **Status in xen-core:** `HVMOP_set_param` / `HVMOP_get_param` for PVH
-//! domains (see the crate docs' *PVH domains*); PV domains get `-ENOSYS`.
+//! **Status in xen-core:** `HVMOP_set_param` / `HVMOP_get_param`,
+//! `HVMOP_set_evtchn_upcall_vector` and `HVMOP_flush_tlbs` for PVH domains
+//! (see the crate docs' *PVH domains*); PV domains get `-ENOSYS`.
 //!
 //! Prototype: `long hvm_op(unsigned long op, void *arg)` with `op` one of
 //! the `HVMOP_*` values and `arg` the VIRTUAL address of the op's structure

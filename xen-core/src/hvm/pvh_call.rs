@@ -12,9 +12,11 @@
 //! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frames (the p2m and the NPT change); `current`/`maximum_reservation`; `add_to_physmap` with `XENMAPSPACE_shared_info` and `XENMAPSPACE_grant_table`; others `-ENOSYS` |
 //! | `event_channel_op` (32) | every op the PV side has, on the same core ([`super::pvh_events`]); frame numbers are guest frames |
 //! | `set_timer_op` (15) | as for PV: the single-shot timer, VIRQ_TIMER when it fires |
-//! | `vcpu_op` (24) | `register_vcpu_info` on a guest frame; vCPU ids but 0 `-ENOENT`; others `-ENOSYS` |
+//! | `vcpu_op` (24) | every command PV has, on the same timer and runstate cores, in Xen's HVM forms (areas are guest-virtual; `initialise` copies a `vcpu_hvm_context`) ([`super::pvh_vcpu`]); ids but 0 `-ENOENT`; `send_nmi` `-ENOSYS` |
+//! | `multicall` (13) | the PV rules on this dispatch ([`super::pvh_multicall`]) |
+//! | `vm_assist` (21) | `VMASST_TYPE_runstate_update_flag` only, as Xen's HVM mask |
 //! | `grant_table_op` (20) | `setup_table`, `query_size`, `set_version`, `get_version`, `get_status_frames`, `copy` on the shared core with guest frames ([`super::pvh_grant`]); map/unmap and others `-ENOSYS` |
-//! | `hvm_op` (34) | `set_param`/`get_param` with Xen 4.17's per-parameter guest permissions; others `-ENOSYS` |
+//! | `hvm_op` (34) | `set_param`/`get_param` with Xen 4.17's per-parameter guest permissions; `set_evtchn_upcall_vector`, `flush_tlbs` ([`super::pvh_vcpu`]); others `-ENOSYS` |
 //! | anything else | `-ENOSYS` |
 //!
 //! The reservation ops take the PV ops' argument checks (the same
