@@ -1,9 +1,10 @@
-//! `hvm_op` (34): `HVMOP_set_param` / `HVMOP_get_param` and the HVM
-//! parameter numbers a PVH guest uses at boot (Xen's `hvm/hvm_op.h` and
+//! `hvm_op` (34): `HVMOP_set_param` / `HVMOP_get_param`, the per-vCPU
+//! upcall vector, the TLB flush, and the HVM parameter numbers a PVH guest uses at boot (Xen's `hvm/hvm_op.h` and
 //! `hvm/params.h`).
 //!
-//! **Status in xen-core:** `HVMOP_set_param` / `HVMOP_get_param` for PVH
-//! domains (see the crate docs' *PVH domains*); PV domains get `-ENOSYS`.
+//! **Status in xen-core:** `HVMOP_set_param` / `HVMOP_get_param`,
+//! `HVMOP_set_evtchn_upcall_vector` and `HVMOP_flush_tlbs` for PVH domains
+//! (see the crate docs' *PVH domains*); PV domains get `-ENOSYS`.
 //!
 //! Prototype: `long hvm_op(unsigned long op, void *arg)` with `op` one of
 //! the `HVMOP_*` values and `arg` the VIRTUAL address of the op's structure
@@ -16,6 +17,8 @@ use core::mem::{offset_of, size_of};
 pub const HVMOP_SET_PARAM: u64 = 0;
 /// Read a parameter: `arg` → [`XenHvmParam`] (`value` OUT).
 pub const HVMOP_GET_PARAM: u64 = 1;
+/// Flush every vCPU's TLB: `arg` must be NULL.
+pub const HVMOP_FLUSH_TLBS: u64 = 5;
 /// A guest announces that a page-table tree is going away (shadow paging
 /// hint).
 pub const HVMOP_PAGETABLE_DYING: u64 = 9;

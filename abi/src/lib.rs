@@ -65,15 +65,41 @@
 //! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frame numbers (orders 0 and 9, `mem_flags` 0, the domain itself only: another existing domain `-EPERM` as for an unprivileged caller, returning the extents done); `current_reservation`, `maximum_reservation`; `add_to_physmap` with `XENMAPSPACE_shared_info` (idx 0; its shared_info at `gpfn`, the RAM there given back, an earlier place unmapped; idx ≠ 0 or `gpfn` outside its p2m `-EINVAL`, another domain `-EPERM`/`-ESRCH`) and `XENMAPSPACE_grant_table` (idx = a shared frame, the table grown to hold it, or `XENMAPIDX_grant_table_status` \| n a v2 status frame; the same placement rules; beyond the 4-frame limit, a status frame under v1 or beyond those it has `-EINVAL`); others `-ENOSYS` (difference: `increase_reservation`, `exchange` and the other `add_to_physmap` spaces are Xen's) |
 //! | `event_channel_op` (32) | every `EVTCHNOP_*` a PV domain has, on the same event core with the same errno; frame numbers (`init_control`, `expand_array`) are guest frames, one not its RAM `-EINVAL`. A PVH domain is never privileged here (even in slot 0) |
 //! | `grant_table_op` (20) | `setup_table`, `get_status_frames` (each frame listed as the GUEST frame it is mapped at, as Xen does for a translated guest, `INVALID_GFN` = all ones while unmapped), `query_size`, `set_version`, `get_version`, `copy`: the PV rules, statuses and errno on the same grant core; a `copy` side without `GNTCOPY_*_gref` is the caller's guest frame (not its RAM `GNTST_bad_page`); its table (v1, one frame) is made at its first `grant_table_op` or grant-frame `add_to_physmap`. Differences: `map_grant_ref`, `unmap_grant_ref`, `unmap_and_replace`, `swap_grant_ref` `-ENOSYS`; a `copy` batch above 512 elements `-E2BIG` (no continuation for PVH); another domain's map or copy of a PVH domain's reference `GNTST_general_error` (its entries name guest frames, not resolved across domains yet) |
-//! | `set_timer_op` (15) | as for PV: the single-shot timer, `VIRQ_TIMER` when it fires (at once if already past); no periodic timer (an HVM vCPU has none) |
-//! | `vcpu_op` (24) | `register_vcpu_info` with a GUEST frame (`-ENXIO` offset, `-EINVAL` not its RAM or registered already); vCPU ids but 0 `-ENOENT`; others `-ENOSYS` (difference: Xen has the timer and runstate ops for HVM too) |
-//! | `hvm_op` (34) | `HVMOP_set_param` / `HVMOP_get_param` on itself (`DOMID_SELF` or its id): index ≥ `HVM_NR_PARAMS` `-EINVAL`; another domain `-EPERM` (`-ESRCH` if none); Xen 4.17's per-parameter guest permissions (set: `CALLBACK_IRQ`, `VM86_TSS(_SIZED)`, `ACPI_IOPORTS_LOCATION`, `VM_GENERATION_ID_ADDR`, `STORE_EVTCHN`, `CONSOLE_EVTCHN`, `X87_FIP_WIDTH`; get: those and `STORE_PFN`, `CONSOLE_PFN`, `ALTP2M`; others `-EPERM`); values are stored as given; `CALLBACK_IRQ` with the vector method (type 2 in bits 63:56) delivers upcalls, the GSI and PCI INTx methods deliver nothing (no emulated interrupt controller); other `HVMOP_*` `-ENOSYS` (difference: `HVMOP_set_evtchn_upcall_vector` is Xen's) |
+//! | `set_timer_op` (15) | as for PV: the single-shot timer, `VIRQ_TIMER` when it fires (at once if already past); no periodic timer until `VCPUOP_set_periodic_timer` (an HVM vCPU starts with none) |
+//! | `multicall` (13) | the PV rules on the PVH dispatch (every hypercall of this table): a nested multicall `-EINVAL` in its `result`, a failing entry does not stop the list, an entry or `result` that cannot be reached stops it with `-EFAULT` (no range check up front, as Xen for an HVM guest), preempted between entries and continued (the VMMCALL runs again with the rest), an entry that yields, blocks or shuts down ends the slice with the rest as its continuation; `multicall_entry` from 64-bit code, its compat form (32-bit fields) otherwise, as Xen picks by the vCPU's mode |
+//! | `vm_assist` (21) | `VMASST_TYPE_runstate_update_flag` only (Xen 4.17's HVM mask; other types `-EINVAL`): enable 0, disable 1, other commands `-ENOSYS` |
+//! | `vcpu_op` (24) | vCPU 0 only (ids ≥ 1 `-ENOENT` first; `cmd` and `vcpuid` 32-bit), every command a PV vCPU has, on the same timer and runstate cores, with Xen's HVM forms: `initialise` (copies a 128-byte `vcpu_hvm_context`, then `-EEXIST`), `up`, `down` (poweroff), `is_up`, `get_runstate_info`, `register_runstate_memory_area` and `register_vcpu_time_memory_area` (guest-VIRTUAL addresses, any accepted as Xen's handle check passes every address of an externally paged guest; written at once and at each switch to the vCPU through its page tables as they are then, faults ignored; with `VMASST_TYPE_runstate_update_flag` the bit-63 protocol), `set/stop_periodic_timer` (1 ms … 2^62 − 1 ns; none until set, as Xen gives an HVM vCPU), `set/stop_singleshot_timer` (a deadline already past fires `VIRQ_TIMER` at once; `VCPU_SSHOTTMR_future` ignored, no `-ETIME`, as Xen 4.17 here: conformance), `get_physid` `-EINVAL` (never the hardware domain), `register_vcpu_info` with a GUEST frame (`-ENXIO` offset, `-EINVAL` not its RAM or registered already; the time info restamped); `send_nmi` `-ENOSYS` (as for PV: a deliberate difference) |
+//! | `hvm_op` (34) | `HVMOP_set_param` / `HVMOP_get_param` on itself (`DOMID_SELF` or its id): index ≥ `HVM_NR_PARAMS` `-EINVAL`; another domain `-EPERM` (`-ESRCH` if none); Xen 4.17's per-parameter guest permissions (set: `CALLBACK_IRQ`, `VM86_TSS(_SIZED)`, `ACPI_IOPORTS_LOCATION`, `VM_GENERATION_ID_ADDR`, `STORE_EVTCHN`, `CONSOLE_EVTCHN`, `X87_FIP_WIDTH`; get: those and `STORE_PFN`, `CONSOLE_PFN`, `ALTP2M`; others `-EPERM`); values are stored as given; `CALLBACK_IRQ` with the vector method (type 2 in bits 63:56) delivers upcalls, the GSI and PCI INTx methods deliver nothing (no emulated interrupt controller); `HVMOP_set_evtchn_upcall_vector` (8 bytes read, `-EFAULT`; vector < 0x10 `-EINVAL`; a vCPU but 0 `-ENOENT`; upcalls then come on that vector whenever `CALLBACK_IRQ` names no vector, advertised by `XEN_HVM_CPUID_UPCALL_VECTOR` in CPUID leaf 0x40000004 as on Xen 4.17); `HVMOP_flush_tlbs` (a NULL argument: its ASID flushed before it runs again; otherwise `-EINVAL`); other `HVMOP_*` `-ENOSYS` (difference: Xen also has `get_mem_type`, `pagetable_dying`, `get_time`, `xentrace`, `altp2m`, `guest_request_vm_event`) |
 //! | everything else | `-ENOSYS` |
+//!
+//! Against Xen 4.17's HVM hypercall table (`hypercall-defs.c`, the hvm64
+//! column): of the hypercalls xen-core implements for PV, `memory_op`,
+//! `multicall`, `set_timer_op`, `xen_version`, `console_io`,
+//! `grant_table_op`, `vm_assist`, `vcpu_op`, `sched_op`,
+//! `event_channel_op` and `physdev_op` are offered to HVM guests and have
+//! their PVH forms above (with the differences named there); `mmuext_op`
+//! is offered too and is `-ENOSYS` here (a difference). `physdev_op`:
+//! Xen's HVM filter answers `-ENOSYS` for a domain without pirqs that is
+//! not the hardware domain for all but `map_pirq`/`unmap_pirq` (which it
+//! passes on: a difference, `-ENOSYS` here too); `set_iopl` and
+//! `set_iobitmap`, the PV ones implemented, are `-ENOSYS` on Xen for HVM,
+//! as here. Not offered to HVM guests by Xen, and `-ENOSYS` for PVH here as
+//! there: `set_trap_table`, `mmu_update`, `set_gdt`, `stack_switch`,
+//! `set_callbacks`, `fpu_taskswitch`, `sched_op_compat`, `set_debugreg`,
+//! `get_debugreg`, `update_descriptor`, `update_va_mapping`,
+//! `event_channel_op_compat`, `physdev_op_compat`,
+//! `update_va_mapping_otherdomain`, `iret`, `set_segment_base`, `nmi_op`,
+//! `callback_op`, `mca`. Offered by Xen and not implemented for PV or PVH
+//! here: `platform_op`, `xsm_op`, `sysctl`, `domctl`, `argo_op`,
+//! `xenpmu_op`, `dm_op`, `hypfs_op`, `paging_domctl_cont`.
 //!
 //! MSRs: FS/GS bases, KernelGSbase, STAR/LSTAR/CSTAR/SFMASK and SYSENTER
 //! pass through; EFER (SCE, LME, NXE writable), PAT and the hypercall-page
 //! MSR are emulated; every other MSR #GP. CPUID: the host's, with the
-//! hypervisor bit set and SVM hidden; leaf 0x400000F0
+//! hypervisor bit set and SVM hidden; Xen's HVM leaf 0x40000004 (EAX
+//! `VCPU_ID_PRESENT` \| `DOMID_PRESENT` \| `UPCALL_VECTOR` = 0x58, EBX the
+//! vCPU id 0, ECX the domain id; no APIC virtualization bits: no local
+//! APIC model), named by leaf 0x40000000 as the last (leaf 3 zeros); leaf 0x400000F0
 //! ([`hvm::XEN_CORE_EXIT_COUNT_LEAF`], an extension: zeros on Xen) tells the
 //! domain its own VM exits so far, by kind (`make modes`' per-op counts).
 //! Ports: a null device (reads all ones, writes dropped); string I/O crashes the domain. A nested page fault the
@@ -85,7 +111,11 @@
 //! exit, and HLT with RFLAGS.IF set blocks it until an event is pending or
 //! its timer fires (with IF clear it crashes it: nothing could wake it).
 //! Upcalls: while vcpu_info's `evtchn_upcall_pending` is set (shared_info's
-//! slot until `register_vcpu_info` moves it) the callback vector is
+//! slot until `register_vcpu_info` moves it) the callback vector (or,
+//! when `CALLBACK_IRQ` names none, the per-vCPU vector of
+//! `HVMOP_set_evtchn_upcall_vector`: on Xen a local-APIC edge the guest
+//! EOIs, here injected the same way while the flag is set, a deliberate
+//! difference: there is no local APIC model) is
 //! injected as an external interrupt (EVENTINJ) at the next VMRUN at
 //! which RFLAGS.IF is set and no interrupt shadow or other event is in
 //! flight, as Xen does; `evtchn_upcall_mask` plays no part. One held

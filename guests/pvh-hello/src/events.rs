@@ -23,10 +23,10 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The vector `pvh_main` put in `HVM_PARAM_CALLBACK_IRQ`.
-const VECTOR: u64 = 0xF3;
+pub(crate) const VECTOR: u64 = 0xF3;
 /// Events seen per port (ports below 64).
-static COUNT: [AtomicU32; 64] = [const { AtomicU32::new(0) }; 64];
-static UPCALLS: AtomicU32 = AtomicU32::new(0);
+pub(crate) static COUNT: [AtomicU32; 64] = [const { AtomicU32::new(0) }; 64];
+pub(crate) static UPCALLS: AtomicU32 = AtomicU32::new(0);
 /// Where vcpu_info is (shared_info's slot 0 until moved).
 static VCPU_INFO: AtomicU64 = AtomicU64::new(0);
 
@@ -69,7 +69,7 @@ extern "C" fn pvh_upcall() {
 
 /// Waits in HLT until `port` has seen more than `seen` events (at most
 /// `patience` wake-ups).
-fn wait_for(port: u32, seen: u32) {
+pub(crate) fn wait_for(port: u32, seen: u32) {
     for _ in 0..100_000 {
         // SAFETY: CLI, then STI;HLT: an upcall due arrives either before
         // the test or ends the HLT (STI's shadow covers the HLT).
@@ -86,7 +86,7 @@ fn wait_for(port: u32, seen: u32) {
 }
 
 /// System time now, from vcpu_info's `vcpu_time_info`.
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     let t = VCPU_INFO.load(Ordering::SeqCst) + 32;
     loop {
         let v: u32 = peek(t);
@@ -103,7 +103,7 @@ fn now() -> u64 {
 }
 
 /// shared_info at this guest's page, vcpu_info at another, the gate.
-fn setup() {
+pub(crate) fn setup() {
     let si = crate::pvh::shinfo_page();
     let mut xatp = [0u64; 3];
     xatp[0] = u64::from(DomId::SELF.0) | (u64::from(XENMAPSPACE_SHARED_INFO) << 32);

@@ -24,6 +24,12 @@
 //!   frame 0 placed at a frame of its own, `setup_table` naming that guest
 //!   frame, a `GNTTABOP_copy` between two of its guest frames, and bad
 //!   frames and unsupported ops refused with Xen's status or errno;
+//! * with `vcpuops` on its command line ([`vcpu`]): upcalls on a per-vCPU
+//!   vector (`HVMOP_set_evtchn_upcall_vector`, advertised in CPUID
+//!   0x40000004), single-shot and periodic `vcpu_op` timers firing
+//!   through it, its runstate read and registered (and rewritten after it
+//!   blocked), a multicall of two `xen_version` calls, and bad arguments
+//!   refused with Xen's errno;
 //! * with `ptforeign` on its command line, then maps a huge guest frame
 //!   number through its own page directory and reads it (`ptpast`: the
 //!   first 2 MiB past its RAM): the domain must be crashed, and only it;
@@ -42,6 +48,8 @@ mod events;
 mod grants;
 #[cfg(target_os = "none")]
 mod pvh;
+#[cfg(target_os = "none")]
+mod vcpu;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

@@ -294,7 +294,7 @@ fn set_cr3(root: u64) {
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) root, options(nostack)) };
 }
 
-fn cpuid(leaf: u32) -> [u32; 4] {
+pub(crate) fn cpuid(leaf: u32) -> [u32; 4] {
     let r = core::arch::x86_64::__cpuid(leaf);
     [r.eax, r.ebx, r.ecx, r.edx]
 }
@@ -338,7 +338,7 @@ fn current_reservation() -> i64 {
     hypercall(HypercallNr::MEMORY_OP, XENMEM_CURRENT_RESERVATION, (&raw const d) as u64, 0)
 }
 
-fn hvm_param(op: u64, index: u32, value: u64) -> (i64, u64) {
+pub(crate) fn hvm_param(op: u64, index: u32, value: u64) -> (i64, u64) {
     let mut p = [0u64; 2];
     p[0] = u64::from(DomId::SELF.0) | (u64::from(index) << 32);
     p[1] = value;
@@ -518,6 +518,9 @@ extern "C" fn pvh_main(start_info: u64) -> ! {
         fail("a mapping of a frame outside the p2m went through");
     }
     crate::events::run(cmd);
+    if cmd.split(' ').any(|t| t == "vcpuops") {
+        crate::vcpu::run();
+    }
     if cmd.split(' ').any(|t| t == "grants") {
         crate::grants::run();
     }

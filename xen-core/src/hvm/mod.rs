@@ -15,6 +15,9 @@
 //!   register convention.
 //! * [`pvh_events`]: a PVH guest's event channels, vcpu_info, timer and
 //!   shared_info placement, on the shared event core.
+//! * [`pvh_vcpu`]: a PVH vCPU's `vcpu_op`, `vm_assist`, per-vCPU upcall
+//!   vector and registered areas, on the PV timer and runstate cores.
+//! * [`pvh_multicall`]: `multicall` on the PVH dispatch, the PV rules.
 //! * [`upcall`]: when the `HVM_PARAM_CALLBACK_IRQ` vector is injected,
 //!   and what a HLT does.
 //! * [`pvh_platform`]: the CPUID and MSRs a PVH guest sees.
@@ -45,7 +48,9 @@ pub mod pvh_call;
 pub mod pvh_entry;
 pub mod pvh_events;
 pub mod pvh_grant;
+pub mod pvh_multicall;
 pub mod pvh_platform;
+pub mod pvh_vcpu;
 pub mod rearm;
 pub mod shadow_cr;
 pub mod shadow_fault;

@@ -12,9 +12,11 @@
 //! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frames (the p2m and the NPT change); `current`/`maximum_reservation`; `add_to_physmap` with `XENMAPSPACE_shared_info` and `XENMAPSPACE_grant_table`; others `-ENOSYS` |
 //! | `event_channel_op` (32) | every op the PV side has, on the same core ([`super::pvh_events`]); frame numbers are guest frames |
 //! | `set_timer_op` (15) | as for PV: the single-shot timer, VIRQ_TIMER when it fires |
-//! | `vcpu_op` (24) | `register_vcpu_info` on a guest frame; vCPU ids but 0 `-ENOENT`; others `-ENOSYS` |
+//! | `vcpu_op` (24) | every command PV has, on the same timer and runstate cores, in Xen's HVM forms (areas are guest-virtual; `initialise` copies a `vcpu_hvm_context`) ([`super::pvh_vcpu`]); ids but 0 `-ENOENT`; `send_nmi` `-ENOSYS` |
+//! | `multicall` (13) | the PV rules on this dispatch ([`super::pvh_multicall`]) |
+//! | `vm_assist` (21) | `VMASST_TYPE_runstate_update_flag` only, as Xen's HVM mask |
 //! | `grant_table_op` (20) | `setup_table`, `query_size`, `set_version`, `get_version`, `get_status_frames`, `copy` on the shared core with guest frames ([`super::pvh_grant`]); map/unmap and others `-ENOSYS` |
-//! | `hvm_op` (34) | `set_param`/`get_param` with Xen 4.17's per-parameter guest permissions; others `-ENOSYS` |
+//! | `hvm_op` (34) | `set_param`/`get_param` with Xen 4.17's per-parameter guest permissions; `set_evtchn_upcall_vector`, `flush_tlbs` ([`super::pvh_vcpu`]); others `-ENOSYS` |
 //! | anything else | `-ENOSYS` |
 //!
 //! The reservation ops take the PV ops' argument checks (the same
@@ -28,7 +30,7 @@ use crate::mm::reservation::Reservation;
 use crate::mm::{Mm, MmHooks, PhysMemory};
 use crate::p2m::{Order, P2m};
 use abi::console::{CONSOLEIO_READ, CONSOLEIO_WRITE};
-use abi::hvm::{param, HVMOP_GET_PARAM, HVMOP_SET_PARAM};
+use abi::hvm::{param, HVMOP_FLUSH_TLBS, HVMOP_GET_PARAM, HVMOP_SET_EVTCHN_UPCALL_VECTOR, HVMOP_SET_PARAM};
 use abi::hypercall::HypercallNr;
 use abi::memory::*;
 use abi::sched::{SCHEDOP_BLOCK, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD};
@@ -146,6 +148,13 @@ pub struct PvhCall<'c, 'a, 'm, 'g, M: PhysMemory, H: MmHooks> {
     pub vcpu: &'c mut crate::domain::vcpu::Vcpu,
     /// System time at the call.
     pub now: crate::time::SystemTime,
+    /// The vCPU's time info at the call (for the time areas).
+    pub stamp: crate::time::info::TimeStamp,
+    /// Its PVH-only state: upcall vector, registered areas, requests to
+    /// the arch layer ([`super::pvh_vcpu`]).
+    pub hvcpu: &'c mut super::pvh_vcpu::HvmVcpu,
+    /// Whether the call came from 64-bit code (the multicall entry layout).
+    pub long_mode: bool,
 }
 
 impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
@@ -165,7 +174,9 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
             HypercallNr::HVM_OP => (self.hvm_op(a[0], a[1]), Outcome::Continue),
             HypercallNr::EVENT_CHANNEL_OP => (self.event_channel_op(a[0], a[1]), Outcome::Continue),
             HypercallNr::SET_TIMER_OP => (self.set_timer_op(a[0]), Outcome::Continue),
-            HypercallNr::VCPU_OP => (self.vcpu_op(a[0], a[1], a[2]), Outcome::Continue),
+            HypercallNr::VCPU_OP => self.vcpu_op(a[0], a[1], a[2]),
+            HypercallNr::MULTICALL => self.multicall(a[0], a[1]),
+            HypercallNr::VM_ASSIST => (self.vm_assist(a[0], a[1]), Outcome::Continue),
             HypercallNr::GRANT_TABLE_OP => (self.grant_table_op(a[0], a[1], a[2]), Outcome::Continue),
             _ => (Err(Errno::ENOSYS), Outcome::Continue),
         };
@@ -324,8 +335,11 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
     }
 
     fn hvm_op(&mut self, op: u64, arg: u64) -> Result<u64, Errno> {
-        if op != HVMOP_SET_PARAM && op != HVMOP_GET_PARAM {
-            return Err(Errno::ENOSYS);
+        match op {
+            HVMOP_SET_PARAM | HVMOP_GET_PARAM => {}
+            HVMOP_SET_EVTCHN_UPCALL_VECTOR => return self.set_evtchn_upcall_vector(arg),
+            HVMOP_FLUSH_TLBS => return self.flush_tlbs(arg),
+            _ => return Err(Errno::ENOSYS),
         }
         let mut raw = [0u8; 16];
         self.view(|v| v.read(arg, &mut raw))?;

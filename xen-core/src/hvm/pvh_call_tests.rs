@@ -64,6 +64,9 @@ pub(super) struct T {
     pub(super) events: Box<crate::event::EventChannels>,
     pub(super) vcpu: crate::domain::vcpu::Vcpu,
     pub(super) now: u64,
+    pub(super) hvcpu: crate::hvm::pvh_vcpu::HvmVcpu,
+    pub(super) long_mode: bool,
+    pub(super) stamp: crate::time::info::TimeStamp,
 }
 
 pub(super) const ERR: fn(Errno) -> u64 = |e| (-i64::from(e.0)) as u64;
@@ -87,6 +90,15 @@ impl T {
             gt: GrantStore::default(),
             vcpu: crate::domain::vcpu::Vcpu::new(Default::default()),
             now: 1_000_000,
+            hvcpu: Default::default(),
+            long_mode: true,
+            stamp: crate::time::info::TimeStamp {
+                tsc: 0x1234_5678,
+                system_time: crate::time::SystemTime(1_000_000),
+                mul: 0x8000_0000,
+                shift: 1,
+                flags: 1,
+            },
         }
     }
 
@@ -101,7 +113,7 @@ impl T {
     }
 
     pub(super) fn call(&mut self, nr: HypercallNr, a: [u64; 5]) -> (u64, Outcome) {
-        let T { w, params, line, out, npt, events, vcpu, now, gt } = self;
+        let T { w, params, line, out, npt, events, vcpu, now, gt, hvcpu, long_mode, stamp } = self;
         let mut sink = |b: &[u8]| out.extend_from_slice(b);
         let mut grants = gt.grants();
         w.with(|p2m, mm| {
@@ -118,6 +130,9 @@ impl T {
                 grants: &mut grants,
                 vcpu,
                 now: crate::time::SystemTime(*now),
+                stamp: *stamp,
+                hvcpu,
+                long_mode: *long_mode,
             };
             c.dispatch(nr.0, a)
         })
@@ -327,7 +342,42 @@ mod fuzz {
     }
 
     fn step() -> impl Strategy<Value = Step> {
-        prop_oneof![3 => balloon(), 2 => any_step(), 2 => event_step(), 2 => grant_step()]
+        // Boxed: five unboxed strategies make a union whose value tree
+        // overflows a test thread's stack in a debug build.
+        prop_oneof![
+            3 => balloon().boxed(),
+            2 => any_step().boxed(),
+            2 => event_step().boxed(),
+            2 => grant_step().boxed(),
+            2 => vcpu_step().boxed()
+        ]
+    }
+
+    /// vcpu_op (every command, ids 0, 1 and 0 with upper bits), vm_assist,
+    /// the vCPU's hvm_ops (upcall vector, TLB flush) and multicall: a
+    /// structure at 0x1000 of small fields (periods, deadlines, vectors,
+    /// addresses in and out of the RAM, hypercall numbers as multicall
+    /// entries' ops), or a bad pointer.
+    fn vcpu_step() -> impl Strategy<Value = Step> {
+        let small = prop_oneof![0..4u64, Just(1_000_000), Just(999_999), 0x10..0x20u64, Just(0x1F000), any::<u64>()];
+        let op = prop_oneof![Just(17u64), Just(13), Just(24), Just(12), Just(29), Just(34), Just(21), 0..64u64];
+        let word = (small.clone(), small.clone()).prop_map(|(a, b)| a | (b << 32));
+        (
+            prop_oneof![3 => Just(24u64), 1 => Just(21), 1 => Just(34), 2 => Just(13)],
+            prop_oneof![0..15u64, Just(5), Just(23), Just(1 << 32), any::<u64>()],
+            prop_oneof![Just(0u64), Just(0), Just(1), Just(1 << 32), 1..4u64],
+            prop_oneof![3 => Just(0x1000u64), 1 => pointer()],
+            (op, word.clone(), small, word).prop_map(|(a, b, c, d)| [a, b, c, d]),
+        )
+            .prop_map(|(nr, cmd, id, arg, res)| {
+                let a = match nr {
+                    24 => [cmd, id, arg],
+                    21 => [cmd & 3, cmd >> 2, 0],
+                    34 => [cmd, if cmd == 5 && id == 0 { 0 } else { arg }, 0],
+                    _ => [arg, id, 0],
+                };
+                Step { nr, a, res, gfns: [0; 4] }
+            })
     }
 
     /// grant_table_op: a structure at 0x1000 of small fields (domains,
@@ -412,7 +462,7 @@ mod fuzz {
                 let _ = t.w.with(|p, mm| {
                     write_phys(p, mm.mem, 0x1000, &r).and_then(|()| write_phys(p, mm.mem, 0x2000, &list))
                 });
-                let T { w, params, line, out, events, vcpu, now, gt, .. } = &mut t;
+                let T { w, params, line, out, events, vcpu, now, gt, hvcpu, long_mode, stamp, .. } = &mut t;
                 let mut sink = |b: &[u8]| out.extend_from_slice(b);
                 let mut grants = gt.grants();
                 let (_, outcome) = w.with(|p2m, mm| {
@@ -429,6 +479,9 @@ mod fuzz {
                         grants: &mut grants,
                         vcpu,
                         now: crate::time::SystemTime(*now),
+                        stamp: *stamp,
+                        hvcpu,
+                        long_mode: *long_mode,
                     }
                     .dispatch(s.nr, [s.a[0], s.a[1], s.a[2], 0, 0])
                 });
@@ -450,3 +503,6 @@ mod events;
 
 #[path = "pvh_grant_tests.rs"]
 mod grant;
+
+#[path = "pvh_vcpu_tests.rs"]
+mod vcpu;

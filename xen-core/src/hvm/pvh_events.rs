@@ -1,6 +1,5 @@
 //! A PVH guest's event channels and timer: `event_channel_op` on the
-//! shared pure core ([`crate::event`]), `vcpu_op`'s
-//! `register_vcpu_info`, `set_timer_op`, and `XENMEM_add_to_physmap`
+//! shared pure core ([`crate::event`]), `set_timer_op`, and `XENMEM_add_to_physmap`
 //! with `XENMAPSPACE_shared_info` (its shared_info at a guest frame). The
 //! argument structures are Xen's, as for a PV guest; every frame number a
 //! guest names is a GUEST frame, translated through its p2m, as Xen does
@@ -17,7 +16,6 @@ use crate::p2m::{Order, P2mEntry, P2mType, Rights};
 use crate::time::timers::Armed;
 use abi::event_channel::*;
 use abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMAPSPACE_SHARED_INFO};
-use abi::vcpu::VCPUOP_REGISTER_VCPU_INFO;
 use abi::{DomId, Errno, Gfn, Mfn};
 
 impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
@@ -89,29 +87,6 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
         if self.vcpu.time.timers.set_timer_op(self.now, timeout) == Armed::FireNow {
             self.events.send_virq(self.mm, self.dom, virq::TIMER);
         }
-        Ok(0)
-    }
-
-    /// `vcpu_op(cmd, vcpuid, arg)`: `register_vcpu_info` with a guest
-    /// frame; vCPUs other than 0 are `-ENOENT`; other commands `-ENOSYS`.
-    pub(super) fn vcpu_op(&mut self, cmd: u64, vcpuid: u64, arg: u64) -> Result<u64, Errno> {
-        if vcpuid as u32 != 0 {
-            return Err(Errno::ENOENT);
-        }
-        if u64::from(cmd as u32) != VCPUOP_REGISTER_VCPU_INFO {
-            return Err(Errno::ENOSYS);
-        }
-        let mut b = [0u8; 16];
-        self.view(|v| v.read(arg, &mut b))?;
-        let gfn = u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
-        let offset = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
-        // Xen's map_vcpu_info checks the offset before the frame.
-        if offset > 4096 - crate::event::VCPU_INFO_SIZE || offset % 8 != 0 {
-            return Err(Errno::ENXIO);
-        }
-        let mfn = self.ram_frame(gfn).ok_or(Errno::EINVAL)?;
-        let at = self.events.register_vcpu_info(self.mm, self.dom, mfn, offset)?;
-        self.vcpu.set_vcpu_info_location(at);
         Ok(0)
     }
 

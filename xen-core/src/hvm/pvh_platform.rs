@@ -2,7 +2,11 @@
 //! reads the host CPUID and performs the decision.
 //!
 //! CPUID: the Xen leaves 0x40000000–0x40000002 as for a PV guest (leaf 2
-//! names MSR 0x40000000 as the hypercall-page MSR), the host's leaves
+//! names MSR 0x40000000 as the hypercall-page MSR) and Xen's HVM leaf
+//! 0x40000004 (the vCPU id in EBX, the domain id in ECX, and
+//! `XEN_HVM_CPUID_UPCALL_VECTOR`, as Xen 4.17 sets them; no APIC
+//! virtualization bits: there is no local APIC model), leaf 0 naming it as
+//! the last, leaf 3 (time) zeros; the host's leaves
 //! otherwise with the hypervisor bit set and SVM hidden (no nested
 //! virtualization), as Xen's default HVM policy has it.
 //!
@@ -52,8 +56,29 @@ const LEAF1_ECX_HYPERVISOR: u32 = 1 << 31;
 /// CPUID leaf 0x80000001 ECX: SVM.
 const EXT1_ECX_SVM: u32 = 1 << 2;
 
-/// The CPUID a PVH guest sees for `leaf`, given the host's answer.
-pub fn cpuid(leaf: u32, host: [u32; 4], version: (u32, u32)) -> [u32; 4] {
+/// Leaf 0x40000004 EAX: the vCPU id is in EBX (`XEN_HVM_CPUID_VCPU_ID_PRESENT`).
+pub const HVM_CPUID_VCPU_ID_PRESENT: u32 = 1 << 3;
+/// Leaf 0x40000004 EAX: the domain id is in ECX (`XEN_HVM_CPUID_DOMID_PRESENT`).
+pub const HVM_CPUID_DOMID_PRESENT: u32 = 1 << 4;
+/// Leaf 0x40000004 EAX: `HVMOP_set_evtchn_upcall_vector` is there
+/// (`XEN_HVM_CPUID_UPCALL_VECTOR`).
+pub const HVM_CPUID_UPCALL_VECTOR: u32 = 1 << 6;
+
+/// The CPUID a PVH guest of domain `domid` sees for `leaf`, given the
+/// host's answer.
+pub fn cpuid(leaf: u32, host: [u32; 4], version: (u32, u32), domid: u16) -> [u32; 4] {
+    match leaf {
+        0x4000_0000 => {
+            let mut r = xen_leaf(leaf, version).unwrap_or_default();
+            r[0] = 0x4000_0004;
+            return r;
+        }
+        0x4000_0004 => {
+            let flags = HVM_CPUID_VCPU_ID_PRESENT | HVM_CPUID_DOMID_PRESENT | HVM_CPUID_UPCALL_VECTOR;
+            return [flags, 0, u32::from(domid), 0];
+        }
+        _ => {}
+    }
     if let Some(x) = xen_leaf(leaf, version) {
         return x;
     }
@@ -120,14 +145,24 @@ mod tests {
 
     #[test]
     fn the_guest_sees_xen_leaves_a_hypervisor_bit_and_no_svm() {
-        let l = cpuid(0x4000_0002, [9; 4], (4, 17));
+        let l = cpuid(0x4000_0002, [9; 4], (4, 17), 3);
         assert_eq!((l[0], l[1]), (1, MSR_HYPERCALL_PAGE), "one page through MSR 0x40000000");
-        assert_eq!(cpuid(0x4000_0000, [0; 4], (4, 17))[1], 0x566E_6558, "XenV");
-        assert_eq!(cpuid(0x4000_0005, [9; 4], (4, 17)), [0; 4]);
-        assert_ne!(cpuid(1, [0; 4], (4, 17))[2] & (1 << 31), 0);
-        assert_eq!(cpuid(0x8000_0001, [0, 0, !0, 0], (4, 17))[2] & (1 << 2), 0);
-        assert_eq!(cpuid(0x8000_000A, [1; 4], (4, 17)), [0; 4]);
-        assert_eq!(cpuid(0, [7, 8, 9, 10], (4, 17)), [7, 8, 9, 10]);
+        assert_eq!(cpuid(0x4000_0000, [0; 4], (4, 17), 3)[1], 0x566E_6558, "XenV");
+        assert_eq!(cpuid(0x4000_0005, [9; 4], (4, 17), 3), [0; 4]);
+        assert_eq!(cpuid(0x4000_0003, [9; 4], (4, 17), 3), [0; 4]);
+        assert_ne!(cpuid(1, [0; 4], (4, 17), 3)[2] & (1 << 31), 0);
+        assert_eq!(cpuid(0x8000_0001, [0, 0, !0, 0], (4, 17), 3)[2] & (1 << 2), 0);
+        assert_eq!(cpuid(0x8000_000A, [1; 4], (4, 17), 3), [0; 4]);
+        assert_eq!(cpuid(0, [7, 8, 9, 10], (4, 17), 3), [7, 8, 9, 10]);
+    }
+
+    #[test]
+    fn the_hvm_leaf_names_the_vcpu_the_domain_and_the_per_vcpu_upcall_vector() {
+        assert_eq!(cpuid(0x4000_0000, [0; 4], (4, 17), 3)[0], 0x4000_0004, "leaf 4 is the last");
+        let l = cpuid(0x4000_0004, [9; 4], (4, 17), 3);
+        assert_eq!(l[0] & (1 << 6), 1 << 6, "XEN_HVM_CPUID_UPCALL_VECTOR");
+        assert_eq!(l[0] & 3, 0, "no APIC virtualization: no local APIC model");
+        assert_eq!((l[1], l[2]), (0, 3), "vCPU 0 of domain 3");
     }
 
     #[test]

@@ -8,6 +8,18 @@
 //! (an HVM guest masks with RFLAGS.IF); the flag is level-like, so the
 //! vector is injected again until the guest's handler clears it.
 //!
+//! The per-vCPU vector of `HVMOP_set_evtchn_upcall_vector` (Linux's
+//! choice when CPUID leaf 0x40000004 advertises
+//! `XEN_HVM_CPUID_UPCALL_VECTOR`) goes through the same decision when the
+//! callback parameter names no vector (Linux then sets it to GSI 1 "to
+//! trick the toolstack"). On Xen that vector is raised in the emulated
+//! local APIC once per 0→1 edge of `evtchn_upcall_pending` and the guest
+//! acknowledges it with an EOI; a PVH domain here has no local APIC, so it
+//! is injected like the callback vector, while the flag is set (a
+//! deliberate difference; a handler that clears the flag, as Linux's
+//! does, sees one upcall per edge either way). Xen looks at the callback
+//! vector first: so does [`vector`].
+//!
 //! Pure: the arch layer passes the VMCB's fields and writes the result.
 
 use abi::hvm::callback;
@@ -31,6 +43,16 @@ pub const fn callback_vector(param: u64) -> Option<u8> {
     }
 }
 
+/// The vector upcalls come on: the callback parameter's vector method,
+/// else the per-vCPU vector (`percpu`, 0 for none).
+pub const fn vector(param: u64, percpu: u8) -> Option<u8> {
+    match callback_vector(param) {
+        Some(v) => Some(v),
+        None if percpu != 0 => Some(percpu),
+        None => None,
+    }
+}
+
 /// What the guest's state at VMRUN allows for a due upcall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Upcall {
@@ -45,9 +67,10 @@ pub enum Upcall {
 }
 
 /// The decision before VMRUN: `param` is `HVM_PARAM_CALLBACK_IRQ`,
-/// `pending` vcpu_info's `evtchn_upcall_pending`, the rest the VMCB's.
-pub const fn decide(param: u64, pending: bool, rflags: u64, int_state: u32, event_inj: u64) -> Upcall {
-    let Some(vector) = callback_vector(param) else { return Upcall::None };
+/// `percpu` the per-vCPU vector (0: none), `pending` vcpu_info's
+/// `evtchn_upcall_pending`, the rest the VMCB's.
+pub const fn decide(param: u64, percpu: u8, pending: bool, rflags: u64, int_state: u32, event_inj: u64) -> Upcall {
+    let Some(vector) = vector(param, percpu) else { return Upcall::None };
     if !pending {
         return Upcall::None;
     }
@@ -72,10 +95,10 @@ pub enum Hlt {
 }
 
 /// What a HLT does, from the same inputs as [`decide`].
-pub const fn hlt(param: u64, pending: bool, rflags: u64) -> Hlt {
+pub const fn hlt(param: u64, percpu: u8, pending: bool, rflags: u64) -> Hlt {
     if rflags & RFLAGS_IF == 0 {
         Hlt::Dead
-    } else if pending && callback_vector(param).is_some() {
+    } else if pending && vector(param, percpu).is_some() {
         Hlt::RunOn
     } else {
         Hlt::Block
@@ -100,32 +123,46 @@ mod tests {
 
     #[test]
     fn a_pending_upcall_is_injected_as_an_external_interrupt_when_if_is_set() {
-        assert_eq!(decide(VEC, true, IF, 0, 0), Upcall::Inject(0xF3 | EVENTINJ_VALID));
-        assert_eq!(decide(VEC, true, IF, 0, 0), Upcall::Inject(0x8000_00F3));
+        assert_eq!(decide(VEC, 0, true, IF, 0, 0), Upcall::Inject(0xF3 | EVENTINJ_VALID));
+        assert_eq!(decide(VEC, 0, true, IF, 0, 0), Upcall::Inject(0x8000_00F3));
     }
 
     #[test]
     fn nothing_is_injected_without_a_pending_upcall_or_a_vector() {
-        assert_eq!(decide(VEC, false, IF, 0, 0), Upcall::None);
-        assert_eq!(decide(0, true, IF, 0, 0), Upcall::None);
-        assert_eq!(decide(7, true, IF, 0, 0), Upcall::None);
+        assert_eq!(decide(VEC, 0, false, IF, 0, 0), Upcall::None);
+        assert_eq!(decide(0, 0, true, IF, 0, 0), Upcall::None);
+        assert_eq!(decide(7, 0, true, IF, 0, 0), Upcall::None);
     }
 
     #[test]
     fn a_due_upcall_waits_for_if_the_shadow_and_an_event_in_flight() {
-        assert_eq!(decide(VEC, true, 2, 0, 0), Upcall::Held);
-        assert_eq!(decide(VEC, true, IF, 1, 0), Upcall::Held);
-        assert_eq!(decide(VEC, true, IF, 0, 13 | (3 << 8) | EVENTINJ_VALID), Upcall::Held);
+        assert_eq!(decide(VEC, 0, true, 2, 0, 0), Upcall::Held);
+        assert_eq!(decide(VEC, 0, true, IF, 1, 0), Upcall::Held);
+        assert_eq!(decide(VEC, 0, true, IF, 0, 13 | (3 << 8) | EVENTINJ_VALID), Upcall::Held);
         // An EVENTINJ left without its valid bit is nothing in flight.
-        assert_eq!(decide(VEC, true, IF, 0, 13), Upcall::Inject(0x8000_00F3));
+        assert_eq!(decide(VEC, 0, true, IF, 0, 13), Upcall::Inject(0x8000_00F3));
+    }
+
+    #[test]
+    fn the_per_vcpu_vector_delivers_when_the_callback_names_no_vector() {
+        // Linux's per-vCPU setup: vector 0xF4 for the vCPU, GSI 1 in the
+        // callback parameter.
+        assert_eq!(vector(1, 0xF4), Some(0xF4));
+        assert_eq!(decide(1, 0xF4, true, IF, 0, 0), Upcall::Inject(0xF4 | EVENTINJ_VALID));
+        assert_eq!(decide(1, 0xF4, true, 2, 0, 0), Upcall::Held);
+        assert_eq!(decide(1, 0xF4, false, IF, 0, 0), Upcall::None);
+        assert_eq!(hlt(1, 0xF4, true, IF), Hlt::RunOn);
+        // The callback vector first, as Xen's hvm_vcpu_has_pending_irq.
+        assert_eq!(vector(VEC, 0xF4), Some(0xF3));
+        assert_eq!(vector(1, 0), None);
     }
 
     #[test]
     fn hlt_blocks_runs_on_or_is_dead_as_on_xen() {
-        assert_eq!(hlt(VEC, false, IF), Hlt::Block);
-        assert_eq!(hlt(VEC, true, IF), Hlt::RunOn);
-        assert_eq!(hlt(0, true, IF), Hlt::Block, "no vector: pending wakes nothing by itself");
-        assert_eq!(hlt(VEC, true, 2), Hlt::Dead);
-        assert_eq!(hlt(VEC, false, 2), Hlt::Dead);
+        assert_eq!(hlt(VEC, 0, false, IF), Hlt::Block);
+        assert_eq!(hlt(VEC, 0, true, IF), Hlt::RunOn);
+        assert_eq!(hlt(0, 0, true, IF), Hlt::Block, "no vector: pending wakes nothing by itself");
+        assert_eq!(hlt(VEC, 0, true, 2), Hlt::Dead);
+        assert_eq!(hlt(VEC, 0, false, 2), Hlt::Dead);
     }
 }

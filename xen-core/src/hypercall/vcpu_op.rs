@@ -108,10 +108,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// The runstate with the current stay counted, as Xen's
     /// `vcpu_runstate_get` reports it.
     fn runstate_now(&self) -> [u8; 48] {
-        let mut r = self.vcpu.time.runstate;
-        let now = self.hv.host.now().max(r.entry);
-        r.time[r.state as usize & 3] += now.0 - r.entry.0;
-        r.to_bytes(0)
+        self.vcpu.time.runstate.bytes_at(self.hv.host.now())
     }
 
     fn get_runstate_info(&mut self, arg: u64) -> Result<u64, Errno> {

@@ -87,7 +87,17 @@ pub fn publish_time_to_guest<G: crate::hypercall::GuestMemory + ?Sized>(
     va: u64,
     stamp: &TimeStamp,
 ) {
-    let version = g.read_u32(va).unwrap_or(0);
+    let (b, done) = guest_time_bytes(stamp, g.read_u32(va).unwrap_or(0));
+    if g.write(va, &b[..8]).is_err() || g.write(va + 8, &b[8..]).is_err() {
+        return;
+    }
+    let _ = g.write(va, &done.to_le_bytes());
+}
+
+/// A guest copy of `vcpu_time_info` holding `stamp` while it is rewritten
+/// (its version, from `version`, made odd), and the even version that
+/// ends the rewrite: the bytes a PV or a PVH time area gets.
+pub fn guest_time_bytes(stamp: &TimeStamp, version: u32) -> ([u8; 32], u32) {
     let odd = version.wrapping_add(1) | 1;
     let mut b = [0u8; 32];
     b[0..4].copy_from_slice(&odd.to_le_bytes());
@@ -96,10 +106,7 @@ pub fn publish_time_to_guest<G: crate::hypercall::GuestMemory + ?Sized>(
     b[24..28].copy_from_slice(&stamp.mul.to_le_bytes());
     b[28] = stamp.shift as u8;
     b[29] = stamp.flags;
-    if g.write(va, &b[..8]).is_err() || g.write(va + 8, &b[8..]).is_err() {
-        return;
-    }
-    let _ = g.write(va, &odd.wrapping_add(1).to_le_bytes());
+    (b, odd.wrapping_add(1))
 }
 
 /// UTC at system time 0, in seconds and nanoseconds since the Unix epoch.

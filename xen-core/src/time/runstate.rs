@@ -42,6 +42,15 @@ impl Runstate {
         self.entry = now;
     }
 
+    /// The runstate as `get_runstate_info` reports it at `now`: the stay
+    /// in progress counted, as Xen's `vcpu_runstate_get`.
+    pub fn bytes_at(&self, now: SystemTime) -> [u8; 48] {
+        let mut r = *self;
+        let now = now.max(r.entry);
+        r.time[r.state as usize & 3] += now.0 - r.entry.0;
+        r.to_bytes(0)
+    }
+
     /// The 48-byte `vcpu_runstate_info` (little-endian), with
     /// `state_entry_time` OR-ed with `entry_flag`.
     pub fn to_bytes(&self, entry_flag: u64) -> [u8; 48] {

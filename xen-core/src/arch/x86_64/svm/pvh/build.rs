@@ -183,6 +183,7 @@ fn new_vcpu(
         sv,
         asid: VcpuAsid::default(),
         params: HvmParams::default(),
+        hvcpu: Default::default(),
         line: LineBuf::new(),
         paging,
         timeout_s: DEFAULT_TIMEOUT_S,

@@ -26,6 +26,7 @@ use crate::hvm::vmcb::{tlb_control, VmcbSave};
 use crate::mm::FrameAllocator;
 use crate::p2m::P2m;
 use crate::sched::RunState;
+use crate::time::info::TimeStamp;
 use abi::{DomId, Errno};
 use core::ops::ControlFlow::{self, Break, Continue};
 
@@ -46,6 +47,7 @@ pub(super) fn handle(
     let dom = DomId(i as u16);
     let crashed = |why: &dyn core::fmt::Display, rip: u64| Break(super::slice::crashed(i, why, rip));
     let callback = p.params.0[abi::hvm::param::CALLBACK_IRQ as usize];
+    let percpu = p.hvcpu.upcall_vector;
     let v = p.vmcb.vmcb();
     let mut moved = false;
     match action {
@@ -78,6 +80,9 @@ pub(super) fn handle(
                 grants: &mut hv.core.grants,
                 vcpu: &mut d_mut(i).vcpu,
                 now: timer::now(),
+                stamp: TimeStamp::of(&hv.host.clock, hv.host.time_flags),
+                hvcpu: &mut p.hvcpu,
+                long_mode: long,
             };
             let (ret, outcome) = call.dispatch(nr, a);
             // The p2m changed under the shadows (the NPT image, the
@@ -95,7 +100,22 @@ pub(super) fn handle(
             // scheduler's deadlines; the balloon and the like do not.
             moved = kicked || hypercall_moves_deadlines(nr);
             let v = p.vmcb.vmcb();
-            v.save.rax = ret;
+            if let Some([a0, a1]) = p.hvcpu.restart.take() {
+                // A continuation: the VMMCALL runs again (RAX still holds
+                // its number) with the rest in its first two arguments.
+                v.save.rip -= u64::from(insn_len);
+                let (r0, r1) = if long { (7, 6) } else { (3, 1) };
+                p.gprs.0[r0] = a0;
+                p.gprs.0[r1] = a1;
+            } else {
+                v.save.rax = ret;
+            }
+            if core::mem::take(&mut p.hvcpu.flush_tlb) {
+                v.control.tlb_ctl = tlb_control::FLUSH_ASID;
+                if let Some(s) = p.sv.as_mut() {
+                    s.flush = true;
+                }
+            }
             match outcome {
                 Outcome::Continue => {}
                 Outcome::Yield => return Break(SliceEnd::Yield),
@@ -115,7 +135,7 @@ pub(super) fn handle(
                 p.counts.leaf(sub)
             } else {
                 let h = cpu::cpuid(leaf, sub);
-                pvh_platform::cpuid(leaf, [h.eax, h.ebx, h.ecx, h.edx], (4, 17))
+                pvh_platform::cpuid(leaf, [h.eax, h.ebx, h.ecx, h.edx], (4, 17), dom.0)
             };
             v.save.rax = u64::from(r[0]);
             p.gprs.0[3] = u64::from(r[1]);
@@ -174,7 +194,7 @@ pub(super) fn handle(
             }
             v.save.rip = io.next_rip;
         }
-        Action::Block { insn_len } => match upcall::hlt(callback, upcall_pending(i), v.save.rflags) {
+        Action::Block { insn_len } => match upcall::hlt(callback, percpu, upcall_pending(i), v.save.rflags) {
             Hlt::Dead => return crashed(&"HLT with interrupts off (nothing can wake it)", rip),
             h => {
                 // Past the HLT, out of any STI shadow it sat in (Xen's

@@ -17,7 +17,8 @@
 //! [`DEFAULT_TIMEOUT_S`] s of CPU time) is the scheduler's CPU limit, so a
 //! spinning guest cannot keep the machine. Its event channels are the
 //! shared core's, and an upcall is injected through EVENTINJ on its
-//! `HVM_PARAM_CALLBACK_IRQ` vector ([`crate::hvm::upcall`]).
+//! `HVM_PARAM_CALLBACK_IRQ` vector or its per-vCPU vector
+//! ([`crate::hvm::upcall`]).
 //!
 //! * [`build`]: the domain built from its boot module.
 //! * [`frames`]: the hypervisor frames it holds (hardware, nested tables,
@@ -76,6 +77,9 @@ struct PvhVcpu {
     sv: Option<ShadowVcpu>,
     asid: VcpuAsid,
     params: HvmParams,
+    /// Its upcall vector, registered areas and requests from its
+    /// hypercalls ([`crate::hvm::pvh_vcpu`]).
+    hvcpu: crate::hvm::pvh_vcpu::HvmVcpu,
     line: LineBuf,
     paging: Paging,
     timeout_s: u64,

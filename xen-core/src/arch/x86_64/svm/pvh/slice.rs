@@ -11,12 +11,15 @@ use crate::arch::x86_64::{cpu, timer};
 use crate::hvm::asid::TlbFlush;
 use crate::hvm::exit::decode;
 use crate::hvm::exit_count::ExitKind;
+use crate::hvm::gmem::{GuestPaging, GuestView};
 use crate::hvm::policy::{npf_action, policy, Action, Paging};
 use crate::hvm::pvh_entry::vmrun_check;
+use crate::hvm::pvh_vcpu;
 use crate::hvm::upcall::{self, Upcall};
 use crate::hvm::vmcb::tlb_control;
 use crate::mm::PhysMemory;
 use crate::sched::RunState;
+use crate::time::info::TimeStamp;
 use core::ops::ControlFlow;
 
 /// Whether vcpu_info's `evtchn_upcall_pending` is set for domain `i`.
@@ -51,6 +54,19 @@ pub fn run_slice(hv: &mut Hypervisor, i: usize) -> SliceEnd {
     switch_fpu(hv, i);
     crate::arch::x86_64::events::set_current(i);
     time_switched_in(hv, i);
+    // Its registered runstate and time areas, through its own tables as
+    // they are now (the PV path above writes only a PV domain's).
+    if p.hvcpu.runstate_area != 0 || p.hvcpu.time_area != 0 {
+        let v = p.vmcb.vmcb();
+        let paging = match &p.sv {
+            Some(s) => s.guest_paging(),
+            None => GuestPaging::of(v.save.cr0, v.save.cr3, v.save.cr4, v.save.efer),
+        };
+        let d = d_mut(i);
+        let stamp = TimeStamp::of(&hv.host.clock, hv.host.time_flags);
+        let mut view = GuestView { p2m: &p.p2m, mem: &mut DirectMap, paging };
+        pvh_vcpu::switched_in(&mut view, &p.hvcpu, &d.vcpu.time.runstate, d.vcpu.vm_assist, &stamp);
+    }
     let crashed = |why: &dyn core::fmt::Display, rip: u64| crashed(i, why, rip);
     // time_switched_in armed the timer.
     let mut timers_moved = false;
@@ -76,7 +92,8 @@ pub fn run_slice(hv: &mut Hypervisor, i: usize) -> SliceEnd {
         let v = p.vmcb.vmcb();
         if upcall_pending(i) {
             let callback = p.params.0[abi::hvm::param::CALLBACK_IRQ as usize];
-            match upcall::decide(callback, true, v.save.rflags, v.control.int_state, v.control.event_inj) {
+            let percpu = p.hvcpu.upcall_vector;
+            match upcall::decide(callback, percpu, true, v.save.rflags, v.control.int_state, v.control.event_inj) {
                 Upcall::Inject(e) => {
                     v.control.event_inj = e;
                     v.control.interrupt_window(false);
