@@ -135,6 +135,25 @@ impl CheckedU16 {
     }
 }
 
+/// A 32-bit field (an `evtchn_send`'s port) at a checked guest address
+/// (as [`CheckedWords`]): its 4 bytes alone, so a struct ending a page
+/// reads as on Xen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckedU32(GuestVa);
+
+impl CheckedU32 {
+    /// `va`, if its 4 bytes lie in guest address space.
+    #[inline(always)]
+    pub fn new(va: u64) -> Option<Self> {
+        GuestVa(va).range_is_guest_accessible(4).then_some(Self(GuestVa(va)))
+    }
+    /// The field's address.
+    #[inline(always)]
+    pub fn va(self) -> GuestVa {
+        self.0
+    }
+}
+
 /// Checked reads and writes on top of [`GuestMemory`].
 pub struct Guest<'a, G: GuestMemory + ?Sized>(pub &'a G);
 

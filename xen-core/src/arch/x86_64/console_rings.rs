@@ -68,11 +68,18 @@ impl Console {
     }
 }
 
+/// Whether `port` is domain `dom`'s console-ring port (a send on it
+/// drains the ring, [`notified`]).
+#[inline(always)]
+pub(super) fn is_ring_port(dom: DomId, port: u32) -> bool {
+    rings().get(dom).is_some_and(|r| r.port == port)
+}
+
 /// The notify half of [`ConsoleSink::notified`]: on every successful
 /// `EVTCHNOP_send`, so the test is inline and the drain out of line.
 #[inline(always)]
 pub(super) fn notified(console: &mut Console, mem: &mut dyn EventEnv, dom: DomId, port: u32) {
-    if rings().get(dom).is_some_and(|r| r.port == port) {
+    if is_ring_port(dom, port) {
         console.drain(mem, dom);
     }
 }

@@ -1,13 +1,13 @@
-//! Small guest accesses (one to five words, or one 16-bit status) inlined
-//! at the caller: `stac`, plain `mov`s, `clac`; no call, no string move,
-//! no second range check. The words were range-checked once, by the
-//! caller's [`CheckedWords`]. Every access instruction has an entry in the
-//! `.guest_fixups` table (PC-relative: the instruction, the stub), which
-//! [`fixup`] searches when a #PF/#GP hits the hypervisor: the stub marks
-//! the access failed and rejoins the `clac`, so a fault is `EFAULT` exactly
-//! as with the string copies.
+//! Small guest accesses (one to five words, one 16-bit status, one
+//! 32-bit port) inlined at the caller: `stac`, plain `mov`s, `clac`; no
+//! call, no string move, no second range check. The words were
+//! range-checked once, by the caller's [`CheckedWords`]. Every access
+//! instruction has an entry in the `.guest_fixups` table (PC-relative: the
+//! instruction, the stub), which [`fixup`] searches when a #PF/#GP hits
+//! the hypervisor: the stub marks the access failed and rejoins the
+//! `clac`, so a fault is `EFAULT` exactly as with the string copies.
 
-use crate::hypercall::guest_mem::{CheckedU16, CheckedWords};
+use crate::hypercall::guest_mem::{CheckedU16, CheckedU32, CheckedWords};
 use core::arch::asm;
 
 /// One table entry for the access instruction labelled `2:` just above,
@@ -153,6 +153,41 @@ pub fn write<const N: usize>(at: CheckedWords<N>, words: &[u64; N]) -> bool {
 pub fn write_u16(at: CheckedU16, v: u16) -> bool {
     let p = at.va().0 as *mut u16;
     !ac!(store!(p; a = v, "mov word ptr [{p}], {a:x}"))
+}
+
+/// The 32-bit field at `at` by one `mov`; `None` if it faulted.
+#[inline(always)]
+pub fn read_u32(at: CheckedU32) -> Option<u32> {
+    let p = at.va().0 as *const u32;
+    let f: u32;
+    let v: u32;
+    macro_rules! load_u32 {
+        ($on:literal, $off:literal) => {
+            // SAFETY: the 4 bytes lie in guest address space (`CheckedU32`);
+            // a fault resumes at the stub (the fixup table), which reports
+            // it. Only the named registers are written.
+            unsafe {
+                asm!(
+                    "xor {f:e}, {f:e}",
+                    $on,
+                    "2: mov {v:e}, dword ptr [{p}]",
+                    fixup_entry!(),
+                    fixup_stub!(),
+                    $off,
+                    p = in(reg) p,
+                    f = out(reg) f,
+                    v = out(reg) v,
+                    options(nostack, readonly),
+                )
+            }
+        };
+    }
+    if super::entry::smap() {
+        load_u32!("stac", "clac");
+    } else {
+        load_u32!("", "");
+    }
+    (f == 0).then_some(v)
 }
 
 extern "C" {

@@ -5,7 +5,8 @@
 //! `cpu` (control registers, CPUID, port I/O), `serial`, `gdt`,
 //! `idt` and `exception` (exception entry and dump), `fast_paths` (the
 //! exception bounce and `iret` round trip's short paths), `syscall_fast`
-//! (the SYSCALL entry's -ENOSYS and `iret` in assembly), `debugregs` (the
+//! (the SYSCALL entry's -ENOSYS and `iret` in assembly), `evtchn_fast`
+//! (`EVTCHNOP_send` and its upcall on the way out), `debugregs` (the
 //! guest's breakpoints in the hardware and #DB), `fpu` (FPU setup and
 //! the FXSAVE/FXRSTOR switch), `paging` (the final
 //! hypervisor page tables), `heap`, `qemu` (isa-debug-exit) and `setup`
@@ -35,6 +36,8 @@ mod ending;
 pub mod entry;
 #[cfg(target_os = "none")]
 mod events;
+#[cfg(target_os = "none")]
+mod evtchn_fast;
 #[cfg(target_os = "none")]
 pub mod exception;
 #[cfg(target_os = "none")]

@@ -279,6 +279,15 @@ fn after_hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut ac
     after_entry(hv, i, ctx, action);
 }
 
+/// The exit of a hypercall a short path answered (`evtchn_fast`, its
+/// result in the frame) and that left work for the exit: as the general
+/// path's after the handler.
+pub(super) fn answered_hypercall_exit(frame: &mut TrapFrame) {
+    let Some(hv) = state() else { no_domains() };
+    let i = hv.current;
+    after_hypercall(hv, i, context_of(frame), Action::Continue);
+}
+
 /// Handles a SYSCALL from compatibility mode (the CSTAR entry); `frame`
 /// is Xen's frame for it (CS 0xE023, RIP = RCX, RFLAGS = R11).
 pub fn compat_syscall_entry(frame: &mut TrapFrame) {

@@ -24,8 +24,9 @@ use core::mem::offset_of;
 use core::ptr::addr_of_mut;
 
 /// Bit `n` set: hypercall `n` (below 64) takes [`syscall_special`]: `iret`,
-/// and every number without a handler. Numbers from 64 up are tested
-/// before this word is.
+/// `event_channel_op` (for `EVTCHNOP_send`'s short path, in
+/// [`super::evtchn_fast`]) and every number without a handler. Numbers
+/// from 64 up are tested before this word is.
 #[no_mangle]
 static SYSCALL_SPECIAL: u64 = SPECIAL;
 const SPECIAL: u64 = {
@@ -35,11 +36,11 @@ const SPECIAL: u64 = {
         bits &= !(1 << crate::hypercall::IMPLEMENTED[k].0);
         k += 1;
     }
-    bits | 1 << abi::hypercall::HypercallNr::IRET.0
+    bits | 1 << abi::hypercall::HypercallNr::IRET.0 | 1 << abi::hypercall::HypercallNr::EVENT_CHANNEL_OP.0
 };
 // Every handled number is below 64 (the shift above would not compile
-// otherwise); the null hypercall and `event_channel_op` are not special.
-const _: () = assert!(SPECIAL & (1 << 17 | 1 << 32) == 0 && SPECIAL & (1 << 23 | 1 << 63) == 1 << 23 | 1 << 63);
+// otherwise); the null hypercall is not special, the stub's numbers are.
+const _: () = assert!(SPECIAL & 1 << 17 == 0 && SPECIAL & (1 << 23 | 1 << 32 | 1 << 63) == 1 << 23 | 1 << 32 | 1 << 63);
 
 /// Nonzero when a refusal's debug line is never printed (the log level is
 /// below debug, fixed at boot): only then is -ENOSYS answered here, since
@@ -98,6 +99,8 @@ core::arch::global_asm!(
 syscall_special:
     cmp rax, 23
     je .Lsf_iret
+    cmp rax, 32
+    je evtchn_send_fast
     // -ENOSYS: nothing pending, no upcall pending, no line to log.
     cmp byte ptr [rip + SYSCALL_QUIET], 0
     je .Lsf_general
@@ -250,6 +253,10 @@ syscall_iret_fault_plain:
     // RAX served as scratch: the number again.
     mov eax, 23
 .Lsf_general:
+    // Also `evtchn_send_fast`'s way to the general path (RCX and R11 as
+    // there).
+    .global syscall_general
+syscall_general:
     mov rcx, [rsp]
     push 0
     push 0x100

@@ -1,0 +1,254 @@
+//! `EVTCHNOP_send`'s short path: from the SYSCALL entry's assembly
+//! (`syscall_special`, which sends `event_channel_op` here) straight to
+//! the send, with only the argument registers saved, and back; when the
+//! send made an upcall due and nothing else is pending, the upcall frame
+//! is built and the event callback entered in assembly too.
+//!
+//! [`xen_core_evtchn_send`] is the whole of the general path's send
+//! ([`crate::hypercall`]'s `event_channel_op`, then the exit in
+//! [`super::run`]) for the case it serves, in the same order: the port
+//! read from its 4-byte struct, [`crate::event::EventChannels::send`]
+//! (the 2-level bits in Xen's order), the kicks of the running caller
+//! dropped and any other kick noted. Anything else it declines before
+//! acting: another command, pending hypervisor work (the `check=` mode
+//! included), an unreadable struct, a refused send (the general path
+//! then gives Xen's errno and the refusal log line), or a send on the
+//! domain's console-ring port (which the general path drains). Once it
+//! has sent, work left for the exit (a kicked domain to wake, an upcall
+//! the assembly does not deliver) takes the general exit, `after_entry`,
+//! with RAX = 0 in the frame as the general path would have stored it.
+//!
+//! The upcall in assembly is `domain::bounce::event_upcall` from kernel
+//! mode (a SYSCALL hypercall is always made there): the 7-word frame
+//! (RCX, R11, RIP, CS with the mask 0 in bits 32-39, RFLAGS with IF set,
+//! RSP, SS) written in one guest access below the guest's stack rounded
+//! down to 16, after the general path's checks (the hypervisor's range,
+//! guest space); then the callback on the flat selectors with events
+//! masked. No callback, a stack that fails a check, or a faulting write
+//! takes the general exit, which gives its own answer (the same upcall, or
+//! the domain's crash).
+
+use super::events::{current_upcall_is_due, events};
+use super::exception::TrapFrame;
+use super::run::state;
+use crate::domain::vcpu::{Vcpu, GUEST_FLAGS_MASK};
+use crate::hypercall::guest_mem::CheckedU32;
+use crate::mm::MmHooks;
+use abi::event_channel::EVTCHNOP_SEND;
+use abi::DomId;
+use core::mem::{offset_of, size_of};
+
+/// [`xen_core_evtchn_send`]'s answers to the stub.
+const SENT: u64 = 0;
+/// Nothing done: the general path handles the hypercall.
+const DECLINED: u64 = 1;
+/// Sent; the exit has work (a kick, pending work): the general exit.
+const SENT_SLOW_EXIT: u64 = 2;
+/// Sent; an upcall is due (mask clear) and nothing else is pending.
+const SENT_UPCALL: u64 = 3;
+
+/// `EVTCHNOP_send` on the struct at `arg` by the running domain, when it
+/// succeeds without the general path's extras (see the module docs).
+#[no_mangle]
+extern "C" fn xen_core_evtchn_send(arg: u64) -> u64 {
+    let Some(hv) = state() else { return DECLINED };
+    let me = DomId(hv.current as u16);
+    let Some(port) = CheckedU32::new(arg).and_then(super::guest_small::read_u32) else { return DECLINED };
+    if super::console_rings::is_ring_port(me, port) {
+        return DECLINED;
+    }
+    let ev = events();
+    if ev.send(&mut hv.mm, me, port).is_err() {
+        return DECLINED;
+    }
+    ev.forget_kicks_of(me);
+    if ev.kicked() {
+        hv.mm.hooks.event_kicked();
+    }
+    if hv.mm.hooks.pending != 0 {
+        SENT_SLOW_EXIT
+    } else if current_upcall_is_due() {
+        SENT_UPCALL
+    } else {
+        SENT
+    }
+}
+
+/// The general exit of a send the short path made: RAX (0) is in the
+/// frame.
+#[no_mangle]
+extern "C" fn xen_core_evtchn_sent(frame: &mut TrapFrame) {
+    super::run::answered_hypercall_exit(frame);
+}
+
+/// Where the event callback's address is in a [`Vcpu`].
+const EVENT_CB: usize = offset_of!(Vcpu, callbacks)
+    + abi::traps::CALLBACKTYPE_EVENT as usize * size_of::<(u64, u16)>()
+    + offset_of!((u64, u16), 0);
+const _: () = assert!(SENT == 0 && DECLINED == 1 && SENT_UPCALL == 3, "the stub tests these values");
+
+// Entered from `syscall_special` with the hardware-like frame (RIP, CS,
+// RFLAGS, RSP, SS) at RSP, RAX = event_channel_op, and RCX and R11 free
+// (their guest values are the frame's RIP and RFLAGS). Every other
+// register keeps the guest's value on every way out, as on Xen.
+core::arch::global_asm!(
+    r#"
+    .section .text.guest_entry, "ax"
+    .global evtchn_send_fast
+evtchn_send_fast:
+    cmp rdi, {send}
+    jne syscall_general
+    mov rcx, [rip + FAST_PENDING]
+    cmp byte ptr [rcx], 0
+    jne syscall_general
+    // Seven saves (the number with them) keep the call's stack aligned.
+    push rax
+    push rdi
+    push rsi
+    push rdx
+    push r8
+    push r9
+    push r10
+    mov rdi, rsi
+    call xen_core_evtchn_send
+    pop r10
+    pop r9
+    pop r8
+    pop rdx
+    pop rsi
+    pop rdi
+    pop rcx
+    mov r11, [rsp + 16]
+    test eax, eax
+    jnz 1f
+    // Sent, nothing left: RAX 0, RFLAGS sanitised, RCX and R11 as SYSCALL
+    // left them.
+    mov rcx, r11
+    and rcx, {flags_mask}
+    or rcx, 0x202
+    mov [rsp + 16], rcx
+    mov rcx, [rsp]
+    jmp trap_return_iretq
+1:
+    cmp eax, 1
+    jne 2f
+    mov eax, ecx
+    jmp syscall_general
+2:
+    cmp eax, 3
+    je 3f
+.Lev_exit:
+    // The general exit, with the frame the general path builds.
+    xor eax, eax
+    mov rcx, [rsp]
+    mov r11, [rsp + 16]
+    push 0
+    push 0x100
+    push r15
+    push r14
+    push r13
+    push r12
+    push r11
+    push r10
+    push r9
+    push r8
+    push rbp
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rbx
+    push rax
+    mov rdi, rsp
+    call xen_core_evtchn_sent
+    jmp trap_return
+
+3:
+    // The upcall: a callback, kernel mode, a frame the checks accept.
+    mov rcx, [rip + FAST_VCPU]
+    test rcx, rcx
+    jz .Lev_exit
+    cmp byte ptr [rcx + {user_mode}], 0
+    jne .Lev_exit
+    cmp qword ptr [rcx + {event_cb}], 0
+    je .Lev_exit
+    push rsi
+    push rdi
+    push rdx
+    // Three saves: RIP at [rsp + 24], CS 32, RFLAGS 40, RSP 48, SS 56.
+    // The new RSP (RDI): not in the hypervisor's range, the frame's 56
+    // bytes in guest space.
+    mov rdi, [rsp + 48]
+    and rdi, -16
+    sub rdi, 56
+    mov rax, rdi
+    mov rcx, {hv_start}
+    sub rax, rcx
+    mov rcx, {hv_span}
+    cmp rax, rcx
+    jb .Lev_decline
+    mov rax, rdi
+    add rax, 55
+    jc .Lev_decline
+    shr rax, 47
+    jz 4f
+    mov rax, {hv_end}
+    cmp rdi, rax
+    jb .Lev_decline
+4:
+    // RCX, R11, RIP, CS (RPL 0, mask 0), RFLAGS (IF set), RSP, SS.
+    mov rax, [rsp + 40]
+    or rax, 0x200
+    mov rcx, [rsp + 32]
+    and rcx, -4
+    push qword ptr [rsp + 56]
+    push qword ptr [rsp + 56]
+    push rax
+    push rcx
+    push qword ptr [rsp + 56]
+    push qword ptr [rsp + 80]
+    push qword ptr [rsp + 72]
+    mov rsi, rsp
+    mov edx, 7
+    call [rip + FAST_WORDS_TO_GUEST]
+    lea rsp, [rsp + 56]
+    test eax, eax
+    jnz .Lev_decline
+    // Committed: the callback on the flat selectors, events masked.
+    sub rdi, 56
+    mov r11, [rip + FAST_VCPU]
+    mov rax, [r11 + {event_cb}]
+    mov rcx, [rsp + 24]
+    mov [rsp + 24], rax
+    mov qword ptr [rsp + 32], {cs}
+    mov r11, [rsp + 40]
+    mov rax, r11
+    and rax, {flags_kept}
+    or rax, 0x202
+    mov [rsp + 40], rax
+    mov [rsp + 48], rdi
+    mov qword ptr [rsp + 56], {ss}
+    mov rax, [rip + FAST_VCPU_INFO]
+    mov byte ptr [rax + 1], 1
+    pop rdx
+    pop rdi
+    pop rsi
+    xor eax, eax
+    jmp trap_return_iretq
+.Lev_decline:
+    pop rdx
+    pop rdi
+    pop rsi
+    jmp .Lev_exit
+"#,
+    send = const EVTCHNOP_SEND,
+    flags_mask = const GUEST_FLAGS_MASK,
+    flags_kept = const GUEST_FLAGS_MASK & !crate::domain::bounce::CLEARED_ON_BOUNCE,
+    user_mode = const offset_of!(Vcpu, user_mode),
+    event_cb = const EVENT_CB,
+    hv_start = const abi::HYPERVISOR_VIRT_START,
+    hv_end = const abi::HYPERVISOR_VIRT_END,
+    hv_span = const abi::HYPERVISOR_VIRT_END + 64 - abi::HYPERVISOR_VIRT_START,
+    cs = const abi::traps::FLAT_RING3_CS64 as u64,
+    ss = const abi::traps::FLAT_RING3_SS64 as u64,
+);
