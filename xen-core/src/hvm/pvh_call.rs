@@ -13,7 +13,7 @@
 //! | `event_channel_op` (32) | every op the PV side has, on the same core ([`super::pvh_events`]); frame numbers are guest frames |
 //! | `set_timer_op` (15) | as for PV: the single-shot timer, VIRQ_TIMER when it fires |
 //! | `vcpu_op` (24) | `register_vcpu_info` on a guest frame; vCPU ids but 0 `-ENOENT`; others `-ENOSYS` |
-//! | `grant_table_op` (20) | `setup_table`, `query_size`, `set_version`, `get_version`, `get_status_frames`, `copy` on the shared core with guest frames ([`super::pvh_grant`]); map/unmap and others `-ENOSYS` |
+//! | `grant_table_op` (20) | `setup_table`, `query_size`, `set_version`, `get_version`, `get_status_frames`, `copy`, `map_grant_ref`/`unmap_grant_ref`/`unmap_and_replace` (host mappings as p2m grant entries), `swap_grant_ref` on the shared core with guest frames ([`super::pvh_grant`]); others `-ENOSYS` |
 //! | `hvm_op` (34) | `set_param`/`get_param` with Xen 4.17's per-parameter guest permissions; others `-ENOSYS` |
 //! | anything else | `-ENOSYS` |
 //!
@@ -166,7 +166,7 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
             HypercallNr::EVENT_CHANNEL_OP => (self.event_channel_op(a[0], a[1]), Outcome::Continue),
             HypercallNr::SET_TIMER_OP => (self.set_timer_op(a[0]), Outcome::Continue),
             HypercallNr::VCPU_OP => (self.vcpu_op(a[0], a[1], a[2]), Outcome::Continue),
-            HypercallNr::GRANT_TABLE_OP => (self.grant_table_op(a[0], a[1], a[2]), Outcome::Continue),
+            HypercallNr::GRANT_TABLE_OP => self.grant_table_op(a[0], a[1], a[2]),
             _ => (Err(Errno::ENOSYS), Outcome::Continue),
         };
         (r.unwrap_or_else(|e| (-i64::from(e.0)) as u64), o)
