@@ -15,7 +15,9 @@
 //!   type) reference each; host mappings' references are their PTEs', which
 //!   the memory model's walk counts, and a foreign frame appears in a
 //!   non-privileged domain's L1 only where that domain holds a host mapping
-//!   of it ([`check_invariants_with`]).
+//!   of it ([`check_invariants_with`]); a translated mapper's host mapping
+//!   is a p2m entry holding the general reference (the caller counts p2m
+//!   references) and its slot the writable type reference.
 //! * Table frames: shared and status frames are live Xen-heap frames of
 //!   their domain, with the status frames v2 needs and none under v1.
 
@@ -121,7 +123,11 @@ fn check_grants<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>, g: &Grants<'_>) ->
                 e.0 += 1;
                 e.1 += u64::from(m.flags & gntmap::READONLY == 0);
             }
-            if m.flags & gntmap::HOST_MAP != 0 {
+            if m.flags & gntmap::HOST_MAP != 0 && t.translated {
+                // A p2m entry: its general reference is the p2m's (counted
+                // by the caller's `extra`), its type reference the slot's.
+                refs.device.entry(a.mfn.0).or_default().1 += u64::from(m.flags & gntmap::READONLY == 0);
+            } else if m.flags & gntmap::HOST_MAP != 0 {
                 *refs.host.entry((dom.0, a.mfn.0)).or_default() += 1;
             }
         }

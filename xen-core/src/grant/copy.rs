@@ -13,6 +13,7 @@ use super::table::{by_any_id, pinned_writable};
 use super::{pin, Active, Grants};
 use crate::mm::page_info::PageType;
 use crate::mm::{Mm, MmHooks, PhysAddr, PhysMemory};
+use crate::p2m::P2m;
 use abi::grant_table::{gntcopy, gtf, status, CopyPtr, GnttabCopy};
 use abi::{DomId, Mfn};
 
@@ -32,24 +33,42 @@ struct Buf {
 impl Grants<'_> {
     /// Runs one copy for `ld`; returns a `GNTST_*`.
     pub fn copy<M: PhysMemory, H: MmHooks>(&mut self, mm: &mut Mm<'_, M, H>, ld: DomId, op: &GnttabCopy) -> i16 {
-        match self.try_copy(mm, ld, op) {
+        match self.try_copy(mm, ld, op, None) {
             Ok(()) => status::OKAY,
             Err(s) => s,
         }
     }
 
+    /// [`Grants::copy`] for a translated (PVH) caller whose p2m is `own`
+    /// (its frame sides already translated to machine frames): a reference
+    /// of its own table is resolved through `own`.
+    pub fn copy_translated<M: PhysMemory, H: MmHooks>(
+        &mut self,
+        mm: &mut Mm<'_, M, H>,
+        ld: DomId,
+        op: &GnttabCopy,
+        own: &P2m<'_>,
+    ) -> i16 {
+        match self.try_copy(mm, ld, op, Some(own)) {
+            Ok(()) => status::OKAY,
+            Err(s) => s,
+        }
+    }
+
+    #[inline(always)]
     fn try_copy<M: PhysMemory, H: MmHooks>(
         &mut self,
         mm: &mut Mm<'_, M, H>,
         ld: DomId,
         op: &GnttabCopy,
+        own: Option<&P2m<'_>>,
     ) -> Result<(), i16> {
         let src_gref = op.flags & gntcopy::SOURCE_GREF != 0;
         let dst_gref = op.flags & gntcopy::DEST_GREF != 0;
         let sd = side_domain(mm, ld, &op.source, src_gref)?;
         let dd = side_domain(mm, ld, &op.dest, dst_gref)?;
-        let src = self.claim(mm, ld, sd, &op.source, src_gref, true)?;
-        let dst = match self.claim(mm, ld, dd, &op.dest, dst_gref, false) {
+        let src = self.claim(mm, ld, sd, &op.source, src_gref, true, own)?;
+        let dst = match self.claim(mm, ld, dd, &op.dest, dst_gref, false, own) {
             Ok(b) => b,
             Err(s) => {
                 self.release(mm, src);
@@ -69,6 +88,7 @@ impl Grants<'_> {
 
     /// Takes a side: pins a grant (`acquire_grant_for_copy`) or references
     /// an own frame, then a writable type reference for the destination.
+    #[allow(clippy::too_many_arguments)]
     fn claim<M: PhysMemory, H: MmHooks>(
         &mut self,
         mm: &mut Mm<'_, M, H>,
@@ -77,9 +97,10 @@ impl Grants<'_> {
         ptr: &CopyPtr,
         is_gref: bool,
         read_only: bool,
+        own: Option<&P2m<'_>>,
     ) -> Result<Buf, i16> {
         let mut buf = if is_gref {
-            self.acquire(mm, ld, dom, ptr.u as u32, read_only)?
+            self.acquire(mm, ld, dom, ptr.u as u32, read_only, own)?
         } else {
             let mfn = own_frame(mm, ptr.u, dom)?;
             Buf { dom, mfn, gref: None, read_only, typed: false, start: 0, len: 4096 }
@@ -103,6 +124,7 @@ impl Grants<'_> {
         rd: DomId,
         r: u32,
         ro: bool,
+        own: Option<&P2m<'_>>,
     ) -> Result<Buf, i16> {
         let t = self.tables[rd.0 as usize];
         if t.version == 0 || r >= t.nr_entries() {
@@ -123,7 +145,7 @@ impl Grants<'_> {
         } else if act.pin == 0 {
             let sub = t.version == 2 && h.flags & gtf::SUB_PAGE != 0;
             let (start, length) = if sub { (h.word1 as u16, (h.word1 >> 16) as u16) } else { (0, 4096) };
-            granted_frame(mm, &t, r, rd).map(|mfn| {
+            granted_frame(mm, &t, r, rd, own, !ro).map(|mfn| {
                 *self.active_mut(rd, r) = Active { pin: 0, domid: ld, mfn, start, length, sub_page: sub };
             })
         } else {

@@ -7,6 +7,7 @@
 //! a needed type reference cannot be taken).
 
 use super::table::pinned_writable;
+use super::translate::{HostSide, P2mSide, PteSide, REFUSED_FLAGS};
 use super::{pin, Grants};
 use crate::mm::page_info::PageType;
 use crate::mm::pte::{table_index, Pte};
@@ -22,7 +23,7 @@ impl Grants<'_> {
     /// Maps one grant for `ld`; sets `op.status` and, on success,
     /// `op.handle` and `op.dev_bus_addr`.
     pub fn map<M: PhysMemory, H: MmHooks>(&mut self, mm: &mut Mm<'_, M, H>, ld: DomId, op: &mut MapGrantRef) {
-        op.status = match self.try_map(mm, ld, op) {
+        op.status = match self.try_map(mm, ld, op, &mut PteSide) {
             Ok((handle, mfn)) => {
                 op.handle = handle;
                 op.dev_bus_addr = mfn.to_maddr();
@@ -32,11 +33,41 @@ impl Grants<'_> {
         };
     }
 
-    fn try_map<M: PhysMemory, H: MmHooks>(
+    /// [`Grants::map`] for a translated (PVH) mapper `ld`: the host mapping
+    /// is an entry of its p2m at guest frame `host_addr >> 12`
+    /// ([`super::translate`]); `dev_bus_addr` comes back 0, as on Xen for
+    /// a mapping without `GNTMAP_device_map`.
+    pub fn map_translated<M: PhysMemory, H: MmHooks>(
+        &mut self,
+        mm: &mut Mm<'_, M, H>,
+        ld: DomId,
+        op: &mut MapGrantRef,
+        side: &mut P2mSide<'_, '_, M, H>,
+    ) {
+        let flags = op.flags;
+        let r = if flags & (gntmap::DEVICE_MAP | gntmap::HOST_MAP) == 0 {
+            Err(status::BAD_GNTREF)
+        } else if flags & REFUSED_FLAGS != 0 {
+            Err(status::GENERAL_ERROR)
+        } else {
+            self.try_map(mm, ld, op, side)
+        };
+        op.status = match r {
+            Ok((handle, _)) => {
+                op.handle = handle;
+                op.dev_bus_addr = 0;
+                status::OKAY
+            }
+            Err(s) => s,
+        };
+    }
+
+    fn try_map<M: PhysMemory, H: MmHooks, S: HostSide<M, H>>(
         &mut self,
         mm: &mut Mm<'_, M, H>,
         ld: DomId,
         op: &MapGrantRef,
+        side: &mut S,
     ) -> Result<(u32, Mfn), i16> {
         let flags = op.flags;
         if flags & (gntmap::DEVICE_MAP | gntmap::HOST_MAP) == 0 {
@@ -62,7 +93,7 @@ impl Grants<'_> {
             self.claim_status(mm, rd, r, act.pin == 0, ro, true, ld)?;
             if act.pin == 0 {
                 let t = self.tables[rd.0 as usize];
-                match granted_frame(mm, &t, r, rd) {
+                match granted_frame(mm, &t, r, rd, side.own_p2m(), !ro) {
                     Ok(mfn) => {
                         let a = self.active_mut(rd, r);
                         *a = super::Active { pin: 0, domid: ld, mfn, start: 0, length: 4096, sub_page: false };
@@ -78,7 +109,7 @@ impl Grants<'_> {
         let pins = pins_of(flags);
         self.active_mut(rd, r).pin += pins;
         let mfn = self.active(rd, r).mfn;
-        match self.take_refs(mm, ld, rd, mfn, op, page_taken) {
+        match self.take_refs(mm, ld, rd, mfn, op, page_taken, side) {
             Ok(()) => {
                 *self.maptrack_mut(ld, handle) = super::MapTrack { flags: flags & KEPT_FLAGS, dom: rd, ref_: r };
                 Ok((handle, mfn))
@@ -93,7 +124,8 @@ impl Grants<'_> {
 
     /// The frame references each mapping kind holds, and the host PTE.
     /// On failure every reference taken here (and `page_taken`'s) is dropped.
-    fn take_refs<M: PhysMemory, H: MmHooks>(
+    #[allow(clippy::too_many_arguments)]
+    fn take_refs<M: PhysMemory, H: MmHooks, S: HostSide<M, H>>(
         &self,
         mm: &mut Mm<'_, M, H>,
         ld: DomId,
@@ -101,6 +133,7 @@ impl Grants<'_> {
         mfn: Mfn,
         op: &MapGrantRef,
         page_taken: bool,
+        side: &mut S,
     ) -> Result<(), i16> {
         let flags = op.flags;
         let ro = flags & gntmap::READONLY != 0;
@@ -123,7 +156,7 @@ impl Grants<'_> {
                     mm.get_simple_type(mfn, PageType::Writable).map_err(|_| status::GENERAL_ERROR)?;
                     types += 1;
                 }
-                create_host_mapping(mm, ld, op.host_addr, mfn, flags, self.nx)?;
+                side.create(mm, ld, op, mfn, self.tables, self.nx)?;
             }
             Ok(())
         };
@@ -215,19 +248,23 @@ pub(crate) fn own_frame<M: PhysMemory, H: MmHooks>(mm: &mut Mm<'_, M, H>, gfn: u
 }
 
 /// The frame reference `r` of `rd`'s table `t` names, referenced. A
-/// translated (PVH) granter's entries hold guest frame numbers, which the
-/// core cannot resolve without that domain's p2m: refused with
-/// `general_error` rather than read as machine frames.
+/// translated (PVH) granter's entries hold guest frame numbers, resolved
+/// through its p2m (`own`: the caller's, when the caller is translated)
+/// for a pin that may write or not ([`super::translate::translated_frame`]).
+#[inline(always)]
 pub(crate) fn granted_frame<M: PhysMemory, H: MmHooks>(
     mm: &mut Mm<'_, M, H>,
     t: &super::GrantTable,
     r: u32,
     rd: DomId,
+    own: Option<&crate::p2m::P2m<'_>>,
+    writable: bool,
 ) -> Result<Mfn, i16> {
+    let frame = t.frame(mm.mem, r);
     if t.translated {
-        return Err(status::GENERAL_ERROR);
+        return super::translate::translated_frame(mm, own, rd, frame, writable);
     }
-    own_frame(mm, t.frame(mm.mem, r), rd)
+    own_frame(mm, frame, rd)
 }
 
 /// The PTE a host mapping of `mfn` with map `flags` gets (Xen's
@@ -275,7 +312,7 @@ pub(crate) fn pte_slot<M: PhysMemory, H: MmHooks>(
 }
 
 /// Writes the host PTE for `mfn`; the old entry's references go.
-fn create_host_mapping<M: PhysMemory, H: MmHooks>(
+pub(super) fn create_host_mapping<M: PhysMemory, H: MmHooks>(
     mm: &mut Mm<'_, M, H>,
     ld: DomId,
     host_addr: u64,

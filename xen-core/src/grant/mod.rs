@@ -33,6 +33,7 @@ pub mod release;
 pub mod shared;
 pub mod swap;
 pub mod table;
+pub mod translate;
 pub mod unmap;
 
 #[cfg(test)]
@@ -110,8 +111,8 @@ pub struct GrantTable {
     /// Most shared frames (setup_table beyond → general_error).
     pub max_frames: u8,
     /// The domain is translated (PVH): its entries name guest frames,
-    /// which this core does not translate, so other domains' maps and
-    /// copies of its references are refused (`general_error`).
+    /// looked up in its p2m ([`translate`]), and its own host mappings are
+    /// p2m entries.
     pub translated: bool,
 }
 

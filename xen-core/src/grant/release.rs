@@ -21,6 +21,10 @@ impl Grants<'_> {
         if dom.0 as usize >= self.tables.len() {
             return;
         }
+        // A translated domain's host mappings are p2m entries: their general
+        // references go with its p2m (after this), their type references,
+        // held by the slots, here.
+        let p2m_maps = self.tables[dom.0 as usize].translated;
         for h in 0..MAX_MAPTRACK as u32 {
             let m = *self.maptrack(dom, h).expect("in range");
             if m.flags == 0 {
@@ -36,6 +40,9 @@ impl Grants<'_> {
                 self.active_mut(m.dom, m.ref_).pin -= if ro { pin::DEVR } else { pin::DEVW };
             }
             if m.flags & gntmap::HOST_MAP != 0 {
+                if p2m_maps && !ro {
+                    mm.put_type(mfn);
+                }
                 self.active_mut(m.dom, m.ref_).pin -= if ro { pin::HSTR } else { pin::HSTW };
             }
             self.reduce_status_for_pin(mm, m.dom, m.ref_, ro);

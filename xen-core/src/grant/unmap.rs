@@ -11,6 +11,7 @@
 //! revoke.
 
 use super::map::{grant_pte, pte_slot};
+use super::translate::{HostSide, P2mSide, PteSide};
 use super::{pin, Grants, MAX_MAPTRACK};
 use crate::mm::pte::{table_index, Pte};
 use crate::mm::{Mm, MmHooks, PhysMemory};
@@ -34,6 +35,28 @@ pub struct Unmap {
 impl Grants<'_> {
     /// Removes (part of) mapping `u.handle` of `ld`; returns a `GNTST_*`.
     pub fn unmap<M: PhysMemory, H: MmHooks>(&mut self, mm: &mut Mm<'_, M, H>, ld: DomId, u: Unmap) -> i16 {
+        self.unmap_with(mm, ld, u, &mut PteSide)
+    }
+
+    /// [`Grants::unmap`] for a translated (PVH) mapper: `host_addr` names
+    /// the guest frame of its p2m grant entry ([`super::translate`]).
+    pub fn unmap_translated<M: PhysMemory, H: MmHooks>(
+        &mut self,
+        mm: &mut Mm<'_, M, H>,
+        ld: DomId,
+        u: Unmap,
+        side: &mut P2mSide<'_, '_, M, H>,
+    ) -> i16 {
+        self.unmap_with(mm, ld, u, side)
+    }
+
+    fn unmap_with<M: PhysMemory, H: MmHooks, S: HostSide<M, H>>(
+        &mut self,
+        mm: &mut Mm<'_, M, H>,
+        ld: DomId,
+        u: Unmap,
+        side: &mut S,
+    ) -> i16 {
         if u.handle as usize >= MAX_MAPTRACK {
             return status::BAD_HANDLE;
         }
@@ -53,7 +76,7 @@ impl Grants<'_> {
         let mut done = 0u32;
         let mut left = flags;
         if u.host_addr != 0 && flags & gntmap::HOST_MAP != 0 {
-            if let Err(s) = replace_host_mapping(mm, ld, u.host_addr, mfn, u.new_addr, flags) {
+            if let Err(s) = side.replace(mm, ld, u.host_addr, mfn, u.new_addr, flags) {
                 return s;
             }
             left &= !gntmap::HOST_MAP;
@@ -107,7 +130,7 @@ impl Grants<'_> {
 /// grant's present and RW bits (XSA-234), by nothing or (`new_addr`, VA
 /// form only) by the PTE stolen from `new_addr`. The references of the
 /// grant PTE are left to the caller; a stolen PTE keeps its own.
-fn replace_host_mapping<M: PhysMemory, H: MmHooks>(
+pub(super) fn replace_host_mapping<M: PhysMemory, H: MmHooks>(
     mm: &mut Mm<'_, M, H>,
     ld: DomId,
     addr: u64,

@@ -15,7 +15,7 @@
 //! | `vcpu_op` (24) | every command PV has, on the same timer and runstate cores, in Xen's HVM forms (areas are guest-virtual; `initialise` copies a `vcpu_hvm_context`) ([`super::pvh_vcpu`]); ids but 0 `-ENOENT`; `send_nmi` `-ENOSYS` |
 //! | `multicall` (13) | the PV rules on this dispatch ([`super::pvh_multicall`]) |
 //! | `vm_assist` (21) | `VMASST_TYPE_runstate_update_flag` only, as Xen's HVM mask |
-//! | `grant_table_op` (20) | `setup_table`, `query_size`, `set_version`, `get_version`, `get_status_frames`, `copy` on the shared core with guest frames ([`super::pvh_grant`]); map/unmap and others `-ENOSYS` |
+//! | `grant_table_op` (20) | `setup_table`, `query_size`, `set_version`, `get_version`, `get_status_frames`, `copy`, `map_grant_ref`/`unmap_grant_ref`/`unmap_and_replace` (host mappings as p2m grant entries), `swap_grant_ref` on the shared core with guest frames ([`super::pvh_grant`]); others `-ENOSYS` |
 //! | `hvm_op` (34) | `set_param`/`get_param` with Xen 4.17's per-parameter guest permissions; `set_evtchn_upcall_vector`, `flush_tlbs` ([`super::pvh_vcpu`]); others `-ENOSYS` |
 //! | anything else | `-ENOSYS` |
 //!
@@ -177,7 +177,7 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
             HypercallNr::VCPU_OP => self.vcpu_op(a[0], a[1], a[2]),
             HypercallNr::MULTICALL => self.multicall(a[0], a[1]),
             HypercallNr::VM_ASSIST => (self.vm_assist(a[0], a[1]), Outcome::Continue),
-            HypercallNr::GRANT_TABLE_OP => (self.grant_table_op(a[0], a[1], a[2]), Outcome::Continue),
+            HypercallNr::GRANT_TABLE_OP => self.grant_table_op(a[0], a[1], a[2]),
             _ => (Err(Errno::ENOSYS), Outcome::Continue),
         };
         (r.unwrap_or_else(|e| (-i64::from(e.0)) as u64), o)

@@ -349,7 +349,8 @@ mod fuzz {
             2 => any_step().boxed(),
             2 => event_step().boxed(),
             2 => grant_step().boxed(),
-            2 => vcpu_step().boxed()
+            2 => vcpu_step().boxed(),
+            3 => grant_map_step().boxed()
         ]
     }
 
@@ -393,6 +394,33 @@ mod fuzz {
             [word.clone(), word.clone(), word.clone(), word],
         )
             .prop_map(|(cmd, arg, count, res)| Step { nr: 20, a: [cmd, arg, count], res, gfns: [0; 4] })
+    }
+
+    /// Grant map, unmap, unmap_and_replace and swap: one element at 0x1000
+    /// naming domain 0's references (granted to domain 1 by the setup, some
+    /// read-only, some not granted), guest frames of RAM, holes and beyond
+    /// the map, every map flag, handles in and out of use.
+    fn grant_map_step() -> impl Strategy<Value = Step> {
+        let gfn = prop_oneof![0..32u64, 32..48u64, Just(GFNS as u64), any::<u64>()];
+        let flags = prop_oneof![Just(2u64), Just(6), 0..32u64, Just(2 | 1 << 16)];
+        (
+            prop_oneof![3 => Just(0u64), 2 => Just(1), 1 => Just(7), 1 => Just(11)],
+            gfn,
+            flags,
+            prop_oneof![0..12u64, Just(9999)],
+            prop_oneof![6 => Just(0u64), 1 => Just(1), 1 => Just(7), 1 => Just(u64::from(DomId::SELF.0))],
+            prop_oneof![3 => 0..4u64, 1 => any::<u32>().prop_map(u64::from)],
+            prop_oneof![3 => Just(0u64), 1 => 32..48u64],
+        )
+            .prop_map(|(cmd, gfn, flags, r, dom, handle, second)| {
+                let host = gfn << 12;
+                let res = match cmd {
+                    0 => [host, flags | r << 32, dom | handle << 32, 0],
+                    11 => [r | (handle & 15) << 32, 0, 0, 0],
+                    _ => [host, second << 12, handle, 0],
+                };
+                Step { nr: 20, a: [cmd, 0x1000, 1], res, gfns: [0; 4] }
+            })
     }
 
     /// Event channels, vcpu_info, the timer and add_to_physmap: a
@@ -449,6 +477,18 @@ mod fuzz {
             t.events.create_domain(crate::mm::tests::world::D0, abi::Mfn(2560), true);
             t.events.create_domain(crate::mm::tests::world::D1, abi::Mfn(2550), false);
             t.vcpu.set_vcpu_info_location(crate::mm::PhysAddr(abi::Mfn(2550).to_maddr()));
+            // Domain 0 (PV) grants frames of its own to domain 1: refs 0..8
+            // (3 and 6 read-only), ref 8 to someone else.
+            let d0 = crate::mm::tests::world::D0;
+            let frames = t.w.w.give(d0, 9);
+            t.w.with(|_, mm| t.gt.grants().init_domain(mm, d0)).unwrap();
+            let tab = t.gt.tables[0];
+            for (r, f) in frames.iter().enumerate() {
+                let ro = if r % 3 == 0 && r > 0 { abi::grant_table::gtf::READONLY } else { 0 };
+                let to: u64 = if r == 8 { 2 } else { 1 };
+                let v = u64::from(abi::grant_table::gtf::PERMIT_ACCESS | ro) | to << 16 | f.0 << 32;
+                t.w.with(|_, mm| mm.mem.write_u64(tab.entry_addr(r as u32), v));
+            }
             let mut npt = RealNpt { mem: Default::default(), frames: Bump(1 << 20), root: abi::Mfn(0) };
             npt.root = t.w.with(|p, _| crate::p2m::npt::build(p, &mut npt.mem, &mut npt.frames)).unwrap();
             for s in steps {
@@ -487,7 +527,8 @@ mod fuzz {
                 });
                 prop_assert_ne!(outcome, Outcome::Crash);
                 let refs = t.events.frame_refs();
-                prop_assert!(t.w.check_with(&refs).is_ok(), "{:?}", t.w.check_with(&refs));
+                let checked = t.w.check_grants_with(&t.gt.grants(), &refs);
+                prop_assert!(checked.is_ok(), "{:?}", checked);
                 prop_assert_eq!(t.events.check(), Ok(()));
                 let bad = t.w.with(|p, _| {
                     (0..GFNS as u64).find(|&g| crate::p2m::npt::walk(&npt.mem, npt.root, Gfn(g)).entry != p.get(Gfn(g)))

@@ -7,15 +7,23 @@
 //! | `setup_table`, `get_status_frames` | the table grows as for PV; each frame's entry in the list is the guest frame it is mapped at (the M2P, as Xen's `gnttab_shared_gfn`), or `INVALID_GFN` (all ones) while it is not mapped; the guest maps them with `XENMEM_add_to_physmap(XENMAPSPACE_grant_table)` |
 //! | `query_size`, `set_version`, `get_version` | as for PV |
 //! | `copy` | a frame side (`DOMID_SELF`, no `GNTCOPY_*_gref`) is one of the caller's guest frames (not its RAM → `GNTST_bad_page`); a reference side as for PV; at most [`COPY_BATCH`] elements a call (`-E2BIG` beyond: no continuation for PVH yet) |
-//! | `map_grant_ref`, `unmap_grant_ref`, `unmap_and_replace`, `swap_grant_ref`, others | `-ENOSYS` |
+//! | `map_grant_ref` | `GNTMAP_host_map` (optionally `readonly`) at the guest frame `host_addr >> 12`: a p2m grant entry, the nested tables (and shadows) following; `device_map`, `application_map`, `contains_pte` → `GNTST_general_error` (Xen's translated-guest rules, [`crate::grant::translate`]); `dev_bus_addr` comes back 0 |
+//! | `unmap_grant_ref` | removes the p2m grant entry at `host_addr >> 12` (a hole after), flushed before the grant's reference drops; not the grant's frame there → `GNTST_general_error` |
+//! | `unmap_and_replace` | as `unmap_grant_ref` with `new_addr` 0; a `new_addr` → `GNTST_general_error`, as on Xen |
+//! | `swap_grant_ref` | as for PV (the caller's own entries) |
+//! | others | `-ENOSYS` |
+//!
+//! The batches (map, unmap, unmap_and_replace, copy, swap) take at most
+//! [`COPY_BATCH`] elements a call (`-E2BIG` beyond).
 //!
 //! A PVH domain's table is created at its first `grant_table_op` (or
 //! `add_to_physmap` of a grant frame) and marked translated: its entries
-//! name guest frames, which the core cannot resolve for another domain, so
-//! other domains' maps and copies of its references get
-//! `GNTST_general_error` (a difference from Xen, in the abi docs).
+//! name guest frames, which the core looks up in its p2m when another
+//! domain maps or copies them ([`crate::grant::translate`]).
 
-use super::pvh_call::PvhCall;
+use super::pvh_call::{Outcome, PvhCall};
+use crate::grant::translate::P2mSide;
+use crate::grant::unmap::Unmap;
 use crate::mm::{MmHooks, PhysMemory};
 use abi::grant_table::*;
 use abi::memory::XENMAPIDX_GRANT_TABLE_STATUS;
@@ -61,8 +69,15 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
         }
     }
 
-    /// `grant_table_op(cmd, uop, count)`.
-    pub(super) fn grant_table_op(&mut self, cmd: u64, uop: u64, count: u64) -> Result<u64, Errno> {
+    /// `grant_table_op(cmd, uop, count)`, and whether the domain must be
+    /// crashed (its nested tables could not follow a grant mapping).
+    pub(super) fn grant_table_op(&mut self, cmd: u64, uop: u64, count: u64) -> (Result<u64, Errno>, Outcome) {
+        let mut failed = false;
+        let r = self.grant_op(cmd, uop, count, &mut failed);
+        (r, if failed { Outcome::Crash } else { Outcome::Continue })
+    }
+
+    fn grant_op(&mut self, cmd: u64, uop: u64, count: u64, failed: &mut bool) -> Result<u64, Errno> {
         let (op, count) = crate::grant::decode_cmd(cmd, count)?;
         match op {
             GNTTABOP_SETUP_TABLE
@@ -70,10 +85,18 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
             | GNTTABOP_SET_VERSION
             | GNTTABOP_GET_VERSION
             | GNTTABOP_GET_STATUS_FRAMES
+            | GNTTABOP_MAP_GRANT_REF
+            | GNTTABOP_UNMAP_GRANT_REF
+            | GNTTABOP_UNMAP_AND_REPLACE
+            | GNTTABOP_SWAP_GRANT_REF
             | GNTTABOP_COPY => self.own_grant_table()?,
             _ => return Err(Errno::ENOSYS),
         }
         match op {
+            GNTTABOP_MAP_GRANT_REF => self.map_batch(uop, count, failed),
+            GNTTABOP_UNMAP_GRANT_REF => self.unmap_batch(uop, count, false, failed),
+            GNTTABOP_UNMAP_AND_REPLACE => self.unmap_batch(uop, count, true, failed),
+            GNTTABOP_SWAP_GRANT_REF => self.swap_batch(uop, count),
             GNTTABOP_SETUP_TABLE => self.frames_op(uop, count, false),
             GNTTABOP_GET_STATUS_FRAMES => self.frames_op(uop, count, true),
             GNTTABOP_QUERY_SIZE => {
@@ -177,10 +200,79 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
                 Err(s) => s,
                 Ok(()) => match self.translate_side(&mut op.dest, op.flags & gntcopy::DEST_GREF != 0) {
                     Err(s) => s,
-                    Ok(()) => self.grants.copy(self.mm, self.dom, &op),
+                    Ok(()) => self.grants.copy_translated(self.mm, self.dom, &op, self.p2m),
                 },
             };
             self.view(|v| v.write(at + 36, &st.to_le_bytes()))?;
+        }
+        Ok(0)
+    }
+
+    /// `GNTTABOP_map_grant_ref`: each element's status, handle and
+    /// `dev_bus_addr` written back; returns 0.
+    fn map_batch(&mut self, uop: u64, count: u32, failed: &mut bool) -> Result<u64, Errno> {
+        if count > COPY_BATCH {
+            return Err(Errno::E2BIG);
+        }
+        for i in 0..u64::from(count) {
+            let at = uop.checked_add(i * 32).ok_or(Errno::EFAULT)?;
+            let mut b = [0u8; 32];
+            self.view(|v| v.read(at, &mut b))?;
+            let mut op = MapGrantRef {
+                host_addr: u64_at(&b, 0),
+                flags: u32_at(&b, 8),
+                ref_: u32_at(&b, 12),
+                dom: DomId(u16_at(&b, 16)),
+                status: 0,
+                handle: u32_at(&b, 20),
+                dev_bus_addr: u64_at(&b, 24),
+            };
+            let mut side = P2mSide { p2m: &mut *self.p2m, npt: &mut *self.npt, failed: false };
+            self.grants.map_translated(self.mm, self.dom, &mut op, &mut side);
+            *failed |= side.failed;
+            b[18..20].copy_from_slice(&op.status.to_le_bytes());
+            b[20..24].copy_from_slice(&op.handle.to_le_bytes());
+            b[24..32].copy_from_slice(&op.dev_bus_addr.to_le_bytes());
+            self.view(|v| v.write(at, &b))?;
+        }
+        Ok(0)
+    }
+
+    /// `GNTTABOP_unmap_grant_ref` (`replace`: `unmap_and_replace`, whose
+    /// second word is `new_addr`): each element's status written back.
+    fn unmap_batch(&mut self, uop: u64, count: u32, replace: bool, failed: &mut bool) -> Result<u64, Errno> {
+        if count > COPY_BATCH {
+            return Err(Errno::E2BIG);
+        }
+        for i in 0..u64::from(count) {
+            let at = uop.checked_add(i * 24).ok_or(Errno::EFAULT)?;
+            let mut b = [0u8; 24];
+            self.view(|v| v.read(at, &mut b))?;
+            let (host_addr, second, handle) = (u64_at(&b, 0), u64_at(&b, 8), u32_at(&b, 16));
+            let u = if replace {
+                Unmap { host_addr, dev_bus_addr: 0, new_addr: second, handle }
+            } else {
+                Unmap { host_addr, dev_bus_addr: second, new_addr: 0, handle }
+            };
+            let mut side = P2mSide { p2m: &mut *self.p2m, npt: &mut *self.npt, failed: false };
+            let st = self.grants.unmap_translated(self.mm, self.dom, u, &mut side);
+            *failed |= side.failed;
+            self.view(|v| v.write(at + 20, &st.to_le_bytes()))?;
+        }
+        Ok(0)
+    }
+
+    /// `GNTTABOP_swap_grant_ref`: the caller's own entries, as for PV.
+    fn swap_batch(&mut self, uop: u64, count: u32) -> Result<u64, Errno> {
+        if count > COPY_BATCH {
+            return Err(Errno::E2BIG);
+        }
+        for i in 0..u64::from(count) {
+            let at = uop.checked_add(i * 12).ok_or(Errno::EFAULT)?;
+            let mut b = [0u8; 12];
+            self.view(|v| v.read(at, &mut b))?;
+            let st = self.grants.swap(self.mm, self.dom, u32_at(&b, 0), u32_at(&b, 4));
+            self.view(|v| v.write(at + 8, &st.to_le_bytes()))?;
         }
         Ok(0)
     }

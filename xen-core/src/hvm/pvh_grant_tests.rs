@@ -6,6 +6,7 @@ use super::*;
 use crate::hvm::pvh_grant;
 use crate::mm::tests::world::{D0, D1};
 use crate::mm::PhysAddr;
+use crate::p2m::{P2mType, Rights};
 use abi::grant_table::*;
 use abi::memory::{XENMAPIDX_GRANT_TABLE_STATUS, XENMAPSPACE_GRANT_TABLE};
 
@@ -167,15 +168,18 @@ fn a_pvh_guest_copies_from_and_into_a_pv_domains_grant_on_the_shared_core() {
 }
 
 #[test]
-fn another_domain_cannot_use_a_pvh_domains_reference_whose_frame_is_a_guest_frame() {
+fn another_domain_copies_and_maps_a_pvh_domains_reference_through_its_p2m() {
     let mut t = T::new();
     assert_eq!(t.setup_table(1).0, status::OKAY);
-    // Domain 1 (PVH) grants its gfn 5 to domain 0; gfn 5 read as a machine
-    // frame would be some other frame.
+    // Domain 1 (PVH) grants its gfn 5 to domain 0; the core finds the
+    // machine frame in domain 1's p2m (the hypervisor's hook; mirrored here).
     let e = t.table(D1).entry_addr(8);
     t.w.with(|_, mm| mm.mem.write_u64(e, u64::from(gtf::PERMIT_ACCESS) | 5 << 32));
+    let (ram, _) = t.w.get(5).unwrap();
+    t.w.w.hooks.p2m.insert((D1.0, 5), ram);
+    t.poke(5 * 4096, b"pvh mark");
     let t0 = t.w.w.give(D0, 1)[0];
-    let op = GnttabCopy {
+    let mut op = GnttabCopy {
         source: CopyPtr { u: 8, domid: D1, offset: 0, pad: 0 },
         dest: CopyPtr { u: t0.0, domid: DomId::SELF, offset: 0, pad: 0 },
         len: 8,
@@ -184,14 +188,136 @@ fn another_domain_cannot_use_a_pvh_domains_reference_whose_frame_is_a_guest_fram
         pad: 0,
     };
     let s = t.w.with(|_, mm| t.gt.grants().copy(mm, D0, &op));
-    assert_eq!(s, status::GENERAL_ERROR);
+    assert_eq!(s, status::OKAY);
+    assert_eq!(t.w.with(|_, mm| mm.mem.read_u64(PhysAddr(t0.to_maddr()))).to_le_bytes(), *b"pvh mark");
+    // Ballooned out: a hole in its p2m now (Xen: bad_page).
+    t.w.w.hooks.p2m.remove(&(D1.0, 5));
+    op.source.u = 8;
+    assert_eq!(t.w.with(|_, mm| t.gt.grants().copy(mm, D0, &op)), status::BAD_PAGE);
     assert_eq!(t.w.check(), Ok(()));
+}
+
+impl T {
+    /// A PV domain 0 with a table, granting a fresh frame of its own to
+    /// domain 1 at reference `r` (read-only if `ro`); the frame.
+    fn dom0_grants(&mut self, r: u32, ro: bool) -> abi::Mfn {
+        let f = self.w.w.give(D0, 1)[0];
+        if self.table(D0).version == 0 {
+            self.w.with(|_, mm| self.gt.grants().init_domain(mm, D0)).unwrap();
+        }
+        let e = self.table(D0).entry_addr(r);
+        let flags = gtf::PERMIT_ACCESS | if ro { gtf::READONLY } else { 0 };
+        self.w.with(|_, mm| mm.mem.write_u64(e, u64::from(flags) | u64::from(D1.0) << 16 | f.0 << 32));
+        f
+    }
+
+    /// One map_grant_ref element: (status, handle, dev_bus_addr).
+    fn map(&mut self, host_addr: u64, flags: u32, r: u32, dom: DomId) -> (i16, u32, u64) {
+        let mut b = [0u8; 32];
+        b[..8].copy_from_slice(&host_addr.to_le_bytes());
+        b[8..12].copy_from_slice(&flags.to_le_bytes());
+        b[12..16].copy_from_slice(&r.to_le_bytes());
+        b[16..18].copy_from_slice(&dom.0.to_le_bytes());
+        b[24..32].copy_from_slice(&0xDEADu64.to_le_bytes());
+        assert_eq!(self.gnttab(GNTTABOP_MAP_GRANT_REF, &b, 1), 0);
+        let o = self.peek(ARG, 32);
+        let st = i16::from_le_bytes(o[18..20].try_into().unwrap());
+        (st, u32::from_le_bytes(o[20..24].try_into().unwrap()), u64::from_le_bytes(o[24..32].try_into().unwrap()))
+    }
+
+    /// One unmap_grant_ref (or, `replace`, unmap_and_replace) element.
+    fn unmap(&mut self, host_addr: u64, second: u64, handle: u32, replace: bool) -> i16 {
+        let mut b = [0u8; 24];
+        b[..8].copy_from_slice(&host_addr.to_le_bytes());
+        b[8..16].copy_from_slice(&second.to_le_bytes());
+        b[16..20].copy_from_slice(&handle.to_le_bytes());
+        let op = if replace { GNTTABOP_UNMAP_AND_REPLACE } else { GNTTABOP_UNMAP_GRANT_REF };
+        assert_eq!(self.gnttab(op, &b, 1), 0);
+        i16::from_le_bytes(self.peek(ARG + 20, 2).try_into().unwrap())
+    }
+
+    fn check_all(&mut self) -> Result<(), String> {
+        let g = self.gt.grants();
+        self.w.check_grants_with(&g, &crate::mm::check::NoExternal)
+    }
+}
+
+#[test]
+fn a_pvh_guest_maps_a_pv_grant_at_a_guest_frame_and_unmaps_it_to_a_hole() {
+    let mut t = T::new();
+    let f = t.dom0_grants(8, false);
+    let (st, h, dev) = t.map(40 << 12, gntmap::HOST_MAP, 8, D0);
+    assert_eq!(st, status::OKAY);
+    assert_eq!(dev, 0, "no device mapping for a translated guest");
+    let e = t.w.get(40).unwrap().0;
+    assert_eq!((e.mfn, e.ty, e.rights), (f, P2mType::Grant, Rights::RW));
+    assert!(t.npt.changed.contains(&(40, Order::Page4K)), "the nested tables follow");
+    assert_eq!(t.check_all(), Ok(()));
+    // Not ballooned out: decrease_reservation on it does nothing.
+    assert_eq!(t.reservation(XENMEM_DECREASE_RESERVATION, &[40], 0).0, 0);
+    assert!(t.w.get(40).is_some());
+    // unmap_and_replace with a new_addr is Xen's general_error for it.
+    assert_eq!(t.unmap(40 << 12, 41 << 12, h, true), status::GENERAL_ERROR);
+    assert_eq!(t.unmap(41 << 12, 0, h, false), status::GENERAL_ERROR, "not the grant's frame there");
+    t.npt.changed.clear();
+    assert_eq!(t.unmap(40 << 12, 0, h, false), status::OKAY);
+    assert_eq!(t.w.get(40), None, "a hole, as Xen leaves it");
+    assert_eq!(t.npt.changed, [(40, Order::Page4K)]);
+    assert_eq!(t.unmap(40 << 12, 0, h, false), status::BAD_HANDLE);
+    assert_eq!(t.check_all(), Ok(()));
+    // Read-only: a read-only p2m entry; unmap_and_replace without new_addr unmaps.
+    let (st, h, _) = t.map(41 << 12, gntmap::HOST_MAP | gntmap::READONLY, 8, D0);
+    assert_eq!(st, status::OKAY);
+    assert_eq!(t.w.get(41).unwrap().0.rights, Rights::R);
+    assert_eq!(t.unmap(41 << 12, 0, h, true), status::OKAY);
+    assert_eq!(t.check_all(), Ok(()));
+}
+
+#[test]
+fn a_pvh_guests_refused_maps_get_xens_status() {
+    let mut t = T::new();
+    t.dom0_grants(8, false);
+    t.dom0_grants(9, true);
+    let cases = [
+        (40 << 12, gntmap::HOST_MAP | gntmap::CONTAINS_PTE, 8, D0, status::GENERAL_ERROR),
+        (40 << 12, gntmap::HOST_MAP | gntmap::DEVICE_MAP, 8, D0, status::GENERAL_ERROR),
+        (40 << 12, gntmap::HOST_MAP | gntmap::APPLICATION_MAP, 8, D0, status::GENERAL_ERROR),
+        (40 << 12, gntmap::READONLY, 8, D0, status::BAD_GNTREF),
+        (40 << 12, gntmap::HOST_MAP, 8, DomId(9), status::BAD_DOMAIN),
+        (40 << 12, gntmap::HOST_MAP, 9999, D0, status::BAD_GNTREF),
+        (40 << 12, gntmap::HOST_MAP, 9, D0, status::GENERAL_ERROR),
+        (40 << 12, gntmap::HOST_MAP, 10, D0, status::GENERAL_ERROR),
+        (1 << 60, gntmap::HOST_MAP, 8, D0, status::GENERAL_ERROR),
+    ];
+    for (addr, flags, r, dom, want) in cases {
+        assert_eq!(t.map(addr, flags, r, dom).0, want, "{addr:#x} {flags:#x} ref {r} {dom:?}");
+        assert_eq!(t.w.get(40), None);
+        assert_eq!(t.check_all(), Ok(()));
+    }
+    assert_eq!(t.gnttab(GNTTABOP_MAP_GRANT_REF, &[0; 32], u64::from(pvh_grant::COPY_BATCH) + 1), ERR(Errno::E2BIG));
+    // An element outside its RAM.
+    let r = t.call(HypercallNr::GRANT_TABLE_OP, [GNTTABOP_MAP_GRANT_REF, 1 << 40, 1, 0, 0]).0;
+    assert_eq!(r, ERR(Errno::EFAULT));
+}
+
+#[test]
+fn a_pvh_guest_swaps_its_own_grant_entries() {
+    let mut t = T::new();
+    assert_eq!(t.setup_table(1).0, status::OKAY);
+    let (a, b) = (t.table(D1).entry_addr(8), t.table(D1).entry_addr(9));
+    t.w.with(|_, mm| mm.mem.write_u64(a, 0xAAAA_0000_0000));
+    let mut e = [0u8; 12];
+    e[..4].copy_from_slice(&8u32.to_le_bytes());
+    e[4..8].copy_from_slice(&9u32.to_le_bytes());
+    assert_eq!(t.gnttab(GNTTABOP_SWAP_GRANT_REF, &e, 1), 0);
+    assert_eq!(i16::from_le_bytes(t.peek(ARG + 8, 2).try_into().unwrap()), status::OKAY);
+    assert_eq!(t.w.with(|_, mm| (mm.mem.read_u64(a), mm.mem.read_u64(b))), (0, 0xAAAA_0000_0000));
 }
 
 #[test]
 fn unsupported_and_malformed_grant_ops_get_xens_errno() {
     let mut t = T::new();
-    for op in [GNTTABOP_MAP_GRANT_REF, GNTTABOP_UNMAP_GRANT_REF, GNTTABOP_UNMAP_AND_REPLACE, GNTTABOP_SWAP_GRANT_REF] {
+    for op in [GNTTABOP_DUMP_TABLE, GNTTABOP_TRANSFER, GNTTABOP_CACHE_FLUSH, 13] {
         assert_eq!(t.gnttab(op, &[0; 32], 1), ERR(Errno::ENOSYS), "op {op}");
     }
     assert_eq!(t.gnttab(GNTTABOP_QUERY_SIZE | 0x1000, &[0; 16], 1), ERR(Errno::EINVAL), "bits above the op");

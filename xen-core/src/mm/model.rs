@@ -193,6 +193,14 @@ pub trait MmHooks {
     fn refusals(&self) -> Option<&super::refusal::Refusals> {
         None
     }
+    /// What guest frame `gfn` of the translated (PVH) domain `dom` maps to
+    /// in its p2m, for the grant core's translated granters. `None`: a
+    /// hole, beyond its map, or no such translated domain (the default: no
+    /// translated domains). Never asked for a PVH domain whose own p2m the
+    /// caller already holds (the grant core uses that one).
+    fn p2m_entry(&self, _dom: DomId, _gfn: abi::Gfn) -> Option<crate::p2m::P2mEntry> {
+        None
+    }
 }
 
 /// Why a general reference could not be taken.

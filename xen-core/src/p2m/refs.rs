@@ -227,6 +227,21 @@ impl P2m<'_> {
         self.set_entry(mm, gfn, Order::Page4K, Some(P2mEntry { rights, ..e }))
     }
 
+    /// Removes the 4 KiB grant entry at `gfn` (the grant core's unmap) and
+    /// hands its general reference to the caller, which drops it once
+    /// nothing can translate through the entry any more. The frame is
+    /// stamped, as [`P2m::set_entry`] does for an entry it removes.
+    /// `None` (nothing changed): out of the map, or no grant entry there.
+    pub fn take_grant<M: PhysMemory, H: MmHooks>(&mut self, mm: &mut Mm<'_, M, H>, gfn: Gfn) -> Option<P2mEntry> {
+        if !self.in_range(gfn, 1) {
+            return None;
+        }
+        let (e, _) = self.get(gfn).filter(|(e, _)| e.ty == P2mType::Grant)?;
+        self.store(gfn, None);
+        mm.stamp(e.mfn);
+        Some(e)
+    }
+
     /// Removes every entry (domain teardown), dropping their references.
     /// The domain's RAM keeps its allocation reference: the memory model's
     /// teardown releases it.

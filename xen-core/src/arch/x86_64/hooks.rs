@@ -77,6 +77,9 @@ impl MmHooks for ArchHooks {
     fn root_changed(&mut self, _: DomId) {
         self.pending |= PENDING_ROOT;
     }
+    fn p2m_entry(&self, dom: DomId, gfn: abi::Gfn) -> Option<crate::p2m::P2mEntry> {
+        super::svm::pvh::p2m_entry(dom, gfn)
+    }
     fn frame_freed(&mut self, mfn: Mfn) {
         self.frames.free(mfn, &mut DirectMap);
     }

@@ -66,7 +66,7 @@ impl DebugCheck {
     ) -> bool {
         self.runs += 1;
         let fifo = super::events::events().frame_refs();
-        let both = Both(fifo, super::svm::pvh::P2mHeld(mm.m2p));
+        let both = Both(fifo, super::svm::pvh::P2mHeld::new(mm.m2p));
         let held = crate::console::WithRings(&both, super::console_rings::rings());
         match crate::grant::check::check_all_with(mm, grants, &held) {
             Ok(()) => true,

@@ -1,21 +1,63 @@
 //! A memory-model test world with grant tables for three domains.
 
-use crate::grant::check::check_all;
+use crate::grant::check::check_all_with;
+use crate::grant::translate::P2mSide;
 use crate::grant::unmap::Unmap;
 use crate::grant::{storage_for, Active, GrantTable, Grants, MapTrack};
+use crate::hvm::pvh_call::NptSync;
+use crate::mm::check::ExternalRefs;
 use crate::mm::phys_mem::fake::FakeMemory;
 use crate::mm::tests::world::{pinned_chain, Chain, RecHooks, World, D0, D1, D2};
-use crate::mm::{Mm, PhysAddr, PhysMemory};
+use crate::mm::{Mm, MmHooks, PhysAddr, PhysMemory};
+use crate::p2m::{Order, P2m, P2mEntry};
 use abi::grant_table::{gntmap, GnttabCopy, MapGrantRef};
-use abi::{DomId, Mfn};
+use abi::{DomId, Errno, Gfn, Mfn};
 
 pub const NFRAMES: usize = 160;
+
+/// Guest frames of domain 1's p2m (used when it is a translated mapper).
+pub const P2M_GFNS: usize = 64;
 
 pub struct GWorld {
     pub w: World,
     pub tables: Vec<GrantTable>,
     pub active: Vec<Active>,
     pub maptrack: Vec<MapTrack>,
+    /// Domain 1's p2m storage (empty unless a test makes it translated).
+    pub slots: Vec<Option<P2mEntry>>,
+    pub supers: Vec<bool>,
+    /// The nested-table updates the p2m mapper asked for.
+    pub npt: NptRec,
+}
+
+/// Records nested-table updates; fails them when told to.
+#[derive(Default)]
+pub struct NptRec {
+    pub changed: Vec<u64>,
+    pub fail: bool,
+}
+
+impl<M: PhysMemory, H: MmHooks> NptSync<M, H> for NptRec {
+    fn changed(&mut self, _: &P2m<'_>, _: &mut Mm<'_, M, H>, gfn: Gfn, _: Order) -> Result<(), Errno> {
+        self.changed.push(gfn.0);
+        if self.fail {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The general references domain 1's p2m entries hold.
+struct P2mCount<'s>(&'s [Option<P2mEntry>]);
+
+impl ExternalRefs for P2mCount<'_> {
+    fn refs(&self, mfn: Mfn) -> (u64, u64) {
+        (self.0.iter().flatten().filter(|e| e.ty.holds_reference() && e.mfn == mfn).count() as u64, 0)
+    }
+    fn foreign_map_allowed(&self, _: DomId, _: Mfn) -> bool {
+        false
+    }
 }
 
 /// The VA `chain`'s L1 maps at entry `index` (its data frame is at 1).
@@ -33,7 +75,11 @@ impl GWorld {
             tables: vec![GrantTable::NONE; t],
             active: vec![Active::FREE; a],
             maptrack: vec![MapTrack::FREE; m],
+            slots: vec![None; P2M_GFNS],
+            supers: vec![false; 1],
+            npt: NptRec::default(),
         };
+        P2m::new(D1, &mut g.slots, &mut g.supers);
         for d in [D0, D1, D2] {
             g.with(|mm, gr| gr.init_domain(mm, d)).unwrap();
         }
@@ -57,7 +103,52 @@ impl GWorld {
     pub fn check_all(&mut self) -> Result<(), String> {
         let gr = Grants { tables: &mut self.tables, active: &mut self.active, maptrack: &mut self.maptrack, nx: true };
         let mm = self.w.mm();
-        check_all(&mm, &gr)
+        check_all_with(&mm, &gr, &P2mCount(&self.slots))
+    }
+
+    /// Runs `f` with domain 1's p2m too.
+    pub fn with_p2m<R>(
+        &mut self,
+        f: impl FnOnce(&mut Mm<'_, FakeMemory, RecHooks>, &mut Grants<'_>, &mut P2m<'_>, &mut NptRec) -> R,
+    ) -> R {
+        let mut gr =
+            Grants { tables: &mut self.tables, active: &mut self.active, maptrack: &mut self.maptrack, nx: true };
+        let mut p2m = P2m::reopen(D1, &mut self.slots, &mut self.supers);
+        let mut mm = self.w.mm();
+        f(&mut mm, &mut gr, &mut p2m, &mut self.npt)
+    }
+
+    /// Makes domain 1 translated: its table's entries are guest frames, its
+    /// host mappings p2m entries.
+    pub fn make_translated(&mut self, dom: DomId) {
+        self.tables[dom.0 as usize].translated = true;
+    }
+
+    /// What domain 1's p2m maps at `gfn`.
+    pub fn p2m_at(&self, gfn: u64) -> Option<P2mEntry> {
+        self.slots[gfn as usize]
+    }
+
+    /// A map by translated domain 1 into its p2m; the op and whether the
+    /// nested tables failed.
+    pub fn map_p2m(&mut self, op: MapGrantRef) -> (MapGrantRef, bool) {
+        let mut op = op;
+        let failed = self.with_p2m(|mm, g, p2m, npt| {
+            let mut side = P2mSide { p2m, npt, failed: false };
+            g.map_translated(mm, D1, &mut op, &mut side);
+            side.failed
+        });
+        (op, failed)
+    }
+
+    /// An unmap by translated domain 1.
+    pub fn unmap_p2m(&mut self, u: Unmap) -> i16 {
+        self.with_p2m(|mm, g, p2m, npt| g.unmap_translated(mm, D1, u, &mut P2mSide { p2m, npt, failed: false }))
+    }
+
+    /// A copy by translated domain 1.
+    pub fn copy_p2m(&mut self, op: GnttabCopy) -> i16 {
+        self.with_p2m(|mm, g, p2m, _| g.copy_translated(mm, D1, &op, p2m))
     }
 
     /// A domain with a pinned chain as its kernel root; grant maps go at [`va`].

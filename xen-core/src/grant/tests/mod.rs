@@ -6,6 +6,7 @@ mod harness;
 mod properties;
 mod replace;
 mod rows;
+mod translated;
 mod xsa;
 
 #[test]

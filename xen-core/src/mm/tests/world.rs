@@ -47,9 +47,15 @@ pub struct RecHooks {
     pub tlb: SimTlb,
     /// Rules named by refusal sites.
     pub refusals: crate::mm::refusal::Refusals,
+    /// Translated domains' p2m entries as [`MmHooks::p2m_entry`] reports
+    /// them: (domain, gfn) → entry (the grant core's translated granters).
+    pub p2m: std::collections::BTreeMap<(u16, u64), crate::p2m::P2mEntry>,
 }
 
 impl MmHooks for RecHooks {
+    fn p2m_entry(&self, dom: DomId, gfn: abi::Gfn) -> Option<crate::p2m::P2mEntry> {
+        self.p2m.get(&(dom.0, gfn.0)).copied()
+    }
     fn flush_domain_tlb(&mut self, dom: DomId) {
         self.domain_flushes.push(dom);
         self.pending_flush = true;

@@ -64,6 +64,23 @@ impl P2mWorld {
         check_invariants_with(&mm, &refs)
     }
 
+    /// [`P2mWorld::check_with`] with the grant tables' invariants and the
+    /// references their mappings hold (a PVH mapper's type references).
+    pub fn check_grants_with(
+        &mut self,
+        grants: &crate::grant::Grants<'_>,
+        extra: &impl ExternalRefs,
+    ) -> Result<(), String> {
+        let refs = Sum(P2mRefs::of(&self.slots), extra);
+        let p2m_ok = {
+            let p = P2m::reopen(D1, &mut self.slots, &mut self.supers);
+            p.check().map_err(String::from)
+        };
+        p2m_ok?;
+        let mm = self.w.mm();
+        crate::grant::check::check_all_with(&mm, grants, &refs)
+    }
+
     /// Builds the nested tables in a scratch memory and compares a walk of
     /// every guest frame with the p2m.
     pub fn check_npt(&mut self) -> Result<(), String> {

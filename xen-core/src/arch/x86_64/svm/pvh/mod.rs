@@ -114,18 +114,69 @@ pub fn is_pvh(i: usize) -> bool {
     slot(i).is_some()
 }
 
+/// The slot whose slice runs (its vCPU is borrowed by the run loop), or
+/// `usize::MAX`.
+static mut RUNNING: usize = usize::MAX;
+
+/// Marks slot `i` as running a slice until dropped.
+pub(super) struct Running;
+
+impl Running {
+    pub(super) fn enter(i: usize) -> Running {
+        // SAFETY: one CPU, interrupts off in the hypervisor; a plain flag.
+        unsafe { RUNNING = i };
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SAFETY: as in `enter`.
+        unsafe { RUNNING = usize::MAX };
+    }
+}
+
+/// What guest frame `gfn` of PVH domain `dom` maps to, for the grant
+/// core's translated granters ([`crate::mm::MmHooks::p2m_entry`]). The
+/// domain whose slice runs is not looked at: its vCPU is borrowed, and the
+/// grant core is handed its p2m directly.
+pub fn p2m_entry(dom: DomId, gfn: Gfn) -> Option<crate::p2m::P2mEntry> {
+    let i = dom.0 as usize;
+    // SAFETY: as in `enter`.
+    if unsafe { RUNNING } == i {
+        return None;
+    }
+    let p = slot(i)?;
+    p.p2m.in_range(gfn, 1).then(|| p.p2m.get(gfn)).flatten().map(|(e, _)| e)
+}
+
 /// General references the live PVH domains' p2m entries hold, for the
-/// invariant checker: a RAM entry's frame is found through the M2P.
-pub struct P2mHeld<'m>(pub &'m [u64]);
+/// invariant checker: a RAM entry's frame is found through the M2P; the
+/// grant entries (another domain's frames) are collected once.
+pub struct P2mHeld<'m>(pub &'m [u64], alloc::collections::BTreeMap<u64, u64>);
+
+impl<'m> P2mHeld<'m> {
+    /// The references as they stand, `m2p` being the machine's M2P.
+    pub fn new(m2p: &'m [u64]) -> P2mHeld<'m> {
+        let mut grants = alloc::collections::BTreeMap::new();
+        for p in (0..MAX_DOMAINS).filter_map(slot) {
+            for (_, e) in p.p2m.entries().filter(|(_, e)| e.ty == crate::p2m::P2mType::Grant) {
+                *grants.entry(e.mfn.0).or_insert(0) += 1;
+            }
+        }
+        P2mHeld(m2p, grants)
+    }
+}
 
 impl crate::mm::check::ExternalRefs for P2mHeld<'_> {
     fn refs(&self, mfn: Mfn) -> (u64, u64) {
-        let Some(&gfn) = self.0.get(mfn.0 as usize) else { return (0, 0) };
+        let granted = self.1.get(&mfn.0).copied().unwrap_or(0);
+        let Some(&gfn) = self.0.get(mfn.0 as usize) else { return (granted, 0) };
         let held = (0..MAX_DOMAINS).filter_map(slot).any(|p| {
             let g = Gfn(gfn);
-            p.p2m.in_range(g, 1) && p.p2m.get(g).is_some_and(|(e, _)| e.mfn == mfn && e.ty.holds_reference())
+            p.p2m.in_range(g, 1) && p.p2m.get(g).is_some_and(|(e, _)| e.mfn == mfn && e.ty == crate::p2m::P2mType::Ram)
         });
-        (u64::from(held), 0)
+        (u64::from(held) + granted, 0)
     }
     fn foreign_map_allowed(&self, _: DomId, _: Mfn) -> bool {
         false

@@ -39,6 +39,8 @@ pub(super) fn crashed(i: usize, why: &dyn core::fmt::Display, rip: u64) -> Slice
 /// a yield, a block, or its end.
 pub fn run_slice(hv: &mut Hypervisor, i: usize) -> SliceEnd {
     let Some(p) = slot(i) else { return SliceEnd::Ended(RunState::Crashed) };
+    // The grant core does not look this vCPU's p2m up behind its back.
+    let _running = super::Running::enter(i);
     hv.current = i;
     let d = d_mut(i);
     if !d.started {
