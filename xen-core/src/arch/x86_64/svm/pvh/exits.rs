@@ -65,6 +65,7 @@ pub(super) fn handle(
                 None => GuestPaging::of(v.save.cr0, v.save.cr3, v.save.cr4, v.save.efer),
             };
             let a = args(&p.gprs.0, long);
+            let stamp = TimeStamp::of(&hv.host.clock, hv.host.time_flags);
             let (mm, console) = (&mut hv.core.mm, &mut hv.core.console);
             let mut out = |b: &[u8]| crate::hypercall::ConsoleSink::write(console, dom, b);
             let mut call = PvhCall {
@@ -80,7 +81,7 @@ pub(super) fn handle(
                 grants: &mut hv.core.grants,
                 vcpu: &mut d_mut(i).vcpu,
                 now: timer::now(),
-                stamp: TimeStamp::of(&hv.host.clock, hv.host.time_flags),
+                stamp,
                 hvcpu: &mut p.hvcpu,
                 long_mode: long,
             };
