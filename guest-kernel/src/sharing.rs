@@ -186,3 +186,81 @@ fn grantee(map_va: u64, own_va: u64) {
     }
     say!("guest-kernel: step 5a: unmapped ref {REF_MAP}");
 }
+
+/// What the PVH peer (pvh-hello's `gshare`) grants and expects back
+/// (the `pvhshare` token): its ref 8 holds this text, its ref 9 the copy
+/// word; domain 0 answers at 64 in ref 8 and by copy into ref 9.
+const PVH_MARK: &[u8; 24] = b"pvh page, granted by gfn";
+const PVH_COPY: u64 = u64::from_le_bytes(*b"pvh-copy");
+const REPLY: u64 = u64::from_le_bytes(*b"dom0-saw");
+const COPY_BACK: u64 = u64::from_le_bytes(*b"dom0-cpy");
+
+/// The `pvhshare` token: domain 0 maps and copies the grants of a PVH
+/// domain 1, whose entries name guest frames (the hypervisor finds the
+/// machine frames in its p2m).
+pub fn pvh_peer(hole: u64) {
+    let (Some(map_va), Some(own_va)) = (slot(hole, 4), slot(hole, 5)) else {
+        say!("guest-kernel: pvhshare: no room below the watched pages; skipped");
+        return;
+    };
+    let mut op =
+        MapGrantRef { host_addr: map_va, flags: gntmap::HOST_MAP, ref_: REF_MAP, dom: DomId(1), ..Default::default() };
+    let mut tries = 0;
+    loop {
+        let rc = mem::grant_op(GNTTABOP_MAP_GRANT_REF, core::slice::from_mut(&mut op));
+        if rc == 0 && op.status == status::OKAY {
+            break;
+        }
+        tries += 1;
+        if tries > PATIENCE {
+            fail("the PVH domain's grant never appeared");
+        }
+        guest::yield_now();
+    }
+    let _ = mem::mmuext(&[abi::mmu::MmuextOp { cmd: abi::mmu::MMUEXT_INVLPG_LOCAL, pad: 0, arg1: map_va, arg2: 0 }]);
+    let mut text = [0u8; 24];
+    for (i, chunk) in text.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&mem::read(map_va + i as u64 * 8).to_le_bytes());
+    }
+    let shown = core::str::from_utf8(&text).unwrap_or("?");
+    say!(
+        "guest-kernel: pvhshare: mapped PVH domain 1's ref {REF_MAP} (frame {:#x}, handle {}) at {map_va:#x} after {tries} tries: it reads \"{shown}\"",
+        op.dev_bus_addr >> 12,
+        op.handle
+    );
+    if &text != PVH_MARK {
+        fail("the PVH domain's granted page does not hold its marker");
+    }
+    mem::write(map_va + 64, REPLY);
+    let own = alloc_frame();
+    clear(own);
+    map_rw(own_va, own);
+    let side = |u: u64, domid: DomId| CopyPtr { u, domid, offset: 0, pad: 0 };
+    let mut cp = GnttabCopy {
+        source: side(u64::from(REF_COPY), DomId(1)),
+        dest: side(own, DomId::SELF),
+        len: 8,
+        flags: gntcopy::SOURCE_GREF,
+        ..Default::default()
+    };
+    if guest::grant_copy(&mut cp) != Ok(0) || mem::read(own_va) != PVH_COPY {
+        fail("grant copy from the PVH domain");
+    }
+    mem::write(own_va, COPY_BACK);
+    let mut back = GnttabCopy {
+        source: side(own, DomId::SELF),
+        dest: side(u64::from(REF_COPY), DomId(1)),
+        len: 8,
+        flags: gntcopy::DEST_GREF,
+        ..Default::default()
+    };
+    if guest::grant_copy(&mut back) != Ok(0) {
+        fail("grant copy to the PVH domain");
+    }
+    let mut un = [UnmapGrantRef { host_addr: map_va, handle: op.handle, ..Default::default() }];
+    let rc = mem::grant_op(GNTTABOP_UNMAP_GRANT_REF, &mut un);
+    if rc != 0 || un[0].status != status::OKAY {
+        fail("grant unmap of the PVH domain's page");
+    }
+    say!("guest-kernel: pvhshare: wrote \"dom0-saw\" through the mapping, copied \"pvh-copy\" out of ref {REF_COPY} and \"dom0-cpy\" back in; unmapped ref {REF_MAP}");
+}

@@ -197,6 +197,9 @@ pub fn run(si: &'static StartInfo, ring: Result<Ring, NoRing>) -> ! {
         crate::sharing::run(si, hole);
         check_watched(&watch, 0);
     }
+    if si.cmdline().split_ascii_whitespace().any(|t| t == "pvhshare") {
+        crate::sharing::pvh_peer(hole);
+    }
 
     // Time: uptime, then idling on the single-shot timer (`idle=N` sleeps
     // of 10 ms, default 3; `sleep=S` one more of S seconds).

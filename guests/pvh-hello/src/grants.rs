@@ -4,7 +4,8 @@
 //! its table), `setup_table` must then name that guest frame, an entry
 //! written there must read back, a `GNTTABOP_copy` between two of its
 //! guest frames must move the bytes, and a frame outside its memory, a
-//! grant frame beyond the limit and `map_grant_ref` are refused.
+//! grant frame beyond the limit and a `map_grant_ref` without flags are
+//! refused.
 
 use crate::pvh::{check, grant_pages, hypercall, peek, poke, say};
 use abi::grant_table::*;
@@ -13,11 +14,11 @@ use abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMEM_ADD_TO_PHYSMAP};
 use abi::DomId;
 use core::fmt::Write;
 
-fn gnttab(cmd: u64, arg: u64, count: u64) -> i64 {
+pub(crate) fn gnttab(cmd: u64, arg: u64, count: u64) -> i64 {
     hypercall(HypercallNr::GRANT_TABLE_OP, cmd, arg, count)
 }
 
-fn physmap_grant(idx: u64, gfn: u64) -> i64 {
+pub(crate) fn physmap_grant(idx: u64, gfn: u64) -> i64 {
     let xatp = [u64::from(DomId::SELF.0) | (u64::from(XENMAPSPACE_GRANT_TABLE) << 32), idx, gfn];
     hypercall(HypercallNr::MEMORY_OP, XENMEM_ADD_TO_PHYSMAP, xatp.as_ptr() as u64, 0)
 }
@@ -71,8 +72,10 @@ pub fn run() {
     let beyond = physmap_grant(u64::from(max), src >> 12);
     let mut m = [0u64; 4];
     let map = gnttab(GNTTABOP_MAP_GRANT_REF, m.as_mut_ptr() as u64, 1);
+    let map_st = (m[2] >> 16) as i16;
     say!(
-        "pvh-hello: grants: copy from gfn 0xfffffffff -> {bad}, grant frame {max} -> {beyond}, map_grant_ref -> {map}"
+        "pvh-hello: grants: copy from gfn 0xfffffffff -> {bad}, grant frame {max} -> {beyond}, \
+         map_grant_ref without flags -> {map} status {map_st}"
     );
-    check(bad == status::BAD_PAGE && beyond == -22 && map == -38, "the refusals");
+    check(bad == status::BAD_PAGE && beyond == -22 && map == 0 && map_st == status::BAD_GNTREF, "the refusals");
 }

@@ -30,6 +30,12 @@
 //!   through it, its runstate read and registered (and rewritten after it
 //!   blocked), a multicall of two `xen_version` calls, and bad arguments
 //!   refused with Xen's errno;
+//! * with `gmap`, `gshare` or `gstale` on its command line ([`gmap`]):
+//!   grants shared with a PV domain 0 (guest-kernel's `share` and
+//!   `pvhshare`): domain 0's grant mapped at a guest frame of its own and
+//!   used through its page tables, its own pages granted to domain 0 by
+//!   guest frame, bad maps refused with Xen's status, and (`gstale`) the
+//!   unmapped guest frame read again: the domain must be crashed, and only it;
 //! * with `ptforeign` on its command line, then maps a huge guest frame
 //!   number through its own page directory and reads it (`ptpast`: the
 //!   first 2 MiB past its RAM): the domain must be crashed, and only it;
@@ -44,6 +50,8 @@
 
 #[cfg(target_os = "none")]
 mod events;
+#[cfg(target_os = "none")]
+mod gmap;
 #[cfg(target_os = "none")]
 mod grants;
 #[cfg(target_os = "none")]

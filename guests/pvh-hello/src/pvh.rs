@@ -299,6 +299,11 @@ pub(crate) fn cpuid(leaf: u32) -> [u32; 4] {
     [r.eax, r.ebx, r.ecx, r.edx]
 }
 
+/// `SCHEDOP_yield`.
+pub(crate) fn yield_now() {
+    hypercall(HypercallNr::SCHED_OP, abi::sched::SCHEDOP_YIELD, 0, 0);
+}
+
 pub(crate) fn shutdown(reason: u32) -> ! {
     let r = reason;
     hypercall(HypercallNr::SCHED_OP, SCHEDOP_SHUTDOWN, (&raw const r) as u64, 0);
@@ -320,7 +325,7 @@ pub(crate) fn check(ok: bool, what: &str) {
 }
 
 /// A reservation op on `gfns` (at most 8) of this domain.
-fn reservation(op: u64, gfns: &[u64]) -> i64 {
+pub(crate) fn reservation(op: u64, gfns: &[u64]) -> i64 {
     // The scratch page is this guest's own, used by nothing else.
     let scratch = (&raw const pvh_scratch) as u64;
     for (i, g) in gfns.iter().enumerate() {
@@ -524,6 +529,7 @@ extern "C" fn pvh_main(start_info: u64) -> ! {
     if cmd.split(' ').any(|t| t == "grants") {
         crate::grants::run();
     }
+    crate::gmap::run(cmd, ram_end);
     if cmd.split(' ').any(|t| t == "spin") {
         say!("pvh-hello: spin: looping without an exit");
         loop {
