@@ -27,6 +27,7 @@ pub mod debug;
 pub mod ldt;
 pub mod priv_insn;
 pub mod stores;
+pub mod upcall;
 
 /// Issues hypercall `nr` and returns RAX.
 pub fn hc(nr: u64, a: [u64; 5]) -> i64 {

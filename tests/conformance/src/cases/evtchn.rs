@@ -12,6 +12,9 @@ use abi::mmu::UVMF_INVLPG;
 use core::sync::atomic::AtomicU64;
 use guest_kernel::arch::x86_64::mem;
 
+#[path = "evtchn_upcall.rs"]
+mod upcall;
+
 const ENOENT: i64 = -2;
 const EEXIST: i64 = -17;
 const EBUSY: i64 = -16;
@@ -129,6 +132,7 @@ pub(super) fn event_channels(s: &mut Suite, f: &mut Fixture) {
     errno_rows(s, &si);
     buckets(s);
     fifo(s, f, &si);
+    upcall::send_upcall(s, &si);
     si.quiet();
     let _ = call(N::UPDATE_VA_MAPPING, &[scratch, (own << 12) | RWF, UVMF_INVLPG]);
 }
