@@ -59,15 +59,23 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         if !GuestVa(uop).range_is_guest_accessible(u64::from(count) * size) {
             return Err(Errno::EFAULT);
         }
+        let mut r = Ok(0);
         for i in 0..count {
             if i != 0 && self.hv.mm.hooks.preempt_batch(ELEMENT_COST) {
                 a[1] = uop + u64::from(i) * size;
                 a[2] = u64::from(count - i);
-                return Err(Errno::ERESTART);
+                r = Err(Errno::ERESTART);
+                break;
             }
-            one(self, uop + u64::from(i) * size)?;
+            if let Err(e) = one(self, uop + u64::from(i) * size) {
+                r = Err(e);
+                break;
+            }
         }
-        Ok(0)
+        // The unmaps' TLB flush, once for the call, here rather than on
+        // the exit's slow path: before the caller, or any granter, runs.
+        self.hv.mm.flush_waiting_now();
+        r
     }
 
     // The per-element structs are read (and map's written back) as whole
