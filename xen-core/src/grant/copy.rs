@@ -8,24 +8,22 @@
 //! → `bad_copy_arg`, outside a sub-page grant → `general_error`). A grant
 //! is pinned only for the duration of the copy.
 
-use super::map::{granted_frame, own_frame};
+use super::map::{get_frame, granted_frame, put_frame};
 use super::table::{by_any_id, pinned_writable};
-use super::{pin, Active, Grants};
-use crate::mm::page_info::PageType;
+use super::{pin, Active, Grants, MAX_REFS};
 use crate::mm::{Mm, MmHooks, PhysAddr, PhysMemory};
 use crate::p2m::P2m;
 use abi::grant_table::{gntcopy, gtf, status, CopyPtr, GnttabCopy};
 use abi::{DomId, Mfn};
 
-/// A claimed side of a copy.
+/// A claimed side of a copy. The source holds a general reference on its
+/// frame, the destination a general and a writable type reference.
 #[derive(Clone, Copy, Debug)]
 struct Buf {
     dom: DomId,
     mfn: Mfn,
     /// The grant, if the side is one.
     gref: Option<u32>,
-    read_only: bool,
-    typed: bool,
     start: u16,
     len: u16,
 }
@@ -71,7 +69,7 @@ impl Grants<'_> {
         let dst = match self.claim(mm, ld, dd, &op.dest, dst_gref, false, own) {
             Ok(b) => b,
             Err(s) => {
-                self.release(mm, src);
+                self.release(mm, src, true);
                 return Err(s);
             }
         };
@@ -81,14 +79,16 @@ impl Grants<'_> {
             let to = PhysAddr(dst.mfn.to_maddr() + u64::from(op.dest.offset));
             mm.mem.copy_bytes(to, from, usize::from(op.len));
         }
-        self.release(mm, src);
-        self.release(mm, dst);
+        self.release(mm, src, true);
+        self.release(mm, dst, false);
         r
     }
 
     /// Takes a side: pins a grant (`acquire_grant_for_copy`) or references
-    /// an own frame, then a writable type reference for the destination.
+    /// an own frame, with a writable type reference for the destination
+    /// (`!read_only`).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn claim<M: PhysMemory, H: MmHooks>(
         &mut self,
         mm: &mut Mm<'_, M, H>,
@@ -99,24 +99,18 @@ impl Grants<'_> {
         read_only: bool,
         own: Option<&P2m<'_>>,
     ) -> Result<Buf, i16> {
-        let mut buf = if is_gref {
-            self.acquire(mm, ld, dom, ptr.u as u32, read_only, own)?
-        } else {
-            let mfn = own_frame(mm, ptr.u, dom)?;
-            Buf { dom, mfn, gref: None, read_only, typed: false, start: 0, len: 4096 }
-        };
-        if !read_only {
-            if mm.get_simple_type(buf.mfn, PageType::Writable).is_err() {
-                self.release(mm, buf);
-                return Err(status::GENERAL_ERROR);
-            }
-            buf.typed = true;
+        if is_gref {
+            return self.acquire(mm, ld, dom, ptr.u as u32, read_only, own);
         }
-        Ok(buf)
+        let mfn = Mfn(ptr.u);
+        get_frame(mm, mfn, dom, !read_only, status::BAD_PAGE)?;
+        Ok(Buf { dom, mfn, gref: None, start: 0, len: 4096 })
     }
 
-    /// Pins (`rd`, `r`) for a copy by `ld` and takes a general reference on
-    /// its frame.
+    /// Pins (`rd`, `r`) for a copy by `ld` and references its frame (a
+    /// writable type reference too unless `ro`). The entry's first word is
+    /// read once: its checks, the v1 frame and the v1 status flags all
+    /// come from that one read.
     fn acquire<M: PhysMemory, H: MmHooks>(
         &mut self,
         mm: &mut Mm<'_, M, H>,
@@ -126,53 +120,54 @@ impl Grants<'_> {
         ro: bool,
         own: Option<&P2m<'_>>,
     ) -> Result<Buf, i16> {
-        let t = self.tables[rd.0 as usize];
+        let t = &self.tables[rd.0 as usize];
         if t.version == 0 || r >= t.nr_entries() {
             return Err(status::BAD_GNTREF);
         }
-        let act = *self.active(rd, r);
+        let slot = rd.0 as usize * MAX_REFS + r as usize;
+        let act = self.active[slot];
         if act.pin != 0 && (act.domid != ld || act.pin & pin::OVERFLOW != 0) {
             return Err(status::GENERAL_ERROR);
         }
-        let h = t.header(mm.mem, r);
+        let e = t.entry_word(mm.mem, r);
+        let h = e.header();
         let fresh = act.pin == 0 || (!ro && !pinned_writable(&act));
         if fresh {
-            self.claim_status(mm, rd, r, act.pin == 0, ro, false, ld)?;
+            self.claim_status(mm, rd, r, e, act.pin == 0, ro, false, ld)?;
         }
+        let t = &self.tables[rd.0 as usize];
         let taken = if t.version == 2 && h.flags & gtf::TYPE_MASK == gtf::TRANSITIVE {
             // Transitive grants are not supported (Xen's `gnttab=no-transitive`).
             Err(status::GENERAL_ERROR)
         } else if act.pin == 0 {
             let sub = t.version == 2 && h.flags & gtf::SUB_PAGE != 0;
             let (start, length) = if sub { (h.word1 as u16, (h.word1 >> 16) as u16) } else { (0, 4096) };
-            granted_frame(mm, &t, r, rd, own, !ro).map(|mfn| {
-                *self.active_mut(rd, r) = Active { pin: 0, domid: ld, mfn, start, length, sub_page: sub };
-            })
+            granted_frame(mm, t, e, rd, own, !ro).map(|mfn| Active { pin: 0, domid: ld, mfn, start, length, sub_page: sub })
         } else {
-            mm.get_page(act.mfn, rd).map_err(|_| status::BAD_DOMAIN)
+            get_frame(mm, act.mfn, rd, !ro, status::BAD_DOMAIN).map(|()| act)
         };
-        if let Err(s) = taken {
-            if fresh {
-                self.reduce_status_for_pin(mm, rd, r, ro);
+        let a = match taken {
+            Ok(a) => a,
+            Err(s) => {
+                if fresh {
+                    self.reduce_status_for_pin(mm, rd, r, ro);
+                }
+                return Err(s);
             }
-            return Err(s);
-        }
-        let a = self.active_mut(rd, r);
-        a.pin += if ro { pin::HSTR } else { pin::HSTW };
-        let a = *a;
-        Ok(Buf { dom: rd, mfn: a.mfn, gref: Some(r), read_only: ro, typed: false, start: a.start, len: a.length })
+        };
+        let pin = a.pin + if ro { pin::HSTR } else { pin::HSTW };
+        self.active[slot] = Active { pin, ..a };
+        Ok(Buf { dom: rd, mfn: a.mfn, gref: Some(r), start: a.start, len: a.length })
     }
 
-    /// Undoes [`Self::claim`].
-    fn release<M: PhysMemory, H: MmHooks>(&mut self, mm: &mut Mm<'_, M, H>, b: Buf) {
+    /// Undoes [`Self::claim`] of a side claimed `read_only` or not.
+    #[inline(always)]
+    fn release<M: PhysMemory, H: MmHooks>(&mut self, mm: &mut Mm<'_, M, H>, b: Buf, read_only: bool) {
         if let Some(r) = b.gref {
-            self.active_mut(b.dom, r).pin -= if b.read_only { pin::HSTR } else { pin::HSTW };
-            self.reduce_status_for_pin(mm, b.dom, r, b.read_only);
+            self.active_mut(b.dom, r).pin -= if read_only { pin::HSTR } else { pin::HSTW };
+            self.reduce_status_for_pin(mm, b.dom, r, read_only);
         }
-        if b.typed {
-            mm.put_type(b.mfn);
-        }
-        mm.put_page(b.mfn);
+        put_frame(mm, b.mfn, !read_only);
     }
 }
 

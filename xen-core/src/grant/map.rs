@@ -6,9 +6,10 @@
 //! after the pin undoes everything it took (XSA-224: the whole map fails if
 //! a needed type reference cannot be taken).
 
+use super::shared::EntryWord;
 use super::table::pinned_writable;
 use super::translate::{HostSide, P2mSide, PteSide, REFUSED_FLAGS};
-use super::{pin, Grants};
+use super::{pin, Active, Grants, MAX_REFS};
 use crate::mm::page_info::PageType;
 use crate::mm::pte::{table_index, Pte};
 use crate::mm::{Mm, MmHooks, PhysMemory};
@@ -62,6 +63,7 @@ impl Grants<'_> {
         };
     }
 
+    #[inline(always)]
     fn try_map<M: PhysMemory, H: MmHooks, S: HostSide<M, H>>(
         &mut self,
         mm: &mut Mm<'_, M, H>,
@@ -80,114 +82,104 @@ impl Grants<'_> {
         }
         let handle = self.free_handle(ld).ok_or(status::NO_SPACE)?;
         let r = op.ref_;
-        if r >= self.tables[rd.0 as usize].nr_entries() {
+        let t = &self.tables[rd.0 as usize];
+        if r >= t.nr_entries() {
             return Err(status::BAD_GNTREF);
         }
         let ro = flags & gntmap::READONLY != 0;
-        let act = *self.active(rd, r);
+        let slot = rd.0 as usize * MAX_REFS + r as usize;
+        let act = self.active[slot];
         if act.pin != 0 && (act.domid != ld || act.pin & pin::OVERFLOW != 0 || act.sub_page) {
             return Err(status::GENERAL_ERROR);
         }
-        let mut page_taken = false;
-        if act.pin == 0 || (!ro && !pinned_writable(&act)) {
-            self.claim_status(mm, rd, r, act.pin == 0, ro, true, ld)?;
-            if act.pin == 0 {
-                let t = self.tables[rd.0 as usize];
-                match granted_frame(mm, &t, r, rd, side.own_p2m(), !ro) {
-                    Ok(mfn) => {
-                        let a = self.active_mut(rd, r);
-                        *a = super::Active { pin: 0, domid: ld, mfn, start: 0, length: 4096, sub_page: false };
-                        page_taken = true;
-                    }
-                    Err(s) => {
-                        self.reduce_status_for_pin(mm, rd, r, ro);
-                        return Err(s);
-                    }
-                }
-            }
+        // The entry's first word is read once: its checks, the v1 frame
+        // and the v1 status flags all come from that read.
+        let e = t.entry_word(mm.mem, r);
+        let fresh = act.pin == 0 || (!ro && !pinned_writable(&act));
+        if fresh {
+            self.claim_status(mm, rd, r, e, act.pin == 0, ro, true, ld)?;
         }
-        let pins = pins_of(flags);
-        self.active_mut(rd, r).pin += pins;
-        let mfn = self.active(rd, r).mfn;
-        match self.take_refs(mm, ld, rd, mfn, op, page_taken, side) {
-            Ok(()) => {
-                *self.maptrack_mut(ld, handle) = super::MapTrack { flags: flags & KEPT_FLAGS, dom: rd, ref_: r };
-                Ok((handle, mfn))
-            }
+        // Every map holds one general reference (and, writable, one
+        // writable type reference) on the frame: taken with the pin.
+        let taken = if act.pin == 0 {
+            granted_frame(mm, &self.tables[rd.0 as usize], e, rd, side.own_p2m(), !ro).map(|mfn| Active {
+                pin: 0,
+                domid: ld,
+                mfn,
+                start: 0,
+                length: 4096,
+                sub_page: false,
+            })
+        } else {
+            get_frame(mm, act.mfn, rd, !ro, status::GENERAL_ERROR).map(|()| act)
+        };
+        let a = match taken.and_then(|a| self.host_refs(mm, ld, rd, a.mfn, op, side).map(|()| a)) {
+            Ok(a) => a,
             Err(s) => {
-                self.active_mut(rd, r).pin -= pins;
-                self.reduce_status_for_pin(mm, rd, r, ro);
-                Err(s)
+                if fresh {
+                    self.reduce_status_for_pin(mm, rd, r, ro);
+                }
+                return Err(s);
             }
-        }
+        };
+        self.active[slot] = Active { pin: a.pin + pins_of(flags), ..a };
+        *self.maptrack_mut(ld, handle) = super::MapTrack { flags: flags & KEPT_FLAGS, dom: rd, ref_: r };
+        Ok((handle, a.mfn))
     }
 
-    /// The frame references each mapping kind holds, and the host PTE.
-    /// On failure every reference taken here (and `page_taken`'s) is dropped.
-    #[allow(clippy::too_many_arguments)]
-    fn take_refs<M: PhysMemory, H: MmHooks, S: HostSide<M, H>>(
+    /// What a host mapping adds to the references taken with the pin (a
+    /// second pair when it comes with a device mapping, which holds the
+    /// first), and the host PTE. On failure the pin's pair is dropped too.
+    #[inline(always)]
+    fn host_refs<M: PhysMemory, H: MmHooks, S: HostSide<M, H>>(
         &self,
         mm: &mut Mm<'_, M, H>,
         ld: DomId,
         rd: DomId,
         mfn: Mfn,
         op: &MapGrantRef,
-        page_taken: bool,
         side: &mut S,
     ) -> Result<(), i16> {
         let flags = op.flags;
-        let ro = flags & gntmap::READONLY != 0;
-        let (mut refs, mut types) = (0u32, 0u32);
-        let mut step = || -> Result<(), i16> {
-            if !page_taken {
-                mm.get_page(mfn, rd).map_err(|_| status::GENERAL_ERROR)?;
-            }
-            refs += 1;
-            if flags & gntmap::DEVICE_MAP != 0 && !ro {
-                mm.get_simple_type(mfn, PageType::Writable).map_err(|_| status::GENERAL_ERROR)?;
-                types += 1;
-            }
-            if flags & gntmap::HOST_MAP != 0 {
-                if flags & gntmap::DEVICE_MAP != 0 {
-                    mm.get_page(mfn, rd).map_err(|_| status::GENERAL_ERROR)?;
-                    refs += 1;
+        let writable = flags & gntmap::READONLY == 0;
+        if flags & gntmap::HOST_MAP == 0 {
+            return Ok(());
+        }
+        let both = flags & gntmap::DEVICE_MAP != 0;
+        let r = if both { get_frame(mm, mfn, rd, writable, status::GENERAL_ERROR) } else { Ok(()) };
+        let r = r.and_then(|()| {
+            side.create(mm, ld, op, mfn, self.tables, self.nx).inspect_err(|_| {
+                if both {
+                    put_frame(mm, mfn, writable);
                 }
-                if !ro {
-                    mm.get_simple_type(mfn, PageType::Writable).map_err(|_| status::GENERAL_ERROR)?;
-                    types += 1;
-                }
-                side.create(mm, ld, op, mfn, self.tables, self.nx)?;
-            }
-            Ok(())
-        };
-        let r = step();
+            })
+        });
         if r.is_err() {
-            for _ in 0..types {
-                mm.put_type(mfn);
-            }
-            for _ in 0..refs {
-                mm.put_page(mfn);
-            }
+            put_frame(mm, mfn, writable);
         }
         r
     }
 
-    /// Sets reading (and writing) in the entry's status for a new pin,
-    /// checking on a first pin that the entry grants `ld` access (Xen's
-    /// `_set_status`). Maps refuse sub-page entries; copies may use them.
+    /// Checks reference `r` of `rd`, whose entry's first word `e` was read
+    /// once, for a new pin by `ld` and sets reading (and writing) in its
+    /// status (Xen's `_set_status`): on a first pin the entry must permit
+    /// access and name `ld`; a writable pin needs an entry that is not
+    /// read-only. Maps refuse sub-page entries; copies may use them.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(crate) fn claim_status<M: PhysMemory, H: MmHooks>(
         &self,
         mm: &mut Mm<'_, M, H>,
         rd: DomId,
         r: u32,
+        e: EntryWord,
         first: bool,
         ro: bool,
         map: bool,
         ld: DomId,
     ) -> Result<(), i16> {
         let t = &self.tables[rd.0 as usize];
-        let h = t.header(mm.mem, r);
+        let h = e.header();
         let mask = gtf::TYPE_MASK | if map { gtf::SUB_PAGE } else { 0 };
         if first && (h.flags & mask != gtf::PERMIT_ACCESS || h.domid != ld) {
             return Err(status::GENERAL_ERROR);
@@ -195,7 +187,7 @@ impl Grants<'_> {
         if !ro && h.flags & gtf::READONLY != 0 {
             return Err(status::GENERAL_ERROR);
         }
-        t.set_status(mm.mem, r, gtf::READING | if ro { 0 } else { gtf::WRITING });
+        t.set_status_in(mm.mem, r, e, gtf::READING | if ro { 0 } else { gtf::WRITING });
         Ok(())
     }
 
@@ -236,6 +228,104 @@ pub(crate) const fn pins_of(flags: u32) -> u32 {
     p
 }
 
+/// A general reference on `mfn`, which must be allocated to `rd`, and with
+/// `writable` a writable type reference: the common case (an ordinary
+/// frame of `rd`, already of the writable type for `writable`) in one
+/// metadata access ([`crate::mm::PageInfo::try_get_plain`]), everything
+/// else by [`Mm::get_page`] (failing: `no_ref`) and
+/// [`Mm::get_simple_type`] (failing: `general_error`, nothing kept).
+#[inline(always)]
+pub(crate) fn get_frame<M: PhysMemory, H: MmHooks>(
+    mm: &mut Mm<'_, M, H>,
+    mfn: Mfn,
+    rd: DomId,
+    writable: bool,
+    no_ref: i16,
+) -> Result<(), i16> {
+    if mm.is_ram(mfn) && mm.info_mut(mfn).try_get_plain(rd, writable) {
+        return Ok(());
+    }
+    get_frame_slow(mm, mfn, rd, writable, no_ref)
+}
+
+#[inline(never)]
+fn get_frame_slow<M: PhysMemory, H: MmHooks>(
+    mm: &mut Mm<'_, M, H>,
+    mfn: Mfn,
+    rd: DomId,
+    writable: bool,
+    no_ref: i16,
+) -> Result<(), i16> {
+    mm.get_page(mfn, rd).map_err(|_| no_ref)?;
+    if writable && mm.get_simple_type(mfn, PageType::Writable).is_err() {
+        mm.put_page(mfn);
+        return Err(status::GENERAL_ERROR);
+    }
+    Ok(())
+}
+
+/// Drops what [`get_frame`] took: in one metadata access while the frame
+/// stays allocated ([`crate::mm::PageInfo::try_put_held`]), else
+/// [`Mm::put_type`] and [`Mm::put_page`].
+#[inline(always)]
+pub(crate) fn put_frame<M: PhysMemory, H: MmHooks>(mm: &mut Mm<'_, M, H>, mfn: Mfn, writable: bool) {
+    if mm.is_ram(mfn) && mm.info_mut(mfn).try_put_held(writable) {
+        return;
+    }
+    put_frame_slow(mm, mfn, writable);
+}
+
+#[inline(never)]
+fn put_frame_slow<M: PhysMemory, H: MmHooks>(mm: &mut Mm<'_, M, H>, mfn: Mfn, writable: bool) {
+    if writable {
+        mm.put_type(mfn);
+    }
+    mm.put_page(mfn);
+}
+
+/// The frame the entry of `rd`'s table `t` whose first word `e` was read
+/// names, referenced: it must be RAM of `rd` (Xen's
+/// `get_paged_frame`; else `bad_page`), with a writable type reference
+/// for `writable` (else `general_error`). A translated (PVH) granter's
+/// entries hold guest frame numbers, resolved through its p2m (`own`: the
+/// caller's, when the caller is translated) for a pin that may write or
+/// not ([`super::translate::translated_frame`]).
+#[inline(always)]
+pub(crate) fn granted_frame<M: PhysMemory, H: MmHooks>(
+    mm: &mut Mm<'_, M, H>,
+    t: &super::GrantTable,
+    e: EntryWord,
+    rd: DomId,
+    own: Option<&crate::p2m::P2m<'_>>,
+    writable: bool,
+) -> Result<Mfn, i16> {
+    let frame = t.frame_of(mm.mem, e);
+    if t.translated {
+        return translated_frame_typed(mm, own, rd, frame, writable);
+    }
+    let mfn = Mfn(frame);
+    get_frame(mm, mfn, rd, writable, status::BAD_PAGE)?;
+    Ok(mfn)
+}
+
+/// A translated granter's frame, referenced, and with `writable` a
+/// writable type reference (else `general_error`, nothing kept).
+#[inline(never)]
+fn translated_frame_typed<M: PhysMemory, H: MmHooks>(
+    mm: &mut Mm<'_, M, H>,
+    own: Option<&crate::p2m::P2m<'_>>,
+    rd: DomId,
+    gfn: u64,
+    writable: bool,
+) -> Result<Mfn, i16> {
+    let mfn = super::translate::translated_frame(mm, own, rd, gfn, writable)?;
+    if writable && mm.get_simple_type(mfn, PageType::Writable).is_err() {
+        mm.put_page(mfn);
+        return Err(status::GENERAL_ERROR);
+    }
+    Ok(mfn)
+}
+
 /// A general reference on granted frame `gfn` (an MFN for PV), which must
 /// be RAM of `rd` (Xen's `get_paged_frame`).
 pub(crate) fn own_frame<M: PhysMemory, H: MmHooks>(mm: &mut Mm<'_, M, H>, gfn: u64, rd: DomId) -> Result<Mfn, i16> {
@@ -245,26 +335,6 @@ pub(crate) fn own_frame<M: PhysMemory, H: MmHooks>(mm: &mut Mm<'_, M, H>, gfn: u
     }
     mm.get_page(mfn, rd).map_err(|_| status::BAD_PAGE)?;
     Ok(mfn)
-}
-
-/// The frame reference `r` of `rd`'s table `t` names, referenced. A
-/// translated (PVH) granter's entries hold guest frame numbers, resolved
-/// through its p2m (`own`: the caller's, when the caller is translated)
-/// for a pin that may write or not ([`super::translate::translated_frame`]).
-#[inline(always)]
-pub(crate) fn granted_frame<M: PhysMemory, H: MmHooks>(
-    mm: &mut Mm<'_, M, H>,
-    t: &super::GrantTable,
-    r: u32,
-    rd: DomId,
-    own: Option<&crate::p2m::P2m<'_>>,
-    writable: bool,
-) -> Result<Mfn, i16> {
-    let frame = t.frame(mm.mem, r);
-    if t.translated {
-        return super::translate::translated_frame(mm, own, rd, frame, writable);
-    }
-    own_frame(mm, frame, rd)
 }
 
 /// The PTE a host mapping of `mfn` with map `flags` gets (Xen's
@@ -285,9 +355,10 @@ pub(crate) fn grant_pte(mfn: Mfn, flags: u32, nx: bool) -> Pte {
 }
 
 /// Where a host mapping's PTE is: the L1 and index, with a general
-/// reference on the L1 the caller drops. `host_addr` is a VA in the
+/// reference on the L1 the caller drops ([`put_frame`]). `host_addr` is a VA in the
 /// caller's current tables, or with `contains_pte` the PTE's machine
 /// address (8-byte aligned, XSA-227). The L1 must be a live L1 of `ld`.
+#[inline(always)]
 pub(crate) fn pte_slot<M: PhysMemory, H: MmHooks>(
     mm: &mut Mm<'_, M, H>,
     ld: DomId,
@@ -302,10 +373,9 @@ pub(crate) fn pte_slot<M: PhysMemory, H: MmHooks>(
     } else {
         (mm.l1_for_va(ld, host_addr).map_err(|_| status::GENERAL_ERROR)?, table_index(host_addr, 1))
     };
-    mm.get_page(l1, ld).map_err(|_| status::GENERAL_ERROR)?;
-    let info = mm.info(l1);
-    if info.page_type() != PageType::L1 || info.type_count() == 0 || !info.validated() {
-        mm.put_page(l1);
+    get_frame(mm, l1, ld, false, status::GENERAL_ERROR)?;
+    if !mm.info(l1).is_validated_l1() {
+        put_frame(mm, l1, false);
         return Err(status::GENERAL_ERROR);
     }
     Ok((l1, index))
@@ -324,6 +394,6 @@ pub(super) fn create_host_mapping<M: PhysMemory, H: MmHooks>(
     let old = Pte(mm.read_entry(l1, index));
     mm.write_entry(l1, index, grant_pte(mfn, flags, nx).0);
     mm.drop_entry(l1, 1, old);
-    mm.put_page(l1);
+    put_frame(mm, l1, false);
     Ok(())
 }

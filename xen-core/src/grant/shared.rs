@@ -20,6 +20,24 @@ pub struct Header {
     pub word1: u32,
 }
 
+/// An entry's first word as read, and its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryWord {
+    /// Where the word is.
+    pub at: PhysAddr,
+    /// Its value when read.
+    pub word: u64,
+}
+
+impl EntryWord {
+    /// The header fields of the word.
+    #[inline(always)]
+    pub const fn header(self) -> Header {
+        let w = self.word;
+        Header { flags: w as u16, domid: DomId((w >> 16) as u16), word1: (w >> 32) as u32 }
+    }
+}
+
 impl GrantTable {
     /// Machine address of entry `r` (which must be below `nr_entries`).
     pub fn entry_addr(&self, r: u32) -> PhysAddr {
@@ -30,18 +48,45 @@ impl GrantTable {
 
     /// Reads entry `r`'s first word.
     pub fn header(&self, mem: &impl PhysMemory, r: u32) -> Header {
-        let w = mem.read_u64(self.entry_addr(r));
-        Header { flags: w as u16, domid: DomId((w >> 16) as u16), word1: (w >> 32) as u32 }
+        self.entry_word(mem, r).header()
+    }
+
+    /// Reads entry `r`'s first word once, keeping where it was: a new pin
+    /// checks its header, takes the v1 frame from it and sets the v1
+    /// status flags in it without reading it again.
+    #[inline(always)]
+    pub fn entry_word(&self, mem: &impl PhysMemory, r: u32) -> EntryWord {
+        let at = self.entry_addr(r);
+        EntryWord { at, word: mem.read_u64(at) }
     }
 
     /// The frame a permit-access entry grants: v1 `frame` (32 bits), v2
     /// `full_page.frame` / `sub_page.frame` (64 bits).
     pub fn frame(&self, mem: &impl PhysMemory, r: u32) -> u64 {
-        let a = self.entry_addr(r);
+        self.frame_of(mem, self.entry_word(mem, r))
+    }
+
+    /// [`Self::frame`] of the entry whose first word `e` was read: v1's
+    /// frame is in that word, v2's in the next.
+    #[inline(always)]
+    pub fn frame_of(&self, mem: &impl PhysMemory, e: EntryWord) -> u64 {
         if self.version == 2 {
-            mem.read_u64(PhysAddr(a.0 + 8))
+            mem.read_u64(PhysAddr(e.at.0 + 8))
         } else {
-            mem.read_u64(a) >> 32
+            e.word >> 32
+        }
+    }
+
+    /// Sets `bits` in the status flags of reference `r`, whose first word
+    /// `e` was read during this hypercall (so still holds what the guest
+    /// wrote: nothing else runs): v1's flags are in that word, written
+    /// back once; v2's are in the status frame.
+    #[inline(always)]
+    pub fn set_status_in(&self, mem: &mut impl PhysMemory, r: u32, e: EntryWord, bits: u16) {
+        if self.version == 2 {
+            self.set_status(mem, r, bits);
+        } else {
+            mem.write_u64(e.at, e.word | u64::from(bits));
         }
     }
 

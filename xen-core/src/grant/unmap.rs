@@ -10,7 +10,7 @@
 //! so no translation through a removed PTE survives into the granter's
 //! revoke.
 
-use super::map::{grant_pte, pte_slot};
+use super::map::{grant_pte, pte_slot, put_frame};
 use super::translate::{HostSide, P2mSide, PteSide};
 use super::{pin, Grants, MAX_MAPTRACK};
 use crate::mm::pte::{table_index, Pte};
@@ -50,6 +50,7 @@ impl Grants<'_> {
         self.unmap_with(mm, ld, u, side)
     }
 
+    #[inline(always)]
     fn unmap_with<M: PhysMemory, H: MmHooks, S: HostSide<M, H>>(
         &mut self,
         mm: &mut Mm<'_, M, H>,
@@ -108,18 +109,12 @@ impl Grants<'_> {
         ro: bool,
     ) {
         if done & gntmap::DEVICE_MAP != 0 {
-            if !ro {
-                mm.put_type(mfn);
-            }
-            mm.put_page(mfn);
+            put_frame(mm, mfn, !ro);
             self.active_mut(rd, r).pin -= if ro { pin::DEVR } else { pin::DEVW };
         }
         if done & gntmap::HOST_MAP != 0 {
             // The PTE's references (the replaced entry's, now gone).
-            if !ro {
-                mm.put_type(mfn);
-            }
-            mm.put_page(mfn);
+            put_frame(mm, mfn, !ro);
             self.active_mut(rd, r).pin -= if ro { pin::HSTR } else { pin::HSTW };
         }
         self.reduce_status_for_pin(mm, rd, r, ro);
@@ -155,7 +150,7 @@ pub(super) fn replace_host_mapping<M: PhysMemory, H: MmHooks>(
             // A translation through the grant PTE may be cached until the flush.
             mm.stamp(frame);
         }
-        mm.put_page(l1);
+        put_frame(mm, l1, false);
         if matches {
             Ok(())
         } else {

@@ -9,10 +9,12 @@
 //! 0; a long batch is preempted between elements and continued
 //! transparently (the arguments are rewritten to the remaining elements).
 
-use super::{Args, Call, ConsoleSink, Guest, GuestMemory};
+use super::{Action, Args, Call, ConsoleSink, Guest, GuestMemory};
+use crate::domain::vcpu::reg;
 use crate::grant::unmap::Unmap;
 use crate::mm::{MmHooks, PhysMemory};
 use abi::grant_table::*;
+use abi::hypercall::HypercallNr;
 use abi::{DomId, Errno, GuestVa};
 
 /// Preemption cost of one element, in page-table entries' worth of work.
@@ -48,6 +50,29 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         }
     }
 
+    /// `grant_table_op` from the registers (its arm of the dispatch): one
+    /// map, unmap or copy is done where it is, with no continuation to
+    /// write (a single element is never preempted); anything else is
+    /// [`Self::dispatch_continuable`]. The statuses and errors are the
+    /// batch path's: for one element the array's range is the element's,
+    /// which its read checks (`-EFAULT`).
+    #[inline(never)]
+    pub(super) fn grant_registers(&mut self) -> Action {
+        let [cmd, uop, count, ..] = self.ctx.hypercall_args();
+        let r = match crate::grant::decode_cmd(cmd, count) {
+            Ok((GNTTABOP_MAP_GRANT_REF, 1)) => self.map_one(uop),
+            Ok((GNTTABOP_UNMAP_GRANT_REF, 1)) => self.unmap_one(uop, false),
+            Ok((GNTTABOP_COPY, 1)) => self.copy_one(uop),
+            _ => return self.dispatch_continuable(HypercallNr::GRANT_TABLE_OP.0),
+        };
+        self.hv.mm.flush_waiting_now();
+        match r {
+            Ok(()) => self.ctx.gpr[reg::RAX] = 0,
+            Err(e) => self.store_error(HypercallNr::GRANT_TABLE_OP.0, e),
+        }
+        Action::Continue
+    }
+
     /// Runs `one` on each `size`-byte element; preempted between elements.
     fn grant_batch(
         &mut self,
@@ -59,21 +84,30 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         if !GuestVa(uop).range_is_guest_accessible(u64::from(count) * size) {
             return Err(Errno::EFAULT);
         }
+        let mut r = Ok(0);
         for i in 0..count {
             if i != 0 && self.hv.mm.hooks.preempt_batch(ELEMENT_COST) {
                 a[1] = uop + u64::from(i) * size;
                 a[2] = u64::from(count - i);
-                return Err(Errno::ERESTART);
+                r = Err(Errno::ERESTART);
+                break;
             }
-            one(self, uop + u64::from(i) * size)?;
+            if let Err(e) = one(self, uop + u64::from(i) * size) {
+                r = Err(e);
+                break;
+            }
         }
-        Ok(0)
+        // The unmaps' TLB flush, once for the call, here rather than on
+        // the exit's slow path: before the caller, or any granter, runs.
+        self.hv.mm.flush_waiting_now();
+        r
     }
 
     // The per-element structs are read (and map's written back) as whole
     // words: a byte copy costs one count per byte under icount, and the
     // three structs are whole numbers of words (abi; the hypervisor's own
     // accesses need no alignment). The bytes moved are the same as before.
+    #[inline(always)]
     fn map_one(&mut self, va: u64) -> Result<(), Errno> {
         let mut w: [u64; 4] = self.mem().read_array(va)?;
         let mut op = MapGrantRef {
@@ -94,6 +128,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         self.mem().write_array(va, &w)
     }
 
+    #[inline(always)]
     fn unmap_one(&mut self, va: u64, replace: bool) -> Result<(), Errno> {
         let w: [u64; 3] = self.mem().read_array(va)?;
         let (second, handle) = (w[1], w[2] as u32);
@@ -107,6 +142,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         self.mem().store_u16(va.wrapping_add(20), status as u16)
     }
 
+    #[inline(always)]
     fn copy_one(&mut self, va: u64) -> Result<(), Errno> {
         let w: [u64; 5] = self.mem().read_array(va)?;
         let side = |a: u64, b: u64| CopyPtr { u: a, domid: DomId(b as u16), offset: (b >> 16) as u16, pad: 0 };

@@ -155,6 +155,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
                 HypercallNr::MMU_UPDATE => c.mmu_update_registers(),
                 HypercallNr::MMUEXT_OP => c.mmuext_registers(),
                 HypercallNr::MULTICALL => c.multicall_registers(),
+                HypercallNr::GRANT_TABLE_OP => c.grant_registers(),
                 _ => c.dispatch_continuable(nr),
             },
         )

@@ -113,6 +113,12 @@ pub trait MmHooks {
     /// before this returns: a type change or a freed frame waits for it.
     /// The model advances its flush clock after it.
     fn flush_tlb_now(&mut self);
+    /// Whether a flush [`Self::flush_domain_tlb`] or
+    /// [`Self::flush_local_tlb`] deferred is still waiting for the end of
+    /// the hypercall. None by default.
+    fn flush_waiting(&self) -> bool {
+        false
+    }
     /// Invalidate one guest virtual address on this CPU.
     fn invlpg_local(&mut self, va: u64);
     /// Write back and invalidate caches.
@@ -291,6 +297,17 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     pub(crate) fn flush_tlb_now(&mut self) {
         self.hooks.flush_tlb_now();
         self.clock.flushed();
+    }
+
+    /// Does now a deferred flush that waits for the end of the hypercall
+    /// ([`MmHooks::flush_waiting`]), so that the exit does not: for a
+    /// hypercall about to return whose work requested one (a grant
+    /// unmap's). One test when none waits.
+    #[inline(always)]
+    pub(crate) fn flush_waiting_now(&mut self) {
+        if self.hooks.flush_waiting() {
+            self.flush_tlb_now();
+        }
     }
 
     /// A reference through which a translation of `mfn` could have been

@@ -173,6 +173,27 @@ impl PageInfo {
         true
     }
 
+    /// The common case of dropping a general (and, with `writable`, a
+    /// writable type) reference held only for one hypercall's duration,
+    /// as a grant copy's: the frame keeps another general reference and,
+    /// with `writable`, holds the writable type, whose count reaching zero
+    /// changes nothing. No stamp: the references mapped nothing. False,
+    /// with nothing changed, for everything else (the general path frees).
+    #[inline(always)]
+    pub fn try_put_held(&mut self, writable: bool) -> bool {
+        if self.count <= 1 {
+            return false;
+        }
+        if writable {
+            if !self.writable_held() {
+                return false;
+            }
+            self.type_info -= 1;
+        }
+        self.count -= 1;
+        true
+    }
+
     /// Whether the frame is a validated L1 table in use (type count above
     /// zero): one test of the type word, for the common entry update.
     #[inline(always)]

@@ -64,6 +64,9 @@ impl MmHooks for ArchHooks {
         super::run::flush_all();
         self.pending &= !PENDING_FLUSH;
     }
+    fn flush_waiting(&self) -> bool {
+        self.pending & PENDING_FLUSH != 0
+    }
     fn invlpg_local(&mut self, va: u64) {
         // Removes one address (global entries too); the model's flush clock
         // does not move, since other cached translations stay.
