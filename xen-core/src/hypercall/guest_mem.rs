@@ -154,6 +154,40 @@ impl CheckedU32 {
     }
 }
 
+/// Elements `[first, end)` of a guest array of `N`-word elements, the
+/// whole subrange checked once to lie in guest space (Xen's
+/// `guest_handle_subrange_okay`): an element inside it lies in guest space
+/// too, so [`Self::element`] needs only the index test, not a range check
+/// of its own. The check is of addresses only (guest space is a fixed
+/// range), so it cannot go stale while a batch runs; each element is still
+/// read when it is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckedArray<const N: usize> {
+    base: u64,
+    first: u64,
+    end: u64,
+}
+
+impl<const N: usize> CheckedArray<N> {
+    /// The array at `base`, if elements `[first, end)` lie in guest space,
+    /// end included and without overflow.
+    #[inline(always)]
+    pub fn new(base: u64, first: u64, end: u64) -> Option<Self> {
+        let checked = crate::mm::exchange::subrange_in_guest_space(base, first, end, N as u64 * 8);
+        checked.then_some(Self { base, first, end })
+    }
+    /// No elements (an optional array the guest did not give).
+    pub const EMPTY: Self = Self { base: 0, first: 0, end: 0 };
+    /// Element `i`, if it is one of the checked ones.
+    #[inline(always)]
+    pub fn element(self, i: u64) -> Option<CheckedWords<N>> {
+        // One unsigned compare for `first <= i < end`; inside the range
+        // `base + i * size` cannot overflow (checked by `new`).
+        (i.wrapping_sub(self.first) < self.end - self.first)
+            .then(|| CheckedWords(GuestVa(self.base.wrapping_add(i.wrapping_mul(N as u64 * 8)))))
+    }
+}
+
 /// Checked reads and writes on top of [`GuestMemory`].
 pub struct Guest<'a, G: GuestMemory + ?Sized>(pub &'a G);
 
@@ -355,6 +389,32 @@ mod tests {
         assert!(CheckedWords::<1>::new(abi::HYPERVISOR_VIRT_START).is_none());
         assert!(CheckedU16::new(top - 2).is_some());
         assert!(CheckedU16::new(top - 1).is_none());
+    }
+
+    #[test]
+    fn a_checked_array_gives_exactly_the_elements_of_its_checked_range() {
+        let top = 1u64 << 47;
+        // Elements 3..5 of 16-byte elements end exactly at the top.
+        let a = CheckedArray::<2>::new(top - 80, 3, 5).unwrap();
+        assert_eq!(a.element(2), None);
+        assert_eq!(a.element(3).map(|w| w.va()), Some(GuestVa(top - 32)));
+        assert_eq!(a.element(4).map(|w| w.va()), Some(GuestVa(top - 16)));
+        assert_eq!(a.element(5), None);
+        assert_eq!(a.element(u64::MAX), None);
+        // Every element it gives is one `CheckedWords::new` accepts too.
+        for (base, first, end) in [(0x1000, 0, 64), (top - 64, 2, 4), (abi::HYPERVISOR_VIRT_END, 0, 9), (8, 0, 0)] {
+            let a = CheckedArray::<2>::new(base, first, end).unwrap();
+            for i in first..end {
+                assert_eq!(a.element(i), CheckedWords::<2>::new(base + i * 16), "{base:#x} {i}");
+            }
+            assert_eq!(a.element(end), None);
+        }
+        // One element past the top, into the hypervisor, wrapping, overflowing.
+        assert_eq!(CheckedArray::<2>::new(top - 80, 3, 6), None);
+        assert_eq!(CheckedArray::<1>::new(abi::HYPERVISOR_VIRT_START - 8, 0, 2), None);
+        assert_eq!(CheckedArray::<1>::new(u64::MAX - 7, 0, 2), None);
+        assert_eq!(CheckedArray::<3>::new(0, 0, u64::MAX / 8), None);
+        assert_eq!(CheckedArray::<1>::new(0, 5, 4), None);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! reservation queries; `add_to_physmap` refused as Xen refuses it a PV
 //! domain. Other sub-ops return `-ENOSYS`.
 
+use super::guest_mem::CheckedArray;
 use super::{Args, Call, ConsoleSink, Guest, GuestMemory};
-use crate::mm::exchange::{subrange_in_guest_space, Exchange, ExchangeArrays, ExchangeSide};
+use crate::mm::exchange::{Exchange, ExchangeArrays, ExchangeSide};
 use crate::mm::reservation::{ExtentArray, ExtentsDone, Reservation};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::memory::*;
@@ -33,6 +34,33 @@ impl<G: GuestMemory> ExtentArray for GuestExtents<'_, G> {
     #[inline(always)]
     fn write(&mut self, i: u64, v: u64) -> Result<(), Errno> {
         Guest(self.guest).write_array(self.at(i)?, &[v])
+    }
+}
+
+/// `extent_start` of a balloon sub-op: the part still to do was checked
+/// once to lie in guest space, so an element needs only its index test.
+struct CheckedExtents<'g, G: GuestMemory> {
+    guest: &'g G,
+    at: CheckedArray<1>,
+}
+
+impl<G: GuestMemory> ExtentArray for CheckedExtents<'_, G> {
+    // One `mov` each, read or written when it is used (XSA-212: never an
+    // element outside the checked part).
+    #[inline(always)]
+    fn read(&mut self, i: u64) -> Result<u64, Errno> {
+        let at = self.at.element(i).ok_or(Errno::EFAULT)?;
+        let [w] = self.guest.load(at).ok_or(Errno::EFAULT)?;
+        Ok(w)
+    }
+    #[inline(always)]
+    fn write(&mut self, i: u64, v: u64) -> Result<(), Errno> {
+        let at = self.at.element(i).ok_or(Errno::EFAULT)?;
+        if self.guest.store(at, &[v]) {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
     }
 }
 
@@ -247,12 +275,13 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             return refused;
         }
         // The part of the array still to do must lie in guest space, end
-        // included (XSA-212); each element is checked again when accessed.
+        // included (XSA-212); an element is accessed only if it is in it.
+        let checked = CheckedArray::<1>::new(extent_start, start, nr_extents);
         let optional = op == XENMEM_INCREASE_RESERVATION && extent_start == 0;
-        if !optional && !subrange_in_guest_space(extent_start, start, nr_extents, 8) {
+        let Some(at) = checked.or(if optional { Some(CheckedArray::EMPTY) } else { None }) else {
             return refused;
-        }
-        let mut array = GuestExtents { guest: self.guest, base: extent_start };
+        };
+        let mut array = CheckedExtents { guest: self.guest, at };
         let done = match op {
             XENMEM_INCREASE_RESERVATION => {
                 let array: Option<&mut dyn ExtentArray> = if extent_start == 0 { None } else { Some(&mut array) };

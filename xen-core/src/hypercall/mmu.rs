@@ -2,38 +2,41 @@
 //! arrays are read element by element from guest memory and handed to the
 //! direct-paging model.
 
-use super::guest_mem::CheckedWords;
+use super::guest_mem::{CheckedArray, CheckedWords};
 use super::{Args, Call, ConsoleSink, Guest, GuestMemory};
 use crate::mm::requests::{GuestRead, RequestSource};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::mmu::{MmuUpdate, MmuextOp, MMU_UPDATE_PREEMPTED};
 use abi::{DomId, Errno};
 
-/// A guest array of `size`-byte elements at `base`.
-struct GuestArray<'g, G: GuestMemory> {
+/// A guest array of `N`-word elements, its whole range checked once.
+struct GuestArray<'g, G: GuestMemory, const N: usize> {
     guest: &'g G,
-    base: u64,
-    size: u64,
+    at: CheckedArray<N>,
 }
 
-impl<G: GuestMemory> GuestArray<'_, G> {
+impl<G: GuestMemory, const N: usize> GuestArray<'_, G, N> {
     /// The `N` words of element `i`, in one guest access.
-    fn words<const N: usize>(&mut self, i: u32) -> Result<[u64; N], Errno> {
-        let va = (i as u64).checked_mul(self.size).and_then(|o| o.checked_add(self.base)).ok_or(Errno::EFAULT)?;
+    #[inline(always)]
+    fn words(&mut self, i: u32) -> Result<[u64; N], Errno> {
         // Read now, just before it is used (a batch may rewrite its own
-        // array): one range check, one `mov` per word.
-        Guest(self.guest).read_array(va)
+        // array): the index test (the range was checked for the whole
+        // array), one `mov` per word.
+        let at = self.at.element(u64::from(i)).ok_or(Errno::EFAULT)?;
+        self.guest.load(at).ok_or(Errno::EFAULT)
     }
 }
 
-impl<G: GuestMemory> RequestSource<MmuUpdate> for GuestArray<'_, G> {
+impl<G: GuestMemory> RequestSource<MmuUpdate> for GuestArray<'_, G, 2> {
+    #[inline(always)]
     fn get(&mut self, i: u32) -> Result<MmuUpdate, Errno> {
         let [ptr, val] = self.words(i)?;
         Ok(MmuUpdate { ptr, val })
     }
 }
 
-impl<G: GuestMemory> RequestSource<MmuextOp> for GuestArray<'_, G> {
+impl<G: GuestMemory> RequestSource<MmuextOp> for GuestArray<'_, G, 3> {
+    #[inline(always)]
     fn get(&mut self, i: u32) -> Result<MmuextOp, Errno> {
         let [w0, arg1, arg2] = self.words(i)?;
         Ok(MmuextOp { cmd: w0 as u32, pad: (w0 >> 32) as u32, arg1, arg2 })
@@ -50,11 +53,10 @@ impl<G: GuestMemory> GuestRead for GuestWords<'_, G> {
 
 impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_, M, H, G, C> {
     /// Checks the array, handles Xen's continuation bit, writes `*pdone`.
-    fn batch(
+    fn batch<const N: usize>(
         &mut self,
         a: &mut Args,
-        size: u64,
-        run: impl FnOnce(&mut Self, &mut GuestArray<'a, G>, u32) -> crate::mm::BatchResult,
+        run: impl FnOnce(&mut Self, &mut GuestArray<'a, G, N>, u32) -> crate::mm::BatchResult,
     ) -> Result<u64, Errno> {
         let [reqs, count, pdone, ..] = *a;
         let mut count = count as u32;
@@ -66,12 +68,13 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
                 start = self.mem().read_u32(pdone)?;
             }
         }
-        if !abi::GuestVa(reqs).range_is_guest_accessible(u64::from(count) * size) {
+        // The whole array at once; its elements need no range check each.
+        let Some(at) = CheckedArray::<N>::new(reqs, 0, u64::from(count)) else {
             return Err(Errno::EFAULT);
-        }
-        let mut array = GuestArray { guest: self.guest, base: reqs, size };
+        };
+        let mut array = GuestArray { guest: self.guest, at };
         let r = run(self, &mut array, count);
-        self.batch_end(a, size, start, count, r)
+        self.batch_end(a, N as u64 * 8, start, count, r)
     }
 
     /// The end of a batch of `count` requests that resumed at `start`:
@@ -151,7 +154,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     #[inline(never)]
     fn mmu_update_batch(&mut self, a: &mut Args) -> Result<u64, Errno> {
         let (dom, fd) = (self.dom, a[3]);
-        self.batch(a, 16, |c, arr, n| c.hv.mm.mmu_update(dom, arr, n, fd as u32))
+        self.batch::<2>(a, |c, arr, n| c.hv.mm.mmu_update(dom, arr, n, fd as u32))
     }
 
     /// `mmuext_op(ops, count, pdone, foreigndom)`.
@@ -197,7 +200,7 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
     fn mmuext_batch(&mut self, a: &mut Args) -> Result<u64, Errno> {
         let (dom, fd) = (self.dom, a[3]);
         let guest = self.guest;
-        self.batch(a, 24, |c, arr, n| c.hv.mm.mmuext_op(dom, arr, n, fd as u16, &mut GuestWords(guest)))
+        self.batch::<3>(a, |c, arr, n| c.hv.mm.mmuext_op(dom, arr, n, fd as u16, &mut GuestWords(guest)))
     }
 
     /// `update_va_mapping(va, val, flags)`.

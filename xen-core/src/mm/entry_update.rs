@@ -105,14 +105,16 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         }
         if new.present() {
             // Cache attributes only with the table owner's I/O rights.
-            if new.0 & L1_DISALLOWED != 0 && !self.domain(pt_owner).is_some_and(|d| d.io_caps) {
+            let plain = new.0 & L1_DISALLOWED == 0;
+            if !plain && !self.domain(pt_owner).is_some_and(|d| d.io_caps) {
                 return Err(self.refuse(Errno::EINVAL, "entry has disallowed flags"));
             }
             new = new.adjusted(1);
             if !new.is_fast_path_change_from(old) {
-                if fd == pt_owner {
-                    self.get_own_l1_refs(new, fd)?;
-                } else {
+                // The owner's own frame without cache bits in one metadata
+                // access ([`Mm::get_own_l1_refs`]'s common case, its
+                // flags test already made); anything else the general way.
+                if !(plain && fd == pt_owner && self.try_get_plain_l1_refs(new, fd)) {
                     self.get_l1_refs(new, fd, pt_owner)?;
                 }
                 self.write_entry(table, index, new.0);

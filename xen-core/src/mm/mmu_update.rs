@@ -9,6 +9,9 @@ use super::PhysMemory;
 use abi::mmu::*;
 use abi::{DomId, Errno, Mfn};
 
+/// No table frame held: a request's frame number has at most 52 bits.
+const NO_FRAME: Mfn = Mfn(u64::MAX);
+
 impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Processes `count` requests for `caller`. `foreigndom` bits 15:0 name
     /// the owner of frames new L1 entries map (FD), bits 31:16 the owner of
@@ -46,10 +49,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     #[inline(always)]
     pub fn mmu_update_single(&mut self, caller: DomId, req: MmuUpdate) -> Result<(), Errno> {
         debug_assert!(self.nothing_queued(caller));
-        let mut held = None;
+        let mut held = NO_FRAME;
         let r = self.mmu_update_one(caller, caller, caller, req, &mut held);
-        if let Some(frame) = held {
-            self.put_page(frame);
+        if held != NO_FRAME {
+            self.put_page(held);
         }
         // Dropped upper entries queue tables on the caller.
         self.settle_queued(caller);
@@ -86,7 +89,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         // allocation), so the per-request reference Xen takes would always
         // succeed, and the frame's count never exceeds what that one would
         // make it.
-        let mut held: Option<Mfn> = None;
+        let mut held = NO_FRAME;
         let mut r = BatchResult { done: count, result: Ok(()) };
         for i in 0..count {
             // Between requests, never before the first: each call progresses.
@@ -104,15 +107,15 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
                 break;
             }
         }
-        if let Some(frame) = held {
-            self.put_page(frame);
+        if held != NO_FRAME {
+            self.put_page(held);
         }
         r
     }
 
     /// One `mmu_update` request, whose caller may act on FD and PFD.
     /// `held` is the table frame the previous request left a general
-    /// reference on, if any; this one may keep or replace it.
+    /// reference on, or [`NO_FRAME`]; this one may keep or replace it.
     ///
     /// # Errors
     /// `EPERM` for a MACHPHYS update of a foreign table owner; `EINVAL`
@@ -126,20 +129,20 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         fd: DomId,
         pfd: DomId,
         req: MmuUpdate,
-        held: &mut Option<Mfn>,
+        held: &mut Mfn,
     ) -> Result<(), Errno> {
         let frame = Mfn(req.ptr >> 12);
         match req.ptr & 7 {
             MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD | MMU_PT_UPDATE_NO_TRANSLATE => {
                 let index = ((req.ptr & 0xFFF) >> 3) as usize;
                 let preserve_ad = req.ptr & 7 == MMU_PT_UPDATE_PRESERVE_AD;
-                if *held != Some(frame) {
-                    if let Some(old) = held.take() {
-                        self.put_page(old);
+                if *held != frame {
+                    if *held != NO_FRAME {
+                        self.put_page(core::mem::replace(held, NO_FRAME));
                     }
                     self.get_page(frame, pfd)
                         .map_err(|_| self.refuse(Errno::EINVAL, "table frame not owned by PFD"))?;
-                    *held = Some(frame);
+                    *held = frame;
                 }
                 self.update_frame_word(frame, pfd, index, req.val, fd, preserve_ad)
             }

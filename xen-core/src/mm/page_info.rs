@@ -198,8 +198,11 @@ impl PageInfo {
     /// zero): one test of the type word, for the common entry update.
     #[inline(always)]
     pub const fn is_validated_l1(&self) -> bool {
-        const MASK: u32 = (7 << TYPE_SHIFT) | VALIDATED;
-        self.type_info & MASK == ((PageType::L1 as u32) << TYPE_SHIFT) | VALIDATED && self.type_count() > 0
+        // Type L1, validated and a type count of 1 or more (pinned or
+        // not) in one subtract and compare: anything else in the type or
+        // validated bits lands at least 2^27 away, or wraps.
+        const FIRST: u32 = ((PageType::L1 as u32) << TYPE_SHIFT) | VALIDATED | 1;
+        (self.type_info & !PINNED).wrapping_sub(FIRST) < TYPE_COUNT_MASK
     }
 
     /// General reference count.

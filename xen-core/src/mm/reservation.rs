@@ -73,6 +73,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         i != r.start && self.hooks.preempt_batch(1 << r.extent_order)
     }
 
+    /// [`Self::preempt_extent`] for an order-0 extent, the cost a constant.
+    #[inline(always)]
+    fn preempt_page(&mut self, r: &Reservation, i: u64) -> bool {
+        i != r.start && self.hooks.preempt_batch(1)
+    }
+
     fn take_extent(&mut self, dom: DomId, order: u32) -> Option<Mfn> {
         if !self.fits(dom, 1 << order) {
             return None;
@@ -202,7 +208,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     ) -> ExtentsDone {
         debug_assert_eq!(r.extent_order, 0);
         for i in r.start..r.nr_extents {
-            if self.preempt_extent(&r, i) {
+            if self.preempt_page(&r, i) {
                 return ExtentsDone { done: i, preempted: true };
             }
             let Ok(mfn) = array.read(i) else { return ExtentsDone::stopped(i) };
@@ -225,7 +231,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     ) -> ExtentsDone {
         debug_assert_eq!(r.extent_order, 0);
         for i in r.start..r.nr_extents {
-            if self.preempt_extent(&r, i) {
+            if self.preempt_page(&r, i) {
                 return ExtentsDone { done: i, preempted: true };
             }
             let Ok(gpfn) = array.read(i) else { return ExtentsDone::stopped(i) };

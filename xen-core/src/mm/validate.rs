@@ -78,14 +78,20 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// `owner`'s frame, trying the one-access common case first.
     #[inline(always)]
     pub(crate) fn get_own_l1_refs(&mut self, e: Pte, owner: DomId) -> Result<(), Errno> {
-        if e.0 & L1_DISALLOWED == 0 {
-            if let Some(info) = self.frames.get_mut(e.mfn().0 as usize) {
-                if info.try_get_plain(owner, e.writable()) {
-                    return Ok(());
-                }
-            }
+        if e.0 & L1_DISALLOWED == 0 && self.try_get_plain_l1_refs(e, owner) {
+            return Ok(());
         }
         self.get_l1_refs(e, owner, owner)
+    }
+
+    /// The references of present L1 entry `e` without cache bits, mapping
+    /// a RAM frame of `owner`'s that is not a hypervisor frame, in one
+    /// metadata access, if that is all they take; `false` (nothing taken)
+    /// sends the entry to [`Mm::get_l1_refs`].
+    #[inline(always)]
+    pub(crate) fn try_get_plain_l1_refs(&mut self, e: Pte, owner: DomId) -> bool {
+        debug_assert_eq!(e.0 & L1_DISALLOWED, 0);
+        self.frames.get_mut(e.mfn().0 as usize).is_some_and(|info| info.try_get_plain(owner, e.writable()))
     }
 
     /// References for a present L1 entry in a table owned by `pt_owner`,

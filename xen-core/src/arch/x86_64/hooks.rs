@@ -51,6 +51,18 @@ pub const PENDING_TIMER: u8 = 128;
 /// scheduler's slice, from running.
 pub const PREEMPT_ENTRIES: u32 = 8192;
 
+impl ArchHooks {
+    /// A batch request found the budget spent: the count stops one past it
+    /// (past the budget it is only ever compared with it). Out of line, so
+    /// the common test is a compare, a branch and an increment.
+    #[cold]
+    #[inline(never)]
+    fn out_of_budget(&mut self) -> bool {
+        self.work = PREEMPT_ENTRIES + 1;
+        true
+    }
+}
+
 impl MmHooks for ArchHooks {
     fn flush_domain_tlb(&mut self, _: DomId) {
         self.pending |= PENDING_FLUSH;
@@ -97,8 +109,11 @@ impl MmHooks for ArchHooks {
         self.work += n;
     }
     fn preempt_batch(&mut self, cost: u32) -> bool {
-        self.work = self.work.saturating_add(cost);
-        self.work > PREEMPT_ENTRIES
+        if cost > PREEMPT_ENTRIES.saturating_sub(self.work) {
+            return self.out_of_budget();
+        }
+        self.work += cost;
+        false
     }
     fn fresh_budget(&mut self) {
         self.work = 0;
