@@ -79,11 +79,17 @@
 //! `event_channel_op` and `physdev_op` are offered to HVM guests and have
 //! their PVH forms above (with the differences named there); `mmuext_op`
 //! is offered too, and refused as Xen refuses every HVM caller before
-//! reading an entry (its page owner must be PV): `DOMID_SELF` `-EINVAL`,
-//! its own numeric id or no such domain `-ESRCH`, `DOMID_IO`/`DOMID_XEN`
-//! or another domain `-EPERM` (Xen: `-EINVAL` for another HVM domain, a
+//! reading an entry (its page owner must be PV): `DOMID_SELF`, `DOMID_IO`,
+//! `DOMID_XEN` `-EINVAL`, its own numeric id or no such domain `-ESRCH`,
+//! another domain `-EPERM` (Xen: `-EINVAL` for another HVM domain, a
 //! difference), the end of a continuation (`MMU_UPDATE_PREEMPTED` with a
-//! NULL list) returns `foreigndom`. `physdev_op`:
+//! NULL list) returns `foreigndom`.
+//!
+//! Compared with Xen 4.17 (`xen-modes --probe`: guest-kernel's PVH entry
+//! with `vcpuprobe`, here as a PVH domain and on Xen as a PVH dom0 with
+//! HAP): 40 answers of `vcpu_op`, `vm_assist`, `multicall`, `mmuext_op`,
+//! `hvm_op` and CPUID leaf 0x40000004; all the same but `send_nmi` (the
+//! deliberate difference above). `physdev_op`:
 //! Xen's HVM filter answers `-ENOSYS` for a domain without pirqs that is
 //! not the hardware domain for all but `map_pirq`/`unmap_pirq` (which it
 //! passes on: a difference, `-ENOSYS` here too); `set_iopl` and

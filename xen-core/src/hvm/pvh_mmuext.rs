@@ -5,13 +5,15 @@
 //!
 //! * `count` = `MMU_UPDATE_PREEMPTED` with a NULL list is the end of a
 //!   continuation: `foreigndom` comes back as the result;
-//! * `DOMID_SELF` names the caller, not a PV domain: `-EINVAL`;
+//! * `DOMID_SELF` names the caller, and `DOMID_IO` / `DOMID_XEN` Xen's
+//!   system domains: none is a PV domain: `-EINVAL` (`DOMID_SELF` and
+//!   `DOMID_XEN` compared with Xen 4.17's PVH dom0: `xen-modes --probe`);
 //! * its own numeric id, or no such domain: `-ESRCH`;
-//! * `DOMID_IO`, `DOMID_XEN` or another existing domain: not its to
-//!   change (XSM's target check): `-EPERM`. (Xen answers `-EINVAL` for
-//!   another HVM domain, which it checks before XSM; the pure dispatch does
-//!   not know other domains' kinds: a deliberate difference, still a
-//!   refusal.)
+//! * another existing domain: not its to change (XSM's target check):
+//!   `-EPERM`. (Xen answers `-EINVAL` for another HVM domain, which it
+//!   checks before XSM; the pure dispatch does not know other domains'
+//!   kinds: a deliberate difference, still a refusal. Not compared: Xen
+//!   here runs no second domain.)
 
 use super::pvh_call::PvhCall;
 use crate::mm::{MmHooks, PhysMemory};
@@ -26,13 +28,13 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
             return Ok(i64::from(foreigndom as u32 as i32) as u64);
         }
         let dom = DomId(foreigndom as u16);
-        if dom == DomId::SELF {
+        if dom == DomId::SELF || dom == DomId::IO || dom == DomId::XEN {
             return Err(Errno::EINVAL);
         }
         if dom == self.dom {
             return Err(Errno::ESRCH);
         }
-        if dom == DomId::IO || dom == DomId::XEN || self.mm.domain(dom).is_some() {
+        if self.mm.domain(dom).is_some() {
             return Err(Errno::EPERM);
         }
         Err(Errno::ESRCH)

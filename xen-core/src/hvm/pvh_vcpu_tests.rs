@@ -330,8 +330,8 @@ fn mmuext_op_is_refused_as_xen_refuses_an_hvm_guest() {
     let me = u64::from(D1.0);
     assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(DomId::SELF.0)), ERR(Errno::EINVAL), "not a PV page owner");
     assert_eq!(mmuext(&mut t, 0x3000, 1, me), ERR(Errno::ESRCH), "its own numeric id");
-    assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(DomId::IO.0)), ERR(Errno::EPERM));
-    assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(DomId::XEN.0)), ERR(Errno::EPERM));
+    assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(DomId::IO.0)), ERR(Errno::EINVAL), "a system domain");
+    assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(DomId::XEN.0)), ERR(Errno::EINVAL), "as Xen 4.17 answers");
     assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(D0.0)), ERR(Errno::EPERM), "another domain's");
     assert_eq!(mmuext(&mut t, 0x3000, 1, 77), ERR(Errno::ESRCH));
     assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(DomId::COW.0)), ERR(Errno::ESRCH));
