@@ -60,7 +60,7 @@
 //! | hypercall | PVH status |
 //! |---|---|
 //! | `console_io` (18) | `CONSOLEIO_WRITE` (printable bytes, a line at a time, like every PV domain but domain 0); `CONSOLEIO_READ` `-EPERM`; others `-ENOSYS` |
-//! | `xen_version` (17) | `version`, `extraversion`, `capabilities` (`hvm-3.0-x86_64`), `get_features` (writable_page_tables, auto_translated_physmap, hvm_callback_vector), `pagesize`, `guest_handle`; others `-ENOSYS` (difference: Xen answers them) |
+//! | `xen_version` (17) | `version`, `extraversion`, `capabilities` (`hvm-3.0-x86_64`), `get_features` (writable_page_tables, auto_translated_physmap, hvm_callback_vector, hvm_safe_pvclock, not_direct_mapped: Xen 4.17's bits for a PVH domU but memory_op_vnode_supported), `pagesize`, `guest_handle`; others `-ENOSYS` (difference: Xen answers them) |
 //! | `sched_op` (29) | `yield` (the CPU goes to the next runnable domain), `block` (clears `evtchn_upcall_mask`; blocks until an event is pending or its timer fires, returns at once with one pending), `shutdown`; others `-ENOSYS` |
 //! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frame numbers (orders 0 and 9, `mem_flags` 0, the domain itself only: another existing domain `-EPERM` as for an unprivileged caller, returning the extents done); `current_reservation`, `maximum_reservation`; `add_to_physmap` with `XENMAPSPACE_shared_info` (idx 0; its shared_info at `gpfn`, the RAM there given back, an earlier place unmapped; idx ≠ 0 or `gpfn` outside its p2m `-EINVAL`, another domain `-EPERM`/`-ESRCH`) and `XENMAPSPACE_grant_table` (idx = a shared frame, the table grown to hold it, or `XENMAPIDX_grant_table_status` \| n a v2 status frame; the same placement rules; beyond the 4-frame limit, a status frame under v1 or beyond those it has `-EINVAL`); others `-ENOSYS` (difference: `increase_reservation`, `exchange` and the other `add_to_physmap` spaces are Xen's) |
 //! | `event_channel_op` (32) | every `EVTCHNOP_*` a PV domain has, on the same event core with the same errno; frame numbers (`init_control`, `expand_array`) are guest frames, one not its RAM `-EINVAL`. A PVH domain is never privileged here (even in slot 0) |
@@ -78,7 +78,18 @@
 //! `grant_table_op`, `vm_assist`, `vcpu_op`, `sched_op`,
 //! `event_channel_op` and `physdev_op` are offered to HVM guests and have
 //! their PVH forms above (with the differences named there); `mmuext_op`
-//! is offered too and is `-ENOSYS` here (a difference). `physdev_op`:
+//! is offered too, and refused as Xen refuses every HVM caller before
+//! reading an entry (its page owner must be PV): `DOMID_SELF`, `DOMID_IO`,
+//! `DOMID_XEN` `-EINVAL`, its own numeric id or no such domain `-ESRCH`,
+//! another domain `-EPERM` (Xen: `-EINVAL` for another HVM domain, a
+//! difference), the end of a continuation (`MMU_UPDATE_PREEMPTED` with a
+//! NULL list) returns `foreigndom`.
+//!
+//! Compared with Xen 4.17 (`xen-modes --probe`: guest-kernel's PVH entry
+//! with `vcpuprobe`, here as a PVH domain and on Xen as a PVH dom0 with
+//! HAP): 40 answers of `vcpu_op`, `vm_assist`, `multicall`, `mmuext_op`,
+//! `hvm_op` and CPUID leaf 0x40000004; all the same but `send_nmi` (the
+//! deliberate difference above). `physdev_op`:
 //! Xen's HVM filter answers `-ENOSYS` for a domain without pirqs that is
 //! not the hardware domain for all but `map_pirq`/`unmap_pirq` (which it
 //! passes on: a difference, `-ENOSYS` here too); `set_iopl` and

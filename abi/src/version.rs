@@ -56,6 +56,13 @@ pub const XENFEAT_AUTO_TRANSLATED_PHYSMAP: u32 = 2;
 /// Feature bit: event-channel upcalls may come on an interrupt vector
 /// (`HVM_PARAM_CALLBACK_IRQ`'s vector method; PVH).
 pub const XENFEAT_HVM_CALLBACK_VECTOR: u32 = 8;
+/// Feature bit: the PV clock (`vcpu_time_info`) and the `vcpu_op` timers
+/// may be used by an HVM guest (PVH: Linux then takes its clock events from
+/// `VCPUOP_set_singleshot_timer`).
+pub const XENFEAT_HVM_SAFE_PVCLOCK: u32 = 9;
+/// Feature bit: the domain's memory is not direct mapped (translated
+/// guests: PVH).
+pub const XENFEAT_NOT_DIRECT_MAPPED: u32 = 16;
 
 /// Writes [`CompileInfo`].
 pub const XENVER_COMPILE_INFO_LEN: usize = 144;

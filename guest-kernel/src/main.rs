@@ -30,6 +30,8 @@ mod pv_modes;
 #[allow(unsafe_code)]
 mod pvh;
 #[cfg(target_os = "none")]
+mod pvh_probe;
+#[cfg(target_os = "none")]
 mod ring_test;
 #[cfg(target_os = "none")]
 mod sharing;

@@ -325,8 +325,12 @@ extern "C" fn gk_pvh_main(start_info: u64) -> ! {
         }
     }
     let len = cmdline.iter().position(|&b| b == 0).unwrap_or(cmdline.len());
-    if core::str::from_utf8(&cmdline[..len]).unwrap_or("").split_ascii_whitespace().any(|t| t == "modes") {
+    let words = || core::str::from_utf8(&cmdline[..len]).unwrap_or("").split_ascii_whitespace();
+    if words().any(|t| t == "modes") {
         modes(ram_end);
+    }
+    if words().any(|t| t == "vcpuprobe") {
+        crate::pvh_probe::run(hypercall);
     }
 
     let top = ram_end / 4096;

@@ -13,16 +13,28 @@ use xen_tests::{in_order, pvh_hello as pvh, Run, Verdict};
 
 #[test]
 fn a_pvh_vcpus_timers_fire_through_its_per_vcpu_vector_and_its_runstate_and_multicall_work() {
-    let mut run = Run::new("pvh_vcpu");
+    vcpu_ops("pvh_vcpu", "", "nested");
+}
+
+/// The same under shadow paging: the runstate area is reached through the
+/// guest's own tables as the shadow code tracks them.
+#[test]
+fn the_same_vcpu_hypercalls_work_under_shadow_paging() {
+    vcpu_ops("pvh_vcpu_shadow", " paging=shadow", "shadow");
+}
+
+fn vcpu_ops(name: &str, paging: &str, mode: &str) {
+    let mut run = Run::new(name);
     run.cmdline = "check=10".into();
-    run.modules = vec![pvh("name=pvh mem=16M type=pvh vcpuops")];
+    run.modules = vec![pvh(&format!("name=pvh mem=16M type=pvh vcpuops{paging}"))];
     run.expected_guests = 1;
     let out = run.boot();
     assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    let start = format!("(XEN) Starting domain 0 (pvh, PVH under SVM with {mode} paging)");
     in_order(
         &out.serial,
         &[
-            "(XEN) Starting domain 0 (pvh, PVH under SVM with nested paging)",
+            &start,
             "(d0) pvh-hello: vcpu: CPUID 0x40000004 eax 0x58 ebx 0 ecx 0",
             "(d0) pvh-hello: vcpu: single-shot timer on vector 0xf4 after its deadline: true; \
              a past one with VCPU_SSHOTTMR_future -> 0, fired",

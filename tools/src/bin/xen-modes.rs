@@ -14,6 +14,14 @@
 //! under QEMU). With `--tcg` it boots each once more under plain TCG for
 //! TSC ticks. Logs go to build/modes-*.log, the table to stdout and
 //! build/modes.md.
+//!
+//! ```text
+//! xen-modes HYPERVISOR GUEST_KERNEL --probe --xen XEN_IMAGE
+//! ```
+//! Instead boots guest-kernel's PVH entry with `vcpuprobe` as a PVH
+//! domain on xen-core and as a PVH dom0 with HAP on Xen, and prints each
+//! probe's answer from both side by side (build/pvh-probe.md): a PVH
+//! vCPU's own hypercalls, compared with Xen 4.17's.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,14 +89,49 @@ fn boot_xen(xen: &Path, gk: &Path, tag: &str, cmdline: &str, pvh: bool, timing: 
     verdict(tag, &log, &text)
 }
 
+/// The `guest-kernel: probe NAME = VALUE` lines of a log, in order.
+fn probe_lines(log: &str) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(log).map_err(|e| format!("{log}: {e}"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once("guest-kernel: probe ")?.1.rsplit_once(" = "))
+        .map(|(n, v)| (n.to_string(), v.trim().to_string()))
+        .collect())
+}
+
+/// `--probe`: the PVH probe on xen-core and on Xen, one table.
+fn probe(hv: &Path, gk: &Path, xen: &Path) -> Result<(), String> {
+    eprintln!("xen-modes: the PVH probe on xen-core");
+    boot(hv, gk, "probe-pvh", "name=pvh mem=32M type=pvh vcpuprobe", &[])?;
+    eprintln!("xen-modes: the PVH probe on Xen (PVH dom0, HAP)");
+    boot_xen(xen, gk, "probe-xen-pvh-hap", "name=pvh vcpuprobe", true, &[])?;
+    let ours = probe_lines("build/modes-probe-pvh.log")?;
+    let theirs = probe_lines("build/modes-probe-xen-pvh-hap.log")?;
+    let mut t = String::from("| probe | xen-core PVH | Xen 4.17 PVH dom0 (HAP) | |\n|---|---|---|---|\n");
+    let mut differ = 0;
+    for (name, v) in &ours {
+        let x = theirs.iter().find(|(n, _)| n == name).map_or("(not run)", |(_, x)| x.as_str());
+        let same = v == x;
+        differ += usize::from(!same);
+        t += &format!("| {name} | {v} | {x} | {} |\n", if same { "same" } else { "differ" });
+    }
+    t += &format!("\n{} probes, {differ} differ\n", ours.len());
+    std::fs::write("build/pvh-probe.md", &t).map_err(|e| e.to_string())?;
+    print!("{t}");
+    Ok(())
+}
+
 fn run(args: &[String]) -> Result<(), String> {
     let (hv, gk) = match args {
         [hv, gk, ..] => (Path::new(hv), Path::new(gk)),
-        _ => return Err("usage: xen-modes HYPERVISOR GUEST_KERNEL [--tcg] [--xen XEN_IMAGE]".into()),
+        _ => return Err("usage: xen-modes HYPERVISOR GUEST_KERNEL [--tcg] [--probe] [--xen XEN_IMAGE]".into()),
     };
     let tcg = args.iter().any(|a| a == "--tcg");
     let xen = args.iter().position(|a| a == "--xen").and_then(|i| args.get(i + 1)).map(Path::new);
     std::fs::create_dir_all("build").map_err(|e| e.to_string())?;
+    if args.iter().any(|a| a == "--probe") {
+        return probe(hv, gk, xen.ok_or("--probe needs --xen XEN_IMAGE")?);
+    }
     let started = Instant::now();
     let mut runs = Vec::new();
     for (mode, module) in MODES {

@@ -18,6 +18,7 @@
 //! * [`pvh_vcpu`]: a PVH vCPU's `vcpu_op`, `vm_assist`, per-vCPU upcall
 //!   vector and registered areas, on the PV timer and runstate cores.
 //! * [`pvh_multicall`]: `multicall` on the PVH dispatch, the PV rules.
+//! * [`pvh_mmuext`]: `mmuext_op`'s refusals, as Xen answers an HVM guest.
 //! * [`upcall`]: when the `HVM_PARAM_CALLBACK_IRQ` vector is injected,
 //!   and what a HLT does.
 //! * [`pvh_platform`]: the CPUID and MSRs a PVH guest sees.
@@ -48,6 +49,7 @@ pub mod pvh_call;
 pub mod pvh_entry;
 pub mod pvh_events;
 pub mod pvh_grant;
+pub mod pvh_mmuext;
 pub mod pvh_multicall;
 pub mod pvh_platform;
 pub mod pvh_vcpu;

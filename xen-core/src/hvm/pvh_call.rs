@@ -7,7 +7,7 @@
 //! | hypercall | PVH here |
 //! |---|---|
 //! | `console_io` (18) | `CONSOLEIO_write` (printable bytes, a line at a time, as for every PV domain but domain 0); `CONSOLEIO_read` `-EPERM` (not the hardware domain); others `-ENOSYS` |
-//! | `xen_version` (17) | `version`, `extraversion`, `capabilities` (`hvm-3.0-x86_64`), `get_features` (writable page tables, auto-translated physmap), `pagesize`, `guest_handle`; others `-ENOSYS` |
+//! | `xen_version` (17) | `version`, `extraversion`, `capabilities` (`hvm-3.0-x86_64`), `get_features` (writable page tables, auto-translated physmap, callback vector, safe PV clock, not direct mapped), `pagesize`, `guest_handle`; others `-ENOSYS` |
 //! | `sched_op` (29) | `yield`, `block` (until an event is pending or its timer fires), `shutdown`; others `-ENOSYS` |
 //! | `memory_op` (12) | `decrease_reservation` and `populate_physmap` on guest frames (the p2m and the NPT change); `current`/`maximum_reservation`; `add_to_physmap` with `XENMAPSPACE_shared_info` and `XENMAPSPACE_grant_table`; others `-ENOSYS` |
 //! | `event_channel_op` (32) | every op the PV side has, on the same core ([`super::pvh_events`]); frame numbers are guest frames |
@@ -15,6 +15,7 @@
 //! | `vcpu_op` (24) | every command PV has, on the same timer and runstate cores, in Xen's HVM forms (areas are guest-virtual; `initialise` copies a `vcpu_hvm_context`) ([`super::pvh_vcpu`]); ids but 0 `-ENOENT`; `send_nmi` `-ENOSYS` |
 //! | `multicall` (13) | the PV rules on this dispatch ([`super::pvh_multicall`]) |
 //! | `vm_assist` (21) | `VMASST_TYPE_runstate_update_flag` only, as Xen's HVM mask |
+//! | `mmuext_op` (26) | refused as Xen refuses an HVM guest ([`super::pvh_mmuext`]) |
 //! | `grant_table_op` (20) | `setup_table`, `query_size`, `set_version`, `get_version`, `get_status_frames`, `copy`, `map_grant_ref`/`unmap_grant_ref`/`unmap_and_replace` (host mappings as p2m grant entries), `swap_grant_ref` on the shared core with guest frames ([`super::pvh_grant`]); others `-ENOSYS` |
 //! | `hvm_op` (34) | `set_param`/`get_param` with Xen 4.17's per-parameter guest permissions; `set_evtchn_upcall_vector`, `flush_tlbs` ([`super::pvh_vcpu`]); others `-ENOSYS` |
 //! | anything else | `-ENOSYS` |
@@ -177,6 +178,7 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
             HypercallNr::VCPU_OP => self.vcpu_op(a[0], a[1], a[2]),
             HypercallNr::MULTICALL => self.multicall(a[0], a[1]),
             HypercallNr::VM_ASSIST => (self.vm_assist(a[0], a[1]), Outcome::Continue),
+            HypercallNr::MMUEXT_OP => (self.mmuext_op(a[0], a[1], a[3]), Outcome::Continue),
             HypercallNr::GRANT_TABLE_OP => self.grant_table_op(a[0], a[1], a[2]),
             _ => (Err(Errno::ENOSYS), Outcome::Continue),
         };
@@ -224,9 +226,14 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
                 if idx != 0 {
                     return Err(Errno::EINVAL);
                 }
+                // Xen 4.17's bits for a translated HVM domain without
+                // pirqs that is not the hardware domain, but
+                // `memory_op_vnode_supported` (no vNUMA here).
                 let map: u32 = (1 << XENFEAT_WRITABLE_PAGE_TABLES)
                     | (1 << XENFEAT_AUTO_TRANSLATED_PHYSMAP)
-                    | (1 << XENFEAT_HVM_CALLBACK_VECTOR);
+                    | (1 << XENFEAT_HVM_CALLBACK_VECTOR)
+                    | (1 << XENFEAT_HVM_SAFE_PVCLOCK)
+                    | (1 << XENFEAT_NOT_DIRECT_MAPPED);
                 self.view(|v| v.write(arg + 4, &map.to_le_bytes())).map(|()| 0)
             }
             XENVER_GUEST_HANDLE => write(self, &[0u8; 16]),

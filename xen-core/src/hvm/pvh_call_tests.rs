@@ -186,7 +186,11 @@ fn xen_version_reports_4_17_and_the_translated_features() {
     let mut t = T::new();
     assert_eq!(t.call(HypercallNr::XEN_VERSION, [XENVER_VERSION, 0, 0, 0, 0]).0, 0x4_0011);
     assert_eq!(t.call(HypercallNr::XEN_VERSION, [XENVER_GET_FEATURES, 0x3000, 0, 0, 0]).0, 0);
-    assert_eq!(t.peek(0x3004, 4), 0x105u32.to_le_bytes(), "page tables, translated, callback vector");
+    assert_eq!(
+        t.peek(0x3004, 4),
+        0x1_0305u32.to_le_bytes(),
+        "page tables, translated, callback vector, safe PV clock, not direct mapped"
+    );
     assert_eq!(t.call(HypercallNr::XEN_VERSION, [XENVER_CAPABILITIES, 0x3000, 0, 0, 0]).0, 0);
     assert_eq!(&t.peek(0x3000, 15), b"hvm-3.0-x86_64 ");
     assert_eq!(t.call(HypercallNr::XEN_VERSION, [XENVER_EXTRAVERSION, 0x40_0000, 0, 0, 0]).0, ERR(Errno::EFAULT));

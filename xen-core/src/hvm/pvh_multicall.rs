@@ -3,7 +3,7 @@
 //! guest's list through its HVM hypercall table:
 //!
 //! * the list is a guest-virtual address like every PVH pointer; entries
-//!   are Xen's `multicall_entry` (op, result, args[6], 8 bytes each) from
+//!   are Xen's `multicall_entry` (op, result, six arguments, 8 bytes each) from
 //!   64-bit code and its compat form (4 bytes each) otherwise, as Xen's
 //!   `hvm_do_multicall_call` picks by the vCPU's mode; there is no range
 //!   check up front (Xen's `guest_handle_okay` passes every handle of an

@@ -321,3 +321,23 @@ fn hvm_vcpu_state_starts_empty() {
         HvmVcpu { upcall_vector: 0, runstate_area: 0, time_area: 0, flush_tlb: false, restart: None }
     );
 }
+
+#[test]
+fn mmuext_op_is_refused_as_xen_refuses_an_hvm_guest() {
+    let mut t = world();
+    let mmuext =
+        |t: &mut T, uops: u64, count: u64, dom: u64| t.call(HypercallNr::MMUEXT_OP, [uops, count, 0, dom, 0]).0;
+    let me = u64::from(D1.0);
+    assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(DomId::SELF.0)), ERR(Errno::EINVAL), "not a PV page owner");
+    assert_eq!(mmuext(&mut t, 0x3000, 1, me), ERR(Errno::ESRCH), "its own numeric id");
+    assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(DomId::IO.0)), ERR(Errno::EINVAL), "a system domain");
+    assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(DomId::XEN.0)), ERR(Errno::EINVAL), "as Xen 4.17 answers");
+    assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(D0.0)), ERR(Errno::EPERM), "another domain's");
+    assert_eq!(mmuext(&mut t, 0x3000, 1, 77), ERR(Errno::ESRCH));
+    assert_eq!(mmuext(&mut t, 0x3000, 1, u64::from(DomId::COW.0)), ERR(Errno::ESRCH));
+    // foreigndom is a domid_t: the upper bits are dropped.
+    assert_eq!(mmuext(&mut t, 0x3000, 1, (1 << 16) | u64::from(DomId::SELF.0)), ERR(Errno::EINVAL));
+    // The end of a continuation: foreigndom is the result, as an int.
+    assert_eq!(mmuext(&mut t, 0, u64::from(abi::mmu::MMU_UPDATE_PREEMPTED), 5), 5);
+    assert_eq!(mmuext(&mut t, 0, u64::from(abi::mmu::MMU_UPDATE_PREEMPTED), u64::from(u32::MAX)), u64::MAX);
+}
