@@ -142,7 +142,14 @@ impl Grants<'_> {
         } else if act.pin == 0 {
             let sub = t.version == 2 && h.flags & gtf::SUB_PAGE != 0;
             let (start, length) = if sub { (h.word1 as u16, (h.word1 >> 16) as u16) } else { (0, 4096) };
-            granted_frame(mm, t, e, rd, own, !ro).map(|mfn| Active { pin: 0, domid: ld, mfn, start, length, sub_page: sub })
+            granted_frame(mm, t, e, rd, own, !ro).map(|mfn| Active {
+                pin: 0,
+                domid: ld,
+                mfn,
+                start,
+                length,
+                sub_page: sub,
+            })
         } else {
             get_frame(mm, act.mfn, rd, !ro, status::BAD_DOMAIN).map(|()| act)
         };
