@@ -115,6 +115,14 @@ impl<const N: usize> CheckedWords<N> {
     pub fn va(self) -> GuestVa {
         self.0
     }
+    /// Words `K..K + M` of these (a field of a checked record): a part of
+    /// a checked range needs no check of its own. A part reaching past the
+    /// words does not compile.
+    #[inline(always)]
+    pub fn part<const K: usize, const M: usize>(self) -> CheckedWords<M> {
+        const { assert!(K + M <= N, "the part lies outside the words") };
+        CheckedWords(GuestVa(self.0 .0 + K as u64 * 8))
+    }
 }
 
 /// A 16-bit field (a grant status) at a checked guest address (as
@@ -415,6 +423,14 @@ mod tests {
         assert_eq!(CheckedArray::<1>::new(u64::MAX - 7, 0, 2), None);
         assert_eq!(CheckedArray::<3>::new(0, 0, u64::MAX / 8), None);
         assert_eq!(CheckedArray::<1>::new(0, 5, 4), None);
+    }
+
+    #[test]
+    fn a_part_of_checked_words_is_the_words_at_its_offset() {
+        let w = CheckedWords::<8>::new(0x1000).expect("low guest address");
+        assert_eq!(w.part::<0, 7>().va(), GuestVa(0x1000));
+        assert_eq!(w.part::<1, 1>().va(), GuestVa(0x1008));
+        assert_eq!(w.part::<7, 1>().va(), GuestVa(0x1038));
     }
 
     #[test]

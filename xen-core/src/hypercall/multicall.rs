@@ -20,16 +20,20 @@
 //!   slice: the rest of the list is a continuation run when it is next
 //!   scheduled.
 
+use super::guest_mem::CheckedArray;
 use super::{Action, Args, Call, ConsoleSink, GuestMemory};
 use crate::mm::{MmHooks, PhysMemory};
 use abi::hypercall::HypercallNr;
 use abi::multicall::MULTICALL_ENTRY_SIZE;
-use abi::{Errno, GuestVa};
+use abi::Errno;
 
 /// Cost of one entry in [`MmHooks::preempt_batch`] units (page-table
 /// entries' worth of work), on top of the entry's own work: a list of
 /// cheap entries is preempted every 1024 entries.
 const ENTRY_COST: u32 = 8;
+
+/// Words in one `multicall_entry` (op, result, args[6]).
+const ENTRY_WORDS: usize = (MULTICALL_ENTRY_SIZE / 8) as usize;
 
 /// How one multicall entry ended, for the loop.
 enum EntryEnd {
@@ -49,24 +53,28 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     /// `multicall(call_list, nr_calls)`. A continuation rewrites `a` to the
     /// first entry still to run and the number left.
     ///
-    /// Each entry is one 8-word guest read and one 1-word result write; a
+    /// Each entry is one 7-word guest read and one 1-word result write,
+    /// inlined `mov`s into a list range-checked once; a
     /// simple hypercall's entry is finished in its own arm of the dispatch
     /// ([`Call::route`]), a continuable one out of line.
     #[inline(always)]
     pub(super) fn multicall(&mut self, a: &mut Args) -> (Result<u64, Errno>, Action) {
         let list = a[0];
         let n = u64::from(a[1] as u32);
-        if !GuestVa(list).range_is_guest_accessible(n * MULTICALL_ENTRY_SIZE) {
+        // The whole list's range is checked once: each entry's read and
+        // result write below is then plain `mov`s (`GuestMemory::load`).
+        let Some(entries) = CheckedArray::<ENTRY_WORDS>::new(list, 0, n) else {
             return (Err(Errno::EFAULT), Action::Continue);
-        }
+        };
         for i in 0..n {
-            let at = list + i * MULTICALL_ENTRY_SIZE;
+            let Some(entry) = entries.element(i) else { break };
+            let at = entry.va().0;
             if i != 0 && self.hv.mm.hooks.preempt_batch(ENTRY_COST) {
                 return Self::continue_at(a, at, n - i, Action::Continue);
             }
-            // op, result, args[6]: one guest access (the whole list's
-            // range was checked above; the copy checks it again).
-            let Some(e) = self.guest.read_array::<8>(GuestVa(at)) else {
+            // op, result, args[0..5]: one guest access (args[5] is never
+            // an argument of an implemented hypercall).
+            let Some(e) = self.guest.load(entry.part::<0, 7>()) else {
                 return (Err(Errno::EFAULT), Action::Continue);
             };
             let op = e[0];
@@ -98,7 +106,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             };
             let end = match (fast, slow.take()) {
                 (Some(v), _) => {
-                    if !self.guest.copy_words_to(GuestVa(at + 8), &[v]) {
+                    if !self.guest.store(entry.part::<1, 1>(), &[v]) {
                         return (Err(Errno::EFAULT), Action::Continue);
                     }
                     continue;

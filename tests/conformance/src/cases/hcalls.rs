@@ -50,6 +50,8 @@ pub(super) fn multicalls(s: &mut Suite) {
     s.check("multicall list in the hypervisor", EFAULT, call(N::MULTICALL, &[HV, 1]));
     s.check("multicall list across 2^47", EFAULT, call(N::MULTICALL, &[(1 << 47) - 64, 2]));
     s.check("multicall list at a non-canonical address", EFAULT, call(N::MULTICALL, &[0x8000_0000_0000_0000, 1]));
+    // In guest space but never mapped: the entry's read faults.
+    s.check("multicall list on an unmapped page", EFAULT, call(N::MULTICALL, &[0x4000_0000, 2]));
     let mut list = [entry(N::SCHED_OP, &[0, 0]), v];
     s.check("multicall with a yield inside", 0, multicall(&mut list, 2));
     s.check("multicall yield entry result", 0, list[0].result as i64);

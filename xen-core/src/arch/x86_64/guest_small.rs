@@ -1,11 +1,12 @@
-//! Small guest accesses (one to five words, one 16-bit status, one
-//! 32-bit port) inlined at the caller: `stac`, plain `mov`s, `clac`; no
-//! call, no string move, no second range check. The words were
-//! range-checked once, by the caller's [`CheckedWords`]. Every access
-//! instruction has an entry in the `.guest_fixups` table (PC-relative: the
-//! instruction, the stub), which [`fixup`] searches when a #PF/#GP hits
-//! the hypervisor: the stub marks the access failed and rejoins the
-//! `clac`, so a fault is `EFAULT` exactly as with the string copies.
+//! Small guest accesses (reads of one to eight words, writes of one to
+//! four, one 16-bit status, one 32-bit port) inlined at the caller:
+//! `stac`, plain `mov`s, `clac`; no call, no string move, no second range
+//! check. The words were range-checked once, by the caller's
+//! [`CheckedWords`]. Every access instruction has an entry in the
+//! `.guest_fixups` table (PC-relative: the instruction, the stub), which
+//! [`fixup`] searches when a #PF/#GP hits the hypervisor: the stub marks
+//! the access failed and rejoins the `clac`, so a fault is `EFAULT` exactly
+//! as with the string copies.
 
 use crate::hypercall::guest_mem::{CheckedU16, CheckedU32, CheckedWords};
 use core::arch::asm;
@@ -86,30 +87,42 @@ macro_rules! ac {
 }
 
 /// The `N` words at `at`, each read by one `mov`; `None` if one faulted.
-/// More than five words take the string move.
+/// More than eight words take the string move.
 #[inline(always)]
 pub fn read<const N: usize>(at: CheckedWords<N>) -> Option<[u64; N]> {
     let p = at.va().0 as *const u64;
-    let (failed, w): (bool, [u64; 5]) = match N {
+    let (failed, w): (bool, [u64; 8]) = match N {
         1 => {
             let (f, [a]) = ac!(load!(p; a @ 0));
-            (f, [a, 0, 0, 0, 0])
+            (f, [a, 0, 0, 0, 0, 0, 0, 0])
         }
         2 => {
             let (f, [a, b]) = ac!(load!(p; a @ 0, b @ 8));
-            (f, [a, b, 0, 0, 0])
+            (f, [a, b, 0, 0, 0, 0, 0, 0])
         }
         3 => {
             let (f, [a, b, c]) = ac!(load!(p; a @ 0, b @ 8, c @ 16));
-            (f, [a, b, c, 0, 0])
+            (f, [a, b, c, 0, 0, 0, 0, 0])
         }
         4 => {
             let (f, [a, b, c, d]) = ac!(load!(p; a @ 0, b @ 8, c @ 16, d @ 24));
-            (f, [a, b, c, d, 0])
+            (f, [a, b, c, d, 0, 0, 0, 0])
         }
         5 => {
             let (f, [a, b, c, d, e]) = ac!(load!(p; a @ 0, b @ 8, c @ 16, d @ 24, e @ 32));
-            (f, [a, b, c, d, e])
+            (f, [a, b, c, d, e, 0, 0, 0])
+        }
+        6 => {
+            let (f, [a, b, c, d, e, g]) = ac!(load!(p; a @ 0, b @ 8, c @ 16, d @ 24, e @ 32, g @ 40));
+            (f, [a, b, c, d, e, g, 0, 0])
+        }
+        7 => {
+            let (f, [a, b, c, d, e, g, h]) = ac!(load!(p; a @ 0, b @ 8, c @ 16, d @ 24, e @ 32, g @ 40, h @ 48));
+            (f, [a, b, c, d, e, g, h, 0])
+        }
+        8 => {
+            let (f, w) = ac!(load!(p; a @ 0, b @ 8, c @ 16, d @ 24, e @ 32, g @ 40, h @ 48, k @ 56));
+            (f, w)
         }
         _ => {
             let mut out = [0u64; N];
