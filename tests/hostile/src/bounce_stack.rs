@@ -8,6 +8,10 @@
 //! with its 9-word frame at such a stack pointer, for the SYSCALL entry's
 //! short path (`wrap` there is a frame that wraps past the top of the
 //! address space): the frame cannot be read, and the domain is crashed.
+//! The `-upcall` cases make an `EVTCHNOP_send` on a loopback channel
+//! with events unmasked at such a stack pointer, for the send's short
+//! path and its upcall in assembly: the upcall frame cannot be written,
+//! and the domain is crashed.
 
 use crate::broke;
 use crate::env::{Broke, Env};
@@ -31,8 +35,13 @@ fn stack_of(case: &str) -> Option<u64> {
 
 /// Raises the case's exception on the case's stack; returns only if the
 /// case is unknown.
-pub fn f9(_env: &mut Env, case: &str) -> Result<(), Broke> {
+pub fn f9(env: &mut Env, case: &str) -> Result<(), Broke> {
     let Some(rsp) = stack_of(case) else { return broke!("f9: unknown case '{case}'") };
+    if case.ends_with("-upcall") {
+        let port = unmasked_loopback(env)?;
+        say!("f9 {case}: EVTCHNOP_send with events unmasked and rsp {rsp:#x}; the hypervisor must crash this domain");
+        crate::arch::send_on_stack(rsp, port);
+    }
     if case.ends_with("-iret") {
         say!("f9 {case}: iret with its frame at {rsp:#x}; the hypervisor must crash this domain");
         crate::arch::iret_on_stack(rsp);
@@ -40,4 +49,30 @@ pub fn f9(_env: &mut Env, case: &str) -> Result<(), Broke> {
     let ud2 = case.ends_with("-ud2");
     say!("f9 {case}: {} with rsp {rsp:#x}; the hypervisor must crash this domain", if ud2 { "ud2" } else { "int3" });
     crate::arch::trap_on_stack(rsp, ud2)
+}
+
+/// A loopback channel (an unbound port of this domain's, bound to by
+/// itself) with nothing pending and events unmasked; returns the bound
+/// end, a send on which makes an upcall due at once.
+fn unmasked_loopback(env: &mut Env) -> Result<u32, Broke> {
+    use abi::event_channel::{AllocUnbound, BindInterdomain, EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_INTERDOMAIN};
+    use abi::DomId;
+    let (si, _) = env.scratch();
+    if crate::env::uvm(si, (env.shared_info << 12) | crate::env::RWF, abi::mmu::UVMF_INVLPG) != 0 {
+        return broke!("f9: cannot map shared_info");
+    }
+    crate::arch::set_vcpu_info_va(si);
+    let mut a = AllocUnbound { dom: DomId::SELF, remote_dom: DomId::SELF, port: 0 };
+    let r = crate::arch::hc(32, [EVTCHNOP_ALLOC_UNBOUND, &mut a as *mut AllocUnbound as u64, 0, 0, 0]);
+    let mut b = BindInterdomain { remote_dom: DomId::SELF, pad: 0, remote_port: a.port, local_port: 0 };
+    let r2 = crate::arch::hc(32, [EVTCHNOP_BIND_INTERDOMAIN, &mut b as *mut BindInterdomain as u64, 0, 0, 0]);
+    if r != 0 || r2 != 0 || a.port >= 64 || b.local_port >= 64 {
+        return broke!("f9: no loopback channel ({r}, {r2})");
+    }
+    // The bind marked its port pending: cleared (pending word, selector,
+    // upcall_pending), then events unmasked with nothing pending.
+    crate::arch::write(si + 2048, 0);
+    crate::arch::write(si + 8, 0);
+    crate::arch::write(si, 0);
+    Ok(b.local_port)
 }

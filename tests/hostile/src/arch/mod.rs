@@ -448,6 +448,29 @@ pub fn trap_on_stack(rsp: u64, ud2: bool) -> ! {
     }
 }
 
+/// Issues `EVTCHNOP_send` on `port` by a bare SYSCALL with RSP = `rsp`
+/// (events unmasked: the send makes an upcall due, whose frame goes
+/// below RSP).
+pub fn send_on_stack(rsp: u64, port: u32) -> ! {
+    static PORT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    PORT.store(port, core::sync::atomic::Ordering::SeqCst);
+    // SAFETY: deliberately hostile; nothing of this domain runs after the
+    // hypercall (its upcall frame cannot be written), and if it did, the
+    // ud2 on the hostile stack crashes it too.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {rsp}",
+            "syscall",
+            "ud2",
+            rsp = in(reg) rsp,
+            in("eax") 32,
+            in("rdi") abi::event_channel::EVTCHNOP_SEND,
+            in("rsi") PORT.as_ptr(),
+            options(noreturn),
+        )
+    }
+}
+
 /// Issues the `iret` hypercall with RSP (its frame) at `rsp`.
 pub fn iret_on_stack(rsp: u64) -> ! {
     // SAFETY: deliberately hostile; nothing of this domain runs after the
