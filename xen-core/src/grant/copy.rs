@@ -9,7 +9,8 @@
 //! is pinned only for the duration of the copy.
 
 use super::map::{get_frame, granted_frame, put_frame};
-use super::table::{by_any_id, pinned_writable};
+use super::shared::StatusWord;
+use super::table::by_any_id;
 use super::{pin, Active, Grants, MAX_REFS};
 use crate::mm::{Mm, MmHooks, PhysAddr, PhysMemory};
 use crate::p2m::P2m;
@@ -22,8 +23,9 @@ use abi::{DomId, Mfn};
 struct Buf {
     dom: DomId,
     mfn: Mfn,
-    /// The grant, if the side is one.
-    gref: Option<u32>,
+    /// The grant, if the side is one: its active slot and where its
+    /// status flags are, found when it was pinned.
+    grant: Option<(usize, StatusWord)>,
     start: u16,
     len: u16,
 }
@@ -104,13 +106,14 @@ impl Grants<'_> {
         }
         let mfn = Mfn(ptr.u);
         get_frame(mm, mfn, dom, !read_only, status::BAD_PAGE)?;
-        Ok(Buf { dom, mfn, gref: None, start: 0, len: 4096 })
+        Ok(Buf { dom, mfn, grant: None, start: 0, len: 4096 })
     }
 
     /// Pins (`rd`, `r`) for a copy by `ld` and references its frame (a
     /// writable type reference too unless `ro`). The entry's first word is
     /// read once: its checks, the v1 frame and the v1 status flags all
     /// come from that one read.
+    #[inline(always)]
     fn acquire<M: PhysMemory, H: MmHooks>(
         &mut self,
         mm: &mut Mm<'_, M, H>,
@@ -125,21 +128,21 @@ impl Grants<'_> {
             return Err(status::BAD_GNTREF);
         }
         let slot = rd.0 as usize * MAX_REFS + r as usize;
-        let act = self.active[slot];
-        if act.pin != 0 && (act.domid != ld || act.pin & pin::OVERFLOW != 0) {
+        let (pins, holder) = (self.active[slot].pin, self.active[slot].domid);
+        if pins != 0 && (holder != ld || pins & pin::OVERFLOW != 0) {
             return Err(status::GENERAL_ERROR);
         }
         let e = t.entry_word(mm.mem, r);
         let h = e.header();
-        let fresh = act.pin == 0 || (!ro && !pinned_writable(&act));
+        let fresh = pins == 0 || (!ro && pins & (pin::HSTW_MASK | pin::DEVW_MASK) == 0);
         if fresh {
-            self.claim_status(mm, rd, r, e, act.pin == 0, ro, false, ld)?;
+            self.claim_status(mm, rd, r, e, pins == 0, ro, false, ld)?;
         }
         let t = &self.tables[rd.0 as usize];
         let taken = if t.version == 2 && h.flags & gtf::TYPE_MASK == gtf::TRANSITIVE {
             // Transitive grants are not supported (Xen's `gnttab=no-transitive`).
             Err(status::GENERAL_ERROR)
-        } else if act.pin == 0 {
+        } else if pins == 0 {
             let sub = t.version == 2 && h.flags & gtf::SUB_PAGE != 0;
             let (start, length) = if sub { (h.word1 as u16, (h.word1 >> 16) as u16) } else { (0, 4096) };
             granted_frame(mm, t, e, rd, own, !ro).map(|mfn| Active {
@@ -151,7 +154,8 @@ impl Grants<'_> {
                 sub_page: sub,
             })
         } else {
-            get_frame(mm, act.mfn, rd, !ro, status::BAD_DOMAIN).map(|()| act)
+            let a = self.active[slot];
+            get_frame(mm, a.mfn, rd, !ro, status::BAD_DOMAIN).map(|()| a)
         };
         let a = match taken {
             Ok(a) => a,
@@ -162,17 +166,19 @@ impl Grants<'_> {
                 return Err(s);
             }
         };
-        let pin = a.pin + if ro { pin::HSTR } else { pin::HSTW };
-        self.active[slot] = Active { pin, ..a };
-        Ok(Buf { dom: rd, mfn: a.mfn, gref: Some(r), start: a.start, len: a.length })
+        self.active[slot] = Active { pin: pins + if ro { pin::HSTR } else { pin::HSTW }, ..a };
+        let w = self.tables[rd.0 as usize].status_word_of(r, e);
+        Ok(Buf { dom: rd, mfn: a.mfn, grant: Some((slot, w)), start: a.start, len: a.length })
     }
 
     /// Undoes [`Self::claim`] of a side claimed `read_only` or not.
     #[inline(always)]
     fn release<M: PhysMemory, H: MmHooks>(&mut self, mm: &mut Mm<'_, M, H>, b: Buf, read_only: bool) {
-        if let Some(r) = b.gref {
-            self.active_mut(b.dom, r).pin -= if read_only { pin::HSTR } else { pin::HSTW };
-            self.reduce_status_for_pin(mm, b.dom, r, read_only);
+        if let Some((slot, w)) = b.grant {
+            let a = &mut self.active[slot];
+            a.pin -= if read_only { pin::HSTR } else { pin::HSTW };
+            let a = *a;
+            self.reduce_status_at(mm, b.dom, &a, w, read_only);
         }
         put_frame(mm, b.mfn, !read_only);
     }
@@ -192,6 +198,7 @@ fn side_domain<M: PhysMemory, H: MmHooks>(
 }
 
 /// Xen's offset checks, after both sides were claimed.
+#[inline(always)]
 fn check_ranges(op: &GnttabCopy, src: &Buf, dst: &Buf) -> Result<(), i16> {
     let len = u32::from(op.len);
     let (so, dof) = (u32::from(op.source.offset), u32::from(op.dest.offset));

@@ -6,7 +6,7 @@
 //! after the pin undoes everything it took (XSA-224: the whole map fails if
 //! a needed type reference cannot be taken).
 
-use super::shared::EntryWord;
+use super::shared::{EntryWord, StatusWord};
 use super::table::pinned_writable;
 use super::translate::{HostSide, P2mSide, PteSide, REFUSED_FLAGS};
 use super::{pin, Active, Grants, MAX_REFS};
@@ -200,17 +200,35 @@ impl Grants<'_> {
         r: u32,
         ro: bool,
     ) {
+        let t = &self.tables[rd.0 as usize];
+        // A retired table has no status word to compute (see below).
+        if t.version != 0 {
+            let w = t.status_word(r);
+            self.reduce_status_at(mm, rd, self.active(rd, r), w, ro);
+        }
+    }
+
+    /// [`Self::reduce_status_for_pin`] of the reference whose pins are now
+    /// `a` and whose flags are in `w` (found when it was pinned).
+    #[inline(always)]
+    pub(crate) fn reduce_status_at<M: PhysMemory, H: MmHooks>(
+        &self,
+        mm: &mut Mm<'_, M, H>,
+        rd: DomId,
+        a: &Active,
+        w: StatusWord,
+        ro: bool,
+    ) {
         // A retired table's frames may belong to someone else by now.
         if self.tables[rd.0 as usize].version == 0 {
             return;
         }
-        let a = self.active(rd, r);
         let mut clear = if a.pin == 0 { gtf::READING } else { 0 };
         if !ro && !pinned_writable(a) {
             clear |= gtf::WRITING;
         }
         if clear != 0 {
-            self.tables[rd.0 as usize].clear_status(mm.mem, r, clear);
+            w.clear(mm.mem, clear);
         }
     }
 }

@@ -90,35 +90,70 @@ impl GrantTable {
         }
     }
 
-    /// Address and bit shift of the 16-bit word holding reference `r`'s
-    /// reading/writing flags: the entry's own flags (v1), its status word (v2).
-    fn status_word(&self, r: u32) -> (PhysAddr, u32) {
+    /// Where the 16-bit word holding reference `r`'s reading/writing
+    /// flags is: the entry's own flags (v1), its status word (v2).
+    #[inline(always)]
+    pub fn status_word(&self, r: u32) -> StatusWord {
         let byte = if self.version == 2 {
             let frame: Mfn = self.status[r as usize / STATUS_PER_FRAME];
             frame.to_maddr() + (r as usize % STATUS_PER_FRAME) as u64 * 2
         } else {
             self.entry_addr(r).0
         };
-        (PhysAddr(byte & !7), ((byte & 7) * 8) as u32)
+        StatusWord { at: PhysAddr(byte & !7), shift: ((byte & 7) * 8) as u32 }
+    }
+
+    /// [`Self::status_word`] of reference `r`, whose first word `e` was
+    /// read: under v1 the flags are that word's low 16 bits (entries are
+    /// 8-byte aligned), so nothing is computed again.
+    #[inline(always)]
+    pub fn status_word_of(&self, r: u32, e: EntryWord) -> StatusWord {
+        if self.version == 2 {
+            self.status_word(r)
+        } else {
+            StatusWord { at: e.at, shift: 0 }
+        }
     }
 
     /// The reading/writing flags of `r`.
     pub fn status_flags(&self, mem: &impl PhysMemory, r: u32) -> u16 {
-        let (a, shift) = self.status_word(r);
-        (mem.read_u64(a) >> shift) as u16
+        let w = self.status_word(r);
+        (mem.read_u64(w.at) >> w.shift) as u16
     }
 
     /// Sets `bits` in `r`'s status flags.
     pub fn set_status(&self, mem: &mut impl PhysMemory, r: u32, bits: u16) {
-        let (a, shift) = self.status_word(r);
-        let w = mem.read_u64(a);
-        mem.write_u64(a, w | (u64::from(bits) << shift));
+        self.status_word(r).set(mem, bits);
     }
 
     /// Clears `bits` in `r`'s status flags.
     pub fn clear_status(&self, mem: &mut impl PhysMemory, r: u32, bits: u16) {
-        let (a, shift) = self.status_word(r);
-        let w = mem.read_u64(a);
-        mem.write_u64(a, w & !(u64::from(bits) << shift));
+        self.status_word(r).clear(mem, bits);
+    }
+}
+
+/// Where a reference's reading/writing flags are: an aligned word and the
+/// flags' bit shift in it ([`GrantTable::status_word`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusWord {
+    /// The word.
+    pub at: PhysAddr,
+    /// The flags' shift in it.
+    pub shift: u32,
+}
+
+impl StatusWord {
+    /// Sets `bits` (one read-modify-write).
+    #[inline(always)]
+    pub fn set(self, mem: &mut impl PhysMemory, bits: u16) {
+        let w = mem.read_u64(self.at);
+        mem.write_u64(self.at, w | (u64::from(bits) << self.shift));
+    }
+
+    /// Clears `bits` (one read-modify-write).
+    #[inline(always)]
+    pub fn clear(self, mem: &mut impl PhysMemory, bits: u16) {
+        let w = mem.read_u64(self.at);
+        mem.write_u64(self.at, w & !(u64::from(bits) << self.shift));
     }
 }
