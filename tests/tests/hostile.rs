@@ -70,6 +70,23 @@ fn f1_a_stale_tlb_entry_cannot_write_a_frame_after_it_is_freed_reallocated_and_p
     assert_contains(&serial, "(d1) f1: defeated");
 }
 
+/// F1 alone on the machine, blocking between the unmap and the give-back:
+/// the switch back from idle keeps the root and the TLB (the lazy switch),
+/// so the stale translation survives the block; the flush clock must still
+/// make the give-back flush it.
+#[test]
+fn f1_a_stale_tlb_entry_kept_across_an_idle_block_is_still_flushed_before_the_frame_changes_hands() {
+    let mut run = Run::new("f1-idle");
+    run.modules = vec![hostile("name=f1-idle mem=32M mode=f1 case=idle")];
+    run.expected_guests = 1;
+    let out = run.boot();
+    assert_hypervisor_survived(&out.serial);
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert_contains(&out.serial, "f1: blocked 1 ms in SCHEDOP_poll: 0");
+    assert_contains(&out.serial, "f1: defeated");
+    assert_every_frame_returned(&out.serial);
+}
+
 #[test]
 fn f2_a_stale_tlb_entry_cannot_plant_a_call_gate_in_a_loaded_gdt() {
     let serial = attack_beside_victim("f2", "mode=f2");

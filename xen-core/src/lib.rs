@@ -22,6 +22,7 @@ pub mod event;
 pub mod grant;
 pub mod hvm;
 pub mod hypercall;
+pub mod lazy_switch;
 pub mod mm;
 pub mod p2m;
 pub mod sched;

@@ -195,6 +195,38 @@ pub fn next_event(domains: &[Option<Domain>], running: Option<usize>, now: Syste
     next
 }
 
+/// How near the nearest deadline must be for the idle loop to wait for it
+/// by polling the clock instead of halting: 50 µs, the slack Xen's own
+/// timer gives the hardware (`timer_slop`). A halt's wake-up costs more
+/// than such a wait (under QEMU, a host timer and a thread wake-up, tens
+/// of µs on a loaded host), and a CPU with nothing to run loses nothing
+/// by spinning that long, as a guest's halt-polling idle does.
+pub const IDLE_POLL_NS: u64 = 50_000;
+
+/// Where the idle loop polls the clock rather than halting: up to the
+/// nearest deadline `next` (from [`next_event`]) when it is at most
+/// [`IDLE_POLL_NS`] after `now` (a deadline already passed is returned
+/// as is: no wait at all). The deadline is never brought forward: the
+/// timer fires at it or after, as on Xen.
+pub fn idle_poll_until(next: Option<SystemTime>, now: SystemTime) -> Option<SystemTime> {
+    next.filter(|t| t.0 <= now.0.saturating_add(IDLE_POLL_NS))
+}
+
+/// How near the running domain's next timer must be for the hypervisor to
+/// wait for it at the exit instead of arming the hardware timer: 2 µs,
+/// about what a timer write, the interrupt and its entry cost on
+/// hardware, and far less than under QEMU, where a timer write alone
+/// costs tens of µs of host time.
+pub const TIMER_SPIN_NS: u64 = 2_000;
+
+/// The running domain `d`'s next timer deadline (single-shot or periodic)
+/// if it is at most [`TIMER_SPIN_NS`] after `now` (or already passed):
+/// the caller waits for it and runs [`run_timers`], so the timer fires at
+/// its deadline, never before.
+pub fn timer_near(d: &Domain, now: SystemTime) -> Option<SystemTime> {
+    d.vcpu.time.timers.next_deadline(true).filter(|t| t.0 <= now.0.saturating_add(TIMER_SPIN_NS))
+}
+
 /// The domain `d` stops running at `now`: charged, and its runstate moves
 /// to `state` (`RUNSTATE_runnable`, `_blocked` or `_offline`).
 pub fn switched_out(d: &mut Domain, now: SystemTime, state: u32) {
@@ -268,6 +300,32 @@ mod tests {
             d.state = end;
             assert_eq!(d.live_vcpu_info(), None, "{end:?}");
         }
+    }
+
+    #[test]
+    fn the_idle_loop_polls_only_for_a_near_deadline_and_never_before_it() {
+        let now = SystemTime(1_000_000);
+        assert_eq!(idle_poll_until(None, now), None, "no deadline: halt");
+        assert_eq!(idle_poll_until(Some(now.plus(1000)), now), Some(now.plus(1000)));
+        assert_eq!(idle_poll_until(Some(now.plus(IDLE_POLL_NS)), now), Some(now.plus(IDLE_POLL_NS)));
+        assert_eq!(idle_poll_until(Some(now.plus(IDLE_POLL_NS + 1)), now), None, "far: halt");
+        assert_eq!(idle_poll_until(Some(SystemTime(5)), now), Some(SystemTime(5)), "passed: no wait");
+        assert_eq!(idle_poll_until(Some(SystemTime(u64::MAX)), SystemTime(u64::MAX - 1)), Some(SystemTime(u64::MAX)));
+    }
+
+    #[test]
+    fn only_a_timer_due_within_the_spin_window_is_waited_for_at_the_exit() {
+        let mut d = dom(0);
+        let now = SystemTime(10_000_000);
+        assert_eq!(timer_near(&d, now), None, "no timer");
+        d.vcpu.time.timers.set_singleshot(now, now.0 + TIMER_SPIN_NS + 1);
+        assert_eq!(timer_near(&d, now), None, "too far: the hardware timer");
+        d.vcpu.time.timers.set_singleshot(now, now.0 + 1000);
+        assert_eq!(timer_near(&d, now), Some(now.plus(1000)));
+        // Waited for, it fires at its deadline and not before.
+        assert!(!run_timers(&mut d, now.plus(999)));
+        assert!(run_timers(&mut d, now.plus(1000)));
+        assert_eq!(timer_near(&d, now), None, "consumed");
     }
 
     #[test]

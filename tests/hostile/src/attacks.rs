@@ -38,8 +38,14 @@ impl core::fmt::Display for FaultText {
 }
 
 /// F1: a stale TLB entry to a frame that is freed, handed back and pinned
-/// as an L1 table; PTEs written through it would be trusted.
-pub fn f1(env: &mut Env) -> Verdict {
+/// as an L1 table; PTEs written through it would be trusted. `case=idle`
+/// blocks (1 ms, `SCHEDOP_poll` with no ports) between the unmap and the
+/// give-back: alone on the machine, the domain comes back from idle on
+/// the root still loaded, which the hypervisor keeps without a flush (the
+/// lazy switch), so the give-back must still see the stale translation.
+pub fn f1(env: &mut Env, case: &str) -> Verdict {
+    // Mapped first: building the low window may flush.
+    let si = if case == "idle" { env.map_low(8, env.shared_info, RO) } else { 0 };
     let (va, f) = env.scratch();
     let pfn = Env::pfn_of_va(va);
     // 1. Use the writable mapping, so the TLB holds it.
@@ -47,6 +53,10 @@ pub fn f1(env: &mut Env) -> Verdict {
     // 2. Unmap without a flush.
     let r = uvm(va, 0, UVMF_NONE);
     say!("f1: frame {f:#x} at {va:#x}: unmapped with UVMF_NONE: {r}");
+    if case == "idle" {
+        let r = block_for(si, 1_000_000);
+        say!("f1: blocked 1 ms in SCHEDOP_poll: {r}");
+    }
     // 3. Give the frame back.
     let mut list = [f];
     let r = memory_op(XENMEM_DECREASE_RESERVATION, &reservation(list.as_mut_ptr() as u64, 1, 0, SELF as u16));
@@ -104,6 +114,24 @@ pub fn f1(env: &mut Env) -> Verdict {
         return broke!("f1: wrote PTE {forged:#x} into L1 {m:#x} through a stale TLB entry and read hypervisor frame {HV_TEXT_MFN:#x} through it: {word:#x}");
     }
     broke!("f1: wrote PTE {forged:#x} into frame {m:#x}, pinned as an L1 table, through a stale TLB entry")
+}
+
+/// Blocks for `ns` of system time (`SCHEDOP_poll` on no ports with a
+/// timeout), reading the time from shared_info mapped at `si`.
+fn block_for(si: u64, ns: u64) -> i64 {
+    let now = loop {
+        let v0 = arch::read(si + 32);
+        let (tsc, st, w) = (arch::read(si + 40), arch::read(si + 48), arch::read(si + 56));
+        if v0 & 1 != 0 || arch::read(si + 32) != v0 {
+            continue;
+        }
+        let (mul, shift) = (w as u32, (w >> 32) as u8 as i8);
+        let d = arch::rdtsc().wrapping_sub(tsc);
+        let d = if shift >= 0 { d << shift } else { d >> -shift };
+        break st + ((u128::from(d) * u128::from(mul)) >> 32) as u64;
+    };
+    let poll = abi::sched::SchedPoll { ports: 0, nr_ports: 0, pad: 0, timeout: now + ns };
+    call(N::SCHED_OP, &[abi::sched::SCHEDOP_POLL, &poll as *const _ as u64])
 }
 
 /// A 64-bit call gate to `sel:offset` with DPL 3 (two GDT entries).

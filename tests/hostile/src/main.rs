@@ -6,7 +6,7 @@
 //! | command line | what it does |
 //! |---|---|
 //! | `mode=fuzz seed=N ops=N [trace=1] [oracle=periodic]` | seeded random and structured hypercalls over every implemented hypercall, with oracles after every successful call that can change a mapping |
-//! | `mode=f1` | stale TLB entry → write PTEs into a frame pinned as L1 |
+//! | `mode=f1 [case=idle]` | stale TLB entry → write PTEs into a frame pinned as L1 (`idle`: across a block and the idle loop) |
 //! | `mode=f2` | stale TLB entry → call gate into ring 0 in a loaded GDT |
 //! | `mode=f3 case=cs0\|cs-e008\|cs-e020\|ss0\|ss-e010\|rip` | `iret` with a bad selector or RIP |
 //! | `mode=f4` | SYSCALL from 32-bit compatibility mode |
@@ -86,7 +86,7 @@ pub fn run(si: &'static abi::start_info::StartInfo) -> ! {
     );
     let mut env = env::Env::new(si);
     let verdict = match o.mode {
-        "f1" => attacks::f1(&mut env),
+        "f1" => attacks::f1(&mut env, o.case),
         "f2" => attacks::f2(&mut env),
         "f3" => attacks::f3(&mut env, o.case),
         "f4" => attacks::f4(&mut env),

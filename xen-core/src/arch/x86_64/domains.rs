@@ -118,6 +118,7 @@ pub fn run_domains(
         refused_modules: 0,
         hv_root: root,
         fpu_owner: None,
+        resident: crate::lazy_switch::Resident::none(),
     };
     for (i, d) in hv.mm.domains.iter_mut().enumerate() {
         d.id = DomId(i as u16);

@@ -15,6 +15,7 @@ pub(super) fn end_domain(hv: &mut Hypervisor, i: usize, state: RunState) {
     // Leave the dying domain's page tables before they are freed.
     // SAFETY: the hypervisor's own L4 maps everything the hypervisor uses.
     unsafe { cpu::set_cr3(hv.hv_root) };
+    hv.resident.forget();
     super::console_rings::domain_died(hv, i);
     super::events::domain_died(hv, i);
     super::boot_clock::mark_once("first shutdown");

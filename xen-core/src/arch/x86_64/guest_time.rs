@@ -78,6 +78,22 @@ pub(super) fn rearm(current: usize, now: SystemTime) {
     timer::program(scheduler::next_event(domains(), Some(current), now));
 }
 
+/// The running domain `i`'s timers changed: a deadline nearer than
+/// [`scheduler::TIMER_SPIN_NS`] is waited for here and fired (its
+/// VIRQ_TIMER pending before this exit's upcall test), instead of a timer
+/// write and an interrupt a moment later; then the hypervisor timer is
+/// armed for what is left.
+pub(super) fn timers_changed(hv: &mut Hypervisor, i: usize) {
+    let now = timer::now();
+    if let Some(at) = scheduler::timer_near(d_mut(i), now) {
+        timer::spin_until(at);
+        if scheduler::run_timers(d_mut(i), timer::now()) {
+            fire_guest_timer(hv, i);
+        }
+    }
+    rearm(i, timer::now());
+}
+
 /// The hypervisor timer fired while domain `i` ran: charge it, fire its
 /// due timers, wake blocked domains whose time came, and let the policy
 /// decide (crash past its CPU limit, switch when its slice is over).

@@ -8,7 +8,7 @@ use super::entry;
 use super::exception::TrapFrame;
 use super::fpu::Fpu;
 use super::guest_faults::{compat_syscall, guest_exception};
-use super::guest_time::{clock_refined, rearm, time_event, time_switched_in, wake_blocked, write_runstate};
+use super::guest_time::{clock_refined, time_event, time_switched_in, timers_changed, wake_blocked, write_runstate};
 use super::hooks::{
     ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_DEBUGREG, PENDING_EVENT, PENDING_FLUSH, PENDING_FPU_TS,
     PENDING_GDT, PENDING_ROOT, PENDING_TIMER,
@@ -48,6 +48,9 @@ pub struct Hypervisor {
     /// The domain whose FPU registers are live in the CPU (`None` at boot:
     /// the init state from [`super::fpu::init`]).
     pub(super) fpu_owner: Option<usize>,
+    /// The PV domain whose root and TLB contents the CPU holds alone, for
+    /// the lazy switch back after idle ([`crate::lazy_switch`]).
+    pub(super) resident: crate::lazy_switch::Resident,
 }
 
 /// The hypervisor-wide part of [`Hypervisor`] on this machine.
@@ -113,6 +116,7 @@ fn pvh_slice(hv: &mut Hypervisor, i: usize) -> Option<usize> {
     // Host-side work the PVH domain's hypercalls asked for is done by the
     // next PV switch in full (CR3, flush, GDT, FPU, debug registers).
     hv.mm.hooks.pending &= PENDING_CHECK;
+    hv.resident.forget();
     let now = timer::now();
     let out_state = if end == SliceEnd::Block { runstate::BLOCKED } else { runstate::RUNNABLE };
     scheduler::switched_out(d_mut(i), now, out_state);
@@ -139,11 +143,16 @@ fn switch_to_pv(hv: &mut Hypervisor, i: usize) -> GuestContext {
     }
     let roots = Roots::of(&hv.mm.domains[i]);
     let root = if d.vcpu.user_mode { roots.user } else { roots.kernel };
-    // SAFETY: the root is a validated L4 of the domain whose slots 256–271
-    // hold the hypervisor's entries, so this code keeps running.
-    unsafe { cpu::set_cr3(root) };
-    flush_all();
-    hv.mm.tlb_flushed();
+    // The same domain back after idle, on the root still in CR3: nothing
+    // else ran, so its TLB is kept (no flush, so the flush clock stays).
+    if !hv.resident.may_keep(i, cpu::cr3(), root, hv.mm.hooks.pending & SWITCH_WORK != 0) {
+        // SAFETY: the root is a validated L4 of the domain whose slots
+        // 256–271 hold the hypervisor's entries, so this code keeps running.
+        unsafe { cpu::set_cr3(root) };
+        flush_all();
+        hv.mm.tlb_flushed();
+    }
+    hv.resident.loaded(i);
     entry::select_syscall_entry(d.bench_null, d.vcpu.user_mode);
     load_guest_gdt(hv, i);
     switch_fpu(hv, i);
@@ -417,6 +426,8 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
         }
     }
     d_mut(i).vcpu.ctx = *ctx;
+    // Work left to the switch in: only a full one does it.
+    hv.resident.left(pending & SWITCH_WORK != 0);
     // Its selectors and bases stay in the registers until now: the next
     // domain must not inherit them.
     segstate::save(&mut d_mut(i).vcpu);
@@ -455,6 +466,11 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
     }
 }
 
+/// `PENDING_*` work a switch to a domain does in full (a CR3 load and a
+/// flush, its GDT, FPU state and debug registers), so an exit that
+/// switches drops it: pending or dropped, it rules out the lazy switch.
+const SWITCH_WORK: u8 = PENDING_FLUSH | PENDING_ROOT | PENDING_GDT | PENDING_FPU_TS | PENDING_DEBUGREG;
+
 /// Frames the idle loop scrubs between two looks at interrupts and timers.
 const IDLE_SCRUB_FRAMES: u64 = 16;
 
@@ -492,6 +508,13 @@ fn idle_slot(hv: &mut Hypervisor) -> usize {
                 }
             }
             finish(hv);
+        }
+        // A deadline this near is waited for on the clock (no halt, no
+        // scrub batch in its way): the blocked domain's timer fires at it.
+        if let Some(until) = scheduler::idle_poll_until(next, now) {
+            timer::spin_until(until);
+            timer::poll_interrupts();
+            continue;
         }
         // Idle time scrubs free frames first, a few at a time, looking at
         // interrupts and timers between batches (one batch is ~8 K
@@ -540,7 +563,7 @@ fn apply_pending(hv: &mut Hypervisor, i: usize, pending: u8) {
         super::debugregs::sync(&d_mut(i).vcpu.emul.dr);
     }
     if pending & PENDING_TIMER != 0 {
-        rearm(i, timer::now());
+        timers_changed(hv, i);
     }
 }
 

@@ -326,6 +326,14 @@ pub fn poll_interrupts() {
     unsafe { core::arch::asm!("sti", "nop", "cli", options(nomem, nostack)) };
 }
 
+/// Spins until system time `until` has passed (the idle loop's wait for a
+/// deadline too near to halt for).
+pub fn spin_until(until: SystemTime) {
+    while now() < until {
+        core::hint::spin_loop();
+    }
+}
+
 /// Waits for the next interrupt with interrupts enabled, then disables
 /// them again; the interrupt's handler has run by then.
 pub fn idle_wait() {
