@@ -272,3 +272,28 @@ fn a_short_fuzzing_campaign_under_the_invariant_checker_finds_no_violation_and_n
     let serial = campaign("fuzz_checked", "check=100", 1, 10_000);
     assert_contains(&serial, " 0 violations; frames leaked: 0");
 }
+
+/// The fuzzing campaign beside a PVH peer (domain 0) that grants the
+/// fuzzer references naming its guest frames (a page writable, one
+/// read-only, a huge gfn, a hole, a page granted to someone else): the
+/// fuzzer's grant generators map and copy them with random flags through
+/// the translated-granter path; the PVH peer's read-only and ungranted
+/// pages stay as they were, and the invariant checker (the p2m's grant
+/// references counted) finds nothing.
+#[test]
+fn a_fuzzing_campaign_against_a_pvh_domains_grants_reaches_only_what_it_granted() {
+    let mut run = Run::new("fuzz_pvh_grants");
+    run.cmdline = "check=100".into();
+    run.modules = vec![
+        xen_tests::pvh_hello("name=pvhpeer mem=16M type=pvh timeout=600 gfuzz"),
+        hostile("name=fuzz mem=32M mode=fuzz seed=3 ops=10000"),
+    ];
+    run.expected_guests = 2;
+    let out = run.boot();
+    assert_hypervisor_survived(&out.serial);
+    assert_eq!(out.verdict, Verdict::Pass, "{}", out.serial);
+    assert_contains(&out.serial, "(d1) fuzz: seed 3: ");
+    assert_contains(&out.serial, "(d0) pvh-hello: gfuzz: the fuzzer is gone after ");
+    assert_contains(&out.serial, "my ungranted page intact, my read-only grant intact");
+    assert_contains(&out.serial, " 0 violations; frames leaked: 0");
+}

@@ -15,6 +15,11 @@
 //! * `gshare`: the granter of guest-kernel's `pvhshare` step. Two of its
 //!   pages are granted to domain 0 by guest frame (refs 8 and 9); domain 0
 //!   maps one and copies the other, and its answers appear in its pages.
+//! * `gfuzz`: the peer of a hostile PV fuzzer (domain 1): refs 8 to 12
+//!   granted to it by guest frame (a page writable, one read-only, a
+//!   huge gfn, a hole, a page granted to another domain), then yields until
+//!   the fuzzer is gone; its read-only page and a page it never granted
+//!   must be as they were.
 
 use crate::grants::{gnttab, physmap_grant};
 use crate::pvh::{check, fail, grant_pages, peek, poke, reservation, say, yield_now};
@@ -85,6 +90,57 @@ pub fn run(cmd: &str, ram_end: u64) {
     if has("gshare") {
         granter();
     }
+    if has("gfuzz") {
+        fuzz_peer(ram_end);
+    }
+}
+
+/// A word of the untouched page's pattern.
+fn pattern(i: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xA5A5
+}
+
+fn fuzz_peer(ram_end: u64) {
+    let base = grant_pages();
+    let (table, page, ro_page) = (base, base + 4096, base + 8192);
+    let untouched = (ram_end / 4096 - 20) * 4096;
+    for i in 0..512 {
+        poke(untouched + i * 8, pattern(i));
+    }
+    poke(ro_page, PVH_COPY);
+    check(physmap_grant(0, table >> 12) == 0, "add_to_physmap(grant_table, 0)");
+    let entry = |flags: u16, dom: u64, gfn: u64| u64::from(flags) | dom << 16 | (gfn << 32);
+    let p = gtf::PERMIT_ACCESS;
+    poke(table + 8 * 8, entry(p, 1, page >> 12));
+    poke(table + 9 * 8, entry(p | gtf::READONLY, 1, ro_page >> 12));
+    poke(table + 10 * 8, entry(p, 1, 0xF_FFFF_FFFF));
+    poke(table + 11 * 8, entry(p, 1, 0xA0));
+    poke(table + 12 * 8, entry(p, 2, untouched >> 12));
+    say!("pvh-hello: gfuzz: refs 8-12 granted to the fuzzer (domain 1) by guest frame; waiting for it to end");
+    // current_reservation of another domain: -EPERM while it lives, -ESRCH after.
+    let alive = || {
+        let d = 1u16;
+        let r = crate::pvh::hypercall(
+            abi::hypercall::HypercallNr::MEMORY_OP,
+            abi::memory::XENMEM_CURRENT_RESERVATION,
+            (&raw const d) as u64,
+            0,
+        );
+        r != -i64::from(abi::Errno::ESRCH.0)
+    };
+    let mut yields = 0u64;
+    while alive() {
+        yield_now();
+        yields += 1;
+    }
+    let intact = (0..512).all(|i| peek::<u64>(untouched + i * 8) == pattern(i));
+    let ro = peek::<u64>(ro_page) == PVH_COPY;
+    say!(
+        "pvh-hello: gfuzz: the fuzzer is gone after {yields} yields; my ungranted page {}, my read-only grant {}",
+        if intact { "intact" } else { "CHANGED" },
+        if ro { "intact" } else { "CHANGED" }
+    );
+    check(intact && ro, "the pages the fuzzer may not write");
 }
 
 fn grantee(ram_end: u64, stale: bool) {
