@@ -43,6 +43,7 @@ fn vcpu_ops(name: &str, paging: &str, mode: &str) {
             "(d0) pvh-hello: vcpu: runstate state 0 entered at ",
             "(d0) pvh-hello: vcpu: runstate area: entry ",
             "(d0) pvh-hello: vcpu: multicall -> 0: xen_version 0x40011, pagesize 4096, nested multicall -22",
+            "(d0) pvh-hello: vcpu: multicall of 2500 entries -> 0: 2500 results right, ",
             "(d0) pvh-hello: vcpu: multicall at unmapped va -> -14, is_up(0) 1, is_up(1) -2, get_physid -22, \
              initialise -17, vm_assist(runstate_update_flag) 0, vm_assist(2) -22, flush_tlbs 0/-22, \
              upcall vector 0x0f -> -22, vCPU 1 -> -2",

@@ -66,6 +66,9 @@ pub(super) fn handle(
             };
             let a = args(&p.gprs.0, long);
             let stamp = TimeStamp::of(&hv.host.clock, hv.host.time_flags);
+            // A fresh preemption budget per hypercall, as the PV entry
+            // gives (a multicall's preemption counts against it).
+            hv.core.mm.hooks.work = 0;
             let (mm, console) = (&mut hv.core.mm, &mut hv.core.console);
             let mut out = |b: &[u8]| crate::hypercall::ConsoleSink::write(console, dom, b);
             let mut call = PvhCall {
