@@ -195,7 +195,10 @@ impl PageInfo {
     }
 
     /// Whether the frame is a validated L1 table in use (type count above
-    /// zero): one test of the type word, for the common entry update.
+    /// zero): one compare of the type word, for the common entry update.
+    /// Less PINNED, the word minus an L1's type, VALIDATED and a count of
+    /// one is the count less one exactly when the type is L1, validated and
+    /// the count above zero; anything else wraps or lands at or above 2^28.
     #[inline(always)]
     pub const fn is_validated_l1(&self) -> bool {
         // Type L1, validated and a type count of 1 or more (pinned or
@@ -361,16 +364,26 @@ mod tests {
 
     #[test]
     fn only_a_validated_l1_in_use_is_a_validated_l1() {
-        for ty in [PageType::None, PageType::L1, PageType::L2, PageType::L4, PageType::SegDesc, PageType::Writable] {
+        for ty in [
+            PageType::None,
+            PageType::L1,
+            PageType::L2,
+            PageType::L3,
+            PageType::L4,
+            PageType::SegDesc,
+            PageType::Writable,
+        ] {
             for validated in [false, true] {
-                for count in [0, 1, MAX_COUNT] {
+                for (count, pinned) in
+                    [0, 1, 2, MAX_COUNT, TYPE_COUNT_MASK].into_iter().flat_map(|c| [(c, false), (c, true)])
+                {
                     let mut p = PageInfo::default();
                     p.set_type(ty);
                     p.set_validated(validated);
                     p.set_type_count(count);
-                    p.set_pinned(count == 1);
+                    p.set_pinned(pinned);
                     let want = ty == PageType::L1 && validated && count > 0;
-                    assert_eq!(p.is_validated_l1(), want, "{ty:?} validated {validated} count {count}");
+                    assert_eq!(p.is_validated_l1(), want, "{ty:?} validated {validated} count {count} pinned {pinned}");
                 }
             }
         }

@@ -18,6 +18,7 @@ mod reservation_tests;
 mod teardown_tests;
 pub(crate) mod tlb_sim;
 mod tlb_tests;
+mod update_va_walk;
 mod worked_example;
 pub(crate) mod world;
 mod xsa;
