@@ -81,7 +81,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             let args: Args = [e[2], e[3], e[4], e[5], e[6]];
             // The common end, a simple hypercall that succeeded and lets
             // the caller go on, leaves the dispatch as a value; anything
-            // else is carried out of it to `slow_entry`.
+            // else is carried out of it to `entry_done`.
             let slow = core::cell::Cell::new(None);
             let fast = if op == HypercallNr::IRET.0 {
                 let action = self.iret();
@@ -104,15 +104,16 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
                     },
                 )
             };
-            let end = match (fast, slow.take()) {
-                (Some(v), _) => {
-                    if !self.guest.store(entry.part::<1, 1>(), &[v]) {
-                        return (Err(Errno::EFAULT), Action::Continue);
-                    }
-                    continue;
+            if let Some(v) = fast {
+                if !self.guest.store(entry.part::<1, 1>(), &[v]) {
+                    return (Err(Errno::EFAULT), Action::Continue);
                 }
-                (None, Some(((result, action), args))) => self.entry_done(at, op, args.as_ref(), result, action),
-                (None, None) => EntryEnd::Next,
+                continue;
+            }
+            // Only now is the slow end's (large) value moved out.
+            let end = match slow.into_inner() {
+                Some(((result, action), args)) => self.entry_done(at, op, args.as_ref(), result, action),
+                None => EntryEnd::Next,
             };
             match end {
                 EntryEnd::Next => {}
