@@ -40,6 +40,7 @@ impl EntryWord {
 
 impl GrantTable {
     /// Machine address of entry `r` (which must be below `nr_entries`).
+    #[inline(always)]
     pub fn entry_addr(&self, r: u32) -> PhysAddr {
         let (per, size) = if self.version == 2 { (V2_PER_FRAME, 16) } else { (V1_PER_FRAME, 8) };
         let frame = self.shared[r as usize / per];

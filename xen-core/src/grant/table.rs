@@ -19,10 +19,14 @@ pub const fn status_frames_for(frames: usize) -> usize {
 }
 
 /// Resolves a domain id as Xen's `rcu_lock_domain_by_any_id`: `DOMID_SELF`
-/// is the caller; otherwise the domain must exist.
+/// is the caller (running, so it exists: not looked up, as on Xen);
+/// otherwise the domain must exist.
+#[inline(always)]
 pub(crate) fn by_any_id<M: PhysMemory, H: MmHooks>(mm: &Mm<'_, M, H>, caller: DomId, raw: DomId) -> Option<DomId> {
-    let d = if raw == DomId::SELF { caller } else { raw };
-    mm.domain(d).map(|_| d)
+    if raw == DomId::SELF {
+        return Some(caller);
+    }
+    mm.domain(raw).map(|_| raw)
 }
 
 /// Xen's dummy XSM `XSM_TARGET` rule: a domain may act on itself; the

@@ -9,6 +9,7 @@
 //! 0; a long batch is preempted between elements and continued
 //! transparently (the arguments are rewritten to the remaining elements).
 
+use super::guest_mem::{CheckedU16, CheckedWords};
 use super::{Action, Args, Call, ConsoleSink, Guest, GuestMemory};
 use crate::domain::vcpu::reg;
 use crate::grant::unmap::Unmap;
@@ -61,11 +62,14 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         let [cmd, uop, count, ..] = self.ctx.hypercall_args();
         let r = match crate::grant::decode_cmd(cmd, count) {
             Ok((GNTTABOP_MAP_GRANT_REF, 1)) => self.map_one(uop),
-            Ok((GNTTABOP_UNMAP_GRANT_REF, 1)) => self.unmap_one(uop, false),
+            Ok((GNTTABOP_UNMAP_GRANT_REF, 1)) => {
+                let r = self.unmap_one(uop, false);
+                self.hv.mm.flush_waiting_now();
+                r
+            }
             Ok((GNTTABOP_COPY, 1)) => self.copy_one(uop),
             _ => return self.dispatch_continuable(HypercallNr::GRANT_TABLE_OP.0),
         };
-        self.hv.mm.flush_waiting_now();
         match r {
             Ok(()) => self.ctx.gpr[reg::RAX] = 0,
             Err(e) => self.store_error(HypercallNr::GRANT_TABLE_OP.0, e),
@@ -109,7 +113,8 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     // accesses need no alignment). The bytes moved are the same as before.
     #[inline(always)]
     fn map_one(&mut self, va: u64) -> Result<(), Errno> {
-        let mut w: [u64; 4] = self.mem().read_array(va)?;
+        let at = CheckedWords::<4>::new(va).ok_or(Errno::EFAULT)?;
+        let mut w = self.guest.load(at).ok_or(Errno::EFAULT)?;
         let mut op = MapGrantRef {
             host_addr: w[0],
             flags: w[1] as u32,
@@ -125,12 +130,18 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         // handle and dev_bus_addr.
         w[2] = (w[2] & 0xFFFF) | u64::from(op.status as u16) << 16 | u64::from(op.handle) << 32;
         w[3] = op.dev_bus_addr;
-        self.mem().write_array(va, &w)
+        // The range read is the range written: checked once.
+        if self.guest.store(at, &w) {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
     }
 
     #[inline(always)]
     fn unmap_one(&mut self, va: u64, replace: bool) -> Result<(), Errno> {
-        let w: [u64; 3] = self.mem().read_array(va)?;
+        let at = CheckedWords::<3>::new(va).ok_or(Errno::EFAULT)?;
+        let w = self.guest.load(at).ok_or(Errno::EFAULT)?;
         let (second, handle) = (w[1], w[2] as u32);
         let u = if replace {
             Unmap { host_addr: w[0], dev_bus_addr: 0, new_addr: second, handle }
@@ -139,12 +150,13 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         };
         let dom = self.dom;
         let status = self.hv.grants.unmap(&mut self.hv.mm, dom, u);
-        self.mem().store_u16(va.wrapping_add(20), status as u16)
+        Self::put_status(self.guest, at.u16_at::<20>(), status)
     }
 
     #[inline(always)]
     fn copy_one(&mut self, va: u64) -> Result<(), Errno> {
-        let w: [u64; 5] = self.mem().read_array(va)?;
+        let at = CheckedWords::<5>::new(va).ok_or(Errno::EFAULT)?;
+        let w = self.guest.load(at).ok_or(Errno::EFAULT)?;
         let side = |a: u64, b: u64| CopyPtr { u: a, domid: DomId(b as u16), offset: (b >> 16) as u16, pad: 0 };
         let op = GnttabCopy {
             source: side(w[0], w[1]),
@@ -156,7 +168,17 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         };
         let dom = self.dom;
         let status = self.hv.grants.copy(&mut self.hv.mm, dom, &op);
-        self.mem().store_u16(va.wrapping_add(36), status as u16)
+        Self::put_status(self.guest, at.u16_at::<36>(), status)
+    }
+
+    /// Writes an element's status inside the struct its read checked.
+    #[inline(always)]
+    fn put_status(guest: &G, at: CheckedU16, status: i16) -> Result<(), Errno> {
+        if guest.store_u16(at, status as u16) {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
     }
 
     fn swap_one(&mut self, va: u64) -> Result<(), Errno> {

@@ -123,6 +123,14 @@ impl<const N: usize> CheckedWords<N> {
         const { assert!(K + M <= N, "the part lies outside the words") };
         CheckedWords(GuestVa(self.0 .0 + K as u64 * 8))
     }
+    /// The 16-bit field `OFF` bytes in (a status inside the checked
+    /// struct), checked by this range: no second range check. A field
+    /// reaching past the words does not compile.
+    #[inline(always)]
+    pub fn u16_at<const OFF: usize>(self) -> CheckedU16 {
+        const { assert!(OFF + 2 <= N * 8, "the field lies outside the words") };
+        CheckedU16(GuestVa(self.0 .0 + OFF as u64))
+    }
 }
 
 /// A 16-bit field (a grant status) at a checked guest address (as

@@ -143,7 +143,27 @@ impl PhysMemory for DirectMap {
         i
     }
 
+    #[inline(always)]
     fn copy_bytes(&mut self, dst: PhysAddr, src: PhysAddr, len: usize) {
+        let (d, s, n) = (dst.0, src.0, len as u64);
+        // Whole words between ranges that do not overlap (a grant copy of
+        // a page): one `rep movsq`, without `memmove`'s alignment and
+        // direction set-up. Anything else keeps `memmove`'s semantics.
+        if (d | s | n) & 7 == 0 && (d + n <= s || s + n <= d) {
+            // SAFETY: as below; the ranges are disjoint, so a forward
+            // word copy is what `copy` would do. RDI/RSI/RCX are clobbered
+            // and declared; DF is clear (the ABI's state in Rust code).
+            unsafe {
+                core::arch::asm!(
+                    "rep movsq",
+                    inout("rdi") Self::ptr(dst) => _,
+                    inout("rsi") Self::ptr(src) => _,
+                    inout("rcx") n / 8 => _,
+                    options(nostack, preserves_flags),
+                );
+            }
+            return;
+        }
         // SAFETY: callers pass ranges inside RAM frames they hold references
         // on, all in the direct map; `copy` allows any overlap.
         unsafe { core::ptr::copy(Self::ptr(src).cast::<u8>(), Self::ptr(dst).cast::<u8>(), len) }
