@@ -56,15 +56,17 @@ pub enum FrameAllocError {
 #[derive(Debug)]
 pub struct FrameAllocator {
     spans: FixedVec<FrameSpan, MAX_RANGES>,
-    /// Freed frames not scrubbed yet.
-    dirty: Option<Mfn>,
-    /// Freed frames scrubbed since (zero but their link word).
-    clean: Option<Mfn>,
+    /// Freed frames not scrubbed yet: the head's number, or [`LIST_END`]
+    /// (a sentinel, not an `Option`: a free is one store and one move).
+    dirty: u64,
+    /// Freed frames scrubbed since (zero but their link word); as `dirty`.
+    clean: u64,
     free_frames: u64,
     total_frames: u64,
 }
 
-/// Sentinel stored in the last frame of a free list.
+/// Sentinel stored in the last frame of a free list, and the head of an
+/// empty one (no frame has this number).
 const LIST_END: u64 = u64::MAX;
 
 impl FrameAllocator {
@@ -91,7 +93,7 @@ impl FrameAllocator {
         if total == 0 {
             return Err(FrameAllocError::NoUsableMemory);
         }
-        Ok(FrameAllocator { spans, dirty: None, clean: None, free_frames: total, total_frames: total })
+        Ok(FrameAllocator { spans, dirty: LIST_END, clean: LIST_END, free_frames: total, total_frames: total })
     }
 
     /// Takes one frame for the hypervisor's own use. Its contents are
@@ -183,7 +185,7 @@ impl FrameAllocator {
 
     /// Whether some free frame is not scrubbed yet.
     pub fn has_unscrubbed(&self) -> bool {
-        self.dirty.is_some() || self.spans.as_slice().iter().any(|s| s.clean < s.end)
+        self.dirty != LIST_END || self.spans.as_slice().iter().any(|s| s.clean < s.end)
     }
 
     /// Frames currently available.
@@ -198,17 +200,20 @@ impl FrameAllocator {
 }
 
 /// Takes the head of an intrusive list.
-fn pop(list: &mut Option<Mfn>, mem: &impl PhysMemory) -> Option<Mfn> {
-    let head = (*list)?;
-    let next = mem.read_u64(PhysAddr::of_mfn(head));
-    *list = if next == LIST_END { None } else { Some(Mfn(next)) };
+fn pop(list: &mut u64, mem: &impl PhysMemory) -> Option<Mfn> {
+    if *list == LIST_END {
+        return None;
+    }
+    let head = Mfn(*list);
+    *list = mem.read_u64(PhysAddr::of_mfn(head));
     Some(head)
 }
 
 /// Puts `mfn` at the head of an intrusive list.
-fn push(list: &mut Option<Mfn>, mfn: Mfn, mem: &mut impl PhysMemory) {
-    mem.write_u64(PhysAddr::of_mfn(mfn), list.map_or(LIST_END, |m| m.0));
-    *list = Some(mfn);
+#[inline(always)]
+fn push(list: &mut u64, mfn: Mfn, mem: &mut impl PhysMemory) {
+    mem.write_u64(PhysAddr::of_mfn(mfn), *list);
+    *list = mfn.0;
 }
 
 /// Adds a span, merging with overlapping or touching neighbours.

@@ -12,6 +12,9 @@ use abi::{DomId, Errno, Mfn};
 /// No table frame held: a request's frame number has at most 52 bits.
 const NO_FRAME: Mfn = Mfn(u64::MAX);
 
+/// The three page-table commands, for one bit test.
+const PT_UPDATES: u64 = 1 << MMU_NORMAL_PT_UPDATE | 1 << MMU_PT_UPDATE_PRESERVE_AD | 1 << MMU_PT_UPDATE_NO_TRANSLATE;
+
 impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Processes `count` requests for `caller`. `foreigndom` bits 15:0 name
     /// the owner of frames new L1 entries map (FD), bits 31:16 the owner of
@@ -49,6 +52,26 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     #[inline(always)]
     pub fn mmu_update_single(&mut self, caller: DomId, req: MmuUpdate) -> Result<(), Errno> {
         debug_assert!(self.nothing_queued(caller));
+        let frame = Mfn(req.ptr >> 12);
+        // The common request, an entry of one of the caller's validated L1
+        // tables, with the table frame's checks (those of the general
+        // reference Xen takes for the request) made without taking it:
+        // holding it could change nothing the request sees. The table is
+        // held by whatever holds its L1 type (a pin or an L2 entry, each
+        // with a general reference), so the old entry's release cannot
+        // free it, and no count but the table frame's own is read, which
+        // only an entry mapping the table itself reads: that one, and
+        // every other request, goes the general way below. L1 entries
+        // queue nothing, so there is nothing to settle after.
+        if PT_UPDATES >> (req.ptr & 7) & 1 != 0
+            && self.could_get_page(frame, caller)
+            && self.info(frame).is_validated_l1()
+            && Pte(req.val).mfn() != frame
+        {
+            let index = ((req.ptr & 0xFFF) >> 3) as usize;
+            let preserve_ad = req.ptr & 7 == MMU_PT_UPDATE_PRESERVE_AD;
+            return self.mod_l1_entry(frame, caller, index, Pte(req.val), caller, preserve_ad);
+        }
         let mut held = NO_FRAME;
         let r = self.mmu_update_one(caller, caller, caller, req, &mut held);
         if held != NO_FRAME {
@@ -91,19 +114,37 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         // make it.
         let mut held = NO_FRAME;
         let mut r = BatchResult { done: count, result: Ok(()) };
-        for i in 0..count {
-            // Between requests, never before the first: each call progresses.
-            if i != 0 && self.hooks.preempt_batch(1) {
-                r = BatchResult { done: i, result: Err(Errno::ERESTART) };
-                break;
-            }
+        let mut i = 0;
+        while i < count {
             let one = match reqs.get(i) {
                 Ok(_) if !allowed => Err(self.refuse(Errno::EPERM, "unprivileged caller names another domain")),
-                Ok(req) => self.mmu_update_one(caller, fd, pfd, req, &mut held),
+                Ok(req) => {
+                    // The common request inline: another entry of the L1
+                    // table the previous request wrote (what
+                    // `mmu_update_one` does for it, in the same order).
+                    // Everything else out of line, which leaves the
+                    // registers to this loop.
+                    let frame = Mfn(req.ptr >> 12);
+                    if frame == held && PT_UPDATES >> (req.ptr & 7) & 1 != 0 && self.info(frame).is_validated_l1() {
+                        let index = ((req.ptr & 0xFFF) >> 3) as usize;
+                        let preserve_ad = req.ptr & 7 == MMU_PT_UPDATE_PRESERVE_AD;
+                        self.mod_l1_entry(frame, pfd, index, Pte(req.val), fd, preserve_ad)
+                    } else {
+                        self.mmu_update_general(caller, fd, pfd, req, &mut held)
+                    }
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = one {
                 r = BatchResult { done: i, result: Err(e) };
+                break;
+            }
+            i += 1;
+            // Between requests, never before the first: each call
+            // progresses. (After a request, with the loop's own end test:
+            // the first needs no test of its own.)
+            if i < count && self.hooks.preempt_batch(1) {
+                r = BatchResult { done: i, result: Err(Errno::ERESTART) };
                 break;
             }
         }
@@ -111,6 +152,20 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             self.put_page(held);
         }
         r
+    }
+
+    /// [`Mm::mmu_update_one`] out of line, for the batch's requests other
+    /// than the common one.
+    #[inline(never)]
+    fn mmu_update_general(
+        &mut self,
+        caller: DomId,
+        fd: DomId,
+        pfd: DomId,
+        req: MmuUpdate,
+        held: &mut Mfn,
+    ) -> Result<(), Errno> {
+        self.mmu_update_one(caller, fd, pfd, req, held)
     }
 
     /// One `mmu_update` request, whose caller may act on FD and PFD.
@@ -133,7 +188,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     ) -> Result<(), Errno> {
         let frame = Mfn(req.ptr >> 12);
         match req.ptr & 7 {
-            MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD | MMU_PT_UPDATE_NO_TRANSLATE => {
+            cmd if PT_UPDATES >> cmd & 1 != 0 => {
                 let index = ((req.ptr & 0xFFF) >> 3) as usize;
                 let preserve_ad = req.ptr & 7 == MMU_PT_UPDATE_PRESERVE_AD;
                 if *held != frame {

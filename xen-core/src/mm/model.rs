@@ -386,6 +386,12 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         Ok(())
     }
 
+    /// Whether [`Mm::get_page`] would succeed now, with nothing taken.
+    #[inline(always)]
+    pub(crate) fn could_get_page(&self, mfn: Mfn, owner: DomId) -> bool {
+        self.frames.get(mfn.0 as usize).is_some_and(|i| i.owner() == owner && (1..MAX_COUNT).contains(&i.count()))
+    }
+
     /// Drops a general reference. At zero the frame leaves its owner and is
     /// handed to [`MmHooks::frame_freed`].
     pub fn put_page(&mut self, mfn: Mfn) {
@@ -401,20 +407,28 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         let count = info.count() - 1;
         info.set_count(count);
         if count == 0 {
-            let owner = info.owner();
-            let counted = !info.xen_heap();
-            // Freed frames keep their stamp.
-            let stamp = info.stamp();
-            *info = PageInfo::default();
-            info.set_stamp(stamp);
-            if let Some(d) = self.domains.get_mut(owner.0 as usize) {
-                d.tot_pages -= u64::from(counted);
-                d.returned += 1;
-            }
-            // Rule 2: no translation of it may survive into the allocator.
-            self.flush_if_stale(mfn, Fault::NoFreeFlush);
-            self.hooks.frame_freed(mfn);
+            self.free_page(mfn);
         }
+    }
+
+    /// The last general reference on `mfn` went: the frame leaves its
+    /// owner and goes to [`MmHooks::frame_freed`].
+    #[inline(always)]
+    fn free_page(&mut self, mfn: Mfn) {
+        let info = self.info_mut(mfn);
+        let owner = info.owner();
+        let counted = !info.xen_heap();
+        // Freed frames keep their stamp.
+        let stamp = info.stamp();
+        *info = PageInfo::default();
+        info.set_stamp(stamp);
+        if let Some(d) = self.domains.get_mut(owner.0 as usize) {
+            d.tot_pages -= u64::from(counted);
+            d.returned += 1;
+        }
+        // Rule 2: no translation of it may survive into the allocator.
+        self.flush_if_stale(mfn, Fault::NoFreeFlush);
+        self.hooks.frame_freed(mfn);
     }
 
     /// Takes a *writable* or *descriptor* type reference (types whose
@@ -516,8 +530,17 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if info.xen_heap() {
             return Err(self.refuse(abi::Errno::ENXIO, "shared_info cannot be given back"));
         }
-        self.info_mut(mfn).set_allocated(false);
-        self.put_page_inline(mfn);
+        // The allocation's reference goes. When it was the last (the
+        // common case) the frame is freed at once, which clears
+        // everything; otherwise only the flag and the count change.
+        let info = self.info_mut(mfn);
+        let count = info.count();
+        if count != 1 {
+            info.set_allocated(false);
+            info.set_count(count - 1);
+            return Ok(());
+        }
+        self.free_page(mfn);
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ mod ptwr_tests;
 mod refusal_rules;
 mod reservation_pages;
 mod reservation_tests;
+mod single_path;
 mod teardown_tests;
 pub(crate) mod tlb_sim;
 mod tlb_tests;

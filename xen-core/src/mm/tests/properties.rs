@@ -15,7 +15,7 @@ use proptest::prelude::*;
 const FRAMES_PER_DOM: usize = 10;
 /// Frame 0 is the hypervisor's, then each domain's frames, then two
 /// frame numbers beyond RAM.
-const NFRAMES: usize = 1 + 3 * FRAMES_PER_DOM + 2;
+pub(super) const NFRAMES: usize = 1 + 3 * FRAMES_PER_DOM + 2;
 
 #[derive(Clone, Debug)]
 pub(super) enum Op {
@@ -169,11 +169,11 @@ impl Op {
     }
 }
 
-fn frame_of(frame: u8) -> Mfn {
+pub(super) fn frame_of(frame: u8) -> Mfn {
     Mfn(frame as u64 % NFRAMES as u64)
 }
 
-fn value() -> impl Strategy<Value = u64> {
+pub(super) fn value() -> impl Strategy<Value = u64> {
     let flags = prop::sample::select(vec![
         0,
         PRESENT,
@@ -193,7 +193,7 @@ fn value() -> impl Strategy<Value = u64> {
     ]
 }
 
-fn index() -> impl Strategy<Value = usize> {
+pub(super) fn index() -> impl Strategy<Value = usize> {
     prop::sample::select(vec![0usize, 1, 2, 3, 255, 256, 271, 272, 511])
 }
 
