@@ -24,7 +24,8 @@
 //! (setup, query, versions, status frames), [`map`], [`unmap`], [`copy`],
 //! [`swap`],
 //! [`release`] (a dying domain's mappings), [`check`] (the invariant
-//! checker).
+//! checker), [`translate`] (translated (PVH) granters and mappers: guest
+//! frames through the p2m, host mappings as p2m grant entries).
 
 pub mod check;
 pub mod copy;

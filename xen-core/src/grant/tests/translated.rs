@@ -291,3 +291,15 @@ fn a_p2m_grant_mapping_the_nested_tables_cannot_follow_asks_for_a_crash() {
     assert!(failed);
     g.check();
 }
+
+#[test]
+fn a_p2m_grant_mapping_is_never_a_shadowed_page_table() {
+    let mut g = GWorld::new();
+    pv_grant_to_translated(&mut g, P);
+    assert_eq!(p2m_map(&mut g, 5, gntmap::HOST_MAP).status, status::OKAY);
+    // Shadow paging shadows guest tables only in the domain's own RAM: a
+    // guest table placed in the grant frame is refused, not shadowed (and
+    // so never write-protected behind the granter's back).
+    let t = g.with_p2m(|_, _, p2m, _| crate::shadow::guest::table_mfn(p2m, abi::Gfn(5)));
+    assert_eq!(t, None);
+}
