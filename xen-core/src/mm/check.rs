@@ -112,7 +112,15 @@ pub fn check_invariants_with<M: PhysMemory, H: MmHooks>(
             count[i] += 1;
         }
     }
-    for d in mm.domains.iter() {
+    for (i, d) in mm.domains.iter().enumerate() {
+        // A slot's id is its index, and only a built domain holds a root
+        // (`update_va_mapping`'s fast path reads a root without `Mm::domain`).
+        if d.id.0 as usize != i {
+            return Err(format!("domain slot {i} holds id {:?}", d.id));
+        }
+        if !d.exists && (d.kernel_root.is_some() || d.user_root.is_some()) {
+            return Err(format!("{:?} does not exist but holds a root", d.id));
+        }
         for &g in &d.gdt[..d.gdt_frames as usize] {
             let info = mm.info(g);
             if info.page_type() != PageType::SegDesc || info.type_count() == 0 || info.owner() != d.id {

@@ -12,8 +12,8 @@ use super::model::{Mm, MmHooks};
 use super::pte::{table_index, Pte, L1_DISALLOWED};
 use super::requests::GuestRead;
 use super::{PageInfo, PhysAddr, PhysMemory};
-use abi::mmu::pte::{ADDR_MASK, PAT_PSE, PRESENT};
-use abi::mmu::{UVMF_ALL, UVMF_FLUSHTYPE_MASK, UVMF_INVLPG, UVMF_LOCAL, UVMF_TLB_FLUSH};
+use abi::mmu::pte::{ADDR_MASK, GLOBAL, GUEST_KERNEL, PAT_PSE, PRESENT, USER};
+use abi::mmu::{UVMF_ALL, UVMF_FLUSHTYPE_MASK, UVMF_INVLPG, UVMF_LOCAL, UVMF_NONE, UVMF_TLB_FLUSH};
 use abi::{DomId, Errno, GuestVa, Mfn};
 
 /// The flush `update_va_mapping`'s flags ask for once the entry changed:
@@ -42,6 +42,12 @@ pub enum UvmFlush {
 impl UvmFlush {
     /// Decodes `flags`.
     pub const fn decode(flags: u64) -> UvmFlush {
+        // The common calls' flags first, one compare each.
+        match flags {
+            UVMF_INVLPG => return UvmFlush::Invlpg,
+            UVMF_NONE => return UvmFlush::None,
+            _ => {}
+        }
         let full = match flags & UVMF_FLUSHTYPE_MASK {
             UVMF_TLB_FLUSH => true,
             UVMF_INVLPG => false,
@@ -130,8 +136,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// The common call, a map over an empty slot of the caller's own
     /// tables ([`Mm::try_plain_update_va`]), is done here with no call but
     /// the flush of a vCPU bitmap; anything else, refusals included, is
-    /// left untouched to [`Mm::update_va_general`]. Every call then is in
-    /// tail position, so this path saves no registers.
+    /// left untouched to [`Mm::update_va_general`], in tail position.
     ///
     /// # Errors
     /// Those of [`Mm::l1_for_va`] and [`Mm::mod_entry`] (no flush happens
@@ -159,8 +164,14 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     #[inline(always)]
     fn try_plain_update_va(&mut self, dom: DomId, va: u64, new: Pte) -> bool {
         let Some(d) = self.domains.get(dom.0 as usize) else { return false };
-        // Nothing queued, the domain built, `va` a guest address, a root.
-        if d.deferred_len != 0 || d.id != dom || !d.exists || !GuestVa(va).is_guest_accessible() {
+        // Nothing queued, `va` a guest address, a root. `Mm::domain`'s own
+        // tests (the slot's id, the domain built) need no test of their own
+        // here: a slot's id is its index, and only a built domain holds a
+        // root (teardown drops the roots before it clears `exists`; an empty
+        // slot has none), both checked by the invariant checker
+        // (`check.rs`).
+        debug_assert!(d.kernel_root.is_none() || (d.id == dom && d.exists));
+        if d.deferred_len != 0 || !GuestVa(va).is_guest_accessible() {
             return false;
         }
         let Some(root) = d.kernel_root else { return false };
@@ -224,7 +235,17 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         if self.mem.read_u64(slot) & PRESENT != 0 || new.0 & (PRESENT | L1_DISALLOWED) != PRESENT {
             return false;
         }
-        let new = new.adjusted(1);
+        // The §3.5 adjustment (`Pte::adjusted` at level 1) as one test per
+        // case.
+        let v = new.0;
+        let new = Pte(if v & USER == 0 {
+            v | USER | GUEST_KERNEL
+        } else if v & GUEST_KERNEL == 0 {
+            v | GLOBAL
+        } else {
+            v
+        });
+        debug_assert_eq!(new, Pte(v).adjusted(1));
         if !self.frames.get_mut(new.mfn().0 as usize).is_some_and(|f| f.try_get_plain(owner, new.writable())) {
             return false;
         }

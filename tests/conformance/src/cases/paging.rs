@@ -203,6 +203,17 @@ pub(super) fn uvm(s: &mut Suite, f: &Fixture) {
         EFAULT,
         u(va, (frame << 12) | RWF, UVMF_INVLPG | 0x0000_7000_0000_0000),
     );
+    // Flush kinds 0 and 3 flush nothing, so no bitmap is read.
+    s.check(
+        "update_va_mapping with no flush and an unreadable vCPU bitmap",
+        0,
+        u(va, (frame << 12) | RWF, UVMF_NONE | 0x0000_7000_0000_0000),
+    );
+    s.check(
+        "update_va_mapping with flush kind 3 and an unreadable vCPU bitmap",
+        0,
+        u(va, (frame << 12) | RWF, 3 | 0x0000_7000_0000_0000),
+    );
 }
 
 pub(super) fn memory(s: &mut Suite, f: &mut Fixture, si: &StartInfo) {

@@ -164,10 +164,13 @@ impl Fuzz<'_> {
         let flags = match self.rng.below(10) {
             0..=3 => self.rng.pick(&[UVMF_NONE, UVMF_INVLPG, UVMF_TLB_FLUSH]),
             4..=6 => self.rng.pick(&[UVMF_INVLPG, UVMF_TLB_FLUSH]) | UVMF_ALL,
-            7..=8 => {
+            7 => {
                 self.bufs.page[0] = 1;
                 (self.bufs.page.as_ptr() as u64) | self.rng.below(3)
             }
+            // A vCPU bitmap pointer that may not be readable, with any
+            // flush kind (kinds 0 and 3 read no bitmap).
+            8 => (self.rng.pick(&HOSTILE_PTRS) & !3) | self.rng.below(4),
             _ => self.rng.next(),
         };
         let r = {
