@@ -173,6 +173,11 @@ pub struct Known<'a> {
     pub pinned: &'a [u64],
     /// GDT frames.
     pub gdt: &'a [u64],
+    /// Other domains' frames a `map_grant_ref` of theirs mapped for it (the
+    /// frame `dev_bus_addr` named): a leaf may map these. Whether such a
+    /// mapping is still held is the hypervisor's invariant checker's part
+    /// (`check=`), which counts every grant mapping's references.
+    pub granted: &'a [u64],
 }
 
 /// Walks L4 slots `lo..=hi` and checks both promises; returns the number
@@ -186,7 +191,7 @@ pub fn check(env: &Env, lo: u64, hi: u64, known: &Known<'_>) -> Result<u64, Viol
         st.tables.set(m);
     }
     let mut result: Result<u64, Violation> = Ok(0);
-    let fault = arch::catch(|| result = walk(env, st, lo, hi));
+    let fault = arch::catch(|| result = walk(env, st, lo, hi, known.granted));
     if let Some(f) = fault {
         return Err(Violation { at: [f.vector, f.rip, f.error, 0], pte: 0, why: "the walk itself faulted" });
     }
@@ -215,7 +220,7 @@ fn invlpg(pages: impl Iterator<Item = u64>) {
     flush(&ops[..n]);
 }
 
-fn walk(env: &Env, st: &mut State, lo: u64, hi: u64) -> Result<u64, Violation> {
+fn walk(env: &Env, st: &mut State, lo: u64, hi: u64, granted: &[u64]) -> Result<u64, Violation> {
     let s = SELF_SLOT;
     let l4_page = va_of(s, s, s, s);
     let mut walked = Walked { keys: [u64::MAX; 1024], n: 0 };
@@ -302,7 +307,7 @@ fn walk(env: &Env, st: &mut State, lo: u64, hi: u64) -> Result<u64, Violation> {
             leaves += 1;
             let m = (e1 & ADDR_MASK) >> 12;
             let at = [i4, i3, i2, i1];
-            if m != env.shared_info && !owns(env, m) && !st.zombies.contains(m) {
+            if m != env.shared_info && !owns(env, m) && !st.zombies.contains(m) && !granted.contains(&m) {
                 return Err(Violation { at, pte: e1, why: "maps a frame it does not own" });
             }
             if rw2 && e1 & RW != 0 && st.tables.get(m) {

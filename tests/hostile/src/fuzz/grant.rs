@@ -29,11 +29,23 @@ pub(super) struct GrantState {
     pub n_maps: usize,
     /// The table's version, as the last `set_version` reported it.
     pub version: u32,
+    /// Frames of other domains a map of their grant returned (as
+    /// `dev_bus_addr`), for the oracle; the oldest forgotten when full.
+    pub foreign: [u64; HANDLES],
+    pub n_foreign: usize,
 }
 
 impl GrantState {
     pub(super) const fn new() -> GrantState {
-        GrantState { table: 0, me: 0, maps: [(0, 0, 0); HANDLES], n_maps: 0, version: 1 }
+        GrantState {
+            table: 0,
+            me: 0,
+            maps: [(0, 0, 0); HANDLES],
+            n_maps: 0,
+            version: 1,
+            foreign: [0; HANDLES],
+            n_foreign: 0,
+        }
     }
 }
 
@@ -148,6 +160,13 @@ impl Fuzz<'_> {
             let slot = self.grants.n_maps % HANDLES;
             self.grants.maps[slot] = (op.handle, host_addr, flags);
             self.grants.n_maps += 1;
+            // Another domain's frame, granted to us: mapping it is what a
+            // grant is for, so the oracle must not call it a break.
+            let frame = op.dev_bus_addr >> 12;
+            if dom != self.grants.me && dom != 0x7FF0 && frame != 0 && !self.grants.foreign.contains(&frame) {
+                self.grants.foreign[self.grants.n_foreign % HANDLES] = frame;
+                self.grants.n_foreign += 1;
+            }
             return true;
         }
         false

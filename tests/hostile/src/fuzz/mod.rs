@@ -418,7 +418,8 @@ impl<'e> Fuzz<'e> {
             pinned[n] = self.user_root;
             n += 1;
         }
-        let known = Known { pinned: &pinned[..n], gdt: &self.gdt[..self.n_gdt] };
+        let nf = self.grants.n_foreign.min(grant::HANDLES);
+        let known = Known { pinned: &pinned[..n], gdt: &self.gdt[..self.n_gdt], granted: &self.grants.foreign[..nf] };
         self.walks += 1;
         match oracle::check(self.env, lo, hi, &known) {
             Ok(leaves) => {
