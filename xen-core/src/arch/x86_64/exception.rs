@@ -100,7 +100,7 @@ extern "C" fn xen_core_exception(frame: &mut TrapFrame) {
     }
     // The hypervisor takes interrupts only while idle, in `timer::idle_wait`.
     if frame.vector >= 32 {
-        super::run::idle_interrupt(frame.vector);
+        super::idle::idle_interrupt(frame.vector);
         return;
     }
     if let Some(refused) = return_fault(frame) {

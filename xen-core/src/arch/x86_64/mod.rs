@@ -57,6 +57,8 @@ mod heap;
 #[cfg(target_os = "none")]
 mod hooks;
 #[cfg(target_os = "none")]
+mod idle;
+#[cfg(target_os = "none")]
 mod idt;
 #[cfg(target_os = "none")]
 mod invariants;

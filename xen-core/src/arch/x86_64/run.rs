@@ -1,14 +1,14 @@
 //! Running PV domains: building them from the boot modules, handling every
 //! entry from a guest (hypercalls, exceptions) and switching between
-//! domains; a domain's teardown and the machine's end are in
-//! [`super::ending`].
+//! domains; the idle loop is in [`super::idle`], a domain's teardown and
+//! the machine's end in [`super::ending`].
 
 use super::ending::{end_domain, finish};
 use super::entry;
 use super::exception::TrapFrame;
 use super::fpu::Fpu;
 use super::guest_faults::{compat_syscall, guest_exception};
-use super::guest_time::{clock_refined, time_event, time_switched_in, timers_changed, wake_blocked, write_runstate};
+use super::guest_time::{time_event, time_switched_in, timers_changed, wake_blocked, write_runstate};
 use super::hooks::{
     ArchGuest, ArchHooks, Console, PENDING_CHECK, PENDING_DEBUGREG, PENDING_EVENT, PENDING_FLUSH, PENDING_FPU_TS,
     PENDING_GDT, PENDING_ROOT, PENDING_TIMER,
@@ -102,7 +102,7 @@ pub(super) fn switch_to(hv: &mut Hypervisor, i: usize) -> GuestContext {
     while d_mut(i).pvh {
         i = match pvh_slice(hv, i) {
             Some(n) => n,
-            None => idle_slot(hv),
+            None => super::idle::idle_slot(hv),
         };
     }
     switch_to_pv(hv, i)
@@ -462,7 +462,7 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
     wake_blocked(hv, now);
     match next_runnable_slot(i) {
         Some(n) => *ctx = switch_to(hv, n),
-        None => *ctx = idle(hv),
+        None => *ctx = super::idle::idle(hv),
     }
 }
 
@@ -470,76 +470,6 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
 /// flush, its GDT, FPU state and debug registers), so an exit that
 /// switches drops it: pending or dropped, it rules out the lazy switch.
 const SWITCH_WORK: u8 = PENDING_FLUSH | PENDING_ROOT | PENDING_GDT | PENDING_FPU_TS | PENDING_DEBUGREG;
-
-/// Frames the idle loop scrubs between two looks at interrupts and timers.
-const IDLE_SCRUB_FRAMES: u64 = 16;
-
-/// Nothing is runnable: halt until a blocked domain's time comes or an
-/// event wakes it, then enter it.
-fn idle(hv: &mut Hypervisor) -> GuestContext {
-    let n = idle_slot(hv);
-    switch_to(hv, n)
-}
-
-/// Halts until a blocked domain's time comes or an event wakes it;
-/// returns it. Ends the run when no domain is left, or when every one left
-/// is blocked with nothing that could wake it.
-fn idle_slot(hv: &mut Hypervisor) -> usize {
-    loop {
-        if let Some(clock) = timer::refine_due() {
-            clock_refined(hv, clock, false);
-        }
-        let now = timer::now();
-        wake_blocked(hv, now);
-        if let Some(n) = next_runnable_slot(hv.current) {
-            return n;
-        }
-        let blocked = domains().iter().flatten().any(|d| d.state == RunState::Blocked);
-        let next = scheduler::next_event(domains(), None, now);
-        if !blocked {
-            finish(hv);
-        }
-        if next.is_none() {
-            // No timer, and no other domain that could send an event.
-            for j in 0..MAX_DOMAINS {
-                if domains()[j].as_ref().is_some_and(|d| d.state == RunState::Blocked) {
-                    log::error!("domain {j} blocked with no timer and no domain left to wake it; crashing it");
-                    end_domain(hv, j, RunState::Crashed);
-                }
-            }
-            finish(hv);
-        }
-        // A deadline this near is waited for on the clock (no halt, no
-        // scrub batch in its way): the blocked domain's timer fires at it.
-        if let Some(until) = scheduler::idle_poll_until(next, now) {
-            timer::spin_until(until);
-            timer::poll_interrupts();
-            continue;
-        }
-        // Idle time scrubs free frames first, a few at a time, looking at
-        // interrupts and timers between batches (one batch is ~8 K
-        // instructions), so allocations find them scrubbed.
-        if hv.core.mm.hooks.frames.scrub_some(hv.core.mm.mem, IDLE_SCRUB_FRAMES) != 0 {
-            timer::poll_interrupts();
-            console_keys(hv);
-            continue;
-        }
-        timer::program(next);
-        timer::idle_wait();
-        console_keys(hv);
-        super::console_rings::poll(hv);
-    }
-}
-
-/// An interrupt taken in the hypervisor, which happens only in
-/// [`timer::idle_wait`]: acknowledged here; the idle loop does the rest.
-pub(super) fn idle_interrupt(vector: u64) {
-    match vector {
-        timer::TIMER_VECTOR => timer::eoi(),
-        timer::SERIAL_VECTOR => timer::serial_eoi(),
-        _ => {}
-    }
-}
 
 /// Carries out `PENDING_*` work for domain `i`, which keeps running.
 #[inline(always)]
@@ -653,7 +583,7 @@ fn calling_domain(i: usize) -> &'static mut Domain {
     unsafe { domains().get_unchecked_mut(i).as_mut().unwrap_unchecked() }
 }
 
-fn next_runnable_slot(current: usize) -> Option<usize> {
+pub(super) fn next_runnable_slot(current: usize) -> Option<usize> {
     scheduler::pick_next(domains(), current)
 }
 
