@@ -163,7 +163,8 @@ impl Fuzz<'_> {
             // Another domain's frame, granted to us: mapping it is what a
             // grant is for, so the oracle must not call it a break.
             let frame = op.dev_bus_addr >> 12;
-            if dom != self.grants.me && dom != 0x7FF0 && frame != 0 && !self.grants.foreign.contains(&frame) {
+            if dom != self.grants.me && dom != abi::DomId::SELF.0 && frame != 0 && !self.grants.foreign.contains(&frame)
+            {
                 self.grants.foreign[self.grants.n_foreign % HANDLES] = frame;
                 self.grants.n_foreign += 1;
             }
