@@ -9,7 +9,7 @@ use abi::traps::{
 };
 
 /// Why a bounce crashed the domain.
-pub type Crash = &'static str;
+pub type Crash = crate::hypercall::CrashReason;
 
 /// Vectors the CPU delivers with an error code.
 pub const fn has_error_code(vector: u8) -> bool {
@@ -52,7 +52,7 @@ pub fn bounce<G: GuestMemory>(
 ) -> Result<(), Crash> {
     let entry = vcpu.traps[vector as usize];
     if entry.address == 0 {
-        return Err("no handler for this exception in the guest's trap table");
+        return Err(&"no handler for this exception in the guest's trap table");
     }
     let mask = entry.flags & 4 != 0;
     match error_code {
@@ -92,7 +92,7 @@ pub fn failsafe<G: GuestMemory>(
 ) -> Result<(), Crash> {
     let (callback, flags) = vcpu.callbacks[CALLBACKTYPE_FAILSAFE as usize];
     if callback == 0 {
-        return Err("a saved data selector no longer loads and there is no failsafe callback");
+        return Err(&"a saved data selector no longer loads and there is no failsafe callback");
     }
     let words = [old.ds, old.es, old.fs, old.gs].map(u64::from);
     enter_handler(ctx, vcpu, guest, roots, callback, words, flags & CALLBACKF_MASK_EVENTS != 0)
@@ -150,7 +150,7 @@ pub fn event_upcall<G: GuestMemory>(
 ) -> Result<(), Crash> {
     let callback = vcpu.callbacks[CALLBACKTYPE_EVENT as usize].0;
     if callback == 0 {
-        return Err("an event upcall is due (evtchn_upcall_pending, mask clear) but there is no event callback");
+        return Err(&"an event upcall is due (evtchn_upcall_pending, mask clear) but there is no event callback");
     }
     enter_handler(ctx, vcpu, guest, roots, callback, [], true)
 }
@@ -188,7 +188,7 @@ fn enter_handler<G: GuestMemory, const M: usize>(
     let top = if from_user { vcpu.kernel_sp } else { ctx.rsp };
     let sp = (top & !15).wrapping_sub((7 + M) as u64 * 8);
     if (abi::HYPERVISOR_VIRT_START..abi::HYPERVISOR_VIRT_END + 64).contains(&sp) {
-        return Err("guest kernel stack points into the hypervisor's range");
+        return Err(&"guest kernel stack points into the hypervisor's range");
     }
     if from_user {
         vcpu.user_mode = false;
@@ -201,7 +201,7 @@ fn enter_handler<G: GuestMemory, const M: usize>(
     w[5 - M] = ctx.gpr[reg::R11];
     w[6 - M..6].copy_from_slice(&middle);
     w[6..].copy_from_slice(&[ctx.rip, cs, rflags, ctx.rsp, ctx.ss]);
-    Guest(guest).write_words(sp, &w[4 - M..]).map_err(|_| "fault writing the exception frame to the guest stack")?;
+    Guest(guest).write_words(sp, &w[4 - M..]).map_err(|_| &"fault writing the exception frame to the guest stack")?;
     ctx.rsp = sp;
     ctx.rip = handler;
     ctx.cs = u64::from(FLAT_RING3_CS64);

@@ -87,7 +87,7 @@ pub fn iret<G: GuestMemory, F: Fn(usize) -> u64>(
 ) -> Result<Returned, Crash> {
     let to_user = frame.cs & 3 == 3;
     if to_user && roots.user == 0 {
-        return Err("iret to guest user mode with no user page table (MMUEXT_NEW_USER_BASEPTR)");
+        return Err(&"iret to guest user mode with no user page table (MMUEXT_NEW_USER_BASEPTR)");
     }
     ctx.gpr[reg::RAX] = frame.rax;
     // Selectors are 16 bits (Xen keeps them in 16-bit fields); RPL 3 is
@@ -202,7 +202,7 @@ fn deliver_return_fault<G: GuestMemory>(
     let (cs, ss, rip) = (ctx.cs, ctx.ss, ctx.rip);
     bounce(ctx, vcpu, guest, roots, fault.vector, Some(fault.error_code)).map_err(|why| {
         log::error!("return to cs {cs:#x} ss {ss:#x} rip {rip:#x} faults ({}); delivering it: {why}", fault.why);
-        "the return to the guest faults (bad CS, SS or RIP) and the fault cannot be delivered"
+        &"the return to the guest faults (bad CS, SS or RIP) and the fault cannot be delivered"
     })?;
     Ok(Returned::Faulted(fault))
 }

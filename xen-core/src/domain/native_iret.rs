@@ -124,7 +124,7 @@ pub fn complete_iretq<G: GuestMemory, F: Fn(usize) -> u64>(
             // A faulting IRETQ pops nothing: the fault is raised at the
             // iretq itself, with the guest's registers as they were.
             bounce(ctx, vcpu, guest, roots, f.vector, Some(f.error_code))
-                .map_err(|_| "the guest's iretq faults (bad CS, SS or RIP) and the fault cannot be delivered")?;
+                .map_err(|_| &"the guest's iretq faults (bad CS, SS or RIP) and the fault cannot be delivered")?;
             Ok(Completed::Returned(Returned::Faulted(f)))
         }
     }

@@ -79,8 +79,18 @@ pub enum Action {
     /// The domain shut down with this reason.
     Shutdown(u32),
     /// The domain must be crashed.
-    Crash(&'static str),
+    Crash(CrashReason),
 }
+
+/// Why a domain is crashed: one pointer to a static message (write
+/// `&"message"`), so that it takes one word where a `&'static str` takes two.
+pub type CrashReason = &'static &'static str;
+
+// Every handler returns an `Action`: at 16 bytes or less it comes back in
+// RAX:RDX; at 24 (a `&'static str` beside the tag) the caller passes a
+// return slot and every simple hypercall stores its `Continue` there and
+// loads it straight back.
+const _: () = assert!(core::mem::size_of::<Action>() <= 16);
 
 /// The hypervisor-wide state a hypercall may touch, kept alive by the arch
 /// layer for as long as the hypervisor runs: a [`Call`] borrows it through

@@ -122,7 +122,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
 
     /// `iret`: see [`iret_hypercall`].
     pub(super) fn iret(&mut self) -> Action {
-        let Some(d) = self.hv.mm.domain(self.dom) else { return Action::Crash("iret from a domain with no memory") };
+        let Some(d) = self.hv.mm.domain(self.dom) else { return Action::Crash(&"iret from a domain with no memory") };
         iret_hypercall(self.ctx, self.vcpu, self.guest, &*self.hv.mm.mem, d)
     }
 }
@@ -143,7 +143,7 @@ pub fn iret_hypercall<M: PhysMemory, G: GuestMemory>(
 ) -> Action {
     let mut w = [0u64; 9];
     if Guest(guest).read_words(ctx.rsp, &mut w).is_err() {
-        return Action::Crash("iret frame unreadable");
+        return Action::Crash(&"iret frame unreadable");
     }
     iret_words(ctx, vcpu, guest, mem, d, &w)
 }

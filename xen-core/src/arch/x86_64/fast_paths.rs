@@ -289,7 +289,7 @@ extern "C" fn xen_core_vmcall(frame: &mut TrapFrame) {
 pub(super) fn iret(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
     let mut buf = core::mem::MaybeUninit::uninit();
     let Some(w) = super::entry::read_words_from_guest::<9>(ctx.rsp, &mut buf) else {
-        return Action::Crash("iret frame unreadable");
+        return Action::Crash(&"iret frame unreadable");
     };
     let d = d_mut(i);
     let dm = &hv.mm.domains[i];

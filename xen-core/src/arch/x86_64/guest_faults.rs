@@ -284,7 +284,7 @@ fn native_iretq(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, cr2: u64)
 fn device_not_available(d: &mut Domain, roots: &Roots, ctx: &mut GuestContext) -> Action {
     if d.vcpu.fpu.device_not_available() == DeviceNotAvailable::Unexpected {
         log::error!("domain {} ({}): #NM with its virtual CR0.TS clear", d.id.0, d.name());
-        return Action::Crash("#NM without a virtual CR0.TS");
+        return Action::Crash(&"#NM without a virtual CR0.TS");
     }
     Fpu.set_ts(false);
     deliver(d, roots, ctx, 7, None)

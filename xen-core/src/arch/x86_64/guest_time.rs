@@ -113,7 +113,7 @@ pub(super) fn time_event(hv: &mut Hypervisor, i: usize) -> Action {
     // The timer is one-shot: arm it again before returning to the guest.
     hv.mm.hooks.pending |= PENDING_TIMER;
     match scheduler::verdict(d_mut(i), scheduler::waiting(domains(), i)) {
-        Verdict::OverLimit => Action::Crash("used up its CPU time (timeout=)"),
+        Verdict::OverLimit => Action::Crash(&"used up its CPU time (timeout=)"),
         Verdict::Yield => Action::Yield,
         Verdict::Continue => Action::Continue,
     }

@@ -282,7 +282,7 @@ fn after_hypercall(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut ac
     if hv.mm.hooks.pending & PENDING_CHECK != 0 && hv.check.tick() {
         let n = hv.check.hypercalls;
         if !hv.check.run(&hv.core.mm, &hv.core.grants, format_args!("after hypercall {n} (domain {i})")) {
-            action = Action::Crash("the invariant checker found a violation (check=)");
+            action = Action::Crash(&"the invariant checker found a violation (check=)");
         }
     }
     after_entry(hv, i, ctx, action);
@@ -510,7 +510,7 @@ fn gdt_reloaded(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, pending: 
 /// Delivers the fault the hypervisor's IRETQ would raise on `ctx` (domain
 /// `i`'s), as [`crate::domain::iret::settle_return`] decides.
 fn settle_return(hv: &Hypervisor, i: usize, ctx: &mut GuestContext) -> Action {
-    let Some(mm) = hv.mm.domain(DomId(i as u16)) else { return Action::Crash("domain has no memory") };
+    let Some(mm) = hv.mm.domain(DomId(i as u16)) else { return Action::Crash(&"domain has no memory") };
     let gdt = domain_gdt(&DirectMap, mm);
     match crate::domain::iret::settle_return(ctx, &mut d_mut(i).vcpu, &ArchGuest, &Roots::of(mm), &gdt) {
         Ok(_) => Action::Continue,

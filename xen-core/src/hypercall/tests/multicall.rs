@@ -91,7 +91,7 @@ fn iret_ends_the_list() {
     // The stack is outside the fake guest: iret cannot read its frame.
     ctx.rsp = 0x7000;
     let action = enter(&mut w, D1, &g, &mut Sink::default(), &mut ctx);
-    assert_eq!(action, Action::Crash("iret frame unreadable"));
+    assert_eq!(action, Action::Crash(&"iret frame unreadable"));
     assert_eq!(result(&g, 1), 0x5555, "the entry after iret is not run");
 }
 
