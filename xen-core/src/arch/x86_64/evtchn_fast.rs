@@ -30,6 +30,7 @@
 
 use super::events::{current_upcall_is_due, events};
 use super::exception::TrapFrame;
+use super::gpr_save::save_gprs;
 use super::run::state;
 use crate::domain::vcpu::{Vcpu, GUEST_FLAGS_MASK};
 use crate::hypercall::guest_mem::CheckedU32;
@@ -144,21 +145,9 @@ evtchn_send_fast:
     mov r11, [rsp + 16]
     push 0
     push 0x100
-    push r15
-    push r14
-    push r13
-    push r12
-    push r11
-    push r10
-    push r9
-    push r8
-    push rbp
-    push rdi
-    push rsi
-    push rdx
-    push rcx
-    push rbx
-    push rax
+"#,
+    save_gprs!(),
+    r#"
     mov rdi, rsp
     call xen_core_evtchn_sent
     jmp trap_return

@@ -12,6 +12,7 @@
 //! for a return that cannot need them.
 
 use super::exception::TrapFrame;
+use super::gpr_save::save_gprs;
 use super::hooks::ArchGuest;
 use super::run::{d_mut, Hypervisor};
 use crate::domain::iret::iret_flat;
@@ -241,21 +242,9 @@ fast_bounce_entry:
     pop rdx
     pop rcx
     pop rax
-    push r15
-    push r14
-    push r13
-    push r12
-    push r11
-    push r10
-    push r9
-    push r8
-    push rbp
-    push rdi
-    push rsi
-    push rdx
-    push rcx
-    push rbx
-    push rax
+"#,
+    save_gprs!(),
+    r#"
     mov rdi, rsp
     call xen_core_vmcall
     jmp trap_return

@@ -3,6 +3,7 @@
 //! an unexpected interrupt.
 
 use super::gdt;
+use super::gpr_save::{restore_gprs, save_gprs};
 use spin::Once;
 use x86_64::instructions::tables::lidt;
 use x86_64::structures::DescriptorTablePointer;
@@ -53,28 +54,11 @@ debug_entry:
     pop rax
     jmp exception_common
 
-    // The general registers, in the order of `TrapFrame`.
-    .macro SAVE_GPRS
-    push r15
-    push r14
-    push r13
-    push r12
-    push r11
-    push r10
-    push r9
-    push r8
-    push rbp
-    push rdi
-    push rsi
-    push rdx
-    push rcx
-    push rbx
-    push rax
-    .endm
-
     .global exception_common
 exception_common:
-    SAVE_GPRS
+"#,
+    save_gprs!(),
+    r#"
     mov rdi, rsp
     cld
     call xen_core_exception
@@ -84,7 +68,9 @@ exception_common:
     // hardware-like part.
     .global cstar_common
 cstar_common:
-    SAVE_GPRS
+"#,
+    save_gprs!(),
+    r#"
     mov rdi, rsp
     cld
     call xen_core_cstar
@@ -94,26 +80,16 @@ cstar_common:
     // part and found the number handled and not `iret`.
     .global syscall_common
 syscall_common:
-    SAVE_GPRS
+"#,
+    save_gprs!(),
+    r#"
     mov rdi, rsp
     call xen_core_syscall_handled
     .global trap_return
 trap_return:
-    pop rax
-    pop rbx
-    pop rcx
-    pop rdx
-    pop rsi
-    pop rdi
-    pop rbp
-    pop r8
-    pop r9
-    pop r10
-    pop r11
-    pop r12
-    pop r13
-    pop r14
-    pop r15
+"#,
+    restore_gprs!(),
+    r#"
     add rsp, 16
     // A fault here is the guest's (its CS, SS or RIP): see
     // `exception::return_fault`.

@@ -3,7 +3,8 @@
 //! Bare-metal only: `boot32` (multiboot1 and multiboot2 headers, 32-bit
 //! entry, long-mode switch), `boot_clock` (TSC marks for the boot figure),
 //! `cpu` (control registers, CPUID, port I/O), `serial`, `gdt`,
-//! `idt` and `exception` (exception entry and dump), `fast_paths` (the
+//! `idt` and `exception` (exception entry and dump), `gpr_save` (the
+//! stubs' one general-register save and restore), `fast_paths` (the
 //! exception bounce and `iret` round trip's short paths), `syscall_fast`
 //! (the SYSCALL entry's -ENOSYS and `iret` in assembly), `evtchn_fast`
 //! (`EVTCHNOP_send` and its upcall on the way out), `debugregs` (the
@@ -46,6 +47,8 @@ mod fast_paths;
 pub mod fpu;
 #[cfg(target_os = "none")]
 pub mod gdt;
+#[cfg(target_os = "none")]
+mod gpr_save;
 #[cfg(target_os = "none")]
 mod guest_faults;
 #[cfg(target_os = "none")]

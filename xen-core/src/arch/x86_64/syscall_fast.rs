@@ -18,6 +18,7 @@
 //! general path then gives its own answer (the same return, a fault
 //! bounced to the guest, or the domain's crash).
 
+use super::gpr_save::save_gprs;
 use super::run::state;
 use crate::domain::vcpu::{Vcpu, GUEST_FLAGS_MASK};
 use core::mem::offset_of;
@@ -260,21 +261,9 @@ syscall_general:
     mov rcx, [rsp]
     push 0
     push 0x100
-    push r15
-    push r14
-    push r13
-    push r12
-    push r11
-    push r10
-    push r9
-    push r8
-    push rbp
-    push rdi
-    push rsi
-    push rdx
-    push rcx
-    push rbx
-    push rax
+"#,
+    save_gprs!(),
+    r#"
     mov rdi, rsp
     call xen_core_syscall
     jmp trap_return
