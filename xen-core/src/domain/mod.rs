@@ -15,6 +15,7 @@
 //! * [`bounce`]: exception and callback frames on the guest kernel stack.
 //! * [`fpu`]: a vCPU's x87/SSE registers and virtual CR0.TS across switches.
 //! * [`guest_segs`]: data segments and FS/GS bases per vCPU and guest mode.
+//! * [`vcpu_op`]: `vcpu_op`'s command switch, shared by PV and PVH domains.
 
 pub mod bounce;
 pub mod builder;
@@ -38,4 +39,7 @@ pub mod segments;
 #[cfg(test)]
 mod test_stack;
 pub mod vcpu;
+pub mod vcpu_op;
+#[cfg(test)]
+mod vcpu_op_tests;
 pub mod xz;

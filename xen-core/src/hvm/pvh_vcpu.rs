@@ -17,12 +17,13 @@
 
 use super::gmem::GuestView;
 use super::pvh_call::{Outcome, PvhCall};
+use crate::domain::vcpu_op::{self, OwnCmd, VcpuOpEnd, VcpuOps};
 use crate::mm::{MmHooks, PhysAddr, PhysMemory};
 use crate::time::info::{guest_time_bytes, publish_time, TimeStamp, VCPU_INFO_TIME};
 use crate::time::runstate::{Runstate, RUNSTATE_UPDATE};
 use crate::time::timers::Armed;
+use crate::time::vcpu::VcpuTime;
 use abi::event_channel::virq;
-use abi::vcpu::*;
 use abi::vm_assist::VMASST_TYPE_RUNSTATE_UPDATE_FLAG;
 use abi::Errno;
 
@@ -111,55 +112,30 @@ pub const fn update_flag(vm_assist: u64) -> bool {
 }
 
 impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
-    /// `vcpu_op(cmd, vcpuid, arg)` for vCPU 0 (the only one; ids from 1 up
-    /// `-ENOENT`, before anything else, as Xen's `domain_vcpu` check).
-    /// `cmd` and `vcpuid` are 32-bit, as on Xen.
+    /// `vcpu_op(cmd, vcpuid, arg)`: the shared switch
+    /// ([`crate::domain::vcpu_op`]) with PVH's performs.
     pub(super) fn vcpu_op(&mut self, cmd: u64, vcpuid: u64, arg: u64) -> (Result<u64, Errno>, Outcome) {
-        if vcpuid as u32 != 0 {
-            return (Err(Errno::ENOENT), Outcome::Continue);
+        match vcpu_op::vcpu_op(self, cmd, vcpuid, arg) {
+            (r, VcpuOpEnd::Continue) => (r, Outcome::Continue),
+            (r, VcpuOpEnd::PowerOff) => (r, Outcome::Shutdown(abi::sched::SHUTDOWN_POWEROFF)),
         }
-        let r = match u64::from(cmd as u32) {
-            VCPUOP_INITIALISE => {
-                // The context is copied in first (`-EFAULT`); vCPU 0 is
-                // initialised (`-EEXIST`).
-                let mut b = [0u8; VCPU_HVM_CONTEXT_SIZE];
-                self.view(|v| v.read(arg, &mut b)).and(Err(Errno::EEXIST))
-            }
-            VCPUOP_UP => Ok(0),
-            // The last vCPU going down powers the domain off (Xen's rule).
-            VCPUOP_DOWN => return (Ok(0), Outcome::Shutdown(abi::sched::SHUTDOWN_POWEROFF)),
-            VCPUOP_IS_UP => Ok(u64::from(!self.vcpu.time.down)),
-            VCPUOP_GET_RUNSTATE_INFO => {
-                let b = self.vcpu.time.runstate.bytes_at(self.now);
-                self.view(|v| v.write(arg, &b)).map(|()| 0)
-            }
-            VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => self.register_runstate_area(arg),
-            VCPUOP_SET_PERIODIC_TIMER => {
-                let period = match self.view(|v| v.read_u64(arg)) {
-                    Ok(p) => p,
-                    Err(e) => return (Err(e), Outcome::Continue),
-                };
-                self.vcpu.time.timers.set_periodic(self.now, period).map(|()| 0)
-            }
-            VCPUOP_STOP_PERIODIC_TIMER => {
-                self.vcpu.time.timers.stop_periodic();
-                Ok(0)
-            }
-            VCPUOP_SET_SINGLESHOT_TIMER => self.set_singleshot_timer(arg),
-            VCPUOP_STOP_SINGLESHOT_TIMER => {
-                self.vcpu.time.timers.stop_singleshot();
-                Ok(0)
-            }
-            // Only the hardware domain's pinned vCPU has one; a PVH domain
-            // is never privileged here.
-            VCPUOP_GET_PHYSID => Err(Errno::EINVAL),
-            VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => self.register_time_area(arg),
-            VCPUOP_REGISTER_VCPU_INFO => self.register_vcpu_info(arg),
-            // `send_nmi` as for PV (a deliberate difference), and unknown
-            // commands.
-            _ => Err(Errno::ENOSYS),
-        };
-        (r, Outcome::Continue)
+    }
+
+    /// `VCPUOP_initialise`: a `vcpu_hvm_context` copied in first
+    /// (`-EFAULT`); vCPU 0 is initialised (`-EEXIST`).
+    fn vcpu_initialise(&mut self, arg: u64) -> Result<u64, Errno> {
+        let mut b = [0u8; VCPU_HVM_CONTEXT_SIZE];
+        self.view(|v| v.read(arg, &mut b)).and(Err(Errno::EEXIST))
+    }
+
+    fn get_runstate_info(&mut self, arg: u64) -> Result<u64, Errno> {
+        let b = self.vcpu.time.runstate.bytes_at(self.now);
+        self.view(|v| v.write(arg, &b)).map(|()| 0)
+    }
+
+    fn set_periodic_timer(&mut self, arg: u64) -> Result<u64, Errno> {
+        let period = self.view(|v| v.read_u64(arg))?;
+        self.vcpu.time.timers.set_periodic(self.now, period).map(|()| 0)
     }
 
     /// `set_singleshot_timer(&{timeout_abs_ns, flags})`: the shared
@@ -263,5 +239,26 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
         }
         self.hvcpu.flush_tlb = true;
         Ok(0)
+    }
+}
+
+impl<M: PhysMemory, H: MmHooks> VcpuOps for PvhCall<'_, '_, '_, '_, M, H> {
+    fn time(&mut self) -> &mut VcpuTime {
+        &mut self.vcpu.time
+    }
+
+    fn perform(&mut self, cmd: OwnCmd, arg: u64) -> Result<u64, Errno> {
+        match cmd {
+            OwnCmd::Initialise => self.vcpu_initialise(arg),
+            OwnCmd::GetRunstateInfo => self.get_runstate_info(arg),
+            OwnCmd::RegisterRunstateArea => self.register_runstate_area(arg),
+            OwnCmd::SetPeriodicTimer => self.set_periodic_timer(arg),
+            OwnCmd::SetSingleshotTimer => self.set_singleshot_timer(arg),
+            // Only the hardware domain's pinned vCPU has one; a PVH domain
+            // is never privileged here.
+            OwnCmd::GetPhysid => Err(Errno::EINVAL),
+            OwnCmd::RegisterTimeArea => self.register_time_area(arg),
+            OwnCmd::RegisterVcpuInfo => self.register_vcpu_info(arg),
+        }
     }
 }

@@ -1,13 +1,14 @@
-//! `vcpu_op` (24) and `set_timer_op` (15) (fact sheet §3.3–§3.4). Every
-//! domain has one vCPU, id 0, which is always up and always the caller:
-//! ids from 1 up are `-ENOENT` (Xen's answer for an id at or past
-//! `max_vcpus`), and the commands that need the calling vCPU accept 0.
+//! `vcpu_op` (24) and `set_timer_op` (15) (fact sheet §3.3–§3.4) for a PV
+//! vCPU: the command switch is shared with PVH
+//! ([`crate::domain::vcpu_op`], vCPU 0 only); here are PV's performs, on
+//! guest addresses through the caller's page tables.
 
 use super::{Action, Call, ConsoleSink, GuestMemory};
+use crate::domain::vcpu_op::{self, OwnCmd, VcpuOpEnd, VcpuOps};
 use crate::mm::{MmHooks, PhysAddr, PhysMemory};
 use crate::time::info::VCPU_INFO_TIME;
 use crate::time::timers::Armed;
-use abi::vcpu::*;
+use crate::time::vcpu::VcpuTime;
 use abi::Errno;
 
 /// `sizeof(struct vcpu_guest_context)` on x86_64 (`VCPUOP_initialise`).
@@ -30,38 +31,13 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         self.events.send_virq(&mut self.hv.mm, self.dom, abi::event_channel::virq::TIMER);
     }
 
-    /// `vcpu_op(cmd, vcpuid, arg)`. Xen takes `cmd` as an int and `vcpuid`
-    /// as an unsigned int: the upper halves of both registers are ignored.
+    /// `vcpu_op(cmd, vcpuid, arg)`: the shared switch
+    /// ([`crate::domain::vcpu_op`]) with PV's performs.
     pub(super) fn vcpu_op(&mut self, cmd: u64, vcpuid: u64, arg: u64) -> (Result<u64, Errno>, Action) {
-        if vcpuid as u32 != 0 {
-            return (Err(Errno::ENOENT), Action::Continue);
+        match vcpu_op::vcpu_op(self, cmd, vcpuid, arg) {
+            (r, VcpuOpEnd::Continue) => (r, Action::Continue),
+            (r, VcpuOpEnd::PowerOff) => (r, Action::Shutdown(abi::sched::SHUTDOWN_POWEROFF)),
         }
-        self.hv.mm.hooks.timers_changed(self.dom);
-        let r = match u64::from(cmd as u32) {
-            VCPUOP_INITIALISE => self.vcpu_initialise(arg),
-            // Up already: nothing to wake.
-            VCPUOP_UP => Ok(0),
-            // The last vCPU going down powers the domain off (Xen's rule).
-            VCPUOP_DOWN => return (Ok(0), Action::Shutdown(abi::sched::SHUTDOWN_POWEROFF)),
-            VCPUOP_IS_UP => Ok(u64::from(!self.vcpu.time.down)),
-            VCPUOP_GET_RUNSTATE_INFO => self.get_runstate_info(arg),
-            VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => self.register_runstate_area(arg),
-            VCPUOP_SET_PERIODIC_TIMER => self.set_periodic_timer(arg),
-            VCPUOP_STOP_PERIODIC_TIMER => {
-                self.vcpu.time.timers.stop_periodic();
-                Ok(0)
-            }
-            VCPUOP_SET_SINGLESHOT_TIMER => self.set_singleshot_timer(arg),
-            VCPUOP_STOP_SINGLESHOT_TIMER => {
-                self.vcpu.time.timers.stop_singleshot();
-                Ok(0)
-            }
-            VCPUOP_GET_PHYSID => self.get_physid(arg),
-            VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => self.register_time_area(arg),
-            VCPUOP_REGISTER_VCPU_INFO => self.register_vcpu_info(arg),
-            _ => Err(Errno::ENOSYS),
-        };
-        (r, Action::Continue)
     }
 
     /// `VCPUOP_initialise` on vCPU 0, which is initialised: the context is
@@ -170,5 +146,29 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             crate::time::info::publish_time_to_guest(&self.mem(), va, &stamp);
         }
         Ok(0)
+    }
+}
+
+impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> VcpuOps for Call<'_, '_, M, H, G, C> {
+    fn time(&mut self) -> &mut VcpuTime {
+        &mut self.vcpu.time
+    }
+
+    /// Any accepted call may move the vCPU's timers: the exit re-arms them.
+    fn accepted(&mut self) {
+        self.hv.mm.hooks.timers_changed(self.dom);
+    }
+
+    fn perform(&mut self, cmd: OwnCmd, arg: u64) -> Result<u64, Errno> {
+        match cmd {
+            OwnCmd::Initialise => self.vcpu_initialise(arg),
+            OwnCmd::GetRunstateInfo => self.get_runstate_info(arg),
+            OwnCmd::RegisterRunstateArea => self.register_runstate_area(arg),
+            OwnCmd::SetPeriodicTimer => self.set_periodic_timer(arg),
+            OwnCmd::SetSingleshotTimer => self.set_singleshot_timer(arg),
+            OwnCmd::GetPhysid => self.get_physid(arg),
+            OwnCmd::RegisterTimeArea => self.register_time_area(arg),
+            OwnCmd::RegisterVcpuInfo => self.register_vcpu_info(arg),
+        }
     }
 }
