@@ -11,8 +11,10 @@
 //! unused; every frame of the domain arrives zeroed. [`Layout`] computes
 //! these ranges from start_info, and [`Boot::take_frame`] hands the unused
 //! mapped frames out, each at most once.
+#![forbid(unsafe_code)]
 
-use crate::{arch, VIRT_BASE};
+use crate::arch::start_of_day::{OwnedPage, StartOfDay};
+use crate::VIRT_BASE;
 use abi::start_info::StartInfo;
 use abi::{GuestVa, Mfn, Pfn, PAGE_SIZE};
 
@@ -72,31 +74,21 @@ impl Layout {
 pub struct Boot {
     si: &'static StartInfo,
     layout: Layout,
-    next_free: u64,
-    m2p_end: u64,
+    memory: StartOfDay,
 }
 
 /// A frame of the initial mapping that nothing else uses, owned by this
 /// value: its contents can be borrowed safely, it can serve as a window
 /// ([`crate::mm::map_frame`]) or be given back ([`crate::mm::balloon_out`]).
 #[derive(Debug, PartialEq, Eq)]
-pub struct Frame {
-    pfn: Pfn,
-    mfn: Mfn,
-    va: GuestVa,
-}
+pub struct Frame(pub(crate) OwnedPage);
 
 impl Boot {
-    /// Wraps start_info (the runtime's entry does this once).
+    /// Wraps start_info, its layout and the proof of its memory (the
+    /// runtime's entry does this once).
     #[cfg_attr(not(target_os = "none"), allow(dead_code))]
-    pub(crate) fn new(si: &'static StartInfo) -> Boot {
-        let layout = Layout::of(si);
-        // The M2P is mapped for every machine frame below
-        // maximum_ram_page (machphys_mapping's max_mfn is the area's
-        // capacity for a domU). With no answer it is treated as empty.
-        let ram_end = abi::guest::maximum_ram_page().unwrap_or(0);
-        let m2p_end = abi::guest::machphys_mapping().map_or(0, |m| m.max_mfn.saturating_add(1)).min(ram_end);
-        Boot { si, layout, next_free: layout.first_free.0, m2p_end }
+    pub(crate) fn new(si: &'static StartInfo, layout: Layout, memory: StartOfDay) -> Boot {
+        Boot { si, layout, memory }
     }
 
     /// start_info, as the builder wrote it.
@@ -114,6 +106,11 @@ impl Boot {
         self.layout
     }
 
+    /// The start-of-day memory (for [`crate::mm`]).
+    pub(crate) fn memory(&self) -> &StartOfDay {
+        &self.memory
+    }
+
     /// Whether this is domain 0 (`SIF_INITDOMAIN`).
     pub fn is_initial_domain(&self) -> bool {
         self.si.flags & abi::start_info::SIF_INITDOMAIN != 0
@@ -122,26 +119,18 @@ impl Boot {
     /// The p2m entry of `pfn`: the machine frame the domain's PFN maps to
     /// ([`INVALID_MFN`] once given back), or `None` past the list's end.
     pub fn p2m(&self, pfn: Pfn) -> Option<Mfn> {
-        if pfn.0 >= self.si.nr_pages {
-            return None;
-        }
-        // SAFETY: the p2m list (nr_pages entries at mfn_list) lies in the
-        // initial mapping, read-write, and is only written by `set_p2m`.
-        #[allow(unsafe_code)]
-        let mfn = unsafe { arch::read_u64(self.si.mfn_list + pfn.0 * 8) };
-        Some(Mfn(mfn))
+        self.memory.p2m_entry(pfn)
     }
 
     /// Sets the p2m entry of `pfn` (after giving its frame back, or after
     /// `populate_physmap` gave it a new one). The p2m list is the guest's
-    /// own bookkeeping: the hypervisor never reads it.
+    /// own bookkeeping: the hypervisor never reads it. A frame
+    /// [`Boot::take_frame`] has still to hand out keeps its entry (the
+    /// [`Frame`] it becomes owns the frame named there).
     pub fn set_p2m(&mut self, pfn: Pfn, mfn: Mfn) {
         assert!(pfn.0 < self.si.nr_pages, "p2m index {} past nr_pages", pfn.0);
-        // SAFETY: as in `p2m`; `&mut self` keeps readers out meanwhile.
-        #[allow(unsafe_code)]
-        unsafe {
-            arch::write_u64(self.si.mfn_list + pfn.0 * 8, mfn.0)
-        };
+        let set = self.memory.set_p2m_entry(pfn, mfn);
+        assert!(set, "p2m entry {} is of a frame not yet handed out", pfn.0);
     }
 
     /// The M2P entry of `mfn` (the PFN the owner gave it), from the
@@ -149,58 +138,41 @@ impl Boot {
     /// table's mapped end (the highest frame below `maximum_ram_page`,
     /// asked once at entry). A frame the caller does not own may read as anything.
     pub fn m2p(&self, mfn: Mfn) -> Option<Pfn> {
-        if mfn.0 >= self.m2p_end {
-            return None;
-        }
-        // SAFETY: every domain's address space maps the M2P read-only from
-        // MACH2PHYS_VIRT_START for every frame below m2p_end; the hypervisor may
-        // change an entry at any time, which a volatile read tolerates.
-        #[allow(unsafe_code)]
-        let pfn = unsafe { arch::read_u64(abi::MACH2PHYS_VIRT_START + mfn.0 * 8) };
-        Some(Pfn(pfn))
+        self.memory.m2p_entry(mfn)
     }
 
     /// The next unused frame of the initial mapping (see the module docs),
     /// or `None` once they are all handed out.
     pub fn take_frame(&mut self) -> Option<Frame> {
-        let pfn = Pfn(self.next_free);
-        let va = self.layout.va(pfn)?;
-        let mfn = self.p2m(pfn)?;
-        self.next_free += 1;
-        Some(Frame { pfn, mfn, va })
+        self.memory.take_page().map(Frame)
     }
 }
 
 impl Frame {
     /// Its PFN.
     pub fn pfn(&self) -> Pfn {
-        self.pfn
+        self.0.pfn()
     }
 
     /// Its machine frame.
     pub fn mfn(&self) -> Mfn {
-        self.mfn
+        self.0.mfn()
     }
 
     /// Where it is mapped (read-write) in the initial mapping.
     pub fn va(&self) -> GuestVa {
-        self.va
+        self.0.va()
     }
 
     /// Its 4096 bytes.
     pub fn bytes(&mut self) -> &mut [u8; 4096] {
-        // SAFETY: a Frame exists only for an unused frame of the initial
-        // mapping, handed out once; `&mut self` makes this borrow unique.
-        #[allow(unsafe_code)]
-        unsafe {
-            arch::page_mut(self.va.0)
-        }
+        self.0.bytes()
     }
 
     /// Splits the value into its parts (the frame is then no longer owned
     /// by a `Frame`: for guests that manage it themselves).
     pub fn into_parts(self) -> (Pfn, Mfn, GuestVa) {
-        (self.pfn, self.mfn, self.va)
+        self.0.into_parts()
     }
 }
 

@@ -8,12 +8,13 @@
 //! [`map_frame`] and [`balloon_out`] change mappings, which is unsafe in
 //! general (the guest could unmap its own stack). They only touch the
 //! address of an owned [`Frame`], which nothing else uses, so they are safe.
+#![forbid(unsafe_code)]
 
 use crate::arch;
+use crate::arch::start_of_day::Alias;
 use crate::boot::{Boot, Frame, INVALID_MFN};
-use abi::mmu::{MmuUpdate, MMU_NORMAL_PT_UPDATE, UVMF_INVLPG};
-use abi::pagetable::{self, Pte, Walk};
-use abi::{guest, DomId, Errno, GuestVa, Mfn};
+use abi::pagetable::Walk;
+use abi::{Errno, GuestVa, Mfn};
 
 /// The root of the current kernel page tables (CR3, as the hypervisor
 /// reports it to a PV kernel).
@@ -22,57 +23,29 @@ pub fn root() -> Mfn {
 }
 
 /// Entry `index` of the table in `table`, if that table is readable (see
-/// the module docs).
+/// the module docs): the M2P names its PFN, and only if the p2m agrees, so
+/// a foreign or stale frame is never read.
 pub fn read_entry(boot: &Boot, table: Mfn, index: usize) -> Option<u64> {
-    let pfn = boot.m2p(table)?;
-    // The M2P says what PFN the owner gave the frame; only trust it if the
-    // p2m agrees, so a foreign or stale frame is never read.
-    if boot.p2m(pfn)? != table || index >= 512 {
-        return None;
-    }
-    let va = boot.layout().va(pfn)?;
-    // SAFETY: the initial mapping covers `va` (checked above) and maps it
-    // readable; entries may change under us, which a volatile read allows.
-    #[allow(unsafe_code)]
-    let entry = unsafe { arch::read_u64(va.0 + index as u64 * 8) };
-    Some(entry)
+    boot.memory().table_entry(table, index)
 }
 
 /// Walks the current page tables for `va`.
 pub fn walk(boot: &Boot, va: GuestVa) -> Walk {
-    pagetable::walk(root(), va, |t, i| read_entry(boot, t, i))
-}
-
-/// `update_va_mapping` with an invalidation of that address.
-fn set_mapping(va: GuestVa, pte: Pte) -> Result<(), Errno> {
-    // SAFETY: only called with the address of a Frame the caller owns,
-    // which nothing else uses.
-    #[allow(unsafe_code)]
-    unsafe {
-        guest::update_va_mapping(va, pte, UVMF_INVLPG)
-    }
+    boot.memory().walk(va)
 }
 
 /// Frame `target` mapped a second time, at the address `slot` had.
-pub struct Window<'a> {
-    slot: Frame,
-    target: &'a mut Frame,
-}
+pub struct Window<'a>(Alias<'a>);
 
 impl Window<'_> {
     /// The target's bytes, through the window's mapping.
     pub fn bytes(&mut self) -> &mut [u8; 4096] {
-        // SAFETY: the slot's address maps the target (`map_frame`), whose
-        // own mapping is not used while the window borrows it mutably.
-        #[allow(unsafe_code)]
-        unsafe {
-            arch::page_mut(self.slot.va().0)
-        }
+        self.0.bytes()
     }
 
     /// Where the window is.
     pub fn va(&self) -> GuestVa {
-        self.slot.va()
+        self.0.va()
     }
 
     /// Maps the slot's own frame back and returns it.
@@ -80,9 +53,7 @@ impl Window<'_> {
     /// # Errors
     /// As [`map_frame`].
     pub fn unmap(self) -> Result<Frame, Errno> {
-        set_mapping(self.slot.va(), Pte::new(self.slot.mfn()).writable())?;
-        let _ = self.target;
-        Ok(self.slot)
+        self.0.unmap().map(Frame)
     }
 }
 
@@ -93,14 +64,7 @@ impl Window<'_> {
 /// `EINVAL` if the current tables have no readable L1 for the slot
 /// (`MMU_NORMAL_PT_UPDATE` answers) and otherwise the `mmu_update` errno.
 pub fn map_frame<'a>(boot: &Boot, slot: Frame, target: &'a mut Frame) -> Result<Window<'a>, Errno> {
-    let l1 = walk(boot, slot.va()).at(1).ok_or(Errno::EINVAL)?;
-    let req =
-        [MmuUpdate { ptr: l1.entry_maddr() | MMU_NORMAL_PT_UPDATE, val: Pte::new(target.mfn()).writable().bits() }];
-    // SAFETY: the entry maps the slot's address, which only the owned slot
-    // Frame uses; the slot is kept in the window so nothing reaches it.
-    #[allow(unsafe_code)]
-    unsafe { guest::mmu_update(&req, DomId::SELF) }.map_err(|e| e.errno)?;
-    Ok(Window { slot, target })
+    slot.0.alias(boot.memory(), &mut target.0).map(Window)
 }
 
 /// Gives `frame` back to the hypervisor: unmaps it, `decrease_reservation`
@@ -110,14 +74,7 @@ pub fn map_frame<'a>(boot: &Boot, slot: Frame, target: &'a mut Frame) -> Result<
 /// # Errors
 /// The `update_va_mapping` errno, or `EBUSY` if the hypervisor kept the frame.
 pub fn balloon_out(boot: &mut Boot, frame: Frame) -> Result<(), Errno> {
-    set_mapping(frame.va(), Pte::empty())?;
-    let mut mfns = [frame.mfn()];
-    // SAFETY: the frame is owned (unused elsewhere) and now unmapped.
-    #[allow(unsafe_code)]
-    let done = unsafe { guest::decrease_reservation(&mut mfns) };
-    if done != 1 {
-        return Err(Errno::EBUSY);
-    }
-    boot.set_p2m(frame.pfn(), INVALID_MFN);
+    let pfn = frame.0.give_back()?;
+    boot.set_p2m(pfn, INVALID_MFN);
     Ok(())
 }

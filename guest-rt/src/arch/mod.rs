@@ -1,7 +1,10 @@
 //! The runtime's hardware glue, its only `unsafe` code: `_start`, the
-//! fixed Xen notes, the stack, the panic handler, and the raw reads and
-//! writes of start-of-day memory that [`crate::boot`] and [`crate::mm`]
-//! wrap with the rules that make them sound.
+//! fixed Xen notes, the stack, the panic handler, the console ring's
+//! volatile accesses, and ([`start_of_day`]) the raw reads and writes of
+//! start-of-day memory and the raw page-table hypercalls, behind the proof
+//! types [`crate::boot`] and [`crate::mm`] use.
+
+pub mod start_of_day;
 
 #[cfg(target_os = "none")]
 use abi::start_info::StartInfo;
@@ -82,9 +85,13 @@ extern "C" fn __guest_rt_start(si: *const StartInfo) -> ! {
     if !si.magic_ok() {
         crate::fail(format_args!("guest-rt: start_info magic is not xen-3.0-x86_64"));
     }
+    let layout = crate::boot::Layout::of(si);
+    // SAFETY: `si` is the builder's start_info (above), `layout` its
+    // layout, and this entry runs once.
+    let memory = unsafe { start_of_day::StartOfDay::new(si, &layout) };
     // SAFETY: `__guest_rt_main` is defined by the binary's `guest!`; it is
     // called once, so the Boot (and the frames it hands out) is unique.
-    unsafe { __guest_rt_main(crate::Boot::new(si)) }
+    unsafe { __guest_rt_main(crate::Boot::new(si, layout, memory)) }
 }
 
 #[cfg(target_os = "none")]
@@ -100,7 +107,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 /// # Safety
 /// `va` must be mapped and readable (its contents may change under the
 /// reader: page tables and the M2P are written by the hypervisor).
-pub unsafe fn read_u64(va: u64) -> u64 {
+unsafe fn read_u64(va: u64) -> u64 {
     // SAFETY: guaranteed by the caller.
     unsafe { (va as *const u64).read_volatile() }
 }
@@ -109,7 +116,7 @@ pub unsafe fn read_u64(va: u64) -> u64 {
 ///
 /// # Safety
 /// `va` must be mapped writable and not in use by anything else.
-pub unsafe fn write_u64(va: u64, v: u64) {
+unsafe fn write_u64(va: u64, v: u64) {
     // SAFETY: guaranteed by the caller.
     unsafe { (va as *mut u64).write_volatile(v) }
 }
@@ -119,7 +126,7 @@ pub unsafe fn write_u64(va: u64, v: u64) {
 /// # Safety
 /// `va` must be page aligned, mapped writable, and not otherwise accessed
 /// while the borrow lives.
-pub unsafe fn page_mut<'a>(va: u64) -> &'a mut [u8; 4096] {
+unsafe fn page_mut<'a>(va: u64) -> &'a mut [u8; 4096] {
     // SAFETY: guaranteed by the caller.
     unsafe { &mut *(va as *mut [u8; 4096]) }
 }
