@@ -2,7 +2,7 @@
 //! ([`crate::hvm`]) domains: the decode of `(cmd, vcpuid)` to a
 //! [`VcpuCmd`], the commands whose answer is the same for every kind of
 //! domain, and the hand-over of the others to the kind's own perform
-//! ([`VcpuOps::perform`]), where a guest pointer means something else (a
+//! (the [`VcpuOps`] methods), where a guest pointer means something else (a
 //! PV guest's address or a PVH guest's virtual address through its own
 //! tables), the `initialise` context has another size, or privilege
 //! matters.
@@ -21,6 +21,8 @@ use abi::Errno;
 /// A `vcpu_op` command for vCPU 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VcpuCmd {
+    /// `VCPUOP_initialise` ([`VcpuOps::initialise`]).
+    Initialise,
     /// `VCPUOP_up`: up already, nothing to wake (0).
     Up,
     /// `VCPUOP_down`: the last vCPU going down powers the domain off
@@ -28,34 +30,25 @@ pub enum VcpuCmd {
     Down,
     /// `VCPUOP_is_up`: 1 unless it went down.
     IsUp,
+    /// `VCPUOP_get_runstate_info` ([`VcpuOps::get_runstate_info`]).
+    GetRunstateInfo,
+    /// `VCPUOP_register_runstate_memory_area`
+    /// ([`VcpuOps::register_runstate_area`]).
+    RegisterRunstateArea,
+    /// `VCPUOP_set_periodic_timer` ([`VcpuOps::set_periodic_timer`]).
+    SetPeriodicTimer,
     /// `VCPUOP_stop_periodic_timer` (0).
     StopPeriodicTimer,
+    /// `VCPUOP_set_singleshot_timer` ([`VcpuOps::set_singleshot_timer`]).
+    SetSingleshotTimer,
     /// `VCPUOP_stop_singleshot_timer` (0).
     StopSingleshotTimer,
-    /// A command whose perform is the kind of domain's.
-    Own(OwnCmd),
-}
-
-/// The `vcpu_op` commands each kind of domain performs itself, all on the
-/// argument pointer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OwnCmd {
-    /// `VCPUOP_initialise`: the context copied in (`-EFAULT`), then
-    /// `-EEXIST` (vCPU 0 is initialised).
-    Initialise,
-    /// `VCPUOP_get_runstate_info`.
-    GetRunstateInfo,
-    /// `VCPUOP_register_runstate_memory_area`.
-    RegisterRunstateArea,
-    /// `VCPUOP_set_periodic_timer`.
-    SetPeriodicTimer,
-    /// `VCPUOP_set_singleshot_timer`.
-    SetSingleshotTimer,
-    /// `VCPUOP_get_physid`.
+    /// `VCPUOP_get_physid` ([`VcpuOps::get_physid`]).
     GetPhysid,
-    /// `VCPUOP_register_vcpu_time_memory_area`.
+    /// `VCPUOP_register_vcpu_time_memory_area`
+    /// ([`VcpuOps::register_time_area`]).
     RegisterTimeArea,
-    /// `VCPUOP_register_vcpu_info`.
+    /// `VCPUOP_register_vcpu_info` ([`VcpuOps::register_vcpu_info`]).
     RegisterVcpuInfo,
 }
 
@@ -74,19 +67,19 @@ impl VcpuCmd {
     /// (`-ENOSYS`).
     pub fn decode(cmd: u64) -> Option<VcpuCmd> {
         Some(match u64::from(cmd as u32) {
+            VCPUOP_INITIALISE => VcpuCmd::Initialise,
             VCPUOP_UP => VcpuCmd::Up,
             VCPUOP_DOWN => VcpuCmd::Down,
             VCPUOP_IS_UP => VcpuCmd::IsUp,
+            VCPUOP_GET_RUNSTATE_INFO => VcpuCmd::GetRunstateInfo,
+            VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => VcpuCmd::RegisterRunstateArea,
+            VCPUOP_SET_PERIODIC_TIMER => VcpuCmd::SetPeriodicTimer,
             VCPUOP_STOP_PERIODIC_TIMER => VcpuCmd::StopPeriodicTimer,
+            VCPUOP_SET_SINGLESHOT_TIMER => VcpuCmd::SetSingleshotTimer,
             VCPUOP_STOP_SINGLESHOT_TIMER => VcpuCmd::StopSingleshotTimer,
-            VCPUOP_INITIALISE => VcpuCmd::Own(OwnCmd::Initialise),
-            VCPUOP_GET_RUNSTATE_INFO => VcpuCmd::Own(OwnCmd::GetRunstateInfo),
-            VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => VcpuCmd::Own(OwnCmd::RegisterRunstateArea),
-            VCPUOP_SET_PERIODIC_TIMER => VcpuCmd::Own(OwnCmd::SetPeriodicTimer),
-            VCPUOP_SET_SINGLESHOT_TIMER => VcpuCmd::Own(OwnCmd::SetSingleshotTimer),
-            VCPUOP_GET_PHYSID => VcpuCmd::Own(OwnCmd::GetPhysid),
-            VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => VcpuCmd::Own(OwnCmd::RegisterTimeArea),
-            VCPUOP_REGISTER_VCPU_INFO => VcpuCmd::Own(OwnCmd::RegisterVcpuInfo),
+            VCPUOP_GET_PHYSID => VcpuCmd::GetPhysid,
+            VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA => VcpuCmd::RegisterTimeArea,
+            VCPUOP_REGISTER_VCPU_INFO => VcpuCmd::RegisterVcpuInfo,
             _ => return None,
         })
     }
@@ -101,15 +94,31 @@ pub enum VcpuOpEnd {
     PowerOff,
 }
 
-/// What a kind of domain gives the shared switch.
+/// What a kind of domain gives the shared switch: its vCPU's time state,
+/// and its own perform of each command that takes the argument pointer.
 pub trait VcpuOps {
     /// The calling vCPU's timers and up/down state.
     fn time(&mut self) -> &mut VcpuTime;
     /// Called once the vCPU id is accepted, before the command is decoded
     /// (PV notes that the vCPU's timers may change; default nothing).
     fn accepted(&mut self) {}
-    /// `cmd` with argument pointer `arg`, as this kind of domain does it.
-    fn perform(&mut self, cmd: OwnCmd, arg: u64) -> Result<u64, Errno>;
+    /// `VCPUOP_initialise`: the kind's context copied in from `arg`
+    /// (`-EFAULT`), then `-EEXIST` (vCPU 0 is initialised).
+    fn initialise(&mut self, arg: u64) -> Result<u64, Errno>;
+    /// `VCPUOP_get_runstate_info`: the runstate written at `arg`.
+    fn get_runstate_info(&mut self, arg: u64) -> Result<u64, Errno>;
+    /// `VCPUOP_register_runstate_memory_area(&{va})`.
+    fn register_runstate_area(&mut self, arg: u64) -> Result<u64, Errno>;
+    /// `VCPUOP_set_periodic_timer(&{period_ns})`.
+    fn set_periodic_timer(&mut self, arg: u64) -> Result<u64, Errno>;
+    /// `VCPUOP_set_singleshot_timer(&{timeout_abs_ns, flags})`.
+    fn set_singleshot_timer(&mut self, arg: u64) -> Result<u64, Errno>;
+    /// `VCPUOP_get_physid`.
+    fn get_physid(&mut self, arg: u64) -> Result<u64, Errno>;
+    /// `VCPUOP_register_vcpu_time_memory_area(&{va})`.
+    fn register_time_area(&mut self, arg: u64) -> Result<u64, Errno>;
+    /// `VCPUOP_register_vcpu_info(&{frame, offset, rsvd})`.
+    fn register_vcpu_info(&mut self, arg: u64) -> Result<u64, Errno>;
 }
 
 /// `vcpu_op(cmd, vcpuid, arg)` for the caller `ops`.
@@ -119,20 +128,27 @@ pub fn vcpu_op<T: VcpuOps>(ops: &mut T, cmd: u64, vcpuid: u64, arg: u64) -> (Res
         return (Err(e), VcpuOpEnd::Continue);
     }
     ops.accepted();
-    let r = match VcpuCmd::decode(cmd) {
-        None => Err(Errno::ENOSYS),
-        Some(VcpuCmd::Up) => Ok(0),
-        Some(VcpuCmd::Down) => return (Ok(0), VcpuOpEnd::PowerOff),
-        Some(VcpuCmd::IsUp) => Ok(u64::from(!ops.time().down)),
-        Some(VcpuCmd::StopPeriodicTimer) => {
+    let Some(cmd) = VcpuCmd::decode(cmd) else { return (Err(Errno::ENOSYS), VcpuOpEnd::Continue) };
+    let r = match cmd {
+        VcpuCmd::Initialise => ops.initialise(arg),
+        VcpuCmd::Up => Ok(0),
+        VcpuCmd::Down => return (Ok(0), VcpuOpEnd::PowerOff),
+        VcpuCmd::IsUp => Ok(u64::from(!ops.time().down)),
+        VcpuCmd::GetRunstateInfo => ops.get_runstate_info(arg),
+        VcpuCmd::RegisterRunstateArea => ops.register_runstate_area(arg),
+        VcpuCmd::SetPeriodicTimer => ops.set_periodic_timer(arg),
+        VcpuCmd::StopPeriodicTimer => {
             ops.time().timers.stop_periodic();
             Ok(0)
         }
-        Some(VcpuCmd::StopSingleshotTimer) => {
+        VcpuCmd::SetSingleshotTimer => ops.set_singleshot_timer(arg),
+        VcpuCmd::StopSingleshotTimer => {
             ops.time().timers.stop_singleshot();
             Ok(0)
         }
-        Some(VcpuCmd::Own(own)) => ops.perform(own, arg),
+        VcpuCmd::GetPhysid => ops.get_physid(arg),
+        VcpuCmd::RegisterTimeArea => ops.register_time_area(arg),
+        VcpuCmd::RegisterVcpuInfo => ops.register_vcpu_info(arg),
     };
     (r, VcpuOpEnd::Continue)
 }

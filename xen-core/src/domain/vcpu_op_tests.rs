@@ -1,7 +1,7 @@
 //! The shared `vcpu_op` switch: the decode of every command number and
 //! id, and what the switch answers itself before a kind's perform.
 
-use super::vcpu_op::{target, vcpu_op, OwnCmd, VcpuCmd, VcpuOpEnd, VcpuOps};
+use super::vcpu_op::{target, vcpu_op, VcpuCmd, VcpuOpEnd, VcpuOps};
 use crate::time::vcpu::VcpuTime;
 use abi::vcpu::*;
 use abi::Errno;
@@ -9,20 +9,20 @@ use abi::Errno;
 #[test]
 fn every_command_number_decodes_to_its_command_and_the_rest_to_none() {
     let want = [
-        (VCPUOP_INITIALISE, Some(VcpuCmd::Own(OwnCmd::Initialise))),
+        (VCPUOP_INITIALISE, Some(VcpuCmd::Initialise)),
         (VCPUOP_UP, Some(VcpuCmd::Up)),
         (VCPUOP_DOWN, Some(VcpuCmd::Down)),
         (VCPUOP_IS_UP, Some(VcpuCmd::IsUp)),
-        (VCPUOP_GET_RUNSTATE_INFO, Some(VcpuCmd::Own(OwnCmd::GetRunstateInfo))),
-        (VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA, Some(VcpuCmd::Own(OwnCmd::RegisterRunstateArea))),
-        (VCPUOP_SET_PERIODIC_TIMER, Some(VcpuCmd::Own(OwnCmd::SetPeriodicTimer))),
+        (VCPUOP_GET_RUNSTATE_INFO, Some(VcpuCmd::GetRunstateInfo)),
+        (VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA, Some(VcpuCmd::RegisterRunstateArea)),
+        (VCPUOP_SET_PERIODIC_TIMER, Some(VcpuCmd::SetPeriodicTimer)),
         (VCPUOP_STOP_PERIODIC_TIMER, Some(VcpuCmd::StopPeriodicTimer)),
-        (VCPUOP_SET_SINGLESHOT_TIMER, Some(VcpuCmd::Own(OwnCmd::SetSingleshotTimer))),
+        (VCPUOP_SET_SINGLESHOT_TIMER, Some(VcpuCmd::SetSingleshotTimer)),
         (VCPUOP_STOP_SINGLESHOT_TIMER, Some(VcpuCmd::StopSingleshotTimer)),
-        (VCPUOP_REGISTER_VCPU_INFO, Some(VcpuCmd::Own(OwnCmd::RegisterVcpuInfo))),
+        (VCPUOP_REGISTER_VCPU_INFO, Some(VcpuCmd::RegisterVcpuInfo)),
         (VCPUOP_SEND_NMI, None),
-        (VCPUOP_GET_PHYSID, Some(VcpuCmd::Own(OwnCmd::GetPhysid))),
-        (VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA, Some(VcpuCmd::Own(OwnCmd::RegisterTimeArea))),
+        (VCPUOP_GET_PHYSID, Some(VcpuCmd::GetPhysid)),
+        (VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA, Some(VcpuCmd::RegisterTimeArea)),
     ];
     for (cmd, cmd_want) in want {
         assert_eq!(VcpuCmd::decode(cmd), cmd_want, "cmd {cmd}");
@@ -42,12 +42,19 @@ fn only_vcpu_0_exists_and_the_id_is_an_unsigned_int() {
     }
 }
 
-/// A kind of domain that records what the switch hands it.
+/// A kind of domain that records which of its performs the switch called.
 #[derive(Default)]
 struct Recorder {
     time: VcpuTime,
     accepted: u32,
-    performed: Option<(OwnCmd, u64)>,
+    performed: Option<(&'static str, u64)>,
+}
+
+impl Recorder {
+    fn record(&mut self, what: &'static str, arg: u64) -> Result<u64, Errno> {
+        self.performed = Some((what, arg));
+        Err(Errno::EEXIST)
+    }
 }
 
 impl VcpuOps for Recorder {
@@ -57,9 +64,29 @@ impl VcpuOps for Recorder {
     fn accepted(&mut self) {
         self.accepted += 1;
     }
-    fn perform(&mut self, cmd: OwnCmd, arg: u64) -> Result<u64, Errno> {
-        self.performed = Some((cmd, arg));
-        Err(Errno::EEXIST)
+    fn initialise(&mut self, arg: u64) -> Result<u64, Errno> {
+        self.record("initialise", arg)
+    }
+    fn get_runstate_info(&mut self, arg: u64) -> Result<u64, Errno> {
+        self.record("get_runstate_info", arg)
+    }
+    fn register_runstate_area(&mut self, arg: u64) -> Result<u64, Errno> {
+        self.record("register_runstate_area", arg)
+    }
+    fn set_periodic_timer(&mut self, arg: u64) -> Result<u64, Errno> {
+        self.record("set_periodic_timer", arg)
+    }
+    fn set_singleshot_timer(&mut self, arg: u64) -> Result<u64, Errno> {
+        self.record("set_singleshot_timer", arg)
+    }
+    fn get_physid(&mut self, arg: u64) -> Result<u64, Errno> {
+        self.record("get_physid", arg)
+    }
+    fn register_time_area(&mut self, arg: u64) -> Result<u64, Errno> {
+        self.record("register_time_area", arg)
+    }
+    fn register_vcpu_info(&mut self, arg: u64) -> Result<u64, Errno> {
+        self.record("register_vcpu_info", arg)
     }
 }
 
@@ -95,6 +122,23 @@ fn the_shared_commands_are_answered_by_the_switch_and_the_others_by_the_kind() {
     assert_eq!(vcpu_op(&mut r, VCPUOP_STOP_SINGLESHOT_TIMER, 0, 0), (Ok(0), VcpuOpEnd::Continue));
     assert_eq!(r.time.timers.next_deadline(true), None, "both timers stopped");
     assert_eq!(r.performed, None);
-    assert_eq!(vcpu_op(&mut r, VCPUOP_REGISTER_VCPU_INFO, 0, 0xABC0), (Err(Errno::EEXIST), VcpuOpEnd::Continue));
-    assert_eq!(r.performed, Some((OwnCmd::RegisterVcpuInfo, 0xABC0)), "the kind's answer, the argument as given");
+    let performs = [
+        (VCPUOP_INITIALISE, "initialise"),
+        (VCPUOP_GET_RUNSTATE_INFO, "get_runstate_info"),
+        (VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA, "register_runstate_area"),
+        (VCPUOP_SET_PERIODIC_TIMER, "set_periodic_timer"),
+        (VCPUOP_SET_SINGLESHOT_TIMER, "set_singleshot_timer"),
+        (VCPUOP_GET_PHYSID, "get_physid"),
+        (VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA, "register_time_area"),
+        (VCPUOP_REGISTER_VCPU_INFO, "register_vcpu_info"),
+    ];
+    for (k, (cmd, what)) in performs.into_iter().enumerate() {
+        let arg = 0xABC0 + k as u64;
+        assert_eq!(
+            vcpu_op(&mut r, cmd, 0, arg),
+            (Err(Errno::EEXIST), VcpuOpEnd::Continue),
+            "{what}: the kind's answer"
+        );
+        assert_eq!(r.performed, Some((what, arg)), "cmd {cmd}: its perform, the argument as given");
+    }
 }

@@ -17,7 +17,7 @@
 
 use super::gmem::GuestView;
 use super::pvh_call::{Outcome, PvhCall};
-use crate::domain::vcpu_op::{self, OwnCmd, VcpuOpEnd, VcpuOps};
+use crate::domain::vcpu_op::{self, VcpuOpEnd, VcpuOps};
 use crate::mm::{MmHooks, PhysAddr, PhysMemory};
 use crate::time::info::{guest_time_bytes, publish_time, TimeStamp, VCPU_INFO_TIME};
 use crate::time::runstate::{Runstate, RUNSTATE_UPDATE};
@@ -121,9 +121,60 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
         }
     }
 
+    /// `vm_assist(cmd, type)`: Xen 4.17's HVM mask has only
+    /// `VMASST_TYPE_runstate_update_flag` (others `-EINVAL`); `cmd` 0
+    /// enables, 1 disables, others `-ENOSYS`.
+    pub(super) fn vm_assist(&mut self, cmd: u64, kind: u64) -> Result<u64, Errno> {
+        // Both are unsigned ints on Xen: the upper halves are ignored.
+        if u64::from(kind as u32) != VMASST_TYPE_RUNSTATE_UPDATE_FLAG {
+            return Err(Errno::EINVAL);
+        }
+        let bit = 1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG;
+        match cmd as u32 {
+            0 => self.vcpu.vm_assist |= bit,
+            1 => self.vcpu.vm_assist &= !bit,
+            _ => return Err(Errno::ENOSYS),
+        }
+        Ok(0)
+    }
+
+    /// `HVMOP_set_evtchn_upcall_vector(&{vcpu, vector})`: the structure
+    /// (8 bytes) first, then a vector below 0x10 `-EINVAL`, then a vCPU
+    /// other than 0 `-ENOENT`, as Xen's order. Upcalls then come on that
+    /// vector (through the same injection as the callback vector).
+    pub(super) fn set_evtchn_upcall_vector(&mut self, arg: u64) -> Result<u64, Errno> {
+        let mut b = [0u8; 8];
+        self.view(|v| v.read(arg, &mut b))?;
+        let (vcpu, vector) = (u32::from_le_bytes([b[0], b[1], b[2], b[3]]), b[4]);
+        if vector < MIN_UPCALL_VECTOR {
+            return Err(Errno::EINVAL);
+        }
+        if vcpu != 0 {
+            return Err(Errno::ENOENT);
+        }
+        self.hvcpu.upcall_vector = vector;
+        Ok(0)
+    }
+
+    /// `HVMOP_flush_tlbs(NULL)`: every vCPU's TLB (here its one) flushed
+    /// before it runs again; a non-null argument `-EINVAL`, as Xen 4.17.
+    pub(super) fn flush_tlbs(&mut self, arg: u64) -> Result<u64, Errno> {
+        if arg != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.hvcpu.flush_tlb = true;
+        Ok(0)
+    }
+}
+
+impl<M: PhysMemory, H: MmHooks> VcpuOps for PvhCall<'_, '_, '_, '_, M, H> {
+    fn time(&mut self) -> &mut VcpuTime {
+        &mut self.vcpu.time
+    }
+
     /// `VCPUOP_initialise`: a `vcpu_hvm_context` copied in first
     /// (`-EFAULT`); vCPU 0 is initialised (`-EEXIST`).
-    fn vcpu_initialise(&mut self, arg: u64) -> Result<u64, Errno> {
+    fn initialise(&mut self, arg: u64) -> Result<u64, Errno> {
         let mut b = [0u8; VCPU_HVM_CONTEXT_SIZE];
         self.view(|v| v.read(arg, &mut b)).and(Err(Errno::EEXIST))
     }
@@ -196,69 +247,9 @@ impl<M: PhysMemory, H: MmHooks> PvhCall<'_, '_, '_, '_, M, H> {
         r
     }
 
-    /// `vm_assist(cmd, type)`: Xen 4.17's HVM mask has only
-    /// `VMASST_TYPE_runstate_update_flag` (others `-EINVAL`); `cmd` 0
-    /// enables, 1 disables, others `-ENOSYS`.
-    pub(super) fn vm_assist(&mut self, cmd: u64, kind: u64) -> Result<u64, Errno> {
-        // Both are unsigned ints on Xen: the upper halves are ignored.
-        if u64::from(kind as u32) != VMASST_TYPE_RUNSTATE_UPDATE_FLAG {
-            return Err(Errno::EINVAL);
-        }
-        let bit = 1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG;
-        match cmd as u32 {
-            0 => self.vcpu.vm_assist |= bit,
-            1 => self.vcpu.vm_assist &= !bit,
-            _ => return Err(Errno::ENOSYS),
-        }
-        Ok(0)
-    }
-
-    /// `HVMOP_set_evtchn_upcall_vector(&{vcpu, vector})`: the structure
-    /// (8 bytes) first, then a vector below 0x10 `-EINVAL`, then a vCPU
-    /// other than 0 `-ENOENT`, as Xen's order. Upcalls then come on that
-    /// vector (through the same injection as the callback vector).
-    pub(super) fn set_evtchn_upcall_vector(&mut self, arg: u64) -> Result<u64, Errno> {
-        let mut b = [0u8; 8];
-        self.view(|v| v.read(arg, &mut b))?;
-        let (vcpu, vector) = (u32::from_le_bytes([b[0], b[1], b[2], b[3]]), b[4]);
-        if vector < MIN_UPCALL_VECTOR {
-            return Err(Errno::EINVAL);
-        }
-        if vcpu != 0 {
-            return Err(Errno::ENOENT);
-        }
-        self.hvcpu.upcall_vector = vector;
-        Ok(0)
-    }
-
-    /// `HVMOP_flush_tlbs(NULL)`: every vCPU's TLB (here its one) flushed
-    /// before it runs again; a non-null argument `-EINVAL`, as Xen 4.17.
-    pub(super) fn flush_tlbs(&mut self, arg: u64) -> Result<u64, Errno> {
-        if arg != 0 {
-            return Err(Errno::EINVAL);
-        }
-        self.hvcpu.flush_tlb = true;
-        Ok(0)
-    }
-}
-
-impl<M: PhysMemory, H: MmHooks> VcpuOps for PvhCall<'_, '_, '_, '_, M, H> {
-    fn time(&mut self) -> &mut VcpuTime {
-        &mut self.vcpu.time
-    }
-
-    fn perform(&mut self, cmd: OwnCmd, arg: u64) -> Result<u64, Errno> {
-        match cmd {
-            OwnCmd::Initialise => self.vcpu_initialise(arg),
-            OwnCmd::GetRunstateInfo => self.get_runstate_info(arg),
-            OwnCmd::RegisterRunstateArea => self.register_runstate_area(arg),
-            OwnCmd::SetPeriodicTimer => self.set_periodic_timer(arg),
-            OwnCmd::SetSingleshotTimer => self.set_singleshot_timer(arg),
-            // Only the hardware domain's pinned vCPU has one; a PVH domain
-            // is never privileged here.
-            OwnCmd::GetPhysid => Err(Errno::EINVAL),
-            OwnCmd::RegisterTimeArea => self.register_time_area(arg),
-            OwnCmd::RegisterVcpuInfo => self.register_vcpu_info(arg),
-        }
+    /// Only the hardware domain's pinned vCPU has one; a PVH domain is
+    /// never privileged here (`-EINVAL`).
+    fn get_physid(&mut self, _arg: u64) -> Result<u64, Errno> {
+        Err(Errno::EINVAL)
     }
 }

@@ -4,7 +4,7 @@
 //! guest addresses through the caller's page tables.
 
 use super::{Action, Call, ConsoleSink, GuestMemory};
-use crate::domain::vcpu_op::{self, OwnCmd, VcpuOpEnd, VcpuOps};
+use crate::domain::vcpu_op::{self, VcpuOpEnd, VcpuOps};
 use crate::mm::{MmHooks, PhysAddr, PhysMemory};
 use crate::time::info::VCPU_INFO_TIME;
 use crate::time::timers::Armed;
@@ -43,9 +43,26 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         }
     }
 
+    /// The runstate with the current stay counted, as Xen's
+    /// `vcpu_runstate_get` reports it.
+    fn runstate_now(&self) -> [u8; 48] {
+        self.vcpu.time.runstate.bytes_at(self.hv.host.now())
+    }
+}
+
+impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> VcpuOps for Call<'_, '_, M, H, G, C> {
+    fn time(&mut self) -> &mut VcpuTime {
+        &mut self.vcpu.time
+    }
+
+    /// Any accepted call may move the vCPU's timers: the exit re-arms them.
+    fn accepted(&mut self) {
+        self.hv.mm.hooks.timers_changed(self.dom);
+    }
+
     /// `VCPUOP_initialise` on vCPU 0, which is initialised: the context is
     /// copied in first (`-EFAULT`), then `-EEXIST`.
-    fn vcpu_initialise(&mut self, arg: u64) -> Result<u64, Errno> {
+    fn initialise(&mut self, arg: u64) -> Result<u64, Errno> {
         let mut buf = [0u8; 256];
         let mut off = 0;
         while off < VCPU_GUEST_CONTEXT_SIZE {
@@ -82,12 +99,6 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             self.timer_fired_now();
         }
         Ok(0)
-    }
-
-    /// The runstate with the current stay counted, as Xen's
-    /// `vcpu_runstate_get` reports it.
-    fn runstate_now(&self) -> [u8; 48] {
-        self.vcpu.time.runstate.bytes_at(self.hv.host.now())
     }
 
     fn get_runstate_info(&mut self, arg: u64) -> Result<u64, Errno> {
@@ -149,29 +160,5 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             crate::time::info::publish_time_to_guest(&self.mem(), va, &stamp);
         }
         Ok(0)
-    }
-}
-
-impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> VcpuOps for Call<'_, '_, M, H, G, C> {
-    fn time(&mut self) -> &mut VcpuTime {
-        &mut self.vcpu.time
-    }
-
-    /// Any accepted call may move the vCPU's timers: the exit re-arms them.
-    fn accepted(&mut self) {
-        self.hv.mm.hooks.timers_changed(self.dom);
-    }
-
-    fn perform(&mut self, cmd: OwnCmd, arg: u64) -> Result<u64, Errno> {
-        match cmd {
-            OwnCmd::Initialise => self.vcpu_initialise(arg),
-            OwnCmd::GetRunstateInfo => self.get_runstate_info(arg),
-            OwnCmd::RegisterRunstateArea => self.register_runstate_area(arg),
-            OwnCmd::SetPeriodicTimer => self.set_periodic_timer(arg),
-            OwnCmd::SetSingleshotTimer => self.set_singleshot_timer(arg),
-            OwnCmd::GetPhysid => self.get_physid(arg),
-            OwnCmd::RegisterTimeArea => self.register_time_area(arg),
-            OwnCmd::RegisterVcpuInfo => self.register_vcpu_info(arg),
-        }
     }
 }
