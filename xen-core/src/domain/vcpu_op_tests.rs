@@ -57,6 +57,15 @@ impl Recorder {
     }
 }
 
+/// Each perform `name` records itself by its name.
+macro_rules! performs {
+    ($($name:ident),*) => {
+        $(fn $name(&mut self, arg: u64) -> Result<u64, Errno> {
+            self.record(stringify!($name), arg)
+        })*
+    };
+}
+
 impl VcpuOps for Recorder {
     fn time(&mut self) -> &mut VcpuTime {
         &mut self.time
@@ -64,29 +73,9 @@ impl VcpuOps for Recorder {
     fn accepted(&mut self) {
         self.accepted += 1;
     }
-    fn initialise(&mut self, arg: u64) -> Result<u64, Errno> {
-        self.record("initialise", arg)
-    }
-    fn get_runstate_info(&mut self, arg: u64) -> Result<u64, Errno> {
-        self.record("get_runstate_info", arg)
-    }
-    fn register_runstate_area(&mut self, arg: u64) -> Result<u64, Errno> {
-        self.record("register_runstate_area", arg)
-    }
-    fn set_periodic_timer(&mut self, arg: u64) -> Result<u64, Errno> {
-        self.record("set_periodic_timer", arg)
-    }
-    fn set_singleshot_timer(&mut self, arg: u64) -> Result<u64, Errno> {
-        self.record("set_singleshot_timer", arg)
-    }
-    fn get_physid(&mut self, arg: u64) -> Result<u64, Errno> {
-        self.record("get_physid", arg)
-    }
-    fn register_time_area(&mut self, arg: u64) -> Result<u64, Errno> {
-        self.record("register_time_area", arg)
-    }
-    fn register_vcpu_info(&mut self, arg: u64) -> Result<u64, Errno> {
-        self.record("register_vcpu_info", arg)
+    performs! {
+        initialise, get_runstate_info, register_runstate_area, set_periodic_timer,
+        set_singleshot_timer, get_physid, register_time_area, register_vcpu_info
     }
 }
 
