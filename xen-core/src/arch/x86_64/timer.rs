@@ -115,6 +115,26 @@ fn sample() -> Sample {
     best.1
 }
 
+/// The TSC and the APIC timer's current count, read between two TSC
+/// reads as [`sample`] reads the PIT (the tightest of three tries, its TSC
+/// the bracket's middle): each APIC edge is paired with its own TSC, so a
+/// delay between the PIT's sample and this read (an exit to QEMU, the host
+/// descheduling it) does not count as APIC ticks. With the APIC read after
+/// the PIT's sample and paired with the PIT's TSC instead, one 1 ms window
+/// under plain TCG on a busy host gave 704 MHz for QEMU's 1 GHz APIC timer.
+fn apic_sample() -> (u64, u32) {
+    let mut best = (u64::MAX, (0, 0));
+    for _ in 0..3 {
+        let a = cpu::rdtsc();
+        let count = apic_read(APIC_TIMER_CUR);
+        let b = cpu::rdtsc();
+        if b - a < best.0 {
+            best = (b - a, (a + (b - a) / 2, count));
+        }
+    }
+    best.1
+}
+
 /// The boot calibration's window: 1 ms of the PIT.
 const WINDOW_TICKS: u64 = PIT_HZ / 1000;
 /// Frames the window's wait scrubs between two looks at the PIT: about
@@ -161,30 +181,29 @@ pub fn init(
     // frames need no scrub of their own. (Each window of the wait costs
     // 1 ms, 1 M instructions under -icount, whatever it does.)
     pit_start();
-    let mut edges = [(Sample { tsc: 0, pit: 0 }, 0u32); 2];
-    edges[0] = (sample(), apic_read(APIC_TIMER_CUR));
-    let start = edges[0].0;
+    let (first, apic_first) = (sample(), apic_sample());
     let frames = &mut *mapper.frames;
-    loop {
+    let last = loop {
         if frames.scrub_some(scrub, SCRUB_PER_LOOK) == 0 {
             core::hint::spin_loop();
         }
         let s = sample();
-        if refine::pit_elapsed(start.pit, s.pit) >= WINDOW_TICKS {
-            edges[1] = (s, apic_read(APIC_TIMER_CUR));
-            break;
+        if refine::pit_elapsed(first.pit, s.pit) >= WINDOW_TICKS {
+            break s;
         }
-    }
+    };
+    let apic_last = apic_sample();
     apic_write(APIC_TIMER_INIT, 0);
-    let tsc_ticks = edges[1].0.tsc - edges[0].0.tsc;
-    let tsc_hz = refine::hz_over(tsc_ticks, refine::pit_elapsed(edges[0].0.pit, edges[1].0.pit));
-    let apic_ticks = u64::from(edges[0].1.wrapping_sub(edges[1].1));
+    let tsc_hz = refine::hz_over(last.tsc - first.tsc, refine::pit_elapsed(first.pit, last.pit));
+    // The APIC timer counts down.
+    let apic_ticks = u64::from(apic_first.1.wrapping_sub(apic_last.1));
+    let apic_tsc_ticks = apic_last.0 - apic_first.0;
     let clock = Clock::new(tsc_hz, cpu::rdtsc());
-    let apic_per_tsc = ((u128::from(apic_ticks) << 32) / u128::from(tsc_ticks.max(1))) as u64;
+    let apic_per_tsc = ((u128::from(apic_ticks) << 32) / u128::from(apic_tsc_ticks.max(1))) as u64;
     let tsc_deadline = cpu::cpuid(1, 0).ecx & (1 << 24) != 0;
     let mode = if tsc_deadline { 2 << 17 } else { 0 };
     apic_write(APIC_LVT_TIMER, mode | TIMER_VECTOR as u32);
-    let refiner = Refiner::new(edges[0].0, edges[1].0, tsc_hz, refine::BOOT_ERR_PPM);
+    let refiner = Refiner::new(first, last, tsc_hz, refine::BOOT_ERR_PPM);
     // SAFETY: boot, before interrupts: nothing reads STATE yet.
     unsafe {
         *core::ptr::addr_of_mut!(STATE) =
