@@ -138,9 +138,11 @@ fn apic_sample() -> (u64, u32) {
 /// The boot calibration's window: 1 ms of the PIT.
 const WINDOW_TICKS: u64 = PIT_HZ / 1000;
 /// Frames the window's wait scrubs between two looks at the PIT: about
-/// 1 µs with 32-byte stores (a PIT tick is 838 ns), and the look (three
-/// latched reads) is then a few percent of the wait, not a third of it.
-const SCRUB_PER_LOOK: u64 = 8;
+/// 4 µs with 32-byte stores (five PIT ticks; the window just ends at the
+/// first look past 1 ms, and its edges are what is measured), and a look
+/// (three latched reads, 115 instructions) is then 3 % of the wait: with
+/// one frame per look it was a third of it, with 8 about 11 %.
+const SCRUB_PER_LOOK: u64 = 32;
 
 /// Remaps the PICs (IRQ 0-15 on 0x20-0x2F) with only COM1 unmasked,
 /// calibrates the TSC, maps and starts the local APIC, and returns the
