@@ -63,10 +63,7 @@ pub fn build<M: PhysMemory, H: MmHooks>(
     debug_assert_eq!(ramdisk.len() as u64, layout.ramdisk_len);
     let nr = layout.nr_pages as usize;
     let mfn = |va: u64| frames[layout.pfn(va) as usize];
-    for (pfn, &m) in frames[..nr].iter().enumerate() {
-        mm.assign_frame(m, dom);
-        mm.m2p[m.0 as usize] = pfn as u64;
-    }
+    mm.assign_initial_frames(&frames[..nr], dom);
     let shared_info = frames[nr];
     mm.assign_xen_heap_frame(shared_info, dom);
     // vcpu_info[0].evtchn_upcall_mask = 1: events masked until the guest unmasks.
@@ -92,9 +89,13 @@ pub fn build<M: PhysMemory, H: MmHooks>(
     if let Some(hp) = image.hypercall_page {
         mm.mem.write_bytes(PhysAddr(mfn(hp).to_maddr()), &hypercall_page());
     }
-    for pfn in 0..nr as u64 {
-        let va = layout.p2m + pfn * 8;
-        mm.mem.write_u64(PhysAddr(mfn(va & !(PAGE_SIZE - 1)).to_maddr() + va % PAGE_SIZE), frames[pfn as usize].0);
+    // The p2m (page-aligned), a page of 512 entries at a time: one lookup
+    // of the page's frame per 512 entries, not one per entry.
+    for (page, chunk) in frames[..nr].chunks(512).enumerate() {
+        let base = mfn(layout.p2m + page as u64 * PAGE_SIZE).to_maddr();
+        for (i, m) in chunk.iter().enumerate() {
+            mm.mem.write_u64(PhysAddr(base + i as u64 * 8), m.0);
+        }
     }
     let console = (layout.console != 0).then(|| mfn(layout.console));
     write_start_info(mm, mfn(layout.start_info), layout, shared_info, console, cmdline, si_flags);
@@ -237,11 +238,13 @@ mod tests {
         assert_eq!(w.read(si, 13), layout.p2m);
         assert_eq!((w.read(si, 14), w.read(si, 15)), (0, 0), "no ramdisk");
         assert_eq!(w.read(si, 16).to_le_bytes()[..5], *b"quiet");
-        // p2m and m2p agree.
-        let p2m = frames[layout.pfn(layout.p2m) as usize];
-        for pfn in [0usize, 7, 511] {
-            assert_eq!(w.read(p2m, pfn), frames[pfn].0);
-            assert_eq!(w.m2p[frames[pfn].0 as usize], pfn as u64);
+        // p2m and m2p agree, for every page (two pages of p2m).
+        for pfn in 0..1024usize {
+            let p2m = frames[layout.pfn(layout.p2m) as usize + pfn / 512];
+            assert_eq!(w.read(p2m, pfn % 512), frames[pfn].0, "p2m entry {pfn}");
+            assert_eq!(w.m2p[frames[pfn].0 as usize], pfn as u64, "m2p entry of pfn {pfn}");
+            let info = w.info(frames[pfn]);
+            assert!(info.owner() == D1 && info.allocated(), "pfn {pfn} not given to the domain");
         }
         // Hypercall page stub 1, and events masked.
         let hp = frames[layout.pfn(image.hypercall_page.unwrap()) as usize];

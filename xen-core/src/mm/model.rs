@@ -329,6 +329,28 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         }
     }
 
+    /// A new domain's frames, pfn `i` at `mfns[i]`: each assigned as
+    /// [`Self::assign_frame`] does and its M2P entry set to `i`, with the
+    /// domain's counts updated once for all (a domain builder's loop over
+    /// thousands of frames, about half the instructions per frame).
+    pub fn assign_initial_frames(&mut self, mfns: &[Mfn], dom: DomId) {
+        for (pfn, &m) in mfns.iter().enumerate() {
+            let info = self.info_mut(m);
+            debug_assert_eq!(info.count(), 0, "assigning a frame in use");
+            let stamp = info.stamp();
+            *info = PageInfo::default();
+            info.set_stamp(stamp);
+            info.set_owner(dom);
+            info.set_allocated(true);
+            info.set_count(1);
+            self.m2p[m.0 as usize] = pfn as u64;
+        }
+        if let Some(d) = self.domains.get_mut(dom.0 as usize) {
+            d.tot_pages += mfns.len() as u64;
+            d.given += mfns.len() as u64;
+        }
+    }
+
     /// Assigns a free frame to `dom` (count 1: the allocation reference).
     /// The caller has scrubbed it. No translation from its previous life
     /// can be cached: it was flushed for when it was freed.

@@ -110,6 +110,20 @@ impl Default for PageInfo {
 }
 
 impl PageInfo {
+    /// The entry as the two little-endian words its `repr(C)` layout
+    /// stores (count and type; owner, linear count, flags and stamp): the
+    /// pattern the boot fills the frame table with in 16- or 32-byte
+    /// stores, and checks an entry of after.
+    pub fn to_words(&self) -> [u64; 2] {
+        [
+            u64::from(self.count) | u64::from(self.type_info) << 32,
+            u64::from(self.owner.0)
+                | u64::from(self.linear as u16) << 16
+                | u64::from(self.flags) << 32
+                | u64::from(self.stamp) << 48,
+        ]
+    }
+
     /// The common case of taking an L1 entry's references, in one access
     /// to the metadata: a general reference on a frame allocated to
     /// `owner` (not the hypervisor's, so not shared_info) and, with
@@ -343,6 +357,20 @@ mod tests {
     #[test]
     fn per_frame_metadata_fits_in_16_bytes() {
         assert_eq!(core::mem::size_of::<PageInfo>(), 16);
+    }
+
+    #[test]
+    fn the_fill_words_put_each_field_where_repr_c_stores_it() {
+        let p = PageInfo {
+            count: 0x1111_2222,
+            type_info: 0x3333_4444,
+            owner: DomId(0x5555),
+            linear: -2,
+            flags: 0x7777,
+            stamp: 0x8888,
+        };
+        assert_eq!(p.to_words(), [0x3333_4444_1111_2222, 0x8888_7777_fffe_5555]);
+        assert_eq!(PageInfo::default().to_words(), [0, u64::from(DomId::INVALID.0)], "a free frame is owned by nobody");
     }
 
     #[test]

@@ -54,6 +54,13 @@ pub trait PhysMemory {
             self.write_u64(PhysAddr(mfn.to_maddr() + i * 8), 0);
         }
     }
+    /// Fills the `count` frames from `first` with zeroes (one call for a
+    /// run, so an implementation can zero it in one loop).
+    fn zero_frames(&mut self, first: Mfn, count: u64) {
+        for f in first.0..first.0 + count {
+            self.zero_frame(Mfn(f));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Refining the TSC frequency while guests run. Boot calibrates the TSC
-//! over three 1 ms windows of the PIT (so the first guest is not held for
+//! over one 1 ms window of the PIT (so the first guest is not held for
 //! tens of milliseconds); PIT channel 2 then keeps counting down, free
 //! running over its 16-bit range (wrapping every 54.9 ms), and the
 //! hypervisor samples it (with the TSC) at the refinement points of
@@ -29,7 +29,7 @@ const MAX_SLACK: u64 = WRAP / 4;
 /// read between two TSC reads; the PIT ticks every 838 ns).
 const READ_TICKS: u64 = 4;
 /// The relative error (ppm) assumed for the boot calibration's estimate:
-/// generous, since its windows are 1 ms each.
+/// generous, since its window is 1 ms (one PIT tick in 1,193 is 840 ppm).
 pub const BOOT_ERR_PPM: u64 = 20_000;
 /// The widest error bound (ppm) the estimate is given: a refinement that
 /// disagrees with the estimate doubles its bound up to this, so that a

@@ -33,6 +33,9 @@ pub fn entry() -> u64 {
 }
 
 /// Records the TSC now under `name` (the first [`MAX_MARKS`] marks only).
+/// Never inlined, so a boot trace (`tools/trace/boot-trace.sh`) can split
+/// at its calls.
+#[inline(never)]
 pub fn mark(name: &'static str) {
     let m = marks();
     if m.count < MAX_MARKS {

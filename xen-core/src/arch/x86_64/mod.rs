@@ -2,6 +2,7 @@
 //!
 //! Bare-metal only: `boot32` (multiboot1 and multiboot2 headers, 32-bit
 //! entry, long-mode switch), `boot_clock` (TSC marks for the boot figure),
+//! `boot_vector` (the boot's bulk fills in SSE2/AVX stores, boot only),
 //! `cpu` (control registers, CPUID, port I/O), `serial`, `gdt`,
 //! `idt` and `exception` (exception entry and dump), `gpr_save` (the
 //! stubs' one general-register save and restore), `fast_paths` (the
@@ -21,6 +22,8 @@ pub mod multiboot;
 mod boot32;
 #[cfg(target_os = "none")]
 pub mod boot_clock;
+#[cfg(target_os = "none")]
+mod boot_vector;
 #[cfg(target_os = "none")]
 mod console_rings;
 #[cfg(target_os = "none")]

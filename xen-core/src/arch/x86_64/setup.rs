@@ -160,7 +160,17 @@ extern "C" fn xen_core_kmain(magic: u32, mbi_phys: u64) -> ! {
     mask_legacy_pic();
     serial::enable_rx_interrupt();
     super::entry::init(features.smap);
-    super::domains::run_domains(&desc, frames, opts.require_poweroff, opts.check_every)
+    // No guest has run: the vector registers are the hypervisor's until
+    // `run_domains` drops the token before the first guest instruction.
+    let Some(boot) = super::boot_vector::BootVector::take() else {
+        fatal(format_args!("boot vector token taken twice"))
+    };
+    log::info!(
+        "boot: frame table, M2P and domain frames filled with {}-byte {} stores",
+        if boot.avx() { 32 } else { 16 },
+        if boot.avx() { "AVX" } else { "SSE2" }
+    );
+    super::domains::run_domains(&desc, frames, opts.require_poweroff, opts.check_every, boot)
 }
 
 fn run_selftest(test: SelfTest) {

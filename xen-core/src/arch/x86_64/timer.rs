@@ -1,7 +1,7 @@
 //! The hypervisor's timer, tickless: the local APIC timer in one-shot mode
 //! (or TSC-deadline mode where CPUID has it) is programmed for the nearest
 //! thing the scheduler waits for ([`crate::scheduler::next_event`]) and
-//! nothing else. The TSC is calibrated at boot over three 1 ms windows of
+//! nothing else. The TSC is calibrated at boot over one 1 ms window of
 //! PIT channel 2, which then runs free, and is refined against it while
 //! guests run ([`crate::time::refine`]; [`refine_due`]); the APIC timer is
 //! calibrated against the TSC. COM1's receive interrupt comes
@@ -115,13 +115,43 @@ fn sample() -> Sample {
     best.1
 }
 
-/// The boot calibration's windows: 1 ms of the PIT each.
+/// The TSC and the APIC timer's current count, read between two TSC
+/// reads as [`sample`] reads the PIT (the tightest of three tries, its TSC
+/// the bracket's middle): each APIC edge is paired with its own TSC, so a
+/// delay between the PIT's sample and this read (an exit to QEMU, the host
+/// descheduling it) does not count as APIC ticks. With the APIC read after
+/// the PIT's sample and paired with the PIT's TSC instead, one 1 ms window
+/// under plain TCG on a busy host gave 704 MHz for QEMU's 1 GHz APIC timer.
+fn apic_sample() -> (u64, u32) {
+    let mut best = (u64::MAX, (0, 0));
+    for _ in 0..3 {
+        let a = cpu::rdtsc();
+        let count = apic_read(APIC_TIMER_CUR);
+        let b = cpu::rdtsc();
+        if b - a < best.0 {
+            best = (b - a, (a + (b - a) / 2, count));
+        }
+    }
+    best.1
+}
+
+/// The boot calibration's window: 1 ms of the PIT.
 const WINDOW_TICKS: u64 = PIT_HZ / 1000;
+/// Frames the window's wait scrubs between two looks at the PIT: about
+/// 4 µs with 32-byte stores (five PIT ticks; the window just ends at the
+/// first look past 1 ms, and its edges are what is measured), and a look
+/// (three latched reads, 115 instructions) is then 3 % of the wait: with
+/// one frame per look it was a third of it, with 8 about 11 %.
+const SCRUB_PER_LOOK: u64 = 32;
 
 /// Remaps the PICs (IRQ 0-15 on 0x20-0x2F) with only COM1 unmasked,
 /// calibrates the TSC, maps and starts the local APIC, and returns the
-/// system clock (time 0 = now).
-pub fn init(mapper: &mut crate::mm::hv_map::HvMapper<'_, super::paging::DirectMap>) -> Clock {
+/// system clock (time 0 = now). The calibration's wait scrubs free frames
+/// through `scrub` (the boot's vector stores).
+pub fn init(
+    mapper: &mut crate::mm::hv_map::HvMapper<'_, super::paging::DirectMap>,
+    scrub: &mut impl crate::mm::PhysMemory,
+) -> Clock {
     for (port, v) in
         [(0x20, 0x11), (0xA0, 0x11), (0x21, 0x20), (0xA1, 0x28), (0x21, 0x04), (0xA1, 0x02), (0x21, 0x01), (0xA1, 0x01)]
     {
@@ -138,51 +168,51 @@ pub fn init(mapper: &mut crate::mm::hv_map::HvMapper<'_, super::paging::DirectMa
     apic_write(APIC_TIMER_DIV, 0xB); // divide by 1
     apic_write(APIC_LVT_TIMER, (1 << 16) | TIMER_VECTOR as u32);
     apic_write(APIC_TIMER_INIT, u32::MAX);
-    // Three 1 ms windows of the free-running PIT, back to back, the TSC
-    // and the APIC timer (masked, counting down) read at each edge; the
-    // median window's TSC rate is kept, to be refined while guests run.
-    // (Three 10 ms windows cost every boot 30 ms, 30 M instructions
-    // under -icount.) The waits are idle time: free frames are scrubbed
-    // meanwhile, so domain 0's first frames need no scrub of their own.
+    // One 1 ms window of the free-running PIT, the TSC and the APIC timer
+    // (masked, counting down) read at each edge; its TSC rate is refined
+    // while guests run. One window, not three: each edge's latched read is
+    // bracketed by two TSC reads (the tightest of three tries kept), so a
+    // window's error is its PIT count's quantisation, one tick in 1,193
+    // (840 ppm) whether it is one window or the median of three; the
+    // median only guarded against a disturbed edge, which the refiner
+    // (told to assume 20,000 ppm, `refine::BOOT_ERR_PPM`) replaces by its
+    // first refinement at 64 ms (and a count that disagrees with the
+    // estimate restarts it with a wider bound). Until then time runs at
+    // most about 0.1 % off: 54 µs by the first refinement. The wait is
+    // idle time: free frames are scrubbed meanwhile, so domain 0's first
+    // frames need no scrub of their own. (Each window of the wait costs
+    // 1 ms, 1 M instructions under -icount, whatever it does.)
     pit_start();
-    let mut edges = [(Sample { tsc: 0, pit: 0 }, 0u32); 4];
-    edges[0] = (sample(), apic_read(APIC_TIMER_CUR));
-    for k in 1..edges.len() {
-        let start = edges[k - 1].0;
-        let frames = &mut *mapper.frames;
-        loop {
-            if frames.scrub_some(&mut super::paging::DirectMap, 1) == 0 {
-                core::hint::spin_loop();
-            }
-            let s = sample();
-            if refine::pit_elapsed(start.pit, s.pit) >= WINDOW_TICKS {
-                edges[k] = (s, apic_read(APIC_TIMER_CUR));
-                break;
-            }
+    let (first, apic_first) = (sample(), apic_sample());
+    let frames = &mut *mapper.frames;
+    let last = loop {
+        if frames.scrub_some(scrub, SCRUB_PER_LOOK) == 0 {
+            core::hint::spin_loop();
         }
-    }
+        let s = sample();
+        if refine::pit_elapsed(first.pit, s.pit) >= WINDOW_TICKS {
+            break s;
+        }
+    };
+    let apic_last = apic_sample();
     apic_write(APIC_TIMER_INIT, 0);
-    let mut runs = [(0u64, 0u64, 0u64); 3];
-    for (r, w) in runs.iter_mut().zip(edges.windows(2)) {
-        let tsc = w[1].0.tsc - w[0].0.tsc;
-        let hz = refine::hz_over(tsc, refine::pit_elapsed(w[0].0.pit, w[1].0.pit));
-        *r = (hz, tsc, u64::from(w[0].1.wrapping_sub(w[1].1)));
-    }
-    runs.sort_unstable();
-    let (tsc_hz, tsc_ticks, apic_ticks) = runs[1];
+    let tsc_hz = refine::hz_over(last.tsc - first.tsc, refine::pit_elapsed(first.pit, last.pit));
+    // The APIC timer counts down.
+    let apic_ticks = u64::from(apic_first.1.wrapping_sub(apic_last.1));
+    let apic_tsc_ticks = apic_last.0 - apic_first.0;
     let clock = Clock::new(tsc_hz, cpu::rdtsc());
-    let apic_per_tsc = ((u128::from(apic_ticks) << 32) / u128::from(tsc_ticks.max(1))) as u64;
+    let apic_per_tsc = ((u128::from(apic_ticks) << 32) / u128::from(apic_tsc_ticks.max(1))) as u64;
     let tsc_deadline = cpu::cpuid(1, 0).ecx & (1 << 24) != 0;
     let mode = if tsc_deadline { 2 << 17 } else { 0 };
     apic_write(APIC_LVT_TIMER, mode | TIMER_VECTOR as u32);
-    let refiner = Refiner::new(edges[0].0, edges[3].0, tsc_hz, refine::BOOT_ERR_PPM);
+    let refiner = Refiner::new(first, last, tsc_hz, refine::BOOT_ERR_PPM);
     // SAFETY: boot, before interrupts: nothing reads STATE yet.
     unsafe {
         *core::ptr::addr_of_mut!(STATE) =
             TimerState { clock, apic_per_tsc, tsc_deadline, refiner: Some(refiner), refine_at: refiner.due_tsc() }
     };
     log::info!(
-        "time: TSC {}.{:06} MHz (PIT-calibrated, 3 x 1 ms; refined while guests run), APIC timer {} MHz, {} mode, tsc_to_system_mul {:#x} tsc_shift {}",
+        "time: TSC {}.{:06} MHz (PIT-calibrated over 1 ms; refined while guests run), APIC timer {} MHz, {} mode, tsc_to_system_mul {:#x} tsc_shift {}",
         tsc_hz / 1_000_000,
         tsc_hz % 1_000_000,
         ((u128::from(apic_per_tsc) * u128::from(tsc_hz)) >> 32) / 1_000_000,
