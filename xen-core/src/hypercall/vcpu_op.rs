@@ -42,7 +42,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             // Up already: nothing to wake.
             VCPUOP_UP => Ok(0),
             // The last vCPU going down powers the domain off (Xen's rule).
-            VCPUOP_DOWN => return (Ok(0), Action::Shutdown(abi::sched::SHUTDOWN_POWEROFF)),
+            VCPUOP_DOWN => return (Ok(0), Action::Shutdown(u64::from(abi::sched::SHUTDOWN_POWEROFF))),
             VCPUOP_IS_UP => Ok(u64::from(!self.vcpu.time.down)),
             VCPUOP_GET_RUNSTATE_INFO => self.get_runstate_info(arg),
             VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => self.register_runstate_area(arg),
