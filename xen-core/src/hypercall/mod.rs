@@ -76,8 +76,10 @@ pub enum Action {
     Yield,
     /// Sleep until an event is pending.
     Block,
-    /// The domain shut down with this reason.
-    Shutdown(u32),
+    /// The domain shut down with this reason (`SHUTDOWN_*`, a byte), held in
+    /// a word like [`Action::Crash`]'s so that the two payloads share one
+    /// register.
+    Shutdown(u64),
     /// The domain must be crashed.
     Crash(CrashReason),
 }
@@ -86,11 +88,15 @@ pub enum Action {
 /// `&"message"`), so that it takes one word where a `&'static str` takes two.
 pub type CrashReason = &'static &'static str;
 
-// Every handler returns an `Action`: at 16 bytes or less it comes back in
-// RAX:RDX; at 24 (a `&'static str` beside the tag) the caller passes a
-// return slot and every simple hypercall stores its `Continue` there and
-// loads it straight back.
-const _: () = assert!(core::mem::size_of::<Action>() <= 16);
+// Every handler returns an `Action`. Rust returns a tag and one word-sized
+// payload (every payload one word at the same offset: a scalar pair) in
+// RAX:RDX; a 24-byte `Action` (a `&'static str` beside the tag), or a
+// 16-byte one whose payloads differ in size or offset (a `u32` reason
+// beside a pointer), goes through a return slot instead: the caller passes
+// its address and every simple hypercall stores its `Continue` there for
+// the caller to load straight back. The assert catches the size; keep
+// every payload one word.
+const _: () = assert!(core::mem::size_of::<Action>() == 16);
 
 /// The hypervisor-wide state a hypercall may touch, kept alive by the arch
 /// layer for as long as the hypervisor runs: a [`Call`] borrows it through
@@ -157,9 +163,12 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         self.route(
             nr,
             self.ctx.hypercall_args(),
-            |c, result, action| {
-                c.store_result(nr, result);
-                action
+            |c, result, action| match result {
+                Ok(v) => {
+                    c.ctx.gpr[reg::RAX] = v;
+                    action
+                }
+                Err(e) => c.store_error_passing(nr, e, action),
             },
             |c| match HypercallNr(nr) {
                 HypercallNr::MMU_UPDATE => c.mmu_update_registers(),
@@ -253,6 +262,16 @@ impl<'a, M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'a, '_,
         } else {
             self.refused(nr, e)
         };
+    }
+
+    /// [`Self::store_error`], handing `action` back: the dispatch then
+    /// keeps no `Action` live across the call, which would cost it two more
+    /// callee-saved registers on every hypercall.
+    #[cold]
+    #[inline(never)]
+    fn store_error_passing(&mut self, nr: u64, e: Errno, action: Action) -> Action {
+        self.store_error(nr, e);
+        action
     }
 
     /// A direct hypercall that may be preempted: its arguments are copied

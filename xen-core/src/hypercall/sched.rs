@@ -20,7 +20,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
             SCHEDOP_YIELD => (Ok(0), Action::Yield),
             SCHEDOP_BLOCK => (Ok(0), self.block()),
             SCHEDOP_SHUTDOWN => match self.mem().read_u32(arg) {
-                Ok(reason) => (Ok(0), Action::Shutdown(reason & 0xFF)),
+                Ok(reason) => (Ok(0), Action::Shutdown(u64::from(reason & 0xFF))),
                 Err(e) => (Err(e), Action::Continue),
             },
             SCHEDOP_POLL => match self.poll(arg) {
@@ -100,7 +100,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         match cmd {
             SCHEDOP_YIELD => (Ok(0), Action::Yield),
             SCHEDOP_BLOCK => (Ok(0), self.block()),
-            SCHEDOP_SHUTDOWN => (Ok(0), Action::Shutdown(arg as u32 & 0xFF)),
+            SCHEDOP_SHUTDOWN => (Ok(0), Action::Shutdown(arg & 0xFF)),
             _ => (Err(Errno::ENOSYS), Action::Continue),
         }
     }

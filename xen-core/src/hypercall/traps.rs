@@ -120,7 +120,13 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
         Ok(0)
     }
 
-    /// `iret`: see [`iret_hypercall`].
+    /// `iret`: see [`iret_hypercall`]. Out of line: the SYSCALL entry
+    /// takes `iret` before dispatch, so this arm serves only `int 0x82`,
+    /// `vmcall` and multicall entries, and inlined, its frame read and
+    /// its `Action` held across calls make the dispatch functions save
+    /// four more callee-saved registers on every hypercall (xen_version
+    /// 114 -> 123 when `Action` came back in registers).
+    #[inline(never)]
     pub(super) fn iret(&mut self) -> Action {
         let Some(d) = self.hv.mm.domain(self.dom) else { return Action::Crash(&"iret from a domain with no memory") };
         iret_hypercall(self.ctx, self.vcpu, self.guest, &*self.hv.mm.mem, d)

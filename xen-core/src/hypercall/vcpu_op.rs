@@ -39,7 +39,7 @@ impl<M: PhysMemory, H: MmHooks, G: GuestMemory, C: ConsoleSink> Call<'_, '_, M, 
     pub(super) fn vcpu_op(&mut self, cmd: u64, vcpuid: u64, arg: u64) -> (Result<u64, Errno>, Action) {
         match vcpu_op::vcpu_op(self, cmd, vcpuid, arg) {
             (r, VcpuOpEnd::Continue) => (r, Action::Continue),
-            (r, VcpuOpEnd::PowerOff) => (r, Action::Shutdown(abi::sched::SHUTDOWN_POWEROFF)),
+            (r, VcpuOpEnd::PowerOff) => (r, Action::Shutdown(u64::from(abi::sched::SHUTDOWN_POWEROFF))),
         }
     }
 

@@ -438,6 +438,8 @@ fn after_entry(hv: &mut Hypervisor, i: usize, ctx: &mut GuestContext, mut action
         Action::Continue | Action::Yield => {}
         Action::Block => d_mut(i).state = RunState::Blocked,
         Action::Shutdown(reason) => {
+            // A byte: every SHUTDOWN_* source masks it with 0xFF.
+            let reason = reason as u32;
             log::info!("domain {i} ({}) shut down: {}", d_mut(i).name(), reason_name(reason));
             // `make modes`: the pure walk counter on its own tables, over
             // every page of guest-kernel's modes walk (as under PVH).

@@ -123,7 +123,7 @@ fn vcpu_op_names_only_vcpu_0_and_ignores_the_upper_halves() {
     assert_eq!(t.rc(N::VCPU_OP, &[VCPUOP_UP, 0, 0]), 0);
     assert_eq!(t.rc(N::VCPU_OP, &[99, 0, 0]), ENOSYS);
     assert_eq!(t.rc(N::VCPU_OP, &[VCPUOP_GET_PHYSID, 0, BASE]), EINVAL, "domain 1 is not the hardware domain");
-    assert_eq!(t.call(N::VCPU_OP, &[VCPUOP_DOWN, 0, 0]), (0, Action::Shutdown(SHUTDOWN_POWEROFF)));
+    assert_eq!(t.call(N::VCPU_OP, &[VCPUOP_DOWN, 0, 0]), (0, Action::Shutdown(u64::from(SHUTDOWN_POWEROFF))));
 }
 
 #[test]
