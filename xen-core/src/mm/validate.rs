@@ -141,14 +141,24 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     pub(crate) fn put_l1_refs(&mut self, e: Pte) {
         // An empty slot holds nothing: no call (it was ~9 instructions per
         // entry of every map over an empty slot).
-        if !self.try_put_plain_l1_refs(e) {
-            self.put_l1_refs_slow(e);
+        if !e.present() {
+            return;
         }
+        if !injected(Fault::WritableTableMapping) {
+            let now = self.clock.stamp();
+            if let Some(info) = self.frames.get_mut(e.mfn().0 as usize) {
+                if info.try_put_plain(e.writable(), now) {
+                    return;
+                }
+            }
+        }
+        self.put_l1_refs_slow(e);
     }
 
     /// The common case of [`Mm::put_l1_refs`] in one metadata access
     /// ([`PageInfo::try_put_plain`]), or nothing to drop; `false`, with
-    /// nothing changed, sends the entry to [`Mm::put_l1_refs_slow`].
+    /// nothing changed, sends the entry to [`Mm::put_l1_refs_slow`]. (Not
+    /// shared with `put_l1_refs`, whose callers' code it would change.)
     ///
     /// [`PageInfo::try_put_plain`]: super::page_info::PageInfo::try_put_plain
     #[inline(always)]
@@ -160,7 +170,10 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             return false;
         }
         let now = self.clock.stamp();
-        self.frames.get_mut(e.mfn().0 as usize).is_some_and(|info| info.try_put_plain(e.writable(), now))
+        match self.frames.get_mut(e.mfn().0 as usize) {
+            Some(info) => info.try_put_plain(e.writable(), now),
+            None => false,
+        }
     }
 
     #[inline(never)]
