@@ -129,6 +129,56 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         Ok(())
     }
 
+    /// [`Mm::mod_l1_entry`] for the common requests of a batch on an L1
+    /// table `table` of `owner`'s mapping `owner`'s own frames, when only
+    /// plain references move: a new entry without cache bits whose
+    /// references [`Mm::try_get_plain_l1_refs`] takes, or a fast-path
+    /// change, or an unmap. [`L1Plain::Refer`] with nothing changed for
+    /// anything else (cache bits, a type change, a refusal), which the
+    /// caller sends the general way. [`L1Plain::DoneSlow`] when the old
+    /// entry's references needed [`Mm::put_l1_refs_slow`].
+    ///
+    /// Plain references never touch `table`'s own type: an L1 is never
+    /// mapped writable, and a read-only mapping of it moves only its
+    /// general count, which the caller's reference keeps above zero. So a
+    /// batch that found `table` a validated L1 may go on without testing
+    /// it again while its requests end [`L1Plain::Done`].
+    #[inline(always)]
+    pub(crate) fn mod_l1_entry_plain(
+        &mut self,
+        table: Mfn,
+        owner: DomId,
+        index: usize,
+        new: Pte,
+        preserve_ad: bool,
+    ) -> L1Plain {
+        let old = Pte(self.read_entry(table, index));
+        let mut new = new;
+        if preserve_ad {
+            new.0 |= old.0 & (ACCESSED | DIRTY);
+        }
+        if new.present() {
+            if new.0 & L1_DISALLOWED != 0 {
+                return L1Plain::Refer;
+            }
+            new = new.adjusted(1);
+            if new.is_fast_path_change_from(old) {
+                self.write_entry(table, index, new.0);
+                return L1Plain::Done;
+            }
+            if !self.try_get_plain_l1_refs(new, owner) {
+                return L1Plain::Refer;
+            }
+        }
+        self.write_entry(table, index, new.0);
+        if self.try_put_plain_l1_refs(old) {
+            L1Plain::Done
+        } else {
+            self.put_l1_refs_slow(old);
+            L1Plain::DoneSlow
+        }
+    }
+
     /// Any L2+ change may leave stale translations for the table's owner,
     /// including ones the hypervisor relies on (XSA-286).
     fn flush_after_upper_change(&mut self, level: u8, owner: DomId) {
@@ -136,4 +186,16 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
             self.hooks.flush_domain_tlb(owner);
         }
     }
+}
+
+/// What [`Mm::mod_l1_entry_plain`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum L1Plain {
+    /// The entry is written; only plain references moved.
+    Done,
+    /// The entry is written; the old entry's references took the general
+    /// way ([`Mm::put_l1_refs_slow`]).
+    DoneSlow,
+    /// Nothing changed: the request needs [`Mm::mod_l1_entry`].
+    Refer,
 }

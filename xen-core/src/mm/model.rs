@@ -166,6 +166,17 @@ pub trait MmHooks {
     fn preempt_batch(&mut self, _cost: u32) -> bool {
         false
     }
+    /// How many more calls of [`MmHooks::preempt_batch`] with cost 1 would
+    /// return false now. A batch of cheap requests asks once, makes no
+    /// test for that many of them, and then [`MmHooks::charge_batch`]es
+    /// them, leaving the budget where the per-request tests would have.
+    /// Implementors that override `preempt_batch` override both.
+    fn batch_room(&self) -> u32 {
+        u32::MAX
+    }
+    /// Counts `n` (≤ [`MmHooks::batch_room`]) calls of
+    /// [`MmHooks::preempt_batch`] with cost 1 returning false.
+    fn charge_batch(&mut self, _n: u32) {}
     /// Whether a table whose last type reference goes may be devalidated
     /// later, in slices, instead of at once (true under a hypercall).
     fn defer_devalidation(&mut self) -> bool {

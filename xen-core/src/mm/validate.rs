@@ -155,6 +155,27 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         self.put_l1_refs_slow(e);
     }
 
+    /// The common case of [`Mm::put_l1_refs`] in one metadata access
+    /// ([`PageInfo::try_put_plain`]), or nothing to drop; `false`, with
+    /// nothing changed, sends the entry to [`Mm::put_l1_refs_slow`]. (Not
+    /// shared with `put_l1_refs`, whose callers' code it would change.)
+    ///
+    /// [`PageInfo::try_put_plain`]: super::page_info::PageInfo::try_put_plain
+    #[inline(always)]
+    pub(crate) fn try_put_plain_l1_refs(&mut self, e: Pte) -> bool {
+        if !e.present() {
+            return true;
+        }
+        if injected(Fault::WritableTableMapping) {
+            return false;
+        }
+        let now = self.clock.stamp();
+        match self.frames.get_mut(e.mfn().0 as usize) {
+            Some(info) => info.try_put_plain(e.writable(), now),
+            None => false,
+        }
+    }
+
     #[inline(never)]
     pub(crate) fn put_l1_refs_slow(&mut self, e: Pte) {
         let mfn = e.mfn();

@@ -115,6 +115,12 @@ impl MmHooks for ArchHooks {
         self.work += cost;
         false
     }
+    fn batch_room(&self) -> u32 {
+        PREEMPT_ENTRIES.saturating_sub(self.work)
+    }
+    fn charge_batch(&mut self, n: u32) {
+        self.work += n;
+    }
     fn fresh_budget(&mut self) {
         self.work = 0;
     }

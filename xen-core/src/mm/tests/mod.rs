@@ -1,6 +1,7 @@
 //! Host tests of the direct-paging model.
 
 mod batch_glue;
+mod batch_key;
 mod dead_domains;
 mod exchange_tests;
 mod exhaustive;

@@ -123,6 +123,15 @@ impl MmHooks for RecHooks {
         }
         false
     }
+    fn batch_room(&self) -> u32 {
+        // `preempt_batch(1)` says true on the call that takes the work past the limit.
+        self.preempt_batch_after.map_or(u32::MAX, |limit| limit.saturating_sub(self.batch_work))
+    }
+    fn charge_batch(&mut self, n: u32) {
+        if self.preempt_batch_after.is_some() {
+            self.batch_work += n;
+        }
+    }
     fn fresh_budget(&mut self) {
         self.fresh_budgets += 1;
         self.budget_used = 0;
