@@ -253,6 +253,18 @@ syscall_iret_read_smap:
     SF_IRET_RESTORE
     jmp trap_return_iretq
 .Lsf_commit_upcall:
+    // With VGCF_in_syscall Xen's upcall frame carries the RCX and R11 the
+    // SYSCALL left (the hardware frame's RIP and RFLAGS, not yet
+    // rewritten; `domain::iret`'s rule): put where the restore takes
+    // them from when the flag is clear.
+    test byte ptr [rsp + 25], 1
+    jz 7f
+    mov rcx, [rsp + 88]
+    mov [rsp + 16], rcx
+    mov rcx, [rsp + 104]
+    mov [rsp + 8], rcx
+    and byte ptr [rsp + 25], -2
+7:
     SF_IRET_RESTORE
     jmp event_upcall_fast
 .Lsf_user_decline:
