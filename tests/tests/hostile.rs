@@ -178,6 +178,27 @@ fn f9_an_event_upcall_on_a_hostile_kernel_stack_crashes_only_that_domain() {
 }
 
 #[test]
+fn f9_an_upcall_due_at_an_irets_return_to_a_hostile_stack_crashes_only_that_domain() {
+    // The iret's short path restores the frame (its RSP hostile), unmasks
+    // a pending upcall and enters the send path's frame writer in
+    // assembly: in the hypervisor's range, the hole, an unmapped page or
+    // wrapping below 0, it must decline, and the general exit crash the
+    // domain.
+    let cases = ["hv-iretup", "hole-iretup", "unmapped-iretup", "wrap-iretup"];
+    let serial = cases_beside_victim("f9r", "mode=f9", &cases, 60);
+    for (i, c) in cases.iter().enumerate() {
+        let why = if c.starts_with("hv") {
+            "guest kernel stack points into the hypervisor's range"
+        } else {
+            "fault writing the exception frame to the guest stack"
+        };
+        assert_contains(&serial, &format!("domain {} (f9r-{c}) crashed: {why}", i + 1));
+        let ran = format!("domain {} (f9r-{c}): unhandled", i + 1);
+        assert!(!serial.contains(&ran), "case {c}: the callback ran on the hostile stack:\n{serial}");
+    }
+}
+
+#[test]
 fn f4_syscall_from_compatibility_mode_is_answered_without_a_hypervisor_fault() {
     cases_beside_victim("f4", "mode=f4", &["compat"], 60);
 }

@@ -11,7 +11,11 @@
 //! The `-upcall` cases make an `EVTCHNOP_send` on a loopback channel
 //! with events unmasked at such a stack pointer, for the send's short
 //! path and its upcall in assembly: the upcall frame cannot be written,
-//! and the domain is crashed.
+//! and the domain is crashed. The `-iretup` cases make an `iret` whose
+//! frame is readable but returns to such a stack pointer with IF set while
+//! an upcall is pending, for the `iret` short path's upcall in assembly:
+//! the upcall due at the return cannot write its frame, and the domain is
+//! crashed.
 
 use crate::broke;
 use crate::env::{Broke, Env};
@@ -42,6 +46,16 @@ pub fn f9(env: &mut Env, case: &str) -> Result<(), Broke> {
         say!("f9 {case}: EVTCHNOP_send with events unmasked and rsp {rsp:#x}; the hypervisor must crash this domain");
         crate::arch::send_on_stack(rsp, port);
     }
+    if case.ends_with("-iretup") {
+        map_shared_info(env)?;
+        let si = crate::arch::vcpu_info_va();
+        // upcall_pending set, events masked: the iret's IF unmasks them.
+        crate::arch::write(si, 1 | 1 << 8);
+        say!("f9 {case}: iret to rsp {rsp:#x} unmasking a pending upcall; the hypervisor must crash this domain");
+        let frame = [0, 0, 0, 0, crate::arch::iret_target(), 0xE030, 0x202, rsp, 0xE02B];
+        crate::arch::raw_iret(&frame);
+        return broke!("f9 {case}: the iret returned to the guest");
+    }
     if case.ends_with("-iret") {
         say!("f9 {case}: iret with its frame at {rsp:#x}; the hypervisor must crash this domain");
         crate::arch::iret_on_stack(rsp);
@@ -57,11 +71,7 @@ pub fn f9(env: &mut Env, case: &str) -> Result<(), Broke> {
 fn unmasked_loopback(env: &mut Env) -> Result<u32, Broke> {
     use abi::event_channel::{AllocUnbound, BindInterdomain, EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_INTERDOMAIN};
     use abi::DomId;
-    let (si, _) = env.scratch();
-    if crate::env::uvm(si, (env.shared_info << 12) | crate::env::RWF, abi::mmu::UVMF_INVLPG) != 0 {
-        return broke!("f9: cannot map shared_info");
-    }
-    crate::arch::set_vcpu_info_va(si);
+    let si = map_shared_info(env)?;
     let mut a = AllocUnbound { dom: DomId::SELF, remote_dom: DomId::SELF, port: 0 };
     let r = crate::arch::hc(32, [EVTCHNOP_ALLOC_UNBOUND, &mut a as *mut AllocUnbound as u64, 0, 0, 0]);
     let mut b = BindInterdomain { remote_dom: DomId::SELF, pad: 0, remote_port: a.port, local_port: 0 };
@@ -75,4 +85,15 @@ fn unmasked_loopback(env: &mut Env) -> Result<u32, Broke> {
     crate::arch::write(si + 8, 0);
     crate::arch::write(si, 0);
     Ok(b.local_port)
+}
+
+/// Maps shared_info at the scratch page and tells the event callback;
+/// returns where.
+fn map_shared_info(env: &mut Env) -> Result<u64, Broke> {
+    let (si, _) = env.scratch();
+    if crate::env::uvm(si, (env.shared_info << 12) | crate::env::RWF, abi::mmu::UVMF_INVLPG) != 0 {
+        return broke!("f9: cannot map shared_info");
+    }
+    crate::arch::set_vcpu_info_va(si);
+    Ok(si)
 }

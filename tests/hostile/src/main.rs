@@ -13,7 +13,7 @@
 //! | `mode=f5 case=mmu\|console` | a 2³¹-entry `mmu_update` / a 4 GiB `console_io` (never return; bounded by `timeout=`) |
 //! | `mode=f6` | (as domain 0) reservations of dead and never-built domains |
 //! | `mode=f7` | shared_info as a page table, written by the hypervisor's own CR2 store (found by the fuzzer) |
-//! | `mode=f9 case=hv\|hole\|unmapped\|wrap` + `-int3\|-ud2\|-iret\|-upcall` | an exception, the `iret` hypercall, or an event send whose upcall is due, on a hostile kernel stack pointer (the domain is crashed) |
+//! | `mode=f9 case=hv\|hole\|unmapped\|wrap` + `-int3\|-ud2\|-iret\|-upcall\|-iretup` | an exception, the `iret` hypercall, an event send whose upcall is due, or an `iret` that unmasks a pending upcall, on a hostile kernel stack pointer (the domain is crashed) |
 //! | `mode=f8` | shared_info given back with `decrease_reservation` and handed out again (found by the fuzzer) |
 //!
 //! Each mode ends with `Test result: SUCCESS` when the attack was defeated

@@ -71,7 +71,9 @@ pub enum Returned {
 /// mode (platform §1.2): the vCPU switches to its user root with the GS
 /// bases swapped, so user mode runs with `gs_base_user` active. With
 /// VGCF_in_syscall in `flags` the return is Xen's SYSRET one: RCX = RIP
-/// and R11 = the returned RFLAGS, the frame's RCX/R11 ignored.
+/// and R11 = the returned RFLAGS, the frame's RCX/R11 ignored; if the
+/// return meets an upcall, RCX and R11 stay as the SYSCALL left them, as
+/// on Xen (see `upcall_due_after`).
 ///
 /// # Errors
 /// Crashes the domain for a return to user mode without a user root
@@ -100,7 +102,7 @@ pub fn iret<G: GuestMemory, F: Fn(usize) -> u64>(
     if frame.flags & VGCF_IN_SYSCALL == 0 {
         ctx.gpr[reg::R11] = frame.r11;
         ctx.gpr[reg::RCX] = frame.rcx;
-    } else {
+    } else if !upcall_due_after(guest, frame.rflags) {
         ctx.gpr[reg::RCX] = ctx.rip;
         ctx.gpr[reg::R11] = ctx.rflags;
     }
@@ -146,7 +148,7 @@ pub fn iret_flat<G: GuestMemory>(
     if flags & VGCF_IN_SYSCALL == 0 {
         ctx.gpr[reg::R11] = r11;
         ctx.gpr[reg::RCX] = rcx;
-    } else {
+    } else if !upcall_due_after(guest, rflags) {
         ctx.gpr[reg::RCX] = rip;
         ctx.gpr[reg::R11] = ctx.rflags;
     }
@@ -156,6 +158,17 @@ pub fn iret_flat<G: GuestMemory>(
         guest.toggle_mode(true, root);
     }
     true
+}
+
+/// Whether the return an `iret` with `rflags` makes will meet an upcall
+/// (IF unmasks events, one is pending). With VGCF_in_syscall Xen then
+/// leaves RCX and R11 as the hypercall's SYSCALL set them (its return
+/// address and RFLAGS), and the upcall frame carries those; RCX = RIP and
+/// R11 = RFLAGS are its SYSRET's, on a plain return only. Conformance
+/// `iret in_syscall upcall` checks both frames against Xen 4.17.
+#[inline(always)]
+fn upcall_due_after<G: GuestMemory>(guest: &G, rflags: u64) -> bool {
+    rflags & FLAG_IF != 0 && guest.upcall_pending()
 }
 
 /// Makes `ctx` safe for the hypervisor's IRETQ: if IRETQ would fault on

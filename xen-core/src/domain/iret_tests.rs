@@ -56,6 +56,28 @@ fn in_syscall_frame_returns_as_sysret_with_rcx_rip_and_r11_flags() {
 }
 
 #[test]
+fn in_syscall_frame_meeting_an_upcall_keeps_the_syscalls_rcx_and_r11_as_xen_does() {
+    let (s, v) = (stack(), vcpu_with_handlers());
+    s.4.set(true);
+    let mut f = frame(0xE030, 0xE02B, RET_RIP);
+    f.flags = VGCF_IN_SYSCALL;
+    // RCX and R11 as the hypercall's SYSCALL left them.
+    let entry = || {
+        let mut c = GuestContext::kernel(0x1234, 0x5678, 0);
+        c.gpr[reg::RCX] = 0xFFFF_8000_0000_0A0B;
+        c.gpr[reg::R11] = 0x282;
+        c
+    };
+    let mut c = entry();
+    let _ = iret(&mut c, &mut v.clone(), &s, &ROOTS, &f, &no_guest());
+    assert_eq!((c.gpr[reg::RCX], c.gpr[reg::R11]), (0xFFFF_8000_0000_0A0B, 0x282), "IF set, upcall pending");
+    f.rflags &= !0x200;
+    let mut c = entry();
+    let _ = iret(&mut c, &mut v.clone(), &s, &ROOTS, &f, &no_guest());
+    assert_eq!((c.gpr[reg::RCX], c.gpr[reg::R11]), (RET_RIP, 0x246), "IF clear: nothing due, a plain SYSRET");
+}
+
+#[test]
 fn rf_is_kept_and_iopl_nt_vm_dropped_as_xen_does() {
     let (s, v) = (stack(), vcpu_with_handlers());
     let mut f = frame(0xE030, 0xE02B, RET_RIP);
@@ -257,6 +279,10 @@ proptest::proptest! {
         let (fast_s, slow_s) = (stack(), stack());
         fast_s.2.set(mask);
         slow_s.2.set(mask);
+        // An upcall pending or not (with VGCF_in_syscall it decides RCX
+        // and R11), from the mask's low bit.
+        fast_s.4.set(mask & 1 != 0);
+        slow_s.4.set(mask & 1 != 0);
         let v = vcpu_with_handlers();
         let (mut fast_ctx, mut fast_v) = (entry, v.clone());
         let took = iret_flat(&mut fast_ctx, &mut fast_v, &fast_s, &words, || roots.user);

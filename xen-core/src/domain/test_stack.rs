@@ -11,13 +11,14 @@ pub const BASE: u64 = 0x10_0000;
 pub const TOP: u64 = BASE + 0x1000;
 
 /// The page, every guest mode switch made (to user?, root loaded), the
-/// vCPU's `evtchn_upcall_mask`, and the guest writes made (each
-/// `copy_to`, however long).
+/// vCPU's `evtchn_upcall_mask`, the guest writes made (each `copy_to`,
+/// however long), and its `evtchn_upcall_pending`.
 pub struct Stack(
     pub RefCell<Vec<u8>>,
     pub RefCell<Vec<(bool, u64)>>,
     pub std::cell::Cell<u8>,
     pub std::cell::Cell<u32>,
+    pub std::cell::Cell<bool>,
 );
 
 fn offset(va: GuestVa, len: usize) -> Option<usize> {
@@ -46,11 +47,15 @@ impl GuestMemory for Stack {
     fn set_upcall_mask(&self, mask: u8) {
         self.2.set(mask);
     }
+    fn upcall_pending(&self) -> bool {
+        self.4.get()
+    }
 }
 
 /// A zeroed page.
 pub fn stack() -> Stack {
-    Stack(RefCell::new(vec![0; 0x1000]), RefCell::new(Vec::new()), std::cell::Cell::new(0), std::cell::Cell::new(0))
+    use std::cell::Cell;
+    Stack(RefCell::new(vec![0; 0x1000]), RefCell::new(Vec::new()), Cell::new(0), Cell::new(0), Cell::new(false))
 }
 
 /// The word at `va`.

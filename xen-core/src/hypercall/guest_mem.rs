@@ -92,6 +92,11 @@ pub trait GuestMemory {
     }
     /// Sets the current vCPU's `evtchn_upcall_mask`.
     fn set_upcall_mask(&self, _mask: u8) {}
+    /// Whether the current vCPU's `evtchn_upcall_pending` is set (an
+    /// upcall is then due once the mask is clear). Host fakes: no.
+    fn upcall_pending(&self) -> bool {
+        false
+    }
 }
 
 /// The longest word copy [`GuestMemory`] carries (an 11-word failsafe

@@ -24,6 +24,7 @@ pub fn xen_cpuid_sub(leaf: u32, sub: u32) -> [u32; 4] {
 }
 
 pub mod debug;
+pub mod iret_upcall;
 pub mod ldt;
 pub mod priv_insn;
 pub mod stores;

@@ -11,10 +11,10 @@ static PORT: AtomicU32 = AtomicU32::new(0);
 /// RAX, RDI, RSI, RDX, R8, R9, R10 after the send.
 #[no_mangle]
 static UPCALL_AFTER: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
-/// The callback's frame, then its live RAX, RDI, RSI, RDX, R8, R9, R10 and
-/// the upcall mask byte.
+/// The callback's frame, then its live RAX, RDI, RSI, RDX, R8, R9, R10,
+/// the upcall mask byte and the frame's address (the callback's RSP).
 #[no_mangle]
-static UPCALL_SEEN: [AtomicU64; 15] = [const { AtomicU64::new(0) }; 15];
+static UPCALL_SEEN: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
 /// Upcalls taken.
 #[no_mangle]
 static UPCALL_COUNT: AtomicU64 = AtomicU64::new(0);
@@ -89,6 +89,8 @@ upcall_probe_cb:
     mov rax, [rip + UPCALL_SI]
     movzx eax, byte ptr [rax + 1]
     mov [rip + UPCALL_SEEN + 112], rax
+    lea rax, [rsp + 8]
+    mov [rip + UPCALL_SEEN + 120], rax
     lock add qword ptr [rip + UPCALL_COUNT], 1
     mov rax, [rip + UPCALL_SI]
     mov byte ptr [rax], 0
@@ -117,8 +119,9 @@ pub struct Seen {
     /// RAX, RDI, RSI, RDX, R8, R9, R10 after the send.
     pub after: [u64; 7],
     /// The callback's frame (7 words), its live RAX, RDI, RSI, RDX, R8, R9,
-    /// R10 and the upcall mask byte (the last upcall's, if any).
-    pub cb: [u64; 15],
+    /// R10, the upcall mask byte and the frame's address (the last
+    /// upcall's, if any).
+    pub cb: [u64; 16],
     /// Upcalls taken since [`install`].
     pub upcalls: u64,
     /// RSP at the call into the hypercall page, and RFLAGS there.
@@ -157,11 +160,21 @@ pub fn probe(port: u32) -> Seen {
     unsafe { upcall_probe(p) };
     Seen {
         after: core::array::from_fn(|k| UPCALL_AFTER[k].load(SeqCst)),
-        cb: core::array::from_fn(|k| UPCALL_SEEN[k].load(SeqCst)),
-        upcalls: UPCALL_COUNT.load(SeqCst),
+        cb: seen(),
+        upcalls: upcalls(),
         rsp: UPCALL_RSP.load(SeqCst),
         rflags: UPCALL_FLAGS.load(SeqCst),
         arg: p as u64,
         page: &raw const hypercall_page as u64,
     }
+}
+
+/// What the callback recorded at the last upcall (see [`Seen::cb`]).
+pub fn seen() -> [u64; 16] {
+    core::array::from_fn(|k| UPCALL_SEEN[k].load(SeqCst))
+}
+
+/// Upcalls taken since [`install`].
+pub fn upcalls() -> u64 {
+    UPCALL_COUNT.load(SeqCst)
 }

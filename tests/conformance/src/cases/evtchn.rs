@@ -15,6 +15,9 @@ use guest_kernel::arch::x86_64::mem;
 #[path = "evtchn_upcall.rs"]
 mod upcall;
 
+#[path = "iret_upcall.rs"]
+mod iret_upcall;
+
 const ENOENT: i64 = -2;
 const EEXIST: i64 = -17;
 const EBUSY: i64 = -16;
@@ -133,6 +136,9 @@ pub(super) fn event_channels(s: &mut Suite, f: &mut Fixture) {
     buckets(s);
     fifo(s, f, &si);
     upcall::send_upcall(s, &si);
+    iret_upcall::iret_upcall(s, &si);
+    let ktop = crate::arch::user_kernel_stack_top();
+    iret_upcall::user_iret_upcall(s, &si, super::usermode::UD2, super::usermode::STACK_TOP, ktop);
     si.quiet();
     let _ = call(N::UPDATE_VA_MAPPING, &[scratch, (own << 12) | RWF, UVMF_INVLPG]);
 }

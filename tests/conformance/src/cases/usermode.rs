@@ -16,7 +16,9 @@ const USER: u64 = 2 << 39;
 /// Code page, then a data page, then the stack page.
 const CODE: u64 = USER;
 const DATA: u64 = USER + 0x1000;
-const STACK_TOP: u64 = USER + 0x3000;
+pub(super) const STACK_TOP: u64 = USER + 0x3000;
+/// A `ud2` in the user code (kept mapped for later cases).
+pub(super) const UD2: u64 = CODE + 8;
 
 /// The user code: `syscall; ud2` at 0, `ud2` at 8, `mov rax, fs:[0];
 /// syscall` at 16, `mov rax, gs:[0]; syscall` at 32.

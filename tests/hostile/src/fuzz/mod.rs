@@ -24,6 +24,7 @@ mod console_ring;
 mod cpu;
 mod events;
 mod grant;
+mod iret_upcall;
 mod memory;
 mod ptwr;
 mod time;
@@ -386,6 +387,7 @@ impl<'e> Fuzz<'e> {
             77..=79 => self.console(),
             80..=83 => self.version(),
             84 => self.sched(),
+            85 if self.rng.chance(96) => return self.iret_upcall(),
             85 => self.iret(),
             86 if self.user_root != 0 => self.user_iret(),
             86 => self.iret(),

@@ -469,9 +469,11 @@ pub fn copy_fixup(rip: u64) -> Option<u64> {
         (&raw const gs_load_insn as u64, &raw const gs_load_fixup as u64),
     ];
     let iret = super::syscall_fast::fixups();
+    let upcall = super::evtchn_fast::fixups();
     pairs
         .iter()
         .chain(iret.iter())
+        .chain(upcall.iter())
         .find(|(insn, _)| *insn == rip)
         .map(|(_, fix)| *fix)
         .or_else(|| super::guest_small::fixup(rip))

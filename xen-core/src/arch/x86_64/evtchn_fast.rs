@@ -18,15 +18,18 @@
 //! the assembly does not deliver) takes the general exit, `after_entry`,
 //! with RAX = 0 in the frame as the general path would have stored it.
 //!
-//! The upcall in assembly is `domain::bounce::event_upcall` from kernel
-//! mode (a SYSCALL hypercall is always made there): the 7-word frame
-//! (RCX, R11, RIP, CS with the mask 0 in bits 32-39, RFLAGS with IF set,
-//! RSP, SS) written in one guest access below the guest's stack rounded
-//! down to 16, after the general path's checks (the hypervisor's range,
-//! guest space); then the callback on the flat selectors with events
-//! masked. No callback, a stack that fails a check, or a faulting write
-//! takes the general exit, which gives its own answer (the same upcall, or
-//! the domain's crash).
+//! The upcall in assembly (`event_upcall_fast`) is
+//! `domain::bounce::event_upcall` from kernel mode, for the send (a
+//! SYSCALL hypercall is always made there) and for the `iret` short path
+//! in [`super::syscall_fast`] when the mask the `iret` restored lets a
+//! pending upcall in: the 7-word frame (RCX, R11, RIP, CS with the mask 0
+//! in bits 32-39, RFLAGS with IF set, RSP, SS) written in one guest access
+//! below the guest's stack rounded down to 16, after the general path's
+//! checks (the hypervisor's range, guest space); then the callback on the
+//! flat selectors with events masked, RAX and every other register as
+//! the hypercall returns them. No callback, user mode, a stack that fails
+//! a check, or a faulting write takes the general exit, which gives its
+//! own answer (the same upcall, or the domain's crash).
 
 use super::events::{current_upcall_is_due, events};
 use super::exception::TrapFrame;
@@ -75,10 +78,11 @@ extern "C" fn xen_core_evtchn_send(arg: u64) -> u64 {
     }
 }
 
-/// The general exit of a send the short path made: RAX (0) is in the
-/// frame.
+/// The general exit of a hypercall a short path answered (a send, with
+/// RAX 0, or an `iret` that met an upcall it could not enter): the
+/// registers the guest gets are in the frame.
 #[no_mangle]
-extern "C" fn xen_core_evtchn_sent(frame: &mut TrapFrame) {
+extern "C" fn xen_core_fast_exit(frame: &mut TrapFrame) {
     super::run::answered_hypercall_exit(frame);
 }
 
@@ -136,99 +140,127 @@ evtchn_send_fast:
     mov eax, ecx
     jmp syscall_general
 2:
+    // Sent, RAX 0, RCX and R11 as SYSCALL left them (RIP, RFLAGS): the
+    // upcall below, or the general exit.
     cmp eax, 3
-    je 3f
-.Lev_exit:
-    // The general exit, with the frame the general path builds.
-    xor eax, eax
     mov rcx, [rsp]
-    mov r11, [rsp + 16]
+    mov eax, 0
+    jne fast_general_exit
+
+    // The upcall in assembly, shared with the `iret` short path
+    // (`syscall_fast`). Entered by a jump with the hardware-like frame at
+    // RSP holding the return the guest makes now (RIP, CS, RFLAGS, RSP,
+    // SS) and every register the guest's as it gets them (RAX, RCX and
+    // R11 included), when an upcall is due and nothing else is pending:
+    // with a callback, in kernel mode and a stack the checks accept, this
+    // is `bounce::event_upcall`. Anything else takes the general exit.
+    .global event_upcall_fast
+event_upcall_fast:
+    push rsi
+    push rdi
+    push rdx
+    // Three saves: RIP at [rsp + 24], CS 32, RFLAGS 40, RSP 48, SS 56.
+    mov rsi, [rip + FAST_VCPU]
+    test rsi, rsi
+    jz .Leu_decline
+    cmp byte ptr [rsi + {user_mode}], 0
+    jne .Leu_decline
+    cmp qword ptr [rsi + {event_cb}], 0
+    je .Leu_decline
+    // The new RSP (RDI): not in the hypervisor's range, the frame's 56
+    // bytes in guest space.
+    mov rdi, [rsp + 48]
+    and rdi, -16
+    sub rdi, 56
+    mov rsi, rdi
+    mov rdx, {hv_start}
+    sub rsi, rdx
+    mov rdx, {hv_span}
+    cmp rsi, rdx
+    jb .Leu_decline
+    mov rsi, rdi
+    add rsi, 55
+    jc .Leu_decline
+    shr rsi, 47
+    jz 4f
+    mov rsi, {hv_end}
+    cmp rdi, rsi
+    jb .Leu_decline
+4:
+    // RCX, R11, RIP, CS (RPL 0, mask 0), RFLAGS (IF set), RSP, SS, written
+    // in one string move.
+    mov rsi, [rsp + 40]
+    or rsi, 0x200
+    mov rdx, [rsp + 32]
+    and rdx, -4
+    push qword ptr [rsp + 56]
+    push qword ptr [rsp + 56]
+    push rsi
+    push rdx
+    push qword ptr [rsp + 56]
+    push r11
+    push rcx
+    mov rsi, rsp
+    mov ecx, 7
+    cmp byte ptr [rip + SYSCALL_SMAP], 0
+    jne 5f
+    .global event_upcall_write_plain
+event_upcall_write_plain:
+    rep movsq
+    jmp 6f
+5:
+    stac
+    .global event_upcall_write_smap
+event_upcall_write_smap:
+    rep movsq
+    clac
+6:
+    pop rcx
+    lea rsp, [rsp + 48]
+    // Committed: the callback on the flat selectors, events masked.
+    sub rdi, 56
+    mov rsi, [rip + FAST_VCPU]
+    mov rdx, [rsi + {event_cb}]
+    mov [rsp + 24], rdx
+    mov qword ptr [rsp + 32], {cs}
+    mov rdx, [rsp + 40]
+    and rdx, {flags_kept}
+    or rdx, 0x202
+    mov [rsp + 40], rdx
+    mov [rsp + 48], rdi
+    mov qword ptr [rsp + 56], {ss}
+    mov rsi, [rip + FAST_VCPU_INFO]
+    mov byte ptr [rsi + 1], 1
+    pop rdx
+    pop rdi
+    pop rsi
+    jmp trap_return_iretq
+
+    // A fault writing the frame: the general exit writes it again and
+    // crashes the domain.
+    .global event_upcall_fault_smap
+event_upcall_fault_smap:
+    clac
+    .global event_upcall_fault_plain
+event_upcall_fault_plain:
+    pop rcx
+    lea rsp, [rsp + 48]
+.Leu_decline:
+    pop rdx
+    pop rdi
+    pop rsi
+    // The general exit, with the frame the general path builds from the
+    // registers as they are.
+    .global fast_general_exit
+fast_general_exit:
     push 0
     push 0x100
 "#,
     save_gprs!(),
     r#"
     mov rdi, rsp
-    call xen_core_evtchn_sent
+    call xen_core_fast_exit
     jmp trap_return
-
-3:
-    // The upcall: a callback, kernel mode, a frame the checks accept.
-    mov rcx, [rip + FAST_VCPU]
-    test rcx, rcx
-    jz .Lev_exit
-    cmp byte ptr [rcx + {user_mode}], 0
-    jne .Lev_exit
-    cmp qword ptr [rcx + {event_cb}], 0
-    je .Lev_exit
-    push rsi
-    push rdi
-    push rdx
-    // Three saves: RIP at [rsp + 24], CS 32, RFLAGS 40, RSP 48, SS 56.
-    // The new RSP (RDI): not in the hypervisor's range, the frame's 56
-    // bytes in guest space.
-    mov rdi, [rsp + 48]
-    and rdi, -16
-    sub rdi, 56
-    mov rax, rdi
-    mov rcx, {hv_start}
-    sub rax, rcx
-    mov rcx, {hv_span}
-    cmp rax, rcx
-    jb .Lev_decline
-    mov rax, rdi
-    add rax, 55
-    jc .Lev_decline
-    shr rax, 47
-    jz 4f
-    mov rax, {hv_end}
-    cmp rdi, rax
-    jb .Lev_decline
-4:
-    // RCX, R11, RIP, CS (RPL 0, mask 0), RFLAGS (IF set), RSP, SS.
-    mov rax, [rsp + 40]
-    or rax, 0x200
-    mov rcx, [rsp + 32]
-    and rcx, -4
-    push qword ptr [rsp + 56]
-    push qword ptr [rsp + 56]
-    push rax
-    push rcx
-    push qword ptr [rsp + 56]
-    push qword ptr [rsp + 80]
-    push qword ptr [rsp + 72]
-    mov rsi, rsp
-    mov edx, 7
-    call [rip + FAST_WORDS_TO_GUEST]
-    lea rsp, [rsp + 56]
-    test eax, eax
-    jnz .Lev_decline
-    // Committed: the callback on the flat selectors, events masked.
-    sub rdi, 56
-    mov r11, [rip + FAST_VCPU]
-    mov rax, [r11 + {event_cb}]
-    mov rcx, [rsp + 24]
-    mov [rsp + 24], rax
-    mov qword ptr [rsp + 32], {cs}
-    mov r11, [rsp + 40]
-    mov rax, r11
-    and rax, {flags_kept}
-    or rax, 0x202
-    mov [rsp + 40], rax
-    mov [rsp + 48], rdi
-    mov qword ptr [rsp + 56], {ss}
-    mov rax, [rip + FAST_VCPU_INFO]
-    mov byte ptr [rax + 1], 1
-    pop rdx
-    pop rdi
-    pop rsi
-    xor eax, eax
-    jmp trap_return_iretq
-.Lev_decline:
-    pop rdx
-    pop rdi
-    pop rsi
-    jmp .Lev_exit
 "#,
     send = const EVTCHNOP_SEND,
     flags_mask = const GUEST_FLAGS_MASK,
@@ -241,3 +273,19 @@ evtchn_send_fast:
     cs = const abi::traps::FLAT_RING3_CS64 as u64,
     ss = const abi::traps::FLAT_RING3_SS64 as u64,
 );
+
+extern "C" {
+    static event_upcall_write_plain: u8;
+    static event_upcall_write_smap: u8;
+    static event_upcall_fault_plain: u8;
+    static event_upcall_fault_smap: u8;
+}
+
+/// The upcall frame write's instructions and where a fault of each
+/// resumes, for [`super::entry::copy_fixup`].
+pub(super) fn fixups() -> [(u64, u64); 2] {
+    [
+        (&raw const event_upcall_write_plain as u64, &raw const event_upcall_fault_plain as u64),
+        (&raw const event_upcall_write_smap as u64, &raw const event_upcall_fault_smap as u64),
+    ]
+}

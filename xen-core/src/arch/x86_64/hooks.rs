@@ -212,6 +212,9 @@ impl GuestMemory for ArchGuest {
     fn set_upcall_mask(&self, mask: u8) {
         super::events::set_current_upcall_mask(mask);
     }
+    fn upcall_pending(&self) -> bool {
+        super::events::current_upcall_word() & 0xFF != 0
+    }
 }
 
 pub struct Console {

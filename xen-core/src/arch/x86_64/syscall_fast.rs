@@ -11,12 +11,22 @@
 //! ([`super::run::syscall_entry`], [`crate::hypercall::implemented`],
 //! [`super::fast_paths::iret`], [`crate::domain::iret::iret_flat`]) and
 //! leaves for it with the frame and every register as SYSCALL left them
-//! when anything is unusual: pending hypervisor work, an upcall pending,
-//! an unknown `vcpu_info`, a refusal the log would show, a frame outside
-//! guest space or faulting, a frame for other selectors or a
-//! non-canonical RIP, a return to user mode without a user root. The
-//! general path then gives its own answer (the same return, a fault
-//! bounced to the guest, or the domain's crash).
+//! when anything is unusual: pending hypervisor work, an upcall pending
+//! (for -ENOSYS and the user SYSCALL), an unknown `vcpu_info`, a refusal
+//! the log would show, a frame outside guest space or faulting, a frame
+//! for other selectors or a non-canonical RIP, a return to user mode
+//! without a user root. The general path then gives its own answer (the
+//! same return, a fault bounced to the guest, or the domain's crash).
+//!
+//! The `iret` restores the upcall mask from the frame's IF as Xen's
+//! `do_iret` does; an upcall pending that this unmasks is then due on the
+//! way out, as at Xen's exit (`test_guest_events`): once the return is
+//! restored, a kernel-mode return enters the event callback in assembly
+//! (`event_upcall_fast`, the send path's frame writer in
+//! [`super::evtchn_fast`]), and a return to user mode, or anything that
+//! writer declines, takes the general exit with the restored registers,
+//! which delivers the upcall (or crashes the domain) as after the general
+//! path's `iret`.
 
 use super::gpr_save::save_gprs;
 use super::run::state;
@@ -95,6 +105,35 @@ const USER_SYSCALL_FLAGS: u64 = GUEST_FLAGS_MASK & !crate::domain::bounce::CLEAR
 // restored and nothing else changed.
 core::arch::global_asm!(
     r#"
+    // The rest of the flat `iret` once its mask is set (RAX the frame's
+    // RFLAGS): the hardware frame rewritten from the guest's (RFLAGS
+    // sanitised), RCX and R11 from it or, with VGCF_in_syscall (flags bit
+    // 8), RIP and RFLAGS, RAX from it, RDI and RSI restored.
+    .macro SF_IRET_RESTORE
+    and rax, {flags_mask}
+    or rax, 0x202
+    mov [rsp + 104], rax
+    mov rcx, [rsp + 32]
+    mov [rsp + 88], rcx
+    mov qword ptr [rsp + 96], {cs}
+    mov rcx, [rsp + 56]
+    mov [rsp + 112], rcx
+    mov qword ptr [rsp + 120], {ss}
+    test byte ptr [rsp + 25], 1
+    jz 4f
+    mov r11, rax
+    mov rcx, [rsp + 32]
+    jmp 5f
+4:
+    mov r11, [rsp + 8]
+    mov rcx, [rsp + 16]
+5:
+    mov rax, [rsp]
+    add rsp, 72
+    pop rdi
+    pop rsi
+    .endm
+
     .section .text.guest_entry, "ax"
     .global syscall_special
 syscall_special:
@@ -125,11 +164,10 @@ syscall_special:
     mov rcx, [rip + FAST_PENDING]
     cmp byte ptr [rcx], 0
     jne .Lsf_general
-    mov rcx, [rip + FAST_VCPU_INFO]
-    test rcx, rcx
-    jz .Lsf_general
-    cmp byte ptr [rcx], 0
-    jne .Lsf_general
+    // R11 (free: the guest's is in the frame) holds the vcpu_info.
+    mov r11, [rip + FAST_VCPU_INFO]
+    test r11, r11
+    jz .Lsf_iret_general
     push rsi
     push rdi
     // The 9-word frame at the guest's RSP: in guest space, no wrap.
@@ -176,39 +214,7 @@ syscall_iret_read_smap:
     cmp rcx, rax
     jne .Lsf_decline
     test byte ptr [rsp + 40], 3
-    jnz .Lsf_user
-.Lsf_commit:
-    // RFLAGS sanitised, the upcall mask from the frame's IF.
-    mov rax, [rsp + 48]
-    mov rcx, [rip + FAST_VCPU_INFO]
-    test eax, 0x200
-    setz byte ptr [rcx + 1]
-    and rax, {flags_mask}
-    or rax, 0x202
-    mov [rsp + 104], rax
-    mov rcx, [rsp + 32]
-    mov [rsp + 88], rcx
-    mov qword ptr [rsp + 96], {cs}
-    mov rcx, [rsp + 56]
-    mov [rsp + 112], rcx
-    mov qword ptr [rsp + 120], {ss}
-    // VGCF_in_syscall (flags bit 8): RCX = RIP, R11 = RFLAGS.
-    test byte ptr [rsp + 25], 1
-    jz 4f
-    mov r11, rax
-    mov rcx, [rsp + 32]
-    jmp 5f
-4:
-    mov r11, [rsp + 8]
-    mov rcx, [rsp + 16]
-5:
-    mov rax, [rsp]
-    add rsp, 72
-    pop rdi
-    pop rsi
-    jmp trap_return_iretq
-
-.Lsf_user:
+    jz .Lsf_commit
     // To user mode: the user root (none: the general path's answer),
     // then Xen's toggle: the root, SWAPGS, the user SYSCALL entry.
     push rdx
@@ -227,11 +233,40 @@ syscall_iret_read_smap:
     mov rdx, rax
     shr rdx, 32
     wrmsr
+    mov r11, [rip + FAST_VCPU_INFO]
     pop r10
     pop r9
     pop r8
     pop rdx
-    jmp .Lsf_commit
+.Lsf_commit:
+    // The upcall mask from the frame's IF (Xen's do_iret). An upcall then
+    // due (IF set, upcall_pending) is entered on the way out, as Xen's
+    // exit does: by `event_upcall_fast` (in `evtchn_fast`) from kernel
+    // mode, by the general exit it hands a return to user mode to.
+    mov rax, [rsp + 48]
+    test eax, 0x200
+    setz byte ptr [r11 + 1]
+    jz 6f
+    cmp byte ptr [r11], 0
+    jne .Lsf_commit_upcall
+6:
+    SF_IRET_RESTORE
+    jmp trap_return_iretq
+.Lsf_commit_upcall:
+    // With VGCF_in_syscall Xen's upcall frame carries the RCX and R11 the
+    // SYSCALL left (the hardware frame's RIP and RFLAGS, not yet
+    // rewritten; `domain::iret`'s rule): put where the restore takes
+    // them from when the flag is clear.
+    test byte ptr [rsp + 25], 1
+    jz 7f
+    mov rcx, [rsp + 88]
+    mov [rsp + 16], rcx
+    mov rcx, [rsp + 104]
+    mov [rsp + 8], rcx
+    and byte ptr [rsp + 25], -2
+7:
+    SF_IRET_RESTORE
+    jmp event_upcall_fast
 .Lsf_user_decline:
     pop r10
     pop r9
@@ -251,8 +286,10 @@ syscall_iret_fault_plain:
 .Lsf_pop2:
     pop rdi
     pop rsi
-    // RAX served as scratch: the number again.
+.Lsf_iret_general:
+    // RAX and R11 served as scratch: the number and RFLAGS again.
     mov eax, 23
+    mov r11, [rsp + 16]
 .Lsf_general:
     // Also `evtchn_send_fast`'s way to the general path (RCX and R11 as
     // there).
@@ -411,6 +448,7 @@ user_syscall_fast:
     push 0
     push 0x102
     jmp cstar_common
+    .purgem SF_IRET_RESTORE
 "#,
     cb_address = const CB_ADDRESS,
     cb_flags = const CB_FLAGS,
