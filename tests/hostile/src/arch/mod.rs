@@ -262,6 +262,15 @@ pub struct Fault {
 }
 
 static LAST: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+/// [`upcalls`] as the last trap found it: an upcall the trap's return (the
+/// landing's events-unmasking flags) lets in comes after this count.
+static UPCALLS_AT_TRAP: AtomicU64 = AtomicU64::new(0);
+
+/// The upcall count when the last trap stub ran.
+pub fn upcalls_at_last_trap() -> u64 {
+    UPCALLS_AT_TRAP.load(Ordering::SeqCst)
+}
 /// Faults recovered so far, by vector (0–31).
 pub static FAULTS: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
 
@@ -299,6 +308,7 @@ extern "C" fn hg_trap(vector: u64, frame: *mut u64, regs: *const u64) {
     // and the stub pushed 8 registers below it.
     let (rip, cs, rax, code) =
         unsafe { (*frame.add(base), *frame.add(base + 1), *regs.add(7), if err { *frame.add(2) } else { 0 }) };
+    UPCALLS_AT_TRAP.store(upcalls(), Ordering::SeqCst);
     for (slot, v) in LAST.iter().zip([vector, code, rip, cs, rax]) {
         slot.store(v, Ordering::SeqCst);
     }
