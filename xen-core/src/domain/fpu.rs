@@ -16,7 +16,9 @@
 //!   the previous domain left, which FNINIT alone would not (it keeps the
 //!   x87 register contents and leaves XMM alone).
 //! * **FXSAVE only.** The area is the 512-byte legacy image. XSAVE state
-//!   (AVX and later) is not managed: xen-core never sets CR4.OSXSAVE, so
+//!   (AVX and later) is not managed: CR4.OSXSAVE is never set while a
+//!   guest can run (only the boot's bulk fills set it, and clear it before
+//!   the first guest instruction: `arch/x86_64/boot_vector.rs`), so
 //!   VEX-encoded instructions and XSETBV raise #UD in a guest and the
 //!   upper YMM halves cannot be reached (the CPUID policy hides OSXSAVE).
 //! * **Virtual TS** (Xen's `ctrlreg[0] & X86_CR0_TS`): `fpu_taskswitch`
@@ -31,7 +33,9 @@
 //!   addresses.
 //! * The hypervisor itself never uses the FPU: `x86_64-unknown-none` is a
 //!   soft-float target (no `sse`/`sse2` target features), so compiled
-//!   code never touches x87 or XMM registers; only the switch does.
+//!   code never touches x87 or XMM registers; only the switch does, and
+//!   before any guest has run the boot's fills (vector stores of a
+//!   pattern, all registers zero again after).
 //!
 //! Pure: the instructions are behind [`FpuHardware`], which the arch layer
 //! implements and tests simulate.
