@@ -292,6 +292,10 @@
 //!   sets, without its slack); domain 0 has none (`-ENOSYS`), as on Xen.
 //!   `machine_memory_map` returns the bootloader's map as it is; Xen adds
 //!   reserved entries for holes domain 0 may not map.
+//! * **Reference counts.** A frame's general and type counts stop at
+//!   2^27 − 2: a reference beyond is refused with the errno of the request
+//!   that needs it (an `mmu_update` table frame `-EINVAL`, a frame a new L1
+//!   entry maps `-EBUSY`), where Xen's 55-bit counts take it.
 //! * **Preemption.** Every hypercall whose work grows with a guest-given
 //!   count or size is preempted once it has done 8192 page-table entries'
 //!   worth of work in one entry, and continued by re-executing the
