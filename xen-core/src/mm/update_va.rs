@@ -134,15 +134,16 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// Sets the L1 entry mapping `va` to `val`, then flushes as `flags` ask.
     ///
     /// The common call, a map over an empty slot of the caller's own
-    /// tables ([`Mm::try_plain_update_va`]), is done here with no call but
-    /// the flush of a vCPU bitmap; anything else, refusals included, is
-    /// left untouched to [`Mm::update_va_general`], in tail position.
+    /// tables ([`Mm::try_plain_update_va`]) with `UVMF_INVLPG` or
+    /// `UVMF_NONE`, is done by [`Mm::update_va_plain`] with no call;
+    /// anything else, refusals included, is left untouched to
+    /// [`Mm::update_va_general`].
     ///
     /// # Errors
     /// Those of [`Mm::l1_for_va`] and [`Mm::mod_entry`] (no flush happens
     /// then, XSA-279); `EFAULT` if the vCPU bitmap in `flags` cannot be
     /// read, *after* the entry was changed (as on Xen).
-    #[inline(never)]
+    #[inline(always)]
     pub fn update_va_mapping(
         &mut self,
         dom: DomId,
@@ -151,10 +152,53 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
         flags: u64,
         guest: &mut impl GuestRead,
     ) -> Result<(), Errno> {
-        if !self.try_plain_update_va(dom, va, Pte(val)) {
-            return self.update_va_general(dom, va, val, flags, guest);
+        // `UVMF_INVLPG` with one compare: the flags of Linux's single-page
+        // updates (and the bench's row); the others one call further.
+        if flags == UVMF_INVLPG {
+            self.update_va_plain::<true>(dom, va, val, guest)
+        } else {
+            self.update_va_other_flags(dom, va, val, flags, guest)
         }
-        self.flush_after_update_va(va, flags, guest)
+    }
+
+    /// [`Mm::update_va_mapping`] with flags other than `UVMF_INVLPG`.
+    #[cold]
+    #[inline(never)]
+    fn update_va_other_flags(
+        &mut self,
+        dom: DomId,
+        va: u64,
+        val: u64,
+        flags: u64,
+        guest: &mut impl GuestRead,
+    ) -> Result<(), Errno> {
+        if flags == UVMF_NONE {
+            self.update_va_plain::<false>(dom, va, val, guest)
+        } else {
+            self.update_va_general(dom, va, val, flags, guest)
+        }
+    }
+
+    /// [`Mm::update_va_mapping`] with the common flags, `UVMF_INVLPG` or
+    /// `UVMF_NONE`: one function each, so that the flags are a constant
+    /// here, neither tested again after the change nor held in a register
+    /// for [`Mm::update_va_general`] (which the fast path's register
+    /// pressure would otherwise pay for in callee-saved registers).
+    #[inline(never)]
+    fn update_va_plain<const INVLPG: bool>(
+        &mut self,
+        dom: DomId,
+        va: u64,
+        val: u64,
+        guest: &mut impl GuestRead,
+    ) -> Result<(), Errno> {
+        if !self.try_plain_update_va(dom, va, Pte(val)) {
+            return self.update_va_general(dom, va, val, if INVLPG { UVMF_INVLPG } else { UVMF_NONE }, guest);
+        }
+        if INVLPG {
+            self.hooks.invlpg_local(va);
+        }
+        Ok(())
     }
 
     /// The common `update_va_mapping` done, if it is one: every test the

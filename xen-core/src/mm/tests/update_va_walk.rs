@@ -190,13 +190,16 @@ fn l1_value() -> impl Strategy<Value = u64> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
-    /// `update_va_mapping` (fast map or not) leaves the same result, frame
-    /// table and memory as a `mmu_update` of the same slot.
+    /// `update_va_mapping` (fast map or not, with each flags value that has
+    /// a path of its own) leaves the same result, frame table and memory as
+    /// a `mmu_update` of the same slot, and flushes as its flags ask once it
+    /// succeeded.
     #[test]
     fn update_va_mapping_changes_an_entry_as_mmu_update_does(
         old in l1_value(),
         new in l1_value(),
         index in 2usize..8,
+        flags in prop::sample::select(vec![UVMF_NONE, UVMF_INVLPG, UVMF_TLB_FLUSH]),
     ) {
         let (mut a, c) = twin(0, index);
         // Some old values are refused: then the slot stays empty.
@@ -204,10 +207,14 @@ proptest! {
         let mut b = a.clone();
         let va = (1 << 39) | (1 << 30) | (1 << 21) | ((index as u64) << 12);
         let mut g = crate::mm::requests::NoGuestMemory;
-        let r1 = a.uvm(D1, va, new, UVMF_NONE, &mut g);
+        let (invlpgs, flushes) = (a.hooks.invlpgs.len(), a.hooks.local_flushes);
+        let r1 = a.uvm(D1, va, new, flags, &mut g);
         let req = [MmuUpdate { ptr: c.l1.to_maddr() + index as u64 * 8, val: new }];
         let r2 = b.mmu_batch(D1, &req, u32::from(DomId::SELF.0)).result;
         prop_assert_eq!(r1, r2);
+        let done = r1.is_ok();
+        prop_assert_eq!(&a.hooks.invlpgs[invlpgs..], if done && flags == UVMF_INVLPG { &[va][..] } else { &[][..] });
+        prop_assert_eq!(a.hooks.local_flushes - flushes, usize::from(done && flags == UVMF_TLB_FLUSH));
         prop_assert!(a.snapshot() == b.snapshot(), "{}{}", a.snapshot().frame_diff(&b.snapshot()), a.snapshot().mem_diff(&b.snapshot()));
         a.check();
     }
