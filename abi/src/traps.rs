@@ -9,7 +9,12 @@
 //!   swapped; any other RPL stays in kernel mode, and RPL 3 is forced on
 //!   CS and SS (selectors are 16 bits, upper bits dropped). With
 //!   VGCF_in_syscall in flags, RCX = RIP and R11 = RFLAGS after the return
-//!   (Xen's SYSRET exit). If the CPU would refuse the return, the guest
+//!   (Xen's SYSRET exit). The frame's IF sets `evtchn_upcall_mask` (IF
+//!   set: 0); an upcall pending that this unmasks is entered before the
+//!   guest runs at the frame's RIP, with the event callback's frame of the
+//!   restored state (for a return to user mode: from user mode, on the
+//!   `stack_switch` stack); with VGCF_in_syscall that frame's RCX and R11
+//!   are those the hypercall's SYSCALL left, as on Xen. If the CPU would refuse the return, the guest
 //!   receives the fault it would raise, as if raised at the frame's RIP,
 //!   with the frame's (refused) CS, SS and RSP in the bounce frame, pushed
 //!   on the frame's stack (for a return to user mode: on the
