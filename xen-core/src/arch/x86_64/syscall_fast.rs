@@ -106,28 +106,36 @@ const USER_SYSCALL_FLAGS: u64 = GUEST_FLAGS_MASK & !crate::domain::bounce::CLEAR
 core::arch::global_asm!(
     r#"
     // The rest of the flat `iret` once its mask is set (RAX the frame's
-    // RFLAGS): the hardware frame rewritten from the guest's (RFLAGS
-    // sanitised), RCX and R11 from it or, with VGCF_in_syscall (flags bit
-    // 8), RIP and RFLAGS, RAX from it, RDI and RSI restored.
-    .macro SF_IRET_RESTORE
+    // RFLAGS): RCX and R11 from the frame or, with VGCF_in_syscall (flags
+    // bit 8), RIP and the sanitised RFLAGS; for a return that meets an
+    // upcall (`upcall` 1) the SYSCALL's RCX and R11 instead (the hardware
+    // frame's RIP and RFLAGS before the rewrite: Xen's rule, see
+    // `domain::iret`). Then the hardware frame rewritten from the guest's,
+    // RAX from it, RDI and RSI restored.
+    .macro SF_IRET_RESTORE upcall
     and rax, {flags_mask}
     or rax, 0x202
-    mov [rsp + 104], rax
-    mov rcx, [rsp + 32]
-    mov [rsp + 88], rcx
-    mov qword ptr [rsp + 96], {cs}
-    mov rcx, [rsp + 56]
-    mov [rsp + 112], rcx
-    mov qword ptr [rsp + 120], {ss}
     test byte ptr [rsp + 25], 1
     jz 4f
+    .if \upcall
+    mov r11, [rsp + 104]
+    mov rcx, [rsp + 88]
+    .else
     mov r11, rax
     mov rcx, [rsp + 32]
+    .endif
     jmp 5f
 4:
     mov r11, [rsp + 8]
     mov rcx, [rsp + 16]
 5:
+    mov [rsp + 104], rax
+    mov rax, [rsp + 32]
+    mov [rsp + 88], rax
+    mov qword ptr [rsp + 96], {cs}
+    mov rax, [rsp + 56]
+    mov [rsp + 112], rax
+    mov qword ptr [rsp + 120], {ss}
     mov rax, [rsp]
     add rsp, 72
     pop rdi
@@ -250,22 +258,10 @@ syscall_iret_read_smap:
     cmp byte ptr [r11], 0
     jne .Lsf_commit_upcall
 6:
-    SF_IRET_RESTORE
+    SF_IRET_RESTORE 0
     jmp trap_return_iretq
 .Lsf_commit_upcall:
-    // With VGCF_in_syscall Xen's upcall frame carries the RCX and R11 the
-    // SYSCALL left (the hardware frame's RIP and RFLAGS, not yet
-    // rewritten; `domain::iret`'s rule): put where the restore takes
-    // them from when the flag is clear.
-    test byte ptr [rsp + 25], 1
-    jz 7f
-    mov rcx, [rsp + 88]
-    mov [rsp + 16], rcx
-    mov rcx, [rsp + 104]
-    mov [rsp + 8], rcx
-    and byte ptr [rsp + 25], -2
-7:
-    SF_IRET_RESTORE
+    SF_IRET_RESTORE 1
     jmp event_upcall_fast
 .Lsf_user_decline:
     pop r10
