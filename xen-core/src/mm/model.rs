@@ -346,14 +346,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// thousands of frames, about half the instructions per frame).
     pub fn assign_initial_frames(&mut self, mfns: &[Mfn], dom: DomId) {
         for (pfn, &m) in mfns.iter().enumerate() {
-            let info = self.info_mut(m);
-            debug_assert_eq!(info.count(), 0, "assigning a frame in use");
-            let stamp = info.stamp();
-            *info = PageInfo::default();
-            info.set_stamp(stamp);
-            info.set_owner(dom);
-            info.set_allocated(true);
-            info.set_count(1);
+            self.info_mut(m).allocate_to(dom);
             self.m2p[m.0 as usize] = pfn as u64;
         }
         if let Some(d) = self.domains.get_mut(dom.0 as usize) {
@@ -367,14 +360,7 @@ impl<M: PhysMemory, H: MmHooks> Mm<'_, M, H> {
     /// can be cached: it was flushed for when it was freed.
     #[inline(always)]
     pub fn assign_frame(&mut self, mfn: Mfn, dom: DomId) {
-        let info = self.info_mut(mfn);
-        debug_assert_eq!(info.count(), 0, "assigning a frame in use");
-        let stamp = info.stamp();
-        *info = PageInfo::default();
-        info.set_stamp(stamp);
-        info.set_owner(dom);
-        info.set_allocated(true);
-        info.set_count(1);
+        self.info_mut(mfn).allocate_to(dom);
         if let Some(d) = self.domains.get_mut(dom.0 as usize) {
             d.tot_pages += 1;
             d.given += 1;

@@ -345,6 +345,19 @@ impl PageInfo {
     pub(crate) fn set_stamp(&mut self, stamp: u16) {
         self.stamp = stamp;
     }
+    /// A free frame becomes `dom`'s with its allocation reference (a count
+    /// of one) and nothing else; the TLB flush stamp stays, since
+    /// translations from its previous life were flushed for by that stamp.
+    #[inline(always)]
+    pub(crate) fn allocate_to(&mut self, dom: DomId) {
+        debug_assert_eq!(self.count(), 0, "assigning a frame in use");
+        let stamp = self.stamp();
+        *self = PageInfo::default();
+        self.set_stamp(stamp);
+        self.set_owner(dom);
+        self.set_allocated(true);
+        self.set_count(1);
+    }
     pub(crate) fn set_linear(&mut self, l: i16) {
         self.linear = l;
     }
