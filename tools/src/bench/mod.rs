@@ -6,6 +6,7 @@
 pub mod catalogue;
 pub mod compare;
 pub mod json;
+pub mod rounds;
 pub mod table;
 
 /// One operation's figures on one run (per PTE, page or entry where the

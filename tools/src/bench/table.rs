@@ -161,6 +161,19 @@ pub fn build(ours: &Run, xen: &Run, tcg: Option<(&Run, &Run)>) -> Report {
     Report { rows }
 }
 
+/// A row's plain-TCG ratio, xen-core's ticks over Xen's.
+fn tcg_ratio(a: &Cell, b: &Cell) -> Option<f64> {
+    match (a.median(), b.median()) {
+        (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64),
+        _ => None,
+    }
+}
+
+/// How many plain-TCG rows took xen-core more ticks than Xen.
+pub fn tcg_slower(report: &Report) -> usize {
+    report.rows.iter().filter_map(|r| r.tcg.as_ref()).filter(|(a, b)| tcg_ratio(a, b).is_some_and(|x| x > 1.0)).count()
+}
+
 fn ratio_text(r: Option<f64>) -> String {
     r.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))
 }
@@ -193,17 +206,16 @@ pub fn render(report: &Report) -> String {
     let tcg: Vec<&Row> = report.rows.iter().filter(|r| r.tcg.is_some()).collect();
     if !tcg.is_empty() {
         out.push_str(
-            "\nPlain TCG (no icount), TSC ticks (host time; icount does not see TLB cost or waiting), flush-heavy rows and waits\n",
+            "\nPlain TCG (no icount), TSC ticks (host time; icount does not see TLB cost or waiting), flush-heavy rows and waits;\nthe lowest median of the alternating rounds\n",
         );
         line(&mut out, ["operation", "xen-core", "Xen 4.17", "ratio", "", ""]);
         for r in tcg {
             let Some((a, b)) = &r.tcg else { continue };
-            let ratio = match (a.median(), b.median()) {
-                (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64),
-                _ => None,
-            };
-            line(&mut out, [&r.label, &a.show(), &b.show(), &ratio_text(ratio), "", ""]);
+            let ratio = tcg_ratio(a, b);
+            let mark = if ratio.is_some_and(|x| x > 1.0) { "SLOWER THAN XEN" } else { "" };
+            line(&mut out, [&r.label, &a.show(), &b.show(), &ratio_text(ratio), "", mark]);
         }
+        out.push_str(&format!("{} plain-TCG rows are slower than Xen\n", tcg_slower(report)));
     }
     out
 }
@@ -230,10 +242,18 @@ pub fn render_markdown(report: &Report) -> String {
     }
     let tcg: Vec<&Row> = report.rows.iter().filter(|r| r.tcg.is_some()).collect();
     if !tcg.is_empty() {
-        out.push_str("\nPlain TCG, TSC ticks:\n\n| operation | xen-core | Xen 4.17 |\n|---|---:|---:|\n");
+        out.push_str("\nPlain TCG, TSC ticks (the lowest median of the alternating rounds):\n\n| operation | xen-core | Xen 4.17 | ratio | |\n|---|---:|---:|---:|---|\n");
         for r in tcg {
             if let Some((a, b)) = &r.tcg {
-                out.push_str(&format!("| {} | {} | {} |\n", r.label.replace("->", "→"), a.show(), b.show()));
+                let ratio = tcg_ratio(a, b);
+                let mark = if ratio.is_some_and(|x| x > 1.0) { "slower than Xen" } else { "" };
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} | {mark} |\n",
+                    r.label.replace("->", "→"),
+                    a.show(),
+                    b.show(),
+                    ratio_text(ratio)
+                ));
             }
         }
     }
@@ -325,6 +345,25 @@ mod tests {
         assert!(row(&r, "user_syscall").tcg.is_some());
         assert!(row(&r, "xen_version").tcg.is_none());
         assert!(render(&r).contains("Plain TCG"));
+    }
+
+    #[test]
+    fn a_plain_tcg_row_over_xens_ticks_is_marked_and_counted() {
+        let ours = parse_run(
+            "bench-row key=user_syscall median=600 min=1 max=900\nbench-row key=xen_version median=100 min=1 max=1\n",
+        );
+        let xen = parse_run(
+            "bench-row key=user_syscall median=500 min=1 max=900\nbench-row key=xen_version median=200 min=1 max=1\n",
+        );
+        let r = build(&ours, &xen, Some((&ours, &xen)));
+        assert_eq!(tcg_slower(&r), 1);
+        let text = render(&r);
+        let tcg_part = &text[text.find("Plain TCG").unwrap()..];
+        assert!(tcg_part.contains("SLOWER THAN XEN"), "{text}");
+        assert!(render(&r).contains("1 plain-TCG rows are slower than Xen"));
+        assert!(render_markdown(&r).contains("| 1.20x | slower than Xen |"));
+        let even = build(&xen, &xen, Some((&xen, &xen)));
+        assert_eq!(tcg_slower(&even), 0);
     }
 
     #[test]
