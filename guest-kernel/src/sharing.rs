@@ -153,31 +153,7 @@ fn grantee(map_va: u64, own_va: u64) {
     if !wait(|| mem::read(map_va + 32) == ACK) {
         fail("domain 0 did not read the message");
     }
-    let own = alloc_frame();
-    clear(own);
-    map_rw(own_va, own);
-    let side = |u: u64, domid: DomId| CopyPtr { u, domid, offset: 0, pad: 0 };
-    let mut cp = GnttabCopy {
-        source: side(u64::from(REF_COPY), DomId(0)),
-        dest: side(own, DomId::SELF),
-        len: 8,
-        flags: gntcopy::SOURCE_GREF,
-        ..Default::default()
-    };
-    if guest::grant_copy(&mut cp) != Ok(0) || mem::read(own_va) != PING {
-        fail("grant copy from domain 0");
-    }
-    mem::write(own_va, PONG);
-    let mut back = GnttabCopy {
-        source: side(own, DomId::SELF),
-        dest: side(u64::from(REF_COPY), DomId(0)),
-        len: 8,
-        flags: gntcopy::DEST_GREF,
-        ..Default::default()
-    };
-    if guest::grant_copy(&mut back) != Ok(0) {
-        fail("grant copy to domain 0");
-    }
+    copy_round_trip(DomId(0), own_va, PING, PONG, ["grant copy from domain 0", "grant copy to domain 0"]);
     say!("guest-kernel: step 5a: grant copy: read \"ping-d0\" from ref {REF_COPY}, wrote \"pong-d1\" back");
     let mut un = [UnmapGrantRef { host_addr: map_va, handle: op.handle, ..Default::default() }];
     let rc = mem::grant_op(GNTTABOP_UNMAP_GRANT_REF, &mut un);
@@ -232,35 +208,49 @@ pub fn pvh_peer(hole: u64) {
         fail("the PVH domain's granted page does not hold its marker");
     }
     mem::write(map_va + 64, REPLY);
-    let own = alloc_frame();
-    clear(own);
-    map_rw(own_va, own);
-    let side = |u: u64, domid: DomId| CopyPtr { u, domid, offset: 0, pad: 0 };
-    let mut cp = GnttabCopy {
-        source: side(u64::from(REF_COPY), DomId(1)),
-        dest: side(own, DomId::SELF),
-        len: 8,
-        flags: gntcopy::SOURCE_GREF,
-        ..Default::default()
-    };
-    if guest::grant_copy(&mut cp) != Ok(0) || mem::read(own_va) != PVH_COPY {
-        fail("grant copy from the PVH domain");
-    }
-    mem::write(own_va, COPY_BACK);
-    let mut back = GnttabCopy {
-        source: side(own, DomId::SELF),
-        dest: side(u64::from(REF_COPY), DomId(1)),
-        len: 8,
-        flags: gntcopy::DEST_GREF,
-        ..Default::default()
-    };
-    if guest::grant_copy(&mut back) != Ok(0) {
-        fail("grant copy to the PVH domain");
-    }
+    copy_round_trip(
+        DomId(1),
+        own_va,
+        PVH_COPY,
+        COPY_BACK,
+        ["grant copy from the PVH domain", "grant copy to the PVH domain"],
+    );
     let mut un = [UnmapGrantRef { host_addr: map_va, handle: op.handle, ..Default::default() }];
     let rc = mem::grant_op(GNTTABOP_UNMAP_GRANT_REF, &mut un);
     if rc != 0 || un[0].status != status::OKAY {
         fail("grant unmap of the PVH domain's page");
     }
     say!("guest-kernel: pvhshare: wrote \"dom0-saw\" through the mapping, copied \"pvh-copy\" out of ref {REF_COPY} and \"dom0-cpy\" back in; unmapped ref {REF_MAP}");
+}
+
+/// Both directions of `GNTTABOP_copy` against `peer`'s grant `REF_COPY`,
+/// through a fresh frame of this domain mapped at `own_va`: one word out
+/// of the grant, which must be `expect`, then `reply` back into it.
+/// `fails` are the failure lines of the two copies.
+fn copy_round_trip(peer: DomId, own_va: u64, expect: u64, reply: u64, fails: [&str; 2]) {
+    let own = alloc_frame();
+    clear(own);
+    map_rw(own_va, own);
+    let side = |u: u64, domid: DomId| CopyPtr { u, domid, offset: 0, pad: 0 };
+    let mut cp = GnttabCopy {
+        source: side(u64::from(REF_COPY), peer),
+        dest: side(own, DomId::SELF),
+        len: 8,
+        flags: gntcopy::SOURCE_GREF,
+        ..Default::default()
+    };
+    if guest::grant_copy(&mut cp) != Ok(0) || mem::read(own_va) != expect {
+        fail(fails[0]);
+    }
+    mem::write(own_va, reply);
+    let mut back = GnttabCopy {
+        source: side(own, DomId::SELF),
+        dest: side(u64::from(REF_COPY), peer),
+        len: 8,
+        flags: gntcopy::DEST_GREF,
+        ..Default::default()
+    };
+    if guest::grant_copy(&mut back) != Ok(0) {
+        fail(fails[1]);
+    }
 }

@@ -173,16 +173,9 @@ impl PageInfo {
     /// changed, for everything else (the general path frees).
     #[inline(always)]
     pub fn try_put_plain(&mut self, writable: bool, now: u16) -> bool {
-        if self.owner == DomId::IO || self.count <= 1 {
+        if self.owner == DomId::IO || !self.try_put_held(writable) {
             return false;
         }
-        if writable {
-            if !self.writable_held() {
-                return false;
-            }
-            self.type_info -= 1;
-        }
-        self.count -= 1;
         self.stamp = now;
         true
     }
